@@ -1,0 +1,73 @@
+"""The application factory: one FastAPI app serving the JSON API and the web pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from microtrial.api.config import ServerSettings, server_settings, signing_key
+from microtrial.api.deps import AppContext
+from microtrial.api.errors import install_error_handlers
+from microtrial.api.middleware import BodySizeLimit, SecurityHeaders
+from microtrial.api.routes import auth, patients, records
+from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner
+from microtrial.services.common import Clock, system_clock
+from microtrial.settings import Settings
+from microtrial.store.db import Database
+from microtrial.web import pages
+
+API_V1 = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    """Every ``/api/v1`` route."""
+    router = APIRouter(prefix=API_V1)
+    for module in (auth, patients, records):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
+    """Build the app for ``settings``; ``clock`` is injectable for tests."""
+    config = server_settings(settings)
+    key = signing_key(config)
+    db = Database.from_settings(config)
+    context = AppContext(
+        settings=config,
+        db=db,
+        clock=clock,
+        tokens=TokenSigner(key, config.token_ttl_s),
+        sessions=SessionCodec(key, config.session_max_age_s),
+        throttle=LoginThrottle(config.login_max_failures, config.login_window_s),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        db.require_schema()
+        try:
+            yield
+        finally:
+            db.dispose()
+
+    app = FastAPI(
+        title="MicroTrial",
+        version="1",
+        openapi_url=f"{API_V1}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.include_router(api_router())
+    pages.install(app)
+    install_error_handlers(app, pages.render_error)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for Uvicorn workers: settings from ``MICROTRIAL_*`` variables."""
+    return create_app(ServerSettings())

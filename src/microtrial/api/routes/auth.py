@@ -1,0 +1,49 @@
+"""``/auth/token`` (OAuth2 password flow) and ``/me``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordRequestForm
+
+from microtrial.api.deps import ActorDep, ContextDep, client_address
+from microtrial.api.schemas import MeRead, TokenRead
+from microtrial.services import auth
+
+router = APIRouter(tags=["auth"])
+
+BAD_LOGIN = "incorrect username or password"
+
+
+@router.post(
+    "/auth/token",
+    responses={401: {"description": BAD_LOGIN}, 429: {"description": "too many failed logins"}},
+)
+def issue_token(
+    context: ContextDep,
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> TokenRead:
+    """Exchange a username and password for a bearer token."""
+    client = client_address(request)
+    wait = context.throttle.retry_after(form.username, client)
+    if wait is not None:
+        raise HTTPException(429, "too many failed logins; try later", {"Retry-After": str(wait)})
+    actor = auth.authenticate(context.db, form.username, form.password, clock=context.clock)
+    if actor is None:
+        context.throttle.failed(form.username, client)
+        raise HTTPException(401, BAD_LOGIN, {"WWW-Authenticate": "Bearer"})
+    context.throttle.succeeded(form.username)
+    return TokenRead(access_token=context.tokens.issue(actor), expires_in=context.tokens.ttl_s)
+
+
+@router.get("/me")
+def read_me(actor: ActorDep) -> MeRead:
+    """The signed-in user's role and scope."""
+    return MeRead(
+        username=actor.username,
+        role=actor.role.value,
+        site_id=actor.site_id,
+        patient_id=actor.patient_id,
+    )

@@ -1,0 +1,95 @@
+"""Daily capture: diary entries (any catalog instrument) and adverse events."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from microtrial.api.creates import create_once
+from microtrial.api.deps import ActorDep, ContextDep
+from microtrial.api.paging import CursorQuery, IdempotencyKeyHeader, LimitQuery, Page, paginate
+from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
+from microtrial.services import records, web_support
+from microtrial.services.records import AdverseEventRead, DiaryEntryRead
+
+router = APIRouter(tags=["records"])
+
+
+@router.get("/patients/{patient_id}/diary-entries")
+def list_diary_entries(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 50,
+) -> Page[DiaryEntryRead]:
+    """A patient's current diary entries, by local date."""
+    rows = records.list_diary_entries(context.db, actor, patient_id, clock=context.clock)
+    return paginate(rows, lambda e: (e.local_date.isoformat(), e.id), cursor, limit)
+
+
+@router.post("/patients/{patient_id}/diary-entries", status_code=201)
+def record_diary_entry(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    body: DiaryEntryCreate,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> DiaryEntryRead:
+    """Record one instrument's answers for a day; a replayed Idempotency-Key lands once."""
+    entry = records.DiaryInput(
+        local_date=body.local_date,
+        answers=body.answers,
+        instrument_id=body.instrument_id,
+        idempotency_key=idempotency_key,
+    )
+    return records.record_diary_entry(context.db, actor, patient_id, entry, clock=context.clock)
+
+
+@router.get("/patients/{patient_id}/adverse-events")
+def list_adverse_events(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 50,
+) -> Page[AdverseEventRead]:
+    """A patient's current adverse events."""
+    rows = web_support.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
+    return paginate(rows, lambda e: (e.id,), cursor, limit)
+
+
+@router.post("/patients/{patient_id}/adverse-events", status_code=201)
+def record_adverse_event(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    body: AdverseEventCreate,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> AdverseEventRead:
+    """Record an adverse event (CTCAE grade 1-5)."""
+    return create_once(
+        context,
+        response,
+        key=idempotency_key,
+        scope=f"adverse_event:patient:{patient_id}:user:{actor.user_id}",
+        resource="adverse_event",
+        payload=body.model_dump(mode="json"),
+        create=lambda: records.record_adverse_event(
+            context.db, actor, patient_id, **body.model_dump(), clock=context.clock
+        ),
+        fetch=lambda rid: web_support.get_adverse_event(
+            context.db, actor, patient_id, rid, clock=context.clock
+        ),
+        ident=lambda e: e.record_id,
+    )
+
+
+@router.get("/patients/{patient_id}/adverse-events/{record_id}")
+def read_adverse_event(
+    context: ContextDep, actor: ActorDep, patient_id: int, record_id: str
+) -> AdverseEventRead:
+    """One current adverse event."""
+    return web_support.get_adverse_event(
+        context.db, actor, patient_id, record_id, clock=context.clock
+    )

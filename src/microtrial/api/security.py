@@ -1,0 +1,166 @@
+"""Signed API tokens and session cookies, and login throttling.
+
+Tokens and sessions are HMAC-signed (itsdangerous) payloads naming the user and their scope,
+so checking one costs a signature check, not a password hash or a database query.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from microtrial.domain.actors import Actor, Role
+
+
+def actor_to_claims(actor: Actor) -> dict[str, Any]:
+    """The claims a token or session carries for an actor."""
+    return {
+        "u": actor.user_id,
+        "n": actor.username,
+        "r": actor.role.value,
+        "s": actor.site_id,
+        "p": actor.patient_id,
+    }
+
+
+def claims_to_actor(claims: dict[str, Any]) -> Actor | None:
+    """The actor named by verified claims, or None when they are malformed."""
+    try:
+        role = Role(claims["r"])
+        if role is Role.SYSTEM:
+            return None
+        return Actor(
+            role=role,
+            username=str(claims["n"]),
+            user_id=int(claims["u"]),
+            site_id=None if claims["s"] is None else int(claims["s"]),
+            patient_id=None if claims["p"] is None else int(claims["p"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class TokenSigner:
+    """Issues and checks bearer tokens that expire after ``ttl_s`` seconds."""
+
+    def __init__(self, key: str, ttl_s: int) -> None:
+        self._serializer = URLSafeTimedSerializer(key, salt="microtrial.api-token")
+        self.ttl_s = ttl_s
+
+    def issue(self, actor: Actor) -> str:
+        """A new bearer token for the actor."""
+        return self._serializer.dumps({**actor_to_claims(actor), "k": "api"})
+
+    def verify(self, token: str) -> Actor | None:
+        """The actor behind a valid, unexpired token; None otherwise."""
+        try:
+            claims = self._serializer.loads(token, max_age=self.ttl_s)
+        except BadSignature:
+            return None
+        if not isinstance(claims, dict) or claims.get("k") != "api":
+            return None
+        return claims_to_actor(claims)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A browser session: the signed-in actor (if any) and the CSRF token of its forms."""
+
+    csrf: str
+    actor: Actor | None = None
+    sid: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+
+class SessionCodec:
+    """Encodes sessions into signed cookie values and back."""
+
+    def __init__(self, key: str, max_age_s: int) -> None:
+        self._serializer = URLSafeTimedSerializer(key, salt="microtrial.session")
+        self.max_age_s = max_age_s
+
+    def dumps(self, session: Session) -> str:
+        """The cookie value for a session."""
+        claims = actor_to_claims(session.actor) if session.actor else {}
+        return self._serializer.dumps({"c": session.csrf, "i": session.sid, "a": claims})
+
+    def loads(self, value: str | None) -> Session | None:
+        """The session in a cookie value, or None when it is missing, forged or expired."""
+        if not value:
+            return None
+        try:
+            data = self._serializer.loads(value, max_age=self.max_age_s)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            return None
+        claims = data.get("a") or {}
+        actor = claims_to_actor(claims) if claims else None
+        if claims and actor is None:
+            return None
+        return Session(csrf=data["c"], actor=actor, sid=str(data.get("i", "")))
+
+
+def new_session(actor: Actor | None = None) -> Session:
+    """A fresh session with a new id and CSRF token (used at login: no fixation)."""
+    return Session(csrf=secrets.token_urlsafe(32), actor=actor)
+
+
+class LoginThrottle:
+    """Counts failed logins per username and per client; too many in the window are refused.
+
+    In-process state: with several workers each keeps its own count (a limit per worker).
+    """
+
+    def __init__(
+        self,
+        max_failures: int,
+        window_s: float,
+        *,
+        per_client_factor: int = 4,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.per_client_limit = max_failures * per_client_factor
+        self._now = now
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after(self, username: str, client: str) -> int | None:
+        """Seconds to wait when this username or client is locked out; None when allowed."""
+        now = self._now()
+        with self._lock:
+            waits = []
+            for key, limit in (
+                (f"user:{username.lower()}", self.max_failures),
+                (f"client:{client}", self.per_client_limit),
+            ):
+                times = self._recent(key, now)
+                if len(times) >= limit:
+                    waits.append(int(self.window_s - (now - times[0])) + 1)
+            return max(waits) if waits else None
+
+    def failed(self, username: str, client: str) -> None:
+        """Record a failed attempt."""
+        now = self._now()
+        with self._lock:
+            for key in (f"user:{username.lower()}", f"client:{client}"):
+                self._recent(key, now).append(now)
+
+    def succeeded(self, username: str) -> None:
+        """Forget the username's failures after a successful login."""
+        with self._lock:
+            self._failures.pop(f"user:{username.lower()}", None)

@@ -1,0 +1,72 @@
+"""``microtrial site`` and ``microtrial user``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from microtrial.cli.common import DatabaseUrlOpt, console, handle_errors, open_db, read_secret
+from microtrial.domain.actors import USER_ROLES, check_role, system_actor
+from microtrial.domain.patients import check_username
+from microtrial.services import admin
+
+site_app = typer.Typer(help="Manage sites.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+
+
+@site_app.command("add")
+def site_add(
+    code: Annotated[str, typer.Argument(help="Short unique site code, e.g. LON1.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Create a site."""
+    with open_db(database_url) as db, handle_errors():
+        site = admin.add_site(db, system_actor(), code, name)
+    console.print(f"site {site.code} created (id {site.id})")
+
+
+@site_app.command("list")
+def site_list(database_url: DatabaseUrlOpt = None) -> None:
+    """List sites."""
+    with open_db(database_url) as db, handle_errors():
+        for site in admin.list_sites(db, system_actor()):
+            console.print(f"{site.code}\t{site.name}")
+
+
+@user_app.command("add")
+def user_add(
+    site: Annotated[str, typer.Option("--site", help="Site code.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(USER_ROLES)}.")],
+    username: Annotated[str, typer.Option("--username", help="Login name.")],
+    patient: Annotated[
+        str | None, typer.Option("--patient", help="Study code (patient users only).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Create a user; the password comes from a prompt or --password-stdin."""
+    with handle_errors():
+        check_role(role)
+        check_username(username)
+    with open_db(database_url) as db, handle_errors():
+        password = read_secret("Password", password_stdin)
+        user = admin.add_user(
+            db,
+            system_actor(),
+            site_code=site,
+            role=role,
+            username=username,
+            password=password,
+            patient_code=patient,
+        )
+    console.print(f"user {user.username} ({user.role}) created")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the site and user command groups."""
+    app.add_typer(site_app, name="site")
+    app.add_typer(user_app, name="user")

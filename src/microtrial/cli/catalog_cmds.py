@@ -1,0 +1,407 @@
+"""CLI: ``screen``, ``score`` and ``catalog list|show|validate|check-instrument``.
+
+These commands need no database: they read only the packaged catalog (and, for
+``check-instrument`` / ``score --definition``, a user's own instrument file).
+
+In ``screen``, history flags that are not passed count as answered "no", ``--pregnant`` not
+passed counts as "not pregnant", and a missing ``--age`` is a finding that needs clinician review.
+Stored-patient screening (services) passes unanswered questions as unanswered instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from microtrial.cli.common import JsonOpt, console, fail, handle_errors
+from microtrial.domain.alerts import alerts_for_score
+from microtrial.domain.catalog import (
+    CATALOG_FILES,
+    Catalog,
+    catalog_problems,
+    load_catalog,
+    parse_instrument,
+)
+from microtrial.domain.medications import match_medication
+from microtrial.domain.regimens import parse_regimen_catalog
+from microtrial.domain.scoring import score as score_answers
+from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
+from microtrial.errors import MicroTrialError, ValidationError
+
+EXIT_BY_DECISION = {"no-known-issues": 0, "clinician-review": 3, "do-not-start": 4}
+
+catalog_app = typer.Typer(help="Inspect and validate the clinical catalog.", no_args_is_help=True)
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def screen_cmd(
+    substance: Annotated[
+        str | None,
+        typer.Option("--substance", help="Planned substance: psilocybin or lsd."),
+    ] = None,
+    med: Annotated[
+        list[str] | None,
+        typer.Option("--med", help="A medication as entered (repeatable)."),
+    ] = None,
+    history: Annotated[
+        list[str] | None,
+        typer.Option("--history", help="A history flag answered 'yes' (repeatable)."),
+    ] = None,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option("--condition", help="A condition id or ICD-10-CM code (repeatable)."),
+    ] = None,
+    age: Annotated[int | None, typer.Option("--age", min=0, max=130)] = None,
+    pregnant: Annotated[bool, typer.Option("--pregnant", help="The patient is pregnant.")] = False,
+    bp: Annotated[str | None, typer.Option("--bp", help="Latest blood pressure, SYS/DIA.")] = None,
+    list_history_flags: Annotated[
+        bool, typer.Option("--list-history-flags", help="List accepted history flags and exit.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Screen a patient for contraindications and interactions.
+
+    Exit code: 0 no-known-issues, 3 clinician-review, 4 do-not-start (2 for bad input).
+    History flags not passed count as 'no'.
+    """
+    with handle_errors():
+        catalog = load_catalog()
+        if list_history_flags:
+            _print_history_flags(catalog, as_json)
+            return
+        if substance is None:
+            fail("--substance is required (psilocybin or lsd)")
+        passed = set(history or [])
+        unknown = sorted(passed - set(catalog.history_flags))
+        if unknown:
+            raise ValidationError(
+                "--history",
+                f"unknown history flag {unknown[0]!r}",
+                value=unknown[0],
+                allowed=sorted(catalog.history_flags),
+            )
+        snapshot = PatientSnapshot(
+            history={flag: flag in passed for flag in catalog.history_flags},
+            pregnant=pregnant,
+            conditions=tuple(condition or ()),
+            medications=tuple(med or ()),
+            blood_pressure=BloodPressure.parse(bp) if bp else None,
+            age=age,
+        )
+        result = screen(snapshot, substance.lower(), catalog)
+    if as_json:
+        _echo_json(result.as_dict())
+    else:
+        table = Table(title=f"Screening for {result.substance}")
+        for column in ("severity", "code", "title", "matched"):
+            table.add_column(column)
+        for finding in result.findings:
+            table.add_row(finding.severity, finding.code, finding.title, finding.matched or "")
+        console.print(table)
+        for finding in result.findings:
+            console.print(f"[bold]{finding.code}[/]: {finding.rationale}", highlight=False)
+            for source in finding.sources:
+                console.print(f"    source: {source}", highlight=False)
+        console.print(f"decision: [bold]{result.decision}[/]")
+    raise typer.Exit(EXIT_BY_DECISION[result.decision])
+
+
+def _print_history_flags(catalog: Catalog, as_json: bool) -> None:
+    flags = list(catalog.history_flags.values())
+    if as_json:
+        _echo_json([f.model_dump() for f in flags])
+        return
+    table = Table(title="History flags (pass --history FLAG for each 'yes')")
+    for column in ("flag", "required", "question"):
+        table.add_column(column)
+    for flag in flags:
+        table.add_row(flag.id, "yes" if flag.required else "no", flag.question)
+    console.print(table)
+
+
+def score_cmd(
+    instrument: Annotated[str, typer.Argument(help="Instrument id, e.g. phq9.")],
+    answers: Annotated[str, typer.Option("--answers", help='JSON object {"item": value, ...}.')],
+    definition: Annotated[
+        Path | None,
+        typer.Option("--definition", help="A user-loaded instrument file (YAML or JSON)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score one set of answers: totals, bands, flags and alerts."""
+    with handle_errors():
+        try:
+            parsed = json.loads(answers)
+        except json.JSONDecodeError as err:
+            raise ValidationError("--answers", f"not valid JSON: {err.msg}") from err
+        if not isinstance(parsed, dict):
+            raise ValidationError("--answers", "must be a JSON object", value=answers)
+        target: Any = instrument
+        if definition is not None:
+            target = parse_instrument(definition.read_text(encoding="utf-8"))
+            if target.id != instrument:
+                raise ValidationError(
+                    "instrument",
+                    "does not match the definition's id",
+                    value=instrument,
+                    allowed=target.id,
+                )
+        result = score_answers(target, parsed)
+        alerts = alerts_for_score(result)
+    if as_json:
+        _echo_json(
+            {
+                "instrument": result.instrument_id,
+                "version": result.instrument_version,
+                "primary_score": result.primary_score,
+                "scores": {
+                    s.id: {
+                        "value": s.value,
+                        "band": s.band,
+                        "min": s.min,
+                        "max": s.max,
+                        "prorated": s.prorated,
+                        "note": s.note,
+                    }
+                    for s in result.scores.values()
+                },
+                "flags": [{"id": f.id, "title": f.title} for f in result.flags],
+                "alerts": [a.as_dict() for a in alerts],
+            }
+        )
+        return
+    table = Table(title=f"{result.instrument_id} v{result.instrument_version}")
+    for column in ("score", "value", "range", "band"):
+        table.add_column(column)
+    for s in result.scores.values():
+        value = "—" if s.value is None else f"{s.value:g}" + (" (prorated)" if s.prorated else "")
+        table.add_row(s.title, value, f"{s.min:g}–{s.max:g}", s.band or s.note or "")
+    console.print(table)
+    for flag in result.flags:
+        console.print(f"flag: {flag.title}", highlight=False)
+    for alert in alerts:
+        console.print(
+            f"[bold red]ALERT {alert.severity}[/] {alert.code} -> {alert.action}: {alert.message}",
+            highlight=False,
+        )
+
+
+@catalog_app.command("list")
+def list_cmd(
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="instruments, licensed, conditions, groups, rules, classes, substances, alerts.",
+        ),
+    ] = "all",
+    as_json: JsonOpt = False,
+) -> None:
+    """List catalog entries."""
+    with handle_errors():
+        catalog = load_catalog()
+        listing = _listing(catalog)
+        if kind != "all":
+            if kind not in listing:
+                raise ValidationError("--kind", "unknown kind", value=kind, allowed=list(listing))
+            listing = {kind: listing[kind]}
+    if as_json:
+        _echo_json(listing)
+        return
+    for name, entries in listing.items():
+        table = Table(title=name)
+        table.add_column("id")
+        table.add_column("title")
+        for entry_id, title in entries.items():
+            table.add_row(entry_id, title)
+        console.print(table)
+
+
+def _listing(catalog: Catalog) -> dict[str, dict[str, str]]:
+    alerts = catalog.alerts
+    alert_rules: list[Any] = [
+        *alerts.instrument_rules,
+        alerts.adverse_event,
+        alerts.persistent_grade2,
+        *alerts.symptom_rules,
+        *alerts.blood_pressure_rules,
+        alerts.blood_pressure_strict,
+        alerts.pain_flare,
+        alerts.pain_worsening,
+        alerts.headache_worsening,
+        alerts.missed_diary,
+        alerts.dose_off_calendar,
+        alerts.new_medication,
+    ]
+    screening_rules: list[Any] = [
+        *catalog.condition_rules,
+        catalog.pregnancy_rule,
+        catalog.age_rule,
+        *catalog.blood_pressure_rules,
+        *catalog.interaction_rules,
+        *catalog.timing_rules,
+    ]
+    return {
+        "instruments": {i.id: i.title for i in catalog.instruments.values()},
+        "licensed": {
+            i.id: f"{i.title} (not shipped)" for i in catalog.licensed_instruments.values()
+        },
+        "conditions": {
+            c.id: f"{c.title} [{', '.join(x.code for x in c.codes)}]"
+            for c in catalog.conditions.values()
+        },
+        "groups": {g.id: g.title for g in catalog.groups.values()},
+        "rules": {r.id: r.title for r in screening_rules},
+        "classes": {c.id: c.title for c in catalog.medication_classes.values()},
+        "substances": {s.id: s.title for s in catalog.substances.values()},
+        "alerts": {a.code: f"{a.severity}/{a.action}" for a in alert_rules},
+    }
+
+
+@catalog_app.command("show")
+def show_cmd(
+    name: Annotated[
+        str, typer.Argument(help="An instrument, condition, group, rule, ICD-10 code or drug.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one catalog entry in full (a medication name shows its match)."""
+    with handle_errors():
+        catalog = load_catalog()
+        data = _find(catalog, name)
+        if data is None:
+            raise ValidationError(
+                "name",
+                f"nothing in the catalog is called {name!r}",
+                value=name,
+                allowed="instrument, condition, group, rule or history-flag ids, "
+                "ICD-10-CM codes, medication names",
+            )
+    if as_json:
+        _echo_json(data)
+    else:
+        typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+def _find(catalog: Catalog, name: str) -> dict[str, Any] | None:
+    tables: list[dict[str, Any]] = [
+        catalog.instruments,
+        catalog.licensed_instruments,
+        catalog.conditions,
+        catalog.groups,
+        catalog.evidence_notes,
+        catalog.history_flags,
+        catalog.substances,
+        {r.id: r for r in catalog.condition_rules},
+        {r.id: r for r in catalog.interaction_rules},
+        {r.id: r for r in catalog.timing_rules},
+        {r.id: r for r in catalog.blood_pressure_rules},
+        {catalog.pregnancy_rule.id: catalog.pregnancy_rule, catalog.age_rule.id: catalog.age_rule},
+    ]
+    for table in tables:
+        if name in table:
+            dumped: dict[str, Any] = table[name].model_dump(mode="json", exclude_defaults=True)
+            return dumped
+    condition = catalog.condition_by_code(name)
+    if condition is not None:
+        return condition.model_dump(mode="json", exclude_defaults=True)
+    match = match_medication(name, catalog)
+    if match.recognised:
+        return {
+            "entered": match.entered,
+            "ingredients": list(match.ingredients),
+            "classes": list(match.classes),
+            "matched_names": list(match.matched_names),
+        }
+    return None
+
+
+# Files in the catalog folder that other modules validate: name -> parser of the text.
+OTHER_VALIDATORS: dict[str, Callable[[str], object]] = {
+    "regimens.yaml": lambda text: parse_regimen_catalog(text, origin="regimens.yaml"),
+}
+
+
+def _catalog_folder_texts(directory: Path | None) -> dict[str, str]:
+    """Every data file in the catalog folder (the package's, or ``directory``)."""
+    if directory is None:
+        root: Traversable = resources.files("microtrial.catalog")
+    else:
+        root = directory
+    return {
+        entry.name: entry.read_text(encoding="utf-8")
+        for entry in root.iterdir()
+        if entry.is_file() and entry.name.endswith((".yaml", ".yml", ".json"))
+    }
+
+
+@catalog_app.command("validate")
+def validate_cmd(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Validate catalog files in this folder instead of the package."),
+    ] = None,
+) -> None:
+    """Check every catalog file: schema, sources, codes, duplicate names, references."""
+    texts = _catalog_folder_texts(directory)
+    problems = catalog_problems({k: v for k, v in texts.items() if k in CATALOG_FILES})
+    for name, text in sorted(texts.items()):
+        if name in CATALOG_FILES:
+            continue
+        validator = OTHER_VALIDATORS.get(name)
+        if validator is None:
+            problems.append(f"{name}: no validator knows this file")
+            continue
+        try:
+            validator(text)
+        except MicroTrialError as err:
+            problems.append(f"{name}: {err}")
+    if problems:
+        for problem in problems:
+            console.print(f"[red]problem:[/] {problem}", highlight=False, soft_wrap=True)
+        fail(f"catalog invalid: {len(problems)} problem(s)", 1)
+    summary = f"catalog valid: {len(texts)} files ({', '.join(sorted(texts))})"
+    if directory is None:
+        catalog = load_catalog()
+        summary += (
+            f"; {len(catalog.instruments)} instruments, {len(catalog.conditions)} conditions, "
+            f"{len(catalog.medication_names)} medication names, "
+            f"{len(catalog.interaction_rules)} interaction rules, {len(catalog.sources)} sources"
+        )
+    console.print(summary, highlight=False)
+
+
+@catalog_app.command("check-instrument")
+def check_instrument_cmd(
+    path: Annotated[Path, typer.Argument(help="A user instrument definition (YAML or JSON).")],
+) -> None:
+    """Validate a user-loaded (e.g. licensed) instrument definition file."""
+    with handle_errors():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ValidationError("path", f"cannot read: {err.strerror}", value=str(path)) from err
+        instrument = parse_instrument(text)
+    console.print(
+        f"instrument {instrument.id} v{instrument.version} valid: {len(instrument.items)} items, "
+        f"{len(instrument.scores)} scores",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``screen``, ``score`` and ``catalog`` to the main CLI."""
+    app.command("screen")(screen_cmd)
+    app.command("score")(score_cmd)
+    app.add_typer(catalog_app, name="catalog")

@@ -1,0 +1,50 @@
+"""``microtrial db`` and ``microtrial audit``: schema migrations and the audit chain."""
+
+from __future__ import annotations
+
+import typer
+
+from microtrial.cli.common import DatabaseUrlOpt, console, fail, handle_errors, open_db
+from microtrial.services.audit import verify_audit_log
+from microtrial.store import migrate
+
+db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="Inspect the append-only audit log.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def upgrade(database_url: DatabaseUrlOpt = None, revision: str = "head") -> None:
+    """Migrate the database to the newest schema (creates it if empty)."""
+    with open_db(database_url, migrated=False) as db, handle_errors():
+        migrate.upgrade(db.engine, revision)
+        console.print(f"database at revision {migrate.current_revision(db.engine)}")
+
+
+@db_app.command("check")
+def check(database_url: DatabaseUrlOpt = None) -> None:
+    """Fail if the models and the migrated schema differ."""
+    with open_db(database_url) as db:
+        try:
+            migrate.check(db.engine)
+        except Exception as err:  # alembic raises its own CommandError here
+            fail(f"schema differs from the models: {err}", 1)
+        console.print("schema matches the models")
+
+
+@audit_app.command("verify")
+def verify(database_url: DatabaseUrlOpt = None) -> None:
+    """Recompute the audit hash chain; exit 1 naming any edited or deleted event."""
+    with open_db(database_url) as db, handle_errors():
+        problems, count = verify_audit_log(db)
+    if problems:
+        for p in problems:
+            where = f"event {p.event_id}" if p.event_id is not None else "log"
+            console.print(f"[red]{where}[/]: {p.problem}")
+        raise typer.Exit(1)
+    console.print(f"audit log intact: {count} events")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the db and audit command groups."""
+    app.add_typer(db_app, name="db")
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,51 @@
+"""``microtrial demo``: build the demo clinic and print what it holds."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from microtrial.cli.common import console, handle_errors
+from microtrial.services.demo import build_demo
+
+
+def demo(
+    patients: Annotated[int, typer.Option("--patients", min=4, max=500, help="How many.")] = 24,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulation.")] = 2026,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-output"),
+) -> None:
+    """Create a fresh demo clinic (OUT/demo.db) with simulated patients and diaries."""
+    started = time.perf_counter()
+    with handle_errors():
+        summary = build_demo(out, n_patients=patients, seed=seed)
+    table = Table(title=f"MicroTrial demo clinic ({summary.site})")
+    for column in ("condition", "patients", "diary days", "missing", "mean pain", "AEs"):
+        table.add_column(column, justify="left" if column == "condition" else "right")
+    for group, members in summary.by_group().items():
+        days = sum(p.diary_days for p in members)
+        missing = sum(p.missing_days for p in members)
+        pains = [p.mean_pain for p in members]
+        table.add_row(
+            group,
+            str(len(members)),
+            str(days),
+            f"{missing / max(days + missing, 1):.0%}",
+            f"{sum(pains) / len(pains):.1f}" if pains else "-",
+            str(sum(p.adverse_events for p in members)),
+        )
+    console.print(table)
+    console.print(f"database: {summary.database}")
+    console.print("users (password [bold]" + summary.password + "[/]):")
+    for username, role in summary.staff:
+        console.print(f"  {username:<18} {role}")
+    console.print(f"  patient01 .. patient{len(summary.patients):02d} patient")
+    console.print(f"done in {time.perf_counter() - started:.1f} s")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the demo command."""
+    app.command("demo")(demo)

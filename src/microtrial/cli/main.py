@@ -1,0 +1,41 @@
+"""The ``microtrial`` command line: a thin layer over ``services`` and ``analysis``."""
+
+from __future__ import annotations
+
+import typer
+
+from microtrial.cli import (
+    admin_cmds,
+    catalog_cmds,
+    db_cmds,
+    demo_cmd,
+    diary_cmds,
+    patient_cmds,
+    serve_cmd,
+    trial_cmds,
+)
+
+app = typer.Typer(
+    name="microtrial",
+    help="MicroTrial: clinician-guided, placebo-controlled n-of-1 trials of microdosing for pain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (
+    db_cmds,
+    admin_cmds,
+    patient_cmds,
+    diary_cmds,
+    demo_cmd,
+    catalog_cmds,
+    serve_cmd,
+    trial_cmds,
+):
+    module.register(app)
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()

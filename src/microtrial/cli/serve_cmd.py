@@ -1,0 +1,74 @@
+"""``microtrial serve``: the web pages and the JSON API on Uvicorn."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Annotated
+
+import typer
+
+from microtrial.cli.common import DatabaseUrlOpt, console, fail, handle_errors, open_db
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)
+    ] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.", min=1, max=64)] = 1,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="Trust X-Forwarded-* from --forwarded-allow-ips (behind a TLS proxy).",
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option("--forwarded-allow-ips", help="Proxies whose headers are trusted.")
+    ] = "127.0.0.1",
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Serve the web pages and the JSON API (/api/v1) on one Uvicorn server."""
+    import uvicorn
+
+    from microtrial.api.app import create_app
+    from microtrial.api.config import ServerSettings, signing_key
+
+    with handle_errors():
+        settings = ServerSettings(database_url=database_url) if database_url else ServerSettings()
+        key = signing_key(settings)
+    with open_db(settings.database_url):  # fail early when the schema is not migrated
+        pass
+    console.print(f"MicroTrial on http://{host}:{port} ({workers} worker(s))")
+    common = {
+        "host": host,
+        "port": port,
+        "proxy_headers": proxy_headers,
+        "forwarded_allow_ips": forwarded_allow_ips,
+        "server_header": False,
+        "log_level": "info",
+    }
+    if workers == 1:
+        with handle_errors():
+            app = create_app(settings)
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        return
+    if settings.secret_key is None:
+        # Every worker must sign and check sessions with the same key.
+        os.environ["MICROTRIAL_SECRET_KEY"] = key or secrets.token_urlsafe(32)
+    os.environ["MICROTRIAL_DATABASE_URL"] = settings.database_url
+    try:
+        uvicorn.run(
+            "microtrial.api.app:create_app_from_environment",
+            factory=True,
+            workers=workers,
+            **common,  # type: ignore[arg-type]
+        )
+    except SystemExit as err:  # pragma: no cover - uvicorn exits on bind errors
+        fail(f"server stopped: {err}", 1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the serve command."""
+    app.command("serve")(serve)

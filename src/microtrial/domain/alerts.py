@@ -1,0 +1,360 @@
+"""Alert rules (REFERENCE.md D.3): pure checks run on every new diary entry, dose or adverse event.
+
+Every threshold comes from ``catalog/alerts.yaml`` (with its source); each function returns
+``Alert`` value objects (or an empty list / None) and never touches storage. Services call them
+with plain values and persist or route the alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from microtrial.domain.catalog import (
+    SEVERITY_ORDER,
+    AlertAction,
+    AlertSeverity,
+    Catalog,
+    load_catalog,
+)
+from microtrial.domain.medications import match_medication
+from microtrial.domain.scoring import ScoreResult
+from microtrial.domain.screening import medication_findings
+from microtrial.errors import ValidationError
+
+__all__ = [
+    "AdverseEventReport",
+    "Alert",
+    "alerts_for_score",
+    "check_adverse_event",
+    "check_blood_pressure",
+    "check_dose_on_calendar",
+    "check_missed_diary_days",
+    "check_new_medications",
+    "check_pain_flare",
+    "check_persistent_grade2",
+    "check_symptoms",
+    "check_weekly_worsening",
+    "known_symptoms",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert raised by a rule: what, how urgent, what to do, and why."""
+
+    code: str
+    severity: AlertSeverity
+    action: AlertAction
+    message: str
+    sources: tuple[str, ...]
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The alert as plain JSON-ready values."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "action": self.action,
+            "message": self.message,
+            "detail": self.detail,
+            "sources": list(self.sources),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseEventReport:
+    """An adverse event as recorded: term, CTCAE grade (1–5), seriousness and symptom codes."""
+
+    term: str
+    grade: int
+    serious: bool = False
+    symptoms: frozenset[str] = frozenset()
+
+
+def _compare(op: str, value: float, threshold: float) -> bool:
+    return {
+        "ge": value >= threshold,
+        "gt": value > threshold,
+        "le": value <= threshold,
+        "lt": value < threshold,
+        "eq": value == threshold,
+    }[op]
+
+
+def alerts_for_score(result: ScoreResult, catalog: Catalog | None = None) -> list[Alert]:
+    """Alerts from a scored instrument (e.g. PHQ-9 item 9 >= 1, whatever the total)."""
+    catalog = catalog or load_catalog()
+    alerts: list[Alert] = []
+    for rule in catalog.alerts.instrument_rules:
+        if rule.instrument != result.instrument_id:
+            continue
+        value: float | None
+        if rule.item is not None:
+            raw = result.answers.get(rule.item)
+            value = float(raw) if isinstance(raw, int) else None  # bool is an int: True = 1
+        else:
+            value = result.scores[rule.score or ""].value
+        if value is not None and _compare(rule.op, value, rule.value):
+            target = rule.item or rule.score
+            alerts.append(
+                Alert(
+                    rule.code,
+                    rule.severity,
+                    rule.action,
+                    rule.message,
+                    catalog.cite(rule.sources),
+                    f"{target} = {value:g}",
+                )
+            )
+    answers = result.answers
+    if result.instrument_id == "home_bp":
+        systolic, diastolic = answers.get("systolic"), answers.get("diastolic")
+        if isinstance(systolic, int) and isinstance(diastolic, int):
+            alerts.extend(check_blood_pressure(systolic, diastolic, catalog=catalog))
+    if result.instrument_id == "ae_checklist":
+        symptoms = {k for k, v in answers.items() if v is True and k != "serious"}
+        grades = [v for k, v in answers.items() if isinstance(v, int) and not isinstance(v, bool)]
+        report = AdverseEventReport(
+            term="checklist",
+            grade=max(grades, default=0),
+            serious=answers.get("serious") is True,
+            symptoms=frozenset(symptoms),
+        )
+        alerts.extend(check_adverse_event(report, catalog=catalog))
+    return alerts
+
+
+def known_symptoms(catalog: Catalog | None = None) -> frozenset[str]:
+    """The symptom codes that the symptom rules recognise."""
+    catalog = catalog or load_catalog()
+    return frozenset(s for rule in catalog.alerts.symptom_rules for s in rule.symptoms)
+
+
+def check_symptoms(symptoms: Iterable[str], catalog: Catalog | None = None) -> list[Alert]:
+    """Alerts for reported symptoms: seizure, serotonin toxicity, psychosis/mania, pregnancy..."""
+    catalog = catalog or load_catalog()
+    reported = set(symptoms)
+    alerts = []
+    for rule in catalog.alerts.symptom_rules:
+        hits = sorted(reported & set(rule.symptoms))
+        if hits:
+            alerts.append(
+                Alert(
+                    rule.code,
+                    rule.severity,
+                    rule.action,
+                    rule.message,
+                    catalog.cite(rule.sources),
+                    ", ".join(hits),
+                )
+            )
+    return alerts
+
+
+def check_adverse_event(event: AdverseEventReport, catalog: Catalog | None = None) -> list[Alert]:
+    """Alerts for an adverse event: grade >= 3 or serious pauses the trial; red flags stop."""
+    catalog = catalog or load_catalog()
+    if not 0 <= event.grade <= 5:
+        raise ValidationError("grade", "CTCAE grade out of range", value=event.grade, allowed="1–5")
+    rule = catalog.alerts.adverse_event
+    alerts: list[Alert] = []
+    if event.grade >= rule.min_grade or (rule.serious_triggers and event.serious):
+        detail = f"{event.term}: grade {event.grade}" + (", serious" if event.serious else "")
+        alerts.append(
+            Alert(
+                rule.code,
+                rule.severity,
+                rule.action,
+                rule.message,
+                catalog.cite(rule.sources),
+                detail,
+            )
+        )
+    alerts.extend(check_symptoms(event.symptoms, catalog=catalog))
+    return alerts
+
+
+def check_persistent_grade2(
+    grade: int,
+    days_lasting: int,
+    doses_recurred_after: int = 0,
+    catalog: Catalog | None = None,
+) -> Alert | None:
+    """Grade 2 AE lasting > 7 days or recurring after >= 2 doses -> clinician review."""
+    catalog = catalog or load_catalog()
+    rule = catalog.alerts.persistent_grade2
+    if grade != rule.grade:
+        return None
+    if days_lasting >= rule.min_days or doses_recurred_after >= rule.min_doses_recurring:
+        return Alert(
+            rule.code,
+            rule.severity,
+            rule.action,
+            rule.message,
+            catalog.cite(rule.sources),
+            f"{days_lasting} day(s), recurred after {doses_recurred_after} dose(s)",
+        )
+    return None
+
+
+def check_blood_pressure(
+    systolic: int, diastolic: int, strict: bool = False, catalog: Catalog | None = None
+) -> list[Alert]:
+    """Alert for a pre-dose home reading: >=180/120 stop; >=160/90 (or 140/90 strict) withhold."""
+    catalog = catalog or load_catalog()
+    rules = list(catalog.alerts.blood_pressure_rules)
+    if strict:
+        rules.append(catalog.alerts.blood_pressure_strict)
+    for rule in rules:  # most severe first
+        if systolic >= rule.systolic_min or diastolic >= rule.diastolic_min:
+            return [
+                Alert(
+                    rule.code,
+                    rule.severity,
+                    rule.action,
+                    rule.message,
+                    catalog.cite(rule.sources),
+                    f"{systolic}/{diastolic} mmHg",
+                )
+            ]
+    return []
+
+
+def check_pain_flare(
+    recent_scores: Sequence[float | None],
+    baseline_mean: float,
+    catalog: Catalog | None = None,
+) -> Alert | None:
+    """Pain flare: the last N daily scores (oldest first, None = missing) all >= baseline + 3."""
+    catalog = catalog or load_catalog()
+    rule = catalog.alerts.pain_flare
+    window = list(recent_scores)[-rule.consecutive_days :]
+    if len(window) < rule.consecutive_days:
+        return None
+    limit = baseline_mean + rule.points_above_baseline
+    if all(s is not None and s >= limit for s in window):
+        return Alert(
+            rule.code,
+            rule.severity,
+            rule.action,
+            rule.message,
+            catalog.cite(rule.sources),
+            f"last {rule.consecutive_days} days {window} vs baseline {baseline_mean:g}",
+        )
+    return None
+
+
+def check_weekly_worsening(
+    weekly_values: Sequence[float | None],
+    baseline: float,
+    kind: Literal["pain", "headache"] = "pain",
+    catalog: Catalog | None = None,
+) -> Alert | None:
+    """Weekly mean pain >= 30% (or migraine days/attacks >= 50%) above baseline, 2 weeks running."""
+    catalog = catalog or load_catalog()
+    rule = catalog.alerts.pain_worsening if kind == "pain" else catalog.alerts.headache_worsening
+    window = list(weekly_values)[-rule.consecutive_weeks :]
+    if len(window) < rule.consecutive_weeks or baseline <= 0:
+        return None
+    limit = baseline * (1 + rule.relative_increase)
+    if all(v is not None and v >= limit for v in window):
+        return Alert(
+            rule.code,
+            rule.severity,
+            rule.action,
+            rule.message,
+            catalog.cite(rule.sources),
+            f"weeks {window} vs baseline {baseline:g}",
+        )
+    return None
+
+
+def check_missed_diary_days(
+    entry_dates: Collection[date],
+    today: date,
+    expected_from: date,
+    catalog: Catalog | None = None,
+) -> Alert | None:
+    """Alert when the diary is missing on N consecutive days before ``today``.
+
+    Days before ``expected_from`` (e.g. enrolment) do not count; today may still be filled in.
+    """
+    catalog = catalog or load_catalog()
+    rule = catalog.alerts.missed_diary
+    entered = set(entry_dates)
+    missed = 0
+    day = today - timedelta(days=1)
+    while day >= expected_from and day not in entered:
+        missed += 1
+        day -= timedelta(days=1)
+    if missed >= rule.consecutive_days:
+        return Alert(
+            rule.code,
+            rule.severity,
+            rule.action,
+            rule.message,
+            catalog.cite(rule.sources),
+            f"{missed} consecutive day(s) without an entry",
+        )
+    return None
+
+
+def check_dose_on_calendar(
+    dose_date: date,
+    scheduled_dates: Collection[date],
+    catalog: Catalog | None = None,
+) -> Alert | None:
+    """Protocol deviation when a dose is taken on a day the calendar does not schedule."""
+    catalog = catalog or load_catalog()
+    rule = catalog.alerts.dose_off_calendar
+    tolerance = timedelta(days=rule.tolerance_days)
+    if any(abs(dose_date - d) <= tolerance for d in scheduled_dates):
+        return None
+    return Alert(
+        rule.code,
+        rule.severity,
+        rule.action,
+        rule.message,
+        catalog.cite(rule.sources),
+        f"dose on {dose_date.isoformat()}",
+    )
+
+
+def check_new_medications(
+    previous: Sequence[str],
+    current: Sequence[str],
+    substance: str,
+    catalog: Catalog | None = None,
+) -> list[Alert]:
+    """Alert for each newly added medication with a contraindicated or major finding.
+
+    A medication counts as new unless its text or all its ingredients were already listed.
+    """
+    catalog = catalog or load_catalog()
+    rule = catalog.alerts.new_medication
+    threshold = SEVERITY_ORDER[rule.min_severity]
+    before_text = {p.strip().lower() for p in previous}
+    before_ingredients = {i for p in previous for i in match_medication(p, catalog).ingredients}
+    alerts = []
+    for entered in current:
+        ingredients = set(match_medication(entered, catalog).ingredients)
+        if entered.strip().lower() in before_text or (
+            ingredients and ingredients <= before_ingredients
+        ):
+            continue  # same text, or only ingredients already taken (e.g. a new strength)
+        for finding in medication_findings(entered, substance, catalog):
+            if SEVERITY_ORDER[finding.severity] >= threshold:
+                alerts.append(
+                    Alert(
+                        rule.code,
+                        rule.severity,
+                        rule.action,
+                        rule.message,
+                        catalog.cite(rule.sources) + finding.sources,
+                        f"{finding.matched}: {finding.title} ({finding.severity})",
+                    )
+                )
+    return alerts

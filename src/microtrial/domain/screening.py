@@ -1,0 +1,366 @@
+"""Safety screening: a patient snapshot and a planned substance -> findings and a decision.
+
+Decision rule (ARCHITECTURE.md safety model):
+
+- ``do-not-start``: any ``contraindicated`` finding;
+- ``clinician-review``: any ``major`` or ``moderate`` finding, including an unrecognised
+  medication name or an unanswered required history question (both are ``moderate`` findings);
+- ``no-known-issues``: otherwise (``minor`` findings are shown for information).
+
+History answers are ``True`` (yes), ``False`` (no) or ``None``/absent (unanswered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from microtrial.domain.catalog import (
+    SEVERITY_ORDER,
+    Catalog,
+    CatalogError,
+    Match,
+    load_catalog,
+)
+from microtrial.domain.medications import MedicationMatch, match_medication
+from microtrial.errors import ValidationError
+
+__all__ = [
+    "BloodPressure",
+    "Decision",
+    "Finding",
+    "PatientSnapshot",
+    "ScreeningResult",
+    "medication_findings",
+    "screen",
+]
+
+Decision = Literal["do-not-start", "clinician-review", "no-known-issues"]
+FindingSeverity = Literal["contraindicated", "major", "moderate", "minor"]
+
+
+@dataclass(frozen=True, slots=True)
+class BloodPressure:
+    """A blood-pressure reading in mmHg."""
+
+    systolic: int
+    diastolic: int
+
+    @classmethod
+    def parse(cls, text: str) -> BloodPressure:
+        """Parse 'SYS/DIA', e.g. '128/84'."""
+        parts = text.strip().split("/")
+        try:
+            systolic, diastolic = (int(p) for p in parts)
+        except ValueError as err:
+            raise ValidationError(
+                "bp", "expected SYS/DIA in mmHg", value=text, allowed="e.g. 128/84"
+            ) from err
+        reading = cls(systolic, diastolic)
+        reading.check()
+        return reading
+
+    def check(self) -> None:
+        """Reject implausible readings."""
+        if not (50 <= self.systolic <= 300 and 20 <= self.diastolic <= 200):
+            raise ValidationError(
+                "bp",
+                "implausible blood pressure",
+                value=f"{self.systolic}/{self.diastolic}",
+                allowed="systolic 50–300, diastolic 20–200 mmHg",
+            )
+        if self.diastolic >= self.systolic:
+            raise ValidationError(
+                "bp",
+                "diastolic must be below systolic",
+                value=f"{self.systolic}/{self.diastolic}",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class PatientSnapshot:
+    """What screening needs to know about a patient at one moment."""
+
+    history: Mapping[str, bool | None] = field(default_factory=dict)
+    pregnant: bool | None = None
+    conditions: Sequence[str] = ()
+    medications: Sequence[str] = ()
+    blood_pressure: BloodPressure | None = None
+    age: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One screening finding with its rule, rationale and sources."""
+
+    severity: FindingSeverity
+    code: str
+    title: str
+    rationale: str
+    sources: tuple[str, ...]
+    matched: str | None = None
+    evidence: tuple[str, ...] = ()
+    unverified: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """The finding as plain JSON-ready values."""
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "title": self.title,
+            "rationale": self.rationale,
+            "sources": list(self.sources),
+            "matched": self.matched,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningResult:
+    """The decision and the findings behind it, most severe first."""
+
+    substance: str
+    decision: Decision
+    findings: tuple[Finding, ...]
+    catalog_versions: Mapping[str, str]
+
+    def as_dict(self) -> dict[str, object]:
+        """The result as plain JSON-ready values."""
+        return {
+            "substance": self.substance,
+            "decision": self.decision,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def _matches(rule_match: Match, med: MedicationMatch) -> bool:
+    return bool(set(rule_match.classes) & set(med.classes)) or bool(
+        set(rule_match.ingredients) & set(med.ingredients)
+    )
+
+
+def medication_findings(
+    entered: str,
+    substance: str,
+    catalog: Catalog | None = None,
+    condition_groups: frozenset[str] = frozenset(),
+) -> tuple[Finding, ...]:
+    """Findings for one medication name as entered (interactions, timing, or unrecognised).
+
+    ``condition_groups`` are the patient's condition groups; empty means unknown, and then
+    every timing rule applies.
+    """
+    catalog = catalog or load_catalog()
+    med = match_medication(entered, catalog)
+    if not med.recognised:
+        return (
+            Finding(
+                severity="moderate",
+                code="medication-unrecognised",
+                title=f"Unrecognised medication: {entered}",
+                rationale=(
+                    f"{entered!r} matches no name in the medication catalog; a clinician must "
+                    "check it for interactions."
+                ),
+                sources=catalog.cite(("design-choice",)),
+                matched=entered,
+            ),
+        )
+    found: list[Finding] = []
+    for irule in catalog.interaction_rules:
+        if _matches(irule.match, med):
+            found.append(
+                Finding(
+                    severity=irule.severity[substance],
+                    code=irule.id,
+                    title=irule.title,
+                    rationale=irule.mechanism,
+                    sources=catalog.cite(irule.sources),
+                    matched=f"{entered} ({', '.join(med.ingredients)})",
+                    evidence=irule.evidence,
+                    unverified=irule.unverified,
+                )
+            )
+    for trule in catalog.timing_rules:
+        limited = bool(trule.condition_groups) and bool(condition_groups)
+        if limited and not condition_groups & set(trule.condition_groups):
+            continue
+        if _matches(trule.match, med):
+            found.append(
+                Finding(
+                    severity=trule.severity,
+                    code=trule.id,
+                    title=trule.title,
+                    rationale=(
+                        f"{trule.rationale} Separation: {trule.separation_days_before} day(s) "
+                        f"before and {trule.separation_days_after} day(s) after a dose."
+                    ),
+                    sources=catalog.cite(trule.sources),
+                    matched=f"{entered} ({', '.join(med.ingredients)})",
+                    evidence=trule.evidence,
+                    unverified=trule.unverified,
+                )
+            )
+    return tuple(found)
+
+
+def _decide(findings: Sequence[Finding]) -> Decision:
+    severities = {f.severity for f in findings}
+    if "contraindicated" in severities:
+        return "do-not-start"
+    if severities & {"major", "moderate"}:
+        return "clinician-review"
+    return "no-known-issues"
+
+
+def screen(
+    snapshot: PatientSnapshot, substance: str, catalog: Catalog | None = None
+) -> ScreeningResult:
+    """Screen a patient snapshot for a planned substance ('psilocybin' or 'lsd')."""
+    catalog = catalog or load_catalog()
+    if substance not in catalog.substances:
+        raise ValidationError(
+            "substance",
+            f"unknown substance {substance!r}",
+            value=substance,
+            allowed=sorted(catalog.substances),
+        )
+    unknown = sorted(set(snapshot.history) - set(catalog.history_flags))
+    if unknown:
+        raise ValidationError(
+            "history",
+            f"unknown history flag {unknown[0]!r}",
+            value=unknown[0],
+            allowed=sorted(catalog.history_flags),
+        )
+    groups: set[str] = set()
+    for condition in snapshot.conditions:
+        found = catalog.conditions.get(condition) or catalog.condition_by_code(condition)
+        if found is not None:
+            groups.add(found.group)
+        else:
+            raise CatalogError(
+                "conditions",
+                f"unknown condition {condition!r} (give a condition id or ICD-10-CM code)",
+                value=condition,
+                allowed=sorted(catalog.conditions),
+            )
+
+    findings: list[Finding] = []
+    for crule in catalog.condition_rules:
+        if snapshot.history.get(crule.history_flag) is True:
+            findings.append(
+                Finding(
+                    severity=crule.severity,
+                    code=crule.id,
+                    title=crule.title,
+                    rationale=crule.rationale,
+                    sources=catalog.cite(crule.sources),
+                    matched=crule.history_flag,
+                    evidence=crule.evidence,
+                    unverified=crule.unverified,
+                )
+            )
+    for flag in catalog.history_flags.values():
+        if flag.required and snapshot.history.get(flag.id) is None:
+            findings.append(
+                Finding(
+                    severity="moderate",
+                    code="history-unanswered",
+                    title=f"Required history question unanswered: {flag.id}",
+                    rationale=f"{flag.question} Screening cannot clear the patient without it.",
+                    sources=catalog.cite(("design-choice",)),
+                    matched=flag.id,
+                )
+            )
+
+    preg = catalog.pregnancy_rule
+    if snapshot.pregnant is True:
+        findings.append(
+            Finding(
+                preg.severity,
+                preg.id,
+                preg.title,
+                preg.rationale,
+                catalog.cite(preg.sources),
+                "pregnant",
+                preg.evidence,
+            )
+        )
+    elif snapshot.pregnant is None:
+        findings.append(
+            Finding(
+                "moderate",
+                "pregnancy-unanswered",
+                "Pregnancy status unknown",
+                "Pregnancy is a contraindication; its status must be recorded.",
+                catalog.cite(("design-choice",)),
+                "pregnant",
+            )
+        )
+
+    age_rule = catalog.age_rule
+    if snapshot.age is None:
+        findings.append(
+            Finding(
+                "moderate",
+                "age-unknown",
+                "Age not recorded",
+                f"Age under {age_rule.min_age} is a contraindication; record the age.",
+                catalog.cite(("design-choice",)),
+                "age",
+            )
+        )
+    elif snapshot.age < age_rule.min_age:
+        findings.append(
+            Finding(
+                age_rule.severity,
+                age_rule.id,
+                age_rule.title,
+                age_rule.rationale,
+                catalog.cite(age_rule.sources),
+                f"age {snapshot.age}",
+                age_rule.evidence,
+            )
+        )
+
+    bp = snapshot.blood_pressure
+    if bp is not None:
+        bp.check()
+        for bp_rule in catalog.blood_pressure_rules:
+            if bp.systolic >= bp_rule.systolic_min or bp.diastolic >= bp_rule.diastolic_min:
+                findings.append(
+                    Finding(
+                        bp_rule.severity,
+                        bp_rule.id,
+                        bp_rule.title,
+                        bp_rule.rationale,
+                        catalog.cite(bp_rule.sources),
+                        f"{bp.systolic}/{bp.diastolic}",
+                        bp_rule.evidence,
+                    )
+                )
+                break
+    else:
+        findings.append(
+            Finding(
+                "minor",
+                "bp-not-recorded",
+                "No recent blood-pressure reading",
+                "Record a resting blood pressure before the first dose.",
+                catalog.cite(("design-choice",)),
+                None,
+            )
+        )
+
+    for entered in snapshot.medications:
+        if entered.strip():
+            findings.extend(medication_findings(entered, substance, catalog, frozenset(groups)))
+
+    findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.code))
+    return ScreeningResult(
+        substance=substance,
+        decision=_decide(findings),
+        findings=tuple(findings),
+        catalog_versions=dict(catalog.versions),
+    )

@@ -1,0 +1,63 @@
+"""The exception tree shared by every layer.
+
+::
+
+    MicroTrialError
+    ├── ValidationError      bad input: names the field, the value and what is allowed
+    ├── NotFound             no such object, or one outside the caller's reach (same answer)
+    ├── PermissionDenied     the caller's role may not do this at all
+    ├── ConflictError        the object's state forbids it (stale version, duplicate, wrong stage)
+    └── SafetyBlock          a safety rule forbids it (do-not-start screening, paused trial)
+
+Only ``cli``, ``api`` and ``web`` translate these into exit codes or HTTP statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class MicroTrialError(Exception):
+    """Base class of every error MicroTrial raises on purpose."""
+
+
+class ValidationError(MicroTrialError, ValueError):
+    """Input that breaks a rule; names the field, the value and what is allowed."""
+
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        *,
+        value: object = None,
+        allowed: str | Iterable[str] | None = None,
+    ) -> None:
+        self.field = field
+        self.value = value
+        if allowed is not None and not isinstance(allowed, str):
+            allowed = ", ".join(str(a) for a in allowed)
+        self.allowed = allowed
+        text = f"{field}: {message}"
+        if allowed:
+            text += f" (allowed: {allowed})"
+        super().__init__(text)
+
+
+class NotFound(MicroTrialError, LookupError):
+    """No such object, or one the caller may not see (answered the same way on purpose)."""
+
+
+class PermissionDenied(MicroTrialError):
+    """The caller's role may not perform this action."""
+
+
+class ConflictError(MicroTrialError):
+    """The current state of the object forbids the action."""
+
+
+class SafetyBlock(MicroTrialError):
+    """A safety rule forbids the action (e.g. a do-not-start screening or a paused trial)."""
+
+
+class StatisticalWarning(UserWarning):
+    """A result that computes but deserves doubt (too few days, rho at the boundary)."""

@@ -1,0 +1,35 @@
+"""The unblinded kit pack: preparation sheet followed by the label sheet, as one PDF."""
+
+from __future__ import annotations
+
+import io
+
+from pypdf import PdfReader, PdfWriter
+
+from microtrial.reports.labels import LabelKit, label_sheet_pdf, preparation_sheet_pdf
+from microtrial.services.trials import KitPreparation
+
+
+def kit_pack_pdf(prep: KitPreparation) -> bytes:
+    """One PDF: the UNBLINDED preparation sheet, then the blinded labels with QR codes."""
+    kits = [
+        LabelKit(
+            code=k.code,
+            period=k.period,
+            arm=k.arm,
+            start_date=k.start_date,
+            end_date=k.end_date,
+            regimen_text=k.regimen_text,
+        )
+        for k in prep.kits
+    ]
+    trial = str(prep.trial_id)
+    writer = PdfWriter()
+    for part in (
+        preparation_sheet_pdf(trial, prep.patient_code, kits),
+        label_sheet_pdf(trial, prep.patient_code, kits),
+    ):
+        writer.append(PdfReader(io.BytesIO(part)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

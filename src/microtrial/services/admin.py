@@ -1,0 +1,130 @@
+"""Sites and users (administrative use cases)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from microtrial.domain.actors import Actor, Role, check_role
+from microtrial.domain.patients import check_site_code, check_username
+from microtrial.errors import ConflictError, NotFound, ValidationError
+from microtrial.services.common import Clock, audit, require_role, site_by_code, system_clock
+from microtrial.services.schemas import SiteRead, UserRead
+from microtrial.services.security import hash_password
+from microtrial.store.db import Database
+from microtrial.store.models import PatientRow, SiteRow, UserRow
+
+
+def add_site(
+    db: Database, actor: Actor, code: str, name: str | None = None, *, clock: Clock = system_clock
+) -> SiteRead:
+    """Create a site with a unique code."""
+    require_role(actor, {Role.ADMIN}, "add sites")
+    check_site_code(code)
+    now = clock()
+    with db.transaction() as session:
+        if session.execute(select(SiteRow.id).where(SiteRow.code == code)).first():
+            raise ConflictError(f"site: a site with code {code!r} already exists")
+        site = SiteRow(code=code, name=(name or code).strip(), created_at=now)
+        session.add(site)
+        session.flush()
+        audit(session, actor, "create", "site", site.id, at=now, site_id=site.id)
+        return SiteRead.model_validate(site)
+
+
+def list_sites(db: Database, actor: Actor) -> list[SiteRead]:
+    """Sites the actor may see."""
+    with db.transaction() as session:
+        query = select(SiteRow).order_by(SiteRow.code)
+        if actor.role not in (Role.SYSTEM, Role.ADMIN):
+            query = query.where(SiteRow.id == actor.site_id)
+        return [SiteRead.model_validate(s) for s in session.execute(query).scalars()]
+
+
+def add_user(
+    db: Database,
+    actor: Actor,
+    *,
+    site_code: str,
+    role: str,
+    username: str,
+    password: str,
+    patient_code: str | None = None,
+    email: str | None = None,
+    clock: Clock = system_clock,
+) -> UserRead:
+    """Create a user with a role at a site (a patient user is linked to a patient)."""
+    require_role(actor, {Role.ADMIN}, "add users")
+    check_role(role)
+    check_username(username)
+    if role == Role.PATIENT and not patient_code:
+        raise ValidationError(
+            "patient", "a patient user needs --patient CODE", allowed="a study code"
+        )
+    if role != Role.PATIENT and patient_code:
+        raise ValidationError("patient", "only patient users are linked to a patient")
+    password_hash = hash_password(password)
+    now = clock()
+    with db.transaction() as session:
+        site = site_by_code(session, actor, site_code)
+        patient_id = None
+        if patient_code:
+            patient = session.execute(
+                select(PatientRow).where(
+                    PatientRow.site_id == site.id, PatientRow.study_code == patient_code
+                )
+            ).scalar_one_or_none()
+            if patient is None:
+                raise NotFound(f"patient: no patient {patient_code!r} at site {site_code!r}")
+            patient_id = patient.id
+        user = UserRow(
+            username=username,
+            password_hash=password_hash,
+            role=role,
+            site_id=site.id,
+            patient_id=patient_id,
+            email=email,
+            is_active=True,
+            created_at=now,
+        )
+        session.add(user)
+        try:
+            session.flush()
+        except IntegrityError as err:
+            raise ConflictError(
+                f"username: {username!r} is taken, or that patient already has a user"
+            ) from err
+        audit(
+            session,
+            actor,
+            "create",
+            "user",
+            user.id,
+            at=now,
+            site_id=site.id,
+            patient_id=patient_id,
+            detail={"role": role},
+        )
+        return UserRead.model_validate(user)
+
+
+def actor_for_user(user: UserRow | UserRead) -> Actor:
+    """The Actor that a signed-in user acts as."""
+    return Actor(
+        role=Role(user.role),
+        username=user.username,
+        user_id=user.id,
+        site_id=user.site_id,
+        patient_id=user.patient_id,
+    )
+
+
+def user_actor(db: Database, username: str) -> Actor:
+    """The Actor for an existing, active username (for trusted local tools and tests)."""
+    with db.transaction() as session:
+        user = session.execute(
+            select(UserRow).where(UserRow.username == username, UserRow.is_active.is_(True))
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"user: no active user {username!r}")
+        return actor_for_user(user)

@@ -1,0 +1,265 @@
+"""Storing alerts, applying their actions to trials, listing and acknowledging them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.domain.alerts import Alert, check_missed_diary_days
+from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from microtrial.services.common import (
+    Clock,
+    audit,
+    patient_for,
+    patient_today,
+    require_role,
+    system_clock,
+)
+from microtrial.services.schemas import ReadModel
+from microtrial.store.db import Database
+from microtrial.store.models import AlertRow, DiaryEntryRow, PatientRow, TrialRow
+
+# Alert actions (catalog/alerts.yaml) that stop doses until a clinician acts.
+DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing"})
+PAUSING = frozenset({"stop", "pause-trial"})
+ACTIVE_TRIAL_STATUSES = ("scheduled", "running", "paused")
+# Rules that would fire again every day while the condition lasts: one open alert is enough.
+DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
+
+
+class AlertRead(ReadModel):
+    """A stored alert."""
+
+    id: int
+    site_id: int
+    patient_id: int
+    trial_id: int | None
+    code: str
+    severity: str
+    action: str
+    message: str
+    source: str
+    trigger: dict[str, Any]
+    created_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: str | None
+    acknowledgement_note: str | None
+
+
+def active_trial(session: Session, patient_id: int) -> TrialRow | None:
+    """The patient's scheduled, running or paused trial, if any."""
+    return session.execute(
+        select(TrialRow)
+        .where(TrialRow.patient_id == patient_id, TrialRow.status.in_(ACTIVE_TRIAL_STATUSES))
+        .order_by(TrialRow.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def raise_alerts(
+    session: Session,
+    actor: Actor,
+    patient: PatientRow,
+    alerts: Iterable[Alert],
+    *,
+    trigger: dict[str, Any],
+    now: dt.datetime,
+) -> list[AlertRow]:
+    """Store alerts and apply their actions: a pausing alert pauses the running trial."""
+    trial = active_trial(session, patient.id)
+    stored: list[AlertRow] = []
+    for alert in alerts:
+        if alert.code in DEDUPLICATED and _open_alert(session, patient.id, alert.code):
+            continue
+        row = AlertRow(
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            trial_id=trial.id if trial else None,
+            code=alert.code,
+            severity=alert.severity,
+            action=alert.action,
+            message=alert.message + (f" ({alert.detail})" if alert.detail else ""),
+            source="; ".join(alert.sources),
+            trigger=trigger,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit(
+            session,
+            actor,
+            "create",
+            "alert",
+            row.id,
+            at=now,
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"code": alert.code, "action": alert.action},
+        )
+        stored.append(row)
+        if trial is not None and alert.action in PAUSING and trial.status == "running":
+            mark_paused(trial, f"paused by alert {alert.code}", patient_today(patient, now))
+            audit(
+                session,
+                actor,
+                "pause",
+                "trial",
+                trial.id,
+                at=now,
+                site_id=patient.site_id,
+                patient_id=patient.id,
+                detail={"alert": row.id},
+            )
+    return stored
+
+
+def mark_paused(trial: TrialRow, reason: str, today: dt.date) -> None:
+    """Set a trial paused from ``today`` (the calendar shifts when it resumes)."""
+    trial.status = "paused"
+    trial.status_reason = reason
+    trial.plan = {**trial.plan, "paused_on": today.isoformat()}
+    trial.lock_version += 1
+
+
+def dose_holds(session: Session, patient_id: int) -> list[AlertRow]:
+    """Open alerts that forbid recording a dose."""
+    return list(
+        session.execute(
+            select(AlertRow).where(
+                AlertRow.patient_id == patient_id,
+                AlertRow.acknowledged_at.is_(None),
+                AlertRow.action.in_(DOSE_BLOCKING),
+            )
+        ).scalars()
+    )
+
+
+def list_alerts(
+    db: Database,
+    actor: Actor,
+    *,
+    patient_id: int | None = None,
+    open_only: bool = True,
+    clock: Clock = system_clock,
+) -> list[AlertRead]:
+    """Alerts of the actor's site (or of one patient), newest first."""
+    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "list alerts")
+    with db.transaction() as session:
+        query = select(AlertRow).order_by(AlertRow.id.desc())
+        site_id = actor.site_id
+        if patient_id is not None:
+            patient = patient_for(session, actor, patient_id)
+            query = query.where(AlertRow.patient_id == patient.id)
+            site_id = patient.site_id
+        elif actor.role is not Role.SYSTEM:
+            query = query.where(AlertRow.site_id == actor.site_id)
+        if open_only:
+            query = query.where(AlertRow.acknowledged_at.is_(None))
+        rows = [AlertRead.model_validate(r) for r in session.execute(query).scalars()]
+        audit(
+            session,
+            actor,
+            "list",
+            "alert",
+            None,
+            at=clock(),
+            site_id=site_id,
+            patient_id=patient_id,
+            detail={"alert_ids": [r.id for r in rows]},
+        )
+        return rows
+
+
+def acknowledge_alert(
+    db: Database, actor: Actor, alert_id: int, note: str, *, clock: Clock = system_clock
+) -> AlertRead:
+    """A clinician acknowledges an alert with a note (audited)."""
+    require_role(actor, {Role.CLINICIAN}, "acknowledge alerts")
+    if not note.strip():
+        raise ValidationError("note", "an acknowledgement needs a note", allowed="non-empty text")
+    now = clock()
+    with db.transaction() as session:
+        row = session.get(AlertRow, alert_id)
+        if row is None:
+            raise NotFound(f"alert: no alert {alert_id}")
+        patient = patient_for(session, actor, row.patient_id)
+        if row.acknowledged_at is not None:
+            raise ConflictError(f"alert: {alert_id} is already acknowledged")
+        acknowledge_rows(session, actor, [row], note, now, patient)
+        return AlertRead.model_validate(row)
+
+
+def acknowledge_rows(
+    session: Session,
+    actor: Actor,
+    rows: Sequence[AlertRow],
+    note: str,
+    now: dt.datetime,
+    patient: PatientRow,
+) -> None:
+    """Mark alerts acknowledged inside an open transaction, one audit event each."""
+    if actor.role not in (Role.CLINICIAN, Role.SYSTEM):
+        raise PermissionDenied("only clinicians acknowledge alerts")
+    for row in rows:
+        row.acknowledged_at = now
+        row.acknowledged_by_user_id = actor.user_id
+        row.acknowledged_by = actor.label
+        row.acknowledgement_note = note.strip()
+        audit(
+            session,
+            actor,
+            "acknowledge",
+            "alert",
+            row.id,
+            at=now,
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"code": row.code},
+        )
+
+
+def sweep_missed_diaries(
+    db: Database, actor: Actor, *, clock: Clock = system_clock
+) -> list[AlertRead]:
+    """Raise a missed-diary alert for every patient in a running trial who stopped writing."""
+    require_role(actor, {Role.CLINICIAN}, "run the alert sweep")
+    now = clock()
+    raised: list[AlertRead] = []
+    with db.transaction() as session:
+        query = select(TrialRow).where(TrialRow.status == "running")
+        for trial in session.execute(query).scalars().all():
+            patient = patient_for(session, actor, trial.patient_id)
+            today = patient_today(patient, now)
+            dates = set(
+                session.execute(
+                    select(DiaryEntryRow.local_date).where(
+                        DiaryEntryRow.patient_id == patient.id,
+                        DiaryEntryRow.is_current.is_(True),
+                    )
+                ).scalars()
+            )
+            alert = check_missed_diary_days(dates, today, trial.start_date or today)
+            if alert is not None:
+                rows = raise_alerts(
+                    session, actor, patient, [alert], trigger={"sweep": today.isoformat()}, now=now
+                )
+                raised.extend(AlertRead.model_validate(r) for r in rows)
+    return raised
+
+
+def _open_alert(session: Session, patient_id: int, code: str) -> bool:
+    return (
+        session.execute(
+            select(AlertRow.id).where(
+                AlertRow.patient_id == patient_id,
+                AlertRow.code == code,
+                AlertRow.acknowledged_at.is_(None),
+            )
+        ).first()
+        is not None
+    )

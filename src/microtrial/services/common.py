@@ -1,0 +1,169 @@
+"""Pieces every service shares: the clock, audit writing, access checks, versioning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import STAFF_ROLES, Actor, Role
+from microtrial.errors import NotFound, PermissionDenied, ValidationError
+from microtrial.store.audit import append_event
+from microtrial.store.models import AuditEventRow, PatientRow, SiteRow, VersionedMixin
+
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    """The current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def patient_today(patient: PatientRow, now: dt.datetime) -> dt.date:
+    """The patient's local calendar date at ``now``."""
+    return now.astimezone(ZoneInfo(patient.time_zone)).date()
+
+
+def audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object = None,
+    *,
+    at: dt.datetime,
+    site_id: int | None = None,
+    patient_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit event in the caller's transaction."""
+    append_event(
+        session,
+        AuditEventRow(
+            at=at,
+            actor=actor.label,
+            actor_user_id=actor.user_id,
+            actor_role=actor.role.value,
+            site_id=site_id,
+            patient_id=patient_id,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            detail=detail or {},
+        ),
+    )
+
+
+def require_role(actor: Actor, allowed: Iterable[Role], action: str) -> None:
+    """Raise PermissionDenied unless the actor's role is allowed (the system actor always is)."""
+    allowed = set(allowed)
+    if actor.role is not Role.SYSTEM and actor.role not in allowed:
+        raise PermissionDenied(f"role {actor.role.value!r} may not {action}")
+
+
+def site_by_code(session: Session, actor: Actor, code: str) -> SiteRow:
+    """The site with ``code`` if the actor may use it; NotFound otherwise (same answer)."""
+    site = session.execute(select(SiteRow).where(SiteRow.code == code)).scalar_one_or_none()
+    if site is None or not can_see_site(actor, site.id):
+        raise NotFound(f"site: no site {code!r}")
+    return site
+
+
+def can_see_site(actor: Actor, site_id: int) -> bool:
+    """Whether the actor's scope includes the site."""
+    if actor.role in (Role.SYSTEM, Role.ADMIN):
+        return True
+    return actor.site_id == site_id
+
+
+def patient_for(session: Session, actor: Actor, patient_id: int) -> PatientRow:
+    """Load a patient the actor may see; NotFound for one outside their site or self."""
+    if actor.role in (Role.RESEARCHER, Role.ADMIN):
+        raise PermissionDenied(f"role {actor.role.value!r} may not read identified patient data")
+    patient = session.get(PatientRow, patient_id)
+    if patient is None or not _in_scope(actor, patient):
+        raise NotFound(f"patient: no patient {patient_id}")
+    return patient
+
+
+def _in_scope(actor: Actor, patient: PatientRow) -> bool:
+    if actor.role is Role.SYSTEM:
+        return True
+    if actor.role is Role.PATIENT:
+        return actor.patient_id == patient.id
+    if actor.role in STAFF_ROLES:
+        return actor.site_id == patient.site_id
+    return False
+
+
+V = TypeVar("V", bound=VersionedMixin)
+
+
+def new_record_id() -> str:
+    """A fresh id for a versioned record."""
+    return str(uuid.uuid4())
+
+
+def stamp(row: V, actor: Actor, at: dt.datetime, reason: str | None = None) -> V:
+    """Fill a new record's version columns (version 1)."""
+    row.record_id = row.record_id or new_record_id()
+    row.version = row.version or 1
+    row.is_current = True
+    row.recorded_at = at
+    row.recorded_by = actor.label
+    row.recorded_by_user_id = actor.user_id
+    row.change_reason = reason
+    return row
+
+
+def current_version(session: Session, model: type[V], record_id: str) -> V:
+    """The current version of a versioned record; NotFound when there is none."""
+    row = session.execute(
+        select(model).where(model.record_id == record_id, model.is_current.is_(True))
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"record: no record {record_id}")
+    return row
+
+
+def supersede(
+    session: Session,
+    old: V,
+    changes: dict[str, Any],
+    *,
+    actor: Actor,
+    at: dt.datetime,
+    reason: str,
+    editable: Iterable[str],
+) -> V:
+    """Insert the next version of ``old`` with ``changes``; the old version is kept."""
+    if not reason or not reason.strip():
+        raise ValidationError("reason", "a correction needs a reason", allowed="non-empty text")
+    editable = set(editable)
+    unknown = sorted(set(changes) - editable)
+    if unknown:
+        raise ValidationError(
+            unknown[0], "this field cannot be corrected", allowed=sorted(editable)
+        )
+    model = type(old)
+    skip = {"id", "version", "is_current", "recorded_at", "recorded_by"}
+    skip |= {"recorded_by_user_id", "change_reason"}
+    values = {
+        col.key: getattr(old, col.key)
+        for col in model.__table__.columns  # type: ignore[attr-defined]
+        if col.key not in skip
+    }
+    values.update(changes)
+    old.is_current = False
+    session.flush()
+    new = model(**values)
+    new.version = old.version + 1
+    stamp(new, actor, at, reason.strip())
+    session.add(new)
+    session.flush()
+    return new

@@ -1,0 +1,437 @@
+"""Enrolment and the patient record: conditions, medications, history; all audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain import patients as rules
+from microtrial.domain.actors import Actor, Role
+from microtrial.domain.alerts import check_new_medications
+from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from microtrial.services.alerts import active_trial, raise_alerts
+from microtrial.services.common import (
+    Clock,
+    audit,
+    current_version,
+    patient_for,
+    require_role,
+    site_by_code,
+    stamp,
+    supersede,
+    system_clock,
+)
+from microtrial.services.schemas import (
+    ConditionRead,
+    HistoryFlagRead,
+    MedicationRead,
+    PatientRead,
+    PatientSummary,
+    RecordVersionRead,
+)
+from microtrial.services.screening import history_flag_ids, rescreen_after_change
+from microtrial.store.db import Database
+from microtrial.store.models import (
+    ConditionRow,
+    HistoryFlagRow,
+    MedicationRow,
+    PatientRow,
+    SiteRow,
+    VersionedMixin,
+)
+
+ENROLLERS = {Role.CLINICIAN}
+RECORD_KINDS: dict[str, tuple[type[VersionedMixin], tuple[str, ...]]] = {
+    "condition": (ConditionRow, ("icd10_code", "status")),
+    "medication": (MedicationRow, ("name_as_entered", "status")),
+    "history": (HistoryFlagRow, ("value",)),
+}
+
+
+def enrol_patient(
+    db: Database,
+    actor: Actor,
+    *,
+    site_code: str,
+    study_code: str,
+    birth_year: int,
+    sex: str,
+    time_zone: str,
+    conditions: Iterable[str] = (),
+    clock: Clock = system_clock,
+) -> PatientRead:
+    """Enrol a patient at a site under a pseudonymous study code."""
+    require_role(actor, ENROLLERS, "enrol patients")
+    now = clock()
+    rules.check_study_code(study_code)
+    rules.check_birth_year(birth_year, now.date())
+    rules.check_sex(sex)
+    rules.check_time_zone(time_zone)
+    codes = [rules.check_icd10(c) for c in conditions]
+    with db.transaction() as session:
+        site = site_by_code(session, actor, site_code)
+        clash = session.execute(
+            select(PatientRow.id).where(
+                PatientRow.site_id == site.id, PatientRow.study_code == study_code
+            )
+        ).first()
+        if clash:
+            raise ConflictError(f"code: patient {study_code!r} already exists at {site_code!r}")
+        patient = PatientRow(
+            site_id=site.id,
+            study_code=study_code,
+            birth_year=birth_year,
+            sex=sex,
+            time_zone=time_zone,
+            created_at=now,
+        )
+        session.add(patient)
+        session.flush()
+        for code in dict.fromkeys(codes):
+            session.add(stamp(ConditionRow(patient_id=patient.id, icd10_code=code), actor, now))
+        session.flush()
+        audit(
+            session,
+            actor,
+            "create",
+            "patient",
+            patient.id,
+            at=now,
+            site_id=site.id,
+            patient_id=patient.id,
+            detail={"conditions": codes},
+        )
+        return _read(session, patient)
+
+
+def get_patient(
+    db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
+) -> PatientRead:
+    """Read one patient's record."""
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        audit(
+            session,
+            actor,
+            "read",
+            "patient",
+            patient.id,
+            at=clock(),
+            site_id=patient.site_id,
+            patient_id=patient.id,
+        )
+        return _read(session, patient)
+
+
+def find_patient(
+    db: Database, actor: Actor, site_code: str, study_code: str, *, clock: Clock = system_clock
+) -> PatientRead:
+    """Read one patient's record by site and study code."""
+    with db.transaction() as session:
+        site = site_by_code(session, actor, site_code)
+        patient_id = session.execute(
+            select(PatientRow.id).where(
+                PatientRow.site_id == site.id, PatientRow.study_code == study_code
+            )
+        ).scalar_one_or_none()
+        if patient_id is None:
+            raise NotFound(f"patient: no patient {study_code!r} at site {site_code!r}")
+        patient = patient_for(session, actor, patient_id)
+        audit(
+            session,
+            actor,
+            "read",
+            "patient",
+            patient.id,
+            at=clock(),
+            site_id=patient.site_id,
+            patient_id=patient.id,
+        )
+        return _read(session, patient)
+
+
+def find_patient_by_code(
+    db: Database,
+    actor: Actor,
+    study_code: str,
+    site_code: str | None = None,
+    *,
+    clock: Clock = system_clock,
+) -> PatientRead:
+    """Read a patient by study code, searching the actor's sites unless a site is given."""
+    if site_code is not None:
+        return find_patient(db, actor, site_code, study_code, clock=clock)
+    with db.transaction() as session:
+        query = select(SiteRow.code).join(PatientRow).where(PatientRow.study_code == study_code)
+        if actor.role is not Role.SYSTEM:
+            query = query.where(SiteRow.id == actor.site_id)
+        matches = session.execute(query).scalars().all()
+    if len(matches) > 1:
+        raise ValidationError(
+            "site", f"study code {study_code!r} exists at several sites", allowed=sorted(matches)
+        )
+    if not matches:
+        raise NotFound(f"patient: no patient {study_code!r}")
+    return find_patient(db, actor, matches[0], study_code, clock=clock)
+
+
+def list_patients(
+    db: Database, actor: Actor, site_code: str | None = None, *, clock: Clock = system_clock
+) -> list[PatientSummary]:
+    """Patients of one site (staff: their own site only)."""
+    if actor.role is Role.PATIENT:
+        raise PermissionDenied("role 'patient' may not list patients")
+    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "list patients")
+    with db.transaction() as session:
+        query = select(PatientRow).order_by(PatientRow.site_id, PatientRow.study_code)
+        site_id: int | None = None
+        if site_code is not None:
+            site_id = site_by_code(session, actor, site_code).id
+        elif actor.role is not Role.SYSTEM:
+            site_id = actor.site_id
+        if site_id is not None:
+            query = query.where(PatientRow.site_id == site_id)
+        rows = list(session.execute(query).scalars())
+        audit(
+            session,
+            actor,
+            "list",
+            "patient",
+            None,
+            at=clock(),
+            site_id=site_id,
+            detail={"patient_ids": [p.id for p in rows]},
+        )
+        return [PatientSummary.model_validate(p) for p in rows]
+
+
+def add_condition(
+    db: Database, actor: Actor, patient_id: int, icd10_code: str, *, clock: Clock = system_clock
+) -> ConditionRead:
+    """Add a diagnosis (ICD-10-CM) to a patient."""
+    code = rules.check_icd10(icd10_code)
+    return ConditionRead.model_validate(
+        _add_record(db, actor, patient_id, ConditionRow(icd10_code=code), "condition", clock)
+    )
+
+
+def add_medication(
+    db: Database, actor: Actor, patient_id: int, name: str, *, clock: Clock = system_clock
+) -> MedicationRead:
+    """Add a current medication exactly as entered (normalised by screening)."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError("medication", "empty or too long", value=name, allowed="1-200 chars")
+    return MedicationRead.model_validate(
+        _add_record(db, actor, patient_id, MedicationRow(name_as_entered=name), "medication", clock)
+    )
+
+
+def set_history_flag(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    flag: str,
+    value: bool | None,
+    *,
+    reason: str | None = None,
+    clock: Clock = system_clock,
+) -> HistoryFlagRead:
+    """Answer a medical-history question; a changed answer becomes a new version."""
+    flag = flag.strip()
+    accepted = history_flag_ids()
+    if flag not in accepted:
+        raise ValidationError("history", f"unknown history flag {flag!r}", allowed=accepted)
+    require_role(actor, {Role.CLINICIAN}, "record medical history")
+    now = clock()
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        existing = session.execute(
+            select(HistoryFlagRow).where(
+                HistoryFlagRow.patient_id == patient.id,
+                HistoryFlagRow.flag == flag,
+                HistoryFlagRow.is_current.is_(True),
+            )
+        ).scalar_one_or_none()
+        if existing is None:
+            row = stamp(HistoryFlagRow(patient_id=patient.id, flag=flag, value=value), actor, now)
+            session.add(row)
+            session.flush()
+            action = "create"
+        else:
+            row = supersede(
+                session,
+                existing,
+                {"value": value},
+                actor=actor,
+                at=now,
+                reason=reason or "history answer updated",
+                editable=("value",),
+            )
+            action = "correct"
+        audit(
+            session,
+            actor,
+            action,
+            "history",
+            row.record_id,
+            at=now,
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"flag": flag, "version": row.version},
+        )
+        rescreen_after_change(session, actor, patient, now)
+        return HistoryFlagRead.model_validate(row)
+
+
+def correct_record(
+    db: Database,
+    actor: Actor,
+    kind: str,
+    record_id: str,
+    changes: dict[str, Any],
+    reason: str,
+    *,
+    clock: Clock = system_clock,
+) -> RecordVersionRead:
+    """Correct a condition, medication or history answer: a new version, the old kept."""
+    if kind not in RECORD_KINDS:
+        raise ValidationError("kind", f"unknown record kind {kind!r}", allowed=sorted(RECORD_KINDS))
+    require_role(actor, {Role.CLINICIAN}, f"correct {kind} records")
+    model, editable = RECORD_KINDS[kind]
+    now = clock()
+    with db.transaction() as session:
+        old = current_version(session, model, record_id)
+        patient = patient_for(session, actor, old.patient_id)  # type: ignore[attr-defined]
+        new = supersede(
+            session, old, changes, actor=actor, at=now, reason=reason, editable=editable
+        )
+        audit(
+            session,
+            actor,
+            "correct",
+            kind,
+            record_id,
+            at=now,
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"version": new.version, "fields": sorted(changes)},
+        )
+        rescreen_after_change(session, actor, patient, now)
+        return RecordVersionRead.model_validate(new)
+
+
+def record_history(
+    db: Database, actor: Actor, kind: str, record_id: str, *, clock: Clock = system_clock
+) -> list[RecordVersionRead]:
+    """Every version of a record, oldest first."""
+    if kind not in RECORD_KINDS:
+        raise ValidationError("kind", f"unknown record kind {kind!r}", allowed=sorted(RECORD_KINDS))
+    model, _ = RECORD_KINDS[kind]
+    with db.transaction() as session:
+        rows = list(
+            session.execute(
+                select(model).where(model.record_id == record_id).order_by(model.version)
+            ).scalars()
+        )
+        if not rows:
+            raise NotFound(f"record: no record {record_id}")
+        patient = patient_for(session, actor, rows[0].patient_id)  # type: ignore[attr-defined]
+        audit(
+            session,
+            actor,
+            "read",
+            kind,
+            record_id,
+            at=clock(),
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"versions": len(rows)},
+        )
+        return [RecordVersionRead.model_validate(r) for r in rows]
+
+
+def _add_record(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    row: ConditionRow | MedicationRow,
+    kind: str,
+    clock: Clock,
+) -> ConditionRow | MedicationRow:
+    require_role(actor, {Role.CLINICIAN}, f"add {kind} records")
+    now = clock()
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        row.patient_id = patient.id
+        previous = [m.name_as_entered for m in _current(session, MedicationRow, patient.id)]
+        session.add(stamp(row, actor, now))
+        session.flush()
+        audit(
+            session,
+            actor,
+            "create",
+            kind,
+            row.record_id,
+            at=now,
+            site_id=patient.site_id,
+            patient_id=patient.id,
+        )
+        if isinstance(row, MedicationRow):
+            _alert_new_medication(session, actor, patient, previous, row, now)
+        rescreen_after_change(session, actor, patient, now)
+        return row
+
+
+def _alert_new_medication(
+    session: Session,
+    actor: Actor,
+    patient: PatientRow,
+    previous: list[str],
+    row: MedicationRow,
+    now: dt.datetime,
+) -> None:
+    """Alert when a patient in an open trial starts a contraindicated or major-interaction drug."""
+    trial = active_trial(session, patient.id)
+    if trial is None:
+        return
+    substance = trial.plan["regimen"]["substance"]
+    alerts = check_new_medications(previous, [*previous, row.name_as_entered], substance)
+    raise_alerts(session, actor, patient, alerts, trigger={"medication": row.record_id}, now=now)
+
+
+def _current(session: Session, model: Any, patient_id: int) -> list[Any]:
+    return list(
+        session.execute(
+            select(model)
+            .where(model.patient_id == patient_id, model.is_current.is_(True))
+            .order_by(model.id)
+        ).scalars()
+    )
+
+
+def _read(session: Session, patient: PatientRow) -> PatientRead:
+    site = session.get(SiteRow, patient.site_id)
+    assert site is not None  # foreign key
+    return PatientRead(
+        id=patient.id,
+        site_id=patient.site_id,
+        site_code=site.code,
+        study_code=patient.study_code,
+        birth_year=patient.birth_year,
+        sex=patient.sex,
+        time_zone=patient.time_zone,
+        conditions=[
+            ConditionRead.model_validate(r) for r in _current(session, ConditionRow, patient.id)
+        ],
+        medications=[
+            MedicationRead.model_validate(r) for r in _current(session, MedicationRow, patient.id)
+        ],
+        history=[
+            HistoryFlagRead.model_validate(r) for r in _current(session, HistoryFlagRow, patient.id)
+        ],
+    )

@@ -1,0 +1,273 @@
+"""Screening stored patients before a trial, the clinician's sign-off, and re-screening."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.domain.catalog import load_catalog
+from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
+from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
+from microtrial.services.common import (
+    Clock,
+    audit,
+    current_version,
+    patient_for,
+    require_role,
+    stamp,
+    supersede,
+    system_clock,
+)
+from microtrial.services.schemas import ReadModel
+from microtrial.store.db import Database
+from microtrial.store.models import (
+    ConditionRow,
+    DiaryEntryRow,
+    HistoryFlagRow,
+    MedicationRow,
+    PatientRow,
+    ScreeningResultRow,
+)
+
+PREGNANCY_FLAG = "pregnant"
+BP_INSTRUMENT = "home_bp"
+
+
+class ScreeningRead(ReadModel):
+    """A stored screening result and its sign-off."""
+
+    record_id: str
+    version: int
+    patient_id: int
+    substance: str
+    decision: str
+    findings: list[dict[str, Any]]
+    catalog_version: str
+    recorded_at: dt.datetime
+    signed_off_by: str | None
+    signed_off_at: dt.datetime | None
+    sign_off_reason: str | None
+
+    @property
+    def cleared(self) -> bool:
+        """Whether a trial may start on this screening."""
+        return self.decision == "no-known-issues" or (
+            self.decision == "clinician-review" and self.signed_off_at is not None
+        )
+
+
+def history_flag_ids() -> list[str]:
+    """The history questions screening accepts (plus the pregnancy status)."""
+    return [*sorted(load_catalog().history_flags), PREGNANCY_FLAG]
+
+
+def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> PatientSnapshot:
+    """Build the screening input from what is stored for the patient now."""
+    catalog = load_catalog()
+    flags = {row.flag: row.value for row in _current(session, HistoryFlagRow, patient.id)}
+    pregnant = flags.pop(PREGNANCY_FLAG, None)
+    if patient.sex == "male" and pregnant is None:
+        pregnant = False
+    history = {k: v for k, v in flags.items() if k in catalog.history_flags}
+    conditions = [
+        row.icd10_code
+        for row in _current(session, ConditionRow, patient.id)
+        if row.status == "active" and catalog.condition_by_code(row.icd10_code) is not None
+    ]
+    medications = [
+        row.name_as_entered
+        for row in _current(session, MedicationRow, patient.id)
+        if row.status == "active"
+    ]
+    bp_row = session.execute(
+        select(DiaryEntryRow)
+        .where(
+            DiaryEntryRow.patient_id == patient.id,
+            DiaryEntryRow.instrument_id == BP_INSTRUMENT,
+            DiaryEntryRow.is_current.is_(True),
+        )
+        .order_by(DiaryEntryRow.local_date.desc(), DiaryEntryRow.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    bp = None
+    if bp_row is not None:
+        bp = BloodPressure(int(bp_row.answers["systolic"]), int(bp_row.answers["diastolic"]))
+    return PatientSnapshot(
+        history=history,
+        pregnant=pregnant,
+        conditions=conditions,
+        medications=medications,
+        blood_pressure=bp,
+        age=today.year - patient.birth_year,
+    )
+
+
+def run_screening(
+    session: Session, actor: Actor, patient: PatientRow, substance: str, now: dt.datetime
+) -> ScreeningResultRow:
+    """Screen the stored patient, store the result as a new version, audit it."""
+    result = screen(snapshot_of(session, patient, now.date()), substance)
+    values: dict[str, Any] = {
+        "decision": result.decision,
+        "findings": [f.as_dict() for f in result.findings],
+        "catalog_version": ",".join(f"{k}={v}" for k, v in sorted(result.catalog_versions.items())),
+        "signed_off_by_user_id": None,
+        "signed_off_by": None,
+        "signed_off_at": None,
+        "sign_off_reason": None,
+    }
+    previous = _latest(session, patient.id, substance)
+    if previous is None:
+        row = stamp(
+            ScreeningResultRow(patient_id=patient.id, substance=substance, **values), actor, now
+        )
+        session.add(row)
+        session.flush()
+    else:
+        row = supersede(
+            session,
+            previous,
+            values,
+            actor=actor,
+            at=now,
+            reason="re-screened",
+            editable=values.keys(),
+        )
+    audit(
+        session,
+        actor,
+        "create",
+        "screening",
+        row.record_id,
+        at=now,
+        site_id=patient.site_id,
+        patient_id=patient.id,
+        detail={"substance": substance, "decision": result.decision},
+    )
+    return row
+
+
+def screen_patient(
+    db: Database, actor: Actor, patient_id: int, substance: str, *, clock: Clock = system_clock
+) -> ScreeningRead:
+    """Screen a patient for a substance and store the result."""
+    require_role(actor, {Role.CLINICIAN}, "screen patients")
+    now = clock()
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        return ScreeningRead.model_validate(run_screening(session, actor, patient, substance, now))
+
+
+def sign_off_screening(
+    db: Database, actor: Actor, record_id: str, reason: str, *, clock: Clock = system_clock
+) -> ScreeningRead:
+    """A clinician clears a clinician-review screening, giving a reason."""
+    require_role(actor, {Role.CLINICIAN}, "sign off screenings")
+    if actor.role is not Role.CLINICIAN:
+        raise SafetyBlock("only a clinician user can sign off a screening")
+    if not reason.strip():
+        raise ValidationError("reason", "a sign-off needs a reason", allowed="non-empty text")
+    now = clock()
+    with db.transaction() as session:
+        row = current_version(session, ScreeningResultRow, record_id)
+        patient = patient_for(session, actor, row.patient_id)
+        if row.decision == "do-not-start":
+            raise SafetyBlock("decision: do-not-start cannot be signed off")
+        if row.decision == "no-known-issues":
+            raise ConflictError("decision: no-known-issues needs no sign-off")
+        if row.signed_off_at is not None:
+            raise ConflictError("screening: already signed off")
+        new = supersede(
+            session,
+            row,
+            {
+                "signed_off_by_user_id": actor.user_id,
+                "signed_off_by": actor.label,
+                "signed_off_at": now,
+                "sign_off_reason": reason.strip(),
+            },
+            actor=actor,
+            at=now,
+            reason="clinician sign-off",
+            editable=("signed_off_by_user_id", "signed_off_by", "signed_off_at", "sign_off_reason"),
+        )
+        audit(
+            session,
+            actor,
+            "sign-off",
+            "screening",
+            record_id,
+            at=now,
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"version": new.version},
+        )
+        return ScreeningRead.model_validate(new)
+
+
+def latest_screening(
+    db: Database, actor: Actor, patient_id: int, substance: str, *, clock: Clock = system_clock
+) -> ScreeningRead:
+    """The current screening of a patient for a substance."""
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        row = _latest(session, patient.id, substance)
+        if row is None:
+            raise NotFound(f"screening: patient {patient_id} has no {substance} screening")
+        audit(
+            session,
+            actor,
+            "read",
+            "screening",
+            row.record_id,
+            at=clock(),
+            site_id=patient.site_id,
+            patient_id=patient.id,
+        )
+        return ScreeningRead.model_validate(row)
+
+
+def current_screening(session: Session, patient_id: int, substance: str) -> ScreeningRead | None:
+    """The current screening inside an open transaction (no audit: callers audit their action)."""
+    row = _latest(session, patient_id, substance)
+    return None if row is None else ScreeningRead.model_validate(row)
+
+
+def rescreen_after_change(
+    session: Session, actor: Actor, patient: PatientRow, now: dt.datetime
+) -> list[ScreeningResultRow]:
+    """Re-run every substance's screening after the patient's record changed."""
+    substances = (
+        session.execute(
+            select(ScreeningResultRow.substance)
+            .where(
+                ScreeningResultRow.patient_id == patient.id, ScreeningResultRow.is_current.is_(True)
+            )
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    return [run_screening(session, actor, patient, s, now) for s in sorted(substances)]
+
+
+def _latest(session: Session, patient_id: int, substance: str) -> ScreeningResultRow | None:
+    return session.execute(
+        select(ScreeningResultRow).where(
+            ScreeningResultRow.patient_id == patient_id,
+            ScreeningResultRow.substance == substance,
+            ScreeningResultRow.is_current.is_(True),
+        )
+    ).scalar_one_or_none()
+
+
+def _current(session: Session, model: Any, patient_id: int) -> list[Any]:
+    return list(
+        session.execute(
+            select(model).where(model.patient_id == patient_id, model.is_current.is_(True))
+        ).scalars()
+    )

@@ -1,0 +1,117 @@
+"""Engines and transactions: SQLite (WAL, FULL sync, BEGIN IMMEDIATE) or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from microtrial.errors import ConflictError, ValidationError
+from microtrial.settings import Settings
+
+SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Create an engine for the configured URL with MicroTrial's durability settings."""
+    try:
+        url = make_url(settings.database_url)
+    except Exception as err:
+        raise ValidationError(
+            "database_url",
+            f"not a database URL: {settings.database_url!r}",
+            allowed="sqlite:///FILE, postgresql+psycopg://USER@HOST:PORT/DB",
+        ) from err
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(settings, url.render_as_string(hide_password=False))
+    if url.get_backend_name() == "postgresql":
+        if url.get_driver_name() != "psycopg":
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(
+            url,
+            pool_size=settings.pg_pool_size,
+            max_overflow=settings.pg_pool_size,
+            pool_pre_ping=True,
+        )
+    raise ValidationError(
+        "database_url", f"unsupported database {url.drivername!r}", allowed=SUPPORTED_DRIVERS
+    )
+
+
+def _sqlite_engine(settings: Settings, url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so that we can issue BEGIN IMMEDIATE
+        # ourselves: writers then queue on the lock instead of failing mid-transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def sqlite_pragmas(engine: Engine) -> dict[str, Any]:
+    """Read back the durability pragmas of a SQLite engine (for checks and tests)."""
+    with engine.connect() as conn:
+        return {
+            name: conn.execute(text(f"PRAGMA {name}")).scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys")
+        }
+
+
+class Database:
+    """An engine plus a session factory; every unit of work is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """Open the database named by the settings."""
+        return cls(make_engine(settings))
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the backend is SQLite."""
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Yield a session inside one transaction: commit on success, roll back on any error."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    def require_schema(self) -> None:
+        """Raise ConflictError when the database has not been migrated to the current head."""
+        from microtrial.store.migrate import current_revision, head_revision
+
+        current = current_revision(self.engine)
+        head = head_revision()
+        if current != head:
+            raise ConflictError(
+                f"database schema is at {current or 'empty'}, expected {head}: "
+                "run `microtrial db upgrade`"
+            )
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,347 @@
+"""SQLAlchemy 2 models. ORM classes end in ``Row``; clinical records are versioned, never updated.
+
+A clinical record (condition, medication, history answer, diary entry, dose, adverse event,
+screening result) is a chain of rows sharing ``record_id``: a correction inserts the next
+``version`` with who, when and why, and clears ``is_current`` on the one it replaces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "clinician", "unblinded_staff", "researcher", "patient")
+SEXES = ("female", "male", "other")
+TRIAL_STATUSES = (
+    "draft",
+    "screened",
+    "scheduled",
+    "running",
+    "paused",
+    "completed",
+    "unblinded",
+    "withdrawn",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names for Alembic on both engines."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy's documented hook
+        dt.datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class VersionedMixin:
+    """Columns of a versioned clinical record."""
+
+    record_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    recorded_at: Mapped[dt.datetime]
+    recorded_by: Mapped[str] = mapped_column(String(120))
+    recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    change_reason: Mapped[str | None] = mapped_column(Text)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (UniqueConstraint("record_id", "version", name=f"uq_{cls.__tablename__}_version"),)  # type: ignore[attr-defined]
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime]
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+
+
+class PatientRow(Base):
+    __tablename__ = "patients"
+    __table_args__ = (
+        UniqueConstraint("site_id", "study_code", name="uq_patients_site_code"),
+        CheckConstraint(_in("sex", SEXES), name="sex"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    study_code: Mapped[str] = mapped_column(String(40))
+    birth_year: Mapped[int] = mapped_column(Integer)
+    sex: Mapped[str] = mapped_column(String(10))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+
+
+class ConditionRow(VersionedMixin, Base):
+    __tablename__ = "patient_conditions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    icd10_code: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+
+
+class MedicationRow(VersionedMixin, Base):
+    __tablename__ = "medications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    name_as_entered: Mapped[str] = mapped_column(String(200))
+    ingredient: Mapped[str | None] = mapped_column(String(120))
+    drug_class: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+
+
+class HistoryFlagRow(VersionedMixin, Base):
+    __tablename__ = "history_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    flag: Mapped[str] = mapped_column(String(60))
+    value: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class ProtocolRow(Base):
+    __tablename__ = "protocols"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    substance: Mapped[str] = mapped_column(String(20))
+    regimen: Mapped[dict[str, Any]]
+    design: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+
+
+class TrialRow(Base):
+    __tablename__ = "trials"
+    __table_args__ = (CheckConstraint(_in("status", TRIAL_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    protocol_id: Mapped[int | None] = mapped_column(ForeignKey("protocols.id"))
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    plan: Mapped[dict[str, Any]]
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime]
+    unblinded_at: Mapped[dt.datetime | None]
+    unblind_reason: Mapped[str | None] = mapped_column(Text)
+    unblinded_early: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PeriodRow(Base):
+    __tablename__ = "periods"
+    __table_args__ = (UniqueConstraint("trial_id", "number", name="uq_periods_trial_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    block: Mapped[int] = mapped_column(Integer)
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    washin_days: Mapped[int] = mapped_column(Integer)
+
+
+class AllocationRow(Base):
+    """The concealed allocation: seed and arm sequence. Only unblinded staff may read it."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), unique=True)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    sequence: Mapped[list[Any]]
+    max_run_length: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+
+
+class KitRow(Base):
+    __tablename__ = "kits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id"), unique=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    prepared_at: Mapped[dt.datetime | None]
+    prepared_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class DoseEventRow(VersionedMixin, Base):
+    __tablename__ = "dose_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    trial_id: Mapped[int | None] = mapped_column(ForeignKey("trials.id"), index=True)
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    taken_at: Mapped[dt.datetime | None]
+    kit_code: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12), default="taken")
+
+
+class DiaryEntryRow(VersionedMixin, Base):
+    __tablename__ = "diary_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    trial_id: Mapped[int | None] = mapped_column(ForeignKey("trials.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(60))
+    local_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    answers: Mapped[dict[str, Any]]
+    scores: Mapped[dict[str, Any]]
+    submitted_at: Mapped[dt.datetime]
+
+
+class AdverseEventRow(VersionedMixin, Base):
+    __tablename__ = "adverse_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    trial_id: Mapped[int | None] = mapped_column(ForeignKey("trials.id"), index=True)
+    term: Mapped[str] = mapped_column(String(120))
+    grade: Mapped[int] = mapped_column(Integer)
+    serious: Mapped[bool] = mapped_column(Boolean, default=False)
+    onset_date: Mapped[dt.date] = mapped_column(Date)
+    resolved_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class BlindingGuessRow(VersionedMixin, Base):
+    __tablename__ = "blinding_guesses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id"))
+    guess: Mapped[str] = mapped_column(String(12))
+    confidence: Mapped[int | None] = mapped_column(Integer)
+
+
+class ScreeningResultRow(VersionedMixin, Base):
+    __tablename__ = "screening_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    substance: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(20))
+    findings: Mapped[list[Any]]
+    catalog_version: Mapped[str] = mapped_column(String(200))
+    signed_off_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    signed_off_by: Mapped[str | None] = mapped_column(String(120))
+    signed_off_at: Mapped[dt.datetime | None]
+    sign_off_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    trial_id: Mapped[int | None] = mapped_column(ForeignKey("trials.id"))
+    code: Mapped[str] = mapped_column(String(60))
+    severity: Mapped[str] = mapped_column(String(12))
+    action: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    trigger: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+    acknowledged_at: Mapped[dt.datetime | None]
+    acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    acknowledgement_note: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKeyRow(Base):
+    """A client-generated key, so that a retried submission lands exactly once."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(120))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(60))
+    resource_id: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[dt.datetime]
+
+
+class AuditEventRow(Base):
+    """One read or write of patient data (or an administrative action); append-only."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_patient_at", "patient_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(120))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    actor_role: Mapped[str] = mapped_column(String(20))
+    site_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    patient_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(60))
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHeadRow(Base):
+    """The single row holding the newest audit hash; locked to serialise the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

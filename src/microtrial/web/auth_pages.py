@@ -1,0 +1,103 @@
+"""Sign in and out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microtrial.api.deps import ContextDep, client_address
+from microtrial.api.security import new_session
+from microtrial.domain.actors import Role
+from microtrial.services import auth
+from microtrial.web.rendering import render
+from microtrial.web.session import (
+    PageUserDep,
+    anonymous_session,
+    check_csrf,
+    clear_session,
+    read_session,
+    safe_next,
+    write_session,
+)
+
+router = APIRouter(include_in_schema=False)
+
+HOME = {
+    Role.PATIENT: "/today",
+    Role.CLINICIAN: "/clinic/patients",
+    Role.UNBLINDED_STAFF: "/pharmacy/kits",
+    Role.RESEARCHER: "/research",
+    Role.ADMIN: "/admin",
+}
+BAD_LOGIN = "Incorrect username or password."
+
+
+@router.get("/")
+def start(user: PageUserDep) -> RedirectResponse:
+    """Send the user to their role's first page."""
+    return RedirectResponse(HOME.get(user.actor.role, "/login"), status_code=303)
+
+
+@router.get("/login")
+def login_form(context: ContextDep, request: Request, next: str | None = None) -> HTMLResponse:
+    """The sign-in form (sets an anonymous session carrying its CSRF token)."""
+    session, fresh = anonymous_session(context, request)
+    response = render(
+        request, "login.html", {"next": safe_next(next)}, actor=None, csrf_token=session.csrf
+    )
+    if fresh or session.actor is not None:
+        write_session(context, request, response, session)
+    return response
+
+
+@router.post("/login")
+def login(
+    context: ContextDep,
+    request: Request,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form(max_length=200)],
+    next: Annotated[str | None, Form(max_length=500)] = None,
+) -> Response:
+    """Check the password; on success start a new session (new id and CSRF token)."""
+    session = check_csrf(read_session(context, request), csrf_token)
+    client = client_address(request)
+    wait = context.throttle.retry_after(username, client)
+    if wait is not None:
+        response = render(
+            request,
+            "login.html",
+            {"error": "Too many failed attempts. Please wait and try again.", "username": username},
+            status=429,
+            actor=None,
+            csrf_token=session.csrf,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    actor = auth.authenticate(context.db, username, password, clock=context.clock)
+    if actor is None:
+        context.throttle.failed(username, client)
+        return render(
+            request,
+            "login.html",
+            {"error": BAD_LOGIN, "username": username, "next": safe_next(next)},
+            status=401,
+            actor=None,
+            csrf_token=session.csrf,
+        )
+    context.throttle.succeeded(username)
+    target = safe_next(next) or HOME.get(actor.role, "/")
+    redirect = RedirectResponse(target, status_code=303)
+    write_session(context, request, redirect, new_session(actor))
+    return redirect
+
+
+@router.post("/logout")
+def logout(user: PageUserDep, csrf_token: Annotated[str, Form(max_length=200)]) -> Response:
+    """End the session."""
+    check_csrf(user.session, csrf_token)
+    response = RedirectResponse("/login", status_code=303)
+    clear_session(response)
+    return response

@@ -1,0 +1,45 @@
+"""Install the web pages on the app: routers, static files, plotly.js, login redirects."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from microtrial.api.errors import LoginRequired, is_api
+from microtrial.web import auth_pages, clinic_pages, patient_pages
+from microtrial.web.rendering import render_error, static_dir
+from microtrial.web.session import login_redirect_target
+
+__all__ = ["install", "render_error"]
+
+
+def plotly_js_path() -> str:
+    """The plotly.min.js bundled with the plotly package (served locally, no CDN)."""
+    return str(files("plotly") / "package_data" / "plotly.min.js")
+
+
+def install(app: FastAPI) -> None:
+    """Add every page router and the static files to ``app``."""
+    for module in (auth_pages, patient_pages, clinic_pages):
+        app.include_router(module.router)
+    plotly_js = plotly_js_path()
+
+    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_bundle() -> FileResponse:
+        return FileResponse(
+            plotly_js,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    async def on_login_required(request: Request, exc: Exception) -> Response:
+        if is_api(request):
+            return Response(status_code=401)
+        return RedirectResponse(login_redirect_target(str(exc) or "/"), status_code=303)
+
+    app.add_exception_handler(LoginRequired, on_login_required)

@@ -1,0 +1,97 @@
+"""Template rendering: the Jinja2 environment and the context every page gets."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from microtrial.api.deps import get_context
+from microtrial.domain.actors import Actor, Role
+from microtrial.web.session import read_session
+
+NAV: dict[Role, tuple[tuple[str, str], ...]] = {
+    Role.PATIENT: (("/today", "Today"), ("/questionnaires/phq9", "Mood"), ("/history", "History")),
+    Role.CLINICIAN: (
+        ("/clinic/patients", "Patients"),
+        ("/clinic/alerts", "Alerts"),
+        ("/clinic/enrol", "Enrol"),
+    ),
+    Role.UNBLINDED_STAFF: (("/clinic/patients", "Patients"), ("/pharmacy/kits", "Kits")),
+    Role.RESEARCHER: (("/research", "Cohort"),),
+    Role.ADMIN: (("/admin", "Sites and users"),),
+}
+HEADINGS = {
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "That cannot be done now",
+    412: "Changed by someone else",
+    413: "Too much data",
+    422: "Please check what you entered",
+    423: "Stopped for safety",
+    429: "Too many attempts",
+}
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The page templates (built on first use, not at import)."""
+    env = Environment(
+        loader=PackageLoader("microtrial.web", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)
+
+
+def static_dir() -> str:
+    """Where the stylesheet and scripts live."""
+    return str(files("microtrial.web") / "static")
+
+
+def nav_for(actor: Actor | None) -> tuple[tuple[str, str], ...]:
+    """The main navigation for a role."""
+    return NAV.get(actor.role, ()) if actor else ()
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    actor: Actor | None = None,
+    csrf_token: str | None = None,
+) -> HTMLResponse:
+    """Render a page with the signed-in user, navigation and CSRF token."""
+    session = read_session(get_context(request), request)
+    if actor is None and session is not None:
+        actor = session.actor
+    if csrf_token is None and session is not None:
+        csrf_token = session.csrf
+    page: dict[str, Any] = {
+        "user": actor,
+        "nav": nav_for(actor),
+        "csrf_token": csrf_token or "",
+        "patient_facing": actor is None or actor.role is Role.PATIENT,
+    }
+    page.update(context or {})
+    return templates().TemplateResponse(request, name, page, status_code=status)
+
+
+def render_error(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error page for a status."""
+    heading = HEADINGS.get(status, "Something went wrong")
+    return render(
+        request,
+        "error.html",
+        {"status": status, "heading": heading, "message": message},
+        status=status,
+    )

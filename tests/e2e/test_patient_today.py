@@ -1,0 +1,72 @@
+"""A patient signs in on a phone or desktop and submits today's diary with a capsule check-in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from e2e.conftest import Pages
+from helpers import Clinic
+from microtrial.services import records
+
+
+def choose(page: Any, group: str, value: str) -> None:
+    """Pick ``value`` in the radio group whose legend starts with ``group`` (by its label)."""
+    fieldset = page.get_by_role("group", name=re.compile(f"^{re.escape(group)}"))
+    fieldset.get_by_text(value, exact=True).click()
+
+
+def test_patient_submits_todays_diary_and_dose_check_in(pages: Pages, clinic: Clinic) -> None:
+    page = pages.open("p_A-001")
+    assert page.url.endswith("/today")
+    page.get_by_role("heading", name=re.compile("^Today")).wait_for()
+    assert "MicroTrial does not replace your clinician" in page.inner_text("footer")
+    pages.shot(page, "today-empty")
+
+    choose(page, "Average pain", "6")
+    choose(page, "Worst pain", "8")
+    choose(page, "How would you rate last night", "5")
+    choose(page, "Today's capsule", "Taken")
+    page.get_by_label("Kit code on the capsule pack").fill("K7Q2-MZ")
+    page.get_by_text("Side effects today").click()
+    page.get_by_label(re.compile("^Headache")).select_option("1")
+    page.get_by_text("Blood pressure").first.click()
+    page.get_by_label("Systolic blood pressure (mmHg)").fill("128")
+    page.get_by_label("Diastolic blood pressure (mmHg)").fill("82")
+    pages.shot(page, "today-filled")
+    page.get_by_role("button", name="Save today's diary").click()
+
+    page.get_by_text("Today's diary is saved").wait_for()
+    assert page.get_by_role("status").first.is_visible()
+    pages.shot(page, "today-saved")
+
+    stored = records.list_diary_entries(
+        clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id
+    )
+    by_instrument = {e.instrument_id: e for e in stored}
+    assert set(by_instrument) == {"daily_diary", "ae_checklist", "home_bp"}
+    diary = by_instrument["daily_diary"]
+    assert diary.local_date == dt.date(2026, 3, 2)
+    assert diary.answers == {
+        "average_pain": 6,
+        "worst_pain": 8,
+        "sleep_quality": 5,
+        "dose_check_in": "taken",
+    }
+    assert by_instrument["ae_checklist"].answers == {"headache": 1}
+    assert by_instrument["home_bp"].answers == {"systolic": 128, "diastolic": 82}
+
+
+def test_an_out_of_range_value_is_shown_and_kept_for_correction(pages: Pages) -> None:
+    page = pages.open("p_A-001")
+    choose(page, "Average pain", "4")
+    page.get_by_text("Blood pressure").first.click()
+    page.get_by_label("Systolic blood pressure (mmHg)").fill("400")
+    page.get_by_label("Diastolic blood pressure (mmHg)").fill("10")
+    page.get_by_role("button", name="Save today's diary").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "home_bp.systolic" in alert.inner_text()
+    assert page.get_by_label("Systolic blood pressure (mmHg)").input_value() == "400"
+    pages.shot(page, "today-invalid")

@@ -1,0 +1,91 @@
+"""Test helpers: a settable clock, a two-site clinic, audit counting."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from microtrial.store.db import Database
+
+
+class FixedClock:
+    """A clock tests can set and advance."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+class Clinic:
+    """Two sites, each with a clinician and two patients (one with a patient login)."""
+
+    def __init__(self, db: Database, clock: FixedClock) -> None:
+        from microtrial.domain.actors import system_actor
+        from microtrial.services import admin, patients
+
+        system = system_actor("test")
+        self.db = db
+        self.site_a = admin.add_site(db, system, "SITEA", "Site A", clock=clock)
+        self.site_b = admin.add_site(db, system, "SITEB", "Site B", clock=clock)
+        password = "correct horse battery"
+        for site in ("SITEA", "SITEB"):
+            for role in ("clinician", "unblinded_staff", "researcher"):
+                admin.add_user(
+                    db,
+                    system,
+                    site_code=site,
+                    role=role,
+                    username=f"{role}_{site.lower()}",
+                    password=password,
+                    clock=clock,
+                )
+        self.patients = {}
+        for site, codes in (("SITEA", ("A-001", "A-002")), ("SITEB", ("B-001",))):
+            for code in codes:
+                self.patients[code] = patients.enrol_patient(
+                    db,
+                    system,
+                    site_code=site,
+                    study_code=code,
+                    birth_year=1980,
+                    sex="female",
+                    time_zone="Europe/London",
+                    conditions=["G43.909"],
+                    clock=clock,
+                )
+                admin.add_user(
+                    db,
+                    system,
+                    site_code=site,
+                    role="patient",
+                    username=f"p_{code}",
+                    password=password,
+                    patient_code=code,
+                    clock=clock,
+                )
+        self.actors = {
+            name: admin.user_actor(db, name)
+            for name in (
+                "clinician_sitea",
+                "clinician_siteb",
+                "unblinded_staff_sitea",
+                "researcher_sitea",
+                "p_A-001",
+                "p_A-002",
+                "p_B-001",
+            )
+        }
+
+
+def audit_count(db: Database) -> int:
+    """How many audit events the database holds."""
+    from sqlalchemy import func, select
+
+    from microtrial.store.models import AuditEventRow
+
+    with db.transaction() as session:
+        return session.execute(select(func.count(AuditEventRow.id))).scalar_one()

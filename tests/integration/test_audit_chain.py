@@ -1,0 +1,42 @@
+"""The audit log's hash chain detects edited and deleted events."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from helpers import Clinic
+from microtrial.services import patients
+from microtrial.services.audit import verify_audit_log
+from microtrial.store.models import AuditEventRow
+
+
+def test_intact_chain_verifies(clinic: Clinic) -> None:
+    problems, count = verify_audit_log(clinic.db)
+    assert problems == []
+    assert count > 10
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete-middle", "delete-newest"])
+def test_tampering_is_detected(clinic: Clinic, tamper: str) -> None:
+    patients.get_patient(clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id)
+    with clinic.db.transaction() as session:
+        ids = session.execute(select(AuditEventRow.id).order_by(AuditEventRow.id)).scalars().all()
+        if tamper == "edit":
+            session.execute(
+                update(AuditEventRow).where(AuditEventRow.id == ids[3]).values(actor="mallory")
+            )
+        elif tamper == "delete-middle":
+            session.execute(delete(AuditEventRow).where(AuditEventRow.id == ids[3]))
+        else:
+            session.execute(delete(AuditEventRow).where(AuditEventRow.id == ids[-1]))
+    problems, _ = verify_audit_log(clinic.db)
+    assert problems, tamper
+    if tamper == "edit":
+        assert problems[0].event_id == ids[3]
+        assert "edited" in problems[0].problem
+    if tamper == "delete-middle":
+        assert problems[0].event_id == ids[4]
+        assert "deleted" in problems[0].problem
+    if tamper == "delete-newest":
+        assert any("newest" in p.problem for p in problems)

@@ -1,0 +1,244 @@
+"""Screening, sign-off, re-screening and alert rules through the services, on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from helpers import Clinic, FixedClock
+from microtrial.domain.actors import Actor
+from microtrial.domain.design import DesignSpec
+from microtrial.errors import PermissionDenied, SafetyBlock, ValidationError
+from microtrial.services import alerts, patients, records, screening, trials
+from microtrial.services.records import DiaryInput
+from microtrial.services.trials import RegimenChoice
+
+REQUIRED_NO = [f for f in screening.history_flag_ids() if f != "pregnant"]
+FADIMAN = RegimenChoice(
+    template="fadiman", substance="psilocybin", amount=100, unit="mg dried material"
+)
+
+
+def clear_history(clinic: Clinic, actor: Actor, pid: int) -> None:
+    for flag in REQUIRED_NO:
+        patients.set_history_flag(clinic.db, actor, pid, flag, False)
+    patients.set_history_flag(clinic.db, actor, pid, "pregnant", False)
+
+
+def planned_and_running(clinic: Clinic, clock: FixedClock) -> tuple[Actor, int, int]:
+    """A screened patient whose trial runs from today; returns clinician, patient, trial."""
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    clear_history(clinic, doc, pid)
+    result = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    assert result.decision == "no-known-issues", result.findings
+    trial = trials.plan_trial(
+        clinic.db,
+        doc,
+        pid,
+        FADIMAN,
+        DesignSpec(run_in_days=0),
+        start_date=clock().date(),
+        seed=7,
+        clock=clock,
+    )
+    assert trial.status == "screened"
+    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    trials.transition(clinic.db, doc, trial.id, "start", clock=clock)
+    return doc, pid, trial.id
+
+
+def test_lithium_on_the_record_means_do_not_start_and_blocks_the_trial(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    clear_history(clinic, doc, pid)
+    patients.add_medication(clinic.db, doc, pid, "Lithobid 300 mg ER tab", clock=clock)
+    result = screening.screen_patient(clinic.db, doc, pid, "lsd", clock=clock)
+    assert result.decision == "do-not-start"
+    assert any(f["matched"] and "lithium" in str(f).lower() for f in result.findings)
+    with pytest.raises(SafetyBlock, match="do-not-start"):
+        screening.sign_off_screening(clinic.db, doc, result.record_id, "I accept the risk")
+    lsd = RegimenChoice(template="every_fourth_day", substance="lsd", amount=10, unit="µg")
+    trial = trials.plan_trial(
+        clinic.db, doc, pid, lsd, DesignSpec(), start_date=clock().date(), clock=clock
+    )
+    assert trial.status == "draft"
+    with pytest.raises(SafetyBlock, match="do-not-start"):
+        trials.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
+
+
+def test_clinician_review_needs_a_signed_reason_before_start(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    clear_history(clinic, doc, pid)
+    patients.add_medication(clinic.db, doc, pid, "Sertraline 50 mg", clock=clock)
+    result = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    assert result.decision == "clinician-review"
+    trial = trials.plan_trial(
+        clinic.db, doc, pid, FADIMAN, DesignSpec(), start_date=clock().date(), clock=clock
+    )
+    with pytest.raises(SafetyBlock, match="not signed off"):
+        trials.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
+    with pytest.raises(ValidationError, match="reason"):
+        screening.sign_off_screening(clinic.db, doc, result.record_id, "  ")
+    with pytest.raises(PermissionDenied):
+        screening.sign_off_screening(
+            clinic.db, clinic.actors["unblinded_staff_sitea"], result.record_id, "fine"
+        )
+    signed = screening.sign_off_screening(
+        clinic.db, doc, result.record_id, "SSRI blunting discussed; continue", clock=clock
+    )
+    assert signed.cleared
+    assert signed.signed_off_by == "clinician_sitea"
+    assert trials.transition(clinic.db, doc, trial.id, "confirm-screening").status == "screened"
+
+
+def test_adding_a_medication_later_rescreens_and_blocks_start(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    clear_history(clinic, doc, pid)
+    first = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    trial = trials.plan_trial(
+        clinic.db, doc, pid, FADIMAN, DesignSpec(), start_date=clock().date(), clock=clock
+    )
+    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    patients.add_medication(clinic.db, doc, pid, "lithium carbonate", clock=clock)
+    latest = screening.latest_screening(clinic.db, doc, pid, "psilocybin")
+    assert latest.record_id == first.record_id
+    assert latest.version > first.version
+    assert latest.decision == "do-not-start"
+    with pytest.raises(SafetyBlock):
+        trials.transition(clinic.db, doc, trial.id, "start", clock=clock)
+
+
+def test_unrecognised_medication_needs_review_and_names_it(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    clear_history(clinic, doc, pid)
+    patients.add_medication(clinic.db, doc, pid, "Zorblaxatin 5 mg", clock=clock)
+    result = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    assert result.decision == "clinician-review"
+    assert any("Zorblaxatin" in str(f["matched"]) for f in result.findings)
+
+
+def test_phq9_item9_raises_an_urgent_alert_and_holds_dosing(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc, pid, trial_id = planned_and_running(clinic, clock)
+    me = clinic.actors["p_A-001"]
+    answers = {f"q{i}": 0 for i in range(1, 10)} | {"q9": 1}
+    entry = records.record_diary_entry(
+        clinic.db, me, pid, DiaryInput(clock().date(), answers, instrument_id="phq9"), clock=clock
+    )
+    assert entry.scores["scores"]["total"]["value"] == 1
+    open_alerts = alerts.list_alerts(clinic.db, doc)
+    assert [(a.code, a.severity) for a in open_alerts] == [("phq9-item9", "urgent")]
+    kit = trials.get_trial(clinic.db, me, trial_id).periods[0].kit_code
+    with pytest.raises(SafetyBlock, match="phq9-item9"):
+        trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+    alerts.acknowledge_alert(clinic.db, doc, open_alerts[0].id, "called patient; safe", clock=clock)
+    dose = trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+    assert dose.local_date == clock().date()
+
+
+def test_grade3_adverse_event_pauses_trial_until_clinician_resumes(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc, pid, trial_id = planned_and_running(clinic, clock)
+    me = clinic.actors["p_A-001"]
+    records.record_adverse_event(
+        clinic.db,
+        me,
+        pid,
+        term="vomiting",
+        grade=3,
+        serious=False,
+        onset_date=clock().date(),
+        clock=clock,
+    )
+    trial = trials.get_trial(clinic.db, doc, trial_id)
+    assert trial.status == "paused"
+    assert "ae-grade-3-or-serious" in (trial.status_reason or "")
+    kit = trial.periods[0].kit_code
+    with pytest.raises(SafetyBlock, match="paused"):
+        trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+    with pytest.raises(PermissionDenied):
+        trials.transition(clinic.db, me, trial_id, "resume", reason="I feel fine")
+    clock.advance(days=2)
+    resumed = trials.transition(
+        clinic.db, doc, trial_id, "resume", reason="resolved; reviewed", clock=clock
+    )
+    assert resumed.status == "running"
+    assert resumed.pauses == [
+        {
+            "from": (clock().date() - dt.timedelta(days=2)).isoformat(),
+            "to": clock().date().isoformat(),
+        }
+    ]
+    assert alerts.list_alerts(clinic.db, doc) == []
+    calendar = trials.trial_calendar(clinic.db, doc, trial_id)
+    today = calendar.on(clock().date())
+    assert today is not None
+    assert today.trial_day == 0
+    assert today.is_dose_day
+    trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+
+
+def test_seizure_symptom_is_urgent_stop(clinic: Clinic, clock: FixedClock) -> None:
+    doc, pid, trial_id = planned_and_running(clinic, clock)
+    records.record_adverse_event(
+        clinic.db,
+        doc,
+        pid,
+        term="seizure",
+        grade=2,
+        serious=False,
+        onset_date=clock().date(),
+        symptoms=["seizure"],
+        clock=clock,
+    )
+    codes = {(a.code, a.action) for a in alerts.list_alerts(clinic.db, doc)}
+    assert ("seizure", "stop") in codes
+    assert trials.get_trial(clinic.db, doc, trial_id).status == "paused"
+
+
+def test_new_interacting_medication_during_trial_alerts(clinic: Clinic, clock: FixedClock) -> None:
+    doc, pid, _ = planned_and_running(clinic, clock)
+    patients.add_medication(clinic.db, doc, pid, "Tramadol 50 mg", clock=clock)
+    codes = [a.code for a in alerts.list_alerts(clinic.db, doc)]
+    assert "new-medication-interaction" in codes
+
+
+def test_acknowledgement_is_audited_and_scoped(clinic: Clinic, clock: FixedClock) -> None:
+    doc, pid, _ = planned_and_running(clinic, clock)
+    records.record_adverse_event(
+        clinic.db,
+        doc,
+        pid,
+        term="syncope",
+        grade=3,
+        serious=True,
+        onset_date=clock().date(),
+        clock=clock,
+    )
+    alert = alerts.list_alerts(clinic.db, doc)[0]
+    other_site = clinic.actors["clinician_siteb"]
+    assert alerts.list_alerts(clinic.db, other_site) == []
+    from microtrial.errors import NotFound
+
+    with pytest.raises(NotFound):
+        alerts.acknowledge_alert(clinic.db, other_site, alert.id, "not mine")
+    with pytest.raises(ValidationError, match="note"):
+        alerts.acknowledge_alert(clinic.db, doc, alert.id, "")
+    done = alerts.acknowledge_alert(clinic.db, doc, alert.id, "reviewed", clock=clock)
+    assert done.acknowledged_by == "clinician_sitea"
+    assert done.acknowledgement_note == "reviewed"
