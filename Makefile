@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+LINT_PATHS := src tests $(wildcard bench)
 
 .PHONY: demo test lint fmt typecheck bench serve clean
 
@@ -23,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/microtrial demo --out demo-output
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy src
@@ -34,8 +35,8 @@ test: lint typecheck
 	$(BIN)/python -m pytest
 
 fmt: $(DEV_STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run_all.py
