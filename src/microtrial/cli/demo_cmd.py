@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from microtrial.cli.common import console, handle_errors
@@ -22,22 +25,41 @@ def demo(
     started = time.perf_counter()
     with handle_errors():
         summary = build_demo(out, n_patients=patients, seed=seed)
-    table = Table(title=f"MicroTrial demo clinic ({summary.site})")
-    for column in ("condition", "patients", "diary days", "missing", "mean pain", "AEs"):
-        table.add_column(column, justify="left" if column == "condition" else "right")
+    table = Table(
+        title=f"MicroTrial demo clinic ({summary.site})", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    # Short headers: the table must fit an 80-column terminal.
+    columns = ["condition", "n", "excl", "plan", "run", "pause", "done", "diary", "miss"]
+    columns += ["pain", "AEs"]
+    for column in columns:
+        first = column == "condition"
+        table.add_column(
+            column, justify="left" if first else "right", min_width=12 if first else None
+        )
     for group, members in summary.by_group().items():
         days = sum(p.diary_days for p in members)
         missing = sum(p.missing_days for p in members)
-        pains = [p.mean_pain for p in members]
+        pains = [p.mean_pain for p in members if not math.isnan(p.mean_pain)]
+        stages = Counter(p.stage for p in members)
         table.add_row(
             group,
             str(len(members)),
+            *(
+                str(stages[s])
+                for s in ("screen-failed", "planned", "running", "paused", "completed")
+            ),
             str(days),
             f"{missing / max(days + missing, 1):.0%}",
             f"{sum(pains) / len(pains):.1f}" if pains else "-",
             str(sum(p.adverse_events for p in members)),
         )
     console.print(table)
+    console.print(
+        "n patients; excl = excluded by screening (do-not-start); plan/run/pause/done = trials "
+        "planned, running blinded, paused by a stop rule, completed and unblinded; diary = days "
+        "recorded; miss = share of diary days missed; pain = mean daily pain (0-10); AEs = "
+        "adverse events."
+    )
     console.print(f"database: {summary.database}")
     console.print("users (password [bold]" + summary.password + "[/]):")
     for username, role in summary.staff:

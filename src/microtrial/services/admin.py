@@ -128,3 +128,14 @@ def user_actor(db: Database, username: str) -> Actor:
         if user is None:
             raise NotFound(f"user: no active user {username!r}")
         return actor_for_user(user)
+
+
+def actor_for_patient(db: Database, patient_id: int) -> Actor:
+    """The Actor of the patient user linked to ``patient_id`` (for simulations and tools)."""
+    with db.transaction() as session:
+        user = session.execute(
+            select(UserRow).where(UserRow.patient_id == patient_id, UserRow.is_active.is_(True))
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"user: patient {patient_id} has no login")
+        return actor_for_user(user)

@@ -1,17 +1,26 @@
-"""The demo clinic: a site, its staff and patients, and 13 weeks of simulated diaries."""
+"""The demo clinic: staff, screened patients and their trials at every stage, simulated.
+
+Everything is created through the same services a clinic uses, with a simulated clock: each
+trial is planned on its start day, and nature (the simulation) reads the concealed allocation
+only to decide how a patient's pain responds. Stages: screen failed (do-not-start), planned,
+running and blinded, paused by a stop rule, completed and unblinded.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from microtrial.domain.actors import Actor, system_actor
-from microtrial.services import admin, patients, records
+from microtrial.domain.design import DesignSpec
+from microtrial.services import admin, patients, records, screening, trials
 from microtrial.services.common import Clock, system_clock
+from microtrial.services.records import DiaryInput
+from microtrial.services.trials import RegimenChoice
 from microtrial.settings import Settings
 from microtrial.store import migrate
 from microtrial.store.db import Database
@@ -19,6 +28,7 @@ from microtrial.store.db import Database
 DEMO_SITE = "DEMO"
 DEMO_PASSWORD = "microtrial-demo"
 DEMO_WEEKS = 13
+SPEC = DesignSpec(run_in_days=7, pairs=3, period_days=14, wash_in_days=3)
 # condition group -> ICD-10-CM codes (REFERENCE.md F.1) the demo draws from
 DEMO_CONDITIONS: dict[str, tuple[str, ...]] = {
     "neuropathic": ("E11.42", "B02.29", "G50.0"),
@@ -26,12 +36,18 @@ DEMO_CONDITIONS: dict[str, tuple[str, ...]] = {
     "cluster": ("G44.019", "G44.029"),
     "fibromyalgia": ("M79.7",),
 }
+REGIMENS = (
+    RegimenChoice("fadiman", "psilocybin", 100, "mg dried material"),
+    RegimenChoice("every_fourth_day", "lsd", 10, "µg"),
+    RegimenChoice("twice_weekly", "psilocybin", 150, "mg dried material", ("mon", "thu")),
+)
 STAFF = (
     ("dr.demo", "clinician"),
     ("pharmacist.demo", "unblinded_staff"),
     ("researcher.demo", "researcher"),
 )
 TIME_ZONES = ("Europe/London", "America/New_York", "Europe/Berlin", "Australia/Sydney")
+STAGES = ("completed", "completed", "running", "completed", "planned", "completed")
 
 
 @dataclass
@@ -41,6 +57,9 @@ class DemoPatient:
     code: str
     group: str
     icd10: str
+    stage: str = "completed"
+    decision: str = ""
+    trial_id: int | None = None
     diary_days: int = 0
     missing_days: int = 0
     mean_pain: float = float("nan")
@@ -63,6 +82,16 @@ class DemoSummary:
         return {g: [p for p in self.patients if p.group == g] for g in DEMO_CONDITIONS}
 
 
+class SimClock:
+    """A settable clock for the simulation."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
 def build_demo(
     out_dir: Path, *, n_patients: int = 24, seed: int = 2026, clock: Clock = system_clock
 ) -> DemoSummary:
@@ -82,8 +111,11 @@ def build_demo(
 def _populate(
     db: Database, path: Path, n_patients: int, rng: np.random.Generator, clock: Clock
 ) -> DemoSummary:
+    now = clock()
+    start = now - dt.timedelta(days=7 * DEMO_WEEKS)
+    sim = SimClock(start)
     system = system_actor("demo")
-    admin.add_site(db, system, DEMO_SITE, "MicroTrial demo clinic", clock=clock)
+    admin.add_site(db, system, DEMO_SITE, "MicroTrial demo clinic", clock=sim)
     for username, role in STAFF:
         admin.add_user(
             db,
@@ -92,27 +124,27 @@ def _populate(
             role=role,
             username=username,
             password=DEMO_PASSWORD,
-            clock=clock,
+            clock=sim,
         )
-    clinician = admin.user_actor(db, "dr.demo")
+    doc = admin.user_actor(db, "dr.demo")
     summary = DemoSummary(database=path, site=DEMO_SITE, staff=list(STAFF))
     groups = list(DEMO_CONDITIONS)
-    today = clock().date()
-    start = today - dt.timedelta(days=7 * DEMO_WEEKS)
     for i in range(n_patients):
         group = groups[i % len(groups)]
         icd10 = DEMO_CONDITIONS[group][int(rng.integers(len(DEMO_CONDITIONS[group])))]
-        code = f"P{i + 1:03d}"
+        out = DemoPatient(code=f"P{i + 1:03d}", group=group, icd10=icd10)
+        out.stage = "screen-failed" if i == 5 else "paused" if i == 9 else STAGES[i % len(STAGES)]
+        sim.now = start
         patient = patients.enrol_patient(
             db,
-            clinician,
+            doc,
             site_code=DEMO_SITE,
-            study_code=code,
+            study_code=out.code,
             birth_year=int(rng.integers(1950, 2000)),
             sex=str(rng.choice(["female", "male"])),
             time_zone=TIME_ZONES[i % len(TIME_ZONES)],
             conditions=[icd10],
-            clock=clock,
+            clock=sim,
         )
         admin.add_user(
             db,
@@ -121,76 +153,147 @@ def _populate(
             role="patient",
             username=f"patient{i + 1:02d}",
             password=DEMO_PASSWORD,
-            patient_code=code,
-            clock=clock,
+            patient_code=out.code,
+            clock=sim,
         )
-        demo_patient = DemoPatient(code=code, group=group, icd10=icd10)
-        _simulate_diary(db, clinician, patient.id, start, today, rng, demo_patient, clock)
-        summary.patients.append(demo_patient)
+        _run_patient(db, doc, patient.id, out, rng, sim, now, i)
+        summary.patients.append(out)
     return summary
 
 
-def _simulate_diary(
+def _run_patient(
     db: Database,
-    actor: Actor,
-    patient_id: int,
-    start: dt.date,
-    today: dt.date,
-    rng: np.random.Generator,
+    doc: Actor,
+    pid: int,
     out: DemoPatient,
-    clock: Clock,
+    rng: np.random.Generator,
+    sim: SimClock,
+    now: dt.datetime,
+    index: int,
 ) -> None:
-    """Autocorrelated daily pain with a placebo response, missing days and some responders."""
-    days = (today - start).days
-    baseline = rng.uniform(4.5, 7.5)
-    out.responder = bool(rng.random() < 0.3)
-    effect = -rng.uniform(1.0, 2.0) if out.responder else 0.0
-    placebo_response = rng.uniform(0.0, 1.0)
-    # 7 days run-in, then six 14-day periods alternating in a random order within pairs.
-    arms = [a for _ in range(3) for a in rng.permutation(["active", "placebo"])]
-    rho, sd = 0.5, 0.8
-    noise = 0.0
-    entries: list[records.DiaryInput] = []
-    pains: list[int] = []
-    for d in range(days):
-        noise = rho * noise + rng.normal(0.0, sd * np.sqrt(1 - rho**2))
-        period = (d - 7) // 14
-        level = baseline
-        if d >= 7:
-            level -= placebo_response
-            if period < len(arms) and arms[period] == "active" and (d - 7) % 14 >= 3:
-                level += effect
-        if rng.random() < 0.12:  # missed diary day
-            out.missing_days += 1
-            continue
-        pain = int(np.clip(round(level + noise), 0, 10))
-        worst = int(np.clip(pain + rng.integers(0, 3), 0, 10))
-        sleep = int(np.clip(round(6 - 0.4 * (pain - 5) + rng.normal(0, 1)), 0, 10))
-        pains.append(pain)
-        entries.append(
-            records.DiaryInput(
-                local_date=start + dt.timedelta(days=d),
-                answers={"average_pain": pain, "worst_pain": worst, "sleep_quality": sleep},
-            )
+    regimen = REGIMENS[index % len(REGIMENS)]
+    for flag in screening.history_flag_ids():
+        patients.set_history_flag(db, doc, pid, flag, False, clock=sim)
+    if out.stage == "screen-failed":
+        patients.add_medication(db, doc, pid, "Lithobid 300 mg ER tab", clock=sim)
+    elif index % 4 == 1:
+        patients.add_medication(db, doc, pid, "Sertraline 50 mg", clock=sim)
+    else:
+        patients.add_medication(db, doc, pid, "Gabapentin 300 mg", clock=sim)
+    result = screening.screen_patient(db, doc, pid, regimen.substance, clock=sim)
+    out.decision = result.decision
+    if result.decision == "do-not-start":
+        return
+    if result.decision == "clinician-review":
+        screening.sign_off_screening(
+            db, doc, result.record_id, "SSRI: possible blunting discussed; proceed", clock=sim
         )
-    records.record_diary_entries(db, actor, patient_id, entries, clock=clock)
-    out.diary_days = len(entries)
+    if out.stage == "planned":
+        sim.now = now
+        start = now.date() + dt.timedelta(days=3)
+    elif out.stage == "running":
+        sim.now = now - dt.timedelta(days=50)
+        start = sim.now.date()
+    else:
+        start = sim.now.date()
+    trial = trials.plan_trial(db, doc, pid, regimen, SPEC, start_date=start, clock=sim)
+    out.trial_id = trial.id
+    trials.transition(db, doc, trial.id, "schedule", clock=sim)
+    if out.stage == "planned":
+        return
+    trials.transition(db, doc, trial.id, "start", clock=sim)
+    _simulate_trial(db, doc, pid, trial.id, out, rng, sim, now)
+
+
+def _simulate_trial(
+    db: Database,
+    doc: Actor,
+    pid: int,
+    trial_id: int,
+    out: DemoPatient,
+    rng: np.random.Generator,
+    sim: SimClock,
+    now: dt.datetime,
+) -> None:
+    """Nature's side: daily pain from the concealed arm, doses, guesses, events."""
+    nature = system_actor("simulation")
+    me = admin.actor_for_patient(db, pid)
+    arms = {k.period: k.arm for k in trials.kit_preparation(db, nature, trial_id).kits}
+    calendar = trials.trial_calendar(db, doc, trial_id)
+    baseline = rng.uniform(4.5, 7.5)
+    out.responder = bool(rng.random() < 0.35)
+    effect = -rng.uniform(1.2, 2.2) if out.responder else rng.normal(0.0, 0.2)
+    placebo_response = rng.uniform(0.0, 1.0)
+    rho, sd = 0.5, 0.9
+    noise = 0.0
+    pains: list[int] = []
+    end = now.date() if out.stage != "paused" else calendar.days[0].date + dt.timedelta(days=40)
+    days = [d for d in calendar.days if d.date < end]
+    for day in days:
+        sim.now = dt.datetime.combine(day.date, dt.time(21), tzinfo=dt.UTC)
+        noise = rho * noise + rng.normal(0.0, sd * np.sqrt(1 - rho**2))
+        level = baseline
+        if day.period is not None:
+            level -= placebo_response
+            if arms[day.period] == "active" and not day.is_wash_in:
+                level += effect
+        if rng.random() < 0.1:  # a missed diary day
+            out.missing_days += 1
+        else:
+            pain = int(np.clip(round(level + noise), 0, 10))
+            pains.append(pain)
+            answers = {
+                "average_pain": pain,
+                "worst_pain": int(np.clip(pain + rng.integers(0, 3), 0, 10)),
+                "sleep_quality": int(
+                    np.clip(round(6 - 0.4 * (pain - 5) + rng.normal(0, 1)), 0, 10)
+                ),
+            }
+            records.record_diary_entry(db, me, pid, DiaryInput(day.date, answers), clock=sim)
+            out.diary_days += 1
+        if day.is_dose_day and rng.random() < 0.95:
+            trials.record_dose(
+                db,
+                me,
+                trial_id,
+                taken_at=sim.now - dt.timedelta(hours=12),
+                kit_code=str(day.kit_code),
+                clock=sim,
+            )
+        if day.period is not None and day.period_day == SPEC.period_days - 1:
+            believes_active = arms[day.period] == "active" and rng.random() < 0.65
+            guess = str(rng.choice(["active", "placebo", "dont_know"], p=[0.45, 0.4, 0.15]))
+            if believes_active:
+                guess = "active"
+            trials.record_guess(
+                db, me, trial_id, day.period, guess, int(rng.integers(30, 90)), clock=sim
+            )
     out.mean_pain = float(np.mean(pains)) if pains else float("nan")
-    if rng.random() < 0.25:
-        term = str(rng.choice(["headache", "nausea", "insomnia", "anxiety"]))
+    if out.stage == "paused":
         records.record_adverse_event(
-            db,
-            actor,
-            patient_id,
-            term=term,
-            grade=int(rng.integers(1, 3)),
-            serious=False,
-            onset_date=start + dt.timedelta(days=int(rng.integers(10, days))),
-            clock=clock,
+            db, me, pid, term="vomiting", grade=3, serious=False, onset_date=end, clock=_at(end)
         )
         out.adverse_events += 1
+        return
+    if rng.random() < 0.3:
+        onset = days[int(rng.integers(10, len(days)))].date
+        records.record_adverse_event(
+            db,
+            me,
+            pid,
+            term=str(rng.choice(["headache", "nausea", "insomnia", "anxiety"])),
+            grade=1,
+            serious=False,
+            onset_date=onset,
+            clock=_at(onset),
+        )
+        out.adverse_events += 1
+    if out.stage == "completed":
+        sim.now = now
+        trials.transition(db, doc, trial_id, "complete", reason="all periods done", clock=sim)
+        trials.unblind_trial(db, doc, trial_id, clock=sim)
 
 
-def group_counts(summary: DemoSummary) -> Counter[str]:
-    """How many demo patients each condition group has."""
-    return Counter(p.group for p in summary.patients)
+def _at(day: dt.date) -> Callable[[], dt.datetime]:
+    moment = dt.datetime.combine(day, dt.time(22), tzinfo=dt.UTC)
+    return lambda: moment

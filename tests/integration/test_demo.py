@@ -1,0 +1,37 @@
+"""The demo builds a whole clinic through the services, with trials at every stage."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from microtrial.cli.main import app
+from microtrial.services.audit import verify_audit_log
+from microtrial.settings import Settings
+from microtrial.store.db import Database
+from microtrial.store.models import AlertRow, TrialRow
+
+
+def test_demo_builds_every_trial_stage(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--patients", "12", "--seed", "3", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "MicroTrial demo clinic" in result.stdout
+    assert "dr.demo" in result.stdout
+    db = Database.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}"))
+    try:
+        with db.transaction() as session:
+            statuses = Counter(session.execute(select(TrialRow.status)).scalars())
+            alert_codes = set(session.execute(select(AlertRow.code)).scalars())
+        assert set(statuses) == {"scheduled", "running", "paused", "unblinded"}
+        assert statuses["unblinded"] >= 5
+        assert "ae-grade-3-or-serious" in alert_codes
+        problems, events = verify_audit_log(db)
+        assert problems == []
+        assert events > 1000
+    finally:
+        db.dispose()
