@@ -95,3 +95,15 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def clinic(db: Database, clock: FixedClock) -> Clinic:
     return Clinic(db, clock)
+
+
+@pytest.fixture(scope="session")
+def demo_clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The demo clinic (12 patients, every trial stage), built once per test session."""
+    from microtrial.services.demo import build_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    build_demo(out, n_patients=12, seed=3)
+    database = Database.from_settings(Settings(database_url=f"sqlite:///{out / 'demo.db'}"))
+    yield database
+    database.dispose()

@@ -6,6 +6,7 @@ import typer
 
 from microtrial.cli import (
     admin_cmds,
+    analysis_cmds,
     catalog_cmds,
     db_cmds,
     demo_cmd,
@@ -31,6 +32,7 @@ for module in (
     demo_cmd,
     catalog_cmds,
     serve_cmd,
+    analysis_cmds,
     trial_cmds,
 ):
     module.register(app)

@@ -281,7 +281,7 @@ def plan_trial(
             detail={"regimen": regimen.template, "periods": len(design.periods)},
         )
         _maybe_confirm_screening(session, actor, trial, patient, now)
-        return _read(session, trial, patient)
+        return read_trial(session, trial, patient)
 
 
 def get_trial(
@@ -289,7 +289,7 @@ def get_trial(
 ) -> TrialRead:
     """One trial (blinded unless unblinded)."""
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         audit(
             session,
             actor,
@@ -300,7 +300,7 @@ def get_trial(
             site_id=patient.site_id,
             patient_id=patient.id,
         )
-        return _read(session, trial, patient)
+        return read_trial(session, trial, patient)
 
 
 def list_trials(
@@ -319,7 +319,7 @@ def list_trials(
             if actor.role is not Role.SYSTEM:
                 query = query.join(PatientRow).where(PatientRow.site_id == actor.site_id)
         trials = list(session.execute(query).scalars())
-        result = [_read(session, t, _patient(session, t)) for t in trials]
+        result = [read_trial(session, t, _patient(session, t)) for t in trials]
         audit(
             session,
             actor,
@@ -339,7 +339,7 @@ def trial_calendar(
 ) -> TrialCalendar:
     """The day-by-day plan (dose days and kit codes, no arm), shifted by any pauses."""
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         audit(
             session,
             actor,
@@ -350,7 +350,7 @@ def trial_calendar(
             site_id=patient.site_id,
             patient_id=patient.id,
         )
-        return _calendar(session, trial, patient)
+        return calendar_for(session, trial, patient)
 
 
 def transition(
@@ -372,7 +372,7 @@ def transition(
         raise ValidationError("reason", f"{action} needs a reason", allowed="non-empty text")
     now = clock()
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         if expected_version is not None and expected_version != trial.lock_version:
             raise ConflictError(
                 f"version: trial changed (now {trial.lock_version}, you had {expected_version})"
@@ -405,7 +405,7 @@ def transition(
             patient_id=patient.id,
             detail={"status": target, "reason": trial.status_reason},
         )
-        return _read(session, trial, patient)
+        return read_trial(session, trial, patient)
 
 
 def unblind_trial(
@@ -420,7 +420,7 @@ def unblind_trial(
     require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "unblind trials")
     now = clock()
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         if trial.status == "unblinded":
             raise ConflictError(f"status: trial {trial_id} is already unblinded")
         early = trial.status != "completed"
@@ -448,7 +448,7 @@ def unblind_trial(
             patient_id=patient.id,
             detail={"early": early, "reason": trial.unblind_reason},
         )
-        return _read(session, trial, patient)
+        return read_trial(session, trial, patient)
 
 
 def kit_preparation(
@@ -459,8 +459,8 @@ def kit_preparation(
         raise PermissionDenied("only unblinded staff see the allocation")
     now = clock()
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
-        allocation = _allocation(session, trial)
+        trial, patient = load_trial(session, actor, trial_id)
+        allocation = allocation_of(session, trial)
         regimen = _regimen(trial).describe()
         kits = tuple(
             KitSpec(
@@ -508,7 +508,7 @@ def record_dose(
     if taken_at > now + dt.timedelta(minutes=5):
         raise ValidationError("taken_at", "is in the future", allowed=f"before {now.isoformat()}")
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         if trial.status != "running":
             raise SafetyBlock(f"trial: doses cannot be recorded while the trial is {trial.status}")
         holds = dose_holds(session, patient.id)
@@ -516,7 +516,7 @@ def record_dose(
             raise SafetyBlock(
                 f"trial: dosing is held by alert {holds[0].code} until a clinician acts"
             )
-        calendar = _calendar(session, trial, patient)
+        calendar = calendar_for(session, trial, patient)
         local = taken_at.astimezone(patient_zone(patient)).date()
         row = stamp(
             DoseEventRow(
@@ -581,7 +581,7 @@ def record_guess(
         raise ValidationError("confidence", f"{confidence} out of range", allowed="0..100")
     now = clock()
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         if trial.status not in ("running", "paused", "completed"):
             raise ConflictError(
                 f"status: guesses are taken during the trial, not when {trial.status}"
@@ -638,8 +638,8 @@ def adherence(
     """Planned and taken doses so far, and the deviations (no arm)."""
     now = clock()
     with db.transaction() as session:
-        trial, patient = _load(session, actor, trial_id)
-        calendar = _calendar(session, trial, patient)
+        trial, patient = load_trial(session, actor, trial_id)
+        calendar = calendar_for(session, trial, patient)
         doses = [
             DoseEvent(taken_at=_aware(r.taken_at), kit_code=r.kit_code, event_id=r.record_id)
             for r in session.execute(
@@ -692,7 +692,8 @@ def _patient(session: Session, trial: TrialRow) -> PatientRow:
     return patient
 
 
-def _load(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
+def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
+    """A trial and its patient if the actor may see them (NotFound otherwise)."""
     if actor.role in (Role.RESEARCHER, Role.ADMIN):
         raise PermissionDenied(f"role {actor.role.value!r} may not read identified trials")
     trial = session.get(TrialRow, trial_id)
@@ -705,7 +706,8 @@ def _load(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, Pati
     return trial, patient
 
 
-def _allocation(session: Session, trial: TrialRow) -> list[str]:
+def allocation_of(session: Session, trial: TrialRow) -> list[str]:
+    """The concealed arm sequence (callers must have checked who may see it)."""
     row = session.execute(
         select(AllocationRow).where(AllocationRow.trial_id == trial.id)
     ).scalar_one()
@@ -757,7 +759,8 @@ def _view(session: Session, trial: TrialRow) -> DesignView:
     )
 
 
-def _calendar(session: Session, trial: TrialRow, patient: PatientRow) -> TrialCalendar:
+def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> TrialCalendar:
+    """The trial's calendar inside an open transaction (no audit: callers audit)."""
     regimen = _regimen(trial)
     codes = {p.number: k.code for p, k in _periods_and_kits(session, trial)}
     assert trial.start_date is not None
@@ -814,9 +817,10 @@ def _require_cleared_screening(session: Session, trial: TrialRow, patient: Patie
         raise SafetyBlock("screening: clinician-review screening is not signed off")
 
 
-def _read(session: Session, trial: TrialRow, patient: PatientRow) -> TrialRead:
+def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialRead:
+    """The trial view (arms only once unblinded)."""
     unblinded = trial.status == "unblinded"
-    arms = _allocation(session, trial) if unblinded else None
+    arms = allocation_of(session, trial) if unblinded else None
     regimen = _regimen(trial)
     design = trial.plan["design"]
     assert trial.start_date is not None

@@ -1,0 +1,149 @@
+"""``fit_trials``: the frame-level entry point of the n-of-1 engine, with backend dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from microtrial.analysis.continuous import BatchFit, BetaPrior, FitOptions, fit_arrays
+from microtrial.analysis.discrete import DiscreteFit, fit_discrete_arrays
+from microtrial.analysis.frames import trials_from_frame
+from microtrial.errors import ValidationError
+
+Backend = Literal["numpy", "jax", "dask"]
+OutcomeType = Literal["continuous", "binary", "count"]
+BACKENDS: tuple[str, ...] = ("numpy", "jax", "dask")
+OUTCOME_TYPES: tuple[str, ...] = ("continuous", "binary", "count")
+
+RESULT_COLUMNS = [
+    "trial_id",
+    "outcome",
+    "n_active",
+    "n_placebo",
+    "effect_mean",
+    "effect_sd",
+    "ci95_low",
+    "ci95_high",
+    "p_benefit",
+    "p_mcid",
+    "rho_mean",
+    "warning",
+]
+EXTRA_COLUMNS = ["n_baseline", "baseline_mean", "p_mcid_rel"]
+DISCRETE_COLUMNS = ["difference_mean", "difference_sd"]
+
+
+def fit_batch(
+    values: np.ndarray[Any, np.dtype[np.float64]],
+    arm: np.ndarray[Any, np.dtype[np.int8]],
+    options: FitOptions,
+    *,
+    backend: str = "numpy",
+    progress: Callable[[int], None] | None = None,
+    client: Any = None,
+) -> BatchFit:
+    """Fit ``(trials, days)`` arrays with the chosen backend (all give the same numbers)."""
+    if backend == "numpy":
+        return fit_arrays(values, arm, options, progress=progress)
+    if backend == "jax":
+        from microtrial.analysis import backend_jax
+
+        fit: BatchFit = backend_jax.fit_arrays_jax(values, arm, options, progress=progress)
+        return fit
+    if backend == "dask":
+        from microtrial.analysis import backend_dask
+
+        fit = backend_dask.fit_arrays_dask(values, arm, options, client=client, progress=progress)
+        return fit
+    raise ValidationError("backend", "unknown backend", value=backend, allowed=BACKENDS)
+
+
+def fit_trials(
+    frame: pd.DataFrame,
+    *,
+    mcid: float = 1.0,
+    relative_mcid: float = 0.3,
+    trend: bool = True,
+    higher_is_better: bool = False,
+    outcome_type: str = "continuous",
+    prior: BetaPrior | None = None,
+    backend: str = "numpy",
+    progress: Callable[[int], None] | None = None,
+    client: Any = None,
+) -> pd.DataFrame:
+    """Fit every trial (and outcome) of a long diary frame; one result row per trial and outcome.
+
+    Parameters
+    ----------
+    frame
+        Long format: ``trial_id``, ``day``, ``arm`` (active/placebo/baseline), ``value``, optional
+        ``exclude`` and ``outcome``.
+    mcid
+        Minimal clinically important difference (points) for ``p_mcid``.
+    relative_mcid
+        Relative threshold (share of the baseline mean) for ``p_mcid_rel``.
+    trend
+        Include a linear time trend.
+    higher_is_better
+        Benefit means ``beta > 0`` instead of ``beta < 0``.
+    outcome_type
+        ``continuous``, ``binary`` or ``count``.
+    prior
+        Optional informative prior on ``beta`` (continuous model).
+    backend
+        ``numpy`` (default), ``jax`` or ``dask``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``trial_id, outcome, n_active, n_placebo, effect_mean, effect_sd, ci95_low,
+        ci95_high, p_benefit, p_mcid, rho_mean, warning`` then ``n_baseline, baseline_mean,
+        p_mcid_rel`` (and ``difference_mean, difference_sd`` for binary/count); effect = active
+        minus placebo (log odds / rate ratio for binary / count outcomes).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(3)
+    >>> arm = np.repeat(["active", "placebo", "placebo", "active"], 7)
+    >>> y = 6.0 - 1.5 * (arm == "active") + rng.normal(0, 1, arm.size)
+    >>> frame = pd.DataFrame({"trial_id": "A", "day": np.arange(28), "arm": arm, "value": y})
+    >>> res = fit_trials(frame)
+    >>> res[["trial_id", "n_active", "effect_mean", "p_benefit"]].round(3).to_string(index=False)
+    'trial_id  n_active  effect_mean  p_benefit\\n       A        14       -1.547      0.998'
+    """
+    if outcome_type not in OUTCOME_TYPES:
+        raise ValidationError(
+            "outcome_type", "unknown outcome type", value=outcome_type, allowed=OUTCOME_TYPES
+        )
+    trials = trials_from_frame(frame)
+    fit: BatchFit | DiscreteFit
+    if outcome_type != "continuous":
+        fit = fit_discrete_arrays(
+            trials.values,
+            trials.arm,
+            kind=outcome_type,
+            mcid=mcid,
+            relative_mcid=relative_mcid,
+            trend=trend,
+            higher_is_better=higher_is_better,
+        )
+    else:
+        options = FitOptions(
+            mcid=mcid,
+            relative_mcid=relative_mcid,
+            trend=trend,
+            higher_is_better=higher_is_better,
+            prior=prior,
+        )
+        fit = fit_batch(
+            trials.values, trials.arm, options, backend=backend, progress=progress, client=client
+        )
+    out = fit.to_frame()
+    out.insert(0, "outcome", trials.outcome)
+    out.insert(0, "trial_id", trials.trial_id)
+    extra = EXTRA_COLUMNS + (DISCRETE_COLUMNS if outcome_type != "continuous" else [])
+    return pd.DataFrame(out[RESULT_COLUMNS + extra])

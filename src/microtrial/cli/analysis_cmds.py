@@ -1,0 +1,244 @@
+"""``microtrial analyze | pool | power | blinding``: file I/O around ``microtrial.analysis``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from microtrial.cli.common import JsonOpt, console, err_console, fail, handle_errors
+from microtrial.errors import StatisticalWarning, ValidationError
+
+PROGRESS_MIN_TRIALS = 5000
+# Kept here (not imported) so that other commands' start-up doesn't pay for numpy/scipy.
+BACKENDS = ("numpy", "jax", "dask")
+OUTCOME_TYPES = ("continuous", "binary", "count")
+
+
+def _read_table(path: Path, **csv_kwargs: Any) -> pd.DataFrame:
+    """Read CSV or Parquet (by extension); unreadable files become a CLI error naming the file."""
+    if not path.exists():
+        fail(f"{path}: no such file")
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            return pd.read_parquet(path)
+        try:
+            # pyarrow's multi-threaded reader; the C engine below gives the clearer error.
+            frame: pd.DataFrame = pd.read_csv(path, engine="pyarrow", **csv_kwargs)
+        except Exception:  # fall back to the reference parser, whatever went wrong
+            frame = pd.read_csv(path, **csv_kwargs)
+        return frame
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        fail(f"{path}: cannot read: {err}")
+
+
+def _write_table(frame: pd.DataFrame, out: Path | None) -> None:
+    """Write CSV/Parquet atomically (temp file + rename), or CSV to stdout."""
+    if out is None:
+        typer.echo(frame.to_csv(index=False), nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if out.suffix.lower() in {".parquet", ".pq"}:
+            frame.to_parquet(tmp, index=False)
+        else:
+            import pyarrow as pa
+            from pyarrow import csv as pa_csv
+
+            pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+        tmp.replace(out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextmanager
+def _in_file(path: Path) -> Iterator[None]:
+    """Prefix validation errors with the file they came from."""
+    try:
+        yield
+    except ValidationError as err:
+        raise ValidationError(f"{path}: {err.field}", str(err).split(": ", 1)[-1]) from err
+
+
+@contextmanager
+def _report_warnings() -> Iterator[None]:
+    """Show statistical warnings as notes on stderr instead of tracebacks."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatisticalWarning)
+        yield
+    for item in caught:
+        if issubclass(item.category, StatisticalWarning):
+            err_console.print(f"[yellow]warning:[/] {item.message}", highlight=False)
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    if total < PROGRESS_MIN_TRIALS or not err_console.is_terminal:
+        yield None
+        return
+    columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def analyze(
+    input_file: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="Long-format CSV or Parquet.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Result CSV/Parquet; stdout CSV if omitted.")
+    ] = None,
+    mcid: Annotated[float, typer.Option(help="Minimal clinically important difference.")] = 1.0,
+    relative_mcid: Annotated[
+        float, typer.Option(help="Relative threshold (share of the baseline mean).")
+    ] = 0.3,
+    no_trend: Annotated[bool, typer.Option("--no-trend", help="Leave out the time trend.")] = False,
+    outcome_type: Annotated[str, typer.Option(help="continuous, binary or count.")] = "continuous",
+    backend: Annotated[str, typer.Option(help="numpy, jax or dask.")] = "numpy",
+    higher_is_better: Annotated[
+        bool, typer.Option("--higher-is-better", help="Higher values are better.")
+    ] = False,
+) -> None:
+    """Fit the n-of-1 model to every trial and outcome of INPUT."""
+    from microtrial.analysis import fit_trials
+
+    with handle_errors():
+        if outcome_type not in OUTCOME_TYPES:
+            fail(f"--outcome-type: unknown {outcome_type!r} (allowed: {', '.join(OUTCOME_TYPES)})")
+        if backend not in BACKENDS:
+            fail(f"--backend: unknown {backend!r} (allowed: {', '.join(BACKENDS)})")
+        frame = _read_table(input_file, dtype={"trial_id": str, "outcome": str})
+        n_trials = frame["trial_id"].nunique() if "trial_id" in frame.columns else 0
+        with _in_file(input_file), _report_warnings(), _progress(n_trials, "fitting") as tick:
+            result = fit_trials(
+                frame,
+                mcid=mcid,
+                relative_mcid=relative_mcid,
+                trend=not no_trend,
+                higher_is_better=higher_is_better,
+                outcome_type=outcome_type,
+                backend=backend,
+                progress=tick,
+            )
+        _write_table(result, out)
+
+
+def pool_cmd(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Output of `analyze`.")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Pool within groups of this column.")
+    ] = None,
+    mcid: Annotated[float, typer.Option(help="Responder threshold on the effect.")] = 1.0,
+    out: Annotated[Path | None, typer.Option("--out", help="Summary CSV/Parquet.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pool per-trial effects with a normal random-effects model (overall and per group)."""
+    from microtrial.analysis import pool
+
+    with handle_errors():
+        frame = _read_table(results, dtype={"trial_id": str})
+        with _in_file(results), _report_warnings():
+            pooled = pool(frame, by=by, mcid=mcid)
+        summary = pooled.summary()
+        if as_json:
+            typer.echo(summary.to_json(orient="records"))
+        elif out is not None:
+            _write_table(summary, out)
+        else:
+            console.print(summary.to_string(index=False))
+
+
+def power_cmd(
+    effect: Annotated[float, typer.Option(help="True effect (active minus placebo).")] = -1.0,
+    sd: Annotated[float, typer.Option(help="Residual sd.")] = 1.5,
+    rho: Annotated[float, typer.Option(help="AR(1) autocorrelation per day.")] = 0.3,
+    run_in: Annotated[int, typer.Option(help="Baseline days.")] = 14,
+    pairs: Annotated[int, typer.Option(help="Active/placebo period pairs.")] = 3,
+    period_length: Annotated[int, typer.Option(help="Days per period.")] = 14,
+    wash_in: Annotated[int, typer.Option(help="Excluded days at the start of a period.")] = 2,
+    missing: Annotated[float, typer.Option(help="Share of missing days.")] = 0.1,
+    threshold: Annotated[float, typer.Option(help="Decision threshold on P(benefit).")] = 0.95,
+    n_sim: Annotated[int, typer.Option(help="Simulated trials.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monte-Carlo power of one n-of-1 design."""
+    import numpy as np
+
+    from microtrial.analysis import power
+
+    with handle_errors(), _report_warnings():
+        res = power(
+            effect=effect,
+            sd=sd,
+            rho=rho,
+            run_in=run_in,
+            pairs=pairs,
+            period_length=period_length,
+            wash_in=wash_in,
+            missing=missing,
+            threshold=threshold,
+            n_sim=n_sim,
+            rng=np.random.default_rng(seed),
+        )
+        if as_json:
+            typer.echo(json.dumps(res.as_dict()))
+        else:
+            console.print(pd.Series(res.as_dict()).to_string())
+
+
+def blinding_cmd(
+    guesses: Annotated[
+        Path | None, typer.Argument(metavar="GUESSES", help="CSV of period guesses.")
+    ] = None,
+    from_self_blinding_study: Annotated[
+        Path | None,
+        typer.Option("--from-self-blinding-study", help="pacutes.csv of the self-blinding study."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Blinding indices (Bang per arm, James overall) and correct-guess shares."""
+    from microtrial.analysis import blinding, blinding_from_self_blinding_study
+
+    with handle_errors():
+        if (guesses is None) == (from_self_blinding_study is None):
+            fail("give either GUESSES or --from-self-blinding-study FILE")
+        with _report_warnings():
+            if from_self_blinding_study is not None:
+                raw = _read_table(from_self_blinding_study, dtype={"trial_id": str})
+                with _in_file(from_self_blinding_study):
+                    res = blinding_from_self_blinding_study(raw)
+            else:
+                assert guesses is not None  # for mypy; checked above
+                raw = _read_table(guesses, dtype={"trial_id": str})
+                with _in_file(guesses):
+                    res = blinding(raw)
+        if as_json:
+            typer.echo(json.dumps(res.as_dict()))
+        else:
+            console.print(res.summary().to_string(index=False))
+            console.print(f"James blinding index: {res.james_bi:.3f}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the analysis commands to the CLI."""
+    app.command("analyze")(analyze)
+    app.command("pool")(pool_cmd)
+    app.command("power")(power_cmd)
+    app.command("blinding")(blinding_cmd)

@@ -1,0 +1,161 @@
+"""``microtrial analyze | pool | power | blinding`` end to end on files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from microtrial.analysis import RESULT_COLUMNS, simulate_trials
+from microtrial.cli import analysis_cmds
+
+runner = CliRunner()
+app = typer.Typer()
+analysis_cmds.register(app)
+PACUTES = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "datasets"
+    / "self-blinding-microdose"
+    / "pacutes.csv"
+)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def diaries(tmp_path: Path) -> Path:
+    sim = simulate_trials(6, rng=np.random.default_rng(5), effect=-1.5, missing=0.1)
+    frame = sim.to_frame()
+    frame["arm"] = frame["arm"].str.capitalize()
+    path = tmp_path / "diaries.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_analyze_to_csv_and_parquet(diaries: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res.csv"
+    code, output = run("analyze", str(diaries), "--out", str(out))
+    assert code == 0, output
+    res = pd.read_csv(out)
+    assert list(res.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert len(res) == 6
+    assert (res["effect_mean"] < 0).sum() >= 5
+    pq = tmp_path / "res.parquet"
+    code, output = run("analyze", str(diaries), "--out", str(pq), "--no-trend", "--mcid", "2")
+    assert code == 0, output
+    res2 = pd.read_parquet(pq)
+    assert (res2["p_mcid"] <= res2["p_benefit"]).all()
+    assert not np.allclose(res2["effect_mean"], res["effect_mean"])
+
+
+def test_analyze_to_stdout_and_higher_is_better(diaries: Path) -> None:
+    code, output = run("analyze", str(diaries), "--higher-is-better")
+    assert code == 0, output
+    lines = output.strip().splitlines()
+    assert lines[0].startswith("trial_id,outcome,n_active,n_placebo,effect_mean")
+    assert len(lines) == 7
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.drop(columns="arm"), "missing column 'arm'"),
+        (lambda f: f.assign(arm=f["arm"].where(f.index != 9, "Drug")), "row 10, column 'arm'"),
+        (
+            lambda f: f.assign(value=f["value"].astype(object).where(f.index != 3, "x")),
+            "row 4, column 'value'",
+        ),
+        (lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True), "column 'day'"),
+        (
+            lambda f: f[f["trial_id"] != "T000001"].assign(
+                arm=lambda g: g["arm"].where(g["trial_id"] != "T000002", "Placebo")
+            ),
+            "has no active day",
+        ),
+    ],
+)
+def test_malformed_input_names_file_row_column(
+    diaries: Path,
+    tmp_path: Path,
+    edit,
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    edit(pd.read_csv(diaries)).to_csv(bad, index=False)
+    out = tmp_path / "out.csv"
+    code, output = run("analyze", str(bad), "--out", str(out))
+    assert code == 2
+    assert "bad.csv" in output
+    assert message in output
+    assert not out.exists()
+    assert list(tmp_path.glob(".out.csv*")) == []
+
+
+def test_unknown_options_and_missing_file(diaries: Path, tmp_path: Path) -> None:
+    code, output = run("analyze", str(diaries), "--backend", "cuda")
+    assert code == 2
+    assert "--backend" in output
+    code, output = run("analyze", str(tmp_path / "nope.csv"))
+    assert code == 2
+    assert "no such file" in output
+
+
+def test_pool_command(diaries: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res.csv"
+    assert run("analyze", str(diaries), "--out", str(out))[0] == 0
+    res = pd.read_csv(out)
+    res["condition"] = ["migraine", "back"] * 3
+    res.to_csv(out, index=False)
+    code, output = run("pool", str(out), "--by", "condition", "--json")
+    assert code == 0, output
+    rows = json.loads(output)
+    assert [r["group"] for r in rows] == ["overall", "back", "migraine"]
+    assert rows[0]["n_trials"] == 6
+    assert rows[0]["pooled_effect"] < 0
+
+
+def test_power_command() -> None:
+    code, output = run("power", "--effect", "-2", "--sd", "1", "--n-sim", "200", "--json")
+    assert code == 0, output
+    res = json.loads(output)
+    assert res["power"] > 0.9
+    assert res["n_sim"] == 200
+
+
+def test_blinding_command(tmp_path: Path) -> None:
+    path = tmp_path / "guesses.csv"
+    pd.DataFrame(
+        {
+            "trial_id": ["A"] * 4 + ["B"] * 4,
+            "period": [1, 2, 3, 4] * 2,
+            "arm": ["active", "placebo"] * 4,
+            "guess": ["active", "placebo", "active", "active"] + ["dont_know"] * 4,
+            "confidence": [3] * 8,
+        }
+    ).to_csv(path, index=False)
+    code, output = run("blinding", str(path), "--json")
+    assert code == 0, output
+    res = json.loads(output)
+    assert res["arms"]["active"] == {"n": 4, "correct_share": 0.5, "bang_bi": 0.5}
+    assert res["arms"]["placebo"] == {"n": 4, "correct_share": 0.25, "bang_bi": 0.0}
+    assert res["overall_correct_share"] == 0.375
+    assert 0 <= res["james_bi"] <= 1
+    code, output = run("blinding")
+    assert code == 2
+
+
+@pytest.mark.skipif(not PACUTES.exists(), reason="shared self-blinding dataset not present")
+def test_blinding_from_self_blinding_study() -> None:
+    code, output = run("blinding", "--from-self-blinding-study", str(PACUTES), "--json")
+    assert code == 0, output
+    res = json.loads(output)
+    assert res["arms"]["active"]["n"] + res["arms"]["placebo"]["n"] == 1707
