@@ -159,3 +159,36 @@ def test_blinding_from_self_blinding_study() -> None:
     assert code == 0, output
     res = json.loads(output)
     assert res["arms"]["active"]["n"] + res["arms"]["placebo"]["n"] == 1707
+
+
+def test_cli_constants_match_the_engine() -> None:
+    from microtrial import analysis
+
+    assert analysis_cmds.BACKENDS == analysis.BACKENDS
+    assert analysis_cmds.OUTCOME_TYPES == analysis.OUTCOME_TYPES
+
+
+def test_analyze_parquet_input_and_binary_outcome(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    arm = np.repeat(["active", "placebo", "placebo", "active"], 10)
+    frames = [
+        pd.DataFrame(
+            {
+                "trial_id": f"P{i}",
+                "day": pd.date_range("2026-03-01", periods=arm.size).strftime("%Y-%m-%d"),
+                "arm": arm,
+                "value": (rng.random(arm.size) < np.where(arm == "active", 0.2, 0.6)) * 1.0,
+                "outcome": "headache",
+            }
+        )
+        for i in range(3)
+    ]
+    path = tmp_path / "headache.parquet"
+    pd.concat(frames, ignore_index=True).to_parquet(path)
+    out = tmp_path / "res.csv"
+    code, output = run("analyze", str(path), "--outcome-type", "binary", "--out", str(out))
+    assert code == 0, output
+    res = pd.read_csv(out)
+    assert res["outcome"].tolist() == ["headache"] * 3
+    assert (res["effect_mean"] < 0).all()
+    assert res["difference_mean"].between(-1, 0).all()

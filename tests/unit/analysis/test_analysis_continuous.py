@@ -220,3 +220,13 @@ def test_shape_and_code_validation() -> None:
         fit_arrays(np.zeros((1, 3)), np.array([[1, 0, 7]], dtype=np.int8))
     with pytest.raises(ValidationError, match="mcid"):
         FitOptions(mcid=-1.0)
+
+
+def test_progress_and_threads_do_not_change_results(trials: tuple[np.ndarray, np.ndarray]) -> None:
+    values, arm = np.tile(trials[0], (5, 1)), np.tile(trials[1], (5, 1))
+    seen: list[int] = []
+    one = fit_arrays(values, arm, FitOptions(chunk_size=3, threads=1), progress=seen.append)
+    two = fit_arrays(values, arm, FitOptions(chunk_size=3, threads=2))
+    assert sum(seen) == 20
+    np.testing.assert_array_equal(one.effect_mean, two.effect_mean)
+    np.testing.assert_array_equal(one.ci95_low, two.ci95_low)
