@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from helpers import Clinic
 from microtrial.services import patients
@@ -17,10 +19,29 @@ def test_intact_chain_verifies(clinic: Clinic) -> None:
     assert count > 10
 
 
+def drop_guards(session: Session) -> None:
+    """What an attacker with the database owner's rights would do first."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("DROP TRIGGER audit_events_no_update"))
+        session.execute(text("DROP TRIGGER audit_events_no_delete"))
+    else:
+        session.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_events SET actor = 'x'", "DELETE FROM audit_events"]
+)
+def test_the_database_refuses_to_change_audit_events(clinic: Clinic, statement: str) -> None:
+    with pytest.raises(DBAPIError, match="append-only"), clinic.db.transaction() as session:
+        session.execute(text(statement))
+    assert verify_audit_log(clinic.db)[0] == []
+
+
 @pytest.mark.parametrize("tamper", ["edit", "delete-middle", "delete-newest"])
 def test_tampering_is_detected(clinic: Clinic, tamper: str) -> None:
     patients.get_patient(clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id)
     with clinic.db.transaction() as session:
+        drop_guards(session)
         ids = session.execute(select(AuditEventRow.id).order_by(AuditEventRow.id)).scalars().all()
         if tamper == "edit":
             session.execute(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from microtrial.cli.common import DatabaseUrlOpt, console, fail, handle_errors, open_db
 from microtrial.services.audit import verify_audit_log
 from microtrial.store import migrate
+from microtrial.store.backup import backup, restore
 
 db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect the append-only audit log.", no_args_is_help=True)
@@ -44,7 +48,29 @@ def verify(database_url: DatabaseUrlOpt = None) -> None:
     console.print(f"audit log intact: {count} events")
 
 
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Back up the live database (SQLite backup API, or pg_dump for PostgreSQL)."""
+    with open_db(database_url) as db, handle_errors():
+        backup(db.engine, file)
+    console.print(f"backup written to {file}")
+
+
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A backup made by `microtrial backup`.")],
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Restore a backup into an empty database."""
+    with open_db(database_url, migrated=False) as db, handle_errors():
+        restore(db.engine, file)
+    console.print(f"restored {file}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the db and audit command groups."""
+    """Add the db and audit command groups and backup/restore."""
     app.add_typer(db_app, name="db")
     app.add_typer(audit_app, name="audit")
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)

@@ -55,6 +55,7 @@ from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
 from microtrial.store.db import Database
 from microtrial.store.models import (
+    AllocationAnnotationRow,
     AllocationRow,
     BlindingGuessRow,
     DoseEventRow,
@@ -484,6 +485,35 @@ def kit_preparation(
             patient_id=patient.id,
         )
         return KitPreparation(trial_id=trial.id, patient_code=patient.study_code, kits=kits)
+
+
+def annotate_allocation(
+    db: Database, actor: Actor, trial_id: int, note: str, *, clock: Clock = system_clock
+) -> int:
+    """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
+    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "annotate allocations")
+    if not note.strip():
+        raise ValidationError("note", "an annotation needs text", allowed="non-empty text")
+    now = clock()
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        row = AllocationAnnotationRow(
+            trial_id=trial.id, note=note.strip(), created_at=now, created_by=actor.label
+        )
+        session.add(row)
+        session.flush()
+        audit(
+            session,
+            actor,
+            "annotate",
+            "allocation",
+            trial.id,
+            at=now,
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"annotation": row.id},
+        )
+        return row.id
 
 
 def record_dose(

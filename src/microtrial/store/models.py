@@ -206,6 +206,18 @@ class AllocationRow(Base):
     created_at: Mapped[dt.datetime]
 
 
+class AllocationAnnotationRow(Base):
+    """A note on a locked allocation: the allocation itself is never changed once used."""
+
+    __tablename__ = "allocation_annotations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
 class KitRow(Base):
     __tablename__ = "kits"
 
