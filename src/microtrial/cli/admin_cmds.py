@@ -9,7 +9,6 @@ import typer
 from microtrial.cli.common import DatabaseUrlOpt, console, handle_errors, open_db, read_secret
 from microtrial.domain.actors import USER_ROLES, check_role, system_actor
 from microtrial.domain.patients import check_username
-from microtrial.services import admin
 
 site_app = typer.Typer(help="Manage sites.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -22,6 +21,8 @@ def site_add(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Create a site."""
+    from microtrial.services import admin
+
     with open_db(database_url) as db, handle_errors():
         site = admin.add_site(db, system_actor(), code, name)
     console.print(f"site {site.code} created (id {site.id})")
@@ -30,6 +31,8 @@ def site_add(
 @site_app.command("list")
 def site_list(database_url: DatabaseUrlOpt = None) -> None:
     """List sites."""
+    from microtrial.services import admin
+
     with open_db(database_url) as db, handle_errors():
         for site in admin.list_sites(db, system_actor()):
             console.print(f"{site.code}\t{site.name}")
@@ -49,6 +52,8 @@ def user_add(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Create a user; the password comes from a prompt or --password-stdin."""
+    from microtrial.services import admin
+
     with handle_errors():
         check_role(role)
         check_username(username)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,7 +19,9 @@ from microtrial.errors import (
     ValidationError,
 )
 from microtrial.settings import Settings
-from microtrial.store.db import Database
+
+if TYPE_CHECKING:
+    from microtrial.store.db import Database
 
 console = Console()
 err_console = Console(stderr=True)
@@ -54,6 +56,8 @@ def load_settings(database_url: str | None) -> Settings:
 @contextmanager
 def open_db(database_url: str | None, *, migrated: bool = True) -> Iterator[Database]:
     """Open the configured database (checking it is migrated) and close it afterwards."""
+    from microtrial.store.db import Database
+
     with handle_errors():
         db = Database.from_settings(load_settings(database_url))
     try:

@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from microtrial.cli.common import DatabaseUrlOpt, console, fail, handle_errors, open_db
-from microtrial.services.audit import verify_audit_log
-from microtrial.store import migrate
-from microtrial.store.backup import backup, restore
 
 db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect the append-only audit log.", no_args_is_help=True)
@@ -19,6 +16,8 @@ audit_app = typer.Typer(help="Inspect the append-only audit log.", no_args_is_he
 @db_app.command("upgrade")
 def upgrade(database_url: DatabaseUrlOpt = None, revision: str = "head") -> None:
     """Migrate the database to the newest schema (creates it if empty)."""
+    from microtrial.store import migrate
+
     with open_db(database_url, migrated=False) as db, handle_errors():
         migrate.upgrade(db.engine, revision)
         console.print(f"database at revision {migrate.current_revision(db.engine)}")
@@ -27,6 +26,8 @@ def upgrade(database_url: DatabaseUrlOpt = None, revision: str = "head") -> None
 @db_app.command("check")
 def check(database_url: DatabaseUrlOpt = None) -> None:
     """Fail if the models and the migrated schema differ."""
+    from microtrial.store import migrate
+
     with open_db(database_url) as db:
         try:
             migrate.check(db.engine)
@@ -38,6 +39,8 @@ def check(database_url: DatabaseUrlOpt = None) -> None:
 @audit_app.command("verify")
 def verify(database_url: DatabaseUrlOpt = None) -> None:
     """Recompute the audit hash chain; exit 1 naming any edited or deleted event."""
+    from microtrial.services.audit import verify_audit_log
+
     with open_db(database_url) as db, handle_errors():
         problems, count = verify_audit_log(db)
     if problems:
@@ -53,6 +56,8 @@ def backup_command(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Back up the live database (SQLite backup API, or pg_dump for PostgreSQL)."""
+    from microtrial.store.backup import backup
+
     with open_db(database_url) as db, handle_errors():
         backup(db.engine, file)
     console.print(f"backup written to {file}")
@@ -63,6 +68,8 @@ def restore_command(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Restore a backup into an empty database."""
+    from microtrial.store.backup import restore
+
     with open_db(database_url, migrated=False) as db, handle_errors():
         restore(db.engine, file)
     console.print(f"restored {file}")

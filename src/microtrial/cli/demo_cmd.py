@@ -13,7 +13,6 @@ from rich import box
 from rich.table import Table
 
 from microtrial.cli.common import console, handle_errors
-from microtrial.services.demo import build_demo
 
 
 def demo(
@@ -21,10 +20,13 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulation.")] = 2026,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-output"),
 ) -> None:
-    """Create a fresh demo clinic (OUT/demo.db) with simulated patients and diaries."""
+    """Create a fresh demo clinic (OUT/demo.db) with simulated patients, diaries and reports."""
+    from microtrial.services.demo import build_demo
+
     started = time.perf_counter()
     with handle_errors():
         summary = build_demo(out, n_patients=patients, seed=seed)
+    reports = _write_reports(summary.database, out)
     table = Table(
         title=f"MicroTrial demo clinic ({summary.site})", box=box.SIMPLE_HEAD, pad_edge=False
     )
@@ -65,7 +67,21 @@ def demo(
     for username, role in summary.staff:
         console.print(f"  {username:<18} {role}")
     console.print(f"  patient01 .. patient{len(summary.patients):02d} patient")
+    console.print(f"reports: {', '.join(str(out / name) for name in reports)}")
     console.print(f"done in {time.perf_counter() - started:.1f} s")
+
+
+def _write_reports(database: Path, out: Path) -> list[str]:
+    """Write the sample clinician, patient and cohort reports (HTML + PDF) into ``out``."""
+    from microtrial.cli.common import open_db
+    from microtrial.cli.report_cmds import write_output
+    from microtrial.reports.demo import demo_reports
+
+    with open_db(f"sqlite:///{database}") as db, handle_errors():
+        reports = demo_reports(db)
+    for name, content in reports.items():
+        write_output(out / name, content)
+    return list(reports)
 
 
 def register(app: typer.Typer) -> None:

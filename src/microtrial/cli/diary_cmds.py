@@ -9,7 +9,6 @@ import typer
 from microtrial.cli.common import DatabaseUrlOpt, console, handle_errors, open_db
 from microtrial.domain.actors import system_actor
 from microtrial.domain.patients import parse_date
-from microtrial.services import patients, records
 
 diary_app = typer.Typer(help="Record daily diary entries.", no_args_is_help=True)
 
@@ -25,6 +24,8 @@ def diary_add(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Record one day's diary for a patient."""
+    from microtrial.services import patients, records
+
     with handle_errors():
         day = parse_date("date", date)
     answers: dict[str, object] = {"average_pain": pain}

@@ -11,7 +11,6 @@ from rich.table import Table
 from microtrial.cli.common import DatabaseUrlOpt, JsonOpt, console, handle_errors, open_db
 from microtrial.domain.actors import system_actor
 from microtrial.domain.patients import SEXES
-from microtrial.services import patients
 
 patient_app = typer.Typer(help="Enrol and look up patients.", no_args_is_help=True)
 
@@ -29,6 +28,8 @@ def patient_add(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Enrol a patient under a study code (no names are stored)."""
+    from microtrial.services import patients
+
     with open_db(database_url) as db, handle_errors():
         patient = patients.enrol_patient(
             db,
@@ -50,6 +51,8 @@ def patient_list(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """List patients."""
+    from microtrial.services import patients
+
     with open_db(database_url) as db, handle_errors():
         rows = patients.list_patients(db, system_actor(), site)
     if as_json:
@@ -70,6 +73,8 @@ def patient_show(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Show one patient's record as JSON."""
+    from microtrial.services import patients
+
     with open_db(database_url) as db, handle_errors():
         patient = patients.find_patient(db, system_actor(), site, code)
     typer.echo(patient.model_dump_json(indent=2))

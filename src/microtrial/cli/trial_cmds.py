@@ -7,20 +7,22 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from microtrial.cli.common import DatabaseUrlOpt, JsonOpt, console, handle_errors, open_db
 from microtrial.domain.actors import system_actor
-from microtrial.domain.calendar import TrialCalendar
-from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
-from microtrial.interop.ical import calendar_to_ics
-from microtrial.reports.kits import kit_pack_pdf
-from microtrial.services import patients, trials
-from microtrial.services.trials import RegimenChoice, TrialRead
+
+if TYPE_CHECKING:
+    from microtrial.domain.calendar import TrialCalendar
+    from microtrial.services.trials import TrialRead
+
+# Heavy modules (services, reports, interop) are imported inside each command so that the
+# command line starts quickly.
+ACTIONS = "confirm-screening, schedule, start, pause, resume, complete, withdraw"
 
 trial_app = typer.Typer(help="Plan and run blinded n-of-1 trials.", no_args_is_help=True)
 
@@ -104,6 +106,10 @@ def plan(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Plan a trial and print its blinded calendar."""
+    from microtrial.domain.design import DesignSpec
+    from microtrial.services import patients, trials
+    from microtrial.services.trials import RegimenChoice
+
     actor = system_actor()
     with handle_errors():
         start_date = parse_date("start", start) if start else dt.date.today()
@@ -135,6 +141,8 @@ def plan(
 @trial_app.command("list")
 def list_(as_json: JsonOpt = False, database_url: DatabaseUrlOpt = None) -> None:
     """List trials."""
+    from microtrial.services import trials
+
     with open_db(database_url) as db, handle_errors():
         rows = trials.list_trials(db, system_actor())
     if as_json:
@@ -153,6 +161,8 @@ def show(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Show a trial: status, regimen, periods and the day-by-day calendar."""
+    from microtrial.services import trials
+
     actor = system_actor()
     with open_db(database_url) as db, handle_errors():
         trial = trials.get_trial(db, actor, trial_id)
@@ -179,13 +189,15 @@ def show(
 @trial_app.command("advance")
 def advance(
     trial_id: Annotated[int, typer.Argument(help="Trial id.")],
-    action: Annotated[str, typer.Argument(help=", ".join(sorted(trials.TRANSITIONS)))],
+    action: Annotated[str, typer.Argument(help=ACTIONS)],
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why (pause, resume, ...).")
     ] = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Move a trial through its lifecycle (guards apply: screening, safety holds)."""
+    from microtrial.services import trials
+
     with open_db(database_url) as db, handle_errors():
         trial = trials.transition(db, system_actor(), trial_id, action, reason=reason)
     console.print(f"trial {trial.id} is now {trial.status}")
@@ -198,6 +210,9 @@ def kits(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Write the UNBLINDED preparation sheet and the kit labels (QR codes) as one PDF."""
+    from microtrial.reports.kits import kit_pack_pdf
+    from microtrial.services import trials
+
     with open_db(database_url) as db, handle_errors():
         prep = trials.kit_preparation(db, system_actor(), trial_id)
     _write_atomic(pdf, kit_pack_pdf(prep))
@@ -211,6 +226,9 @@ def ics(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Export the dose calendar as iCalendar reminders (no arm)."""
+    from microtrial.interop.ical import calendar_to_ics
+    from microtrial.services import trials
+
     with open_db(database_url) as db, handle_errors():
         calendar = trials.trial_calendar(db, system_actor(), trial_id)
         text = calendar_to_ics(
@@ -231,6 +249,8 @@ def unblind(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Break the blind (at the end, or early for safety with a reason)."""
+    from microtrial.services import trials
+
     with open_db(database_url) as db, handle_errors():
         trial = trials.unblind_trial(db, system_actor(), trial_id, reason)
     _print_trial(trial)
