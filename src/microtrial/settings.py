@@ -17,3 +17,5 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     pg_pool_size: int = Field(default=10, ge=1)
+    instrument_dir: str = Field(default="./instruments", description="User instrument directory")
+    export_secret: str = Field(default="", description="Key for research-export pseudonyms (HMAC)")

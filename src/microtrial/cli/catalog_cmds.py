@@ -35,6 +35,8 @@ from microtrial.domain.regimens import parse_regimen_catalog
 from microtrial.domain.scoring import score as score_answers
 from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
 from microtrial.errors import MicroTrialError, ValidationError
+from microtrial.interop.imported import list_user_instruments
+from microtrial.settings import Settings
 
 EXIT_BY_DECISION = {"no-known-issues": 0, "clinician-review": 3, "do-not-start": 4}
 
@@ -203,7 +205,8 @@ def list_cmd(
         str,
         typer.Option(
             "--kind",
-            help="instruments, licensed, conditions, groups, rules, classes, substances, alerts.",
+            help="instruments, licensed, conditions, groups, rules, classes, substances, alerts,"
+            " user (imported instruments).",
         ),
     ] = "all",
     as_json: JsonOpt = False,
@@ -212,6 +215,7 @@ def list_cmd(
     with handle_errors():
         catalog = load_catalog()
         listing = _listing(catalog)
+        listing["user"] = list_user_instruments(Path(Settings().instrument_dir))
         if kind != "all":
             if kind not in listing:
                 raise ValidationError("--kind", "unknown kind", value=kind, allowed=list(listing))

@@ -11,6 +11,7 @@ from microtrial.cli import (
     db_cmds,
     demo_cmd,
     diary_cmds,
+    interop_cmds,
     patient_cmds,
     serve_cmd,
     trial_cmds,
@@ -34,6 +35,7 @@ for module in (
     serve_cmd,
     analysis_cmds,
     trial_cmds,
+    interop_cmds,
 ):
     module.register(app)
 

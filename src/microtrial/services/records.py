@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check_adverse_event
+from microtrial.domain.branching import visible_items
+from microtrial.domain.catalog import Instrument, load_catalog, parse_instrument
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.services.alerts import active_trial, raise_alerts
@@ -31,6 +35,7 @@ from microtrial.store.db import Database
 from microtrial.store.models import AdverseEventRow, DiaryEntryRow, IdempotencyKeyRow
 
 RECORDERS = {Role.PATIENT, Role.CLINICIAN}
+INSTRUMENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")  # no path tricks
 
 
 class DiaryEntryRead(ReadModel):
@@ -119,6 +124,45 @@ def score_json(result: ScoreResult) -> dict[str, Any]:
     }
 
 
+def resolve_instrument(db: Database, instrument_id: str, answers: dict[str, Any]) -> Instrument:
+    """The catalog or user-imported instrument, with hidden branching items made optional."""
+    catalog = load_catalog()
+    if instrument_id in catalog.instruments:
+        return catalog.instrument(instrument_id)
+    directory = Path(db.settings.instrument_dir)
+    path = directory / f"{instrument_id}.yaml"
+    if not INSTRUMENT_ID.match(instrument_id) or not path.is_file():
+        raise ValidationError(
+            "instrument",
+            f"unknown instrument {instrument_id!r}",
+            allowed="a catalog instrument or one imported into " + str(directory),
+        )
+    instrument = parse_instrument(path.read_text(encoding="utf-8"))
+    sidecar = directory / f"{instrument_id}.interop.json"
+    logic = (
+        json.loads(sidecar.read_text(encoding="utf-8")).get("branching", {})
+        if sidecar.is_file()
+        else {}
+    )
+    if not logic:
+        return instrument
+    order = {item.id: logic.get(item.id) for item in instrument.items}
+    shown = visible_items(order, answers)
+    hidden = [i for i in instrument.items if i.id not in shown]
+    for item in hidden:
+        if item.id in answers:
+            raise ValidationError(
+                f"{instrument_id}.{item.id}",
+                "this item is hidden by its branching logic for these answers",
+                value=answers[item.id],
+            )
+    # An item the branching logic hides is not asked, so it cannot be required.
+    items = tuple(
+        i.model_copy(update={"required": False}) if i in hidden else i for i in instrument.items
+    )
+    return instrument.model_copy(update={"items": items})
+
+
 def record_diary_entries(
     db: Database,
     actor: Actor,
@@ -144,7 +188,9 @@ def record_diary_entries(
                     value=str(entry.local_date),
                     allowed=f"on or before {today}",
                 )
-            result = score(entry.instrument_id, entry.answers)
+            result = score(
+                resolve_instrument(db, entry.instrument_id, entry.answers), entry.answers
+            )
             payload = {
                 "date": entry.local_date.isoformat(),
                 "instrument": entry.instrument_id,

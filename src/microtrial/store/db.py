@@ -76,14 +76,16 @@ def sqlite_pragmas(engine: Engine) -> dict[str, Any]:
 class Database:
     """An engine plus a session factory; every unit of work is one transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self.engine = engine
+        # Kept for services that read configured folders (e.g. user instruments).
+        self.settings = settings or Settings()
         self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         """Open the database named by the settings."""
-        return cls(make_engine(settings))
+        return cls(make_engine(settings), settings)
 
     @property
     def is_sqlite(self) -> bool:

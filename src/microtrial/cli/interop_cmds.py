@@ -1,0 +1,203 @@
+"""``microtrial export fhir|research|redcap-records|redcap-dictionary`` and ``import``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from microtrial.cli.common import (
+    DatabaseUrlOpt,
+    console,
+    fail,
+    handle_errors,
+    load_settings,
+    open_db,
+)
+from microtrial.domain.actors import system_actor
+from microtrial.domain.catalog import Instrument, load_catalog
+from microtrial.errors import ValidationError
+from microtrial.interop.imported import (
+    ImportedInstrument,
+    load_user_instrument,
+    save_user_instrument,
+)
+from microtrial.interop.questionnaire import import_questionnaire
+from microtrial.interop.redcap import dictionary_csv, import_dictionary
+from microtrial.interop.research import write_research_export
+from microtrial.services import exports
+
+export_app = typer.Typer(help="Export data: FHIR R4, REDCap, de-identified research.")
+import_app = typer.Typer(help="Import instruments: REDCap data dictionaries, FHIR Questionnaires.")
+
+PatientOpt = Annotated[str | None, typer.Option("--patient", help="A patient's study code.")]
+TrialOpt = Annotated[int | None, typer.Option("--trial", help="A trial id.")]
+SiteOpt = Annotated[str | None, typer.Option("--site", help="Every patient of a site.")]
+DirOpt = Annotated[
+    Path | None,
+    typer.Option("--dir", help="User instrument directory (default $MICROTRIAL_INSTRUMENT_DIR)."),
+]
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@export_app.command("fhir")
+def export_fhir(
+    out: Annotated[Path, typer.Option("--out", help="Bundle JSON file to write.")],
+    patient: PatientOpt = None,
+    trial: TrialOpt = None,
+    site: SiteOpt = None,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Write a FHIR R4 transaction Bundle for a patient, a trial or a site."""
+    with open_db(database_url) as db, handle_errors():
+        bundle = exports.export_fhir_bundle(
+            db, system_actor(), patient_code=patient, trial_id=trial, site_code=site
+        )
+    _write(out, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+    console.print(f"wrote {len(bundle['entry'])} entries to {out}", highlight=False)
+
+
+@export_app.command("research")
+def export_research(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the tables and manifest.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    k: Annotated[int, typer.Option("--k", help="k-anonymity threshold.", min=2)] = 5,
+    site: SiteOpt = None,
+    refuse: Annotated[
+        bool, typer.Option("--refuse", help="Refuse below k instead of generalising.")
+    ] = False,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Write the de-identified research export (allow-listed, pseudonymised, k-anonymous)."""
+    if fmt not in ("csv", "parquet"):
+        fail(f"--format: unknown format {fmt!r} (allowed: csv, parquet)")
+    chosen: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
+    secret = load_settings(database_url).export_secret
+    with open_db(database_url) as db, handle_errors():
+        tables = exports.research_export(
+            db,
+            system_actor(),
+            secret=secret,
+            k=k,
+            site_code=site,
+            policy="refuse" if refuse else "generalise",
+        )
+        manifest = write_research_export(tables, out, chosen)
+    rows = ", ".join(f"{name} {t['rows']}" for name, t in manifest["tables"].items())
+    console.print(f"wrote {out} ({rows})", highlight=False)
+
+
+@export_app.command("redcap-records")
+def export_redcap_records(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    patient: PatientOpt = None,
+    trial: TrialOpt = None,
+    site: SiteOpt = None,
+    instrument: Annotated[
+        list[str] | None, typer.Option("--instrument", help="Only this instrument (repeatable).")
+    ] = None,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Write diary records as a REDCap import CSV (one row per record and event)."""
+    with open_db(database_url) as db, handle_errors():
+        text = exports.export_redcap_records(
+            db,
+            system_actor(),
+            patient_code=patient,
+            trial_id=trial,
+            site_code=site,
+            instruments=instrument,
+        )
+    _write(out, text)
+    console.print(f"wrote {max(text.count(chr(10)) - 1, 0)} records to {out}", highlight=False)
+
+
+def _instrument_dir(directory: Path | None) -> Path:
+    return directory if directory is not None else Path(load_settings(None).instrument_dir)
+
+
+@export_app.command("redcap-dictionary")
+def export_redcap_dictionary(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    instrument: Annotated[
+        list[str], typer.Option("--instrument", help="Catalog or user instrument id (repeatable).")
+    ],
+    api_keys: Annotated[
+        bool, typer.Option("--api-keys", help="snake_case API column names.")
+    ] = False,
+    directory: DirOpt = None,
+) -> None:
+    """Write instruments as a REDCap data dictionary (re-imports to the same instruments)."""
+    with handle_errors():
+        catalog = load_catalog()
+        folder = _instrument_dir(directory)
+        chosen: list[ImportedInstrument | Instrument] = []
+        for name in instrument:
+            if name in catalog.instruments:
+                chosen.append(catalog.instruments[name])
+            elif (folder / f"{name}.yaml").exists():
+                chosen.append(load_user_instrument(folder / f"{name}.yaml"))
+            else:
+                raise ValidationError(
+                    "--instrument", f"no instrument {name!r}", allowed=sorted(catalog.instruments)
+                )
+        text = dictionary_csv(chosen, api_keys=api_keys)
+    _write(out, text)
+    console.print(f"wrote {len(chosen)} instrument(s) to {out}", highlight=False)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ValidationError("file", f"cannot read: {err.strerror}", value=str(path)) from err
+
+
+def _save(
+    items: list[ImportedInstrument], warnings: list[str], folder: Path, replace: bool
+) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for imported in items:
+        path = save_user_instrument(imported, folder, replace=replace)
+        console.print(
+            f"imported {imported.instrument.id} ({len(imported.instrument.items)} items) -> {path}",
+            highlight=False,
+        )
+
+
+@import_app.command("redcap")
+def import_redcap(
+    file: Annotated[Path, typer.Argument(help="A REDCap data dictionary (CSV).")],
+    form: Annotated[str | None, typer.Option("--form", help="Only this form.")] = None,
+    directory: DirOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite existing files.")] = False,
+) -> None:
+    """Import a REDCap data dictionary: one user instrument per form."""
+    with handle_errors():
+        result = import_dictionary(_read(file), form=form)
+        _save(list(result.instruments), list(result.warnings), _instrument_dir(directory), replace)
+
+
+@import_app.command("questionnaire")
+def import_fhir_questionnaire(
+    file: Annotated[Path, typer.Argument(help="A FHIR R4 Questionnaire (JSON).")],
+    directory: DirOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite existing files.")] = False,
+) -> None:
+    """Import a FHIR Questionnaire as a user instrument."""
+    with handle_errors():
+        imported = import_questionnaire(_read(file))
+        _save([imported], list(imported.warnings), _instrument_dir(directory), replace)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``export`` and ``import`` command groups."""
+    app.add_typer(export_app, name="export", no_args_is_help=True)
+    app.add_typer(import_app, name="import", no_args_is_help=True)

@@ -1,0 +1,337 @@
+"""FHIR R4 Questionnaire in, QuestionnaireResponse out and back (linkIds = item ids).
+
+Import maps item types: boolean -> boolean; integer -> integer (bounds from the
+``minValue``/``maxValue`` extensions); choice with consecutive integer codes -> integer with
+labels, other choice -> choice (options = codes); string/text/date/dateTime/time/decimal/url ->
+text; group -> its children (flattened); display -> nothing. Other types (attachment,
+reference, quantity, open-choice) are skipped with a warning naming the linkId. ``enableWhen``
+becomes branching logic in the same tree as REDCap's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pydantic
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+from microtrial.domain.branching import And, Compare, Expr, FieldRef, Literal, Or, to_text
+from microtrial.domain.catalog import Instrument
+from microtrial.errors import ValidationError
+from microtrial.interop.imported import ImportedInstrument, build_instrument
+
+__all__ = [
+    "answers_from_response",
+    "canonical_url",
+    "import_questionnaire",
+    "questionnaire_from_instrument",
+    "questionnaire_response",
+    "response_items",
+]
+
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+INT_LIMIT = 2_147_483_647
+TEXT_TYPES = {"string", "text", "date", "dateTime", "time", "decimal", "url"}
+_OPS = {"=": "=", "!=": "<>", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
+_ID_RE = re.compile(r"[^a-z0-9_\-]+")
+
+
+def canonical_url(instrument_id: str, version: str) -> str:
+    """The canonical URL (with version) our QuestionnaireResponses point at."""
+    return f"urn:microtrial:questionnaire:{instrument_id}|{version}"
+
+
+def _extension(item: Mapping[str, Any], url: str) -> int | None:
+    for ext in item.get("extension", []) or []:
+        if ext.get("url") == url and isinstance(ext.get("valueInteger"), int):
+            return int(ext["valueInteger"])
+    return None
+
+
+def _flatten(items: list[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    for item in items:
+        yield item
+        yield from _flatten(list(item.get("item", []) or []))
+
+
+def _answer_literal(condition: Mapping[str, Any]) -> Literal | None:
+    for key, value in condition.items():
+        if not key.startswith("answer"):
+            continue
+        if key == "answerCoding":
+            return Literal(str(value.get("code", "")))
+        if key == "answerBoolean":
+            return Literal("1" if value else "0")
+        if key in ("answerInteger", "answerDecimal"):
+            return Literal(str(value), quoted=False)
+        return Literal(str(value))
+    return None
+
+
+def _enable_when(item: Mapping[str, Any]) -> Expr | None:
+    conditions = item.get("enableWhen") or []
+    parts: list[Expr] = []
+    for condition in conditions:
+        question = str(condition.get("question", ""))
+        op = str(condition.get("operator", ""))
+        ref = FieldRef(question)
+        if op == "exists":
+            present = bool(condition.get("answerBoolean"))
+            parts.append(Compare(ref, "<>" if present else "=", Literal("")))
+            continue
+        literal = _answer_literal(condition)
+        if op not in _OPS or literal is None:
+            raise ValidationError("enableWhen", f"operator {op!r} not supported", value=question)
+        parts.append(Compare(ref, _OPS[op], literal))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return Or(tuple(parts)) if item.get("enableBehavior") == "any" else And(tuple(parts))
+
+
+def import_questionnaire(data: str | bytes | Mapping[str, Any]) -> ImportedInstrument:
+    """A FHIR Questionnaire (JSON) as a catalog instrument with branching and warnings."""
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as err:
+            raise ValidationError("questionnaire", f"not valid JSON: {err.msg}") from err
+    if not isinstance(data, Mapping) or data.get("resourceType") != "Questionnaire":
+        raise ValidationError("questionnaire", "not a FHIR Questionnaire resource")
+    try:
+        Questionnaire.model_validate(dict(data))
+    except pydantic.ValidationError as err:
+        raise ValidationError("questionnaire", f"invalid: {err.errors()[0]['msg']}") from err
+    warnings: list[str] = []
+    items: list[dict[str, Any]] = []
+    branching: dict[str, str] = {}
+    fhir_types: dict[str, str] = {}
+    for entry in _flatten(list(data.get("item", []) or [])):
+        link, kind = str(entry.get("linkId")), str(entry.get("type"))
+        base: dict[str, Any] = {
+            "id": link,
+            "text": str(entry.get("text") or link),
+            "required": bool(entry.get("required", False)),
+        }
+        if entry.get("code"):
+            loinc = [c["code"] for c in entry["code"] if c.get("system") == "http://loinc.org"]
+            if loinc:
+                base["loinc"] = loinc[0]
+        if kind in ("group", "display"):
+            continue
+        if kind == "boolean":
+            new = {**base, "type": "boolean"}
+        elif kind == "integer":
+            low = _extension(entry, MIN_VALUE)
+            high = _extension(entry, MAX_VALUE)
+            new = {
+                **base,
+                "type": "integer",
+                "min": -INT_LIMIT if low is None else low,
+                "max": INT_LIMIT if high is None else high,
+            }
+        elif kind == "choice":
+            options = [
+                (str(o["valueCoding"].get("code")), str(o["valueCoding"].get("display") or ""))
+                for o in entry.get("answerOption", []) or []
+                if "valueCoding" in o
+            ] + [
+                (str(o["valueString"]), str(o["valueString"]))
+                for o in entry.get("answerOption", []) or []
+                if "valueString" in o
+            ]
+            if not options:
+                warnings.append(f"item {link}: choice without answerOption codes; skipped")
+                continue
+            codes = [c for c, _ in options]
+            numbers = [int(c) for c in codes if re.fullmatch(r"-?\d+", c)]
+            if len(numbers) == len(codes) and numbers == list(
+                range(min(numbers), max(numbers) + 1)
+            ):
+                new = {
+                    **base,
+                    "type": "integer",
+                    "min": min(numbers),
+                    "max": max(numbers),
+                    "labels": {int(c): d or c for c, d in options},
+                }
+            else:
+                new = {**base, "type": "choice", "options": codes}
+        elif kind in TEXT_TYPES:
+            new = {**base, "type": "text", "max_length": int(entry.get("maxLength") or 1000)}
+        else:
+            warnings.append(f"item {link}: type {kind!r} is not supported; skipped")
+            continue
+        fhir_types[link] = kind
+        try:
+            logic = _enable_when(entry)
+        except ValidationError as err:
+            warnings.append(f"item {link}: enableWhen not understood ({err}); always shown")
+            logic = None
+        if logic is not None:
+            branching[link] = to_text(logic)
+        items.append(new)
+    name = str(data.get("name") or data.get("id") or data.get("title") or "questionnaire")
+    instrument_id = _ID_RE.sub("_", name.lower()).strip("_") or "questionnaire"
+    instrument = build_instrument(
+        instrument_id,
+        str(data.get("title") or name),
+        items,
+        source="fhir-questionnaire",
+        version=str(data.get("version") or "1"),
+    )
+    return ImportedInstrument(
+        instrument=instrument,
+        source="fhir-questionnaire",
+        branching=branching,
+        fhir_types=fhir_types,
+        warnings=tuple(warnings),
+    )
+
+
+def _answer(kind: str, value: object) -> dict[str, Any]:
+    if kind == "choice":
+        return {"valueCoding": {"code": str(value)}}
+    if isinstance(value, bool):
+        return {"valueBoolean": value}
+    if isinstance(value, int):
+        return {"valueInteger": value}
+    if kind == "decimal":
+        return {"valueDecimal": float(str(value))}
+    return {"valueString": str(value)}
+
+
+def _kind(instrument: Instrument | None, fhir_types: Mapping[str, str], key: str) -> str:
+    if key in fhir_types:
+        return fhir_types[key]
+    if instrument is not None:
+        try:
+            item = instrument.item(key)
+        except KeyError:
+            return "string"
+        if item.type == "integer" and item.labels:
+            return "choice"  # as questionnaire_from_instrument declares it
+        return {"integer": "integer", "boolean": "boolean", "choice": "choice"}.get(
+            item.type, "string"
+        )
+    return "string"
+
+
+def response_items(
+    instrument: Instrument | None,
+    answers: Mapping[str, object],
+    fhir_types: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """QuestionnaireResponse items (linkId = item id) for the answered items, in form order."""
+    types = fhir_types or {}
+    order = [i.id for i in instrument.items] if instrument else []
+    keys = [k for k in order if k in answers] + sorted(k for k in answers if k not in order)
+    return [
+        {"linkId": key, "answer": [_answer(_kind(instrument, types, key), answers[key])]}
+        for key in keys
+        if answers[key] is not None
+    ]
+
+
+def questionnaire_response(
+    imported: ImportedInstrument | Instrument,
+    answers: Mapping[str, object],
+    *,
+    subject: str | None = None,
+    authored: str | None = None,
+) -> dict[str, Any]:
+    """A completed QuestionnaireResponse (validated with fhir.resources)."""
+    instrument = imported.instrument if isinstance(imported, ImportedInstrument) else imported
+    types = imported.fhir_types if isinstance(imported, ImportedInstrument) else {}
+    resource: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": canonical_url(instrument.id, instrument.version),
+        "status": "completed",
+        "item": response_items(instrument, answers, types),
+    }
+    if subject:
+        resource["subject"] = {"reference": subject}
+    if authored:
+        resource["authored"] = authored
+    QuestionnaireResponse.model_validate(resource)
+    return resource
+
+
+def _value(answer: Mapping[str, Any], item_type: str | None) -> object:
+    if "valueCoding" in answer:
+        code = str(answer["valueCoding"].get("code"))
+        return int(code) if item_type == "integer" else code
+    for key in ("valueBoolean", "valueInteger", "valueString", "valueDecimal", "valueDate"):
+        if key in answer:
+            value = answer[key]
+            if key == "valueDecimal":
+                return str(value)
+            return value
+    raise ValidationError("answer", f"unsupported answer {sorted(answer)}")
+
+
+def answers_from_response(
+    imported: ImportedInstrument | Instrument, response: Mapping[str, Any]
+) -> dict[str, object]:
+    """Our answers dict from a QuestionnaireResponse (nested groups flattened)."""
+    instrument = imported.instrument if isinstance(imported, ImportedInstrument) else imported
+    types = {i.id: i.type for i in instrument.items}
+    answers: dict[str, object] = {}
+    for item in _flatten(list(response.get("item", []) or [])):
+        for answer in item.get("answer", []) or []:
+            link = str(item["linkId"])
+            answers[link] = _value(answer, types.get(link))
+    return answers
+
+
+def questionnaire_from_instrument(
+    imported: ImportedInstrument | Instrument,
+) -> dict[str, Any]:
+    """A FHIR Questionnaire for an instrument (catalog or imported), validated."""
+    instrument = imported.instrument if isinstance(imported, ImportedInstrument) else imported
+    types = imported.fhir_types if isinstance(imported, ImportedInstrument) else {}
+    items: list[dict[str, Any]] = []
+    for item in instrument.items:
+        kind = types.get(item.id) or {
+            "integer": "choice" if item.labels else "integer",
+            "boolean": "boolean",
+            "choice": "choice",
+        }.get(item.type, "text")
+        entry: dict[str, Any] = {
+            "linkId": item.id,
+            "text": item.text,
+            "type": kind,
+            "required": item.required,
+        }
+        if item.loinc:
+            entry["code"] = [{"system": "http://loinc.org", "code": item.loinc}]
+        if item.type == "integer" and kind == "choice" and item.labels:
+            entry["answerOption"] = [
+                {"valueCoding": {"code": str(code), "display": text}}
+                for code, text in sorted(item.labels.items())
+            ]
+        elif item.type == "integer":
+            entry["extension"] = [
+                {"url": MIN_VALUE, "valueInteger": item.min},
+                {"url": MAX_VALUE, "valueInteger": item.max},
+            ]
+        elif item.type == "choice":
+            entry["answerOption"] = [{"valueCoding": {"code": o}} for o in item.options or ()]
+        items.append(entry)
+    resource: dict[str, Any] = {
+        "resourceType": "Questionnaire",
+        "url": canonical_url(instrument.id, instrument.version).split("|")[0],
+        "version": instrument.version,
+        "name": instrument.id,
+        "title": instrument.title,
+        "status": "active",
+        "item": items,
+    }
+    Questionnaire.model_validate(resource)
+    return resource

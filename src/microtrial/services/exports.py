@@ -1,0 +1,386 @@
+"""Exports: FHIR R4 bundles, REDCap records, and the de-identified research export.
+
+Every export reads patient data through the same scope checks as the other services and
+writes one audit event per patient exported (or, for the research export, one event listing
+the patients), in the read's transaction. A blinded trial's allocation is never read here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.domain.catalog import load_catalog
+from microtrial.domain.regimens import regimen_from_template
+from microtrial.errors import NotFound, ValidationError
+from microtrial.interop.fhir import build_bundle, check_bundle
+from microtrial.interop.records import (
+    AdverseEventData,
+    ConditionData,
+    DiaryData,
+    DoseData,
+    GuessData,
+    MedicationData,
+    PatientExport,
+    PeriodData,
+    TrialData,
+)
+from microtrial.interop.redcap import records_csv
+from microtrial.interop.research import ResearchTables, build_tables, research_rows
+from microtrial.services.common import (
+    Clock,
+    audit,
+    patient_for,
+    require_role,
+    site_by_code,
+    system_clock,
+)
+from microtrial.store.db import Database
+from microtrial.store.models import (
+    AdverseEventRow,
+    AllocationRow,
+    BlindingGuessRow,
+    ConditionRow,
+    DiaryEntryRow,
+    DoseEventRow,
+    KitRow,
+    MedicationRow,
+    PatientRow,
+    PeriodRow,
+    SiteRow,
+    TrialRow,
+)
+
+__all__ = [
+    "export_fhir_bundle",
+    "export_redcap_records",
+    "fhir_bundle_for_patient",
+    "research_export",
+]
+
+RESEARCH_ROLES = {Role.RESEARCHER, Role.ADMIN}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _current(session: Session, model: Any, patient_id: int) -> list[Any]:
+    return list(
+        session.execute(
+            select(model)
+            .where(model.patient_id == patient_id, model.is_current.is_(True))
+            .order_by(model.id)
+        ).scalars()
+    )
+
+
+def _trial_data(session: Session, trial: TrialRow) -> TrialData:
+    unblinded = trial.status == "unblinded"
+    arms: list[str] | None = None
+    if unblinded:  # the allocation is read only once the blind is broken
+        allocation = session.execute(
+            select(AllocationRow).where(AllocationRow.trial_id == trial.id)
+        ).scalar_one()
+        arms = [str(a) for a in allocation.sequence]
+    periods = tuple(
+        PeriodData(
+            number=p.number,
+            block=p.block,
+            start_date=p.start_date,
+            end_date=p.end_date,
+            wash_in_days=p.washin_days,
+            kit_code=k.code,
+            arm=arms[p.number - 1] if arms else None,
+        )
+        for p, k in session.execute(
+            select(PeriodRow, KitRow)
+            .join(KitRow, KitRow.period_id == PeriodRow.id)
+            .where(PeriodRow.trial_id == trial.id)
+            .order_by(PeriodRow.number)
+        ).tuples()
+    )
+    r = trial.plan["regimen"]
+    regimen = regimen_from_template(
+        r["template"],
+        substance=r["substance"],
+        amount=r["amount"],
+        unit=r["unit"],
+        weekdays=r.get("weekdays"),
+    )
+    design = trial.plan["design"]
+    assert trial.start_date is not None  # set when planned
+    return TrialData(
+        id=trial.id,
+        status=trial.status,
+        start_date=trial.start_date,
+        substance=regimen.substance,
+        regimen_template=str(r["template"]),
+        regimen_text=regimen.describe(),
+        run_in_days=int(design["run_in_days"]),
+        period_days=int(design["period_days"]),
+        wash_in_days=int(design["wash_in_days"]),
+        periods=periods,
+        unblinded=unblinded,
+        unblinded_early=trial.unblinded_early,
+        created_at=trial.created_at,
+    )
+
+
+def load_patient_export(
+    session: Session, patient: PatientRow, trial_id: int | None = None
+) -> PatientExport:
+    """Snapshot one patient's current records (optionally one trial's only); no access check."""
+    site = session.get(SiteRow, patient.site_id)
+    assert site is not None  # foreign key
+    trial_query = select(TrialRow).where(TrialRow.patient_id == patient.id).order_by(TrialRow.id)
+    if trial_id is not None:
+        trial_query = trial_query.where(TrialRow.id == trial_id)
+    trials = tuple(_trial_data(session, t) for t in session.execute(trial_query).scalars())
+    keep = {t.id for t in trials}
+
+    def wanted(tid: int | None) -> bool:
+        return trial_id is None or tid in keep
+
+    enrolled = patient.created_at
+    if enrolled.tzinfo is None:
+        enrolled = enrolled.replace(tzinfo=dt.UTC)
+    periods = {
+        p.id: p.number
+        for p in session.execute(
+            select(PeriodRow).join(TrialRow).where(TrialRow.patient_id == patient.id)
+        ).scalars()
+    }
+    return PatientExport(
+        id=patient.id,
+        site_code=site.code,
+        study_code=patient.study_code,
+        birth_year=patient.birth_year,
+        sex=patient.sex,
+        time_zone=patient.time_zone,
+        enrolled_on=enrolled.astimezone(ZoneInfo(patient.time_zone)).date(),
+        conditions=tuple(
+            ConditionData(r.record_id, r.icd10_code, r.status)
+            for r in _current(session, ConditionRow, patient.id)
+        ),
+        medications=tuple(
+            MedicationData(r.record_id, r.name_as_entered, r.status)
+            for r in _current(session, MedicationRow, patient.id)
+        ),
+        trials=trials,
+        diary=tuple(
+            DiaryData(
+                r.record_id,
+                r.instrument_id,
+                r.local_date,
+                dict(r.answers),
+                dict(r.scores),
+                r.submitted_at,
+                r.trial_id,
+            )
+            for r in _current(session, DiaryEntryRow, patient.id)
+            if wanted(r.trial_id)
+        ),
+        doses=tuple(
+            DoseData(r.record_id, r.trial_id, r.local_date, r.taken_at, r.kit_code, r.status)
+            for r in _current(session, DoseEventRow, patient.id)
+            if wanted(r.trial_id)
+        ),
+        adverse_events=tuple(
+            AdverseEventData(
+                r.record_id,
+                r.term,
+                r.grade,
+                r.serious,
+                r.onset_date,
+                r.resolved_date,
+                r.trial_id,
+            )
+            for r in _current(session, AdverseEventRow, patient.id)
+            if trial_id is None or any(t.start_date <= r.onset_date <= t.end_date for t in trials)
+        ),
+        guesses=tuple(
+            GuessData(r.record_id, r.trial_id, periods[r.period_id], r.guess, r.confidence)
+            for r in _current(session, BlindingGuessRow, patient.id)
+            if wanted(r.trial_id)
+        ),
+    )
+
+
+def _audit_export(
+    session: Session,
+    actor: Actor,
+    patient: PatientRow,
+    entity: str,
+    now: dt.datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    audit(
+        session,
+        actor,
+        "export",
+        entity,
+        patient.id,
+        at=now,
+        site_id=patient.site_id,
+        patient_id=patient.id,
+        detail=detail,
+    )
+
+
+def _patients_in_scope(
+    session: Session,
+    actor: Actor,
+    *,
+    patient_code: str | None,
+    trial_id: int | None,
+    site_code: str | None,
+) -> list[PatientRow]:
+    """The patients an identified export covers, each passed through ``patient_for``."""
+    chosen = [x for x in (patient_code, trial_id, site_code) if x is not None]
+    if len(chosen) != 1:
+        raise ValidationError(
+            "selection", "give exactly one of patient, trial or site", allowed="one"
+        )
+    if trial_id is not None:
+        trial = session.get(TrialRow, trial_id)
+        if trial is None:
+            raise NotFound(f"trial: no trial {trial_id}")
+        try:
+            return [patient_for(session, actor, trial.patient_id)]
+        except NotFound as err:
+            raise NotFound(f"trial: no trial {trial_id}") from err
+    query = select(PatientRow).order_by(PatientRow.id)
+    if site_code is not None:
+        site = site_by_code(session, actor, site_code)
+        query = query.where(PatientRow.site_id == site.id)
+    else:
+        query = query.where(PatientRow.study_code == patient_code)
+        if actor.role is not Role.SYSTEM:
+            query = query.where(PatientRow.site_id == actor.site_id)
+    rows = list(session.execute(query).scalars())
+    if patient_code is not None and len(rows) != 1:
+        raise NotFound(f"patient: no single patient {patient_code!r}")
+    return [patient_for(session, actor, p.id) for p in rows]
+
+
+# ----------------------------------------------------------------------------- FHIR
+
+
+def fhir_bundle_for_patient(
+    db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
+) -> dict[str, Any]:
+    """One patient's data as a FHIR R4 transaction Bundle (``Patient/{id}/$everything``)."""
+    now = clock()
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        data = load_patient_export(session, patient)
+        bundle = build_bundle([data], catalog=load_catalog())
+        check_bundle(bundle)
+        _audit_export(
+            session, actor, patient, "fhir_bundle", now, {"entries": len(bundle["entry"])}
+        )
+        return bundle
+
+
+def export_fhir_bundle(
+    db: Database,
+    actor: Actor,
+    *,
+    patient_code: str | None = None,
+    trial_id: int | None = None,
+    site_code: str | None = None,
+    clock: Clock = system_clock,
+) -> dict[str, Any]:
+    """A transaction Bundle for one patient (by study code), one trial, or a whole site."""
+    now = clock()
+    with db.transaction() as session:
+        patients = _patients_in_scope(
+            session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+        )
+        data = [load_patient_export(session, p, trial_id) for p in patients]
+        bundle = build_bundle(data, catalog=load_catalog())
+        check_bundle(bundle)
+        for patient in patients:
+            _audit_export(session, actor, patient, "fhir_bundle", now, {"trial": trial_id})
+        return bundle
+
+
+# ----------------------------------------------------------------------------- REDCap
+
+
+def export_redcap_records(
+    db: Database,
+    actor: Actor,
+    *,
+    patient_code: str | None = None,
+    trial_id: int | None = None,
+    site_code: str | None = None,
+    instruments: Sequence[str] | None = None,
+    clock: Clock = system_clock,
+) -> str:
+    """Diary records as a REDCap import CSV (one row per record and event)."""
+    now = clock()
+    with db.transaction() as session:
+        patients = _patients_in_scope(
+            session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+        )
+        data = [load_patient_export(session, p, trial_id) for p in patients]
+        for patient in patients:
+            _audit_export(session, actor, patient, "redcap_records", now, {"trial": trial_id})
+        return records_csv(data, instruments=instruments)
+
+
+# ----------------------------------------------------------------------------- research
+
+
+def research_export(
+    db: Database,
+    actor: Actor,
+    *,
+    secret: str,
+    k: int = 5,
+    site_code: str | None = None,
+    policy: Literal["generalise", "refuse"] = "generalise",
+    clock: Clock = system_clock,
+) -> ResearchTables:
+    """The de-identified cohort export (researchers: their own site; system/admin: any)."""
+    require_role(actor, RESEARCH_ROLES, "run the research export")
+    now = clock()
+    catalog = load_catalog()
+    groups = {code.code: c.group for c in catalog.conditions.values() for code in c.codes}
+    with db.transaction() as session:
+        query = select(PatientRow).order_by(PatientRow.id)
+        site_id: int | None = None
+        if site_code is not None:
+            site_id = site_by_code(session, actor, site_code).id
+        elif actor.role is Role.RESEARCHER:
+            site_id = actor.site_id
+        if actor.role is Role.RESEARCHER and site_id != actor.site_id:
+            raise NotFound(f"site: no site {site_code!r}")
+        if site_id is not None:
+            query = query.where(PatientRow.site_id == site_id)
+        patients = list(session.execute(query).scalars())
+        data = [load_patient_export(session, p) for p in patients]
+        tables = build_tables(research_rows(data, secret, groups), k=k, policy=policy)
+        audit(
+            session,
+            actor,
+            "export",
+            "research_export",
+            None,
+            at=now,
+            site_id=site_id,
+            detail={
+                "patient_ids": [p.id for p in patients],
+                "k": k,
+                "generalisation_level": tables.generalisation_level,
+                "rows": {name: len(frame) for name, frame in tables.tables.items()},
+            },
+        )
+        return tables

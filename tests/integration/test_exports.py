@@ -1,0 +1,349 @@
+"""Exports through the real services: FHIR bundles (blinded and unblinded), research export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select
+
+from helpers import Clinic, FixedClock
+from microtrial.domain.actors import Actor, system_actor
+from microtrial.domain.design import DesignSpec
+from microtrial.errors import ConflictError, NotFound, PermissionDenied
+from microtrial.interop.fhir import bundle_problems
+from microtrial.interop.research import write_research_export
+from microtrial.services import admin, exports, patients, records, screening, trials
+from microtrial.services.records import DiaryInput
+from microtrial.services.trials import RegimenChoice
+from microtrial.store.models import AuditEventRow
+
+REGIMEN = RegimenChoice(
+    template="fadiman", substance="psilocybin", amount=100, unit="mg dried material"
+)
+SPEC = DesignSpec(run_in_days=0, pairs=2, period_days=7, wash_in_days=1)
+SECRET = "test-export-secret-0123456789"
+SEEDED_MEDICATION = "Quixotril Seedname 20 mg"
+SEEDED_TERM = "Seeded vertigo term Zeta"
+SEEDED_EMAIL = "ada.seeded@example.org"
+OLD_BIRTH_YEAR = 1931  # 95 at the trial: exported only as "90+"
+
+
+def run_trial(clinic: Clinic, clock: FixedClock, code: str, *, unblind: bool) -> int:
+    """Screen, plan, run (doses, diary, an adverse event, guesses) and maybe unblind a trial."""
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients[code].id
+    for flag in screening.history_flag_ids():
+        patients.set_history_flag(clinic.db, doc, pid, flag, False, clock=clock)
+    patients.add_medication(clinic.db, doc, pid, SEEDED_MEDICATION, clock=clock)
+    screened = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    if not screened.cleared:
+        screening.sign_off_screening(clinic.db, doc, screened.record_id, "reviewed", clock=clock)
+    start = clock().date()
+    trial = trials.plan_trial(
+        clinic.db, doc, pid, REGIMEN, SPEC, start_date=start, seed=7, clock=clock
+    )
+    if trial.status == "draft":
+        trials.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
+    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    trials.transition(clinic.db, doc, trial.id, "start", clock=clock)
+    calendar = trials.trial_calendar(clinic.db, doc, trial.id, clock=clock)
+    for day in calendar.days:
+        if day.is_dose_day:
+            clock.now = dt.datetime.combine(day.date, dt.time(20), tzinfo=dt.UTC)
+            trials.record_dose(
+                clinic.db,
+                doc,
+                trial.id,
+                taken_at=clock.now - dt.timedelta(hours=10),
+                kit_code=str(day.kit_code),
+                clock=clock,
+            )
+    clock.now = dt.datetime.combine(calendar.last_date, dt.time(21), tzinfo=dt.UTC)
+    entries = [
+        DiaryInput(day.date, {"average_pain": 3 + i % 4, "worst_pain": 6})
+        for i, day in enumerate(calendar.days)
+    ]
+    records.record_diary_entries(clinic.db, doc, pid, entries, clock=clock)
+    records.record_diary_entries(
+        clinic.db,
+        doc,
+        pid,
+        [DiaryInput(start, {f"q{i}": 1 for i in range(1, 10)}, instrument_id="phq9")],
+        clock=clock,
+    )
+    records.record_adverse_event(
+        clinic.db,
+        doc,
+        pid,
+        term=SEEDED_TERM,
+        grade=2,
+        serious=False,
+        onset_date=start + dt.timedelta(days=3),
+        clock=clock,
+    )
+    for period in trial.periods:
+        trials.record_guess(clinic.db, doc, trial.id, period.number, "dont_know", 40, clock=clock)
+    if unblind:
+        clock.advance(days=1)
+        trials.transition(clinic.db, doc, trial.id, "complete", reason="done", clock=clock)
+        trials.unblind_trial(clinic.db, doc, trial.id, clock=clock)
+    return trial.id
+
+
+def strings(node: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every string in a JSON tree with its path (list indexes dropped)."""
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in strings(v, f"{path}.{k}")]
+    if isinstance(node, list):
+        return [s for v in node for s in strings(v, path)]
+    return [(path, node)] if isinstance(node, str) else []
+
+
+# Where the word "active" is a FHIR status code, not an arm.
+STATUS_PATHS = {
+    ".entry.resource.clinicalStatus.coding.code",
+    ".entry.resource.status",
+}
+
+
+def test_blinded_bundle_is_valid_and_carries_no_arm(clinic: Clinic, clock: FixedClock) -> None:
+    trial_id = run_trial(clinic, clock, "A-001", unblind=False)
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    bundle = exports.fhir_bundle_for_patient(clinic.db, doc, pid, clock=clock)
+    assert bundle_problems(bundle) == []
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    for kind in (
+        "Patient",
+        "Condition",
+        "MedicationStatement",
+        "Observation",
+        "QuestionnaireResponse",
+        "MedicationAdministration",
+        "AdverseEvent",
+        "ResearchStudy",
+        "ResearchSubject",
+    ):
+        assert kind in kinds
+    assert kinds.count("Patient") == 1
+    assert all(e["fullUrl"].startswith("urn:uuid:") for e in bundle["entry"])
+    assert all(e["request"]["ifNoneExist"].startswith("identifier=") for e in bundle["entry"])
+    patient = bundle["entry"][0]["resource"]
+    assert "name" not in patient
+    assert patient["identifier"][0]["value"] == "SITEA:A-001"
+    pain = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == "72514-3"
+    ]
+    assert len(pain) == 28
+    assert pain[0]["category"][0]["coding"][0]["code"] == "survey"
+    phq9 = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == "44261-6"
+    ]
+    assert [o["valueInteger"] for o in phq9] == [9]
+    doses = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "MedicationAdministration"
+    ]
+    assert doses
+    assert {d["medicationCodeableConcept"]["coding"][0]["code"] for d in doses} == {"blinded"}
+    serialised = json.dumps(bundle).lower()
+    assert "placebo" not in serialised
+    leaks = [
+        (path, text)
+        for path, text in strings(bundle)
+        if "active" in text.lower() and path not in STATUS_PATHS
+    ]
+    assert leaks == []
+    # the trial export and the patient export agree on the doses
+    by_trial = exports.export_fhir_bundle(clinic.db, doc, trial_id=trial_id, clock=clock)
+    assert bundle_problems(by_trial) == []
+    assert "placebo" not in json.dumps(by_trial).lower()
+    with clinic.db.transaction() as session:
+        events = (
+            session.execute(select(AuditEventRow).where(AuditEventRow.entity == "fhir_bundle"))
+            .scalars()
+            .all()
+        )
+    assert [(e.action, e.patient_id) for e in events] == [("export", pid), ("export", pid)]
+
+
+def test_unblinded_bundle_names_the_arm_of_each_dose(clinic: Clinic, clock: FixedClock) -> None:
+    trial_id = run_trial(clinic, clock, "A-001", unblind=True)
+    doc = clinic.actors["clinician_sitea"]
+    bundle = exports.export_fhir_bundle(clinic.db, doc, patient_code="A-001", clock=clock)
+    assert bundle_problems(bundle) == []
+    arms_by_kit = {
+        k.code: k.arm
+        for k in trials.kit_preparation(
+            clinic.db, clinic.actors["unblinded_staff_sitea"], trial_id
+        ).kits
+    }
+    unblinded = trials.get_trial(clinic.db, doc, trial_id)
+    doses = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "MedicationAdministration"
+    ]
+    calendar = trials.trial_calendar(clinic.db, doc, trial_id)
+    expected = [arms_by_kit[str(d.kit_code)] for d in calendar.days if d.is_dose_day]
+    assert [d["medicationCodeableConcept"]["coding"][0]["code"] for d in doses] == expected
+    assert set(expected) == {"active", "placebo"}
+    study = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchStudy"
+    )
+    assert [a["name"] for a in study["arm"]] == ["active", "placebo"]
+    assert study["status"] == "completed"
+    assert unblinded.status == "unblinded"
+
+
+def test_fhir_export_scope(clinic: Clinic, clock: FixedClock) -> None:
+    pid = clinic.patients["A-001"].id
+    with pytest.raises(NotFound):
+        exports.fhir_bundle_for_patient(clinic.db, clinic.actors["clinician_siteb"], pid)
+    with pytest.raises(NotFound):
+        exports.fhir_bundle_for_patient(clinic.db, clinic.actors["p_A-002"], pid)
+    with pytest.raises(PermissionDenied):
+        exports.fhir_bundle_for_patient(clinic.db, clinic.actors["researcher_sitea"], pid)
+    own = exports.fhir_bundle_for_patient(clinic.db, clinic.actors["p_A-001"], pid, clock=clock)
+    assert bundle_problems(own) == []
+    site = exports.export_fhir_bundle(clinic.db, system_actor(), site_code="SITEA", clock=clock)
+    assert [
+        e["resource"]["identifier"][0]["value"]
+        for e in site["entry"]
+        if e["resource"]["resourceType"] == "Patient"
+    ] == ["SITEA:A-001", "SITEA:A-002"]
+
+
+def enrol_more(clinic: Clinic, clock: FixedClock) -> None:
+    """Four more ordinary patients at site A and one aged 95."""
+    system = system_actor("test")
+    for code, year in (
+        ("A-003", 1980),
+        ("A-004", 1981),
+        ("A-005", 1982),
+        ("A-006", 1983),
+        ("A-095", OLD_BIRTH_YEAR),
+    ):
+        patients.enrol_patient(
+            clinic.db,
+            system,
+            site_code="SITEA",
+            study_code=code,
+            birth_year=year,
+            sex="female",
+            time_zone="Europe/London",
+            conditions=["G43.909"],
+            clock=clock,
+        )
+    admin.add_user(
+        clinic.db,
+        system,
+        site_code="SITEA",
+        role="clinician",
+        username="seeded_user_qq",
+        password="correct horse battery",
+        email=SEEDED_EMAIL,
+        clock=clock,
+    )
+
+
+def test_research_export_is_deidentified(clinic: Clinic, clock: FixedClock, tmp_path: Path) -> None:
+    enrol_more(clinic, clock)
+    unblinded_id = run_trial(clinic, clock, "A-001", unblind=True)
+    clock.advance(days=1)
+    run_trial(clinic, clock, "A-002", unblind=False)
+    researcher = clinic.actors["researcher_sitea"]
+    tables = exports.research_export(clinic.db, researcher, secret=SECRET, clock=clock)
+    frames = tables.tables
+    assert len(frames["patients"]) == 7  # site A only
+    assert tables.generalisation_level == 5  # the one 95-year-old forces age suppression
+    assert set(frames["patients"]["age_band"]) == {"*"}
+    trials_frame = frames["trials"]
+    assert sorted(trials_frame["unblinded"]) == [False, True]
+    blinded_trial = trials_frame.loc[~trials_frame["unblinded"], "trial"].item()
+    open_trial = trials_frame.loc[trials_frame["unblinded"], "trial"].item()
+    for name in ("scores", "doses", "periods", "guesses", "adverse_events"):
+        frame = frames[name]
+        assert frame.loc[frame["trial"] == blinded_trial, "arm"].isna().all(), name
+        assert set(frame.loc[frame["trial"] == open_trial, "arm"].dropna()) <= {"active", "placebo"}
+    assert set(frames["doses"].loc[frames["doses"]["trial"] == open_trial, "arm"]) == {
+        "active",
+        "placebo",
+    }
+    assert frames["scores"]["study_day"].min() == 1
+    assert set(frames["adverse_events"]["grade"]) == {2}
+    outputs: list[bytes] = []
+    for fmt in ("csv", "parquet"):
+        manifest = write_research_export(tables, tmp_path / fmt, fmt)  # type: ignore[arg-type]
+        assert manifest["tables"]["patients"]["rows"] == 7
+        assert manifest["rules"]["k_anonymity"]["k"] == 5
+        assert manifest["tables"]["scores"]["fields"] == list(frames["scores"].columns)
+        for path in sorted((tmp_path / fmt).iterdir()):
+            outputs.append(path.read_bytes())
+            if path.suffix == ".parquet":
+                outputs.append(pq.read_table(path).to_pandas().to_csv().encode())
+    seeded = [
+        "A-001",
+        "A-002",
+        "A-095",
+        "SITEA",
+        "Site A",
+        "clinician_sitea",
+        "researcher_sitea",
+        "seeded_user_qq",
+        SEEDED_EMAIL,
+        SEEDED_MEDICATION,
+        SEEDED_TERM,
+        str(OLD_BIRTH_YEAR),
+        "1980",
+        "Europe/London",
+        "G43.909",
+    ]
+    date_pattern = re.compile(rb"\d{4}-\d{2}-\d{2}")
+    for blob in outputs:
+        for text in seeded:
+            assert text.encode() not in blob, text
+        assert date_pattern.search(blob) is None
+    with clinic.db.transaction() as session:
+        event = session.execute(
+            select(AuditEventRow).where(AuditEventRow.entity == "research_export")
+        ).scalar_one()
+    assert event.actor == "researcher_sitea"
+    assert len(event.detail["patient_ids"]) == 7
+    assert unblinded_id > 0
+
+
+def test_research_export_refuses_below_k_and_checks_roles(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    researcher = clinic.actors["researcher_sitea"]
+    with pytest.raises(ConflictError, match="k=5"):
+        exports.research_export(clinic.db, researcher, secret=SECRET, clock=clock)
+    with pytest.raises(PermissionDenied):
+        exports.research_export(clinic.db, clinic.actors["clinician_sitea"], secret=SECRET)
+    with pytest.raises(NotFound):
+        exports.research_export(clinic.db, researcher, secret=SECRET, site_code="SITEB")
+    from microtrial.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="MICROTRIAL_EXPORT_SECRET"):
+        exports.research_export(clinic.db, system_actor(), secret="short", k=2)
+    whole = exports.research_export(clinic.db, system_actor(), secret=SECRET, k=3, clock=clock)
+    assert whole.generalisation_level == 1  # site suppressed: 3 identical patients
+    assert len(set(whole.tables["patients"]["patient"])) == 3
+
+
+def actor_ids(actor: Actor) -> tuple[str, int | None]:
+    return actor.username, actor.site_id

@@ -1,0 +1,117 @@
+"""The research export's rules as pure functions: bands, pseudonyms, study days, k-anonymity."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from microtrial.errors import ConflictError, ValidationError
+from microtrial.interop.records import ConditionData, PatientExport
+from microtrial.interop.research import (
+    age_band,
+    apply_k_anonymity,
+    build_tables,
+    pseudonym,
+    research_rows,
+    site_key,
+    study_day,
+)
+
+SECRET = "rules-secret-0123456789"
+
+
+def test_age_bands_cap_at_90_plus() -> None:
+    assert age_band(18) == "18-19"
+    assert age_band(29) == "20-29"
+    assert age_band(89) == "80-89"
+    assert age_band(90) == "90+"
+    assert age_band(104) == "90+"
+
+
+def test_study_days_have_no_day_zero() -> None:
+    start = dt.date(2026, 3, 2)
+    days = [study_day(start + dt.timedelta(days=d), start) for d in (-2, -1, 0, 1, 13)]
+    assert days == [-2, -1, 1, 2, 14]
+
+
+def test_pseudonyms_are_keyed_per_site_and_stable() -> None:
+    a = site_key(SECRET, "SITEA")
+    b = site_key(SECRET, "SITEB")
+    assert pseudonym(a, "patient", "P-1") == pseudonym(site_key(SECRET, "SITEA"), "patient", "P-1")
+    assert pseudonym(a, "patient", "P-1") != pseudonym(b, "patient", "P-1")
+    assert pseudonym(a, "patient", "P-1") != pseudonym(
+        site_key(SECRET + "x", "SITEA"), "patient", "P-1"
+    )
+    assert pseudonym(a, "patient", "P-1").startswith("P")
+    assert len(pseudonym(a, "patient", "P-1")) == 17
+    with pytest.raises(ValidationError, match="MICROTRIAL_EXPORT_SECRET"):
+        site_key("", "SITEA")
+
+
+def frame(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["age_band", "sex", "condition", "site"]).assign(
+        patient=[f"P{i}" for i in range(len(rows))]
+    )
+
+
+def test_k_anonymity_generalises_step_by_step_or_refuses() -> None:
+    same = [("40-49", "female", "migraine", "s1")] * 5
+    assert apply_k_anonymity(frame(same), 5).level == 0
+    split_sites = [("40-49", "female", "migraine", "s1")] * 3 + [
+        ("40-49", "female", "migraine", "s2")
+    ] * 2
+    result = apply_k_anonymity(frame(split_sites), 5)
+    assert (result.level, result.smallest_class) == (1, 5)
+    assert set(result.patients["site"]) == {"*"}
+    ages = [("30-39", "female", "migraine", "s1")] * 3 + [("40-49", "female", "migraine", "s1")] * 2
+    widened = apply_k_anonymity(frame(ages), 5)
+    assert widened.level == 2
+    assert set(widened.patients["age_band"]) == {"18-44"}
+    with pytest.raises(ConflictError, match="k=5"):
+        apply_k_anonymity(frame(split_sites), 5, "refuse")
+    with pytest.raises(ConflictError, match="k=5"):
+        apply_k_anonymity(frame(same[:4]), 5)
+
+
+def test_allow_list_rejects_any_other_column() -> None:
+    rows = {
+        "patients": [
+            {
+                "patient": "P1",
+                "site": "S",
+                "age_band": "40-49",
+                "sex": "male",
+                "condition": "migraine",
+                "n_trials": 0,
+                "study_code": "X",
+            }
+        ]
+    }
+    with pytest.raises(ValidationError, match=r"patients\.study_code"):
+        build_tables(rows, k=2)
+
+
+def test_ninety_plus_patients_leave_only_as_90_plus() -> None:
+    people = [
+        PatientExport(
+            id=i,
+            site_code="S1",
+            study_code=f"OLD-{i}",
+            birth_year=1930 + i % 3,
+            sex="male",
+            time_zone="UTC",
+            enrolled_on=dt.date(2026, 1, 5),
+            conditions=(ConditionData(f"r{i}", "G43.909", "active"),),
+        )
+        for i in range(5)
+    ]
+    tables = build_tables(research_rows(people, SECRET, {"G43.909": "migraine"}), k=5)
+    patients = tables.tables["patients"]
+    assert tables.generalisation_level == 0
+    assert set(patients["age_band"]) == {"90+"}
+    assert set(patients["condition"]) == {"migraine"}
+    text = patients.to_csv(index=False)
+    for year in ("1930", "1931", "1932", "OLD-"):
+        assert year not in text

@@ -1,0 +1,88 @@
+"""An instrument imported from a REDCap dictionary is usable in diaries, branching honoured."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from helpers import Clinic, FixedClock
+from microtrial.errors import ValidationError
+from microtrial.interop.imported import save_user_instrument
+from microtrial.interop.redcap import import_dictionary
+from microtrial.services import records
+from microtrial.services.records import DiaryInput
+from microtrial.settings import Settings
+from microtrial.store.db import Database
+
+DICTIONARY = (
+    '"Variable / Field Name","Form Name","Section Header","Field Type","Field Label",'
+    '"Choices, Calculations, OR Slider Labels","Field Note",'
+    '"Text Validation Type OR Show Slider Number","Text Validation Min","Text Validation Max",'
+    '"Identifier?","Branching Logic (Show field only if...)","Required Field?",'
+    '"Custom Alignment","Question Number (surveys only)","Matrix Group Name","Matrix Ranking?",'
+    '"Field Annotation"\n'
+    'record_id,flare_check,,text,"Record ID",,,,,,,,,,,,,\n'
+    'flare,flare_check,,yesno,"Did you have a flare today?",,,,,,,,y,,,,,\n'
+    'flare_hours,flare_check,,text,"How many hours did it last?",,,integer,0,24,,'
+    "\"[flare] = '1'\",y,,,,,\n"
+)
+
+
+def test_imported_instrument_records_with_branching(
+    clinic: Clinic, clock: FixedClock, tmp_path: Path, database_url: str
+) -> None:
+    instrument = import_dictionary(DICTIONARY).instruments[0]
+    save_user_instrument(instrument, tmp_path)
+    instrument_id = instrument.instrument.id
+    db = Database.from_settings(Settings(database_url=database_url, instrument_dir=str(tmp_path)))
+    try:
+        me = clinic.actors["p_A-001"]
+        pid = clinic.patients["A-001"].id
+        day = clock().date() - dt.timedelta(days=1)
+        # no flare: the hours question is hidden, so it is not required
+        entry = records.record_diary_entry(
+            db, me, pid, DiaryInput(day, {"flare": False}, instrument_id=instrument_id), clock=clock
+        )
+        assert entry.instrument_id == instrument_id
+        with pytest.raises(ValidationError, match="hidden"):
+            records.record_diary_entry(
+                db,
+                me,
+                pid,
+                DiaryInput(
+                    day - dt.timedelta(days=1),
+                    {"flare": False, "flare_hours": 3},
+                    instrument_id=instrument_id,
+                ),
+                clock=clock,
+            )
+        with pytest.raises(ValidationError, match="flare_hours"):
+            records.record_diary_entry(
+                db,
+                me,
+                pid,
+                DiaryInput(
+                    day - dt.timedelta(days=2), {"flare": True}, instrument_id=instrument_id
+                ),
+                clock=clock,
+            )
+        shown = records.record_diary_entry(
+            db,
+            me,
+            pid,
+            DiaryInput(
+                day - dt.timedelta(days=3),
+                {"flare": True, "flare_hours": 3},
+                instrument_id=instrument_id,
+            ),
+            clock=clock,
+        )
+        assert shown.answers == {"flare": True, "flare_hours": 3}
+        with pytest.raises(ValidationError, match="unknown instrument"):
+            records.record_diary_entry(
+                db, me, pid, DiaryInput(day, {}, instrument_id="../etc/passwd"), clock=clock
+            )
+    finally:
+        db.dispose()
