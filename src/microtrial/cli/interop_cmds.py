@@ -78,7 +78,7 @@ def export_research(
     if fmt not in ("csv", "parquet"):
         fail(f"--format: unknown format {fmt!r} (allowed: csv, parquet)")
     chosen: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
-    secret = load_settings(database_url).export_secret
+    secret = load_settings(database_url).export_secret or None
     with open_db(database_url) as db, handle_errors():
         tables = exports.research_export(
             db,

@@ -8,6 +8,7 @@ the patients), in the read's transaction. A blinded trial's allocation is never 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Sequence
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -49,6 +50,7 @@ from microtrial.store.models import (
     ConditionRow,
     DiaryEntryRow,
     DoseEventRow,
+    ExportKeyRow,
     KitRow,
     MedicationRow,
     PatientRow,
@@ -343,13 +345,18 @@ def research_export(
     db: Database,
     actor: Actor,
     *,
-    secret: str,
+    secret: str | None = None,
     k: int = 5,
     site_code: str | None = None,
     policy: Literal["generalise", "refuse"] = "generalise",
     clock: Clock = system_clock,
 ) -> ResearchTables:
-    """The de-identified cohort export (researchers: their own site; system/admin: any)."""
+    """The de-identified cohort export (researchers: their own site; system/admin: any).
+
+    Pseudonyms are keyed with ``secret`` when given (``MICROTRIAL_EXPORT_SECRET``), otherwise
+    with a random key the database creates on the first export and keeps, so that the same
+    patient gets the same pseudonym in every export of this installation.
+    """
     require_role(actor, RESEARCH_ROLES, "run the research export")
     now = clock()
     catalog = load_catalog()
@@ -367,7 +374,8 @@ def research_export(
             query = query.where(PatientRow.site_id == site_id)
         patients = list(session.execute(query).scalars())
         data = [load_patient_export(session, p) for p in patients]
-        tables = build_tables(research_rows(data, secret, groups), k=k, policy=policy)
+        key = secret or _stored_key(session, "research", now)
+        tables = build_tables(research_rows(data, key, groups), k=k, policy=policy)
         audit(
             session,
             actor,
@@ -384,3 +392,15 @@ def research_export(
             },
         )
         return tables
+
+
+def _stored_key(session: Session, scope: str, now: dt.datetime) -> str:
+    """The installation's export key for ``scope``, created (random, 256 bits) on first use."""
+    row = session.execute(
+        select(ExportKeyRow).where(ExportKeyRow.scope == scope)
+    ).scalar_one_or_none()
+    if row is None:
+        row = ExportKeyRow(scope=scope, key_hex=secrets.token_hex(32), created_at=now)
+        session.add(row)
+        session.flush()
+    return row.key_hex
