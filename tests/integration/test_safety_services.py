@@ -242,3 +242,23 @@ def test_acknowledgement_is_audited_and_scoped(clinic: Clinic, clock: FixedClock
     done = alerts.acknowledge_alert(clinic.db, doc, alert.id, "reviewed", clock=clock)
     assert done.acknowledged_by == "clinician_sitea"
     assert done.acknowledgement_note == "reviewed"
+
+
+def test_adverse_events_during_a_trial_are_linked_to_it(clinic: Clinic, clock: FixedClock) -> None:
+    doc, pid, trial_id = planned_and_running(clinic, clock)
+    event = records.record_adverse_event(
+        clinic.db,
+        doc,
+        pid,
+        term="nausea",
+        grade=1,
+        serious=False,
+        onset_date=clock().date(),
+        clock=clock,
+    )
+    from microtrial.store.models import AdverseEventRow
+
+    with clinic.db.transaction() as session:
+        row = session.get(AdverseEventRow, event.id)
+        assert row is not None
+        assert row.trial_id == trial_id

@@ -13,6 +13,7 @@ from microtrial.cli import (
     diary_cmds,
     interop_cmds,
     patient_cmds,
+    report_cmds,
     serve_cmd,
     trial_cmds,
 )
@@ -36,6 +37,7 @@ for module in (
     analysis_cmds,
     trial_cmds,
     interop_cmds,
+    report_cmds,
 ):
     module.register(app)
 

@@ -71,6 +71,8 @@ class TrialAnalysis:
     @property
     def primary(self) -> dict[str, Any]:
         """The primary outcome's result row (daily average pain)."""
+        if self.results.empty:
+            return {}
         rows = self.results[self.results["outcome"] == "pain"]
         return {str(k): _plain(v) for k, v in rows.iloc[0].to_dict().items()} if len(rows) else {}
 

@@ -328,6 +328,7 @@ def record_adverse_event(
         row = stamp(
             AdverseEventRow(
                 patient_id=patient.id,
+                trial_id=_trial_id(session, patient.id),
                 term=term,
                 grade=grade,
                 serious=serious,

@@ -1,0 +1,100 @@
+"""``microtrial report trial | cohort``: write trial and cohort reports as HTML and/or PDF."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from microtrial.cli.common import DatabaseUrlOpt, console, handle_errors, open_db
+from microtrial.domain.actors import system_actor
+
+report_app = typer.Typer(
+    help="Reports after unblinding: per trial (clinician or patient) and per cohort.",
+    no_args_is_help=True,
+)
+
+PdfOpt = Annotated[Path | None, typer.Option("--pdf", help="Write the report as PDF to FILE.")]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option("--html", help="Write self-contained HTML to FILE (stdout if no file given)."),
+]
+
+
+def write_output(path: Path, content: str | bytes) -> None:
+    """Write a report atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(tmp).replace(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _formats(html: Path | None, pdf: Path | None) -> tuple[str, ...]:
+    return (("html",) if html is not None or pdf is None else ()) + (("pdf",) if pdf else ())
+
+
+def _emit(out: dict[str, str | bytes], html_path: Path | None, pdf_path: Path | None) -> None:
+    if "pdf" in out and pdf_path is not None:
+        write_output(pdf_path, out["pdf"])
+        console.print(f"wrote {pdf_path}", highlight=False)
+    if "html" in out:
+        if html_path is None:
+            typer.echo(out["html"], nl=False)
+        else:
+            write_output(html_path, out["html"])
+            console.print(f"wrote {html_path}", highlight=False)
+
+
+@report_app.command("trial")
+def trial_cmd(
+    trial_id: Annotated[int, typer.Argument(metavar="ID", help="Trial id (must be unblinded).")],
+    patient: Annotated[
+        bool, typer.Option("--patient", help="The plain-language patient version.")
+    ] = False,
+    pdf: PdfOpt = None,
+    html: HtmlOpt = None,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Report of one unblinded trial (refused while the trial is still blinded)."""
+    from microtrial.reports.trial_report import trial_reports
+
+    with open_db(database_url) as db, handle_errors():
+        out = trial_reports(
+            db,
+            system_actor(),
+            trial_id,
+            audience="patient" if patient else "clinician",
+            formats=_formats(html, pdf),
+        )
+    _emit(out, html, pdf)
+
+
+@report_app.command("cohort")
+def cohort_cmd(
+    condition: Annotated[
+        str | None,
+        typer.Option("--condition", help="Condition group (neuropathic, migraine, ...)."),
+    ] = None,
+    pdf: PdfOpt = None,
+    html: HtmlOpt = None,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """De-identified cohort report: pooled effects, heterogeneity, blinding."""
+    from microtrial.reports.cohort_report import cohort_reports
+
+    with open_db(database_url) as db, handle_errors():
+        out = cohort_reports(db, system_actor(), condition=condition, formats=_formats(html, pdf))
+    _emit(out, html, pdf)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the report commands."""
+    app.add_typer(report_app, name="report")

@@ -1,0 +1,87 @@
+"""How reports print numbers: one place, so the text and the tests agree on the rounding.
+
+Effects are shown to one decimal in points with a true minus sign (U+2212); probabilities as whole
+percentages with a space before the sign ("38 %"), "<1 %" and ">99 %" at the extremes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+MINUS = "\u2212"
+NOT_AVAILABLE = "n/a"
+
+
+def finite(value: object) -> bool:
+    """True for a real, finite number."""
+    try:
+        return math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def signed(value: float, digits: int = 1) -> str:
+    """A signed number with a true minus sign, e.g. ``−1.6``; ``0.0`` never shows a sign."""
+    if not finite(value):
+        return NOT_AVAILABLE
+    text = f"{float(value):.{digits}f}"
+    if text.startswith("-"):
+        text = text[1:]
+        return text if float(text) == 0 else MINUS + text
+    return text
+
+
+def magnitude(value: float, digits: int = 1) -> str:
+    """The absolute value to ``digits`` decimals."""
+    if not finite(value):
+        return NOT_AVAILABLE
+    return f"{abs(float(value)):.{digits}f}"
+
+
+def percent(probability: float) -> str:
+    """A probability as a whole percentage ("38 %"), "<1 %" or ">99 %" at the extremes."""
+    if not finite(probability):
+        return NOT_AVAILABLE
+    p = float(probability)
+    shown = round(100.0 * p)
+    if shown <= 0 and p > 0:
+        return "<1 %"
+    if shown >= 100 and p < 1:
+        return ">99 %"
+    return f"{int(shown)} %"
+
+
+def share(numerator: float, denominator: float) -> str:
+    """A share as a whole percentage of a count (no extremes rule)."""
+    if not denominator:
+        return NOT_AVAILABLE
+    return f"{round(100.0 * numerator / denominator)} %"
+
+
+def number(value: object, digits: int = 1) -> str:
+    """A plain number to ``digits`` decimals (n/a when missing)."""
+    if not finite(value):
+        return NOT_AVAILABLE
+    return signed(float(value), digits)  # type: ignore[arg-type]
+
+
+def interval(low: float, high: float, digits: int = 1) -> str:
+    """An interval as ``−1.6 to −0.2``."""
+    return f"{signed(low, digits)} to {signed(high, digits)}"
+
+
+def day(value: dt.date | None) -> str:
+    """An ISO date, or an em dash."""
+    return value.isoformat() if value is not None else "—"
+
+
+def lower_higher(value: float, digits: int = 1) -> str:
+    """``0.9 points lower`` / ``0.9 points higher`` / ``about the same (0.0 points)``."""
+    if not finite(value):
+        return NOT_AVAILABLE
+    size = magnitude(value, digits)
+    if float(size) == 0:
+        return f"about the same ({size} points)"
+    unit = "point" if size == f"{1:.{digits}f}" else "points"
+    return f"{size} {unit} {'lower' if value < 0 else 'higher'}"

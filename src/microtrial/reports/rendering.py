@@ -1,0 +1,60 @@
+"""Jinja2 templates to self-contained HTML, and HTML to PDF with WeasyPrint (no network)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jinja2
+
+from microtrial.errors import ValidationError
+
+FORMATS = ("html", "pdf")
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The reports' template environment (autoescaped, strict about undefined names)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("microtrial.reports", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_html(template: str, context: dict[str, Any]) -> str:
+    """Render one template to an HTML string."""
+    return environment().get_template(template).render(**context)
+
+
+def _refuse_fetch(url: str, *_args: Any, **_kwargs: Any) -> dict[str, Any]:
+    """WeasyPrint URL fetcher that serves only inline ``data:`` URLs (the report is offline)."""
+    if url.startswith("data:"):
+        from weasyprint.urls import default_url_fetcher  # type: ignore[import-untyped]
+
+        result: dict[str, Any] = default_url_fetcher(url)
+        return result
+    raise ValueError(f"reports are self-contained; refusing to fetch {url[:80]!r}")
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Lay out report HTML as an A4 PDF."""
+    from weasyprint import HTML  # type: ignore[import-untyped]
+
+    pdf: bytes = HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
+    return pdf
+
+
+def check_format(fmt: str) -> None:
+    """Raise ValidationError unless ``fmt`` is html or pdf."""
+    if fmt not in FORMATS:
+        raise ValidationError("format", f"unknown report format {fmt!r}", allowed=FORMATS)
+
+
+def finish(template: str, context: dict[str, Any], fmt: str) -> str | bytes:
+    """Render ``template`` as HTML (str) or PDF (bytes)."""
+    check_format(fmt)
+    html = render_html(template, {**context, "pdf": fmt == "pdf"})
+    return html if fmt == "html" else html_to_pdf(html)
