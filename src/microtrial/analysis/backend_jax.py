@@ -58,6 +58,10 @@ def _posterior_jax(
     _, jnp, _ = _jax()
     q = 4 if options.trend else 3
     prior = None if options.prior is None else (options.prior.mean, options.prior.sd_in_sigma)
+    n_trials = n.size
+    # Trials padded to the next power of two (at least 256): few shapes, little waste.
+    lanes = max(256, 1 << (n_trials - 1).bit_length())
+    stats, gaps, counts, n, thresholds = _pad_shapes(stats, gaps, counts, n, thresholds, lanes)
     out = _compiled(q, prior)(
         jnp.asarray(stats),
         jnp.asarray(gaps),
@@ -67,7 +71,41 @@ def _posterior_jax(
         jnp.asarray(log_w),
         jnp.asarray(thresholds),
     )
-    return {k: np.asarray(v) for k, v in out.items()}
+    return {k: np.asarray(v)[..., :n_trials] for k, v in out.items()}
+
+
+def _pad_shapes(
+    stats: FloatArray,
+    gaps: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    n: npt.NDArray[np.int64],
+    thresholds: FloatArray,
+    n_trials: int,
+) -> tuple[
+    FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray
+]:
+    """Pad to a few fixed shapes so that jit compiles once, not once per chunk.
+
+    Gap groups are padded to a multiple of 8 with empty groups (gap 1, no pairs, zero sums:
+    they add nothing). Trials are padded to ``n_trials`` by repeating the last trial (real
+    data, so every padded lane converges); the caller drops them.
+    """
+    n_gaps = gaps.size
+    extra = -n_gaps % 8
+    if extra:
+        zeros = np.zeros((extra, *stats.shape[1:]))
+        stats = np.concatenate([stats[: 1 + n_gaps], zeros, stats[1 + n_gaps :], zeros], axis=0)
+        gaps = np.concatenate([gaps, np.ones(extra, dtype=np.int64)])
+        counts = np.concatenate([counts, np.zeros((extra, counts.shape[1]), dtype=np.int64)])
+    short = n_trials - n.size
+    if short > 0:
+        stats = np.concatenate([stats, np.repeat(stats[..., -1:], short, axis=-1)], axis=-1)
+        counts = np.concatenate([counts, np.repeat(counts[:, -1:], short, axis=1)], axis=1)
+        n = np.concatenate([n, np.repeat(n[-1:], short)])
+        thresholds = np.concatenate(
+            [thresholds, np.repeat(thresholds[..., -1:], short, axis=-1)], axis=-1
+        )
+    return stats, gaps, counts, n, thresholds
 
 
 @functools.lru_cache(maxsize=8)
