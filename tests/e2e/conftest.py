@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ VIEWPORTS: dict[str, dict[str, Any]] = {
     },
     "desktop": {"viewport": {"width": 1280, "height": 800}},
 }
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """Browser tests run on SQLite only (the API tests cover PostgreSQL), to stay quick."""
+    path = tmp_path / "e2e.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +87,15 @@ def viewport(request: pytest.FixtureRequest) -> str:
     return name
 
 
+# Visible form controls that have neither a <label> nor an aria-label.
+UNLABELLED_CONTROLS = """
+Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(e => e.type !== 'hidden')
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+  .map(e => e.name || e.id)
+"""
+
+
 class Pages:
     """Open browser pages signed in as clinic users, and keep screenshots."""
 
@@ -93,6 +111,8 @@ class Pages:
         """A fresh browser context signed in as ``username`` through the login form."""
         context = self.browser.new_context(base_url=self.server.url, **VIEWPORTS[self.viewport])
         self.contexts.append(context)
+        context.set_default_timeout(10_000)
+        context.route(re.compile(r"^(?!http://127\.0\.0\.1:)"), self._refuse_outside)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.goto(f"/login?next={path}")
@@ -102,8 +122,17 @@ class Pages:
         page.wait_for_load_state()
         return page
 
+    def _refuse_outside(self, route: Any) -> None:
+        """Nothing may load from outside the test server (no CDN: plotly.js is served locally)."""
+        self.errors.append(f"request outside the server: {route.request.url}")
+        route.abort()
+
     def shot(self, page: Any, name: str) -> Path:
-        """Save a full-page screenshot under test-artifacts/e2e/."""
+        """Check the page's layout and labels, then save a full-page screenshot."""
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[self.viewport]["viewport"]["width"], f"{name}: scrolls sideways"
+        unlabelled = page.evaluate(UNLABELLED_CONTROLS)
+        assert unlabelled == [], f"{name}: form controls without a label: {unlabelled}"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.prefix}-{name}.png"
         page.screenshot(path=str(path), full_page=True)

@@ -7,8 +7,9 @@ import re
 from typing import Any
 
 from e2e.conftest import Pages
-from helpers import Clinic
-from microtrial.services import records
+from e2e.setup import running_trial
+from helpers import Clinic, FixedClock
+from microtrial.services import alerts, records, trials, web_support
 
 
 def choose(page: Any, group: str, value: str) -> None:
@@ -17,7 +18,14 @@ def choose(page: Any, group: str, value: str) -> None:
     fieldset.get_by_text(value, exact=True).click()
 
 
-def test_patient_submits_todays_diary_and_dose_check_in(pages: Pages, clinic: Clinic) -> None:
+def test_patient_submits_todays_diary_and_dose_check_in(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = running_trial(clinic, clock)
+    plan = trials.trial_calendar(clinic.db, clinic.actors["clinician_sitea"], trial.id)
+    today = plan.on(clock.now.date())
+    assert today is not None
+    assert today.is_dose_day
     page = pages.open("p_A-001")
     assert page.url.endswith("/today")
     page.get_by_role("heading", name=re.compile("^Today")).wait_for()
@@ -28,10 +36,10 @@ def test_patient_submits_todays_diary_and_dose_check_in(pages: Pages, clinic: Cl
     choose(page, "Worst pain", "8")
     choose(page, "How would you rate last night", "5")
     choose(page, "Today's capsule", "Taken")
-    page.get_by_label("Kit code on the capsule pack").fill("K7Q2-MZ")
-    page.get_by_text("Side effects today").click()
+    page.get_by_label("Kit code on the capsule pack").fill(today.kit_code or "")
+    page.locator("summary", has_text="Side effects today").click()
     page.get_by_label(re.compile("^Headache")).select_option("1")
-    page.get_by_text("Blood pressure").first.click()
+    page.locator("summary", has_text="Blood pressure").click()
     page.get_by_label("Systolic blood pressure (mmHg)").fill("128")
     page.get_by_label("Diastolic blood pressure (mmHg)").fill("82")
     pages.shot(page, "today-filled")
@@ -40,6 +48,13 @@ def test_patient_submits_todays_diary_and_dose_check_in(pages: Pages, clinic: Cl
     page.get_by_text("Today's diary is saved").wait_for()
     assert page.get_by_role("status").first.is_visible()
     pages.shot(page, "today-saved")
+
+    page.get_by_role("link", name="History").first.click()
+    page.locator("#chart[data-drawn='true'] .main-svg").first.wait_for()  # Plotly, served locally
+    assert page.get_by_role("table", name=re.compile("^Daily average pain")).locator(
+        "tbody tr"
+    ).first.inner_text().split() == ["2026-03-02", "6"]
+    pages.shot(page, "history")
 
     stored = records.list_diary_entries(
         clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id
@@ -56,12 +71,21 @@ def test_patient_submits_todays_diary_and_dose_check_in(pages: Pages, clinic: Cl
     }
     assert by_instrument["ae_checklist"].answers == {"headache": 1}
     assert by_instrument["home_bp"].answers == {"systolic": 128, "diastolic": 82}
+    doses = web_support.list_doses(clinic.db, clinic.actors["clinician_sitea"], trial.id)
+    assert [(d.local_date, d.kit_code, d.status) for d in doses] == [
+        (dt.date(2026, 3, 2), today.kit_code, "taken")
+    ]
+    # On the calendar, with the right kit: no protocol-deviation alert.
+    raised = alerts.list_alerts(
+        clinic.db, clinic.actors["clinician_sitea"], patient_id=clinic.patients["A-001"].id
+    )
+    assert [a.code for a in raised] == []
 
 
 def test_an_out_of_range_value_is_shown_and_kept_for_correction(pages: Pages) -> None:
     page = pages.open("p_A-001")
     choose(page, "Average pain", "4")
-    page.get_by_text("Blood pressure").first.click()
+    page.locator("summary", has_text="Blood pressure").click()
     page.get_by_label("Systolic blood pressure (mmHg)").fill("400")
     page.get_by_label("Diastolic blood pressure (mmHg)").fill("10")
     page.get_by_role("button", name="Save today's diary").click()

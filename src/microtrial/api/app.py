@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from microtrial.api.config import ServerSettings, server_settings, signing_key
+from microtrial.api.config import ServerSettings, derived_secret, server_settings, signing_key
 from microtrial.api.deps import AppContext
 from microtrial.api.errors import install_error_handlers
 from microtrial.api.middleware import BodySizeLimit, SecurityHeaders
-from microtrial.api.routes import auth, patients, records
+from microtrial.api.reminders import reminders_running
+from microtrial.api.routes import alerts, auth, patients, records, results, screenings, trials
 from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.services.common import Clock, system_clock
 from microtrial.settings import Settings
@@ -24,7 +25,7 @@ API_V1 = "/api/v1"
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route."""
     router = APIRouter(prefix=API_V1)
-    for module in (auth, patients, records):
+    for module in (auth, patients, records, alerts, screenings, trials, results):
         router.include_router(module.router)
     return router
 
@@ -41,13 +42,20 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         tokens=TokenSigner(key, config.token_ttl_s),
         sessions=SessionCodec(key, config.session_max_age_s),
         throttle=LoginThrottle(config.login_max_failures, config.login_window_s),
+        research_secret=(
+            config.research_secret.get_secret_value()
+            if config.research_secret
+            else derived_secret(key, "research-export")
+        ),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """Check the schema, run reminders if configured, close the pool at the end."""
         db.require_schema()
         try:
-            yield
+            async with reminders_running(config, db, clock):
+                yield
         finally:
             db.dispose()
 

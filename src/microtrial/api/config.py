@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 import secrets
 from typing import Literal
 
@@ -27,6 +30,25 @@ class ServerSettings(Settings):
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
+    research_secret: SecretStr | None = Field(
+        default=None,
+        description="Keys the research export's pseudonyms; derived from secret_key when unset.",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for e-mail reminders; None turns reminders off."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "MicroTrial <microtrial@localhost>"
+    reminder_time: dt.time = Field(
+        default=dt.time(19, 0), description="Patient-local time after which reminders go out."
+    )
+    reminder_interval_s: int = Field(default=300, ge=5)
+    public_url: str | None = Field(
+        default=None, description="The site's address, for links in e-mails."
+    )
     cookie_secure: bool | None = Field(
         default=None, description="Force the Secure cookie flag; None = when the request is HTTPS."
     )
@@ -55,3 +77,8 @@ def signing_key(settings: ServerSettings) -> str:
             allowed="at least 32 characters of random text",
         )
     return secrets.token_urlsafe(32)
+
+
+def derived_secret(key: str, purpose: str) -> str:
+    """A secret for one purpose derived from the signing key (HMAC-SHA256)."""
+    return hmac.new(key.encode(), purpose.encode(), hashlib.sha256).hexdigest()

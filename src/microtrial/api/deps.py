@@ -25,6 +25,7 @@ class AppContext:
     tokens: TokenSigner
     sessions: SessionCodec
     throttle: LoginThrottle
+    research_secret: str
 
 
 def get_context(request: Request) -> AppContext:

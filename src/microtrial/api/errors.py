@@ -81,6 +81,7 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
     """Register the handlers; ``render_error(request, status, message)`` draws HTML pages."""
 
     async def on_domain_error(request: Request, exc: Exception) -> Response:
+        """MicroTrialError -> its status (JSON for the API, a page otherwise)."""
         assert isinstance(exc, MicroTrialError)  # registered for this class only
         status = status_for(exc)
         if is_api(request):
@@ -88,6 +89,7 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
         return render_error(request, status, str(exc))  # type: ignore[no-any-return]
 
     async def on_request_validation(request: Request, exc: Exception) -> Response:
+        """Request parsing errors -> 422 naming each field."""
         assert isinstance(exc, RequestValidationError)
         errors = [
             {
@@ -104,12 +106,14 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
         return render_error(request, 422, message)  # type: ignore[no-any-return]
 
     async def on_precondition(_request: Request, _exc: Exception) -> Response:
+        """An update without If-Match -> 428."""
         return JSONResponse(
             {"detail": "this update needs an If-Match header with the resource's ETag"},
             status_code=428,
         )
 
     async def on_http(request: Request, exc: Exception) -> Response:
+        """HTTP errors raised by handlers (401, 403, 429 ...)."""
         assert isinstance(exc, StarletteHTTPException)
         if is_api(request):
             return JSONResponse(

@@ -58,6 +58,7 @@ class BodySizeLimit:
         ]
 
         async def replay() -> Message:
+            """Hand the buffered body to the app, then pass through."""
             if buffered:
                 return buffered.pop()
             return await receive()
@@ -94,6 +95,7 @@ class SecurityHeaders:
         static = scope.get("path", "").startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
+            """Add the headers to the response start."""
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}

@@ -85,3 +85,98 @@ class AdverseEventCreate(_Body):
     grade: int
     serious: bool = False
     onset_date: dt.date
+
+
+class AlertAcknowledge(_Body):
+    """A clinician's note on acting on an alert."""
+
+    note: str = Field(max_length=2000)
+
+
+class ScreeningCreate(_Body):
+    """Screen a patient for a substance."""
+
+    substance: Literal["psilocybin", "lsd"]
+
+
+class SignOff(_Body):
+    """A clinician's reason for clearing a clinician-review screening."""
+
+    reason: str = Field(max_length=2000)
+
+
+class RegimenBody(_Body):
+    """A catalog regimen template with substance, amount and unit."""
+
+    template: str = Field(max_length=60)
+    substance: Literal["psilocybin", "lsd"]
+    amount: float
+    unit: str = Field(max_length=40)
+    weekdays: list[str] | None = Field(default=None, max_length=7)
+
+
+class DesignBody(_Body):
+    """Run-in, pairs and period lengths (defaults: 7-day run-in, 3 pairs of 14-day periods)."""
+
+    run_in_days: int = 7
+    pairs: int = 3
+    period_days: int = 14
+    wash_in_days: int = 3
+    max_run_length: int | None = None
+
+
+class TrialCreate(_Body):
+    """Plan a blinded n-of-1 trial."""
+
+    regimen: RegimenBody
+    design: DesignBody = Field(default_factory=DesignBody)
+    start_date: dt.date
+
+
+class TrialTransition(_Body):
+    """Move a trial on: confirm-screening, schedule, start, pause, resume, complete, withdraw."""
+
+    action: str = Field(max_length=30)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class Unblind(_Body):
+    """Break the blind: at the end, or early for safety with a reason."""
+
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class DoseCreate(_Body):
+    """A dose check-in with the kit code printed on the pack."""
+
+    taken_at: dt.datetime
+    kit_code: str = Field(max_length=16)
+
+
+class GuessCreate(_Body):
+    """The patient's guess of a period's arm near its end."""
+
+    period: int
+    guess: Literal["active", "placebo", "dont_know"]
+    confidence: int | None = None
+
+
+class CalendarDayRead(BaseModel):
+    """One local date of a trial plan (no arm)."""
+
+    date: dt.date
+    phase: str
+    period: int | None
+    period_day: int | None
+    is_wash_in: bool
+    is_dose_day: bool
+    kit_code: str | None
+
+
+class AdherenceRead(BaseModel):
+    """Planned and taken doses so far and the deviations."""
+
+    planned: int
+    taken: int
+    proportion: float | None
+    deviations: list[dict[str, str | int | None]]

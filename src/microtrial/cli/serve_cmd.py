@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Annotated
 
 import typer
@@ -41,6 +40,11 @@ def serve(
     with open_db(settings.database_url):  # fail early when the schema is not migrated
         pass
     console.print(f"MicroTrial on http://{host}:{port} ({workers} worker(s))")
+    if settings.secret_key is None:
+        console.print(
+            "[yellow]no MICROTRIAL_SECRET_KEY set: a random key is used, so sign-ins and API "
+            "tokens end when the server stops (production refuses to start without one)[/]"
+        )
     common = {
         "host": host,
         "port": port,
@@ -56,7 +60,7 @@ def serve(
         return
     if settings.secret_key is None:
         # Every worker must sign and check sessions with the same key.
-        os.environ["MICROTRIAL_SECRET_KEY"] = key or secrets.token_urlsafe(32)
+        os.environ["MICROTRIAL_SECRET_KEY"] = key
     os.environ["MICROTRIAL_DATABASE_URL"] = settings.database_url
     try:
         uvicorn.run(

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
@@ -29,14 +31,20 @@ from microtrial.services.records import (
     claim_idempotency_key,
 )
 from microtrial.services.schemas import PatientRead, ReadModel, RecordVersionRead
+from microtrial.services.trials import DoseRead, GuessRead, calendar_for
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
     AlertRow,
+    BlindingGuessRow,
     DiaryEntryRow,
+    DoseEventRow,
     IdempotencyKeyRow,
     PatientRow,
+    PeriodRow,
     SiteRow,
+    TrialRow,
+    UserRow,
 )
 
 STAFF = {Role.CLINICIAN, Role.UNBLINDED_STAFF}
@@ -404,3 +412,242 @@ def enrol_at_own_site(
         conditions=conditions,
         clock=clock,
     )
+
+
+# --- doses and guesses of a trial -------------------------------------------------------------
+
+
+def _trial_in_scope(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
+    if actor.role in (Role.RESEARCHER, Role.ADMIN):
+        raise PermissionDenied(f"role {actor.role.value!r} may not read identified trials")
+    trial = session.get(TrialRow, trial_id)
+    if trial is None:
+        raise NotFound(f"trial: no trial {trial_id}")
+    try:
+        patient = patient_for(session, actor, trial.patient_id)
+    except NotFound as err:
+        raise NotFound(f"trial: no trial {trial_id}") from err
+    return trial, patient
+
+
+def list_doses(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> list[DoseRead]:
+    """A trial's recorded doses (current versions), oldest first."""
+    with db.transaction() as session:
+        trial, patient = _trial_in_scope(session, actor, trial_id)
+        rows = session.execute(
+            select(DoseEventRow)
+            .where(DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True))
+            .order_by(DoseEventRow.id)
+        ).scalars()
+        result = [DoseRead.model_validate(r) for r in rows]
+        audit(
+            session,
+            actor,
+            "list",
+            "dose",
+            None,
+            at=clock(),
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"trial": trial.id, "count": len(result)},
+        )
+        return result
+
+
+def get_dose(
+    db: Database, actor: Actor, trial_id: int, record_id: str, *, clock: Clock = system_clock
+) -> DoseRead:
+    """One recorded dose of a trial."""
+    with db.transaction() as session:
+        trial, patient = _trial_in_scope(session, actor, trial_id)
+        row = current_version(session, DoseEventRow, record_id)
+        if row.trial_id != trial.id:
+            raise NotFound(f"record: no record {record_id}")
+        audit(
+            session,
+            actor,
+            "read",
+            "dose",
+            record_id,
+            at=clock(),
+            site_id=patient.site_id,
+            patient_id=patient.id,
+        )
+        return DoseRead.model_validate(row)
+
+
+class GuessView(GuessRead):
+    """A period guess with the period's number."""
+
+    period: int
+
+
+def list_guesses(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> list[GuessView]:
+    """A trial's period guesses (current versions), by period."""
+    with db.transaction() as session:
+        trial, patient = _trial_in_scope(session, actor, trial_id)
+        rows = session.execute(
+            select(BlindingGuessRow, PeriodRow.number)
+            .join(PeriodRow, PeriodRow.id == BlindingGuessRow.period_id)
+            .where(BlindingGuessRow.trial_id == trial.id, BlindingGuessRow.is_current.is_(True))
+            .order_by(PeriodRow.number)
+        ).all()
+        result = [
+            GuessView.model_validate(
+                {**GuessRead.model_validate(row).model_dump(), "period": number}
+            )
+            for row, number in rows
+        ]
+        audit(
+            session,
+            actor,
+            "list",
+            "guess",
+            None,
+            at=clock(),
+            site_id=patient.site_id,
+            patient_id=patient.id,
+            detail={"trial": trial.id, "count": len(result)},
+        )
+        return result
+
+
+# --- administration -------------------------------------------------------------------------
+
+
+class UserSummary(ReadModel):
+    """A user as the admin pages list them (no password hash, no patient identity)."""
+
+    id: int
+    username: str
+    role: str
+    site_code: str | None
+    is_active: bool
+    linked_to_patient: bool
+
+
+def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
+    """Every user, by site and username (administrators only)."""
+    require_role(actor, {Role.ADMIN}, "list users")
+    with db.transaction() as session:
+        rows = session.execute(
+            select(UserRow, SiteRow.code)
+            .join(SiteRow, SiteRow.id == UserRow.site_id, isouter=True)
+            .order_by(SiteRow.code, UserRow.username)
+        ).all()
+        result = [
+            UserSummary(
+                id=user.id,
+                username=user.username,
+                role=user.role,
+                site_code=code,
+                is_active=user.is_active,
+                linked_to_patient=user.patient_id is not None,
+            )
+            for user, code in rows
+        ]
+        audit(session, actor, "list", "user", None, at=clock(), detail={"count": len(result)})
+        return result
+
+
+# --- reminders --------------------------------------------------------------------------------
+
+
+class Reminder(ReadModel):
+    """One reminder to send: to whom, what kind, for which local day (no clinical content)."""
+
+    patient_id: int
+    email: str
+    kind: str  # "diary" or "dose"
+    local_date: dt.date
+
+
+def due_reminders(
+    db: Database, *, remind_at: dt.time, clock: Clock = system_clock
+) -> list[Reminder]:
+    """Reminders due now: patients with an e-mail whose local time is past ``remind_at`` and
+    who have not yet saved today's diary (or, on a dose day of a running trial, a dose).
+
+    Each reminder is claimed once (an idempotency key per patient, kind and day), so that
+    several server workers never send the same reminder twice. Audited as the reminder service.
+    """
+    actor = Actor(role=Role.SYSTEM, username="reminders")
+    now = clock()
+    due: list[Reminder] = []
+    with db.transaction() as session:
+        users = session.execute(
+            select(UserRow, PatientRow)
+            .join(PatientRow, PatientRow.id == UserRow.patient_id)
+            .where(UserRow.is_active.is_(True), UserRow.email.is_not(None))
+            .order_by(PatientRow.id)
+        ).all()
+        for user, patient in users:
+            local = now.astimezone(ZoneInfo(patient.time_zone))
+            if local.time() < remind_at or not user.email:
+                continue
+            today = local.date()
+            kinds = []
+            diary = session.execute(
+                select(DiaryEntryRow.id).where(
+                    DiaryEntryRow.patient_id == patient.id,
+                    DiaryEntryRow.instrument_id == "daily_diary",
+                    DiaryEntryRow.local_date == today,
+                    DiaryEntryRow.is_current.is_(True),
+                )
+            ).first()
+            if diary is None:
+                kinds.append("diary")
+            trial = session.execute(
+                select(TrialRow).where(
+                    TrialRow.patient_id == patient.id, TrialRow.status == "running"
+                )
+            ).scalar_one_or_none()
+            if trial is not None:
+                plan = calendar_for(session, trial, patient).on(today)
+                dosed = session.execute(
+                    select(DoseEventRow.id).where(
+                        DoseEventRow.trial_id == trial.id,
+                        DoseEventRow.local_date == today,
+                        DoseEventRow.is_current.is_(True),
+                    )
+                ).first()
+                if plan is not None and plan.is_dose_day and dosed is None:
+                    kinds.append("dose")
+            for kind in kinds:
+                if _claim_reminder(session, patient.id, kind, today, now):
+                    due.append(
+                        Reminder(
+                            patient_id=patient.id, email=user.email, kind=kind, local_date=today
+                        )
+                    )
+        for reminder in due:
+            audit(
+                session,
+                actor,
+                "remind",
+                "reminder",
+                reminder.kind,
+                at=now,
+                patient_id=reminder.patient_id,
+                detail={"date": reminder.local_date.isoformat()},
+            )
+    return due
+
+
+def _claim_reminder(
+    session: Session, patient_id: int, kind: str, day: dt.date, now: dt.datetime
+) -> bool:
+    key = f"{kind}:{patient_id}:{day.isoformat()}"
+    payload = {"kind": kind, "patient": patient_id, "date": day.isoformat()}
+    try:
+        with session.begin_nested():
+            earlier = claim_idempotency_key(session, "reminders", key, payload, "reminder", now)
+            if earlier is None:
+                session.flush()
+    except IntegrityError:  # another worker claimed it at the same moment
+        return False
+    return earlier is None

@@ -5,17 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.api.deps import ContextDep
-from microtrial.domain.actors import Role
+from microtrial.api.deps import AppContext, ContextDep
+from microtrial.domain.actors import Actor, Role
 from microtrial.domain.patients import SEXES
-from microtrial.errors import ValidationError
-from microtrial.services import patients, records, web_support
+from microtrial.errors import ConflictError, NotFound, ValidationError
+from microtrial.services import alerts, patients, records, screening, trials, web_support
+from microtrial.services.screening import ScreeningRead
 from microtrial.web.charts import pain_chart, pain_points
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
 router = APIRouter(include_in_schema=False)
 STAFF = (Role.CLINICIAN, Role.UNBLINDED_STAFF)
+SUBSTANCES = ("psilocybin", "lsd")
 
 
 @router.get("/clinic/patients")
@@ -33,14 +35,33 @@ def patient_list(context: ContextDep, request: Request, user: PageUserDep) -> HT
 def patient_nav(patient_id: int) -> list[tuple[str, str]]:
     """Links of a patient's clinician pages."""
     base = f"/clinic/patients/{patient_id}"
-    return [(base, "Dashboard")]
+    return [
+        (base, "Dashboard"),
+        (f"{base}#screening", "Screening"),
+        (f"{base}/history", "Medical history"),
+        (f"{base}/trials/new", "Plan a trial"),
+    ]
+
+
+def _latest_screenings(
+    context: AppContext, actor: Actor, patient_id: int
+) -> dict[str, ScreeningRead | None]:
+    found: dict[str, ScreeningRead | None] = {}
+    for substance in SUBSTANCES:
+        try:
+            found[substance] = screening.latest_screening(
+                context.db, actor, patient_id, substance, clock=context.clock
+            )
+        except NotFound:
+            found[substance] = None
+    return found
 
 
 @router.get("/clinic/patients/{patient_id}")
 def patient_dashboard(
     context: ContextDep, request: Request, user: PageUserDep, patient_id: int
 ) -> HTMLResponse:
-    """One patient's record and an interactive pain chart."""
+    """One patient's record, screening, trials, open alerts and an interactive pain chart."""
     actor = user.require(*STAFF)
     patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
     entries = records.list_diary_entries(context.db, actor, patient_id, clock=context.clock)
@@ -51,8 +72,82 @@ def patient_dashboard(
             "patient": patient,
             "patient_nav": patient_nav(patient_id),
             "chart": pain_chart(pain_points(entries), title=f"{patient.study_code}: daily pain"),
+            "screenings": _latest_screenings(context, actor, patient_id),
+            "trials": trials.list_trials(
+                context.db, actor, patient_id=patient_id, clock=context.clock
+            ),
+            "alerts": alerts.list_alerts(
+                context.db, actor, patient_id=patient_id, clock=context.clock
+            ),
+            "adverse_events": web_support.list_adverse_events(
+                context.db, actor, patient_id, clock=context.clock
+            ),
+            "is_clinician": actor.role is Role.CLINICIAN,
         },
     )
+
+
+@router.post("/clinic/patients/{patient_id}/screenings")
+def run_screening(
+    context: ContextDep, user: FormUserDep, values: FormValuesDep, patient_id: int
+) -> Response:
+    """Screen the patient for a substance (stores the result and its findings)."""
+    actor = user.require(Role.CLINICIAN)
+    substance = values.get("substance", "")
+    screening.screen_patient(context.db, actor, patient_id, substance, clock=context.clock)
+    return RedirectResponse(f"/clinic/patients/{patient_id}#screening", status_code=303)
+
+
+@router.post("/clinic/patients/{patient_id}/screenings/{substance}/sign-off")
+def sign_off_screening(
+    context: ContextDep,
+    user: FormUserDep,
+    values: FormValuesDep,
+    patient_id: int,
+    substance: str,
+) -> Response:
+    """Clear a clinician-review screening with a reason."""
+    actor = user.require(Role.CLINICIAN)
+    current = screening.latest_screening(
+        context.db, actor, patient_id, substance, clock=context.clock
+    )
+    if current.record_id != values.get("record_id"):
+        raise ConflictError("screening: it changed since the page was loaded; review it again")
+    screening.sign_off_screening(
+        context.db, actor, current.record_id, values.get("reason", ""), clock=context.clock
+    )
+    return RedirectResponse(f"/clinic/patients/{patient_id}#screening", status_code=303)
+
+
+@router.get("/clinic/patients/{patient_id}/history")
+def history_form(
+    context: ContextDep, request: Request, user: PageUserDep, patient_id: int
+) -> HTMLResponse:
+    """The medical-history questions screening needs."""
+    actor = user.require(Role.CLINICIAN)
+    patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
+    answers = {h.flag: h.value for h in patient.history}
+    return render(
+        request,
+        "history_flags.html",
+        {"patient": patient, "flags": screening.history_flag_ids(), "answers": answers},
+    )
+
+
+@router.post("/clinic/patients/{patient_id}/history")
+def save_history(
+    context: ContextDep, user: FormUserDep, values: FormValuesDep, patient_id: int
+) -> Response:
+    """Store changed history answers (each a new version), then go back to screening."""
+    actor = user.require(Role.CLINICIAN)
+    choices = {"yes": True, "no": False, "unknown": None}
+    for flag in screening.history_flag_ids():
+        answer = values.get(f"flag.{flag}")
+        if answer in choices and answer != values.get(f"was.{flag}"):
+            patients.set_history_flag(
+                context.db, actor, patient_id, flag, choices[answer], clock=context.clock
+            )
+    return RedirectResponse(f"/clinic/patients/{patient_id}#screening", status_code=303)
 
 
 @router.post("/clinic/patients/{patient_id}/medications")
@@ -111,3 +206,28 @@ def enrol(
     except ValidationError as err:
         return _enrol_page(request, values, str(err), status=422)
     return RedirectResponse(f"/clinic/patients/{patient.id}", status_code=303)
+
+
+@router.get("/clinic/alerts")
+def alert_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
+    """Open alerts of the site, newest first, each with an acknowledge form."""
+    actor = user.require(*STAFF)
+    rows = alerts.list_alerts(context.db, actor, clock=context.clock)
+    codes = {p.id: p.study_code for p in patients.list_patients(context.db, actor)}
+    return render(
+        request,
+        "clinic_alerts.html",
+        {"alerts": rows, "codes": codes, "is_clinician": actor.role is Role.CLINICIAN},
+    )
+
+
+@router.post("/clinic/alerts/{alert_id}/acknowledge")
+def acknowledge(
+    context: ContextDep, user: FormUserDep, values: FormValuesDep, alert_id: int
+) -> Response:
+    """Acknowledge an alert with a note."""
+    actor = user.require(Role.CLINICIAN)
+    alerts.acknowledge_alert(
+        context.db, actor, alert_id, values.get("note", ""), clock=context.clock
+    )
+    return RedirectResponse("/clinic/alerts", status_code=303)

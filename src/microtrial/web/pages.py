@@ -9,7 +9,14 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from microtrial.api.errors import LoginRequired, is_api
-from microtrial.web import auth_pages, clinic_pages, patient_pages
+from microtrial.web import (
+    admin_pages,
+    auth_pages,
+    clinic_pages,
+    patient_pages,
+    result_pages,
+    trial_pages,
+)
 from microtrial.web.rendering import render_error, static_dir
 from microtrial.web.session import login_redirect_target
 
@@ -23,12 +30,20 @@ def plotly_js_path() -> str:
 
 def install(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
-    for module in (auth_pages, patient_pages, clinic_pages):
+    for module in (
+        auth_pages,
+        patient_pages,
+        clinic_pages,
+        trial_pages,
+        result_pages,
+        admin_pages,
+    ):
         app.include_router(module.router)
     plotly_js = plotly_js_path()
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     def plotly_bundle() -> FileResponse:
+        """plotly.min.js from the installed plotly package."""
         return FileResponse(
             plotly_js,
             media_type="text/javascript",
@@ -38,6 +53,7 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
     async def on_login_required(request: Request, exc: Exception) -> Response:
+        """Send an anonymous page request to the login form."""
         if is_api(request):
             return Response(status_code=401)
         return RedirectResponse(login_redirect_target(str(exc) or "/"), status_code=303)

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.api.deps import ContextDep
-from microtrial.domain.actors import Role
+from microtrial.api.creates import create_once
+from microtrial.api.deps import AppContext, ContextDep
+from microtrial.api.errors import status_for
+from microtrial.domain.actors import Actor, Role
 from microtrial.domain.patients import parse_date
-from microtrial.errors import PermissionDenied, ValidationError
-from microtrial.services import records, web_support
+from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
+from microtrial.services import records, trials, web_support
+from microtrial.services.trials import TrialRead
 from microtrial.web.charts import pain_chart
 from microtrial.web.forms import answers_from_form, form_items
 from microtrial.web.rendering import render
@@ -28,21 +32,55 @@ DIARY = "daily_diary"
 PHQ9 = "phq9"
 
 
+ACTIVE = ("scheduled", "running", "paused", "completed")
+
+
+@dataclass(frozen=True)
+class TrialState:
+    """The patient's current trial as the Today page needs it (never the arm)."""
+
+    trial: TrialRead | None
+    guess_period: int | None
+
+
+def trial_state(context: AppContext, actor: Actor, today: dt.date) -> TrialState:
+    """The patient's open trial and the earliest period whose guess is due."""
+    own = [
+        t for t in trials.list_trials(context.db, actor, clock=context.clock) if t.status in ACTIVE
+    ]
+    if not own:
+        return TrialState(None, None)
+    trial = own[-1]
+    due = None
+    if trial.status in ("running", "paused", "completed"):
+        guessed = {g.period for g in web_support.list_guesses(context.db, actor, trial.id)}
+        for period in trial.periods:
+            if today >= period.end_date - dt.timedelta(days=2) and period.number not in guessed:
+                due = period.number
+                break
+    return TrialState(trial, due)
+
+
 def _today_page(
     request: Request,
-    home: web_support.PatientHome,
+    context: AppContext,
+    actor: Actor,
     *,
     values: dict[str, str] | None = None,
     error: str | None = None,
     flash: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    home = web_support.patient_home(context.db, actor, clock=context.clock)
+    state = trial_state(context, actor, home.local_date)
     values = values or {}
     return render(
         request,
         "today.html",
         {
             "home": home,
+            "trial": state.trial,
+            "guess_period": state.guess_period,
             "diary_items": form_items(DIARY),
             "ae_items": form_items(SIDE_EFFECTS),
             "bp_items": form_items(BLOOD_PRESSURE),
@@ -61,10 +99,9 @@ def _today_page(
 
 @router.get("/today")
 def today(context: ContextDep, request: Request, user: PageUserDep, saved: int = 0) -> HTMLResponse:
-    """Today's diary form."""
-    user.require(Role.PATIENT)
-    home = web_support.patient_home(context.db, user.actor, clock=context.clock)
-    return _today_page(request, home, flash="Saved. Thank you." if saved else None)
+    """Today's diary form, with the capsule check-in and any period-end guess."""
+    actor = user.require(Role.PATIENT)
+    return _today_page(request, context, actor, flash="Saved. Thank you." if saved else None)
 
 
 def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
@@ -101,11 +138,39 @@ def _own_id(user: PageUser) -> int:
     return actor.patient_id
 
 
+def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) -> None:
+    """Record the capsule as a dose of the running trial (once per form submission)."""
+    trial_id = values.get("trial_id", "")
+    kit_code = values.get("kit_code", "").strip()
+    if not trial_id.isdigit():
+        raise ValidationError("trial", "there is no running trial to check a capsule in for")
+    if not kit_code:
+        raise ValidationError("kit_code", "enter the kit code printed on the capsule pack")
+    create_once(
+        context,
+        Response(),
+        key=f"web-{values.get('submission_id') or uuid.uuid4().hex}-dose",
+        scope=f"dose:trial:{trial_id}:user:{actor.user_id}",
+        resource="dose",
+        payload={"kit_code": kit_code, "trial": trial_id},
+        create=lambda: trials.record_dose(
+            context.db,
+            actor,
+            int(trial_id),
+            taken_at=context.clock(),
+            kit_code=kit_code,
+            clock=context.clock,
+        ),
+        fetch=lambda rid: web_support.get_dose(context.db, actor, int(trial_id), rid),
+        ident=lambda d: d.record_id,
+    )
+
+
 @router.post("/today")
 def submit_today(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
-    """Save today's diary (and side effects and blood pressure when given) in one go."""
+    """Save today's diary (with side effects and blood pressure when given), then the capsule."""
     patient_id = _own_id(user)
     try:
         entries = today_entries(values)
@@ -113,8 +178,42 @@ def submit_today(
             context.db, user.actor, patient_id, entries, clock=context.clock
         )
     except ValidationError as err:
-        home = web_support.patient_home(context.db, user.actor, clock=context.clock)
-        return _today_page(request, home, values=values, error=str(err), status=422)
+        return _today_page(request, context, user.actor, values=values, error=str(err), status=422)
+    if values.get("daily_diary.dose_check_in") == "taken" and values.get("trial_id"):
+        try:
+            _check_in_dose(context, user.actor, values)
+        except (ValidationError, SafetyBlock, ConflictError) as err:
+            # The diary is saved; only the capsule check-in needs attention.
+            return _today_page(
+                request,
+                context,
+                user.actor,
+                values=values,
+                flash="Your diary is saved.",
+                error=f"Capsule check-in not recorded: {err}",
+                status=status_for(err),
+            )
+    return RedirectResponse("/today?saved=1", status_code=303)
+
+
+@router.post("/guess")
+def submit_guess(context: ContextDep, user: FormUserDep, values: FormValuesDep) -> Response:
+    """The patient's guess of the period that is ending."""
+    actor = user.require(Role.PATIENT)
+    trial_id = values.get("trial_id", "")
+    period = values.get("period", "")
+    confidence = values.get("confidence", "").strip()
+    if not trial_id.isdigit() or not period.isdigit():
+        raise ValidationError("period", "no period to guess")
+    trials.record_guess(
+        context.db,
+        actor,
+        int(trial_id),
+        int(period),
+        values.get("guess", ""),
+        int(confidence) if confidence.isdigit() else None,
+        clock=context.clock,
+    )
     return RedirectResponse("/today?saved=1", status_code=303)
 
 
@@ -198,11 +297,17 @@ def history(context: ContextDep, request: Request, user: PageUserDep) -> HTMLRes
     """The patient's own daily pain, as a chart and a table (no arms before unblinding)."""
     user.require(Role.PATIENT)
     home = web_support.patient_home(context.db, user.actor, clock=context.clock)
+    finished = [
+        t
+        for t in trials.list_trials(context.db, user.actor, clock=context.clock)
+        if t.status == "unblinded"
+    ]
     return render(
         request,
         "history.html",
         {
             "chart": pain_chart(home.pain_history, title="My daily average pain"),
             "rows": list(reversed(home.pain_history)),
+            "finished": finished,
         },
     )

@@ -7,15 +7,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from helpers import FixedClock
+from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer, Login
 from microtrial.api import create_app
 from microtrial.api.config import ServerSettings
 
 
 @pytest.fixture
-def server(database_url: str, clock: FixedClock) -> Iterator[LiveServer]:
-    """The app on Uvicorn over the clinic's database, with the test clock."""
+def server(clinic: Clinic, database_url: str, clock: FixedClock) -> Iterator[LiveServer]:
+    """The app on Uvicorn over the clinic's database (two sites' users), with the test clock."""
+    del clinic  # built first: its users must exist before anyone signs in
     settings = ServerSettings(
         database_url=database_url,
         secret_key="k" * 40,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -19,17 +20,21 @@ class LiveServer:
     """Run ``app`` on Uvicorn until the context exits."""
 
     def __init__(self, app: FastAPI) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
+        # Port 0: the kernel picks a free port, read back once the server listens. (Uvicorn
+        # binds and closes the socket itself; a socket passed in leaks under uvloop.)
         config = uvicorn.Config(
-            app, lifespan="on", log_level="warning", ws="none", access_log=False, loop="auto"
+            app,
+            host="127.0.0.1",
+            port=0,
+            lifespan="on",
+            log_level="warning",
+            ws="none",
+            access_log=False,
+            loop="auto",
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self.port = 0
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
@@ -43,6 +48,7 @@ class LiveServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
 
     def __exit__(
@@ -53,4 +59,10 @@ class LiveServer:
     ) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=15)
-        self._socket.close()
+
+
+def sqlite_copy(template: Path, directory: Path) -> str:
+    """The URL of a fresh copy of the migrated SQLite template (for backend-neutral tests)."""
+    path = directory / "api.db"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import httpx
+from pathlib import Path
 
-from integration.api.live import PASSWORD, LiveServer, Login
+import httpx
+import pytest
+
+from integration.api.live import PASSWORD, LiveServer, Login, sqlite_copy
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """SQLite only: tokens, throttling and the server's edges do not depend on the engine."""
+    return sqlite_copy(sqlite_template, tmp_path)
 
 
 def test_token_names_the_user_and_their_scope(api: httpx.Client, login: Login) -> None:

@@ -123,3 +123,32 @@ def test_updates_need_a_current_if_match(api: httpx.Client, login: Login, clinic
     assert current.headers["etag"] == '"2"'
     garbage = api.patch(url, json=change, headers={**clinician, "If-Match": 'W/"abc"'})
     assert garbage.status_code == 412
+
+
+def test_trial_transitions_need_the_current_lock_version(
+    api: httpx.Client, login: Login, clinic: Clinic
+) -> None:
+    pid = clinic.patients["A-001"].id
+    clinician = {**login("clinician_sitea"), "Idempotency-Key": str(uuid.uuid4())}
+    body = {
+        "regimen": {
+            "template": "fadiman",
+            "substance": "psilocybin",
+            "amount": 100,
+            "unit": "mg dried material",
+        },
+        "start_date": "2026-03-09",
+    }
+    planned = [api.post(f"/patients/{pid}/trials", json=body, headers=clinician) for _ in range(3)]
+    assert [p.status_code for p in planned] == [201, 201, 201]
+    assert len({p.json()["id"] for p in planned}) == 1
+    url = f"/trials/{planned[0].json()['id']}/transitions"
+    etag = planned[0].headers["etag"]
+    withdraw = {"action": "withdraw", "reason": "patient moved away"}
+    assert api.post(url, json=withdraw, headers=login("clinician_sitea")).status_code == 428
+    stale = {**login("clinician_sitea"), "If-Match": '"0"'}
+    assert api.post(url, json=withdraw, headers=stale).status_code == 412
+    done = api.post(url, json=withdraw, headers={**login("clinician_sitea"), "If-Match": etag})
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "withdrawn"
+    assert done.headers["etag"] != etag

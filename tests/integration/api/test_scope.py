@@ -1,10 +1,11 @@
 """Access scope through the real server: out-of-scope objects answer 404, researchers get no
-identifiers. The routes checked are read from the app's OpenAPI, so a new patient-scoped route
-without an entry here fails the coverage test."""
+identifiers, patients get no arm before unblinding. The routes checked are read from the app's
+OpenAPI, so a new object-scoped route without an entry here fails the coverage test."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -13,8 +14,11 @@ import pytest
 
 from helpers import Clinic, FixedClock
 from integration.api.live import Login
-from microtrial.services import patients, records
+from microtrial.domain.design import DesignSpec
+from microtrial.services import patients, records, screening, trials
 
+SCOPED = ("{patient_id}", "{trial_id}", "{alert_id}")
+MISSING = 999_999
 # A valid body for every create or update, so that the server gets past body validation and the
 # answer shows the access check, not a 422.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -37,43 +41,111 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "grade": 1,
         "onset_date": "2026-03-01",
     },
+    ("post", "/patients/{patient_id}/screenings"): {"substance": "psilocybin"},
+    ("post", "/patients/{patient_id}/screenings/{substance}/sign-off"): {"reason": "reviewed"},
+    ("post", "/patients/{patient_id}/trials"): {
+        "regimen": {
+            "template": "fadiman",
+            "substance": "psilocybin",
+            "amount": 100,
+            "unit": "mg dried material",
+        },
+        "start_date": "2026-03-09",
+    },
+    ("post", "/trials/{trial_id}/transitions"): {"action": "withdraw", "reason": "test"},
+    ("post", "/trials/{trial_id}/unblind"): {"reason": "safety"},
+    ("post", "/trials/{trial_id}/doses"): {
+        "taken_at": "2026-03-02T08:00:00+00:00",
+        "kit_code": "{kit_code}",
+    },
+    ("post", "/trials/{trial_id}/guesses"): {"period": 1, "guess": "active"},
+    ("post", "/alerts/{alert_id}/acknowledge"): {"note": "called the patient"},
 }
 # Which record a {record_id} in a path refers to (created for the target patient).
 RECORD_KIND = {"medications": "medication", "conditions": "condition", "adverse-events": "ae"}
 OUTSIDERS = ("clinician_siteb", "unblinded_staff_siteb", "p_A-002", "p_B-001")
+ALLOCATION_KEYS = {"arm", "arms", "allocation", "sequence", "seed"}
 
 
-def patient_routes(api: httpx.Client) -> list[tuple[str, str]]:
-    """(method, path) of every API route that names a patient, from the OpenAPI document."""
+def allocation_values(value: Any) -> list[Any]:
+    """Every non-null value under an allocation-revealing key anywhere in a JSON document."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ALLOCATION_KEYS and item is not None:
+                found.append(item)
+            found += allocation_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += allocation_values(item)
+    return found
+
+
+def scoped_routes(api: httpx.Client) -> list[tuple[str, str]]:
+    """(method, path) of every API route that names a patient-scoped object, from OpenAPI."""
     spec = api.get("/openapi.json").json()
     return sorted(
         (method, path.removeprefix("/api/v1"))
         for path, operations in spec["paths"].items()
-        if "{patient_id}" in path
+        if any(name in path for name in SCOPED)
         for method in operations
     )
 
 
 @pytest.fixture
 def target(clinic: Clinic, clock: FixedClock) -> dict[str, Any]:
-    """Patient A-001 with one record of each kind."""
+    """Patient A-001 with one record of each kind, a screening, a planned trial and an alert."""
     clinician = clinic.actors["clinician_sitea"]
     pid = clinic.patients["A-001"].id
+    medication = patients.add_medication(clinic.db, clinician, pid, "Sertraline", clock=clock)
+    ae = records.record_adverse_event(
+        clinic.db,
+        clinician,
+        pid,
+        term="headache",
+        grade=1,
+        serious=False,
+        onset_date=dt.date(2026, 3, 1),
+        clock=clock,
+    )
+    screening.screen_patient(clinic.db, clinician, pid, "psilocybin", clock=clock)
+    trial = trials.plan_trial(
+        clinic.db,
+        clinician,
+        pid,
+        trials.RegimenChoice("fadiman", "psilocybin", 100, "mg dried material"),
+        DesignSpec(),
+        start_date=dt.date(2026, 3, 3),
+        seed=7,
+        clock=clock,
+    )
+    phq9 = {f"q{i}": 0 for i in range(1, 10)} | {"q9": 1}
+    records.record_diary_entry(
+        clinic.db,
+        clinic.actors["p_A-001"],
+        pid,
+        records.DiaryInput(local_date=dt.date(2026, 3, 2), answers=phq9, instrument_id="phq9"),
+        clock=clock,
+    )
+    alert = patients_alerts(clinic, pid)
     return {
         "patient_id": pid,
-        "medication": patients.add_medication(clinic.db, clinician, pid, "Sertraline", clock=clock),
+        "trial_id": trial.id,
+        "alert_id": alert,
+        "kit_code": trial.periods[0].kit_code,
+        "substance": "psilocybin",
+        "medication": medication,
         "condition": clinic.patients["A-001"].conditions[0],
-        "ae": records.record_adverse_event(
-            clinic.db,
-            clinician,
-            pid,
-            term="headache",
-            grade=1,
-            serious=False,
-            onset_date=dt.date(2026, 3, 1),
-            clock=clock,
-        ),
+        "ae": ae,
     }
+
+
+def patients_alerts(clinic: Clinic, patient_id: int) -> int:
+    from microtrial.services import alerts
+
+    found = alerts.list_alerts(clinic.db, clinic.actors["clinician_sitea"], patient_id=patient_id)
+    assert [a.code for a in found] == ["phq9-item9"]
+    return found[0].id
 
 
 def request(
@@ -82,48 +154,68 @@ def request(
     method: str,
     template: str,
     target: dict[str, Any],
-    patient_id: int | None = None,
+    **override: int,
 ) -> httpx.Response:
-    kind = re.search(r"/patients/\{patient_id\}/([a-z-]+)/\{record_id\}", template)
-    path = template.replace("{patient_id}", str(patient_id or target["patient_id"]))
+    ids = {**target, **override}
+    path = template
+    for name in ("patient_id", "trial_id", "alert_id", "substance"):
+        path = path.replace(f"{{{name}}}", str(ids[name]))
+    kind = re.search(r"/([a-z-]+)/\{record_id\}", template)
     if kind:
-        path = path.replace("{record_id}", target[RECORD_KIND[kind.group(1)]].record_id)
-    extra = {"If-Match": '"1"'} if method == "patch" else {}
-    return api.request(
-        method.upper(),
-        path,
-        json=BODIES.get((method, template)),
-        headers={**headers, **extra},
-    )
+        path = path.replace("{record_id}", ids[RECORD_KIND[kind.group(1)]].record_id)
+    extra = {"If-Match": '"1"'} if method == "patch" or template.endswith("/transitions") else {}
+    body = BODIES.get((method, template))
+    if body is not None:
+        body = json.loads(json.dumps(body).replace("{kit_code}", ids["kit_code"]))
+    return api.request(method.upper(), path, json=body, headers={**headers, **extra})
 
 
-def test_every_patient_route_is_covered(api: httpx.Client) -> None:
-    routes = patient_routes(api)
-    assert len(routes) >= 10
-    writes = {(m, p) for m, p in routes if m in ("post", "put", "patch")}
+def test_every_scoped_route_is_covered(api: httpx.Client) -> None:
+    routes = scoped_routes(api)
+    assert len(routes) >= 25
+    writes = {(m, p) for m, p in routes if m in ("post", "put", "patch", "delete")}
     assert writes <= set(BODIES), f"add a body for {sorted(writes - set(BODIES))}"
     for _, path in routes:
-        kind = re.search(r"/patients/\{patient_id\}/([a-z-]+)/\{record_id\}", path)
+        kind = re.search(r"/([a-z-]+)/\{record_id\}", path)
         assert kind is None or kind.group(1) in RECORD_KIND, path
 
 
-def test_outsiders_get_404_on_every_patient_route(
+def test_outsiders_get_404_on_every_scoped_route(
     api: httpx.Client, login: Login, target: dict[str, Any]
 ) -> None:
     problems = []
     for username in OUTSIDERS:
         headers = login(username)
-        for method, template in patient_routes(api):
+        for method, template in scoped_routes(api):
             answer = request(api, headers, method, template, target)
             if answer.status_code == 404:
                 continue
             # A route the role may never use is refused alike for every object (no existence leak).
             if answer.status_code == 403:
-                own = request(api, headers, method, template, target, patient_id=999_999)
-                if own.status_code == 403 and own.json() == answer.json():
+                missing = request(
+                    api,
+                    headers,
+                    method,
+                    template,
+                    target,
+                    patient_id=MISSING,
+                    trial_id=MISSING,
+                    alert_id=MISSING,
+                )
+                if missing.status_code == 403 and missing.json() == answer.json():
                     continue
             problems.append(f"{username} {method.upper()} {template}: {answer.status_code}")
     assert problems == []
+
+
+def test_site_lists_hold_only_the_callers_site(
+    api: httpx.Client, login: Login, target: dict[str, Any]
+) -> None:
+    mine = api.get("/alerts", headers=login("clinician_sitea")).json()["items"]
+    assert [a["id"] for a in mine] == [target["alert_id"]]
+    assert api.get("/alerts", headers=login("clinician_siteb")).json()["items"] == []
+    listed = api.get("/patients", headers=login("clinician_siteb")).json()["items"]
+    assert [p["study_code"] for p in listed] == ["B-001"]
 
 
 def test_a_record_under_another_patients_path_is_404(
@@ -131,24 +223,25 @@ def test_a_record_under_another_patients_path_is_404(
 ) -> None:
     other = clinic.patients["A-002"].id  # same site, so the clinician may see both patients
     headers = login("clinician_sitea")
-    for method, template in patient_routes(api):
+    for method, template in scoped_routes(api):
         if "{record_id}" in template:
             answer = request(api, headers, method, template, target, patient_id=other)
             assert answer.status_code == 404, (method, template, answer.text)
 
 
-def test_insiders_reach_the_same_routes(
+def test_insiders_pass_the_scope_check(
     api: httpx.Client, login: Login, target: dict[str, Any]
 ) -> None:
-    headers = login("clinician_sitea")
-    for method, template in patient_routes(api):
-        answer = request(api, headers, method, template, target)
-        assert answer.status_code < 300, (method, template, answer.status_code, answer.text)
-    own = login("p_A-001")
-    for method, template in patient_routes(api):
-        if method == "get":
-            answer = request(api, own, method, template, target)
-            assert answer.status_code == 200, (template, answer.text)
+    for username in ("clinician_sitea", "unblinded_staff_sitea", "p_A-001"):
+        headers = login(username)
+        for method, template in scoped_routes(api):
+            answer = request(api, headers, method, template, target)
+            assert answer.status_code != 404, (username, method, template, answer.text)
+            if method == "get" and username == "clinician_sitea":
+                # kits: unblinded staff only (403); result, report: not while blinded (409)
+                blocked = {"/kits": 403, "/result": 409, "/report": 409}
+                expected = blocked.get(template[template.rfind("/") :], 200)
+                assert answer.status_code == expected, (template, answer.text)
 
 
 def test_a_researcher_never_receives_identifiers(
@@ -156,11 +249,53 @@ def test_a_researcher_never_receives_identifiers(
 ) -> None:
     headers = login("researcher_sitea")
     codes = [p.study_code for p in clinic.patients.values()]
-    answers = [api.get("/patients", headers=headers)]
+    answers = [api.get("/patients", headers=headers), api.get("/alerts", headers=headers)]
     answers += [
-        request(api, headers, method, template, target) for method, template in patient_routes(api)
+        request(api, headers, method, template, target) for method, template in scoped_routes(api)
     ]
     for answer in answers:
         assert answer.status_code in (403, 404), answer.request.url
         assert not any(code in answer.text for code in codes)
         assert "birth_year" not in answer.text
+
+
+def test_a_patient_never_receives_an_arm_before_unblinding(
+    api: httpx.Client, login: Login, target: dict[str, Any]
+) -> None:
+    own = login("p_A-001")
+    reads = [(m, t) for m, t in scoped_routes(api) if m == "get"]
+    for method, template in reads:
+        answer = request(api, own, method, template, target)
+        assert answer.status_code in (200, 403, 409), (template, answer.text)
+        assert allocation_values(answer.json()) == [], template
+    kits = api.get(f"/trials/{target['trial_id']}/kits", headers=own)
+    assert kits.status_code == 403
+    # The unblinded pharmacist sees the arms; after an emergency unblinding the patient does too.
+    sheet = api.get(f"/trials/{target['trial_id']}/kits", headers=login("unblinded_staff_sitea"))
+    assert sheet.status_code == 200
+    assert {k["arm"] for k in sheet.json()["kits"]} == {"active", "placebo"}
+    clinician = login("clinician_sitea")
+    url = f"/trials/{target['trial_id']}"
+    signed = api.post(
+        f"/patients/{target['patient_id']}/screenings/psilocybin/sign-off",
+        json={"reason": "history reviewed in clinic"},
+        headers=clinician,
+    )
+    assert signed.status_code == 200, signed.text
+    etag = api.get(url, headers=clinician).headers["etag"]
+    for action in ("confirm-screening", "schedule", "start"):
+        moved = api.post(
+            f"{url}/transitions", json={"action": action}, headers={**clinician, "If-Match": etag}
+        )
+        assert moved.status_code == 200, (action, moved.text)
+        etag = moved.headers["etag"]
+    for method, template in reads:  # still blind while running
+        answer = request(api, own, method, template, target)
+        assert allocation_values(answer.json()) == [], template
+    unblinded = api.post(
+        f"{url}/unblind", json={"reason": "suspected serious reaction"}, headers=clinician
+    )
+    assert unblinded.status_code == 200, unblinded.text
+    trial = api.get(f"/trials/{target['trial_id']}", headers=own).json()
+    assert [p["arm"] for p in trial["periods"]] == [k["arm"] for k in sheet.json()["kits"]]
+    assert len(allocation_values(trial)) == len(trial["periods"]) == 6

@@ -1,0 +1,91 @@
+"""Daily diary and dose reminders by e-mail (off unless ``MICROTRIAL_SMTP_HOST`` is set).
+
+A reminder carries no clinical content: only that today's diary or capsule check-in is due.
+Each is claimed in the database before sending, so several workers never send it twice; a
+failed send is not retried that day (reminders are at most once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import smtplib
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+
+from microtrial.api.config import ServerSettings
+from microtrial.services import web_support
+from microtrial.services.common import Clock
+from microtrial.services.web_support import Reminder
+from microtrial.store.db import Database
+
+log = logging.getLogger("microtrial.reminders")
+
+SUBJECTS = {
+    "diary": "MicroTrial: today's diary",
+    "dose": "MicroTrial: today's capsule check-in",
+}
+TEXTS = {
+    "diary": "Please fill in today's MicroTrial diary.",
+    "dose": "Today is a capsule day in your trial: please take it as planned and check it in.",
+}
+
+
+def reminder_message(settings: ServerSettings, reminder: Reminder) -> EmailMessage:
+    """The e-mail for one reminder."""
+    message = EmailMessage()
+    message["From"] = settings.smtp_from
+    message["To"] = reminder.email
+    message["Subject"] = SUBJECTS[reminder.kind]
+    link = f"\n\n{settings.public_url.rstrip('/')}/today" if settings.public_url else ""
+    message.set_content(
+        f"{TEXTS[reminder.kind]}{link}\n\n"
+        "MicroTrial does not replace your clinician. If you feel unwell, contact your clinician;\n"
+        "in an emergency call your local emergency number.\n"
+    )
+    return message
+
+
+def send_due_reminders(settings: ServerSettings, db: Database, clock: Clock) -> int:
+    """Send every reminder due now; returns how many were sent (0 when SMTP is off)."""
+    if not settings.smtp_host:
+        return 0
+    due = web_support.due_reminders(db, remind_at=settings.reminder_time, clock=clock)
+    if not due:
+        return 0
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username and settings.smtp_password:
+            smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+        for reminder in due:
+            smtp.send_message(reminder_message(settings, reminder))
+    return len(due)
+
+
+async def reminder_loop(settings: ServerSettings, db: Database, clock: Clock) -> None:
+    """Check for due reminders every ``reminder_interval_s`` seconds until cancelled."""
+    while True:
+        try:
+            sent = await asyncio.to_thread(send_due_reminders, settings, db, clock)
+            if sent:
+                log.info("sent %d reminder(s)", sent)
+        except (OSError, smtplib.SMTPException) as err:
+            log.warning("reminders not sent: %s", err)
+        await asyncio.sleep(settings.reminder_interval_s)
+
+
+@contextlib.asynccontextmanager
+async def reminders_running(
+    settings: ServerSettings, db: Database, clock: Clock
+) -> AsyncIterator[None]:
+    """Run the reminder loop in the background while the app runs (when SMTP is configured)."""
+    task = asyncio.create_task(reminder_loop(settings, db, clock)) if settings.smtp_host else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,131 @@
+"""Results: one unblinded trial's analysis, and the de-identified cohort (pooled, exportable)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from microtrial.api.deps import ActorDep, AppContext, ContextDep
+from microtrial.api.tables import csv_zip, records
+from microtrial.domain.actors import Actor, Role
+from microtrial.reports.trial_report import trial_report
+from microtrial.services import analysis, exports
+from microtrial.services.trials import TrialRead
+
+router = APIRouter(tags=["results"])
+
+
+class TrialResultRead(BaseModel):
+    """A trial's analysis: effects per outcome (active minus placebo), period means, blinding."""
+
+    trial: TrialRead
+    condition_group: str | None
+    primary: dict[str, Any]
+    results: list[dict[str, Any]]
+    period_means: list[dict[str, Any]]
+    guesses: list[dict[str, Any]]
+    blinding: dict[str, Any] | None
+    doses_planned: int
+    doses_taken: int
+    warnings: list[str]
+
+
+class CohortRead(BaseModel):
+    """De-identified per-trial results, pooled effects by condition group, and blinding."""
+
+    n_trials: int
+    results: list[dict[str, Any]]
+    pooled: list[dict[str, Any]]
+    forest: list[dict[str, Any]]
+    blinding: dict[str, Any] | None
+
+
+def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResultRead:
+    """The analysis of an unblinded trial as a response body."""
+    result = analysis.analyse_trial(context.db, actor, trial_id, clock=context.clock)
+    return TrialResultRead(
+        trial=result.trial,
+        condition_group=result.condition_group,
+        primary=result.primary,
+        results=records(result.results),
+        period_means=records(result.period_means),
+        guesses=records(result.guesses),
+        blinding=result.blinding.as_dict() if result.blinding else None,
+        doses_planned=result.doses_planned,
+        doses_taken=result.doses_taken,
+        warnings=list(result.warnings),
+    )
+
+
+def cohort(context: AppContext, actor: Actor, condition_group: str | None) -> CohortRead:
+    """The cohort analysis as a response body (no identifiers: trials carry sequence labels)."""
+    result = analysis.cohort_analysis(
+        context.db, actor, condition_group=condition_group, clock=context.clock
+    )
+    return CohortRead(
+        n_trials=result.n_trials,
+        results=records(result.results),
+        pooled=records(result.pooled.groups if result.pooled else None),
+        forest=records(result.pooled.forest if result.pooled else None),
+        blinding=result.blinding.as_dict() if result.blinding else None,
+    )
+
+
+@router.get("/trials/{trial_id}/result")
+def read_trial_result(context: ContextDep, actor: ActorDep, trial_id: int) -> TrialResultRead:
+    """The trial's result (409 while it is still blinded)."""
+    return trial_result(context, actor, trial_id)
+
+
+@router.get(
+    "/trials/{trial_id}/report",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}, "text/html": {}}}},
+)
+def read_trial_report(
+    context: ContextDep,
+    actor: ActorDep,
+    trial_id: int,
+    format: Literal["html", "pdf"] = "pdf",
+    audience: Literal["clinician", "patient"] = "clinician",
+) -> Response:
+    """The trial report after unblinding (a patient always gets the patient version)."""
+    if actor.role is Role.PATIENT:
+        audience = "patient"
+    content = trial_report(
+        context.db, actor, trial_id, audience=audience, fmt=format, clock=context.clock
+    )
+    media = "application/pdf" if format == "pdf" else "text/html; charset=utf-8"
+    return Response(content, media_type=media)
+
+
+@router.get("/cohort")
+def read_cohort(
+    context: ContextDep, actor: ActorDep, condition_group: str | None = None
+) -> CohortRead:
+    """Pooled results of every unblinded trial (researchers: all sites; clinicians: theirs)."""
+    return cohort(context, actor, condition_group)
+
+
+def research_zip(context: AppContext, actor: Actor) -> bytes:
+    """The de-identified research export as a zip of CSV tables plus a manifest."""
+    tables = exports.research_export(
+        context.db, actor, secret=context.research_secret, clock=context.clock
+    )
+    return csv_zip(tables.tables, tables.manifest("csv"))
+
+
+@router.get(
+    "/cohort/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def export_cohort(context: ContextDep, actor: ActorDep) -> Response:
+    """The de-identified research export (researchers), as a zip of CSV files."""
+    return Response(
+        research_zip(context, actor),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="microtrial-research.zip"'},
+    )

@@ -1,0 +1,74 @@
+"""Screening a patient for a substance, and the clinician's sign-off."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Response
+
+from microtrial.api.creates import create_once
+from microtrial.api.deps import ActorDep, ContextDep
+from microtrial.api.paging import IdempotencyKeyHeader
+from microtrial.api.schemas import ScreeningCreate, SignOff
+from microtrial.errors import NotFound
+from microtrial.services import screening
+from microtrial.services.screening import ScreeningRead
+
+router = APIRouter(tags=["screening"])
+Substance = Literal["psilocybin", "lsd"]
+
+
+@router.post("/patients/{patient_id}/screenings", status_code=201)
+def screen_patient(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    body: ScreeningCreate,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> ScreeningRead:
+    """Screen against the catalog's contraindication and interaction rules; stores the result."""
+
+    def fetch(record_id: str) -> ScreeningRead:
+        """The screening a replayed key created, if it is still current."""
+        latest = screening.latest_screening(
+            context.db, actor, patient_id, body.substance, clock=context.clock
+        )
+        if latest.record_id != record_id:
+            raise NotFound(f"screening: {record_id} is no longer current")
+        return latest
+
+    return create_once(
+        context,
+        response,
+        key=idempotency_key,
+        scope=f"screening:patient:{patient_id}:user:{actor.user_id}",
+        resource="screening",
+        payload=body.model_dump(mode="json"),
+        create=lambda: screening.screen_patient(
+            context.db, actor, patient_id, body.substance, clock=context.clock
+        ),
+        fetch=fetch,
+        ident=lambda s: s.record_id,
+    )
+
+
+@router.get("/patients/{patient_id}/screenings/{substance}")
+def latest_screening(
+    context: ContextDep, actor: ActorDep, patient_id: int, substance: Substance
+) -> ScreeningRead:
+    """The current screening for a substance, with findings and sign-off."""
+    return screening.latest_screening(context.db, actor, patient_id, substance, clock=context.clock)
+
+
+@router.post("/patients/{patient_id}/screenings/{substance}/sign-off")
+def sign_off(
+    context: ContextDep, actor: ActorDep, patient_id: int, substance: Substance, body: SignOff
+) -> ScreeningRead:
+    """Clear the current clinician-review screening with a reason (clinicians)."""
+    current = screening.latest_screening(
+        context.db, actor, patient_id, substance, clock=context.clock
+    )
+    return screening.sign_off_screening(
+        context.db, actor, current.record_id, body.reason, clock=context.clock
+    )

@@ -1,0 +1,44 @@
+"""Tabular results (pandas frames) as JSON-ready records and as a zip of CSV files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready scalar: NaN becomes None, numpy scalars Python ones, dates ISO text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dt.date | pd.Timestamp):
+        return value.isoformat()
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """A frame's rows as JSON-ready dicts (an empty list for None or an empty frame)."""
+    if frame is None or frame.empty:
+        return []
+    return [{str(k): plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def csv_zip(tables: Mapping[str, pd.DataFrame], manifest: dict[str, Any]) -> bytes:
+    """A zip holding ``<name>.csv`` per table and ``manifest.json``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, frame in tables.items():
+            archive.writestr(f"{name}.csv", frame.to_csv(index=False))
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, default=str))
+    return buffer.getvalue()

@@ -1,0 +1,108 @@
+"""After unblinding: a trial's result and report; the researcher's de-identified cohort."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from microtrial.api.deps import AppContext, ContextDep
+from microtrial.api.routes.results import cohort, research_zip
+from microtrial.api.tables import records
+from microtrial.domain.actors import Actor, Role
+from microtrial.domain.catalog import load_catalog
+from microtrial.errors import NotFound
+from microtrial.reports.trial_report import Audience, trial_report
+from microtrial.services import analysis
+from microtrial.web.charts import arm_chart, forest_chart
+from microtrial.web.rendering import render
+from microtrial.web.session import PageUserDep
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/clinic/trials/{trial_id}/result")
+def result_page(
+    context: ContextDep, request: Request, user: PageUserDep, trial_id: int
+) -> HTMLResponse:
+    """The trial's result: effects with credible intervals, daily pain by arm, blinding."""
+    actor = user.require(Role.CLINICIAN, Role.UNBLINDED_STAFF)
+    found = analysis.analyse_trial(context.db, actor, trial_id, clock=context.clock)
+    days = records(found.days)
+    return render(
+        request,
+        "result.html",
+        {
+            "trial": found.trial,
+            "results": records(found.results),
+            "periods": records(found.period_means),
+            "blinding": found.blinding.as_dict() if found.blinding else None,
+            "found": found,
+            "chart": arm_chart(days, title="Daily pain by arm"),
+        },
+    )
+
+
+REPORT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+
+
+def _report(
+    context: AppContext, actor: Actor, trial_id: int, fmt: str, audience: Audience
+) -> Response:
+    if fmt not in REPORT_TYPES:
+        raise NotFound(f"report: no {fmt!r} format")
+    content = trial_report(
+        context.db, actor, trial_id, audience=audience, fmt=fmt, clock=context.clock
+    )
+    return Response(
+        content,
+        media_type=REPORT_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="trial-{trial_id}-{audience}.{fmt}"'
+        },
+    )
+
+
+@router.get("/clinic/trials/{trial_id}/report.{fmt}")
+def clinician_report(context: ContextDep, user: PageUserDep, trial_id: int, fmt: str) -> Response:
+    """The clinician's trial report (HTML or PDF) after unblinding."""
+    actor = user.require(Role.CLINICIAN, Role.UNBLINDED_STAFF)
+    return _report(context, actor, trial_id, fmt, "clinician")
+
+
+@router.get("/my/trials/{trial_id}/report.{fmt}")
+def patient_report(context: ContextDep, user: PageUserDep, trial_id: int, fmt: str) -> Response:
+    """The patient's own trial report, in plain language, after unblinding."""
+    actor = user.require(Role.PATIENT)
+    return _report(context, actor, trial_id, fmt, "patient")
+
+
+@router.get("/research")
+def research(
+    context: ContextDep, request: Request, user: PageUserDep, condition: str | None = None
+) -> HTMLResponse:
+    """The de-identified cohort: pooled effects by condition group and a forest plot."""
+    actor = user.require(Role.RESEARCHER)
+    result = cohort(context, actor, condition or None)
+    pain = [r for r in result.results if r.get("outcome") == "pain"]
+    return render(
+        request,
+        "research.html",
+        {
+            "cohort": result,
+            "pain": pain,
+            "condition": condition or "",
+            "groups": sorted({c.group for c in load_catalog().conditions.values()}),
+            "chart": forest_chart(pain, title="Per-trial effect on daily pain"),
+        },
+    )
+
+
+@router.get("/research/export.zip")
+def research_export(context: ContextDep, user: PageUserDep) -> Response:
+    """Download the de-identified research export (CSV tables and a manifest)."""
+    actor = user.require(Role.RESEARCHER)
+    return Response(
+        research_zip(context, actor),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="microtrial-research.zip"'},
+    )

@@ -1,0 +1,236 @@
+"""Trial pages: planning (clinicians), the trial view with its lifecycle and emergency
+unblinding, and the kit preparation sheet and labels for unblinded staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microtrial.api.deps import ContextDep
+from microtrial.domain.actors import Role
+from microtrial.domain.design import DesignSpec
+from microtrial.domain.patients import parse_date
+from microtrial.domain.regimens import load_regimen_catalog
+from microtrial.errors import ValidationError
+from microtrial.reports.labels import LabelKit, label_sheet_pdf, preparation_sheet_pdf
+from microtrial.services import patients, trials
+from microtrial.services.trials import KitPreparation, RegimenChoice
+from microtrial.web.rendering import render
+from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
+
+router = APIRouter(include_in_schema=False)
+STAFF = (Role.CLINICIAN, Role.UNBLINDED_STAFF)
+UNITS = ("mg dried material", "mg", "µg")
+# What a clinician may do next from each status (the service enforces the rules).
+NEXT_ACTIONS = {
+    "draft": ("confirm-screening", "withdraw"),
+    "screened": ("schedule", "withdraw"),
+    "scheduled": ("start", "withdraw"),
+    "running": ("pause", "complete", "withdraw"),
+    "paused": ("resume", "complete", "withdraw"),
+}
+NEEDS_REASON = {"pause", "resume", "complete", "withdraw"}
+
+
+def _number(values: dict[str, str], name: str, default: str) -> float:
+    raw = values.get(name, default).strip() or default
+    try:
+        return float(raw)
+    except ValueError as err:
+        raise ValidationError(name, f"{raw!r} is not a number", value=raw) from err
+
+
+def _templates() -> list[tuple[str, str]]:
+    catalog = load_regimen_catalog()
+    return [(name, t.title) for name, t in catalog.templates.items()]
+
+
+def _plan_page(
+    request: Request,
+    patient_id: int,
+    code: str,
+    values: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "plan_trial.html",
+        {
+            "patient_id": patient_id,
+            "code": code,
+            "templates": _templates(),
+            "units": UNITS,
+            "values": values,
+            "error": error,
+            "defaults": DesignSpec(),
+        },
+        status=status,
+    )
+
+
+@router.get("/clinic/patients/{patient_id}/trials/new")
+def plan_form(
+    context: ContextDep, request: Request, user: PageUserDep, patient_id: int
+) -> HTMLResponse:
+    """The trial planning form."""
+    actor = user.require(Role.CLINICIAN)
+    patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
+    start = context.clock().date() + dt.timedelta(days=7)
+    return _plan_page(request, patient_id, patient.study_code, {"start_date": start.isoformat()})
+
+
+@router.post("/clinic/patients/{patient_id}/trials")
+def plan(
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    patient_id: int,
+) -> Response:
+    """Plan the trial (randomised pairs, concealed allocation, kit codes)."""
+    actor = user.require(Role.CLINICIAN)
+    try:
+        spec = DesignSpec(
+            run_in_days=int(_number(values, "run_in_days", "7")),
+            pairs=int(_number(values, "pairs", "3")),
+            period_days=int(_number(values, "period_days", "14")),
+            wash_in_days=int(_number(values, "wash_in_days", "3")),
+        )
+        regimen = RegimenChoice(
+            template=values.get("template", ""),
+            substance=values.get("substance", ""),
+            amount=_number(values, "amount", ""),
+            unit=values.get("unit", ""),
+        )
+        trial = trials.plan_trial(
+            context.db,
+            actor,
+            patient_id,
+            regimen,
+            spec,
+            start_date=parse_date("start_date", values.get("start_date", "")),
+            clock=context.clock,
+        )
+    except ValidationError as err:
+        patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
+        return _plan_page(request, patient_id, patient.study_code, values, str(err), 422)
+    return RedirectResponse(f"/clinic/trials/{trial.id}", status_code=303)
+
+
+@router.get("/clinic/trials/{trial_id}")
+def trial_page(
+    context: ContextDep, request: Request, user: PageUserDep, trial_id: int
+) -> HTMLResponse:
+    """A trial: status, periods and kit codes (arms only once unblinded), calendar, actions."""
+    actor = user.require(*STAFF)
+    trial = trials.get_trial(context.db, actor, trial_id, clock=context.clock)
+    calendar = trials.trial_calendar(context.db, actor, trial_id, clock=context.clock)
+    adherence = (
+        trials.adherence(context.db, actor, trial_id, clock=context.clock)
+        if trial.status in ("running", "paused", "completed", "unblinded")
+        else None
+    )
+    return render(
+        request,
+        "trial.html",
+        {
+            "trial": trial,
+            "calendar": calendar,
+            "adherence": adherence,
+            "actions": NEXT_ACTIONS.get(trial.status, ()) if actor.role is Role.CLINICIAN else (),
+            "needs_reason": NEEDS_REASON,
+            "can_unblind": trial.status in ("scheduled", "running", "paused", "completed"),
+        },
+    )
+
+
+@router.post("/clinic/trials/{trial_id}/transitions")
+def move(context: ContextDep, user: FormUserDep, values: FormValuesDep, trial_id: int) -> Response:
+    """Apply a lifecycle action; the form's version guards against a trial changed meanwhile."""
+    actor = user.require(Role.CLINICIAN)
+    version = values.get("lock_version", "")
+    trials.transition(
+        context.db,
+        actor,
+        trial_id,
+        values.get("action", ""),
+        reason=values.get("reason") or None,
+        expected_version=int(version) if version.isdigit() else -1,
+        clock=context.clock,
+    )
+    return RedirectResponse(f"/clinic/trials/{trial_id}", status_code=303)
+
+
+@router.post("/clinic/trials/{trial_id}/unblind")
+def unblind(
+    context: ContextDep, user: FormUserDep, values: FormValuesDep, trial_id: int
+) -> Response:
+    """Break the blind (early: for safety, with a reason; audited)."""
+    actor = user.require(*STAFF)
+    trials.unblind_trial(
+        context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
+    )
+    return RedirectResponse(f"/clinic/trials/{trial_id}", status_code=303)
+
+
+@router.get("/pharmacy/kits")
+def pharmacy(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
+    """Trials of the site whose kits unblinded staff prepare."""
+    actor = user.require(Role.UNBLINDED_STAFF)
+    rows = trials.list_trials(context.db, actor, clock=context.clock)
+    return render(request, "pharmacy.html", {"trials": rows})
+
+
+def _preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> KitPreparation:
+    actor = user.require(Role.UNBLINDED_STAFF)
+    return trials.kit_preparation(context.db, actor, trial_id, clock=context.clock)
+
+
+@router.get("/pharmacy/trials/{trial_id}/kits")
+def kit_sheet(
+    context: ContextDep, request: Request, user: PageUserDep, trial_id: int
+) -> HTMLResponse:
+    """The kit preparation sheet: which arm goes into which kit (UNBLINDED)."""
+    prep = _preparation(context, user, trial_id)
+    return render(request, "kit_sheet.html", {"prep": prep})
+
+
+def _label_kits(prep: KitPreparation) -> list[LabelKit]:
+    return [
+        LabelKit(
+            code=k.code,
+            period=k.period,
+            arm=k.arm,
+            start_date=k.start_date,
+            end_date=k.end_date,
+            regimen_text=k.regimen_text,
+        )
+        for k in prep.kits
+    ]
+
+
+def _pdf(content: bytes, name: str) -> Response:
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/pharmacy/trials/{trial_id}/labels.pdf")
+def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
+    """Blinded kit labels with QR codes (no arm anywhere in the PDF)."""
+    prep = _preparation(context, user, trial_id)
+    pdf = label_sheet_pdf(str(prep.trial_id), prep.patient_code, _label_kits(prep))
+    return _pdf(pdf, f"trial-{prep.trial_id}-labels.pdf")
+
+
+@router.get("/pharmacy/trials/{trial_id}/preparation.pdf")
+def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
+    """The UNBLINDED preparation sheet as a PDF."""
+    prep = _preparation(context, user, trial_id)
+    pdf = preparation_sheet_pdf(str(prep.trial_id), prep.patient_code, _label_kits(prep))
+    return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")

@@ -1,0 +1,50 @@
+"""Server settings refuse a missing or weak secret in production; tokens and sessions expire."""
+
+from __future__ import annotations
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from microtrial.api.config import ServerSettings, signing_key
+from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner, new_session
+from microtrial.domain.actors import Actor, Role
+from microtrial.errors import ValidationError
+
+ACTOR = Actor(role=Role.CLINICIAN, username="dr", user_id=3, site_id=1)
+
+
+def test_production_needs_a_real_secret() -> None:
+    with pytest.raises(ValidationError, match="secret_key"):
+        signing_key(ServerSettings(environment="production"))
+    with pytest.raises(ValidationError, match="too short"):
+        signing_key(ServerSettings(environment="production", secret_key="short"))
+    assert signing_key(ServerSettings(environment="production", secret_key="s" * 40)) == "s" * 40
+    assert signing_key(ServerSettings()) != signing_key(ServerSettings())  # random in development
+
+
+def test_tokens_expire_and_do_not_pass_as_sessions() -> None:
+    signer = TokenSigner("k" * 40, ttl_s=60)
+    token = signer.issue(ACTOR)
+    assert signer.verify(token) == ACTOR
+    assert TokenSigner("x" * 40, ttl_s=60).verify(token) is None
+    expired = TokenSigner("k" * 40, ttl_s=-1)
+    assert expired.verify(token) is None
+    codec = SessionCodec("k" * 40, max_age_s=60)
+    assert codec.loads(token) is None  # another salt: a token is not a session
+    session = new_session(ACTOR)
+    assert codec.loads(codec.dumps(session)) == session
+    forged = URLSafeTimedSerializer("k" * 40, salt="microtrial.session").dumps(
+        {"c": "x", "i": "y", "a": {"u": 1, "n": "sys", "r": "system", "s": None, "p": None}}
+    )
+    assert codec.loads(forged) is None  # no session may claim the system role
+
+
+def test_the_throttle_window_slides() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(2, 60, now=lambda: now[0])
+    throttle.failed("Dr", "1.2.3.4")
+    assert throttle.retry_after("dr", "1.2.3.4") is None
+    throttle.failed("dr", "1.2.3.4")
+    assert throttle.retry_after("dr", "5.6.7.8") == 61
+    now[0] = 61.0
+    assert throttle.retry_after("dr", "1.2.3.4") is None
