@@ -6,7 +6,8 @@
     ├── ValidationError      bad input: names the field, the value and what is allowed
     ├── NotFound             no such object, or one outside the caller's reach (same answer)
     ├── PermissionDenied     the caller's role may not do this at all
-    ├── ConflictError        the object's state forbids it (stale version, duplicate, wrong stage)
+    ├── ConflictError        the object's state forbids it (duplicate, wrong stage)
+    │   └── StaleVersion     the caller's copy is out of date (If-Match names an older version)
     └── SafetyBlock          a safety rule forbids it (do-not-start screening, paused trial)
 
 Only ``cli``, ``api`` and ``web`` translate these into exit codes or HTTP statuses.
@@ -53,6 +54,15 @@ class PermissionDenied(MicroTrialError):
 
 class ConflictError(MicroTrialError):
     """The current state of the object forbids the action."""
+
+
+class StaleVersion(ConflictError):
+    """The caller's copy is out of date: it names an older version than the current one."""
+
+    def __init__(self, expected: int, current: int) -> None:
+        self.expected = expected
+        self.current = current
+        super().__init__(f"version: expected version {expected}, current is {current}")
 
 
 class SafetyBlock(MicroTrialError):

@@ -15,9 +15,9 @@ from microtrial.errors import (
     NotFound,
     PermissionDenied,
     SafetyBlock,
+    StaleVersion,
     ValidationError,
 )
-from microtrial.services.web_support import StaleVersion
 
 API_PREFIX = "/api/"
 

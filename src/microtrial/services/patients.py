@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from microtrial.domain import patients as rules
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.alerts import check_new_medications
-from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from microtrial.errors import (
+    ConflictError,
+    NotFound,
+    PermissionDenied,
+    StaleVersion,
+    ValidationError,
+)
 from microtrial.services.alerts import active_trial, raise_alerts
 from microtrial.services.common import (
     Clock,
@@ -296,9 +302,15 @@ def correct_record(
     changes: dict[str, Any],
     reason: str,
     *,
+    expected_version: int | None = None,
+    patient_id: int | None = None,
     clock: Clock = system_clock,
 ) -> RecordVersionRead:
-    """Correct a condition, medication or history answer: a new version, the old kept."""
+    """Correct a condition, medication or history answer: a new version, the old kept.
+
+    With ``expected_version`` the record must still be at that version (else StaleVersion);
+    with ``patient_id`` it must belong to that patient (else NotFound).
+    """
     if kind not in RECORD_KINDS:
         raise ValidationError("kind", f"unknown record kind {kind!r}", allowed=sorted(RECORD_KINDS))
     require_role(actor, {Role.CLINICIAN}, f"correct {kind} records")
@@ -307,6 +319,10 @@ def correct_record(
     with db.transaction() as session:
         old = current_version(session, model, record_id)
         patient = patient_for(session, actor, old.patient_id)  # type: ignore[attr-defined]
+        if patient_id is not None and patient_id != patient.id:
+            raise NotFound(f"record: no record {record_id}")
+        if expected_version is not None and old.version != expected_version:
+            raise StaleVersion(expected_version, old.version)
         new = supersede(
             session, old, changes, actor=actor, at=now, reason=reason, editable=editable
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
@@ -84,31 +85,43 @@ def claim_idempotency_key(
 ) -> IdempotencyKeyRow | None:
     """Return the earlier claim of ``key`` (same body) or None after claiming it now.
 
-    The same key with a different body is a ValidationError: the client reused a key.
+    The same key with a different body is a ValidationError: the client reused a key. Two
+    first requests racing with one key (PostgreSQL) meet at the unique constraint: the loser
+    rolls back to a savepoint and answers as a replay of the winner.
     """
     digest = request_hash(payload)
-    earlier = session.execute(
+    earlier = _claimed(session, scope, key)
+    if earlier is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    IdempotencyKeyRow(
+                        scope=scope,
+                        key=key,
+                        request_hash=digest,
+                        resource=resource,
+                        resource_id="",
+                        created_at=at,
+                    )
+                )
+            return None
+        except IntegrityError:
+            earlier = _claimed(session, scope, key)
+            if earlier is None:  # pragma: no cover - the constraint names this row
+                raise
+    if earlier.request_hash != digest:
+        raise ValidationError(
+            "Idempotency-Key", "this key was already used with a different request"
+        )
+    return earlier
+
+
+def _claimed(session: Session, scope: str, key: str) -> IdempotencyKeyRow | None:
+    return session.execute(
         select(IdempotencyKeyRow).where(
             IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key
         )
     ).scalar_one_or_none()
-    if earlier is not None:
-        if earlier.request_hash != digest:
-            raise ValidationError(
-                "Idempotency-Key", "this key was already used with a different request"
-            )
-        return earlier
-    session.add(
-        IdempotencyKeyRow(
-            scope=scope,
-            key=key,
-            request_hash=digest,
-            resource=resource,
-            resource_id="",
-            created_at=at,
-        )
-    )
-    return None
 
 
 def score_json(result: ScoreResult) -> dict[str, Any]:

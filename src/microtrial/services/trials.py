@@ -39,6 +39,7 @@ from microtrial.errors import (
     NotFound,
     PermissionDenied,
     SafetyBlock,
+    StaleVersion,
     ValidationError,
 )
 from microtrial.services.alerts import acknowledge_rows, dose_holds, mark_paused, raise_alerts
@@ -375,9 +376,7 @@ def transition(
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         if expected_version is not None and expected_version != trial.lock_version:
-            raise ConflictError(
-                f"version: trial changed (now {trial.lock_version}, you had {expected_version})"
-            )
+            raise StaleVersion(expected_version, trial.lock_version)
         if trial.status not in sources:
             raise ConflictError(
                 f"status: cannot {action} a {trial.status} trial",

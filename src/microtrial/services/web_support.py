@@ -13,7 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
-from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from microtrial.errors import (
+    ConflictError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from microtrial.services.common import (
     Clock,
     audit,
@@ -21,10 +26,9 @@ from microtrial.services.common import (
     patient_for,
     patient_today,
     require_role,
-    supersede,
     system_clock,
 )
-from microtrial.services.patients import RECORD_KINDS, enrol_patient
+from microtrial.services.patients import correct_record, enrol_patient
 from microtrial.services.records import (
     AdverseEventRead,
     DiaryEntryRead,
@@ -52,15 +56,6 @@ ADHERENCE_WINDOW_DAYS = 14
 HISTORY_DAYS = 120
 
 
-class StaleVersion(ConflictError):
-    """The client's copy is out of date (its If-Match names an older version)."""
-
-    def __init__(self, expected: int, current: int) -> None:
-        self.expected = expected
-        self.current = current
-        super().__init__(f"version: expected version {expected}, current is {current}")
-
-
 # --- optimistic updates -------------------------------------------------------------------
 
 
@@ -76,37 +71,18 @@ def correct_record_if_match(
     patient_id: int | None = None,
     clock: Clock = system_clock,
 ) -> RecordVersionRead:
-    """Correct a record only if its current version is ``expected_version`` (else StaleVersion).
-
-    With ``patient_id`` the record must belong to that patient (NotFound otherwise).
-    """
-    if kind not in RECORD_KINDS:
-        raise ValidationError("kind", f"unknown record kind {kind!r}", allowed=sorted(RECORD_KINDS))
-    require_role(actor, {Role.CLINICIAN}, f"correct {kind} records")
-    model, editable = RECORD_KINDS[kind]
-    now = clock()
-    with db.transaction() as session:
-        old = current_version(session, model, record_id)
-        patient = patient_for(session, actor, old.patient_id)  # type: ignore[attr-defined]
-        if patient_id is not None and patient_id != patient.id:
-            raise NotFound(f"record: no record {record_id}")
-        if old.version != expected_version:
-            raise StaleVersion(expected_version, old.version)
-        new = supersede(
-            session, old, changes, actor=actor, at=now, reason=reason, editable=editable
-        )
-        audit(
-            session,
-            actor,
-            "correct",
-            kind,
-            record_id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"version": new.version, "fields": sorted(changes)},
-        )
-        return RecordVersionRead.model_validate(new)
+    """Correct a record only if its current version is ``expected_version`` (else StaleVersion)."""
+    return correct_record(
+        db,
+        actor,
+        kind,
+        record_id,
+        changes,
+        reason,
+        expected_version=expected_version,
+        patient_id=patient_id,
+        clock=clock,
+    )
 
 
 # --- idempotent creates --------------------------------------------------------------------

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from fastapi import APIRouter, Response
 
@@ -31,7 +29,7 @@ from microtrial.api.schemas import (
 )
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
-from microtrial.errors import ConflictError, NotFound
+from microtrial.errors import NotFound
 from microtrial.services import trials, web_support
 from microtrial.services.trials import DoseRead, GuessRead, KitSpec, RegimenChoice, TrialRead
 
@@ -111,16 +109,6 @@ def read_trial(
     return trial
 
 
-@contextmanager
-def _stale_as_412(expected: int) -> Iterator[None]:
-    try:
-        yield
-    except ConflictError as err:
-        if str(err).startswith("version:"):
-            raise web_support.StaleVersion(expected, -1) from err
-        raise
-
-
 @router.post("/trials/{trial_id}/transitions")
 def transition(
     context: ContextDep,
@@ -132,16 +120,15 @@ def transition(
 ) -> TrialRead:
     """Move the trial on (If-Match required): confirm-screening, schedule, start, pause, ..."""
     version = expected_version(if_match)
-    with _stale_as_412(version):
-        trial = trials.transition(
-            context.db,
-            actor,
-            trial_id,
-            body.action,
-            reason=body.reason,
-            expected_version=version,
-            clock=context.clock,
-        )
+    trial = trials.transition(
+        context.db,
+        actor,
+        trial_id,
+        body.action,
+        reason=body.reason,
+        expected_version=version,
+        clock=context.clock,
+    )
     response.headers["ETag"] = etag_for(trial.lock_version)
     return trial
 
