@@ -280,12 +280,7 @@ def _patient_entries(builder: _Builder, data: PatientExport, catalog: Catalog | 
                 {"name": "placebo", "description": "Identical capsules on the same calendar"},
             ]
         else:
-            arms = [
-                {
-                    "name": "blinded",
-                    "description": "Period sequence concealed until the trial is unblinded",
-                }
-            ]
+            arms = []  # no arm element at all while blinded: nothing to search for
         study_url = builder.add(
             {
                 "resourceType": "ResearchStudy",
@@ -303,7 +298,7 @@ def _patient_entries(builder: _Builder, data: PatientExport, catalog: Catalog | 
                     "start": trial.start_date.isoformat(),
                     "end": trial.end_date.isoformat(),
                 },
-                "arm": arms,
+                **({"arm": arms} if arms else {}),
             },
             TRIAL_SYSTEM,
             str(trial.id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
@@ -129,3 +130,15 @@ def export_cohort(context: ContextDep, actor: ActorDep) -> Response:
         media_type="application/zip",
         headers={"Content-Disposition": 'attachment; filename="microtrial-research.zip"'},
     )
+
+
+@router.get(
+    "/fhir/Patient/{patient_id}/$everything",
+    response_class=Response,
+    responses={200: {"content": {"application/fhir+json": {}}}},
+    tags=["fhir"],
+)
+def fhir_everything(context: ContextDep, actor: ActorDep, patient_id: int) -> Response:
+    """The patient's record as a FHIR R4 transaction Bundle (no arm while the trial is blinded)."""
+    bundle = exports.fhir_bundle_for_patient(context.db, actor, patient_id, clock=context.clock)
+    return Response(json.dumps(bundle), media_type="application/fhir+json")
