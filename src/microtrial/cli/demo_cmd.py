@@ -68,6 +68,10 @@ def demo(
         console.print(f"  {username:<18} {role}")
     console.print(f"  patient01 .. patient{len(summary.patients):02d} patient")
     console.print(f"reports: {', '.join(str(out / name) for name in reports)}")
+    console.print(
+        f"next: microtrial serve --database-url sqlite:///{summary.database} "
+        "then open http://127.0.0.1:8000 (or: make serve)"
+    )
     console.print(f"done in {time.perf_counter() - started:.1f} s")
 
 
