@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -17,19 +17,12 @@ from microtrial.cli.common import (
     open_db,
 )
 from microtrial.domain.actors import system_actor
-from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.errors import ValidationError
-from microtrial.interop.imported import (
-    ImportedInstrument,
-    load_user_instrument,
-    save_user_instrument,
-)
-from microtrial.interop.questionnaire import import_questionnaire
-from microtrial.interop.redcap import dictionary_csv, import_dictionary
-from microtrial.interop.research import write_research_export
-from microtrial.services import exports
 
 export_app = typer.Typer(help="Export data: FHIR R4, REDCap, de-identified research.")
+if TYPE_CHECKING:
+    from microtrial.interop.imported import ImportedInstrument
+
 import_app = typer.Typer(help="Import instruments: REDCap data dictionaries, FHIR Questionnaires.")
 
 PatientOpt = Annotated[str | None, typer.Option("--patient", help="A patient's study code.")]
@@ -55,6 +48,8 @@ def export_fhir(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Write a FHIR R4 transaction Bundle for a patient, a trial or a site."""
+    from microtrial.services import exports
+
     with open_db(database_url) as db, handle_errors():
         bundle = exports.export_fhir_bundle(
             db, system_actor(), patient_code=patient, trial_id=trial, site_code=site
@@ -75,6 +70,9 @@ def export_research(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Write the de-identified research export (allow-listed, pseudonymised, k-anonymous)."""
+    from microtrial.interop.research import write_research_export
+    from microtrial.services import exports
+
     if fmt not in ("csv", "parquet"):
         fail(f"--format: unknown format {fmt!r} (allowed: csv, parquet)")
     chosen: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
@@ -105,6 +103,8 @@ def export_redcap_records(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Write diary records as a REDCap import CSV (one row per record and event)."""
+    from microtrial.services import exports
+
     with open_db(database_url) as db, handle_errors():
         text = exports.export_redcap_records(
             db,
@@ -134,6 +134,10 @@ def export_redcap_dictionary(
     directory: DirOpt = None,
 ) -> None:
     """Write instruments as a REDCap data dictionary (re-imports to the same instruments)."""
+    from microtrial.domain.catalog import Instrument, load_catalog
+    from microtrial.interop.imported import load_user_instrument
+    from microtrial.interop.redcap import dictionary_csv
+
     with handle_errors():
         catalog = load_catalog()
         folder = _instrument_dir(directory)
@@ -162,6 +166,8 @@ def _read(path: Path) -> bytes:
 def _save(
     items: list[ImportedInstrument], warnings: list[str], folder: Path, replace: bool
 ) -> None:
+    from microtrial.interop.imported import save_user_instrument
+
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     for imported in items:
@@ -180,6 +186,8 @@ def import_redcap(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite existing files.")] = False,
 ) -> None:
     """Import a REDCap data dictionary: one user instrument per form."""
+    from microtrial.interop.redcap import import_dictionary
+
     with handle_errors():
         result = import_dictionary(_read(file), form=form)
         _save(list(result.instruments), list(result.warnings), _instrument_dir(directory), replace)
@@ -192,6 +200,8 @@ def import_fhir_questionnaire(
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite existing files.")] = False,
 ) -> None:
     """Import a FHIR Questionnaire as a user instrument."""
+    from microtrial.interop.questionnaire import import_questionnaire
+
     with handle_errors():
         imported = import_questionnaire(_read(file))
         _save([imported], list(imported.warnings), _instrument_dir(directory), replace)
