@@ -192,3 +192,24 @@ def test_analyze_parquet_input_and_binary_outcome(tmp_path: Path) -> None:
     assert res["outcome"].tolist() == ["headache"] * 3
     assert (res["effect_mean"] < 0).all()
     assert res["difference_mean"].between(-1, 0).all()
+
+
+def test_dask_backend_from_the_command_line_matches_numpy(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    rows = []
+    for trial in range(6):
+        for day in range(28):
+            arm = "active" if (day // 7) % 2 == 0 else "placebo"
+            rows.append((f"T{trial}", day, arm, 5.0 - (arm == "active") + rng.normal(0, 1)))
+    path = tmp_path / "d.csv"
+    pd.DataFrame(rows, columns=["trial_id", "day", "arm", "value"]).to_csv(path, index=False)
+    outputs = {}
+    for backend in ("numpy", "dask"):
+        out = tmp_path / f"{backend}.csv"
+        code, output = run("analyze", str(path), "--out", str(out), "--backend", backend)
+        assert code == 0, output
+        outputs[backend] = pd.read_csv(out)
+    pd.testing.assert_frame_equal(outputs["numpy"], outputs["dask"], check_exact=False, atol=1e-9)
+    code, output = run("analyze", str(path), "--backend", "numpy", "--scheduler", "tcp://x:1")
+    assert code != 0
+    assert "--scheduler" in output

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
 
 from microtrial.api.config import ServerSettings, derived_secret, server_settings, signing_key
 from microtrial.api.deps import AppContext
@@ -14,9 +15,10 @@ from microtrial.api.middleware import BodySizeLimit, SecurityHeaders
 from microtrial.api.reminders import reminders_running
 from microtrial.api.routes import alerts, auth, patients, records, results, screenings, trials
 from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner
+from microtrial.errors import ConflictError
 from microtrial.services.common import Clock, system_clock
 from microtrial.settings import Settings
-from microtrial.store.db import Database
+from microtrial.store.db import Database, sqlite_pragmas
 from microtrial.web import pages
 
 API_V1 = "/api/v1"
@@ -28,6 +30,25 @@ def api_router() -> APIRouter:
     for module in (auth, patients, records, alerts, screenings, trials, results):
         router.include_router(module.router)
     return router
+
+
+_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def require_durable_sqlite(engine: Engine) -> None:
+    """Refuse a SQLite database not in ``journal_mode=WAL`` with ``synchronous=FULL`` (or
+    EXTRA): an acknowledged submission must survive a crash or power loss. PostgreSQL passes."""
+    if engine.dialect.name != "sqlite":
+        return
+    pragmas = sqlite_pragmas(engine)
+    journal = str(pragmas["journal_mode"]).lower()
+    synchronous = _SYNCHRONOUS.get(int(pragmas["synchronous"]), str(pragmas["synchronous"]))
+    if journal != "wal" or synchronous not in {"FULL", "EXTRA"}:
+        raise ConflictError(
+            f"SQLite database is not crash-safe: it runs journal_mode={journal}, "
+            f"synchronous={synchronous}; MicroTrial needs journal_mode=WAL and "
+            "synchronous=FULL (a file on a local disk that supports WAL; not :memory:)"
+        )
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
@@ -51,7 +72,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        """Check the schema, run reminders if configured, close the pool at the end."""
+        """Check durability and schema, run reminders if configured, close the pool at the end."""
+        require_durable_sqlite(db.engine)
         db.require_schema()
         try:
             async with reminders_running(config, db, clock):

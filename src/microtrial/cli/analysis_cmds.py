@@ -114,6 +114,14 @@ def analyze(
     higher_is_better: Annotated[
         bool, typer.Option("--higher-is-better", help="Higher values are better.")
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address (tcp://HOST:8786) for --backend dask; "
+            "default: a small local cluster on this machine.",
+        ),
+    ] = None,
 ) -> None:
     """Fit the n-of-1 model to every trial and outcome of INPUT."""
     from microtrial.analysis import fit_trials
@@ -125,7 +133,12 @@ def analyze(
             fail(f"--backend: unknown {backend!r} (allowed: {', '.join(BACKENDS)})")
         frame = _read_table(input_file, dtype={"trial_id": str, "outcome": str})
         n_trials = frame["trial_id"].nunique() if "trial_id" in frame.columns else 0
-        with _in_file(input_file), _report_warnings(), _progress(n_trials, "fitting") as tick:
+        with (
+            _dask_client(backend, scheduler) as client,
+            _in_file(input_file),
+            _report_warnings(),
+            _progress(n_trials, "fitting") as tick,
+        ):
             result = fit_trials(
                 frame,
                 mcid=mcid,
@@ -135,8 +148,36 @@ def analyze(
                 outcome_type=outcome_type,
                 backend=backend,
                 progress=tick,
+                client=client,
             )
         _write_table(result, out)
+
+
+@contextmanager
+def _dask_client(backend: str, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client for ``--backend dask`` (remote scheduler or a local cluster), else None."""
+    if backend != "dask":
+        if scheduler is not None:
+            fail("--scheduler: only with --backend dask")
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        fail("--backend: dask needs the [dask] extra (pip install 'microtrial[dask]')")
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
+        except OSError as err:
+            fail(f"--scheduler: cannot reach {scheduler!r}: {err}")
+        with client:
+            yield client
+        return
+    cluster = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        yield client
 
 
 def pool_cmd(

@@ -31,14 +31,16 @@ def serve(
     """Serve the web pages and the JSON API (/api/v1) on one Uvicorn server."""
     import uvicorn
 
-    from microtrial.api.app import create_app
+    from microtrial.api.app import create_app, require_durable_sqlite
     from microtrial.api.config import ServerSettings, signing_key
 
     with handle_errors():
         settings = ServerSettings(database_url=database_url) if database_url else ServerSettings()
         key = signing_key(settings)
-    with open_db(settings.database_url):  # fail early when the schema is not migrated
-        pass
+    # Fail early: a SQLite file must be crash-safe (WAL, synchronous=FULL), the schema migrated.
+    with open_db(settings.database_url, migrated=False) as db, handle_errors():
+        require_durable_sqlite(db.engine)
+        db.require_schema()
     console.print(f"MicroTrial on http://{host}:{port} ({workers} worker(s))")
     if settings.secret_key is None:
         console.print(
