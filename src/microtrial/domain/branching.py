@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "MAX_NESTING",
     "And",
     "BranchingError",
     "Compare",
@@ -116,10 +117,14 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+MAX_NESTING = 64  # parentheses deep; deeper logic is refused (no RecursionError on odd input)
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.position = 0
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.position][0] if self.position < len(self.tokens) else None
@@ -149,8 +154,12 @@ class _Parser:
     def term(self) -> Expr:
         if self.peek() == "lparen":
             self.take("lparen")
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise BranchingError(f"nested more than {MAX_NESTING} parentheses deep")
             inner = self.expr()
             self.take("rparen")
+            self.depth -= 1
             return inner
         left = self.operand()
         op = self.take("op")

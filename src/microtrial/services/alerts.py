@@ -18,6 +18,7 @@ from microtrial.services.common import (
     patient_for,
     patient_today,
     require_role,
+    row_by_id,
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
@@ -184,7 +185,7 @@ def acknowledge_alert(
         raise ValidationError("note", "an acknowledgement needs a note", allowed="non-empty text")
     now = clock()
     with db.transaction() as session:
-        row = session.get(AlertRow, alert_id)
+        row = row_by_id(session, AlertRow, alert_id)
         if row is None:
             raise NotFound(f"alert: no alert {alert_id}")
         patient = patient_for(session, actor, row.patient_id)

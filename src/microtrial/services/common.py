@@ -81,11 +81,22 @@ def can_see_site(actor: Actor, site_id: int) -> bool:
     return actor.site_id == site_id
 
 
+MAX_ID = 2**31 - 1  # the largest integer primary key (PostgreSQL INTEGER)
+R = TypeVar("R")
+
+
+def row_by_id(session: Session, model: type[R], ident: int) -> R | None:
+    """``session.get``, but None for an id no key column can hold (not a driver overflow)."""
+    if not -MAX_ID - 1 <= ident <= MAX_ID:
+        return None
+    return session.get(model, ident)
+
+
 def patient_for(session: Session, actor: Actor, patient_id: int) -> PatientRow:
     """Load a patient the actor may see; NotFound for one outside their site or self."""
     if actor.role in (Role.RESEARCHER, Role.ADMIN):
         raise PermissionDenied(f"role {actor.role.value!r} may not read identified patient data")
-    patient = session.get(PatientRow, patient_id)
+    patient = row_by_id(session, PatientRow, patient_id)
     if patient is None or not _in_scope(actor, patient):
         raise NotFound(f"patient: no patient {patient_id}")
     return patient

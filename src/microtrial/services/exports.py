@@ -39,6 +39,7 @@ from microtrial.services.common import (
     audit,
     patient_for,
     require_role,
+    row_by_id,
     site_by_code,
     system_clock,
 )
@@ -250,7 +251,7 @@ def _patients_in_scope(
             "selection", "give exactly one of patient, trial or site", allowed="one"
         )
     if trial_id is not None:
-        trial = session.get(TrialRow, trial_id)
+        trial = row_by_id(session, TrialRow, trial_id)
         if trial is None:
             raise NotFound(f"trial: no trial {trial_id}")
         try:

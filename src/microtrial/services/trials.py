@@ -49,6 +49,7 @@ from microtrial.services.common import (
     patient_for,
     patient_today,
     require_role,
+    row_by_id,
     stamp,
     system_clock,
 )
@@ -725,7 +726,7 @@ def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow,
     """A trial and its patient if the actor may see them (NotFound otherwise)."""
     if actor.role in (Role.RESEARCHER, Role.ADMIN):
         raise PermissionDenied(f"role {actor.role.value!r} may not read identified trials")
-    trial = session.get(TrialRow, trial_id)
+    trial = row_by_id(session, TrialRow, trial_id)
     if trial is None:
         raise NotFound(f"trial: no trial {trial_id}")
     try:

@@ -26,6 +26,7 @@ from microtrial.services.common import (
     patient_for,
     patient_today,
     require_role,
+    row_by_id,
     system_clock,
 )
 from microtrial.services.patients import correct_record, enrol_patient
@@ -396,7 +397,7 @@ def enrol_at_own_site(
 def _trial_in_scope(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
     if actor.role in (Role.RESEARCHER, Role.ADMIN):
         raise PermissionDenied(f"role {actor.role.value!r} may not read identified trials")
-    trial = session.get(TrialRow, trial_id)
+    trial = row_by_id(session, TrialRow, trial_id)
     if trial is None:
         raise NotFound(f"trial: no trial {trial_id}")
     try:

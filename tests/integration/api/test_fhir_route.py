@@ -23,7 +23,5 @@ def test_everything_is_a_valid_bundle_for_the_patients_clinician(
     assert "A-001" in answer.text  # the pseudonymous study code is the identifier
     other = api.get(f"/fhir/Patient/{pid}/$everything", headers=login("clinician_siteb"))
     assert other.status_code == 404
-    researcher = api.get(
-        f"/fhir/Patient/{pid}/$everything", headers=login("researcher_sitea")
-    )
+    researcher = api.get(f"/fhir/Patient/{pid}/$everything", headers=login("researcher_sitea"))
     assert researcher.status_code == 403

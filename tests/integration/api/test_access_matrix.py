@@ -1,0 +1,227 @@
+"""The access matrix through the real server: every OpenAPI route x every role and scope.
+
+Users: an admin, a clinician, an unblinded pharmacist and a researcher at each of two sites, and
+three patients (A-001 is the target, A-002 another patient of the same site, B-001 one of the
+other site). The objects named in paths belong to patient A-001 (``target`` of test_scope.py).
+``EXPECTED`` says, per route, who is granted access; everyone else must get 404 (or a 403 that is
+identical for a missing object, so that it leaks nothing), and whoever is granted must get past
+the access check (no 401/403/404, no 5xx). A route missing from ``EXPECTED`` fails the test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from helpers import Clinic, FixedClock
+from integration.api import test_scope
+from integration.api.live import PASSWORD, Login
+from microtrial.domain.actors import system_actor
+from microtrial.services import admin
+
+# test_scope.py's ``target`` fixture, registered here as ``scope_target``: patient A-001 with a
+# record of every kind, a planned trial, a screening and an open alert.
+scope_target = test_scope.target
+
+ADMIN = "admin_sitea"
+CLIN, CLIN_B = "clinician_sitea", "clinician_siteb"
+UNBL, UNBL_B = "unblinded_staff_sitea", "unblinded_staff_siteb"
+RES, RES_B = "researcher_sitea", "researcher_siteb"
+OWN, OTHER_PATIENT, OTHER_SITE_PATIENT = "p_A-001", "p_A-002", "p_B-001"
+USERS = (ADMIN, CLIN, CLIN_B, UNBL, UNBL_B, RES, RES_B, OWN, OTHER_PATIENT, OTHER_SITE_PATIENT)
+
+# Who may use a route. Object routes name patient A-001's objects, so "site A care team + the
+# patient herself" is the widest grant; site-wide lists are granted at both sites (their content
+# is the caller's own site: test_scope.test_site_lists_hold_only_the_callers_site).
+EVERYONE = frozenset(USERS)
+CARE = frozenset({CLIN, UNBL, OWN})  # read a patient's record
+CLINICIAN = frozenset({CLIN})  # clinical writes
+CAPTURE = frozenset({CLIN, OWN})  # daily capture: diary, adverse events, doses, guesses
+STAFF = frozenset({CLIN, UNBL})
+PUBLIC = frozenset()  # marker: needs no token (sign-in)
+
+EXPECTED: dict[tuple[str, str], frozenset[str]] = {
+    # sign-in and identity
+    ("post", "/auth/token"): PUBLIC,
+    ("get", "/me"): EVERYONE,
+    # site-wide lists and enrolment (enrolment body names site A)
+    ("get", "/patients"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
+    ("post", "/patients"): CLINICIAN,
+    ("get", "/alerts"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
+    # de-identified cohort: researchers (and clinicians for their site's pooled results)
+    ("get", "/cohort"): frozenset({CLIN, CLIN_B, RES, RES_B}),
+    ("get", "/cohort/export"): frozenset({ADMIN, RES, RES_B}),
+    # one patient's record
+    ("get", "/patients/{patient_id}"): CARE,
+    ("get", "/fhir/Patient/{patient_id}/$everything"): CARE,
+    ("get", "/patients/{patient_id}/medications"): CARE,
+    ("get", "/patients/{patient_id}/medications/{record_id}"): CARE,
+    ("post", "/patients/{patient_id}/medications"): CLINICIAN,
+    ("patch", "/patients/{patient_id}/medications/{record_id}"): CLINICIAN,
+    ("get", "/patients/{patient_id}/conditions"): CARE,
+    ("post", "/patients/{patient_id}/conditions"): CLINICIAN,
+    ("patch", "/patients/{patient_id}/conditions/{record_id}"): CLINICIAN,
+    ("get", "/patients/{patient_id}/diary-entries"): CARE,
+    ("post", "/patients/{patient_id}/diary-entries"): CAPTURE,
+    ("get", "/patients/{patient_id}/adverse-events"): CARE,
+    ("get", "/patients/{patient_id}/adverse-events/{record_id}"): CARE,
+    ("post", "/patients/{patient_id}/adverse-events"): CAPTURE,
+    ("get", "/patients/{patient_id}/alerts"): STAFF,  # alerts are a staff work list
+    ("post", "/alerts/{alert_id}/acknowledge"): CLINICIAN,
+    ("post", "/patients/{patient_id}/screenings"): CLINICIAN,
+    ("get", "/patients/{patient_id}/screenings/{substance}"): CARE,
+    ("post", "/patients/{patient_id}/screenings/{substance}/sign-off"): CLINICIAN,
+    # trials
+    ("get", "/patients/{patient_id}/trials"): CARE,
+    ("post", "/patients/{patient_id}/trials"): CLINICIAN,
+    ("get", "/trials/{trial_id}"): CARE,
+    ("get", "/trials/{trial_id}/calendar"): CARE,
+    ("get", "/trials/{trial_id}/adherence"): CARE,
+    ("get", "/trials/{trial_id}/doses"): CARE,
+    ("post", "/trials/{trial_id}/doses"): CAPTURE,
+    ("get", "/trials/{trial_id}/guesses"): CARE,
+    ("post", "/trials/{trial_id}/guesses"): CAPTURE,
+    ("post", "/trials/{trial_id}/transitions"): CLINICIAN,
+    ("post", "/trials/{trial_id}/unblind"): STAFF,
+    ("get", "/trials/{trial_id}/kits"): frozenset({UNBL}),  # the allocation: pharmacy only
+    ("get", "/trials/{trial_id}/result"): CARE,  # 409 while blinded: past the access check
+    ("get", "/trials/{trial_id}/report"): CARE,
+}
+
+DENIED = (403, 404)
+NOT_GRANTED = (401, 403, 404)
+
+
+def all_routes(api: httpx.Client) -> list[tuple[str, str]]:
+    """(method, path under /api/v1) of every operation in the OpenAPI document."""
+    spec = api.get("/openapi.json").json()
+    return sorted(
+        (method, path.removeprefix("/api/v1"))
+        for path, operations in spec["paths"].items()
+        for method in operations
+    )
+
+
+@pytest.fixture
+def admin_user(clinic: Clinic, clock: FixedClock) -> str:
+    """An administrator at site A."""
+    admin.add_user(
+        clinic.db,
+        system_actor("test"),
+        site_code="SITEA",
+        role="admin",
+        username=ADMIN,
+        password=PASSWORD,
+        clock=clock,
+    )
+    return ADMIN
+
+
+def call(
+    api: httpx.Client,
+    headers: dict[str, str],
+    method: str,
+    template: str,
+    target: dict[str, Any],
+    username: str,
+    **override: int,
+) -> httpx.Response:
+    """One request for a route template (object routes via test_scope's builder)."""
+    if (method, template) == ("post", "/patients"):
+        body = {
+            "site_code": "SITEA",
+            "study_code": f"A-{abs(hash(username)) % 10_000:04d}",
+            "birth_year": 1975,
+            "sex": "male",
+            "time_zone": "Europe/London",
+        }
+        return api.post(template, json=body, headers=headers)
+    return test_scope.request(api, headers, method, template, target, **override)
+
+
+def test_every_route_has_an_expected_access_entry(api: httpx.Client) -> None:
+    routes = set(all_routes(api))
+    assert routes - set(EXPECTED) == set(), "add the new routes to EXPECTED"
+    assert set(EXPECTED) - routes == set(), "EXPECTED names routes the app no longer has"
+    assert all(grant <= EVERYONE for grant in EXPECTED.values())
+
+
+def test_without_a_token_every_route_but_sign_in_is_401(
+    api: httpx.Client, scope_target: dict[str, Any]
+) -> None:
+    target = scope_target
+    problems = []
+    for method, template in all_routes(api):
+        if EXPECTED[(method, template)] is PUBLIC:
+            continue
+        answer = call(api, {}, method, template, target, "anonymous")
+        if answer.status_code != 401:
+            problems.append(f"{method.upper()} {template}: {answer.status_code}")
+        bogus = call(api, {"Authorization": "Bearer forged.token"}, method, template, target, "x")
+        if bogus.status_code != 401:
+            problems.append(f"forged token {method.upper()} {template}: {bogus.status_code}")
+    assert problems == []
+
+
+def test_access_matrix(
+    api: httpx.Client, login: Login, scope_target: dict[str, Any], admin_user: str
+) -> None:
+    del admin_user  # created so that ``login`` can sign the admin in
+    target = scope_target
+    routes = [r for r in all_routes(api) if EXPECTED[r] is not PUBLIC]
+    problems: list[str] = []
+    # Refusals first, while every object is in its original state; then the granted calls
+    # (whose side effects, e.g. a withdrawn trial, may legitimately turn later ones into 409s).
+    for username in USERS:
+        headers = login(username)
+        for method, template in routes:
+            if username in EXPECTED[(method, template)]:
+                continue
+            answer = call(api, headers, method, template, target, username)
+            label = f"{username} {method.upper()} {template}"
+            if answer.status_code not in DENIED:
+                problems.append(f"{label}: not granted, got {answer.status_code}")
+            elif answer.status_code == 403 and username not in CARE:
+                # Someone who may not see A-001 gets the same 403 for a missing object (no
+                # existence leak); the care team may see the object, so any refusal will do.
+                missing = call(
+                    api,
+                    headers,
+                    method,
+                    template,
+                    target,
+                    username,
+                    patient_id=test_scope.MISSING,
+                    trial_id=test_scope.MISSING,
+                    alert_id=test_scope.MISSING,
+                )
+                if (missing.status_code, missing.json()) != (403, answer.json()):
+                    problems.append(f"{label}: 403 differs for a missing object")
+    for username in USERS:
+        headers = login(username)
+        for method, template in routes:
+            if username not in EXPECTED[(method, template)]:
+                continue
+            answer = call(api, headers, method, template, target, username)
+            if answer.status_code in NOT_GRANTED or answer.status_code >= 500:
+                problems.append(
+                    f"{username} {method.upper()} {template}: granted, got "
+                    f"{answer.status_code} {answer.text[:120]}"
+                )
+    assert problems == []
+
+
+def test_granted_reads_return_the_target_patients_data(
+    api: httpx.Client, login: Login, scope_target: dict[str, Any]
+) -> None:
+    """Granted is really granted: the care team and the patient read A-001's own record."""
+    target = scope_target
+    for username in CARE:
+        answer = api.get(f"/patients/{target['patient_id']}", headers=login(username))
+        assert answer.status_code == 200, (username, answer.text)
+        assert answer.json()["study_code"] == "A-001"
+        trial = api.get(f"/trials/{target['trial_id']}", headers=login(username))
+        assert trial.status_code == 200
+        assert trial.json()["id"] == target["trial_id"]
