@@ -142,6 +142,17 @@ def current_version(session: Session, model: type[V], record_id: str) -> V:
     return row
 
 
+def current_records(session: Session, model: Any, patient_id: int) -> list[Any]:
+    """The current versions of a patient's records of one kind, oldest first."""
+    return list(
+        session.execute(
+            select(model)
+            .where(model.patient_id == patient_id, model.is_current.is_(True))
+            .order_by(model.id)
+        ).scalars()
+    )
+
+
 def supersede(
     session: Session,
     old: V,

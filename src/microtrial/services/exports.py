@@ -37,16 +37,17 @@ from microtrial.interop.research import ResearchTables, build_tables, research_r
 from microtrial.services.common import (
     Clock,
     audit,
+    current_records,
     patient_for,
     require_role,
     row_by_id,
     site_by_code,
     system_clock,
 )
+from microtrial.services.trials import allocation_of
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
-    AllocationRow,
     BlindingGuessRow,
     ConditionRow,
     DiaryEntryRow,
@@ -73,24 +74,11 @@ RESEARCH_ROLES = {Role.RESEARCHER, Role.ADMIN}
 # ----------------------------------------------------------------------------- loading
 
 
-def _current(session: Session, model: Any, patient_id: int) -> list[Any]:
-    return list(
-        session.execute(
-            select(model)
-            .where(model.patient_id == patient_id, model.is_current.is_(True))
-            .order_by(model.id)
-        ).scalars()
-    )
-
-
 def _trial_data(session: Session, trial: TrialRow) -> TrialData:
     unblinded = trial.status == "unblinded"
     arms: list[str] | None = None
     if unblinded:  # the allocation is read only once the blind is broken
-        allocation = session.execute(
-            select(AllocationRow).where(AllocationRow.trial_id == trial.id)
-        ).scalar_one()
-        arms = [str(a) for a in allocation.sequence]
+        arms = allocation_of(session, trial)
     periods = tuple(
         PeriodData(
             number=p.number,
@@ -169,11 +157,11 @@ def load_patient_export(
         enrolled_on=enrolled.astimezone(ZoneInfo(patient.time_zone)).date(),
         conditions=tuple(
             ConditionData(r.record_id, r.icd10_code, r.status)
-            for r in _current(session, ConditionRow, patient.id)
+            for r in current_records(session, ConditionRow, patient.id)
         ),
         medications=tuple(
             MedicationData(r.record_id, r.name_as_entered, r.status)
-            for r in _current(session, MedicationRow, patient.id)
+            for r in current_records(session, MedicationRow, patient.id)
         ),
         trials=trials,
         diary=tuple(
@@ -186,12 +174,12 @@ def load_patient_export(
                 r.submitted_at,
                 r.trial_id,
             )
-            for r in _current(session, DiaryEntryRow, patient.id)
+            for r in current_records(session, DiaryEntryRow, patient.id)
             if wanted(r.trial_id)
         ),
         doses=tuple(
             DoseData(r.record_id, r.trial_id, r.local_date, r.taken_at, r.kit_code, r.status)
-            for r in _current(session, DoseEventRow, patient.id)
+            for r in current_records(session, DoseEventRow, patient.id)
             if wanted(r.trial_id)
         ),
         adverse_events=tuple(
@@ -204,12 +192,12 @@ def load_patient_export(
                 r.resolved_date,
                 r.trial_id,
             )
-            for r in _current(session, AdverseEventRow, patient.id)
+            for r in current_records(session, AdverseEventRow, patient.id)
             if trial_id is None or any(t.start_date <= r.onset_date <= t.end_date for t in trials)
         ),
         guesses=tuple(
             GuessData(r.record_id, r.trial_id, periods[r.period_id], r.guess, r.confidence)
-            for r in _current(session, BlindingGuessRow, patient.id)
+            for r in current_records(session, BlindingGuessRow, patient.id)
             if wanted(r.trial_id)
         ),
     )

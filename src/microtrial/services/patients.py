@@ -23,6 +23,7 @@ from microtrial.services.alerts import active_trial, raise_alerts
 from microtrial.services.common import (
     Clock,
     audit,
+    current_records,
     current_version,
     patient_for,
     require_role,
@@ -384,7 +385,7 @@ def _add_record(
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         row.patient_id = patient.id
-        previous = [m.name_as_entered for m in _current(session, MedicationRow, patient.id)]
+        previous = [m.name_as_entered for m in current_records(session, MedicationRow, patient.id)]
         session.add(stamp(row, actor, now))
         session.flush()
         audit(
@@ -420,16 +421,6 @@ def _alert_new_medication(
     raise_alerts(session, actor, patient, alerts, trigger={"medication": row.record_id}, now=now)
 
 
-def _current(session: Session, model: Any, patient_id: int) -> list[Any]:
-    return list(
-        session.execute(
-            select(model)
-            .where(model.patient_id == patient_id, model.is_current.is_(True))
-            .order_by(model.id)
-        ).scalars()
-    )
-
-
 def _read(session: Session, patient: PatientRow) -> PatientRead:
     site = session.get(SiteRow, patient.site_id)
     assert site is not None  # foreign key
@@ -442,12 +433,15 @@ def _read(session: Session, patient: PatientRow) -> PatientRead:
         sex=patient.sex,
         time_zone=patient.time_zone,
         conditions=[
-            ConditionRead.model_validate(r) for r in _current(session, ConditionRow, patient.id)
+            ConditionRead.model_validate(r)
+            for r in current_records(session, ConditionRow, patient.id)
         ],
         medications=[
-            MedicationRead.model_validate(r) for r in _current(session, MedicationRow, patient.id)
+            MedicationRead.model_validate(r)
+            for r in current_records(session, MedicationRow, patient.id)
         ],
         history=[
-            HistoryFlagRead.model_validate(r) for r in _current(session, HistoryFlagRow, patient.id)
+            HistoryFlagRead.model_validate(r)
+            for r in current_records(session, HistoryFlagRow, patient.id)
         ],
     )

@@ -15,6 +15,7 @@ from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationEr
 from microtrial.services.common import (
     Clock,
     audit,
+    current_records,
     current_version,
     patient_for,
     require_role,
@@ -68,19 +69,19 @@ def history_flag_ids() -> list[str]:
 def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> PatientSnapshot:
     """Build the screening input from what is stored for the patient now."""
     catalog = load_catalog()
-    flags = {row.flag: row.value for row in _current(session, HistoryFlagRow, patient.id)}
+    flags = {row.flag: row.value for row in current_records(session, HistoryFlagRow, patient.id)}
     pregnant = flags.pop(PREGNANCY_FLAG, None)
     if patient.sex == "male" and pregnant is None:
         pregnant = False
     history = {k: v for k, v in flags.items() if k in catalog.history_flags}
     conditions = [
         row.icd10_code
-        for row in _current(session, ConditionRow, patient.id)
+        for row in current_records(session, ConditionRow, patient.id)
         if row.status == "active" and catalog.condition_by_code(row.icd10_code) is not None
     ]
     medications = [
         row.name_as_entered
-        for row in _current(session, MedicationRow, patient.id)
+        for row in current_records(session, MedicationRow, patient.id)
         if row.status == "active"
     ]
     bp_row = session.execute(
@@ -263,11 +264,3 @@ def _latest(session: Session, patient_id: int, substance: str) -> ScreeningResul
             ScreeningResultRow.is_current.is_(True),
         )
     ).scalar_one_or_none()
-
-
-def _current(session: Session, model: Any, patient_id: int) -> list[Any]:
-    return list(
-        session.execute(
-            select(model).where(model.patient_id == patient_id, model.is_current.is_(True))
-        ).scalars()
-    )

@@ -26,7 +26,6 @@ from microtrial.services.common import (
     patient_for,
     patient_today,
     require_role,
-    row_by_id,
     system_clock,
 )
 from microtrial.services.patients import correct_record, enrol_patient
@@ -36,7 +35,7 @@ from microtrial.services.records import (
     claim_idempotency_key,
 )
 from microtrial.services.schemas import PatientRead, ReadModel, RecordVersionRead
-from microtrial.services.trials import DoseRead, GuessRead, calendar_for
+from microtrial.services.trials import DoseRead, GuessRead, calendar_for, load_trial
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -394,25 +393,12 @@ def enrol_at_own_site(
 # --- doses and guesses of a trial -------------------------------------------------------------
 
 
-def _trial_in_scope(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
-    if actor.role in (Role.RESEARCHER, Role.ADMIN):
-        raise PermissionDenied(f"role {actor.role.value!r} may not read identified trials")
-    trial = row_by_id(session, TrialRow, trial_id)
-    if trial is None:
-        raise NotFound(f"trial: no trial {trial_id}")
-    try:
-        patient = patient_for(session, actor, trial.patient_id)
-    except NotFound as err:
-        raise NotFound(f"trial: no trial {trial_id}") from err
-    return trial, patient
-
-
 def list_doses(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> list[DoseRead]:
     """A trial's recorded doses (current versions), oldest first."""
     with db.transaction() as session:
-        trial, patient = _trial_in_scope(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         rows = session.execute(
             select(DoseEventRow)
             .where(DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True))
@@ -438,7 +424,7 @@ def get_dose(
 ) -> DoseRead:
     """One recorded dose of a trial."""
     with db.transaction() as session:
-        trial, patient = _trial_in_scope(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         row = current_version(session, DoseEventRow, record_id)
         if row.trial_id != trial.id:
             raise NotFound(f"record: no record {record_id}")
@@ -466,7 +452,7 @@ def list_guesses(
 ) -> list[GuessView]:
     """A trial's period guesses (current versions), by period."""
     with db.transaction() as session:
-        trial, patient = _trial_in_scope(session, actor, trial_id)
+        trial, patient = load_trial(session, actor, trial_id)
         rows = session.execute(
             select(BlindingGuessRow, PeriodRow.number)
             .join(PeriodRow, PeriodRow.id == BlindingGuessRow.period_id)
