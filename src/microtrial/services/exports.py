@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.catalog import load_catalog
-from microtrial.domain.regimens import regimen_from_template
 from microtrial.errors import NotFound, ValidationError
 from microtrial.interop.fhir import build_bundle, check_bundle
 from microtrial.interop.records import (
@@ -44,7 +43,7 @@ from microtrial.services.common import (
     site_by_code,
     system_clock,
 )
-from microtrial.services.trials import allocation_of
+from microtrial.services.trials import period_views, regimen_of
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -53,7 +52,6 @@ from microtrial.store.models import (
     DiaryEntryRow,
     DoseEventRow,
     ExportKeyRow,
-    KitRow,
     MedicationRow,
     PatientRow,
     PeriodRow,
@@ -76,34 +74,8 @@ RESEARCH_ROLES = {Role.RESEARCHER, Role.ADMIN}
 
 def _trial_data(session: Session, trial: TrialRow) -> TrialData:
     unblinded = trial.status == "unblinded"
-    arms: list[str] | None = None
-    if unblinded:  # the allocation is read only once the blind is broken
-        arms = allocation_of(session, trial)
-    periods = tuple(
-        PeriodData(
-            number=p.number,
-            block=p.block,
-            start_date=p.start_date,
-            end_date=p.end_date,
-            wash_in_days=p.washin_days,
-            kit_code=k.code,
-            arm=arms[p.number - 1] if arms else None,
-        )
-        for p, k in session.execute(
-            select(PeriodRow, KitRow)
-            .join(KitRow, KitRow.period_id == PeriodRow.id)
-            .where(PeriodRow.trial_id == trial.id)
-            .order_by(PeriodRow.number)
-        ).tuples()
-    )
-    r = trial.plan["regimen"]
-    regimen = regimen_from_template(
-        r["template"],
-        substance=r["substance"],
-        amount=r["amount"],
-        unit=r["unit"],
-        weekdays=r.get("weekdays"),
-    )
+    periods = tuple(PeriodData(**view.model_dump()) for view in period_views(session, trial))
+    regimen = regimen_of(trial)
     design = trial.plan["design"]
     assert trial.start_date is not None  # set when planned
     return TrialData(
@@ -111,7 +83,7 @@ def _trial_data(session: Session, trial: TrialRow) -> TrialData:
         status=trial.status,
         start_date=trial.start_date,
         substance=regimen.substance,
-        regimen_template=str(r["template"]),
+        regimen_template=regimen.name,
         regimen_text=regimen.describe(),
         run_in_days=int(design["run_in_days"]),
         period_days=int(design["period_days"]),

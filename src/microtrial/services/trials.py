@@ -462,7 +462,7 @@ def kit_preparation(
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         allocation = allocation_of(session, trial)
-        regimen = _regimen(trial).describe()
+        regimen = regimen_of(trial).describe()
         kits = tuple(
             KitSpec(
                 code=kit.code,
@@ -756,7 +756,8 @@ def _periods_and_kits(session: Session, trial: TrialRow) -> list[tuple[PeriodRow
     ]
 
 
-def _regimen(trial: TrialRow) -> Regimen:
+def regimen_of(trial: TrialRow) -> Regimen:
+    """The trial's regimen, rebuilt from its stored plan."""
     r = trial.plan["regimen"]
     return regimen_from_template(
         r["template"],
@@ -791,7 +792,7 @@ def _view(session: Session, trial: TrialRow) -> DesignView:
 
 def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> TrialCalendar:
     """The trial's calendar inside an open transaction (no audit: callers audit)."""
-    regimen = _regimen(trial)
+    regimen = regimen_of(trial)
     codes = {p.number: k.code for p, k in _periods_and_kits(session, trial)}
     assert trial.start_date is not None
     calendar = build_calendar(
@@ -847,14 +848,13 @@ def _require_cleared_screening(session: Session, trial: TrialRow, patient: Patie
         raise SafetyBlock("screening: clinician-review screening is not signed off")
 
 
-def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialRead:
-    """The trial view (arms only once unblinded)."""
-    unblinded = trial.status == "unblinded"
-    arms = allocation_of(session, trial) if unblinded else None
-    regimen = _regimen(trial)
-    design = trial.plan["design"]
-    assert trial.start_date is not None
-    periods = [
+def period_views(session: Session, trial: TrialRow) -> list[PeriodRead]:
+    """The trial's periods with kit codes; the arm only once the trial is unblinded.
+
+    The one place that decides whether an arm may be shown: every view and export uses it.
+    """
+    arms = allocation_of(session, trial) if trial.status == "unblinded" else None
+    return [
         PeriodRead(
             number=p.number,
             block=p.block,
@@ -866,6 +866,15 @@ def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialR
         )
         for p, k in _periods_and_kits(session, trial)
     ]
+
+
+def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialRead:
+    """The trial view (arms only once unblinded)."""
+    unblinded = trial.status == "unblinded"
+    regimen = regimen_of(trial)
+    design = trial.plan["design"]
+    assert trial.start_date is not None
+    periods = period_views(session, trial)
     return TrialRead(
         id=trial.id,
         patient_id=patient.id,
