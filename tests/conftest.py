@@ -66,10 +66,6 @@ def _reset_postgres(db: Database) -> None:
         # The append-only guards refuse TRUNCATE; tests may reset as the database owner.
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(
-            text("INSERT INTO audit_head (id, last_hash, count) VALUES (1, :h, 0)"),
-            {"h": "0" * 64},
-        )
 
 
 @pytest.fixture(params=BACKENDS)

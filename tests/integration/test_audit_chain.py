@@ -37,27 +37,64 @@ def test_the_database_refuses_to_change_audit_events(clinic: Clinic, statement: 
     assert verify_audit_log(clinic.db)[0] == []
 
 
-@pytest.mark.parametrize("tamper", ["edit", "delete-middle", "delete-newest"])
+@pytest.mark.parametrize(
+    "tamper", ["edit", "delete-middle", "delete-newest", "delete-stream", "move"]
+)
 def test_tampering_is_detected(clinic: Clinic, tamper: str) -> None:
-    patients.get_patient(clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id)
+    pid = clinic.patients["A-001"].id
+    patients.get_patient(clinic.db, clinic.actors["clinician_sitea"], pid)
+    stream = f"patient:{pid}"
     with clinic.db.transaction() as session:
         drop_guards(session)
-        ids = session.execute(select(AuditEventRow.id).order_by(AuditEventRow.id)).scalars().all()
-        if tamper == "edit":
+        ids = (
             session.execute(
-                update(AuditEventRow).where(AuditEventRow.id == ids[3]).values(actor="mallory")
+                select(AuditEventRow.id)
+                .where(AuditEventRow.stream == stream)
+                .order_by(AuditEventRow.id)
             )
+            .scalars()
+            .all()
+        )
+        assert len(ids) >= 3
+        one = AuditEventRow.id == ids[1]
+        if tamper == "edit":
+            session.execute(update(AuditEventRow).where(one).values(actor="mallory"))
         elif tamper == "delete-middle":
-            session.execute(delete(AuditEventRow).where(AuditEventRow.id == ids[3]))
-        else:
+            session.execute(delete(AuditEventRow).where(one))
+        elif tamper == "delete-newest":
             session.execute(delete(AuditEventRow).where(AuditEventRow.id == ids[-1]))
+        elif tamper == "delete-stream":
+            session.execute(delete(AuditEventRow).where(AuditEventRow.stream == stream))
+        else:
+            session.execute(update(AuditEventRow).where(one).values(stream="global"))
     problems, _ = verify_audit_log(clinic.db)
     assert problems, tamper
     if tamper == "edit":
-        assert problems[0].event_id == ids[3]
+        assert problems[0].event_id == ids[1]
         assert "edited" in problems[0].problem
     if tamper == "delete-middle":
-        assert problems[0].event_id == ids[4]
+        # The next event of the same patient's chain no longer follows its predecessor.
+        assert problems[0].event_id == ids[2]
         assert "deleted" in problems[0].problem
     if tamper == "delete-newest":
-        assert any("newest" in p.problem for p in problems)
+        assert any(f"{stream}: newest" in p.problem for p in problems)
+    if tamper == "delete-stream":
+        assert any(f"{stream}: head counts" in p.problem for p in problems)
+    if tamper == "move":
+        assert {p.event_id for p in problems} >= {ids[1], ids[2]}
+
+
+def test_each_patient_has_a_chain_of_their_own(clinic: Clinic) -> None:
+    """Events about a patient chain per patient; the rest per site or globally."""
+    with clinic.db.transaction() as session:
+        rows = session.execute(
+            select(AuditEventRow.stream, AuditEventRow.patient_id, AuditEventRow.site_id)
+        ).all()
+    for stream, patient_id, site_id in rows:
+        if patient_id is not None:
+            assert stream == f"patient:{patient_id}"
+        elif site_id is not None:
+            assert stream == f"site:{site_id}"
+        else:
+            assert stream == "global"
+    assert len({r.stream for r in rows if r.patient_id is not None}) >= 2

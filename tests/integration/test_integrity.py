@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, delete, inspect, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, NoResultFound
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from helpers import Clinic, FixedClock, audit_count
@@ -18,7 +18,7 @@ from microtrial.services import patients, screening, trials
 from microtrial.services.trials import RegimenChoice
 from microtrial.settings import Settings
 from microtrial.store.db import Database
-from microtrial.store.models import AllocationRow, AuditHeadRow, Base, MedicationRow
+from microtrial.store.models import AllocationRow, AuditStreamRow, Base, MedicationRow
 
 REGIMEN = RegimenChoice("fadiman", "psilocybin", 100, "mg dried material")
 
@@ -56,13 +56,40 @@ def test_a_started_trials_allocation_cannot_be_changed_only_annotated(
         assert session.execute(select(AllocationRow.trial_id)).scalars().all() == [trial_id]
 
 
+AUDIT_DOWN = {
+    "sqlite": [
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit store unavailable'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit store unavailable'; END $$",
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_down()",
+    ],
+}
+AUDIT_UP = {
+    "sqlite": ["DROP TRIGGER audit_down"],
+    "postgresql": ["DROP TRIGGER audit_down ON audit_events", "DROP FUNCTION audit_down()"],
+}
+
+
 def test_a_write_whose_audit_event_fails_rolls_back(clinic: Clinic) -> None:
     doc = clinic.actors["clinician_sitea"]
     before = audit_count(clinic.db)
     with clinic.db.transaction() as session:
-        session.execute(delete(AuditHeadRow))
-    with pytest.raises(NoResultFound):
-        patients.add_medication(clinic.db, doc, clinic.patients["A-001"].id, "Ibuprofen")
+        heads_before = session.execute(select(*AuditStreamRow.__table__.columns)).all()
+        for statement in AUDIT_DOWN[session.get_bind().dialect.name]:
+            session.execute(text(statement))
+    try:
+        with pytest.raises(DBAPIError, match="audit store unavailable"):
+            patients.add_medication(clinic.db, doc, clinic.patients["A-001"].id, "Ibuprofen")
+    finally:  # the PostgreSQL test database outlives this test
+        with clinic.db.transaction() as session:
+            for statement in AUDIT_UP[session.get_bind().dialect.name]:
+                session.execute(text(statement))
+    with clinic.db.transaction() as session:
+        assert session.execute(select(*AuditStreamRow.__table__.columns)).all() == heads_before
     with clinic.db.transaction() as session:
         assert session.execute(select(MedicationRow)).first() is None
     assert audit_count(clinic.db) == before

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
@@ -24,6 +24,8 @@ from microtrial.services.common import (
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, DiaryEntryRow, PatientRow, TrialRow
+
+T = TypeVar("T", bound=tuple[Any, ...])
 
 # Alert actions (catalog/alerts.yaml) that stop doses until a clinician acts.
 DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing"})
@@ -54,12 +56,20 @@ class AlertRead(ReadModel):
 
 def active_trial(session: Session, patient_id: int) -> TrialRow | None:
     """The patient's scheduled, running or paused trial, if any."""
-    return session.execute(
-        select(TrialRow)
-        .where(TrialRow.patient_id == patient_id, TrialRow.status.in_(ACTIVE_TRIAL_STATUSES))
+    return session.execute(_newest_active(select(TrialRow), patient_id)).scalar_one_or_none()
+
+
+def active_trial_id(patient_id: int) -> Select[tuple[int]]:
+    """A query for the id of the patient's scheduled, running or paused trial (no row: none)."""
+    return _newest_active(select(TrialRow.id), patient_id)
+
+
+def _newest_active(query: Select[T], patient_id: int) -> Select[T]:
+    return (
+        query.where(TrialRow.patient_id == patient_id, TrialRow.status.in_(ACTIVE_TRIAL_STATUSES))
         .order_by(TrialRow.id.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    )
 
 
 def raise_alerts(

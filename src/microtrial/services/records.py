@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog, parse_instrument
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, ValidationError
-from microtrial.services.alerts import active_trial, raise_alerts
+from microtrial.services.alerts import active_trial_id, raise_alerts
 from microtrial.services.common import (
     Clock,
     audit,
@@ -187,13 +187,34 @@ def record_diary_entries(
     """Record diary entries in one transaction (one audit event each); replays land once."""
     require_role(actor, RECORDERS, "record diary entries")
     now = clock()
+    # Scoring needs no database: done before the transaction, it holds no lock.
+    scored = [
+        (entry, score(resolve_instrument(db, entry.instrument_id, entry.answers), entry.answers))
+        for entry in entries
+    ]
+    try:
+        return _record_diary_entries(db, actor, patient_id, scored, now)
+    except IntegrityError:
+        # Two first submissions raced (same Idempotency-Key, or the same day) and this one
+        # lost at a unique index after waiting for the winner's commit. Run it again: it now
+        # sees the winner's entry and answers as a replay, or as the conflict it is.
+        return _record_diary_entries(db, actor, patient_id, scored, now)
+
+
+def _record_diary_entries(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    scored: Sequence[tuple[DiaryInput, ScoreResult]],
+    now: dt.datetime,
+) -> list[DiaryEntryRead]:
     stored: list[DiaryEntryRead] = []
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         today = patient_today(patient, now)
-        trial = active_trial(session, patient.id)
-        trial_id = trial.id if trial else None
-        for entry in entries:
+        trial_id = session.execute(active_trial_id(patient.id)).scalar_one_or_none()
+        scope = f"diary:{patient.id}"
+        for entry, result in scored:
             if entry.local_date > today:
                 raise ValidationError(
                     "date",
@@ -201,32 +222,38 @@ def record_diary_entries(
                     value=str(entry.local_date),
                     allowed=f"on or before {today}",
                 )
-            result = score(
-                resolve_instrument(db, entry.instrument_id, entry.answers), entry.answers
-            )
             payload = {
                 "date": entry.local_date.isoformat(),
                 "instrument": entry.instrument_id,
                 "answers": entry.answers,
             }
-            if entry.idempotency_key:
-                earlier = claim_idempotency_key(
-                    session, f"diary:{patient.id}", entry.idempotency_key, payload, "diary", now
+            digest = request_hash(payload)
+            # One round trip for both questions: was this key used, is the day taken?
+            claimed, duplicate = session.execute(
+                select(
+                    _key_claim(scope, entry.idempotency_key),
+                    select(DiaryEntryRow.id)
+                    .where(
+                        DiaryEntryRow.patient_id == patient.id,
+                        DiaryEntryRow.instrument_id == entry.instrument_id,
+                        DiaryEntryRow.local_date == entry.local_date,
+                        DiaryEntryRow.is_current.is_(True),
+                    )
+                    .limit(1)
+                    .scalar_subquery(),
                 )
-                if earlier is not None:
-                    row = session.get(DiaryEntryRow, int(earlier.resource_id))
-                    assert row is not None  # written in the same transaction as the key
-                    stored.append(DiaryEntryRead.model_validate(row))
-                    continue
-            duplicate = session.execute(
-                select(DiaryEntryRow.id).where(
-                    DiaryEntryRow.patient_id == patient.id,
-                    DiaryEntryRow.instrument_id == entry.instrument_id,
-                    DiaryEntryRow.local_date == entry.local_date,
-                    DiaryEntryRow.is_current.is_(True),
-                )
-            ).first()
-            if duplicate:
+            ).one()
+            if claimed is not None:
+                earlier_hash, _, resource_id = claimed.partition(" ")
+                if earlier_hash != digest:
+                    raise ValidationError(
+                        "Idempotency-Key", "this key was already used with a different request"
+                    )
+                row = session.get(DiaryEntryRow, int(resource_id))
+                assert row is not None  # written in the same transaction as the key
+                stored.append(DiaryEntryRead.model_validate(row))
+                continue
+            if duplicate is not None:
                 raise ConflictError(
                     f"date: an entry for {entry.local_date} exists; correct it instead"
                 )
@@ -246,13 +273,16 @@ def record_diary_entries(
             session.add(row)
             session.flush()
             if entry.idempotency_key:
-                key = session.execute(
-                    select(IdempotencyKeyRow).where(
-                        IdempotencyKeyRow.scope == f"diary:{patient.id}",
-                        IdempotencyKeyRow.key == entry.idempotency_key,
+                session.add(
+                    IdempotencyKeyRow(
+                        scope=scope,
+                        key=entry.idempotency_key,
+                        request_hash=digest,
+                        resource="diary",
+                        resource_id=str(row.id),
+                        created_at=now,
                     )
-                ).scalar_one()
-                key.resource_id = str(row.id)
+                )
             audit(
                 session,
                 actor,
@@ -264,16 +294,29 @@ def record_diary_entries(
                 patient_id=patient.id,
                 detail={"date": entry.local_date.isoformat(), "instrument": entry.instrument_id},
             )
-            raise_alerts(
-                session,
-                actor,
-                patient,
-                alerts_for_score(result),
-                trigger={"diary_entry": row.record_id},
-                now=now,
-            )
+            alerts = alerts_for_score(result)
+            if alerts:
+                raise_alerts(
+                    session,
+                    actor,
+                    patient,
+                    alerts,
+                    trigger={"diary_entry": row.record_id},
+                    now=now,
+                )
             stored.append(DiaryEntryRead.model_validate(row))
     return stored
+
+
+def _key_claim(scope: str, key: str | None) -> Any:
+    """A scalar subquery: "<request hash> <resource id>" of an earlier use of ``key``, or NULL."""
+    if not key:
+        return literal(None, String)
+    return (
+        select(IdempotencyKeyRow.request_hash + " " + IdempotencyKeyRow.resource_id)
+        .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
+        .scalar_subquery()
+    )
 
 
 def record_diary_entry(
@@ -378,5 +421,4 @@ def record_adverse_event(
 
 
 def _trial_id(session: Session, patient_id: int) -> int | None:
-    trial = active_trial(session, patient_id)
-    return trial.id if trial else None
+    return session.execute(active_trial_id(patient_id)).scalar_one_or_none()

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from microtrial.store.models import AuditEventRow, AuditHeadRow
+from microtrial.store.models import AuditEventRow, AuditStreamRow
 
 GENESIS = "0" * 64
 
@@ -44,13 +46,45 @@ def _fields(row: AuditEventRow) -> dict[str, Any]:
     }
 
 
+def stream_of(row: AuditEventRow) -> str:
+    """The chain an event joins: its patient's, else its site's, else the global one."""
+    if row.patient_id is not None:
+        return f"patient:{row.patient_id}"
+    if row.site_id is not None:
+        return f"site:{row.site_id}"
+    return "global"
+
+
+def _locked_head(session: Session, stream: str) -> AuditStreamRow:
+    # One lock per stream per transaction: later events of the same transaction reuse it.
+    heads: dict[str, AuditStreamRow] = session.info.setdefault("audit_heads", {})
+    head = heads.get(stream)
+    if head is not None:
+        return head
+    query = select(AuditStreamRow).where(AuditStreamRow.stream == stream).with_for_update()
+    head = session.execute(query).scalar_one_or_none()
+    if head is None:
+        # The stream's first event. ON CONFLICT lets two first writers meet without an error;
+        # the loser then waits on the winner's row lock like any later writer.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert(AuditStreamRow)
+            .values(stream=stream, last_hash=GENESIS, count=0)
+            .on_conflict_do_nothing(index_elements=["stream"])
+        )
+        head = session.execute(query).scalar_one()
+    heads[stream] = head
+    return head
+
+
 def append_event(session: Session, row: AuditEventRow) -> AuditEventRow:
-    """Chain ``row`` onto the log inside the caller's transaction and add it to the session."""
-    # The head row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
-    # serialises writers) so that two transactions cannot chain onto the same predecessor.
-    head = session.execute(
-        select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
-    ).scalar_one()
+    """Chain ``row`` onto its stream inside the caller's transaction and add it to the session."""
+    # The stream's head row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    # already serialises writers) so that two transactions cannot chain onto one predecessor,
+    # while writes for other patients go on in parallel.
+    row.stream = stream_of(row)
+    head = _locked_head(session, row.stream)
     row.prev_hash = head.last_hash
     row.hash = event_hash(head.last_hash, _fields(row))
     head.last_hash = row.hash
@@ -68,23 +102,33 @@ class ChainProblem:
 
 
 def verify_chain(session: Session) -> list[ChainProblem]:
-    """Recompute the chain; report edited, reordered or deleted events (empty when intact)."""
+    """Recompute every stream's chain; report edited, moved or deleted events (empty if intact)."""
     problems: list[ChainProblem] = []
-    prev = GENESIS
-    count = 0
+    newest: dict[str, str] = {}
+    counts: dict[str, int] = {}
     for row in session.execute(select(AuditEventRow).order_by(AuditEventRow.id)).scalars():
-        count += 1
-        if row.prev_hash != prev:
+        stream = row.stream
+        if row.prev_hash != newest.get(stream, GENESIS):
             problems.append(ChainProblem(row.id, "previous hash does not match: event(s) deleted"))
         if event_hash(row.prev_hash, _fields(row)) != row.hash:
             problems.append(ChainProblem(row.id, "content does not match its hash: event edited"))
-        prev = row.hash
-    head = session.get(AuditHeadRow, 1)
-    if head is None:
-        problems.append(ChainProblem(None, "audit head row is missing"))
-    else:
-        if head.last_hash != prev:
-            problems.append(ChainProblem(None, "newest event(s) deleted: head hash differs"))
-        if head.count != count:
-            problems.append(ChainProblem(None, f"head counts {head.count} events, found {count}"))
+        if stream != "global" and stream != stream_of(row):
+            problems.append(ChainProblem(row.id, f"event moved: filed under {stream}"))
+        newest[stream] = row.hash
+        counts[stream] = counts.get(stream, 0) + 1
+    heads = {h.stream: h for h in session.execute(select(AuditStreamRow)).scalars()}
+    for stream in sorted(set(heads) | set(newest)):
+        head = heads.get(stream)
+        if head is None:
+            problems.append(ChainProblem(None, f"{stream}: its head row is missing"))
+            continue
+        if head.last_hash != newest.get(stream, GENESIS):
+            problems.append(
+                ChainProblem(None, f"{stream}: newest event(s) deleted: head hash differs")
+            )
+        found = counts.get(stream, 0)
+        if head.count != found:
+            problems.append(
+                ChainProblem(None, f"{stream}: head counts {head.count} events, found {found}")
+            )
     return problems

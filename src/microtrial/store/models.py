@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -243,6 +244,19 @@ class DoseEventRow(VersionedMixin, Base):
 
 class DiaryEntryRow(VersionedMixin, Base):
     __tablename__ = "diary_entries"
+    # One current entry per patient, instrument and day, even under concurrent submissions.
+    __table_args__ = (
+        UniqueConstraint("record_id", "version", name="uq_diary_entries_version"),
+        Index(
+            "uq_diary_entries_current_day",
+            "patient_id",
+            "instrument_id",
+            "local_date",
+            unique=True,
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
@@ -343,9 +357,14 @@ class AuditEventRow(Base):
     """One read or write of patient data (or an administrative action); append-only."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_patient_at", "patient_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_events_patient_at", "patient_id", "at"),
+        Index("ix_audit_events_stream_id", "stream", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The chain this event belongs to: one per patient, one per site, one for the rest.
+    stream: Mapped[str] = mapped_column(String(40), server_default="global")
     at: Mapped[dt.datetime]
     actor: Mapped[str] = mapped_column(String(120))
     actor_user_id: Mapped[int | None] = mapped_column(Integer)
@@ -360,11 +379,11 @@ class AuditEventRow(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class AuditHeadRow(Base):
-    """The single row holding the newest audit hash; locked to serialise the chain."""
+class AuditStreamRow(Base):
+    """The newest hash and event count of one audit stream; locked to serialise that chain."""
 
-    __tablename__ = "audit_head"
+    __tablename__ = "audit_streams"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    stream: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
