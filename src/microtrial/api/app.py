@@ -17,6 +17,7 @@ from microtrial.api.routes import alerts, auth, patients, records, results, scre
 from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.errors import ConflictError
 from microtrial.services.common import Clock, system_clock
+from microtrial.services.diary_writer import DiaryWriter
 from microtrial.settings import Settings
 from microtrial.store.db import Database, sqlite_pragmas
 from microtrial.web import pages
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             if config.research_secret
             else derived_secret(key, "research-export")
         ),
+        diary=DiaryWriter(db, clock=clock),
     )
 
     @asynccontextmanager
@@ -79,6 +81,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
             async with reminders_running(config, db, clock):
                 yield
         finally:
+            context.diary.stop()
             db.dispose()
 
     app = FastAPI(

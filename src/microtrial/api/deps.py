@@ -12,6 +12,7 @@ from microtrial.api.config import ServerSettings
 from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.domain.actors import Actor
 from microtrial.services.common import Clock
+from microtrial.services.diary_writer import DiaryWriter
 from microtrial.store.db import Database
 
 
@@ -26,6 +27,7 @@ class AppContext:
     sessions: SessionCodec
     throttle: LoginThrottle
     research_secret: str
+    diary: DiaryWriter
 
 
 def get_context(request: Request) -> AppContext:
@@ -34,15 +36,21 @@ def get_context(request: Request) -> AppContext:
     return context
 
 
-ContextDep = Annotated[AppContext, Depends(get_context)]
+async def _context_dependency(request: Request) -> AppContext:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop per request for nothing.
+    return get_context(request)
+
+
+ContextDep = Annotated[AppContext, Depends(_context_dependency)]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def current_actor(
+async def current_actor(
     context: ContextDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Actor:
     """The actor behind the request's bearer token (401 without a valid one)."""
+    # async on purpose: checking the signature is a few microseconds of CPU, no I/O.
     actor = context.tokens.verify(token) if token else None
     if actor is None:
         raise HTTPException(

@@ -64,6 +64,17 @@ def active_trial_id(patient_id: int) -> Select[tuple[int]]:
     return _newest_active(select(TrialRow.id), patient_id)
 
 
+def active_trial_ids(session: Session, patient_ids: Iterable[int]) -> dict[int, int]:
+    """Each patient's newest scheduled, running or paused trial id (patients without: absent)."""
+    rows = session.execute(
+        select(TrialRow.patient_id, TrialRow.id)
+        .where(TrialRow.patient_id.in_(set(patient_ids)))
+        .where(TrialRow.status.in_(ACTIVE_TRIAL_STATUSES))
+        .order_by(TrialRow.id)
+    )
+    return {row.patient_id: row.id for row in rows}
+
+
 def _newest_active(query: Select[T], patient_id: int) -> Select[T]:
     return (
         query.where(TrialRow.patient_id == patient_id, TrialRow.status.in_(ACTIVE_TRIAL_STATUSES))

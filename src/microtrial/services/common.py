@@ -94,9 +94,27 @@ def row_by_id(session: Session, model: type[R], ident: int) -> R | None:
 
 def patient_for(session: Session, actor: Actor, patient_id: int) -> PatientRow:
     """Load a patient the actor may see; NotFound for one outside their site or self."""
+    check_patient_role(actor)
+    return check_patient_scope(actor, patient_id, row_by_id(session, PatientRow, patient_id))
+
+
+def patients_by_id(session: Session, patient_ids: Iterable[int]) -> dict[int, PatientRow]:
+    """Several patients in one query, for ``check_patient_scope`` (ids that fit a key column)."""
+    wanted = {i for i in patient_ids if -MAX_ID - 1 <= i <= MAX_ID}
+    if not wanted:
+        return {}
+    rows = session.execute(select(PatientRow).where(PatientRow.id.in_(wanted))).scalars()
+    return {row.id: row for row in rows}
+
+
+def check_patient_role(actor: Actor) -> None:
+    """PermissionDenied for roles that never read identified patient data."""
     if actor.role in (Role.RESEARCHER, Role.ADMIN):
         raise PermissionDenied(f"role {actor.role.value!r} may not read identified patient data")
-    patient = row_by_id(session, PatientRow, patient_id)
+
+
+def check_patient_scope(actor: Actor, patient_id: int, patient: PatientRow | None) -> PatientRow:
+    """The loaded patient if the actor may see it; NotFound (same answer) if missing or not."""
     if patient is None or not _in_scope(actor, patient):
         raise NotFound(f"patient: no patient {patient_id}")
     return patient

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, literal, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,20 +20,24 @@ from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check
 from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog, parse_instrument
 from microtrial.domain.scoring import ScoreResult, score
-from microtrial.errors import ConflictError, ValidationError
-from microtrial.services.alerts import active_trial_id, raise_alerts
+from microtrial.errors import ConflictError, MicroTrialError, ValidationError
+from microtrial.services.alerts import active_trial_id, active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
     audit,
+    check_patient_role,
+    check_patient_scope,
     patient_for,
     patient_today,
+    patients_by_id,
     require_role,
     stamp,
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
+from microtrial.store.audit import lock_streams
 from microtrial.store.db import Database
-from microtrial.store.models import AdverseEventRow, DiaryEntryRow, IdempotencyKeyRow
+from microtrial.store.models import AdverseEventRow, DiaryEntryRow, IdempotencyKeyRow, PatientRow
 
 RECORDERS = {Role.PATIENT, Role.CLINICIAN}
 INSTRUMENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")  # no path tricks
@@ -185,138 +189,257 @@ def record_diary_entries(
     clock: Clock = system_clock,
 ) -> list[DiaryEntryRead]:
     """Record diary entries in one transaction (one audit event each); replays land once."""
-    require_role(actor, RECORDERS, "record diary entries")
+    submission = DiarySubmission.scored_now(db, actor, patient_id, entries)
     now = clock()
-    # Scoring needs no database: done before the transaction, it holds no lock.
-    scored = [
-        (entry, score(resolve_instrument(db, entry.instrument_id, entry.answers), entry.answers))
-        for entry in entries
-    ]
     try:
-        return _record_diary_entries(db, actor, patient_id, scored, now)
+        return _write_one(db, submission, now)
     except IntegrityError:
         # Two first submissions raced (same Idempotency-Key, or the same day) and this one
         # lost at a unique index after waiting for the winner's commit. Run it again: it now
         # sees the winner's entry and answers as a replay, or as the conflict it is.
-        return _record_diary_entries(db, actor, patient_id, scored, now)
+        return _write_one(db, submission, now)
 
 
-def _record_diary_entries(
-    db: Database,
-    actor: Actor,
-    patient_id: int,
-    scored: Sequence[tuple[DiaryInput, ScoreResult]],
-    now: dt.datetime,
-) -> list[DiaryEntryRead]:
-    stored: list[DiaryEntryRead] = []
+def _write_one(db: Database, submission: DiarySubmission, now: dt.datetime) -> list[DiaryEntryRead]:
+    submission.result, submission.error = None, None
     with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
-        today = patient_today(patient, now)
-        trial_id = session.execute(active_trial_id(patient.id)).scalar_one_or_none()
-        scope = f"diary:{patient.id}"
-        for entry, result in scored:
-            if entry.local_date > today:
-                raise ValidationError(
-                    "date",
-                    f"{entry.local_date} is in the future",
-                    value=str(entry.local_date),
-                    allowed=f"on or before {today}",
+        write_diary_batch(session, [submission], now)
+    if submission.error is not None:
+        raise submission.error
+    assert submission.result is not None
+    return submission.result
+
+
+@dataclass
+class DiarySubmission:
+    """One request's diary entries, scored, to be written alone or in a batch with others."""
+
+    actor: Actor
+    patient_id: int
+    scored: Sequence[tuple[DiaryInput, ScoreResult]]
+    result: list[DiaryEntryRead] | None = None
+    error: MicroTrialError | None = None
+
+    @classmethod
+    def scored_now(
+        cls, db: Database, actor: Actor, patient_id: int, entries: Sequence[DiaryInput]
+    ) -> DiarySubmission:
+        """Check the role and score every entry (no database: done outside any transaction)."""
+        require_role(actor, RECORDERS, "record diary entries")
+        scored = [
+            (
+                entry,
+                score(resolve_instrument(db, entry.instrument_id, entry.answers), entry.answers),
+            )
+            for entry in entries
+        ]
+        return cls(actor, patient_id, scored)
+
+
+@dataclass
+class _Planned:
+    """An entry that passed its checks: a new row to write, or the earlier row of a replay."""
+
+    entry: DiaryInput
+    result: ScoreResult
+    digest: str
+    row: DiaryEntryRow | None = None
+    replay_of: int | _Planned | None = None
+
+
+Day = tuple[int, str, dt.date]
+
+
+def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: dt.datetime) -> None:
+    """Write submissions in the caller's transaction; each gets its ``result`` or ``error``.
+
+    A submission that fails a check (access, future date, reused key, day already recorded)
+    writes nothing and leaves the others alone. The whole batch costs a fixed number of
+    statements: one query each for patients, trials, keys and days, one lock per patient's
+    audit stream, and one multi-row insert per table. A database error escapes and rolls back
+    the transaction.
+    """
+    patients = patients_by_id(session, {s.patient_id for s in batch})
+    trials = active_trial_ids(session, patients)
+    # Days before keys: a concurrent first submission that commits between the two queries is
+    # then seen as a claimed key (a replay), never as a taken day without its key (a conflict).
+    taken = _taken_days(session, batch)
+    claims = _earlier_claims(session, batch)
+    accepted: list[tuple[DiarySubmission, PatientRow, list[_Planned]]] = []
+    for submission in batch:
+        try:
+            patient, planned = _plan(submission, patients, claims, taken, now)
+        except MicroTrialError as err:
+            submission.error = err
+            continue
+        accepted.append((submission, patient, planned))
+    earlier_ids = {
+        p.replay_of for _, _, plan in accepted for p in plan if isinstance(p.replay_of, int)
+    }
+    earlier = _rows_by_id(session, earlier_ids)
+    lock_streams(session, {f"patient:{patient.id}" for _, patient, _ in accepted})
+    for submission, patient, plan in accepted:
+        for p in plan:
+            if p.replay_of is None:
+                p.row = stamp(
+                    DiaryEntryRow(
+                        patient_id=patient.id,
+                        trial_id=trials.get(patient.id),
+                        instrument_id=p.entry.instrument_id,
+                        local_date=p.entry.local_date,
+                        answers=p.entry.answers,
+                        scores=score_json(p.result),
+                        submitted_at=now,
+                    ),
+                    submission.actor,
+                    now,
                 )
-            payload = {
-                "date": entry.local_date.isoformat(),
-                "instrument": entry.instrument_id,
-                "answers": entry.answers,
-            }
-            digest = request_hash(payload)
-            # One round trip for both questions: was this key used, is the day taken?
-            claimed, duplicate = session.execute(
-                select(
-                    _key_claim(scope, entry.idempotency_key),
-                    select(DiaryEntryRow.id)
-                    .where(
-                        DiaryEntryRow.patient_id == patient.id,
-                        DiaryEntryRow.instrument_id == entry.instrument_id,
-                        DiaryEntryRow.local_date == entry.local_date,
-                        DiaryEntryRow.is_current.is_(True),
-                    )
-                    .limit(1)
-                    .scalar_subquery(),
-                )
-            ).one()
-            if claimed is not None:
-                earlier_hash, _, resource_id = claimed.partition(" ")
-                if earlier_hash != digest:
-                    raise ValidationError(
-                        "Idempotency-Key", "this key was already used with a different request"
-                    )
-                row = session.get(DiaryEntryRow, int(resource_id))
-                assert row is not None  # written in the same transaction as the key
-                stored.append(DiaryEntryRead.model_validate(row))
+                session.add(p.row)
+    session.flush()  # one multi-row INSERT; the keys below need the new ids
+    for submission, patient, plan in accepted:
+        stored: list[DiaryEntryRead] = []
+        for p in plan:
+            if p.row is None:
+                assert p.replay_of is not None
+                if isinstance(p.replay_of, int):
+                    stored.append(DiaryEntryRead.model_validate(earlier[p.replay_of]))
+                else:  # the same key twice in this batch: the first one's new row
+                    assert p.replay_of.row is not None
+                    stored.append(DiaryEntryRead.model_validate(p.replay_of.row))
                 continue
-            if duplicate is not None:
-                raise ConflictError(
-                    f"date: an entry for {entry.local_date} exists; correct it instead"
-                )
-            row = stamp(
-                DiaryEntryRow(
-                    patient_id=patient.id,
-                    trial_id=trial_id,
-                    instrument_id=entry.instrument_id,
-                    local_date=entry.local_date,
-                    answers=entry.answers,
-                    scores=score_json(result),
-                    submitted_at=now,
-                ),
-                actor,
-                now,
-            )
-            session.add(row)
-            session.flush()
-            if entry.idempotency_key:
-                session.add(
-                    IdempotencyKeyRow(
-                        scope=scope,
-                        key=entry.idempotency_key,
-                        request_hash=digest,
-                        resource="diary",
-                        resource_id=str(row.id),
-                        created_at=now,
-                    )
-                )
-            audit(
-                session,
-                actor,
-                "create",
-                "diary_entry",
-                row.record_id,
-                at=now,
-                site_id=patient.site_id,
-                patient_id=patient.id,
-                detail={"date": entry.local_date.isoformat(), "instrument": entry.instrument_id},
-            )
-            alerts = alerts_for_score(result)
-            if alerts:
-                raise_alerts(
-                    session,
-                    actor,
-                    patient,
-                    alerts,
-                    trigger={"diary_entry": row.record_id},
-                    now=now,
-                )
-            stored.append(DiaryEntryRead.model_validate(row))
-    return stored
+            _write_follow_ups(session, submission.actor, patient, p, now)
+            stored.append(DiaryEntryRead.model_validate(p.row))
+        submission.result = stored
 
 
-def _key_claim(scope: str, key: str | None) -> Any:
-    """A scalar subquery: "<request hash> <resource id>" of an earlier use of ``key``, or NULL."""
-    if not key:
-        return literal(None, String)
-    return (
-        select(IdempotencyKeyRow.request_hash + " " + IdempotencyKeyRow.resource_id)
-        .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
-        .scalar_subquery()
+def _plan(
+    submission: DiarySubmission,
+    patients: dict[int, PatientRow],
+    claims: dict[tuple[str, str], tuple[str, int | _Planned]],
+    taken: set[Day],
+    now: dt.datetime,
+) -> tuple[PatientRow, list[_Planned]]:
+    """Check one submission against the stored state and this batch; raise what fails."""
+    actor = submission.actor
+    check_patient_role(actor)
+    patient = check_patient_scope(actor, submission.patient_id, patients.get(submission.patient_id))
+    today = patient_today(patient, now)
+    scope = f"diary:{patient.id}"
+    planned: list[_Planned] = []
+    new_claims: dict[tuple[str, str], tuple[str, int | _Planned]] = {}
+    new_days: set[Day] = set()
+    for entry, result in submission.scored:
+        if entry.local_date > today:
+            raise ValidationError(
+                "date",
+                f"{entry.local_date} is in the future",
+                value=str(entry.local_date),
+                allowed=f"on or before {today}",
+            )
+        payload = {
+            "date": entry.local_date.isoformat(),
+            "instrument": entry.instrument_id,
+            "answers": entry.answers,
+        }
+        p = _Planned(entry, result, request_hash(payload))
+        key = (scope, entry.idempotency_key) if entry.idempotency_key else None
+        claim = (new_claims.get(key) or claims.get(key)) if key else None
+        if claim is not None:
+            if claim[0] != p.digest:
+                raise ValidationError(
+                    "Idempotency-Key", "this key was already used with a different request"
+                )
+            p.replay_of = claim[1]
+            planned.append(p)
+            continue
+        day = (patient.id, entry.instrument_id, entry.local_date)
+        if day in taken or day in new_days:
+            raise ConflictError(f"date: an entry for {entry.local_date} exists; correct it instead")
+        new_days.add(day)
+        if key:
+            new_claims[key] = (p.digest, p)
+        planned.append(p)
+    # Only a submission that passed every check claims its keys and days for the batch.
+    claims.update(new_claims)
+    taken.update(new_days)
+    return patient, planned
+
+
+def _write_follow_ups(
+    session: Session, actor: Actor, patient: PatientRow, p: _Planned, now: dt.datetime
+) -> None:
+    """The new entry's idempotency key, audit event and alerts."""
+    assert p.row is not None
+    if p.entry.idempotency_key:
+        session.add(
+            IdempotencyKeyRow(
+                scope=f"diary:{patient.id}",
+                key=p.entry.idempotency_key,
+                request_hash=p.digest,
+                resource="diary",
+                resource_id=str(p.row.id),
+                created_at=now,
+            )
+        )
+    audit(
+        session,
+        actor,
+        "create",
+        "diary_entry",
+        p.row.record_id,
+        at=now,
+        site_id=patient.site_id,
+        patient_id=patient.id,
+        detail={"date": p.entry.local_date.isoformat(), "instrument": p.entry.instrument_id},
     )
+    alerts = alerts_for_score(p.result)
+    if alerts:
+        raise_alerts(
+            session, actor, patient, alerts, trigger={"diary_entry": p.row.record_id}, now=now
+        )
+
+
+def _earlier_claims(
+    session: Session, batch: Sequence[DiarySubmission]
+) -> dict[tuple[str, str], tuple[str, int | _Planned]]:
+    """Stored diary keys named by the batch: (scope, key) -> (request hash, entry id)."""
+    keys = {
+        (f"diary:{s.patient_id}", e.idempotency_key)
+        for s in batch
+        for e, _ in s.scored
+        if e.idempotency_key
+    }
+    if not keys:
+        return {}
+    k = IdempotencyKeyRow
+    rows = session.execute(
+        select(k.scope, k.key, k.request_hash, k.resource_id).where(
+            tuple_(k.scope, k.key).in_(sorted(keys))
+        )
+    )
+    return {(scope, key): (digest, int(rid)) for scope, key, digest, rid in rows}
+
+
+def _taken_days(session: Session, batch: Sequence[DiarySubmission]) -> set[Day]:
+    """The (patient, instrument, day) of the batch that already have a current entry."""
+    days = {(s.patient_id, e.instrument_id, e.local_date) for s in batch for e, _ in s.scored}
+    if not days:
+        return set()
+    d = DiaryEntryRow
+    rows = session.execute(
+        select(d.patient_id, d.instrument_id, d.local_date).where(
+            d.is_current.is_(True),
+            tuple_(d.patient_id, d.instrument_id, d.local_date).in_(sorted(days)),
+        )
+    )
+    return {(pid, instrument, day) for pid, instrument, day in rows}
+
+
+def _rows_by_id(session: Session, ids: set[int]) -> dict[int, DiaryEntryRow]:
+    if not ids:
+        return {}
+    rows = session.execute(select(DiaryEntryRow).where(DiaryEntryRow.id.in_(ids))).scalars()
+    return {row.id: row for row in rows}
 
 
 def record_diary_entry(

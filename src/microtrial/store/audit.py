@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,27 +56,41 @@ def stream_of(row: AuditEventRow) -> str:
     return "global"
 
 
-def _locked_head(session: Session, stream: str) -> AuditStreamRow:
-    # One lock per stream per transaction: later events of the same transaction reuse it.
+def lock_streams(session: Session, streams: Iterable[str]) -> None:
+    """Lock the heads of several streams at once (in name order, so batches cannot deadlock)."""
     heads: dict[str, AuditStreamRow] = session.info.setdefault("audit_heads", {})
-    head = heads.get(stream)
-    if head is not None:
-        return head
-    query = select(AuditStreamRow).where(AuditStreamRow.stream == stream).with_for_update()
-    head = session.execute(query).scalar_one_or_none()
-    if head is None:
-        # The stream's first event. ON CONFLICT lets two first writers meet without an error;
+    wanted = sorted(set(streams) - set(heads))
+    if not wanted:
+        return
+    query = (
+        select(AuditStreamRow)
+        .where(AuditStreamRow.stream.in_(wanted))
+        .order_by(AuditStreamRow.stream)
+        .with_for_update()
+    )
+    found = {head.stream: head for head in session.execute(query).scalars()}
+    missing = [stream for stream in wanted if stream not in found]
+    if missing:
+        # Streams' first events. ON CONFLICT lets two first writers meet without an error;
         # the loser then waits on the winner's row lock like any later writer.
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         session.execute(
             insert(AuditStreamRow)
-            .values(stream=stream, last_hash=GENESIS, count=0)
+            .values([{"stream": s, "last_hash": GENESIS, "count": 0} for s in missing])
             .on_conflict_do_nothing(index_elements=["stream"])
         )
-        head = session.execute(query).scalar_one()
-    heads[stream] = head
-    return head
+        again = query.where(AuditStreamRow.stream.in_(missing))
+        found.update({head.stream: head for head in session.execute(again).scalars()})
+    heads.update(found)
+
+
+def _locked_head(session: Session, stream: str) -> AuditStreamRow:
+    # One lock per stream per transaction: later events of the same transaction reuse it.
+    heads: dict[str, AuditStreamRow] = session.info.setdefault("audit_heads", {})
+    if stream not in heads:
+        lock_streams(session, [stream])
+    return heads[stream]
 
 
 def append_event(session: Session, row: AuditEventRow) -> AuditEventRow:

@@ -28,7 +28,7 @@ def list_diary_entries(
 
 
 @router.post("/patients/{patient_id}/diary-entries", status_code=201)
-def record_diary_entry(
+async def record_diary_entry(
     context: ContextDep,
     actor: ActorDep,
     patient_id: int,
@@ -42,7 +42,9 @@ def record_diary_entry(
         instrument_id=body.instrument_id,
         idempotency_key=idempotency_key,
     )
-    return records.record_diary_entry(context.db, actor, patient_id, entry, clock=context.clock)
+    # Written by the process's diary writer, in one transaction with whatever else is waiting.
+    (stored,) = await context.diary.record(actor, patient_id, [entry])
+    return stored
 
 
 @router.get("/patients/{patient_id}/adverse-events")
