@@ -1,7 +1,7 @@
 """Load: authenticated diary submissions (with Idempotency-Key) from N concurrent clients.
 
 Run: ``.venv/bin/python bench/load.py [--clients 32] [--seconds 10] [--workers 2]
-[--backends bare,sqlite,postgresql] [--pg-url URL]``
+[--backends bare,sqlite,postgresql] [--repeat 3] [--pg-url URL]``
 
 Each backend gets its own ``microtrial serve --workers W`` subprocess on 127.0.0.1 over a fresh,
 migrated database (PostgreSQL: a throw-away database on ``--pg-url``, default
@@ -23,6 +23,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,7 +71,7 @@ def prepare_database(backend: str, pg_url: str, workdir: Path) -> tuple[str, str
     from microtrial.store.db import make_engine
 
     if backend == "sqlite":
-        url, drop = f"sqlite:///{workdir / 'load.db'}", None
+        url, drop = f"sqlite:///{workdir / f'load-{uuid.uuid4().hex[:8]}.db'}", None
     else:
         admin_url = make_url(pg_url)
         drop = f"microtrial_load_{uuid.uuid4().hex[:8]}"
@@ -234,6 +235,28 @@ class Measured:
         return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+@dataclass
+class Row:
+    """One backend's line in the table: medians over its runs."""
+
+    throughput: float
+    p50: float
+    p95: float
+    p99: float
+    errors: int
+
+
+def median_run(ms: list[Measured]) -> Row:
+    """Median throughput and median percentiles of several runs of one backend."""
+    return Row(
+        throughput=statistics.median(m.throughput for m in ms),
+        p50=statistics.median(m.pct(50) for m in ms),
+        p95=statistics.median(m.pct(95) for m in ms),
+        p99=statistics.median(m.pct(99) for m in ms),
+        errors=sum(m.errors for m in ms),
+    )
+
+
 async def login(port: int, username: str) -> str:
     conn = Connection(port)
     await conn.open()
@@ -327,6 +350,9 @@ def main() -> int:
     )
     parser.add_argument("--backends", default="bare,sqlite,postgresql")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per backend, interleaved; medians reported"
+    )
+    parser.add_argument(
         "--pg-url",
         default=os.environ.get(
             "MICROTRIAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -343,23 +369,32 @@ def main() -> int:
         f"load: {args.clients} clients, {args.workers} worker(s), {args.warmup:g} s warm-up + "
         f"{args.seconds:g} s, {os.cpu_count()} CPU(s) shared by clients and server"
     )
-    results: dict[str, Measured] = {}
+    runs: dict[str, list[Measured]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
-            try:
-                results[backend] = run_backend(backend, args, Path(tmp))
-            except Exception as err:  # e.g. PostgreSQL not reachable
-                print(f"{backend}: skipped ({type(err).__name__}: {err})")
+        for _ in range(args.repeat):  # interleaved, so that drift in the machine hits all alike
+            for backend in args.backends.split(","):
+                try:
+                    runs.setdefault(backend, []).append(run_backend(backend, args, Path(tmp)))
+                except Exception as err:  # e.g. PostgreSQL not reachable
+                    print(f"{backend}: skipped ({type(err).__name__}: {err})")
+    results = {name: median_run(ms) for name, ms in runs.items() if ms}
     bare = results.get("bare")
+    if args.repeat > 1:
+        print(f"medians of {args.repeat} interleaved runs per backend")
+        for name, ms in runs.items():
+            print(
+                f"  {name}: "
+                + ", ".join(f"{m.throughput:.0f}/s p99 {m.pct(99):.0f} ms" for m in ms)
+            )
     print("| backend | requests/s | p50 ms | p95 ms | p99 ms | vs bare | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, m in results.items():
-        ratio = f"{m.throughput / bare.throughput:.2f}" if bare and bare.throughput else "-"
+    for name, row in results.items():
+        ratio = f"{row.throughput / bare.throughput:.2f}" if bare and bare.throughput else "-"
         print(
-            f"| {name} | {m.throughput:.0f} | {m.pct(50):.1f} | {m.pct(95):.1f} | "
-            f"{m.pct(99):.1f} | {ratio} | {m.errors} |"
+            f"| {name} | {row.throughput:.0f} | {row.p50:.1f} | {row.p95:.1f} | "
+            f"{row.p99:.1f} | {ratio} | {row.errors} |"
         )
-    return 1 if any(m.errors for m in results.values()) else 0
+    return 1 if any(row.errors for row in results.values()) else 0
 
 
 if __name__ == "__main__":
