@@ -274,7 +274,12 @@ async def login(port: int, username: str) -> str:
 
 
 async def drive(
-    backend: str, port: int, users: list[tuple[str, int]], warmup: float, seconds: float
+    backend: str,
+    port: int,
+    users: list[tuple[str, int]],
+    warmup: float,
+    seconds: float,
+    stagger: float = 0.0,
 ) -> Measured:
     tokens = {}
     if backend != "bare":
@@ -286,8 +291,12 @@ async def drive(
     t0 = time.perf_counter()
     start, stop = t0 + warmup, t0 + warmup + seconds
 
-    async def client(username: str, patient_id: int) -> None:
+    async def client(index: int, username: str, patient_id: int) -> None:
         nonlocal errors, completed
+        # Phones do not all connect in the same millisecond. Opened at once, the connections
+        # all landed on whichever worker's accept loop woke first (it takes a burst of them),
+        # leaving the other worker almost idle, for this app and the bare endpoint alike.
+        await asyncio.sleep(index * stagger)
         conn = Connection(port)
         await conn.open()
         headers = {"Content-Type": "application/json"}
@@ -314,7 +323,7 @@ async def drive(
                     errors += 1
         conn.close()
 
-    await asyncio.gather(*(client(u, p) for u, p in users))
+    await asyncio.gather(*(client(i, u, p) for i, (u, p) in enumerate(users)))
     return Measured(backend, completed, seconds, latencies, errors)
 
 
@@ -329,11 +338,18 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Measur
         backend, url, args.workers, workdir / f"{backend}.log", args.pg_pool_size
     )
     try:
-        return asyncio.run(drive(backend, process.port, users, args.warmup, args.seconds))  # type: ignore[attr-defined]
+        port: int = process.port  # type: ignore[attr-defined]
+        return asyncio.run(
+            drive(backend, port, users, args.warmup, args.seconds, args.stagger_ms / 1000)
+        )
     finally:
         stop_server(process)
         if drop:
             drop_database(args.pg_url, drop)
+        log = (workdir / f"{backend}.log").read_text(errors="replace").splitlines()
+        for line in log[-200:]:  # each worker's group-commit summary, written at shutdown
+            if "diary writer:" in line:
+                print(f"  {backend} {line.split('diary writer:', 1)[1].strip()}")
 
 
 def main() -> int:
@@ -349,6 +365,12 @@ def main() -> int:
         help="MICROTRIAL_PG_POOL_SIZE for the server (default: the setting's default)",
     )
     parser.add_argument("--backends", default="bare,sqlite,postgresql")
+    parser.add_argument(
+        "--stagger-ms",
+        type=float,
+        default=0.0,
+        help="open the clients' connections this far apart (0: all at once)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per backend, interleaved; medians reported"
     )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import pytest
+from alembic import command
 from sqlalchemy import text
 
+from microtrial.domain.actors import system_actor
+from microtrial.services import admin
 from microtrial.settings import Settings
 from microtrial.store import migrate
-from microtrial.store.audit import verify_chain
+from microtrial.store.audit import GENESIS, event_hash, verify_chain
 from microtrial.store.db import Database, make_engine, sqlite_pragmas
 
 
@@ -35,8 +40,6 @@ def test_sqlite_write_transactions_begin_immediate(tmp_path: Path) -> None:
 def test_upgrade_from_empty_then_check_passes(database_url: str) -> None:
     # database_url is already migrated; downgrade to empty and upgrade again, then check.
     engine = make_engine(Settings(database_url=database_url))
-    from alembic import command
-
     command.downgrade(migrate.alembic_config(engine), "base")
     assert migrate.current_revision(engine) is None
     migrate.upgrade(engine)
@@ -48,3 +51,52 @@ def test_upgrade_from_empty_then_check_passes(database_url: str) -> None:
 def test_fresh_audit_chain_verifies(db: Database) -> None:
     with db.transaction() as session:
         assert verify_chain(session) == []
+
+
+def test_a_single_chain_from_before_0004_becomes_the_global_stream(database_url: str) -> None:
+    """Events chained under revision 0003 still verify after the upgrade; new ones per site."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0003")
+    prev = GENESIS
+    with engine.begin() as conn:
+        for i in range(3):
+            fields = {
+                "at": dt.datetime(2026, 1, 1, 9, i, tzinfo=dt.UTC).isoformat(),
+                "actor": "system:old",
+                "actor_user_id": None,
+                "actor_role": "system",
+                "site_id": None,
+                "patient_id": None,
+                "action": "create",
+                "entity": "site",
+                "entity_id": str(i),
+                "detail": {},
+            }
+            digest = event_hash(prev, fields)
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, actor, actor_user_id, actor_role, site_id, "
+                    "patient_id, action, entity, entity_id, detail, prev_hash, hash) VALUES "
+                    "(:at, :actor, NULL, :actor_role, NULL, NULL, :action, :entity, :entity_id, "
+                    "'{}', :prev, :hash)"
+                ),
+                {
+                    **fields,
+                    "at": dt.datetime(2026, 1, 1, 9, i, tzinfo=dt.UTC),
+                    "prev": prev,
+                    "hash": digest,
+                },
+            )
+            prev = digest
+        conn.execute(text("UPDATE audit_head SET last_hash = :h, count = 3"), {"h": prev})
+    migrate.upgrade(engine)
+    db = Database(engine)
+    admin.add_site(db, system_actor("test"), "NEW", "New site")
+    with db.transaction() as session:
+        assert verify_chain(session) == []
+        streams = dict(session.execute(text("SELECT stream, count FROM audit_streams")).all())
+    assert streams == {"global": 3, "site:1": 1}
+    # Back to a single chain is refused once per-site or per-patient chains exist.
+    with pytest.raises(RuntimeError, match="per-patient or per-site"):
+        command.downgrade(migrate.alembic_config(engine), "0003")
+    engine.dispose()

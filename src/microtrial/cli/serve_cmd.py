@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Annotated
 
@@ -47,6 +48,9 @@ def serve(
             "[yellow]no MICROTRIAL_SECRET_KEY set: a random key is used, so sign-ins and API "
             "tokens end when the server stops (production refuses to start without one)[/]"
         )
+    # Uvicorn's own logging, plus MicroTrial's loggers (reminders, the diary writer) beside it.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["microtrial"] = {"handlers": ["default"], "level": "INFO"}
     common = {
         "host": host,
         "port": port,
@@ -54,6 +58,7 @@ def serve(
         "forwarded_allow_ips": forwarded_allow_ips,
         "server_header": False,
         "log_level": "info",
+        "log_config": log_config,
     }
     if workers == 1:
         with handle_errors():

@@ -49,6 +49,9 @@ class DiaryWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._stopped = False
+        self.batches = 0
+        self.submissions = 0
+        self.largest_batch = 0
 
     async def record(
         self, actor: Actor, patient_id: int, entries: Sequence[DiaryInput]
@@ -81,6 +84,14 @@ class DiaryWriter:
         if thread is not None:
             self._queue.put(_STOP)
             thread.join(timeout)
+        if self.batches:
+            log.info(
+                "diary writer: %d submissions in %d batches (mean %.1f, largest %d)",
+                self.submissions,
+                self.batches,
+                self.submissions / self.batches,
+                self.largest_batch,
+            )
 
     def _run(self) -> None:
         stop = False
@@ -107,6 +118,9 @@ class DiaryWriter:
 
     def _write(self, batch: list[tuple[DiarySubmission, Future[list[DiaryEntryRead]]]]) -> None:
         submissions = [s for s, _ in batch]
+        self.batches += 1
+        self.submissions += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
         try:
             with self.db.transaction() as session:
                 write_diary_batch(session, submissions, self.clock())
