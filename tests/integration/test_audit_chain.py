@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from helpers import Clinic
 from microtrial.services import patients
 from microtrial.services.audit import verify_audit_log
-from microtrial.store.models import AuditEventRow
+from microtrial.store.models import AuditEventRow, AuditStreamRow
 
 
 def test_intact_chain_verifies(clinic: Clinic) -> None:
@@ -38,7 +38,8 @@ def test_the_database_refuses_to_change_audit_events(clinic: Clinic, statement: 
 
 
 @pytest.mark.parametrize(
-    "tamper", ["edit", "delete-middle", "delete-newest", "delete-stream", "move"]
+    "tamper",
+    ["edit", "delete-middle", "delete-newest", "delete-stream", "delete-stream-and-head", "move"],
 )
 def test_tampering_is_detected(clinic: Clinic, tamper: str) -> None:
     pid = clinic.patients["A-001"].id
@@ -65,6 +66,9 @@ def test_tampering_is_detected(clinic: Clinic, tamper: str) -> None:
             session.execute(delete(AuditEventRow).where(AuditEventRow.id == ids[-1]))
         elif tamper == "delete-stream":
             session.execute(delete(AuditEventRow).where(AuditEventRow.stream == stream))
+        elif tamper == "delete-stream-and-head":
+            session.execute(delete(AuditEventRow).where(AuditEventRow.stream == stream))
+            session.execute(delete(AuditStreamRow).where(AuditStreamRow.stream == stream))
         else:
             session.execute(update(AuditEventRow).where(one).values(stream="global"))
     problems, _ = verify_audit_log(clinic.db)
@@ -80,6 +84,8 @@ def test_tampering_is_detected(clinic: Clinic, tamper: str) -> None:
         assert any(f"{stream}: newest" in p.problem for p in problems)
     if tamper == "delete-stream":
         assert any(f"{stream}: head counts" in p.problem for p in problems)
+    if tamper == "delete-stream-and-head":
+        assert [p.problem for p in problems] == [f"{stream}: no audit events at all"]
     if tamper == "move":
         assert {p.event_id for p in problems} >= {ids[1], ids[2]}
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from microtrial.store.models import AuditEventRow, AuditStreamRow
+from microtrial.store.models import AuditEventRow, AuditStreamRow, PatientRow, SiteRow
 
 GENESIS = "0" * 64
 
@@ -121,8 +121,14 @@ def verify_chain(session: Session) -> list[ChainProblem]:
     problems: list[ChainProblem] = []
     newest: dict[str, str] = {}
     counts: dict[str, int] = {}
+    patients_seen: set[int] = set()
+    sites_seen: set[int] = set()
     for row in session.execute(select(AuditEventRow).order_by(AuditEventRow.id)).scalars():
         stream = row.stream
+        if row.patient_id is not None:
+            patients_seen.add(row.patient_id)
+        if row.site_id is not None:
+            sites_seen.add(row.site_id)
         if row.prev_hash != newest.get(stream, GENESIS):
             problems.append(ChainProblem(row.id, "previous hash does not match: event(s) deleted"))
         if event_hash(row.prev_hash, _fields(row)) != row.hash:
@@ -146,4 +152,12 @@ def verify_chain(session: Session) -> list[ChainProblem]:
             problems.append(
                 ChainProblem(None, f"{stream}: head counts {head.count} events, found {found}")
             )
+    # Every patient and site was created with an audit event, so each anchors its events: a
+    # chain deleted together with its head row still leaves its patient (or site) without any.
+    for patient_id in session.execute(select(PatientRow.id)).scalars():
+        if patient_id not in patients_seen:
+            problems.append(ChainProblem(None, f"patient:{patient_id}: no audit events at all"))
+    for site_id in session.execute(select(SiteRow.id)).scalars():
+        if site_id not in sites_seen:
+            problems.append(ChainProblem(None, f"site:{site_id}: no audit events at all"))
     return problems
