@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         clock=clock,
         tokens=TokenSigner(key, config.token_ttl_s),
         sessions=SessionCodec(key, config.session_max_age_s),
-        throttle=LoginThrottle(config.login_max_failures, config.login_window_s),
+        throttle=LoginThrottle(db, config.login_max_failures, config.login_window_s, clock=clock),
         research_secret=(
             config.research_secret.get_secret_value()
             if config.research_secret

@@ -6,17 +6,17 @@ so checking one costs a signature check, not a password hash or a database query
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from microtrial.domain.actors import Actor, Role
+from microtrial.services import auth
+from microtrial.services.common import Clock, system_clock
+from microtrial.store.db import Database
 
 
 def actor_to_claims(actor: Actor) -> dict[str, Any]:
@@ -115,52 +115,43 @@ def new_session(actor: Actor | None = None) -> Session:
 class LoginThrottle:
     """Counts failed logins per username and per client; too many in the window are refused.
 
-    In-process state: with several workers each keeps its own count (a limit per worker).
+    The failures are kept in the database, so the limit holds across worker processes (with
+    in-process counts, N workers gave a client N times the tries).
     """
 
     def __init__(
         self,
+        db: Database,
         max_failures: int,
         window_s: float,
         *,
         per_client_factor: int = 4,
-        now: Callable[[], float] = time.monotonic,
+        clock: Clock = system_clock,
     ) -> None:
+        self.db = db
         self.max_failures = max_failures
-        self.window_s = window_s
+        self.window = dt.timedelta(seconds=window_s)
         self.per_client_limit = max_failures * per_client_factor
-        self._now = now
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and now - times[0] > self.window_s:
-            times.popleft()
-        return times
+        self._clock = clock
 
     def retry_after(self, username: str, client: str) -> int | None:
         """Seconds to wait when this username or client is locked out; None when allowed."""
-        now = self._now()
-        with self._lock:
-            waits = []
-            for key, limit in (
-                (f"user:{username.lower()}", self.max_failures),
-                (f"client:{client}", self.per_client_limit),
-            ):
-                times = self._recent(key, now)
-                if len(times) >= limit:
-                    waits.append(int(self.window_s - (now - times[0])) + 1)
-            return max(waits) if waits else None
+        now = self._clock()
+        user_key, client_key = auth.throttle_keys(username, client)
+        recent = auth.login_failures_since(self.db, [user_key, client_key], now - self.window)
+        waits = []
+        for key, limit in ((user_key, self.max_failures), (client_key, self.per_client_limit)):
+            count, oldest = recent.get(key, (0, now))
+            if count >= limit:
+                waits.append(int((oldest + self.window - now).total_seconds()) + 1)
+        return max(waits) if waits else None
 
     def failed(self, username: str, client: str) -> None:
         """Record a failed attempt."""
-        now = self._now()
-        with self._lock:
-            for key in (f"user:{username.lower()}", f"client:{client}"):
-                self._recent(key, now).append(now)
+        now = self._clock()
+        keys = auth.throttle_keys(username, client)
+        auth.record_login_failure(self.db, keys, now, forget_before=now - self.window)
 
     def succeeded(self, username: str) -> None:
         """Forget the username's failures after a successful login."""
-        with self._lock:
-            self._failures.pop(f"user:{username.lower()}", None)
+        auth.clear_login_failures(self.db, auth.throttle_keys(username, "")[0])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
 
 from microtrial.domain.actors import Actor
 from microtrial.services.admin import actor_for_user
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.security import dummy_verify, verify_password
 from microtrial.store.db import Database
-from microtrial.store.models import UserRow
+from microtrial.store.models import LoginFailureRow, UserRow
 
 MAX_PASSWORD_LENGTH = 1024
 
@@ -47,3 +50,41 @@ def authenticate(
             patient_id=actor.patient_id,
         )
     return actor
+
+
+def throttle_keys(username: str, client: str) -> tuple[str, str]:
+    """The two counters a failed sign-in adds to: its username's and its client's."""
+    return f"user:{username.lower()[:80]}", f"client:{client[:100]}"
+
+
+def login_failures_since(
+    db: Database, keys: Sequence[str], since: dt.datetime
+) -> dict[str, tuple[int, dt.datetime]]:
+    """For each key with failures after ``since``: how many, and the oldest of them."""
+    with db.transaction() as session:
+        rows = session.execute(
+            select(LoginFailureRow.key, func.count(), func.min(LoginFailureRow.at))
+            .where(LoginFailureRow.key.in_(keys), LoginFailureRow.at > since)
+            .group_by(LoginFailureRow.key)
+        )
+        return {key: (count, _aware(oldest)) for key, count, oldest in rows}
+
+
+def record_login_failure(
+    db: Database, keys: Sequence[str], at: dt.datetime, *, forget_before: dt.datetime
+) -> None:
+    """Count a failed sign-in against ``keys``; failures older than the window are dropped."""
+    with db.transaction() as session:
+        session.execute(delete(LoginFailureRow).where(LoginFailureRow.at <= forget_before))
+        session.add_all(LoginFailureRow(key=key, at=at) for key in keys)
+
+
+def clear_login_failures(db: Database, key: str) -> None:
+    """Forget a key's failures (after a successful sign-in)."""
+    with db.transaction() as session:
+        session.execute(delete(LoginFailureRow).where(LoginFailureRow.key == key))
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    # SQLite hands timestamps back naive; they were written in UTC.
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

@@ -342,6 +342,17 @@ class IdempotencyKeyRow(Base):
     created_at: Mapped[dt.datetime]
 
 
+class LoginFailureRow(Base):
+    """A failed sign-in, kept for the throttle's window so that every worker sees it."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))  # user:NAME or client:ADDRESS
+    at: Mapped[dt.datetime]
+
+
 class ExportKeyRow(Base):
     """A random key for keyed pseudonyms in de-identified exports, created on first use."""
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
+from helpers import FixedClock
 from microtrial.api.config import ServerSettings, signing_key
 from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner, new_session
 from microtrial.domain.actors import Actor, Role
 from microtrial.errors import ValidationError
+from microtrial.store.db import Database
 
 ACTOR = Actor(role=Role.CLINICIAN, username="dr", user_id=3, site_id=1)
 
@@ -39,12 +41,33 @@ def test_tokens_expire_and_do_not_pass_as_sessions() -> None:
     assert codec.loads(forged) is None  # no session may claim the system role
 
 
-def test_the_throttle_window_slides() -> None:
-    now = [0.0]
-    throttle = LoginThrottle(2, 60, now=lambda: now[0])
+def test_the_throttle_window_slides(db: Database, clock: FixedClock) -> None:
+    throttle = LoginThrottle(db, 2, 60, clock=clock)
     throttle.failed("Dr", "1.2.3.4")
     assert throttle.retry_after("dr", "1.2.3.4") is None
+    clock.advance(seconds=10)
     throttle.failed("dr", "1.2.3.4")
-    assert throttle.retry_after("dr", "5.6.7.8") == 61
-    now[0] = 61.0
+    assert throttle.retry_after("dr", "5.6.7.8") == 51  # until the first failure leaves
+    clock.advance(seconds=51)
     assert throttle.retry_after("dr", "1.2.3.4") is None
+    throttle.failed("dr", "1.2.3.4")
+    throttle.succeeded("DR")
+    assert throttle.retry_after("dr", "1.2.3.4") is None
+
+
+def test_the_throttle_holds_across_worker_processes(db: Database, clock: FixedClock) -> None:
+    """Two workers share the database: failures seen by one lock the name out in the other."""
+    first = LoginThrottle(db, 3, 60, clock=clock)
+    second = LoginThrottle(db, 3, 60, clock=clock)
+    first.failed("nurse", "10.0.0.1")
+    second.failed("nurse", "10.0.0.2")
+    assert first.retry_after("nurse", "10.0.0.3") is None
+    first.failed("nurse", "10.0.0.1")
+    assert second.retry_after("nurse", "10.0.0.9") == 61
+    # the client limit (4 x 3 failures) counts every name tried from one address
+    for name in "abcdefghijk":  # 11 names, one failure each
+        second.failed(name, "10.0.0.7")
+    assert first.retry_after("m", "10.0.0.7") is None
+    first.failed("l", "10.0.0.7")  # the 12th from this address
+    assert first.retry_after("m", "10.0.0.7") == 61
+    assert first.retry_after("m", "10.0.0.8") is None
