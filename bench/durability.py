@@ -12,7 +12,6 @@ submissions per database). Exit status 1 when any submission was lost, duplicate
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
-from load import PASSWORD, drop_database, enrol, prepare_database  # noqa: E402
+from load import PASSWORD, add_pg_url_argument, drop_database, enrol, prepare_database  # noqa: E402
 
 from integration.test_durability import Harness, crash_round  # noqa: E402
 
@@ -83,12 +82,7 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "MICROTRIAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_pg_url_argument(parser)
     args = parser.parse_args()
     ok = True
     for backend in args.backends.split(","):

@@ -86,6 +86,16 @@ def prepare_database(backend: str, pg_url: str, workdir: Path) -> tuple[str, str
     return url, drop
 
 
+def add_pg_url_argument(parser: argparse.ArgumentParser) -> None:
+    """--pg-url: the PostgreSQL server for throw-away databases ($MICROTRIAL_TEST_PG_URL)."""
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "MICROTRIAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+
+
 def drop_database(pg_url: str, name: str) -> None:
     from sqlalchemy import create_engine, text
 
@@ -374,12 +384,7 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per backend, interleaved; medians reported"
     )
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "MICROTRIAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_pg_url_argument(parser)
     args = parser.parse_args()
     try:
         import uvloop

@@ -2,8 +2,9 @@
 
 Run: ``.venv/bin/python bench/run_all.py``
 
-``load.py`` (HTTP load against SQLite, PostgreSQL and a bare endpoint) and ``durability.py``
-(SIGKILL mid-stream, 1,000 submissions x 20, on both databases; about 15 minutes on 2 cores) use
+``load.py`` (HTTP load against SQLite, PostgreSQL and a bare endpoint), ``diary_batch.py``
+(group commit in-process) and ``durability.py`` (SIGKILL mid-stream, 1,000 submissions x 20,
+on both databases; about 5 minutes on 2 cores) use
 PostgreSQL at ``$MICROTRIAL_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
 and skip it, saying so, when it is not reachable.
 """

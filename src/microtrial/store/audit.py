@@ -7,9 +7,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -104,8 +104,27 @@ def append_event(session: Session, row: AuditEventRow) -> AuditEventRow:
     row.hash = event_hash(head.last_hash, _fields(row))
     head.last_hash = row.hash
     head.count += 1
-    session.add(row)
+    session.info.setdefault("audit_pending", []).append(
+        {column: getattr(row, column) for column in _COLUMNS}
+    )
     return row
+
+
+_TABLE = cast(Table, AuditEventRow.__table__)
+_COLUMNS = [c.key for c in _TABLE.columns if c.key != "id"]
+
+
+@event.listens_for(Session, "before_flush")
+def _insert_pending_events(session: Session, _context: object, _instances: object) -> None:
+    """Insert the events appended since the last flush, in order, as one executemany.
+
+    Appending changes the stream's head row, so a flush always follows before the commit. One
+    constant INSERT executed many times is cheaper than ORM rows: it needs no identity map and,
+    on PostgreSQL, psycopg converts the query once and pipelines the executions.
+    """
+    pending = session.info.pop("audit_pending", None)
+    if pending:
+        session.connection().execute(insert(_TABLE), pending)
 
 
 @dataclass(frozen=True)
