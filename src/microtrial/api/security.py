@@ -137,7 +137,7 @@ class LoginThrottle:
     def retry_after(self, username: str, client: str) -> int | None:
         """Seconds to wait when this username or client is locked out; None when allowed."""
         now = self._clock()
-        user_key, client_key = auth.throttle_keys(username, client)
+        user_key, client_key = auth.user_throttle_key(username), auth.client_throttle_key(client)
         recent = auth.login_failures_since(self.db, [user_key, client_key], now - self.window)
         waits = []
         for key, limit in ((user_key, self.max_failures), (client_key, self.per_client_limit)):
@@ -149,9 +149,9 @@ class LoginThrottle:
     def failed(self, username: str, client: str) -> None:
         """Record a failed attempt."""
         now = self._clock()
-        keys = auth.throttle_keys(username, client)
+        keys = [auth.user_throttle_key(username), auth.client_throttle_key(client)]
         auth.record_login_failure(self.db, keys, now, forget_before=now - self.window)
 
     def succeeded(self, username: str) -> None:
         """Forget the username's failures after a successful login."""
-        auth.clear_login_failures(self.db, auth.throttle_keys(username, "")[0])
+        auth.clear_login_failures(self.db, auth.user_throttle_key(username))

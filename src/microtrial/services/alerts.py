@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
@@ -24,8 +24,6 @@ from microtrial.services.common import (
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, DiaryEntryRow, PatientRow, TrialRow
-
-T = TypeVar("T", bound=tuple[Any, ...])
 
 # Alert actions (catalog/alerts.yaml) that stop doses until a clinician acts.
 DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing"})
@@ -56,12 +54,12 @@ class AlertRead(ReadModel):
 
 def active_trial(session: Session, patient_id: int) -> TrialRow | None:
     """The patient's scheduled, running or paused trial, if any."""
-    return session.execute(_newest_active(select(TrialRow), patient_id)).scalar_one_or_none()
-
-
-def active_trial_id(patient_id: int) -> Select[tuple[int]]:
-    """A query for the id of the patient's scheduled, running or paused trial (no row: none)."""
-    return _newest_active(select(TrialRow.id), patient_id)
+    return session.execute(
+        select(TrialRow)
+        .where(TrialRow.patient_id == patient_id, TrialRow.status.in_(ACTIVE_TRIAL_STATUSES))
+        .order_by(TrialRow.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def active_trial_ids(session: Session, patient_ids: Iterable[int]) -> dict[int, int]:
@@ -73,14 +71,6 @@ def active_trial_ids(session: Session, patient_ids: Iterable[int]) -> dict[int, 
         .order_by(TrialRow.id)
     )
     return {row.patient_id: row.id for row in rows}
-
-
-def _newest_active(query: Select[T], patient_id: int) -> Select[T]:
-    return (
-        query.where(TrialRow.patient_id == patient_id, TrialRow.status.in_(ACTIVE_TRIAL_STATUSES))
-        .order_by(TrialRow.id.desc())
-        .limit(1)
-    )
 
 
 def raise_alerts(

@@ -52,9 +52,14 @@ def authenticate(
     return actor
 
 
-def throttle_keys(username: str, client: str) -> tuple[str, str]:
-    """The two counters a failed sign-in adds to: its username's and its client's."""
-    return f"user:{username.lower()[:80]}", f"client:{client[:100]}"
+def user_throttle_key(username: str) -> str:
+    """The failure counter of a username (case does not matter)."""
+    return f"user:{username.lower()[:80]}"
+
+
+def client_throttle_key(client: str) -> str:
+    """The failure counter of a client address."""
+    return f"client:{client[:100]}"
 
 
 def login_failures_since(

@@ -26,8 +26,8 @@ from microtrial.services.records import (
     DiaryEntryRead,
     DiaryInput,
     DiarySubmission,
-    record_diary_entries,
     write_diary_batch,
+    write_submission,
 )
 from microtrial.store.db import Database
 
@@ -145,10 +145,7 @@ class DiaryWriter:
 
     def _write_alone(self, submission: DiarySubmission, done: Future[list[DiaryEntryRead]]) -> None:
         try:
-            entries = [entry for entry, _ in submission.scored]
-            result = record_diary_entries(
-                self.db, submission.actor, submission.patient_id, entries, clock=self.clock
-            )
+            result = write_submission(self.db, submission, self.clock())
         except Exception as err:
             done.set_exception(err)
         else:

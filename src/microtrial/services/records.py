@@ -21,7 +21,7 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog, parse_instrument
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, ValidationError
-from microtrial.services.alerts import active_trial_id, active_trial_ids, raise_alerts
+from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
     audit,
@@ -190,7 +190,13 @@ def record_diary_entries(
 ) -> list[DiaryEntryRead]:
     """Record diary entries in one transaction (one audit event each); replays land once."""
     submission = DiarySubmission.scored_now(db, actor, patient_id, entries)
-    now = clock()
+    return write_submission(db, submission, clock())
+
+
+def write_submission(
+    db: Database, submission: DiarySubmission, now: dt.datetime
+) -> list[DiaryEntryRead]:
+    """Write one scored submission in a transaction of its own; raise its error if it fails."""
     try:
         return _write_one(db, submission, now)
     except IntegrityError:
@@ -544,4 +550,4 @@ def record_adverse_event(
 
 
 def _trial_id(session: Session, patient_id: int) -> int | None:
-    return session.execute(active_trial_id(patient_id)).scalar_one_or_none()
+    return active_trial_ids(session, [patient_id]).get(patient_id)

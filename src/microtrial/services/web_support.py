@@ -22,6 +22,7 @@ from microtrial.errors import (
 from microtrial.services.common import (
     Clock,
     audit,
+    current_records,
     current_version,
     patient_for,
     patient_today,
@@ -158,11 +159,7 @@ def list_adverse_events(
     """A patient's current adverse events, oldest first."""
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
-        rows = session.execute(
-            select(AdverseEventRow)
-            .where(AdverseEventRow.patient_id == patient.id, AdverseEventRow.is_current.is_(True))
-            .order_by(AdverseEventRow.id)
-        ).scalars()
+        rows = current_records(session, AdverseEventRow, patient.id)
         result = [AdverseEventRead.model_validate(r) for r in rows]
         audit(
             session,
