@@ -10,9 +10,9 @@ from microtrial.reports.labels import LabelKit, label_sheet_pdf, preparation_she
 from microtrial.services.trials import KitPreparation
 
 
-def kit_pack_pdf(prep: KitPreparation) -> bytes:
-    """One PDF: the UNBLINDED preparation sheet, then the blinded labels with QR codes."""
-    kits = [
+def label_kits(prep: KitPreparation) -> list[LabelKit]:
+    """The kits of a preparation as the label and sheet renderers take them."""
+    return [
         LabelKit(
             code=k.code,
             period=k.period,
@@ -23,6 +23,11 @@ def kit_pack_pdf(prep: KitPreparation) -> bytes:
         )
         for k in prep.kits
     ]
+
+
+def kit_pack_pdf(prep: KitPreparation) -> bytes:
+    """One PDF: the UNBLINDED preparation sheet, then the blinded labels with QR codes."""
+    kits = label_kits(prep)
     trial = str(prep.trial_id)
     writer = PdfWriter()
     for part in (

@@ -14,7 +14,8 @@ from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import load_regimen_catalog
 from microtrial.errors import ValidationError
-from microtrial.reports.labels import LabelKit, label_sheet_pdf, preparation_sheet_pdf
+from microtrial.reports.kits import label_kits
+from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services import patients, trials
 from microtrial.services.trials import KitPreparation, RegimenChoice
 from microtrial.web.rendering import render
@@ -198,20 +199,6 @@ def kit_sheet(
     return render(request, "kit_sheet.html", {"prep": prep})
 
 
-def _label_kits(prep: KitPreparation) -> list[LabelKit]:
-    return [
-        LabelKit(
-            code=k.code,
-            period=k.period,
-            arm=k.arm,
-            start_date=k.start_date,
-            end_date=k.end_date,
-            regimen_text=k.regimen_text,
-        )
-        for k in prep.kits
-    ]
-
-
 def _pdf(content: bytes, name: str) -> Response:
     return Response(
         content,
@@ -224,7 +211,7 @@ def _pdf(content: bytes, name: str) -> Response:
 def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """Blinded kit labels with QR codes (no arm anywhere in the PDF)."""
     prep = _preparation(context, user, trial_id)
-    pdf = label_sheet_pdf(str(prep.trial_id), prep.patient_code, _label_kits(prep))
+    pdf = label_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep))
     return _pdf(pdf, f"trial-{prep.trial_id}-labels.pdf")
 
 
@@ -232,5 +219,5 @@ def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
 def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """The UNBLINDED preparation sheet as a PDF."""
     prep = _preparation(context, user, trial_id)
-    pdf = preparation_sheet_pdf(str(prep.trial_id), prep.patient_code, _label_kits(prep))
+    pdf = preparation_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep))
     return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")
