@@ -17,8 +17,8 @@ import pytest
 
 from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer
-from microtrial.api import create_app
-from microtrial.api.config import ServerSettings
+from microtrial.http.app import create_app
+from microtrial.http.config import ServerSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"

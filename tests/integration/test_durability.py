@@ -29,9 +29,9 @@ from sqlalchemy import create_engine, func, select, text
 from typer.testing import CliRunner
 
 from helpers import Clinic
-from microtrial.api.app import require_durable_sqlite
 from microtrial.cli.main import app as cli_app
 from microtrial.errors import ConflictError
+from microtrial.http.app import require_durable_sqlite
 from microtrial.services.audit import verify_audit_log
 from microtrial.settings import Settings
 from microtrial.store.db import Database, make_engine

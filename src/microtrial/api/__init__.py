@@ -1,5 +1,17 @@
-"""The JSON API (``/api/v1``) and the application factory shared with the web pages."""
+"""The JSON API (``/api/v1``): route modules and their schemas; ``microtrial.http`` serves them."""
 
-from microtrial.api.app import create_app
+from __future__ import annotations
 
-__all__ = ["create_app"]
+from fastapi import APIRouter
+
+from microtrial.api.routes import alerts, auth, patients, records, results, screenings, trials
+
+API_V1 = "/api/v1"
+
+
+def router() -> APIRouter:
+    """Every ``/api/v1`` route."""
+    v1 = APIRouter(prefix=API_V1)
+    for module in (auth, patients, records, alerts, screenings, trials, results):
+        v1.include_router(module.router)
+    return v1

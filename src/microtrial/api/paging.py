@@ -10,8 +10,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Header, Query
 from pydantic import BaseModel
 
-from microtrial.api.errors import PreconditionRequired
 from microtrial.errors import ValidationError
+from microtrial.http.errors import PreconditionRequired
 
 T = TypeVar("T")
 MAX_PAGE = 100

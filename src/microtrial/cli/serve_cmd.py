@@ -32,8 +32,8 @@ def serve(
     """Serve the web pages and the JSON API (/api/v1) on one Uvicorn server."""
     import uvicorn
 
-    from microtrial.api.app import create_app, require_durable_sqlite
-    from microtrial.api.config import ServerSettings, signing_key
+    from microtrial.http.app import create_app, require_durable_sqlite
+    from microtrial.http.config import ServerSettings, signing_key
 
     with handle_errors():
         settings = ServerSettings(database_url=database_url) if database_url else ServerSettings()
@@ -71,7 +71,7 @@ def serve(
     os.environ["MICROTRIAL_DATABASE_URL"] = settings.database_url
     try:
         uvicorn.run(
-            "microtrial.api.app:create_app_from_environment",
+            "microtrial.http.app:create_app_from_environment",
             factory=True,
             workers=workers,
             **common,  # type: ignore[arg-type]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.api.deps import ContextDep
 from microtrial.domain.actors import USER_ROLES, Role
 from microtrial.errors import ConflictError, NotFound, ValidationError
+from microtrial.http.deps import ContextDep
 from microtrial.services import admin, web_support
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.api.deps import ContextDep, client_address
-from microtrial.api.security import new_session
 from microtrial.domain.actors import Role
+from microtrial.http.deps import ContextDep, client_address
+from microtrial.http.security import new_session
 from microtrial.services import auth
 from microtrial.web.rendering import render
 from microtrial.web.session import (

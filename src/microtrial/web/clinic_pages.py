@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.api.deps import AppContext, ContextDep
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.patients import SEXES
 from microtrial.errors import ConflictError, NotFound, ValidationError
+from microtrial.http.deps import AppContext, ContextDep
 from microtrial.services import alerts, patients, records, screening, trials, web_support
 from microtrial.services.screening import ScreeningRead
 from microtrial.web.charts import pain_chart, pain_points

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from microtrial.api.errors import LoginRequired, is_api
+from microtrial.http.errors import LoginRequired, is_api
 from microtrial.web import (
     admin_pages,
     auth_pages,

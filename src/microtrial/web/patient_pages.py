@@ -11,12 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.api.creates import create_once
-from microtrial.api.deps import AppContext, ContextDep
-from microtrial.api.errors import status_for
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.patients import parse_date
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
+from microtrial.http.creates import create_once
+from microtrial.http.deps import AppContext, ContextDep
+from microtrial.http.errors import status_for
 from microtrial.services import records, trials, web_support
 from microtrial.services.trials import TrialRead
 from microtrial.web.charts import pain_chart

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from microtrial.api.deps import get_context
 from microtrial.domain.actors import Actor, Role
+from microtrial.http.deps import get_context
 from microtrial.web.session import read_session
 
 NAV: dict[Role, tuple[tuple[str, str], ...]] = {

@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from microtrial.api.deps import AppContext, ContextDep
-from microtrial.api.routes.results import cohort, research_zip
-from microtrial.api.tables import records
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import NotFound
+from microtrial.http.deps import AppContext, ContextDep
+from microtrial.http.results import cohort, research_zip
+from microtrial.http.tables import records
 from microtrial.reports.trial_report import Audience, trial_report
 from microtrial.services import analysis
 from microtrial.web.charts import arm_chart, forest_chart

@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, Response
 
-from microtrial.api.deps import AppContext, ContextDep
-from microtrial.api.errors import LoginRequired
-from microtrial.api.security import Session, new_session
 from microtrial.domain.actors import Actor, Role
 from microtrial.errors import PermissionDenied
+from microtrial.http.deps import AppContext, ContextDep
+from microtrial.http.errors import LoginRequired
+from microtrial.http.security import Session, new_session
 
 COOKIE = "mt_session"
 CSRF_FIELD = "csrf_token"

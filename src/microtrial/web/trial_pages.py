@@ -8,12 +8,12 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.api.deps import ContextDep
 from microtrial.domain.actors import Role
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import load_regimen_catalog
 from microtrial.errors import ValidationError
+from microtrial.http.deps import ContextDep
 from microtrial.reports.kits import label_kits
 from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services import patients, trials

@@ -9,8 +9,8 @@ import pytest
 
 from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer, Login
-from microtrial.api import create_app
-from microtrial.api.config import ServerSettings
+from microtrial.http.app import create_app
+from microtrial.http.config import ServerSettings
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from helpers import FixedClock
-from microtrial.api.config import ServerSettings, signing_key
-from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner, new_session
 from microtrial.domain.actors import Actor, Role
 from microtrial.errors import ValidationError
+from microtrial.http.config import ServerSettings, signing_key
+from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner, new_session
 from microtrial.store.db import Database
 
 ACTOR = Actor(role=Role.CLINICIAN, username="dr", user_id=3, site_id=1)

@@ -11,9 +11,9 @@ import pytest
 
 from helpers import Clinic
 from integration.api.live import PASSWORD, LiveServer, sqlite_copy
-from microtrial.api import create_app
-from microtrial.api.config import ServerSettings
 from microtrial.domain.actors import system_actor
+from microtrial.http.app import create_app
+from microtrial.http.config import ServerSettings
 from microtrial.services import admin
 from microtrial.services.demo import DEMO_PASSWORD
 from microtrial.store.db import Database

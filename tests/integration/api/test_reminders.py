@@ -14,11 +14,11 @@ from aiosmtpd.controller import Controller
 
 from helpers import Clinic, FixedClock
 from integration.api.live import LiveServer
-from microtrial.api import create_app
-from microtrial.api.config import ServerSettings
-from microtrial.api.reminders import send_due_reminders
 from microtrial.domain.actors import system_actor
 from microtrial.domain.design import DesignSpec
+from microtrial.http.app import create_app
+from microtrial.http.config import ServerSettings
+from microtrial.http.reminders import send_due_reminders
 from microtrial.services import admin, patients, records, screening, trials
 
 

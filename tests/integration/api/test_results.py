@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from integration.api.live import LiveServer
-from microtrial.api import create_app
-from microtrial.api.config import ServerSettings
+from microtrial.http.app import create_app
+from microtrial.http.config import ServerSettings
 from microtrial.services.demo import DEMO_PASSWORD
 from microtrial.store.db import Database
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from microtrial.api.deps import ActorDep, ContextDep
 from microtrial.api.paging import CursorQuery, LimitQuery, Page, paginate
 from microtrial.api.schemas import AlertAcknowledge
+from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import alerts
 from microtrial.services.alerts import AlertRead
 

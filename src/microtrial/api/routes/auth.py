@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from microtrial.api.deps import ActorDep, ContextDep, client_address
 from microtrial.api.schemas import MeRead, TokenRead
+from microtrial.http.deps import ActorDep, ContextDep, client_address
 from microtrial.services import auth
 
 router = APIRouter(tags=["auth"])

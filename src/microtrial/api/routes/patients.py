@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from microtrial.api.creates import create_once
-from microtrial.api.deps import ActorDep, ContextDep
 from microtrial.api.paging import (
     CursorQuery,
     IdempotencyKeyHeader,
@@ -24,6 +22,8 @@ from microtrial.api.schemas import (
     PatientCreate,
 )
 from microtrial.errors import NotFound
+from microtrial.http.creates import create_once
+from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import patients, web_support
 from microtrial.services.schemas import (
     ConditionRead,

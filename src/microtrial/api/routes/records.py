@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from microtrial.api.creates import create_once
-from microtrial.api.deps import ActorDep, ContextDep
 from microtrial.api.paging import CursorQuery, IdempotencyKeyHeader, LimitQuery, Page, paginate
 from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
+from microtrial.http.creates import create_once
+from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import records, web_support
 from microtrial.services.records import AdverseEventRead, DiaryEntryRead
 

@@ -8,9 +8,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from microtrial.api.deps import ActorDep, AppContext, ContextDep
-from microtrial.api.tables import csv_zip, records
 from microtrial.domain.actors import Actor, Role
+from microtrial.http.deps import ActorDep, AppContext, ContextDep
+from microtrial.http.results import CohortRead, cohort, research_zip
+from microtrial.http.tables import records
 from microtrial.reports.trial_report import trial_report
 from microtrial.services import analysis, exports
 from microtrial.services.trials import TrialRead
@@ -33,16 +34,6 @@ class TrialResultRead(BaseModel):
     warnings: list[str]
 
 
-class CohortRead(BaseModel):
-    """De-identified per-trial results, pooled effects by condition group, and blinding."""
-
-    n_trials: int
-    results: list[dict[str, Any]]
-    pooled: list[dict[str, Any]]
-    forest: list[dict[str, Any]]
-    blinding: dict[str, Any] | None
-
-
 def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResultRead:
     """The analysis of an unblinded trial as a response body."""
     result = analysis.analyse_trial(context.db, actor, trial_id, clock=context.clock)
@@ -57,20 +48,6 @@ def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResul
         doses_planned=result.doses_planned,
         doses_taken=result.doses_taken,
         warnings=list(result.warnings),
-    )
-
-
-def cohort(context: AppContext, actor: Actor, condition_group: str | None) -> CohortRead:
-    """The cohort analysis as a response body (no identifiers: trials carry sequence labels)."""
-    result = analysis.cohort_analysis(
-        context.db, actor, condition_group=condition_group, clock=context.clock
-    )
-    return CohortRead(
-        n_trials=result.n_trials,
-        results=records(result.results),
-        pooled=records(result.pooled.groups if result.pooled else None),
-        forest=records(result.pooled.forest if result.pooled else None),
-        blinding=result.blinding.as_dict() if result.blinding else None,
     )
 
 
@@ -108,14 +85,6 @@ def read_cohort(
 ) -> CohortRead:
     """Pooled results of every unblinded trial (researchers: all sites; clinicians: theirs)."""
     return cohort(context, actor, condition_group)
-
-
-def research_zip(context: AppContext, actor: Actor) -> bytes:
-    """The de-identified research export as a zip of CSV tables plus a manifest."""
-    tables = exports.research_export(
-        context.db, actor, secret=context.research_secret, clock=context.clock
-    )
-    return csv_zip(tables.tables, tables.manifest("csv"))
 
 
 @router.get(

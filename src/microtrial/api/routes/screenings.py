@@ -6,11 +6,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 
-from microtrial.api.creates import create_once
-from microtrial.api.deps import ActorDep, ContextDep
 from microtrial.api.paging import IdempotencyKeyHeader
 from microtrial.api.schemas import ScreeningCreate, SignOff
 from microtrial.errors import NotFound
+from microtrial.http.creates import create_once
+from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import screening
 from microtrial.services.screening import ScreeningRead
 

@@ -6,8 +6,6 @@ import dataclasses
 
 from fastapi import APIRouter, Response
 
-from microtrial.api.creates import create_once
-from microtrial.api.deps import ActorDep, AppContext, ContextDep
 from microtrial.api.paging import (
     CursorQuery,
     IdempotencyKeyHeader,
@@ -30,6 +28,8 @@ from microtrial.api.schemas import (
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import NotFound
+from microtrial.http.creates import create_once
+from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import trials, web_support
 from microtrial.services.trials import DoseRead, GuessRead, KitSpec, RegimenChoice, TrialRead
 

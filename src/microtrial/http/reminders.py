@@ -14,7 +14,7 @@ import smtplib
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
-from microtrial.api.config import ServerSettings
+from microtrial.http.config import ServerSettings
 from microtrial.services import web_support
 from microtrial.services.common import Clock
 from microtrial.services.web_support import Reminder

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 
-from microtrial.api.deps import AppContext
+from microtrial.http.deps import AppContext
 from microtrial.services import web_support
 
 M = TypeVar("M")

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from microtrial.api.config import ServerSettings
-from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.domain.actors import Actor
+from microtrial.http.config import ServerSettings
+from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.services.common import Clock
 from microtrial.services.diary_writer import DiaryWriter
 from microtrial.store.db import Database

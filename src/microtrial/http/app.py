@@ -1,4 +1,7 @@
-"""The application factory: one FastAPI app serving the JSON API and the web pages."""
+"""The application factory: one FastAPI app serving the JSON API and the web pages.
+
+The composition root: the only module of ``microtrial.http`` that imports ``api`` and ``web``.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +9,22 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from microtrial.api.config import ServerSettings, derived_secret, server_settings, signing_key
-from microtrial.api.deps import AppContext
-from microtrial.api.errors import install_error_handlers
-from microtrial.api.middleware import BodySizeLimit, SecurityHeaders
-from microtrial.api.reminders import reminders_running
-from microtrial.api.routes import alerts, auth, patients, records, results, screenings, trials
-from microtrial.api.security import LoginThrottle, SessionCodec, TokenSigner
+from microtrial import api
 from microtrial.errors import ConflictError
+from microtrial.http.config import ServerSettings, derived_secret, server_settings, signing_key
+from microtrial.http.deps import AppContext
+from microtrial.http.errors import install_error_handlers
+from microtrial.http.middleware import BodySizeLimit, SecurityHeaders
+from microtrial.http.reminders import reminders_running
+from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.diary_writer import DiaryWriter
 from microtrial.settings import Settings
 from microtrial.store.db import Database, sqlite_pragmas
 from microtrial.web import pages
-
-API_V1 = "/api/v1"
-
-
-def api_router() -> APIRouter:
-    """Every ``/api/v1`` route."""
-    router = APIRouter(prefix=API_V1)
-    for module in (auth, patients, records, alerts, screenings, trials, results):
-        router.include_router(module.router)
-    return router
-
 
 _SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
@@ -94,13 +86,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app = FastAPI(
         title="MicroTrial",
         version="1",
-        openapi_url=f"{API_V1}/openapi.json",
+        openapi_url=f"{api.API_V1}/openapi.json",
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.context = context
-    app.include_router(api_router())
+    app.include_router(api.router())
     pages.install(app)
     install_error_handlers(app, pages.render_error)
     app.add_middleware(SecurityHeaders)
