@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from typing import Annotated, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Generic, Protocol, TypeVar
 
-from fastapi import Header, Query
+from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel
 
-from microtrial.errors import ValidationError
+from microtrial.errors import NotFound, ValidationError
 from microtrial.http.errors import PreconditionRequired
 
 T = TypeVar("T")
@@ -92,3 +93,69 @@ def expected_version(if_match: str | None) -> int:
     if tag == "*":  # "any version" would defeat the check: ask for a real one
         raise PreconditionRequired()
     return int(tag) if tag.isdigit() else -1  # an unknown tag matches no version: 412
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """The cursor and page size a list request asked for."""
+
+    cursor: str | None
+    limit: int
+
+    def of(self, items: Sequence[T], key: Callable[[T], Key]) -> Page[T]:
+        """The requested page of ``items`` ordered by ``key``."""
+        return paginate(items, key, self.cursor, self.limit)
+
+
+async def _page_request(cursor: CursorQuery = None, limit: LimitQuery = 50) -> PageRequest:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop per request for nothing.
+    return PageRequest(cursor, limit)
+
+
+PageQuery = Annotated[PageRequest, Depends(_page_request)]
+
+
+def tagged(response: Response, version: int) -> None:
+    """Give the response the ETag of ``version``."""
+    response.headers["ETag"] = etag_for(version)
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """An update's If-Match header and the response its new ETag goes on."""
+
+    if_match: str | None
+    response: Response
+
+    def expected(self) -> int:
+        """The version If-Match names (428 without one, as ``expected_version``)."""
+        return expected_version(self.if_match)
+
+    def tag(self, version: int) -> None:
+        """Give the response the ETag of the new ``version``."""
+        tagged(self.response, version)
+
+
+async def _precondition(response: Response, if_match: IfMatchHeader = None) -> Precondition:
+    # Only reads the header: a missing If-Match is refused (428) by the handler, after the
+    # request has been validated, as before.
+    return Precondition(if_match, response)
+
+
+PreconditionDep = Annotated[Precondition, Depends(_precondition)]
+
+
+class _Record(Protocol):
+    @property
+    def record_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Record)
+
+
+def current_record(items: Sequence[R], record_id: str, kind: str) -> R:
+    """The item with ``record_id`` (NotFound naming ``kind`` when there is none)."""
+    for item in items:
+        if item.record_id == record_id:
+            return item
+    raise NotFound(f"{kind}: no {kind} {record_id}")

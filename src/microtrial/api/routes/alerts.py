@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from microtrial.api.paging import CursorQuery, LimitQuery, Page, paginate
+from microtrial.api.paging import Page, PageQuery
 from microtrial.api.schemas import AlertAcknowledge
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import alerts
@@ -15,31 +15,22 @@ router = APIRouter(tags=["alerts"])
 
 @router.get("/alerts")
 def list_alerts(
-    context: ContextDep,
-    actor: ActorDep,
-    open_only: bool = True,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, page: PageQuery, open_only: bool = True
 ) -> Page[AlertRead]:
     """Alerts of the caller's site, newest first (open ones only by default)."""
     rows = alerts.list_alerts(context.db, actor, open_only=open_only, clock=context.clock)
-    return paginate(rows, lambda a: (-a.id,), cursor, limit)
+    return page.of(rows, lambda a: (-a.id,))
 
 
 @router.get("/patients/{patient_id}/alerts")
 def list_patient_alerts(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    open_only: bool = True,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery, open_only: bool = True
 ) -> Page[AlertRead]:
     """One patient's alerts, newest first."""
     rows = alerts.list_alerts(
         context.db, actor, patient_id=patient_id, open_only=open_only, clock=context.clock
     )
-    return paginate(rows, lambda a: (-a.id,), cursor, limit)
+    return page.of(rows, lambda a: (-a.id,))
 
 
 @router.post("/alerts/{alert_id}/acknowledge")

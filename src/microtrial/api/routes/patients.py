@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 from fastapi import APIRouter, Response
 
+from microtrial.api.once import CreateOnce, OnceDep
 from microtrial.api.paging import (
-    CursorQuery,
-    IdempotencyKeyHeader,
-    IfMatchHeader,
-    LimitQuery,
     Page,
-    etag_for,
-    expected_version,
-    paginate,
+    PageQuery,
+    Precondition,
+    PreconditionDep,
+    current_record,
+    tagged,
 )
 from microtrial.api.schemas import (
     ConditionCreate,
@@ -21,9 +23,8 @@ from microtrial.api.schemas import (
     MedicationUpdate,
     PatientCreate,
 )
-from microtrial.errors import NotFound
-from microtrial.http.creates import create_once
-from microtrial.http.deps import ActorDep, ContextDep
+from microtrial.domain.actors import Actor
+from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import patients, web_support
 from microtrial.services.schemas import (
     ConditionRead,
@@ -34,33 +35,26 @@ from microtrial.services.schemas import (
 )
 
 router = APIRouter(tags=["patients"])
+R = TypeVar("R", MedicationRead, ConditionRead)
 
 
 @router.get("/patients")
-def list_patients(
-    context: ContextDep, actor: ActorDep, cursor: CursorQuery = None, limit: LimitQuery = 50
-) -> Page[PatientSummary]:
+def list_patients(context: ContextDep, actor: ActorDep, page: PageQuery) -> Page[PatientSummary]:
     """Patients of the caller's site."""
-    rows = patients.list_patients(context.db, actor, clock=context.clock)
-    return paginate(rows, lambda p: (p.id,), cursor, limit)
+    return page.of(
+        patients.list_patients(context.db, actor, clock=context.clock), lambda p: (p.id,)
+    )
 
 
 @router.post("/patients", status_code=201)
 def enrol_patient(
-    context: ContextDep,
-    actor: ActorDep,
-    body: PatientCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, body: PatientCreate, once: OnceDep
 ) -> PatientRead:
     """Enrol a patient at a site (clinicians)."""
-    return create_once(
-        context,
-        response,
-        key=idempotency_key,
-        scope=f"patient:site:{body.site_code}:user:{actor.user_id}",
-        resource="patient",
-        payload=body.model_dump(mode="json"),
+    return once(
+        actor,
+        f"patient:site:{body.site_code}",
+        body,
         create=lambda: patients.enrol_patient(
             context.db, actor, **body.model_dump(), clock=context.clock
         ),
@@ -72,63 +66,83 @@ def enrol_patient(
 @router.get("/patients/{patient_id}")
 def read_patient(context: ContextDep, actor: ActorDep, patient_id: int) -> PatientRead:
     """One patient with current conditions, medications and history."""
+    return _patient(context, actor, patient_id)
+
+
+def _patient(context: AppContext, actor: Actor, patient_id: int) -> PatientRead:
     return patients.get_patient(context.db, actor, patient_id, clock=context.clock)
 
 
-def _medication(patient: PatientRead, record_id: str) -> MedicationRead:
-    for medication in patient.medications:
-        if medication.record_id == record_id:
-            return medication
-    raise NotFound(f"medication: no medication {record_id}")
+def _add(
+    context: AppContext,
+    actor: Actor,
+    once: CreateOnce,
+    record: tuple[int, MedicationCreate | ConditionCreate],
+    create: Callable[[], R],
+    current: Callable[[PatientRead], Sequence[R]],
+) -> R:
+    """Create a patient's medication or condition once per key; the answer carries its ETag."""
+    patient_id, body = record
+    kind = "medication" if isinstance(body, MedicationCreate) else "condition"
+    created = once(
+        actor,
+        f"{kind}:patient:{patient_id}",
+        body,
+        create=create,
+        fetch=lambda rid: current_record(current(_patient(context, actor, patient_id)), rid, kind),
+    )
+    tagged(once.response, created.version)
+    return created
 
 
-def _condition(patient: PatientRead, record_id: str) -> ConditionRead:
-    for condition in patient.conditions:
-        if condition.record_id == record_id:
-            return condition
-    raise NotFound(f"condition: no condition {record_id}")
+def _correct(
+    context: AppContext,
+    actor: Actor,
+    ids: tuple[int, str],
+    body: MedicationUpdate | ConditionUpdate,
+    update: Precondition,
+) -> RecordVersionRead:
+    """Correct record ``ids`` (patient, record) at the version If-Match names."""
+    patient_id, record_id = ids
+    kind = "medication" if isinstance(body, MedicationUpdate) else "condition"
+    new = web_support.correct_record_if_match(
+        context.db,
+        actor,
+        kind,
+        record_id,
+        update.expected(),
+        body.model_dump(exclude_none=True, exclude={"reason"}),
+        body.reason,
+        patient_id=patient_id,
+        clock=context.clock,
+    )
+    update.tag(new.version)
+    return new
 
 
 @router.get("/patients/{patient_id}/medications")
 def list_medications(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[MedicationRead]:
     """A patient's current medications."""
-    patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
-    return paginate(patient.medications, lambda m: (m.record_id,), cursor, limit)
+    return page.of(_patient(context, actor, patient_id).medications, lambda m: (m.record_id,))
 
 
 @router.post("/patients/{patient_id}/medications", status_code=201)
 def add_medication(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    body: MedicationCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, patient_id: int, body: MedicationCreate, once: OnceDep
 ) -> MedicationRead:
     """Add a medication as entered (screening normalises it)."""
-    created = create_once(
+    return _add(
         context,
-        response,
-        key=idempotency_key,
-        scope=f"medication:patient:{patient_id}:user:{actor.user_id}",
-        resource="medication",
-        payload=body.model_dump(mode="json"),
-        create=lambda: patients.add_medication(
+        actor,
+        once,
+        (patient_id, body),
+        lambda: patients.add_medication(
             context.db, actor, patient_id, body.name, clock=context.clock
         ),
-        fetch=lambda rid: _medication(
-            patients.get_patient(context.db, actor, patient_id, clock=context.clock), rid
-        ),
-        ident=lambda m: m.record_id,
+        lambda patient: patient.medications,
     )
-    response.headers["ETag"] = etag_for(created.version)
-    return created
 
 
 @router.get("/patients/{patient_id}/medications/{record_id}")
@@ -136,9 +150,9 @@ def read_medication(
     context: ContextDep, actor: ActorDep, patient_id: int, record_id: str, response: Response
 ) -> MedicationRead:
     """One current medication, with its ETag."""
-    patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
-    medication = _medication(patient, record_id)
-    response.headers["ETag"] = etag_for(medication.version)
+    patient = _patient(context, actor, patient_id)
+    medication = current_record(patient.medications, record_id, "medication")
+    tagged(response, medication.version)
     return medication
 
 
@@ -149,66 +163,35 @@ def correct_medication(
     patient_id: int,
     record_id: str,
     body: MedicationUpdate,
-    response: Response,
-    if_match: IfMatchHeader = None,
+    update: PreconditionDep,
 ) -> RecordVersionRead:
     """Correct a medication (If-Match required): a new version, the old one kept."""
-    version = expected_version(if_match)
-    new = web_support.correct_record_if_match(
-        context.db,
-        actor,
-        "medication",
-        record_id,
-        version,
-        body.model_dump(exclude_none=True, exclude={"reason"}),
-        body.reason,
-        patient_id=patient_id,
-        clock=context.clock,
-    )
-    response.headers["ETag"] = etag_for(new.version)
-    return new
+    return _correct(context, actor, (patient_id, record_id), body, update)
 
 
 @router.get("/patients/{patient_id}/conditions")
 def list_conditions(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[ConditionRead]:
     """A patient's current conditions."""
-    patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
-    return paginate(patient.conditions, lambda c: (c.record_id,), cursor, limit)
+    return page.of(_patient(context, actor, patient_id).conditions, lambda c: (c.record_id,))
 
 
 @router.post("/patients/{patient_id}/conditions", status_code=201)
 def add_condition(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    body: ConditionCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, patient_id: int, body: ConditionCreate, once: OnceDep
 ) -> ConditionRead:
     """Add a diagnosis (ICD-10-CM)."""
-    created = create_once(
+    return _add(
         context,
-        response,
-        key=idempotency_key,
-        scope=f"condition:patient:{patient_id}:user:{actor.user_id}",
-        resource="condition",
-        payload=body.model_dump(mode="json"),
-        create=lambda: patients.add_condition(
+        actor,
+        once,
+        (patient_id, body),
+        lambda: patients.add_condition(
             context.db, actor, patient_id, body.icd10_code, clock=context.clock
         ),
-        fetch=lambda rid: _condition(
-            patients.get_patient(context.db, actor, patient_id, clock=context.clock), rid
-        ),
-        ident=lambda c: c.record_id,
+        lambda patient: patient.conditions,
     )
-    response.headers["ETag"] = etag_for(created.version)
-    return created
 
 
 @router.patch("/patients/{patient_id}/conditions/{record_id}")
@@ -218,21 +201,7 @@ def correct_condition(
     patient_id: int,
     record_id: str,
     body: ConditionUpdate,
-    response: Response,
-    if_match: IfMatchHeader = None,
+    update: PreconditionDep,
 ) -> RecordVersionRead:
     """Correct a condition (If-Match required)."""
-    version = expected_version(if_match)
-    new = web_support.correct_record_if_match(
-        context.db,
-        actor,
-        "condition",
-        record_id,
-        version,
-        body.model_dump(exclude_none=True, exclude={"reason"}),
-        body.reason,
-        patient_id=patient_id,
-        clock=context.clock,
-    )
-    response.headers["ETag"] = etag_for(new.version)
-    return new
+    return _correct(context, actor, (patient_id, record_id), body, update)

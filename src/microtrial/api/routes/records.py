@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from microtrial.api.paging import CursorQuery, IdempotencyKeyHeader, LimitQuery, Page, paginate
+from microtrial.api.once import OnceDep
+from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery
 from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
-from microtrial.http.creates import create_once
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import records, web_support
 from microtrial.services.records import AdverseEventRead, DiaryEntryRead
@@ -16,15 +16,11 @@ router = APIRouter(tags=["records"])
 
 @router.get("/patients/{patient_id}/diary-entries")
 def list_diary_entries(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[DiaryEntryRead]:
     """A patient's current diary entries, by local date."""
     rows = records.list_diary_entries(context.db, actor, patient_id, clock=context.clock)
-    return paginate(rows, lambda e: (e.local_date.isoformat(), e.id), cursor, limit)
+    return page.of(rows, lambda e: (e.local_date.isoformat(), e.id))
 
 
 @router.post("/patients/{patient_id}/diary-entries", status_code=201)
@@ -49,41 +45,28 @@ async def record_diary_entry(
 
 @router.get("/patients/{patient_id}/adverse-events")
 def list_adverse_events(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[AdverseEventRead]:
     """A patient's current adverse events."""
     rows = web_support.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
-    return paginate(rows, lambda e: (e.id,), cursor, limit)
+    return page.of(rows, lambda e: (e.id,))
 
 
 @router.post("/patients/{patient_id}/adverse-events", status_code=201)
 def record_adverse_event(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    body: AdverseEventCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, patient_id: int, body: AdverseEventCreate, once: OnceDep
 ) -> AdverseEventRead:
     """Record an adverse event (CTCAE grade 1-5)."""
-    return create_once(
-        context,
-        response,
-        key=idempotency_key,
-        scope=f"adverse_event:patient:{patient_id}:user:{actor.user_id}",
-        resource="adverse_event",
-        payload=body.model_dump(mode="json"),
+    return once(
+        actor,
+        f"adverse_event:patient:{patient_id}",
+        body,
         create=lambda: records.record_adverse_event(
             context.db, actor, patient_id, **body.model_dump(), clock=context.clock
         ),
         fetch=lambda rid: web_support.get_adverse_event(
             context.db, actor, patient_id, rid, clock=context.clock
         ),
-        ident=lambda e: e.record_id,
     )
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from microtrial.api.paging import IdempotencyKeyHeader
+from microtrial.api.once import OnceDep
 from microtrial.api.schemas import ScreeningCreate, SignOff
 from microtrial.errors import NotFound
-from microtrial.http.creates import create_once
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import screening
 from microtrial.services.screening import ScreeningRead
@@ -20,12 +19,7 @@ Substance = Literal["psilocybin", "lsd"]
 
 @router.post("/patients/{patient_id}/screenings", status_code=201)
 def screen_patient(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    body: ScreeningCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, patient_id: int, body: ScreeningCreate, once: OnceDep
 ) -> ScreeningRead:
     """Screen against the catalog's contraindication and interaction rules; stores the result."""
 
@@ -38,18 +32,14 @@ def screen_patient(
             raise NotFound(f"screening: {record_id} is no longer current")
         return latest
 
-    return create_once(
-        context,
-        response,
-        key=idempotency_key,
-        scope=f"screening:patient:{patient_id}:user:{actor.user_id}",
-        resource="screening",
-        payload=body.model_dump(mode="json"),
+    return once(
+        actor,
+        f"screening:patient:{patient_id}",
+        body,
         create=lambda: screening.screen_patient(
             context.db, actor, patient_id, body.substance, clock=context.clock
         ),
         fetch=fetch,
-        ident=lambda s: s.record_id,
     )
 
 

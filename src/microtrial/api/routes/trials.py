@@ -6,15 +6,13 @@ import dataclasses
 
 from fastapi import APIRouter, Response
 
+from microtrial.api.once import OnceDep
 from microtrial.api.paging import (
-    CursorQuery,
-    IdempotencyKeyHeader,
-    IfMatchHeader,
-    LimitQuery,
     Page,
-    etag_for,
-    expected_version,
-    paginate,
+    PageQuery,
+    PreconditionDep,
+    current_record,
+    tagged,
 )
 from microtrial.api.schemas import (
     AdherenceRead,
@@ -27,8 +25,6 @@ from microtrial.api.schemas import (
 )
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
-from microtrial.errors import NotFound
-from microtrial.http.creates import create_once
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import trials, web_support
 from microtrial.services.trials import DoseRead, GuessRead, KitSpec, RegimenChoice, TrialRead
@@ -47,25 +43,16 @@ class KitSheet:
 
 @router.get("/patients/{patient_id}/trials")
 def list_trials(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[TrialRead]:
     """A patient's trials (arms only once unblinded)."""
     rows = trials.list_trials(context.db, actor, patient_id=patient_id, clock=context.clock)
-    return paginate(rows, lambda t: (t.id,), cursor, limit)
+    return page.of(rows, lambda t: (t.id,))
 
 
 @router.post("/patients/{patient_id}/trials", status_code=201)
 def plan_trial(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    body: TrialCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, patient_id: int, body: TrialCreate, once: OnceDep
 ) -> TrialRead:
     """Plan a blinded trial: randomised pairs, concealed allocation, kit codes (clinicians)."""
     regimen = RegimenChoice(
@@ -76,13 +63,10 @@ def plan_trial(
         weekdays=tuple(body.regimen.weekdays) if body.regimen.weekdays else None,
     )
     spec = DesignSpec(**body.design.model_dump())
-    created = create_once(
-        context,
-        response,
-        key=idempotency_key,
-        scope=f"trial:patient:{patient_id}:user:{actor.user_id}",
-        resource="trial",
-        payload=body.model_dump(mode="json"),
+    created = once(
+        actor,
+        f"trial:patient:{patient_id}",
+        body,
         create=lambda: trials.plan_trial(
             context.db,
             actor,
@@ -95,7 +79,7 @@ def plan_trial(
         fetch=lambda rid: trials.get_trial(context.db, actor, int(rid), clock=context.clock),
         ident=lambda t: str(t.id),
     )
-    response.headers["ETag"] = etag_for(created.lock_version)
+    tagged(once.response, created.lock_version)
     return created
 
 
@@ -105,7 +89,7 @@ def read_trial(
 ) -> TrialRead:
     """One trial, with its ETag (the trial's lock version)."""
     trial = trials.get_trial(context.db, actor, trial_id, clock=context.clock)
-    response.headers["ETag"] = etag_for(trial.lock_version)
+    tagged(response, trial.lock_version)
     return trial
 
 
@@ -115,11 +99,10 @@ def transition(
     actor: ActorDep,
     trial_id: int,
     body: TrialTransition,
-    response: Response,
-    if_match: IfMatchHeader = None,
+    update: PreconditionDep,
 ) -> TrialRead:
     """Move the trial on (If-Match required): confirm-screening, schedule, start, pause, ..."""
-    version = expected_version(if_match)
+    version = update.expected()
     trial = trials.transition(
         context.db,
         actor,
@@ -129,7 +112,7 @@ def transition(
         expected_version=version,
         clock=context.clock,
     )
-    response.headers["ETag"] = etag_for(trial.lock_version)
+    update.tag(trial.lock_version)
     return trial
 
 
@@ -139,7 +122,7 @@ def unblind(
 ) -> TrialRead:
     """Break the blind: after completion, or early for safety with a reason (audited)."""
     trial = trials.unblind_trial(context.db, actor, trial_id, body.reason, clock=context.clock)
-    response.headers["ETag"] = etag_for(trial.lock_version)
+    tagged(response, trial.lock_version)
     return trial
 
 
@@ -169,34 +152,22 @@ def adherence(context: ContextDep, actor: ActorDep, trial_id: int) -> AdherenceR
 
 @router.get("/trials/{trial_id}/doses")
 def list_doses(
-    context: ContextDep,
-    actor: ActorDep,
-    trial_id: int,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, trial_id: int, page: PageQuery
 ) -> Page[DoseRead]:
     """Recorded doses."""
     rows = web_support.list_doses(context.db, actor, trial_id, clock=context.clock)
-    return paginate(rows, lambda d: (d.local_date.isoformat(), d.record_id), cursor, limit)
+    return page.of(rows, lambda d: (d.local_date.isoformat(), d.record_id))
 
 
 @router.post("/trials/{trial_id}/doses", status_code=201)
 def record_dose(
-    context: ContextDep,
-    actor: ActorDep,
-    trial_id: int,
-    body: DoseCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, trial_id: int, body: DoseCreate, once: OnceDep
 ) -> DoseRead:
     """A dose check-in with the kit code (refused while dosing is held: 423)."""
-    return create_once(
-        context,
-        response,
-        key=idempotency_key,
-        scope=f"dose:trial:{trial_id}:user:{actor.user_id}",
-        resource="dose",
-        payload=body.model_dump(mode="json"),
+    return once(
+        actor,
+        f"dose:trial:{trial_id}",
+        body,
         create=lambda: trials.record_dose(
             context.db,
             actor,
@@ -208,40 +179,27 @@ def record_dose(
         fetch=lambda rid: web_support.get_dose(
             context.db, actor, trial_id, rid, clock=context.clock
         ),
-        ident=lambda d: d.record_id,
     )
 
 
 @router.get("/trials/{trial_id}/guesses")
 def list_guesses(
-    context: ContextDep,
-    actor: ActorDep,
-    trial_id: int,
-    cursor: CursorQuery = None,
-    limit: LimitQuery = 50,
+    context: ContextDep, actor: ActorDep, trial_id: int, page: PageQuery
 ) -> Page[web_support.GuessView]:
     """The patient's period guesses."""
     rows = web_support.list_guesses(context.db, actor, trial_id, clock=context.clock)
-    return paginate(rows, lambda g: (g.period,), cursor, limit)
+    return page.of(rows, lambda g: (g.period,))
 
 
 @router.post("/trials/{trial_id}/guesses", status_code=201)
 def record_guess(
-    context: ContextDep,
-    actor: ActorDep,
-    trial_id: int,
-    body: GuessCreate,
-    response: Response,
-    idempotency_key: IdempotencyKeyHeader = None,
+    context: ContextDep, actor: ActorDep, trial_id: int, body: GuessCreate, once: OnceDep
 ) -> GuessRead:
     """The patient's guess of a period's arm, in its last days (once per period)."""
-    return create_once(
-        context,
-        response,
-        key=idempotency_key,
-        scope=f"guess:trial:{trial_id}:user:{actor.user_id}",
-        resource="guess",
-        payload=body.model_dump(mode="json"),
+    return once(
+        actor,
+        f"guess:trial:{trial_id}",
+        body,
         create=lambda: trials.record_guess(
             context.db,
             actor,
@@ -252,15 +210,12 @@ def record_guess(
             clock=context.clock,
         ),
         fetch=lambda rid: _guess(context, actor, trial_id, rid),
-        ident=lambda g: g.record_id,
     )
 
 
 def _guess(context: AppContext, actor: Actor, trial_id: int, record_id: str) -> GuessRead:
-    for guess in web_support.list_guesses(context.db, actor, trial_id, clock=context.clock):
-        if guess.record_id == record_id:
-            return guess
-    raise NotFound(f"guess: no guess {record_id}")
+    guesses = web_support.list_guesses(context.db, actor, trial_id, clock=context.clock)
+    return current_record(guesses, record_id, "guess")
 
 
 @router.get("/trials/{trial_id}/kits")

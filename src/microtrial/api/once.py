@@ -1,0 +1,65 @@
+"""Idempotent creates as a route dependency: the Idempotency-Key header bound to the request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Response
+from pydantic import BaseModel
+
+from microtrial.api.paging import IdempotencyKeyHeader
+from microtrial.domain.actors import Actor
+from microtrial.http.creates import create_once
+from microtrial.http.deps import AppContext, ContextDep
+
+M = TypeVar("M")
+
+
+def record_id(created: Any) -> str:
+    """The record id of a created versioned record (what a replay fetches it by)."""
+    return str(created.record_id)
+
+
+@dataclass(frozen=True)
+class CreateOnce:
+    """Runs a create once per Idempotency-Key; a replay answers with the first result."""
+
+    context: AppContext
+    response: Response
+    key: str | None
+
+    def __call__(
+        self,
+        actor: Actor,
+        target: str,
+        body: BaseModel,
+        *,
+        create: Callable[[], M],
+        fetch: Callable[[str], M],
+        ident: Callable[[M], str] = record_id,
+    ) -> M:
+        """Create from ``body`` once per key; ``target`` is ``<resource>:<owner>``, e.g.
+        ``dose:trial:7`` (a key is scoped to the target and the user)."""
+        return create_once(
+            self.context,
+            self.response,
+            key=self.key,
+            scope=f"{target}:user:{actor.user_id}",
+            resource=target.split(":", 1)[0],
+            payload=body.model_dump(mode="json"),
+            create=create,
+            fetch=fetch,
+            ident=ident,
+        )
+
+
+async def _create_once(
+    context: ContextDep, response: Response, idempotency_key: IdempotencyKeyHeader = None
+) -> CreateOnce:
+    # async: FastAPI runs a sync dependency in the thread pool, a hop per request for nothing.
+    return CreateOnce(context, response, idempotency_key)
+
+
+OnceDep = Annotated[CreateOnce, Depends(_create_once)]
