@@ -9,7 +9,7 @@ from microtrial.domain.actors import Actor, Role, check_role
 from microtrial.domain.patients import check_site_code, check_username
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.services.common import Clock, audit, require_role, site_by_code, system_clock
-from microtrial.services.schemas import SiteRead, UserRead
+from microtrial.services.schemas import ReadModel, SiteRead, UserRead
 from microtrial.services.security import hash_password
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, SiteRow, UserRow
@@ -139,3 +139,38 @@ def actor_for_patient(db: Database, patient_id: int) -> Actor:
         if user is None:
             raise NotFound(f"user: patient {patient_id} has no login")
         return actor_for_user(user)
+
+
+class UserSummary(ReadModel):
+    """A user as the admin pages list them (no password hash, no patient identity)."""
+
+    id: int
+    username: str
+    role: str
+    site_code: str | None
+    is_active: bool
+    linked_to_patient: bool
+
+
+def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
+    """Every user, by site and username (administrators only)."""
+    require_role(actor, {Role.ADMIN}, "list users")
+    with db.transaction() as session:
+        rows = session.execute(
+            select(UserRow, SiteRow.code)
+            .join(SiteRow, SiteRow.id == UserRow.site_id, isouter=True)
+            .order_by(SiteRow.code, UserRow.username)
+        ).all()
+        result = [
+            UserSummary(
+                id=user.id,
+                username=user.username,
+                role=user.role,
+                site_code=code,
+                is_active=user.is_active,
+                linked_to_patient=user.patient_id is not None,
+            )
+            for user, code in rows
+        ]
+        audit(session, actor, "list", "user", None, at=clock(), detail={"count": len(result)})
+        return result

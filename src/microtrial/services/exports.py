@@ -43,7 +43,8 @@ from microtrial.services.common import (
     site_by_code,
     system_clock,
 )
-from microtrial.services.trials import period_views, regimen_of
+from microtrial.services.trial_loaders import regimen_of
+from microtrial.services.trial_views import period_views
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,

@@ -115,6 +115,37 @@ def enrol_patient(
         return _read(session, patient)
 
 
+def enrol_at_own_site(
+    db: Database,
+    actor: Actor,
+    *,
+    study_code: str,
+    birth_year: int,
+    sex: str,
+    time_zone: str,
+    conditions: list[str],
+    clock: Clock = system_clock,
+) -> PatientRead:
+    """Enrol a patient at the signed-in clinician's own site."""
+    require_role(actor, {Role.CLINICIAN}, "enrol patients")
+    with db.transaction() as session:
+        site = session.get(SiteRow, actor.site_id) if actor.site_id is not None else None
+        if site is None:
+            raise PermissionDenied("this user belongs to no site")
+        site_code = site.code
+    return enrol_patient(
+        db,
+        actor,
+        site_code=site_code,
+        study_code=study_code,
+        birth_year=birth_year,
+        sex=sex,
+        time_zone=time_zone,
+        conditions=conditions,
+        clock=clock,
+    )
+
+
 def get_patient(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> PatientRead:
@@ -340,6 +371,32 @@ def correct_record(
         )
         rescreen_after_change(session, actor, patient, now)
         return RecordVersionRead.model_validate(new)
+
+
+def correct_record_if_match(
+    db: Database,
+    actor: Actor,
+    kind: str,
+    record_id: str,
+    expected_version: int,
+    changes: dict[str, Any],
+    reason: str,
+    *,
+    patient_id: int | None = None,
+    clock: Clock = system_clock,
+) -> RecordVersionRead:
+    """Correct a record only if its current version is ``expected_version`` (else StaleVersion)."""
+    return correct_record(
+        db,
+        actor,
+        kind,
+        record_id,
+        changes,
+        reason,
+        expected_version=expected_version,
+        patient_id=patient_id,
+        clock=clock,
+    )
 
 
 def record_history(

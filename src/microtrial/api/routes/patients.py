@@ -24,7 +24,7 @@ from microtrial.api.schemas import (
     PatientCreate,
 )
 from microtrial.errors import NotFound
-from microtrial.services import patients, web_support
+from microtrial.services import patients
 from microtrial.services.schemas import (
     ConditionRead,
     MedicationRead,
@@ -154,7 +154,7 @@ def correct_medication(
 ) -> RecordVersionRead:
     """Correct a medication (If-Match required): a new version, the old one kept."""
     version = expected_version(if_match)
-    new = web_support.correct_record_if_match(
+    new = patients.correct_record_if_match(
         context.db,
         actor,
         "medication",
@@ -223,7 +223,7 @@ def correct_condition(
 ) -> RecordVersionRead:
     """Correct a condition (If-Match required)."""
     version = expected_version(if_match)
-    new = web_support.correct_record_if_match(
+    new = patients.correct_record_if_match(
         context.db,
         actor,
         "condition",

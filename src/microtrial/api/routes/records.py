@@ -8,7 +8,7 @@ from microtrial.api.creates import create_once
 from microtrial.api.deps import ActorDep, ContextDep
 from microtrial.api.paging import CursorQuery, IdempotencyKeyHeader, LimitQuery, Page, paginate
 from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
-from microtrial.services import records, web_support
+from microtrial.services import records
 from microtrial.services.records import AdverseEventRead, DiaryEntryRead
 
 router = APIRouter(tags=["records"])
@@ -56,7 +56,7 @@ def list_adverse_events(
     limit: LimitQuery = 50,
 ) -> Page[AdverseEventRead]:
     """A patient's current adverse events."""
-    rows = web_support.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
+    rows = records.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
     return paginate(rows, lambda e: (e.id,), cursor, limit)
 
 
@@ -80,7 +80,7 @@ def record_adverse_event(
         create=lambda: records.record_adverse_event(
             context.db, actor, patient_id, **body.model_dump(), clock=context.clock
         ),
-        fetch=lambda rid: web_support.get_adverse_event(
+        fetch=lambda rid: records.get_adverse_event(
             context.db, actor, patient_id, rid, clock=context.clock
         ),
         ident=lambda e: e.record_id,
@@ -92,6 +92,4 @@ def read_adverse_event(
     context: ContextDep, actor: ActorDep, patient_id: int, record_id: str
 ) -> AdverseEventRead:
     """One current adverse event."""
-    return web_support.get_adverse_event(
-        context.db, actor, patient_id, record_id, clock=context.clock
-    )
+    return records.get_adverse_event(context.db, actor, patient_id, record_id, clock=context.clock)

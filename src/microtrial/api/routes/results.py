@@ -13,7 +13,7 @@ from microtrial.api.tables import csv_zip, records
 from microtrial.domain.actors import Actor, Role
 from microtrial.reports.trial_report import trial_report
 from microtrial.services import analysis, exports
-from microtrial.services.trials import TrialRead
+from microtrial.services.trial_views import TrialRead
 
 router = APIRouter(tags=["results"])
 

@@ -30,8 +30,17 @@ from microtrial.api.schemas import (
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import NotFound
-from microtrial.services import trials, web_support
-from microtrial.services.trials import DoseRead, GuessRead, KitSpec, RegimenChoice, TrialRead
+from microtrial.services import (
+    dosing,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
+from microtrial.services.dosing import DoseRead, GuessRead
+from microtrial.services.trial_allocation import KitSpec
+from microtrial.services.trial_planning import RegimenChoice
+from microtrial.services.trial_views import TrialRead
 
 router = APIRouter(tags=["trials"])
 
@@ -54,7 +63,7 @@ def list_trials(
     limit: LimitQuery = 50,
 ) -> Page[TrialRead]:
     """A patient's trials (arms only once unblinded)."""
-    rows = trials.list_trials(context.db, actor, patient_id=patient_id, clock=context.clock)
+    rows = trial_views.list_trials(context.db, actor, patient_id=patient_id, clock=context.clock)
     return paginate(rows, lambda t: (t.id,), cursor, limit)
 
 
@@ -83,7 +92,7 @@ def plan_trial(
         scope=f"trial:patient:{patient_id}:user:{actor.user_id}",
         resource="trial",
         payload=body.model_dump(mode="json"),
-        create=lambda: trials.plan_trial(
+        create=lambda: trial_planning.plan_trial(
             context.db,
             actor,
             patient_id,
@@ -92,7 +101,7 @@ def plan_trial(
             start_date=body.start_date,
             clock=context.clock,
         ),
-        fetch=lambda rid: trials.get_trial(context.db, actor, int(rid), clock=context.clock),
+        fetch=lambda rid: trial_views.get_trial(context.db, actor, int(rid), clock=context.clock),
         ident=lambda t: str(t.id),
     )
     response.headers["ETag"] = etag_for(created.lock_version)
@@ -104,7 +113,7 @@ def read_trial(
     context: ContextDep, actor: ActorDep, trial_id: int, response: Response
 ) -> TrialRead:
     """One trial, with its ETag (the trial's lock version)."""
-    trial = trials.get_trial(context.db, actor, trial_id, clock=context.clock)
+    trial = trial_views.get_trial(context.db, actor, trial_id, clock=context.clock)
     response.headers["ETag"] = etag_for(trial.lock_version)
     return trial
 
@@ -120,7 +129,7 @@ def transition(
 ) -> TrialRead:
     """Move the trial on (If-Match required): confirm-screening, schedule, start, pause, ..."""
     version = expected_version(if_match)
-    trial = trials.transition(
+    trial = trial_lifecycle.transition(
         context.db,
         actor,
         trial_id,
@@ -138,7 +147,9 @@ def unblind(
     context: ContextDep, actor: ActorDep, trial_id: int, body: Unblind, response: Response
 ) -> TrialRead:
     """Break the blind: after completion, or early for safety with a reason (audited)."""
-    trial = trials.unblind_trial(context.db, actor, trial_id, body.reason, clock=context.clock)
+    trial = trial_lifecycle.unblind_trial(
+        context.db, actor, trial_id, body.reason, clock=context.clock
+    )
     response.headers["ETag"] = etag_for(trial.lock_version)
     return trial
 
@@ -146,7 +157,7 @@ def unblind(
 @router.get("/trials/{trial_id}/calendar")
 def calendar(context: ContextDep, actor: ActorDep, trial_id: int) -> list[CalendarDayRead]:
     """The day-by-day plan: dose days and kit codes (never the arm)."""
-    plan = trials.trial_calendar(context.db, actor, trial_id, clock=context.clock)
+    plan = trial_views.trial_calendar(context.db, actor, trial_id, clock=context.clock)
     return [
         CalendarDayRead(
             date=day.date,
@@ -164,7 +175,7 @@ def calendar(context: ContextDep, actor: ActorDep, trial_id: int) -> list[Calend
 @router.get("/trials/{trial_id}/adherence")
 def adherence(context: ContextDep, actor: ActorDep, trial_id: int) -> AdherenceRead:
     """Planned and taken doses so far, and deviations from the calendar."""
-    return AdherenceRead(**trials.adherence(context.db, actor, trial_id, clock=context.clock))
+    return AdherenceRead(**dosing.adherence(context.db, actor, trial_id, clock=context.clock))
 
 
 @router.get("/trials/{trial_id}/doses")
@@ -176,7 +187,7 @@ def list_doses(
     limit: LimitQuery = 50,
 ) -> Page[DoseRead]:
     """Recorded doses."""
-    rows = web_support.list_doses(context.db, actor, trial_id, clock=context.clock)
+    rows = dosing.list_doses(context.db, actor, trial_id, clock=context.clock)
     return paginate(rows, lambda d: (d.local_date.isoformat(), d.record_id), cursor, limit)
 
 
@@ -197,7 +208,7 @@ def record_dose(
         scope=f"dose:trial:{trial_id}:user:{actor.user_id}",
         resource="dose",
         payload=body.model_dump(mode="json"),
-        create=lambda: trials.record_dose(
+        create=lambda: dosing.record_dose(
             context.db,
             actor,
             trial_id,
@@ -205,9 +216,7 @@ def record_dose(
             kit_code=body.kit_code,
             clock=context.clock,
         ),
-        fetch=lambda rid: web_support.get_dose(
-            context.db, actor, trial_id, rid, clock=context.clock
-        ),
+        fetch=lambda rid: dosing.get_dose(context.db, actor, trial_id, rid, clock=context.clock),
         ident=lambda d: d.record_id,
     )
 
@@ -219,9 +228,9 @@ def list_guesses(
     trial_id: int,
     cursor: CursorQuery = None,
     limit: LimitQuery = 50,
-) -> Page[web_support.GuessView]:
+) -> Page[dosing.GuessView]:
     """The patient's period guesses."""
-    rows = web_support.list_guesses(context.db, actor, trial_id, clock=context.clock)
+    rows = dosing.list_guesses(context.db, actor, trial_id, clock=context.clock)
     return paginate(rows, lambda g: (g.period,), cursor, limit)
 
 
@@ -242,7 +251,7 @@ def record_guess(
         scope=f"guess:trial:{trial_id}:user:{actor.user_id}",
         resource="guess",
         payload=body.model_dump(mode="json"),
-        create=lambda: trials.record_guess(
+        create=lambda: dosing.record_guess(
             context.db,
             actor,
             trial_id,
@@ -257,7 +266,7 @@ def record_guess(
 
 
 def _guess(context: AppContext, actor: Actor, trial_id: int, record_id: str) -> GuessRead:
-    for guess in web_support.list_guesses(context.db, actor, trial_id, clock=context.clock):
+    for guess in dosing.list_guesses(context.db, actor, trial_id, clock=context.clock):
         if guess.record_id == record_id:
             return guess
     raise NotFound(f"guess: no guess {record_id}")
@@ -266,5 +275,5 @@ def _guess(context: AppContext, actor: Actor, trial_id: int, record_id: str) -> 
 @router.get("/trials/{trial_id}/kits")
 def kit_sheet(context: ContextDep, actor: ActorDep, trial_id: int) -> KitSheet:
     """The kit -> arm list (unblinded staff only; audited)."""
-    prep = trials.kit_preparation(context.db, actor, trial_id, clock=context.clock)
+    prep = trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
     return KitSheet(trial_id=prep.trial_id, patient_code=prep.patient_code, kits=list(prep.kits))
