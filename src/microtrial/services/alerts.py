@@ -15,6 +15,7 @@ from microtrial.errors import ConflictError, NotFound, PermissionDenied, Validat
 from microtrial.services.common import (
     Clock,
     audit,
+    audit_patient,
     patient_for,
     patient_today,
     require_role,
@@ -102,31 +103,21 @@ def raise_alerts(
         )
         session.add(row)
         session.flush()
-        audit(
+        audit_patient(
             session,
             actor,
             "create",
             "alert",
             row.id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"code": alert.code, "action": alert.action},
+            code=alert.code,
+            action=alert.action,
         )
         stored.append(row)
         if trial is not None and alert.action in PAUSING and trial.status == "running":
             mark_paused(trial, f"paused by alert {alert.code}", patient_today(patient, now))
-            audit(
-                session,
-                actor,
-                "pause",
-                "trial",
-                trial.id,
-                at=now,
-                site_id=patient.site_id,
-                patient_id=patient.id,
-                detail={"alert": row.id},
-            )
+            audit_patient(session, actor, "pause", "trial", trial.id, patient, at=now, alert=row.id)
     return stored
 
 
@@ -222,16 +213,8 @@ def acknowledge_rows(
         row.acknowledged_by_user_id = actor.user_id
         row.acknowledged_by = actor.label
         row.acknowledgement_note = note.strip()
-        audit(
-            session,
-            actor,
-            "acknowledge",
-            "alert",
-            row.id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"code": row.code},
+        audit_patient(
+            session, actor, "acknowledge", "alert", row.id, patient, at=now, code=row.code
         )
 
 

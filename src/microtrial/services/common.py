@@ -59,6 +59,32 @@ def audit(
     )
 
 
+def audit_patient(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object,
+    patient: PatientRow,
+    /,
+    *,
+    at: dt.datetime,
+    **detail: Any,
+) -> None:
+    """Write one audit event about a patient's data, filed under the patient and their site."""
+    audit(
+        session,
+        actor,
+        action,
+        entity,
+        entity_id,
+        at=at,
+        site_id=patient.site_id,
+        patient_id=patient.id,
+        detail=detail,
+    )
+
+
 def require_role(actor: Actor, allowed: Iterable[Role], action: str) -> None:
     """Raise PermissionDenied unless the actor's role is allowed (the system actor always is)."""
     allowed = set(allowed)

@@ -12,6 +12,7 @@ from microtrial.errors import PermissionDenied
 from microtrial.services.common import (
     Clock,
     audit,
+    audit_patient,
     patient_for,
     patient_today,
     require_role,
@@ -66,16 +67,8 @@ def patient_home(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             if r.instrument_id == "daily_diary"
             and isinstance(r.answers.get("average_pain"), int | float)
         ]
-        audit(
-            session,
-            actor,
-            "read",
-            "patient_home",
-            patient.id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"entries": len(rows)},
+        audit_patient(
+            session, actor, "read", "patient_home", patient.id, patient, at=now, entries=len(rows)
         )
         return PatientHome(
             patient_id=patient.id,

@@ -15,7 +15,7 @@ from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationEr
 from microtrial.services.alerts import dose_holds, raise_alerts
 from microtrial.services.common import (
     Clock,
-    audit,
+    audit_patient,
     current_version,
     patient_today,
     require_role,
@@ -96,16 +96,8 @@ def record_dose(
         )
         session.add(row)
         session.flush()
-        audit(
-            session,
-            actor,
-            "create",
-            "dose",
-            row.record_id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"date": local.isoformat()},
+        audit_patient(
+            session, actor, "create", "dose", row.record_id, patient, at=now, date=local.isoformat()
         )
         alerts = []
         off = check_dose_on_calendar(local, set(calendar.dose_dates))
@@ -182,16 +174,8 @@ def record_guess(
         )
         session.add(row)
         session.flush()
-        audit(
-            session,
-            actor,
-            "create",
-            "guess",
-            row.record_id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"period": period_number},
+        audit_patient(
+            session, actor, "create", "guess", row.record_id, patient, at=now, period=period_number
         )
         return GuessRead.model_validate(row)
 
@@ -216,16 +200,7 @@ def adherence(
         through = min(patient_today(patient, now) - dt.timedelta(days=1), calendar.last_date)
         summary = summarise_adherence(calendar, doses, through=through)
         deviations = find_deviations(calendar, doses, through=through)
-        audit(
-            session,
-            actor,
-            "read",
-            "adherence",
-            trial.id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "adherence", trial.id, patient, at=now)
         return {
             "planned": summary.planned,
             "taken": summary.taken,
@@ -253,16 +228,16 @@ def list_doses(
             .order_by(DoseEventRow.id)
         ).scalars()
         result = [DoseRead.model_validate(r) for r in rows]
-        audit(
+        audit_patient(
             session,
             actor,
             "list",
             "dose",
             None,
+            patient,
             at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"trial": trial.id, "count": len(result)},
+            trial=trial.id,
+            count=len(result),
         )
         return result
 
@@ -276,16 +251,7 @@ def get_dose(
         row = current_version(session, DoseEventRow, record_id)
         if row.trial_id != trial.id:
             raise NotFound(f"record: no record {record_id}")
-        audit(
-            session,
-            actor,
-            "read",
-            "dose",
-            record_id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "dose", record_id, patient, at=clock())
         return DoseRead.model_validate(row)
 
 
@@ -313,15 +279,15 @@ def list_guesses(
             )
             for row, number in rows
         ]
-        audit(
+        audit_patient(
             session,
             actor,
             "list",
             "guess",
             None,
+            patient,
             at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"trial": trial.id, "count": len(result)},
+            trial=trial.id,
+            count=len(result),
         )
         return result

@@ -36,6 +36,7 @@ from microtrial.interop.research import ResearchTables, build_tables, research_r
 from microtrial.services.common import (
     Clock,
     audit,
+    audit_patient,
     current_records,
     patient_for,
     require_role,
@@ -184,17 +185,7 @@ def _audit_export(
     now: dt.datetime,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    audit(
-        session,
-        actor,
-        "export",
-        entity,
-        patient.id,
-        at=now,
-        site_id=patient.site_id,
-        patient_id=patient.id,
-        detail=detail,
-    )
+    audit_patient(session, actor, "export", entity, patient.id, patient, at=now, **(detail or {}))
 
 
 def _patients_in_scope(

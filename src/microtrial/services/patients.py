@@ -23,6 +23,7 @@ from microtrial.services.alerts import active_trial, raise_alerts
 from microtrial.services.common import (
     Clock,
     audit,
+    audit_patient,
     current_records,
     current_version,
     patient_for,
@@ -152,16 +153,7 @@ def get_patient(
     """Read one patient's record."""
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
-        audit(
-            session,
-            actor,
-            "read",
-            "patient",
-            patient.id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
         return _read(session, patient)
 
 
@@ -179,16 +171,7 @@ def find_patient(
         if patient_id is None:
             raise NotFound(f"patient: no patient {study_code!r} at site {site_code!r}")
         patient = patient_for(session, actor, patient_id)
-        audit(
-            session,
-            actor,
-            "read",
-            "patient",
-            patient.id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
         return _read(session, patient)
 
 
@@ -311,16 +294,16 @@ def set_history_flag(
                 editable=("value",),
             )
             action = "correct"
-        audit(
+        audit_patient(
             session,
             actor,
             action,
             "history",
             row.record_id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"flag": flag, "version": row.version},
+            flag=flag,
+            version=row.version,
         )
         rescreen_after_change(session, actor, patient, now)
         return HistoryFlagRead.model_validate(row)
@@ -358,16 +341,16 @@ def correct_record(
         new = supersede(
             session, old, changes, actor=actor, at=now, reason=reason, editable=editable
         )
-        audit(
+        audit_patient(
             session,
             actor,
             "correct",
             kind,
             record_id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"version": new.version, "fields": sorted(changes)},
+            version=new.version,
+            fields=sorted(changes),
         )
         rescreen_after_change(session, actor, patient, now)
         return RecordVersionRead.model_validate(new)
@@ -415,16 +398,8 @@ def record_history(
         if not rows:
             raise NotFound(f"record: no record {record_id}")
         patient = patient_for(session, actor, rows[0].patient_id)  # type: ignore[attr-defined]
-        audit(
-            session,
-            actor,
-            "read",
-            kind,
-            record_id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"versions": len(rows)},
+        audit_patient(
+            session, actor, "read", kind, record_id, patient, at=clock(), versions=len(rows)
         )
         return [RecordVersionRead.model_validate(r) for r in rows]
 
@@ -445,16 +420,7 @@ def _add_record(
         previous = [m.name_as_entered for m in current_records(session, MedicationRow, patient.id)]
         session.add(stamp(row, actor, now))
         session.flush()
-        audit(
-            session,
-            actor,
-            "create",
-            kind,
-            row.record_id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "create", kind, row.record_id, patient, at=now)
         if isinstance(row, MedicationRow):
             _alert_new_medication(session, actor, patient, previous, row, now)
         rescreen_after_change(session, actor, patient, now)

@@ -23,7 +23,7 @@ from microtrial.errors import ConflictError, MicroTrialError, NotFound, Validati
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
-    audit,
+    audit_patient,
     check_patient_role,
     check_patient_scope,
     current_records,
@@ -340,16 +340,16 @@ def _write_follow_ups(
                 created_at=now,
             )
         )
-    audit(
+    audit_patient(
         session,
         actor,
         "create",
         "diary_entry",
         p.row.record_id,
+        patient,
         at=now,
-        site_id=patient.site_id,
-        patient_id=patient.id,
-        detail={"date": p.entry.local_date.isoformat(), "instrument": p.entry.instrument_id},
+        date=p.entry.local_date.isoformat(),
+        instrument=p.entry.instrument_id,
     )
     alerts = alerts_for_score(p.result)
     if alerts:
@@ -425,16 +425,8 @@ def list_diary_entries(
             .order_by(DiaryEntryRow.local_date, DiaryEntryRow.id)
         ).scalars()
         result = [DiaryEntryRead.model_validate(r) for r in rows]
-        audit(
-            session,
-            actor,
-            "list",
-            "diary_entry",
-            None,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"count": len(result)},
+        audit_patient(
+            session, actor, "list", "diary_entry", None, patient, at=clock(), count=len(result)
         )
         return result
 
@@ -477,16 +469,16 @@ def record_adverse_event(
         )
         session.add(row)
         session.flush()
-        audit(
+        audit_patient(
             session,
             actor,
             "create",
             "adverse_event",
             row.record_id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"grade": grade, "serious": serious},
+            grade=grade,
+            serious=serious,
         )
         report = AdverseEventReport(
             term=term, grade=grade, serious=serious, symptoms=frozenset(symptoms)
@@ -514,16 +506,8 @@ def list_adverse_events(
         patient = patient_for(session, actor, patient_id)
         rows = current_records(session, AdverseEventRow, patient.id)
         result = [AdverseEventRead.model_validate(r) for r in rows]
-        audit(
-            session,
-            actor,
-            "list",
-            "adverse_event",
-            None,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"count": len(result)},
+        audit_patient(
+            session, actor, "list", "adverse_event", None, patient, at=clock(), count=len(result)
         )
         return result
 
@@ -537,14 +521,5 @@ def get_adverse_event(
         row = current_version(session, AdverseEventRow, record_id)
         if row.patient_id != patient.id:
             raise NotFound(f"record: no record {record_id}")
-        audit(
-            session,
-            actor,
-            "read",
-            "adverse_event",
-            record_id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "adverse_event", record_id, patient, at=clock())
         return AdverseEventRead.model_validate(row)

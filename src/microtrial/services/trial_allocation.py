@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from microtrial.domain.actors import Actor, Role
 from microtrial.errors import PermissionDenied, ValidationError
-from microtrial.services.common import Clock, audit, require_role, system_clock
+from microtrial.services.common import Clock, audit_patient, require_role, system_clock
 from microtrial.services.trial_loaders import (
     allocation_of,
     load_trial,
@@ -61,16 +61,7 @@ def kit_preparation(
             )
             for period, kit in periods_and_kits(session, trial)
         )
-        audit(
-            session,
-            actor,
-            "read",
-            "allocation",
-            trial.id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "allocation", trial.id, patient, at=now)
         return KitPreparation(trial_id=trial.id, patient_code=patient.study_code, kits=kits)
 
 
@@ -89,15 +80,7 @@ def annotate_allocation(
         )
         session.add(row)
         session.flush()
-        audit(
-            session,
-            actor,
-            "annotate",
-            "allocation",
-            trial.id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"annotation": row.id},
+        audit_patient(
+            session, actor, "annotate", "allocation", trial.id, patient, at=now, annotation=row.id
         )
         return row.id

@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 from microtrial.domain.actors import Actor, Role
 from microtrial.errors import ConflictError, SafetyBlock, StaleVersion, ValidationError
 from microtrial.services.alerts import acknowledge_rows, dose_holds, mark_paused
-from microtrial.services.common import Clock, audit, patient_today, require_role, system_clock
+from microtrial.services.common import (
+    Clock,
+    audit_patient,
+    patient_today,
+    require_role,
+    system_clock,
+)
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import load_trial
 from microtrial.services.trial_views import TrialRead, read_trial
@@ -68,16 +74,16 @@ def transition(
             trial.status = target
             trial.status_reason = (reason or "").strip() or None
             trial.lock_version += 1
-        audit(
+        audit_patient(
             session,
             actor,
             action,
             "trial",
             trial.id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"status": target, "reason": trial.status_reason},
+            status=target,
+            reason=trial.status_reason,
         )
         return read_trial(session, trial, patient)
 
@@ -111,16 +117,16 @@ def unblind_trial(
         trial.unblinded_early = early
         trial.unblind_reason = (reason or "").strip() or "trial completed; analysis data locked"
         trial.lock_version += 1
-        audit(
+        audit_patient(
             session,
             actor,
             "unblind",
             "trial",
             trial.id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"early": early, "reason": trial.unblind_reason},
+            early=early,
+            reason=trial.unblind_reason,
         )
         return read_trial(session, trial, patient)
 
@@ -142,16 +148,16 @@ def confirm_screening_if_cleared(
     if screening is not None and screening.cleared:
         trial.status = "screened"
         trial.lock_version += 1
-        audit(
+        audit_patient(
             session,
             actor,
             "confirm-screening",
             "trial",
             trial.id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"screening": screening.record_id, "version": screening.version},
+            screening=screening.record_id,
+            version=screening.version,
         )
 
 

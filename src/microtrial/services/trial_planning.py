@@ -16,7 +16,7 @@ from microtrial.domain.regimens import Regimen, parse_weekdays, regimen_from_tem
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.services.common import (
     Clock,
-    audit,
+    audit_patient,
     patient_for,
     patient_today,
     require_role,
@@ -140,16 +140,16 @@ def plan_trial(
             session.flush()
             session.add(KitRow(trial_id=trial.id, period_id=row.id, code=kit.code))
         session.flush()
-        audit(
+        audit_patient(
             session,
             actor,
             "create",
             "trial",
             trial.id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"regimen": regimen.template, "periods": len(design.periods)},
+            regimen=regimen.template,
+            periods=len(design.periods),
         )
         confirm_screening_if_cleared(session, actor, trial, patient, now)
         return read_trial(session, trial, patient)

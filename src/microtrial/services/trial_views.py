@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.calendar import TrialCalendar
 from microtrial.errors import NotFound
-from microtrial.services.common import Clock, audit, patient_for, require_role, system_clock
+from microtrial.services.common import (
+    Clock,
+    audit,
+    audit_patient,
+    patient_for,
+    require_role,
+    system_clock,
+)
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import (
     allocation_of,
@@ -66,16 +73,7 @@ def get_trial(
     """One trial (blinded unless unblinded)."""
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        audit(
-            session,
-            actor,
-            "read",
-            "trial",
-            trial.id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "trial", trial.id, patient, at=clock())
         return read_trial(session, trial, patient)
 
 
@@ -116,16 +114,7 @@ def trial_calendar(
     """The day-by-day plan (dose days and kit codes, no arm), shifted by any pauses."""
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        audit(
-            session,
-            actor,
-            "read",
-            "calendar",
-            trial.id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "calendar", trial.id, patient, at=clock())
         return calendar_for(session, trial, patient)
 
 
