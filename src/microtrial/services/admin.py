@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
 from microtrial.domain.actors import Actor, Role, check_role
@@ -121,23 +121,24 @@ def actor_for_user(user: UserRow | UserRead) -> Actor:
 
 def user_actor(db: Database, username: str) -> Actor:
     """The Actor for an existing, active username (for trusted local tools and tests)."""
-    with db.transaction() as session:
-        user = session.execute(
-            select(UserRow).where(UserRow.username == username, UserRow.is_active.is_(True))
-        ).scalar_one_or_none()
-        if user is None:
-            raise NotFound(f"user: no active user {username!r}")
-        return actor_for_user(user)
+    return _active_user(db, UserRow.username == username, f"user: no active user {username!r}")
 
 
 def actor_for_patient(db: Database, patient_id: int) -> Actor:
     """The Actor of the patient user linked to ``patient_id`` (for simulations and tools)."""
+    return _active_user(
+        db, UserRow.patient_id == patient_id, f"user: patient {patient_id} has no login"
+    )
+
+
+def _active_user(db: Database, which: ColumnElement[bool], missing: str) -> Actor:
+    """The Actor of the one active user that ``which`` selects; NotFound(``missing``) if none."""
     with db.transaction() as session:
         user = session.execute(
-            select(UserRow).where(UserRow.patient_id == patient_id, UserRow.is_active.is_(True))
+            select(UserRow).where(which, UserRow.is_active.is_(True))
         ).scalar_one_or_none()
         if user is None:
-            raise NotFound(f"user: patient {patient_id} has no login")
+            raise NotFound(missing)
         return actor_for_user(user)
 
 

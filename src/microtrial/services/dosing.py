@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.alerts import Alert, check_dose_on_calendar
@@ -25,9 +27,10 @@ from microtrial.services.common import (
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import calendar_for, load_trial, patient_zone
 from microtrial.store.db import Database
-from microtrial.store.models import BlindingGuessRow, DoseEventRow, PeriodRow
+from microtrial.store.models import BlindingGuessRow, DoseEventRow, PeriodRow, TrialRow
 
 GUESSES = ("active", "placebo", "dont_know")
+R = TypeVar("R")
 
 
 class DoseRead(ReadModel):
@@ -220,26 +223,16 @@ def list_doses(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> list[DoseRead]:
     """A trial's recorded doses (current versions), oldest first."""
-    with db.transaction() as session:
-        trial, patient = load_trial(session, actor, trial_id)
-        rows = session.execute(
-            select(DoseEventRow)
-            .where(DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True))
-            .order_by(DoseEventRow.id)
-        ).scalars()
-        result = [DoseRead.model_validate(r) for r in rows]
-        audit_patient(
-            session,
-            actor,
-            "list",
-            "dose",
-            None,
-            patient,
-            at=clock(),
-            trial=trial.id,
-            count=len(result),
-        )
-        return result
+    return _audited_list(db, actor, trial_id, "dose", _doses, clock=clock)
+
+
+def _doses(session: Session, trial: TrialRow) -> list[DoseRead]:
+    rows = session.execute(
+        select(DoseEventRow)
+        .where(DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True))
+        .order_by(DoseEventRow.id)
+    ).scalars()
+    return [DoseRead.model_validate(r) for r in rows]
 
 
 def get_dose(
@@ -265,25 +258,40 @@ def list_guesses(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> list[GuessView]:
     """A trial's period guesses (current versions), by period."""
+    return _audited_list(db, actor, trial_id, "guess", _guesses, clock=clock)
+
+
+def _guesses(session: Session, trial: TrialRow) -> list[GuessView]:
+    rows = session.execute(
+        select(BlindingGuessRow, PeriodRow.number)
+        .join(PeriodRow, PeriodRow.id == BlindingGuessRow.period_id)
+        .where(BlindingGuessRow.trial_id == trial.id, BlindingGuessRow.is_current.is_(True))
+        .order_by(PeriodRow.number)
+    ).all()
+    return [
+        GuessView.model_validate({**GuessRead.model_validate(row).model_dump(), "period": number})
+        for row, number in rows
+    ]
+
+
+def _audited_list(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    entity: str,
+    rows: Callable[[Session, TrialRow], list[R]],
+    *,
+    clock: Clock,
+) -> list[R]:
+    """A trial's records of one kind, read under the access gate and audited as a list."""
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        rows = session.execute(
-            select(BlindingGuessRow, PeriodRow.number)
-            .join(PeriodRow, PeriodRow.id == BlindingGuessRow.period_id)
-            .where(BlindingGuessRow.trial_id == trial.id, BlindingGuessRow.is_current.is_(True))
-            .order_by(PeriodRow.number)
-        ).all()
-        result = [
-            GuessView.model_validate(
-                {**GuessRead.model_validate(row).model_dump(), "period": number}
-            )
-            for row, number in rows
-        ]
+        result = rows(session, trial)
         audit_patient(
             session,
             actor,
             "list",
-            "guess",
+            entity,
             None,
             patient,
             at=clock(),

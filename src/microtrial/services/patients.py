@@ -356,32 +356,6 @@ def correct_record(
         return RecordVersionRead.model_validate(new)
 
 
-def correct_record_if_match(
-    db: Database,
-    actor: Actor,
-    kind: str,
-    record_id: str,
-    expected_version: int,
-    changes: dict[str, Any],
-    reason: str,
-    *,
-    patient_id: int | None = None,
-    clock: Clock = system_clock,
-) -> RecordVersionRead:
-    """Correct a record only if its current version is ``expected_version`` (else StaleVersion)."""
-    return correct_record(
-        db,
-        actor,
-        kind,
-        record_id,
-        changes,
-        reason,
-        expected_version=expected_version,
-        patient_id=patient_id,
-        clock=clock,
-    )
-
-
 def record_history(
     db: Database, actor: Actor, kind: str, record_id: str, *, clock: Clock = system_clock
 ) -> list[RecordVersionRead]:

@@ -7,6 +7,8 @@ its callers decide who may see it. The calendar and periods carry no arm.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -17,8 +19,11 @@ from microtrial.domain.calendar import TrialCalendar, build_calendar, shift_for_
 from microtrial.domain.design import DesignView, PlannedPeriod
 from microtrial.domain.regimens import Regimen, regimen_from_template
 from microtrial.errors import NotFound, PermissionDenied
-from microtrial.services.common import patient_for, row_by_id
+from microtrial.services.common import Clock, audit_patient, patient_for, row_by_id
+from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, KitRow, PatientRow, PeriodRow, TrialRow
+
+T = TypeVar("T")
 
 
 def patient_zone(patient: PatientRow) -> ZoneInfo:
@@ -110,3 +115,19 @@ def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> Tria
             regimen=regimen,
         )
     return calendar
+
+
+def read_audited(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    entity: str,
+    view: Callable[[Session, TrialRow, PatientRow], T],
+    *,
+    clock: Clock,
+) -> T:
+    """``view`` of a trial the actor may see, audited as a read of ``entity``."""
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        audit_patient(session, actor, "read", entity, trial.id, patient, at=clock())
+        return view(session, trial, patient)

@@ -13,7 +13,6 @@ from microtrial.errors import NotFound
 from microtrial.services.common import (
     Clock,
     audit,
-    audit_patient,
     patient_for,
     require_role,
     system_clock,
@@ -22,8 +21,8 @@ from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import (
     allocation_of,
     calendar_for,
-    load_trial,
     periods_and_kits,
+    read_audited,
     regimen_of,
 )
 from microtrial.store.db import Database
@@ -71,10 +70,7 @@ def get_trial(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> TrialRead:
     """One trial (blinded unless unblinded)."""
-    with db.transaction() as session:
-        trial, patient = load_trial(session, actor, trial_id)
-        audit_patient(session, actor, "read", "trial", trial.id, patient, at=clock())
-        return read_trial(session, trial, patient)
+    return read_audited(db, actor, trial_id, "trial", read_trial, clock=clock)
 
 
 def list_trials(
@@ -112,10 +108,7 @@ def trial_calendar(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> TrialCalendar:
     """The day-by-day plan (dose days and kit codes, no arm), shifted by any pauses."""
-    with db.transaction() as session:
-        trial, patient = load_trial(session, actor, trial_id)
-        audit_patient(session, actor, "read", "calendar", trial.id, patient, at=clock())
-        return calendar_for(session, trial, patient)
+    return read_audited(db, actor, trial_id, "calendar", calendar_for, clock=clock)
 
 
 def _patient(session: Session, trial: TrialRow) -> PatientRow:

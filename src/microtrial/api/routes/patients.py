@@ -154,14 +154,14 @@ def correct_medication(
 ) -> RecordVersionRead:
     """Correct a medication (If-Match required): a new version, the old one kept."""
     version = expected_version(if_match)
-    new = patients.correct_record_if_match(
+    new = patients.correct_record(
         context.db,
         actor,
         "medication",
         record_id,
-        version,
         body.model_dump(exclude_none=True, exclude={"reason"}),
         body.reason,
+        expected_version=version,
         patient_id=patient_id,
         clock=context.clock,
     )
@@ -223,14 +223,14 @@ def correct_condition(
 ) -> RecordVersionRead:
     """Correct a condition (If-Match required)."""
     version = expected_version(if_match)
-    new = patients.correct_record_if_match(
+    new = patients.correct_record(
         context.db,
         actor,
         "condition",
         record_id,
-        version,
         body.model_dump(exclude_none=True, exclude={"reason"}),
         body.reason,
+        expected_version=version,
         patient_id=patient_id,
         clock=context.clock,
     )
