@@ -14,7 +14,8 @@ from microtrial.domain.alerts import Alert, check_missed_diary_days
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
     Clock,
-    audit,
+    add_audited,
+    audit_list,
     audit_patient,
     patient_for,
     patient_today,
@@ -101,18 +102,8 @@ def raise_alerts(
             trigger=trigger,
             created_at=now,
         )
-        session.add(row)
-        session.flush()
-        audit_patient(
-            session,
-            actor,
-            "create",
-            "alert",
-            row.id,
-            patient,
-            at=now,
-            code=alert.code,
-            action=alert.action,
+        add_audited(
+            session, actor, row, patient, "alert", at=now, code=alert.code, action=alert.action
         )
         stored.append(row)
         if trial is not None and alert.action in PAUSING and trial.status == "running":
@@ -164,17 +155,8 @@ def list_alerts(
         if open_only:
             query = query.where(AlertRow.acknowledged_at.is_(None))
         rows = [AlertRead.model_validate(r) for r in session.execute(query).scalars()]
-        audit(
-            session,
-            actor,
-            "list",
-            "alert",
-            None,
-            at=clock(),
-            site_id=site_id,
-            patient_id=patient_id,
-            detail={"alert_ids": [r.id for r in rows]},
-        )
+        ids = [r.id for r in rows]
+        audit_list(session, actor, "alert", ids, at=clock(), site_id=site_id, patient_id=patient_id)
         return rows
 
 

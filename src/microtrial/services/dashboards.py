@@ -11,7 +11,7 @@ from microtrial.domain.actors import Actor, Role
 from microtrial.errors import PermissionDenied
 from microtrial.services.common import (
     Clock,
-    audit,
+    audit_list,
     audit_patient,
     patient_for,
     patient_today,
@@ -163,14 +163,5 @@ def clinic_overview(
                     last_entry=last.get(p.id),
                 )
             )
-        audit(
-            session,
-            actor,
-            "list",
-            "patient",
-            None,
-            at=now,
-            site_id=actor.site_id,
-            detail={"patient_ids": ids, "view": "overview"},
-        )
+        audit_list(session, actor, "patient", ids, at=now, site_id=actor.site_id, view="overview")
         return result

@@ -17,6 +17,7 @@ from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationEr
 from microtrial.services.alerts import dose_holds, raise_alerts
 from microtrial.services.common import (
     Clock,
+    add_audited,
     audit_patient,
     current_version,
     patient_today,
@@ -97,11 +98,7 @@ def record_dose(
             actor,
             now,
         )
-        session.add(row)
-        session.flush()
-        audit_patient(
-            session, actor, "create", "dose", row.record_id, patient, at=now, date=local.isoformat()
-        )
+        add_audited(session, actor, row, patient, "dose", at=now, date=local.isoformat())
         alerts = []
         off = check_dose_on_calendar(local, set(calendar.dose_dates))
         if off is not None:
@@ -175,11 +172,7 @@ def record_guess(
             actor,
             now,
         )
-        session.add(row)
-        session.flush()
-        audit_patient(
-            session, actor, "create", "guess", row.record_id, patient, at=now, period=period_number
-        )
+        add_audited(session, actor, row, patient, "guess", at=now, period=period_number)
         return GuessRead.model_validate(row)
 
 
@@ -219,13 +212,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def list_doses(
-    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
-) -> list[DoseRead]:
-    """A trial's recorded doses (current versions), oldest first."""
-    return _audited_list(db, actor, trial_id, "dose", _doses, clock=clock)
-
-
 def _doses(session: Session, trial: TrialRow) -> list[DoseRead]:
     rows = session.execute(
         select(DoseEventRow)
@@ -233,6 +219,13 @@ def _doses(session: Session, trial: TrialRow) -> list[DoseRead]:
         .order_by(DoseEventRow.id)
     ).scalars()
     return [DoseRead.model_validate(r) for r in rows]
+
+
+def list_doses(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> list[DoseRead]:
+    """A trial's recorded doses (current versions), oldest first."""
+    return _audited_list(db, actor, trial_id, "dose", _doses, clock=clock)
 
 
 def get_dose(
@@ -254,13 +247,6 @@ class GuessView(GuessRead):
     period: int
 
 
-def list_guesses(
-    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
-) -> list[GuessView]:
-    """A trial's period guesses (current versions), by period."""
-    return _audited_list(db, actor, trial_id, "guess", _guesses, clock=clock)
-
-
 def _guesses(session: Session, trial: TrialRow) -> list[GuessView]:
     rows = session.execute(
         select(BlindingGuessRow, PeriodRow.number)
@@ -272,6 +258,13 @@ def _guesses(session: Session, trial: TrialRow) -> list[GuessView]:
         GuessView.model_validate({**GuessRead.model_validate(row).model_dump(), "period": number})
         for row, number in rows
     ]
+
+
+def list_guesses(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> list[GuessView]:
+    """A trial's period guesses (current versions), by period."""
+    return _audited_list(db, actor, trial_id, "guess", _guesses, clock=clock)
 
 
 def _audited_list(

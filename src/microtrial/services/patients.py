@@ -23,6 +23,7 @@ from microtrial.services.alerts import active_trial, raise_alerts
 from microtrial.services.common import (
     Clock,
     audit,
+    audit_list,
     audit_patient,
     current_records,
     current_version,
@@ -82,12 +83,7 @@ def enrol_patient(
     codes = [rules.check_icd10(c) for c in conditions]
     with db.transaction() as session:
         site = site_by_code(session, actor, site_code)
-        clash = session.execute(
-            select(PatientRow.id).where(
-                PatientRow.site_id == site.id, PatientRow.study_code == study_code
-            )
-        ).first()
-        if clash:
+        if _patient_id_at(session, site, study_code) is not None:
             raise ConflictError(f"code: patient {study_code!r} already exists at {site_code!r}")
         patient = PatientRow(
             site_id=site.id,
@@ -162,17 +158,21 @@ def find_patient(
 ) -> PatientRead:
     """Read one patient's record by site and study code."""
     with db.transaction() as session:
-        site = site_by_code(session, actor, site_code)
-        patient_id = session.execute(
-            select(PatientRow.id).where(
-                PatientRow.site_id == site.id, PatientRow.study_code == study_code
-            )
-        ).scalar_one_or_none()
+        patient_id = _patient_id_at(session, site_by_code(session, actor, site_code), study_code)
         if patient_id is None:
             raise NotFound(f"patient: no patient {study_code!r} at site {site_code!r}")
         patient = patient_for(session, actor, patient_id)
         audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
         return _read(session, patient)
+
+
+def _patient_id_at(session: Session, site: SiteRow, study_code: str) -> int | None:
+    """The id of the patient with ``study_code`` at ``site``, if there is one."""
+    return session.execute(
+        select(PatientRow.id).where(
+            PatientRow.site_id == site.id, PatientRow.study_code == study_code
+        )
+    ).scalar_one_or_none()
 
 
 def find_patient_by_code(
@@ -217,16 +217,7 @@ def list_patients(
         if site_id is not None:
             query = query.where(PatientRow.site_id == site_id)
         rows = list(session.execute(query).scalars())
-        audit(
-            session,
-            actor,
-            "list",
-            "patient",
-            None,
-            at=clock(),
-            site_id=site_id,
-            detail={"patient_ids": [p.id for p in rows]},
-        )
+        audit_list(session, actor, "patient", [p.id for p in rows], at=clock(), site_id=site_id)
         return [PatientSummary.model_validate(p) for p in rows]
 
 

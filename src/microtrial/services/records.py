@@ -23,6 +23,7 @@ from microtrial.errors import ConflictError, MicroTrialError, NotFound, Validati
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
+    add_audited,
     audit_patient,
     check_patient_role,
     check_patient_scope,
@@ -467,18 +468,8 @@ def record_adverse_event(
             actor,
             now,
         )
-        session.add(row)
-        session.flush()
-        audit_patient(
-            session,
-            actor,
-            "create",
-            "adverse_event",
-            row.record_id,
-            patient,
-            at=now,
-            grade=grade,
-            serious=serious,
+        add_audited(
+            session, actor, row, patient, "adverse_event", at=now, grade=grade, serious=serious
         )
         report = AdverseEventReport(
             term=term, grade=grade, serious=serious, symptoms=frozenset(symptoms)

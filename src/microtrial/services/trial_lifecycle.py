@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -74,18 +75,9 @@ def transition(
             trial.status = target
             trial.status_reason = (reason or "").strip() or None
             trial.lock_version += 1
-        audit_patient(
-            session,
-            actor,
-            action,
-            "trial",
-            trial.id,
-            patient,
-            at=now,
-            status=target,
-            reason=trial.status_reason,
+        return _audited(
+            session, actor, action, trial, patient, now, status=target, reason=trial.status_reason
         )
-        return read_trial(session, trial, patient)
 
 
 def unblind_trial(
@@ -117,18 +109,23 @@ def unblind_trial(
         trial.unblinded_early = early
         trial.unblind_reason = (reason or "").strip() or "trial completed; analysis data locked"
         trial.lock_version += 1
-        audit_patient(
-            session,
-            actor,
-            "unblind",
-            "trial",
-            trial.id,
-            patient,
-            at=now,
-            early=early,
-            reason=trial.unblind_reason,
+        return _audited(
+            session, actor, "unblind", trial, patient, now, early=early, reason=trial.unblind_reason
         )
-        return read_trial(session, trial, patient)
+
+
+def _audited(
+    session: Session,
+    actor: Actor,
+    action: str,
+    trial: TrialRow,
+    patient: PatientRow,
+    now: dt.datetime,
+    **detail: Any,
+) -> TrialRead:
+    """Audit a lifecycle step of the trial and return the trial as it now reads."""
+    audit_patient(session, actor, action, "trial", trial.id, patient, at=now, **detail)
+    return read_trial(session, trial, patient)
 
 
 def _record_pause(trial: TrialRow, patient: PatientRow, now: dt.datetime) -> None:

@@ -10,13 +10,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.calendar import TrialCalendar
 from microtrial.errors import NotFound
-from microtrial.services.common import (
-    Clock,
-    audit,
-    patient_for,
-    require_role,
-    system_clock,
-)
+from microtrial.services.common import Clock, audit_list, patient_for, require_role, system_clock
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import (
     allocation_of,
@@ -90,17 +84,8 @@ def list_trials(
                 query = query.join(PatientRow).where(PatientRow.site_id == actor.site_id)
         trials = list(session.execute(query).scalars())
         result = [read_trial(session, t, _patient(session, t)) for t in trials]
-        audit(
-            session,
-            actor,
-            "list",
-            "trial",
-            None,
-            at=clock(),
-            site_id=site_id,
-            patient_id=patient_id,
-            detail={"trial_ids": [t.id for t in trials]},
-        )
+        ids = [t.id for t in trials]
+        audit_list(session, actor, "trial", ids, at=clock(), site_id=site_id, patient_id=patient_id)
         return result
 
 
