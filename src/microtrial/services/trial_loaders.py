@@ -54,6 +54,7 @@ def allocation_of(session: Session, trial: TrialRow) -> list[str]:
 
 
 def periods_and_kits(session: Session, trial: TrialRow) -> list[tuple[PeriodRow, KitRow]]:
+    """The trial's periods, each with its kit, in period order."""
     return [
         (p, k)
         for p, k in session.execute(
