@@ -6,20 +6,20 @@ import datetime as dt
 
 from helpers import Clinic, FixedClock
 from microtrial.domain.design import DesignSpec
-from microtrial.services import screening, trials
+from microtrial.services import screening, trial_lifecycle, trial_planning, trial_views
 
 
-def plan_for(clinic: Clinic, clock: FixedClock, code: str = "A-001") -> trials.TrialRead:
+def plan_for(clinic: Clinic, clock: FixedClock, code: str = "A-001") -> trial_views.TrialRead:
     """A screened, signed-off, planned trial for a clinic patient (through the services)."""
     clinician = clinic.actors["clinician_sitea"]
     pid = clinic.patients[code].id
     result = screening.screen_patient(clinic.db, clinician, pid, "psilocybin", clock=clock)
     screening.sign_off_screening(clinic.db, clinician, result.record_id, "reviewed", clock=clock)
-    return trials.plan_trial(
+    return trial_planning.plan_trial(
         clinic.db,
         clinician,
         pid,
-        trials.RegimenChoice("fadiman", "psilocybin", 100, "mg dried material"),
+        trial_planning.RegimenChoice("fadiman", "psilocybin", 100, "mg dried material"),
         DesignSpec(),
         start_date=clock().date(),
         seed=11,
@@ -27,14 +27,14 @@ def plan_for(clinic: Clinic, clock: FixedClock, code: str = "A-001") -> trials.T
     )
 
 
-def running_trial(clinic: Clinic, clock: FixedClock) -> trials.TrialRead:
+def running_trial(clinic: Clinic, clock: FixedClock) -> trial_views.TrialRead:
     """A trial for A-001 that started a week ago, so that today is period 1's first (dose) day."""
     today = clock.now
     clock.now = today - dt.timedelta(days=7)
     try:
         trial = plan_for(clinic, clock)
         for action in ("schedule", "start"):
-            trials.transition(
+            trial_lifecycle.transition(
                 clinic.db, clinic.actors["clinician_sitea"], trial.id, action, clock=clock
             )
     finally:

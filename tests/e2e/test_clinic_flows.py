@@ -8,7 +8,7 @@ from typing import Any
 from e2e.conftest import Pages
 from e2e.setup import plan_for
 from helpers import Clinic
-from microtrial.services import patients, trials
+from microtrial.services import patients, trial_views
 
 
 def test_clinician_enrols_screens_signs_off_and_plans_a_trial(pages: Pages, clinic: Clinic) -> None:
@@ -51,7 +51,7 @@ def test_clinician_enrols_screens_signs_off_and_plans_a_trial(pages: Pages, clin
     pages.shot(page, "trial-scheduled")
 
     enrolled = patients.find_patient(clinic.db, clinic.actors["clinician_sitea"], "SITEA", "A-777")
-    planned = trials.list_trials(
+    planned = trial_views.list_trials(
         clinic.db, clinic.actors["clinician_sitea"], patient_id=enrolled.id
     )
     assert [(t.status, t.regimen_name) for t in planned] == [("scheduled", "fadiman")]

@@ -9,7 +9,7 @@ from typing import Any
 from e2e.conftest import Pages
 from e2e.setup import running_trial
 from helpers import Clinic, FixedClock
-from microtrial.services import alerts, records, trials, web_support
+from microtrial.services import alerts, dosing, records, trial_views
 
 
 def choose(page: Any, group: str, value: str) -> None:
@@ -22,7 +22,7 @@ def test_patient_submits_todays_diary_and_dose_check_in(
     pages: Pages, clinic: Clinic, clock: FixedClock
 ) -> None:
     trial = running_trial(clinic, clock)
-    plan = trials.trial_calendar(clinic.db, clinic.actors["clinician_sitea"], trial.id)
+    plan = trial_views.trial_calendar(clinic.db, clinic.actors["clinician_sitea"], trial.id)
     today = plan.on(clock.now.date())
     assert today is not None
     assert today.is_dose_day
@@ -71,7 +71,7 @@ def test_patient_submits_todays_diary_and_dose_check_in(
     }
     assert by_instrument["ae_checklist"].answers == {"headache": 1}
     assert by_instrument["home_bp"].answers == {"systolic": 128, "diastolic": 82}
-    doses = web_support.list_doses(clinic.db, clinic.actors["clinician_sitea"], trial.id)
+    doses = dosing.list_doses(clinic.db, clinic.actors["clinician_sitea"], trial.id)
     assert [(d.local_date, d.kit_code, d.status) for d in doses] == [
         (dt.date(2026, 3, 2), today.kit_code, "taken")
     ]

@@ -18,9 +18,20 @@ from microtrial.domain.design import DesignSpec
 from microtrial.errors import ConflictError, NotFound, PermissionDenied
 from microtrial.interop.fhir import bundle_problems
 from microtrial.interop.research import write_research_export
-from microtrial.services import admin, exports, patients, records, screening, trials
+from microtrial.services import (
+    admin,
+    dosing,
+    exports,
+    patients,
+    records,
+    screening,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 from microtrial.services.records import DiaryInput
-from microtrial.services.trials import RegimenChoice
+from microtrial.services.trial_planning import RegimenChoice
 from microtrial.store.models import AuditEventRow
 
 REGIMEN = RegimenChoice(
@@ -45,18 +56,18 @@ def run_trial(clinic: Clinic, clock: FixedClock, code: str, *, unblind: bool) ->
     if not screened.cleared:
         screening.sign_off_screening(clinic.db, doc, screened.record_id, "reviewed", clock=clock)
     start = clock().date()
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, SPEC, start_date=start, seed=7, clock=clock
     )
     if trial.status == "draft":
-        trials.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
-    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
-    trials.transition(clinic.db, doc, trial.id, "start", clock=clock)
-    calendar = trials.trial_calendar(clinic.db, doc, trial.id, clock=clock)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "start", clock=clock)
+    calendar = trial_views.trial_calendar(clinic.db, doc, trial.id, clock=clock)
     for day in calendar.days:
         if day.is_dose_day:
             clock.now = dt.datetime.combine(day.date, dt.time(20), tzinfo=dt.UTC)
-            trials.record_dose(
+            dosing.record_dose(
                 clinic.db,
                 doc,
                 trial.id,
@@ -88,11 +99,11 @@ def run_trial(clinic: Clinic, clock: FixedClock, code: str, *, unblind: bool) ->
         clock=clock,
     )
     for period in trial.periods:
-        trials.record_guess(clinic.db, doc, trial.id, period.number, "dont_know", 40, clock=clock)
+        dosing.record_guess(clinic.db, doc, trial.id, period.number, "dont_know", 40, clock=clock)
     if unblind:
         clock.advance(days=1)
-        trials.transition(clinic.db, doc, trial.id, "complete", reason="done", clock=clock)
-        trials.unblind_trial(clinic.db, doc, trial.id, clock=clock)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "complete", reason="done", clock=clock)
+        trial_lifecycle.unblind_trial(clinic.db, doc, trial.id, clock=clock)
     return trial.id
 
 
@@ -187,17 +198,17 @@ def test_unblinded_bundle_names_the_arm_of_each_dose(clinic: Clinic, clock: Fixe
     assert bundle_problems(bundle) == []
     arms_by_kit = {
         k.code: k.arm
-        for k in trials.kit_preparation(
+        for k in trial_allocation.kit_preparation(
             clinic.db, clinic.actors["unblinded_staff_sitea"], trial_id
         ).kits
     }
-    unblinded = trials.get_trial(clinic.db, doc, trial_id)
+    unblinded = trial_views.get_trial(clinic.db, doc, trial_id)
     doses = [
         e["resource"]
         for e in bundle["entry"]
         if e["resource"]["resourceType"] == "MedicationAdministration"
     ]
-    calendar = trials.trial_calendar(clinic.db, doc, trial_id)
+    calendar = trial_views.trial_calendar(clinic.db, doc, trial_id)
     expected = [arms_by_kit[str(d.kit_code)] for d in calendar.days if d.is_dose_day]
     assert [d["medicationCodeableConcept"]["coding"][0]["code"] for d in doses] == expected
     assert set(expected) == {"active", "placebo"}

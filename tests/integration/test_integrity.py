@@ -14,8 +14,14 @@ from typer.testing import CliRunner
 from helpers import Clinic, FixedClock, audit_count
 from microtrial.cli.main import app
 from microtrial.domain.design import DesignSpec
-from microtrial.services import patients, screening, trials
-from microtrial.services.trials import RegimenChoice
+from microtrial.services import (
+    patients,
+    screening,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+)
+from microtrial.services.trial_planning import RegimenChoice
 from microtrial.settings import Settings
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, AuditStreamRow, Base, MedicationRow
@@ -29,11 +35,11 @@ def started_trial(clinic: Clinic, clock: FixedClock) -> int:
     for flag in screening.history_flag_ids():
         patients.set_history_flag(clinic.db, doc, pid, flag, False, clock=clock)
     screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, DesignSpec(), start_date=clock().date(), clock=clock
     )
     for step in ("schedule", "start"):
-        trials.transition(clinic.db, doc, trial.id, step, clock=clock)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, step, clock=clock)
     return trial.id
 
 
@@ -48,7 +54,7 @@ def test_a_started_trials_allocation_cannot_be_changed_only_annotated(
         with pytest.raises(DBAPIError, match="locked"), clinic.db.transaction() as session:
             session.execute(statement)
     pharmacist = clinic.actors["unblinded_staff_sitea"]
-    note_id = trials.annotate_allocation(
+    note_id = trial_allocation.annotate_allocation(
         clinic.db, pharmacist, trial_id, "kit 3 relabelled after spill", clock=clock
     )
     assert note_id > 0

@@ -33,10 +33,20 @@ from microtrial.reports.trial_report import (
     trial_report,
     trial_reports,
 )
-from microtrial.services import admin, analysis, records, screening, trials
+from microtrial.services import (
+    admin,
+    analysis,
+    dosing,
+    records,
+    screening,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 from microtrial.services import patients as patient_services
 from microtrial.services.records import DiaryInput
-from microtrial.services.trials import RegimenChoice
+from microtrial.services.trial_planning import RegimenChoice
 from microtrial.store.db import Database
 from microtrial.store.models import TrialRow
 
@@ -181,14 +191,16 @@ def walk_trial(
     doc = clinic.actors["clinician_sitea"]
     me = clinic.actors["p_A-001"]
     pid = screened_patient(clinic, clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, SPEC, start_date=clock().date(), seed=seed, clock=clock
     )
     for step in ("schedule", "start"):
-        trials.transition(clinic.db, doc, trial.id, step, clock=clock)
-    prep = trials.kit_preparation(clinic.db, clinic.actors["unblinded_staff_sitea"], trial.id)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, step, clock=clock)
+    prep = trial_allocation.kit_preparation(
+        clinic.db, clinic.actors["unblinded_staff_sitea"], trial.id
+    )
     arms = {k.period: k.arm for k in prep.kits}
-    calendar = trials.trial_calendar(clinic.db, me, trial.id)
+    calendar = trial_views.trial_calendar(clinic.db, me, trial.id)
     noise = 0.0
     missed_dose = False
     for day in calendar.days:
@@ -211,7 +223,7 @@ def walk_trial(
             if day.period == 2 and not missed_dose:
                 missed_dose = True  # one missed dose: a deviation the report must list
             else:
-                trials.record_dose(
+                dosing.record_dose(
                     clinic.db,
                     me,
                     trial.id,
@@ -222,7 +234,7 @@ def walk_trial(
         period = next((p for p in trial.periods if p.end_date == day.date), None)
         if period is not None:
             guess = arms[period.number] if rng.random() < 0.7 else "dont_know"
-            trials.record_guess(clinic.db, me, trial.id, period.number, guess, 60, clock=clock)
+            dosing.record_guess(clinic.db, me, trial.id, period.number, guess, 60, clock=clock)
             if questionnaires:
                 phq = {f"q{i}": int(active) for i in range(1, 10)} | {"q9": 0}
                 records.record_diary_entries(
@@ -241,8 +253,8 @@ def walk_trial(
 def finish(clinic: Clinic, clock: FixedClock, trial_id: int, reason: str) -> None:
     doc = clinic.actors["clinician_sitea"]
     clock.advance(days=1)
-    trials.transition(clinic.db, doc, trial_id, "complete", reason=reason, clock=clock)
-    trials.unblind_trial(clinic.db, doc, trial_id, clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial_id, "complete", reason=reason, clock=clock)
+    trial_lifecycle.unblind_trial(clinic.db, doc, trial_id, clock=clock)
 
 
 def unblinded_demo_trial(db: Database) -> int:
@@ -386,7 +398,7 @@ def test_report_of_a_trial_unblinded_early_for_safety(clinic: Clinic, clock: Fix
         clinic.db, me, pid, term="vomiting", grade=3, serious=False, onset_date=onset, clock=clock
     )
     reason = "grade 3 vomiting; blind broken to guide treatment"
-    trials.unblind_trial(clinic.db, doc, trial_id, reason, clock=clock)
+    trial_lifecycle.unblind_trial(clinic.db, doc, trial_id, reason, clock=clock)
     result = analysis.analyse_trial(clinic.db, doc, trial_id, clock=clock)
     assert result.trial.unblinded_early
     out = trial_reports(clinic.db, doc, trial_id, formats=("html", "pdf"), clock=clock)
@@ -414,10 +426,10 @@ def test_report_of_a_trial_unblinded_early_for_safety(clinic: Clinic, clock: Fix
 def test_a_blinded_trial_gets_no_report(clinic: Clinic, clock: FixedClock, tmp_path: Path) -> None:
     doc = clinic.actors["clinician_sitea"]
     pid = screened_patient(clinic, clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, SPEC, start_date=clock().date(), clock=clock
     )
-    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
     with pytest.raises(ConflictError, match="still blinded"):
         trial_report(clinic.db, doc, trial.id, fmt="pdf", clock=clock)
     url = clinic.db.engine.url.render_as_string(hide_password=False)
@@ -491,7 +503,7 @@ def test_cohort_report_is_pooled_and_deidentified(demo_clinic: Database, tmp_pat
     assert html.count("<svg") == 1
     # de-identified: no study codes, sites or trial dates
     doc = admin.user_actor(demo_clinic, "dr.demo")
-    listed = trials.list_trials(demo_clinic, doc)
+    listed = trial_views.list_trials(demo_clinic, doc)
     for t in listed:
         assert t.patient_code not in html
         assert t.start_date.isoformat() not in html
@@ -520,12 +532,14 @@ def test_cohort_report_is_pooled_and_deidentified(demo_clinic: Database, tmp_pat
 def test_a_trial_without_data_still_gets_a_report(clinic: Clinic, clock: FixedClock) -> None:
     doc = clinic.actors["clinician_sitea"]
     pid = screened_patient(clinic, clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, SPEC, start_date=clock().date(), clock=clock
     )
     for step in ("schedule", "start"):
-        trials.transition(clinic.db, doc, trial.id, step, clock=clock)
-    trials.unblind_trial(clinic.db, doc, trial.id, "allergic reaction on day 1", clock=clock)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, step, clock=clock)
+    trial_lifecycle.unblind_trial(
+        clinic.db, doc, trial.id, "allergic reaction on day 1", clock=clock
+    )
     html = trial_report(clinic.db, doc, trial.id, clock=clock)
     assert isinstance(html, str)
     found = assert_all_sections(html, SECTIONS)

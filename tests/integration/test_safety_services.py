@@ -10,9 +10,18 @@ from helpers import Clinic, FixedClock
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import PermissionDenied, SafetyBlock, ValidationError
-from microtrial.services import alerts, patients, records, screening, trials
+from microtrial.services import (
+    alerts,
+    dosing,
+    patients,
+    records,
+    screening,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 from microtrial.services.records import DiaryInput
-from microtrial.services.trials import RegimenChoice
+from microtrial.services.trial_planning import RegimenChoice
 
 REQUIRED_NO = [f for f in screening.history_flag_ids() if f != "pregnant"]
 FADIMAN = RegimenChoice(
@@ -33,7 +42,7 @@ def planned_and_running(clinic: Clinic, clock: FixedClock) -> tuple[Actor, int, 
     clear_history(clinic, doc, pid)
     result = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
     assert result.decision == "no-known-issues", result.findings
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db,
         doc,
         pid,
@@ -44,8 +53,8 @@ def planned_and_running(clinic: Clinic, clock: FixedClock) -> tuple[Actor, int, 
         clock=clock,
     )
     assert trial.status == "screened"
-    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
-    trials.transition(clinic.db, doc, trial.id, "start", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "start", clock=clock)
     return doc, pid, trial.id
 
 
@@ -62,12 +71,12 @@ def test_lithium_on_the_record_means_do_not_start_and_blocks_the_trial(
     with pytest.raises(SafetyBlock, match="do-not-start"):
         screening.sign_off_screening(clinic.db, doc, result.record_id, "I accept the risk")
     lsd = RegimenChoice(template="every_fourth_day", substance="lsd", amount=10, unit="µg")
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, lsd, DesignSpec(), start_date=clock().date(), clock=clock
     )
     assert trial.status == "draft"
     with pytest.raises(SafetyBlock, match="do-not-start"):
-        trials.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
 
 
 def test_clinician_review_needs_a_signed_reason_before_start(
@@ -79,11 +88,11 @@ def test_clinician_review_needs_a_signed_reason_before_start(
     patients.add_medication(clinic.db, doc, pid, "Sertraline 50 mg", clock=clock)
     result = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
     assert result.decision == "clinician-review"
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, FADIMAN, DesignSpec(), start_date=clock().date(), clock=clock
     )
     with pytest.raises(SafetyBlock, match="not signed off"):
-        trials.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
     with pytest.raises(ValidationError, match="reason"):
         screening.sign_off_screening(clinic.db, doc, result.record_id, "  ")
     with pytest.raises(PermissionDenied):
@@ -95,7 +104,10 @@ def test_clinician_review_needs_a_signed_reason_before_start(
     )
     assert signed.cleared
     assert signed.signed_off_by == "clinician_sitea"
-    assert trials.transition(clinic.db, doc, trial.id, "confirm-screening").status == "screened"
+    assert (
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "confirm-screening").status
+        == "screened"
+    )
 
 
 def test_adding_a_medication_later_rescreens_and_blocks_start(
@@ -105,17 +117,17 @@ def test_adding_a_medication_later_rescreens_and_blocks_start(
     pid = clinic.patients["A-001"].id
     clear_history(clinic, doc, pid)
     first = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, FADIMAN, DesignSpec(), start_date=clock().date(), clock=clock
     )
-    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
     patients.add_medication(clinic.db, doc, pid, "lithium carbonate", clock=clock)
     latest = screening.latest_screening(clinic.db, doc, pid, "psilocybin")
     assert latest.record_id == first.record_id
     assert latest.version > first.version
     assert latest.decision == "do-not-start"
     with pytest.raises(SafetyBlock):
-        trials.transition(clinic.db, doc, trial.id, "start", clock=clock)
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "start", clock=clock)
 
 
 def test_unrecognised_medication_needs_review_and_names_it(
@@ -142,11 +154,11 @@ def test_phq9_item9_raises_an_urgent_alert_and_holds_dosing(
     assert entry.scores["scores"]["total"]["value"] == 1
     open_alerts = alerts.list_alerts(clinic.db, doc)
     assert [(a.code, a.severity) for a in open_alerts] == [("phq9-item9", "urgent")]
-    kit = trials.get_trial(clinic.db, me, trial_id).periods[0].kit_code
+    kit = trial_views.get_trial(clinic.db, me, trial_id).periods[0].kit_code
     with pytest.raises(SafetyBlock, match="phq9-item9"):
-        trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+        dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
     alerts.acknowledge_alert(clinic.db, doc, open_alerts[0].id, "called patient; safe", clock=clock)
-    dose = trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+    dose = dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
     assert dose.local_date == clock().date()
 
 
@@ -165,16 +177,16 @@ def test_grade3_adverse_event_pauses_trial_until_clinician_resumes(
         onset_date=clock().date(),
         clock=clock,
     )
-    trial = trials.get_trial(clinic.db, doc, trial_id)
+    trial = trial_views.get_trial(clinic.db, doc, trial_id)
     assert trial.status == "paused"
     assert "ae-grade-3-or-serious" in (trial.status_reason or "")
     kit = trial.periods[0].kit_code
     with pytest.raises(SafetyBlock, match="paused"):
-        trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+        dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
     with pytest.raises(PermissionDenied):
-        trials.transition(clinic.db, me, trial_id, "resume", reason="I feel fine")
+        trial_lifecycle.transition(clinic.db, me, trial_id, "resume", reason="I feel fine")
     clock.advance(days=2)
-    resumed = trials.transition(
+    resumed = trial_lifecycle.transition(
         clinic.db, doc, trial_id, "resume", reason="resolved; reviewed", clock=clock
     )
     assert resumed.status == "running"
@@ -185,12 +197,12 @@ def test_grade3_adverse_event_pauses_trial_until_clinician_resumes(
         }
     ]
     assert alerts.list_alerts(clinic.db, doc) == []
-    calendar = trials.trial_calendar(clinic.db, doc, trial_id)
+    calendar = trial_views.trial_calendar(clinic.db, doc, trial_id)
     today = calendar.on(clock().date())
     assert today is not None
     assert today.trial_day == 0
     assert today.is_dose_day
-    trials.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+    dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
 
 
 def test_seizure_symptom_is_urgent_stop(clinic: Clinic, clock: FixedClock) -> None:
@@ -208,7 +220,7 @@ def test_seizure_symptom_is_urgent_stop(clinic: Clinic, clock: FixedClock) -> No
     )
     codes = {(a.code, a.action) for a in alerts.list_alerts(clinic.db, doc)}
     assert ("seizure", "stop") in codes
-    assert trials.get_trial(clinic.db, doc, trial_id).status == "paused"
+    assert trial_views.get_trial(clinic.db, doc, trial_id).status == "paused"
 
 
 def test_new_interacting_medication_during_trial_alerts(clinic: Clinic, clock: FixedClock) -> None:

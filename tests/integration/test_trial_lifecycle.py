@@ -15,9 +15,19 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
 from microtrial.interop.ical import calendar_to_ics
-from microtrial.services import alerts, patients, records, screening, trials
+from microtrial.services import (
+    alerts,
+    dosing,
+    patients,
+    records,
+    screening,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 from microtrial.services.records import DiaryInput
-from microtrial.services.trials import RegimenChoice
+from microtrial.services.trial_planning import RegimenChoice
 
 ARM_WORDS = ("placebo", "active")
 REGIMEN = RegimenChoice(
@@ -58,38 +68,40 @@ def test_lifecycle_conceals_the_allocation_until_unblinding(
     me = clinic.actors["p_A-001"]
     pharmacist = clinic.actors["unblinded_staff_sitea"]
     researcher = clinic.actors["researcher_sitea"]
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, SPEC, start_date=clock().date(), seed=11, clock=clock
     )
     assert trial.status == "screened"
     seen: list[str] = []
     for step in ("schedule", "start"):
         seen.append(
-            trials.transition(clinic.db, doc, trial.id, step, clock=clock).model_dump_json()
+            trial_lifecycle.transition(
+                clinic.db, doc, trial.id, step, clock=clock
+            ).model_dump_json()
         )
     for who in (doc, me):
-        seen.append(trials.get_trial(clinic.db, who, trial.id).model_dump_json())
-        calendar = trials.trial_calendar(clinic.db, who, trial.id)
+        seen.append(trial_views.get_trial(clinic.db, who, trial.id).model_dump_json())
+        calendar = trial_views.trial_calendar(clinic.db, who, trial.id)
         seen.append(calendar_json(calendar))
         seen.append(calendar_to_ics(calendar, uid_prefix="t", generated_at=clock()))
-        seen.append(json.dumps(trials.adherence(clinic.db, who, trial.id, clock=clock)))
-        seen.extend(t.model_dump_json() for t in trials.list_trials(clinic.db, who))
+        seen.append(json.dumps(dosing.adherence(clinic.db, who, trial.id, clock=clock)))
+        seen.extend(t.model_dump_json() for t in trial_views.list_trials(clinic.db, who))
     with pytest.raises(PermissionDenied):
-        trials.get_trial(clinic.db, researcher, trial.id)
+        trial_views.get_trial(clinic.db, researcher, trial.id)
     with pytest.raises(PermissionDenied):
-        trials.kit_preparation(clinic.db, doc, trial.id)
+        trial_allocation.kit_preparation(clinic.db, doc, trial.id)
     with pytest.raises(PermissionDenied):
-        trials.kit_preparation(clinic.db, me, trial.id)
+        trial_allocation.kit_preparation(clinic.db, me, trial.id)
 
     # a run through the periods: diary, doses on dose days, guesses at period ends
-    calendar = trials.trial_calendar(clinic.db, me, trial.id)
+    calendar = trial_views.trial_calendar(clinic.db, me, trial.id)
     for day in calendar.days:
         clock.now = dt.datetime.combine(day.date, dt.time(20), tzinfo=dt.UTC)
         records.record_diary_entry(
             clinic.db, me, pid, DiaryInput(day.date, {"average_pain": 5}), clock=clock
         )
         if day.is_dose_day:
-            dose = trials.record_dose(
+            dose = dosing.record_dose(
                 clinic.db,
                 me,
                 trial.id,
@@ -100,26 +112,26 @@ def test_lifecycle_conceals_the_allocation_until_unblinding(
             seen.append(dose.model_dump_json())
         period = next((p for p in trial.periods if p.end_date == day.date), None)
         if period is not None:
-            guess = trials.record_guess(
+            guess = dosing.record_guess(
                 clinic.db, me, trial.id, period.number, "dont_know", 50, clock=clock
             )
             seen.append(guess.model_dump_json())
     seen.extend(a.model_dump_json() for a in alerts.list_alerts(clinic.db, doc, open_only=False))
     assert json.loads(seen[-1] if seen else "{}") is not None
-    adherence = trials.adherence(clinic.db, doc, trial.id, clock=clock)
+    adherence = dosing.adherence(clinic.db, doc, trial.id, clock=clock)
     assert adherence["planned"] == adherence["taken"] > 0
     assert adherence["deviations"] == []
     clock.advance(days=1)
-    done = trials.transition(
+    done = trial_lifecycle.transition(
         clinic.db, doc, trial.id, "complete", reason="all periods done", clock=clock
     )
     seen.append(done.model_dump_json())
     assert_no_arm(seen)
 
-    prep = trials.kit_preparation(clinic.db, pharmacist, trial.id)
+    prep = trial_allocation.kit_preparation(clinic.db, pharmacist, trial.id)
     arms_by_kit = {k.code: k.arm for k in prep.kits}
     assert sorted(arms_by_kit.values()) == ["active", "active", "placebo", "placebo"]
-    unblinded = trials.unblind_trial(clinic.db, doc, trial.id, clock=clock)
+    unblinded = trial_lifecycle.unblind_trial(clinic.db, doc, trial.id, clock=clock)
     assert unblinded.status == "unblinded"
     assert not unblinded.unblinded_early
     assert {p.kit_code: p.arm for p in unblinded.periods} == arms_by_kit
@@ -132,15 +144,15 @@ def test_emergency_unblinding_needs_a_reason_and_is_marked(
     clinic: Clinic, clock: FixedClock
 ) -> None:
     doc, pid = screened_patient(clinic, clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, SPEC, start_date=clock().date(), clock=clock
     )
-    trials.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
-    trials.transition(clinic.db, doc, trial.id, "start", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "start", clock=clock)
     with pytest.raises(ValidationError, match="reason"):
-        trials.unblind_trial(clinic.db, doc, trial.id, "  ")
-    assert trials.get_trial(clinic.db, doc, trial.id).status == "running"
-    done = trials.unblind_trial(
+        trial_lifecycle.unblind_trial(clinic.db, doc, trial.id, "  ")
+    assert trial_views.get_trial(clinic.db, doc, trial.id).status == "running"
+    done = trial_lifecycle.unblind_trial(
         clinic.db, doc, trial.id, "suspected serotonin toxicity in ED", clock=clock
     )
     assert done.unblinded_early
@@ -157,7 +169,7 @@ def test_emergency_unblinding_needs_a_reason_and_is_marked(
     assert event.detail == {"early": True, "reason": "suspected serotonin toxicity in ED"}
     assert event.actor == "clinician_sitea"
     with pytest.raises(SafetyBlock):
-        trials.record_dose(
+        dosing.record_dose(
             clinic.db,
             clinic.actors["p_A-001"],
             trial.id,
@@ -170,20 +182,20 @@ def test_emergency_unblinding_needs_a_reason_and_is_marked(
 def test_lifecycle_guards(clinic: Clinic, clock: FixedClock) -> None:
     doc = clinic.actors["clinician_sitea"]
     pid = clinic.patients["A-001"].id
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db, doc, pid, REGIMEN, SPEC, start_date=clock().date(), clock=clock
     )
     assert trial.status == "draft"  # never screened
     with pytest.raises(SafetyBlock, match="no psilocybin screening"):
-        trials.transition(clinic.db, doc, trial.id, "confirm-screening")
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "confirm-screening")
     with pytest.raises(ConflictError, match="cannot start a draft"):
-        trials.transition(clinic.db, doc, trial.id, "start")
+        trial_lifecycle.transition(clinic.db, doc, trial.id, "start")
     with pytest.raises(ConflictError, match="open trial"):
-        trials.plan_trial(
+        trial_planning.plan_trial(
             clinic.db, doc, pid, REGIMEN, SPEC, start_date=clock().date(), clock=clock
         )
     with pytest.raises(ValidationError, match="start_date"):
-        trials.plan_trial(
+        trial_planning.plan_trial(
             clinic.db,
             doc,
             clinic.patients["A-002"].id,
@@ -195,14 +207,16 @@ def test_lifecycle_guards(clinic: Clinic, clock: FixedClock) -> None:
     with pytest.raises(ValidationError, match="pairs"):
         DesignSpec(pairs=9)
     with pytest.raises(ConflictError, match="version"):
-        trials.transition(clinic.db, doc, trial.id, "withdraw", reason="x", expected_version=99)
+        trial_lifecycle.transition(
+            clinic.db, doc, trial.id, "withdraw", reason="x", expected_version=99
+        )
     other = clinic.actors["clinician_siteb"]
     from microtrial.errors import NotFound
 
     with pytest.raises(NotFound):
-        trials.get_trial(clinic.db, other, trial.id)
+        trial_views.get_trial(clinic.db, other, trial.id)
     with pytest.raises(NotFound):
-        trials.get_trial(clinic.db, clinic.actors["p_A-002"], trial.id)
+        trial_views.get_trial(clinic.db, clinic.actors["p_A-002"], trial.id)
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

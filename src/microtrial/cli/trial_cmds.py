@@ -18,7 +18,7 @@ from microtrial.domain.patients import parse_date
 
 if TYPE_CHECKING:
     from microtrial.domain.calendar import TrialCalendar
-    from microtrial.services.trials import TrialRead
+    from microtrial.services.trial_views import TrialRead
 
 # Heavy modules (services, reports, interop) are imported inside each command so that the
 # command line starts quickly.
@@ -107,8 +107,8 @@ def plan(
 ) -> None:
     """Plan a trial and print its blinded calendar."""
     from microtrial.domain.design import DesignSpec
-    from microtrial.services import patients, trials
-    from microtrial.services.trials import RegimenChoice
+    from microtrial.services import patients, trial_planning, trial_views
+    from microtrial.services.trial_planning import RegimenChoice
 
     actor = system_actor()
     with handle_errors():
@@ -129,8 +129,10 @@ def plan(
         )
     with open_db(database_url) as db, handle_errors():
         who = patients.find_patient_by_code(db, actor, patient, site)
-        trial = trials.plan_trial(db, actor, who.id, choice, spec, start_date=start_date, seed=seed)
-        calendar = trials.trial_calendar(db, actor, trial.id)
+        trial = trial_planning.plan_trial(
+            db, actor, who.id, choice, spec, start_date=start_date, seed=seed
+        )
+        calendar = trial_views.trial_calendar(db, actor, trial.id)
     if as_json:
         typer.echo(trial.model_dump_json(indent=2))
         return
@@ -141,10 +143,10 @@ def plan(
 @trial_app.command("list")
 def list_(as_json: JsonOpt = False, database_url: DatabaseUrlOpt = None) -> None:
     """List trials."""
-    from microtrial.services import trials
+    from microtrial.services import trial_views
 
     with open_db(database_url) as db, handle_errors():
-        rows = trials.list_trials(db, system_actor())
+        rows = trial_views.list_trials(db, system_actor())
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
@@ -161,12 +163,12 @@ def show(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Show a trial: status, regimen, periods and the day-by-day calendar."""
-    from microtrial.services import trials
+    from microtrial.services import trial_views
 
     actor = system_actor()
     with open_db(database_url) as db, handle_errors():
-        trial = trials.get_trial(db, actor, trial_id)
-        calendar = trials.trial_calendar(db, actor, trial_id)
+        trial = trial_views.get_trial(db, actor, trial_id)
+        calendar = trial_views.trial_calendar(db, actor, trial_id)
     if as_json:
         payload = trial.model_dump(mode="json")
         payload["calendar"] = [
@@ -196,10 +198,10 @@ def advance(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Move a trial through its lifecycle (guards apply: screening, safety holds)."""
-    from microtrial.services import trials
+    from microtrial.services import trial_lifecycle
 
     with open_db(database_url) as db, handle_errors():
-        trial = trials.transition(db, system_actor(), trial_id, action, reason=reason)
+        trial = trial_lifecycle.transition(db, system_actor(), trial_id, action, reason=reason)
     console.print(f"trial {trial.id} is now {trial.status}")
 
 
@@ -211,10 +213,10 @@ def kits(
 ) -> None:
     """Write the UNBLINDED preparation sheet and the kit labels (QR codes) as one PDF."""
     from microtrial.reports.kits import kit_pack_pdf
-    from microtrial.services import trials
+    from microtrial.services import trial_allocation
 
     with open_db(database_url) as db, handle_errors():
-        prep = trials.kit_preparation(db, system_actor(), trial_id)
+        prep = trial_allocation.kit_preparation(db, system_actor(), trial_id)
     _write_atomic(pdf, kit_pack_pdf(prep))
     console.print(f"kit pack for trial {trial_id} written to {pdf} (UNBLINDED: pharmacy only)")
 
@@ -227,10 +229,10 @@ def ics(
 ) -> None:
     """Export the dose calendar as iCalendar reminders (no arm)."""
     from microtrial.interop.ical import calendar_to_ics
-    from microtrial.services import trials
+    from microtrial.services import trial_views
 
     with open_db(database_url) as db, handle_errors():
-        calendar = trials.trial_calendar(db, system_actor(), trial_id)
+        calendar = trial_views.trial_calendar(db, system_actor(), trial_id)
         text = calendar_to_ics(
             calendar,
             uid_prefix=f"microtrial-{trial_id}",
@@ -249,10 +251,10 @@ def unblind(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Break the blind (at the end, or early for safety with a reason)."""
-    from microtrial.services import trials
+    from microtrial.services import trial_lifecycle
 
     with open_db(database_url) as db, handle_errors():
-        trial = trials.unblind_trial(db, system_actor(), trial_id, reason)
+        trial = trial_lifecycle.unblind_trial(db, system_actor(), trial_id, reason)
     _print_trial(trial)
 
 

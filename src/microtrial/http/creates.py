@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from fastapi import Response
 
 from microtrial.http.deps import AppContext
-from microtrial.services import web_support
+from microtrial.services import idempotency
 
 M = TypeVar("M")
 
@@ -29,14 +29,14 @@ def create_once(
     if key is None:
         return create()
     db, clock = context.db, context.clock
-    earlier = web_support.claim_create(db, scope, key, payload, resource, clock=clock)
+    earlier = idempotency.claim_create(db, scope, key, payload, resource, clock=clock)
     if earlier is not None:
         response.headers["Idempotent-Replayed"] = "true"
         return fetch(earlier)
     try:
         created = create()
     except BaseException:
-        web_support.release_create(db, scope, key)
+        idempotency.release_create(db, scope, key)
         raise
-    web_support.complete_create(db, scope, key, ident(created))
+    idempotency.complete_create(db, scope, key, ident(created))
     return created

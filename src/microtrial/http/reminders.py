@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 from microtrial.http.config import ServerSettings
-from microtrial.services import web_support
+from microtrial.services import reminders
 from microtrial.services.common import Clock
-from microtrial.services.web_support import Reminder
+from microtrial.services.reminders import Reminder
 from microtrial.store.db import Database
 
 log = logging.getLogger("microtrial.reminders")
@@ -51,7 +51,7 @@ def send_due_reminders(settings: ServerSettings, db: Database, clock: Clock) -> 
     """Send every reminder due now; returns how many were sent (0 when SMTP is off)."""
     if not settings.smtp_host:
         return 0
-    due = web_support.due_reminders(db, remind_at=settings.reminder_time, clock=clock)
+    due = reminders.due_reminders(db, remind_at=settings.reminder_time, clock=clock)
     if not due:
         return 0
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:

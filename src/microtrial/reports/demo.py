@@ -5,7 +5,7 @@ from __future__ import annotations
 from microtrial.domain.actors import system_actor
 from microtrial.reports.cohort_report import cohort_reports
 from microtrial.reports.trial_report import Audience, trial_reports
-from microtrial.services.trials import list_trials
+from microtrial.services.trial_views import list_trials
 from microtrial.store.db import Database
 
 FORMATS = ("html", "pdf")

@@ -7,7 +7,7 @@ import io
 from pypdf import PdfReader, PdfWriter
 
 from microtrial.reports.labels import LabelKit, label_sheet_pdf, preparation_sheet_pdf
-from microtrial.services.trials import KitPreparation
+from microtrial.services.trial_allocation import KitPreparation
 
 
 def label_kits(prep: KitPreparation) -> list[LabelKit]:

@@ -32,8 +32,12 @@ from microtrial.services.analysis import (
     analyse_trial,
 )
 from microtrial.services.common import Clock, system_clock
-from microtrial.services.records import AdverseEventRead, DiaryEntryRead, list_diary_entries
-from microtrial.services.web_support import list_adverse_events
+from microtrial.services.records import (
+    AdverseEventRead,
+    DiaryEntryRead,
+    list_adverse_events,
+    list_diary_entries,
+)
 from microtrial.store.db import Database
 
 Audience = Literal["clinician", "patient"]

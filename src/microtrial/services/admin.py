@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
 from microtrial.domain.actors import Actor, Role, check_role
 from microtrial.domain.patients import check_site_code, check_username
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.services.common import Clock, audit, require_role, site_by_code, system_clock
-from microtrial.services.schemas import SiteRead, UserRead
+from microtrial.services.schemas import ReadModel, SiteRead, UserRead
 from microtrial.services.security import hash_password
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, SiteRow, UserRow
@@ -121,21 +121,57 @@ def actor_for_user(user: UserRow | UserRead) -> Actor:
 
 def user_actor(db: Database, username: str) -> Actor:
     """The Actor for an existing, active username (for trusted local tools and tests)."""
-    with db.transaction() as session:
-        user = session.execute(
-            select(UserRow).where(UserRow.username == username, UserRow.is_active.is_(True))
-        ).scalar_one_or_none()
-        if user is None:
-            raise NotFound(f"user: no active user {username!r}")
-        return actor_for_user(user)
+    return _active_user(db, UserRow.username == username, f"user: no active user {username!r}")
 
 
 def actor_for_patient(db: Database, patient_id: int) -> Actor:
     """The Actor of the patient user linked to ``patient_id`` (for simulations and tools)."""
+    return _active_user(
+        db, UserRow.patient_id == patient_id, f"user: patient {patient_id} has no login"
+    )
+
+
+def _active_user(db: Database, which: ColumnElement[bool], missing: str) -> Actor:
+    """The Actor of the one active user that ``which`` selects; NotFound(``missing``) if none."""
     with db.transaction() as session:
         user = session.execute(
-            select(UserRow).where(UserRow.patient_id == patient_id, UserRow.is_active.is_(True))
+            select(UserRow).where(which, UserRow.is_active.is_(True))
         ).scalar_one_or_none()
         if user is None:
-            raise NotFound(f"user: patient {patient_id} has no login")
+            raise NotFound(missing)
         return actor_for_user(user)
+
+
+class UserSummary(ReadModel):
+    """A user as the admin pages list them (no password hash, no patient identity)."""
+
+    id: int
+    username: str
+    role: str
+    site_code: str | None
+    is_active: bool
+    linked_to_patient: bool
+
+
+def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
+    """Every user, by site and username (administrators only)."""
+    require_role(actor, {Role.ADMIN}, "list users")
+    with db.transaction() as session:
+        rows = session.execute(
+            select(UserRow, SiteRow.code)
+            .join(SiteRow, SiteRow.id == UserRow.site_id, isouter=True)
+            .order_by(SiteRow.code, UserRow.username)
+        ).all()
+        result = [
+            UserSummary(
+                id=user.id,
+                username=user.username,
+                role=user.role,
+                site_code=code,
+                is_active=user.is_active,
+                linked_to_patient=user.patient_id is not None,
+            )
+            for user, code in rows
+        ]
+        audit(session, actor, "list", "user", None, at=clock(), detail={"count": len(result)})
+        return result

@@ -14,7 +14,9 @@ from microtrial.domain.alerts import Alert, check_missed_diary_days
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
     Clock,
-    audit,
+    add_audited,
+    audit_list,
+    audit_patient,
     patient_for,
     patient_today,
     require_role,
@@ -100,33 +102,13 @@ def raise_alerts(
             trigger=trigger,
             created_at=now,
         )
-        session.add(row)
-        session.flush()
-        audit(
-            session,
-            actor,
-            "create",
-            "alert",
-            row.id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"code": alert.code, "action": alert.action},
+        add_audited(
+            session, actor, row, patient, "alert", at=now, code=alert.code, action=alert.action
         )
         stored.append(row)
         if trial is not None and alert.action in PAUSING and trial.status == "running":
             mark_paused(trial, f"paused by alert {alert.code}", patient_today(patient, now))
-            audit(
-                session,
-                actor,
-                "pause",
-                "trial",
-                trial.id,
-                at=now,
-                site_id=patient.site_id,
-                patient_id=patient.id,
-                detail={"alert": row.id},
-            )
+            audit_patient(session, actor, "pause", "trial", trial.id, patient, at=now, alert=row.id)
     return stored
 
 
@@ -173,17 +155,8 @@ def list_alerts(
         if open_only:
             query = query.where(AlertRow.acknowledged_at.is_(None))
         rows = [AlertRead.model_validate(r) for r in session.execute(query).scalars()]
-        audit(
-            session,
-            actor,
-            "list",
-            "alert",
-            None,
-            at=clock(),
-            site_id=site_id,
-            patient_id=patient_id,
-            detail={"alert_ids": [r.id for r in rows]},
-        )
+        ids = [r.id for r in rows]
+        audit_list(session, actor, "alert", ids, at=clock(), site_id=site_id, patient_id=patient_id)
         return rows
 
 
@@ -222,16 +195,8 @@ def acknowledge_rows(
         row.acknowledged_by_user_id = actor.user_id
         row.acknowledged_by = actor.label
         row.acknowledgement_note = note.strip()
-        audit(
-            session,
-            actor,
-            "acknowledge",
-            "alert",
-            row.id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"code": row.code},
+        audit_patient(
+            session, actor, "acknowledge", "alert", row.id, patient, at=now, code=row.code
         )
 
 

@@ -22,13 +22,8 @@ from microtrial.domain.catalog import load_catalog
 from microtrial.errors import ConflictError, StatisticalWarning, ValidationError
 from microtrial.services.common import Clock, audit, require_role, system_clock
 from microtrial.services.records import AdverseEventRead
-from microtrial.services.trials import (
-    TrialRead,
-    allocation_of,
-    calendar_for,
-    load_trial,
-    read_trial,
-)
+from microtrial.services.trial_loaders import allocation_of, calendar_for, load_trial
+from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,

@@ -44,7 +44,7 @@ def authenticate(
             actor,
             "login",
             "user",
-            actor.user_id,
+            entity_id=actor.user_id,
             at=clock(),
             site_id=actor.site_id,
             patient_id=actor.patient_id,

@@ -59,6 +59,77 @@ def audit(
     )
 
 
+def audit_patient(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object,
+    patient: PatientRow,
+    /,
+    *,
+    at: dt.datetime,
+    **detail: Any,
+) -> None:
+    """Write one audit event about a patient's data, filed under the patient and their site."""
+    audit(
+        session,
+        actor,
+        action,
+        entity,
+        entity_id,
+        at=at,
+        site_id=patient.site_id,
+        patient_id=patient.id,
+        detail=detail,
+    )
+
+
+def add_audited(
+    session: Session,
+    actor: Actor,
+    row: Any,
+    patient: PatientRow,
+    entity: str,
+    /,
+    *,
+    at: dt.datetime,
+    **detail: Any,
+) -> None:
+    """Store a new row of a patient's data and audit its creation (by record id if versioned)."""
+    session.add(row)
+    session.flush()
+    ident = row.record_id if isinstance(row, VersionedMixin) else row.id
+    audit_patient(session, actor, "create", entity, ident, patient, at=at, **detail)
+
+
+def audit_list(
+    session: Session,
+    actor: Actor,
+    entity: str,
+    ids: list[int],
+    /,
+    *,
+    at: dt.datetime,
+    site_id: int | None,
+    patient_id: int | None = None,
+    **detail: Any,
+) -> None:
+    """Audit a list event under a site (and patient), naming the ids shown as ``<entity>_ids``."""
+    detail = {f"{entity}_ids": ids, **detail}
+    audit(
+        session,
+        actor,
+        "list",
+        entity,
+        None,
+        at=at,
+        site_id=site_id,
+        patient_id=patient_id,
+        detail=detail,
+    )
+
+
 def require_role(actor: Actor, allowed: Iterable[Role], action: str) -> None:
     """Raise PermissionDenied unless the actor's role is allowed (the system actor always is)."""
     allowed = set(allowed)

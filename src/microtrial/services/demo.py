@@ -17,10 +17,20 @@ import numpy as np
 
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.design import DesignSpec
-from microtrial.services import admin, patients, records, screening, trials
+from microtrial.services import (
+    admin,
+    dosing,
+    patients,
+    records,
+    screening,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.records import DiaryInput
-from microtrial.services.trials import RegimenChoice
+from microtrial.services.trial_planning import RegimenChoice
 from microtrial.settings import Settings
 from microtrial.store import migrate
 from microtrial.store.db import Database
@@ -196,12 +206,12 @@ def _run_patient(
         start = sim.now.date()
     else:
         start = sim.now.date()
-    trial = trials.plan_trial(db, doc, pid, regimen, SPEC, start_date=start, clock=sim)
+    trial = trial_planning.plan_trial(db, doc, pid, regimen, SPEC, start_date=start, clock=sim)
     out.trial_id = trial.id
-    trials.transition(db, doc, trial.id, "schedule", clock=sim)
+    trial_lifecycle.transition(db, doc, trial.id, "schedule", clock=sim)
     if out.stage == "planned":
         return
-    trials.transition(db, doc, trial.id, "start", clock=sim)
+    trial_lifecycle.transition(db, doc, trial.id, "start", clock=sim)
     _simulate_trial(db, doc, pid, trial.id, out, rng, sim, now)
 
 
@@ -218,8 +228,8 @@ def _simulate_trial(
     """Nature's side: daily pain from the concealed arm, doses, guesses, events."""
     nature = system_actor("simulation")
     me = admin.actor_for_patient(db, pid)
-    arms = {k.period: k.arm for k in trials.kit_preparation(db, nature, trial_id).kits}
-    calendar = trials.trial_calendar(db, doc, trial_id)
+    arms = {k.period: k.arm for k in trial_allocation.kit_preparation(db, nature, trial_id).kits}
+    calendar = trial_views.trial_calendar(db, doc, trial_id)
     baseline = rng.uniform(4.5, 7.5)
     out.responder = bool(rng.random() < 0.35)
     effect = -rng.uniform(1.2, 2.2) if out.responder else rng.normal(0.0, 0.2)
@@ -252,7 +262,7 @@ def _simulate_trial(
             records.record_diary_entry(db, me, pid, DiaryInput(day.date, answers), clock=sim)
             out.diary_days += 1
         if day.is_dose_day and rng.random() < 0.95:
-            trials.record_dose(
+            dosing.record_dose(
                 db,
                 me,
                 trial_id,
@@ -265,7 +275,7 @@ def _simulate_trial(
             guess = str(rng.choice(["active", "placebo", "dont_know"], p=[0.45, 0.4, 0.15]))
             if believes_active:
                 guess = "active"
-            trials.record_guess(
+            dosing.record_guess(
                 db, me, trial_id, day.period, guess, int(rng.integers(30, 90)), clock=sim
             )
     out.mean_pain = float(np.mean(pains)) if pains else float("nan")
@@ -290,8 +300,10 @@ def _simulate_trial(
         out.adverse_events += 1
     if out.stage == "completed":
         sim.now = now
-        trials.transition(db, doc, trial_id, "complete", reason="all periods done", clock=sim)
-        trials.unblind_trial(db, doc, trial_id, clock=sim)
+        trial_lifecycle.transition(
+            db, doc, trial_id, "complete", reason="all periods done", clock=sim
+        )
+        trial_lifecycle.unblind_trial(db, doc, trial_id, clock=sim)
 
 
 def _at(day: dt.date) -> Callable[[], dt.datetime]:

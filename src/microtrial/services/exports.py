@@ -36,6 +36,7 @@ from microtrial.interop.research import ResearchTables, build_tables, research_r
 from microtrial.services.common import (
     Clock,
     audit,
+    audit_patient,
     current_records,
     patient_for,
     require_role,
@@ -43,7 +44,8 @@ from microtrial.services.common import (
     site_by_code,
     system_clock,
 )
-from microtrial.services.trials import period_views, regimen_of
+from microtrial.services.trial_loaders import regimen_of
+from microtrial.services.trial_views import period_views
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -183,17 +185,7 @@ def _audit_export(
     now: dt.datetime,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    audit(
-        session,
-        actor,
-        "export",
-        entity,
-        patient.id,
-        at=now,
-        site_id=patient.site_id,
-        patient_id=patient.id,
-        detail=detail,
-    )
+    audit_patient(session, actor, "export", entity, patient.id, patient, at=now, **(detail or {}))
 
 
 def _patients_in_scope(

@@ -23,6 +23,8 @@ from microtrial.services.alerts import active_trial, raise_alerts
 from microtrial.services.common import (
     Clock,
     audit,
+    audit_list,
+    audit_patient,
     current_records,
     current_version,
     patient_for,
@@ -81,12 +83,7 @@ def enrol_patient(
     codes = [rules.check_icd10(c) for c in conditions]
     with db.transaction() as session:
         site = site_by_code(session, actor, site_code)
-        clash = session.execute(
-            select(PatientRow.id).where(
-                PatientRow.site_id == site.id, PatientRow.study_code == study_code
-            )
-        ).first()
-        if clash:
+        if _patient_id_at(session, site, study_code) is not None:
             raise ConflictError(f"code: patient {study_code!r} already exists at {site_code!r}")
         patient = PatientRow(
             site_id=site.id,
@@ -115,22 +112,44 @@ def enrol_patient(
         return _read(session, patient)
 
 
+def enrol_at_own_site(
+    db: Database,
+    actor: Actor,
+    *,
+    study_code: str,
+    birth_year: int,
+    sex: str,
+    time_zone: str,
+    conditions: list[str],
+    clock: Clock = system_clock,
+) -> PatientRead:
+    """Enrol a patient at the signed-in clinician's own site."""
+    require_role(actor, {Role.CLINICIAN}, "enrol patients")
+    with db.transaction() as session:
+        site = session.get(SiteRow, actor.site_id) if actor.site_id is not None else None
+        if site is None:
+            raise PermissionDenied("this user belongs to no site")
+        site_code = site.code
+    return enrol_patient(
+        db,
+        actor,
+        site_code=site_code,
+        study_code=study_code,
+        birth_year=birth_year,
+        sex=sex,
+        time_zone=time_zone,
+        conditions=conditions,
+        clock=clock,
+    )
+
+
 def get_patient(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> PatientRead:
     """Read one patient's record."""
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
-        audit(
-            session,
-            actor,
-            "read",
-            "patient",
-            patient.id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
         return _read(session, patient)
 
 
@@ -139,26 +158,21 @@ def find_patient(
 ) -> PatientRead:
     """Read one patient's record by site and study code."""
     with db.transaction() as session:
-        site = site_by_code(session, actor, site_code)
-        patient_id = session.execute(
-            select(PatientRow.id).where(
-                PatientRow.site_id == site.id, PatientRow.study_code == study_code
-            )
-        ).scalar_one_or_none()
+        patient_id = _patient_id_at(session, site_by_code(session, actor, site_code), study_code)
         if patient_id is None:
             raise NotFound(f"patient: no patient {study_code!r} at site {site_code!r}")
         patient = patient_for(session, actor, patient_id)
-        audit(
-            session,
-            actor,
-            "read",
-            "patient",
-            patient.id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
         return _read(session, patient)
+
+
+def _patient_id_at(session: Session, site: SiteRow, study_code: str) -> int | None:
+    """The id of the patient with ``study_code`` at ``site``, if there is one."""
+    return session.execute(
+        select(PatientRow.id).where(
+            PatientRow.site_id == site.id, PatientRow.study_code == study_code
+        )
+    ).scalar_one_or_none()
 
 
 def find_patient_by_code(
@@ -203,16 +217,7 @@ def list_patients(
         if site_id is not None:
             query = query.where(PatientRow.site_id == site_id)
         rows = list(session.execute(query).scalars())
-        audit(
-            session,
-            actor,
-            "list",
-            "patient",
-            None,
-            at=clock(),
-            site_id=site_id,
-            detail={"patient_ids": [p.id for p in rows]},
-        )
+        audit_list(session, actor, "patient", [p.id for p in rows], at=clock(), site_id=site_id)
         return [PatientSummary.model_validate(p) for p in rows]
 
 
@@ -280,16 +285,16 @@ def set_history_flag(
                 editable=("value",),
             )
             action = "correct"
-        audit(
+        audit_patient(
             session,
             actor,
             action,
             "history",
             row.record_id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"flag": flag, "version": row.version},
+            flag=flag,
+            version=row.version,
         )
         rescreen_after_change(session, actor, patient, now)
         return HistoryFlagRead.model_validate(row)
@@ -327,16 +332,16 @@ def correct_record(
         new = supersede(
             session, old, changes, actor=actor, at=now, reason=reason, editable=editable
         )
-        audit(
+        audit_patient(
             session,
             actor,
             "correct",
             kind,
             record_id,
+            patient,
             at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"version": new.version, "fields": sorted(changes)},
+            version=new.version,
+            fields=sorted(changes),
         )
         rescreen_after_change(session, actor, patient, now)
         return RecordVersionRead.model_validate(new)
@@ -358,16 +363,8 @@ def record_history(
         if not rows:
             raise NotFound(f"record: no record {record_id}")
         patient = patient_for(session, actor, rows[0].patient_id)  # type: ignore[attr-defined]
-        audit(
-            session,
-            actor,
-            "read",
-            kind,
-            record_id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"versions": len(rows)},
+        audit_patient(
+            session, actor, "read", kind, record_id, patient, at=clock(), versions=len(rows)
         )
         return [RecordVersionRead.model_validate(r) for r in rows]
 
@@ -388,16 +385,7 @@ def _add_record(
         previous = [m.name_as_entered for m in current_records(session, MedicationRow, patient.id)]
         session.add(stamp(row, actor, now))
         session.flush()
-        audit(
-            session,
-            actor,
-            "create",
-            kind,
-            row.record_id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "create", kind, row.record_id, patient, at=now)
         if isinstance(row, MedicationRow):
             _alert_new_medication(session, actor, patient, previous, row, now)
         rescreen_after_change(session, actor, patient, now)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -20,13 +19,16 @@ from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check
 from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog, parse_instrument
 from microtrial.domain.scoring import ScoreResult, score
-from microtrial.errors import ConflictError, MicroTrialError, ValidationError
+from microtrial.errors import ConflictError, MicroTrialError, NotFound, ValidationError
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
-    audit,
+    add_audited,
+    audit_patient,
     check_patient_role,
     check_patient_scope,
+    current_records,
+    current_version,
     patient_for,
     patient_today,
     patients_by_id,
@@ -34,6 +36,7 @@ from microtrial.services.common import (
     stamp,
     system_clock,
 )
+from microtrial.services.idempotency import request_hash
 from microtrial.services.schemas import ReadModel
 from microtrial.store.audit import lock_streams
 from microtrial.store.db import Database
@@ -77,55 +80,6 @@ class DiaryInput:
     answers: dict[str, Any]
     instrument_id: str = "daily_diary"
     idempotency_key: str | None = None
-
-
-def request_hash(payload: dict[str, Any]) -> str:
-    """A stable hash of a request body, to tell a replay from a different request."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def claim_idempotency_key(
-    session: Session, scope: str, key: str, payload: dict[str, Any], resource: str, at: dt.datetime
-) -> IdempotencyKeyRow | None:
-    """Return the earlier claim of ``key`` (same body) or None after claiming it now.
-
-    The same key with a different body is a ValidationError: the client reused a key. Two
-    first requests racing with one key (PostgreSQL) meet at the unique constraint: the loser
-    rolls back to a savepoint and answers as a replay of the winner.
-    """
-    digest = request_hash(payload)
-    earlier = _claimed(session, scope, key)
-    if earlier is None:
-        try:
-            with session.begin_nested():
-                session.add(
-                    IdempotencyKeyRow(
-                        scope=scope,
-                        key=key,
-                        request_hash=digest,
-                        resource=resource,
-                        resource_id="",
-                        created_at=at,
-                    )
-                )
-            return None
-        except IntegrityError:
-            earlier = _claimed(session, scope, key)
-            if earlier is None:  # pragma: no cover - the constraint names this row
-                raise
-    if earlier.request_hash != digest:
-        raise ValidationError(
-            "Idempotency-Key", "this key was already used with a different request"
-        )
-    return earlier
-
-
-def _claimed(session: Session, scope: str, key: str) -> IdempotencyKeyRow | None:
-    return session.execute(
-        select(IdempotencyKeyRow).where(
-            IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key
-        )
-    ).scalar_one_or_none()
 
 
 def score_json(result: ScoreResult) -> dict[str, Any]:
@@ -387,16 +341,16 @@ def _write_follow_ups(
                 created_at=now,
             )
         )
-    audit(
+    audit_patient(
         session,
         actor,
         "create",
         "diary_entry",
         p.row.record_id,
+        patient,
         at=now,
-        site_id=patient.site_id,
-        patient_id=patient.id,
-        detail={"date": p.entry.local_date.isoformat(), "instrument": p.entry.instrument_id},
+        date=p.entry.local_date.isoformat(),
+        instrument=p.entry.instrument_id,
     )
     alerts = alerts_for_score(p.result)
     if alerts:
@@ -472,16 +426,8 @@ def list_diary_entries(
             .order_by(DiaryEntryRow.local_date, DiaryEntryRow.id)
         ).scalars()
         result = [DiaryEntryRead.model_validate(r) for r in rows]
-        audit(
-            session,
-            actor,
-            "list",
-            "diary_entry",
-            None,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"count": len(result)},
+        audit_patient(
+            session, actor, "list", "diary_entry", None, patient, at=clock(), count=len(result)
         )
         return result
 
@@ -522,18 +468,8 @@ def record_adverse_event(
             actor,
             now,
         )
-        session.add(row)
-        session.flush()
-        audit(
-            session,
-            actor,
-            "create",
-            "adverse_event",
-            row.record_id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"grade": grade, "serious": serious},
+        add_audited(
+            session, actor, row, patient, "adverse_event", at=now, grade=grade, serious=serious
         )
         report = AdverseEventReport(
             term=term, grade=grade, serious=serious, symptoms=frozenset(symptoms)
@@ -551,3 +487,30 @@ def record_adverse_event(
 
 def _trial_id(session: Session, patient_id: int) -> int | None:
     return active_trial_ids(session, [patient_id]).get(patient_id)
+
+
+def list_adverse_events(
+    db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
+) -> list[AdverseEventRead]:
+    """A patient's current adverse events, oldest first."""
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        rows = current_records(session, AdverseEventRow, patient.id)
+        result = [AdverseEventRead.model_validate(r) for r in rows]
+        audit_patient(
+            session, actor, "list", "adverse_event", None, patient, at=clock(), count=len(result)
+        )
+        return result
+
+
+def get_adverse_event(
+    db: Database, actor: Actor, patient_id: int, record_id: str, *, clock: Clock = system_clock
+) -> AdverseEventRead:
+    """One current adverse event of a patient (NotFound for another patient's)."""
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        row = current_version(session, AdverseEventRow, record_id)
+        if row.patient_id != patient.id:
+            raise NotFound(f"record: no record {record_id}")
+        audit_patient(session, actor, "read", "adverse_event", record_id, patient, at=clock())
+        return AdverseEventRead.model_validate(row)

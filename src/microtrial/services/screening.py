@@ -14,7 +14,7 @@ from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
 from microtrial.services.common import (
     Clock,
-    audit,
+    audit_patient,
     current_records,
     current_version,
     patient_for,
@@ -138,16 +138,16 @@ def run_screening(
             reason="re-screened",
             editable=values.keys(),
         )
-    audit(
+    audit_patient(
         session,
         actor,
         "create",
         "screening",
         row.record_id,
+        patient,
         at=now,
-        site_id=patient.site_id,
-        patient_id=patient.id,
-        detail={"substance": substance, "decision": result.decision},
+        substance=substance,
+        decision=result.decision,
     )
     return row
 
@@ -196,16 +196,8 @@ def sign_off_screening(
             reason="clinician sign-off",
             editable=("signed_off_by_user_id", "signed_off_by", "signed_off_at", "sign_off_reason"),
         )
-        audit(
-            session,
-            actor,
-            "sign-off",
-            "screening",
-            record_id,
-            at=now,
-            site_id=patient.site_id,
-            patient_id=patient.id,
-            detail={"version": new.version},
+        audit_patient(
+            session, actor, "sign-off", "screening", record_id, patient, at=now, version=new.version
         )
         return ScreeningRead.model_validate(new)
 
@@ -219,16 +211,7 @@ def latest_screening(
         row = _latest(session, patient.id, substance)
         if row is None:
             raise NotFound(f"screening: patient {patient_id} has no {substance} screening")
-        audit(
-            session,
-            actor,
-            "read",
-            "screening",
-            row.record_id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        audit_patient(session, actor, "read", "screening", row.record_id, patient, at=clock())
         return ScreeningRead.model_validate(row)
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from microtrial.domain.actors import USER_ROLES, Role
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import ContextDep
-from microtrial.services import admin, web_support
+from microtrial.services import admin
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
@@ -31,7 +31,7 @@ def _admin_page(
         "admin.html",
         {
             "sites": admin.list_sites(context.db, actor),
-            "users": web_support.list_users(context.db, actor, clock=context.clock),
+            "users": admin.list_users(context.db, actor, clock=context.clock),
             "roles": USER_ROLES,
             "values": values or {},
             "error": error,

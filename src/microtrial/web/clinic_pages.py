@@ -9,7 +9,7 @@ from microtrial.domain.actors import Actor, Role
 from microtrial.domain.patients import SEXES
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
-from microtrial.services import alerts, patients, records, screening, trials, web_support
+from microtrial.services import alerts, dashboards, patients, records, screening, trial_views
 from microtrial.services.screening import ScreeningRead
 from microtrial.web.charts import pain_chart, pain_points
 from microtrial.web.rendering import render
@@ -24,11 +24,11 @@ SUBSTANCES = ("psilocybin", "lsd")
 def patient_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """The site's patients with open alerts and diary adherence."""
     actor = user.require(*STAFF)
-    rows = web_support.clinic_overview(context.db, actor, clock=context.clock)
+    rows = dashboards.clinic_overview(context.db, actor, clock=context.clock)
     return render(
         request,
         "clinic_patients.html",
-        {"rows": rows, "window": web_support.ADHERENCE_WINDOW_DAYS},
+        {"rows": rows, "window": dashboards.ADHERENCE_WINDOW_DAYS},
     )
 
 
@@ -73,13 +73,13 @@ def patient_dashboard(
             "patient_nav": patient_nav(patient_id),
             "chart": pain_chart(pain_points(entries), title=f"{patient.study_code}: daily pain"),
             "screenings": _latest_screenings(context, actor, patient_id),
-            "trials": trials.list_trials(
+            "trials": trial_views.list_trials(
                 context.db, actor, patient_id=patient_id, clock=context.clock
             ),
             "alerts": alerts.list_alerts(
                 context.db, actor, patient_id=patient_id, clock=context.clock
             ),
-            "adverse_events": web_support.list_adverse_events(
+            "adverse_events": records.list_adverse_events(
                 context.db, actor, patient_id, clock=context.clock
             ),
             "is_clinician": actor.role is Role.CLINICIAN,
@@ -193,7 +193,7 @@ def enrol(
         conditions = [
             c for c in values.get("conditions", "").replace(";", ",").split(",") if c.strip()
         ]
-        patient = web_support.enrol_at_own_site(
+        patient = patients.enrol_at_own_site(
             context.db,
             actor,
             study_code=values.get("study_code", "").strip(),

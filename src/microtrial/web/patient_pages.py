@@ -17,8 +17,8 @@ from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, Vali
 from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
-from microtrial.services import records, trials, web_support
-from microtrial.services.trials import TrialRead
+from microtrial.services import dashboards, dosing, records, trial_views
+from microtrial.services.trial_views import TrialRead
 from microtrial.web.charts import pain_chart
 from microtrial.web.forms import answers_from_form, form_items
 from microtrial.web.rendering import render
@@ -46,14 +46,16 @@ class TrialState:
 def trial_state(context: AppContext, actor: Actor, today: dt.date) -> TrialState:
     """The patient's open trial and the earliest period whose guess is due."""
     own = [
-        t for t in trials.list_trials(context.db, actor, clock=context.clock) if t.status in ACTIVE
+        t
+        for t in trial_views.list_trials(context.db, actor, clock=context.clock)
+        if t.status in ACTIVE
     ]
     if not own:
         return TrialState(None, None)
     trial = own[-1]
     due = None
     if trial.status in ("running", "paused", "completed"):
-        guessed = {g.period for g in web_support.list_guesses(context.db, actor, trial.id)}
+        guessed = {g.period for g in dosing.list_guesses(context.db, actor, trial.id)}
         for period in trial.periods:
             if today >= period.end_date - dt.timedelta(days=2) and period.number not in guessed:
                 due = period.number
@@ -71,7 +73,7 @@ def _today_page(
     flash: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    home = web_support.patient_home(context.db, actor, clock=context.clock)
+    home = dashboards.patient_home(context.db, actor, clock=context.clock)
     state = trial_state(context, actor, home.local_date)
     values = values or {}
     return render(
@@ -153,7 +155,7 @@ def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) ->
         scope=f"dose:trial:{trial_id}:user:{actor.user_id}",
         resource="dose",
         payload={"kit_code": kit_code, "trial": trial_id},
-        create=lambda: trials.record_dose(
+        create=lambda: dosing.record_dose(
             context.db,
             actor,
             int(trial_id),
@@ -161,7 +163,7 @@ def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) ->
             kit_code=kit_code,
             clock=context.clock,
         ),
-        fetch=lambda rid: web_support.get_dose(context.db, actor, int(trial_id), rid),
+        fetch=lambda rid: dosing.get_dose(context.db, actor, int(trial_id), rid),
         ident=lambda d: d.record_id,
     )
 
@@ -205,7 +207,7 @@ def submit_guess(context: ContextDep, user: FormUserDep, values: FormValuesDep) 
     confidence = values.get("confidence", "").strip()
     if not trial_id.isdigit() or not period.isdigit():
         raise ValidationError("period", "no period to guess")
-    trials.record_guess(
+    dosing.record_guess(
         context.db,
         actor,
         int(trial_id),
@@ -223,7 +225,7 @@ def phq9_form(
 ) -> HTMLResponse:
     """The PHQ-9 mood questionnaire."""
     user.require(Role.PATIENT)
-    home = web_support.patient_home(context.db, user.actor, clock=context.clock)
+    home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
     return _phq9_page(request, home.local_date, saved=bool(saved))
 
 
@@ -276,7 +278,7 @@ def submit_phq9(
             context.db, user.actor, patient_id, [entry], clock=context.clock
         )
     except ValidationError as err:
-        home = web_support.patient_home(context.db, user.actor, clock=context.clock)
+        home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
         positive = _item9_positive(answers)
         return _phq9_page(
             request, home.local_date, values=values, error=str(err), crisis=positive, status=422
@@ -296,10 +298,10 @@ def _item9_positive(answers: dict[str, Any]) -> bool:
 def history(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """The patient's own daily pain, as a chart and a table (no arms before unblinding)."""
     user.require(Role.PATIENT)
-    home = web_support.patient_home(context.db, user.actor, clock=context.clock)
+    home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
     finished = [
         t
-        for t in trials.list_trials(context.db, user.actor, clock=context.clock)
+        for t in trial_views.list_trials(context.db, user.actor, clock=context.clock)
         if t.status == "unblinded"
     ]
     return render(

@@ -16,8 +16,16 @@ from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.reports.kits import label_kits
 from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
-from microtrial.services import patients, trials
-from microtrial.services.trials import KitPreparation, RegimenChoice
+from microtrial.services import (
+    dosing,
+    patients,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
+from microtrial.services.trial_allocation import KitPreparation
+from microtrial.services.trial_planning import RegimenChoice
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
@@ -106,7 +114,7 @@ def plan(
             amount=_number(values, "amount", ""),
             unit=values.get("unit", ""),
         )
-        trial = trials.plan_trial(
+        trial = trial_planning.plan_trial(
             context.db,
             actor,
             patient_id,
@@ -127,10 +135,10 @@ def trial_page(
 ) -> HTMLResponse:
     """A trial: status, periods and kit codes (arms only once unblinded), calendar, actions."""
     actor = user.require(*STAFF)
-    trial = trials.get_trial(context.db, actor, trial_id, clock=context.clock)
-    calendar = trials.trial_calendar(context.db, actor, trial_id, clock=context.clock)
+    trial = trial_views.get_trial(context.db, actor, trial_id, clock=context.clock)
+    calendar = trial_views.trial_calendar(context.db, actor, trial_id, clock=context.clock)
     adherence = (
-        trials.adherence(context.db, actor, trial_id, clock=context.clock)
+        dosing.adherence(context.db, actor, trial_id, clock=context.clock)
         if trial.status in ("running", "paused", "completed", "unblinded")
         else None
     )
@@ -153,7 +161,7 @@ def move(context: ContextDep, user: FormUserDep, values: FormValuesDep, trial_id
     """Apply a lifecycle action; the form's version guards against a trial changed meanwhile."""
     actor = user.require(Role.CLINICIAN)
     version = values.get("lock_version", "")
-    trials.transition(
+    trial_lifecycle.transition(
         context.db,
         actor,
         trial_id,
@@ -171,7 +179,7 @@ def unblind(
 ) -> Response:
     """Break the blind (early: for safety, with a reason; audited)."""
     actor = user.require(*STAFF)
-    trials.unblind_trial(
+    trial_lifecycle.unblind_trial(
         context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
     )
     return RedirectResponse(f"/clinic/trials/{trial_id}", status_code=303)
@@ -181,13 +189,13 @@ def unblind(
 def pharmacy(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """Trials of the site whose kits unblinded staff prepare."""
     actor = user.require(Role.UNBLINDED_STAFF)
-    rows = trials.list_trials(context.db, actor, clock=context.clock)
+    rows = trial_views.list_trials(context.db, actor, clock=context.clock)
     return render(request, "pharmacy.html", {"trials": rows})
 
 
 def _preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> KitPreparation:
     actor = user.require(Role.UNBLINDED_STAFF)
-    return trials.kit_preparation(context.db, actor, trial_id, clock=context.clock)
+    return trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
 
 
 @router.get("/pharmacy/trials/{trial_id}/kits")

@@ -198,12 +198,12 @@ def test_admin_adds_a_site_and_a_user(server: LiveServer, clinic: Clinic) -> Non
 
 
 def test_result_and_research_pages_on_the_demo_clinic(demo_clinic: Database) -> None:
-    from microtrial.services import trials
+    from microtrial.services import admin, trial_views
 
     url = demo_clinic.engine.url.render_as_string(hide_password=False)
     settings = ServerSettings(database_url=url, secret_key="d" * 40)
     doctor = admin.user_actor(demo_clinic, "dr.demo")
-    unblinded = [t for t in trials.list_trials(demo_clinic, doctor) if t.status == "unblinded"]
+    unblinded = [t for t in trial_views.list_trials(demo_clinic, doctor) if t.status == "unblinded"]
     with LiveServer(create_app(settings)) as server:
         clinician = sign_in(server.url, "dr.demo", DEMO_PASSWORD)
         result = clinician.get(f"/clinic/trials/{unblinded[0].id}/result")
@@ -221,7 +221,7 @@ def test_result_and_research_pages_on_the_demo_clinic(demo_clinic: Database) -> 
         assert pdf.status_code == 200
         assert pdf.content.startswith(b"%PDF")
         own = admin.user_actor(demo_clinic, "patient01")
-        mine = [t.id for t in trials.list_trials(demo_clinic, own) if t.status == "unblinded"]
+        mine = [t.id for t in trial_views.list_trials(demo_clinic, own) if t.status == "unblinded"]
         assert mine, "the demo's first patient has a finished trial"
         patient = sign_in(server.url, "patient01", DEMO_PASSWORD)
         history = patient.get("/history").text

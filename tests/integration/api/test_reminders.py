@@ -19,7 +19,15 @@ from microtrial.domain.design import DesignSpec
 from microtrial.http.app import create_app
 from microtrial.http.config import ServerSettings
 from microtrial.http.reminders import send_due_reminders
-from microtrial.services import admin, patients, records, screening, trials
+from microtrial.services import (
+    admin,
+    patients,
+    records,
+    screening,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 
 
 class Inbox:
@@ -142,18 +150,18 @@ def test_a_dose_day_of_a_running_trial_adds_a_dose_reminder(
     clinician = clinic.actors["clinician_sitea"]
     result = screening.screen_patient(clinic.db, clinician, reachable, "psilocybin", clock=clock)
     screening.sign_off_screening(clinic.db, clinician, result.record_id, "ok", clock=clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db,
         clinician,
         reachable,
-        trials.RegimenChoice("every_other_day", "psilocybin", 100, "mg dried material"),
+        trial_planning.RegimenChoice("every_other_day", "psilocybin", 100, "mg dried material"),
         DesignSpec(run_in_days=7),
         start_date=clock.now.date(),
         clock=clock,
     )
     for action in ("schedule", "start"):
-        trials.transition(clinic.db, clinician, trial.id, action, clock=clock)
-    plan = trials.trial_calendar(clinic.db, clinician, trial.id, clock=clock)
+        trial_lifecycle.transition(clinic.db, clinician, trial.id, action, clock=clock)
+    plan = trial_views.trial_calendar(clinic.db, clinician, trial.id, clock=clock)
     dose_day = plan.dose_dates[0]
     clock.now = dt.datetime.combine(dose_day, dt.time(19, 30), tzinfo=dt.UTC)
     assert send_due_reminders(settings_for(database_url, port), clinic.db, clock) == 2

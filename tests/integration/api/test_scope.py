@@ -15,7 +15,7 @@ import pytest
 from helpers import Clinic, FixedClock
 from integration.api.live import Login
 from microtrial.domain.design import DesignSpec
-from microtrial.services import patients, records, screening, trials
+from microtrial.services import patients, records, screening, trial_planning
 
 SCOPED = ("{patient_id}", "{trial_id}", "{alert_id}")
 MISSING = 999_999
@@ -109,11 +109,11 @@ def target(clinic: Clinic, clock: FixedClock) -> dict[str, Any]:
         clock=clock,
     )
     screening.screen_patient(clinic.db, clinician, pid, "psilocybin", clock=clock)
-    trial = trials.plan_trial(
+    trial = trial_planning.plan_trial(
         clinic.db,
         clinician,
         pid,
-        trials.RegimenChoice("fadiman", "psilocybin", 100, "mg dried material"),
+        trial_planning.RegimenChoice("fadiman", "psilocybin", 100, "mg dried material"),
         DesignSpec(),
         start_date=dt.date(2026, 3, 3),
         seed=7,

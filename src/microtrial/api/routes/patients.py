@@ -25,7 +25,7 @@ from microtrial.api.schemas import (
 )
 from microtrial.domain.actors import Actor
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
-from microtrial.services import patients, web_support
+from microtrial.services import patients
 from microtrial.services.schemas import (
     ConditionRead,
     MedicationRead,
@@ -105,14 +105,14 @@ def _correct(
     """Correct record ``ids`` (patient, record) at the version If-Match names."""
     patient_id, record_id = ids
     kind = "medication" if isinstance(body, MedicationUpdate) else "condition"
-    new = web_support.correct_record_if_match(
+    new = patients.correct_record(
         context.db,
         actor,
         kind,
         record_id,
-        update.expected(),
         body.model_dump(exclude_none=True, exclude={"reason"}),
         body.reason,
+        expected_version=update.expected(),
         patient_id=patient_id,
         clock=context.clock,
     )

@@ -8,7 +8,7 @@ from microtrial.api.once import OnceDep
 from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery
 from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
 from microtrial.http.deps import ActorDep, ContextDep
-from microtrial.services import records, web_support
+from microtrial.services import records
 from microtrial.services.records import AdverseEventRead, DiaryEntryRead
 
 router = APIRouter(tags=["records"])
@@ -48,7 +48,7 @@ def list_adverse_events(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[AdverseEventRead]:
     """A patient's current adverse events."""
-    rows = web_support.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
+    rows = records.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
     return page.of(rows, lambda e: (e.id,))
 
 
@@ -64,7 +64,7 @@ def record_adverse_event(
         create=lambda: records.record_adverse_event(
             context.db, actor, patient_id, **body.model_dump(), clock=context.clock
         ),
-        fetch=lambda rid: web_support.get_adverse_event(
+        fetch=lambda rid: records.get_adverse_event(
             context.db, actor, patient_id, rid, clock=context.clock
         ),
     )
@@ -75,6 +75,4 @@ def read_adverse_event(
     context: ContextDep, actor: ActorDep, patient_id: int, record_id: str
 ) -> AdverseEventRead:
     """One current adverse event."""
-    return web_support.get_adverse_event(
-        context.db, actor, patient_id, record_id, clock=context.clock
-    )
+    return records.get_adverse_event(context.db, actor, patient_id, record_id, clock=context.clock)

@@ -14,7 +14,7 @@ from microtrial.http.results import CohortRead, cohort, research_zip
 from microtrial.http.tables import records
 from microtrial.reports.trial_report import trial_report
 from microtrial.services import analysis, exports
-from microtrial.services.trials import TrialRead
+from microtrial.services.trial_views import TrialRead
 
 router = APIRouter(tags=["results"])
 

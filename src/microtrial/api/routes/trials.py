@@ -26,8 +26,17 @@ from microtrial.api.schemas import (
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
-from microtrial.services import trials, web_support
-from microtrial.services.trials import DoseRead, GuessRead, KitSpec, RegimenChoice, TrialRead
+from microtrial.services import (
+    dosing,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
+from microtrial.services.dosing import DoseRead, GuessRead
+from microtrial.services.trial_allocation import KitSpec
+from microtrial.services.trial_planning import RegimenChoice
+from microtrial.services.trial_views import TrialRead
 
 router = APIRouter(tags=["trials"])
 
@@ -46,7 +55,7 @@ def list_trials(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[TrialRead]:
     """A patient's trials (arms only once unblinded)."""
-    rows = trials.list_trials(context.db, actor, patient_id=patient_id, clock=context.clock)
+    rows = trial_views.list_trials(context.db, actor, patient_id=patient_id, clock=context.clock)
     return page.of(rows, lambda t: (t.id,))
 
 
@@ -67,7 +76,7 @@ def plan_trial(
         actor,
         f"trial:patient:{patient_id}",
         body,
-        create=lambda: trials.plan_trial(
+        create=lambda: trial_planning.plan_trial(
             context.db,
             actor,
             patient_id,
@@ -76,7 +85,7 @@ def plan_trial(
             start_date=body.start_date,
             clock=context.clock,
         ),
-        fetch=lambda rid: trials.get_trial(context.db, actor, int(rid), clock=context.clock),
+        fetch=lambda rid: trial_views.get_trial(context.db, actor, int(rid), clock=context.clock),
         ident=lambda t: str(t.id),
     )
     tagged(once.response, created.lock_version)
@@ -88,7 +97,7 @@ def read_trial(
     context: ContextDep, actor: ActorDep, trial_id: int, response: Response
 ) -> TrialRead:
     """One trial, with its ETag (the trial's lock version)."""
-    trial = trials.get_trial(context.db, actor, trial_id, clock=context.clock)
+    trial = trial_views.get_trial(context.db, actor, trial_id, clock=context.clock)
     tagged(response, trial.lock_version)
     return trial
 
@@ -103,7 +112,7 @@ def transition(
 ) -> TrialRead:
     """Move the trial on (If-Match required): confirm-screening, schedule, start, pause, ..."""
     version = update.expected()
-    trial = trials.transition(
+    trial = trial_lifecycle.transition(
         context.db,
         actor,
         trial_id,
@@ -121,7 +130,9 @@ def unblind(
     context: ContextDep, actor: ActorDep, trial_id: int, body: Unblind, response: Response
 ) -> TrialRead:
     """Break the blind: after completion, or early for safety with a reason (audited)."""
-    trial = trials.unblind_trial(context.db, actor, trial_id, body.reason, clock=context.clock)
+    trial = trial_lifecycle.unblind_trial(
+        context.db, actor, trial_id, body.reason, clock=context.clock
+    )
     tagged(response, trial.lock_version)
     return trial
 
@@ -129,7 +140,7 @@ def unblind(
 @router.get("/trials/{trial_id}/calendar")
 def calendar(context: ContextDep, actor: ActorDep, trial_id: int) -> list[CalendarDayRead]:
     """The day-by-day plan: dose days and kit codes (never the arm)."""
-    plan = trials.trial_calendar(context.db, actor, trial_id, clock=context.clock)
+    plan = trial_views.trial_calendar(context.db, actor, trial_id, clock=context.clock)
     return [
         CalendarDayRead(
             date=day.date,
@@ -147,7 +158,7 @@ def calendar(context: ContextDep, actor: ActorDep, trial_id: int) -> list[Calend
 @router.get("/trials/{trial_id}/adherence")
 def adherence(context: ContextDep, actor: ActorDep, trial_id: int) -> AdherenceRead:
     """Planned and taken doses so far, and deviations from the calendar."""
-    return AdherenceRead(**trials.adherence(context.db, actor, trial_id, clock=context.clock))
+    return AdherenceRead(**dosing.adherence(context.db, actor, trial_id, clock=context.clock))
 
 
 @router.get("/trials/{trial_id}/doses")
@@ -155,7 +166,7 @@ def list_doses(
     context: ContextDep, actor: ActorDep, trial_id: int, page: PageQuery
 ) -> Page[DoseRead]:
     """Recorded doses."""
-    rows = web_support.list_doses(context.db, actor, trial_id, clock=context.clock)
+    rows = dosing.list_doses(context.db, actor, trial_id, clock=context.clock)
     return page.of(rows, lambda d: (d.local_date.isoformat(), d.record_id))
 
 
@@ -168,7 +179,7 @@ def record_dose(
         actor,
         f"dose:trial:{trial_id}",
         body,
-        create=lambda: trials.record_dose(
+        create=lambda: dosing.record_dose(
             context.db,
             actor,
             trial_id,
@@ -176,18 +187,16 @@ def record_dose(
             kit_code=body.kit_code,
             clock=context.clock,
         ),
-        fetch=lambda rid: web_support.get_dose(
-            context.db, actor, trial_id, rid, clock=context.clock
-        ),
+        fetch=lambda rid: dosing.get_dose(context.db, actor, trial_id, rid, clock=context.clock),
     )
 
 
 @router.get("/trials/{trial_id}/guesses")
 def list_guesses(
     context: ContextDep, actor: ActorDep, trial_id: int, page: PageQuery
-) -> Page[web_support.GuessView]:
+) -> Page[dosing.GuessView]:
     """The patient's period guesses."""
-    rows = web_support.list_guesses(context.db, actor, trial_id, clock=context.clock)
+    rows = dosing.list_guesses(context.db, actor, trial_id, clock=context.clock)
     return page.of(rows, lambda g: (g.period,))
 
 
@@ -200,7 +209,7 @@ def record_guess(
         actor,
         f"guess:trial:{trial_id}",
         body,
-        create=lambda: trials.record_guess(
+        create=lambda: dosing.record_guess(
             context.db,
             actor,
             trial_id,
@@ -214,12 +223,12 @@ def record_guess(
 
 
 def _guess(context: AppContext, actor: Actor, trial_id: int, record_id: str) -> GuessRead:
-    guesses = web_support.list_guesses(context.db, actor, trial_id, clock=context.clock)
+    guesses = dosing.list_guesses(context.db, actor, trial_id, clock=context.clock)
     return current_record(guesses, record_id, "guess")
 
 
 @router.get("/trials/{trial_id}/kits")
 def kit_sheet(context: ContextDep, actor: ActorDep, trial_id: int) -> KitSheet:
     """The kit -> arm list (unblinded staff only; audited)."""
-    prep = trials.kit_preparation(context.db, actor, trial_id, clock=context.clock)
+    prep = trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
     return KitSheet(trial_id=prep.trial_id, patient_code=prep.patient_code, kits=list(prep.kits))

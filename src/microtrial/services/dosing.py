@@ -1,0 +1,294 @@
+"""Dose check-ins and blinding guesses of a running trial, and adherence to its calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.domain.alerts import Alert, check_dose_on_calendar
+from microtrial.domain.calendar import DoseEvent, find_deviations, summarise_adherence
+from microtrial.domain.kits import is_valid_kit_code, normalise_kit_code
+from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
+from microtrial.services.alerts import dose_holds, raise_alerts
+from microtrial.services.common import (
+    Clock,
+    add_audited,
+    audit_patient,
+    current_version,
+    patient_today,
+    require_role,
+    stamp,
+    system_clock,
+)
+from microtrial.services.schemas import ReadModel
+from microtrial.services.trial_loaders import calendar_for, load_trial, patient_zone
+from microtrial.store.db import Database
+from microtrial.store.models import BlindingGuessRow, DoseEventRow, PeriodRow, TrialRow
+
+GUESSES = ("active", "placebo", "dont_know")
+R = TypeVar("R")
+
+
+class DoseRead(ReadModel):
+    """A recorded dose."""
+
+    record_id: str
+    trial_id: int | None
+    local_date: dt.date
+    kit_code: str | None
+    status: str
+
+
+class GuessRead(ReadModel):
+    """A patient's guess of a period's arm."""
+
+    record_id: str
+    trial_id: int
+    period_id: int
+    guess: str
+    confidence: int | None
+
+
+def record_dose(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    *,
+    taken_at: dt.datetime,
+    kit_code: str,
+    clock: Clock = system_clock,
+) -> DoseRead:
+    """Record a dose check-in; refused while the trial is not running or dosing is held."""
+    require_role(actor, {Role.PATIENT, Role.CLINICIAN}, "record doses")
+    if taken_at.tzinfo is None:
+        raise ValidationError("taken_at", "needs a time zone", allowed="an ISO time with offset")
+    code = normalise_kit_code(kit_code)
+    if not is_valid_kit_code(code):
+        raise ValidationError(
+            "kit_code", f"{kit_code!r} is not a kit code", allowed="8 characters as printed"
+        )
+    now = clock()
+    if taken_at > now + dt.timedelta(minutes=5):
+        raise ValidationError("taken_at", "is in the future", allowed=f"before {now.isoformat()}")
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        if trial.status != "running":
+            raise SafetyBlock(f"trial: doses cannot be recorded while the trial is {trial.status}")
+        holds = dose_holds(session, patient.id)
+        if holds:
+            raise SafetyBlock(
+                f"trial: dosing is held by alert {holds[0].code} until a clinician acts"
+            )
+        calendar = calendar_for(session, trial, patient)
+        local = taken_at.astimezone(patient_zone(patient)).date()
+        row = stamp(
+            DoseEventRow(
+                patient_id=patient.id,
+                trial_id=trial.id,
+                local_date=local,
+                taken_at=taken_at,
+                kit_code=code,
+                status="taken",
+            ),
+            actor,
+            now,
+        )
+        add_audited(session, actor, row, patient, "dose", at=now, date=local.isoformat())
+        alerts = []
+        off = check_dose_on_calendar(local, set(calendar.dose_dates))
+        if off is not None:
+            alerts.append(off)
+        planned = calendar.on(local)
+        if planned is not None and planned.kit_code and planned.kit_code != code:
+            alerts.append(
+                Alert(
+                    "wrong-kit",
+                    "high",
+                    "clinician-review",
+                    "Dose recorded with another period's kit code",
+                    ("protocol deviation (design choice)",),
+                    f"expected kit {planned.kit_code}, recorded {code}",
+                )
+            )
+        raise_alerts(session, actor, patient, alerts, trigger={"dose": row.record_id}, now=now)
+        return DoseRead.model_validate(row)
+
+
+def record_guess(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    period_number: int,
+    guess: str,
+    confidence: int | None = None,
+    *,
+    clock: Clock = system_clock,
+) -> GuessRead:
+    """The patient's guess of a period's arm, from its last days on; once per period."""
+    require_role(actor, {Role.PATIENT, Role.CLINICIAN}, "record guesses")
+    if guess not in GUESSES:
+        raise ValidationError("guess", f"unknown guess {guess!r}", allowed=GUESSES)
+    if confidence is not None and not 0 <= confidence <= 100:
+        raise ValidationError("confidence", f"{confidence} out of range", allowed="0..100")
+    now = clock()
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        if trial.status not in ("running", "paused", "completed"):
+            raise ConflictError(
+                f"status: guesses are taken during the trial, not when {trial.status}"
+            )
+        period = session.execute(
+            select(PeriodRow).where(
+                PeriodRow.trial_id == trial.id, PeriodRow.number == period_number
+            )
+        ).scalar_one_or_none()
+        if period is None:
+            raise ValidationError("period", f"no period {period_number}", allowed="1..n")
+        today = patient_today(patient, now)
+        if today < period.end_date - dt.timedelta(days=2):
+            raise ConflictError(f"period: period {period_number} has not reached its last days")
+        exists = session.execute(
+            select(BlindingGuessRow.id).where(
+                BlindingGuessRow.trial_id == trial.id,
+                BlindingGuessRow.period_id == period.id,
+                BlindingGuessRow.is_current.is_(True),
+            )
+        ).first()
+        if exists:
+            raise ConflictError(f"period: a guess for period {period_number} exists")
+        row = stamp(
+            BlindingGuessRow(
+                patient_id=patient.id,
+                trial_id=trial.id,
+                period_id=period.id,
+                guess=guess,
+                confidence=confidence,
+            ),
+            actor,
+            now,
+        )
+        add_audited(session, actor, row, patient, "guess", at=now, period=period_number)
+        return GuessRead.model_validate(row)
+
+
+def adherence(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> dict[str, Any]:
+    """Planned and taken doses so far, and the deviations (no arm)."""
+    now = clock()
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        calendar = calendar_for(session, trial, patient)
+        doses = [
+            DoseEvent(taken_at=_aware(r.taken_at), kit_code=r.kit_code, event_id=r.record_id)
+            for r in session.execute(
+                select(DoseEventRow).where(
+                    DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True)
+                )
+            ).scalars()
+            if r.taken_at is not None
+        ]
+        through = min(patient_today(patient, now) - dt.timedelta(days=1), calendar.last_date)
+        summary = summarise_adherence(calendar, doses, through=through)
+        deviations = find_deviations(calendar, doses, through=through)
+        audit_patient(session, actor, "read", "adherence", trial.id, patient, at=now)
+        return {
+            "planned": summary.planned,
+            "taken": summary.taken,
+            "proportion": summary.proportion,
+            "deviations": [
+                {"kind": d.kind.value, "date": d.date.isoformat(), "period": d.period}
+                for d in deviations
+            ],
+        }
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _doses(session: Session, trial: TrialRow) -> list[DoseRead]:
+    rows = session.execute(
+        select(DoseEventRow)
+        .where(DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True))
+        .order_by(DoseEventRow.id)
+    ).scalars()
+    return [DoseRead.model_validate(r) for r in rows]
+
+
+def list_doses(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> list[DoseRead]:
+    """A trial's recorded doses (current versions), oldest first."""
+    return _audited_list(db, actor, trial_id, "dose", _doses, clock=clock)
+
+
+def get_dose(
+    db: Database, actor: Actor, trial_id: int, record_id: str, *, clock: Clock = system_clock
+) -> DoseRead:
+    """One recorded dose of a trial."""
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        row = current_version(session, DoseEventRow, record_id)
+        if row.trial_id != trial.id:
+            raise NotFound(f"record: no record {record_id}")
+        audit_patient(session, actor, "read", "dose", record_id, patient, at=clock())
+        return DoseRead.model_validate(row)
+
+
+class GuessView(GuessRead):
+    """A period guess with the period's number."""
+
+    period: int
+
+
+def _guesses(session: Session, trial: TrialRow) -> list[GuessView]:
+    rows = session.execute(
+        select(BlindingGuessRow, PeriodRow.number)
+        .join(PeriodRow, PeriodRow.id == BlindingGuessRow.period_id)
+        .where(BlindingGuessRow.trial_id == trial.id, BlindingGuessRow.is_current.is_(True))
+        .order_by(PeriodRow.number)
+    ).all()
+    return [
+        GuessView.model_validate({**GuessRead.model_validate(row).model_dump(), "period": number})
+        for row, number in rows
+    ]
+
+
+def list_guesses(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> list[GuessView]:
+    """A trial's period guesses (current versions), by period."""
+    return _audited_list(db, actor, trial_id, "guess", _guesses, clock=clock)
+
+
+def _audited_list(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    entity: str,
+    rows: Callable[[Session, TrialRow], list[R]],
+    *,
+    clock: Clock,
+) -> list[R]:
+    """A trial's records of one kind, read under the access gate and audited as a list."""
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        result = rows(session, trial)
+        audit_patient(
+            session,
+            actor,
+            "list",
+            entity,
+            None,
+            patient,
+            at=clock(),
+            trial=trial.id,
+            count=len(result),
+        )
+        return result

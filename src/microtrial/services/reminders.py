@@ -1,0 +1,114 @@
+"""Diary and dose reminders due now, each claimed once across server workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.services.common import Clock, audit, system_clock
+from microtrial.services.idempotency import claim_idempotency_key
+from microtrial.services.schemas import ReadModel
+from microtrial.services.trial_loaders import calendar_for
+from microtrial.store.db import Database
+from microtrial.store.models import DiaryEntryRow, DoseEventRow, PatientRow, TrialRow, UserRow
+
+
+class Reminder(ReadModel):
+    """One reminder to send: to whom, what kind, for which local day (no clinical content)."""
+
+    patient_id: int
+    email: str
+    kind: str  # "diary" or "dose"
+    local_date: dt.date
+
+
+def due_reminders(
+    db: Database, *, remind_at: dt.time, clock: Clock = system_clock
+) -> list[Reminder]:
+    """Reminders due now: patients with an e-mail whose local time is past ``remind_at`` and
+    who have not yet saved today's diary (or, on a dose day of a running trial, a dose).
+
+    Each reminder is claimed once (an idempotency key per patient, kind and day), so that
+    several server workers never send the same reminder twice. Audited as the reminder service.
+    """
+    actor = Actor(role=Role.SYSTEM, username="reminders")
+    now = clock()
+    due: list[Reminder] = []
+    with db.transaction() as session:
+        users = session.execute(
+            select(UserRow, PatientRow)
+            .join(PatientRow, PatientRow.id == UserRow.patient_id)
+            .where(UserRow.is_active.is_(True), UserRow.email.is_not(None))
+            .order_by(PatientRow.id)
+        ).all()
+        for user, patient in users:
+            local = now.astimezone(ZoneInfo(patient.time_zone))
+            if local.time() < remind_at or not user.email:
+                continue
+            today = local.date()
+            kinds = []
+            diary = session.execute(
+                select(DiaryEntryRow.id).where(
+                    DiaryEntryRow.patient_id == patient.id,
+                    DiaryEntryRow.instrument_id == "daily_diary",
+                    DiaryEntryRow.local_date == today,
+                    DiaryEntryRow.is_current.is_(True),
+                )
+            ).first()
+            if diary is None:
+                kinds.append("diary")
+            trial = session.execute(
+                select(TrialRow).where(
+                    TrialRow.patient_id == patient.id, TrialRow.status == "running"
+                )
+            ).scalar_one_or_none()
+            if trial is not None:
+                plan = calendar_for(session, trial, patient).on(today)
+                dosed = session.execute(
+                    select(DoseEventRow.id).where(
+                        DoseEventRow.trial_id == trial.id,
+                        DoseEventRow.local_date == today,
+                        DoseEventRow.is_current.is_(True),
+                    )
+                ).first()
+                if plan is not None and plan.is_dose_day and dosed is None:
+                    kinds.append("dose")
+            for kind in kinds:
+                if _claim_reminder(session, patient.id, kind, today, now):
+                    due.append(
+                        Reminder(
+                            patient_id=patient.id, email=user.email, kind=kind, local_date=today
+                        )
+                    )
+        for reminder in due:
+            audit(
+                session,
+                actor,
+                "remind",
+                "reminder",
+                reminder.kind,
+                at=now,
+                patient_id=reminder.patient_id,
+                detail={"date": reminder.local_date.isoformat()},
+            )
+    return due
+
+
+def _claim_reminder(
+    session: Session, patient_id: int, kind: str, day: dt.date, now: dt.datetime
+) -> bool:
+    key = f"{kind}:{patient_id}:{day.isoformat()}"
+    payload = {"kind": kind, "patient": patient_id, "date": day.isoformat()}
+    try:
+        with session.begin_nested():
+            earlier = claim_idempotency_key(session, "reminders", key, payload, "reminder", now)
+            if earlier is None:
+                session.flush()
+    except IntegrityError:  # another worker claimed it at the same moment
+        return False
+    return earlier is None

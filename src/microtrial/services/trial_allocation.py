@@ -1,0 +1,86 @@
+"""The concealed allocation: the kit preparation sheet for unblinded staff, and reasoned notes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.errors import PermissionDenied, ValidationError
+from microtrial.services.common import Clock, audit_patient, require_role, system_clock
+from microtrial.services.trial_loaders import (
+    allocation_of,
+    load_trial,
+    periods_and_kits,
+    regimen_of,
+)
+from microtrial.store.db import Database
+from microtrial.store.models import AllocationAnnotationRow
+
+
+@dataclass(frozen=True)
+class KitSpec:
+    """One kit for the preparation sheet (unblinded)."""
+
+    code: str
+    period: int
+    arm: str
+    start_date: dt.date
+    end_date: dt.date
+    regimen_text: str
+
+
+@dataclass(frozen=True)
+class KitPreparation:
+    """What unblinded staff need to fill and label a trial's kits."""
+
+    trial_id: int
+    patient_code: str
+    kits: tuple[KitSpec, ...]
+
+
+def kit_preparation(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> KitPreparation:
+    """The kit -> arm list for unblinded staff (audited; refused to everyone else)."""
+    if actor.role not in (Role.UNBLINDED_STAFF, Role.SYSTEM):
+        raise PermissionDenied("only unblinded staff see the allocation")
+    now = clock()
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        allocation = allocation_of(session, trial)
+        regimen = regimen_of(trial).describe()
+        kits = tuple(
+            KitSpec(
+                code=kit.code,
+                period=period.number,
+                arm=allocation[period.number - 1],
+                start_date=period.start_date,
+                end_date=period.end_date,
+                regimen_text=regimen,
+            )
+            for period, kit in periods_and_kits(session, trial)
+        )
+        audit_patient(session, actor, "read", "allocation", trial.id, patient, at=now)
+        return KitPreparation(trial_id=trial.id, patient_code=patient.study_code, kits=kits)
+
+
+def annotate_allocation(
+    db: Database, actor: Actor, trial_id: int, note: str, *, clock: Clock = system_clock
+) -> int:
+    """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
+    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "annotate allocations")
+    if not note.strip():
+        raise ValidationError("note", "an annotation needs text", allowed="non-empty text")
+    now = clock()
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        row = AllocationAnnotationRow(
+            trial_id=trial.id, note=note.strip(), created_at=now, created_by=actor.label
+        )
+        session.add(row)
+        session.flush()
+        audit_patient(
+            session, actor, "annotate", "allocation", trial.id, patient, at=now, annotation=row.id
+        )
+        return row.id

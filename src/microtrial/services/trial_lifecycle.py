@@ -1,0 +1,169 @@
+"""A trial's lifecycle: screening confirmation, scheduling, start, pause, resume, end, unblind."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.errors import ConflictError, SafetyBlock, StaleVersion, ValidationError
+from microtrial.services.alerts import acknowledge_rows, dose_holds, mark_paused
+from microtrial.services.common import (
+    Clock,
+    audit_patient,
+    patient_today,
+    require_role,
+    system_clock,
+)
+from microtrial.services.screening import current_screening
+from microtrial.services.trial_loaders import load_trial
+from microtrial.services.trial_views import TrialRead, read_trial
+from microtrial.store.db import Database
+from microtrial.store.models import PatientRow, TrialRow
+
+PLANNERS = {Role.CLINICIAN}
+# Lifecycle: which statuses each transition leaves from.
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "confirm-screening": (("draft",), "screened"),
+    "schedule": (("screened",), "scheduled"),
+    "start": (("scheduled",), "running"),
+    "pause": (("running",), "paused"),
+    "resume": (("paused",), "running"),
+    "complete": (("running", "paused"), "completed"),
+    "withdraw": (("draft", "screened", "scheduled", "running", "paused"), "withdrawn"),
+}
+
+
+def transition(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    action: str,
+    *,
+    reason: str | None = None,
+    expected_version: int | None = None,
+    clock: Clock = system_clock,
+) -> TrialRead:
+    """Move a trial through its lifecycle, with the safety guards of each step."""
+    if action not in TRANSITIONS:
+        raise ValidationError("action", f"unknown action {action!r}", allowed=sorted(TRANSITIONS))
+    require_role(actor, PLANNERS, f"{action} trials")
+    sources, target = TRANSITIONS[action]
+    if action in ("pause", "resume", "complete", "withdraw") and not (reason or "").strip():
+        raise ValidationError("reason", f"{action} needs a reason", allowed="non-empty text")
+    now = clock()
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        if expected_version is not None and expected_version != trial.lock_version:
+            raise StaleVersion(expected_version, trial.lock_version)
+        if trial.status not in sources:
+            raise ConflictError(
+                f"status: cannot {action} a {trial.status} trial",
+            )
+        if action in ("confirm-screening", "start"):
+            _require_cleared_screening(session, trial, patient)
+        if action == "resume":
+            holds = dose_holds(session, patient.id)
+            if holds:
+                acknowledge_rows(session, actor, holds, f"resumed: {reason}", now, patient)
+            _record_pause(trial, patient, now)
+        if action == "pause":
+            mark_paused(trial, (reason or "").strip(), patient_today(patient, now))
+        else:
+            trial.status = target
+            trial.status_reason = (reason or "").strip() or None
+            trial.lock_version += 1
+        return _audited(
+            session, actor, action, trial, patient, now, status=target, reason=trial.status_reason
+        )
+
+
+def unblind_trial(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    reason: str | None = None,
+    *,
+    clock: Clock = system_clock,
+) -> TrialRead:
+    """Break the blind: at the end (data locked) or early for safety, with a reason."""
+    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "unblind trials")
+    now = clock()
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        if trial.status == "unblinded":
+            raise ConflictError(f"status: trial {trial_id} is already unblinded")
+        early = trial.status != "completed"
+        if early:
+            if trial.status not in ("scheduled", "running", "paused"):
+                raise ConflictError(f"status: a {trial.status} trial cannot be unblinded")
+            if not (reason or "").strip():
+                raise ValidationError(
+                    "reason", "emergency unblinding needs a reason", allowed="non-empty text"
+                )
+        trial.plan = {**trial.plan, "data_locked_at": now.isoformat()}
+        trial.status = "unblinded"
+        trial.unblinded_at = now
+        trial.unblinded_early = early
+        trial.unblind_reason = (reason or "").strip() or "trial completed; analysis data locked"
+        trial.lock_version += 1
+        return _audited(
+            session, actor, "unblind", trial, patient, now, early=early, reason=trial.unblind_reason
+        )
+
+
+def _audited(
+    session: Session,
+    actor: Actor,
+    action: str,
+    trial: TrialRow,
+    patient: PatientRow,
+    now: dt.datetime,
+    **detail: Any,
+) -> TrialRead:
+    """Audit a lifecycle step of the trial and return the trial as it now reads."""
+    audit_patient(session, actor, action, "trial", trial.id, patient, at=now, **detail)
+    return read_trial(session, trial, patient)
+
+
+def _record_pause(trial: TrialRow, patient: PatientRow, now: dt.datetime) -> None:
+    paused_on = trial.plan.get("paused_on")
+    resume = patient_today(patient, now)
+    plan = {k: v for k, v in trial.plan.items() if k != "paused_on"}
+    if paused_on and dt.date.fromisoformat(paused_on) < resume:
+        plan["pauses"] = [*plan.get("pauses", []), {"from": paused_on, "to": resume.isoformat()}]
+    trial.plan = plan
+
+
+def confirm_screening_if_cleared(
+    session: Session, actor: Actor, trial: TrialRow, patient: PatientRow, now: dt.datetime
+) -> None:
+    """Mark a new trial screened when its patient's current screening is already cleared."""
+    screening = current_screening(session, patient.id, trial.plan["regimen"]["substance"])
+    if screening is not None and screening.cleared:
+        trial.status = "screened"
+        trial.lock_version += 1
+        audit_patient(
+            session,
+            actor,
+            "confirm-screening",
+            "trial",
+            trial.id,
+            patient,
+            at=now,
+            screening=screening.record_id,
+            version=screening.version,
+        )
+
+
+def _require_cleared_screening(session: Session, trial: TrialRow, patient: PatientRow) -> None:
+    substance = trial.plan["regimen"]["substance"]
+    screening = current_screening(session, patient.id, substance)
+    if screening is None:
+        raise SafetyBlock(f"screening: patient has no {substance} screening")
+    if screening.decision == "do-not-start":
+        raise SafetyBlock("screening: decision is do-not-start")
+    if not screening.cleared:
+        raise SafetyBlock("screening: clinician-review screening is not signed off")

@@ -1,0 +1,134 @@
+"""Loading a trial the actor may see, and what every trial service reads from its stored plan.
+
+The allocation (seed and arm sequence) lives in ``allocations``; ``allocation_of`` reads it, and
+its callers decide who may see it. The calendar and periods carry no arm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.domain.calendar import TrialCalendar, build_calendar, shift_for_pause
+from microtrial.domain.design import DesignView, PlannedPeriod
+from microtrial.domain.regimens import Regimen, regimen_from_template
+from microtrial.errors import NotFound, PermissionDenied
+from microtrial.services.common import Clock, audit_patient, patient_for, row_by_id
+from microtrial.store.db import Database
+from microtrial.store.models import AllocationRow, KitRow, PatientRow, PeriodRow, TrialRow
+
+T = TypeVar("T")
+
+
+def patient_zone(patient: PatientRow) -> ZoneInfo:
+    """The patient's ZoneInfo."""
+    return ZoneInfo(patient.time_zone)
+
+
+def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
+    """A trial and its patient if the actor may see them (NotFound otherwise)."""
+    if actor.role in (Role.RESEARCHER, Role.ADMIN):
+        raise PermissionDenied(f"role {actor.role.value!r} may not read identified trials")
+    trial = row_by_id(session, TrialRow, trial_id)
+    if trial is None:
+        raise NotFound(f"trial: no trial {trial_id}")
+    try:
+        patient = patient_for(session, actor, trial.patient_id)
+    except NotFound as err:
+        raise NotFound(f"trial: no trial {trial_id}") from err
+    return trial, patient
+
+
+def allocation_of(session: Session, trial: TrialRow) -> list[str]:
+    """The concealed arm sequence (callers must have checked who may see it)."""
+    row = session.execute(
+        select(AllocationRow).where(AllocationRow.trial_id == trial.id)
+    ).scalar_one()
+    return [str(a) for a in row.sequence]
+
+
+def periods_and_kits(session: Session, trial: TrialRow) -> list[tuple[PeriodRow, KitRow]]:
+    """The trial's periods, each with its kit, in period order."""
+    return [
+        (p, k)
+        for p, k in session.execute(
+            select(PeriodRow, KitRow)
+            .join(KitRow, KitRow.period_id == PeriodRow.id)
+            .where(PeriodRow.trial_id == trial.id)
+            .order_by(PeriodRow.number)
+        ).tuples()
+    ]
+
+
+def regimen_of(trial: TrialRow) -> Regimen:
+    """The trial's regimen, rebuilt from its stored plan."""
+    r = trial.plan["regimen"]
+    return regimen_from_template(
+        r["template"],
+        substance=r["substance"],
+        amount=r["amount"],
+        unit=r["unit"],
+        weekdays=r.get("weekdays"),
+    )
+
+
+def _view(session: Session, trial: TrialRow) -> DesignView:
+    design = trial.plan["design"]
+    start = trial.start_date
+    assert start is not None  # set when planned
+    periods = tuple(
+        PlannedPeriod(
+            number=p.number,
+            block=p.block,
+            start_day=(p.start_date - start).days,
+            end_day=(p.end_date - start).days,
+            wash_in_days=p.washin_days,
+        )
+        for p, _ in periods_and_kits(session, trial)
+    )
+    return DesignView(
+        run_in_days=design["run_in_days"],
+        period_days=design["period_days"],
+        wash_in_days=design["wash_in_days"],
+        periods=periods,
+    )
+
+
+def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> TrialCalendar:
+    """The trial's calendar inside an open transaction (no audit: callers audit)."""
+    regimen = regimen_of(trial)
+    codes = {p.number: k.code for p, k in periods_and_kits(session, trial)}
+    assert trial.start_date is not None
+    calendar = build_calendar(
+        _view(session, trial), regimen, trial.start_date, patient.time_zone, codes
+    )
+    for pause in trial.plan.get("pauses", []):
+        calendar = shift_for_pause(
+            calendar,
+            dt.date.fromisoformat(pause["from"]),
+            dt.date.fromisoformat(pause["to"]),
+            regimen=regimen,
+        )
+    return calendar
+
+
+def read_audited(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    entity: str,
+    view: Callable[[Session, TrialRow, PatientRow], T],
+    *,
+    clock: Clock,
+) -> T:
+    """``view`` of a trial the actor may see, audited as a read of ``entity``."""
+    with db.transaction() as session:
+        trial, patient = load_trial(session, actor, trial_id)
+        audit_patient(session, actor, "read", entity, trial.id, patient, at=clock())
+        return view(session, trial, patient)

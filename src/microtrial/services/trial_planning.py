@@ -1,0 +1,155 @@
+"""Planning a blinded n-of-1 trial: the regimen, the randomised design and the kit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from microtrial.domain.actors import Actor
+from microtrial.domain.calendar import build_calendar
+from microtrial.domain.design import DesignSpec, new_allocation_seed, plan_design
+from microtrial.domain.kits import issue_kits
+from microtrial.domain.regimens import Regimen, parse_weekdays, regimen_from_template
+from microtrial.errors import ConflictError, ValidationError
+from microtrial.services.common import (
+    Clock,
+    audit_patient,
+    patient_for,
+    patient_today,
+    require_role,
+    system_clock,
+)
+from microtrial.services.trial_lifecycle import PLANNERS, confirm_screening_if_cleared
+from microtrial.services.trial_views import TrialRead, read_trial
+from microtrial.store.db import Database
+from microtrial.store.models import AllocationRow, KitRow, PeriodRow, TrialRow
+
+
+@dataclass(frozen=True)
+class RegimenChoice:
+    """The clinician's regimen: a catalog template plus substance, amount and unit."""
+
+    template: str
+    substance: str
+    amount: float
+    unit: str
+    weekdays: tuple[str, ...] | None = None
+
+    def build(self) -> Regimen:
+        """The domain regimen (validates every field)."""
+        return regimen_from_template(
+            self.template,
+            substance=self.substance,
+            amount=self.amount,
+            unit=self.unit,
+            weekdays=self.weekdays,
+        )
+
+    def as_plan(self) -> dict[str, Any]:
+        """JSON form stored with the trial."""
+        return {
+            "template": self.template,
+            "substance": self.substance,
+            "amount": self.amount,
+            "unit": self.unit,
+            "weekdays": list(self.weekdays) if self.weekdays else None,
+        }
+
+
+def plan_trial(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    regimen: RegimenChoice,
+    spec: DesignSpec,
+    *,
+    start_date: dt.date,
+    seed: int | None = None,
+    clock: Clock = system_clock,
+) -> TrialRead:
+    """Plan a blinded n-of-1 trial: randomise, conceal the allocation, issue kit codes."""
+    require_role(actor, PLANNERS, "plan trials")
+    if regimen.weekdays is not None:
+        parse_weekdays(regimen.weekdays)
+    built = regimen.build()
+    if regimen.substance not in ("psilocybin", "lsd"):
+        raise ValidationError(
+            "substance", f"unknown substance {regimen.substance!r}", allowed=("psilocybin", "lsd")
+        )
+    seed = new_allocation_seed() if seed is None else seed
+    design = plan_design(spec, seed)
+    now = clock()
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        if start_date < patient_today(patient, now):
+            raise ValidationError(
+                "start_date", f"{start_date} is in the past", allowed="today or later"
+            )
+        build_calendar(design.blinded(), built, start_date, patient.time_zone)  # validates fit
+        clash = session.execute(
+            select(TrialRow.id).where(
+                TrialRow.patient_id == patient.id,
+                TrialRow.status.in_(("draft", "screened", "scheduled", "running", "paused")),
+            )
+        ).first()
+        if clash:
+            raise ConflictError(f"trial: patient already has an open trial ({clash[0]})")
+        trial = TrialRow(
+            patient_id=patient.id,
+            status="draft",
+            start_date=start_date,
+            plan={
+                "regimen": regimen.as_plan(),
+                "design": {
+                    "run_in_days": spec.run_in_days,
+                    "pairs": spec.pairs,
+                    "period_days": spec.period_days,
+                    "wash_in_days": spec.wash_in_days,
+                    "n_arms": len(spec.arms),
+                },
+                "pauses": [],
+            },
+            lock_version=1,
+            created_at=now,
+        )
+        session.add(trial)
+        session.flush()
+        session.add(
+            AllocationRow(
+                trial_id=trial.id,
+                seed=seed,
+                sequence=list(design.sequence),
+                max_run_length=spec.max_run_length,
+                created_at=now,
+            )
+        )
+        issued = issue_kits(design)
+        for period, kit in zip(design.periods, issued.kits, strict=True):
+            row = PeriodRow(
+                trial_id=trial.id,
+                number=period.number,
+                block=period.block,
+                start_date=start_date + dt.timedelta(days=period.start_day),
+                end_date=start_date + dt.timedelta(days=period.end_day),
+                washin_days=period.wash_in_days,
+            )
+            session.add(row)
+            session.flush()
+            session.add(KitRow(trial_id=trial.id, period_id=row.id, code=kit.code))
+        session.flush()
+        audit_patient(
+            session,
+            actor,
+            "create",
+            "trial",
+            trial.id,
+            patient,
+            at=now,
+            regimen=regimen.template,
+            periods=len(design.periods),
+        )
+        confirm_screening_if_cleared(session, actor, trial, patient, now)
+        return read_trial(session, trial, patient)
