@@ -5,6 +5,11 @@ with :mod:`microtrial.reports.formatting`; probabilities at thresholds the engin
 summarise (2 points, 50 % of baseline) come from the exact posterior in
 :mod:`microtrial.analysis.density`. Both versions render from Jinja2 templates to self-contained
 HTML (inline SVG figures) or to PDF (WeasyPrint, PNG figures from the same matplotlib drawing).
+
+This module only renders: the data come from :mod:`microtrial.services.report_data`, the
+guessing test from :mod:`microtrial.analysis.summaries`, the secondary-outcome rows from
+:mod:`microtrial.reports.trial_outcomes` and the fixed wording from
+:mod:`microtrial.reports.trial_prose`.
 """
 
 from __future__ import annotations
