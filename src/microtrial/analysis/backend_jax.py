@@ -22,14 +22,12 @@ from microtrial.analysis.continuous import (
     PLACEBO,
     BatchFit,
     FitOptions,
-    RhoConditionals,
-    _unique_entries,
     finalise,
-    rho_grid,
     sufficient_statistics,
     thresholds_for,
     warn_flags,
 )
+from microtrial.analysis.posterior_kernel import RhoConditionals, rho_grid, unique_entries
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -112,7 +110,7 @@ def _pad_shapes(
 def _compiled(q: int, prior: tuple[float, float] | None) -> Any:
     """The jit-compiled posterior computation for one model shape (compiled once per process)."""
     jax, jnp, jsp = _jax()
-    index, _, _ = _unique_entries(q)
+    index, _, _ = unique_entries(q)
 
     def t_cdf(x: Any, nu: Any) -> Any:
         tail = 0.5 * jsp.betainc(nu / 2.0, 0.5, nu / (nu + x * x))

@@ -17,13 +17,9 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
-from microtrial.analysis.continuous import (
-    BetaPrior,
-    rho_conditionals,
-    rho_grid,
-    sufficient_statistics,
-)
+from microtrial.analysis.continuous import BetaPrior, sufficient_statistics
 from microtrial.analysis.frames import trials_from_frame
+from microtrial.analysis.posterior_kernel import rho_conditionals, rho_grid
 from microtrial.errors import ValidationError
 
 FloatArray = npt.NDArray[np.float64]

@@ -31,7 +31,7 @@ from microtrial.domain.catalog import (
     parse_instrument,
 )
 from microtrial.domain.medications import match_medication
-from microtrial.domain.regimens import parse_regimen_catalog
+from microtrial.domain.regimen_catalog import parse_regimen_catalog
 from microtrial.domain.scoring import score as score_answers
 from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
 from microtrial.errors import MicroTrialError, ValidationError

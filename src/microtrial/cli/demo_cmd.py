@@ -80,9 +80,10 @@ def _write_reports(database: Path, out: Path) -> list[str]:
     from microtrial.cli.common import open_db
     from microtrial.cli.report_cmds import write_output
     from microtrial.reports.demo import demo_reports
+    from microtrial.services.report_data import demo_report_data
 
     with open_db(f"sqlite:///{database}") as db, handle_errors():
-        reports = demo_reports(db)
+        reports = demo_reports(demo_report_data(db))
     for name, content in reports.items():
         write_output(out / name, content)
     return list(reports)

@@ -64,15 +64,14 @@ def trial_cmd(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Report of one unblinded trial (refused while the trial is still blinded)."""
-    from microtrial.reports.trial_report import trial_reports
+    from microtrial.reports.trial_report import render_trial_reports
+    from microtrial.services.report_data import trial_report_data
 
+    formats = _formats(html, pdf)
     with open_db(database_url) as db, handle_errors():
-        out = trial_reports(
-            db,
-            system_actor(),
-            trial_id,
-            audience="patient" if patient else "clinician",
-            formats=_formats(html, pdf),
+        data = trial_report_data(db, system_actor(), trial_id)
+        out = render_trial_reports(
+            data, audience="patient" if patient else "clinician", formats=formats
         )
     _emit(out, html, pdf)
 
@@ -88,10 +87,13 @@ def cohort_cmd(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """De-identified cohort report: pooled effects, heterogeneity, blinding."""
-    from microtrial.reports.cohort_report import cohort_reports
+    from microtrial.reports.cohort_report import render_cohort_reports
+    from microtrial.services.report_data import cohort_report_data
 
+    formats = _formats(html, pdf)
     with open_db(database_url) as db, handle_errors():
-        out = cohort_reports(db, system_actor(), condition=condition, formats=_formats(html, pdf))
+        data = cohort_report_data(db, system_actor(), condition=condition)
+        out = render_cohort_reports(data, formats)
     _emit(out, html, pdf)
 
 

@@ -12,13 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from microtrial.domain.catalog import (
-    SEVERITY_ORDER,
-    AlertAction,
-    AlertSeverity,
-    Catalog,
-    load_catalog,
-)
+from microtrial.domain.catalog import Catalog, load_catalog
+from microtrial.domain.catalog_files import SEVERITY_ORDER, AlertAction, AlertSeverity
 from microtrial.domain.medications import match_medication
 from microtrial.domain.scoring import ScoreResult
 from microtrial.domain.screening import medication_findings

@@ -2,14 +2,14 @@
 
 The catalog is read once (``load_catalog()``, cached) from the package's own YAML files through
 ``importlib.resources`` -- the one read the domain layer does. Each file is checked against the
-models below (unknown keys are errors) and then across files (every referenced id exists, every
-rule has a resolvable source, codes are well formed, no medication name maps twice).
+models (the instrument models below, the other files' in ``catalog_files``; unknown keys are
+errors) and then across files by ``catalog_checks`` (every referenced id exists, every rule has a
+resolvable source, codes are well formed, no medication name maps twice).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -17,16 +17,39 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from microtrial.domain import catalog_checks as checks
+from microtrial.domain.catalog_files import (
+    AgeRule,
+    AlertCatalog,
+    BloodPressureRule,
+    CatalogModel,
+    Condition,
+    ConditionGroup,
+    ConditionRule,
+    ConditionsFile,
+    EvidenceNote,
+    HistoryFlag,
+    Ingredient,
+    InteractionRule,
+    MedicationClass,
+    MedicationsFile,
+    Op,
+    Product,
+    ScreeningFile,
+    SimpleRule,
+    Source,
+    SourcesFile,
+    Substance,
+    TimingRule,
+)
 from microtrial.errors import ValidationError
 
 __all__ = [
     "CATALOG_FILES",
-    "AlertCatalog",
     "Catalog",
     "CatalogError",
-    "Condition",
     "Instrument",
     "Item",
     "ScoreDef",
@@ -46,29 +69,6 @@ CATALOG_FILES = (
     "alerts.yaml",
 )
 
-Severity = Literal["contraindicated", "major", "moderate", "minor"]
-SEVERITY_ORDER: dict[str, int] = {"contraindicated": 3, "major": 2, "moderate": 1, "minor": 0}
-AlertSeverity = Literal["urgent", "high", "info"]
-AlertAction = Literal[
-    "stop", "pause-trial", "hold-dosing", "withhold-dose", "clinician-review", "none"
-]
-Evidence = Literal[
-    "RCT",
-    "OBS",
-    "CASE",
-    "LABEL",
-    "MECH",
-    "HR",
-    "EXCL",
-    "REVIEW",
-    "ANECDOTAL",
-    "INVITRO",
-    "PKGEN",
-    "NONE",
-]
-Op = Literal["ge", "gt", "le", "lt", "eq"]
-
-ICD10CM_RE = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 LOINC_RE = re.compile(r"^[0-9]{1,7}-[0-9]$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
@@ -85,30 +85,10 @@ class CatalogError(ValidationError):
     """A catalog file that does not parse or breaks a catalog rule."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-# ---------------------------------------------------------------- sources
-
-
-class Source(_Model):
-    """A bibliographic source; ``verified: false`` keeps REFERENCE.md's "(unverified)" mark."""
-
-    id: str
-    citation: str
-    verified: bool
-
-
-class SourcesFile(_Model):
-    version: str
-    sources: tuple[Source, ...]
-
-
 # ---------------------------------------------------------------- instruments
 
 
-class Item(_Model):
+class Item(CatalogModel):
     """One question of an instrument, with its answer type and allowed range."""
 
     id: str
@@ -147,19 +127,19 @@ class Item(_Model):
         return f"text up to {self.max_length or 1000} characters"
 
 
-class Band(_Model):
+class Band(CatalogModel):
     min: float
     max: float
     label: str
 
 
-class CriteriaArm(_Model):
+class CriteriaArm(CatalogModel):
     wpi_min: int
     wpi_max: int | None = None
     ss_min: int
 
 
-class AcrCriteria(_Model):
+class AcrCriteria(CatalogModel):
     wpi_score: str
     ss_score: str
     arms: tuple[CriteriaArm, ...]
@@ -168,7 +148,7 @@ class AcrCriteria(_Model):
     regions_min: int | None = None
 
 
-class MigraineDayRule(_Model):
+class MigraineDayRule(CatalogModel):
     headache_item: str
     duration_item: str
     min_duration_minutes: int
@@ -185,7 +165,7 @@ class MigraineDayRule(_Model):
     aura_max_minutes: int
 
 
-class ScoreDef(_Model):
+class ScoreDef(CatalogModel):
     """A computed score: its method, inputs, bounds and optional bands."""
 
     id: str
@@ -235,7 +215,7 @@ class ScoreDef(_Model):
         return self
 
 
-class MissingRule(_Model):
+class MissingRule(CatalogModel):
     """How unanswered optional items are treated.
 
     ``none``: a score with any unanswered input is not computed; ``prorate``: computed from the
@@ -248,7 +228,7 @@ class MissingRule(_Model):
     note: str | None = None
 
 
-class Flag(_Model):
+class Flag(CatalogModel):
     """An interpretation flag raised when a score or item crosses a threshold."""
 
     id: str
@@ -267,7 +247,7 @@ class Flag(_Model):
         return self
 
 
-class Instrument(_Model):
+class Instrument(CatalogModel):
     """An instrument definition; shipped ones and user-loaded licensed ones share this format."""
 
     id: str
@@ -307,6 +287,67 @@ class Instrument(_Model):
         raise KeyError(score_id)
 
 
+def _score_refs(
+    instrument: Instrument, definition: ScoreDef, score_ids: list[str]
+) -> tuple[list[str], list[str]]:
+    """The items a score reads; problems for score references not defined before it."""
+    refs: list[str] = list(definition.items)
+    if definition.regions:
+        refs += [i for members in definition.regions.values() for i in members]
+    problems: list[str] = []
+    if definition.criteria:
+        refs += list(definition.criteria.require_true)
+        for ref in (
+            definition.criteria.wpi_score,
+            definition.criteria.ss_score,
+            definition.criteria.regions_score,
+        ):
+            if ref is not None and ref not in score_ids:
+                problems.append(
+                    f"{instrument.id}.{definition.id}: score {ref} must be defined before it"
+                )
+    if definition.migraine_day:
+        rule = definition.migraine_day
+        refs += [
+            rule.headache_item,
+            rule.duration_item,
+            rule.severity_item,
+            rule.treated_item,
+            rule.aura_item,
+            rule.aura_duration_item,
+            *rule.c_features,
+            *rule.d_any,
+            *rule.d_all,
+        ]
+    return refs, problems
+
+
+def _score_problems(
+    instrument: Instrument, definition: ScoreDef, known_items: set[str], score_ids: list[str]
+) -> list[str]:
+    """One score's unknown items, forward score references, stray bands and bad LOINC."""
+    refs, problems = _score_refs(instrument, definition, score_ids)
+    problems += [
+        f"{instrument.id}.{definition.id}: unknown item {ref}"
+        for ref in refs
+        if ref not in known_items
+    ]
+    problems += [
+        f"{instrument.id}.{definition.id}: score {ref} must be defined before it"
+        for ref in definition.scores
+        if ref not in score_ids
+    ]
+    for band in definition.bands:
+        if band.min < definition.min or band.max > definition.max or band.min > band.max:
+            problems.append(
+                f"{instrument.id}.{definition.id}: band {band.label} outside "
+                f"{definition.min}–{definition.max}"
+            )
+    if definition.loinc and not LOINC_RE.match(definition.loinc):
+        problems.append(f"{instrument.id}.{definition.id}: malformed LOINC {definition.loinc}")
+    return problems
+
+
 def instrument_problems(instrument: Instrument) -> list[str]:
     """List the internal inconsistencies of one instrument definition (empty when sound)."""
     problems: list[str] = []
@@ -316,51 +357,7 @@ def instrument_problems(instrument: Instrument) -> list[str]:
     known_items = set(item_ids)
     score_ids: list[str] = []
     for definition in instrument.scores:
-        refs: list[str] = list(definition.items)
-        if definition.regions:
-            refs += [i for members in definition.regions.values() for i in members]
-        if definition.criteria:
-            refs += list(definition.criteria.require_true)
-            for ref in (
-                definition.criteria.wpi_score,
-                definition.criteria.ss_score,
-                definition.criteria.regions_score,
-            ):
-                if ref is not None and ref not in score_ids:
-                    problems.append(
-                        f"{instrument.id}.{definition.id}: score {ref} must be defined before it"
-                    )
-        if definition.migraine_day:
-            rule = definition.migraine_day
-            refs += [
-                rule.headache_item,
-                rule.duration_item,
-                rule.severity_item,
-                rule.treated_item,
-                rule.aura_item,
-                rule.aura_duration_item,
-                *rule.c_features,
-                *rule.d_any,
-                *rule.d_all,
-            ]
-        problems += [
-            f"{instrument.id}.{definition.id}: unknown item {ref}"
-            for ref in refs
-            if ref not in known_items
-        ]
-        problems += [
-            f"{instrument.id}.{definition.id}: score {ref} must be defined before it"
-            for ref in definition.scores
-            if ref not in score_ids
-        ]
-        for band in definition.bands:
-            if band.min < definition.min or band.max > definition.max or band.min > band.max:
-                problems.append(
-                    f"{instrument.id}.{definition.id}: band {band.label} outside "
-                    f"{definition.min}–{definition.max}"
-                )
-        if definition.loinc and not LOINC_RE.match(definition.loinc):
-            problems.append(f"{instrument.id}.{definition.id}: malformed LOINC {definition.loinc}")
+        problems += _score_problems(instrument, definition, known_items, score_ids)
         score_ids.append(definition.id)
     if len(set(score_ids)) != len(score_ids):
         problems.append(f"{instrument.id}: duplicate score ids")
@@ -380,7 +377,7 @@ def instrument_problems(instrument: Instrument) -> list[str]:
     return problems
 
 
-class LicensedInstrument(_Model):
+class LicensedInstrument(CatalogModel):
     """A licensed instrument that is not shipped; sites load their own copy."""
 
     id: str
@@ -389,281 +386,16 @@ class LicensedInstrument(_Model):
     sources: tuple[str, ...] = Field(min_length=1)
 
 
-class InstrumentsFile(_Model):
+class InstrumentsFile(CatalogModel):
     version: str
     instruments: tuple[Instrument, ...]
     licensed_instruments: tuple[LicensedInstrument, ...] = ()
 
 
-# ---------------------------------------------------------------- screening
-
-
-class Substance(_Model):
-    id: str
-    title: str
-    unii: str
-    drugbank: str
-    sources: tuple[str, ...] = Field(min_length=1)
-
-
-class HistoryFlag(_Model):
-    """One yes/no history question asked at screening."""
-
-    id: str
-    question: str
-    required: bool
-
-
-class _Rule(_Model):
-    id: str
-    title: str
-    rationale: str
-    evidence: tuple[Evidence, ...] = Field(min_length=1)
-    sources: tuple[str, ...] = Field(min_length=1)
-    unverified: bool = False
-
-
-class ConditionRule(_Rule):
-    """A contraindication triggered by a 'yes' history answer (REFERENCE.md A.1)."""
-
-    history_flag: str
-    severity: Severity
-
-
-class SimpleRule(_Rule):
-    severity: Severity
-
-
-class AgeRule(SimpleRule):
-    min_age: int
-
-
-class BloodPressureRule(SimpleRule):
-    systolic_min: int
-    diastolic_min: int
-
-
-class Match(_Model):
-    """Medication classes and/or ingredients a rule applies to."""
-
-    classes: tuple[str, ...] = ()
-    ingredients: tuple[str, ...] = ()
-
-    @pydantic.model_validator(mode="after")
-    def _not_empty(self) -> Match:
-        if not self.classes and not self.ingredients:
-            raise ValueError("match needs classes or ingredients")
-        return self
-
-
-class InteractionRule(_Model):
-    """A drug interaction (REFERENCE.md A.2) with a severity per substance."""
-
-    id: str
-    match: Match
-    severity: dict[str, Severity]
-    reference_class: Literal["contraindicated", "avoid", "caution", "minimal"]
-    title: str
-    mechanism: str
-    evidence: tuple[Evidence, ...] = Field(min_length=1)
-    sources: tuple[str, ...] = Field(min_length=1)
-    unverified: bool = False
-
-
-class TimingRule(_Rule):
-    """A timing/separation rule between a medication and dosing days; itself a finding."""
-
-    match: Match
-    severity: Severity
-    condition_groups: tuple[str, ...] = ()
-    separation_days_before: int = Field(ge=0)
-    separation_days_after: int = Field(ge=0)
-
-
-class ScreeningFile(_Model):
-    version: str
-    substances: tuple[Substance, ...]
-    history_flags: tuple[HistoryFlag, ...]
-    condition_rules: tuple[ConditionRule, ...]
-    pregnancy_rule: SimpleRule
-    age_rule: AgeRule
-    blood_pressure_rules: tuple[BloodPressureRule, ...]
-    interaction_rules: tuple[InteractionRule, ...]
-    timing_rules: tuple[TimingRule, ...]
-
-
-# ---------------------------------------------------------------- medications
-
-
-class MedicationClass(_Model):
-    id: str
-    title: str
-
-
-class Ingredient(_Model):
-    """A generic ingredient, its classes and the names (generic and brand) that map to it."""
-
-    id: str
-    classes: tuple[str, ...] = Field(min_length=1)
-    names: tuple[str, ...] = ()
-
-
-class Product(_Model):
-    """A multi-ingredient product name."""
-
-    name: str
-    ingredients: tuple[str, ...] = Field(min_length=2)
-
-
-class MedicationsFile(_Model):
-    version: str
-    sources: tuple[str, ...] = Field(min_length=1)
-    classes: tuple[MedicationClass, ...]
-    ingredients: tuple[Ingredient, ...]
-    products: tuple[Product, ...] = ()
-
-
-# ---------------------------------------------------------------- conditions
-
-
-class Endpoint(_Model):
-    id: str
-    description: str
-    instrument: str
-    sources: tuple[str, ...] = Field(min_length=1)
-
-
-class Endpoints(_Model):
-    primary: tuple[Endpoint, ...] = Field(min_length=1)
-    secondary: tuple[Endpoint, ...] = ()
-
-
-class ConditionGroup(_Model):
-    """A condition group (neuropathic, migraine, cluster, fibromyalgia) and its instruments."""
-
-    id: str
-    title: str
-    diary_instruments: tuple[str, ...] = Field(min_length=1)
-    periodic_instruments: tuple[str, ...] = ()
-    endpoints: Endpoints
-
-
-class EvidenceNote(_Model):
-    """A short, sourced note on what is and is not known about microdosing for a condition."""
-
-    id: str
-    known: str
-    unknown: str
-    sources: tuple[str, ...] = Field(min_length=1)
-
-
-class Icd10Code(_Model):
-    code: str
-    title: str
-    unverified: bool = False
-
-
-class Condition(_Model):
-    """A condition with its ICD-10-CM codes (REFERENCE.md F.1), group and evidence note."""
-
-    id: str
-    title: str
-    group: str
-    evidence_note: str
-    codes: tuple[Icd10Code, ...] = Field(min_length=1)
-    sources: tuple[str, ...] = Field(min_length=1)
-
-
-class ConditionsFile(_Model):
-    version: str
-    groups: tuple[ConditionGroup, ...]
-    evidence_notes: tuple[EvidenceNote, ...]
-    conditions: tuple[Condition, ...]
-
-
-# ---------------------------------------------------------------- alerts
-
-
-class _AlertRule(_Model):
-    code: str
-    severity: AlertSeverity
-    action: AlertAction
-    message: str
-    sources: tuple[str, ...] = Field(min_length=1)
-    unverified: bool = False
-
-
-class InstrumentAlertRule(_AlertRule):
-    instrument: str
-    op: Op
-    value: float
-    item: str | None = None
-    score: str | None = None
-
-
-class AdverseEventAlertRule(_AlertRule):
-    min_grade: int = Field(ge=1, le=5)
-    serious_triggers: bool
-
-
-class PersistentGradeRule(_AlertRule):
-    grade: int
-    min_days: int
-    min_doses_recurring: int
-
-
-class SymptomRule(_AlertRule):
-    symptoms: tuple[str, ...] = Field(min_length=1)
-
-
-class BloodPressureAlertRule(_AlertRule):
-    systolic_min: int
-    diastolic_min: int
-
-
-class ConsecutiveDaysRule(_AlertRule):
-    consecutive_days: int = Field(ge=1)
-
-
-class PainFlareRule(ConsecutiveDaysRule):
-    points_above_baseline: float
-
-
-class WorseningRule(_AlertRule):
-    relative_increase: float = Field(gt=0)
-    consecutive_weeks: int = Field(ge=1)
-
-
-class DoseCalendarRule(_AlertRule):
-    tolerance_days: int = Field(ge=0)
-
-
-class NewMedicationRule(_AlertRule):
-    min_severity: Severity
-
-
-class AlertCatalog(_Model):
-    """Alert thresholds (REFERENCE.md D.3), read by ``microtrial.domain.alerts``."""
-
-    version: str
-    instrument_rules: tuple[InstrumentAlertRule, ...]
-    adverse_event: AdverseEventAlertRule
-    persistent_grade2: PersistentGradeRule
-    symptom_rules: tuple[SymptomRule, ...]
-    blood_pressure_rules: tuple[BloodPressureAlertRule, ...]
-    blood_pressure_strict: BloodPressureAlertRule
-    pain_flare: PainFlareRule
-    pain_worsening: WorseningRule
-    headache_worsening: WorseningRule
-    missed_diary: ConsecutiveDaysRule
-    dose_off_calendar: DoseCalendarRule
-    new_medication: NewMedicationRule
-
-
 # ---------------------------------------------------------------- the catalog
 
 
-class Catalog(_Model):
+class Catalog(CatalogModel):
     """Everything in the catalog, validated and cross-checked; frozen."""
 
     sources: dict[str, Source]
@@ -723,25 +455,6 @@ class Catalog(_Model):
         return None
 
 
-_FORM_WORDS = frozenset(
-    """tab tabs tablet tablets cap caps capsule capsules er xr sr cr xl la dr ir odt ec
-    inj injection injectable solution oral liquid syrup suspension patch patches spray nasal cream
-    gel ointment drops extended release delayed immediate sustained controlled chewable
-    dispersible film coated pen autoinjector prefilled syringe vial powder sublingual buccal
-    transdermal topical hcl hydrochloride hydrobromide sodium potassium succinate besylate
-    tartrate maleate mesylate fumarate citrate carbonate sulfate sulphate phosphate acetate
-    mg mcg ug µg g ml iu unit units daily""".split()  # noqa: SIM905 - a word list reads better
-)
-_STRENGTH_RE = re.compile(r"\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|ug|g|ml|iu|units?|%)\b", re.I)
-
-
-def normalize_medication_name(text: str) -> tuple[str, ...]:
-    """Lower-case a medication name and drop strengths, forms, salts and punctuation."""
-    text = _STRENGTH_RE.sub(" ", text.lower().replace("’", "'"))
-    tokens = re.split(r"[^a-z0-9µ]+", text)
-    return tuple(t for t in tokens if t and not t.isdigit() and t not in _FORM_WORDS)
-
-
 # ---------------------------------------------------------------- loading
 
 
@@ -778,7 +491,7 @@ def load_catalog_files() -> dict[str, str]:
 
 
 def _parse_files(texts: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    models: dict[str, type[_Model]] = {
+    models: dict[str, type[CatalogModel]] = {
         "sources.yaml": SourcesFile,
         "screening.yaml": ScreeningFile,
         "medications.yaml": MedicationsFile,
@@ -804,197 +517,41 @@ def _parse_files(texts: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     return parsed, problems
 
 
-def _duplicates(ids: list[str]) -> set[str]:
-    return {i for i, n in Counter(ids).items() if n > 1}
-
-
 def _build(parsed: Mapping[str, Any]) -> tuple[Catalog | None, list[str]]:
-    problems: list[str] = []
+    """Cross-check the parsed files, one checker per file, and build the Catalog."""
     src: SourcesFile = parsed["sources.yaml"]
     scr: ScreeningFile = parsed["screening.yaml"]
     med: MedicationsFile = parsed["medications.yaml"]
     con: ConditionsFile = parsed["conditions.yaml"]
     ins: InstrumentsFile = parsed["instruments.yaml"]
     alr: AlertCatalog = parsed["alerts.yaml"]
-
-    rule_ids = [r.id for r in scr.condition_rules]
-    rule_ids += [r.id for r in scr.interaction_rules]
-    rule_ids += [r.id for r in scr.timing_rules]
-    for label, ids in (
-        ("source", [s.id for s in src.sources]),
-        ("substance", [s.id for s in scr.substances]),
-        ("history flag", [h.id for h in scr.history_flags]),
-        ("rule", [*rule_ids]),
-        ("medication class", [c.id for c in med.classes]),
-        ("ingredient", [i.id for i in med.ingredients]),
-        ("condition", [c.id for c in con.conditions]),
-        ("group", [g.id for g in con.groups]),
-        ("instrument", [i.id for i in ins.instruments] + [i.id for i in ins.licensed_instruments]),
-        ("ICD-10-CM code", [c.code for cond in con.conditions for c in cond.codes]),
-    ):
-        problems += [f"duplicate {label} id {d}" for d in sorted(_duplicates(ids))]
-
     sources = {s.id: s for s in src.sources}
-    substances = {s.id: s for s in scr.substances}
-    flags = {h.id: h for h in scr.history_flags}
-    classes = {c.id: c for c in med.classes}
-    ingredients = {i.id: i for i in med.ingredients}
-    groups = {g.id: g for g in con.groups}
-    notes = {n.id: n for n in con.evidence_notes}
     instruments = {i.id: i for i in ins.instruments}
-
-    def need_sources(where: str, ids: tuple[str, ...]) -> None:
-        if not ids:
-            problems.append(f"{where}: no source")
-        problems.extend(f"{where}: unknown source {s}" for s in ids if s not in sources)
-
-    # every rule, item set, threshold and code carries a resolvable source
-    for substance in scr.substances:
-        need_sources(f"substance {substance.id}", substance.sources)
-    for crule in scr.condition_rules:
-        need_sources(f"rule {crule.id}", crule.sources)
-        if crule.history_flag not in flags:
-            problems.append(f"rule {crule.id}: unknown history flag {crule.history_flag}")
-    for simple in (scr.pregnancy_rule, scr.age_rule, *scr.blood_pressure_rules):
-        need_sources(f"rule {simple.id}", simple.sources)
-
-    def check_match(where: str, match: Match) -> None:
-        problems.extend(f"{where}: unknown class {c}" for c in match.classes if c not in classes)
-        problems.extend(
-            f"{where}: unknown ingredient {i}" for i in match.ingredients if i not in ingredients
-        )
-
-    for irule in scr.interaction_rules:
-        need_sources(f"rule {irule.id}", irule.sources)
-        check_match(f"rule {irule.id}", irule.match)
-        if set(irule.severity) != set(substances):
-            problems.append(
-                f"rule {irule.id}: severity must name every substance {sorted(substances)}"
-            )
-    group_ids = {g.id for g in con.groups}
-    for trule in scr.timing_rules:
-        need_sources(f"rule {trule.id}", trule.sources)
-        check_match(f"rule {trule.id}", trule.match)
-        problems.extend(
-            f"rule {trule.id}: unknown condition group {g}"
-            for g in trule.condition_groups
-            if g not in group_ids
-        )
-
-    need_sources("medications.yaml", med.sources)
-    names: dict[str, tuple[str, ...]] = {}
-
-    def add_name(name: str, target: tuple[str, ...]) -> None:
-        key = " ".join(normalize_medication_name(name))
-        if not key:
-            problems.append(f"medication name {name!r} is empty once normalised")
-        elif key in names and names[key] != target:
-            problems.append(f"duplicate medication name {name!r} ({names[key]} and {target})")
-        else:
-            names[key] = target
-
-    for ingredient in med.ingredients:
-        problems.extend(
-            f"ingredient {ingredient.id}: unknown class {c}"
-            for c in ingredient.classes
-            if c not in classes
-        )
-        add_name(ingredient.id, (ingredient.id,))
-        for name in ingredient.names:
-            key = " ".join(normalize_medication_name(name))
-            if key in names and names[key] == (ingredient.id,):
-                problems.append(f"duplicate medication name {name!r} for {ingredient.id}")
-            add_name(name, (ingredient.id,))
-    for product in med.products:
-        problems.extend(
-            f"product {product.name}: unknown ingredient {i}"
-            for i in product.ingredients
-            if i not in ingredients
-        )
-        add_name(product.name, product.ingredients)
-
-    for group in con.groups:
-        for inst_id in (*group.diary_instruments, *group.periodic_instruments):
-            if inst_id not in instruments:
-                problems.append(f"group {group.id}: unknown instrument {inst_id}")
-        for endpoint in (*group.endpoints.primary, *group.endpoints.secondary):
-            need_sources(f"endpoint {group.id}.{endpoint.id}", endpoint.sources)
-            if endpoint.instrument not in instruments:
-                problems.append(f"endpoint {group.id}.{endpoint.id}: unknown instrument")
-    for note in con.evidence_notes:
-        need_sources(f"evidence note {note.id}", note.sources)
-    for condition in con.conditions:
-        need_sources(f"condition {condition.id}", condition.sources)
-        if condition.group not in groups:
-            problems.append(f"condition {condition.id}: unknown group {condition.group}")
-        if condition.evidence_note not in notes:
-            problems.append(f"condition {condition.id}: unknown evidence note")
-        problems.extend(
-            f"condition {condition.id}: malformed ICD-10-CM code {c.code}"
-            for c in condition.codes
-            if not ICD10CM_RE.match(c.code)
-        )
-
-    for instrument in ins.instruments:
-        need_sources(f"instrument {instrument.id}", instrument.sources)
-        for definition in instrument.scores:
-            problems.extend(
-                f"instrument {instrument.id}.{definition.id}: unknown source {s}"
-                for s in (*definition.sources, *definition.band_sources)
-                if s not in sources
-            )
-        for flag in instrument.flags:
-            need_sources(f"instrument {instrument.id} flag {flag.id}", flag.sources)
-    for licensed in ins.licensed_instruments:
-        need_sources(f"licensed instrument {licensed.id}", licensed.sources)
-
-    for arule in alr.instrument_rules:
-        need_sources(f"alert {arule.code}", arule.sources)
-        target = instruments.get(arule.instrument)
-        if target is None:
-            problems.append(f"alert {arule.code}: unknown instrument {arule.instrument}")
-        elif arule.item is not None and arule.item not in {i.id for i in target.items}:
-            problems.append(f"alert {arule.code}: unknown item {arule.item}")
-        elif arule.score is not None and arule.score not in {s.id for s in target.scores}:
-            problems.append(f"alert {arule.code}: unknown score {arule.score}")
-    single_alerts: list[_AlertRule] = [
-        alr.adverse_event,
-        alr.persistent_grade2,
-        alr.blood_pressure_strict,
-        alr.pain_flare,
-        alr.pain_worsening,
-        alr.headache_worsening,
-        alr.missed_diary,
-        alr.dose_off_calendar,
-        alr.new_medication,
-        *alr.symptom_rules,
-        *alr.blood_pressure_rules,
-    ]
-    for alert_rule in single_alerts:
-        need_sources(f"alert {alert_rule.code}", alert_rule.sources)
-    problems += [
-        f"duplicate alert code {d}"
-        for d in sorted(_duplicates([r.code for r in (*single_alerts, *alr.instrument_rules)]))
-    ]
-
+    problems = checks.duplicate_id_problems(src, scr, med, con, ins)
+    problems += checks.screening_problems(scr, sources, med, {g.id for g in con.groups})
+    names, medication_problems = checks.medication_problems(med, sources)
+    problems += medication_problems
+    problems += checks.condition_problems(con, sources, instruments)
+    problems += checks.instrument_source_problems(ins, sources)
+    problems += checks.alert_problems(alr, sources, instruments)
     if problems:
         return None, problems
     catalog = Catalog(
         sources=sources,
-        substances=substances,
-        history_flags=flags,
+        substances={s.id: s for s in scr.substances},
+        history_flags={h.id: h for h in scr.history_flags},
         condition_rules=scr.condition_rules,
         pregnancy_rule=scr.pregnancy_rule,
         age_rule=scr.age_rule,
         blood_pressure_rules=scr.blood_pressure_rules,
         interaction_rules=scr.interaction_rules,
         timing_rules=scr.timing_rules,
-        medication_classes=classes,
-        ingredients=ingredients,
+        medication_classes={c.id: c for c in med.classes},
+        ingredients={i.id: i for i in med.ingredients},
         products=med.products,
         medication_names=names,
-        groups=groups,
-        evidence_notes=notes,
+        groups={g.id: g for g in con.groups},
+        evidence_notes={n.id: n for n in con.evidence_notes},
         conditions={c.id: c for c in con.conditions},
         instruments=instruments,
         licensed_instruments={i.id: i for i in ins.licensed_instruments},

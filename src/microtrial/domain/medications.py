@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from microtrial.domain.catalog import Catalog, load_catalog, normalize_medication_name
+from microtrial.domain.catalog import Catalog, load_catalog
+from microtrial.domain.catalog_files import normalize_medication_name
 
 __all__ = ["MedicationMatch", "match_medication"]
 

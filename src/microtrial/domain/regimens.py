@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from importlib import resources
-from typing import Annotated, Any, Literal
-
-import pydantic
-import yaml
+from typing import TYPE_CHECKING, Literal
 
 from microtrial.errors import ValidationError
+
+if TYPE_CHECKING:  # regimen_catalog imports this module's types
+    from microtrial.domain.regimen_catalog import RegimenCatalog
 
 __all__ = [
     "WEEKDAY_NAMES",
@@ -34,7 +34,6 @@ __all__ = [
     "DosePattern",
     "DoseUnit",
     "Regimen",
-    "RegimenCatalog",
     "RegimenTemplate",
     "ReportedRange",
     "Taper",
@@ -45,7 +44,6 @@ __all__ = [
     "load_regimen_catalog",
     "next_titration_amount",
     "parse_dose_unit",
-    "parse_regimen_catalog",
     "parse_weekdays",
     "pattern_fits_period",
     "regimen_from_template",
@@ -435,158 +433,12 @@ def custom_regimen(
     )
 
 
-# --------------------------------------------------------------------------- catalog schema
-
-
-class _Model(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-
-
-class _CycleSpec(_Model):
-    kind: Literal["cycle"]
-    on_days: int
-    off_days: int
-
-
-class _WeekdaySpec(_Model):
-    kind: Literal["weekdays"]
-    weekdays: list[int | str] | None = None
-    choose: int | None = pydantic.Field(default=None, ge=1, le=7)
-
-    @pydantic.model_validator(mode="after")
-    def _one_of(self) -> _WeekdaySpec:
-        if (self.weekdays is None) == (self.choose is None):
-            raise ValueError("give either 'weekdays' or 'choose'")
-        return self
-
-
-class _DaysSpec(_Model):
-    kind: Literal["days"]
-    days: list[int]
-    repeat_every: int | None = None
-
-
-class _RangeSpec(_Model):
-    substance: str = pydantic.Field(min_length=1)
-    low: float = pydantic.Field(gt=0)
-    high: float = pydantic.Field(gt=0)
-    unit: Literal["µg", "mg", "mg dried material", "mg/kg"]
-    context: str = pydantic.Field(min_length=1)
-    source: str = pydantic.Field(min_length=1)
-    verified: bool
-
-    @pydantic.model_validator(mode="after")
-    def _ordered(self) -> _RangeSpec:
-        if self.low > self.high:
-            raise ValueError("low exceeds high")
-        return self
-
-
-class _TemplateSpec(_Model):
-    name: str = pydantic.Field(pattern=r"^[a-z][a-z0-9_]*$")
-    title: str = pydantic.Field(min_length=1)
-    pattern: Annotated[_CycleSpec | _WeekdaySpec | _DaysSpec, pydantic.Field(discriminator="kind")]
-    sub_perceptual: bool
-    notes: list[str] = []
-    source: str = pydantic.Field(min_length=1)
-    verified: bool
-    reported_ranges: list[_RangeSpec] = []
-
-
-class _CatalogSpec(_Model):
-    schema_version: Literal[1]
-    source: str = pydantic.Field(min_length=1)
-    templates: list[_TemplateSpec] = pydantic.Field(min_length=1)
-    reported_ranges: list[_RangeSpec] = []
-
-
-@dataclass(frozen=True)
-class RegimenCatalog:
-    """All regimen templates plus general sourced dose-range facts."""
-
-    templates: Mapping[str, RegimenTemplate]
-    reported_ranges: tuple[ReportedRange, ...]
-    source: str
-
-    def get(self, name: str) -> RegimenTemplate:
-        """Return the template called ``name``."""
-        try:
-            return self.templates[name]
-        except KeyError:
-            raise ValidationError(
-                "regimen", "unknown regimen template", value=name, allowed=sorted(self.templates)
-            ) from None
-
-
-def _range(spec: _RangeSpec) -> ReportedRange:
-    return ReportedRange(**spec.model_dump())
-
-
-def _template(spec: _TemplateSpec) -> RegimenTemplate:
-    p = spec.pattern
-    pattern: DosePattern | None
-    choose: int | None = None
-    if isinstance(p, _CycleSpec):
-        pattern = CyclePattern(on_days=p.on_days, off_days=p.off_days)
-    elif isinstance(p, _WeekdaySpec):
-        pattern = (
-            None if p.weekdays is None else WeekdayPattern(frozenset(parse_weekdays(p.weekdays)))
-        )
-        choose = p.choose
-    else:
-        pattern = DayListPattern(days=tuple(p.days), repeat_every=p.repeat_every)
-    return RegimenTemplate(
-        name=spec.name,
-        title=spec.title,
-        pattern=pattern,
-        choose_weekdays=choose,
-        sub_perceptual=spec.sub_perceptual,
-        notes=tuple(spec.notes),
-        source=spec.source,
-        verified=spec.verified,
-        reported_ranges=tuple(_range(r) for r in spec.reported_ranges),
-    )
-
-
-def parse_regimen_catalog(text: str, *, origin: str = "regimens.yaml") -> RegimenCatalog:
-    """Parse and validate regimen-catalog YAML text; errors name the offending entry."""
-    try:
-        raw: Any = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValidationError(origin, f"not valid YAML: {err}") from err
-    try:
-        spec = _CatalogSpec.model_validate(raw)
-    except pydantic.ValidationError as err:
-        first = err.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ValidationError(
-            f"{origin}:{loc}",
-            f"{first['msg']} ({err.error_count()} error(s))",
-            value=first.get("input"),
-        ) from err
-    templates: dict[str, RegimenTemplate] = {}
-    for i, t in enumerate(spec.templates):
-        if t.name in templates:
-            raise ValidationError(f"{origin}:templates.{i}.name", "duplicate name", value=t.name)
-        try:
-            templates[t.name] = _template(t)
-        except ValidationError as err:
-            raise ValidationError(
-                f"{origin}:templates.{i}.{err.field}",
-                str(err),
-                value=err.value,
-                allowed=err.allowed,
-            ) from err
-    return RegimenCatalog(
-        templates=templates,
-        reported_ranges=tuple(_range(r) for r in spec.reported_ranges),
-        source=spec.source,
-    )
-
-
 @functools.cache
 def load_regimen_catalog() -> RegimenCatalog:
     """Load the bundled ``catalog/regimens.yaml`` (read once, validated)."""
+    # imported here: the catalog's checker builds on this module's pattern and template types
+    from microtrial.domain.regimen_catalog import parse_regimen_catalog
+
     text = resources.files("microtrial.catalog").joinpath("regimens.yaml").read_text("utf-8")
     return parse_regimen_catalog(text)
 

@@ -16,13 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from microtrial.domain.catalog import (
-    SEVERITY_ORDER,
-    Catalog,
-    CatalogError,
-    Match,
-    load_catalog,
-)
+from microtrial.domain.catalog import Catalog, CatalogError, load_catalog
+from microtrial.domain.catalog_files import SEVERITY_ORDER, Match
 from microtrial.domain.medications import MedicationMatch, match_medication
 from microtrial.errors import ValidationError
 

@@ -18,9 +18,9 @@ from microtrial.domain.catalog import load_catalog
 from microtrial.reports import figures
 from microtrial.reports import formatting as f
 from microtrial.reports.rendering import check_format, finish
-from microtrial.services.analysis import MCID_POINTS, CohortAnalysis, cohort_analysis
+from microtrial.services.analysis import MCID_POINTS, CohortAnalysis
 from microtrial.services.common import Clock, system_clock
-from microtrial.store.db import Database
+from microtrial.services.report_data import CohortReportData, ReportSource, cohort_report_data
 
 SECTIONS = (
     ("overview", "Overview"),
@@ -76,8 +76,20 @@ def render_cohort_report(
     return finish("cohort.html", context, fmt)
 
 
+def render_cohort_reports(
+    data: CohortReportData, formats: Sequence[str] = ("html",)
+) -> dict[str, str | bytes]:
+    """Render the cohort report data in each of ``formats`` (html, pdf)."""
+    return {
+        fmt: render_cohort_report(
+            data.cohort, fmt, condition=data.condition, generated_at=data.generated_at
+        )
+        for fmt in formats
+    }
+
+
 def cohort_report(
-    db: Database,
+    db: ReportSource,
     actor: Actor,
     *,
     condition: str | None = None,
@@ -89,7 +101,7 @@ def cohort_report(
 
 
 def cohort_reports(
-    db: Database,
+    db: ReportSource,
     actor: Actor,
     *,
     condition: str | None = None,
@@ -99,11 +111,8 @@ def cohort_reports(
     """Pool once and render the cohort report in each of ``formats`` (html, pdf)."""
     for fmt in formats:
         check_format(fmt)
-    cohort = cohort_analysis(db, actor, condition_group=condition, clock=clock)
-    return {
-        fmt: render_cohort_report(cohort, fmt, condition=condition, generated_at=clock())
-        for fmt in formats
-    }
+    data = cohort_report_data(db, actor, condition=condition, clock=clock)
+    return render_cohort_reports(data, formats)
 
 
 def cohort_report_context(

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from microtrial.domain.actors import system_actor
-from microtrial.reports.cohort_report import cohort_reports
-from microtrial.reports.trial_report import Audience, trial_reports
-from microtrial.services.trial_views import list_trials
-from microtrial.store.db import Database
+from microtrial.reports.cohort_report import render_cohort_reports
+from microtrial.reports.trial_report import Audience, render_trial_reports
+from microtrial.services.report_data import DemoReportData
 
 FORMATS = ("html", "pdf")
 
 
-def demo_reports(db: Database) -> dict[str, str | bytes]:
+def demo_reports(data: DemoReportData) -> dict[str, str | bytes]:
     """File name -> content (HTML text or PDF bytes) for the demo's output folder."""
-    actor = system_actor("demo")
-    unblinded = [t for t in list_trials(db, actor) if t.status == "unblinded"]
     out: dict[str, str | bytes] = {}
-    if unblinded:
-        trial = next((t for t in unblinded if not t.unblinded_early), unblinded[0])
+    if data.trial is not None:
+        trial_id = data.trial.analysis.trial.id
         audiences: tuple[Audience, ...] = ("clinician", "patient")
         for audience in audiences:
-            done = trial_reports(db, actor, trial.id, audience=audience, formats=FORMATS)
+            done = render_trial_reports(data.trial, audience=audience, formats=FORMATS)
             for fmt, content in done.items():
-                out[f"report-trial-{trial.id}-{audience}.{fmt}"] = content
-    for fmt, content in cohort_reports(db, actor, formats=FORMATS).items():
+                out[f"report-trial-{trial_id}-{audience}.{fmt}"] = content
+    for fmt, content in render_cohort_reports(data.cohort, formats=FORMATS).items():
         out[f"report-cohort.{fmt}"] = content
     return out

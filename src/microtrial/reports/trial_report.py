@@ -5,6 +5,11 @@ with :mod:`microtrial.reports.formatting`; probabilities at thresholds the engin
 summarise (2 points, 50 % of baseline) come from the exact posterior in
 :mod:`microtrial.analysis.density`. Both versions render from Jinja2 templates to self-contained
 HTML (inline SVG figures) or to PDF (WeasyPrint, PNG figures from the same matplotlib drawing).
+
+This module only renders: the data come from :mod:`microtrial.services.report_data`, the
+guessing test from :mod:`microtrial.analysis.summaries`, the secondary-outcome rows from
+:mod:`microtrial.reports.trial_outcomes` and the fixed wording from
+:mod:`microtrial.reports.trial_prose`.
 """
 
 from __future__ import annotations
@@ -13,46 +18,31 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal, overload
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from microtrial import __version__
 from microtrial.analysis.density import EffectPosterior, effect_posterior
+from microtrial.analysis.summaries import guess_chance, longest_gap
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import Catalog, load_catalog
 from microtrial.errors import MicroTrialError
 from microtrial.reports import figures
 from microtrial.reports import formatting as f
 from microtrial.reports.rendering import check_format, finish
-from microtrial.services.analysis import (
-    MCID_POINTS,
-    RELATIVE_MCID,
-    TrialAnalysis,
-    analyse_trial,
+from microtrial.reports.trial_outcomes import (
+    MCID_LARGE_POINTS,
+    RESPONDER_SUBSTANTIAL,
+    endpoint_rows,
+    secondary_rows,
 )
+from microtrial.reports.trial_prose import CENT_2015, blinding_meaning, caveats, evidence, methods
+from microtrial.services.analysis import MCID_POINTS, TrialAnalysis
 from microtrial.services.common import Clock, system_clock
-from microtrial.services.records import (
-    AdverseEventRead,
-    DiaryEntryRead,
-    list_adverse_events,
-    list_diary_entries,
-)
-from microtrial.store.db import Database
+from microtrial.services.records import AdverseEventRead, DiaryEntryRead
+from microtrial.services.report_data import ReportSource, TrialReportData, trial_report_data
 
 Audience = Literal["clinician", "patient"]
 AUDIENCES = ("clinician", "patient")
-# REFERENCE.md C.3 (Salaffi 2004, Farrar 2001): 2 points = "much better"; IMMPACT (Dworkin 2008):
-# 50 % reduction = substantial. 1 point and 30 % come from the analysis service.
-MCID_LARGE_POINTS = 2.0
-RESPONDER_SUBSTANTIAL = 0.5
-# REFERENCE.md C.4: CONSORT extension for N-of-1 trials.
-CENT_2015 = (
-    "Vohra S, Shamseer L, Sampson M, et al. CONSORT extension for reporting N-of-1 trials "
-    "(CENT) 2015 Statement. BMJ 2015;350:h1738"
-)
-# PGIC ratings 1-2 ("very much" / "much improved") = moderately important (IMMPACT, Dworkin 2008).
-PGIC_MUCH_IMPROVED = 2
 STRATA = {"correct": "guessed right", "incorrect": "guessed wrong", "dont_know": "don't know"}
 PERIODIC = (("phq9", "PHQ-9 (depression, 0–27)"), ("gad7", "GAD-7 (anxiety, 0–21)"))
 SECTIONS = (
@@ -128,7 +118,7 @@ def render_trial_report(
     ``entries`` are the patient's diary entries (``records.list_diary_entries``); PHQ-9, GAD-7,
     PGIC and condition-specific instruments are summarised from them ("not collected" when
     absent). Without them those rows say the entries were not supplied. ``adverse_events``
-    (the patient's, e.g. ``web_support.list_adverse_events``) are added to the analysis' own
+    (the patient's, as ``services.report_data`` reads them) are added to the analysis' own
     when their onset falls inside the trial calendar.
     """
     check_format(fmt)
@@ -147,8 +137,25 @@ def render_trial_report(
     return finish(template, context, fmt)
 
 
+def render_trial_reports(
+    data: TrialReportData, *, audience: Audience = "clinician", formats: Sequence[str] = ("html",)
+) -> dict[str, str | bytes]:
+    """Render one trial's report data in each of ``formats`` (html, pdf)."""
+    return {
+        fmt: render_trial_report(
+            data.analysis,
+            audience=audience,
+            fmt=fmt,
+            entries=data.entries,
+            adverse_events=data.adverse_events,
+            generated_at=data.generated_at,
+        )
+        for fmt in formats
+    }
+
+
 def trial_report(
-    db: Database,
+    db: ReportSource,
     actor: Actor,
     trial_id: int,
     *,
@@ -161,7 +168,7 @@ def trial_report(
 
 
 def trial_reports(
-    db: Database,
+    db: ReportSource,
     actor: Actor,
     trial_id: int,
     *,
@@ -169,23 +176,11 @@ def trial_reports(
     formats: Sequence[str] = ("html",),
     clock: Clock = system_clock,
 ) -> dict[str, str | bytes]:
-    """Analyse a trial once and render its report in each of ``formats`` (html, pdf)."""
+    """Load a trial's report data once and render it in each of ``formats`` (html, pdf)."""
     for fmt in formats:
         check_format(fmt)
-    analysis = analyse_trial(db, actor, trial_id, clock=clock)
-    entries = list_diary_entries(db, actor, analysis.trial.patient_id, clock=clock)
-    events = list_adverse_events(db, actor, analysis.trial.patient_id, clock=clock)
-    return {
-        fmt: render_trial_report(
-            analysis,
-            audience=audience,
-            fmt=fmt,
-            entries=entries,
-            adverse_events=events,
-            generated_at=clock(),
-        )
-        for fmt in formats
-    }
+    data = trial_report_data(db, actor, trial_id, clock=clock)
+    return render_trial_reports(data, audience=audience, formats=formats)
 
 
 # ----------------------------------------------------------------------------- context
@@ -233,19 +228,19 @@ def trial_report_context(
         "figures": figs,
         "periods": _period_rows(analysis, status),
         "arm_means": _arm_means(analysis, status),
-        "secondary": _secondary_rows(analysis, post, entries),
-        "endpoints": _endpoint_rows(analysis, entries, catalog),
+        "secondary": secondary_rows(analysis, numbers, entries),
+        "endpoints": endpoint_rows(analysis, entries, catalog),
         "adverse_events": _adverse_event_rows(analysis, events, catalog),
         "adherence": _adherence(analysis, status),
         "blinding": _blinding(analysis),
-        "methods": _methods(analysis),
-        "evidence": _evidence(catalog, analysis.conditions),
+        "methods": methods(analysis),
+        "evidence": evidence(catalog, analysis.conditions),
         "sections": SECTIONS if audience == "clinician" else PATIENT_SECTIONS,
         "generated": when.strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,
         "cent": CENT_2015,
     }
-    context["caveats"] = _caveats(analysis, context)
+    context["caveats"] = caveats(analysis, context)
     return context
 
 
@@ -433,239 +428,6 @@ def _arm_means(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, str
     return out
 
 
-def _engine_row(analysis: TrialAnalysis, outcome: str, label: str, higher: bool) -> dict[str, str]:
-    days = analysis.days[(analysis.days["phase"] != "paused") & ~analysis.days["wash_in"]]
-    act = days.loc[days["arm"] == "active", outcome].astype(float).dropna()
-    pla = days.loc[days["arm"] == "placebo", outcome].astype(float).dropna()
-    rows = analysis.results
-    sub = rows[rows["outcome"] == outcome] if not rows.empty else rows
-    if sub.empty or not f.finite(sub.iloc[0]["effect_mean"]):
-        result = "not analysed (no observed day in one arm)" if len(act) + len(pla) else ""
-        return {
-            "outcome": label,
-            "active": f"{f.number(act.mean())} (n = {len(act)})" if len(act) else "—",
-            "placebo": f"{f.number(pla.mean())} (n = {len(pla)})" if len(pla) else "—",
-            "result": result or "not collected",
-            "note": "daily diary",
-        }
-    r = sub.iloc[0]
-    better = "better sleep" if higher else "benefit"
-    return {
-        "outcome": label,
-        "active": f"{f.number(act.mean())} (n = {len(act)})",
-        "placebo": f"{f.number(pla.mean())} (n = {len(pla)})",
-        "result": (
-            f"difference {f.signed(r['effect_mean'])} (95 % CrI "
-            f"{f.interval(r['ci95_low'], r['ci95_high'])}); P({better}) {f.percent(r['p_benefit'])}"
-        ),
-        "note": "daily diary; engine" + (f"; {r['warning']}" if r["warning"] else ""),
-    }
-
-
-def _secondary_rows(
-    analysis: TrialAnalysis,
-    post: EffectPosterior | None,
-    entries: Sequence[DiaryEntryRead] | None,
-) -> list[dict[str, str]]:
-    rows = [
-        _engine_row(analysis, "worst_pain", "Worst pain (0–10)", higher=False),
-        _engine_row(analysis, "sleep", "Sleep quality (0–10, higher = better)", higher=True),
-    ]
-    primary = primary_result(analysis)
-    n = _primary_numbers(primary, post)
-    days = analysis.days[(analysis.days["phase"] != "paused") & ~analysis.days["wash_in"]]
-    base = days.loc[days["arm"] == "baseline", "pain"].astype(float).dropna()
-    act = days.loc[days["arm"] == "active", "pain"].astype(float).dropna()
-    pla = days.loc[days["arm"] == "placebo", "pain"].astype(float).dropna()
-    if n["ok"]:
-        rows.append(
-            {
-                "outcome": f"Improvement ≥ {MCID_POINTS:g} point (minimal)",
-                "active": "",
-                "placebo": "",
-                "result": f"P = {n['p_mcid']}",
-                "note": "Salaffi 2004; engine",
-            }
-        )
-        rows.append(
-            {
-                "outcome": f"Improvement ≥ {MCID_LARGE_POINTS:g} points (much better)",
-                "active": "",
-                "placebo": "",
-                "result": f"P = {n['p_mcid2']}",
-                "note": "Farrar 2001; exact posterior",
-            }
-        )
-    for share, key, label, source in (
-        (RELATIVE_MCID, "p_mcid_rel", "moderately important", "engine"),
-        (RESPONDER_SUBSTANTIAL, "p_rel50", "substantial", "exact posterior"),
-    ):
-        pct = f"{round(share * 100)} %"
-        row = {
-            "outcome": f"Responder ≥ {pct} ({label})",
-            "active": "",
-            "placebo": "",
-            "result": "",
-            "note": f"IMMPACT (Dworkin 2008); {source}",
-        }
-        if not len(base):
-            row["result"] = "not assessable: no run-in (baseline) diary days"
-        elif not n["ok"]:
-            row["result"] = "not assessable: primary outcome not analysed"
-        else:
-            prob = n["raw"]["p_mcid_rel"] if key == "p_mcid_rel" else n["raw"]["p_rel50"]
-            observed = (act.mean() - base.mean()) / base.mean() if base.mean() else float("nan")
-            verdict = "responder" if prob > 0.5 else "not a responder"
-            row["active"] = f"{f.number(act.mean())} vs baseline {f.number(base.mean())}"
-            row["placebo"] = f"{f.number(pla.mean())} vs baseline {f.number(base.mean())}"
-            row["result"] = (
-                f"{verdict}: P(active − placebo ≤ −{pct} of run-in mean "
-                f"{f.number(base.mean())}) = {f.percent(prob)}; active periods "
-                f"{f.signed(100 * observed, 0)} % vs run-in (descriptive)"
-            )
-        rows.append(row)
-    window = _window_entries(analysis, entries)
-    for instrument, label in PERIODIC:
-        rows.append(_instrument_row(analysis, window, instrument, label))
-    rows.append(_pgic_row(analysis, window))
-    return rows
-
-
-def _window_entries(
-    analysis: TrialAnalysis, entries: Sequence[DiaryEntryRead] | None
-) -> list[DiaryEntryRead] | None:
-    if entries is None:
-        return None
-    first, last = analysis.days["date"].min(), analysis.days["date"].max()
-    return [
-        e
-        for e in entries
-        if e.patient_id == analysis.trial.patient_id and first <= e.local_date <= last
-    ]
-
-
-def _primary_value(entry: DiaryEntryRead) -> float | None:
-    scores = entry.scores or {}
-    key = scores.get("primary")
-    value: Any = ((scores.get("scores") or {}).get(key) or {}).get("value") if key else None
-    return float(value) if f.finite(value) else None
-
-
-def _arm_of(analysis: TrialAnalysis, day: dt.date) -> str:
-    row = analysis.days[analysis.days["date"] == day]
-    if row.empty:
-        return "outside"
-    r = row.iloc[0]
-    return "paused" if r["phase"] == "paused" else str(r["arm"])
-
-
-def _by_arm(
-    analysis: TrialAnalysis, entries: list[DiaryEntryRead], instrument: str
-) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"baseline": [], "active": [], "placebo": []}
-    for e in entries:
-        if e.instrument_id != instrument:
-            continue
-        value = _primary_value(e)
-        arm = _arm_of(analysis, e.local_date)
-        if value is not None and arm in out:
-            out[arm].append(value)
-    return out
-
-
-def _mean_n(values: list[float]) -> str:
-    return f"{f.number(float(np.mean(values)))} (n = {len(values)})" if values else "—"
-
-
-def _not_there(entries: list[DiaryEntryRead] | None) -> str:
-    return "not collected" if entries is not None else "not available (entries not supplied)"
-
-
-def _instrument_row(
-    analysis: TrialAnalysis, entries: list[DiaryEntryRead] | None, instrument: str, label: str
-) -> dict[str, str]:
-    values = _by_arm(analysis, entries or [], instrument)
-    n = sum(len(v) for v in values.values())
-    if not n:
-        return {
-            "outcome": label,
-            "active": "",
-            "placebo": "",
-            "result": _not_there(entries),
-            "note": "",
-        }
-    return {
-        "outcome": label,
-        "active": _mean_n(values["active"]),
-        "placebo": _mean_n(values["placebo"]),
-        "result": f"run-in {_mean_n(values['baseline'])}; descriptive only",
-        "note": f"{n} questionnaire(s)",
-    }
-
-
-def _pgic_row(analysis: TrialAnalysis, entries: list[DiaryEntryRead] | None) -> dict[str, str]:
-    values = _by_arm(analysis, entries or [], "pgic")
-    if not any(values.values()):
-        return {
-            "outcome": "PGIC (1 = very much improved … 7 = very much worse)",
-            "active": "",
-            "placebo": "",
-            "result": _not_there(entries),
-            "note": "",
-        }
-
-    def much(v: list[float]) -> str:
-        if not v:
-            return "—"
-        k = sum(1 for x in v if x <= PGIC_MUCH_IMPROVED)
-        return f"{k} of {len(v)} much/very much improved"
-
-    return {
-        "outcome": "PGIC (1 = very much improved … 7 = very much worse)",
-        "active": much(values["active"]),
-        "placebo": much(values["placebo"]),
-        "result": "much or very much improved = moderately important (IMMPACT)",
-        "note": "Dworkin 2008; Farrar 2001",
-    }
-
-
-def _endpoint_rows(
-    analysis: TrialAnalysis, entries: Sequence[DiaryEntryRead] | None, catalog: Catalog
-) -> dict[str, Any]:
-    group = catalog.groups.get(analysis.condition_group or "")
-    if group is None:
-        return {"title": "", "rows": []}
-    window = _window_entries(analysis, entries)
-    rows = []
-    endpoints = [("primary", e) for e in group.endpoints.primary]
-    endpoints += [("secondary", e) for e in group.endpoints.secondary]
-    for kind, endpoint in endpoints:
-        if endpoint.instrument == "daily_diary":
-            held = "from the daily diary: see the summary and secondary outcomes"
-        elif endpoint.instrument in {"pgic", "phq9", "gad7"}:
-            held = "see secondary outcomes"
-        else:
-            values = _by_arm(analysis, window or [], endpoint.instrument)
-            if any(values.values()):
-                held = (
-                    f"{catalog.instrument(endpoint.instrument).title}, primary score: active "
-                    f"{_mean_n(values['active'])}, placebo {_mean_n(values['placebo'])}, "
-                    f"run-in {_mean_n(values['baseline'])} (descriptive)"
-                )
-            else:
-                held = _not_there(window)
-        rows.append(
-            {
-                "kind": kind,
-                "description": endpoint.description,
-                "instrument": endpoint.instrument,
-                "held": held,
-                "sources": "; ".join(catalog.cite(endpoint.sources)),
-            }
-        )
-    return {"title": group.title, "rows": rows}
-
-
 def trial_adverse_events(
     analysis: TrialAnalysis, extra: Sequence[AdverseEventRead] | None
 ) -> list[AdverseEventRead]:
@@ -740,11 +502,7 @@ def _adherence(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, Any
     expected = len(active_days)
     observed = int(active_days["pain"].notna().sum())
     observed_flags = active_days["pain"].notna().to_numpy()
-    longest = 0
-    run = 0
-    for seen in observed_flags:
-        run = 0 if seen else run + 1
-        longest = max(longest, run)
+    longest = longest_gap(observed_flags)
     deviations = [
         f"dose missed on {d.isoformat()} (period {int(p)})"
         for d, p in zip(missed["date"], missed["period"], strict=True)
@@ -780,7 +538,7 @@ def _blinding(analysis: TrialAnalysis) -> dict[str, Any]:
     dont_know = int((g["guess"] == "dont_know").sum()) if n else 0
     named = n - dont_know
     wrong = named - right
-    chance = float(stats.binom.sf(right - 1, named, 0.5)) if named else float("nan")
+    chance = guess_chance(right, named)
     result: dict[str, Any] = {
         "n": n,
         "right": right,
@@ -822,167 +580,5 @@ def _blinding(analysis: TrialAnalysis) -> dict[str, Any]:
             }
             for _, row in b.effect_by_guess.iterrows()
         ]
-    if n == 0:
-        meaning = "No period guesses were recorded, so the blind cannot be checked."
-        plain = "You did not record any guesses, so we cannot check this."
-    elif named == 0:
-        meaning = (
-            "The patient answered \u201cdon't know\u201d every time: no sign that the blind was "
-            "broken."
-        )
-        plain = "You always said you did not know, which is what a good blind looks like."
-    elif chance < 0.05:
-        meaning = (
-            f"{right} of {named} named guesses were right; chance alone would give this many "
-            f"or more with probability {f.percent(chance)}. The patient could probably tell the "
-            "capsules apart, so part of the difference in pain may come from expectation "
-            "rather than from the substance."
-        )
-        plain = (
-            "You guessed right more often than luck would explain. Knowing (or believing) which "
-            "capsules you had can change how pain feels, so part of the difference may come "
-            "from that."
-        )
-    elif right > wrong:
-        meaning = (
-            f"{right} of {named} named guesses were right; with so few periods chance alone "
-            f"gives this many or more with probability {f.percent(chance)}, so there is "
-            "little evidence that the blind was broken, but expectation cannot be ruled out."
-        )
-        plain = (
-            "You guessed right a bit more often than wrong, but with so few periods that can "
-            "easily happen by luck."
-        )
-    else:
-        meaning = (
-            f"{right} of {named} named guesses were right, no more than chance: no sign that "
-            "the blind was broken, so expectation is an unlikely explanation of the result."
-        )
-        plain = "You guessed no better than luck, which is what a good blind looks like."
-    result["meaning"] = meaning
-    result["plain"] = plain
+    result["meaning"], result["plain"] = blinding_meaning(n, named, right, wrong, chance)
     return result
-
-
-def _methods(analysis: TrialAnalysis) -> dict[str, Any]:
-    trial = analysis.trial
-    pairs = len(trial.periods) // 2
-    kept = trial.period_days - trial.wash_in_days
-    design = (
-        f"Randomised, placebo-controlled, self-blinded n-of-1 trial (multiple crossover) in one "
-        f"patient: a {trial.run_in_days}-day run-in without capsules, then {pairs} pairs of "
-        f"{trial.period_days}-day periods ({len(trial.periods)} periods), the order of active "
-        f"and placebo randomised within each pair and concealed (kits identified only by code). "
-        f"Active and placebo capsules looked identical and followed the same calendar: "
-        f"{trial.regimen}. The first {trial.wash_in_days} days of every period were treated as "
-        f"wash-in/wash-out and left out of the analysis ({kept} analysed days per period); "
-        f"days while the trial was paused were left out as well."
-    )
-    individual = (
-        f"Individualised choices: substance and regimen ({trial.regimen_name}, "
-        f"{'sub-perceptual' if trial.sub_perceptual else 'perceptible'} dose) chosen by the "
-        f"clinician with the patient; period length and number of pairs set at planning."
-    )
-    outcome = (
-        "Primary outcome: daily 'average pain in the last 24 h' on a 0–10 numeric rating scale, "
-        "from the patient's electronic diary. Secondary: worst pain and sleep quality from the "
-        "same diary, responder status at 30 % and 50 % of baseline (IMMPACT), PHQ-9, GAD-7 and "
-        "PGIC where collected, adverse events with CTCAE v5.0 grades, and the patient's guess "
-        "of the arm at the end of each period."
-    )
-    model = (
-        "Analysis: a Bayesian linear model per outcome, y_t = mu + beta·active_t + delta·trend_t "
-        "+ e_t, with AR(1) errors over calendar days (a gap of g days correlates days by rho^g, "
-        "so missing days are handled exactly and not imputed). Reference prior p(mu, beta, "
-        "delta, sigma²) ∝ 1/sigma² with rho ~ Uniform(−0.95, 0.95) and a stationary start; the "
-        "posterior of beta (active minus placebo) is exact, a mixture of Student-t "
-        "distributions over a quadrature grid in rho. Reported: posterior mean, sd, "
-        f"equal-tailed 95 % credible interval, P(beta < 0) and P(beta ≤ −{MCID_POINTS:g}) with "
-        f"a minimal clinically important difference of {MCID_POINTS:g} point (IMMPACT; Salaffi "
-        f"2004), and P(beta ≤ −{round(RELATIVE_MCID * 100)} % of the run-in mean). Blinding: "
-        "Bang's index per arm and James' index from the period guesses."
-    )
-    cent = [
-        ("Design and rationale", "n-of-1, multiple crossover, randomised within pairs"),
-        (
-            "Periods",
-            f"{len(trial.periods)} periods of {trial.period_days} days in {pairs} pairs; "
-            f"run-in {trial.run_in_days} days; wash-in {trial.wash_in_days} days",
-        ),
-        ("Intervention", trial.regimen),
-        ("Allocation", "random order within each pair; concealed kit codes"),
-        ("Blinding", "identical capsules; patient guesses recorded each period"),
-        ("Outcomes", "daily average pain (primary); see secondary outcomes"),
-        ("Statistical methods", "exact Bayesian AR(1) model with linear trend; no imputation"),
-        (
-            "Participant flow",
-            f"{sum(1 for p in trial.periods if p.arm)} periods allocated; status "
-            f"{trial.status}" + (f" ({trial.status_reason})" if trial.status_reason else ""),
-        ),
-        ("Harms", "adverse events with CTCAE v5.0 grade and seriousness"),
-    ]
-    return {
-        "design": design,
-        "individual": individual,
-        "outcome": outcome,
-        "model": model,
-        "cent": cent,
-    }
-
-
-def _evidence(catalog: Catalog, codes: Sequence[str]) -> list[dict[str, Any]]:
-    notes: dict[str, list[str]] = {}
-    for code in codes:
-        condition = catalog.condition_by_code(code)
-        if condition is not None:
-            notes.setdefault(condition.evidence_note, []).append(condition.title)
-    out = []
-    for note_id, titles in notes.items():
-        note = catalog.evidence_notes[note_id]
-        out.append(
-            {
-                "conditions": ", ".join(titles),
-                "known": note.known,
-                "unknown": note.unknown,
-                "sources": list(catalog.cite(note.sources)),
-            }
-        )
-    return out
-
-
-def _caveats(analysis: TrialAnalysis, context: dict[str, Any]) -> list[str]:
-    status = context["status"]
-    adherence = context["adherence"]
-    blind = context["blinding"]
-    out = [
-        "This result describes one patient, on this regimen, over these weeks; it is not "
-        "evidence about other patients or other doses.",
-        f"Carry-over: the first {analysis.trial.wash_in_days} days of each period were left out; "
-        "an effect that outlasts this would make active and placebo periods look more alike.",
-        f"Missing diary days: {adherence['diary_missing_share']} of the analysable days have no "
-        "entry. The model uses the days as they fall (no imputation); if days were missed "
-        "because of pain or side effects, the result may be biased.",
-        "Expectation: " + blind["meaning"],
-        "A slow change over time is modelled as a straight-line trend; other changes (seasons, "
-        "co-medication, life events) are not.",
-    ]
-    if status["unblinded_early"]:
-        out.insert(
-            0,
-            f"The blind was broken early for safety ({status['unblind_reason']}). Data after "
-            "that point are not blinded, and the trial did not run its planned course.",
-        )
-    elif status["stopped_early"]:
-        out.insert(
-            0,
-            "The trial stopped before its planned end"
-            + (f" ({status['status_reason']})" if status["status_reason"] else "")
-            + f"; {status['periods_reached']} of {len(analysis.trial.periods)} periods were "
-            "reached, so the result rests on fewer days than planned.",
-        )
-    out += [f"Analysis note: {w}" for w in analysis.warnings]
-    out.append(
-        "MicroTrial supports the clinician's judgement; it does not make a diagnosis or a "
-        "treatment decision."
-    )
-    return out

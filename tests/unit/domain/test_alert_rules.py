@@ -20,7 +20,8 @@ from microtrial.domain.alerts import (
     check_weekly_worsening,
     known_symptoms,
 )
-from microtrial.domain.catalog import SymptomRule, load_catalog
+from microtrial.domain.catalog import load_catalog
+from microtrial.domain.catalog_files import SymptomRule
 from microtrial.domain.scoring import score
 from microtrial.errors import ValidationError
 

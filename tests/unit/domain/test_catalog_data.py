@@ -146,7 +146,7 @@ def test_at_least_150_medication_names() -> None:
 
 @pytest.mark.parametrize("rule", CATALOG.interaction_rules, ids=lambda r: r.id)
 def test_interaction_severity_follows_reference_class(rule: object) -> None:
-    from microtrial.domain.catalog import InteractionRule
+    from microtrial.domain.catalog_files import InteractionRule
 
     assert isinstance(rule, InteractionRule)
     expected = REFERENCE_TO_SEVERITY[rule.reference_class]

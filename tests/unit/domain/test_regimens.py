@@ -8,6 +8,7 @@ from importlib import resources
 import pytest
 import yaml
 
+from microtrial.domain.regimen_catalog import parse_regimen_catalog
 from microtrial.domain.regimens import (
     CyclePattern,
     DayListPattern,
@@ -20,7 +21,6 @@ from microtrial.domain.regimens import (
     load_regimen_catalog,
     next_titration_amount,
     parse_dose_unit,
-    parse_regimen_catalog,
     parse_weekdays,
     pattern_fits_period,
     regimen_from_template,

@@ -6,13 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from microtrial.domain.catalog import (
-    SEVERITY_ORDER,
-    InteractionRule,
-    Match,
-    TimingRule,
-    load_catalog,
-)
+from microtrial.domain.catalog import load_catalog
+from microtrial.domain.catalog_files import SEVERITY_ORDER, InteractionRule, Match, TimingRule
 from microtrial.domain.screening import BloodPressure, PatientSnapshot, ScreeningResult, screen
 from microtrial.errors import ValidationError
 
@@ -149,7 +144,7 @@ def test_unknown_pregnancy_status_needs_review() -> None:
 
 @pytest.mark.parametrize("rule", CATALOG.condition_rules, ids=lambda r: r.id)
 def test_every_history_rule_fires_with_its_severity(rule: object) -> None:
-    from microtrial.domain.catalog import ConditionRule
+    from microtrial.domain.catalog_files import ConditionRule
 
     assert isinstance(rule, ConditionRule)
     result = screen(replace(CLEAN, history=ALL_NO | {rule.history_flag: True}), "psilocybin")

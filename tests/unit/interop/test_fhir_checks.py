@@ -167,3 +167,20 @@ def test_our_checks_catch_what_the_library_does_not() -> None:
     structural = copy.deepcopy(good)
     structural["entry"][0]["resource"]["birthDate"] = "not a date"
     assert any(p.startswith("fhir.resources:") for p in bundle_problems(structural))
+
+
+def test_bundles_match_the_golden_export() -> None:
+    """The bundles are byte-identical to the ones exported before the builders were split."""
+    import dataclasses
+    from pathlib import Path
+
+    catalog = load_catalog()
+    unblinded = patient(("active", "placebo"))
+    other = dataclasses.replace(unblinded, id=2, study_code="P-2", sex="x")
+    bundles = {
+        "blinded": build_bundle([patient((None, None))], catalog=catalog),
+        "unblinded": build_bundle([unblinded, other], catalog=catalog),
+        "no_catalog": build_bundle([unblinded], catalog=None),
+    }
+    golden = Path(__file__).with_name("fhir_golden.json").read_text(encoding="utf-8")
+    assert json.dumps(bundles, indent=1) + "\n" == golden

@@ -1,0 +1,399 @@
+"""The FHIR R4 resources of one patient's export, one builder per resource type.
+
+``microtrial.interop.fhir`` composes them into a transaction Bundle and checks it. Every entry
+gets a deterministic ``urn:uuid`` fullUrl (UUIDv5 of its identifier) and a conditional create
+on our own identifier, so re-exports produce the same bundle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from microtrial.domain.catalog import Catalog, Instrument
+from microtrial.interop.questionnaire import canonical_url, response_items
+from microtrial.interop.records import (
+    AdverseEventData,
+    ConditionData,
+    DiaryData,
+    DoseData,
+    MedicationData,
+    PatientExport,
+    TrialData,
+)
+
+__all__ = ["STUDY_CODE_SYSTEM", "BundleBuilder", "patient_entries"]
+
+STUDY_CODE_SYSTEM = "urn:microtrial:study-code"
+TRIAL_SYSTEM = "urn:microtrial:trial"
+SUBJECT_SYSTEM = "urn:microtrial:research-subject"
+OBSERVATION_SYSTEM = "urn:microtrial:observation"
+RECORD_SYSTEM = "urn:ietf:rfc:3986"
+ARM_SYSTEM = "urn:microtrial:arm"
+PRODUCT_SYSTEM = "urn:microtrial:study-product"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+_NAMESPACE = uuid.UUID("5b0c6f2e-8a53-4c36-9d55-6f1d0e7f1a21")
+
+_STUDY_STATUS = {
+    "draft": "in-review",
+    "screened": "approved",
+    "scheduled": "approved",
+    "running": "active",
+    "paused": "temporarily-closed-to-accrual-and-intervention",
+    "completed": "completed",
+    "unblinded": "completed",
+    "withdrawn": "withdrawn",
+}
+_SUBJECT_STATUS = {
+    "draft": "candidate",
+    "screened": "eligible",
+    "scheduled": "pending-on-study",
+    "running": "on-study-intervention",
+    "paused": "on-study",
+    "completed": "off-study",
+    "unblinded": "off-study",
+    "withdrawn": "withdrawn",
+}
+_DOSE_STATUS = {"taken": "completed", "missed": "not-done"}
+_MED_STATUS = {"active": "active", "stopped": "stopped", "completed": "completed"}
+_CONDITION_STATUS = {"active": "active", "resolved": "resolved", "inactive": "inactive"}
+
+
+class BundleBuilder:
+    """Collects entries, each with a deterministic urn:uuid and a conditional create."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+
+    def add(self, resource: dict[str, Any], system: str, value: str) -> str:
+        kind = resource["resourceType"]
+        full_url = f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{kind}|{system}|{value}')}"
+        if full_url in self.seen:
+            return full_url
+        self.seen.add(full_url)
+        self.entries.append(
+            {
+                "fullUrl": full_url,
+                "resource": resource,
+                "request": {
+                    "method": "POST",
+                    "url": kind,
+                    "ifNoneExist": f"identifier={quote(system, safe=':')}|{quote(value, safe=':')}",
+                },
+            }
+        )
+        return full_url
+
+
+def _identifier(system: str, value: str) -> dict[str, str]:
+    return {"system": system, "value": value}
+
+
+def _record(record_id: str) -> tuple[str, str]:
+    return RECORD_SYSTEM, f"urn:uuid:{record_id}"
+
+
+def _ref(full_url: str) -> dict[str, str]:
+    return {"reference": full_url}
+
+
+def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding: dict[str, str] = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return {"coding": [coding]}
+
+
+def _product(trial: TrialData | None, kit_code: str | None, day: Any) -> dict[str, Any]:
+    """The medication of a dose: the arm once unblinded, else a blinded study product."""
+    period = None
+    if trial is not None:
+        period = trial.period_by_kit(kit_code) or trial.period_on(day)
+    if trial is not None and trial.unblinded and period is not None and period.arm:
+        if period.arm == "placebo":
+            text = "Placebo capsule (identical appearance)"
+        else:
+            text = f"{trial.substance} capsule ({trial.regimen_text})"
+        concept = _concept(ARM_SYSTEM, period.arm, text)
+        concept["text"] = text
+        return concept
+    concept = _concept(PRODUCT_SYSTEM, "blinded", "Blinded study product")
+    concept["text"] = f"Blinded study product, kit {kit_code or 'unknown'}"
+    return concept
+
+
+def patient_entries(builder: BundleBuilder, data: PatientExport, catalog: Catalog | None) -> None:
+    """Add one patient's resources, in the bundle's fixed order."""
+    patient_value = f"{data.site_code}:{data.study_code}"
+    subject = _ref(_add_patient(builder, data, patient_value))
+    for condition in data.conditions:
+        _add_condition(builder, condition, catalog, subject)
+    for med in data.medications:
+        _add_medication_statement(builder, med, subject)
+    study_urls: dict[int, str] = {}
+    for trial in data.trials:
+        study_urls[trial.id] = _add_research_study(builder, trial, data.conditions)
+        _add_research_subject(builder, trial, patient_value, study_urls[trial.id], subject)
+    for entry in data.diary:
+        instrument = _instrument(catalog, entry.instrument_id)
+        qr_url = _add_questionnaire_response(builder, entry, instrument, subject)
+        _add_observations(builder, entry, instrument, subject, qr_url)
+    for dose in data.doses:
+        trial_of_dose = data.trial_for(dose.local_date, dose.trial_id)
+        _add_medication_administration(builder, dose, trial_of_dose, subject)
+    for event in data.adverse_events:
+        event_trial = data.trial_for(event.onset_date, event.trial_id)
+        study_url = study_urls.get(event_trial.id) if event_trial is not None else None
+        _add_adverse_event(builder, event, study_url, subject)
+
+
+def _add_patient(builder: BundleBuilder, data: PatientExport, patient_value: str) -> str:
+    """Patient: the pseudonymous study code, sex and birth year only."""
+    return builder.add(
+        {
+            "resourceType": "Patient",
+            "identifier": [_identifier(STUDY_CODE_SYSTEM, patient_value)],
+            "gender": data.sex if data.sex in ("male", "female", "other") else "unknown",
+            "birthDate": f"{data.birth_year:04d}",
+        },
+        STUDY_CODE_SYSTEM,
+        patient_value,
+    )
+
+
+def _add_condition(
+    builder: BundleBuilder,
+    condition: ConditionData,
+    catalog: Catalog | None,
+    subject: dict[str, str],
+) -> str:
+    """Condition: the ICD-10-CM code, with the catalog's title when it knows the code."""
+    coding: dict[str, str] = {"system": ICD10CM, "code": condition.icd10_code}
+    found = catalog.condition_by_code(condition.icd10_code) if catalog else None
+    if found is not None:
+        coding["display"] = next(
+            c.title for c in found.codes if c.code == condition.icd10_code.upper()
+        )
+    status = _CONDITION_STATUS.get(condition.status, "active")
+    return builder.add(
+        {
+            "resourceType": "Condition",
+            "identifier": [_identifier(*_record(condition.record_id))],
+            "clinicalStatus": _concept(CONDITION_CLINICAL, status),
+            "verificationStatus": _concept(CONDITION_VERIFICATION, "confirmed"),
+            "code": {"coding": [coding]},
+            "subject": subject,
+        },
+        *_record(condition.record_id),
+    )
+
+
+def _add_medication_statement(
+    builder: BundleBuilder, med: MedicationData, subject: dict[str, str]
+) -> str:
+    """MedicationStatement: a medication as the patient named it."""
+    return builder.add(
+        {
+            "resourceType": "MedicationStatement",
+            "identifier": [_identifier(*_record(med.record_id))],
+            "status": _MED_STATUS.get(med.status, "unknown"),
+            "medicationCodeableConcept": {"text": med.name},
+            "subject": subject,
+        },
+        *_record(med.record_id),
+    )
+
+
+def _add_research_study(
+    builder: BundleBuilder, trial: TrialData, conditions: Sequence[ConditionData]
+) -> str:
+    """ResearchStudy: one n-of-1 trial; its arms only once unblinded."""
+    if trial.unblinded:
+        arms = [
+            {"name": "active", "description": f"{trial.substance}, {trial.regimen_text}"},
+            {"name": "placebo", "description": "Identical capsules on the same calendar"},
+        ]
+    else:
+        arms = []  # no arm element at all while blinded: nothing to search for
+    return builder.add(
+        {
+            "resourceType": "ResearchStudy",
+            "identifier": [_identifier(TRIAL_SYSTEM, str(trial.id))],
+            "title": f"MicroTrial n-of-1 trial {trial.id} ({trial.substance})",
+            "status": _STUDY_STATUS[trial.status],
+            "primaryPurposeType": _concept(
+                "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type",
+                "treatment",
+            ),
+            "condition": [
+                {"coding": [{"system": ICD10CM, "code": c.icd10_code}]} for c in conditions
+            ],
+            "period": {
+                "start": trial.start_date.isoformat(),
+                "end": trial.end_date.isoformat(),
+            },
+            **({"arm": arms} if arms else {}),
+        },
+        TRIAL_SYSTEM,
+        str(trial.id),
+    )
+
+
+def _add_research_subject(
+    builder: BundleBuilder,
+    trial: TrialData,
+    patient_value: str,
+    study_url: str,
+    subject: dict[str, str],
+) -> str:
+    """ResearchSubject: the patient's part in one trial."""
+    subject_value = f"{trial.id}:{patient_value}"
+    return builder.add(
+        {
+            "resourceType": "ResearchSubject",
+            "identifier": [_identifier(SUBJECT_SYSTEM, subject_value)],
+            "status": _SUBJECT_STATUS[trial.status],
+            "period": {
+                "start": trial.start_date.isoformat(),
+                "end": trial.end_date.isoformat(),
+            },
+            "study": _ref(study_url),
+            "individual": subject,
+        },
+        SUBJECT_SYSTEM,
+        subject_value,
+    )
+
+
+def _add_questionnaire_response(
+    builder: BundleBuilder, entry: DiaryData, instrument: Instrument | None, subject: dict[str, str]
+) -> str:
+    """QuestionnaireResponse: one diary or questionnaire entry, linkIds = item ids."""
+    return builder.add(
+        {
+            "resourceType": "QuestionnaireResponse",
+            "identifier": _identifier(*_record(entry.record_id)),
+            "questionnaire": canonical_url(
+                entry.instrument_id, str(entry.scores.get("instrument_version", "1"))
+            ),
+            "status": "completed",
+            "subject": subject,
+            "authored": _instant(entry.submitted_at),
+            "item": response_items(instrument, entry.answers),
+        },
+        *_record(entry.record_id),
+    )
+
+
+def _add_observations(
+    builder: BundleBuilder,
+    entry: DiaryData,
+    instrument: Instrument | None,
+    subject: dict[str, str],
+    qr_url: str,
+) -> None:
+    """Observation: each numeric score of an entry that has a LOINC code."""
+    for score_id, detail in sorted(entry.scores.get("scores", {}).items()):
+        loinc = _score_loinc(instrument, score_id)
+        value = detail.get("value") if isinstance(detail, Mapping) else None
+        if loinc is None or value is None or isinstance(value, bool):
+            continue
+        title = instrument.score_def(score_id).title if instrument else score_id
+        obs_value = f"{entry.record_id}:{score_id}"
+        observation: dict[str, Any] = {
+            "resourceType": "Observation",
+            "identifier": [_identifier(OBSERVATION_SYSTEM, obs_value)],
+            "status": "final",
+            "category": [_concept(OBS_CATEGORY, "survey", "Survey")],
+            "code": {"coding": [{"system": LOINC, "code": loinc}], "text": title},
+            "subject": subject,
+            "effectiveDateTime": entry.local_date.isoformat(),
+            "issued": _instant(entry.submitted_at),
+            "derivedFrom": [_ref(qr_url)],
+        }
+        if isinstance(value, int) or float(value).is_integer():
+            observation["valueInteger"] = int(value)
+        else:
+            observation["valueQuantity"] = {
+                "value": float(value),
+                "unit": "{score}",
+                "system": UCUM,
+                "code": "{score}",
+            }
+        builder.add(observation, OBSERVATION_SYSTEM, obs_value)
+
+
+def _add_medication_administration(
+    builder: BundleBuilder, dose: DoseData, trial: TrialData | None, subject: dict[str, str]
+) -> str:
+    """MedicationAdministration: one dose, a blinded study product until unblinding."""
+    administration: dict[str, Any] = {
+        "resourceType": "MedicationAdministration",
+        "identifier": [_identifier(*_record(dose.record_id))],
+        "status": _DOSE_STATUS.get(dose.status, "unknown"),
+        "medicationCodeableConcept": _product(trial, dose.kit_code, dose.local_date),
+        "subject": subject,
+        "effectiveDateTime": (
+            _instant(dose.taken_at) if dose.taken_at else dose.local_date.isoformat()
+        ),
+    }
+    return builder.add(administration, *_record(dose.record_id))
+
+
+def _add_adverse_event(
+    builder: BundleBuilder, event: AdverseEventData, study_url: str | None, subject: dict[str, str]
+) -> str:
+    """AdverseEvent: seriousness, severity (CTCAE grade) and the trial it happened in."""
+    severity = "mild" if event.grade == 1 else "moderate" if event.grade == 2 else "severe"
+    resource: dict[str, Any] = {
+        "resourceType": "AdverseEvent",
+        "identifier": _identifier(*_record(event.record_id)),
+        "actuality": "actual",
+        "event": {"text": event.term},
+        "subject": subject,
+        "date": event.onset_date.isoformat(),
+        "seriousness": _concept(
+            AE_SERIOUSNESS,
+            "serious" if event.serious else "non-serious",
+            "Serious" if event.serious else "Non-serious",
+        ),
+        "severity": _concept(AE_SEVERITY, severity, severity.capitalize()),
+        "outcome": _concept(AE_OUTCOME, "resolved" if event.resolved_date else "ongoing"),
+    }
+    resource["severity"]["text"] = f"CTCAE grade {event.grade}"
+    if study_url is not None:
+        resource["study"] = [_ref(study_url)]
+    return builder.add(resource, *_record(event.record_id))
+
+
+def _instrument(catalog: Catalog | None, instrument_id: str) -> Instrument | None:
+    if catalog is None:
+        return None
+    return catalog.instruments.get(instrument_id)
+
+
+def _score_loinc(instrument: Instrument | None, score_id: str) -> str | None:
+    if instrument is None:
+        return None
+    try:
+        return instrument.score_def(score_id).loinc
+    except KeyError:
+        return None
+
+
+def _instant(value: Any) -> str:
+    text: str = value.isoformat()
+    if value.tzinfo is None:
+        text += "+00:00"
+    return text

@@ -1,0 +1,96 @@
+"""What the reports show, read once: typed read models the ``reports`` package renders.
+
+The reports never open the database; the edges call these loaders and pass the result to
+``reports.trial_report``, ``reports.cohort_report`` or ``reports.demo``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from microtrial.domain.actors import Actor, system_actor
+from microtrial.services.analysis import (
+    CohortAnalysis,
+    TrialAnalysis,
+    analyse_trial,
+    cohort_analysis,
+)
+from microtrial.services.common import Clock, system_clock
+from microtrial.services.records import (
+    AdverseEventRead,
+    DiaryEntryRead,
+    list_adverse_events,
+    list_diary_entries,
+)
+from microtrial.services.trial_views import list_trials
+from microtrial.store.db import Database
+
+__all__ = [
+    "CohortReportData",
+    "DemoReportData",
+    "ReportSource",
+    "TrialReportData",
+    "cohort_report_data",
+    "demo_report_data",
+    "trial_report_data",
+]
+
+# The storage handle the loaders read from, named here so that reports never import the store.
+ReportSource = Database
+
+
+@dataclass(frozen=True)
+class TrialReportData:
+    """One unblinded trial's analysis with the patient's diary entries and adverse events."""
+
+    analysis: TrialAnalysis
+    entries: tuple[DiaryEntryRead, ...]
+    adverse_events: tuple[AdverseEventRead, ...]
+    generated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class CohortReportData:
+    """The pooled, de-identified analysis of the unblinded trials an actor may see."""
+
+    cohort: CohortAnalysis
+    condition: str | None
+    generated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DemoReportData:
+    """The demo's sample reports: one unblinded trial (if any) and the whole cohort."""
+
+    trial: TrialReportData | None
+    cohort: CohortReportData
+
+
+def trial_report_data(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> TrialReportData:
+    """Analyse a trial and read its patient's entries and events (ConflictError while blinded)."""
+    analysis = analyse_trial(db, actor, trial_id, clock=clock)
+    entries = list_diary_entries(db, actor, analysis.trial.patient_id, clock=clock)
+    events = list_adverse_events(db, actor, analysis.trial.patient_id, clock=clock)
+    return TrialReportData(analysis, tuple(entries), tuple(events), clock())
+
+
+def cohort_report_data(
+    db: Database, actor: Actor, *, condition: str | None = None, clock: Clock = system_clock
+) -> CohortReportData:
+    """Pool the unblinded trials the actor may see, optionally of one condition group."""
+    cohort = cohort_analysis(db, actor, condition_group=condition, clock=clock)
+    return CohortReportData(cohort, condition, clock())
+
+
+def demo_report_data(db: Database) -> DemoReportData:
+    """The demo's report data: its first trial unblinded on schedule (else any unblinded one)."""
+    actor = system_actor("demo")
+    unblinded = [t for t in list_trials(db, actor) if t.status == "unblinded"]
+    trial = None
+    if unblinded:
+        chosen = next((t for t in unblinded if not t.unblinded_early), unblinded[0])
+        trial = trial_report_data(db, actor, chosen.id)
+    return DemoReportData(trial, cohort_report_data(db, actor))
