@@ -1,0 +1,173 @@
+"""Who may do what: the one access-policy table, and the checks that read it.
+
+Every access decision in services, pages and routes names an :class:`Action`; this table says which
+roles may take it and over what scope. Nothing else in the code base decides by comparing roles
+(``tests/unit/test_layers.py`` fails on a role literal used anywhere else). The command-line
+operator (``Role.SYSTEM``) may take every action over every scope unless a rule says otherwise,
+because it can open the database file anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from microtrial.domain.actors import Actor, Role
+from microtrial.errors import PermissionDenied
+
+
+class Scope(StrEnum):
+    """How far an allowed action reaches."""
+
+    ALL = "all"  # every site (the command-line operator; admins for sites and users)
+    SITE = "site"  # identified data of the actor's own site
+    SELF = "self"  # the actor's own patient record only
+    DEIDENTIFIED = "deidentified"  # pooled or pseudonymised data, never identified records
+
+
+class Action(StrEnum):
+    """Everything the policy decides, named for what the actor does."""
+
+    # patients and their records
+    READ_PATIENT = "read identified patient data"
+    ENROL_PATIENT = "enrol patients"
+    LIST_PATIENTS = "list patients"
+    RECORD_HISTORY = "record medical history"
+    ADD_RECORDS = "add clinical records"
+    CORRECT_RECORDS = "correct clinical records"
+    SCREEN = "screen patients"
+    SIGN_OFF_SCREENING = "sign off screenings"
+    # the patient's own diary
+    USE_PATIENT_APP = "use the patient app"
+    RECORD_DIARY = "record diary entries"
+    RECORD_ADVERSE_EVENT = "record adverse events"
+    RECORD_DOSE = "record doses"
+    RECORD_GUESS = "record guesses"
+    # trials
+    READ_TRIAL = "read identified trials"
+    LIST_TRIALS = "list trials"
+    PLAN_TRIAL = "plan trials"
+    MOVE_TRIAL = "change a trial's status"
+    UNBLIND_TRIAL = "unblind trials"
+    SEE_ALLOCATION = "see the allocation"
+    ANNOTATE_ALLOCATION = "annotate allocations"
+    ANALYSE_TRIAL = "analyse trials"
+    # clinic work
+    USE_CLINIC_PAGES = "use the clinic pages"
+    LIST_ALERTS = "list alerts"
+    ACKNOWLEDGE_ALERT = "acknowledge alerts"
+    SWEEP_ALERTS = "run the alert sweep"
+    # research
+    READ_COHORT = "read cohort results"
+    USE_RESEARCH_PAGES = "use the research pages"
+    RESEARCH_EXPORT = "run the research export"
+    # administration
+    ADMINISTER = "administer sites and users"
+    ADD_SITE = "add sites"
+    ADD_USER = "add users"
+    LIST_USERS = "list users"
+    LIST_SITES = "list sites"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Which roles may take an action and over what scope; ``system`` allows the operator."""
+
+    roles: Mapping[Role, Scope]
+    system: bool = True
+
+
+C, U, P = Role.CLINICIAN, Role.UNBLINDED_STAFF, Role.PATIENT
+R, ADM = Role.RESEARCHER, Role.ADMIN
+SITE, SELF, ALL, DEID = Scope.SITE, Scope.SELF, Scope.ALL, Scope.DEIDENTIFIED
+STAFF: Mapping[Role, Scope] = {C: SITE, U: SITE}
+CARE: Mapping[Role, Scope] = {P: SELF, C: SITE}
+CLINICIAN: Mapping[Role, Scope] = {C: SITE}
+
+POLICY: Mapping[Action, Rule] = {
+    Action.READ_PATIENT: Rule({P: SELF, C: SITE, U: SITE}),
+    Action.ENROL_PATIENT: Rule(CLINICIAN),
+    Action.LIST_PATIENTS: Rule(STAFF),
+    Action.RECORD_HISTORY: Rule(CLINICIAN),
+    Action.ADD_RECORDS: Rule(CLINICIAN),
+    Action.CORRECT_RECORDS: Rule(CLINICIAN),
+    Action.SCREEN: Rule(CLINICIAN),
+    # A sign-off carries a clinician's name: the operator cannot give one.
+    Action.SIGN_OFF_SCREENING: Rule(CLINICIAN, system=False),
+    Action.USE_PATIENT_APP: Rule({P: SELF}, system=False),
+    Action.RECORD_DIARY: Rule(CARE),
+    Action.RECORD_ADVERSE_EVENT: Rule(CARE),
+    Action.RECORD_DOSE: Rule(CARE),
+    Action.RECORD_GUESS: Rule(CARE),
+    Action.READ_TRIAL: Rule({P: SELF, C: SITE, U: SITE}),
+    Action.LIST_TRIALS: Rule({P: SELF, C: SITE, U: SITE}),
+    Action.PLAN_TRIAL: Rule(CLINICIAN),
+    Action.MOVE_TRIAL: Rule(CLINICIAN),
+    Action.UNBLIND_TRIAL: Rule(STAFF),
+    Action.SEE_ALLOCATION: Rule({U: SITE}),
+    Action.ANNOTATE_ALLOCATION: Rule(STAFF),
+    Action.ANALYSE_TRIAL: Rule({P: SELF, C: SITE, U: SITE}),
+    Action.USE_CLINIC_PAGES: Rule(STAFF),
+    Action.LIST_ALERTS: Rule(STAFF),
+    Action.ACKNOWLEDGE_ALERT: Rule(CLINICIAN),
+    Action.SWEEP_ALERTS: Rule(CLINICIAN),
+    Action.READ_COHORT: Rule({R: DEID, C: SITE}),
+    Action.USE_RESEARCH_PAGES: Rule({R: DEID}),
+    Action.RESEARCH_EXPORT: Rule({R: DEID, ADM: DEID}),
+    Action.ADMINISTER: Rule({ADM: ALL}),
+    Action.ADD_SITE: Rule({ADM: ALL}),
+    Action.ADD_USER: Rule({ADM: ALL}),
+    Action.LIST_USERS: Rule({ADM: ALL}),
+    Action.LIST_SITES: Rule({ADM: ALL, C: SITE, U: SITE, R: SITE, P: SITE}),
+}
+
+
+def scope_of(actor: Actor, action: Action) -> Scope | None:
+    """The scope over which ``actor`` may take ``action``; None when it may not at all."""
+    rule = POLICY[action]
+    if actor.role is Role.SYSTEM:
+        return Scope.ALL if rule.system else None
+    return rule.roles.get(actor.role)
+
+
+def allows(actor: Actor, action: Action) -> bool:
+    """Whether ``actor`` may take ``action`` at all (scope aside)."""
+    return scope_of(actor, action) is not None
+
+
+def authorize(actor: Actor, action: Action, doing: str | None = None) -> Scope:
+    """The actor's scope for ``action``; PermissionDenied naming the role otherwise.
+
+    ``doing`` words the refusal when the action's own name is too general
+    (for example "pause trials" for :attr:`Action.MOVE_TRIAL`).
+    """
+    scope = scope_of(actor, action)
+    if scope is None:
+        raise PermissionDenied(f"role {actor.role.value!r} may not {doing or action.value}")
+    return scope
+
+
+def allowed_roles(action: Action) -> frozenset[Role]:
+    """The user roles (the operator aside) that may take ``action``."""
+    return frozenset(POLICY[action].roles)
+
+
+def sees_site(actor: Actor, action: Action, site_id: int | None) -> bool:
+    """Whether ``action`` by ``actor`` reaches records of ``site_id``."""
+    scope = scope_of(actor, action)
+    if scope is Scope.ALL:
+        return True
+    return scope is not None and site_id is not None and actor.site_id == site_id
+
+
+def sees_patient(actor: Actor, action: Action, patient_id: int, site_id: int) -> bool:
+    """Whether ``action`` by ``actor`` reaches the identified record of one patient."""
+    scope = scope_of(actor, action)
+    if scope is Scope.ALL:
+        return True
+    if scope is Scope.SELF:
+        return actor.patient_id == patient_id
+    if scope is Scope.SITE:
+        return actor.site_id == site_id
+    return False
