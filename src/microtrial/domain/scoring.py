@@ -180,82 +180,110 @@ def _migraine_day(rule: MigraineDayRule, answers: Mapping[str, Answer]) -> float
     return 1.0 if (migraine_headache or treated or aura) else 0.0
 
 
+Computed = tuple[float | None, bool, str | None]
+ITEM_METHODS = frozenset({"sum", "mean", "max", "item", "count_true", "count_positive"})
+
+
 def _compute(
     instrument: Instrument,
     definition: ScoreDef,
     answers: Mapping[str, Answer],
     done: Mapping[str, ScoreValue],
-) -> tuple[float | None, bool, str | None]:
+) -> Computed:
     """Return (value, prorated, note) for one score definition."""
-    policy = instrument.missing.policy
-    method = definition.method
-    if method in {"sum", "mean", "max", "item", "count_true", "count_positive"}:
-        present = [answers[i] for i in definition.items if i in answers]
-        missing = len(definition.items) - len(present)
-        if missing and policy == "absent_is_no":
-            present += [
-                False if instrument.item(i).type == "boolean" else 0
-                for i in definition.items
-                if i not in answers
-            ]
-            missing = 0
-        if method == "item":
-            if missing:
-                return None, False, "not answered"
-            return _numeric(present[0]), False, None
-        if missing and not (policy == "prorate" and missing <= instrument.missing.max_missing):
-            return None, False, f"{missing} of {len(definition.items)} items unanswered"
-        prorated = missing > 0
-        if not present:
-            return None, False, "no items answered"
-        values = [_numeric(v) for v in present]
-        if method == "sum":
-            total = sum(values)
-            if prorated:
-                total = total / len(values) * len(definition.items)
-            return total, prorated, None
-        if method == "mean":
-            return sum(values) / len(values), prorated, None
-        if method == "max":
-            return max(values), prorated, None
-        if method == "count_true":
-            return float(sum(1 for v in present if v is True)), prorated, None
-        return float(sum(1 for v in values if v > 0)), prorated, None
-    if method == "sum_scores":
-        parts = [done[s].value for s in definition.scores]
-        if any(p is None for p in parts):
-            return None, False, "an input score is not computed"
-        return float(sum(p for p in parts if p is not None)), False, None
-    if method == "regions":
-        regions = definition.regions or {}
-        needed = {i for members in regions.values() for i in members}
-        if policy != "absent_is_no" and not needed <= set(answers):
-            return None, False, "region items unanswered"
-        count = sum(
-            1 for members in regions.values() if any(answers.get(i) is True for i in members)
-        )
-        return float(count), False, None
-    if method == "acr_criteria":
-        criteria = definition.criteria
-        if criteria is None:  # excluded by the ScoreDef validator
-            return None, False, "criteria not defined"
-        wpi = done[criteria.wpi_score].value
-        ss = done[criteria.ss_score].value
-        if wpi is None or ss is None:
-            return None, False, "WPI or symptom severity not computed"
-        severity_ok = any(
-            wpi >= arm.wpi_min and (arm.wpi_max is None or wpi <= arm.wpi_max) and ss >= arm.ss_min
-            for arm in criteria.arms
-        )
-        required_ok = all(answers.get(i) is True for i in criteria.require_true)
-        regions_ok = True
-        if criteria.regions_score is not None and criteria.regions_min is not None:
-            region_count = done[criteria.regions_score].value
-            regions_ok = region_count is not None and region_count >= criteria.regions_min
-        return (1.0 if severity_ok and required_ok and regions_ok else 0.0), False, None
+    if definition.method in ITEM_METHODS:
+        return _from_items(instrument, definition, answers)
+    if definition.method == "sum_scores":
+        return _sum_of_scores(definition, done)
+    if definition.method == "regions":
+        return _regions(instrument, definition, answers)
+    if definition.method == "acr_criteria":
+        return _acr_criteria(definition, answers, done)
     if definition.migraine_day is None:  # excluded by the ScoreDef validator
         return None, False, "migraine-day rule not defined"
     return _migraine_day(definition.migraine_day, answers), False, None
+
+
+def _from_items(
+    instrument: Instrument, definition: ScoreDef, answers: Mapping[str, Answer]
+) -> Computed:
+    """A score over the definition's own items, with the instrument's missing-item policy."""
+    policy = instrument.missing.policy
+    method = definition.method
+    present = [answers[i] for i in definition.items if i in answers]
+    missing = len(definition.items) - len(present)
+    if missing and policy == "absent_is_no":
+        present += [
+            False if instrument.item(i).type == "boolean" else 0
+            for i in definition.items
+            if i not in answers
+        ]
+        missing = 0
+    if method == "item":
+        if missing:
+            return None, False, "not answered"
+        return _numeric(present[0]), False, None
+    if missing and not (policy == "prorate" and missing <= instrument.missing.max_missing):
+        return None, False, f"{missing} of {len(definition.items)} items unanswered"
+    prorated = missing > 0
+    if not present:
+        return None, False, "no items answered"
+    values = [_numeric(v) for v in present]
+    if method == "sum":
+        total = sum(values)
+        if prorated:
+            total = total / len(values) * len(definition.items)
+        return total, prorated, None
+    if method == "mean":
+        return sum(values) / len(values), prorated, None
+    if method == "max":
+        return max(values), prorated, None
+    if method == "count_true":
+        return float(sum(1 for v in present if v is True)), prorated, None
+    return float(sum(1 for v in values if v > 0)), prorated, None
+
+
+def _sum_of_scores(definition: ScoreDef, done: Mapping[str, ScoreValue]) -> Computed:
+    """The sum of scores computed before this one."""
+    parts = [done[s].value for s in definition.scores]
+    if any(p is None for p in parts):
+        return None, False, "an input score is not computed"
+    return float(sum(p for p in parts if p is not None)), False, None
+
+
+def _regions(
+    instrument: Instrument, definition: ScoreDef, answers: Mapping[str, Answer]
+) -> Computed:
+    """How many body regions have at least one item answered yes."""
+    regions = definition.regions or {}
+    needed = {i for members in regions.values() for i in members}
+    if instrument.missing.policy != "absent_is_no" and not needed <= set(answers):
+        return None, False, "region items unanswered"
+    count = sum(1 for members in regions.values() if any(answers.get(i) is True for i in members))
+    return float(count), False, None
+
+
+def _acr_criteria(
+    definition: ScoreDef, answers: Mapping[str, Answer], done: Mapping[str, ScoreValue]
+) -> Computed:
+    """1 when the ACR fibromyalgia criteria are met, else 0."""
+    criteria = definition.criteria
+    if criteria is None:  # excluded by the ScoreDef validator
+        return None, False, "criteria not defined"
+    wpi = done[criteria.wpi_score].value
+    ss = done[criteria.ss_score].value
+    if wpi is None or ss is None:
+        return None, False, "WPI or symptom severity not computed"
+    severity_ok = any(
+        wpi >= arm.wpi_min and (arm.wpi_max is None or wpi <= arm.wpi_max) and ss >= arm.ss_min
+        for arm in criteria.arms
+    )
+    required_ok = all(answers.get(i) is True for i in criteria.require_true)
+    regions_ok = True
+    if criteria.regions_score is not None and criteria.regions_min is not None:
+        region_count = done[criteria.regions_score].value
+        regions_ok = region_count is not None and region_count >= criteria.regions_min
+    return (1.0 if severity_ok and required_ok and regions_ok else 0.0), False, None
 
 
 def _fires(flag: Flag, value: float | None) -> bool:

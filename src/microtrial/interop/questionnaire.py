@@ -95,8 +95,8 @@ def _enable_when(item: Mapping[str, Any]) -> Expr | None:
     return Or(tuple(parts)) if item.get("enableBehavior") == "any" else And(tuple(parts))
 
 
-def import_questionnaire(data: str | bytes | Mapping[str, Any]) -> ImportedInstrument:
-    """A FHIR Questionnaire (JSON) as a catalog instrument with branching and warnings."""
+def _parse_questionnaire(data: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The Questionnaire resource in ``data``, checked with fhir.resources."""
     if isinstance(data, str | bytes):
         try:
             data = json.loads(data)
@@ -108,65 +108,85 @@ def import_questionnaire(data: str | bytes | Mapping[str, Any]) -> ImportedInstr
         Questionnaire.model_validate(dict(data))
     except pydantic.ValidationError as err:
         raise ValidationError("questionnaire", f"invalid: {err.errors()[0]['msg']}") from err
+    return data
+
+
+def _item_base(entry: Mapping[str, Any], link: str) -> dict[str, Any]:
+    """The fields every imported item has: id, text, required and a LOINC code if given."""
+    base: dict[str, Any] = {
+        "id": link,
+        "text": str(entry.get("text") or link),
+        "required": bool(entry.get("required", False)),
+    }
+    if entry.get("code"):
+        loinc = [c["code"] for c in entry["code"] if c.get("system") == "http://loinc.org"]
+        if loinc:
+            base["loinc"] = loinc[0]
+    return base
+
+
+def _choice_item(entry: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
+    """A choice item: an integer scale when its codes are consecutive whole numbers."""
+    options = [
+        (str(o["valueCoding"].get("code")), str(o["valueCoding"].get("display") or ""))
+        for o in entry.get("answerOption", []) or []
+        if "valueCoding" in o
+    ] + [
+        (str(o["valueString"]), str(o["valueString"]))
+        for o in entry.get("answerOption", []) or []
+        if "valueString" in o
+    ]
+    if not options:
+        return None
+    codes = [c for c, _ in options]
+    numbers = [int(c) for c in codes if re.fullmatch(r"-?\d+", c)]
+    if len(numbers) == len(codes) and numbers == list(range(min(numbers), max(numbers) + 1)):
+        return {
+            **base,
+            "type": "integer",
+            "min": min(numbers),
+            "max": max(numbers),
+            "labels": {int(c): d or c for c, d in options},
+        }
+    return {**base, "type": "choice", "options": codes}
+
+
+def _catalog_item(entry: Mapping[str, Any], link: str, kind: str) -> dict[str, Any] | str:
+    """The catalog item for one Questionnaire item, or a warning saying why it was skipped."""
+    base = _item_base(entry, link)
+    if kind == "boolean":
+        return {**base, "type": "boolean"}
+    if kind == "integer":
+        low = _extension(entry, MIN_VALUE)
+        high = _extension(entry, MAX_VALUE)
+        return {
+            **base,
+            "type": "integer",
+            "min": -INT_LIMIT if low is None else low,
+            "max": INT_LIMIT if high is None else high,
+        }
+    if kind == "choice":
+        item = _choice_item(entry, base)
+        return item or f"item {link}: choice without answerOption codes; skipped"
+    if kind in TEXT_TYPES:
+        return {**base, "type": "text", "max_length": int(entry.get("maxLength") or 1000)}
+    return f"item {link}: type {kind!r} is not supported; skipped"
+
+
+def import_questionnaire(data: str | bytes | Mapping[str, Any]) -> ImportedInstrument:
+    """A FHIR Questionnaire (JSON) as a catalog instrument with branching and warnings."""
+    data = _parse_questionnaire(data)
     warnings: list[str] = []
     items: list[dict[str, Any]] = []
     branching: dict[str, str] = {}
     fhir_types: dict[str, str] = {}
     for entry in _flatten(list(data.get("item", []) or [])):
         link, kind = str(entry.get("linkId")), str(entry.get("type"))
-        base: dict[str, Any] = {
-            "id": link,
-            "text": str(entry.get("text") or link),
-            "required": bool(entry.get("required", False)),
-        }
-        if entry.get("code"):
-            loinc = [c["code"] for c in entry["code"] if c.get("system") == "http://loinc.org"]
-            if loinc:
-                base["loinc"] = loinc[0]
         if kind in ("group", "display"):
             continue
-        if kind == "boolean":
-            new = {**base, "type": "boolean"}
-        elif kind == "integer":
-            low = _extension(entry, MIN_VALUE)
-            high = _extension(entry, MAX_VALUE)
-            new = {
-                **base,
-                "type": "integer",
-                "min": -INT_LIMIT if low is None else low,
-                "max": INT_LIMIT if high is None else high,
-            }
-        elif kind == "choice":
-            options = [
-                (str(o["valueCoding"].get("code")), str(o["valueCoding"].get("display") or ""))
-                for o in entry.get("answerOption", []) or []
-                if "valueCoding" in o
-            ] + [
-                (str(o["valueString"]), str(o["valueString"]))
-                for o in entry.get("answerOption", []) or []
-                if "valueString" in o
-            ]
-            if not options:
-                warnings.append(f"item {link}: choice without answerOption codes; skipped")
-                continue
-            codes = [c for c, _ in options]
-            numbers = [int(c) for c in codes if re.fullmatch(r"-?\d+", c)]
-            if len(numbers) == len(codes) and numbers == list(
-                range(min(numbers), max(numbers) + 1)
-            ):
-                new = {
-                    **base,
-                    "type": "integer",
-                    "min": min(numbers),
-                    "max": max(numbers),
-                    "labels": {int(c): d or c for c, d in options},
-                }
-            else:
-                new = {**base, "type": "choice", "options": codes}
-        elif kind in TEXT_TYPES:
-            new = {**base, "type": "text", "max_length": int(entry.get("maxLength") or 1000)}
-        else:
-            warnings.append(f"item {link}: type {kind!r} is not supported; skipped")
+        new = _catalog_item(entry, link, kind)
+        if isinstance(new, str):
+            warnings.append(new)
             continue
         fhir_types[link] = kind
         try:
