@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.settings import Settings
+from microtrial.store.audit import AuditedSession
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
 
@@ -140,7 +141,9 @@ class Database:
         self.engine = engine
         # Kept for services that read configured folders (e.g. user instruments).
         self.settings = settings or Settings()
-        self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        self._sessions = sessionmaker(
+            bind=engine, class_=AuditedSession, expire_on_commit=False, autoflush=True
+        )
         path = sqlite_file(engine)
         self._writers = WriterQueue(path) if path else None
 
