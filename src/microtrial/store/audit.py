@@ -28,9 +28,7 @@ class AuditedSession(Session):
 
 
 def _utc_text(at: dt.datetime) -> str:
-    # SQLite hands timestamps back naive; they were written in UTC.
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
+    # The column type reads back UTC; an aware time in another zone is hashed as its UTC instant.
     return at.astimezone(dt.UTC).isoformat()
 
 
