@@ -20,6 +20,7 @@ from integration.api.live import PASSWORD, LiveServer
 from microtrial.http.app import create_app
 from microtrial.http.config import ServerSettings
 
+E2E = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 CHROMIUM_ARGS = [
@@ -152,3 +153,10 @@ def pages(
     yield helper
     helper.close()
     assert helper.errors == [], helper.errors
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is ``slow``: ``pytest -m "not slow"`` leaves them out."""
+    for item in items:
+        if E2E in item.path.resolve().parents:
+            item.add_marker(pytest.mark.slow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -104,3 +104,25 @@ def test_each_patient_has_a_chain_of_their_own(clinic: Clinic) -> None:
         else:
             assert stream == "global"
     assert len({r.stream for r in rows if r.patient_id is not None}) >= 2
+
+
+def test_a_plain_sqlalchemy_session_is_left_alone(clinic: Clinic) -> None:
+    """The flush hook belongs to MicroTrial's session class, not to every SQLAlchemy Session."""
+    from microtrial.store.audit import AuditedSession, append_event
+
+    with clinic.db.transaction() as session:
+        assert isinstance(session, AuditedSession)
+        before = session.scalar(select(func.count()).select_from(AuditEventRow))
+    foreign = Session(clinic.db.engine)
+    try:
+        # Pending events left in a foreign session's info are not written by its flush.
+        foreign.info["audit_pending"] = [{"actor": "intruder"}]
+        foreign.flush()
+        assert foreign.info["audit_pending"] == [{"actor": "intruder"}]
+        with pytest.raises(TypeError, match="MicroTrial session"):
+            append_event(foreign, AuditEventRow(action="x", entity="y"))
+        foreign.rollback()
+    finally:
+        foreign.close()
+    with clinic.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEventRow)) == before

@@ -227,6 +227,7 @@ def test_commands_need_a_migrated_database(tmp_path: object) -> None:
     assert "microtrial db upgrade" in err
 
 
+@pytest.mark.slow
 def test_every_command_has_help() -> None:
     from typer.main import get_command
 

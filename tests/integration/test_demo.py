@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -15,6 +16,7 @@ from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, TrialRow
 
 
+@pytest.mark.slow
 def test_demo_builds_every_trial_stage(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["demo", "--patients", "12", "--seed", "3", "--out", str(tmp_path)]

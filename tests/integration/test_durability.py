@@ -350,6 +350,7 @@ def clinic_patients(clinic: Clinic) -> dict[str, int]:
     return {f"p_{code}": patient.id for code, patient in clinic.patients.items()}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     clinic: Clinic, database_url: str, tmp_path: Path
 ) -> None:

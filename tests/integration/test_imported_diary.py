@@ -86,3 +86,41 @@ def test_imported_instrument_records_with_branching(
             )
     finally:
         db.dispose()
+
+
+def test_services_take_instruments_from_the_port(
+    clinic: Clinic, clock: FixedClock, database_url: str
+) -> None:
+    """Any InstrumentSource will do: services read no folder setting of their own."""
+    from microtrial.store.db import make_engine
+    from microtrial.store.instruments import UserInstrument
+
+    instrument = import_dictionary(DICTIONARY).instruments[0]
+
+    class InMemory:
+        where = "memory"
+
+        def find(self, instrument_id: str) -> UserInstrument | None:
+            if instrument_id != instrument.instrument.id:
+                return None
+            return UserInstrument(instrument.instrument, dict(instrument.branching))
+
+    db = Database(make_engine(Settings(database_url=database_url)), InMemory())
+    try:
+        me = clinic.actors["p_A-001"]
+        pid = clinic.patients["A-001"].id
+        day = clock().date() - dt.timedelta(days=1)
+        entry = records.record_diary_entry(
+            db,
+            me,
+            pid,
+            DiaryInput(day, {"flare": False}, instrument_id=instrument.instrument.id),
+            clock=clock,
+        )
+        assert entry.instrument_id == instrument.instrument.id
+        with pytest.raises(ValidationError, match="imported into memory"):
+            records.record_diary_entry(
+                db, me, pid, DiaryInput(day, {"x": 1}, instrument_id="nope"), clock=clock
+            )
+    finally:
+        db.dispose()

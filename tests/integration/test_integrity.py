@@ -124,6 +124,7 @@ def dump(db: Database) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
+@pytest.mark.slow
 def test_backup_restores_every_table_into_an_empty_database(
     clinic: Clinic, clock: FixedClock, database_url: str, tmp_path: Path
 ) -> None:

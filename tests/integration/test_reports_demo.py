@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from microtrial.cli.main import app
 
 
+@pytest.mark.slow
 def test_demo_writes_the_three_reports(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["demo", "--patients", "4", "--seed", "7", "--out", str(tmp_path)]

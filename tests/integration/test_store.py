@@ -100,3 +100,44 @@ def test_a_single_chain_from_before_0004_becomes_the_global_stream(database_url:
     with pytest.raises(RuntimeError, match="per-patient or per-site"):
         command.downgrade(migrate.alembic_config(engine), "0003")
     engine.dispose()
+
+
+def test_timestamps_read_back_as_aware_utc_and_naive_ones_are_refused(database_url: str) -> None:
+    from sqlalchemy import Column, DateTime, Integer, MetaData, Table, insert, select
+    from sqlalchemy.exc import StatementError
+
+    from microtrial.store.models import Base
+    from microtrial.store.types import UTCDateTime
+
+    table = Table(
+        "utc_probe",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", UTCDateTime()),
+    )
+    engine = make_engine(Settings(database_url=database_url))
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    try:
+        table.create(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                insert(table), [{"id": 1, "at": dt.datetime(2026, 3, 1, 12, tzinfo=plus_two)}]
+            )
+            back = conn.execute(select(table.c.at)).scalar_one()
+            assert back == dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC)
+            assert back.utcoffset() == dt.timedelta(0)
+        with pytest.raises(StatementError, match="timezone-aware"), engine.begin() as conn:
+            conn.execute(insert(table), [{"id": 2, "at": dt.datetime(2026, 3, 1, 12)}])
+    finally:
+        table.drop(engine, checkfirst=True)
+        engine.dispose()
+    # Every timestamp column of the models uses it; the database type stays DateTime(tz).
+    stamps = [
+        c
+        for t in Base.metadata.tables.values()
+        for c in t.columns
+        if isinstance(c.type, (DateTime, UTCDateTime))
+    ]
+    assert len(stamps) > 10
+    assert all(isinstance(c.type, UTCDateTime) for c in stamps)
+    assert isinstance(UTCDateTime().impl, DateTime)

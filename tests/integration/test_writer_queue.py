@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import select
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from microtrial.settings import Settings
 from microtrial.store.db import Database, WriterQueue, sqlite_file
@@ -50,19 +53,28 @@ def test_turns_nest_within_one_thread(tmp_path: Path) -> None:
 def test_another_process_waits_for_the_turn(tmp_path: Path) -> None:
     path = str(tmp_path / "x.db")
     queue = WriterQueue(path)
+    # The child says "ready" once imported and about to take the lock, so the check below
+    # cannot pass (or fail) just because the child is still starting up.
     child = (
         "import sys, time; from microtrial.store.db import WriterQueue\n"
-        "q = WriterQueue(sys.argv[1]); t = time.monotonic()\n"
-        "with q.turn(): print(time.monotonic() - t)\n"
+        "q = WriterQueue(sys.argv[1])\n"
+        "print('ready', flush=True); t = time.monotonic()\n"
+        "with q.turn(): print(time.monotonic() - t, flush=True)\n"
     )
     with queue.turn():
         process = subprocess.Popen(
             [sys.executable, "-c", child, path], stdout=subprocess.PIPE, text=True
         )
-        time.sleep(1.0)
+        assert process.stdout is not None
+        readable, _, _ = select.select([process.stdout], [], [], 60.0)
+        if not readable:
+            process.kill()
+            pytest.fail("the child did not get ready within 60 s")
+        assert process.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
         assert process.poll() is None  # still waiting for our turn to end
     out, _ = process.communicate(timeout=30)
-    assert float(out) >= 0.5
+    assert float(out) >= 0.45  # it waited (from "ready") while we held the turn
     queue.close()
 
 

@@ -21,63 +21,55 @@ P(ratio ≤ 1 - relative_mcid), e.g. a 30 % reduction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy import special
 
-from microtrial.analysis.continuous import ACTIVE, BASELINE, PLACEBO, warn_flags
+from microtrial.analysis.continuous import (
+    ACTIVE,
+    BASELINE,
+    FLAG_FEW_DAYS,
+    FLAG_NO_ARM,
+    PLACEBO,
+    BatchFit,
+    FitOptions,
+    warn_flags,
+)
 from microtrial.errors import ValidationError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+KINDS = ("binary", "count")
 PRIOR_SD = np.array([10.0, 2.5, 2.5])  # mu, beta, delta
 TREND_UNIT_DAYS = 28.0
 N_GRID = 121
 GRID_HALF_WIDTH = 8.0
 AGHQ_NODES = 3
-FLAG_FEW_DAYS = 1
-FLAG_NO_ARM = 2
+# Cells of the largest (trials, grid, nodes, days) temporary per chunk: about 160 MB of float64.
+CHUNK_CELLS = 20_000_000
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(20)
 _GH_W = _GH_W / _GH_W.sum()
 
 
 @dataclass(frozen=True)
-class DiscreteFit:
-    """Per-trial posterior summaries for a binary or count outcome."""
+class DiscreteFit(BatchFit):
+    """A ``BatchFit`` (``rho_mean`` all NaN) plus the effect as a risk or rate difference."""
 
-    n_active: IntArray
-    n_placebo: IntArray
-    n_baseline: IntArray
-    baseline_mean: FloatArray
-    effect_mean: FloatArray
-    effect_sd: FloatArray
-    ci95_low: FloatArray
-    ci95_high: FloatArray
-    p_benefit: FloatArray
-    p_mcid: FloatArray
-    p_mcid_rel: FloatArray
-    rho_mean: FloatArray
     difference_mean: FloatArray
     difference_sd: FloatArray
-    flags: IntArray
 
-    def to_frame(self) -> pd.DataFrame:
-        """One row per trial; ``warning`` as text."""
-        data: dict[str, object] = {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name != "flags"
-        }
-        text = {
-            FLAG_FEW_DAYS: "few observed days in an arm",
-            FLAG_NO_ARM: "no observed day in an arm",
-        }
-        data["warning"] = [
-            "; ".join(t for bit, t in text.items() if int(f) & bit) for f in self.flags
-        ]
-        return pd.DataFrame(data)
+
+@dataclass(frozen=True)
+class _Design:
+    """One chunk's model inputs: masked outcome, in-model mask and design matrix."""
+
+    y: FloatArray  # (T, D) outcome, 0 where not in the model
+    m: FloatArray  # (T, D) 1.0 on in-model days
+    x: FloatArray  # (T, D, q) columns mu, beta[, delta]
 
 
 def _loglik(kind: str, y: FloatArray, eta: FloatArray, m: FloatArray) -> FloatArray:
@@ -94,11 +86,10 @@ def _mean_weight(kind: str, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
     return lam, lam
 
 
-def _joint_mode(
-    kind: str, y: FloatArray, x: FloatArray, m: FloatArray, q: int
-) -> tuple[FloatArray, FloatArray]:
+def _joint_mode(kind: str, d: _Design) -> tuple[FloatArray, FloatArray]:
     """Posterior mode and covariance of (mu, beta[, delta]) per trial by damped Newton."""
-    n_trials = y.shape[0]
+    y, x, m = d.y, d.x, d.m
+    n_trials, q = y.shape[0], x.shape[2]
     prec = 1.0 / PRIOR_SD[:q] ** 2
     theta = np.zeros((n_trials, q))
     if kind == "count":
@@ -118,19 +109,219 @@ def _joint_mode(
     return theta, np.asarray(np.linalg.inv(hess), dtype=np.float64)
 
 
+def _validate(kind: str, vals: FloatArray, arms: npt.NDArray[np.int8], opts: FitOptions) -> None:
+    """Refuse unknown kinds, mismatched arrays, impossible values and options this model lacks."""
+    if kind not in KINDS:
+        raise ValidationError("kind", "unknown outcome kind", value=kind, allowed=KINDS)
+    unsupported = {
+        "prior": "no informative prior on the log ratio",
+        "rho_nodes": "no autocorrelation (no rho grid)",
+        "threads": "one thread",
+    }
+    for name, why in unsupported.items():
+        if getattr(opts, name) is not None:
+            raise ValidationError(
+                name,
+                f"not supported for {kind} outcomes ({why})",
+                value=getattr(opts, name),
+                allowed="None (unset)",
+            )
+    if vals.shape != arms.shape or vals.ndim != 2:
+        raise ValidationError("values", "values and arm must be 2-D of the same shape")
+    obs = vals[np.isfinite(vals)]
+    if kind == "binary" and not np.isin(obs, (0.0, 1.0)).all():
+        raise ValidationError("value", "binary outcomes must be 0 or 1", allowed="0, 1")
+    if kind == "count" and not ((obs >= 0) & (obs == np.round(obs))).all():
+        raise ValidationError("value", "counts must be whole numbers >= 0")
+
+
+def _design(vals: FloatArray, arms: npt.NDArray[np.int8], trend: bool) -> _Design:
+    """The in-model mask and the ``[1, active[, trend]]`` columns, trend centred per trial."""
+    in_model = ((arms == ACTIVE) | (arms == PLACEBO)) & np.isfinite(vals)
+    m = in_model.astype(np.float64)
+    day = np.arange(vals.shape[1], dtype=np.float64)
+    centre = (m * day).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
+    cols = [m, m * (arms == ACTIVE)]
+    if trend:
+        cols.append(m * (day[None, :] - centre[:, None]) / TREND_UNIT_DAYS)
+    return _Design(y=np.where(in_model, vals, 0.0), m=m, x=np.stack(cols, axis=2))
+
+
+def _conditional_modes(
+    kind: str, d: _Design, theta: FloatArray, cov: FloatArray, grid: FloatArray, nuis: list[int]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Mode and Hessian of the nuisance parameters at each beta on the grid (Newton, batched)."""
+    pn = 1.0 / PRIOR_SD[nuis] ** 2
+    c_nb = cov[:, nuis][:, :, [1]][:, :, 0]  # cov(nuisance, beta)
+    eta_n = (
+        theta[:, nuis][:, None, :]
+        + (grid - theta[:, 1:2])[:, :, None] * (c_nb / cov[:, 1, 1][:, None])[:, None, :]
+    )  # (T, G, k) start
+    xn = d.x[:, :, nuis]  # (T, D, k)
+    off = grid[:, :, None] * d.x[:, None, :, 1]  # (T, G, D)
+    m, y = d.m[:, None, :], d.y[:, None, :]
+    h = np.zeros((*grid.shape, len(nuis), len(nuis)))
+    for _ in range(30):
+        eta = np.einsum("tdk,tgk->tgd", xn, eta_n) + off
+        mean, w = _mean_weight(kind, eta)
+        grad = np.einsum("tdk,tgd->tgk", xn, m * (y - mean)) - pn * eta_n
+        h = np.einsum("tdk,tgd,tdl->tgkl", xn, m * w, xn) + np.diag(pn)
+        step = np.linalg.solve(h, grad[..., None])[..., 0]
+        eta_n = eta_n + step
+        if np.abs(step).max(initial=0.0) < 1e-10:
+            break
+    return eta_n, h, off
+
+
+def _log_marginal(
+    kind: str,
+    d: _Design,
+    grid: FloatArray,
+    nuis: list[int],
+    eta_n: FloatArray,
+    h: FloatArray,
+    off: FloatArray,
+) -> FloatArray:
+    """Unnormalised log posterior of beta on the grid, nuisance integrated out.
+
+    Adaptive Gauss-Hermite quadrature (3 nodes per nuisance dimension) around the conditional
+    mode: exact for the Gaussian part and corrects the Laplace error from skewness.
+    """
+    pn = 1.0 / PRIOR_SD[nuis] ** 2
+    k = len(nuis)
+    gh_x, gh_w = np.polynomial.hermite_e.hermegauss(AGHQ_NODES)
+    mesh = np.stack(np.meshgrid(*([gh_x] * k), indexing="ij"), axis=-1).reshape(-1, k)
+    log_wz = np.log(np.prod(np.meshgrid(*([gh_w] * k), indexing="ij"), axis=0).ravel())
+    log_wz += 0.5 * (mesh**2).sum(axis=1)
+    chol = np.linalg.cholesky(np.linalg.inv(h))  # (T, G, k, k)
+    points = eta_n[:, :, None, :] + np.einsum("tgkl,jl->tgjk", chol, mesh)  # (T, G, J, k)
+    eta_j = np.einsum("tdk,tgjk->tgjd", d.x[:, :, nuis], points) + off[:, :, None, :]
+    logf = (
+        _loglik(kind, d.y[:, None, None, :], eta_j, d.m[:, None, None, :])
+        - 0.5 * (pn * points**2).sum(axis=3)
+        + log_wz
+    )
+    top = logf.max(axis=2, keepdims=True)
+    log_int = np.log(np.exp(logf - top).sum(axis=2)) + top[:, :, 0]
+    prec_beta = 1.0 / PRIOR_SD[1] ** 2
+    return np.asarray(log_int - 0.5 * grid**2 * prec_beta - 0.5 * np.linalg.slogdet(h)[1])
+
+
+def interp_rows(x: FloatArray, xp: FloatArray, fp: FloatArray) -> FloatArray:
+    """``np.interp(x[i], xp[i], fp[i])`` for every row ``i`` at once (``xp`` rows increasing)."""
+    n, size = xp.shape
+    rows = np.arange(n)
+    # np.interp's bracket: the last j with xp[j] <= x (clipped to the ends).
+    j = (xp <= x[:, None]).sum(axis=1) - 1
+    j = np.clip(j, 0, size - 2)
+    x0, x1, f0, f1 = xp[rows, j], xp[rows, j + 1], fp[rows, j], fp[rows, j + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (f1 - f0) / (x1 - x0)
+        out = slope * (x - x0) + f0
+        retry = slope * (x - x1) + f1
+    out = np.where(np.isnan(out), retry, out)
+    out = np.where(np.isnan(out) & (f0 == f1), f0, out)
+    out = np.where(x == x0, f0, out)
+    out = np.where(x >= xp[:, -1], fp[:, -1], out)
+    return np.asarray(np.where(x < xp[:, 0], fp[:, 0], out), dtype=np.float64)
+
+
+def _fit_chunk(
+    kind: str, vals: FloatArray, arms: npt.NDArray[np.int8], opts: FitOptions
+) -> DiscreteFit:
+    """Posterior summaries for one chunk of trials (all trials batched in numpy)."""
+    obs = np.isfinite(vals)
+    n_act = ((arms == ACTIVE) & obs).sum(axis=1).astype(np.int64)
+    n_pl = ((arms == PLACEBO) & obs).sum(axis=1).astype(np.int64)
+    base = (arms == BASELINE) & obs
+    n_base = base.sum(axis=1).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base_mean = np.where(base, vals, 0.0).sum(axis=1) / np.where(n_base > 0, n_base, np.nan)
+    d = _design(vals, arms, opts.trend)
+    theta, cov = _joint_mode(kind, d)
+    sd_b = np.sqrt(cov[:, 1, 1])
+    z = np.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, N_GRID)
+    grid = theta[:, 1:2] + sd_b[:, None] * z[None, :]  # (T, G)
+    # Conditional Laplace over the nuisance parameters (mu[, delta]) at each beta on the grid.
+    nuis = [0] + ([2] if opts.trend else [])
+    eta_n, h, off = _conditional_modes(kind, d, theta, cov, grid, nuis)
+    logpost = _log_marginal(kind, d, grid, nuis, eta_n, h, off)
+    dens = np.exp(logpost - logpost.max(axis=1, keepdims=True))
+    wts = np.full(N_GRID, 1.0)
+    wts[[0, -1]] = 0.5
+    dens = dens / (dens * wts).sum(axis=1)[:, None]  # density in units of grid steps
+    mean_b = (dens * wts * grid).sum(axis=1)
+    sd_post = np.sqrt(np.maximum((dens * wts * grid**2).sum(axis=1) - mean_b**2, 0.0))
+    cdf = np.concatenate(
+        [np.zeros((grid.shape[0], 1)), np.cumsum(0.5 * (dens[:, 1:] + dens[:, :-1]), axis=1)],
+        axis=1,
+    )
+    cdf /= cdf[:, -1:]
+    n = grid.shape[0]
+    sign = 1.0 if opts.higher_is_better else -1.0
+    rel = opts.relative_mcid
+    thr_rel = np.log(1.0 + sign * rel) if rel < 1.0 or sign > 0 else -np.inf
+    probs = [interp_rows(np.full(n, c), grid, cdf) for c in (0.0, sign * opts.mcid, thr_rel)]
+    if opts.higher_is_better:
+        probs = [1.0 - p for p in probs]
+    diff_mean, diff_sd = _difference(kind, grid, eta_n, h, dens * wts)
+
+    bad = (n_act == 0) | (n_pl == 0)
+    few = (n_act < opts.min_days_per_arm) | (n_pl < opts.min_days_per_arm)
+    flags = np.where(few, FLAG_FEW_DAYS, 0) | np.where(bad, FLAG_NO_ARM, 0)
+    nan = np.full(n, np.nan)
+
+    def masked(a: FloatArray) -> FloatArray:
+        return np.where(bad, nan, a)
+
+    return DiscreteFit(
+        n_active=n_act,
+        n_placebo=n_pl,
+        n_baseline=n_base,
+        baseline_mean=base_mean,
+        effect_mean=masked(mean_b),
+        effect_sd=masked(sd_post),
+        ci95_low=masked(interp_rows(np.full(n, 0.025), cdf, grid)),
+        ci95_high=masked(interp_rows(np.full(n, 0.975), cdf, grid)),
+        p_benefit=masked(probs[0]),
+        p_mcid=masked(probs[1]),
+        p_mcid_rel=masked(probs[2]),
+        rho_mean=nan,
+        difference_mean=masked(diff_mean),
+        difference_sd=masked(diff_sd),
+        flags=flags.astype(np.int64),
+    )
+
+
+def _difference(
+    kind: str, grid: FloatArray, eta_n: FloatArray, h: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Mean and sd of the risk (rate) difference at the trial centre, mu | beta as normal."""
+    var_mu = np.linalg.inv(h)[..., 0, 0]  # (T, G)
+    mu_nodes = eta_n[..., 0][..., None] + np.sqrt(var_mu)[..., None] * _GH_X  # (T, G, H)
+    if kind == "binary":
+        diff = special.expit(mu_nodes + grid[..., None]) - special.expit(mu_nodes)
+    else:
+        diff = np.exp(mu_nodes + grid[..., None]) - np.exp(mu_nodes)
+    d1 = (diff * _GH_W).sum(axis=2)
+    d2 = (diff**2 * _GH_W).sum(axis=2)
+    mean = (weights * d1).sum(axis=1)
+    return mean, np.sqrt(np.maximum((weights * d2).sum(axis=1) - mean**2, 0.0))
+
+
 def fit_discrete_arrays(
     values: npt.ArrayLike,
     arm: npt.ArrayLike,
+    options: FitOptions | None = None,
     *,
     kind: str,
-    mcid: float = 1.0,
-    relative_mcid: float = 0.3,
-    trend: bool = True,
-    higher_is_better: bool = False,
-    min_days_per_arm: int = 5,
+    progress: Callable[[int], None] | None = None,
     warn: bool = True,
 ) -> DiscreteFit:
     """Fit binary (0/1) or count (0, 1, 2, ...) daily outcomes; arrays shaped ``(trials, days)``.
+
+    Takes the continuous model's ``FitOptions``; ``prior``, ``rho_nodes`` and ``threads`` have no
+    meaning here and are refused (``ValidationError``) when set.
 
     Examples
     --------
@@ -140,143 +331,21 @@ def fit_discrete_arrays(
     >>> round(float(fit.effect_mean[0]), 2), round(float(fit.p_benefit[0]), 3)
     (-2.04, 1.0)
     """
-    if kind not in ("binary", "count"):
-        raise ValidationError("kind", "unknown outcome kind", value=kind, allowed="binary, count")
+    opts = options or FitOptions()
     vals = np.asarray(values, dtype=np.float64)
     arms = np.asarray(arm, dtype=np.int8)
-    if vals.shape != arms.shape or vals.ndim != 2:
-        raise ValidationError("values", "values and arm must be 2-D of the same shape")
-    obs = np.isfinite(vals)
-    if kind == "binary" and not np.isin(vals[obs], (0.0, 1.0)).all():
-        raise ValidationError("value", "binary outcomes must be 0 or 1", allowed="0, 1")
-    if kind == "count" and not ((vals[obs] >= 0) & (vals[obs] == np.round(vals[obs]))).all():
-        raise ValidationError("value", "counts must be whole numbers >= 0")
-    in_model = ((arms == ACTIVE) | (arms == PLACEBO)) & obs
-    n_act = ((arms == ACTIVE) & obs).sum(axis=1).astype(np.int64)
-    n_pl = ((arms == PLACEBO) & obs).sum(axis=1).astype(np.int64)
-    base = (arms == BASELINE) & obs
-    n_base = base.sum(axis=1).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        base_mean = np.where(base, vals, 0.0).sum(axis=1) / np.where(n_base > 0, n_base, np.nan)
-    m = in_model.astype(np.float64)
-    y = np.where(in_model, vals, 0.0)
-    day = np.arange(vals.shape[1], dtype=np.float64)
-    centre = (m * day).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
-    cols = [m, m * (arms == ACTIVE)]
-    if trend:
-        cols.append(m * (day[None, :] - centre[:, None]) / TREND_UNIT_DAYS)
-    x = np.stack(cols, axis=2)
-    q = x.shape[2]
-    bad = (n_act == 0) | (n_pl == 0)
-
-    theta, cov = _joint_mode(kind, y, x, m, q)
-    sd_b = np.sqrt(cov[:, 1, 1])
-    z = np.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, N_GRID)
-    grid = theta[:, 1:2] + sd_b[:, None] * z[None, :]  # (T, G)
-
-    # Conditional Laplace over the nuisance parameters (mu[, delta]) at each beta on the grid.
-    nuis = [0] + ([2] if trend else [])
-    prec = 1.0 / PRIOR_SD[:q] ** 2
-    c_nb = cov[:, nuis][:, :, [1]][:, :, 0]  # cov(nuisance, beta)
-    eta_n = (
-        theta[:, nuis][:, None, :]
-        + (grid - theta[:, 1:2])[:, :, None] * (c_nb / cov[:, 1, 1][:, None])[:, None, :]
-    )  # (T, G, k) start
-    xn = x[:, :, nuis]  # (T, D, k)
-    xb = x[:, :, 1]
-    off = grid[:, :, None] * xb[:, None, :]  # (T, G, D)
-    pn = prec[nuis]
-    h = np.zeros((*grid.shape, len(nuis), len(nuis)))
-    for _ in range(30):
-        eta = np.einsum("tdk,tgk->tgd", xn, eta_n) + off
-        mean, w = _mean_weight(kind, eta)
-        grad = np.einsum("tdk,tgd->tgk", xn, m[:, None, :] * (y[:, None, :] - mean)) - pn * eta_n
-        h = np.einsum("tdk,tgd,tdl->tgkl", xn, m[:, None, :] * w, xn) + np.diag(pn)
-        step = np.linalg.solve(h, grad[..., None])[..., 0]
-        eta_n = eta_n + step
-        if np.abs(step).max(initial=0.0) < 1e-10:
-            break
-    # Adaptive Gauss-Hermite quadrature (3 nodes per nuisance dimension) around the conditional
-    # mode: exact for the Gaussian part and corrects the Laplace error from skewness.
-    k = len(nuis)
-    gh_x, gh_w = np.polynomial.hermite_e.hermegauss(AGHQ_NODES)
-    mesh = np.stack(np.meshgrid(*([gh_x] * k), indexing="ij"), axis=-1).reshape(-1, k)
-    log_wz = np.log(np.prod(np.meshgrid(*([gh_w] * k), indexing="ij"), axis=0).ravel())
-    log_wz += 0.5 * (mesh**2).sum(axis=1)
-    chol = np.linalg.cholesky(np.linalg.inv(h))  # (T, G, k, k)
-    points = eta_n[:, :, None, :] + np.einsum("tgkl,jl->tgjk", chol, mesh)  # (T, G, J, k)
-    eta_j = np.einsum("tdk,tgjk->tgjd", xn, points) + off[:, :, None, :]
-    logf = (
-        _loglik(kind, y[:, None, None, :], eta_j, m[:, None, None, :])
-        - 0.5 * (pn * points**2).sum(axis=3)
-        + log_wz
-    )
-    top = logf.max(axis=2, keepdims=True)
-    log_int = np.log(np.exp(logf - top).sum(axis=2)) + top[:, :, 0]
-    logpost = log_int - 0.5 * grid**2 * prec[1] - 0.5 * np.linalg.slogdet(h)[1]
-    dens = np.exp(logpost - logpost.max(axis=1, keepdims=True))
-    dz = grid[:, 1] - grid[:, 0]
-    wts = np.full(N_GRID, 1.0)
-    wts[[0, -1]] = 0.5
-    mass = (dens * wts).sum(axis=1)
-    dens = dens / mass[:, None]  # density in units of grid steps
-    mean_b = (dens * wts * grid).sum(axis=1)
-    sd_post = np.sqrt(np.maximum((dens * wts * grid**2).sum(axis=1) - mean_b**2, 0.0))
-    cdf = np.concatenate(
-        [np.zeros((grid.shape[0], 1)), np.cumsum(0.5 * (dens[:, 1:] + dens[:, :-1]), axis=1)],
-        axis=1,
-    )
-    cdf /= cdf[:, -1:]
-
-    def cdf_at(c: FloatArray) -> FloatArray:
-        return np.array([np.interp(c[i], grid[i], cdf[i]) for i in range(grid.shape[0])])
-
-    def quantile(p: float) -> FloatArray:
-        return np.array([np.interp(p, cdf[i], grid[i]) for i in range(grid.shape[0])])
-
-    sign = 1.0 if higher_is_better else -1.0
-    thr_rel = np.log(1.0 + sign * relative_mcid) if relative_mcid < 1.0 or sign > 0 else -np.inf
-    n = grid.shape[0]
-    probs = [cdf_at(np.full(n, c)) for c in (0.0, sign * mcid, thr_rel)]
-    if higher_is_better:
-        probs = [1.0 - p for p in probs]
-
-    # Difference on the natural scale at the trial centre: mu | beta ~ N(eta_n[..., 0], var).
-    var_mu = np.linalg.inv(h)[..., 0, 0]  # (T, G)
-    mu_nodes = eta_n[..., 0][..., None] + np.sqrt(var_mu)[..., None] * _GH_X  # (T, G, H)
-    if kind == "binary":
-        diff = special.expit(mu_nodes + grid[..., None]) - special.expit(mu_nodes)
-    else:
-        diff = np.exp(mu_nodes + grid[..., None]) - np.exp(mu_nodes)
-    d1 = (diff * _GH_W).sum(axis=2)
-    d2 = (diff**2 * _GH_W).sum(axis=2)
-    diff_mean = (dens * wts * d1).sum(axis=1)
-    diff_sd = np.sqrt(np.maximum((dens * wts * d2).sum(axis=1) - diff_mean**2, 0.0))
-    del dz
-
-    flags = np.where((n_act < min_days_per_arm) | (n_pl < min_days_per_arm), FLAG_FEW_DAYS, 0)
-    flags = flags | np.where(bad, FLAG_NO_ARM, 0)
-    nan = np.full(n, np.nan)
-
-    def masked(a: FloatArray) -> FloatArray:
-        return np.where(bad, nan, a)
-
+    _validate(kind, vals, arms, opts)
+    n_trials = vals.shape[0]
+    per_trial = N_GRID * AGHQ_NODES**2 * max(vals.shape[1], 1)
+    size = max(1, min(opts.chunk_size, CHUNK_CELLS // per_trial))
+    parts = []
+    for a in range(0, max(n_trials, 1), size):
+        b = min(a + size, n_trials)
+        parts.append(_fit_chunk(kind, vals[a:b], arms[a:b], opts))
+        if progress is not None and b > a:
+            progress(b - a)
     fit = DiscreteFit(
-        n_active=n_act,
-        n_placebo=n_pl,
-        n_baseline=n_base,
-        baseline_mean=base_mean,
-        effect_mean=masked(mean_b),
-        effect_sd=masked(sd_post),
-        ci95_low=masked(quantile(0.025)),
-        ci95_high=masked(quantile(0.975)),
-        p_benefit=masked(probs[0]),
-        p_mcid=masked(probs[1]),
-        p_mcid_rel=masked(probs[2]),
-        rho_mean=nan,
-        difference_mean=masked(diff_mean),
-        difference_sd=masked(diff_sd),
-        flags=flags.astype(np.int64),
+        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(DiscreteFit)}
     )
     if warn:
         warn_flags(fit.flags)

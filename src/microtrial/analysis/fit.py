@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 from microtrial.analysis.continuous import BatchFit, BetaPrior, FitOptions, fit_arrays
-from microtrial.analysis.discrete import DiscreteFit, fit_discrete_arrays
+from microtrial.analysis.discrete import fit_discrete_arrays
 from microtrial.analysis.frames import trials_from_frame
 from microtrial.errors import ValidationError
 
 Backend = Literal["numpy", "jax", "dask"]
 OutcomeType = Literal["continuous", "binary", "count"]
 BACKENDS: tuple[str, ...] = ("numpy", "jax", "dask")
+DISCRETE_BACKENDS: tuple[str, ...] = ("numpy",)
 OUTCOME_TYPES: tuple[str, ...] = ("continuous", "binary", "count")
 
 RESULT_COLUMNS = [
@@ -41,11 +42,31 @@ def fit_batch(
     arm: np.ndarray[Any, np.dtype[np.int8]],
     options: FitOptions,
     *,
+    outcome_type: str = "continuous",
     backend: str = "numpy",
     progress: Callable[[int], None] | None = None,
     client: Any = None,
 ) -> BatchFit:
-    """Fit ``(trials, days)`` arrays with the chosen backend (all give the same numbers)."""
+    """Fit ``(trials, days)`` arrays with the chosen model and backend (backends agree).
+
+    Binary and count outcomes return a ``DiscreteFit`` (a ``BatchFit`` with the difference on
+    the natural scale); they run on numpy only, and an option their model lacks is refused.
+    """
+    if outcome_type not in OUTCOME_TYPES:
+        raise ValidationError(
+            "outcome_type", "unknown outcome type", value=outcome_type, allowed=OUTCOME_TYPES
+        )
+    if backend not in BACKENDS:
+        raise ValidationError("backend", "unknown backend", value=backend, allowed=BACKENDS)
+    if outcome_type != "continuous":
+        if backend != "numpy":
+            raise ValidationError(
+                "backend",
+                f"{outcome_type} outcomes are fitted with numpy only",
+                value=backend,
+                allowed=DISCRETE_BACKENDS,
+            )
+        return fit_discrete_arrays(values, arm, options, kind=outcome_type, progress=progress)
     if backend == "numpy":
         return fit_arrays(values, arm, options, progress=progress)
     if backend == "jax":
@@ -53,12 +74,10 @@ def fit_batch(
 
         fit: BatchFit = backend_jax.fit_arrays_jax(values, arm, options, progress=progress)
         return fit
-    if backend == "dask":
-        from microtrial.analysis import backend_dask
+    from microtrial.analysis import backend_dask
 
-        fit = backend_dask.fit_arrays_dask(values, arm, options, client=client, progress=progress)
-        return fit
-    raise ValidationError("backend", "unknown backend", value=backend, allowed=BACKENDS)
+    fit = backend_dask.fit_arrays_dask(values, arm, options, client=client, progress=progress)
+    return fit
 
 
 def fit_trials(
@@ -92,9 +111,9 @@ def fit_trials(
     outcome_type
         ``continuous``, ``binary`` or ``count``.
     prior
-        Optional informative prior on ``beta`` (continuous model).
+        Optional informative prior on ``beta`` (continuous model only; refused otherwise).
     backend
-        ``numpy`` (default), ``jax`` or ``dask``.
+        ``numpy`` (default), ``jax`` or ``dask`` (binary and count outcomes: ``numpy`` only).
 
     Returns
     -------
@@ -115,33 +134,27 @@ def fit_trials(
     >>> res[["trial_id", "n_active", "effect_mean", "p_benefit"]].round(3).to_string(index=False)
     'trial_id  n_active  effect_mean  p_benefit\\n       A        14       -1.547      0.998'
     """
+    options = FitOptions(
+        mcid=mcid,
+        relative_mcid=relative_mcid,
+        trend=trend,
+        higher_is_better=higher_is_better,
+        prior=prior,
+    )
     if outcome_type not in OUTCOME_TYPES:
         raise ValidationError(
             "outcome_type", "unknown outcome type", value=outcome_type, allowed=OUTCOME_TYPES
         )
     trials = trials_from_frame(frame)
-    fit: BatchFit | DiscreteFit
-    if outcome_type != "continuous":
-        fit = fit_discrete_arrays(
-            trials.values,
-            trials.arm,
-            kind=outcome_type,
-            mcid=mcid,
-            relative_mcid=relative_mcid,
-            trend=trend,
-            higher_is_better=higher_is_better,
-        )
-    else:
-        options = FitOptions(
-            mcid=mcid,
-            relative_mcid=relative_mcid,
-            trend=trend,
-            higher_is_better=higher_is_better,
-            prior=prior,
-        )
-        fit = fit_batch(
-            trials.values, trials.arm, options, backend=backend, progress=progress, client=client
-        )
+    fit = fit_batch(
+        trials.values,
+        trials.arm,
+        options,
+        outcome_type=outcome_type,
+        backend=backend,
+        progress=progress,
+        client=client,
+    )
     out = fit.to_frame()
     out.insert(0, "outcome", trials.outcome)
     out.insert(0, "trial_id", trials.trial_id)

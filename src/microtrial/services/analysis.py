@@ -83,6 +83,19 @@ class CohortAnalysis:
     n_trials: int
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What analysing one trial reads from the database, loaded inside the transaction."""
+
+    trial: TrialRead
+    conditions: list[str]
+    condition_group: str | None
+    days: pd.DataFrame
+    period_means: pd.DataFrame
+    guesses: pd.DataFrame
+    adverse_events: list[AdverseEventRead]
+
+
 def analyse_trial(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> TrialAnalysis:
@@ -95,7 +108,7 @@ def analyse_trial(
                 f"status: trial {trial_id} is still blinded ({trial.status}); "
                 "results are available after unblinding"
             )
-        analysis = _analyse(session, trial, patient)
+        stored = _load(session, trial, patient)
         audit(
             session,
             actor,
@@ -106,7 +119,8 @@ def analyse_trial(
             site_id=patient.site_id,
             patient_id=patient.id,
         )
-        return analysis
+    # Fitted after the commit: the engine never runs inside the write transaction.
+    return _analyse([stored])[0]
 
 
 def cohort_analysis(
@@ -130,22 +144,14 @@ def cohort_analysis(
         )
         if actor.role is Role.CLINICIAN:
             query = query.where(PatientRow.site_id == actor.site_id)
-        results: list[pd.DataFrame] = []
-        guesses: list[pd.DataFrame] = []
-        label = 0
+        stored: list[_Stored] = []
+        early: list[bool] = []
         for trial, patient in session.execute(query).tuples():
             group = _condition_group(session, patient.id)
             if condition_group is not None and group != condition_group:
                 continue
-            label += 1
-            one = _analyse(session, trial, patient)
-            name = f"trial-{label:03d}"
-            res = one.results.assign(
-                trial_id=name, condition=group or "other", unblinded_early=trial.unblinded_early
-            )
-            results.append(res)
-            if not one.guesses.empty:
-                guesses.append(one.guesses.assign(trial_id=name))
+            stored.append(_load(session, trial, patient))
+            early.append(trial.unblinded_early)
         audit(
             session,
             actor,
@@ -154,8 +160,21 @@ def cohort_analysis(
             None,
             at=clock(),
             site_id=actor.site_id,
-            detail={"trials": label, "condition": condition_group},
+            detail={"trials": len(stored), "condition": condition_group},
         )
+    results: list[pd.DataFrame] = []
+    guesses: list[pd.DataFrame] = []
+    # One batched engine call per outcome for the whole cohort, after the commit.
+    for label, (one, unblinded_early) in enumerate(
+        zip(_analyse(stored), early, strict=True), start=1
+    ):
+        name = f"trial-{label:03d}"
+        res = one.results.assign(
+            trial_id=name, condition=one.condition_group or "other", unblinded_early=unblinded_early
+        )
+        results.append(res)
+        if not one.guesses.empty:
+            guesses.append(one.guesses.assign(trial_id=name))
     table = pd.concat(results, ignore_index=True) if results else pd.DataFrame()
     pain = table[table["outcome"] == "pain"] if len(table) else table
     pooled = None
@@ -170,11 +189,12 @@ def cohort_analysis(
         pooled=pooled,
         blinding=blind,
         effect_by_guess=blind.effect_by_guess if blind else pd.DataFrame(),
-        n_trials=label,
+        n_trials=len(stored),
     )
 
 
-def _analyse(session: Session, trial: TrialRow, patient: PatientRow) -> TrialAnalysis:
+def _load(session: Session, trial: TrialRow, patient: PatientRow) -> _Stored:
+    """Read one trial's days, doses, adverse events, guesses and conditions (no fitting)."""
     arms = allocation_of(session, trial)
     calendar = calendar_for(session, trial, patient)
     entries = {
@@ -228,16 +248,12 @@ def _analyse(session: Session, trial: TrialRow, patient: PatientRow) -> TrialAna
             }
         )
     days = pd.DataFrame(rows)
-    effect_days = days[days["phase"] != "paused"]
-    results, problems = _fit(trial.id, effect_days)
     periods = (
         days[days["period"].notna() & ~days["wash_in"]]
         .groupby(["period", "arm"], as_index=False)
         .agg(mean_pain=("pain", "mean"), days_observed=("pain", "count"))
     )
     periods["period"] = periods["period"].astype(int)
-    guess_frame = _guesses(session, trial, arms, periods)
-    blind = blinding(guess_frame) if len(guess_frame) else None
     conditions = sorted(
         session.execute(
             select(ConditionRow.icd10_code).where(
@@ -245,51 +261,87 @@ def _analyse(session: Session, trial: TrialRow, patient: PatientRow) -> TrialAna
             )
         ).scalars()
     )
-    planned = int(days["dose_day"].sum())
-    return TrialAnalysis(
+    return _Stored(
         trial=read_trial(session, trial, patient),
         conditions=conditions,
         condition_group=_condition_group(session, patient.id),
         days=days,
-        results=results,
         period_means=periods,
-        guesses=guess_frame,
-        blinding=blind,
+        guesses=_guesses(session, trial, arms, periods),
         adverse_events=events,
-        doses_planned=planned,
-        doses_taken=int((days["dose_day"] & days["dose_taken"]).sum()),
-        warnings=problems,
     )
 
 
-def _fit(trial_id: int, days: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    frames = []
-    problems: list[str] = []
-    for name, _, higher in OUTCOMES:
-        long = pd.DataFrame(
-            {
-                "trial_id": str(trial_id),
-                "day": days["study_day"],
-                "arm": days["arm"],
-                "value": days[name].astype(float),
-                "exclude": days["wash_in"],
-            }
+def _analyse(stored: list[_Stored]) -> list[TrialAnalysis]:
+    """Fit all the loaded trials together and assemble each trial's analysis."""
+    fitted = _fit([(s.trial.id, s.days[s.days["phase"] != "paused"]) for s in stored])
+    return [
+        TrialAnalysis(
+            trial=s.trial,
+            conditions=s.conditions,
+            condition_group=s.condition_group,
+            days=s.days,
+            results=results,
+            period_means=s.period_means,
+            guesses=s.guesses,
+            blinding=blinding(s.guesses) if len(s.guesses) else None,
+            adverse_events=s.adverse_events,
+            doses_planned=int(s.days["dose_day"].sum()),
+            doses_taken=int((s.days["dose_day"] & s.days["dose_taken"]).sum()),
+            warnings=problems,
         )
-        observed = long.dropna(subset=["value"])
-        if (
-            observed[observed["arm"] == "active"].empty
-            or observed[observed["arm"] == "placebo"].empty
-        ):
-            problems.append(f"{name}: no observed day in one arm; not analysed")
-            continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", StatisticalWarning)
-            result = fit_trials(
-                long, mcid=MCID_POINTS, relative_mcid=RELATIVE_MCID, higher_is_better=higher
+        for s, (results, problems) in zip(stored, fitted, strict=True)
+    ]
+
+
+def _fit(trials: list[tuple[int, pd.DataFrame]]) -> list[tuple[pd.DataFrame, list[str]]]:
+    """Results and problems per trial; one batched engine call per outcome for all trials."""
+    frames: list[list[pd.DataFrame]] = [[] for _ in trials]
+    problems: list[list[str]] = [[] for _ in trials]
+    for name, _, higher in OUTCOMES:
+        longs: dict[int, pd.DataFrame] = {}
+        for i, (trial_id, days) in enumerate(trials):
+            long = pd.DataFrame(
+                {
+                    "trial_id": str(trial_id),
+                    "day": days["study_day"],
+                    "arm": days["arm"],
+                    "value": days[name].astype(float),
+                    "exclude": days["wash_in"],
+                }
             )
-        problems.extend(f"{name}: {w.message}" for w in caught)
-        frames.append(result.assign(outcome=name))
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), problems
+            observed = long.dropna(subset=["value"])
+            if (
+                observed[observed["arm"] == "active"].empty
+                or observed[observed["arm"] == "placebo"].empty
+            ):
+                problems[i].append(f"{name}: no observed day in one arm; not analysed")
+                continue
+            longs[i] = long
+        if not longs:
+            continue
+        with warnings.catch_warnings():
+            # Flags are reported per trial below, from each trial's own 'warning' column.
+            warnings.simplefilter("ignore", StatisticalWarning)
+            result = fit_trials(
+                pd.concat(list(longs.values()), ignore_index=True),
+                mcid=MCID_POINTS,
+                relative_mcid=RELATIVE_MCID,
+                higher_is_better=higher,
+            ).assign(outcome=name)
+        for i in longs:
+            row = result[result["trial_id"] == str(trials[i][0])]
+            flagged = str(row["warning"].iloc[0])
+            if flagged:
+                # The text fit_trials warns with for a single flagged trial.
+                problems[i].append(
+                    f"{name}: 1 of 1 trial(s) flagged ({flagged}); see the 'warning' column"
+                )
+            frames[i].append(row)
+    return [
+        (pd.concat(f, ignore_index=True) if f else pd.DataFrame(), p)
+        for f, p in zip(frames, problems, strict=True)
+    ]
 
 
 def _guesses(

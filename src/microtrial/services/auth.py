@@ -72,7 +72,7 @@ def login_failures_since(
             .where(LoginFailureRow.key.in_(keys), LoginFailureRow.at > since)
             .group_by(LoginFailureRow.key)
         )
-        return {key: (count, _aware(oldest)) for key, count, oldest in rows}
+        return {key: (count, oldest) for key, count, oldest in rows}
 
 
 def record_login_failure(
@@ -88,8 +88,3 @@ def clear_login_failures(db: Database, key: str) -> None:
     """Forget a key's failures (after a successful sign-in)."""
     with db.transaction() as session:
         session.execute(delete(LoginFailureRow).where(LoginFailureRow.key == key))
-
-
-def _aware(at: dt.datetime) -> dt.datetime:
-    # SQLite hands timestamps back naive; they were written in UTC.
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)

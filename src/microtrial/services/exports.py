@@ -113,8 +113,6 @@ def load_patient_export(
         return trial_id is None or tid in keep
 
     enrolled = patient.created_at
-    if enrolled.tzinfo is None:
-        enrolled = enrolled.replace(tzinfo=dt.UTC)
     periods = {
         p.id: p.number
         for p in session.execute(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -17,7 +15,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check_adverse_event
 from microtrial.domain.branching import visible_items
-from microtrial.domain.catalog import Instrument, load_catalog, parse_instrument
+from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, NotFound, ValidationError
 from microtrial.services.alerts import active_trial_ids, raise_alerts
@@ -43,7 +41,6 @@ from microtrial.store.db import Database
 from microtrial.store.models import AdverseEventRow, DiaryEntryRow, IdempotencyKeyRow, PatientRow
 
 RECORDERS = {Role.PATIENT, Role.CLINICIAN}
-INSTRUMENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")  # no path tricks
 
 
 class DiaryEntryRead(ReadModel):
@@ -100,21 +97,14 @@ def resolve_instrument(db: Database, instrument_id: str, answers: dict[str, Any]
     catalog = load_catalog()
     if instrument_id in catalog.instruments:
         return catalog.instrument(instrument_id)
-    directory = Path(db.settings.instrument_dir)
-    path = directory / f"{instrument_id}.yaml"
-    if not INSTRUMENT_ID.match(instrument_id) or not path.is_file():
+    found = db.instruments.find(instrument_id)
+    if found is None:
         raise ValidationError(
             "instrument",
             f"unknown instrument {instrument_id!r}",
-            allowed="a catalog instrument or one imported into " + str(directory),
+            allowed="a catalog instrument or one imported into " + db.instruments.where,
         )
-    instrument = parse_instrument(path.read_text(encoding="utf-8"))
-    sidecar = directory / f"{instrument_id}.interop.json"
-    logic = (
-        json.loads(sidecar.read_text(encoding="utf-8")).get("branching", {})
-        if sidecar.is_file()
-        else {}
-    )
+    instrument, logic = found.instrument, found.branching
     if not logic:
         return instrument
     order = {item.id: logic.get(item.id) for item in instrument.items}

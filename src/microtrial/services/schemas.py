@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
 
 class ReadModel(BaseModel):
     """Frozen, built from ORM rows."""
 
     model_config = ConfigDict(frozen=True, from_attributes=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _utc(cls, value: Any) -> Any:
-        """Times are stored in UTC; SQLite hands them back naive, so mark them as UTC."""
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value
 
 
 class SiteRead(ReadModel):

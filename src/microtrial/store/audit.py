@@ -19,10 +19,16 @@ from microtrial.store.models import AuditEventRow, AuditStreamRow, PatientRow, S
 GENESIS = "0" * 64
 
 
+class AuditedSession(Session):
+    """MicroTrial's session class: the only one whose flushes write pending audit events.
+
+    The flush hook is registered on this class, not on SQLAlchemy's ``Session``, so other code
+    in the same process using SQLAlchemy keeps its sessions untouched.
+    """
+
+
 def _utc_text(at: dt.datetime) -> str:
-    # SQLite hands timestamps back naive; they were written in UTC.
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
+    # The column type reads back UTC; an aware time in another zone is hashed as its UTC instant.
     return at.astimezone(dt.UTC).isoformat()
 
 
@@ -98,6 +104,8 @@ def append_event(session: Session, row: AuditEventRow) -> AuditEventRow:
     # The stream's head row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
     # already serialises writers) so that two transactions cannot chain onto one predecessor,
     # while writes for other patients go on in parallel.
+    if not isinstance(session, AuditedSession):
+        raise TypeError("audit events need a MicroTrial session (Database.transaction)")
     row.stream = stream_of(row)
     head = _locked_head(session, row.stream)
     row.prev_hash = head.last_hash
@@ -114,7 +122,7 @@ _TABLE = cast(Table, AuditEventRow.__table__)
 _COLUMNS = [c.key for c in _TABLE.columns if c.key != "id"]
 
 
-@event.listens_for(Session, "before_flush")
+@event.listens_for(AuditedSession, "before_flush")
 def _insert_pending_events(session: Session, _context: object, _instances: object) -> None:
     """Insert the events appended since the last flush, in order, as one executemany.
 

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.settings import Settings
+from microtrial.store.audit import AuditedSession
+from microtrial.store.instruments import FolderInstruments, InstrumentSource
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
 
@@ -136,18 +139,20 @@ def sqlite_file(engine: Engine) -> str | None:
 class Database:
     """An engine plus a session factory; every unit of work is one transaction."""
 
-    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
+    def __init__(self, engine: Engine, instruments: InstrumentSource | None = None) -> None:
         self.engine = engine
-        # Kept for services that read configured folders (e.g. user instruments).
-        self.settings = settings or Settings()
-        self._sessions = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        # The user-imported instruments services may score (a port; a folder by default).
+        self.instruments = instruments or FolderInstruments(Path(Settings().instrument_dir))
+        self._sessions = sessionmaker(
+            bind=engine, class_=AuditedSession, expire_on_commit=False, autoflush=True
+        )
         path = sqlite_file(engine)
         self._writers = WriterQueue(path) if path else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        """Open the database named by the settings."""
-        return cls(make_engine(settings), settings)
+        """Open the database named by the settings, with their instrument folder."""
+        return cls(make_engine(settings), FolderInstruments(Path(settings.instrument_dir)))
 
     @property
     def is_sqlite(self) -> bool:

@@ -77,6 +77,7 @@ def fuzz_operation(
     run()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("username", ROLES)
 def test_schemathesis_finds_no_server_errors(
     server: LiveServer,

@@ -69,6 +69,7 @@ def serving(database_url: str, *args: str) -> Iterator[str]:
             process.stdout.close()
 
 
+@pytest.mark.slow
 def test_serve_answers_pages_and_api(sqlite_template: Path, tmp_path: Path) -> None:
     shutil.copy(sqlite_template, tmp_path / "serve.db")
     with serving(f"sqlite:///{tmp_path}/serve.db") as url:
@@ -79,6 +80,7 @@ def test_serve_answers_pages_and_api(sqlite_template: Path, tmp_path: Path) -> N
         assert httpx.get(f"{url}/api/v1/me").status_code == 401
 
 
+@pytest.mark.slow
 def test_workers_share_one_signing_key(
     sqlite_template: Path, tmp_path: Path, clock: FixedClock
 ) -> None:

@@ -32,6 +32,7 @@ def assert_same(a: BatchFit, b: BatchFit, atol: float) -> None:
     np.testing.assert_array_equal(a.flags, b.flags)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("jax") is None,
     reason="jax is not installed (pip install 'microtrial[jax]') - JAX backend not tested",

@@ -194,6 +194,7 @@ def test_nan_input_is_missing_and_inf_rejected() -> None:
         fit_arrays(values, arm)
 
 
+@pytest.mark.slow
 def test_one_trial_and_many_tiny_trials() -> None:
     rng = np.random.default_rng(3)
     sim = simulate_trials(1, rng=rng, effect=-3.0, sd=0.5, rho=0.0, missing=0.0)

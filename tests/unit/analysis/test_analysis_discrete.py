@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from microtrial.analysis import fit_trials
+from microtrial.analysis.continuous import BatchFit, BetaPrior, FitOptions
 from microtrial.analysis.discrete import fit_discrete_arrays
+from microtrial.analysis.fit import fit_batch
 from microtrial.errors import StatisticalWarning, ValidationError
 
 REF = Path(__file__).resolve().parents[2] / "reference"
@@ -35,7 +37,7 @@ def test_difference_scale_and_relative_threshold() -> None:
     arm = np.tile(np.repeat(np.array([1, 0, 0, 1], dtype=np.int8), 14), (3, 1))
     rate = np.where(arm == 1, 1.0, 2.0)
     y = rng.poisson(rate).astype(float)
-    fit = fit_discrete_arrays(y, arm, kind="count", trend=False)
+    fit = fit_discrete_arrays(y, arm, FitOptions(trend=False), kind="count")
     # Log rate ratio near log(1/2); rate difference near -1 attack per day.
     assert np.all(np.abs(fit.effect_mean - np.log(0.5)) < 0.4)
     assert np.all(np.abs(fit.difference_mean + 1.0) < 0.5)
@@ -52,3 +54,72 @@ def test_bad_values_and_missing_arm() -> None:
     with pytest.warns(StatisticalWarning, match="no observed day"):
         fit = fit_discrete_arrays(y, arm, kind="binary")
     assert np.isnan(fit.effect_mean[0])
+
+
+def test_same_numbers_as_the_per_trial_loop_version() -> None:
+    """The batched engine reproduces the stored output of the earlier per-trial-loop code."""
+    diaries = pd.read_csv(REF / "discrete_trials.csv", dtype={"trial_id": str})
+    expected = pd.read_csv(REF / "discrete_engine_expected.csv", dtype={"trial_id": str})
+    numbers = [c for c in expected.columns if expected[c].dtype == float and c != "warning"]
+    for (kind, trend, higher), want in expected.groupby(["kind", "trend", "higher_is_better"]):
+        outcome = "headache" if kind == "binary" else "attacks"
+        got = fit_trials(
+            diaries[diaries["outcome"] == outcome],
+            outcome_type=str(kind),
+            trend=bool(trend),
+            higher_is_better=bool(higher),
+            relative_mcid=0.5 if higher else 0.3,
+        )
+        assert list(got["trial_id"]) == list(want["trial_id"])
+        assert list(got["warning"].fillna("")) == list(want["warning"].fillna(""))
+        for column in numbers:
+            a, b = got[column].to_numpy(float), want[column].to_numpy(float)
+            assert np.array_equal(np.isnan(a), np.isnan(b)), column
+            assert np.nanmax(np.abs(a - b), initial=0.0) < 1e-12, column
+
+
+def test_chunks_give_the_same_numbers() -> None:
+    diaries = pd.read_csv(REF / "discrete_trials.csv", dtype={"trial_id": str})
+    one = fit_trials(diaries[diaries["outcome"] == "attacks"], outcome_type="count")
+    arm = np.tile(np.repeat(np.array([1, 0, 0, 1], dtype=np.int8), 14), (7, 1))
+    y = np.random.default_rng(5).poisson(np.where(arm == 1, 1.0, 2.0)).astype(float)
+    whole = fit_discrete_arrays(y, arm, kind="count")
+    seen: list[int] = []
+    parts = fit_discrete_arrays(
+        y, arm, FitOptions(chunk_size=3), kind="count", progress=seen.append
+    )
+    assert seen == [3, 3, 1]
+    assert np.allclose(whole.effect_mean, parts.effect_mean, rtol=0, atol=1e-12)
+    assert len(one) == 20
+
+
+def test_same_result_type_and_options_as_continuous() -> None:
+    arm = np.repeat(np.array([[1, 0, 0, 1]], dtype=np.int8), 14, axis=1)
+    y = (np.arange(56) % 14 < np.where(arm == 1, 3, 9)).astype(float)
+    fit = fit_batch(y, arm, FitOptions(mcid=0.5), outcome_type="binary")
+    assert isinstance(fit, BatchFit)
+    assert np.isnan(fit.rho_mean).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        (FitOptions(prior=BetaPrior(0.0, 1.0)), "prior"),
+        (FitOptions(rho_nodes=40), "rho_nodes"),
+        (FitOptions(threads=2), "threads"),
+    ],
+)
+def test_unsupported_options_are_refused(options: FitOptions, field: str) -> None:
+    arm = np.repeat(np.array([[1, 0, 0, 1]], dtype=np.int8), 14, axis=1)
+    y = np.zeros(arm.shape)
+    with pytest.raises(ValidationError, match=f"^{field}: not supported for binary"):
+        fit_batch(y, arm, options, outcome_type="binary")
+
+
+def test_unsupported_backend_and_prior_through_fit_trials() -> None:
+    diaries = pd.read_csv(REF / "discrete_trials.csv", dtype={"trial_id": str})
+    headache = diaries[diaries["outcome"] == "headache"]
+    with pytest.raises(ValidationError, match=r"backend: .*numpy only \(allowed: numpy\)"):
+        fit_trials(headache, outcome_type="binary", backend="jax")
+    with pytest.raises(ValidationError, match="prior"):
+        fit_trials(headache, outcome_type="count", prior=BetaPrior(-0.5, 0.5))
