@@ -185,7 +185,7 @@ def adherence(
         trial, patient = load_trial(session, actor, trial_id)
         calendar = calendar_for(session, trial, patient)
         doses = [
-            DoseEvent(taken_at=_aware(r.taken_at), kit_code=r.kit_code, event_id=r.record_id)
+            DoseEvent(taken_at=r.taken_at, kit_code=r.kit_code, event_id=r.record_id)
             for r in session.execute(
                 select(DoseEventRow).where(
                     DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True)
@@ -206,10 +206,6 @@ def adherence(
                 for d in deviations
             ],
         }
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _doses(session: Session, trial: TrialRow) -> list[DoseRead]:
