@@ -8,6 +8,7 @@ Create Date: 2026-11-26 02:51:13.527877
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,6 +17,28 @@ revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+def _versioned_columns() -> list[sa.Column[Any]]:
+    """The version columns every versioned clinical record has (models.VersionedMixin)."""
+    return [
+        sa.Column("record_id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("is_current", sa.Boolean(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_by", sa.String(length=120), nullable=False),
+        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
+        sa.Column("change_reason", sa.Text(), nullable=True),
+    ]
+
+
+def _recorded_by_fk(table: str) -> sa.ForeignKeyConstraint:
+    """The versioned record's link to the user who recorded it."""
+    return sa.ForeignKeyConstraint(
+        ["recorded_by_user_id"],
+        ["users.id"],
+        name=op.f(f"fk_{table}_recorded_by_user_id_users"),
+    )
 
 
 def upgrade() -> None:
@@ -168,21 +191,11 @@ def upgrade() -> None:
         sa.Column("serious", sa.Boolean(), nullable=False),
         sa.Column("onset_date", sa.Date(), nullable=False),
         sa.Column("resolved_date", sa.Date(), nullable=True),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_adverse_events_patient_id_patients")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_adverse_events_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("adverse_events"),
         sa.ForeignKeyConstraint(
             ["trial_id"], ["trials.id"], name=op.f("fk_adverse_events_trial_id_trials")
         ),
@@ -260,21 +273,11 @@ def upgrade() -> None:
         sa.Column("answers", sa.JSON(), nullable=False),
         sa.Column("scores", sa.JSON(), nullable=False),
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_diary_entries_patient_id_patients")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_diary_entries_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("diary_entries"),
         sa.ForeignKeyConstraint(
             ["trial_id"], ["trials.id"], name=op.f("fk_diary_entries_trial_id_trials")
         ),
@@ -303,21 +306,11 @@ def upgrade() -> None:
         sa.Column("taken_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("kit_code", sa.String(length=16), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_dose_events_patient_id_patients")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_dose_events_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("dose_events"),
         sa.ForeignKeyConstraint(
             ["trial_id"], ["trials.id"], name=op.f("fk_dose_events_trial_id_trials")
         ),
@@ -336,21 +329,11 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("flag", sa.String(length=60), nullable=False),
         sa.Column("value", sa.Boolean(), nullable=True),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_history_flags_patient_id_patients")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_history_flags_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("history_flags"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_history_flags")),
         sa.UniqueConstraint("record_id", "version", name="uq_history_flags_version"),
     )
@@ -371,21 +354,11 @@ def upgrade() -> None:
         sa.Column("ingredient", sa.String(length=120), nullable=True),
         sa.Column("drug_class", sa.String(length=120), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_medications_patient_id_patients")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_medications_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("medications"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_medications")),
         sa.UniqueConstraint("record_id", "version", name="uq_medications_version"),
     )
@@ -400,21 +373,11 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.Integer(), nullable=False),
         sa.Column("icd10_code", sa.String(length=10), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_patient_conditions_patient_id_patients")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_patient_conditions_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("patient_conditions"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_patient_conditions")),
         sa.UniqueConstraint("record_id", "version", name="uq_patient_conditions_version"),
     )
@@ -459,21 +422,11 @@ def upgrade() -> None:
         sa.Column("signed_off_by", sa.String(length=120), nullable=True),
         sa.Column("signed_off_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sign_off_reason", sa.Text(), nullable=True),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_screening_results_patient_id_patients")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_screening_results_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("screening_results"),
         sa.ForeignKeyConstraint(
             ["signed_off_by_user_id"],
             ["users.id"],
@@ -501,24 +454,14 @@ def upgrade() -> None:
         sa.Column("period_id", sa.Integer(), nullable=False),
         sa.Column("guess", sa.String(length=12), nullable=False),
         sa.Column("confidence", sa.Integer(), nullable=True),
-        sa.Column("record_id", sa.String(length=36), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(length=120), nullable=False),
-        sa.Column("recorded_by_user_id", sa.Integer(), nullable=True),
-        sa.Column("change_reason", sa.Text(), nullable=True),
+        *_versioned_columns(),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patients.id"], name=op.f("fk_blinding_guesses_patient_id_patients")
         ),
         sa.ForeignKeyConstraint(
             ["period_id"], ["periods.id"], name=op.f("fk_blinding_guesses_period_id_periods")
         ),
-        sa.ForeignKeyConstraint(
-            ["recorded_by_user_id"],
-            ["users.id"],
-            name=op.f("fk_blinding_guesses_recorded_by_user_id_users"),
-        ),
+        _recorded_by_fk("blinding_guesses"),
         sa.ForeignKeyConstraint(
             ["trial_id"], ["trials.id"], name=op.f("fk_blinding_guesses_trial_id_trials")
         ),
@@ -574,97 +517,32 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Revert this migration."""
-    # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("kits", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_kits_trial_id"))
-
-    op.drop_table("kits")
-    with op.batch_alter_table("blinding_guesses", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_blinding_guesses_trial_id"))
-        batch_op.drop_index(batch_op.f("ix_blinding_guesses_record_id"))
-        batch_op.drop_index(batch_op.f("ix_blinding_guesses_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_blinding_guesses_is_current"))
-
-    op.drop_table("blinding_guesses")
-    with op.batch_alter_table("screening_results", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_screening_results_record_id"))
-        batch_op.drop_index(batch_op.f("ix_screening_results_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_screening_results_is_current"))
-
-    op.drop_table("screening_results")
-    with op.batch_alter_table("periods", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_periods_trial_id"))
-
-    op.drop_table("periods")
-    with op.batch_alter_table("patient_conditions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_patient_conditions_record_id"))
-        batch_op.drop_index(batch_op.f("ix_patient_conditions_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_patient_conditions_is_current"))
-
-    op.drop_table("patient_conditions")
-    with op.batch_alter_table("medications", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_medications_record_id"))
-        batch_op.drop_index(batch_op.f("ix_medications_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_medications_is_current"))
-
-    op.drop_table("medications")
-    with op.batch_alter_table("history_flags", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_history_flags_record_id"))
-        batch_op.drop_index(batch_op.f("ix_history_flags_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_history_flags_is_current"))
-
-    op.drop_table("history_flags")
-    with op.batch_alter_table("dose_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dose_events_trial_id"))
-        batch_op.drop_index(batch_op.f("ix_dose_events_record_id"))
-        batch_op.drop_index(batch_op.f("ix_dose_events_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_dose_events_is_current"))
-
-    op.drop_table("dose_events")
-    with op.batch_alter_table("diary_entries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_diary_entries_trial_id"))
-        batch_op.drop_index(batch_op.f("ix_diary_entries_record_id"))
-        batch_op.drop_index(batch_op.f("ix_diary_entries_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_diary_entries_local_date"))
-        batch_op.drop_index(batch_op.f("ix_diary_entries_is_current"))
-
-    op.drop_table("diary_entries")
-    op.drop_table("allocations")
-    with op.batch_alter_table("alerts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_alerts_site_id"))
-        batch_op.drop_index(batch_op.f("ix_alerts_patient_id"))
-
-    op.drop_table("alerts")
-    with op.batch_alter_table("adverse_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_adverse_events_trial_id"))
-        batch_op.drop_index(batch_op.f("ix_adverse_events_record_id"))
-        batch_op.drop_index(batch_op.f("ix_adverse_events_patient_id"))
-        batch_op.drop_index(batch_op.f("ix_adverse_events_is_current"))
-
-    op.drop_table("adverse_events")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_users_site_id"))
-
-    op.drop_table("users")
-    with op.batch_alter_table("trials", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_trials_patient_id"))
-
-    op.drop_table("trials")
-    with op.batch_alter_table("protocols", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_protocols_site_id"))
-
-    op.drop_table("protocols")
-    with op.batch_alter_table("patients", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_patients_site_id"))
-
-    op.drop_table("patients")
-    op.drop_table("sites")
-    op.drop_table("idempotency_keys")
-    op.drop_table("audit_head")
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_events_site_id"))
-        batch_op.drop_index("ix_audit_events_patient_at")
-
-    op.drop_table("audit_events")
-    # ### end Alembic commands ###
+    """Revert this migration: drop each table (after its indexes), dependants first."""
+    # table -> the columns of its indexes, named ix_<table>_<column>
+    for table, columns in (
+        ("kits", "trial_id"),
+        ("blinding_guesses", "trial_id record_id patient_id is_current"),
+        ("screening_results", "record_id patient_id is_current"),
+        ("periods", "trial_id"),
+        ("patient_conditions", "record_id patient_id is_current"),
+        ("medications", "record_id patient_id is_current"),
+        ("history_flags", "record_id patient_id is_current"),
+        ("dose_events", "trial_id record_id patient_id is_current"),
+        ("diary_entries", "trial_id record_id patient_id local_date is_current"),
+        ("allocations", ""),
+        ("alerts", "site_id patient_id"),
+        ("adverse_events", "trial_id record_id patient_id is_current"),
+        ("users", "site_id"),
+        ("trials", "patient_id"),
+        ("protocols", "site_id"),
+        ("patients", "site_id"),
+        ("sites", ""),
+        ("idempotency_keys", ""),
+        ("audit_head", ""),
+        ("audit_events", "site_id patient_at"),
+    ):
+        if columns:
+            with op.batch_alter_table(table, schema=None) as batch_op:
+                for column in columns.split():
+                    batch_op.drop_index(batch_op.f(f"ix_{table}_{column}"))
+        op.drop_table(table)
