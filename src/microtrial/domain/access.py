@@ -2,9 +2,10 @@
 
 Every access decision in services, pages and routes names an :class:`Action`; this table says which
 roles may take it and over what scope. Nothing else in the code base decides by comparing roles
-(``tests/unit/test_layers.py`` fails on a role literal used anywhere else). The command-line
-operator (``Role.SYSTEM``) may take every action over every scope unless a rule says otherwise,
-because it can open the database file anyway.
+(``tests/unit/test_access_literals.py`` fails on a role literal used anywhere else). The
+command-line operator (``Role.SYSTEM``) may take every action over every scope unless a rule says
+otherwise, because it can open the database file anyway. Pages are for signed-in users only, so
+pages and their links check :func:`user_may` (the operator has no session).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from microtrial.errors import PermissionDenied
 class Scope(StrEnum):
     """How far an allowed action reaches."""
 
-    ALL = "all"  # every site (the command-line operator; admins for sites and users)
-    SITE = "site"  # identified data of the actor's own site
+    ALL = "all"  # every site (the command-line operator; admins for sites, users and exports)
+    SITE = "site"  # the actor's own site (identified data for the care team)
     SELF = "self"  # the actor's own patient record only
     DEIDENTIFIED = "deidentified"  # pooled or pseudonymised data, never identified records
 
@@ -53,6 +54,7 @@ class Action(StrEnum):
     SEE_ALLOCATION = "see the allocation"
     ANNOTATE_ALLOCATION = "annotate allocations"
     ANALYSE_TRIAL = "analyse trials"
+    READ_CLINICIAN_REPORT = "read clinician reports"
     # clinic work
     USE_CLINIC_PAGES = "use the clinic pages"
     LIST_ALERTS = "list alerts"
@@ -62,7 +64,8 @@ class Action(StrEnum):
     READ_COHORT = "read cohort results"
     USE_RESEARCH_PAGES = "use the research pages"
     RESEARCH_EXPORT = "run the research export"
-    # administration
+    # administration and the signed-in user's own account
+    SEE_OWN_ACCOUNT = "see their own account"
     ADMINISTER = "administer sites and users"
     ADD_SITE = "add sites"
     ADD_USER = "add users"
@@ -108,17 +111,24 @@ POLICY: Mapping[Action, Rule] = {
     Action.SEE_ALLOCATION: Rule({U: SITE}),
     Action.ANNOTATE_ALLOCATION: Rule(STAFF),
     Action.ANALYSE_TRIAL: Rule({P: SELF, C: SITE, U: SITE}),
+    # Anyone else asking for a trial report gets the patient's version.
+    Action.READ_CLINICIAN_REPORT: Rule(STAFF),
     Action.USE_CLINIC_PAGES: Rule(STAFF),
     Action.LIST_ALERTS: Rule(STAFF),
     Action.ACKNOWLEDGE_ALERT: Rule(CLINICIAN),
     Action.SWEEP_ALERTS: Rule(CLINICIAN),
     Action.READ_COHORT: Rule({R: DEID, C: SITE}),
     Action.USE_RESEARCH_PAGES: Rule({R: DEID}),
-    Action.RESEARCH_EXPORT: Rule({R: DEID, ADM: DEID}),
+    # The export is de-identified by construction; a researcher's reaches their own site only,
+    # an administrator's every site.
+    Action.RESEARCH_EXPORT: Rule({R: SITE, ADM: ALL}),
+    # Any signed-in user may see who they are signed in as (``GET /me``).
+    Action.SEE_OWN_ACCOUNT: Rule(dict.fromkeys((P, C, U, R, ADM), SELF)),
     Action.ADMINISTER: Rule({ADM: ALL}),
     Action.ADD_SITE: Rule({ADM: ALL}),
     Action.ADD_USER: Rule({ADM: ALL}),
     Action.LIST_USERS: Rule({ADM: ALL}),
+    # The sites an actor may name or list: every site for administrators, their own otherwise.
     Action.LIST_SITES: Rule({ADM: ALL, C: SITE, U: SITE, R: SITE, P: SITE}),
 }
 
@@ -151,6 +161,11 @@ def authorize(actor: Actor, action: Action, doing: str | None = None) -> Scope:
 def allowed_roles(action: Action) -> frozenset[Role]:
     """The user roles (the operator aside) that may take ``action``."""
     return frozenset(POLICY[action].roles)
+
+
+def user_may(actor: Actor, action: Action) -> bool:
+    """Whether a signed-in user may take ``action``: pages and links, never the operator."""
+    return actor.role in POLICY[action].roles
 
 
 def sees_site(actor: Actor, action: Action, site_id: int | None) -> bool:

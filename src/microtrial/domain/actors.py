@@ -20,7 +20,6 @@ class Role(StrEnum):
 
 
 USER_ROLES: tuple[str, ...] = tuple(r.value for r in Role if r is not Role.SYSTEM)
-STAFF_ROLES = frozenset({Role.CLINICIAN, Role.UNBLINDED_STAFF})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +50,15 @@ def check_role(role: str) -> Role:
     if role not in USER_ROLES:
         raise ValidationError("role", f"unknown role {role!r}", value=role, allowed=USER_ROLES)
     return Role(role)
+
+
+def check_patient_link(role: Role, patient_code: str | None) -> None:
+    """ValidationError unless a new patient user names their patient and no other user does."""
+    from microtrial.errors import ValidationError
+
+    if role is Role.PATIENT and not patient_code:
+        raise ValidationError(
+            "patient", "a patient user needs --patient CODE", allowed="a study code"
+        )
+    if role is not Role.PATIENT and patient_code:
+        raise ValidationError("patient", "only patient users are linked to a patient")

@@ -13,7 +13,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.actors import Actor, check_role
 from microtrial.services import auth
 from microtrial.services.common import Clock, system_clock
 from microtrial.store.db import Database
@@ -33,11 +33,9 @@ def actor_to_claims(actor: Actor) -> dict[str, Any]:
 def claims_to_actor(claims: dict[str, Any]) -> Actor | None:
     """The actor named by verified claims, or None when they are malformed."""
     try:
-        role = Role(claims["r"])
-        if role is Role.SYSTEM:
-            return None
+        # A token names a user role; one naming the operator (or nothing known) is malformed.
         return Actor(
-            role=role,
+            role=check_role(claims["r"]),
             username=str(claims["n"]),
             user_id=int(claims["u"]),
             site_id=None if claims["s"] is None else int(claims["s"]),

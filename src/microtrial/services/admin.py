@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
-from microtrial.domain.actors import Actor, Role, check_role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor, Role, check_patient_link, check_role
 from microtrial.domain.patients import check_site_code, check_username
-from microtrial.errors import ConflictError, NotFound, ValidationError
-from microtrial.services.common import Clock, audit, require_role, site_by_code, system_clock
+from microtrial.errors import ConflictError, NotFound
+from microtrial.services.common import Clock, audit, scoped, site_by_code, system_clock
 from microtrial.services.schemas import ReadModel, SiteRead, UserRead
 from microtrial.services.security import hash_password
 from microtrial.store.db import Database
@@ -19,7 +20,7 @@ def add_site(
     db: Database, actor: Actor, code: str, name: str | None = None, *, clock: Clock = system_clock
 ) -> SiteRead:
     """Create a site with a unique code."""
-    require_role(actor, {Role.ADMIN}, "add sites")
+    authorize(actor, Action.ADD_SITE)
     check_site_code(code)
     now = clock()
     with db.transaction() as session:
@@ -36,8 +37,7 @@ def list_sites(db: Database, actor: Actor) -> list[SiteRead]:
     """Sites the actor may see."""
     with db.transaction() as session:
         query = select(SiteRow).order_by(SiteRow.code)
-        if actor.role not in (Role.SYSTEM, Role.ADMIN):
-            query = query.where(SiteRow.id == actor.site_id)
+        query = scoped(query, actor, Action.LIST_SITES, SiteRow.id)
         return [SiteRead.model_validate(s) for s in session.execute(query).scalars()]
 
 
@@ -54,15 +54,10 @@ def add_user(
     clock: Clock = system_clock,
 ) -> UserRead:
     """Create a user with a role at a site (a patient user is linked to a patient)."""
-    require_role(actor, {Role.ADMIN}, "add users")
-    check_role(role)
+    authorize(actor, Action.ADD_USER)
+    user_role = check_role(role)
     check_username(username)
-    if role == Role.PATIENT and not patient_code:
-        raise ValidationError(
-            "patient", "a patient user needs --patient CODE", allowed="a study code"
-        )
-    if role != Role.PATIENT and patient_code:
-        raise ValidationError("patient", "only patient users are linked to a patient")
+    check_patient_link(user_role, patient_code)
     password_hash = hash_password(password)
     now = clock()
     with db.transaction() as session:
@@ -155,7 +150,7 @@ class UserSummary(ReadModel):
 
 def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
     """Every user, by site and username (administrators only)."""
-    require_role(actor, {Role.ADMIN}, "list users")
+    authorize(actor, Action.LIST_USERS)
     with db.transaction() as session:
         rows = session.execute(
             select(UserRow, SiteRow.code)

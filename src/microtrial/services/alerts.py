@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, allows, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert, check_missed_diary_days
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
@@ -19,8 +20,8 @@ from microtrial.services.common import (
     audit_patient,
     patient_for,
     patient_today,
-    require_role,
     row_by_id,
+    scoped,
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
@@ -142,7 +143,7 @@ def list_alerts(
     clock: Clock = system_clock,
 ) -> list[AlertRead]:
     """Alerts of the actor's site (or of one patient), newest first."""
-    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "list alerts")
+    authorize(actor, Action.LIST_ALERTS)
     with db.transaction() as session:
         query = select(AlertRow).order_by(AlertRow.id.desc())
         site_id = actor.site_id
@@ -150,8 +151,8 @@ def list_alerts(
             patient = patient_for(session, actor, patient_id)
             query = query.where(AlertRow.patient_id == patient.id)
             site_id = patient.site_id
-        elif actor.role is not Role.SYSTEM:
-            query = query.where(AlertRow.site_id == actor.site_id)
+        else:
+            query = scoped(query, actor, Action.LIST_ALERTS, AlertRow.site_id)
         if open_only:
             query = query.where(AlertRow.acknowledged_at.is_(None))
         rows = [AlertRead.model_validate(r) for r in session.execute(query).scalars()]
@@ -164,7 +165,7 @@ def acknowledge_alert(
     db: Database, actor: Actor, alert_id: int, note: str, *, clock: Clock = system_clock
 ) -> AlertRead:
     """A clinician acknowledges an alert with a note (audited)."""
-    require_role(actor, {Role.CLINICIAN}, "acknowledge alerts")
+    authorize(actor, Action.ACKNOWLEDGE_ALERT)
     if not note.strip():
         raise ValidationError("note", "an acknowledgement needs a note", allowed="non-empty text")
     now = clock()
@@ -188,7 +189,7 @@ def acknowledge_rows(
     patient: PatientRow,
 ) -> None:
     """Mark alerts acknowledged inside an open transaction, one audit event each."""
-    if actor.role not in (Role.CLINICIAN, Role.SYSTEM):
+    if not allows(actor, Action.ACKNOWLEDGE_ALERT):
         raise PermissionDenied("only clinicians acknowledge alerts")
     for row in rows:
         row.acknowledged_at = now
@@ -204,7 +205,7 @@ def sweep_missed_diaries(
     db: Database, actor: Actor, *, clock: Clock = system_clock
 ) -> list[AlertRead]:
     """Raise a missed-diary alert for every patient in a running trial who stopped writing."""
-    require_role(actor, {Role.CLINICIAN}, "run the alert sweep")
+    authorize(actor, Action.SWEEP_ALERTS)
     now = clock()
     raised: list[AlertRead] = []
     with db.transaction() as session:

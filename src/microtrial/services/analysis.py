@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis import BlindingResult, PoolResult, blinding, fit_trials, pool
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import ConflictError, StatisticalWarning, ValidationError
-from microtrial.services.common import Clock, audit, require_role, system_clock
+from microtrial.services.common import Clock, audit, scoped, system_clock
 from microtrial.services.records import AdverseEventRead
 from microtrial.services.trial_loaders import allocation_of, calendar_for, load_trial
 from microtrial.services.trial_views import TrialRead, read_trial
@@ -100,7 +101,7 @@ def analyse_trial(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> TrialAnalysis:
     """Analyse one unblinded trial (refused while the trial is still blinded)."""
-    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF, Role.PATIENT}, "analyse trials")
+    authorize(actor, Action.ANALYSE_TRIAL)
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         if trial.status != "unblinded":
@@ -131,7 +132,7 @@ def cohort_analysis(
     clock: Clock = system_clock,
 ) -> CohortAnalysis:
     """Pool every unblinded trial (the actor's site for clinicians; all sites for researchers)."""
-    require_role(actor, {Role.RESEARCHER, Role.CLINICIAN}, "read cohort results")
+    authorize(actor, Action.READ_COHORT)
     groups = sorted({c.group for c in load_catalog().conditions.values()})
     if condition_group is not None and condition_group not in groups:
         raise ValidationError("condition", f"unknown group {condition_group!r}", allowed=groups)
@@ -142,8 +143,7 @@ def cohort_analysis(
             .where(TrialRow.status == "unblinded")
             .order_by(TrialRow.id)
         )
-        if actor.role is Role.CLINICIAN:
-            query = query.where(PatientRow.site_id == actor.site_id)
+        query = scoped(query, actor, Action.READ_COHORT, PatientRow.site_id)
         stored: list[_Stored] = []
         early: list[bool] = []
         for trial, patient in session.execute(query).tuples():

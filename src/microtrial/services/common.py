@@ -1,4 +1,4 @@
-"""Pieces every service shares: the clock, audit writing, access checks, versioning."""
+"""Pieces every service shares: the clock, audit writing, access scoping, versioning."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from microtrial.domain.actors import STAFF_ROLES, Actor, Role
-from microtrial.errors import NotFound, PermissionDenied, ValidationError
+from microtrial.domain.access import Action, Scope, authorize, scope_of, sees_patient, sees_site
+from microtrial.domain.actors import Actor
+from microtrial.errors import NotFound, ValidationError
 from microtrial.store.audit import append_event
 from microtrial.store.models import AuditEventRow, PatientRow, SiteRow, VersionedMixin
 
@@ -130,26 +131,33 @@ def audit_list(
     )
 
 
-def require_role(actor: Actor, allowed: Iterable[Role], action: str) -> None:
-    """Raise PermissionDenied unless the actor's role is allowed (the system actor always is)."""
-    allowed = set(allowed)
-    if actor.role is not Role.SYSTEM and actor.role not in allowed:
-        raise PermissionDenied(f"role {actor.role.value!r} may not {action}")
+Q = TypeVar("Q", bound=Select[Any])
+
+
+def site_scope(actor: Actor, action: Action) -> int | None:
+    """The one site that ``action`` by ``actor`` is confined to; None when it reaches every site.
+
+    The scopes that reach every site are the operator's and administrators' (ALL) and pooled,
+    de-identified data (DEIDENTIFIED); every other actor, even one the policy refuses, is
+    confined to their own site, so a list query can never widen beyond it.
+    """
+    if scope_of(actor, action) in (Scope.ALL, Scope.DEIDENTIFIED):
+        return None
+    return actor.site_id
+
+
+def scoped(query: Q, actor: Actor, action: Action, site_column: InstrumentedAttribute[Any]) -> Q:
+    """``query`` restricted to the rows whose ``site_column`` ``action`` by ``actor`` reaches."""
+    site_id = site_scope(actor, action)
+    return query if site_id is None else query.where(site_column == site_id)
 
 
 def site_by_code(session: Session, actor: Actor, code: str) -> SiteRow:
     """The site with ``code`` if the actor may use it; NotFound otherwise (same answer)."""
     site = session.execute(select(SiteRow).where(SiteRow.code == code)).scalar_one_or_none()
-    if site is None or not can_see_site(actor, site.id):
+    if site is None or not sees_site(actor, Action.LIST_SITES, site.id):
         raise NotFound(f"site: no site {code!r}")
     return site
-
-
-def can_see_site(actor: Actor, site_id: int) -> bool:
-    """Whether the actor's scope includes the site."""
-    if actor.role in (Role.SYSTEM, Role.ADMIN):
-        return True
-    return actor.site_id == site_id
 
 
 MAX_ID = 2**31 - 1  # the largest integer primary key (PostgreSQL INTEGER)
@@ -165,7 +173,7 @@ def row_by_id(session: Session, model: type[R], ident: int) -> R | None:
 
 def patient_for(session: Session, actor: Actor, patient_id: int) -> PatientRow:
     """Load a patient the actor may see; NotFound for one outside their site or self."""
-    check_patient_role(actor)
+    authorize(actor, Action.READ_PATIENT)
     return check_patient_scope(actor, patient_id, row_by_id(session, PatientRow, patient_id))
 
 
@@ -178,27 +186,11 @@ def patients_by_id(session: Session, patient_ids: Iterable[int]) -> dict[int, Pa
     return {row.id: row for row in rows}
 
 
-def check_patient_role(actor: Actor) -> None:
-    """PermissionDenied for roles that never read identified patient data."""
-    if actor.role in (Role.RESEARCHER, Role.ADMIN):
-        raise PermissionDenied(f"role {actor.role.value!r} may not read identified patient data")
-
-
 def check_patient_scope(actor: Actor, patient_id: int, patient: PatientRow | None) -> PatientRow:
     """The loaded patient if the actor may see it; NotFound (same answer) if missing or not."""
-    if patient is None or not _in_scope(actor, patient):
+    if patient is None or not sees_patient(actor, Action.READ_PATIENT, patient.id, patient.site_id):
         raise NotFound(f"patient: no patient {patient_id}")
     return patient
-
-
-def _in_scope(actor: Actor, patient: PatientRow) -> bool:
-    if actor.role is Role.SYSTEM:
-        return True
-    if actor.role is Role.PATIENT:
-        return actor.patient_id == patient.id
-    if actor.role in STAFF_ROLES:
-        return actor.site_id == patient.site_id
-    return False
 
 
 V = TypeVar("V", bound=VersionedMixin)

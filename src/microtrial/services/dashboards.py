@@ -7,7 +7,8 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, Scope, allows, authorize
+from microtrial.domain.actors import Actor
 from microtrial.errors import PermissionDenied
 from microtrial.services.common import (
     Clock,
@@ -15,7 +16,7 @@ from microtrial.services.common import (
     audit_patient,
     patient_for,
     patient_today,
-    require_role,
+    scoped,
     system_clock,
 )
 from microtrial.services.records import DiaryEntryRead
@@ -23,7 +24,6 @@ from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, DiaryEntryRow, PatientRow
 
-STAFF = {Role.CLINICIAN, Role.UNBLINDED_STAFF}
 ADHERENCE_WINDOW_DAYS = 14
 HISTORY_DAYS = 120
 
@@ -42,7 +42,7 @@ class PatientHome(ReadModel):
 
 def patient_home(db: Database, actor: Actor, *, clock: Clock = system_clock) -> PatientHome:
     """The signed-in patient's own view (PermissionDenied for anyone else)."""
-    if actor.role is not Role.PATIENT or actor.patient_id is None:
+    if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
         raise PermissionDenied("only a patient has a patient home page")
     now = clock()
     with db.transaction() as session:
@@ -100,16 +100,15 @@ def clinic_overview(
     db: Database, actor: Actor, *, clock: Clock = system_clock
 ) -> list[PatientOverview]:
     """The actor's site's patients with open-alert counts and diary adherence (last 14 days)."""
-    require_role(actor, STAFF, "list patients")
-    if actor.role is Role.SYSTEM:
+    if authorize(actor, Action.LIST_PATIENTS) is not Scope.SITE:
         raise PermissionDenied("the patient list is for site staff")
     now = clock()
     with db.transaction() as session:
         patients = list(
             session.execute(
-                select(PatientRow)
-                .where(PatientRow.site_id == actor.site_id)
-                .order_by(PatientRow.study_code)
+                scoped(
+                    select(PatientRow), actor, Action.LIST_PATIENTS, PatientRow.site_id
+                ).order_by(PatientRow.study_code)
             ).scalars()
         )
         ids = [p.id for p in patients]

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert, check_dose_on_calendar
 from microtrial.domain.calendar import DoseEvent, find_deviations, summarise_adherence
 from microtrial.domain.kits import is_valid_kit_code, normalise_kit_code
@@ -21,7 +22,6 @@ from microtrial.services.common import (
     audit_patient,
     current_version,
     patient_today,
-    require_role,
     stamp,
     system_clock,
 )
@@ -64,7 +64,7 @@ def record_dose(
     clock: Clock = system_clock,
 ) -> DoseRead:
     """Record a dose check-in; refused while the trial is not running or dosing is held."""
-    require_role(actor, {Role.PATIENT, Role.CLINICIAN}, "record doses")
+    authorize(actor, Action.RECORD_DOSE)
     if taken_at.tzinfo is None:
         raise ValidationError("taken_at", "needs a time zone", allowed="an ISO time with offset")
     code = normalise_kit_code(kit_code)
@@ -130,7 +130,7 @@ def record_guess(
     clock: Clock = system_clock,
 ) -> GuessRead:
     """The patient's guess of a period's arm, from its last days on; once per period."""
-    require_role(actor, {Role.PATIENT, Role.CLINICIAN}, "record guesses")
+    authorize(actor, Action.RECORD_GUESS)
     if guess not in GUESSES:
         raise ValidationError("guess", f"unknown guess {guess!r}", allowed=GUESSES)
     if confidence is not None and not 0 <= confidence <= 100:

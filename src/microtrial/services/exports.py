@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import NotFound, ValidationError
 from microtrial.interop.fhir import build_bundle, check_bundle
@@ -39,9 +40,10 @@ from microtrial.services.common import (
     audit_patient,
     current_records,
     patient_for,
-    require_role,
     row_by_id,
+    scoped,
     site_by_code,
+    site_scope,
     system_clock,
 )
 from microtrial.services.trial_loaders import regimen_of
@@ -67,9 +69,6 @@ __all__ = [
     "fhir_bundle_for_patient",
     "research_export",
 ]
-
-RESEARCH_ROLES = {Role.RESEARCHER, Role.ADMIN}
-
 
 # ----------------------------------------------------------------------------- loading
 
@@ -214,8 +213,7 @@ def _patients_in_scope(
         query = query.where(PatientRow.site_id == site.id)
     else:
         query = query.where(PatientRow.study_code == patient_code)
-        if actor.role is not Role.SYSTEM:
-            query = query.where(PatientRow.site_id == actor.site_id)
+        query = scoped(query, actor, Action.READ_PATIENT, PatientRow.site_id)
     rows = list(session.execute(query).scalars())
     if patient_code is not None and len(rows) != 1:
         raise NotFound(f"patient: no single patient {patient_code!r}")
@@ -308,18 +306,15 @@ def research_export(
     with a random key the database creates on the first export and keeps, so that the same
     patient gets the same pseudonym in every export of this installation.
     """
-    require_role(actor, RESEARCH_ROLES, "run the research export")
+    authorize(actor, Action.RESEARCH_EXPORT)
     now = clock()
     catalog = load_catalog()
     groups = {code.code: c.group for c in catalog.conditions.values() for code in c.codes}
     with db.transaction() as session:
         query = select(PatientRow).order_by(PatientRow.id)
-        site_id: int | None = None
-        if site_code is not None:
-            site_id = site_by_code(session, actor, site_code).id
-        elif actor.role is Role.RESEARCHER:
-            site_id = actor.site_id
-        if actor.role is Role.RESEARCHER and site_id != actor.site_id:
+        reach = site_scope(actor, Action.RESEARCH_EXPORT)
+        site_id = reach if site_code is None else site_by_code(session, actor, site_code).id
+        if reach is not None and site_id != reach:
             raise NotFound(f"site: no site {site_code!r}")
         if site_id is not None:
             query = query.where(PatientRow.site_id == site_id)

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import patients as rules
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import check_new_medications
 from microtrial.errors import (
     ConflictError,
@@ -28,8 +29,9 @@ from microtrial.services.common import (
     current_records,
     current_version,
     patient_for,
-    require_role,
+    scoped,
     site_by_code,
+    site_scope,
     stamp,
     supersede,
     system_clock,
@@ -53,7 +55,6 @@ from microtrial.store.models import (
     VersionedMixin,
 )
 
-ENROLLERS = {Role.CLINICIAN}
 RECORD_KINDS: dict[str, tuple[type[VersionedMixin], tuple[str, ...]]] = {
     "condition": (ConditionRow, ("icd10_code", "status")),
     "medication": (MedicationRow, ("name_as_entered", "status")),
@@ -74,7 +75,7 @@ def enrol_patient(
     clock: Clock = system_clock,
 ) -> PatientRead:
     """Enrol a patient at a site under a pseudonymous study code."""
-    require_role(actor, ENROLLERS, "enrol patients")
+    authorize(actor, Action.ENROL_PATIENT)
     now = clock()
     rules.check_study_code(study_code)
     rules.check_birth_year(birth_year, now.date())
@@ -124,7 +125,7 @@ def enrol_at_own_site(
     clock: Clock = system_clock,
 ) -> PatientRead:
     """Enrol a patient at the signed-in clinician's own site."""
-    require_role(actor, {Role.CLINICIAN}, "enrol patients")
+    authorize(actor, Action.ENROL_PATIENT)
     with db.transaction() as session:
         site = session.get(SiteRow, actor.site_id) if actor.site_id is not None else None
         if site is None:
@@ -188,8 +189,7 @@ def find_patient_by_code(
         return find_patient(db, actor, site_code, study_code, clock=clock)
     with db.transaction() as session:
         query = select(SiteRow.code).join(PatientRow).where(PatientRow.study_code == study_code)
-        if actor.role is not Role.SYSTEM:
-            query = query.where(SiteRow.id == actor.site_id)
+        query = scoped(query, actor, Action.READ_PATIENT, SiteRow.id)
         matches = session.execute(query).scalars().all()
     if len(matches) > 1:
         raise ValidationError(
@@ -204,16 +204,12 @@ def list_patients(
     db: Database, actor: Actor, site_code: str | None = None, *, clock: Clock = system_clock
 ) -> list[PatientSummary]:
     """Patients of one site (staff: their own site only)."""
-    if actor.role is Role.PATIENT:
-        raise PermissionDenied("role 'patient' may not list patients")
-    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "list patients")
+    authorize(actor, Action.LIST_PATIENTS)
     with db.transaction() as session:
         query = select(PatientRow).order_by(PatientRow.site_id, PatientRow.study_code)
-        site_id: int | None = None
+        site_id = site_scope(actor, Action.LIST_PATIENTS)
         if site_code is not None:
             site_id = site_by_code(session, actor, site_code).id
-        elif actor.role is not Role.SYSTEM:
-            site_id = actor.site_id
         if site_id is not None:
             query = query.where(PatientRow.site_id == site_id)
         rows = list(session.execute(query).scalars())
@@ -258,7 +254,7 @@ def set_history_flag(
     accepted = history_flag_ids()
     if flag not in accepted:
         raise ValidationError("history", f"unknown history flag {flag!r}", allowed=accepted)
-    require_role(actor, {Role.CLINICIAN}, "record medical history")
+    authorize(actor, Action.RECORD_HISTORY)
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
@@ -319,7 +315,7 @@ def correct_record(
     """
     if kind not in RECORD_KINDS:
         raise ValidationError("kind", f"unknown record kind {kind!r}", allowed=sorted(RECORD_KINDS))
-    require_role(actor, {Role.CLINICIAN}, f"correct {kind} records")
+    authorize(actor, Action.CORRECT_RECORDS, f"correct {kind} records")
     model, editable = RECORD_KINDS[kind]
     now = clock()
     with db.transaction() as session:
@@ -377,7 +373,7 @@ def _add_record(
     kind: str,
     clock: Clock,
 ) -> ConditionRow | MedicationRow:
-    require_role(actor, {Role.CLINICIAN}, f"add {kind} records")
+    authorize(actor, Action.ADD_RECORDS, f"add {kind} records")
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)

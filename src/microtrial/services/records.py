@@ -11,7 +11,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check_adverse_event
 from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog
@@ -22,14 +23,12 @@ from microtrial.services.common import (
     Clock,
     add_audited,
     audit_patient,
-    check_patient_role,
     check_patient_scope,
     current_records,
     current_version,
     patient_for,
     patient_today,
     patients_by_id,
-    require_role,
     stamp,
     system_clock,
 )
@@ -38,8 +37,6 @@ from microtrial.services.schemas import ReadModel
 from microtrial.store.audit import lock_streams
 from microtrial.store.db import Database
 from microtrial.store.models import AdverseEventRow, DiaryEntryRow, IdempotencyKeyRow, PatientRow
-
-RECORDERS = {Role.PATIENT, Role.CLINICIAN}
 
 
 class DiaryEntryRead(ReadModel):
@@ -174,7 +171,7 @@ class DiarySubmission:
         cls, db: Database, actor: Actor, patient_id: int, entries: Sequence[DiaryInput]
     ) -> DiarySubmission:
         """Check the role and score every entry (no database: done outside any transaction)."""
-        require_role(actor, RECORDERS, "record diary entries")
+        authorize(actor, Action.RECORD_DIARY)
         scored = [
             (
                 entry,
@@ -270,7 +267,7 @@ def _plan(
 ) -> tuple[PatientRow, list[_Planned]]:
     """Check one submission against the stored state and this batch; raise what fails."""
     actor = submission.actor
-    check_patient_role(actor)
+    authorize(actor, Action.READ_PATIENT)
     patient = check_patient_scope(actor, submission.patient_id, patients.get(submission.patient_id))
     today = patient_today(patient, now)
     scope = f"diary:{patient.id}"
@@ -434,7 +431,7 @@ def record_adverse_event(
     clock: Clock = system_clock,
 ) -> AdverseEventRead:
     """Record an adverse event with its CTCAE grade (1-5) and seriousness."""
-    require_role(actor, RECORDERS, "record adverse events")
+    authorize(actor, Action.RECORD_ADVERSE_EVENT)
     if not 1 <= grade <= 5:
         raise ValidationError("grade", f"{grade} is out of range", value=grade, allowed="1..5")
     term = term.strip()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.actors import system_actor
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.idempotency import claim_idempotency_key
 from microtrial.services.schemas import ReadModel
@@ -36,7 +36,7 @@ def due_reminders(
     Each reminder is claimed once (an idempotency key per patient, kind and day), so that
     several server workers never send the same reminder twice. Audited as the reminder service.
     """
-    actor = Actor(role=Role.SYSTEM, username="reminders")
+    actor = system_actor("reminders")
     now = clock()
     due: list[Reminder] = []
     with db.transaction() as session:

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, allows, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
@@ -18,7 +19,6 @@ from microtrial.services.common import (
     current_records,
     current_version,
     patient_for,
-    require_role,
     stamp,
     supersede,
     system_clock,
@@ -156,7 +156,7 @@ def screen_patient(
     db: Database, actor: Actor, patient_id: int, substance: str, *, clock: Clock = system_clock
 ) -> ScreeningRead:
     """Screen a patient for a substance and store the result."""
-    require_role(actor, {Role.CLINICIAN}, "screen patients")
+    authorize(actor, Action.SCREEN)
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
@@ -167,8 +167,10 @@ def sign_off_screening(
     db: Database, actor: Actor, record_id: str, reason: str, *, clock: Clock = system_clock
 ) -> ScreeningRead:
     """A clinician clears a clinician-review screening, giving a reason."""
-    require_role(actor, {Role.CLINICIAN}, "sign off screenings")
-    if actor.role is not Role.CLINICIAN:
+    # Those who screen may sign off; but a sign-off carries a clinician's name, so the operator
+    # (who may screen) is stopped for safety rather than refused.
+    authorize(actor, Action.SCREEN, "sign off screenings")
+    if not allows(actor, Action.SIGN_OFF_SCREENING):
         raise SafetyBlock("only a clinician user can sign off a screening")
     if not reason.strip():
         raise ValidationError("reason", "a sign-off needs a reason", allowed="non-empty text")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, allows, authorize
+from microtrial.domain.actors import Actor
 from microtrial.errors import PermissionDenied, ValidationError
-from microtrial.services.common import Clock, audit_patient, require_role, system_clock
+from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.trial_loaders import (
     allocation_of,
     load_trial,
@@ -43,7 +44,7 @@ def kit_preparation(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> KitPreparation:
     """The kit -> arm list for unblinded staff (audited; refused to everyone else)."""
-    if actor.role not in (Role.UNBLINDED_STAFF, Role.SYSTEM):
+    if not allows(actor, Action.SEE_ALLOCATION):
         raise PermissionDenied("only unblinded staff see the allocation")
     now = clock()
     with db.transaction() as session:
@@ -69,7 +70,7 @@ def annotate_allocation(
     db: Database, actor: Actor, trial_id: int, note: str, *, clock: Clock = system_clock
 ) -> int:
     """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
-    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "annotate allocations")
+    authorize(actor, Action.ANNOTATE_ALLOCATION)
     if not note.strip():
         raise ValidationError("note", "an annotation needs text", allowed="non-empty text")
     now = clock()

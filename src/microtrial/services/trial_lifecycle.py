@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
 from microtrial.errors import ConflictError, SafetyBlock, StaleVersion, ValidationError
 from microtrial.services.alerts import acknowledge_rows, dose_holds, mark_paused
 from microtrial.services.common import (
     Clock,
     audit_patient,
     patient_today,
-    require_role,
     system_clock,
 )
 from microtrial.services.screening import current_screening
@@ -23,7 +23,6 @@ from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, TrialRow
 
-PLANNERS = {Role.CLINICIAN}
 # Lifecycle: which statuses each transition leaves from.
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "confirm-screening": (("draft",), "screened"),
@@ -49,7 +48,7 @@ def transition(
     """Move a trial through its lifecycle, with the safety guards of each step."""
     if action not in TRANSITIONS:
         raise ValidationError("action", f"unknown action {action!r}", allowed=sorted(TRANSITIONS))
-    require_role(actor, PLANNERS, f"{action} trials")
+    authorize(actor, Action.MOVE_TRIAL, f"{action} trials")
     sources, target = TRANSITIONS[action]
     if action in ("pause", "resume", "complete", "withdraw") and not (reason or "").strip():
         raise ValidationError("reason", f"{action} needs a reason", allowed="non-empty text")
@@ -89,7 +88,7 @@ def unblind_trial(
     clock: Clock = system_clock,
 ) -> TrialRead:
     """Break the blind: at the end (data locked) or early for safety, with a reason."""
-    require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "unblind trials")
+    authorize(actor, Action.UNBLIND_TRIAL)
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)

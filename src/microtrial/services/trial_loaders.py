@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import TrialCalendar, build_calendar, shift_for_pause
 from microtrial.domain.design import DesignView, PlannedPeriod
 from microtrial.domain.regimens import Regimen, regimen_from_template
-from microtrial.errors import NotFound, PermissionDenied
+from microtrial.errors import NotFound
 from microtrial.services.common import Clock, audit_patient, patient_for, row_by_id
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, KitRow, PatientRow, PeriodRow, TrialRow
@@ -33,8 +34,7 @@ def patient_zone(patient: PatientRow) -> ZoneInfo:
 
 def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
     """A trial and its patient if the actor may see them (NotFound otherwise)."""
-    if actor.role in (Role.RESEARCHER, Role.ADMIN):
-        raise PermissionDenied(f"role {actor.role.value!r} may not read identified trials")
+    authorize(actor, Action.READ_TRIAL)
     trial = row_by_id(session, TrialRow, trial_id)
     if trial is None:
         raise NotFound(f"trial: no trial {trial_id}")

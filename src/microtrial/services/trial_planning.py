@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import build_calendar
 from microtrial.domain.design import DesignSpec, new_allocation_seed, plan_design
@@ -19,10 +20,9 @@ from microtrial.services.common import (
     audit_patient,
     patient_for,
     patient_today,
-    require_role,
     system_clock,
 )
-from microtrial.services.trial_lifecycle import PLANNERS, confirm_screening_if_cleared
+from microtrial.services.trial_lifecycle import confirm_screening_if_cleared
 from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, KitRow, PeriodRow, TrialRow
@@ -71,7 +71,7 @@ def plan_trial(
     clock: Clock = system_clock,
 ) -> TrialRead:
     """Plan a blinded n-of-1 trial: randomise, conceal the allocation, issue kit codes."""
-    require_role(actor, PLANNERS, "plan trials")
+    authorize(actor, Action.PLAN_TRIAL)
     if regimen.weekdays is not None:
         parse_weekdays(regimen.weekdays)
     built = regimen.build()

@@ -7,10 +7,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, Scope, authorize, scope_of
+from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import TrialCalendar
 from microtrial.errors import NotFound
-from microtrial.services.common import Clock, audit_list, patient_for, require_role, system_clock
+from microtrial.services.common import Clock, audit_list, patient_for, scoped, system_clock
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import (
     allocation_of,
@@ -74,14 +75,13 @@ def list_trials(
     with db.transaction() as session:
         query = select(TrialRow).order_by(TrialRow.id)
         site_id = actor.site_id
-        if patient_id is not None or actor.role is Role.PATIENT:
+        if patient_id is not None or scope_of(actor, Action.LIST_TRIALS) is Scope.SELF:
             patient = patient_for(session, actor, patient_id or actor.patient_id or 0)
             query = query.where(TrialRow.patient_id == patient.id)
             site_id = patient.site_id
         else:
-            require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF}, "list trials")
-            if actor.role is not Role.SYSTEM:
-                query = query.join(PatientRow).where(PatientRow.site_id == actor.site_id)
+            authorize(actor, Action.LIST_TRIALS)
+            query = scoped(query.join(PatientRow), actor, Action.LIST_TRIALS, PatientRow.site_id)
         trials = list(session.execute(query).scalars())
         result = [read_trial(session, t, _patient(session, t)) for t in trials]
         ids = [t.id for t in trials]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.domain.actors import USER_ROLES, Role
+from microtrial.domain.access import Action
+from microtrial.domain.actors import USER_ROLES
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.services import admin
@@ -25,7 +26,7 @@ def _admin_page(
     flash: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    actor = user.require(Role.ADMIN)
+    actor = user.require(Action.ADMINISTER)
     return render(
         request,
         "admin.html",
@@ -54,7 +55,7 @@ def add_site(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
     """Add a site."""
-    actor = user.require(Role.ADMIN)
+    actor = user.require(Action.ADMINISTER)
     try:
         admin.add_site(
             context.db,
@@ -73,7 +74,7 @@ def add_user(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
     """Add a user with a role at a site (a patient user is linked to a study code)."""
-    actor = user.require(Role.ADMIN)
+    actor = user.require(Action.ADMINISTER)
     try:
         admin.add_user(
             context.db,

@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.domain.actors import Role
 from microtrial.http.deps import ContextDep, client_address
 from microtrial.http.security import new_session
 from microtrial.services import auth
-from microtrial.web.rendering import render
+from microtrial.web.rendering import landing_page, render
 from microtrial.web.session import (
     PageUserDep,
     anonymous_session,
@@ -24,20 +23,13 @@ from microtrial.web.session import (
 
 router = APIRouter(include_in_schema=False)
 
-HOME = {
-    Role.PATIENT: "/today",
-    Role.CLINICIAN: "/clinic/patients",
-    Role.UNBLINDED_STAFF: "/pharmacy/kits",
-    Role.RESEARCHER: "/research",
-    Role.ADMIN: "/admin",
-}
 BAD_LOGIN = "Incorrect username or password."
 
 
 @router.get("/")
 def start(user: PageUserDep) -> RedirectResponse:
     """Send the user to their role's first page."""
-    return RedirectResponse(HOME.get(user.actor.role, "/login"), status_code=303)
+    return RedirectResponse(landing_page(user.actor) or "/login", status_code=303)
 
 
 @router.get("/login")
@@ -88,7 +80,7 @@ def login(
             csrf_token=session.csrf,
         )
     context.throttle.succeeded(username)
-    target = safe_next(next) or HOME.get(actor.role, "/")
+    target = safe_next(next) or landing_page(actor) or "/"
     redirect = RedirectResponse(target, status_code=303)
     write_session(context, request, redirect, new_session(actor))
     return redirect

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action
+from microtrial.domain.actors import Actor
 from microtrial.domain.patients import SEXES
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
@@ -16,14 +17,13 @@ from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
 router = APIRouter(include_in_schema=False)
-STAFF = (Role.CLINICIAN, Role.UNBLINDED_STAFF)
 SUBSTANCES = ("psilocybin", "lsd")
 
 
 @router.get("/clinic/patients")
 def patient_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """The site's patients with open alerts and diary adherence."""
-    actor = user.require(*STAFF)
+    actor = user.require(Action.USE_CLINIC_PAGES)
     rows = dashboards.clinic_overview(context.db, actor, clock=context.clock)
     return render(
         request,
@@ -62,7 +62,7 @@ def patient_dashboard(
     context: ContextDep, request: Request, user: PageUserDep, patient_id: int
 ) -> HTMLResponse:
     """One patient's record, screening, trials, open alerts and an interactive pain chart."""
-    actor = user.require(*STAFF)
+    actor = user.require(Action.USE_CLINIC_PAGES)
     patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
     entries = records.list_diary_entries(context.db, actor, patient_id, clock=context.clock)
     return render(
@@ -82,7 +82,9 @@ def patient_dashboard(
             "adverse_events": records.list_adverse_events(
                 context.db, actor, patient_id, clock=context.clock
             ),
-            "is_clinician": actor.role is Role.CLINICIAN,
+            "can_screen": user.may(Action.SCREEN),
+            "can_sign_off": user.may(Action.SIGN_OFF_SCREENING),
+            "can_plan": user.may(Action.PLAN_TRIAL),
         },
     )
 
@@ -92,7 +94,7 @@ def run_screening(
     context: ContextDep, user: FormUserDep, values: FormValuesDep, patient_id: int
 ) -> Response:
     """Screen the patient for a substance (stores the result and its findings)."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.SCREEN)
     substance = values.get("substance", "")
     screening.screen_patient(context.db, actor, patient_id, substance, clock=context.clock)
     return RedirectResponse(f"/clinic/patients/{patient_id}#screening", status_code=303)
@@ -107,7 +109,7 @@ def sign_off_screening(
     substance: str,
 ) -> Response:
     """Clear a clinician-review screening with a reason."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.SIGN_OFF_SCREENING)
     current = screening.latest_screening(
         context.db, actor, patient_id, substance, clock=context.clock
     )
@@ -124,7 +126,7 @@ def history_form(
     context: ContextDep, request: Request, user: PageUserDep, patient_id: int
 ) -> HTMLResponse:
     """The medical-history questions screening needs."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.RECORD_HISTORY)
     patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
     answers = {h.flag: h.value for h in patient.history}
     return render(
@@ -139,7 +141,7 @@ def save_history(
     context: ContextDep, user: FormUserDep, values: FormValuesDep, patient_id: int
 ) -> Response:
     """Store changed history answers (each a new version), then go back to screening."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.RECORD_HISTORY)
     choices = {"yes": True, "no": False, "unknown": None}
     for flag in screening.history_flag_ids():
         answer = values.get(f"flag.{flag}")
@@ -155,7 +157,7 @@ def add_medication(
     context: ContextDep, user: FormUserDep, values: FormValuesDep, patient_id: int
 ) -> Response:
     """Add a medication as the patient reports it."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.ADD_RECORDS)
     patients.add_medication(
         context.db, actor, patient_id, values.get("name", ""), clock=context.clock
     )
@@ -176,7 +178,7 @@ def _enrol_page(
 @router.get("/clinic/enrol")
 def enrol_form(request: Request, user: PageUserDep) -> HTMLResponse:
     """The enrolment form."""
-    user.require(Role.CLINICIAN)
+    user.require(Action.ENROL_PATIENT)
     return _enrol_page(request, {})
 
 
@@ -185,7 +187,7 @@ def enrol(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
     """Enrol a patient at the clinician's site, then open their dashboard."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.ENROL_PATIENT)
     try:
         year = values.get("birth_year", "").strip()
         if not year.isdigit():
@@ -211,13 +213,13 @@ def enrol(
 @router.get("/clinic/alerts")
 def alert_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """Open alerts of the site, newest first, each with an acknowledge form."""
-    actor = user.require(*STAFF)
+    actor = user.require(Action.USE_CLINIC_PAGES)
     rows = alerts.list_alerts(context.db, actor, clock=context.clock)
     codes = {p.id: p.study_code for p in patients.list_patients(context.db, actor)}
     return render(
         request,
         "clinic_alerts.html",
-        {"alerts": rows, "codes": codes, "is_clinician": actor.role is Role.CLINICIAN},
+        {"alerts": rows, "codes": codes, "can_acknowledge": user.may(Action.ACKNOWLEDGE_ALERT)},
     )
 
 
@@ -226,7 +228,7 @@ def acknowledge(
     context: ContextDep, user: FormUserDep, values: FormValuesDep, alert_id: int
 ) -> Response:
     """Acknowledge an alert with a note."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.ACKNOWLEDGE_ALERT)
     alerts.acknowledge_alert(
         context.db, actor, alert_id, values.get("note", ""), clock=context.clock
     )

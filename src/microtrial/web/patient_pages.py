@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action
+from microtrial.domain.actors import Actor
 from microtrial.domain.patients import parse_date
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
 from microtrial.http.creates import create_once
@@ -102,7 +103,7 @@ def _today_page(
 @router.get("/today")
 def today(context: ContextDep, request: Request, user: PageUserDep, saved: int = 0) -> HTMLResponse:
     """Today's diary form, with the capsule check-in and any period-end guess."""
-    actor = user.require(Role.PATIENT)
+    actor = user.require(Action.USE_PATIENT_APP)
     return _today_page(request, context, actor, flash="Saved. Thank you." if saved else None)
 
 
@@ -134,7 +135,7 @@ def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
 
 
 def _own_id(user: PageUser) -> int:
-    actor = user.require(Role.PATIENT)
+    actor = user.require(Action.USE_PATIENT_APP)
     if actor.patient_id is None:
         raise PermissionDenied("this user is not linked to a patient")
     return actor.patient_id
@@ -201,7 +202,7 @@ def submit_today(
 @router.post("/guess")
 def submit_guess(context: ContextDep, user: FormUserDep, values: FormValuesDep) -> Response:
     """The patient's guess of the period that is ending."""
-    actor = user.require(Role.PATIENT)
+    actor = user.require(Action.USE_PATIENT_APP)
     trial_id = values.get("trial_id", "")
     period = values.get("period", "")
     confidence = values.get("confidence", "").strip()
@@ -224,7 +225,7 @@ def phq9_form(
     context: ContextDep, request: Request, user: PageUserDep, saved: int = 0
 ) -> HTMLResponse:
     """The PHQ-9 mood questionnaire."""
-    user.require(Role.PATIENT)
+    user.require(Action.USE_PATIENT_APP)
     home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
     return _phq9_page(request, home.local_date, saved=bool(saved))
 
@@ -297,7 +298,7 @@ def _item9_positive(answers: dict[str, Any]) -> bool:
 @router.get("/history")
 def history(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """The patient's own daily pain, as a chart and a table (no arms before unblinding)."""
-    user.require(Role.PATIENT)
+    user.require(Action.USE_PATIENT_APP)
     home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
     finished = [
         t

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -11,21 +12,49 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, user_may
+from microtrial.domain.actors import Actor
 from microtrial.http.deps import get_context
 from microtrial.web.session import read_session
 
-NAV: dict[Role, tuple[tuple[str, str], ...]] = {
-    Role.PATIENT: (("/today", "Today"), ("/questionnaires/phq9", "Mood"), ("/history", "History")),
-    Role.CLINICIAN: (
-        ("/clinic/patients", "Patients"),
-        ("/clinic/alerts", "Alerts"),
-        ("/clinic/enrol", "Enrol"),
-    ),
-    Role.UNBLINDED_STAFF: (("/clinic/patients", "Patients"), ("/pharmacy/kits", "Kits")),
-    Role.RESEARCHER: (("/research", "Cohort"),),
-    Role.ADMIN: (("/admin", "Sites and users"),),
-}
+
+@dataclass(frozen=True)
+class NavLink:
+    """A main-navigation link, shown to whoever the access policy allows its ``action``."""
+
+    path: str
+    label: str
+    action: Action
+
+
+TODAY = NavLink("/today", "Today", Action.USE_PATIENT_APP)
+PATIENTS = NavLink("/clinic/patients", "Patients", Action.USE_CLINIC_PAGES)
+KITS = NavLink("/pharmacy/kits", "Kits", Action.SEE_ALLOCATION)
+COHORT = NavLink("/research", "Cohort", Action.USE_RESEARCH_PAGES)
+ADMIN = NavLink("/admin", "Sites and users", Action.ADMINISTER)
+# Every user sees the links they may use, in this order. The alert list is open to all clinic
+# staff, but only those who act on alerts get it in their navigation.
+NAV: tuple[NavLink, ...] = (
+    TODAY,
+    NavLink("/questionnaires/phq9", "Mood", Action.USE_PATIENT_APP),
+    NavLink("/history", "History", Action.USE_PATIENT_APP),
+    PATIENTS,
+    NavLink("/clinic/alerts", "Alerts", Action.ACKNOWLEDGE_ALERT),
+    NavLink("/clinic/enrol", "Enrol", Action.ENROL_PATIENT),
+    KITS,
+    COHORT,
+    ADMIN,
+)
+# Where a user lands after signing in: the first of these they may use. The pharmacy's daily
+# work is the kit sheet, so it comes before the patient list it shares with clinicians.
+LANDING: tuple[NavLink, ...] = (KITS, TODAY, PATIENTS, COHORT, ADMIN)
+
+
+def landing_page(actor: Actor) -> str | None:
+    """The page ``actor`` starts on; None when no page is for them."""
+    return next((link.path for link in LANDING if user_may(actor, link.action)), None)
+
+
 HEADINGS = {
     401: "Please sign in",
     403: "Not allowed",
@@ -57,8 +86,10 @@ def static_dir() -> str:
 
 
 def nav_for(actor: Actor | None) -> tuple[tuple[str, str], ...]:
-    """The main navigation for a role."""
-    return NAV.get(actor.role, ()) if actor else ()
+    """The main navigation of a signed-in user: (path, label) of each link they may use."""
+    if actor is None:
+        return ()
+    return tuple((link.path, link.label) for link in NAV if user_may(actor, link.action))
 
 
 def render(
@@ -80,7 +111,7 @@ def render(
         "user": actor,
         "nav": nav_for(actor),
         "csrf_token": csrf_token or "",
-        "patient_facing": actor is None or actor.role is Role.PATIENT,
+        "patient_facing": actor is None or user_may(actor, Action.USE_PATIENT_APP),
     }
     page.update(context or {})
     return templates().TemplateResponse(request, name, page, status_code=status)

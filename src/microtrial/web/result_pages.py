@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action
+from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import NotFound
 from microtrial.http.deps import AppContext, ContextDep
@@ -25,7 +26,7 @@ def result_page(
     context: ContextDep, request: Request, user: PageUserDep, trial_id: int
 ) -> HTMLResponse:
     """The trial's result: effects with credible intervals, daily pain by arm, blinding."""
-    actor = user.require(Role.CLINICIAN, Role.UNBLINDED_STAFF)
+    actor = user.require(Action.USE_CLINIC_PAGES)
     found = analysis.analyse_trial(context.db, actor, trial_id, clock=context.clock)
     days = records(found.days)
     return render(
@@ -65,14 +66,14 @@ def _report(
 @router.get("/clinic/trials/{trial_id}/report.{fmt}")
 def clinician_report(context: ContextDep, user: PageUserDep, trial_id: int, fmt: str) -> Response:
     """The clinician's trial report (HTML or PDF) after unblinding."""
-    actor = user.require(Role.CLINICIAN, Role.UNBLINDED_STAFF)
+    actor = user.require(Action.READ_CLINICIAN_REPORT)
     return _report(context, actor, trial_id, fmt, "clinician")
 
 
 @router.get("/my/trials/{trial_id}/report.{fmt}")
 def patient_report(context: ContextDep, user: PageUserDep, trial_id: int, fmt: str) -> Response:
     """The patient's own trial report, in plain language, after unblinding."""
-    actor = user.require(Role.PATIENT)
+    actor = user.require(Action.USE_PATIENT_APP)
     return _report(context, actor, trial_id, fmt, "patient")
 
 
@@ -81,7 +82,7 @@ def research(
     context: ContextDep, request: Request, user: PageUserDep, condition: str | None = None
 ) -> HTMLResponse:
     """The de-identified cohort: pooled effects by condition group and a forest plot."""
-    actor = user.require(Role.RESEARCHER)
+    actor = user.require(Action.USE_RESEARCH_PAGES)
     result = cohort(context, actor, condition or None)
     pain = [r for r in result.results if r.get("outcome") == "pain"]
     return render(
@@ -100,7 +101,7 @@ def research(
 @router.get("/research/export.zip")
 def research_export(context: ContextDep, user: PageUserDep) -> Response:
     """Download the de-identified research export (CSV tables and a manifest)."""
-    actor = user.require(Role.RESEARCHER)
+    actor = user.require(Action.USE_RESEARCH_PAGES)
     return Response(
         research_zip(context, actor),
         media_type="application/zip",

@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, Response
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.domain.access import Action, user_may
+from microtrial.domain.actors import Actor
 from microtrial.errors import PermissionDenied
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import LoginRequired
@@ -26,9 +27,13 @@ class PageUser:
     actor: Actor
     session: Session
 
-    def require(self, *roles: Role) -> Actor:
-        """The actor, if their role is one of ``roles`` (PermissionDenied otherwise)."""
-        if self.actor.role not in roles:
+    def may(self, action: Action) -> bool:
+        """Whether the policy lets this user take ``action`` (flags what a page offers)."""
+        return user_may(self.actor, action)
+
+    def require(self, action: Action) -> Actor:
+        """The actor, if the policy lets them take ``action`` (PermissionDenied otherwise)."""
+        if not self.may(action):
             raise PermissionDenied(f"this page is not for role {self.actor.role.value!r}")
         return self.actor
 

@@ -8,7 +8,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.domain.actors import Role
+from microtrial.domain.access import Action
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import load_regimen_catalog
@@ -30,7 +30,6 @@ from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
 router = APIRouter(include_in_schema=False)
-STAFF = (Role.CLINICIAN, Role.UNBLINDED_STAFF)
 UNITS = ("mg dried material", "mg", "µg")
 # What a clinician may do next from each status (the service enforces the rules).
 NEXT_ACTIONS = {
@@ -85,7 +84,7 @@ def plan_form(
     context: ContextDep, request: Request, user: PageUserDep, patient_id: int
 ) -> HTMLResponse:
     """The trial planning form."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.PLAN_TRIAL)
     patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
     start = context.clock().date() + dt.timedelta(days=7)
     return _plan_page(request, patient_id, patient.study_code, {"start_date": start.isoformat()})
@@ -100,7 +99,7 @@ def plan(
     patient_id: int,
 ) -> Response:
     """Plan the trial (randomised pairs, concealed allocation, kit codes)."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.PLAN_TRIAL)
     try:
         spec = DesignSpec(
             run_in_days=int(_number(values, "run_in_days", "7")),
@@ -134,7 +133,7 @@ def trial_page(
     context: ContextDep, request: Request, user: PageUserDep, trial_id: int
 ) -> HTMLResponse:
     """A trial: status, periods and kit codes (arms only once unblinded), calendar, actions."""
-    actor = user.require(*STAFF)
+    actor = user.require(Action.USE_CLINIC_PAGES)
     trial = trial_views.get_trial(context.db, actor, trial_id, clock=context.clock)
     calendar = trial_views.trial_calendar(context.db, actor, trial_id, clock=context.clock)
     adherence = (
@@ -149,7 +148,7 @@ def trial_page(
             "trial": trial,
             "calendar": calendar,
             "adherence": adherence,
-            "actions": NEXT_ACTIONS.get(trial.status, ()) if actor.role is Role.CLINICIAN else (),
+            "actions": NEXT_ACTIONS.get(trial.status, ()) if user.may(Action.MOVE_TRIAL) else (),
             "needs_reason": NEEDS_REASON,
             "can_unblind": trial.status in ("scheduled", "running", "paused", "completed"),
         },
@@ -159,7 +158,7 @@ def trial_page(
 @router.post("/clinic/trials/{trial_id}/transitions")
 def move(context: ContextDep, user: FormUserDep, values: FormValuesDep, trial_id: int) -> Response:
     """Apply a lifecycle action; the form's version guards against a trial changed meanwhile."""
-    actor = user.require(Role.CLINICIAN)
+    actor = user.require(Action.MOVE_TRIAL)
     version = values.get("lock_version", "")
     trial_lifecycle.transition(
         context.db,
@@ -178,7 +177,7 @@ def unblind(
     context: ContextDep, user: FormUserDep, values: FormValuesDep, trial_id: int
 ) -> Response:
     """Break the blind (early: for safety, with a reason; audited)."""
-    actor = user.require(*STAFF)
+    actor = user.require(Action.UNBLIND_TRIAL)
     trial_lifecycle.unblind_trial(
         context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
     )
@@ -188,13 +187,13 @@ def unblind(
 @router.get("/pharmacy/kits")
 def pharmacy(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """Trials of the site whose kits unblinded staff prepare."""
-    actor = user.require(Role.UNBLINDED_STAFF)
+    actor = user.require(Action.SEE_ALLOCATION)
     rows = trial_views.list_trials(context.db, actor, clock=context.clock)
     return render(request, "pharmacy.html", {"trials": rows})
 
 
 def _preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> KitPreparation:
-    actor = user.require(Role.UNBLINDED_STAFF)
+    actor = user.require(Action.SEE_ALLOCATION)
     return trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
 
 

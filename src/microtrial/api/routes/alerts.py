@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from microtrial.api.actions import takes
 from microtrial.api.paging import Page, PageQuery
 from microtrial.api.schemas import AlertAcknowledge
+from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import alerts
 from microtrial.services.alerts import AlertRead
@@ -13,7 +15,7 @@ from microtrial.services.alerts import AlertRead
 router = APIRouter(tags=["alerts"])
 
 
-@router.get("/alerts")
+@router.get("/alerts", openapi_extra=takes(Action.LIST_ALERTS))
 def list_alerts(
     context: ContextDep, actor: ActorDep, page: PageQuery, open_only: bool = True
 ) -> Page[AlertRead]:
@@ -22,7 +24,7 @@ def list_alerts(
     return page.of(rows, lambda a: (-a.id,))
 
 
-@router.get("/patients/{patient_id}/alerts")
+@router.get("/patients/{patient_id}/alerts", openapi_extra=takes(Action.LIST_ALERTS))
 def list_patient_alerts(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery, open_only: bool = True
 ) -> Page[AlertRead]:
@@ -33,7 +35,7 @@ def list_patient_alerts(
     return page.of(rows, lambda a: (-a.id,))
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post("/alerts/{alert_id}/acknowledge", openapi_extra=takes(Action.ACKNOWLEDGE_ALERT))
 def acknowledge_alert(
     context: ContextDep, actor: ActorDep, alert_id: int, body: AlertAcknowledge
 ) -> AlertRead:

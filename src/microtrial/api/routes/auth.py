@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
+from microtrial.api.actions import takes
 from microtrial.api.schemas import MeRead, TokenRead
+from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep, client_address
 from microtrial.services import auth
 
@@ -38,7 +40,7 @@ def issue_token(
     return TokenRead(access_token=context.tokens.issue(actor), expires_in=context.tokens.ttl_s)
 
 
-@router.get("/me")
+@router.get("/me", openapi_extra=takes(Action.SEE_OWN_ACCOUNT))
 def read_me(actor: ActorDep) -> MeRead:
     """The signed-in user's role and scope."""
     return MeRead(

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from fastapi import APIRouter, Response
 
+from microtrial.api.actions import takes
 from microtrial.api.once import CreateOnce, OnceDep
 from microtrial.api.paging import (
     Page,
@@ -23,6 +24,7 @@ from microtrial.api.schemas import (
     MedicationUpdate,
     PatientCreate,
 )
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import patients
@@ -38,7 +40,7 @@ router = APIRouter(tags=["patients"])
 R = TypeVar("R", MedicationRead, ConditionRead)
 
 
-@router.get("/patients")
+@router.get("/patients", openapi_extra=takes(Action.LIST_PATIENTS))
 def list_patients(context: ContextDep, actor: ActorDep, page: PageQuery) -> Page[PatientSummary]:
     """Patients of the caller's site."""
     return page.of(
@@ -46,7 +48,7 @@ def list_patients(context: ContextDep, actor: ActorDep, page: PageQuery) -> Page
     )
 
 
-@router.post("/patients", status_code=201)
+@router.post("/patients", openapi_extra=takes(Action.ENROL_PATIENT), status_code=201)
 def enrol_patient(
     context: ContextDep, actor: ActorDep, body: PatientCreate, once: OnceDep
 ) -> PatientRead:
@@ -63,7 +65,7 @@ def enrol_patient(
     )
 
 
-@router.get("/patients/{patient_id}")
+@router.get("/patients/{patient_id}", openapi_extra=takes(Action.READ_PATIENT))
 def read_patient(context: ContextDep, actor: ActorDep, patient_id: int) -> PatientRead:
     """One patient with current conditions, medications and history."""
     return _patient(context, actor, patient_id)
@@ -120,7 +122,7 @@ def _correct(
     return new
 
 
-@router.get("/patients/{patient_id}/medications")
+@router.get("/patients/{patient_id}/medications", openapi_extra=takes(Action.READ_PATIENT))
 def list_medications(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[MedicationRead]:
@@ -128,7 +130,9 @@ def list_medications(
     return page.of(_patient(context, actor, patient_id).medications, lambda m: (m.record_id,))
 
 
-@router.post("/patients/{patient_id}/medications", status_code=201)
+@router.post(
+    "/patients/{patient_id}/medications", openapi_extra=takes(Action.ADD_RECORDS), status_code=201
+)
 def add_medication(
     context: ContextDep, actor: ActorDep, patient_id: int, body: MedicationCreate, once: OnceDep
 ) -> MedicationRead:
@@ -145,7 +149,9 @@ def add_medication(
     )
 
 
-@router.get("/patients/{patient_id}/medications/{record_id}")
+@router.get(
+    "/patients/{patient_id}/medications/{record_id}", openapi_extra=takes(Action.READ_PATIENT)
+)
 def read_medication(
     context: ContextDep, actor: ActorDep, patient_id: int, record_id: str, response: Response
 ) -> MedicationRead:
@@ -156,7 +162,9 @@ def read_medication(
     return medication
 
 
-@router.patch("/patients/{patient_id}/medications/{record_id}")
+@router.patch(
+    "/patients/{patient_id}/medications/{record_id}", openapi_extra=takes(Action.CORRECT_RECORDS)
+)
 def correct_medication(
     context: ContextDep,
     actor: ActorDep,
@@ -169,7 +177,7 @@ def correct_medication(
     return _correct(context, actor, (patient_id, record_id), body, update)
 
 
-@router.get("/patients/{patient_id}/conditions")
+@router.get("/patients/{patient_id}/conditions", openapi_extra=takes(Action.READ_PATIENT))
 def list_conditions(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[ConditionRead]:
@@ -177,7 +185,9 @@ def list_conditions(
     return page.of(_patient(context, actor, patient_id).conditions, lambda c: (c.record_id,))
 
 
-@router.post("/patients/{patient_id}/conditions", status_code=201)
+@router.post(
+    "/patients/{patient_id}/conditions", openapi_extra=takes(Action.ADD_RECORDS), status_code=201
+)
 def add_condition(
     context: ContextDep, actor: ActorDep, patient_id: int, body: ConditionCreate, once: OnceDep
 ) -> ConditionRead:
@@ -194,7 +204,9 @@ def add_condition(
     )
 
 
-@router.patch("/patients/{patient_id}/conditions/{record_id}")
+@router.patch(
+    "/patients/{patient_id}/conditions/{record_id}", openapi_extra=takes(Action.CORRECT_RECORDS)
+)
 def correct_condition(
     context: ContextDep,
     actor: ActorDep,

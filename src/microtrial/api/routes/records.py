@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
 from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery
 from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
+from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import records
 from microtrial.services.records import AdverseEventRead, DiaryEntryRead
@@ -14,7 +16,7 @@ from microtrial.services.records import AdverseEventRead, DiaryEntryRead
 router = APIRouter(tags=["records"])
 
 
-@router.get("/patients/{patient_id}/diary-entries")
+@router.get("/patients/{patient_id}/diary-entries", openapi_extra=takes(Action.READ_PATIENT))
 def list_diary_entries(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[DiaryEntryRead]:
@@ -23,7 +25,11 @@ def list_diary_entries(
     return page.of(rows, lambda e: (e.local_date.isoformat(), e.id))
 
 
-@router.post("/patients/{patient_id}/diary-entries", status_code=201)
+@router.post(
+    "/patients/{patient_id}/diary-entries",
+    openapi_extra=takes(Action.RECORD_DIARY),
+    status_code=201,
+)
 async def record_diary_entry(
     context: ContextDep,
     actor: ActorDep,
@@ -43,7 +49,7 @@ async def record_diary_entry(
     return stored
 
 
-@router.get("/patients/{patient_id}/adverse-events")
+@router.get("/patients/{patient_id}/adverse-events", openapi_extra=takes(Action.READ_PATIENT))
 def list_adverse_events(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[AdverseEventRead]:
@@ -52,7 +58,11 @@ def list_adverse_events(
     return page.of(rows, lambda e: (e.id,))
 
 
-@router.post("/patients/{patient_id}/adverse-events", status_code=201)
+@router.post(
+    "/patients/{patient_id}/adverse-events",
+    openapi_extra=takes(Action.RECORD_ADVERSE_EVENT),
+    status_code=201,
+)
 def record_adverse_event(
     context: ContextDep, actor: ActorDep, patient_id: int, body: AdverseEventCreate, once: OnceDep
 ) -> AdverseEventRead:
@@ -70,7 +80,9 @@ def record_adverse_event(
     )
 
 
-@router.get("/patients/{patient_id}/adverse-events/{record_id}")
+@router.get(
+    "/patients/{patient_id}/adverse-events/{record_id}", openapi_extra=takes(Action.READ_PATIENT)
+)
 def read_adverse_event(
     context: ContextDep, actor: ActorDep, patient_id: int, record_id: str
 ) -> AdverseEventRead:

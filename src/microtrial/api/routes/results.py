@@ -8,7 +8,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from microtrial.domain.actors import Actor, Role
+from microtrial.api.actions import takes
+from microtrial.domain.access import Action, allows
+from microtrial.domain.actors import Actor
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.http.results import CohortRead, cohort, research_zip
 from microtrial.http.tables import records
@@ -51,7 +53,7 @@ def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResul
     )
 
 
-@router.get("/trials/{trial_id}/result")
+@router.get("/trials/{trial_id}/result", openapi_extra=takes(Action.ANALYSE_TRIAL))
 def read_trial_result(context: ContextDep, actor: ActorDep, trial_id: int) -> TrialResultRead:
     """The trial's result (409 while it is still blinded)."""
     return trial_result(context, actor, trial_id)
@@ -59,6 +61,7 @@ def read_trial_result(context: ContextDep, actor: ActorDep, trial_id: int) -> Tr
 
 @router.get(
     "/trials/{trial_id}/report",
+    openapi_extra=takes(Action.ANALYSE_TRIAL),
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}, "text/html": {}}}},
 )
@@ -70,7 +73,7 @@ def read_trial_report(
     audience: Literal["clinician", "patient"] = "clinician",
 ) -> Response:
     """The trial report after unblinding (a patient always gets the patient version)."""
-    if actor.role is Role.PATIENT:
+    if not allows(actor, Action.READ_CLINICIAN_REPORT):
         audience = "patient"
     content = trial_report(
         context.db, actor, trial_id, audience=audience, fmt=format, clock=context.clock
@@ -79,7 +82,7 @@ def read_trial_report(
     return Response(content, media_type=media)
 
 
-@router.get("/cohort")
+@router.get("/cohort", openapi_extra=takes(Action.READ_COHORT))
 def read_cohort(
     context: ContextDep, actor: ActorDep, condition_group: str | None = None
 ) -> CohortRead:
@@ -89,6 +92,7 @@ def read_cohort(
 
 @router.get(
     "/cohort/export",
+    openapi_extra=takes(Action.RESEARCH_EXPORT),
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}},
 )
@@ -103,6 +107,7 @@ def export_cohort(context: ContextDep, actor: ActorDep) -> Response:
 
 @router.get(
     "/fhir/Patient/{patient_id}/$everything",
+    openapi_extra=takes(Action.READ_PATIENT),
     response_class=Response,
     responses={200: {"content": {"application/fhir+json": {}}}},
     tags=["fhir"],

@@ -6,8 +6,10 @@ from typing import Literal
 
 from fastapi import APIRouter
 
+from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
 from microtrial.api.schemas import ScreeningCreate, SignOff
+from microtrial.domain.access import Action
 from microtrial.errors import NotFound
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import screening
@@ -17,7 +19,9 @@ router = APIRouter(tags=["screening"])
 Substance = Literal["psilocybin", "lsd"]
 
 
-@router.post("/patients/{patient_id}/screenings", status_code=201)
+@router.post(
+    "/patients/{patient_id}/screenings", openapi_extra=takes(Action.SCREEN), status_code=201
+)
 def screen_patient(
     context: ContextDep, actor: ActorDep, patient_id: int, body: ScreeningCreate, once: OnceDep
 ) -> ScreeningRead:
@@ -43,7 +47,9 @@ def screen_patient(
     )
 
 
-@router.get("/patients/{patient_id}/screenings/{substance}")
+@router.get(
+    "/patients/{patient_id}/screenings/{substance}", openapi_extra=takes(Action.READ_PATIENT)
+)
 def latest_screening(
     context: ContextDep, actor: ActorDep, patient_id: int, substance: Substance
 ) -> ScreeningRead:
@@ -51,7 +57,10 @@ def latest_screening(
     return screening.latest_screening(context.db, actor, patient_id, substance, clock=context.clock)
 
 
-@router.post("/patients/{patient_id}/screenings/{substance}/sign-off")
+@router.post(
+    "/patients/{patient_id}/screenings/{substance}/sign-off",
+    openapi_extra=takes(Action.SIGN_OFF_SCREENING),
+)
 def sign_off(
     context: ContextDep, actor: ActorDep, patient_id: int, substance: Substance, body: SignOff
 ) -> ScreeningRead:

@@ -6,6 +6,7 @@ import dataclasses
 
 from fastapi import APIRouter, Response
 
+from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
 from microtrial.api.paging import (
     Page,
@@ -23,6 +24,7 @@ from microtrial.api.schemas import (
     TrialTransition,
     Unblind,
 )
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
@@ -50,7 +52,7 @@ class KitSheet:
     kits: list[KitSpec]
 
 
-@router.get("/patients/{patient_id}/trials")
+@router.get("/patients/{patient_id}/trials", openapi_extra=takes(Action.LIST_TRIALS))
 def list_trials(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[TrialRead]:
@@ -59,7 +61,9 @@ def list_trials(
     return page.of(rows, lambda t: (t.id,))
 
 
-@router.post("/patients/{patient_id}/trials", status_code=201)
+@router.post(
+    "/patients/{patient_id}/trials", openapi_extra=takes(Action.PLAN_TRIAL), status_code=201
+)
 def plan_trial(
     context: ContextDep, actor: ActorDep, patient_id: int, body: TrialCreate, once: OnceDep
 ) -> TrialRead:
@@ -92,7 +96,7 @@ def plan_trial(
     return created
 
 
-@router.get("/trials/{trial_id}")
+@router.get("/trials/{trial_id}", openapi_extra=takes(Action.READ_TRIAL))
 def read_trial(
     context: ContextDep, actor: ActorDep, trial_id: int, response: Response
 ) -> TrialRead:
@@ -102,7 +106,7 @@ def read_trial(
     return trial
 
 
-@router.post("/trials/{trial_id}/transitions")
+@router.post("/trials/{trial_id}/transitions", openapi_extra=takes(Action.MOVE_TRIAL))
 def transition(
     context: ContextDep,
     actor: ActorDep,
@@ -125,7 +129,7 @@ def transition(
     return trial
 
 
-@router.post("/trials/{trial_id}/unblind")
+@router.post("/trials/{trial_id}/unblind", openapi_extra=takes(Action.UNBLIND_TRIAL))
 def unblind(
     context: ContextDep, actor: ActorDep, trial_id: int, body: Unblind, response: Response
 ) -> TrialRead:
@@ -137,7 +141,7 @@ def unblind(
     return trial
 
 
-@router.get("/trials/{trial_id}/calendar")
+@router.get("/trials/{trial_id}/calendar", openapi_extra=takes(Action.READ_TRIAL))
 def calendar(context: ContextDep, actor: ActorDep, trial_id: int) -> list[CalendarDayRead]:
     """The day-by-day plan: dose days and kit codes (never the arm)."""
     plan = trial_views.trial_calendar(context.db, actor, trial_id, clock=context.clock)
@@ -155,13 +159,13 @@ def calendar(context: ContextDep, actor: ActorDep, trial_id: int) -> list[Calend
     ]
 
 
-@router.get("/trials/{trial_id}/adherence")
+@router.get("/trials/{trial_id}/adherence", openapi_extra=takes(Action.READ_TRIAL))
 def adherence(context: ContextDep, actor: ActorDep, trial_id: int) -> AdherenceRead:
     """Planned and taken doses so far, and deviations from the calendar."""
     return AdherenceRead(**dosing.adherence(context.db, actor, trial_id, clock=context.clock))
 
 
-@router.get("/trials/{trial_id}/doses")
+@router.get("/trials/{trial_id}/doses", openapi_extra=takes(Action.READ_TRIAL))
 def list_doses(
     context: ContextDep, actor: ActorDep, trial_id: int, page: PageQuery
 ) -> Page[DoseRead]:
@@ -170,7 +174,7 @@ def list_doses(
     return page.of(rows, lambda d: (d.local_date.isoformat(), d.record_id))
 
 
-@router.post("/trials/{trial_id}/doses", status_code=201)
+@router.post("/trials/{trial_id}/doses", openapi_extra=takes(Action.RECORD_DOSE), status_code=201)
 def record_dose(
     context: ContextDep, actor: ActorDep, trial_id: int, body: DoseCreate, once: OnceDep
 ) -> DoseRead:
@@ -191,7 +195,7 @@ def record_dose(
     )
 
 
-@router.get("/trials/{trial_id}/guesses")
+@router.get("/trials/{trial_id}/guesses", openapi_extra=takes(Action.READ_TRIAL))
 def list_guesses(
     context: ContextDep, actor: ActorDep, trial_id: int, page: PageQuery
 ) -> Page[dosing.GuessView]:
@@ -200,7 +204,9 @@ def list_guesses(
     return page.of(rows, lambda g: (g.period,))
 
 
-@router.post("/trials/{trial_id}/guesses", status_code=201)
+@router.post(
+    "/trials/{trial_id}/guesses", openapi_extra=takes(Action.RECORD_GUESS), status_code=201
+)
 def record_guess(
     context: ContextDep, actor: ActorDep, trial_id: int, body: GuessCreate, once: OnceDep
 ) -> GuessRead:
@@ -227,7 +233,7 @@ def _guess(context: AppContext, actor: Actor, trial_id: int, record_id: str) -> 
     return current_record(guesses, record_id, "guess")
 
 
-@router.get("/trials/{trial_id}/kits")
+@router.get("/trials/{trial_id}/kits", openapi_extra=takes(Action.SEE_ALLOCATION))
 def kit_sheet(context: ContextDep, actor: ActorDep, trial_id: int) -> KitSheet:
     """The kit -> arm list (unblinded staff only; audited)."""
     prep = trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
