@@ -147,10 +147,17 @@ def pdf_pages(pdf: bytes) -> list[str]:
             page = document[index]
             pixels = page.render(scale=0.6).to_numpy()
             ink = (pixels[..., :3] < 200).any(axis=-1).mean()
-            assert ink > 0.004, f"page {index + 1} looks blank ({ink:.4f} inked)"
             textpage = page.get_textpage()
-            texts.append(textpage.get_text_range())
+            text = textpage.get_text_range()
             textpage.close()
+            # A page is drawn when it carries text and visible ink. The ink threshold alone
+            # failed now and then on a last page holding a line or two (one line of text
+            # inks about 0.004 of the page at this scale), which is a short page, not a
+            # blank one.
+            assert ink > 0.0005 and (text.strip() or ink > 0.004), (
+                f"page {index + 1} looks blank ({ink:.4f} inked): {text[:200]!r}"
+            )
+            texts.append(text)
             page.close()
     finally:
         document.close()
