@@ -154,9 +154,8 @@ def pdf_pages(pdf: bytes) -> list[str]:
             # failed now and then on a last page holding a line or two (one line of text
             # inks about 0.004 of the page at this scale), which is a short page, not a
             # blank one.
-            assert ink > 0.0005 and (text.strip() or ink > 0.004), (
-                f"page {index + 1} looks blank ({ink:.4f} inked): {text[:200]!r}"
-            )
+            drawn = ink > 0.0005 and (bool(text.strip()) or ink > 0.004)
+            assert drawn, f"page {index + 1} looks blank ({ink:.4f} inked): {text[:200]!r}"
             texts.append(text)
             page.close()
     finally:
