@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import case, null, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor
@@ -160,10 +160,25 @@ def ongoing_grade2_causes(
 
 
 def _histories(session: Session, trial_ids: set[int]) -> dict[int, DiaryHistory]:
-    """Each trial's diary by date: one query over the trials and their entries."""
+    """Each trial's diary by date: one query over the trials and their entries.
+
+    Only the answers the rules read are selected (JSON paths), and whole answers only for the
+    checklist, so that a long diary costs little to load.
+    """
     d, t = DiaryEntryRow, TrialRow
+    checklist = d.instrument_id == "ae_checklist"
     rows = session.execute(
-        select(t.id, t.start_date, t.plan, d.instrument_id, d.local_date, d.answers)
+        select(
+            t.id,
+            t.start_date,
+            t.plan["design"]["run_in_days"].as_integer(),
+            d.instrument_id,
+            d.local_date,
+            d.answers["average_pain"].as_float(),
+            d.answers["dose_check_in"].as_string(),
+            d.answers["headache"].as_boolean(),
+            case((checklist, d.answers), else_=null()),
+        )
         .join(d, d.trial_id == t.id)
         .where(
             t.id.in_(trial_ids),
@@ -172,33 +187,25 @@ def _histories(session: Session, trial_ids: set[int]) -> dict[int, DiaryHistory]
         )
     )
     histories: dict[int, DiaryHistory] = {}
-    for tid, start, plan, instrument, day, answers in rows:
+    for tid, start, run_in, instrument, day, pain, dose, headache, answers in rows:
         if start is None:
             continue
         history = histories.get(tid)
         if history is None:
-            history = histories[tid] = DiaryHistory(start, int(plan["design"]["run_in_days"]))
-        _add_entry(history, instrument, day, answers)
+            history = histories[tid] = DiaryHistory(start, int(run_in or 0))
+        if instrument == "daily_diary":
+            if pain is not None:
+                history.pain[day] = float(pain)
+            if dose == "taken":
+                history.doses.add(day)
+        elif instrument == "migraine_diary":
+            if headache is not None:
+                history.headache[day] = bool(headache)
+        elif isinstance(answers, dict):
+            history.ae_grades[day] = {
+                k: v for k, v in answers.items() if isinstance(v, int) and not isinstance(v, bool)
+            }
     return histories
-
-
-def _add_entry(
-    history: DiaryHistory, instrument: str, day: dt.date, answers: dict[str, object]
-) -> None:
-    if instrument == "daily_diary":
-        pain = answers.get("average_pain")
-        if isinstance(pain, int | float) and not isinstance(pain, bool):
-            history.pain[day] = float(pain)
-        if answers.get("dose_check_in") == "taken":
-            history.doses.add(day)
-    elif instrument == "migraine_diary":
-        headache = answers.get("headache")
-        if isinstance(headache, bool):
-            history.headache[day] = headache
-    else:
-        history.ae_grades[day] = {
-            k: v for k, v in answers.items() if isinstance(v, int) and not isinstance(v, bool)
-        }
 
 
 def _grade2_reported(rows: Iterable[DiaryEntryRow]) -> bool:
