@@ -232,7 +232,15 @@ def overdue_query(site: SiteRow, now: dt.datetime) -> Select[tuple[AlertRow]]:
     )
 
 
-def overdue_alerts(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[AlertRead]:
+class OverdueAlert(AlertRead):
+    """An escalated alert with its patient's study code, for the banner on clinician pages."""
+
+    study_code: str
+
+
+def overdue_alerts(
+    db: Database, actor: Actor, *, clock: Clock = system_clock
+) -> list[OverdueAlert]:
     """Escalated alerts of the actor's site (urgent, unacknowledged too long), oldest first."""
     authorize(actor, Action.LIST_ALERTS)
     if actor.site_id is None or not sees_site(actor, Action.LIST_ALERTS, actor.site_id):
@@ -242,8 +250,16 @@ def overdue_alerts(db: Database, actor: Actor, *, clock: Clock = system_clock) -
         site = session.get(SiteRow, actor.site_id)
         if site is None:
             return []
+        found = session.execute(
+            overdue_query(site, now)
+            .join(PatientRow, PatientRow.id == AlertRow.patient_id)
+            .add_columns(PatientRow.study_code)
+        ).all()
         rows = [
-            AlertRead.model_validate(r) for r in session.execute(overdue_query(site, now)).scalars()
+            OverdueAlert.model_validate(
+                {**AlertRead.model_validate(r).model_dump(), "study_code": c}
+            )
+            for r, c in found
         ]
         if rows:  # shown on every page: audited only when there is something to show
             ids = [r.id for r in rows]
