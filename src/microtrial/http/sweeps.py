@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from email.message import EmailMessage
 
 from microtrial.http.config import ServerSettings
+from microtrial.http.reminders import in_background, smtp_session
 from microtrial.services.alerts import AlertRead
 from microtrial.services.common import Clock
 from microtrial.services.sweeps import SiteSweep, escalate_due, run_daily_sweeps
@@ -50,11 +51,7 @@ def mail_escalations(settings: ServerSettings, results: Sequence[SiteSweep]) -> 
     due = [(r, a) for r in results if r.recipients for a in r.escalated]
     if not settings.smtp_host or not due:
         return 0
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_username and settings.smtp_password:
-            smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+    with smtp_session(settings) as smtp:
         for result, alert in due:
             smtp.send_message(
                 escalation_message(settings, result.site_code, alert, result.recipients)
@@ -93,11 +90,5 @@ async def sweeps_running(
     settings: ServerSettings, db: Database, clock: Clock
 ) -> AsyncIterator[None]:
     """Run the sweep loop in the background while the app runs (unless turned off)."""
-    task = asyncio.create_task(sweep_loop(settings, db, clock)) if settings.alert_sweep else None
-    try:
+    async with in_background(sweep_loop(settings, db, clock) if settings.alert_sweep else None):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
