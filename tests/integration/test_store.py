@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from microtrial.domain.actors import system_actor
 from microtrial.services import admin
@@ -141,3 +141,20 @@ def test_timestamps_read_back_as_aware_utc_and_naive_ones_are_refused(database_u
     assert len(stamps) > 10
     assert all(isinstance(c.type, UTCDateTime) for c in stamps)
     assert isinstance(UTCDateTime().impl, DateTime)
+
+
+def test_0007_sweep_runs_downgrades_and_upgrades_again(database_url: str) -> None:
+    """Revision 0007 (sweep_runs, alerts.escalated_at, sites.escalate_after_hours) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0005")
+    names = inspect(engine)
+    assert "sweep_runs" not in names.get_table_names()
+    assert "escalated_at" not in {c["name"] for c in names.get_columns("alerts")}
+    assert "escalate_after_hours" not in {c["name"] for c in names.get_columns("sites")}
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    assert "sweep_runs" in names.get_table_names()
+    assert "escalated_at" in {c["name"] for c in names.get_columns("alerts")}
+    assert "escalate_after_hours" in {c["name"] for c in names.get_columns("sites")}
+    migrate.check(engine)
+    engine.dispose()

@@ -76,6 +76,7 @@ ALLOWED: dict[str, set[str]] = {
     "http/deps.py": {"store.db"},
     "http/security.py": {"store.db"},
     "http/reminders.py": {"store.db"},
+    "http/sweeps.py": {"store.db"},
     "cli/common.py": {"store.db"},
     # Admin CLI commands may use the store: schema migration, backup and restore.
     "cli/db_cmds.py": {"store"},

@@ -6,6 +6,7 @@ import typer
 
 from microtrial.cli import (
     admin_cmds,
+    alert_cmds,
     analysis_cmds,
     catalog_cmds,
     db_cmds,
@@ -38,6 +39,7 @@ for module in (
     trial_cmds,
     interop_cmds,
     report_cmds,
+    alert_cmds,
 ):
     module.register(app)
 

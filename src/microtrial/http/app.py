@@ -20,6 +20,7 @@ from microtrial.http.errors import install_error_handlers
 from microtrial.http.middleware import BodySizeLimit, SecurityHeaders
 from microtrial.http.reminders import reminders_running
 from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
+from microtrial.http.sweeps import sweeps_running
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.diary_writer import DiaryWriter
 from microtrial.settings import Settings
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        """Check durability and schema, run reminders if configured, close the pool at the end."""
+        """Check durability and schema, run reminders and the sweep, close the pool at the end."""
         require_durable_sqlite(db.engine)
         db.require_schema()
         # Everything built so far (app, routes, catalog, ORM mappers) lives until shutdown.
@@ -77,7 +78,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         gc.collect()
         gc.freeze()
         try:
-            async with reminders_running(config, db, clock):
+            async with reminders_running(config, db, clock), sweeps_running(config, db, clock):
                 yield
         finally:
             context.diary.stop()

@@ -46,6 +46,16 @@ class ServerSettings(Settings):
         default=dt.time(19, 0), description="Patient-local time after which reminders go out."
     )
     reminder_interval_s: int = Field(default=300, ge=5)
+    alert_sweep: bool = Field(
+        default=True,
+        description="Run the alert sweep (missed diaries, escalation) inside the server.",
+    )
+    sweep_interval_s: float = Field(
+        default=300,
+        gt=0,
+        description="Seconds between sweep checks (the rule sweep runs once per site and day; "
+        "escalation is checked every time).",
+    )
     public_url: str | None = Field(
         default=None, description="The site's address, for links in e-mails."
     )

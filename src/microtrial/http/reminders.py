@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import smtplib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from email.message import EmailMessage
+from typing import Any
 
 from microtrial.http.config import ServerSettings
 from microtrial.services import reminders
@@ -54,14 +55,35 @@ def send_due_reminders(settings: ServerSettings, db: Database, clock: Clock) -> 
     due = reminders.due_reminders(db, remind_at=settings.reminder_time, clock=clock)
     if not due:
         return 0
+    with smtp_session(settings) as smtp:
+        for reminder in due:
+            smtp.send_message(reminder_message(settings, reminder))
+    return len(due)
+
+
+@contextlib.contextmanager
+def smtp_session(settings: ServerSettings) -> Iterator[smtplib.SMTP]:
+    """A connection to the configured SMTP server, with STARTTLS and login as configured."""
+    assert settings.smtp_host
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
         if settings.smtp_username and settings.smtp_password:
             smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-        for reminder in due:
-            smtp.send_message(reminder_message(settings, reminder))
-    return len(due)
+        yield smtp
+
+
+@contextlib.asynccontextmanager
+async def in_background(loop: Coroutine[Any, Any, None] | None) -> AsyncIterator[None]:
+    """Run ``loop`` as a task while the block runs, then cancel it (None: nothing to run)."""
+    task = asyncio.create_task(loop) if loop is not None else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def reminder_loop(settings: ServerSettings, db: Database, clock: Clock) -> None:
@@ -81,11 +103,5 @@ async def reminders_running(
     settings: ServerSettings, db: Database, clock: Clock
 ) -> AsyncIterator[None]:
     """Run the reminder loop in the background while the app runs (when SMTP is configured)."""
-    task = asyncio.create_task(reminder_loop(settings, db, clock)) if settings.smtp_host else None
-    try:
+    async with in_background(reminder_loop(settings, db, clock) if settings.smtp_host else None):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -6,12 +6,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, allows, authorize
+from microtrial.domain.access import Action, allows, authorize, sees_site
 from microtrial.domain.actors import Actor
-from microtrial.domain.alerts import Alert, check_missed_diary_days
+from microtrial.domain.alerts import Alert
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
     Clock,
@@ -26,7 +26,7 @@ from microtrial.services.common import (
 )
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
-from microtrial.store.models import AlertRow, DiaryEntryRow, PatientRow, TrialRow
+from microtrial.store.models import AlertRow, PatientRow, SiteRow, TrialRow
 
 # Alert actions (catalog/alerts.yaml) that stop doses until a clinician acts.
 DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing"})
@@ -34,6 +34,8 @@ PAUSING = frozenset({"stop", "pause-trial"})
 ACTIVE_TRIAL_STATUSES = ("scheduled", "running", "paused")
 # Rules that would fire again every day while the condition lasts: one open alert is enough.
 DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
+# Hours an urgent alert may stay unacknowledged before it is escalated, unless the site says.
+DEFAULT_ESCALATE_AFTER_HOURS = 24
 
 
 class AlertRead(ReadModel):
@@ -53,6 +55,7 @@ class AlertRead(ReadModel):
     acknowledged_at: dt.datetime | None
     acknowledged_by: str | None
     acknowledgement_note: str | None
+    escalated_at: dt.datetime | None = None
 
 
 def active_trial(session: Session, patient_id: int) -> TrialRow | None:
@@ -201,35 +204,6 @@ def acknowledge_rows(
         )
 
 
-def sweep_missed_diaries(
-    db: Database, actor: Actor, *, clock: Clock = system_clock
-) -> list[AlertRead]:
-    """Raise a missed-diary alert for every patient in a running trial who stopped writing."""
-    authorize(actor, Action.SWEEP_ALERTS)
-    now = clock()
-    raised: list[AlertRead] = []
-    with db.transaction() as session:
-        query = select(TrialRow).where(TrialRow.status == "running")
-        for trial in session.execute(query).scalars().all():
-            patient = patient_for(session, actor, trial.patient_id)
-            today = patient_today(patient, now)
-            dates = set(
-                session.execute(
-                    select(DiaryEntryRow.local_date).where(
-                        DiaryEntryRow.patient_id == patient.id,
-                        DiaryEntryRow.is_current.is_(True),
-                    )
-                ).scalars()
-            )
-            alert = check_missed_diary_days(dates, today, trial.start_date or today)
-            if alert is not None:
-                rows = raise_alerts(
-                    session, actor, patient, [alert], trigger={"sweep": today.isoformat()}, now=now
-                )
-                raised.extend(AlertRead.model_validate(r) for r in rows)
-    return raised
-
-
 def _open_alert(session: Session, patient_id: int, code: str) -> bool:
     return (
         session.execute(
@@ -241,3 +215,53 @@ def _open_alert(session: Session, patient_id: int, code: str) -> bool:
         ).first()
         is not None
     )
+
+
+def overdue_query(site: SiteRow, now: dt.datetime) -> Select[tuple[AlertRow]]:
+    """The site's urgent alerts unacknowledged for longer than it allows, oldest first."""
+    hours = site.escalate_after_hours or DEFAULT_ESCALATE_AFTER_HOURS
+    return (
+        select(AlertRow)
+        .where(
+            AlertRow.site_id == site.id,
+            AlertRow.severity == "urgent",
+            AlertRow.acknowledged_at.is_(None),
+            AlertRow.created_at <= now - dt.timedelta(hours=hours),
+        )
+        .order_by(AlertRow.created_at, AlertRow.id)
+    )
+
+
+class OverdueAlert(AlertRead):
+    """An escalated alert with its patient's study code, for the banner on clinician pages."""
+
+    study_code: str
+
+
+def overdue_alerts(
+    db: Database, actor: Actor, *, clock: Clock = system_clock
+) -> list[OverdueAlert]:
+    """Escalated alerts of the actor's site (urgent, unacknowledged too long), oldest first."""
+    authorize(actor, Action.LIST_ALERTS)
+    if actor.site_id is None or not sees_site(actor, Action.LIST_ALERTS, actor.site_id):
+        return []
+    now = clock()
+    with db.transaction() as session:
+        site = session.get(SiteRow, actor.site_id)
+        if site is None:
+            return []
+        found = session.execute(
+            overdue_query(site, now)
+            .join(PatientRow, PatientRow.id == AlertRow.patient_id)
+            .add_columns(PatientRow.study_code)
+        ).all()
+        rows = [
+            OverdueAlert.model_validate(
+                {**AlertRead.model_validate(r).model_dump(), "study_code": c}
+            )
+            for r, c in found
+        ]
+        if rows:  # shown on every page: audited only when there is something to show
+            ids = [r.id for r in rows]
+            audit_list(session, actor, "alert", ids, at=now, site_id=site.id, escalated=True)
+        return rows

@@ -32,6 +32,7 @@ from microtrial.services.common import (
     stamp,
     system_clock,
 )
+from microtrial.services.diary_rules import NewEntries, run_adverse_event_rules, run_diary_rules
 from microtrial.services.idempotency import request_hash
 from microtrial.services.schemas import ReadModel
 from microtrial.store.audit import lock_streams
@@ -256,6 +257,12 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
             _write_follow_ups(session, submission.actor, patient, p, now)
             stored.append(DiaryEntryRead.model_validate(p.row))
         submission.result = stored
+    # Rules over the diary so far (pain flare, worsening, grade-2 persistence): one query.
+    run_diary_rules(
+        session,
+        [NewEntries(s.actor, pt, [p.row for p in plan if p.row]) for s, pt, plan in accepted],
+        now,
+    )
 
 
 def _plan(
@@ -468,6 +475,7 @@ def record_adverse_event(
             trigger={"adverse_event": row.record_id},
             now=now,
         )
+        run_adverse_event_rules(session, actor, patient, row, now)
         return AdverseEventRead.model_validate(row)
 
 

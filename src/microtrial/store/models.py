@@ -90,6 +90,8 @@ class SiteRow(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime]
+    # Hours an urgent alert may stay unacknowledged before it is escalated (None: 24).
+    escalate_after_hours: Mapped[int | None] = mapped_column(Integer)
 
 
 class UserRow(Base):
@@ -326,6 +328,21 @@ class AlertRow(Base):
     acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     acknowledged_by: Mapped[str | None] = mapped_column(String(120))
     acknowledgement_note: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[dt.datetime | None]
+
+
+class SweepRunRow(Base):
+    """One site's daily alert sweep, claimed so that several workers run it once a day."""
+
+    __tablename__ = "sweep_runs"
+    __table_args__ = (UniqueConstraint("site_id", "day", name="uq_sweep_runs_site_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime]
+    raised: Mapped[int] = mapped_column(Integer, default=0)
+    escalated: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class IdempotencyKeyRow(Base):

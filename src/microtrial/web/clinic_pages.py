@@ -215,11 +215,21 @@ def alert_list(context: ContextDep, request: Request, user: PageUserDep) -> HTML
     """Open alerts of the site, newest first, each with an acknowledge form."""
     actor = user.require(Action.USE_CLINIC_PAGES)
     rows = alerts.list_alerts(context.db, actor, clock=context.clock)
+    # Escalated alerts (urgent, unacknowledged too long) first, oldest first; then the rest.
+    overdue = {a.id: a for a in alerts.overdue_alerts(context.db, actor, clock=context.clock)}
+    rows = [*sorted(overdue.values(), key=lambda a: a.created_at)] + [
+        r for r in rows if r.id not in overdue
+    ]
     codes = {p.id: p.study_code for p in patients.list_patients(context.db, actor)}
     return render(
         request,
         "clinic_alerts.html",
-        {"alerts": rows, "codes": codes, "can_acknowledge": user.may(Action.ACKNOWLEDGE_ALERT)},
+        {
+            "alerts": rows,
+            "codes": codes,
+            "can_acknowledge": user.may(Action.ACKNOWLEDGE_ALERT),
+            "overdue": set(overdue),
+        },
     )
 
 

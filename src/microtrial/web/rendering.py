@@ -14,7 +14,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from microtrial.domain.access import Action, user_may
 from microtrial.domain.actors import Actor
-from microtrial.http.deps import get_context
+from microtrial.http.deps import AppContext, get_context
+from microtrial.services.alerts import overdue_alerts
 from microtrial.web.session import read_session
 
 
@@ -102,7 +103,8 @@ def render(
     csrf_token: str | None = None,
 ) -> HTMLResponse:
     """Render a page with the signed-in user, navigation and CSRF token."""
-    session = read_session(get_context(request), request)
+    app_context = get_context(request)
+    session = read_session(app_context, request)
     if actor is None and session is not None:
         actor = session.actor
     if csrf_token is None and session is not None:
@@ -112,9 +114,27 @@ def render(
         "nav": nav_for(actor),
         "csrf_token": csrf_token or "",
         "patient_facing": actor is None or user_may(actor, Action.USE_PATIENT_APP),
+        "escalated": escalated_for(app_context, actor),
     }
     page.update(context or {})
     return templates().TemplateResponse(request, name, page, status_code=status)
+
+
+def age_text(hours: float) -> str:
+    """An alert's age in words: "30 h" or "3 d 4 h"."""
+    whole = int(hours)
+    return f"{whole} h" if whole < 48 else f"{whole // 24} d {whole % 24} h"
+
+
+def escalated_for(context: AppContext, actor: Actor | None) -> list[tuple[Any, str]]:
+    """Escalated alerts of a staff member's site with their age, for the banner on every page."""
+    if actor is None or actor.site_id is None or not user_may(actor, Action.LIST_ALERTS):
+        return []
+    now = context.clock()
+    return [
+        (a, age_text((now - a.created_at).total_seconds() / 3600))
+        for a in overdue_alerts(context.db, actor, clock=context.clock)
+    ]
 
 
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
