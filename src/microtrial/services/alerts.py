@@ -9,8 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from microtrial.domain import lifecycle
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.alerts import Alert, check_missed_diary_days
+from microtrial.domain.lifecycle import TrialAction, TrialStatus
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
     Clock,
@@ -30,7 +33,7 @@ from microtrial.store.models import AlertRow, DiaryEntryRow, PatientRow, TrialRo
 # Alert actions (catalog/alerts.yaml) that stop doses until a clinician acts.
 DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing"})
 PAUSING = frozenset({"stop", "pause-trial"})
-ACTIVE_TRIAL_STATUSES = ("scheduled", "running", "paused")
+ACTIVE_TRIAL_STATUSES = tuple(sorted(s.value for s in lifecycle.ACTIVE))
 # Rules that would fire again every day while the condition lasts: one open alert is enough.
 DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
 
@@ -106,7 +109,7 @@ def raise_alerts(
             session, actor, row, patient, "alert", at=now, code=alert.code, action=alert.action
         )
         stored.append(row)
-        if trial is not None and alert.action in PAUSING and trial.status == "running":
+        if trial is not None and alert.action in PAUSING and trial.status == TrialStatus.RUNNING:
             mark_paused(trial, f"paused by alert {alert.code}", patient_today(patient, now))
             audit_patient(session, actor, "pause", "trial", trial.id, patient, at=now, alert=row.id)
     return stored
@@ -114,9 +117,9 @@ def raise_alerts(
 
 def mark_paused(trial: TrialRow, reason: str, today: dt.date) -> None:
     """Set a trial paused from ``today`` (the calendar shifts when it resumes)."""
-    trial.status = "paused"
+    trial.status = lifecycle.next_status(trial.status, TrialAction.PAUSE).value
     trial.status_reason = reason
-    trial.plan = {**trial.plan, "paused_on": today.isoformat()}
+    trial.plan = TrialPlan.from_json(trial.plan).paused(today).to_json()
     trial.lock_version += 1
 
 
@@ -208,7 +211,7 @@ def sweep_missed_diaries(
     now = clock()
     raised: list[AlertRead] = []
     with db.transaction() as session:
-        query = select(TrialRow).where(TrialRow.status == "running")
+        query = select(TrialRow).where(TrialRow.status == TrialStatus.RUNNING.value)
         for trial in session.execute(query).scalars().all():
             patient = patient_for(session, actor, trial.patient_id)
             today = patient_today(patient, now)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from microtrial.analysis import BlindingResult, PoolResult, blinding, fit_trials, pool
 from microtrial.domain.actors import Actor, Role
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import ConflictError, StatisticalWarning, ValidationError
 from microtrial.services.common import Clock, audit, require_role, system_clock
 from microtrial.services.records import AdverseEventRead
@@ -90,7 +91,7 @@ def analyse_trial(
     require_role(actor, {Role.CLINICIAN, Role.UNBLINDED_STAFF, Role.PATIENT}, "analyse trials")
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if trial.status != "unblinded":
+        if trial.status != TrialStatus.UNBLINDED:
             raise ConflictError(
                 f"status: trial {trial_id} is still blinded ({trial.status}); "
                 "results are available after unblinding"
@@ -125,7 +126,7 @@ def cohort_analysis(
         query = (
             select(TrialRow, PatientRow)
             .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-            .where(TrialRow.status == "unblinded")
+            .where(TrialRow.status == TrialStatus.UNBLINDED.value)
             .order_by(TrialRow.id)
         )
         if actor.role is Role.CLINICIAN:

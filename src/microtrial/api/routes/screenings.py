@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 
 from microtrial.api.once import OnceDep
-from microtrial.api.schemas import ScreeningCreate, SignOff
+from microtrial.api.schemas import ScreeningCreate, SignOff, Substance
 from microtrial.errors import NotFound
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import screening
 from microtrial.services.screening import ScreeningRead
 
 router = APIRouter(tags=["screening"])
-Substance = Literal["psilocybin", "lsd"]
 
 
 @router.post("/patients/{patient_id}/screenings", status_code=201)
