@@ -13,7 +13,12 @@ from datetime import date, timedelta
 from typing import Literal
 
 from microtrial.domain.catalog import Catalog, load_catalog
-from microtrial.domain.catalog_files import SEVERITY_ORDER, AlertAction, AlertSeverity
+from microtrial.domain.catalog_files import (
+    SEVERITY_ORDER,
+    AlertAction,
+    AlertSeverity,
+    InstrumentAlertRule,
+)
 from microtrial.domain.medications import match_medication
 from microtrial.domain.scoring import ScoreResult
 from microtrial.domain.screening import medication_findings
@@ -32,6 +37,7 @@ __all__ = [
     "check_persistent_grade2",
     "check_symptoms",
     "check_weekly_worsening",
+    "crisis_item_rules",
     "crisis_rule_fires",
     "known_symptoms",
 ]
@@ -127,6 +133,18 @@ def _item_value(answers: Mapping[str, object], item: str) -> float | None:
     return float(raw) if isinstance(raw, int) else None  # bool is an int: True = 1
 
 
+def crisis_item_rules(
+    instrument_id: str, catalog: Catalog | None = None
+) -> tuple[InstrumentAlertRule, ...]:
+    """The instrument's urgent item rules: an answer tripping one is a crisis (PHQ-9 item 9)."""
+    catalog = catalog or load_catalog()
+    return tuple(
+        rule
+        for rule in catalog.alerts.instrument_rules
+        if rule.instrument == instrument_id and rule.item is not None and rule.severity == "urgent"
+    )
+
+
 def crisis_rule_fires(
     instrument_id: str, answers: Mapping[str, object], catalog: Catalog | None = None
 ) -> bool:
@@ -134,11 +152,8 @@ def crisis_rule_fires(
 
     Such an answer is a crisis: the patient sees crisis resources at once, before any review.
     """
-    catalog = catalog or load_catalog()
-    for rule in catalog.alerts.instrument_rules:
-        if rule.instrument != instrument_id or rule.item is None or rule.severity != "urgent":
-            continue
-        value = _item_value(answers, rule.item)
+    for rule in crisis_item_rules(instrument_id, catalog):
+        value = _item_value(answers, rule.item or "")
         if value is not None and _compare(rule.op, value, rule.value):
             return True
     return False

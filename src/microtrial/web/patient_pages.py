@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain import lifecycle
 from microtrial.domain.actors import Actor, Role
-from microtrial.domain.alerts import crisis_rule_fires
+from microtrial.domain.alerts import crisis_item_rules, crisis_rule_fires
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import guess_opens_on
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
@@ -264,6 +264,11 @@ def _phq9_page(
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
             "saved": saved,
             "show_crisis": crisis,
+            # The catalog's crisis rules, for the script that shows the resources as one answers.
+            "crisis_rules": [
+                {"field": f"{PHQ9}.{rule.item}", "op": rule.op, "value": rule.value}
+                for rule in crisis_item_rules(PHQ9)
+            ],
             "error": error,
         },
         status=status,

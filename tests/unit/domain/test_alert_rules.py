@@ -18,6 +18,7 @@ from microtrial.domain.alerts import (
     check_persistent_grade2,
     check_symptoms,
     check_weekly_worsening,
+    crisis_item_rules,
     crisis_rule_fires,
     known_symptoms,
 )
@@ -240,3 +241,4 @@ def test_the_crisis_rule_reads_the_catalog_item_rule(
 ) -> None:
     assert crisis_rule_fires("phq9", answers, CATALOG) is fires
     assert not crisis_rule_fires("daily_diary", {"q9": 3}, CATALOG)
+    assert [r.code for r in crisis_item_rules("phq9", CATALOG)] == ["phq9-item9"]
