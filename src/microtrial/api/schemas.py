@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from microtrial.domain.substances import substance_ids
+
 Answer = int | float | bool | str | None
+
+
+if TYPE_CHECKING:
+    Substance = str
+else:
+    # The catalog's substances as a Literal, built when the module loads, so that the OpenAPI
+    # schema lists them as an enum and an unknown one is a 422 (mypy cannot read a built Literal).
+    Substance = Literal[substance_ids()]
 
 
 class _Body(BaseModel):
@@ -96,7 +106,7 @@ class AlertAcknowledge(_Body):
 class ScreeningCreate(_Body):
     """Screen a patient for a substance."""
 
-    substance: Literal["psilocybin", "lsd"]
+    substance: Substance
 
 
 class SignOff(_Body):
@@ -109,7 +119,7 @@ class RegimenBody(_Body):
     """A catalog regimen template with substance, amount and unit."""
 
     template: str = Field(max_length=60)
-    substance: Literal["psilocybin", "lsd"]
+    substance: Substance
     amount: float
     unit: str = Field(max_length=40)
     weekdays: list[str] | None = Field(default=None, max_length=7)

@@ -7,13 +7,18 @@ with plain values and persist or route the alerts.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
 from microtrial.domain.catalog import Catalog, load_catalog
-from microtrial.domain.catalog_files import SEVERITY_ORDER, AlertAction, AlertSeverity
+from microtrial.domain.catalog_files import (
+    SEVERITY_ORDER,
+    AlertAction,
+    AlertSeverity,
+    InstrumentAlertRule,
+)
 from microtrial.domain.medications import match_medication
 from microtrial.domain.scoring import ScoreResult
 from microtrial.domain.screening import medication_findings
@@ -32,6 +37,8 @@ __all__ = [
     "check_persistent_grade2",
     "check_symptoms",
     "check_weekly_worsening",
+    "crisis_item_rules",
+    "crisis_rule_fires",
     "known_symptoms",
 ]
 
@@ -88,8 +95,7 @@ def alerts_for_score(result: ScoreResult, catalog: Catalog | None = None) -> lis
             continue
         value: float | None
         if rule.item is not None:
-            raw = result.answers.get(rule.item)
-            value = float(raw) if isinstance(raw, int) else None  # bool is an int: True = 1
+            value = _item_value(result.answers, rule.item)
         else:
             value = result.scores[rule.score or ""].value
         if value is not None and _compare(rule.op, value, rule.value):
@@ -120,6 +126,37 @@ def alerts_for_score(result: ScoreResult, catalog: Catalog | None = None) -> lis
         )
         alerts.extend(check_adverse_event(report, catalog=catalog))
     return alerts
+
+
+def _item_value(answers: Mapping[str, object], item: str) -> float | None:
+    raw = answers.get(item)
+    return float(raw) if isinstance(raw, int) else None  # bool is an int: True = 1
+
+
+def crisis_item_rules(
+    instrument_id: str, catalog: Catalog | None = None
+) -> tuple[InstrumentAlertRule, ...]:
+    """The instrument's urgent item rules: an answer tripping one is a crisis (PHQ-9 item 9)."""
+    catalog = catalog or load_catalog()
+    return tuple(
+        rule
+        for rule in catalog.alerts.instrument_rules
+        if rule.instrument == instrument_id and rule.item is not None and rule.severity == "urgent"
+    )
+
+
+def crisis_rule_fires(
+    instrument_id: str, answers: Mapping[str, object], catalog: Catalog | None = None
+) -> bool:
+    """Whether an answer trips an urgent item rule of the instrument (e.g. PHQ-9 item 9 >= 1).
+
+    Such an answer is a crisis: the patient sees crisis resources at once, before any review.
+    """
+    for rule in crisis_item_rules(instrument_id, catalog):
+        value = _item_value(answers, rule.item or "")
+        if value is not None and _compare(rule.op, value, rule.value):
+            return True
+    return False
 
 
 def known_symptoms(catalog: Catalog | None = None) -> frozenset[str]:

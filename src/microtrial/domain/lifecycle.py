@@ -89,6 +89,10 @@ GUESSING: frozenset[TrialStatus] = frozenset({S.RUNNING, S.PAUSED, S.COMPLETED})
 EARLY_UNBLINDING: frozenset[TrialStatus] = frozenset({S.SCHEDULED, S.RUNNING, S.PAUSED})
 # Unblinding at all: early from the statuses above, or normally once completed.
 UNBLINDABLE: frozenset[TrialStatus] = EARLY_UNBLINDING | {S.COMPLETED}
+# The patient's current trial (their Today page): scheduled until the blind is broken.
+CURRENT: frozenset[TrialStatus] = ACTIVE | {S.COMPLETED}
+# Trials that have started: doses were due, so adherence is worth showing.
+STARTED: frozenset[TrialStatus] = GUESSING | {S.UNBLINDED}
 
 
 def status_of(value: str) -> TrialStatus:

@@ -84,9 +84,15 @@ class _TemplateSpec(_Model):
     reported_ranges: list[_RangeSpec] = []
 
 
+class _GuessWindowSpec(_Model):
+    opens_days_before_period_end: int = pydantic.Field(ge=0)
+    source: str = pydantic.Field(min_length=1)
+
+
 class _CatalogSpec(_Model):
     schema_version: Literal[1]
     source: str = pydantic.Field(min_length=1)
+    guess_window: _GuessWindowSpec
     templates: list[_TemplateSpec] = pydantic.Field(min_length=1)
     reported_ranges: list[_RangeSpec] = []
 
@@ -98,6 +104,8 @@ class RegimenCatalog:
     templates: Mapping[str, RegimenTemplate]
     reported_ranges: tuple[ReportedRange, ...]
     source: str
+    # A period's blinding guess is asked from this many days before the period's last day on.
+    guess_opens_days_before_end: int
 
     def get(self, name: str) -> RegimenTemplate:
         """Return the template called ``name``."""
@@ -172,4 +180,5 @@ def parse_regimen_catalog(text: str, *, origin: str = "regimens.yaml") -> Regime
         templates=templates,
         reported_ranges=tuple(_range(r) for r in spec.reported_ranges),
         source=spec.source,
+        guess_opens_days_before_end=spec.guess_window.opens_days_before_period_end,
     )

@@ -17,7 +17,7 @@ import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from importlib import resources
 from typing import TYPE_CHECKING, Literal
@@ -41,6 +41,7 @@ __all__ = [
     "WeekdayPattern",
     "custom_regimen",
     "every_n_days",
+    "guess_opens_on",
     "load_regimen_catalog",
     "next_titration_amount",
     "parse_dose_unit",
@@ -441,6 +442,12 @@ def load_regimen_catalog() -> RegimenCatalog:
 
     text = resources.files("microtrial.catalog").joinpath("regimens.yaml").read_text("utf-8")
     return parse_regimen_catalog(text)
+
+
+def guess_opens_on(period_end: date, catalog: RegimenCatalog | None = None) -> date:
+    """The first day a patient is asked to guess the arm of a period ending on ``period_end``."""
+    days = (catalog or load_regimen_catalog()).guess_opens_days_before_end
+    return period_end - timedelta(days=days)
 
 
 def regimen_from_template(

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from microtrial.domain.catalog import Catalog, Instrument
+from microtrial.domain.lifecycle import TrialStatus, status_of
 from microtrial.interop.questionnaire import canonical_url, response_items
 from microtrial.interop.records import (
     AdverseEventData,
@@ -44,25 +45,27 @@ AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 _NAMESPACE = uuid.UUID("5b0c6f2e-8a53-4c36-9d55-6f1d0e7f1a21")
 
-_STUDY_STATUS = {
-    "draft": "in-review",
-    "screened": "approved",
-    "scheduled": "approved",
-    "running": "active",
-    "paused": "temporarily-closed-to-accrual-and-intervention",
-    "completed": "completed",
-    "unblinded": "completed",
-    "withdrawn": "withdrawn",
+S = TrialStatus
+# FHIR ResearchStudy.status and ResearchSubject.status for each trial status.
+_STUDY_STATUS: Mapping[TrialStatus, str] = {
+    S.DRAFT: "in-review",
+    S.SCREENED: "approved",
+    S.SCHEDULED: "approved",
+    S.RUNNING: "active",
+    S.PAUSED: "temporarily-closed-to-accrual-and-intervention",
+    S.COMPLETED: "completed",
+    S.UNBLINDED: "completed",
+    S.WITHDRAWN: "withdrawn",
 }
-_SUBJECT_STATUS = {
-    "draft": "candidate",
-    "screened": "eligible",
-    "scheduled": "pending-on-study",
-    "running": "on-study-intervention",
-    "paused": "on-study",
-    "completed": "off-study",
-    "unblinded": "off-study",
-    "withdrawn": "withdrawn",
+_SUBJECT_STATUS: Mapping[TrialStatus, str] = {
+    S.DRAFT: "candidate",
+    S.SCREENED: "eligible",
+    S.SCHEDULED: "pending-on-study",
+    S.RUNNING: "on-study-intervention",
+    S.PAUSED: "on-study",
+    S.COMPLETED: "off-study",
+    S.UNBLINDED: "off-study",
+    S.WITHDRAWN: "withdrawn",
 }
 _DOSE_STATUS = {"taken": "completed", "missed": "not-done"}
 _MED_STATUS = {"active": "active", "stopped": "stopped", "completed": "completed"}
@@ -231,7 +234,7 @@ def _add_research_study(
             "resourceType": "ResearchStudy",
             "identifier": [_identifier(TRIAL_SYSTEM, str(trial.id))],
             "title": f"MicroTrial n-of-1 trial {trial.id} ({trial.substance})",
-            "status": _STUDY_STATUS[trial.status],
+            "status": _STUDY_STATUS[status_of(trial.status)],
             "primaryPurposeType": _concept(
                 "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type",
                 "treatment",
@@ -263,7 +266,7 @@ def _add_research_subject(
         {
             "resourceType": "ResearchSubject",
             "identifier": [_identifier(SUBJECT_SYSTEM, subject_value)],
-            "status": _SUBJECT_STATUS[trial.status],
+            "status": _SUBJECT_STATUS[status_of(trial.status)],
             "period": {
                 "start": trial.start_date.isoformat(),
                 "end": trial.end_date.isoformat(),

@@ -9,9 +9,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows, authorize, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
+from microtrial.domain.lifecycle import TrialAction, TrialStatus
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
     Clock,
@@ -31,7 +34,7 @@ from microtrial.store.models import AlertRow, PatientRow, SiteRow, TrialRow
 # Alert actions (catalog/alerts.yaml) that stop doses until a clinician acts.
 DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing"})
 PAUSING = frozenset({"stop", "pause-trial"})
-ACTIVE_TRIAL_STATUSES = ("scheduled", "running", "paused")
+ACTIVE_TRIAL_STATUSES = tuple(sorted(s.value for s in lifecycle.ACTIVE))
 # Rules that would fire again every day while the condition lasts: one open alert is enough.
 DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
 # Hours an urgent alert may stay unacknowledged before it is escalated, unless the site says.
@@ -110,7 +113,7 @@ def raise_alerts(
             session, actor, row, patient, "alert", at=now, code=alert.code, action=alert.action
         )
         stored.append(row)
-        if trial is not None and alert.action in PAUSING and trial.status == "running":
+        if trial is not None and alert.action in PAUSING and trial.status == TrialStatus.RUNNING:
             mark_paused(trial, f"paused by alert {alert.code}", patient_today(patient, now))
             audit_patient(session, actor, "pause", "trial", trial.id, patient, at=now, alert=row.id)
     return stored
@@ -118,9 +121,9 @@ def raise_alerts(
 
 def mark_paused(trial: TrialRow, reason: str, today: dt.date) -> None:
     """Set a trial paused from ``today`` (the calendar shifts when it resumes)."""
-    trial.status = "paused"
+    trial.status = lifecycle.next_status(trial.status, TrialAction.PAUSE).value
     trial.status_reason = reason
-    trial.plan = {**trial.plan, "paused_on": today.isoformat()}
+    trial.plan = TrialPlan.from_json(trial.plan).paused(today).to_json()
     trial.lock_version += 1
 
 

@@ -20,6 +20,7 @@ from microtrial.analysis import BlindingResult, PoolResult, blinding, fit_trials
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import ConflictError, StatisticalWarning, ValidationError
 from microtrial.services.common import Clock, audit, scoped, system_clock
 from microtrial.services.records import AdverseEventRead
@@ -104,7 +105,7 @@ def analyse_trial(
     authorize(actor, Action.ANALYSE_TRIAL)
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if trial.status != "unblinded":
+        if trial.status != TrialStatus.UNBLINDED:
             raise ConflictError(
                 f"status: trial {trial_id} is still blinded ({trial.status}); "
                 "results are available after unblinding"
@@ -140,7 +141,7 @@ def cohort_analysis(
         query = (
             select(TrialRow, PatientRow)
             .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-            .where(TrialRow.status == "unblinded")
+            .where(TrialRow.status == TrialStatus.UNBLINDED.value)
             .order_by(TrialRow.id)
         )
         query = scoped(query, actor, Action.READ_COHORT, PatientRow.site_id)

@@ -14,6 +14,8 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert, check_dose_on_calendar
 from microtrial.domain.calendar import DoseEvent, find_deviations, summarise_adherence
 from microtrial.domain.kits import is_valid_kit_code, normalise_kit_code
+from microtrial.domain.lifecycle import DOSING, GUESSING
+from microtrial.domain.regimens import guess_opens_on
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
 from microtrial.services.alerts import dose_holds, raise_alerts
 from microtrial.services.common import (
@@ -77,7 +79,7 @@ def record_dose(
         raise ValidationError("taken_at", "is in the future", allowed=f"before {now.isoformat()}")
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if trial.status != "running":
+        if trial.status not in DOSING:
             raise SafetyBlock(f"trial: doses cannot be recorded while the trial is {trial.status}")
         holds = dose_holds(session, patient.id)
         if holds:
@@ -138,7 +140,7 @@ def record_guess(
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if trial.status not in ("running", "paused", "completed"):
+        if trial.status not in GUESSING:
             raise ConflictError(
                 f"status: guesses are taken during the trial, not when {trial.status}"
             )
@@ -150,7 +152,7 @@ def record_guess(
         if period is None:
             raise ValidationError("period", f"no period {period_number}", allowed="1..n")
         today = patient_today(patient, now)
-        if today < period.end_date - dt.timedelta(days=2):
+        if today < guess_opens_on(period.end_date):
             raise ConflictError(f"period: period {period_number} has not reached its last days")
         exists = session.execute(
             select(BlindingGuessRow.id).where(

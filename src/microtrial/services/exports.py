@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.lifecycle import TrialStatus
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound, ValidationError
 from microtrial.interop.fhir import build_bundle, check_bundle
 from microtrial.interop.records import (
@@ -74,10 +76,10 @@ __all__ = [
 
 
 def _trial_data(session: Session, trial: TrialRow) -> TrialData:
-    unblinded = trial.status == "unblinded"
+    unblinded = trial.status == TrialStatus.UNBLINDED
     periods = tuple(PeriodData(**view.model_dump()) for view in period_views(session, trial))
     regimen = regimen_of(trial)
-    design = trial.plan["design"]
+    design = TrialPlan.from_json(trial.plan).design
     assert trial.start_date is not None  # set when planned
     return TrialData(
         id=trial.id,
@@ -86,9 +88,9 @@ def _trial_data(session: Session, trial: TrialRow) -> TrialData:
         substance=regimen.substance,
         regimen_template=regimen.name,
         regimen_text=regimen.describe(),
-        run_in_days=int(design["run_in_days"]),
-        period_days=int(design["period_days"]),
-        wash_in_days=int(design["wash_in_days"]),
+        run_in_days=design.run_in_days,
+        period_days=design.period_days,
+        wash_in_days=design.wash_in_days,
         periods=periods,
         unblinded=unblinded,
         unblinded_early=trial.unblinded_early,

@@ -13,6 +13,7 @@ from microtrial.domain import patients as rules
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import check_new_medications
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import (
     ConflictError,
     NotFound,
@@ -400,7 +401,7 @@ def _alert_new_medication(
     trial = active_trial(session, patient.id)
     if trial is None:
         return
-    substance = trial.plan["regimen"]["substance"]
+    substance = TrialPlan.from_json(trial.plan).regimen.substance
     alerts = check_new_medications(previous, [*previous, row.name_as_entered], substance)
     raise_alerts(session, actor, patient, alerts, trigger={"medication": row.record_id}, now=now)
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import system_actor
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.idempotency import claim_idempotency_key
 from microtrial.services.schemas import ReadModel
@@ -64,7 +65,7 @@ def due_reminders(
                 kinds.append("diary")
             trial = session.execute(
                 select(TrialRow).where(
-                    TrialRow.patient_id == patient.id, TrialRow.status == "running"
+                    TrialRow.patient_id == patient.id, TrialRow.status == TrialStatus.RUNNING.value
                 )
             ).scalar_one_or_none()
             if trial is not None:

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from microtrial.domain.actors import Actor, system_actor
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.services.analysis import (
     CohortAnalysis,
     TrialAnalysis,
@@ -88,7 +89,7 @@ def cohort_report_data(
 def demo_report_data(db: Database) -> DemoReportData:
     """The demo's report data: its first trial unblinded on schedule (else any unblinded one)."""
     actor = system_actor("demo")
-    unblinded = [t for t in list_trials(db, actor) if t.status == "unblinded"]
+    unblinded = [t for t in list_trials(db, actor) if t.status == TrialStatus.UNBLINDED]
     trial = None
     if unblinded:
         chosen = next((t for t in unblinded if not t.unblinded_early), unblinded[0])

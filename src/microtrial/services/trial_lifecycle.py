@@ -7,8 +7,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.lifecycle import TrialAction, TrialStatus
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, SafetyBlock, StaleVersion, ValidationError
 from microtrial.services.alerts import acknowledge_rows, dose_holds, mark_paused
 from microtrial.services.common import (
@@ -23,17 +26,6 @@ from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, TrialRow
 
-# Lifecycle: which statuses each transition leaves from.
-TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "confirm-screening": (("draft",), "screened"),
-    "schedule": (("screened",), "scheduled"),
-    "start": (("scheduled",), "running"),
-    "pause": (("running",), "paused"),
-    "resume": (("paused",), "running"),
-    "complete": (("running", "paused"), "completed"),
-    "withdraw": (("draft", "screened", "scheduled", "running", "paused"), "withdrawn"),
-}
-
 
 def transition(
     db: Database,
@@ -46,36 +38,38 @@ def transition(
     clock: Clock = system_clock,
 ) -> TrialRead:
     """Move a trial through its lifecycle, with the safety guards of each step."""
-    if action not in TRANSITIONS:
-        raise ValidationError("action", f"unknown action {action!r}", allowed=sorted(TRANSITIONS))
+    step = lifecycle.transition_for(action)
     authorize(actor, Action.MOVE_TRIAL, f"{action} trials")
-    sources, target = TRANSITIONS[action]
-    if action in ("pause", "resume", "complete", "withdraw") and not (reason or "").strip():
+    if step.needs_reason and not (reason or "").strip():
         raise ValidationError("reason", f"{action} needs a reason", allowed="non-empty text")
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         if expected_version is not None and expected_version != trial.lock_version:
             raise StaleVersion(expected_version, trial.lock_version)
-        if trial.status not in sources:
-            raise ConflictError(
-                f"status: cannot {action} a {trial.status} trial",
-            )
-        if action in ("confirm-screening", "start"):
+        target = lifecycle.next_status(trial.status, step.action)
+        if step.needs_cleared_screening:
             _require_cleared_screening(session, trial, patient)
-        if action == "resume":
+        if step.action is TrialAction.RESUME:
             holds = dose_holds(session, patient.id)
             if holds:
                 acknowledge_rows(session, actor, holds, f"resumed: {reason}", now, patient)
             _record_pause(trial, patient, now)
-        if action == "pause":
+        if step.action is TrialAction.PAUSE:
             mark_paused(trial, (reason or "").strip(), patient_today(patient, now))
         else:
-            trial.status = target
+            trial.status = target.value
             trial.status_reason = (reason or "").strip() or None
             trial.lock_version += 1
         return _audited(
-            session, actor, action, trial, patient, now, status=target, reason=trial.status_reason
+            session,
+            actor,
+            step.action.value,
+            trial,
+            patient,
+            now,
+            status=target.value,
+            reason=trial.status_reason,
         )
 
 
@@ -92,18 +86,18 @@ def unblind_trial(
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if trial.status == "unblinded":
+        if trial.status == TrialStatus.UNBLINDED:
             raise ConflictError(f"status: trial {trial_id} is already unblinded")
-        early = trial.status != "completed"
+        early = lifecycle.is_early_unblinding(trial.status)
         if early:
-            if trial.status not in ("scheduled", "running", "paused"):
+            if trial.status not in lifecycle.EARLY_UNBLINDING:
                 raise ConflictError(f"status: a {trial.status} trial cannot be unblinded")
             if not (reason or "").strip():
                 raise ValidationError(
                     "reason", "emergency unblinding needs a reason", allowed="non-empty text"
                 )
-        trial.plan = {**trial.plan, "data_locked_at": now.isoformat()}
-        trial.status = "unblinded"
+        trial.plan = TrialPlan.from_json(trial.plan).locked(now).to_json()
+        trial.status = TrialStatus.UNBLINDED.value
         trial.unblinded_at = now
         trial.unblinded_early = early
         trial.unblind_reason = (reason or "").strip() or "trial completed; analysis data locked"
@@ -128,21 +122,18 @@ def _audited(
 
 
 def _record_pause(trial: TrialRow, patient: PatientRow, now: dt.datetime) -> None:
-    paused_on = trial.plan.get("paused_on")
-    resume = patient_today(patient, now)
-    plan = {k: v for k, v in trial.plan.items() if k != "paused_on"}
-    if paused_on and dt.date.fromisoformat(paused_on) < resume:
-        plan["pauses"] = [*plan.get("pauses", []), {"from": paused_on, "to": resume.isoformat()}]
-    trial.plan = plan
+    plan = TrialPlan.from_json(trial.plan)
+    trial.plan = plan.resumed(patient_today(patient, now)).to_json()
 
 
 def confirm_screening_if_cleared(
     session: Session, actor: Actor, trial: TrialRow, patient: PatientRow, now: dt.datetime
 ) -> None:
     """Mark a new trial screened when its patient's current screening is already cleared."""
-    screening = current_screening(session, patient.id, trial.plan["regimen"]["substance"])
+    substance = TrialPlan.from_json(trial.plan).regimen.substance
+    screening = current_screening(session, patient.id, substance)
     if screening is not None and screening.cleared:
-        trial.status = "screened"
+        trial.status = lifecycle.next_status(trial.status, TrialAction.CONFIRM_SCREENING).value
         trial.lock_version += 1
         audit_patient(
             session,
@@ -158,7 +149,7 @@ def confirm_screening_if_cleared(
 
 
 def _require_cleared_screening(session: Session, trial: TrialRow, patient: PatientRow) -> None:
-    substance = trial.plan["regimen"]["substance"]
+    substance = TrialPlan.from_json(trial.plan).regimen.substance
     screening = current_screening(session, patient.id, substance)
     if screening is None:
         raise SafetyBlock(f"screening: patient has no {substance} screening")

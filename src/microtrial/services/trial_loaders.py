@@ -6,7 +6,6 @@ its callers decide who may see it. The calendar and periods carry no arm.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import TrialCalendar, build_calendar, shift_for_pause
 from microtrial.domain.design import DesignView, PlannedPeriod
 from microtrial.domain.regimens import Regimen, regimen_from_template
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound
 from microtrial.services.common import Clock, audit_patient, patient_for, row_by_id
 from microtrial.store.db import Database
@@ -68,18 +68,14 @@ def periods_and_kits(session: Session, trial: TrialRow) -> list[tuple[PeriodRow,
 
 def regimen_of(trial: TrialRow) -> Regimen:
     """The trial's regimen, rebuilt from its stored plan."""
-    r = trial.plan["regimen"]
+    r = TrialPlan.from_json(trial.plan).regimen
     return regimen_from_template(
-        r["template"],
-        substance=r["substance"],
-        amount=r["amount"],
-        unit=r["unit"],
-        weekdays=r.get("weekdays"),
+        r.template, substance=r.substance, amount=r.amount, unit=r.unit, weekdays=r.weekdays
     )
 
 
 def _view(session: Session, trial: TrialRow) -> DesignView:
-    design = trial.plan["design"]
+    design = TrialPlan.from_json(trial.plan).design
     start = trial.start_date
     assert start is not None  # set when planned
     periods = tuple(
@@ -93,9 +89,9 @@ def _view(session: Session, trial: TrialRow) -> DesignView:
         for p, _ in periods_and_kits(session, trial)
     )
     return DesignView(
-        run_in_days=design["run_in_days"],
-        period_days=design["period_days"],
-        wash_in_days=design["wash_in_days"],
+        run_in_days=design.run_in_days,
+        period_days=design.period_days,
+        wash_in_days=design.wash_in_days,
         periods=periods,
     )
 
@@ -108,13 +104,8 @@ def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> Tria
     calendar = build_calendar(
         _view(session, trial), regimen, trial.start_date, patient.time_zone, codes
     )
-    for pause in trial.plan.get("pauses", []):
-        calendar = shift_for_pause(
-            calendar,
-            dt.date.fromisoformat(pause["from"]),
-            dt.date.fromisoformat(pause["to"]),
-            regimen=regimen,
-        )
+    for paused, resumed in TrialPlan.from_json(trial.plan).pauses:
+        calendar = shift_for_pause(calendar, paused, resumed, regimen=regimen)
     return calendar
 
 

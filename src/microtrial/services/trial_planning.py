@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
@@ -13,7 +12,10 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import build_calendar
 from microtrial.domain.design import DesignSpec, new_allocation_seed, plan_design
 from microtrial.domain.kits import issue_kits
+from microtrial.domain.lifecycle import OPEN, TrialStatus
 from microtrial.domain.regimens import Regimen, parse_weekdays, regimen_from_template
+from microtrial.domain.substances import substance_ids
+from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.services.common import (
     Clock,
@@ -48,15 +50,11 @@ class RegimenChoice:
             weekdays=self.weekdays,
         )
 
-    def as_plan(self) -> dict[str, Any]:
-        """JSON form stored with the trial."""
-        return {
-            "template": self.template,
-            "substance": self.substance,
-            "amount": self.amount,
-            "unit": self.unit,
-            "weekdays": list(self.weekdays) if self.weekdays else None,
-        }
+    def as_plan(self) -> PlannedRegimen:
+        """The regimen as the trial's plan keeps it."""
+        return PlannedRegimen(
+            self.template, self.substance, self.amount, self.unit, self.weekdays or None
+        )
 
 
 def plan_trial(
@@ -75,9 +73,10 @@ def plan_trial(
     if regimen.weekdays is not None:
         parse_weekdays(regimen.weekdays)
     built = regimen.build()
-    if regimen.substance not in ("psilocybin", "lsd"):
+    substances = substance_ids()
+    if regimen.substance not in substances:
         raise ValidationError(
-            "substance", f"unknown substance {regimen.substance!r}", allowed=("psilocybin", "lsd")
+            "substance", f"unknown substance {regimen.substance!r}", allowed=substances
         )
     seed = new_allocation_seed() if seed is None else seed
     design = plan_design(spec, seed)
@@ -92,26 +91,25 @@ def plan_trial(
         clash = session.execute(
             select(TrialRow.id).where(
                 TrialRow.patient_id == patient.id,
-                TrialRow.status.in_(("draft", "screened", "scheduled", "running", "paused")),
+                TrialRow.status.in_(sorted(s.value for s in OPEN)),
             )
         ).first()
         if clash:
             raise ConflictError(f"trial: patient already has an open trial ({clash[0]})")
         trial = TrialRow(
             patient_id=patient.id,
-            status="draft",
+            status=TrialStatus.DRAFT.value,
             start_date=start_date,
-            plan={
-                "regimen": regimen.as_plan(),
-                "design": {
-                    "run_in_days": spec.run_in_days,
-                    "pairs": spec.pairs,
-                    "period_days": spec.period_days,
-                    "wash_in_days": spec.wash_in_days,
-                    "n_arms": len(spec.arms),
-                },
-                "pauses": [],
-            },
+            plan=TrialPlan(
+                regimen=regimen.as_plan(),
+                design=PlannedDesign(
+                    run_in_days=spec.run_in_days,
+                    pairs=spec.pairs,
+                    period_days=spec.period_days,
+                    wash_in_days=spec.wash_in_days,
+                    n_arms=len(spec.arms),
+                ),
+            ).to_json(),
             lock_version=1,
             created_at=now,
         )

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, Scope, authorize, scope_of
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import TrialCalendar
+from microtrial.domain.lifecycle import TrialStatus
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound
 from microtrial.services.common import Clock, audit_list, patient_for, scoped, system_clock
 from microtrial.services.schemas import ReadModel
@@ -108,7 +110,7 @@ def period_views(session: Session, trial: TrialRow) -> list[PeriodRead]:
 
     The one place that decides whether an arm may be shown: every view and export uses it.
     """
-    arms = allocation_of(session, trial) if trial.status == "unblinded" else None
+    arms = allocation_of(session, trial) if trial.status == TrialStatus.UNBLINDED else None
     return [
         PeriodRead(
             number=p.number,
@@ -125,9 +127,9 @@ def period_views(session: Session, trial: TrialRow) -> list[PeriodRead]:
 
 def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialRead:
     """The trial view (arms only once unblinded)."""
-    unblinded = trial.status == "unblinded"
+    unblinded = trial.status == TrialStatus.UNBLINDED
     regimen = regimen_of(trial)
-    design = trial.plan["design"]
+    plan = TrialPlan.from_json(trial.plan)
     assert trial.start_date is not None
     periods = period_views(session, trial)
     return TrialRead(
@@ -141,11 +143,11 @@ def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialR
         regimen_name=regimen.name,
         sub_perceptual=regimen.sub_perceptual,
         start_date=trial.start_date,
-        run_in_days=design["run_in_days"],
-        period_days=design["period_days"],
-        wash_in_days=design["wash_in_days"],
+        run_in_days=plan.design.run_in_days,
+        period_days=plan.design.period_days,
+        wash_in_days=plan.design.wash_in_days,
         periods=periods,
-        pauses=list(trial.plan.get("pauses", [])),
+        pauses=plan.pauses_json(),
         unblinded=unblinded,
         unblinded_at=trial.unblinded_at,
         unblinded_early=trial.unblinded_early,

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.store.types import UTCDateTime
 
 NAMING = {
@@ -39,16 +40,8 @@ NAMING = {
 
 ROLES = ("admin", "clinician", "unblinded_staff", "researcher", "patient")
 SEXES = ("female", "male", "other")
-TRIAL_STATUSES = (
-    "draft",
-    "screened",
-    "scheduled",
-    "running",
-    "paused",
-    "completed",
-    "unblinded",
-    "withdrawn",
-)
+# The CHECK constraint lists them in the enum's order (unchanged since the first migration).
+TRIAL_STATUSES = tuple(s.value for s in TrialStatus)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

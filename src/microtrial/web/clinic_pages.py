@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.patients import SEXES
+from microtrial.domain.substances import substance_ids
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.services import alerts, dashboards, patients, records, screening, trial_views
@@ -17,7 +18,6 @@ from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
 router = APIRouter(include_in_schema=False)
-SUBSTANCES = ("psilocybin", "lsd")
 
 
 @router.get("/clinic/patients")
@@ -47,7 +47,7 @@ def _latest_screenings(
     context: AppContext, actor: Actor, patient_id: int
 ) -> dict[str, ScreeningRead | None]:
     found: dict[str, ScreeningRead | None] = {}
-    for substance in SUBSTANCES:
+    for substance in substance_ids():
         try:
             found[substance] = screening.latest_screening(
                 context.db, actor, patient_id, substance, clock=context.clock

@@ -11,9 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
+from microtrial.domain.alerts import crisis_item_rules, crisis_rule_fires
 from microtrial.domain.patients import parse_date
+from microtrial.domain.regimens import guess_opens_on
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
 from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
@@ -33,9 +36,6 @@ DIARY = "daily_diary"
 PHQ9 = "phq9"
 
 
-ACTIVE = ("scheduled", "running", "paused", "completed")
-
-
 @dataclass(frozen=True)
 class TrialState:
     """The patient's current trial as the Today page needs it (never the arm)."""
@@ -43,22 +43,32 @@ class TrialState:
     trial: TrialRead | None
     guess_period: int | None
 
+    @property
+    def dosing(self) -> bool:
+        """Whether capsules are due: the trial runs."""
+        return self.trial is not None and self.trial.status in lifecycle.DOSING
+
+    @property
+    def paused(self) -> bool:
+        """Whether the trial is paused (no capsules until the clinician resumes it)."""
+        return self.trial is not None and self.trial.status == lifecycle.TrialStatus.PAUSED
+
 
 def trial_state(context: AppContext, actor: Actor, today: dt.date) -> TrialState:
     """The patient's open trial and the earliest period whose guess is due."""
     own = [
         t
         for t in trial_views.list_trials(context.db, actor, clock=context.clock)
-        if t.status in ACTIVE
+        if t.status in lifecycle.CURRENT
     ]
     if not own:
         return TrialState(None, None)
     trial = own[-1]
     due = None
-    if trial.status in ("running", "paused", "completed"):
+    if trial.status in lifecycle.GUESSING:
         guessed = {g.period for g in dosing.list_guesses(context.db, actor, trial.id)}
         for period in trial.periods:
-            if today >= period.end_date - dt.timedelta(days=2) and period.number not in guessed:
+            if today >= guess_opens_on(period.end_date) and period.number not in guessed:
                 due = period.number
                 break
     return TrialState(trial, due)
@@ -84,6 +94,8 @@ def _today_page(
             "home": home,
             "trial": state.trial,
             "guess_period": state.guess_period,
+            "dosing": state.dosing,
+            "trial_paused": state.paused,
             "diary_items": form_items(DIARY),
             "ae_items": form_items(SIDE_EFFECTS),
             "bp_items": form_items(BLOOD_PRESSURE),
@@ -253,6 +265,11 @@ def _phq9_page(
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
             "saved": saved,
             "show_crisis": crisis,
+            # The catalog's crisis rules, for the script that shows the resources as one answers.
+            "crisis_rules": [
+                {"field": f"{PHQ9}.{rule.item}", "op": rule.op, "value": rule.value}
+                for rule in crisis_item_rules(PHQ9)
+            ],
             "error": error,
         },
         status=status,
@@ -280,19 +297,14 @@ def submit_phq9(
         )
     except ValidationError as err:
         home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
-        positive = _item9_positive(answers)
+        positive = crisis_rule_fires(PHQ9, answers)
         return _phq9_page(
             request, home.local_date, values=values, error=str(err), crisis=positive, status=422
         )
-    if _item9_positive(answers):
+    if crisis_rule_fires(PHQ9, answers):
         # Shown at once, on the response to the submission itself (no redirect to miss).
         return _phq9_page(request, day, saved=True, crisis=True)
     return RedirectResponse("/questionnaires/phq9?saved=1", status_code=303)
-
-
-def _item9_positive(answers: dict[str, Any]) -> bool:
-    value = answers.get("q9")
-    return isinstance(value, int) and value > 0
 
 
 @router.get("/history")
@@ -303,7 +315,7 @@ def history(context: ContextDep, request: Request, user: PageUserDep) -> HTMLRes
     finished = [
         t
         for t in trial_views.list_trials(context.db, user.actor, clock=context.clock)
-        if t.status == "unblinded"
+        if t.status == lifecycle.TrialStatus.UNBLINDED
     ]
     return render(
         request,

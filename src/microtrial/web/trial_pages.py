@@ -8,10 +8,12 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import load_regimen_catalog
+from microtrial.domain.substances import dose_units, substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.reports.kits import label_kits
@@ -30,16 +32,8 @@ from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
 router = APIRouter(include_in_schema=False)
-UNITS = ("mg dried material", "mg", "µg")
-# What a clinician may do next from each status (the service enforces the rules).
-NEXT_ACTIONS = {
-    "draft": ("confirm-screening", "withdraw"),
-    "screened": ("schedule", "withdraw"),
-    "scheduled": ("start", "withdraw"),
-    "running": ("pause", "complete", "withdraw"),
-    "paused": ("resume", "complete", "withdraw"),
-}
-NEEDS_REASON = {"pause", "resume", "complete", "withdraw"}
+# Lifecycle actions whose form asks for a reason (the service enforces the rules).
+NEEDS_REASON = frozenset(a.value for a, t in lifecycle.TRANSITIONS.items() if t.needs_reason)
 
 
 def _number(values: dict[str, str], name: str, default: str) -> float:
@@ -70,7 +64,8 @@ def _plan_page(
             "patient_id": patient_id,
             "code": code,
             "templates": _templates(),
-            "units": UNITS,
+            "substances": substance_ids(),
+            "units": dose_units(),
             "values": values,
             "error": error,
             "defaults": DesignSpec(),
@@ -138,7 +133,7 @@ def trial_page(
     calendar = trial_views.trial_calendar(context.db, actor, trial_id, clock=context.clock)
     adherence = (
         dosing.adherence(context.db, actor, trial_id, clock=context.clock)
-        if trial.status in ("running", "paused", "completed", "unblinded")
+        if trial.status in lifecycle.STARTED
         else None
     )
     return render(
@@ -148,11 +143,17 @@ def trial_page(
             "trial": trial,
             "calendar": calendar,
             "adherence": adherence,
-            "actions": NEXT_ACTIONS.get(trial.status, ()) if user.may(Action.MOVE_TRIAL) else (),
+            "actions": _next_actions(trial.status) if user.may(Action.MOVE_TRIAL) else (),
             "needs_reason": NEEDS_REASON,
-            "can_unblind": trial.status in ("scheduled", "running", "paused", "completed"),
+            "can_unblind": trial.status in lifecycle.UNBLINDABLE,
+            "early_unblinding": lifecycle.is_early_unblinding(trial.status),
         },
     )
+
+
+def _next_actions(status: str) -> tuple[str, ...]:
+    """The lifecycle actions a clinician may take next from ``status``."""
+    return tuple(a.value for a in lifecycle.next_actions(status))
 
 
 @router.post("/clinic/trials/{trial_id}/transitions")

@@ -18,6 +18,8 @@ from microtrial.domain.alerts import (
     check_persistent_grade2,
     check_symptoms,
     check_weekly_worsening,
+    crisis_item_rules,
+    crisis_rule_fires,
     known_symptoms,
 )
 from microtrial.domain.catalog import load_catalog
@@ -221,3 +223,22 @@ def test_every_alert_rule_in_the_catalog_is_tested_here() -> None:
         "new-medication-interaction",
     } | {r.code for r in alerts.symptom_rules}  # fmt: skip
     assert codes == tested
+
+
+@pytest.mark.parametrize(
+    ("answers", "fires"),
+    [
+        ({"q9": 0}, False),
+        ({"q9": 1}, True),
+        ({"q9": 3}, True),
+        ({}, False),  # unanswered (e.g. a form sent back with an error)
+        ({"q9": "1"}, False),  # not yet parsed: no answer
+        ({"q1": 3}, False),
+    ],
+)
+def test_the_crisis_rule_reads_the_catalog_item_rule(
+    answers: dict[str, object], fires: bool
+) -> None:
+    assert crisis_rule_fires("phq9", answers, CATALOG) is fires
+    assert not crisis_rule_fires("daily_diary", {"q9": 3}, CATALOG)
+    assert [r.code for r in crisis_item_rules("phq9", CATALOG)] == ["phq9-item9"]

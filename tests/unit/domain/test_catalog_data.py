@@ -14,7 +14,9 @@ from microtrial.domain.catalog import (
     parse_catalog,
     parse_instrument,
 )
+from microtrial.domain.regimens import DoseUnit
 from microtrial.domain.scoring import score
+from microtrial.domain.substances import dose_units, substance_ids
 
 CATALOG = load_catalog()
 
@@ -284,3 +286,10 @@ def test_user_instrument_with_bad_reference_is_rejected() -> None:
         parse_instrument(broken)
     with pytest.raises(CatalogError, match="mapping"):
         parse_instrument("- just a list")
+
+
+def test_substances_and_their_units_come_from_the_catalog() -> None:
+    assert substance_ids(CATALOG) == ("psilocybin", "lsd")
+    assert CATALOG.substances["lsd"].units == (DoseUnit.MICROGRAM,)
+    # each unit once, in catalog order (the plan form's order)
+    assert dose_units(CATALOG) == ("mg dried material", "mg", "µg")

@@ -65,3 +65,9 @@ def test_status_sets_agree_with_the_table() -> None:
     assert lifecycle.is_early_unblinding("running")
     reasons = {a for a, t in lifecycle.TRANSITIONS.items() if t.needs_reason}
     assert reasons == {A.PAUSE, A.RESUME, A.COMPLETE, A.WITHDRAW}
+
+
+def test_shown_and_started_sets() -> None:
+    assert lifecycle.ACTIVE | {S.COMPLETED} == lifecycle.CURRENT
+    assert {S.RUNNING, S.PAUSED, S.COMPLETED, S.UNBLINDED} == lifecycle.STARTED
+    assert lifecycle.GUESSING < lifecycle.STARTED

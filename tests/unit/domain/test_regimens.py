@@ -18,6 +18,7 @@ from microtrial.domain.regimens import (
     WeekdayPattern,
     custom_regimen,
     every_n_days,
+    guess_opens_on,
     load_regimen_catalog,
     next_titration_amount,
     parse_dose_unit,
@@ -242,7 +243,11 @@ def test_taper_amounts() -> None:
 
 
 def _catalog_text(template: str) -> str:
-    return "schema_version: 1\nsource: test\ntemplates:\n" + template + "\n"
+    return (
+        "schema_version: 1\nsource: test\n"
+        "guess_window: {opens_days_before_period_end: 2, source: test}\n"
+        "templates:\n" + template + "\n"
+    )
 
 
 GOOD_TEMPLATE = """  - name: t
@@ -289,3 +294,12 @@ def test_parse_catalog_rejects_duplicates_and_bad_yaml() -> None:
         parse_regimen_catalog(_catalog_text(GOOD_TEMPLATE + "\n" + GOOD_TEMPLATE))
     with pytest.raises(ValidationError, match="not valid YAML"):
         parse_regimen_catalog("templates: [")
+
+
+def test_the_guess_window_comes_from_the_catalog() -> None:
+    catalog = parse_regimen_catalog(_catalog_text(GOOD_TEMPLATE))
+    assert guess_opens_on(date(2026, 1, 10), catalog) == date(2026, 1, 8)
+    assert guess_opens_on(date(2026, 1, 10)) == date(2026, 1, 8)  # the bundled catalog
+    without = "schema_version: 1\nsource: test\ntemplates:\n" + GOOD_TEMPLATE + "\n"
+    with pytest.raises(ValidationError, match="guess_window"):
+        parse_regimen_catalog(without)

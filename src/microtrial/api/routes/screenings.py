@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 
 from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
-from microtrial.api.schemas import ScreeningCreate, SignOff
+from microtrial.api.schemas import ScreeningCreate, SignOff, Substance
 from microtrial.domain.access import Action
 from microtrial.errors import NotFound
 from microtrial.http.deps import ActorDep, ContextDep
@@ -16,7 +14,6 @@ from microtrial.services import screening
 from microtrial.services.screening import ScreeningRead
 
 router = APIRouter(tags=["screening"])
-Substance = Literal["psilocybin", "lsd"]
 
 
 @router.post(
