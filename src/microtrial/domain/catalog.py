@@ -50,6 +50,7 @@ __all__ = [
     "CATALOG_FILES",
     "Catalog",
     "CatalogError",
+    "Constraint",
     "Instrument",
     "Item",
     "ScoreDef",
@@ -247,6 +248,19 @@ class Flag(CatalogModel):
         return self
 
 
+class Constraint(CatalogModel):
+    """A plausibility rule between two answered items: ``item`` ``op`` ``other`` must hold.
+
+    E.g. ``{item: diastolic, op: lt, other: systolic}``; checked only when both are answered.
+    """
+
+    item: str
+    op: Op
+    other: str
+    message: str
+    sources: tuple[str, ...] = Field(min_length=1)
+
+
 class Instrument(CatalogModel):
     """An instrument definition; shipped ones and user-loaded licensed ones share this format."""
 
@@ -262,6 +276,7 @@ class Instrument(CatalogModel):
     scores: tuple[ScoreDef, ...] = Field(min_length=1)
     primary_score: str
     flags: tuple[Flag, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
     loinc: str | None = None
     unverified: bool = False
 
@@ -368,6 +383,12 @@ def instrument_problems(instrument: Instrument) -> list[str]:
             problems.append(f"{instrument.id}: flag {flag.id} names unknown score {flag.score}")
         if flag.item is not None and flag.item not in known_items:
             problems.append(f"{instrument.id}: flag {flag.id} names unknown item {flag.item}")
+    for rule in instrument.constraints:
+        for ref in (rule.item, rule.other):
+            if ref not in known_items or instrument.item(ref).type != "integer":
+                problems.append(
+                    f"{instrument.id}: constraint on {rule.item} names {ref}, not an integer item"
+                )
     codes = [instrument.loinc] + [item.loinc for item in instrument.items]
     problems += [
         f"{instrument.id}: malformed LOINC {code}"

@@ -32,6 +32,37 @@ def add_site(
         return SiteRead.model_validate(site)
 
 
+MAX_BACKFILL_DAYS = 3650  # ten years: transcribing old paper diaries
+
+
+def set_backfill_days(
+    db: Database, actor: Actor, code: str, days: int | None, *, clock: Clock = system_clock
+) -> int | None:
+    """Set how many days back a site's diary entries may be dated (None: the default)."""
+    require_role(actor, {Role.ADMIN}, "set site settings")
+    if days is not None and not 0 <= days <= MAX_BACKFILL_DAYS:
+        raise ValidationError(
+            "backfill_days",
+            f"{days} is not a backfill window",
+            value=days,
+            allowed=f"0-{MAX_BACKFILL_DAYS} days, or empty for the default",
+        )
+    with db.transaction() as session:
+        site = site_by_code(session, actor, code)
+        site.backfill_days = days
+        audit(
+            session,
+            actor,
+            "update",
+            "site",
+            site.id,
+            at=clock(),
+            site_id=site.id,
+            detail={"backfill_days": days},
+        )
+        return days
+
+
 def list_sites(db: Database, actor: Actor) -> list[SiteRead]:
     """Sites the actor may see."""
     with db.transaction() as session:

@@ -12,7 +12,12 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import build_calendar
 from microtrial.domain.design import DesignSpec, new_allocation_seed, plan_design
 from microtrial.domain.kits import issue_kits
-from microtrial.domain.regimens import Regimen, parse_weekdays, regimen_from_template
+from microtrial.domain.regimens import (
+    Regimen,
+    load_regimen_catalog,
+    parse_weekdays,
+    regimen_from_template,
+)
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.services.common import (
     Clock,
@@ -30,7 +35,11 @@ from microtrial.store.models import AllocationRow, KitRow, PeriodRow, TrialRow
 
 @dataclass(frozen=True)
 class RegimenChoice:
-    """The clinician's regimen: a catalog template plus substance, amount and unit."""
+    """The clinician's regimen: a catalog template plus substance, amount and unit.
+
+    ``build`` refuses a unit foreign to the substance or an amount outside its sourced microdose
+    range (catalog ``microdose_ranges``), naming the field and what is allowed.
+    """
 
     template: str
     substance: str
@@ -74,11 +83,12 @@ def plan_trial(
     require_role(actor, PLANNERS, "plan trials")
     if regimen.weekdays is not None:
         parse_weekdays(regimen.weekdays)
-    built = regimen.build()
-    if regimen.substance not in ("psilocybin", "lsd"):
+    ranges = load_regimen_catalog().microdose_ranges
+    if regimen.substance not in ranges:
         raise ValidationError(
-            "substance", f"unknown substance {regimen.substance!r}", allowed=("psilocybin", "lsd")
+            "substance", f"unknown substance {regimen.substance!r}", allowed=sorted(ranges)
         )
+    built = regimen.build()  # unit and amount inside the substance's sourced range
     seed = new_allocation_seed() if seed is None else seed
     design = plan_design(spec, seed)
     now = clock()

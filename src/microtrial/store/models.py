@@ -90,6 +90,8 @@ class SiteRow(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime]
+    # How many days back a diary entry may be dated; NULL: the default window (migration 0006).
+    backfill_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class UserRow(Base):

@@ -31,7 +31,6 @@ from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
 
 router = APIRouter(include_in_schema=False)
 STAFF = (Role.CLINICIAN, Role.UNBLINDED_STAFF)
-UNITS = ("mg dried material", "mg", "µg")
 # What a clinician may do next from each status (the service enforces the rules).
 NEXT_ACTIONS = {
     "draft": ("confirm-screening", "withdraw"),
@@ -49,6 +48,18 @@ def _number(values: dict[str, str], name: str, default: str) -> float:
         return float(raw)
     except ValueError as err:
         raise ValidationError(name, f"{raw!r} is not a number", value=raw) from err
+
+
+def _doses() -> dict[str, list[str]]:
+    """Each substance's allowed doses from the catalog, e.g. ``{"lsd": ["5–20 µg"]}``."""
+    ranges = load_regimen_catalog().microdose_ranges
+    return {s: [r.describe() for r in preparations] for s, preparations in ranges.items()}
+
+
+def _units() -> list[str]:
+    """The units some substance's sourced range uses (no other unit is offered)."""
+    ranges = load_regimen_catalog().microdose_ranges.values()
+    return sorted({r.unit.value for preparations in ranges for r in preparations})
 
 
 def _templates() -> list[tuple[str, str]]:
@@ -71,7 +82,8 @@ def _plan_page(
             "patient_id": patient_id,
             "code": code,
             "templates": _templates(),
-            "units": UNITS,
+            "units": _units(),
+            "doses": _doses(),
             "values": values,
             "error": error,
             "defaults": DesignSpec(),
