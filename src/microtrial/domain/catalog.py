@@ -29,6 +29,7 @@ from microtrial.domain.catalog_files import (
     ConditionGroup,
     ConditionRule,
     ConditionsFile,
+    Constraint,
     EvidenceNote,
     HistoryFlag,
     Ingredient,
@@ -43,6 +44,7 @@ from microtrial.domain.catalog_files import (
     SourcesFile,
     Substance,
     TimingRule,
+    constraint_problems,
 )
 from microtrial.errors import ValidationError
 
@@ -50,7 +52,6 @@ __all__ = [
     "CATALOG_FILES",
     "Catalog",
     "CatalogError",
-    "Constraint",
     "Instrument",
     "Item",
     "ScoreDef",
@@ -248,19 +249,6 @@ class Flag(CatalogModel):
         return self
 
 
-class Constraint(CatalogModel):
-    """A plausibility rule between two answered items: ``item`` ``op`` ``other`` must hold.
-
-    E.g. ``{item: diastolic, op: lt, other: systolic}``; checked only when both are answered.
-    """
-
-    item: str
-    op: Op
-    other: str
-    message: str
-    sources: tuple[str, ...] = Field(min_length=1)
-
-
 class Instrument(CatalogModel):
     """An instrument definition; shipped ones and user-loaded licensed ones share this format."""
 
@@ -383,12 +371,8 @@ def instrument_problems(instrument: Instrument) -> list[str]:
             problems.append(f"{instrument.id}: flag {flag.id} names unknown score {flag.score}")
         if flag.item is not None and flag.item not in known_items:
             problems.append(f"{instrument.id}: flag {flag.id} names unknown item {flag.item}")
-    for rule in instrument.constraints:
-        for ref in (rule.item, rule.other):
-            if ref not in known_items or instrument.item(ref).type != "integer":
-                problems.append(
-                    f"{instrument.id}: constraint on {rule.item} names {ref}, not an integer item"
-                )
+    integers = {item.id for item in instrument.items if item.type == "integer"}
+    problems += constraint_problems(instrument.id, instrument.constraints, integers)
     codes = [instrument.loinc] + [item.loinc for item in instrument.items]
     problems += [
         f"{instrument.id}: malformed LOINC {code}"

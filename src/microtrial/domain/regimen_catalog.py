@@ -192,7 +192,9 @@ def _microdose_ranges(
             unknown = [s for s in p.sources if source_ids is not None and s not in source_ids]
             if unknown:
                 raise ValidationError(
-                    f"{where}.preparations.{j}.sources", "unknown source", value=unknown[0]
+                    f"{where}.preparations.{j}.sources",
+                    f"unknown source {unknown[0]!r}",
+                    value=unknown[0],
                 )
         out[entry.substance] = tuple(
             MicrodoseRange(
