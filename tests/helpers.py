@@ -6,6 +6,8 @@ import datetime as dt
 
 from microtrial.store.db import Database
 
+BACKFILL_DAYS = 3650  # the test clinic's diary window: the longest a site may set
+
 
 class FixedClock:
     """A clock tests can set and advance."""
@@ -43,6 +45,12 @@ class Clinic:
                     password=password,
                     clock=clock,
                 )
+        # Diaries are written around the test clock (and some calls run on the real one), so the
+        # patients were enrolled years before it and the sites take entries that far back; the
+        # tests of the diary-date window set a site's window and enrolment themselves.
+        self.enrolled_at = clock() - dt.timedelta(days=BACKFILL_DAYS)
+        for site in ("SITEA", "SITEB"):
+            admin.set_backfill_days(db, system, site, BACKFILL_DAYS, clock=clock)
         self.patients = {}
         for site, codes in (("SITEA", ("A-001", "A-002")), ("SITEB", ("B-001",))):
             for code in codes:
@@ -55,7 +63,7 @@ class Clinic:
                     sex="female",
                     time_zone="Europe/London",
                     conditions=["G43.909"],
-                    clock=clock,
+                    clock=lambda: self.enrolled_at,
                 )
                 admin.add_user(
                     db,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from e2e.conftest import Pages
 from e2e.setup import plan_for
 from helpers import Clinic
-from microtrial.services import patients, trial_views
+from microtrial.services import patients, records, trial_views
 
 
 def test_clinician_enrols_screens_signs_off_and_plans_a_trial(pages: Pages, clinic: Clinic) -> None:
@@ -64,6 +66,8 @@ def test_unblinded_staff_open_the_kit_sheet(pages: Pages, clinic: Clinic, clock:
     page.get_by_role("link", name=f"Kit sheet for trial {trial.id}").click()
     sheet = page.get_by_role("table", name=re.compile("^Fill each kit"))
     sheet.wait_for()
+    # the validated dose, inside its sourced range
+    assert "Regimen for every kit: psilocybin 100 mg dried material" in page.content()
     rows = sheet.locator("tbody tr")
     assert rows.count() == 6
     arms = [rows.nth(i).locator("td").nth(2).inner_text() for i in range(6)]
@@ -86,10 +90,9 @@ def test_phq9_item9_shows_crisis_resources_and_alerts_the_clinician(pages: Pages
     crisis = patient.locator("#crisis")
     assert not crisis.is_visible()
     for number in range(1, 9):
-        patient.locator(f"select[name='phq9.q{number}']").select_option("1")
-    patient.get_by_label(re.compile("^Thoughts that you would be better off dead")).select_option(
-        "1"
-    )
+        patient.locator(f"input[name='phq9.q{number}'][value='1']").check()
+    item9 = patient.get_by_role("group", name=re.compile("^Thoughts that you would be better off"))
+    item9.get_by_label(re.compile("^1 ")).check()
     crisis.wait_for(state="visible")  # at once, before the form is even sent
     patient.get_by_role("button", name="Save").click()
     patient.get_by_text("Saved. Thank you.").wait_for()
@@ -112,3 +115,34 @@ def test_phq9_item9_shows_crisis_resources_and_alerts_the_clinician(pages: Pages
     )
     item.get_by_role("button", name="Acknowledge").click()
     clinician.get_by_text("No open alerts.").wait_for()
+
+
+@pytest.mark.parametrize("viewport", ["phone"])
+def test_phq9_starts_unanswered_and_refuses_an_unanswered_item_9(
+    pages: Pages, clinic: Clinic
+) -> None:
+    """Nothing is pre-selected, so Save cannot record answers the patient never gave."""
+    patient = pages.open("p_A-001", "/questionnaires/phq9")
+    radios = patient.locator("input[type='radio'][name^='phq9.q']")
+    assert radios.count() == 36  # items 1-9, four answers each
+    assert patient.locator("input[type='radio'][name^='phq9.q']:checked").count() == 0
+    pages.shot(patient, "phq9-empty")
+    for number in range(1, 9):
+        patient.locator(f"input[name='phq9.q{number}'][value='0']").check()
+    patient.get_by_role("button", name="Save").click()
+    # the browser itself holds the form back: item 9 is required
+    assert patient.locator("input[name='phq9.q9']").first.evaluate("e => e.validity.valueMissing")
+    assert patient.url.endswith("/questionnaires/phq9")
+    # and the server refuses it too (a browser without form validation), keeping the answers
+    patient.locator("form.card").evaluate("f => { f.noValidate = true; }")
+    patient.get_by_role("button", name="Save").click()
+    alert = patient.get_by_role("alert")
+    alert.wait_for()
+    assert "Thoughts that you would be better off dead" in alert.inner_text()
+    assert patient.locator("input[name='phq9.q1'][value='0']").is_checked()
+    assert patient.locator("input[name='phq9.q9']:checked").count() == 0
+    pages.shot(patient, "phq9-item9-missing")
+    stored = records.list_diary_entries(
+        clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id
+    )
+    assert stored == []

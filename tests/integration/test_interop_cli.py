@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from microtrial.cli.main import app
 from microtrial.interop.fhir import bundle_problems
 from microtrial.interop.imported import load_user_instrument
 from microtrial.interop.redcap import import_dictionary
+from microtrial.settings import Settings
+from microtrial.store.db import make_engine
 
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = REPO.parent / "shared" / "datasets" / "redcap"
@@ -58,7 +63,18 @@ def test_exports_from_the_command_line(database_url: str, tmp_path: Path) -> Non
             )[0]
             == 0
         )
-    for day, pain in (("2026-01-05", 4), ("2026-01-06", 6)):
+    # A diary may not be dated before enrolment nor beyond the 7-day window: the patients were
+    # enrolled a few days ago, and their diary days are recent.
+    engine = make_engine(Settings(database_url=database_url))
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE patients SET created_at = :at"),
+            {"at": dt.datetime.now(dt.UTC) - dt.timedelta(days=3)},
+        )
+    engine.dispose()
+    today = dt.datetime.now(ZoneInfo("Europe/London")).date()  # the patients' local date
+    days = [(today - dt.timedelta(days=n)).isoformat() for n in (1, 0)]
+    for day, pain in zip(days, (4, 6), strict=True):
         assert (
             run(
                 "diary",

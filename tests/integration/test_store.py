@@ -146,7 +146,7 @@ def test_timestamps_read_back_as_aware_utc_and_naive_ones_are_refused(database_u
 def test_0007_sweep_runs_downgrades_and_upgrades_again(database_url: str) -> None:
     """Revision 0007 (sweep_runs, alerts.escalated_at, sites.escalate_after_hours) both ways."""
     engine = make_engine(Settings(database_url=database_url))
-    command.downgrade(migrate.alembic_config(engine), "0005")
+    command.downgrade(migrate.alembic_config(engine), "0006")
     names = inspect(engine)
     assert "sweep_runs" not in names.get_table_names()
     assert "escalated_at" not in {c["name"] for c in names.get_columns("alerts")}

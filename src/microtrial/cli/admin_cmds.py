@@ -28,6 +28,23 @@ def site_add(
     console.print(f"site {site.code} created (id {site.id})")
 
 
+@site_app.command("backfill-days")
+def site_backfill_days(
+    code: Annotated[str, typer.Argument(help="The site's code.")],
+    days: Annotated[
+        int | None,
+        typer.Argument(help="Days back a diary entry may be dated (omit for the default, 7)."),
+    ] = None,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Set a site's diary backfill window."""
+    from microtrial.services import admin
+
+    with open_db(database_url) as db, handle_errors():
+        admin.set_backfill_days(db, system_actor(), code, days)
+    console.print(f"site {code}: backfill window {'default' if days is None else days} days")
+
+
 @site_app.command("list")
 def site_list(database_url: DatabaseUrlOpt = None) -> None:
     """List sites."""

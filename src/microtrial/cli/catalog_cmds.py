@@ -28,6 +28,7 @@ from microtrial.domain.catalog import (
     Catalog,
     catalog_problems,
     load_catalog,
+    parse_catalog,
     parse_instrument,
 )
 from microtrial.domain.medications import match_medication
@@ -331,9 +332,15 @@ def _find(catalog: Catalog, name: str) -> dict[str, Any] | None:
     return None
 
 
-# Files in the catalog folder that other modules validate: name -> parser of the text.
-OTHER_VALIDATORS: dict[str, Callable[[str], object]] = {
-    "regimens.yaml": lambda text: parse_regimen_catalog(text, origin="regimens.yaml"),
+# Files in the catalog folder that other modules validate: name -> parser of the text, given the
+# folder's own catalog (its substance and source ids) when that is valid.
+OTHER_VALIDATORS: dict[str, Callable[[str, Catalog | None], object]] = {
+    "regimens.yaml": lambda text, catalog: parse_regimen_catalog(
+        text,
+        origin="regimens.yaml",
+        substances=None if catalog is None else catalog.substances,
+        source_ids=None if catalog is None else catalog.sources,
+    ),
 }
 
 
@@ -359,7 +366,9 @@ def validate_cmd(
 ) -> None:
     """Check every catalog file: schema, sources, codes, duplicate names, references."""
     texts = _catalog_folder_texts(directory)
-    problems = catalog_problems({k: v for k, v in texts.items() if k in CATALOG_FILES})
+    main_texts = {k: v for k, v in texts.items() if k in CATALOG_FILES}
+    problems = catalog_problems(main_texts)
+    folder_catalog = None if problems else parse_catalog(main_texts)
     for name, text in sorted(texts.items()):
         if name in CATALOG_FILES:
             continue
@@ -368,7 +377,7 @@ def validate_cmd(
             problems.append(f"{name}: no validator knows this file")
             continue
         try:
-            validator(text)
+            validator(text, folder_catalog)
         except MicroTrialError as err:
             problems.append(f"{name}: {err}")
     if problems:

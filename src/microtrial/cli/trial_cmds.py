@@ -84,7 +84,9 @@ def plan(
     amount: Annotated[
         float, typer.Option("--amount", help="Amount per dose (clinician's choice).")
     ],
-    unit: Annotated[str, typer.Option("--unit", help="µg, mg or 'mg dried material'.")],
+    unit: Annotated[
+        str, typer.Option("--unit", help="µg (lsd) or 'mg dried material' (psilocybin).")
+    ],
     site: Annotated[str | None, typer.Option("--site", help="Site code, if codes repeat.")] = None,
     weekday: Annotated[
         list[str] | None, typer.Option("--weekday", help="Dose weekday (twice_weekly).")

@@ -71,6 +71,7 @@ class Action(StrEnum):
     ADD_USER = "add users"
     LIST_USERS = "list users"
     LIST_SITES = "list sites"
+    SET_SITE_SETTINGS = "set site settings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ POLICY: Mapping[Action, Rule] = {
     Action.ADD_USER: Rule({ADM: ALL}),
     Action.LIST_USERS: Rule({ADM: ALL}),
     # The sites an actor may name or list: every site for administrators, their own otherwise.
+    Action.SET_SITE_SETTINGS: Rule({ADM: ALL}),
     Action.LIST_SITES: Rule({ADM: ALL, C: SITE, U: SITE, R: SITE, P: SITE}),
 }
 

@@ -29,6 +29,7 @@ from microtrial.domain.catalog_files import (
     ConditionGroup,
     ConditionRule,
     ConditionsFile,
+    Constraint,
     EvidenceNote,
     HistoryFlag,
     Ingredient,
@@ -43,6 +44,7 @@ from microtrial.domain.catalog_files import (
     SourcesFile,
     Substance,
     TimingRule,
+    constraint_problems,
 )
 from microtrial.errors import ValidationError
 
@@ -262,6 +264,7 @@ class Instrument(CatalogModel):
     scores: tuple[ScoreDef, ...] = Field(min_length=1)
     primary_score: str
     flags: tuple[Flag, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
     loinc: str | None = None
     unverified: bool = False
 
@@ -368,6 +371,8 @@ def instrument_problems(instrument: Instrument) -> list[str]:
             problems.append(f"{instrument.id}: flag {flag.id} names unknown score {flag.score}")
         if flag.item is not None and flag.item not in known_items:
             problems.append(f"{instrument.id}: flag {flag.id} names unknown item {flag.item}")
+    integers = {item.id for item in instrument.items if item.type == "integer"}
+    problems += constraint_problems(instrument.id, instrument.constraints, integers)
     codes = [instrument.loinc] + [item.loinc for item in instrument.items]
     problems += [
         f"{instrument.id}: malformed LOINC {code}"

@@ -210,6 +210,10 @@ def instrument_source_problems(ins: InstrumentsFile, sources: Mapping[str, Sourc
     problems: list[str] = []
     for instrument in ins.instruments:
         problems += _need_sources(f"instrument {instrument.id}", instrument.sources, sources)
+        for rule in instrument.constraints:
+            problems += _need_sources(
+                f"instrument {instrument.id} constraint on {rule.item}", rule.sources, sources
+            )
         for definition in instrument.scores:
             problems.extend(
                 f"instrument {instrument.id}.{definition.id}: unknown source {s}"

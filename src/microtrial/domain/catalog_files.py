@@ -44,6 +44,31 @@ class CatalogModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Constraint(CatalogModel):
+    """A plausibility rule between two answered items: ``item`` ``op`` ``other`` must hold.
+
+    E.g. ``{item: diastolic, op: lt, other: systolic}``; checked only when both are answered.
+    """
+
+    item: str
+    op: Op
+    other: str
+    message: str
+    sources: tuple[str, ...] = Field(min_length=1)
+
+
+def constraint_problems(
+    instrument_id: str, constraints: tuple[Constraint, ...], integer_items: set[str]
+) -> list[str]:
+    """Constraints of an instrument that name anything but its integer items."""
+    return [
+        f"{instrument_id}: constraint on {rule.item} names {ref}, not an integer item"
+        for rule in constraints
+        for ref in (rule.item, rule.other)
+        if ref not in integer_items
+    ]
+
+
 # ---------------------------------------------------------------- sources
 
 

@@ -8,7 +8,7 @@ bundled copy through it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -19,9 +19,11 @@ from microtrial.domain.regimens import (
     CyclePattern,
     DayListPattern,
     DosePattern,
+    MicrodoseRange,
     RegimenTemplate,
     ReportedRange,
     WeekdayPattern,
+    parse_dose_unit,
     parse_weekdays,
 )
 from microtrial.errors import ValidationError
@@ -89,12 +91,34 @@ class _GuessWindowSpec(_Model):
     source: str = pydantic.Field(min_length=1)
 
 
+class _PreparationSpec(_Model):
+    preparation: str = pydantic.Field(min_length=1)
+    unit: Literal["µg", "mg", "mg dried material"]
+    low: float = pydantic.Field(gt=0)
+    high: float = pydantic.Field(gt=0)
+    context: str = pydantic.Field(min_length=1)
+    sources: list[str] = pydantic.Field(min_length=1)
+    verified: bool
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> _PreparationSpec:
+        if self.low > self.high:
+            raise ValueError("low exceeds high")
+        return self
+
+
+class _SubstanceRangesSpec(_Model):
+    substance: str = pydantic.Field(min_length=1)
+    preparations: list[_PreparationSpec] = pydantic.Field(min_length=1)
+
+
 class _CatalogSpec(_Model):
     schema_version: Literal[1]
     source: str = pydantic.Field(min_length=1)
     guess_window: _GuessWindowSpec
     templates: list[_TemplateSpec] = pydantic.Field(min_length=1)
     reported_ranges: list[_RangeSpec] = []
+    microdose_ranges: list[_SubstanceRangesSpec] = []  # none: every dose is refused
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,7 @@ class RegimenCatalog:
     source: str
     # A period's blinding guess is asked from this many days before the period's last day on.
     guess_opens_days_before_end: int
+    microdose_ranges: Mapping[str, tuple[MicrodoseRange, ...]]
 
     def get(self, name: str) -> RegimenTemplate:
         """Return the template called ``name``."""
@@ -147,8 +172,66 @@ def _template(spec: _TemplateSpec) -> RegimenTemplate:
     )
 
 
-def parse_regimen_catalog(text: str, *, origin: str = "regimens.yaml") -> RegimenCatalog:
-    """Parse and validate regimen-catalog YAML text; errors name the offending entry."""
+def _microdose_ranges(
+    spec: _CatalogSpec,
+    origin: str,
+    substances: Collection[str] | None,
+    source_ids: Collection[str] | None,
+) -> dict[str, tuple[MicrodoseRange, ...]]:
+    """The ``microdose_ranges`` by substance; each substance, unit and source id checked."""
+    out: dict[str, tuple[MicrodoseRange, ...]] = {}
+    for i, entry in enumerate(spec.microdose_ranges):
+        where = f"{origin}:microdose_ranges.{i}"
+        if entry.substance in out:
+            raise ValidationError(
+                f"{where}.substance", "duplicate substance", value=entry.substance
+            )
+        if substances is not None and entry.substance not in substances:
+            raise ValidationError(
+                f"{where}.substance",
+                "unknown substance",
+                value=entry.substance,
+                allowed=sorted(substances),
+            )
+        units = [p.unit for p in entry.preparations]
+        if len(set(units)) != len(units):
+            raise ValidationError(f"{where}.preparations", "a unit is listed twice", value=units)
+        for j, p in enumerate(entry.preparations):
+            unknown = [s for s in p.sources if source_ids is not None and s not in source_ids]
+            if unknown:
+                raise ValidationError(
+                    f"{where}.preparations.{j}.sources",
+                    f"unknown source {unknown[0]!r}",
+                    value=unknown[0],
+                )
+        out[entry.substance] = tuple(
+            MicrodoseRange(
+                substance=entry.substance,
+                preparation=p.preparation,
+                unit=parse_dose_unit(p.unit),
+                low=p.low,
+                high=p.high,
+                context=p.context,
+                sources=tuple(p.sources),
+                verified=p.verified,
+            )
+            for p in entry.preparations
+        )
+    return out
+
+
+def parse_regimen_catalog(
+    text: str,
+    *,
+    origin: str = "regimens.yaml",
+    substances: Collection[str] | None = None,
+    source_ids: Collection[str] | None = None,
+) -> RegimenCatalog:
+    """Parse and validate regimen-catalog YAML text; errors name the offending entry.
+
+    ``substances`` and ``source_ids`` (from screening.yaml and sources.yaml), when given, are the
+    ids a microdose range may name.
+    """
     try:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -181,4 +264,5 @@ def parse_regimen_catalog(text: str, *, origin: str = "regimens.yaml") -> Regime
         reported_ranges=tuple(_range(r) for r in spec.reported_ranges),
         source=spec.source,
         guess_opens_days_before_end=spec.guess_window.opens_days_before_period_end,
+        microdose_ranges=_microdose_ranges(spec, origin, substances, source_ids),
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -33,12 +33,14 @@ __all__ = [
     "DayListPattern",
     "DosePattern",
     "DoseUnit",
+    "MicrodoseRange",
     "Regimen",
     "RegimenTemplate",
     "ReportedRange",
     "Taper",
     "Titration",
     "WeekdayPattern",
+    "check_microdose",
     "custom_regimen",
     "every_n_days",
     "guess_opens_on",
@@ -338,6 +340,66 @@ class ReportedRange:
 
 
 @dataclass(frozen=True)
+class MicrodoseRange:
+    """The sourced microdose range of one preparation of a substance (``microdose_ranges``)."""
+
+    substance: str
+    preparation: str
+    unit: DoseUnit
+    low: float
+    high: float
+    context: str
+    sources: tuple[str, ...]
+    verified: bool
+
+    def contains(self, amount: float) -> bool:
+        """Whether ``amount`` (in this range's unit) lies inside the range, ends included."""
+        return self.low <= amount <= self.high
+
+    def describe(self) -> str:
+        """The range as text, e.g. ``"5–20 µg"``."""
+        return f"{_fmt_amount(self.low)}–{_fmt_amount(self.high)} {self.unit.value}"
+
+
+def check_microdose(
+    substance: str,
+    amount: float,
+    unit: str | DoseUnit,
+    ranges: Mapping[str, tuple[MicrodoseRange, ...]],
+) -> MicrodoseRange:
+    """The sourced range a dose lies in, or a ValidationError naming the field at fault.
+
+    ``substance`` is matched to the catalog's substance ids without regard to case.
+    """
+    substance = substance.strip().lower() if isinstance(substance, str) else ""
+    preparations = ranges.get(substance)
+    if not preparations:
+        raise ValidationError(
+            "substance", f"unknown substance {substance!r}", value=substance, allowed=sorted(ranges)
+        )
+    units = [p.unit.value for p in preparations]
+    try:
+        parsed = parse_dose_unit(unit)
+    except ValidationError:
+        parsed = None
+    match = next((p for p in preparations if p.unit == parsed), None)
+    if match is None:
+        raise ValidationError(
+            "unit", f"{unit!r} is not a unit for {substance}", value=unit, allowed=units
+        )
+    value = _check_positive("amount", amount)
+    if not match.contains(value):
+        raise ValidationError(
+            "amount",
+            f"{_fmt_amount(value)} {match.unit.value} is outside the microdose range for "
+            f"{substance}",
+            value=amount,
+            allowed=match.describe(),
+        )
+    return match
+
+
+@dataclass(frozen=True)
 class RegimenTemplate:
     """A published schedule from the catalog; it carries no dose amount."""
 
@@ -438,10 +500,12 @@ def custom_regimen(
 def load_regimen_catalog() -> RegimenCatalog:
     """Load the bundled ``catalog/regimens.yaml`` (read once, validated)."""
     # imported here: the catalog's checker builds on this module's pattern and template types
+    from microtrial.domain.catalog import load_catalog
     from microtrial.domain.regimen_catalog import parse_regimen_catalog
 
     text = resources.files("microtrial.catalog").joinpath("regimens.yaml").read_text("utf-8")
-    return parse_regimen_catalog(text)
+    catalog = load_catalog()
+    return parse_regimen_catalog(text, substances=catalog.substances, source_ids=catalog.sources)
 
 
 def guess_opens_on(period_end: date, catalog: RegimenCatalog | None = None) -> date:
@@ -460,9 +524,23 @@ def regimen_from_template(
     titration: Titration | None = None,
     taper: Taper | None = None,
     catalog: RegimenCatalog | None = None,
+    enforce_range: bool = True,
 ) -> Regimen:
-    """Instantiate a catalog template with the clinician's substance, amount and unit."""
-    template = (catalog or load_regimen_catalog()).get(name)
+    """Instantiate a catalog template with the clinician's substance, amount and unit.
+
+    The dose must lie in the substance's sourced microdose range for that unit
+    (:func:`check_microdose`); ``enforce_range=False`` rebuilds a plan stored before the ranges
+    existed, which is then sub-perceptual only if its dose happens to lie in a range.
+    """
+    catalog = catalog or load_regimen_catalog()
+    template = catalog.get(name)
+    try:
+        check_microdose(substance, amount, unit, catalog.microdose_ranges)
+        in_range = True
+    except ValidationError:
+        if enforce_range:
+            raise
+        in_range = False
     pattern = template.pattern
     if template.choose_weekdays is not None:
         if weekdays is None:
@@ -494,6 +572,6 @@ def regimen_from_template(
         unit=parse_dose_unit(unit),
         titration=titration,
         taper=taper,
-        sub_perceptual=template.sub_perceptual,
+        sub_perceptual=in_range,
         source=template.source,
     )

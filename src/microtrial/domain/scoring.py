@@ -125,12 +125,33 @@ def validate_answers(instrument: Instrument, answers: Mapping[str, object]) -> d
             if item.required:
                 raise ValidationError(
                     f"{instrument.id}.{item.id}",
-                    "required item not answered",
+                    f"required item not answered: {item.text}",
                     allowed=item.allowed(),
                 )
             continue
         checked[item.id] = _check_answer(instrument, item, value)
+    _check_constraints(instrument, checked)
     return checked
+
+
+_OP_WORDS = {"lt": "below", "le": "at most", "gt": "above", "ge": "at least", "eq": "equal to"}
+
+
+def _check_constraints(instrument: Instrument, checked: Mapping[str, Answer]) -> None:
+    """Refuse answers that break one of the instrument's cross-item plausibility rules."""
+    for rule in instrument.constraints:
+        value, other = checked.get(rule.item), checked.get(rule.other)
+        if value is None or other is None:
+            continue  # an unanswered optional item has nothing to contradict
+        a, b = _numeric(value), _numeric(other)
+        holds = {"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b, "eq": a == b}[rule.op]
+        if not holds:
+            raise ValidationError(
+                f"{instrument.id}.{rule.item}",
+                f"{rule.message} ({rule.item} {value}, {rule.other} {other})",
+                value=value,
+                allowed=f"{_OP_WORDS[rule.op]} {rule.other} ({other})",
+            )
 
 
 def _numeric(value: Answer) -> float:

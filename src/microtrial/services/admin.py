@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor, Role, check_patient_link, check_role
 from microtrial.domain.patients import check_site_code, check_username
-from microtrial.errors import ConflictError, NotFound
+from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.services.common import Clock, audit, scoped, site_by_code, system_clock
 from microtrial.services.schemas import ReadModel, SiteRead, UserRead
 from microtrial.services.security import hash_password
@@ -31,6 +31,37 @@ def add_site(
         session.flush()
         audit(session, actor, "create", "site", site.id, at=now, site_id=site.id)
         return SiteRead.model_validate(site)
+
+
+MAX_BACKFILL_DAYS = 3650  # ten years: transcribing old paper diaries
+
+
+def set_backfill_days(
+    db: Database, actor: Actor, code: str, days: int | None, *, clock: Clock = system_clock
+) -> int | None:
+    """Set how many days back a site's diary entries may be dated (None: the default)."""
+    authorize(actor, Action.SET_SITE_SETTINGS)
+    if days is not None and not 0 <= days <= MAX_BACKFILL_DAYS:
+        raise ValidationError(
+            "backfill_days",
+            f"{days} is not a backfill window",
+            value=days,
+            allowed=f"0-{MAX_BACKFILL_DAYS} days, or empty for the default",
+        )
+    with db.transaction() as session:
+        site = site_by_code(session, actor, code)
+        site.backfill_days = days
+        audit(
+            session,
+            actor,
+            "update",
+            "site",
+            site.id,
+            at=clock(),
+            site_id=site.id,
+            detail={"backfill_days": days},
+        )
+        return days
 
 
 def list_sites(db: Database, actor: Actor) -> list[SiteRead]:

@@ -37,7 +37,16 @@ from microtrial.services.idempotency import request_hash
 from microtrial.services.schemas import ReadModel
 from microtrial.store.audit import lock_streams
 from microtrial.store.db import Database
-from microtrial.store.models import AdverseEventRow, DiaryEntryRow, IdempotencyKeyRow, PatientRow
+from microtrial.store.models import (
+    AdverseEventRow,
+    DiaryEntryRow,
+    IdempotencyKeyRow,
+    PatientRow,
+    SiteRow,
+)
+
+# Days back a diary entry may be dated, unless the patient's site sets its own window.
+DEFAULT_BACKFILL_DAYS = 7
 
 
 class DiaryEntryRead(ReadModel):
@@ -208,6 +217,7 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
     """
     patients = patients_by_id(session, {s.patient_id for s in batch})
     trials = active_trial_ids(session, patients)
+    windows = _backfill_windows(session, patients)
     # Days before keys: a concurrent first submission that commits between the two queries is
     # then seen as a claimed key (a replay), never as a taken day without its key (a conflict).
     taken = _taken_days(session, batch)
@@ -215,7 +225,7 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
     accepted: list[tuple[DiarySubmission, PatientRow, list[_Planned]]] = []
     for submission in batch:
         try:
-            patient, planned = _plan(submission, patients, claims, taken, now)
+            patient, planned = _plan(submission, patients, windows, claims, taken, now)
         except MicroTrialError as err:
             submission.error = err
             continue
@@ -265,9 +275,38 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
     )
 
 
+def _backfill_windows(session: Session, patients: dict[int, PatientRow]) -> dict[int, int]:
+    """Each of these patients' sites' backfill window in days (one query for the batch)."""
+    site_ids = {p.site_id for p in patients.values()}
+    rows = session.execute(
+        select(SiteRow.id, SiteRow.backfill_days).where(SiteRow.id.in_(site_ids))
+    ).tuples()
+    return {site_id: DEFAULT_BACKFILL_DAYS if days is None else days for site_id, days in rows}
+
+
+def check_diary_date(day: dt.date, today: dt.date, enrolled: dt.date, backfill_days: int) -> None:
+    """Refuse a diary date in the future, before enrolment or older than the backfill window."""
+    earliest = max(enrolled, today - dt.timedelta(days=backfill_days))
+    allowed = f"{earliest} to {today}"
+    if day > today:
+        raise ValidationError("date", f"{day} is in the future", value=str(day), allowed=allowed)
+    if day < enrolled:
+        raise ValidationError(
+            "date", f"{day} is before enrolment on {enrolled}", value=str(day), allowed=allowed
+        )
+    if day < earliest:
+        raise ValidationError(
+            "date",
+            f"{day} is more than {backfill_days} days ago (the site's backfill window)",
+            value=str(day),
+            allowed=allowed,
+        )
+
+
 def _plan(
     submission: DiarySubmission,
     patients: dict[int, PatientRow],
+    windows: dict[int, int],
     claims: dict[tuple[str, str], tuple[str, int | _Planned]],
     taken: set[Day],
     now: dt.datetime,
@@ -277,18 +316,13 @@ def _plan(
     authorize(actor, Action.READ_PATIENT)
     patient = check_patient_scope(actor, submission.patient_id, patients.get(submission.patient_id))
     today = patient_today(patient, now)
+    enrolled = patient_today(patient, patient.created_at)
+    window = windows.get(patient.site_id, DEFAULT_BACKFILL_DAYS)
     scope = f"diary:{patient.id}"
     planned: list[_Planned] = []
     new_claims: dict[tuple[str, str], tuple[str, int | _Planned]] = {}
     new_days: set[Day] = set()
     for entry, result in submission.scored:
-        if entry.local_date > today:
-            raise ValidationError(
-                "date",
-                f"{entry.local_date} is in the future",
-                value=str(entry.local_date),
-                allowed=f"on or before {today}",
-            )
         payload = {
             "date": entry.local_date.isoformat(),
             "instrument": entry.instrument_id,
@@ -305,6 +339,8 @@ def _plan(
             p.replay_of = claim[1]
             planned.append(p)
             continue
+        # after the replay check: a queued entry stored in time still lands once, later
+        check_diary_date(entry.local_date, today, enrolled, window)
         day = (patient.id, entry.instrument_id, entry.local_date)
         if day in taken or day in new_days:
             raise ConflictError(f"date: an entry for {entry.local_date} exists; correct it instead")

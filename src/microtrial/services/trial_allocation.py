@@ -50,7 +50,7 @@ def kit_preparation(
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         allocation = allocation_of(session, trial)
-        regimen = regimen_of(trial).describe()
+        regimen = regimen_of(trial, validated=True).describe()  # print only a sourced dose
         kits = tuple(
             KitSpec(
                 code=kit.code,

@@ -66,11 +66,20 @@ def periods_and_kits(session: Session, trial: TrialRow) -> list[tuple[PeriodRow,
     ]
 
 
-def regimen_of(trial: TrialRow) -> Regimen:
-    """The trial's regimen, rebuilt from its stored plan."""
+def regimen_of(trial: TrialRow, *, validated: bool = False) -> Regimen:
+    """The trial's regimen, rebuilt from its stored plan.
+
+    A plan stored before the sourced microdose ranges existed may lie outside them: it still
+    reads (not sub-perceptual), but ``validated=True`` (what kit sheets ask for) refuses it.
+    """
     r = TrialPlan.from_json(trial.plan).regimen
     return regimen_from_template(
-        r.template, substance=r.substance, amount=r.amount, unit=r.unit, weekdays=r.weekdays
+        r.template,
+        substance=r.substance,
+        amount=r.amount,
+        unit=r.unit,
+        weekdays=r.weekdays,
+        enforce_range=validated,
     )
 
 

@@ -32,7 +32,11 @@ from microtrial.store.models import AllocationRow, KitRow, PeriodRow, TrialRow
 
 @dataclass(frozen=True)
 class RegimenChoice:
-    """The clinician's regimen: a catalog template plus substance, amount and unit."""
+    """The clinician's regimen: a catalog template plus substance, amount and unit.
+
+    ``build`` refuses a unit foreign to the substance or an amount outside its sourced microdose
+    range (catalog ``microdose_ranges``), naming the field and what is allowed.
+    """
 
     template: str
     substance: str
@@ -72,12 +76,12 @@ def plan_trial(
     authorize(actor, Action.PLAN_TRIAL)
     if regimen.weekdays is not None:
         parse_weekdays(regimen.weekdays)
-    built = regimen.build()
     substances = substance_ids()
     if regimen.substance not in substances:
         raise ValidationError(
             "substance", f"unknown substance {regimen.substance!r}", allowed=substances
         )
+    built = regimen.build()  # unit and amount inside the substance's sourced range
     seed = new_allocation_seed() if seed is None else seed
     design = plan_design(spec, seed)
     now = clock()

@@ -85,6 +85,8 @@ class SiteRow(Base):
     created_at: Mapped[dt.datetime]
     # Hours an urgent alert may stay unacknowledged before it is escalated (None: 24).
     escalate_after_hours: Mapped[int | None] = mapped_column(Integer)
+    # How many days back a diary entry may be dated; NULL: the default window (migration 0006).
+    backfill_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class UserRow(Base):

@@ -13,7 +13,7 @@ from microtrial.domain.access import Action
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import load_regimen_catalog
-from microtrial.domain.substances import dose_units, substance_ids
+from microtrial.domain.substances import substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.reports.kits import label_kits
@@ -44,6 +44,18 @@ def _number(values: dict[str, str], name: str, default: str) -> float:
         raise ValidationError(name, f"{raw!r} is not a number", value=raw) from err
 
 
+def _doses() -> dict[str, list[str]]:
+    """Each substance's allowed doses from the catalog, e.g. ``{"lsd": ["5–20 µg"]}``."""
+    ranges = load_regimen_catalog().microdose_ranges
+    return {s: [r.describe() for r in preparations] for s, preparations in ranges.items()}
+
+
+def _units() -> list[str]:
+    """The units some substance's sourced range uses (no other unit is offered)."""
+    ranges = load_regimen_catalog().microdose_ranges.values()
+    return sorted({r.unit.value for preparations in ranges for r in preparations})
+
+
 def _templates() -> list[tuple[str, str]]:
     catalog = load_regimen_catalog()
     return [(name, t.title) for name, t in catalog.templates.items()]
@@ -65,7 +77,8 @@ def _plan_page(
             "code": code,
             "templates": _templates(),
             "substances": substance_ids(),
-            "units": dose_units(),
+            "units": _units(),
+            "doses": _doses(),
             "values": values,
             "error": error,
             "defaults": DesignSpec(),

@@ -146,7 +146,102 @@ def test_bad_unit_names_the_allowed_units() -> None:
         regimen_from_template("fadiman", substance="LSD", amount=10, unit="grams")
     assert err.value.field == "unit"
     assert err.value.value == "grams"
+    assert err.value.allowed == "µg"  # the units LSD's sourced ranges use
+
+
+def test_unknown_unit_text_names_every_unit() -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_dose_unit("grams")
     assert err.value.allowed == "µg, mg, mg dried material"
+
+
+@pytest.mark.parametrize(
+    ("substance", "amount", "unit", "field", "message"),
+    [
+        (
+            "lsd",
+            100,
+            "µg",
+            "amount",
+            "amount: 100 µg is outside the microdose range for lsd (allowed: 5–20 µg)",
+        ),
+        ("lsd", 4.9, "µg", "amount", "allowed: 5–20 µg"),
+        ("lsd", 10, "mg dried material", "unit", "(allowed: µg)"),
+        ("psilocybin", 1e9, "mg", "unit", "(allowed: mg dried material)"),
+        ("psilocybin", 5000, "mg dried material", "amount", "allowed: 50–500 mg dried material"),
+        ("psilocybin", 49, "mg dried", "amount", "allowed: 50–500 mg dried material"),
+        ("ketamine", 10, "mg", "substance", "allowed: lsd, psilocybin"),
+    ],
+)
+def test_dose_outside_the_sourced_range_is_refused(
+    substance: str, amount: float, unit: str, field: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        regimen_from_template("fadiman", substance=substance, amount=amount, unit=unit)
+    assert err.value.field == field
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("substance", "amount", "unit"),
+    [
+        ("lsd", 5, "µg"),
+        ("lsd", 20, "ug"),
+        ("psilocybin", 50, "mg dried material"),
+        ("psilocybin", 500, "mg dried"),
+    ],
+)
+def test_dose_inside_the_range_is_sub_perceptual(substance: str, amount: float, unit: str) -> None:
+    regimen = regimen_from_template("headache_pulse", substance=substance, amount=amount, unit=unit)
+    assert regimen.sub_perceptual  # computed from the dose, not copied from the template
+
+
+def test_stored_plan_outside_the_range_reads_but_is_not_sub_perceptual() -> None:
+    regimen = regimen_from_template(
+        "fadiman", substance="lsd", amount=100, unit="µg", enforce_range=False
+    )
+    assert regimen.amount == 100
+    assert not regimen.sub_perceptual
+
+
+def test_every_microdose_range_is_sourced() -> None:
+    ranges = load_regimen_catalog().microdose_ranges
+    assert set(ranges) == {"lsd", "psilocybin"}
+    lsd = ranges["lsd"][0]
+    assert (lsd.unit.value, lsd.low, lsd.high) == ("µg", 5, 20)
+    mushroom = ranges["psilocybin"][0]
+    assert (mushroom.unit.value, mushroom.low, mushroom.high) == ("mg dried material", 50, 500)
+    assert not mushroom.verified  # its low end rests on unverified quotes
+    for preparations in ranges.values():
+        assert all(p.sources for p in preparations)
+
+
+def _with_ranges(**changes: object) -> str:
+    """The bundled regimens.yaml with one LSD range, changed by ``changes``."""
+    base = resources.files("microtrial.catalog").joinpath("regimens.yaml").read_text("utf-8")
+    data = yaml.safe_load(base)
+    preparation = {"preparation": "LSD", "unit": "µg", "low": 5, "high": 20, "context": "c"}
+    preparation |= {"sources": ["s1"], "verified": True}
+    entry = {"substance": changes.pop("substance", "lsd"), "preparations": [preparation]}
+    preparation.update(changes)
+    data["microdose_ranges"] = [entry]
+    return yaml.safe_dump(data, allow_unicode=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"sources": []}, "sources"),
+        ({"low": 30}, "low exceeds high"),
+        ({"substance": "ketamine"}, "unknown substance"),
+        ({"sources": ["nowhere"]}, "unknown source"),
+        ({"unit": "mg/kg"}, "unit"),
+    ],
+)
+def test_catalog_checks_microdose_ranges(changes: dict[str, object], message: str) -> None:
+    parse_regimen_catalog(_with_ranges(), substances={"lsd"}, source_ids={"s1"})
+    with pytest.raises(ValidationError, match=message):
+        parse_regimen_catalog(_with_ranges(**changes), substances={"lsd"}, source_ids={"s1"})
 
 
 @pytest.mark.parametrize("bad", ["funday", 7, -1, True, "mo"])

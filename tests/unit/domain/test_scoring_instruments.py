@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from microtrial.domain.catalog import Instrument, Item, load_catalog
-from microtrial.domain.scoring import ScoreResult, score
+from microtrial.domain.scoring import ScoreResult, score, validate_answers
 from microtrial.errors import ValidationError
 
 CATALOG = load_catalog()
@@ -347,7 +347,16 @@ def instrument_and_answers(draw: st.DrawFn) -> tuple[Instrument, dict[str, Any]]
     for item in instrument.items:
         if item.required or draw(st.booleans()):
             answers[item.id] = draw(answer_for(item))
+    assume(_plausible(instrument, answers))  # the catalog's cross-item rules (e.g. BP) hold
     return instrument, answers
+
+
+def _plausible(instrument: Instrument, answers: dict[str, Any]) -> bool:
+    try:
+        validate_answers(instrument, answers)
+    except ValidationError:
+        return False
+    return True
 
 
 @settings(max_examples=150, deadline=None)
