@@ -11,7 +11,8 @@ from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
 from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep
 from microtrial.services import records
-from microtrial.services.records import AdverseEventRead, DiaryEntryRead
+from microtrial.services.adverse_events import AdverseEventRead
+from microtrial.services.records import DiaryEntryRead
 
 router = APIRouter(tags=["records"])
 
