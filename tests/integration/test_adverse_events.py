@@ -35,9 +35,11 @@ def test_grade_3_nausea_makes_one_record_names_it_and_pauses(
     event = events[0]
     assert event.term.startswith("Nausea")
     assert (event.grade, event.source, event.status) == (3, PATIENT_REPORT, AWAITING_REVIEW)
-    assert event.onset_date == today and not event.serious
+    assert event.onset_date == today
+    assert not event.serious
     (alert,) = [a for a in alerts.list_alerts(clinic.db, doc) if a.code == "ae-grade-3-or-serious"]
-    assert "Nausea" in alert.message and "grade 3 (patient report)" in alert.message
+    assert "Nausea" in alert.message
+    assert "grade 3 (patient report)" in alert.message
     assert "checklist: grade" not in alert.message
     assert alert.trigger["adverse_events"] == [event.record_id]
     assert trial_views.get_trial(clinic.db, doc, trial_id, clock=clock).status == "paused"
@@ -74,7 +76,8 @@ def test_episode_same_or_lower_grade_is_one_record_higher_grade_a_new_version(
     records.record_diary_entry(clinic.db, patient, pid, checklist(day[3], headache=3), clock=clock)
     (raised,) = records.list_adverse_events(clinic.db, doc, pid, clock=clock)
     assert (raised.record_id, raised.version, raised.grade) == (event.record_id, 2, 3)
-    assert raised.onset_date == day[0] and raised.status == AWAITING_REVIEW
+    assert raised.onset_date == day[0]
+    assert raised.status == AWAITING_REVIEW
     with clinic.db.transaction() as session:
         versions = session.execute(
             select(AdverseEventRow.version, AdverseEventRow.is_current, AdverseEventRow.grade)
@@ -95,8 +98,8 @@ def test_clinician_confirms_regrades_and_closes(clinic: Clinic, clock: FixedCloc
         review_adverse_event(
             clinic.db, patient, pid, event.record_id, AdverseEventReview("confirm")
         )
+    other = clinic.actors["clinician_siteb"]
     with pytest.raises(NotFound):
-        other = clinic.actors["clinician_siteb"]
         review_adverse_event(clinic.db, other, pid, event.record_id, AdverseEventReview("confirm"))
     confirmed = review_adverse_event(
         clinic.db, doc, pid, event.record_id, AdverseEventReview("confirm"), expected_version=1
@@ -122,7 +125,8 @@ def test_clinician_confirms_regrades_and_closes(clinic: Clinic, clock: FixedCloc
         event.record_id,
         AdverseEventReview("regrade", grade=2, serious=True, reason="admitted overnight"),
     )
-    assert serious.serious and serious.version == 3
+    assert serious.serious
+    assert serious.version == 3
     assert trial_views.get_trial(clinic.db, doc, trial_id, clock=clock).status == "paused"
     codes = [a.code for a in alerts.list_alerts(clinic.db, doc, patient_id=pid)]
     assert codes.count("ae-grade-3-or-serious") == 1
