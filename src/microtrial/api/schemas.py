@@ -93,17 +93,8 @@ class AdverseEventUpdate(_Body):
     action: Literal["confirm", "regrade", "close"]
     grade: int | None = None
     serious: bool | None = None
-    outcome: (
-        Literal[
-            "recovered",
-            "recovering",
-            "not recovered",
-            "recovered with sequelae",
-            "fatal",
-            "unknown",
-        ]
-        | None
-    ) = None
+    # The allowed outcomes live in domain.adverse_events.OUTCOMES (a refusal names them).
+    outcome: str | None = Field(default=None, max_length=40)
     resolved_date: dt.date | None = None
     reason: str | None = Field(default=None, max_length=500)
 
