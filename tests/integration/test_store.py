@@ -158,3 +158,15 @@ def test_0007_sweep_runs_downgrades_and_upgrades_again(database_url: str) -> Non
     assert "escalate_after_hours" in {c["name"] for c in names.get_columns("sites")}
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0008_adverse_event_review_downgrades_and_upgrades_again(database_url: str) -> None:
+    """Revision 0008 (adverse_events.source, status, outcome, symptom) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    added = {"source", "status", "outcome", "symptom"}
+    command.downgrade(migrate.alembic_config(engine), "0007")
+    assert not added & {c["name"] for c in inspect(engine).get_columns("adverse_events")}
+    migrate.upgrade(engine)
+    assert added <= {c["name"] for c in inspect(engine).get_columns("adverse_events")}
+    migrate.check(engine)
+    engine.dispose()

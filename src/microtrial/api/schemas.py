@@ -97,6 +97,18 @@ class AdverseEventCreate(_Body):
     onset_date: dt.date
 
 
+class AdverseEventUpdate(_Body):
+    """A clinician's review of an adverse event: confirm, regrade or close (a new version)."""
+
+    action: Literal["confirm", "regrade", "close"]
+    grade: int | None = None
+    serious: bool | None = None
+    # The allowed outcomes live in domain.adverse_events.OUTCOMES (a refusal names them).
+    outcome: str | None = Field(default=None, max_length=40)
+    resolved_date: dt.date | None = None
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class AlertAcknowledge(_Body):
     """A clinician's note on acting on an alert."""
 

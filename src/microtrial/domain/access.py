@@ -43,6 +43,7 @@ class Action(StrEnum):
     USE_PATIENT_APP = "use the patient app"
     RECORD_DIARY = "record diary entries"
     RECORD_ADVERSE_EVENT = "record adverse events"
+    REVIEW_ADVERSE_EVENT = "confirm, regrade and close adverse events"
     RECORD_DOSE = "record doses"
     RECORD_GUESS = "record guesses"
     # trials
@@ -102,6 +103,7 @@ POLICY: Mapping[Action, Rule] = {
     Action.USE_PATIENT_APP: Rule({P: SELF}, system=False),
     Action.RECORD_DIARY: Rule(CARE),
     Action.RECORD_ADVERSE_EVENT: Rule(CARE),
+    Action.REVIEW_ADVERSE_EVENT: Rule(CLINICIAN),
     Action.RECORD_DOSE: Rule(CARE),
     Action.RECORD_GUESS: Rule(CARE),
     Action.READ_TRIAL: Rule({P: SELF, C: SITE, U: SITE}),

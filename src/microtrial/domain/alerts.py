@@ -8,10 +8,16 @@ with plain values and persist or route the alerts.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
+from microtrial.domain.adverse_events import (
+    CHECKLIST,
+    PATIENT_REPORT,
+    checklist_symptoms,
+    symptom_detail,
+)
 from microtrial.domain.catalog import Catalog, load_catalog
 from microtrial.domain.catalog_files import (
     SEVERITY_ORDER,
@@ -115,16 +121,8 @@ def alerts_for_score(result: ScoreResult, catalog: Catalog | None = None) -> lis
         systolic, diastolic = answers.get("systolic"), answers.get("diastolic")
         if isinstance(systolic, int) and isinstance(diastolic, int):
             alerts.extend(check_blood_pressure(systolic, diastolic, catalog=catalog))
-    if result.instrument_id == "ae_checklist":
-        symptoms = {k for k, v in answers.items() if v is True and k != "serious"}
-        grades = [v for k, v in answers.items() if isinstance(v, int) and not isinstance(v, bool)]
-        report = AdverseEventReport(
-            term="checklist",
-            grade=max(grades, default=0),
-            serious=answers.get("serious") is True,
-            symptoms=frozenset(symptoms),
-        )
-        alerts.extend(check_adverse_event(report, catalog=catalog))
+    if result.instrument_id == CHECKLIST:
+        alerts.extend(_checklist_alerts(answers, catalog))
     return alerts
 
 
@@ -157,6 +155,28 @@ def crisis_rule_fires(
         if value is not None and _compare(rule.op, value, rule.value):
             return True
     return False
+
+
+def _checklist_alerts(answers: Mapping[str, object], catalog: Catalog) -> list[Alert]:
+    """The checklist's alerts, naming each symptom at the pausing grade: "Nausea, grade 3"."""
+    symptoms = {k for k, v in answers.items() if v is True and k != "serious"}
+    graded = checklist_symptoms(catalog.instrument(CHECKLIST), answers)
+    serious = answers.get("serious") is True
+    report = AdverseEventReport(
+        term="checklist",
+        grade=max((s.grade for s in graded), default=0),
+        serious=serious,
+        symptoms=frozenset(symptoms),
+    )
+    found = check_adverse_event(report, catalog=catalog)
+    rule = catalog.alerts.adverse_event
+    # A serious report names every graded symptom; otherwise those at the pausing grade.
+    named = graded if serious else [s for s in graded if s.grade >= rule.min_grade]
+    detail = symptom_detail(named, serious, PATIENT_REPORT)
+    return [
+        replace(a, detail=detail) if a.code == rule.code and a.action == rule.action else a
+        for a in found
+    ]
 
 
 def known_symptoms(catalog: Catalog | None = None) -> frozenset[str]:

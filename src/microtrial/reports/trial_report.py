@@ -36,9 +36,10 @@ from microtrial.reports.trial_outcomes import (
     secondary_rows,
 )
 from microtrial.reports.trial_prose import CENT_2015, blinding_meaning, caveats, evidence, methods
+from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.analysis import MCID_POINTS, TrialAnalysis
 from microtrial.services.common import Clock, system_clock
-from microtrial.services.records import AdverseEventRead, DiaryEntryRead
+from microtrial.services.records import DiaryEntryRead
 from microtrial.services.report_data import ReportSource, TrialReportData, trial_report_data
 
 Audience = Literal["clinician", "patient"]

@@ -22,8 +22,8 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import ConflictError, StatisticalWarning, ValidationError
+from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.common import Clock, audit, scoped, system_clock
-from microtrial.services.records import AdverseEventRead
 from microtrial.services.trial_loaders import allocation_of, calendar_for, load_trial
 from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database

@@ -17,6 +17,7 @@ from sqlalchemy import case, null, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor
+from microtrial.domain.adverse_events import PATIENT_REPORT
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.trend_rules import (
     Cause,
@@ -176,7 +177,9 @@ def _histories(session: Session, trial_ids: set[int]) -> dict[int, DiaryHistory]
             d.local_date,
             d.answers["average_pain"].as_float(),
             d.answers["dose_check_in"].as_string(),
-            d.answers["headache"].as_boolean(),
+            # The checklist's "headache" is a grade, not a yes/no: cast the migraine diary's only
+            # (PostgreSQL refuses to cast a number to boolean).
+            case((d.instrument_id == "migraine_diary", d.answers["headache"].as_boolean())),
             case((checklist, d.answers), else_=null()),
         )
         .join(d, d.trial_id == t.id)
@@ -251,6 +254,8 @@ def _grade2_events_by_patient(
             AdverseEventRow.patient_id.in_(set(patients)),
             AdverseEventRow.is_current.is_(True),
             AdverseEventRow.grade == rule.grade,
+            # Checklist reports are followed through the diary history (TREND_INSTRUMENTS).
+            AdverseEventRow.source != PATIENT_REPORT,
         )
     ).scalars()
     found: dict[int, dict[str, list[Episode]]] = {}

@@ -11,13 +11,15 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action, allows, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.adverse_events import AWAITING_REVIEW, CLINICIAN, CONFIRMED, PATIENT_REPORT
 from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check_adverse_event
 from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, NotFound, ValidationError
+from microtrial.services.adverse_events import AdverseEventRead, record_checklist_events
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
@@ -60,19 +62,6 @@ class DiaryEntryRead(ReadModel):
     local_date: dt.date
     answers: dict[str, Any]
     scores: dict[str, Any]
-
-
-class AdverseEventRead(ReadModel):
-    """A stored adverse event (current version)."""
-
-    id: int
-    record_id: str
-    version: int
-    patient_id: int
-    term: str
-    grade: int
-    serious: bool
-    onset_date: dt.date
 
 
 @dataclass(frozen=True)
@@ -381,11 +370,14 @@ def _write_follow_ups(
         date=p.entry.local_date.isoformat(),
         instrument=p.entry.instrument_id,
     )
+    # Reported harm becomes a record in this transaction, before the alerts that name it.
+    events = record_checklist_events(session, actor, patient, p.row, now)
     alerts = alerts_for_score(p.result)
     if alerts:
-        raise_alerts(
-            session, actor, patient, alerts, trigger={"diary_entry": p.row.record_id}, now=now
-        )
+        trigger: dict[str, Any] = {"diary_entry": p.row.record_id}
+        if events:
+            trigger["adverse_events"] = [e.record_id for e in events]
+        raise_alerts(session, actor, patient, alerts, trigger=trigger, now=now)
 
 
 def _earlier_claims(
@@ -481,6 +473,7 @@ def record_adverse_event(
     if not term:
         raise ValidationError("term", "empty adverse-event term")
     now = clock()
+    reviewer = allows(actor, Action.REVIEW_ADVERSE_EVENT)
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         if onset_date > patient_today(patient, now):
@@ -493,6 +486,9 @@ def record_adverse_event(
                 grade=grade,
                 serious=serious,
                 onset_date=onset_date,
+                # A clinician's record needs no review; anyone else's is a patient report.
+                source=CLINICIAN if reviewer else PATIENT_REPORT,
+                status=CONFIRMED if reviewer else AWAITING_REVIEW,
             ),
             actor,
             now,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.lifecycle import TrialStatus
+from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.analysis import (
     CohortAnalysis,
     TrialAnalysis,
@@ -19,7 +20,6 @@ from microtrial.services.analysis import (
 )
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.records import (
-    AdverseEventRead,
     DiaryEntryRead,
     list_adverse_events,
     list_diary_entries,

@@ -277,6 +277,12 @@ class AdverseEventRow(VersionedMixin, Base):
     serious: Mapped[bool] = mapped_column(Boolean, default=False)
     onset_date: Mapped[dt.date] = mapped_column(Date)
     resolved_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Who reported it ("patient report" from the checklist, or "clinician"), where its review
+    # stands, how it ended, and the checklist item a patient report was raised for (migration 0008).
+    source: Mapped[str] = mapped_column(String(24), default="clinician", server_default="clinician")
+    status: Mapped[str] = mapped_column(String(24), default="confirmed", server_default="confirmed")
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    symptom: Mapped[str | None] = mapped_column(String(60))
 
 
 class BlindingGuessRow(VersionedMixin, Base):

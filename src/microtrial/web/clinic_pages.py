@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
+from microtrial.domain.adverse_events import OUTCOMES
 from microtrial.domain.patients import SEXES
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ConflictError, NotFound, ValidationError
@@ -15,7 +18,7 @@ from microtrial.services import alerts, dashboards, patients, records, screening
 from microtrial.services.screening import ScreeningRead
 from microtrial.web.charts import pain_chart, pain_points
 from microtrial.web.rendering import render
-from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
+from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,31 +65,34 @@ def patient_dashboard(
     context: ContextDep, request: Request, user: PageUserDep, patient_id: int
 ) -> HTMLResponse:
     """One patient's record, screening, trials, open alerts and an interactive pain chart."""
+    return render(request, "clinic_patient.html", dashboard_context(context, user, patient_id))
+
+
+def dashboard_context(context: AppContext, user: PageUser, patient_id: int) -> dict[str, Any]:
+    """What the patient dashboard shows (also re-rendered by a refused adverse-event form)."""
     actor = user.require(Action.USE_CLINIC_PAGES)
     patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
     entries = records.list_diary_entries(context.db, actor, patient_id, clock=context.clock)
-    return render(
-        request,
-        "clinic_patient.html",
-        {
-            "patient": patient,
-            "patient_nav": patient_nav(patient_id),
-            "chart": pain_chart(pain_points(entries), title=f"{patient.study_code}: daily pain"),
-            "screenings": _latest_screenings(context, actor, patient_id),
-            "trials": trial_views.list_trials(
-                context.db, actor, patient_id=patient_id, clock=context.clock
-            ),
-            "alerts": alerts.list_alerts(
-                context.db, actor, patient_id=patient_id, clock=context.clock
-            ),
-            "adverse_events": records.list_adverse_events(
-                context.db, actor, patient_id, clock=context.clock
-            ),
-            "can_screen": user.may(Action.SCREEN),
-            "can_sign_off": user.may(Action.SIGN_OFF_SCREENING),
-            "can_plan": user.may(Action.PLAN_TRIAL),
-        },
-    )
+    return {
+        "patient": patient,
+        "patient_nav": patient_nav(patient_id),
+        "chart": pain_chart(pain_points(entries), title=f"{patient.study_code}: daily pain"),
+        "screenings": _latest_screenings(context, actor, patient_id),
+        "trials": trial_views.list_trials(
+            context.db, actor, patient_id=patient_id, clock=context.clock
+        ),
+        "alerts": alerts.list_alerts(context.db, actor, patient_id=patient_id, clock=context.clock),
+        "adverse_events": records.list_adverse_events(
+            context.db, actor, patient_id, clock=context.clock
+        ),
+        "can_screen": user.may(Action.SCREEN),
+        "can_sign_off": user.may(Action.SIGN_OFF_SCREENING),
+        "can_plan": user.may(Action.PLAN_TRIAL),
+        "can_record_ae": user.may(Action.RECORD_ADVERSE_EVENT),
+        "can_review_ae": user.may(Action.REVIEW_ADVERSE_EVENT),
+        "ae_outcomes": OUTCOMES,
+        "ae_form": None,
+    }
 
 
 @router.post("/clinic/patients/{patient_id}/screenings")

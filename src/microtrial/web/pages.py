@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from microtrial.http.errors import LoginRequired, is_api
 from microtrial.web import (
     admin_pages,
+    adverse_event_pages,
     auth_pages,
     clinic_pages,
     patient_pages,
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
         auth_pages,
         patient_pages,
         clinic_pages,
+        adverse_event_pages,
         trial_pages,
         result_pages,
         admin_pages,

@@ -74,6 +74,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/patients/{patient_id}/adverse-events"): CARE,
     ("get", "/patients/{patient_id}/adverse-events/{record_id}"): CARE,
     ("post", "/patients/{patient_id}/adverse-events"): CAPTURE,
+    ("patch", "/patients/{patient_id}/adverse-events/{record_id}"): CLINICIAN,
     ("get", "/patients/{patient_id}/alerts"): STAFF,  # alerts are a staff work list
     ("post", "/alerts/{alert_id}/acknowledge"): CLINICIAN,
     ("post", "/patients/{patient_id}/screenings"): CLINICIAN,

@@ -41,6 +41,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "grade": 1,
         "onset_date": "2026-03-01",
     },
+    ("patch", "/patients/{patient_id}/adverse-events/{record_id}"): {
+        "action": "regrade",
+        "grade": 2,
+        "reason": "reviewed with the patient",
+    },
     ("post", "/patients/{patient_id}/screenings"): {"substance": "psilocybin"},
     ("post", "/patients/{patient_id}/screenings/{substance}/sign-off"): {"reason": "reviewed"},
     ("post", "/patients/{patient_id}/trials"): {

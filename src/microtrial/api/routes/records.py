@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
-from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery
-from microtrial.api.schemas import AdverseEventCreate, DiaryEntryCreate
+from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery, PreconditionDep, tagged
+from microtrial.api.schemas import AdverseEventCreate, AdverseEventUpdate, DiaryEntryCreate
 from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep
-from microtrial.services import records
-from microtrial.services.records import AdverseEventRead, DiaryEntryRead
+from microtrial.services import adverse_events, records
+from microtrial.services.adverse_events import AdverseEventRead
+from microtrial.services.records import DiaryEntryRead
 
 router = APIRouter(tags=["records"])
 
@@ -84,7 +85,36 @@ def record_adverse_event(
     "/patients/{patient_id}/adverse-events/{record_id}", openapi_extra=takes(Action.READ_PATIENT)
 )
 def read_adverse_event(
-    context: ContextDep, actor: ActorDep, patient_id: int, record_id: str
+    context: ContextDep, actor: ActorDep, patient_id: int, record_id: str, response: Response
 ) -> AdverseEventRead:
-    """One current adverse event."""
-    return records.get_adverse_event(context.db, actor, patient_id, record_id, clock=context.clock)
+    """One current adverse event, with its ETag."""
+    event = records.get_adverse_event(context.db, actor, patient_id, record_id, clock=context.clock)
+    tagged(response, event.version)
+    return event
+
+
+@router.patch(
+    "/patients/{patient_id}/adverse-events/{record_id}",
+    openapi_extra=takes(Action.REVIEW_ADVERSE_EVENT),
+)
+def review_adverse_event(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    record_id: str,
+    body: AdverseEventUpdate,
+    update: PreconditionDep,
+) -> AdverseEventRead:
+    """Confirm, regrade or close an adverse event (If-Match required): a new version."""
+    review = adverse_events.AdverseEventReview(**body.model_dump())
+    event = adverse_events.review_adverse_event(
+        context.db,
+        actor,
+        patient_id,
+        record_id,
+        review,
+        expected_version=update.expected(),
+        clock=context.clock,
+    )
+    update.tag(event.version)
+    return event

@@ -1,0 +1,240 @@
+"""Adverse events as reviewed records: made from the patient's checklist, reviewed by clinicians.
+
+A checklist grade >= 2 becomes a record (source "patient report", awaiting review) in the
+diary entry's transaction, once per symptom episode (``domain.adverse_events`` says what an
+episode is). Clinicians confirm, regrade and close records; each is a new version
+(``services.common.supersede``). An event that becomes serious or grade >= 3 raises the
+adverse-event alert through ``services.alerts.raise_alerts``, which pauses a running trial.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
+from microtrial.domain.adverse_events import (
+    AWAITING_REVIEW,
+    CHECKLIST,
+    CLOSED,
+    CONFIRMED,
+    MIN_RECORDED_GRADE,
+    PATIENT_REPORT,
+    Episode,
+    check_review,
+    checklist_symptoms,
+    episode_change,
+    pauses,
+)
+from microtrial.domain.alerts import AdverseEventReport, check_adverse_event
+from microtrial.domain.catalog import load_catalog
+from microtrial.errors import NotFound, StaleVersion
+from microtrial.services.alerts import raise_alerts
+from microtrial.services.common import (
+    Clock,
+    add_audited,
+    audit_patient,
+    current_version,
+    patient_for,
+    stamp,
+    supersede,
+    system_clock,
+)
+from microtrial.services.schemas import ReadModel
+from microtrial.store.db import Database
+from microtrial.store.models import AdverseEventRow, DiaryEntryRow, PatientRow
+
+# What a review may change on a record (every change is a new version).
+REVIEWABLE = ("status", "grade", "serious", "outcome", "resolved_date")
+
+
+class AdverseEventRead(ReadModel):
+    """A stored adverse event (current version)."""
+
+    id: int
+    record_id: str
+    version: int
+    patient_id: int
+    term: str
+    grade: int
+    serious: bool
+    onset_date: dt.date
+    resolved_date: dt.date | None = None
+    source: str = "clinician"
+    status: str = CONFIRMED
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class AdverseEventReview:
+    """A clinician's review: confirm, regrade or close, with the values it sets."""
+
+    action: str
+    grade: int | None = None
+    serious: bool | None = None
+    outcome: str | None = None
+    resolved_date: dt.date | None = None
+    reason: str | None = None
+
+
+def record_checklist_events(
+    session: Session, actor: Actor, patient: PatientRow, entry: DiaryEntryRow, now: dt.datetime
+) -> list[AdverseEventRow]:
+    """Make or raise the records for a new checklist entry's symptoms graded 2 or more."""
+    if entry.instrument_id != CHECKLIST:
+        return []
+    instrument = load_catalog().instrument(CHECKLIST)
+    symptoms = checklist_symptoms(instrument, entry.answers, MIN_RECORDED_GRADE)
+    if not symptoms:
+        return []
+    serious = entry.answers.get("serious") is True
+    latest = _latest_by_symptom(session, patient.id, {s.item for s in symptoms})
+    written: list[AdverseEventRow] = []
+    for symptom in symptoms:
+        row = latest.get(symptom.item)
+        episode = None
+        if row is not None:
+            episode = Episode(row.grade, row.serious, row.status, row.onset_date, row.resolved_date)
+        change = episode_change(episode, entry.local_date, symptom.grade, serious)
+        if change == "new":
+            new = stamp(
+                AdverseEventRow(
+                    patient_id=patient.id,
+                    trial_id=entry.trial_id,
+                    term=symptom.label,
+                    grade=symptom.grade,
+                    serious=serious,
+                    onset_date=entry.local_date,
+                    source=PATIENT_REPORT,
+                    status=AWAITING_REVIEW,
+                    symptom=symptom.item,
+                ),
+                actor,
+                now,
+            )
+            add_audited(
+                session,
+                actor,
+                new,
+                patient,
+                "adverse_event",
+                at=now,
+                grade=symptom.grade,
+                serious=serious,
+                source=PATIENT_REPORT,
+                diary_entry=entry.record_id,
+            )
+            written.append(new)
+        elif change == "raise" and row is not None:
+            changes: dict[str, Any] = {
+                "grade": max(row.grade, symptom.grade),
+                "serious": row.serious or serious,
+                "status": AWAITING_REVIEW,
+            }
+            reason = f"patient reported grade {symptom.grade} on {entry.local_date}"
+            new = supersede(
+                session, row, changes, actor=actor, at=now, reason=reason, editable=REVIEWABLE
+            )
+            audit_patient(
+                session,
+                actor,
+                "correct",
+                "adverse_event",
+                row.record_id,
+                patient,
+                at=now,
+                version=new.version,
+                grade=new.grade,
+                diary_entry=entry.record_id,
+            )
+            written.append(new)
+    return written
+
+
+def _latest_by_symptom(
+    session: Session, patient_id: int, items: set[str]
+) -> dict[str, AdverseEventRow]:
+    """Each symptom's newest patient-reported record (current version)."""
+    rows = session.execute(
+        select(AdverseEventRow)
+        .where(
+            AdverseEventRow.patient_id == patient_id,
+            AdverseEventRow.is_current.is_(True),
+            AdverseEventRow.source == PATIENT_REPORT,
+            AdverseEventRow.symptom.in_(items),
+        )
+        .order_by(AdverseEventRow.onset_date, AdverseEventRow.id)
+    ).scalars()
+    return {row.symptom: row for row in rows if row.symptom is not None}
+
+
+def review_adverse_event(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    record_id: str,
+    review: AdverseEventReview,
+    *,
+    expected_version: int | None = None,
+    clock: Clock = system_clock,
+) -> AdverseEventRead:
+    """Confirm, regrade or close an adverse event: a new version; a serious one pauses the trial."""
+    authorize(actor, Action.REVIEW_ADVERSE_EVENT)
+    now = clock()
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        old = current_version(session, AdverseEventRow, record_id)
+        if old.patient_id != patient.id:
+            raise NotFound(f"record: no record {record_id}")
+        if expected_version is not None and old.version != expected_version:
+            raise StaleVersion(expected_version, old.version)
+        check_review(
+            review.action,
+            old.status,
+            grade=review.grade,
+            outcome=review.outcome,
+            resolved=review.resolved_date,
+            onset=old.onset_date,
+        )
+        changes: dict[str, Any] = {"status": CLOSED if review.action == "close" else CONFIRMED}
+        if review.grade is not None:
+            changes["grade"] = review.grade
+        if review.serious is not None:
+            changes["serious"] = review.serious
+        if review.action == "close":
+            changes |= {"outcome": review.outcome, "resolved_date": review.resolved_date}
+        reason = (review.reason or "").strip() or f"{review.action} by clinician review"
+        was_pausing = pauses(old.grade, old.serious)
+        new = supersede(
+            session, old, changes, actor=actor, at=now, reason=reason, editable=REVIEWABLE
+        )
+        audit_patient(
+            session,
+            actor,
+            review.action,
+            "adverse_event",
+            record_id,
+            patient,
+            at=now,
+            version=new.version,
+            grade=new.grade,
+            serious=new.serious,
+            status=new.status,
+        )
+        if pauses(new.grade, new.serious) and not was_pausing:
+            # The one stop-rule path: the adverse-event alert pauses a running trial.
+            report = AdverseEventReport(term=new.term, grade=new.grade, serious=new.serious)
+            raise_alerts(
+                session,
+                actor,
+                patient,
+                check_adverse_event(report),
+                trigger={"adverse_event": record_id, "version": new.version},
+                now=now,
+            )
+        return AdverseEventRead.model_validate(new)
