@@ -215,6 +215,16 @@ def import_questionnaire(data: str | bytes | Mapping[str, Any]) -> ImportedInstr
     )
 
 
+# FHIR's string type allows no whitespace but space, tab, CR and LF: a no-break space typed on a
+# phone keyboard ("5\xa0mg") would make the whole resource invalid.
+_NON_FHIR_SPACE = re.compile(r"[^\S \r\n\t]")
+
+
+def fhir_text(value: str) -> str:
+    """``value`` with every other whitespace character written as a plain space."""
+    return _NON_FHIR_SPACE.sub(" ", value)
+
+
 def _answer(kind: str, value: object) -> dict[str, Any]:
     if kind == "choice":
         return {"valueCoding": {"code": str(value)}}
@@ -224,7 +234,7 @@ def _answer(kind: str, value: object) -> dict[str, Any]:
         return {"valueInteger": value}
     if kind == "decimal":
         return {"valueDecimal": float(str(value))}
-    return {"valueString": str(value)}
+    return {"valueString": fhir_text(str(value))}
 
 
 def _kind(instrument: Instrument | None, fhir_types: Mapping[str, str], key: str) -> str:
