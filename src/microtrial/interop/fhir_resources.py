@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from microtrial.domain.catalog import Catalog, Instrument
 from microtrial.domain.lifecycle import TrialStatus, status_of
-from microtrial.interop.questionnaire import canonical_url, response_items
+from microtrial.interop.questionnaire import canonical_url, fhir_text, response_items
 from microtrial.interop.records import (
     AdverseEventData,
     ConditionData,
@@ -211,7 +211,7 @@ def _add_medication_statement(
             "resourceType": "MedicationStatement",
             "identifier": [_identifier(*_record(med.record_id))],
             "status": _MED_STATUS.get(med.status, "unknown"),
-            "medicationCodeableConcept": {"text": med.name},
+            "medicationCodeableConcept": {"text": fhir_text(med.name)},
             "subject": subject,
         },
         *_record(med.record_id),
@@ -363,7 +363,7 @@ def _add_adverse_event(
         "resourceType": "AdverseEvent",
         "identifier": _identifier(*_record(event.record_id)),
         "actuality": "actual",
-        "event": {"text": event.term},
+        "event": {"text": fhir_text(event.term)},
         "subject": subject,
         "date": event.onset_date.isoformat(),
         "seriousness": _concept(
