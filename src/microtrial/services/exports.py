@@ -19,8 +19,6 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
-from microtrial.domain.lifecycle import TrialStatus
-from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound, ValidationError
 from microtrial.interop.fhir import build_bundle, check_bundle
 from microtrial.interop.records import (
@@ -48,8 +46,7 @@ from microtrial.services.common import (
     site_scope,
     system_clock,
 )
-from microtrial.services.trial_loaders import regimen_of
-from microtrial.services.trial_views import period_views
+from microtrial.services.trial_views import read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -75,25 +72,28 @@ __all__ = [
 # ----------------------------------------------------------------------------- loading
 
 
-def _trial_data(session: Session, trial: TrialRow) -> TrialData:
-    unblinded = trial.status == TrialStatus.UNBLINDED
-    periods = tuple(PeriodData(**view.model_dump()) for view in period_views(session, trial))
-    regimen = regimen_of(trial)
-    design = TrialPlan.from_json(trial.plan).design
-    assert trial.start_date is not None  # set when planned
+# The fields an export's trial shares, name for name, with the trial view it is read from.
+_VIEW_FIELDS: set[str] = {
+    "id",
+    "status",
+    "start_date",
+    "substance",
+    "run_in_days",
+    "period_days",
+    "wash_in_days",
+    "unblinded",
+    "unblinded_early",
+}
+
+
+def _trial_data(session: Session, trial: TrialRow, patient: PatientRow) -> TrialData:
+    """A trial as exported: its trial view (arms only once unblinded) plus when it was created."""
+    view = read_trial(session, trial, patient)
     return TrialData(
-        id=trial.id,
-        status=trial.status,
-        start_date=trial.start_date,
-        substance=regimen.substance,
-        regimen_template=regimen.name,
-        regimen_text=regimen.describe(),
-        run_in_days=design.run_in_days,
-        period_days=design.period_days,
-        wash_in_days=design.wash_in_days,
-        periods=periods,
-        unblinded=unblinded,
-        unblinded_early=trial.unblinded_early,
+        **view.model_dump(include=_VIEW_FIELDS),
+        regimen_template=view.regimen_name,
+        regimen_text=view.regimen,
+        periods=tuple(PeriodData(**period.model_dump()) for period in view.periods),
         created_at=trial.created_at,
     )
 
@@ -107,7 +107,7 @@ def load_patient_export(
     trial_query = select(TrialRow).where(TrialRow.patient_id == patient.id).order_by(TrialRow.id)
     if trial_id is not None:
         trial_query = trial_query.where(TrialRow.id == trial_id)
-    trials = tuple(_trial_data(session, t) for t in session.execute(trial_query).scalars())
+    trials = tuple(_trial_data(session, t, patient) for t in session.execute(trial_query).scalars())
     keep = {t.id for t in trials}
 
     def wanted(tid: int | None) -> bool:
@@ -251,16 +251,12 @@ def export_fhir_bundle(
     clock: Clock = system_clock,
 ) -> dict[str, Any]:
     """A transaction Bundle for one patient (by study code), one trial, or a whole site."""
-    now = clock()
     with db.transaction() as session:
-        patients = _patients_in_scope(
-            session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+        data = _audited_exports(
+            session, actor, "fhir_bundle", clock(), (patient_code, trial_id, site_code)
         )
-        data = [load_patient_export(session, p, trial_id) for p in patients]
         bundle = build_bundle(data, catalog=load_catalog())
-        check_bundle(bundle)
-        for patient in patients:
-            _audit_export(session, actor, patient, "fhir_bundle", now, {"trial": trial_id})
+        check_bundle(bundle)  # raising rolls the audit events back with the read
         return bundle
 
 
@@ -278,15 +274,29 @@ def export_redcap_records(
     clock: Clock = system_clock,
 ) -> str:
     """Diary records as a REDCap import CSV (one row per record and event)."""
-    now = clock()
     with db.transaction() as session:
-        patients = _patients_in_scope(
-            session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+        data = _audited_exports(
+            session, actor, "redcap_records", clock(), (patient_code, trial_id, site_code)
         )
-        data = [load_patient_export(session, p, trial_id) for p in patients]
-        for patient in patients:
-            _audit_export(session, actor, patient, "redcap_records", now, {"trial": trial_id})
         return records_csv(data, instruments=instruments)
+
+
+def _audited_exports(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    now: dt.datetime,
+    scope: tuple[str | None, int | None, str | None],
+) -> list[PatientExport]:
+    """Snapshot the patients in ``scope`` (patient code, trial or site), auditing each export."""
+    patient_code, trial_id, site_code = scope
+    patients = _patients_in_scope(
+        session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+    )
+    data = [load_patient_export(session, p, trial_id) for p in patients]
+    for patient in patients:
+        _audit_export(session, actor, patient, kind, now, {"trial": trial_id})
+    return data
 
 
 # ----------------------------------------------------------------------------- research
