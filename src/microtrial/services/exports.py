@@ -46,19 +46,17 @@ from microtrial.services.common import (
     site_scope,
     system_clock,
 )
+from microtrial.services.patients import patient_view
 from microtrial.services.trial_views import read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
     BlindingGuessRow,
-    ConditionRow,
     DiaryEntryRow,
     DoseEventRow,
     ExportKeyRow,
-    MedicationRow,
     PatientRow,
     PeriodRow,
-    SiteRow,
     TrialRow,
 )
 
@@ -86,6 +84,10 @@ _VIEW_FIELDS: set[str] = {
 }
 
 
+# The fields an export's patient shares, name for name, with the patient view.
+_PATIENT_FIELDS: set[str] = {"id", "site_code", "study_code", "birth_year", "sex", "time_zone"}
+
+
 def _trial_data(session: Session, trial: TrialRow, patient: PatientRow) -> TrialData:
     """A trial as exported: its trial view (arms only once unblinded) plus when it was created."""
     view = read_trial(session, trial, patient)
@@ -102,8 +104,7 @@ def load_patient_export(
     session: Session, patient: PatientRow, trial_id: int | None = None
 ) -> PatientExport:
     """Snapshot one patient's current records (optionally one trial's only); no access check."""
-    site = session.get(SiteRow, patient.site_id)
-    assert site is not None  # foreign key
+    view = patient_view(session, patient)
     trial_query = select(TrialRow).where(TrialRow.patient_id == patient.id).order_by(TrialRow.id)
     if trial_id is not None:
         trial_query = trial_query.where(TrialRow.id == trial_id)
@@ -121,20 +122,13 @@ def load_patient_export(
         ).scalars()
     }
     return PatientExport(
-        id=patient.id,
-        site_code=site.code,
-        study_code=patient.study_code,
-        birth_year=patient.birth_year,
-        sex=patient.sex,
-        time_zone=patient.time_zone,
+        **view.model_dump(include=_PATIENT_FIELDS),
         enrolled_on=enrolled.astimezone(ZoneInfo(patient.time_zone)).date(),
         conditions=tuple(
-            ConditionData(r.record_id, r.icd10_code, r.status)
-            for r in current_records(session, ConditionRow, patient.id)
+            ConditionData(c.record_id, c.icd10_code, c.status) for c in view.conditions
         ),
         medications=tuple(
-            MedicationData(r.record_id, r.name_as_entered, r.status)
-            for r in current_records(session, MedicationRow, patient.id)
+            MedicationData(m.record_id, m.name_as_entered, m.status) for m in view.medications
         ),
         trials=trials,
         diary=tuple(
