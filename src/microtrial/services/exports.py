@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,8 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.patients import patient_view
-from microtrial.services.trial_views import read_trial
+from microtrial.services.schemas import PatientRead
+from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -70,29 +72,20 @@ __all__ = [
 # ----------------------------------------------------------------------------- loading
 
 
-# The fields an export's trial shares, name for name, with the trial view it is read from.
-_VIEW_FIELDS: set[str] = {
-    "id",
-    "status",
-    "start_date",
-    "substance",
-    "run_in_days",
-    "period_days",
-    "wash_in_days",
-    "unblinded",
-    "unblinded_early",
+# The fields an exported patient and trial share, name for name, with the views they are read
+# from; the records inside them are converted one by one.
+_PATIENT_FIELDS = ({f.name for f in fields(PatientExport)} & PatientRead.model_fields.keys()) - {
+    "conditions",
+    "medications",
 }
-
-
-# The fields an export's patient shares, name for name, with the patient view.
-_PATIENT_FIELDS: set[str] = {"id", "site_code", "study_code", "birth_year", "sex", "time_zone"}
+_TRIAL_FIELDS = ({f.name for f in fields(TrialData)} & TrialRead.model_fields.keys()) - {"periods"}
 
 
 def _trial_data(session: Session, trial: TrialRow, patient: PatientRow) -> TrialData:
     """A trial as exported: its trial view (arms only once unblinded) plus when it was created."""
     view = read_trial(session, trial, patient)
     return TrialData(
-        **view.model_dump(include=_VIEW_FIELDS),
+        **view.model_dump(include=_TRIAL_FIELDS),
         regimen_template=view.regimen_name,
         regimen_text=view.regimen,
         periods=tuple(PeriodData(**period.model_dump()) for period in view.periods),
