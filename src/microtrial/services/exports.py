@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -19,8 +20,6 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
-from microtrial.domain.lifecycle import TrialStatus
-from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound, ValidationError
 from microtrial.interop.fhir import build_bundle, check_bundle
 from microtrial.interop.records import (
@@ -48,20 +47,18 @@ from microtrial.services.common import (
     site_scope,
     system_clock,
 )
-from microtrial.services.trial_loaders import regimen_of
-from microtrial.services.trial_views import period_views
+from microtrial.services.patients import patient_view
+from microtrial.services.schemas import PatientRead
+from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
     BlindingGuessRow,
-    ConditionRow,
     DiaryEntryRow,
     DoseEventRow,
     ExportKeyRow,
-    MedicationRow,
     PatientRow,
     PeriodRow,
-    SiteRow,
     TrialRow,
 )
 
@@ -75,25 +72,23 @@ __all__ = [
 # ----------------------------------------------------------------------------- loading
 
 
-def _trial_data(session: Session, trial: TrialRow) -> TrialData:
-    unblinded = trial.status == TrialStatus.UNBLINDED
-    periods = tuple(PeriodData(**view.model_dump()) for view in period_views(session, trial))
-    regimen = regimen_of(trial)
-    design = TrialPlan.from_json(trial.plan).design
-    assert trial.start_date is not None  # set when planned
+# The fields an exported patient and trial share, name for name, with the views they are read
+# from; the records inside them are converted one by one.
+_PATIENT_FIELDS = ({f.name for f in fields(PatientExport)} & PatientRead.model_fields.keys()) - {
+    "conditions",
+    "medications",
+}
+_TRIAL_FIELDS = ({f.name for f in fields(TrialData)} & TrialRead.model_fields.keys()) - {"periods"}
+
+
+def _trial_data(session: Session, trial: TrialRow, patient: PatientRow) -> TrialData:
+    """A trial as exported: its trial view (arms only once unblinded) plus when it was created."""
+    view = read_trial(session, trial, patient)
     return TrialData(
-        id=trial.id,
-        status=trial.status,
-        start_date=trial.start_date,
-        substance=regimen.substance,
-        regimen_template=regimen.name,
-        regimen_text=regimen.describe(),
-        run_in_days=design.run_in_days,
-        period_days=design.period_days,
-        wash_in_days=design.wash_in_days,
-        periods=periods,
-        unblinded=unblinded,
-        unblinded_early=trial.unblinded_early,
+        **view.model_dump(include=_TRIAL_FIELDS),
+        regimen_template=view.regimen_name,
+        regimen_text=view.regimen,
+        periods=tuple(PeriodData(**period.model_dump()) for period in view.periods),
         created_at=trial.created_at,
     )
 
@@ -102,12 +97,11 @@ def load_patient_export(
     session: Session, patient: PatientRow, trial_id: int | None = None
 ) -> PatientExport:
     """Snapshot one patient's current records (optionally one trial's only); no access check."""
-    site = session.get(SiteRow, patient.site_id)
-    assert site is not None  # foreign key
+    view = patient_view(session, patient)
     trial_query = select(TrialRow).where(TrialRow.patient_id == patient.id).order_by(TrialRow.id)
     if trial_id is not None:
         trial_query = trial_query.where(TrialRow.id == trial_id)
-    trials = tuple(_trial_data(session, t) for t in session.execute(trial_query).scalars())
+    trials = tuple(_trial_data(session, t, patient) for t in session.execute(trial_query).scalars())
     keep = {t.id for t in trials}
 
     def wanted(tid: int | None) -> bool:
@@ -121,20 +115,13 @@ def load_patient_export(
         ).scalars()
     }
     return PatientExport(
-        id=patient.id,
-        site_code=site.code,
-        study_code=patient.study_code,
-        birth_year=patient.birth_year,
-        sex=patient.sex,
-        time_zone=patient.time_zone,
+        **view.model_dump(include=_PATIENT_FIELDS),
         enrolled_on=enrolled.astimezone(ZoneInfo(patient.time_zone)).date(),
         conditions=tuple(
-            ConditionData(r.record_id, r.icd10_code, r.status)
-            for r in current_records(session, ConditionRow, patient.id)
+            ConditionData(c.record_id, c.icd10_code, c.status) for c in view.conditions
         ),
         medications=tuple(
-            MedicationData(r.record_id, r.name_as_entered, r.status)
-            for r in current_records(session, MedicationRow, patient.id)
+            MedicationData(m.record_id, m.name_as_entered, m.status) for m in view.medications
         ),
         trials=trials,
         diary=tuple(
@@ -251,16 +238,12 @@ def export_fhir_bundle(
     clock: Clock = system_clock,
 ) -> dict[str, Any]:
     """A transaction Bundle for one patient (by study code), one trial, or a whole site."""
-    now = clock()
     with db.transaction() as session:
-        patients = _patients_in_scope(
-            session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+        data = _audited_exports(
+            session, actor, "fhir_bundle", clock(), (patient_code, trial_id, site_code)
         )
-        data = [load_patient_export(session, p, trial_id) for p in patients]
         bundle = build_bundle(data, catalog=load_catalog())
-        check_bundle(bundle)
-        for patient in patients:
-            _audit_export(session, actor, patient, "fhir_bundle", now, {"trial": trial_id})
+        check_bundle(bundle)  # raising rolls the audit events back with the read
         return bundle
 
 
@@ -278,15 +261,29 @@ def export_redcap_records(
     clock: Clock = system_clock,
 ) -> str:
     """Diary records as a REDCap import CSV (one row per record and event)."""
-    now = clock()
     with db.transaction() as session:
-        patients = _patients_in_scope(
-            session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+        data = _audited_exports(
+            session, actor, "redcap_records", clock(), (patient_code, trial_id, site_code)
         )
-        data = [load_patient_export(session, p, trial_id) for p in patients]
-        for patient in patients:
-            _audit_export(session, actor, patient, "redcap_records", now, {"trial": trial_id})
         return records_csv(data, instruments=instruments)
+
+
+def _audited_exports(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    now: dt.datetime,
+    scope: tuple[str | None, int | None, str | None],
+) -> list[PatientExport]:
+    """Snapshot the patients in ``scope`` (patient code, trial or site), auditing each export."""
+    patient_code, trial_id, site_code = scope
+    patients = _patients_in_scope(
+        session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
+    )
+    data = [load_patient_export(session, p, trial_id) for p in patients]
+    for patient in patients:
+        _audit_export(session, actor, patient, kind, now, {"trial": trial_id})
+    return data
 
 
 # ----------------------------------------------------------------------------- research

@@ -111,7 +111,7 @@ def enrol_patient(
             patient_id=patient.id,
             detail={"conditions": codes},
         )
-        return _read(session, patient)
+        return patient_view(session, patient)
 
 
 def enrol_at_own_site(
@@ -152,7 +152,7 @@ def get_patient(
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
-        return _read(session, patient)
+        return patient_view(session, patient)
 
 
 def find_patient(
@@ -165,7 +165,7 @@ def find_patient(
             raise NotFound(f"patient: no patient {study_code!r} at site {site_code!r}")
         patient = patient_for(session, actor, patient_id)
         audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
-        return _read(session, patient)
+        return patient_view(session, patient)
 
 
 def _patient_id_at(session: Session, site: SiteRow, study_code: str) -> int | None:
@@ -406,7 +406,8 @@ def _alert_new_medication(
     raise_alerts(session, actor, patient, alerts, trigger={"medication": row.record_id}, now=now)
 
 
-def _read(session: Session, patient: PatientRow) -> PatientRead:
+def patient_view(session: Session, patient: PatientRow) -> PatientRead:
+    """A patient with their site, current conditions, medications and history; no access check."""
     site = session.get(SiteRow, patient.site_id)
     assert site is not None  # foreign key
     return PatientRead(

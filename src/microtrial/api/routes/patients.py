@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Response
 
 from microtrial.api.actions import takes
-from microtrial.api.once import CreateOnce, OnceDep
+from microtrial.api.once import OnceDep
 from microtrial.api.paging import (
     Page,
     PageQuery,
-    Precondition,
     PreconditionDep,
     current_record,
     tagged,
@@ -37,7 +37,10 @@ from microtrial.services.schemas import (
 )
 
 router = APIRouter(tags=["patients"])
+C = TypeVar("C", MedicationCreate, ConditionCreate)
+U = TypeVar("U", MedicationUpdate, ConditionUpdate)
 R = TypeVar("R", MedicationRead, ConditionRead)
+E = TypeVar("E", bound=Callable[..., Any])
 
 
 @router.get("/patients", openapi_extra=takes(Action.LIST_PATIENTS))
@@ -75,145 +78,163 @@ def _patient(context: AppContext, actor: Actor, patient_id: int) -> PatientRead:
     return patients.get_patient(context.db, actor, patient_id, clock=context.clock)
 
 
-def _add(
-    context: AppContext,
-    actor: Actor,
-    once: CreateOnce,
-    record: tuple[int, MedicationCreate | ConditionCreate],
-    create: Callable[[], R],
-    current: Callable[[PatientRead], Sequence[R]],
-) -> R:
-    """Create a patient's medication or condition once per key; the answer carries its ETag."""
-    patient_id, body = record
-    kind = "medication" if isinstance(body, MedicationCreate) else "condition"
-    created = once(
-        actor,
-        f"{kind}:patient:{patient_id}",
-        body,
-        create=create,
-        fetch=lambda rid: current_record(current(_patient(context, actor, patient_id)), rid, kind),
+@dataclass(frozen=True)
+class _RecordKind(Generic[C, U, R]):
+    """One kind of patient record served as a list, an idempotent add and an If-Match correction.
+
+    ``docs`` are the list, add, read and correct routes' descriptions; a kind without a read
+    route has ``None`` there.
+    """
+
+    kind: str
+    create: type[C]
+    update: type[U]
+    read: type[R]
+    page: type[Page[R]]
+    current: Callable[[PatientRead], Sequence[R]]
+    add: Callable[[AppContext, Actor, int, C], R]
+    docs: tuple[str, str, str | None, str]
+
+
+def _concrete(endpoint: E, annotations: dict[str, object]) -> E:
+    """``endpoint`` with its type-variable annotations replaced by one kind's models.
+
+    FastAPI reads a route's body and response models from its annotations at registration.
+    """
+    endpoint.__annotations__.update(annotations)
+    return endpoint
+
+
+def _record_routes(spec: _RecordKind[C, U, R]) -> None:
+    """Register the routes of one kind of patient record on ``router``."""
+    records = f"/patients/{{patient_id}}/{spec.kind}s"
+    list_doc, add_doc, read_doc, correct_doc = spec.docs
+
+    def current(context: AppContext, actor: Actor, patient_id: int) -> Sequence[R]:
+        return spec.current(_patient(context, actor, patient_id))
+
+    def list_records(
+        context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
+    ) -> Page[R]:
+        """The patient's current records of this kind."""
+        return page.of(current(context, actor, patient_id), lambda r: (r.record_id,))
+
+    def add_record(
+        context: ContextDep, actor: ActorDep, patient_id: int, body: C, once: OnceDep
+    ) -> R:
+        """Create a record once per Idempotency-Key; the answer carries its ETag."""
+        created = once(
+            actor,
+            f"{spec.kind}:patient:{patient_id}",
+            body,
+            create=lambda: spec.add(context, actor, patient_id, body),
+            fetch=lambda rid: current_record(current(context, actor, patient_id), rid, spec.kind),
+        )
+        tagged(once.response, created.version)
+        return created
+
+    def read_record(
+        context: ContextDep, actor: ActorDep, patient_id: int, record_id: str, response: Response
+    ) -> R:
+        """One current record, with its ETag."""
+        record = current_record(current(context, actor, patient_id), record_id, spec.kind)
+        tagged(response, record.version)
+        return record
+
+    def correct_record(
+        context: ContextDep,
+        actor: ActorDep,
+        patient_id: int,
+        record_id: str,
+        body: U,
+        update: PreconditionDep,
+    ) -> RecordVersionRead:
+        """Correct a record at the version If-Match names: a new version, the old one kept."""
+        new = patients.correct_record(
+            context.db,
+            actor,
+            spec.kind,
+            record_id,
+            body.model_dump(exclude_none=True, exclude={"reason"}),
+            body.reason,
+            expected_version=update.expected(),
+            patient_id=patient_id,
+            clock=context.clock,
+        )
+        update.tag(new.version)
+        return new
+
+    router.add_api_route(
+        records,
+        _concrete(list_records, {"return": spec.page}),
+        methods=["GET"],
+        name=f"list_{spec.kind}s",
+        description=list_doc,
+        openapi_extra=takes(Action.READ_PATIENT),
     )
-    tagged(once.response, created.version)
-    return created
-
-
-def _correct(
-    context: AppContext,
-    actor: Actor,
-    ids: tuple[int, str],
-    body: MedicationUpdate | ConditionUpdate,
-    update: Precondition,
-) -> RecordVersionRead:
-    """Correct record ``ids`` (patient, record) at the version If-Match names."""
-    patient_id, record_id = ids
-    kind = "medication" if isinstance(body, MedicationUpdate) else "condition"
-    new = patients.correct_record(
-        context.db,
-        actor,
-        kind,
-        record_id,
-        body.model_dump(exclude_none=True, exclude={"reason"}),
-        body.reason,
-        expected_version=update.expected(),
-        patient_id=patient_id,
-        clock=context.clock,
+    router.add_api_route(
+        records,
+        _concrete(add_record, {"body": spec.create, "return": spec.read}),
+        methods=["POST"],
+        name=f"add_{spec.kind}",
+        description=add_doc,
+        openapi_extra=takes(Action.ADD_RECORDS),
+        status_code=201,
     )
-    update.tag(new.version)
-    return new
+    if read_doc is not None:
+        router.add_api_route(
+            records + "/{record_id}",
+            _concrete(read_record, {"return": spec.read}),
+            methods=["GET"],
+            name=f"read_{spec.kind}",
+            description=read_doc,
+            openapi_extra=takes(Action.READ_PATIENT),
+        )
+    router.add_api_route(
+        records + "/{record_id}",
+        _concrete(correct_record, {"body": spec.update}),
+        methods=["PATCH"],
+        name=f"correct_{spec.kind}",
+        description=correct_doc,
+        openapi_extra=takes(Action.CORRECT_RECORDS),
+    )
 
 
-@router.get("/patients/{patient_id}/medications", openapi_extra=takes(Action.READ_PATIENT))
-def list_medications(
-    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
-) -> Page[MedicationRead]:
-    """A patient's current medications."""
-    return page.of(_patient(context, actor, patient_id).medications, lambda m: (m.record_id,))
-
-
-@router.post(
-    "/patients/{patient_id}/medications", openapi_extra=takes(Action.ADD_RECORDS), status_code=201
-)
-def add_medication(
-    context: ContextDep, actor: ActorDep, patient_id: int, body: MedicationCreate, once: OnceDep
-) -> MedicationRead:
-    """Add a medication as entered (screening normalises it)."""
-    return _add(
-        context,
-        actor,
-        once,
-        (patient_id, body),
-        lambda: patients.add_medication(
+_record_routes(
+    _RecordKind(
+        kind="medication",
+        create=MedicationCreate,
+        update=MedicationUpdate,
+        read=MedicationRead,
+        page=Page[MedicationRead],
+        current=lambda patient: patient.medications,
+        add=lambda context, actor, patient_id, body: patients.add_medication(
             context.db, actor, patient_id, body.name, clock=context.clock
         ),
-        lambda patient: patient.medications,
+        docs=(
+            "A patient's current medications.",
+            "Add a medication as entered (screening normalises it).",
+            "One current medication, with its ETag.",
+            "Correct a medication (If-Match required): a new version, the old one kept.",
+        ),
     )
-
-
-@router.get(
-    "/patients/{patient_id}/medications/{record_id}", openapi_extra=takes(Action.READ_PATIENT)
 )
-def read_medication(
-    context: ContextDep, actor: ActorDep, patient_id: int, record_id: str, response: Response
-) -> MedicationRead:
-    """One current medication, with its ETag."""
-    patient = _patient(context, actor, patient_id)
-    medication = current_record(patient.medications, record_id, "medication")
-    tagged(response, medication.version)
-    return medication
-
-
-@router.patch(
-    "/patients/{patient_id}/medications/{record_id}", openapi_extra=takes(Action.CORRECT_RECORDS)
-)
-def correct_medication(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    record_id: str,
-    body: MedicationUpdate,
-    update: PreconditionDep,
-) -> RecordVersionRead:
-    """Correct a medication (If-Match required): a new version, the old one kept."""
-    return _correct(context, actor, (patient_id, record_id), body, update)
-
-
-@router.get("/patients/{patient_id}/conditions", openapi_extra=takes(Action.READ_PATIENT))
-def list_conditions(
-    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
-) -> Page[ConditionRead]:
-    """A patient's current conditions."""
-    return page.of(_patient(context, actor, patient_id).conditions, lambda c: (c.record_id,))
-
-
-@router.post(
-    "/patients/{patient_id}/conditions", openapi_extra=takes(Action.ADD_RECORDS), status_code=201
-)
-def add_condition(
-    context: ContextDep, actor: ActorDep, patient_id: int, body: ConditionCreate, once: OnceDep
-) -> ConditionRead:
-    """Add a diagnosis (ICD-10-CM)."""
-    return _add(
-        context,
-        actor,
-        once,
-        (patient_id, body),
-        lambda: patients.add_condition(
+_record_routes(
+    _RecordKind(
+        kind="condition",
+        create=ConditionCreate,
+        update=ConditionUpdate,
+        read=ConditionRead,
+        page=Page[ConditionRead],
+        current=lambda patient: patient.conditions,
+        add=lambda context, actor, patient_id, body: patients.add_condition(
             context.db, actor, patient_id, body.icd10_code, clock=context.clock
         ),
-        lambda patient: patient.conditions,
+        docs=(
+            "A patient's current conditions.",
+            "Add a diagnosis (ICD-10-CM).",
+            None,
+            "Correct a condition (If-Match required).",
+        ),
     )
-
-
-@router.patch(
-    "/patients/{patient_id}/conditions/{record_id}", openapi_extra=takes(Action.CORRECT_RECORDS)
 )
-def correct_condition(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    record_id: str,
-    body: ConditionUpdate,
-    update: PreconditionDep,
-) -> RecordVersionRead:
-    """Correct a condition (If-Match required)."""
-    return _correct(context, actor, (patient_id, record_id), body, update)
