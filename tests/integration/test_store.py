@@ -158,3 +158,18 @@ def test_0007_sweep_runs_downgrades_and_upgrades_again(database_url: str) -> Non
     assert "escalate_after_hours" in {c["name"] for c in names.get_columns("sites")}
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0009_dose_deviation_and_crisis_contacts_both_ways(database_url: str) -> None:
+    """Revision 0009 (dose_events.deviation, sites.crisis_contacts) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0007")
+    names = inspect(engine)
+    assert "deviation" not in {c["name"] for c in names.get_columns("dose_events")}
+    assert "crisis_contacts" not in {c["name"] for c in names.get_columns("sites")}
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    assert "deviation" in {c["name"] for c in names.get_columns("dose_events")}
+    assert "crisis_contacts" in {c["name"] for c in names.get_columns("sites")}
+    migrate.check(engine)
+    engine.dispose()

@@ -85,6 +85,8 @@ class SiteRow(Base):
     created_at: Mapped[dt.datetime]
     # Hours an urgent alert may stay unacknowledged before it is escalated (None: 24).
     escalate_after_hours: Mapped[int | None] = mapped_column(Integer)
+    # Crisis lines shown to the site's patients ([{"label", "number"}]; None: the default set).
+    crisis_contacts: Mapped[list[Any] | None]
 
 
 class UserRow(Base):
@@ -236,6 +238,8 @@ class DoseEventRow(VersionedMixin, Base):
     taken_at: Mapped[dt.datetime | None]
     kit_code: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(12), default="taken")
+    # The protocol deviations it was reported with (comma-separated alert codes), if any.
+    deviation: Mapped[str | None] = mapped_column(String(200))
 
 
 class DiaryEntryRow(VersionedMixin, Base):

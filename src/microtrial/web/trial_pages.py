@@ -179,6 +179,10 @@ def unblind(
 ) -> Response:
     """Break the blind (early: for safety, with a reason; audited)."""
     actor = user.require(Action.UNBLIND_TRIAL)
+    if values.get("confirm") != "yes":
+        raise ValidationError(
+            "confirm", "tick the box to confirm breaking the blind", allowed="confirmed"
+        )
     trial_lifecycle.unblind_trial(
         context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
     )

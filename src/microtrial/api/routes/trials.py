@@ -178,7 +178,7 @@ def list_doses(
 def record_dose(
     context: ContextDep, actor: ActorDep, trial_id: int, body: DoseCreate, once: OnceDep
 ) -> DoseRead:
-    """A dose check-in with the kit code (refused while dosing is held: 423)."""
+    """A dose check-in with the kit code (stored even while held: marked as a deviation)."""
     return once(
         actor,
         f"dose:trial:{trial_id}",
