@@ -16,6 +16,7 @@ from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer, Login
 from integration.test_alert_sweep import running_trial
 from microtrial.services import trial_views
+from microtrial.store.models import SiteRow
 
 
 def _trial_id(clinic: Clinic) -> int:
@@ -166,3 +167,78 @@ def _phq9_crisis(web: httpx.Client, clock: FixedClock) -> None:
     assert 'href="tel:988"' in today
     assert 'id="hold-notice"' in today
     assert "Capsule check-in" not in today
+
+
+def test_resume_is_refused_once_every_period_has_ended(
+    api: httpx.Client, login: Login, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock, "A-001", run_in=0)
+    trial_id = _trial_id(clinic)
+    doc = login("clinician_sitea")
+    url = f"/trials/{trial_id}"
+    clock.advance(days=200)  # past the last period
+    etag = api.get(url, headers=doc).headers["etag"]
+    paused = api.post(
+        f"{url}/transitions",
+        json={"action": "pause", "reason": "travelling"},
+        headers={**doc, "If-Match": etag},
+    )
+    assert paused.status_code == 200, paused.text
+    clock.advance(days=1)
+    refused = api.post(
+        f"{url}/transitions",
+        json={"action": "resume", "reason": "back"},
+        headers={**doc, "If-Match": paused.headers["etag"]},
+    )
+    assert refused.status_code == 409, refused.text
+    assert "complete the trial instead" in refused.text
+    assert api.get(url, headers=doc).json()["status"] == "paused"
+    done = api.post(
+        f"{url}/transitions",
+        json={"action": "complete", "reason": "all periods over"},
+        headers={**doc, "If-Match": paused.headers["etag"]},
+    )
+    assert done.status_code == 200, done.text
+
+
+def test_web_unblinding_needs_a_ticked_confirmation(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock, "A-001", run_in=0)
+    trial_id = _trial_id(clinic)
+    with _web(server, "clinician_sitea") as web:
+        page = web.get(f"/clinic/trials/{trial_id}").text
+        assert 'name="confirm"' in page
+        token = page.split('name="csrf_token" value="')[1].split('"')[0]
+        form = {"csrf_token": token, "reason": "suspected serotonin toxicity"}
+        refused = web.post(f"/clinic/trials/{trial_id}/unblind", data=form)
+        assert refused.status_code == 422, refused.text
+        doc = clinic.actors["clinician_sitea"]
+        assert trial_views.get_trial(clinic.db, doc, trial_id).status == "running"
+        done = web.post(f"/clinic/trials/{trial_id}/unblind", data=form | {"confirm": "yes"})
+        assert done.status_code == 200, done.text
+        assert trial_views.get_trial(clinic.db, doc, trial_id).status == "unblinded"
+    with _web(server, "p_A-001") as patient:
+        today = patient.get("/today").text
+        assert 'id="ended-notice"' in today
+        assert "suspected serotonin toxicity" in today
+
+
+def test_a_site_sets_its_own_crisis_lines(
+    api: httpx.Client, login: Login, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock, "A-001", run_in=0)
+    with clinic.db.transaction() as session:
+        site = session.get(SiteRow, clinic.site_a.id)
+        assert site is not None
+        site.crisis_contacts = [{"label": "Clinic crisis line", "number": "+31 20 123 4567"}]
+    lines = api.get("/me/status", headers=login("p_A-001")).json()["crisis_lines"]
+    assert lines == [
+        {"label": "Clinic crisis line", "number": "+31 20 123 4567", "tel": "tel:+31201234567"}
+    ]
+    other = api.get("/me/status", headers=login("p_B-001")).json()["crisis_lines"]
+    assert {
+        "label": "Samaritans (UK and Ireland), free, any time",
+        "number": "116 123",
+        "tel": "tel:116123",
+    } in other
