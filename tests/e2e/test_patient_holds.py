@@ -75,4 +75,5 @@ def test_a_withdrawn_patient_is_told_why(pages: Pages, clinic: Clinic, clock: Fi
     ended = page.locator("#ended-notice").inner_text()
     assert "stopped your trial early" in ended
     assert "your liver tests need checking first" in ended
+    assert page.get_by_role("heading", name="Capsule check-in").count() == 0
     pages.shot(page, "today-withdrawn")
