@@ -16,7 +16,7 @@ from microtrial.domain.regimens import load_regimen_catalog
 from microtrial.domain.substances import dose_units, substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
-from microtrial.reports.kits import label_kits
+from microtrial.reports.kits import gate_line, label_kits
 from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services import (
     dosing,
@@ -231,5 +231,7 @@ def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
 def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """The UNBLINDED preparation sheet as a PDF."""
     prep = _preparation(context, user, trial_id)
-    pdf = preparation_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep))
+    pdf = preparation_sheet_pdf(
+        str(prep.trial_id), prep.patient_code, label_kits(prep), status_line=gate_line(prep)
+    )
     return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")

@@ -7,15 +7,18 @@ links; kits only for scheduled trials; unblinding on the web needs a confirmatio
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from pypdf import PdfReader
 
 from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer, Login
 from integration.test_alert_sweep import running_trial
-from microtrial.services import trial_views
+from microtrial.domain.design import DesignSpec
+from microtrial.services import trial_planning, trial_views
 from microtrial.store.models import SiteRow
 
 
@@ -242,3 +245,35 @@ def test_a_site_sets_its_own_crisis_lines(
         "number": "116 123",
         "tel": "tel:116123",
     } in other
+
+
+def test_the_pharmacy_sheet_and_pdf_show_status_and_screening_and_refuse_a_draft(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock, "A-001", run_in=0)
+    trial_id = _trial_id(clinic)
+    with _web(server, "unblinded_staff_sitea") as web:
+        sheet = web.get(f"/pharmacy/trials/{trial_id}/kits")
+        assert sheet.status_code == 200, sheet.text
+        assert "Trial status: <strong>running</strong>" in sheet.text
+        assert "Screening decision: <strong>no-known-issues</strong>" in sheet.text
+        pdf = web.get(f"/pharmacy/trials/{trial_id}/preparation.pdf")
+        assert pdf.status_code == 200
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+        assert "Trial status: running" in text
+        assert "screening decision: no-known-issues" in text
+    draft = trial_planning.plan_trial(
+        clinic.db,
+        clinic.actors["clinician_siteb"],
+        clinic.patients["B-001"].id,
+        trial_planning.RegimenChoice("fadiman", "psilocybin", 100, "mg dried material"),
+        DesignSpec(),
+        start_date=clock().date(),
+        seed=5,
+        clock=clock,
+    )
+    assert draft.status == "draft"
+    with _web(server, "unblinded_staff_siteb") as web:
+        for path in ("/kits", "/labels.pdf", "/preparation.pdf"):
+            refused = web.get(f"/pharmacy/trials/{draft.id}{path}")
+            assert refused.status_code == 409, (path, refused.text)
