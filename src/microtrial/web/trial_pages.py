@@ -194,7 +194,8 @@ def pharmacy(context: ContextDep, request: Request, user: PageUserDep) -> HTMLRe
     """Trials of the site whose kits unblinded staff prepare."""
     actor = user.require(Action.SEE_ALLOCATION)
     rows = trial_views.list_trials(context.db, actor, clock=context.clock)
-    return render(request, "pharmacy.html", {"trials": rows})
+    kit_statuses = sorted(s.value for s in lifecycle.KIT_PREPARATION)
+    return render(request, "pharmacy.html", {"trials": rows, "kit_statuses": kit_statuses})
 
 
 def _preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> KitPreparation:
