@@ -10,7 +10,7 @@ import pytest
 from e2e.conftest import Pages
 from e2e.setup import plan_for
 from helpers import Clinic
-from microtrial.services import patients, records, trial_views
+from microtrial.services import patients, records, trial_lifecycle, trial_views
 
 
 def test_clinician_enrols_screens_signs_off_and_plans_a_trial(pages: Pages, clinic: Clinic) -> None:
@@ -63,6 +63,13 @@ def test_unblinded_staff_open_the_kit_sheet(pages: Pages, clinic: Clinic, clock:
     trial = plan_for(clinic, clock)
     page = pages.open("unblinded_staff_sitea")
     assert page.url.endswith("/pharmacy/kits")
+    # no kits for a trial not yet scheduled
+    assert page.get_by_role("link", name=f"Kit sheet for trial {trial.id}").count() == 0
+    assert "No kits until the trial is screened and scheduled" in page.inner_text("main")
+    trial_lifecycle.transition(
+        clinic.db, clinic.actors["clinician_sitea"], trial.id, "schedule", clock=clock
+    )
+    page.reload()
     page.get_by_role("link", name=f"Kit sheet for trial {trial.id}").click()
     sheet = page.get_by_role("table", name=re.compile("^Fill each kit"))
     sheet.wait_for()
@@ -74,6 +81,8 @@ def test_unblinded_staff_open_the_kit_sheet(pages: Pages, clinic: Clinic, clock:
     assert sorted(arms) == ["active"] * 3 + ["placebo"] * 3
     codes = [rows.nth(i).locator("td").nth(0).inner_text() for i in range(6)]
     assert codes == [p.kit_code for p in trial.periods]
+    assert "Trial status: scheduled" in page.inner_text("main")
+    assert "Screening decision: clinician-review" in page.inner_text("main")
     pages.shot(page, "kit-sheet")
     pdf = page.request.get(f"/pharmacy/trials/{trial.id}/labels.pdf")
     assert pdf.status == 200

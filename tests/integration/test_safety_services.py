@@ -155,11 +155,22 @@ def test_phq9_item9_raises_an_urgent_alert_and_holds_dosing(
     open_alerts = alerts.list_alerts(clinic.db, doc)
     assert [(a.code, a.severity) for a in open_alerts] == [("phq9-item9", "urgent")]
     kit = trial_views.get_trial(clinic.db, me, trial_id).periods[0].kit_code
-    with pytest.raises(SafetyBlock, match="phq9-item9"):
-        dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
-    alerts.acknowledge_alert(clinic.db, doc, open_alerts[0].id, "called patient; safe", clock=clock)
+    # A dose reported during the hold is a fact: stored, a deviation, an urgent alert.
+    held = dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
+    assert "dose-during-hold" in (held.deviation or "")
+    raised = {(a.code, a.severity) for a in alerts.list_alerts(clinic.db, doc)}
+    assert ("dose-during-hold", "urgent") in raised
+    assert [d.record_id for d in dosing.list_doses(clinic.db, doc, trial_id)] == [held.record_id]
+    kinds = [
+        d["kind"] for d in dosing.adherence(clinic.db, doc, trial_id, clock=clock)["deviations"]
+    ]
+    assert "dose-during-hold" in kinds
+    for alert in alerts.list_alerts(clinic.db, doc):
+        alerts.acknowledge_alert(clinic.db, doc, alert.id, "called patient; safe", clock=clock)
+    clock.advance(days=1)
     dose = dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
     assert dose.local_date == clock().date()
+    assert dose.deviation is None or "dose-during-hold" not in dose.deviation
 
 
 def test_grade3_adverse_event_pauses_trial_until_clinician_resumes(
@@ -181,11 +192,16 @@ def test_grade3_adverse_event_pauses_trial_until_clinician_resumes(
     assert trial.status == "paused"
     assert "ae-grade-3-or-serious" in (trial.status_reason or "")
     kit = trial.periods[0].kit_code
-    with pytest.raises(SafetyBlock, match="paused"):
-        dosing.record_dose(clinic.db, me, trial_id, taken_at=clock(), kit_code=kit, clock=clock)
     with pytest.raises(PermissionDenied):
         trial_lifecycle.transition(clinic.db, me, trial_id, "resume", reason="I feel fine")
     clock.advance(days=2)
+    # resuming never acknowledges an alert: the clinician acknowledges first
+    with pytest.raises(SafetyBlock, match="acknowledge alert"):
+        trial_lifecycle.transition(
+            clinic.db, doc, trial_id, "resume", reason="resolved; reviewed", clock=clock
+        )
+    for alert in alerts.list_alerts(clinic.db, doc):
+        alerts.acknowledge_alert(clinic.db, doc, alert.id, "resolved; reviewed", clock=clock)
     resumed = trial_lifecycle.transition(
         clinic.db, doc, trial_id, "resume", reason="resolved; reviewed", clock=clock
     )

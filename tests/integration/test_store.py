@@ -170,3 +170,18 @@ def test_0008_adverse_event_review_downgrades_and_upgrades_again(database_url: s
     assert added <= {c["name"] for c in inspect(engine).get_columns("adverse_events")}
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0009_dose_deviation_and_crisis_contacts_both_ways(database_url: str) -> None:
+    """Revision 0009 (dose_events.deviation, sites.crisis_contacts) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0008")
+    names = inspect(engine)
+    assert "deviation" not in {c["name"] for c in names.get_columns("dose_events")}
+    assert "crisis_contacts" not in {c["name"] for c in names.get_columns("sites")}
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    assert "deviation" in {c["name"] for c in names.get_columns("dose_events")}
+    assert "crisis_contacts" in {c["name"] for c in names.get_columns("sites")}
+    migrate.check(engine)
+    engine.dispose()

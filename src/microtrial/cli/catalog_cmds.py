@@ -247,6 +247,9 @@ def _listing(catalog: Catalog) -> dict[str, dict[str, str]]:
         alerts.headache_worsening,
         alerts.missed_diary,
         alerts.dose_off_calendar,
+        alerts.dose_during_hold,
+        alerts.multiple_doses_per_day,
+        alerts.wrong_kit,
         alerts.new_medication,
     ]
     screening_rules: list[Any] = [

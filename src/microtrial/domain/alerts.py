@@ -22,6 +22,7 @@ from microtrial.domain.catalog import Catalog, load_catalog
 from microtrial.domain.catalog_files import (
     SEVERITY_ORDER,
     AlertAction,
+    AlertRule,
     AlertSeverity,
     InstrumentAlertRule,
 )
@@ -37,15 +38,20 @@ __all__ = [
     "check_adverse_event",
     "check_blood_pressure",
     "check_dose_on_calendar",
+    "check_dose_report",
     "check_missed_diary_days",
     "check_new_medications",
     "check_pain_flare",
     "check_persistent_grade2",
     "check_symptoms",
     "check_weekly_worsening",
+    "crisis_codes",
     "crisis_item_rules",
     "crisis_rule_fires",
+    "default_crisis_contacts",
     "known_symptoms",
+    "patient_notice",
+    "tel_uri",
 ]
 
 
@@ -373,6 +379,69 @@ def check_dose_on_calendar(
         catalog.cite(rule.sources),
         f"dose on {dose_date.isoformat()}",
     )
+
+
+def _rule_alert(rule: AlertRule, catalog: Catalog, detail: str) -> Alert:
+    return Alert(
+        rule.code, rule.severity, rule.action, rule.message, catalog.cite(rule.sources), detail
+    )
+
+
+def check_dose_report(
+    dose_date: date,
+    scheduled_dates: Collection[date],
+    *,
+    held_by: str | None,
+    doses_that_day: int,
+    expected_kit: str | None,
+    kit: str,
+    catalog: Catalog | None = None,
+) -> list[Alert]:
+    """The deviations of a reported dose, as alerts: taken while held (``held_by`` says why),
+    more than one on a day (``doses_that_day``: the earlier ones), off the calendar, wrong kit.
+    """
+    catalog = catalog or load_catalog()
+    rules = catalog.alerts
+    found: list[Alert] = []
+    if held_by is not None:
+        found.append(_rule_alert(rules.dose_during_hold, catalog, held_by))
+    if doses_that_day > 0:
+        detail = f"{doses_that_day + 1} doses on {dose_date.isoformat()}"
+        found.append(_rule_alert(rules.multiple_doses_per_day, catalog, detail))
+    off = check_dose_on_calendar(dose_date, scheduled_dates, catalog)
+    if off is not None:
+        found.append(off)
+    if expected_kit and expected_kit != kit:
+        detail = f"expected kit {expected_kit}, recorded {kit}"
+        found.append(_rule_alert(rules.wrong_kit, catalog, detail))
+    return found
+
+
+def patient_notice(code: str, day: date, catalog: Catalog | None = None) -> str:
+    """What a patient is told about an alert that holds their dosing, in plain words."""
+    catalog = catalog or load_catalog()
+    when = f"{day.day} {day.strftime('%B %Y')}"
+    for rule in catalog.alerts.rules():
+        if rule.code == code and rule.patient_message:
+            return rule.patient_message.format(date=when)
+    return f"Something you reported on {when} needs your clinic's review."
+
+
+def crisis_codes(catalog: Catalog | None = None) -> frozenset[str]:
+    """Codes of the alerts during which the patient sees crisis resources."""
+    catalog = catalog or load_catalog()
+    return frozenset(rule.code for rule in catalog.alerts.rules() if rule.crisis)
+
+
+def default_crisis_contacts(catalog: Catalog | None = None) -> list[tuple[str, str]]:
+    """The catalog's crisis lines as (label, number), for sites that set none."""
+    catalog = catalog or load_catalog()
+    return [(c.label, c.number) for c in catalog.alerts.crisis_contacts]
+
+
+def tel_uri(number: str) -> str:
+    """A ``tel:`` link for a phone number as people write it ("116 123" -> "tel:116123")."""
+    return "tel:" + "".join(ch for ch in number if ch.isdigit() or ch == "+")
 
 
 def check_new_medications(

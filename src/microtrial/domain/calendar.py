@@ -228,6 +228,8 @@ class DoseEvent:
     taken_at: datetime
     kit_code: str | None = None
     event_id: str | None = None
+    # Reported while dosing was held or the trial was not running (a deviation of its own).
+    during_hold: bool = False
 
 
 class DeviationKind(StrEnum):
@@ -237,6 +239,7 @@ class DeviationKind(StrEnum):
     OFF_CALENDAR_DOSE = "dose-on-non-dose-day"
     EXTRA_DOSE = "extra-dose"
     WRONG_KIT = "wrong-kit"
+    DOSE_DURING_HOLD = "dose-during-hold"
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,8 @@ def _doses_by_date(
 def find_deviations(
     calendar: TrialCalendar, doses: Sequence[DoseEvent], *, through: date
 ) -> list[Deviation]:
-    """Missed doses (dose days up to ``through``), off-calendar and extra doses, wrong kits."""
+    """Missed doses (dose days up to ``through``), off-calendar and extra doses, wrong kits,
+    doses taken while held."""
     by_date = _doses_by_date(calendar, doses)
     out: list[Deviation] = []
     for day in calendar.days:
@@ -299,6 +303,17 @@ def find_deviations(
                 kind = None
             if kind is not None:
                 out.append(Deviation(kind, when, period, expected, recorded, ev.event_id))
+            if ev.during_hold:
+                out.append(
+                    Deviation(
+                        DeviationKind.DOSE_DURING_HOLD,
+                        when,
+                        period,
+                        expected,
+                        recorded,
+                        ev.event_id,
+                    )
+                )
             if recorded is not None and expected is not None and recorded != expected:
                 out.append(
                     Deviation(

@@ -304,6 +304,17 @@ class AlertRule(CatalogModel):
     message: str
     sources: tuple[str, ...] = Field(min_length=1)
     unverified: bool = False
+    # What the patient is told while the alert holds their dosing ({date}: the day it was raised).
+    patient_message: str | None = None
+    # While it is open the patient sees crisis resources (self-harm, PHQ-9 item 9).
+    crisis: bool = False
+
+
+class CrisisContact(CatalogModel):
+    """A crisis line shown to patients (a site may set its own)."""
+
+    label: str
+    number: str
 
 
 class InstrumentAlertRule(AlertRule):
@@ -370,4 +381,28 @@ class AlertCatalog(CatalogModel):
     headache_worsening: WorseningRule
     missed_diary: ConsecutiveDaysRule
     dose_off_calendar: DoseCalendarRule
+    dose_during_hold: AlertRule
+    multiple_doses_per_day: AlertRule
+    wrong_kit: AlertRule
     new_medication: NewMedicationRule
+    crisis_contacts: tuple[CrisisContact, ...] = Field(min_length=1)
+
+    def rules(self) -> tuple[AlertRule, ...]:
+        """Every alert rule of the catalog."""
+        return (
+            *self.instrument_rules,
+            self.adverse_event,
+            self.persistent_grade2,
+            *self.symptom_rules,
+            *self.blood_pressure_rules,
+            self.blood_pressure_strict,
+            self.pain_flare,
+            self.pain_worsening,
+            self.headache_worsening,
+            self.missed_diary,
+            self.dose_off_calendar,
+            self.dose_during_hold,
+            self.multiple_doses_per_day,
+            self.wrong_kit,
+            self.new_medication,
+        )

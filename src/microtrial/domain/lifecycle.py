@@ -91,6 +91,10 @@ EARLY_UNBLINDING: frozenset[TrialStatus] = frozenset({S.SCHEDULED, S.RUNNING, S.
 UNBLINDABLE: frozenset[TrialStatus] = EARLY_UNBLINDING | {S.COMPLETED}
 # The patient's current trial (their Today page): scheduled until the blind is broken.
 CURRENT: frozenset[TrialStatus] = ACTIVE | {S.COMPLETED}
+# Kits are prepared (sheet, labels) once the trial is screened and scheduled, and read back later.
+KIT_PREPARATION: frozenset[TrialStatus] = frozenset(
+    {S.SCHEDULED, S.RUNNING, S.PAUSED, S.COMPLETED, S.UNBLINDED}
+)
 # Trials that have started: doses were due, so adherence is worth showing.
 STARTED: frozenset[TrialStatus] = GUESSING | {S.UNBLINDED}
 

@@ -25,13 +25,18 @@ def label_kits(prep: KitPreparation) -> list[LabelKit]:
     ]
 
 
+def gate_line(prep: KitPreparation) -> str:
+    """The trial's status and screening decision, as printed on the preparation sheet."""
+    return f"Trial status: {prep.status} \u00b7 screening decision: {prep.screening or 'none'}"
+
+
 def kit_pack_pdf(prep: KitPreparation) -> bytes:
     """One PDF: the UNBLINDED preparation sheet, then the blinded labels with QR codes."""
     kits = label_kits(prep)
     trial = str(prep.trial_id)
     writer = PdfWriter()
     for part in (
-        preparation_sheet_pdf(trial, prep.patient_code, kits),
+        preparation_sheet_pdf(trial, prep.patient_code, kits, status_line=gate_line(prep)),
         label_sheet_pdf(trial, prep.patient_code, kits),
     ):
         writer.append(PdfReader(io.BytesIO(part)))

@@ -194,7 +194,12 @@ def label_sheet_pdf(trial_id: str, patient_code: str, kits: Sequence[LabelKit]) 
 
 
 def preparation_sheet_pdf(
-    trial_id: str, patient_code: str, kits: Sequence[LabelKit], *, prepared_on: date | None = None
+    trial_id: str,
+    patient_code: str,
+    kits: Sequence[LabelKit],
+    *,
+    prepared_on: date | None = None,
+    status_line: str | None = None,
 ) -> bytes:
     """The pharmacist's UNBLINDED kit -> arm table, with boxes to tick when filled and checked."""
     ordered = _check(trial_id, patient_code, kits)
@@ -233,6 +238,7 @@ def preparation_sheet_pdf(
             + (f" &middot; prepared on {prepared_on.isoformat()}" if prepared_on else ""),
             styles["Normal"],
         ),
+        *([Paragraph(escape(status_line), styles["Normal"])] if status_line else []),
         Spacer(1, 3 * mm),
         Paragraph(
             "Fill each kit with the arm shown, using capsules identical in look, size, colour "

@@ -140,6 +140,22 @@ def dose_holds(session: Session, patient_id: int) -> list[AlertRow]:
     )
 
 
+def open_alerts(session: Session, patient_id: int) -> list[AlertRow]:
+    """The patient's unacknowledged alerts, oldest first."""
+    return list(
+        session.execute(
+            select(AlertRow)
+            .where(AlertRow.patient_id == patient_id, AlertRow.acknowledged_at.is_(None))
+            .order_by(AlertRow.id)
+        ).scalars()
+    )
+
+
+def blocks_resume(alert: AlertRow) -> bool:
+    """Whether an open alert must be acknowledged before its patient's trial resumes."""
+    return alert.action in DOSE_BLOCKING or alert.severity == "urgent"
+
+
 def list_alerts(
     db: Database,
     actor: Actor,

@@ -11,12 +11,17 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
-from microtrial.domain.alerts import Alert, check_dose_on_calendar
-from microtrial.domain.calendar import DoseEvent, find_deviations, summarise_adherence
+from microtrial.domain.alerts import check_dose_report
+from microtrial.domain.calendar import (
+    DeviationKind,
+    DoseEvent,
+    find_deviations,
+    summarise_adherence,
+)
 from microtrial.domain.kits import is_valid_kit_code, normalise_kit_code
-from microtrial.domain.lifecycle import DOSING, GUESSING
+from microtrial.domain.lifecycle import DOSING, GUESSING, TrialStatus
 from microtrial.domain.regimens import guess_opens_on
-from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
+from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.services.alerts import dose_holds, raise_alerts
 from microtrial.services.common import (
     Clock,
@@ -33,17 +38,21 @@ from microtrial.store.db import Database
 from microtrial.store.models import BlindingGuessRow, DoseEventRow, PeriodRow, TrialRow
 
 GUESSES = ("active", "placebo", "dont_know")
+# Trials without a calendar yet: a dose reported for one is off any calendar.
+UNPLANNED = frozenset({TrialStatus.DRAFT, TrialStatus.SCREENED})
+DOSE_DURING_HOLD = DeviationKind.DOSE_DURING_HOLD.value
 R = TypeVar("R")
 
 
 class DoseRead(ReadModel):
-    """A recorded dose."""
+    """A recorded dose (``deviation``: the protocol deviations it was reported with)."""
 
     record_id: str
     trial_id: int | None
     local_date: dt.date
     kit_code: str | None
     status: str
+    deviation: str | None = None
 
 
 class GuessRead(ReadModel):
@@ -65,7 +74,10 @@ def record_dose(
     kit_code: str,
     clock: Clock = system_clock,
 ) -> DoseRead:
-    """Record a dose check-in; refused while the trial is not running or dosing is held."""
+    """Record a reported dose. It is a fact: one taken while dosing is held or the trial is not
+    running, a second one on a day, an off-calendar one or one from the wrong kit is stored,
+    marked as a protocol deviation, and raises an alert (urgent when held or more than one a day).
+    """
     authorize(actor, Action.RECORD_DOSE)
     if taken_at.tzinfo is None:
         raise ValidationError("taken_at", "needs a time zone", allowed="an ISO time with offset")
@@ -79,15 +91,24 @@ def record_dose(
         raise ValidationError("taken_at", "is in the future", allowed=f"before {now.isoformat()}")
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if trial.status not in DOSING:
-            raise SafetyBlock(f"trial: doses cannot be recorded while the trial is {trial.status}")
-        holds = dose_holds(session, patient.id)
-        if holds:
-            raise SafetyBlock(
-                f"trial: dosing is held by alert {holds[0].code} until a clinician acts"
-            )
-        calendar = calendar_for(session, trial, patient)
         local = taken_at.astimezone(patient_zone(patient)).date()
+        held_by = _held_by(session, trial, patient.id)
+        earlier = _doses_on(session, trial.id, local)
+        scheduled: set[dt.date] = set()
+        expected_kit = None
+        if trial.start_date is not None and trial.status not in UNPLANNED:
+            calendar = calendar_for(session, trial, patient)
+            scheduled = set(calendar.dose_dates)
+            planned = calendar.on(local)
+            expected_kit = planned.kit_code if planned is not None else None
+        alerts = check_dose_report(
+            local,
+            scheduled,
+            held_by=held_by,
+            doses_that_day=earlier,
+            expected_kit=expected_kit,
+            kit=code,
+        )
         row = stamp(
             DoseEventRow(
                 patient_id=patient.id,
@@ -96,29 +117,38 @@ def record_dose(
                 taken_at=taken_at,
                 kit_code=code,
                 status="taken",
+                deviation=",".join(a.code for a in alerts) or None,
             ),
             actor,
             now,
         )
         add_audited(session, actor, row, patient, "dose", at=now, date=local.isoformat())
-        alerts = []
-        off = check_dose_on_calendar(local, set(calendar.dose_dates))
-        if off is not None:
-            alerts.append(off)
-        planned = calendar.on(local)
-        if planned is not None and planned.kit_code and planned.kit_code != code:
-            alerts.append(
-                Alert(
-                    "wrong-kit",
-                    "high",
-                    "clinician-review",
-                    "Dose recorded with another period's kit code",
-                    ("protocol deviation (design choice)",),
-                    f"expected kit {planned.kit_code}, recorded {code}",
-                )
-            )
         raise_alerts(session, actor, patient, alerts, trigger={"dose": row.record_id}, now=now)
         return DoseRead.model_validate(row)
+
+
+def _held_by(session: Session, trial: TrialRow, patient_id: int) -> str | None:
+    """Why no dose is due now (the trial's status or the open holds), or None when one may be."""
+    if trial.status not in DOSING:
+        return f"the trial is {trial.status}"
+    holds = dose_holds(session, patient_id)
+    if holds:
+        return "dosing held by alert " + ", ".join(sorted({h.code for h in holds}))
+    return None
+
+
+def _doses_on(session: Session, trial_id: int, day: dt.date) -> int:
+    """How many doses of the trial are already recorded on a local date."""
+    return len(
+        session.execute(
+            select(DoseEventRow.id).where(
+                DoseEventRow.trial_id == trial_id,
+                DoseEventRow.local_date == day,
+                DoseEventRow.is_current.is_(True),
+                DoseEventRow.status == "taken",
+            )
+        ).all()
+    )
 
 
 def record_guess(
@@ -187,7 +217,12 @@ def adherence(
         trial, patient = load_trial(session, actor, trial_id)
         calendar = calendar_for(session, trial, patient)
         doses = [
-            DoseEvent(taken_at=r.taken_at, kit_code=r.kit_code, event_id=r.record_id)
+            DoseEvent(
+                taken_at=r.taken_at,
+                kit_code=r.kit_code,
+                event_id=r.record_id,
+                during_hold=DOSE_DURING_HOLD in (r.deviation or "").split(","),
+            )
             for r in session.execute(
                 select(DoseEventRow).where(
                     DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True)

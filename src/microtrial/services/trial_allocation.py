@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows, authorize
 from microtrial.domain.actors import Actor
-from microtrial.errors import PermissionDenied, ValidationError
+from microtrial.domain.trial_plan import TrialPlan
+from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
 from microtrial.services.common import Clock, audit_patient, system_clock
+from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import (
     allocation_of,
     load_trial,
@@ -17,6 +20,8 @@ from microtrial.services.trial_loaders import (
 )
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationAnnotationRow
+
+DO_NOT_START = "do-not-start"
 
 
 @dataclass(frozen=True)
@@ -38,17 +43,30 @@ class KitPreparation:
     trial_id: int
     patient_code: str
     kits: tuple[KitSpec, ...]
+    status: str = ""
+    screening: str | None = None  # the screening decision for the trial's substance
 
 
 def kit_preparation(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> KitPreparation:
-    """The kit -> arm list for unblinded staff (audited; refused to everyone else)."""
+    """The kit -> arm list for unblinded staff (audited; refused to everyone else), only for a
+    trial that is screened and scheduled or later and whose screening does not say do-not-start.
+    """
     if not allows(actor, Action.SEE_ALLOCATION):
         raise PermissionDenied("only unblinded staff see the allocation")
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
+        substance = TrialPlan.from_json(trial.plan).regimen.substance
+        screening = current_screening(session, patient.id, substance)
+        decision = screening.decision if screening is not None else None
+        if trial.status not in lifecycle.KIT_PREPARATION:
+            raise ConflictError(
+                f"status: kits are prepared for a scheduled trial, not a {trial.status} one"
+            )
+        if decision is None or decision == DO_NOT_START:
+            raise SafetyBlock(f"screening: decision is {decision or 'missing'}; prepare no kits")
         allocation = allocation_of(session, trial)
         regimen = regimen_of(trial, validated=True).describe()  # print only a sourced dose
         kits = tuple(
@@ -63,7 +81,13 @@ def kit_preparation(
             for period, kit in periods_and_kits(session, trial)
         )
         audit_patient(session, actor, "read", "allocation", trial.id, patient, at=now)
-        return KitPreparation(trial_id=trial.id, patient_code=patient.study_code, kits=kits)
+        return KitPreparation(
+            trial_id=trial.id,
+            patient_code=patient.study_code,
+            kits=kits,
+            status=trial.status,
+            screening=decision,
+        )
 
 
 def annotate_allocation(

@@ -13,7 +13,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, SafetyBlock, StaleVersion, ValidationError
-from microtrial.services.alerts import acknowledge_rows, dose_holds, mark_paused
+from microtrial.services.alerts import blocks_resume, mark_paused, open_alerts
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -21,7 +21,7 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.screening import current_screening
-from microtrial.services.trial_loaders import load_trial
+from microtrial.services.trial_loaders import calendar_for, load_trial
 from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, TrialRow
@@ -51,9 +51,7 @@ def transition(
         if step.needs_cleared_screening:
             _require_cleared_screening(session, trial, patient)
         if step.action is TrialAction.RESUME:
-            holds = dose_holds(session, patient.id)
-            if holds:
-                acknowledge_rows(session, actor, holds, f"resumed: {reason}", now, patient)
+            _require_resumable(session, trial, patient, now)
             _record_pause(trial, patient, now)
         if step.action is TrialAction.PAUSE:
             mark_paused(trial, (reason or "").strip(), patient_today(patient, now))
@@ -119,6 +117,28 @@ def _audited(
     """Audit a lifecycle step of the trial and return the trial as it now reads."""
     audit_patient(session, actor, action, "trial", trial.id, patient, at=now, **detail)
     return read_trial(session, trial, patient)
+
+
+def _require_resumable(
+    session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime
+) -> None:
+    """Resuming needs every hold and urgent alert acknowledged first (resuming acknowledges
+    nothing by itself) and a period still to run (otherwise the trial is completed instead)."""
+    blocking = [a for a in open_alerts(session, patient.id) if blocks_resume(a)]
+    if blocking:
+        first = blocking[0]
+        raise SafetyBlock(
+            f"alert: acknowledge alert {first.id} ({first.code}) first; "
+            "resuming a trial never acknowledges an alert"
+        )
+    plan = TrialPlan.from_json(trial.plan)
+    calendar = calendar_for(session, trial, patient)
+    since = plan.paused_on or patient_today(patient, now)
+    if since > calendar.last_date:
+        raise ConflictError(
+            f"status: every period of trial {trial.id} ended on {calendar.last_date.isoformat()};"
+            " complete the trial instead of resuming it"
+        )
 
 
 def _record_pause(trial: TrialRow, patient: PatientRow, now: dt.datetime) -> None:

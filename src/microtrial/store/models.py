@@ -87,6 +87,8 @@ class SiteRow(Base):
     escalate_after_hours: Mapped[int | None] = mapped_column(Integer)
     # How many days back a diary entry may be dated; NULL: the default window (migration 0006).
     backfill_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Crisis lines shown to the site's patients ([{"label", "number"}]; None: the default set).
+    crisis_contacts: Mapped[list[Any] | None]
 
 
 class UserRow(Base):
@@ -238,6 +240,8 @@ class DoseEventRow(VersionedMixin, Base):
     taken_at: Mapped[dt.datetime | None]
     kit_code: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(12), default="taken")
+    # The protocol deviations it was reported with (comma-separated alert codes), if any.
+    deviation: Mapped[str | None] = mapped_column(String(200))
 
 
 class DiaryEntryRow(VersionedMixin, Base):

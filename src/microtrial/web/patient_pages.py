@@ -22,6 +22,7 @@ from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
 from microtrial.services import dashboards, dosing, records, trial_views
+from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
 from microtrial.web.charts import pain_chart
 from microtrial.web.forms import answers_from_form, form_items
@@ -47,11 +48,6 @@ class TrialState:
     def dosing(self) -> bool:
         """Whether capsules are due: the trial runs."""
         return self.trial is not None and self.trial.status in lifecycle.DOSING
-
-    @property
-    def paused(self) -> bool:
-        """Whether the trial is paused (no capsules until the clinician resumes it)."""
-        return self.trial is not None and self.trial.status == lifecycle.TrialStatus.PAUSED
 
 
 def trial_state(context: AppContext, actor: Actor, today: dt.date) -> TrialState:
@@ -92,10 +88,10 @@ def _today_page(
         "today.html",
         {
             "home": home,
+            "status": patient_status(context.db, actor, clock=context.clock),
             "trial": state.trial,
             "guess_period": state.guess_period,
             "dosing": state.dosing,
-            "trial_paused": state.paused,
             "diary_items": form_items(DIARY),
             "ae_items": form_items(SIDE_EFFECTS),
             "bp_items": form_items(BLOOD_PRESSURE),
@@ -239,11 +235,13 @@ def phq9_form(
     """The PHQ-9 mood questionnaire."""
     user.require(Action.USE_PATIENT_APP)
     home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
-    return _phq9_page(request, home.local_date, saved=bool(saved))
+    return _phq9_page(request, context, user.actor, home.local_date, saved=bool(saved))
 
 
 def _phq9_page(
     request: Request,
+    context: AppContext,
+    actor: Actor,
     day: dt.date,
     *,
     values: dict[str, str] | None = None,
@@ -265,6 +263,7 @@ def _phq9_page(
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
             "saved": saved,
             "show_crisis": crisis,
+            "crisis_lines": patient_status(context.db, actor, clock=context.clock).crisis_lines,
             # The catalog's crisis rules, for the script that shows the resources as one answers.
             "crisis_rules": [
                 {"field": f"{PHQ9}.{rule.item}", "op": rule.op, "value": rule.value}
@@ -299,11 +298,18 @@ def submit_phq9(
         home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
         positive = crisis_rule_fires(PHQ9, answers)
         return _phq9_page(
-            request, home.local_date, values=values, error=str(err), crisis=positive, status=422
+            request,
+            context,
+            user.actor,
+            home.local_date,
+            values=values,
+            error=str(err),
+            crisis=positive,
+            status=422,
         )
     if crisis_rule_fires(PHQ9, answers):
         # Shown at once, on the response to the submission itself (no redirect to miss).
-        return _phq9_page(request, day, saved=True, crisis=True)
+        return _phq9_page(request, context, user.actor, day, saved=True, crisis=True)
     return RedirectResponse("/questionnaires/phq9?saved=1", status_code=303)
 
 

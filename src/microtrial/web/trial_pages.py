@@ -16,7 +16,7 @@ from microtrial.domain.regimens import load_regimen_catalog
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
-from microtrial.reports.kits import label_kits
+from microtrial.reports.kits import gate_line, label_kits
 from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services import (
     dosing,
@@ -192,6 +192,10 @@ def unblind(
 ) -> Response:
     """Break the blind (early: for safety, with a reason; audited)."""
     actor = user.require(Action.UNBLIND_TRIAL)
+    if values.get("confirm") != "yes":
+        raise ValidationError(
+            "confirm", "tick the box to confirm breaking the blind", allowed="confirmed"
+        )
     trial_lifecycle.unblind_trial(
         context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
     )
@@ -203,7 +207,8 @@ def pharmacy(context: ContextDep, request: Request, user: PageUserDep) -> HTMLRe
     """Trials of the site whose kits unblinded staff prepare."""
     actor = user.require(Action.SEE_ALLOCATION)
     rows = trial_views.list_trials(context.db, actor, clock=context.clock)
-    return render(request, "pharmacy.html", {"trials": rows})
+    kit_statuses = sorted(s.value for s in lifecycle.KIT_PREPARATION)
+    return render(request, "pharmacy.html", {"trials": rows, "kit_statuses": kit_statuses})
 
 
 def _preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> KitPreparation:
@@ -240,5 +245,7 @@ def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
 def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """The UNBLINDED preparation sheet as a PDF."""
     prep = _preparation(context, user, trial_id)
-    pdf = preparation_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep))
+    pdf = preparation_sheet_pdf(
+        str(prep.trial_id), prep.patient_code, label_kits(prep), status_line=gate_line(prep)
+    )
     return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")

@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     # sign-in and identity
     ("post", "/auth/token"): PUBLIC,
     ("get", "/me"): EVERYONE,
+    ("get", "/me/status"): frozenset({OWN, OTHER_PATIENT, OTHER_SITE_PATIENT}),
     # site-wide lists and enrolment (enrolment body names site A)
     ("get", "/patients"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
     ("post", "/patients"): CLINICIAN,

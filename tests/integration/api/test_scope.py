@@ -275,10 +275,11 @@ def test_a_patient_never_receives_an_arm_before_unblinding(
         assert allocation_values(answer.json()) == [], template
     kits = api.get(f"/trials/{target['trial_id']}/kits", headers=own)
     assert kits.status_code == 403
-    # The unblinded pharmacist sees the arms; after an emergency unblinding the patient does too.
-    sheet = api.get(f"/trials/{target['trial_id']}/kits", headers=login("unblinded_staff_sitea"))
-    assert sheet.status_code == 200
-    assert {k["arm"] for k in sheet.json()["kits"]} == {"active", "placebo"}
+    # No kit sheet for a draft trial, even for the unblinded pharmacist.
+    pharmacist = login("unblinded_staff_sitea")
+    draft = api.get(f"/trials/{target['trial_id']}/kits", headers=pharmacist)
+    assert draft.status_code == 409, draft.text
+    assert allocation_values(draft.json()) == []
     clinician = login("clinician_sitea")
     url = f"/trials/{target['trial_id']}"
     signed = api.post(
@@ -297,6 +298,12 @@ def test_a_patient_never_receives_an_arm_before_unblinding(
     for method, template in reads:  # still blind while running
         answer = request(api, own, method, template, target)
         assert allocation_values(answer.json()) == [], template
+    # The unblinded pharmacist sees the arms; after an emergency unblinding the patient does too.
+    sheet = api.get(f"/trials/{target['trial_id']}/kits", headers=pharmacist)
+    assert sheet.status_code == 200
+    assert {k["arm"] for k in sheet.json()["kits"]} == {"active", "placebo"}
+    assert sheet.json()["status"] == "running"
+    assert sheet.json()["screening"] == "clinician-review"
     unblinded = api.post(
         f"{url}/unblind", json={"reason": "suspected serious reaction"}, headers=clinician
     )

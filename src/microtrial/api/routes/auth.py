@@ -1,4 +1,4 @@
-"""``/auth/token`` (OAuth2 password flow) and ``/me``."""
+"""``/auth/token`` (OAuth2 password flow), ``/me`` and the patient's own ``/me/status``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from microtrial.api.schemas import MeRead, TokenRead
 from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep, client_address
 from microtrial.services import auth
+from microtrial.services.patient_status import PatientStatus, patient_status
 
 router = APIRouter(tags=["auth"])
 
@@ -49,3 +50,9 @@ def read_me(actor: ActorDep) -> MeRead:
         site_id=actor.site_id,
         patient_id=actor.patient_id,
     )
+
+
+@router.get("/me/status", openapi_extra=takes(Action.USE_PATIENT_APP))
+def read_my_status(context: ContextDep, actor: ActorDep) -> PatientStatus:
+    """The signed-in patient's safety status: holds (do not take a capsule), crisis lines."""
+    return patient_status(context.db, actor, clock=context.clock)

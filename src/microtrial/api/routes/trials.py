@@ -45,11 +45,13 @@ router = APIRouter(tags=["trials"])
 
 @dataclasses.dataclass(frozen=True)
 class KitSheet:
-    """The kit -> arm list for unblinded staff."""
+    """The kit -> arm list for unblinded staff, with the trial's status and screening decision."""
 
     trial_id: int
     patient_code: str
     kits: list[KitSpec]
+    status: str
+    screening: str | None
 
 
 @router.get("/patients/{patient_id}/trials", openapi_extra=takes(Action.LIST_TRIALS))
@@ -178,7 +180,7 @@ def list_doses(
 def record_dose(
     context: ContextDep, actor: ActorDep, trial_id: int, body: DoseCreate, once: OnceDep
 ) -> DoseRead:
-    """A dose check-in with the kit code (refused while dosing is held: 423)."""
+    """A dose check-in with the kit code (stored even while held: marked as a deviation)."""
     return once(
         actor,
         f"dose:trial:{trial_id}",
@@ -235,6 +237,12 @@ def _guess(context: AppContext, actor: Actor, trial_id: int, record_id: str) -> 
 
 @router.get("/trials/{trial_id}/kits", openapi_extra=takes(Action.SEE_ALLOCATION))
 def kit_sheet(context: ContextDep, actor: ActorDep, trial_id: int) -> KitSheet:
-    """The kit -> arm list (unblinded staff only; audited)."""
+    """The kit -> arm list (unblinded staff only; audited; scheduled trials or later: 409)."""
     prep = trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
-    return KitSheet(trial_id=prep.trial_id, patient_code=prep.patient_code, kits=list(prep.kits))
+    return KitSheet(
+        trial_id=prep.trial_id,
+        patient_code=prep.patient_code,
+        kits=list(prep.kits),
+        status=prep.status,
+        screening=prep.screening,
+    )

@@ -1,0 +1,129 @@
+"""What a patient is told about their own trial now: holds, crisis lines, an early end."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microtrial.domain import lifecycle
+from microtrial.domain.access import Action, allows
+from microtrial.domain.actors import Actor
+from microtrial.domain.alerts import crisis_codes, default_crisis_contacts, patient_notice, tel_uri
+from microtrial.errors import PermissionDenied
+from microtrial.services.alerts import DOSE_BLOCKING, open_alerts
+from microtrial.services.common import (
+    Clock,
+    audit_patient,
+    patient_for,
+    patient_today,
+    system_clock,
+)
+from microtrial.services.schemas import ReadModel
+from microtrial.store.db import Database
+from microtrial.store.models import PatientRow, SiteRow, TrialRow
+
+DO_NOT_DOSE = "Do not take a capsule."
+CONTACT = "Your clinic has been told and will contact you. Do not restart until they tell you to."
+PAUSED = "Your clinic has paused your trial."
+
+
+class HoldNotice(ReadModel):
+    """One reason the patient must not take a capsule, in plain words."""
+
+    what: str
+    since: dt.date
+
+
+class CrisisLine(ReadModel):
+    """A crisis line with its ``tel:`` link."""
+
+    label: str
+    number: str
+    tel: str
+
+
+class PatientStatus(ReadModel):
+    """The patient's own safety status (never the arm)."""
+
+    trial_id: int | None
+    trial_status: str | None
+    held: bool
+    holds: list[HoldNotice]
+    instruction: str | None
+    contact: str | None
+    crisis: bool
+    crisis_lines: list[CrisisLine]
+    ended_early: str | None
+
+
+def patient_status(db: Database, actor: Actor, *, clock: Clock = system_clock) -> PatientStatus:
+    """The signed-in patient's holds, crisis lines and any early end (PermissionDenied else)."""
+    if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
+        raise PermissionDenied("only a patient has a patient status")
+    now = clock()
+    with db.transaction() as session:
+        patient = patient_for(session, actor, actor.patient_id)
+        status = status_of(session, patient, now)
+        audit_patient(session, actor, "read", "patient_status", patient.id, patient, at=now)
+        return status
+
+
+def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> PatientStatus:
+    """The patient's status inside an open transaction (callers audit)."""
+    trial = session.execute(
+        select(TrialRow).where(TrialRow.patient_id == patient.id).order_by(TrialRow.id.desc())
+    ).scalar()
+    alerts = open_alerts(session, patient.id)
+    zone_today = patient_today(patient, now)
+    holds = [
+        HoldNotice(
+            what=patient_notice(a.code, patient_today(patient, a.created_at)),
+            since=patient_today(patient, a.created_at),
+        )
+        for a in alerts
+        if a.action in DOSE_BLOCKING
+    ]
+    if trial is not None and trial.status == lifecycle.TrialStatus.PAUSED and not holds:
+        holds.append(HoldNotice(what=PAUSED, since=zone_today))
+    crisis = any(a.code in crisis_codes() for a in alerts)
+    return PatientStatus(
+        trial_id=trial.id if trial else None,
+        trial_status=trial.status if trial else None,
+        held=bool(holds),
+        holds=holds,
+        instruction=DO_NOT_DOSE if holds else None,
+        contact=CONTACT if holds else None,
+        crisis=crisis,
+        crisis_lines=crisis_lines(session, patient.site_id),
+        ended_early=_ended_early(trial),
+    )
+
+
+def crisis_lines(session: Session, site_id: int) -> list[CrisisLine]:
+    """The site's crisis lines, or the catalog's default set when it names none."""
+    site = session.get(SiteRow, site_id)
+    own = [(c["label"], c["number"]) for c in (site.crisis_contacts or [])] if site else []
+    return [
+        CrisisLine(label=label, number=number, tel=tel_uri(number))
+        for label, number in (own or default_crisis_contacts())
+    ]
+
+
+def _ended_early(trial: TrialRow | None) -> str | None:
+    """Why the patient's trial ended before its end, in words for the patient."""
+    if trial is None:
+        return None
+    if trial.status == lifecycle.TrialStatus.WITHDRAWN:
+        return (
+            "Your clinic stopped your trial early. Do not take any more trial capsules. "
+            f"The reason they gave: {trial.status_reason or 'not recorded'}."
+        )
+    if trial.status == lifecycle.TrialStatus.UNBLINDED and trial.unblinded_early:
+        return (
+            "Your trial was ended early, and your clinic looked at which capsules you had, "
+            "to keep you safe. Do not take any more trial capsules. "
+            f"The reason they gave: {trial.unblind_reason}."
+        )
+    return None

@@ -1,0 +1,79 @@
+"""A hold reaches the patient first (issue 14): after home BP 210/125 the page the patient lands on
+shows the hold and no capsule prompt; PHQ-9 item 9 shows crisis lines (tel: links) at once and on
+Today; a withdrawn patient is told why."""
+
+from __future__ import annotations
+
+import re
+
+from e2e.conftest import Pages
+from e2e.setup import running_trial
+from helpers import Clinic, FixedClock
+from microtrial.services import alerts, dosing, trial_lifecycle
+
+
+def test_bp_crisis_replaces_the_capsule_prompt_with_the_hold(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = running_trial(clinic, clock)
+    page = pages.open("p_A-001")
+    assert page.get_by_role("heading", name="Capsule check-in").count() == 1
+    fieldset = page.get_by_role("group", name=re.compile("^Average pain"))
+    fieldset.get_by_text("5", exact=True).click()
+    page.locator("summary", has_text="Blood pressure").click()
+    page.get_by_label("Systolic blood pressure (mmHg)").fill("210")
+    page.get_by_label("Diastolic blood pressure (mmHg)").fill("125")
+    page.get_by_role("button", name="Save today's diary").click()
+    page.wait_for_load_state()
+    notice = page.locator("#hold-notice")
+    notice.wait_for()
+    text = notice.inner_text()
+    assert "Do not take a capsule" in text
+    assert "Your blood pressure reading on 2 March 2026 was very high." in text
+    assert "clinic" in text
+    assert page.get_by_role("heading", name="Capsule check-in").count() == 0
+    assert page.get_by_label("Kit code on the capsule pack").count() == 0
+    pages.shot(page, "today-held")
+    doc = clinic.actors["clinician_sitea"]
+    assert dosing.list_doses(clinic.db, doc, trial.id) == []
+    assert {a.code for a in alerts.list_alerts(clinic.db, doc)} == {"bp-crisis"}
+
+
+def test_phq9_item9_shows_crisis_lines_at_once_and_on_today(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock)
+    page = pages.open("p_A-001", "/questionnaires/phq9")
+    for i in range(1, 10):
+        value = 1 if i == 9 else 0
+        page.locator(f'select[name="phq9.q{i}"]').select_option(str(value))
+    page.get_by_role("button", name=re.compile("^Save")).click()
+    page.wait_for_load_state()
+    crisis = page.locator("#crisis")
+    crisis.wait_for()
+    assert crisis.locator('a[href="tel:988"]').count() == 1
+    assert crisis.locator('a[href="tel:116123"]').count() == 1
+    page.goto("/today")
+    assert page.locator("#crisis").is_visible()
+    assert page.locator("#hold-notice").is_visible()
+    assert "thoughts" in page.locator("#hold-notice").inner_text()
+    assert page.get_by_role("heading", name="Capsule check-in").count() == 0
+    pages.shot(page, "today-crisis")
+
+
+def test_a_withdrawn_patient_is_told_why(pages: Pages, clinic: Clinic, clock: FixedClock) -> None:
+    trial = running_trial(clinic, clock)
+    trial_lifecycle.transition(
+        clinic.db,
+        clinic.actors["clinician_sitea"],
+        trial.id,
+        "withdraw",
+        reason="your liver tests need checking first",
+        clock=clock,
+    )
+    page = pages.open("p_A-001")
+    ended = page.locator("#ended-notice").inner_text()
+    assert "stopped your trial early" in ended
+    assert "your liver tests need checking first" in ended
+    assert page.get_by_role("heading", name="Capsule check-in").count() == 0
+    pages.shot(page, "today-withdrawn")
