@@ -13,7 +13,7 @@ from microtrial.cli.main import app
 from microtrial.services.audit import verify_audit_log
 from microtrial.settings import Settings
 from microtrial.store.db import Database
-from microtrial.store.models import AlertRow, TrialRow
+from microtrial.store.models import AdverseEventRow, AlertRow, TrialRow
 
 
 @pytest.mark.slow
@@ -29,9 +29,27 @@ def test_demo_builds_every_trial_stage(tmp_path: Path) -> None:
         with db.transaction() as session:
             statuses = Counter(session.execute(select(TrialRow.status)).scalars())
             alert_codes = set(session.execute(select(AlertRow.code)).scalars())
+            escalated = set(
+                session.execute(
+                    select(AlertRow.code).where(AlertRow.escalated_at.is_not(None))
+                ).scalars()
+            )
+            waiting = session.execute(
+                select(AdverseEventRow.id).where(
+                    AdverseEventRow.is_current.is_(True),
+                    AdverseEventRow.status == "awaiting review",
+                    AdverseEventRow.source == "patient report",
+                )
+            ).all()
         assert set(statuses) == {"scheduled", "running", "paused", "unblinded"}
         assert statuses["unblinded"] >= 5
         assert "ae-grade-3-or-serious" in alert_codes
+        # the safety loop can be seen: a patient held by a blood-pressure reading, urgent
+        # alerts escalated after 24 h, patient-reported adverse events awaiting review
+        assert "bp-crisis" in alert_codes
+        assert {"bp-crisis", "ae-grade-3-or-serious"} <= escalated
+        assert waiting
+        assert "held after a home blood pressure of 210/125" in result.stdout
         problems, events = verify_audit_log(db)
         assert problems == []
         assert events > 1000

@@ -68,6 +68,8 @@ def demo(
         console.print(f"  {username:<18} {role}")
     console.print(f"  patient01 .. patient{len(summary.patients):02d} patient")
     console.print(f"reports: {', '.join(str(out / name) for name in reports)}")
+    for line in summary.safety:
+        console.print(f"safety: {line}")
     console.print(
         f"next: microtrial serve --database-url sqlite:///{summary.database} "
         "then open http://127.0.0.1:8000 (or: make serve)"

@@ -23,6 +23,7 @@ from microtrial.services import (
     patients,
     records,
     screening,
+    sweeps,
     trial_allocation,
     trial_lifecycle,
     trial_planning,
@@ -86,6 +87,8 @@ class DemoSummary:
     staff: list[tuple[str, str]]
     patients: list[DemoPatient] = field(default_factory=list)
     password: str = DEMO_PASSWORD
+    # The safety states a visitor can look at, in words (who, what, where to see it).
+    safety: list[str] = field(default_factory=list)
 
     def by_group(self) -> dict[str, list[DemoPatient]]:
         """Patients grouped by condition group, in a fixed order."""
@@ -167,8 +170,40 @@ def _populate(
             clock=sim,
         )
         _run_patient(db, doc, patient.id, out, rng, sim, now, i)
+        if out.stage == "running" and not summary.safety:
+            summary.safety.append(_hold_for_blood_pressure(db, patient.id, out, now))
         summary.patients.append(out)
+    _show_the_safety_loop(db, summary, now)
     return summary
+
+
+def _hold_for_blood_pressure(db: Database, pid: int, out: DemoPatient, now: dt.datetime) -> str:
+    """A running patient reports a home blood pressure of 210/125: the stop rule holds them."""
+    when = now - dt.timedelta(hours=30)  # old enough to be escalated by the sweep below
+    me = admin.actor_for_patient(db, pid)
+    reading = DiaryInput(when.date(), {"systolic": 210, "diastolic": 125}, "home_bp")
+    records.record_diary_entry(db, me, pid, reading, clock=lambda: when)
+    out.stage = "paused"
+    return (
+        f"{out.code} (patient{int(out.code[1:]):02d}) is held after a home blood pressure of "
+        "210/125: Today shows the hold instead of the capsule check-in"
+    )
+
+
+def _show_the_safety_loop(db: Database, summary: DemoSummary, now: dt.datetime) -> None:
+    """Run the daily sweep once, as the server would: overdue urgent alerts are escalated."""
+    done = sweeps.sweep_alerts(db, system_actor("demo"), clock=lambda: now)
+    escalated = sum(len(site.escalated) for site in done)
+    waiting = [p.code for p in summary.patients if p.adverse_events]
+    summary.safety.append(
+        f"{escalated} urgent alert(s) unacknowledged for over 24 h are escalated: "
+        "a banner on every clinician page (sign in as dr.demo)"
+    )
+    if waiting:
+        summary.safety.append(
+            f"patient-reported adverse events await clinician review ({', '.join(waiting[:4])}"
+            f"{', ...' if len(waiting) > 4 else ''}): the patient page lists them"
+        )
 
 
 def _run_patient(
