@@ -46,7 +46,7 @@ def test_phq9_item9_shows_crisis_lines_at_once_and_on_today(
     page = pages.open("p_A-001", "/questionnaires/phq9")
     for i in range(1, 10):
         value = 1 if i == 9 else 0
-        page.locator(f'select[name="phq9.q{i}"]').select_option(str(value))
+        page.locator(f"input[name='phq9.q{i}'][value='{value}']").check()
     page.get_by_role("button", name=re.compile("^Save")).click()
     page.wait_for_load_state()
     crisis = page.locator("#crisis")
