@@ -18,6 +18,7 @@ from microtrial.domain.actors import system_actor
 from microtrial.errors import ValidationError
 from microtrial.services import admin, records
 from microtrial.services.diary_writer import DiaryWriter
+from microtrial.services.patient_status import crisis_lines
 from microtrial.services.records import DiaryInput
 from microtrial.settings import Settings
 from microtrial.store import migrate
@@ -155,3 +156,27 @@ def test_cli_refuses_implausible_diaries_in_one_line(database_url: str) -> None:
     code, out, err = run_cli("site", "backfill-days", "LON1", "4000", *url)
     assert code == 2
     assert "backfill_days" in err
+
+
+def test_a_site_sets_its_own_crisis_lines_from_the_cli(clinic: Clinic, database_url: str) -> None:
+    url = ("--database-url", database_url)
+    code, out, err = run_cli(
+        "site", "crisis-lines", "SITEA", "Samaritans=116 123", "GP=+44 20 7946 0000", *url
+    )
+    assert code == 0, err
+    assert "Samaritans 116 123" in out
+    for bad, field in (("Samaritans", "lines"), ("Help=call us", "number"), ("=999", "label")):
+        code, _, err = run_cli("site", "crisis-lines", "SITEA", bad, *url)
+        assert code == 2, err
+        assert field in err
+    with clinic.db.transaction() as session:
+        lines = crisis_lines(session, clinic.site_a.id)
+    # the refusals changed nothing: the lines set first are the site's
+    assert [(c.label, c.tel) for c in lines] == [
+        ("Samaritans", "tel:116123"),
+        ("GP", "tel:+442079460000"),
+    ]
+    assert run_cli("site", "crisis-lines", "SITEA", *url)[0] == 0
+    with clinic.db.transaction() as session:
+        defaults = crisis_lines(session, clinic.site_a.id)
+    assert [c.number for c in defaults][:3] == ["911", "999", "112"]  # the catalog's set again

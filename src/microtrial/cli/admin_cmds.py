@@ -45,6 +45,33 @@ def site_backfill_days(
     console.print(f"site {code}: backfill window {'default' if days is None else days} days")
 
 
+@site_app.command("crisis-lines")
+def site_crisis_lines(
+    code: Annotated[str, typer.Argument(help="The site's code.")],
+    lines: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help='Lines as "LABEL=NUMBER", e.g. "Samaritans=116 123" (none: the default set).'
+        ),
+    ] = None,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Set the crisis lines a site's patients are shown (as tap-to-call links)."""
+    from microtrial.errors import ValidationError
+    from microtrial.services import admin
+
+    with open_db(database_url) as db, handle_errors():
+        pairs = []
+        for line in lines or []:
+            label, sep, number = line.partition("=")
+            if not sep:
+                raise ValidationError("lines", f"{line!r} has no '='", allowed='"LABEL=NUMBER"')
+            pairs.append((label, number))
+        admin.set_crisis_lines(db, system_actor(), code, pairs or None)
+    shown = ", ".join(f"{label.strip()} {number.strip()}" for label, number in pairs)
+    console.print(f"site {code}: crisis lines {shown or 'the default set'}")
+
+
 @site_app.command("list")
 def site_list(database_url: DatabaseUrlOpt = None) -> None:
     """List sites."""

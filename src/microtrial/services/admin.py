@@ -64,6 +64,46 @@ def set_backfill_days(
         return days
 
 
+def set_crisis_lines(
+    db: Database,
+    actor: Actor,
+    code: str,
+    lines: list[tuple[str, str]] | None,
+    *,
+    clock: Clock = system_clock,
+) -> list[tuple[str, str]] | None:
+    """Set the crisis lines (label, phone number) a site's patients see (None: the default)."""
+    authorize(actor, Action.SET_SITE_SETTINGS)
+    for label, number in lines or []:
+        if not label.strip():
+            raise ValidationError("label", "a crisis line needs a label", allowed="non-empty text")
+        digits = sum(ch.isdigit() for ch in number)
+        if not 2 <= digits <= 20 or any(not (ch.isdigit() or ch in " +-()") for ch in number):
+            raise ValidationError(
+                "number",
+                f"{number!r} is not a phone number",
+                value=number,
+                allowed="2-20 digits, with spaces, +, - or brackets",
+            )
+    with db.transaction() as session:
+        site = site_by_code(session, actor, code)
+        stored = [
+            {"label": label.strip(), "number": number.strip()} for label, number in lines or []
+        ]
+        site.crisis_contacts = stored or None
+        audit(
+            session,
+            actor,
+            "update",
+            "site",
+            site.id,
+            at=clock(),
+            site_id=site.id,
+            detail={"crisis_contacts": stored or None},
+        )
+    return lines or None
+
+
 def list_sites(db: Database, actor: Actor) -> list[SiteRead]:
     """Sites the actor may see."""
     with db.transaction() as session:
