@@ -15,10 +15,29 @@ from helpers import Clinic, FixedClock
 from microtrial.cli.main import app
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ValidationError
-from microtrial.services import trial_allocation, trial_planning, trial_views
+from microtrial.services import (
+    patients,
+    screening,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 from microtrial.services.trial_planning import RegimenChoice
 
 SPEC = DesignSpec(run_in_days=7, pairs=2, period_days=14, wash_in_days=3)
+
+
+def screened_for_lsd(clinic: Clinic, clock: FixedClock) -> None:
+    """Patient A-001 screened for LSD with every history question answered no."""
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    for flag in screening.history_flag_ids():
+        patients.set_history_flag(clinic.db, doc, pid, flag, False, clock=clock)
+    result = screening.screen_patient(clinic.db, doc, pid, "lsd", clock=clock)
+    assert result.decision == "no-known-issues", result.findings
+
+
 # (substance, amount, unit) -> the field named and the text of the refusal
 REFUSED = [
     (("psilocybin", 1e9, "mg"), "unit", "(allowed: mg dried material)"),
@@ -56,6 +75,7 @@ def test_plan_outside_the_sourced_range_is_refused_and_nothing_stored(
 def test_plan_inside_the_range_is_sub_perceptual_and_printed_on_the_kit_sheet(
     clinic: Clinic, clock: FixedClock
 ) -> None:
+    screened_for_lsd(clinic, clock)
     doc = clinic.actors["clinician_sitea"]
     pid = clinic.patients["A-001"].id
     # the headache-pulse schedule is not sub-perceptual in the published trials, but this dose is
@@ -69,6 +89,8 @@ def test_plan_inside_the_range_is_sub_perceptual_and_printed_on_the_kit_sheet(
         clock=clock,
     )
     assert trial.sub_perceptual
+    # kits are prepared once a trial is scheduled
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
     prep = trial_allocation.kit_preparation(
         clinic.db, clinic.actors["unblinded_staff_sitea"], trial.id, clock=clock
     )
@@ -79,6 +101,7 @@ def test_kit_sheet_refuses_a_stored_dose_outside_the_range(
     clinic: Clinic, clock: FixedClock
 ) -> None:
     """A plan stored before the ranges existed still reads, but no kit sheet prints its dose."""
+    screened_for_lsd(clinic, clock)
     doc = clinic.actors["clinician_sitea"]
     pid = clinic.patients["A-001"].id
     trial = trial_planning.plan_trial(
@@ -98,6 +121,7 @@ def test_kit_sheet_refuses_a_stored_dose_outside_the_range(
         row.plan = {**row.plan, "regimen": {**row.plan["regimen"], "amount": 100}}
     shown = trial_views.get_trial(clinic.db, doc, trial.id, clock=clock)
     assert not shown.sub_perceptual
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)
     with pytest.raises(ValidationError, match="amount: 100 µg is outside"):
         trial_allocation.kit_preparation(
             clinic.db, clinic.actors["unblinded_staff_sitea"], trial.id, clock=clock
