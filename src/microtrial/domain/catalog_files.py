@@ -13,8 +13,6 @@ from typing import Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from microtrial.domain.regimens import DoseUnit
-
 Severity = Literal["contraindicated", "major", "moderate", "minor"]
 SEVERITY_ORDER: dict[str, int] = {"contraindicated": 3, "major": 2, "moderate": 1, "minor": 0}
 AlertSeverity = Literal["urgent", "high", "info"]
@@ -93,8 +91,6 @@ class Substance(CatalogModel):
     title: str
     unii: str
     drugbank: str
-    # Units a clinician may give this substance's amount in (choices only; no dose limits).
-    units: tuple[DoseUnit, ...] = Field(min_length=1)
     sources: tuple[str, ...] = Field(min_length=1)
 
 

@@ -14,9 +14,9 @@ from microtrial.domain.catalog import (
     parse_catalog,
     parse_instrument,
 )
-from microtrial.domain.regimens import DoseUnit
+from microtrial.domain.regimens import DoseUnit, load_regimen_catalog
 from microtrial.domain.scoring import score
-from microtrial.domain.substances import dose_units, substance_ids
+from microtrial.domain.substances import substance_ids
 
 CATALOG = load_catalog()
 
@@ -290,6 +290,6 @@ def test_user_instrument_with_bad_reference_is_rejected() -> None:
 
 def test_substances_and_their_units_come_from_the_catalog() -> None:
     assert substance_ids(CATALOG) == ("psilocybin", "lsd")
-    assert CATALOG.substances["lsd"].units == (DoseUnit.MICROGRAM,)
-    # each unit once, in catalog order (the plan form's order)
-    assert dose_units(CATALOG) == ("mg dried material", "mg", "µg")
+    # units are stated once, with the sourced range of each preparation (regimens.yaml)
+    ranges = load_regimen_catalog().microdose_ranges
+    assert {r.unit for r in ranges["lsd"]} == {DoseUnit.MICROGRAM}
