@@ -97,3 +97,26 @@ def audit_count(db: Database) -> int:
 
     with db.transaction() as session:
         return session.execute(select(func.count(AuditEventRow.id))).scalar_one()
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the ``microtrial`` command line in-process: exit code, stdout, stderr."""
+    from typer.testing import CliRunner
+
+    from microtrial.cli.main import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def cli_patient(database_url: str, *, tz: str = "Europe/London") -> tuple[str, str]:
+    """Migrate the database and add site LON1 with patient P-9 through the CLI; the URL options."""
+    url = ("--database-url", database_url)
+    assert run_cli("db", "upgrade", *url)[0] == 0
+    assert run_cli("site", "add", "LON1", *url)[0] == 0
+    code, _, err = run_cli(
+        "patient", "add", "--site", "LON1", "--code", "P-9", "--birth-year", "1970",
+        "--sex", "male", "--tz", tz, *url,
+    )  # fmt: skip
+    assert code == 0, err
+    return url

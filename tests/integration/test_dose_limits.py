@@ -9,10 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from typer.testing import CliRunner
 
-from helpers import Clinic, FixedClock
-from microtrial.cli.main import app
+from helpers import Clinic, FixedClock, cli_patient, run_cli
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ValidationError
 from microtrial.services import (
@@ -128,31 +126,8 @@ def test_kit_sheet_refuses_a_stored_dose_outside_the_range(
         )
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
 def test_cli_refuses_a_dose_outside_the_range_in_one_line(database_url: str) -> None:
-    url = ("--database-url", database_url)
-    assert run_cli("db", "upgrade", *url)[0] == 0
-    assert run_cli("site", "add", "LON1", *url)[0] == 0
-    code, _, err = run_cli(
-        "patient",
-        "add",
-        "--site",
-        "LON1",
-        "--code",
-        "P-9",
-        "--birth-year",
-        "1970",
-        "--sex",
-        "male",
-        "--tz",
-        "Europe/London",
-        *url,
-    )
-    assert code == 0, err
+    url = cli_patient(database_url)
     start = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     for (substance, amount, unit), field, message in REFUSED:
         code, out, err = run_cli(

@@ -10,10 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from alembic import command
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from helpers import Clinic, FixedClock
-from microtrial.cli.main import app
+from helpers import Clinic, FixedClock, cli_patient, run_cli
 from microtrial.domain.actors import system_actor
 from microtrial.errors import ValidationError
 from microtrial.services import admin, records
@@ -115,31 +113,8 @@ def test_migration_0006_adds_and_drops_the_site_backfill_column(database_url: st
     engine.dispose()
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
 def test_cli_refuses_implausible_diaries_in_one_line(database_url: str) -> None:
-    url = ("--database-url", database_url)
-    assert run_cli("db", "upgrade", *url)[0] == 0
-    assert run_cli("site", "add", "LON1", *url)[0] == 0
-    code, _, err = run_cli(
-        "patient",
-        "add",
-        "--site",
-        "LON1",
-        "--code",
-        "P-9",
-        "--birth-year",
-        "1970",
-        "--sex",
-        "male",
-        "--tz",
-        "UTC",
-        *url,
-    )
-    assert code == 0, err
+    url = cli_patient(database_url, tz="UTC")
     today = dt.datetime.now(dt.UTC).date()
     base = ("diary", "add", "--site", "LON1", "--code", "P-9", *url)
     for extra, field in (

@@ -128,16 +128,8 @@ def mark_paused(trial: TrialRow, reason: str, today: dt.date) -> None:
 
 
 def dose_holds(session: Session, patient_id: int) -> list[AlertRow]:
-    """Open alerts that forbid recording a dose."""
-    return list(
-        session.execute(
-            select(AlertRow).where(
-                AlertRow.patient_id == patient_id,
-                AlertRow.acknowledged_at.is_(None),
-                AlertRow.action.in_(DOSE_BLOCKING),
-            )
-        ).scalars()
-    )
+    """Open alerts that forbid taking a dose (oldest first)."""
+    return [a for a in open_alerts(session, patient_id) if a.action in DOSE_BLOCKING]
 
 
 def open_alerts(session: Session, patient_id: int) -> list[AlertRow]:
