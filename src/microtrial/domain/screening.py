@@ -22,6 +22,7 @@ from microtrial.domain.medications import MedicationMatch, match_medication
 from microtrial.errors import ValidationError
 
 __all__ = [
+    "DO_NOT_START",
     "BloodPressure",
     "Decision",
     "Finding",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 Decision = Literal["do-not-start", "clinician-review", "no-known-issues"]
+# The decision that blocks a trial: no start, no kits, no sign-off clears it.
+DO_NOT_START: Decision = "do-not-start"
 FindingSeverity = Literal["contraindicated", "major", "moderate", "minor"]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, allows, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
-from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
+from microtrial.domain.screening import DO_NOT_START, BloodPressure, PatientSnapshot, screen
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
 from microtrial.services.common import (
     Clock,
@@ -178,7 +178,7 @@ def sign_off_screening(
     with db.transaction() as session:
         row = current_version(session, ScreeningResultRow, record_id)
         patient = patient_for(session, actor, row.patient_id)
-        if row.decision == "do-not-start":
+        if row.decision == DO_NOT_START:
             raise SafetyBlock("decision: do-not-start cannot be signed off")
         if row.decision == "no-known-issues":
             raise ConflictError("decision: no-known-issues needs no sign-off")

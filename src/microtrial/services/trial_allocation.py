@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
 from microtrial.services.common import Clock, audit_patient, system_clock
@@ -20,8 +21,6 @@ from microtrial.services.trial_loaders import (
 )
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationAnnotationRow
-
-DO_NOT_START = "do-not-start"
 
 
 @dataclass(frozen=True)

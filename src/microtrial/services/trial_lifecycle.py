@@ -11,6 +11,7 @@ from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
+from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, SafetyBlock, StaleVersion, ValidationError
 from microtrial.services.alerts import blocks_resume, mark_paused, open_alerts
@@ -173,7 +174,7 @@ def _require_cleared_screening(session: Session, trial: TrialRow, patient: Patie
     screening = current_screening(session, patient.id, substance)
     if screening is None:
         raise SafetyBlock(f"screening: patient has no {substance} screening")
-    if screening.decision == "do-not-start":
+    if screening.decision == DO_NOT_START:
         raise SafetyBlock("screening: decision is do-not-start")
     if not screening.cleared:
         raise SafetyBlock("screening: clinician-review screening is not signed off")
