@@ -32,7 +32,9 @@ from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, PatientRow, SiteRow, TrialRow
 
 # Alert actions (catalog/alerts.yaml) that stop doses until a clinician acts.
-DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing"})
+# Alerts during which the patient must not take a capsule (the Today notice, the API status and
+# the dose-during-hold deviation all read this set): a withheld dose included.
+DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing", "withhold-dose"})
 PAUSING = frozenset({"stop", "pause-trial"})
 ACTIVE_TRIAL_STATUSES = tuple(sorted(s.value for s in lifecycle.ACTIVE))
 # Rules that would fire again every day while the condition lasts: one open alert is enough.

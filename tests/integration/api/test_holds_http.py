@@ -125,6 +125,38 @@ def test_a_bp_crisis_holds_the_patient_and_a_dose_anyway_is_a_deviation(
     assert "Capsule check-in" in _page(server, "/today")
 
 
+def test_a_withheld_dose_reaches_the_patient_and_a_dose_anyway_is_a_deviation(
+    api: httpx.Client, login: Login, server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    """BP 165/95 before a dose: the rule says withhold this dose; the patient must see it."""
+    pid = running_trial(clinic, clock, "A-001", run_in=0)
+    trial_id = _trial_id(clinic)
+    me = login("p_A-001")
+    body = {
+        "local_date": clock().date().isoformat(),
+        "answers": {"systolic": 165, "diastolic": 95},
+        "instrument_id": "home_bp",
+    }
+    posted = api.post(
+        f"/patients/{pid}/diary-entries", json=body, headers={**me, "Idempotency-Key": "bp-1"}
+    )
+    assert posted.status_code == 201, posted.text
+    status = api.get("/me/status", headers=me).json()
+    assert status["held"] is True
+    assert "was high, so this dose is held" in status["holds"][0]["what"]
+    today = _page(server, "/today")
+    assert 'id="hold-notice"' in today
+    assert "Capsule check-in" not in today
+    kit = trial_views.get_trial(clinic.db, clinic.actors["p_A-001"], trial_id).periods[0].kit_code
+    dose = api.post(
+        f"/trials/{trial_id}/doses",
+        json={"taken_at": clock().isoformat(), "kit_code": kit},
+        headers={**me, "Idempotency-Key": "withheld-dose-1"},
+    )
+    assert dose.status_code == 201, dose.text
+    assert "dose-during-hold" in dose.json()["deviation"]
+
+
 def test_two_doses_on_one_day_are_both_stored_with_an_urgent_hold(
     api: httpx.Client, login: Login, clinic: Clinic, clock: FixedClock
 ) -> None:
