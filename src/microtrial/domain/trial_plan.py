@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from microtrial.domain.regimens import Regimen, regimen_from_template
+
 __all__ = ["PlannedDesign", "PlannedRegimen", "TrialPlan"]
 
 
@@ -35,6 +37,20 @@ class PlannedRegimen:
             amount=data["amount"],
             unit=data["unit"],
             weekdays=tuple(weekdays) if weekdays else None,
+        )
+
+    def build(self, *, enforce_range: bool = True) -> Regimen:
+        """The domain regimen; refuses a unit foreign to the substance or an out-of-range amount.
+
+        ``enforce_range=False`` reads a plan stored before the sourced microdose ranges existed.
+        """
+        return regimen_from_template(
+            self.template,
+            substance=self.substance,
+            amount=self.amount,
+            unit=self.unit,
+            weekdays=self.weekdays,
+            enforce_range=enforce_range,
         )
 
     def to_json(self) -> dict[str, Any]:

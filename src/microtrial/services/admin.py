@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
@@ -48,20 +50,8 @@ def set_backfill_days(
             value=days,
             allowed=f"0-{MAX_BACKFILL_DAYS} days, or empty for the default",
         )
-    with db.transaction() as session:
-        site = site_by_code(session, actor, code)
-        site.backfill_days = days
-        audit(
-            session,
-            actor,
-            "update",
-            "site",
-            site.id,
-            at=clock(),
-            site_id=site.id,
-            detail={"backfill_days": days},
-        )
-        return days
+    _update_site(db, actor, code, clock, backfill_days=days)
+    return days
 
 
 def set_crisis_lines(
@@ -85,23 +75,20 @@ def set_crisis_lines(
                 value=number,
                 allowed="2-20 digits, with spaces, +, - or brackets",
             )
+    stored = [{"label": label.strip(), "number": number.strip()} for label, number in lines or []]
+    _update_site(db, actor, code, clock, crisis_contacts=stored or None)
+    return lines or None
+
+
+def _update_site(db: Database, actor: Actor, code: str, clock: Clock, **settings: Any) -> None:
+    """Store a site's settings and audit the update with the new values."""
     with db.transaction() as session:
         site = site_by_code(session, actor, code)
-        stored = [
-            {"label": label.strip(), "number": number.strip()} for label, number in lines or []
-        ]
-        site.crisis_contacts = stored or None
+        for name, value in settings.items():
+            setattr(site, name, value)
         audit(
-            session,
-            actor,
-            "update",
-            "site",
-            site.id,
-            at=clock(),
-            site_id=site.id,
-            detail={"crisis_contacts": stored or None},
+            session, actor, "update", "site", site.id, at=clock(), site_id=site.id, detail=settings
         )
-    return lines or None
 
 
 def list_sites(db: Database, actor: Actor) -> list[SiteRead]:

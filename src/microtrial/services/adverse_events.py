@@ -38,11 +38,10 @@ from microtrial.services.alerts import raise_alerts
 from microtrial.services.common import (
     Clock,
     add_audited,
-    audit_patient,
     current_version,
     patient_for,
     stamp,
-    supersede,
+    supersede_audited,
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
@@ -137,23 +136,37 @@ def record_checklist_events(
                 "status": AWAITING_REVIEW,
             }
             reason = f"patient reported grade {symptom.grade} on {entry.local_date}"
-            new = supersede(
-                session, row, changes, actor=actor, at=now, reason=reason, editable=REVIEWABLE
-            )
-            audit_patient(
-                session,
-                actor,
-                "correct",
-                "adverse_event",
-                row.record_id,
-                patient,
-                at=now,
-                version=new.version,
-                grade=new.grade,
-                diary_entry=entry.record_id,
-            )
+            detail = {"grade": changes["grade"], "diary_entry": entry.record_id}
+            new = _revise(session, actor, row, changes, patient, now, reason, "correct", detail)
             written.append(new)
     return written
+
+
+def _revise(
+    session: Session,
+    actor: Actor,
+    old: AdverseEventRow,
+    changes: dict[str, Any],
+    patient: PatientRow,
+    now: dt.datetime,
+    reason: str,
+    action: str,
+    detail: dict[str, Any],
+) -> AdverseEventRow:
+    """The next version of an adverse event (reviewable fields only), audited as ``action``."""
+    return supersede_audited(
+        session,
+        old,
+        changes,
+        patient,
+        "adverse_event",
+        actor=actor,
+        at=now,
+        reason=reason,
+        editable=REVIEWABLE,
+        action=action,
+        **detail,
+    )
 
 
 def _latest_by_symptom(
@@ -210,22 +223,9 @@ def review_adverse_event(
             changes |= {"outcome": review.outcome, "resolved_date": review.resolved_date}
         reason = (review.reason or "").strip() or f"{review.action} by clinician review"
         was_pausing = pauses(old.grade, old.serious)
-        new = supersede(
-            session, old, changes, actor=actor, at=now, reason=reason, editable=REVIEWABLE
-        )
-        audit_patient(
-            session,
-            actor,
-            review.action,
-            "adverse_event",
-            record_id,
-            patient,
-            at=now,
-            version=new.version,
-            grade=new.grade,
-            serious=new.serious,
-            status=new.status,
-        )
+        detail = {"grade": changes.get("grade", old.grade), "status": changes["status"]}
+        detail["serious"] = changes.get("serious", old.serious)
+        new = _revise(session, actor, old, changes, patient, now, reason, review.action, detail)
         if pauses(new.grade, new.serious) and not was_pausing:
             # The one stop-rule path: the adverse-event alert pauses a running trial.
             report = AdverseEventReport(term=new.term, grade=new.grade, serious=new.serious)

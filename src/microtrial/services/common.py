@@ -11,9 +11,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from microtrial.domain.access import Action, Scope, authorize, scope_of, sees_patient, sees_site
+from microtrial.domain.access import (
+    Action,
+    Scope,
+    allows,
+    authorize,
+    scope_of,
+    sees_patient,
+    sees_site,
+)
 from microtrial.domain.actors import Actor
-from microtrial.errors import NotFound, ValidationError
+from microtrial.errors import NotFound, PermissionDenied, ValidationError
 from microtrial.store.audit import append_event
 from microtrial.store.models import AuditEventRow, PatientRow, SiteRow, VersionedMixin
 
@@ -177,6 +185,13 @@ def patient_for(session: Session, actor: Actor, patient_id: int) -> PatientRow:
     return check_patient_scope(actor, patient_id, row_by_id(session, PatientRow, patient_id))
 
 
+def own_patient(session: Session, actor: Actor, what: str) -> PatientRow:
+    """The signed-in patient's own record; PermissionDenied naming ``what`` for anyone else."""
+    if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
+        raise PermissionDenied(f"only a patient has {what}")
+    return patient_for(session, actor, actor.patient_id)
+
+
 def patients_by_id(session: Session, patient_ids: Iterable[int]) -> dict[int, PatientRow]:
     """Several patients in one query, for ``check_patient_scope`` (ids that fit a key column)."""
     wanted = {i for i in patient_ids if -MAX_ID - 1 <= i <= MAX_ID}
@@ -269,4 +284,28 @@ def supersede(
     stamp(new, actor, at, reason.strip())
     session.add(new)
     session.flush()
+    return new
+
+
+def supersede_audited(
+    session: Session,
+    old: V,
+    changes: dict[str, Any],
+    patient: PatientRow,
+    entity: str,
+    /,
+    *,
+    actor: Actor,
+    at: dt.datetime,
+    reason: str,
+    editable: Iterable[str],
+    action: str = "correct",
+    **detail: Any,
+) -> V:
+    """``supersede`` a patient's record and audit the change under its record id and new version."""
+    new = supersede(session, old, changes, actor=actor, at=at, reason=reason, editable=editable)
+    record_id = new.record_id
+    audit_patient(
+        session, actor, action, entity, record_id, patient, at=at, version=new.version, **detail
+    )
     return new

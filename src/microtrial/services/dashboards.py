@@ -7,14 +7,14 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from microtrial.domain.access import Action, Scope, allows, authorize
+from microtrial.domain.access import Action, Scope, authorize
 from microtrial.domain.actors import Actor
 from microtrial.errors import PermissionDenied
 from microtrial.services.common import (
     Clock,
     audit_list,
     audit_patient,
-    patient_for,
+    own_patient,
     patient_today,
     scoped,
     system_clock,
@@ -42,11 +42,9 @@ class PatientHome(ReadModel):
 
 def patient_home(db: Database, actor: Actor, *, clock: Clock = system_clock) -> PatientHome:
     """The signed-in patient's own view (PermissionDenied for anyone else)."""
-    if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
-        raise PermissionDenied("only a patient has a patient home page")
     now = clock()
     with db.transaction() as session:
-        patient = patient_for(session, actor, actor.patient_id)
+        patient = own_patient(session, actor, "a patient home page")
         today = patient_today(patient, now)
         since = today - dt.timedelta(days=HISTORY_DAYS)
         rows = list(

@@ -8,15 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
-from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import crisis_codes, default_crisis_contacts, patient_notice, tel_uri
-from microtrial.errors import PermissionDenied
 from microtrial.services.alerts import DOSE_BLOCKING, open_alerts
 from microtrial.services.common import (
     Clock,
     audit_patient,
-    patient_for,
+    own_patient,
     patient_today,
     system_clock,
 )
@@ -60,11 +58,9 @@ class PatientStatus(ReadModel):
 
 def patient_status(db: Database, actor: Actor, *, clock: Clock = system_clock) -> PatientStatus:
     """The signed-in patient's holds, crisis lines and any early end (PermissionDenied else)."""
-    if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
-        raise PermissionDenied("only a patient has a patient status")
     now = clock()
     with db.transaction() as session:
-        patient = patient_for(session, actor, actor.patient_id)
+        patient = own_patient(session, actor, "a patient status")
         status = status_of(session, patient, now)
         audit_patient(session, actor, "read", "patient_status", patient.id, patient, at=now)
         return status

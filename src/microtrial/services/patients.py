@@ -35,6 +35,7 @@ from microtrial.services.common import (
     site_scope,
     stamp,
     supersede,
+    supersede_audited,
     system_clock,
 )
 from microtrial.services.schemas import (
@@ -326,18 +327,16 @@ def correct_record(
             raise NotFound(f"record: no record {record_id}")
         if expected_version is not None and old.version != expected_version:
             raise StaleVersion(expected_version, old.version)
-        new = supersede(
-            session, old, changes, actor=actor, at=now, reason=reason, editable=editable
-        )
-        audit_patient(
+        new = supersede_audited(
             session,
-            actor,
-            "correct",
-            kind,
-            record_id,
+            old,
+            changes,
             patient,
+            kind,
+            actor=actor,
             at=now,
-            version=new.version,
+            reason=reason,
+            editable=editable,
             fields=sorted(changes),
         )
         rescreen_after_change(session, actor, patient, now)

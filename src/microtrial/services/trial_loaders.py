@@ -17,7 +17,7 @@ from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import TrialCalendar, build_calendar, shift_for_pause
 from microtrial.domain.design import DesignView, PlannedPeriod
-from microtrial.domain.regimens import Regimen, regimen_from_template
+from microtrial.domain.regimens import Regimen
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound
 from microtrial.services.common import Clock, audit_patient, patient_for, row_by_id
@@ -72,15 +72,7 @@ def regimen_of(trial: TrialRow, *, validated: bool = False) -> Regimen:
     A plan stored before the sourced microdose ranges existed may lie outside them: it still
     reads (not sub-perceptual), but ``validated=True`` (what kit sheets ask for) refuses it.
     """
-    r = TrialPlan.from_json(trial.plan).regimen
-    return regimen_from_template(
-        r.template,
-        substance=r.substance,
-        amount=r.amount,
-        unit=r.unit,
-        weekdays=r.weekdays,
-        enforce_range=validated,
-    )
+    return TrialPlan.from_json(trial.plan).regimen.build(enforce_range=validated)
 
 
 def _view(session: Session, trial: TrialRow) -> DesignView:

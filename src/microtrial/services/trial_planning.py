@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -13,7 +12,7 @@ from microtrial.domain.calendar import build_calendar
 from microtrial.domain.design import DesignSpec, new_allocation_seed, plan_design
 from microtrial.domain.kits import issue_kits
 from microtrial.domain.lifecycle import OPEN, TrialStatus
-from microtrial.domain.regimens import Regimen, parse_weekdays, regimen_from_template
+from microtrial.domain.regimens import parse_weekdays
 from microtrial.domain.substances import substance_ids
 from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
 from microtrial.errors import ConflictError, ValidationError
@@ -29,36 +28,12 @@ from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, KitRow, PeriodRow, TrialRow
 
+RegimenChoice = PlannedRegimen
+"""The clinician's regimen: a catalog template plus substance, amount, unit (and weekdays).
 
-@dataclass(frozen=True)
-class RegimenChoice:
-    """The clinician's regimen: a catalog template plus substance, amount and unit.
-
-    ``build`` refuses a unit foreign to the substance or an amount outside its sourced microdose
-    range (catalog ``microdose_ranges``), naming the field and what is allowed.
-    """
-
-    template: str
-    substance: str
-    amount: float
-    unit: str
-    weekdays: tuple[str, ...] | None = None
-
-    def build(self) -> Regimen:
-        """The domain regimen (validates every field)."""
-        return regimen_from_template(
-            self.template,
-            substance=self.substance,
-            amount=self.amount,
-            unit=self.unit,
-            weekdays=self.weekdays,
-        )
-
-    def as_plan(self) -> PlannedRegimen:
-        """The regimen as the trial's plan keeps it."""
-        return PlannedRegimen(
-            self.template, self.substance, self.amount, self.unit, self.weekdays or None
-        )
+``build`` refuses a unit foreign to the substance or an amount outside its sourced microdose range
+(catalog ``microdose_ranges``), naming the field and what is allowed.
+"""
 
 
 def plan_trial(
@@ -105,7 +80,7 @@ def plan_trial(
             status=TrialStatus.DRAFT.value,
             start_date=start_date,
             plan=TrialPlan(
-                regimen=regimen.as_plan(),
+                regimen=regimen,
                 design=PlannedDesign(
                     run_in_days=spec.run_in_days,
                     pairs=spec.pairs,
