@@ -280,8 +280,10 @@ def test_research_export_is_deidentified(clinic: Clinic, clock: FixedClock, tmp_
     tables = exports.research_export(clinic.db, researcher, secret=SECRET, clock=clock)
     frames = tables.tables
     assert len(frames["patients"]) == 7  # site A only
-    assert tables.generalisation_level == 5  # the one 95-year-old forces age suppression
+    assert tables.generalisation_level == 4  # the one 95-year-old forces age suppression
     assert set(frames["patients"]["age_band"]) == {"*"}
+    # ... while the condition group, the research variable, is still released
+    assert set(frames["patients"]["condition"]) == {"migraine"}
     trials_frame = frames["trials"]
     assert sorted(trials_frame["unblinded"]) == [False, True]
     blinded_trial = trials_frame.loc[~trials_frame["unblinded"], "trial"].item()

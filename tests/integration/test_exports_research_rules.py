@@ -10,6 +10,7 @@ import pytest
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.interop.records import ConditionData, PatientExport
 from microtrial.interop.research import (
+    GENERALISATION_LEVELS,
     age_band,
     apply_k_anonymity,
     build_tables,
@@ -73,6 +74,26 @@ def test_k_anonymity_generalises_step_by_step_or_refuses() -> None:
         apply_k_anonymity(frame(split_sites), 5, "refuse")
     with pytest.raises(ConflictError, match="k=5"):
         apply_k_anonymity(frame(same[:4]), 5)
+
+
+def test_condition_group_is_kept_longest_and_released_where_it_holds_k() -> None:
+    ages = ("20-29", "30-39", "40-49", "50-59", "60-69")
+    rows = [(ages[i], "female" if i % 2 else "male", "migraine", f"s{i}") for i in range(5)]
+    rows += [(ages[i], "female", "fibromyalgia", "s1") for i in range(3)]
+    rows += [(ages[i], "male", "cluster_headache", "s2") for i in range(2)]
+    result = apply_k_anonymity(frame(rows), 5)
+    assert result.level == 5
+    assert "fewer than k patients suppressed" in GENERALISATION_LEVELS[result.level]
+    released = result.patients["condition"].value_counts().to_dict()
+    assert released == {"migraine": 5, "*": 5}  # the two small groups merged, migraine kept
+    assert set(result.patients["age_band"]) == {"*"}
+    assert set(result.patients["sex"]) == {"*"}
+    # two groups of five keep both their names with age and sex suppressed
+    even = [(ages[i], "female", "migraine", "s1") for i in range(5)]
+    even += [(ages[i], "male", "fibromyalgia", "s2") for i in range(5)]
+    both = apply_k_anonymity(frame(even), 5)
+    assert both.level == 4
+    assert set(both.patients["condition"]) == {"migraine", "fibromyalgia"}
 
 
 def test_allow_list_rejects_any_other_column() -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "build_calendar",
     "find_deviations",
     "local_reminder",
+    "pause_open",
     "shift_for_pause",
     "summarise_adherence",
     "zone",
@@ -211,6 +212,33 @@ def shift_for_pause(
             dose = regimen.is_dose_day(d.period_day, new_date)
         moved.append(replace(d, date=new_date, is_dose_day=dose))
     return TrialCalendar(tz=calendar.tz, days=(*kept, *paused, *moved))
+
+
+def pause_open(calendar: TrialCalendar, pause_date: date) -> TrialCalendar:
+    """A pause not (yet) resumed: every day from ``pause_date`` on is a pause day.
+
+    Nothing moves, since no resumption date is known; a pause later resumed is drawn by
+    :func:`shift_for_pause` instead. Paused days carry no period, dose or kit, so they count
+    for no arm and no missed dose (a trial completed or unblinded while paused ends this way).
+    """
+    return TrialCalendar(
+        tz=calendar.tz,
+        days=tuple(
+            d
+            if d.date < pause_date
+            else CalendarDay(
+                date=d.date,
+                trial_day=None,
+                phase=Phase.PAUSED,
+                period=None,
+                period_day=None,
+                is_wash_in=False,
+                is_dose_day=False,
+                kit_code=None,
+            )
+            for d in calendar.days
+        ),
+    )
 
 
 def local_reminder(day: date, at: time, tz: str) -> datetime:

@@ -20,6 +20,7 @@ class CohortRead(BaseModel):
     pooled: list[dict[str, Any]]
     forest: list[dict[str, Any]]
     blinding: dict[str, Any] | None
+    descriptive: list[dict[str, Any]]
 
 
 def cohort(context: AppContext, actor: Actor, condition_group: str | None) -> CohortRead:
@@ -33,6 +34,7 @@ def cohort(context: AppContext, actor: Actor, condition_group: str | None) -> Co
         pooled=records(result.pooled.groups if result.pooled else None),
         forest=records(result.pooled.forest if result.pooled else None),
         blinding=result.blinding.as_dict() if result.blinding else None,
+        descriptive=records(result.descriptive),
     )
 
 

@@ -85,14 +85,17 @@ ALLOWED_COLUMNS: dict[str, tuple[str, ...]] = {
     "guesses": ("patient", "trial", "period", "guess", "confidence", "arm"),
 }
 
-# Generalisation ladder: each level coarsens one more quasi-identifier.
+# Generalisation ladder: each level coarsens one more quasi-identifier. The condition group is
+# the research variable (the cohort page pools by it), so it is coarsened last, and at first only
+# for the groups that hold fewer than k patients.
 GENERALISATION_LEVELS: tuple[str, ...] = (
     "10-year age bands, site, condition group, sex",
     "site suppressed",
     "age in 3 wide bands (18-44, 45-89, 90+ kept as 90+ is already coarse)",
-    "condition group suppressed",
     "sex suppressed",
     "age suppressed",
+    "condition groups with fewer than k patients suppressed",
+    "condition group suppressed",
 )
 _WIDE_BANDS = ((18, 44, "18-44"), (45, 89, "45-89"))
 
@@ -140,18 +143,21 @@ def _widen(band: str) -> str:
     return band
 
 
-def _generalise(patients: pd.DataFrame, level: int) -> pd.DataFrame:
+def _generalise(patients: pd.DataFrame, level: int, k: int) -> pd.DataFrame:
     out = patients.copy()
     if level >= 1:
         out["site"] = "*"
     if level >= 2:
         out["age_band"] = out["age_band"].map(_widen)
     if level >= 3:
-        out["condition"] = "*"
-    if level >= 4:
         out["sex"] = "*"
-    if level >= 5:
+    if level >= 4:
         out["age_band"] = "*"
+    if level >= 5:
+        sizes = out["condition"].map(out["condition"].value_counts())
+        out.loc[sizes < k, "condition"] = "*"
+    if level >= 6:
+        out["condition"] = "*"
     return out
 
 
@@ -186,7 +192,7 @@ def apply_k_anonymity(
     levels = range(len(GENERALISATION_LEVELS)) if policy == "generalise" else range(1)
     smallest = 0
     for level in levels:
-        candidate = _generalise(patients, level)
+        candidate = _generalise(patients, level, k)
         smallest = _smallest_class(candidate)
         if smallest >= k:
             return KAnonymityResult(candidate, level, smallest)

@@ -483,10 +483,10 @@ def _adverse_event_rows(
 
 def _adherence(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, Any]:
     days = analysis.days
-    within = days[days["date"] <= status["data_end"]]
-    active_days = within[within["phase"] != "paused"]
-    due = active_days[active_days["dose_day"]]
-    taken = int(due["dose_taken"].sum())
+    on_protocol = days[days["phase"] != "paused"]
+    # Doses count up to the one adherence day every page uses; the diary up to the data end.
+    due = on_protocol[on_protocol["dose_day"] & (on_protocol["date"] <= analysis.doses_through)]
+    active_days = on_protocol[on_protocol["date"] <= status["data_end"]]
     missed = due[~due["dose_taken"]]
     extra = days[days["dose_taken"] & ~days["dose_day"]]
     by_arm = []
@@ -515,11 +515,10 @@ def _adherence(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, Any
             "(days left out of the analysis)"
         )
     return {
-        "planned_all": analysis.doses_planned,
-        "taken_all": analysis.doses_taken,
-        "planned": len(due),
-        "taken": taken,
-        "share": f.share(taken, len(due)),
+        "planned_all": int(on_protocol["dose_day"].sum()),
+        "planned": analysis.doses_planned,
+        "taken": analysis.doses_taken,
+        "share": f.share(analysis.doses_taken, analysis.doses_planned),
         "by_arm": by_arm,
         "missed": len(missed),
         "extra": len(extra),

@@ -17,13 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis import BlindingResult, PoolResult, blinding, fit_trials, pool
+from microtrial.analysis.completeness import Completeness, PeriodPlan, assess_completeness
+from microtrial.analysis.describe import describe_cohort
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.calendar import Adherence, Phase, summarise_adherence
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import ConflictError, StatisticalWarning, ValidationError
 from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.common import Clock, audit, scoped, system_clock
+from microtrial.services.dosing import adherence_through, dose_events
 from microtrial.services.trial_loaders import allocation_of, calendar_for, load_trial
 from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.db import Database
@@ -44,6 +48,9 @@ OUTCOMES = (
     ("worst_pain", "worst_pain", False),
     ("sleep", "sleep_quality", True),
 )
+OFF_PROTOCOL = (
+    Phase.PAUSED.value
+)  # the arm label of paused days: no arm, left out of every analysis
 MCID_POINTS = 1.0  # REFERENCE.md C.3 (IMMPACT): 1 point on the 0-10 NRS
 RELATIVE_MCID = 0.3  # IMMPACT: 30 % reduction is moderately important
 
@@ -63,6 +70,8 @@ class TrialAnalysis:
     adverse_events: list[AdverseEventRead]
     doses_planned: int
     doses_taken: int
+    doses_through: dt.date
+    completeness: Completeness
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -83,6 +92,7 @@ class CohortAnalysis:
     blinding: BlindingResult | None
     effect_by_guess: pd.DataFrame
     n_trials: int
+    descriptive: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,9 @@ class _Stored:
     period_means: pd.DataFrame
     guesses: pd.DataFrame
     adverse_events: list[AdverseEventRead]
+    adherence: Adherence
+    doses_through: dt.date
+    completeness: Completeness
 
 
 def analyse_trial(
@@ -110,7 +123,7 @@ def analyse_trial(
                 f"status: trial {trial_id} is still blinded ({trial.status}); "
                 "results are available after unblinding"
             )
-        stored = _load(session, trial, patient)
+        stored = _load(session, trial, patient, clock())
         audit(
             session,
             actor,
@@ -137,6 +150,7 @@ def cohort_analysis(
     groups = sorted({c.group for c in load_catalog().conditions.values()})
     if condition_group is not None and condition_group not in groups:
         raise ValidationError("condition", f"unknown group {condition_group!r}", allowed=groups)
+    now = clock()
     with db.transaction() as session:
         query = (
             select(TrialRow, PatientRow)
@@ -151,7 +165,7 @@ def cohort_analysis(
             group = _condition_group(session, patient.id)
             if condition_group is not None and group != condition_group:
                 continue
-            stored.append(_load(session, trial, patient))
+            stored.append(_load(session, trial, patient, now))
             early.append(trial.unblinded_early)
         audit(
             session,
@@ -165,11 +179,13 @@ def cohort_analysis(
         )
     results: list[pd.DataFrame] = []
     guesses: list[pd.DataFrame] = []
+    counts: list[dict[str, Any]] = []
     # One batched engine call per outcome for the whole cohort, after the commit.
     for label, (one, unblinded_early) in enumerate(
         zip(_analyse(stored), early, strict=True), start=1
     ):
         name = f"trial-{label:03d}"
+        counts.append(_counts(one))
         res = one.results.assign(
             trial_id=name, condition=one.condition_group or "other", unblinded_early=unblinded_early
         )
@@ -191,13 +207,37 @@ def cohort_analysis(
         blinding=blind,
         effect_by_guess=blind.effect_by_guess if blind else pd.DataFrame(),
         n_trials=len(stored),
+        descriptive=describe_cohort(pd.DataFrame(counts)),
     )
 
 
-def _load(session: Session, trial: TrialRow, patient: PatientRow) -> _Stored:
+def _counts(one: TrialAnalysis) -> dict[str, Any]:
+    """What one unblinded trial adds to the cohort's descriptive table (counts only)."""
+    arm_on = dict(zip(one.days["date"], one.days["arm"], strict=True))
+    onset_arms = [arm_on.get(e.onset_date) for e in one.adverse_events]
+    guessed = one.guesses
+    return {
+        "condition": one.condition_group or "other",
+        "doses_planned": one.doses_planned,
+        "doses_taken": one.doses_taken,
+        "pairs_planned": one.completeness.pairs_planned,
+        "pairs_complete": one.completeness.pairs_complete,
+        "days_active": one.completeness.analysed_days["active"],
+        "days_placebo": one.completeness.analysed_days["placebo"],
+        "ae_active": onset_arms.count("active"),
+        "ae_placebo": onset_arms.count("placebo"),
+        "ae_serious": sum(1 for e in one.adverse_events if e.serious),
+        "guesses": len(guessed),
+        "guesses_correct": int(guessed["correct"].sum()) if len(guessed) else 0,
+    }
+
+
+def _load(session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime) -> _Stored:
     """Read one trial's days, doses, adverse events, guesses and conditions (no fitting)."""
     arms = allocation_of(session, trial)
     calendar = calendar_for(session, trial, patient)
+    doses = dose_events(session, trial)
+    through = adherence_through(trial, patient, calendar, now)
     entries = {
         e.local_date: e
         for e in session.execute(
@@ -231,6 +271,8 @@ def _load(session: Session, trial: TrialRow, patient: PatientRow) -> _Stored:
         entry = entries.get(day.date)
         scores = entry.scores["scores"] if entry is not None else {}
         arm = "baseline" if day.period is None else arms[day.period - 1]
+        if day.phase == Phase.PAUSED:
+            arm = OFF_PROTOCOL  # a paused day belongs to no arm, whatever was taken
         rows.append(
             {
                 "date": day.date,
@@ -250,7 +292,7 @@ def _load(session: Session, trial: TrialRow, patient: PatientRow) -> _Stored:
         )
     days = pd.DataFrame(rows)
     periods = (
-        days[days["period"].notna() & ~days["wash_in"]]
+        days[days["period"].notna() & ~days["wash_in"] & (days["phase"] != Phase.PAUSED.value)]
         .groupby(["period", "arm"], as_index=False)
         .agg(mean_pain=("pain", "mean"), days_observed=("pain", "count"))
     )
@@ -262,14 +304,22 @@ def _load(session: Session, trial: TrialRow, patient: PatientRow) -> _Stored:
             )
         ).scalars()
     )
+    view = read_trial(session, trial, patient)
+    plans = {
+        p.number: PeriodPlan(p.block, (p.end_date - p.start_date).days + 1 - p.wash_in_days)
+        for p in view.periods
+    }
     return _Stored(
-        trial=read_trial(session, trial, patient),
+        trial=view,
         conditions=conditions,
         condition_group=_condition_group(session, patient.id),
         days=days,
         period_means=periods,
         guesses=_guesses(session, trial, arms, periods),
         adverse_events=events,
+        adherence=summarise_adherence(calendar, doses, through=through),
+        doses_through=through,
+        completeness=assess_completeness(days, plans),
     )
 
 
@@ -287,9 +337,11 @@ def _analyse(stored: list[_Stored]) -> list[TrialAnalysis]:
             guesses=s.guesses,
             blinding=blinding(s.guesses) if len(s.guesses) else None,
             adverse_events=s.adverse_events,
-            doses_planned=int(s.days["dose_day"].sum()),
-            doses_taken=int((s.days["dose_day"] & s.days["dose_taken"]).sum()),
-            warnings=problems,
+            doses_planned=s.adherence.planned,
+            doses_taken=s.adherence.taken,
+            doses_through=s.doses_through,
+            completeness=s.completeness,
+            warnings=[*s.completeness.warnings, *problems],
         )
         for s, (results, problems) in zip(stored, fitted, strict=True)
     ]

@@ -15,6 +15,7 @@ from microtrial.domain.alerts import check_dose_report
 from microtrial.domain.calendar import (
     DeviationKind,
     DoseEvent,
+    TrialCalendar,
     find_deviations,
     summarise_adherence,
 )
@@ -35,7 +36,13 @@ from microtrial.services.common import (
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import calendar_for, load_trial, patient_zone
 from microtrial.store.db import Database
-from microtrial.store.models import BlindingGuessRow, DoseEventRow, PeriodRow, TrialRow
+from microtrial.store.models import (
+    BlindingGuessRow,
+    DoseEventRow,
+    PatientRow,
+    PeriodRow,
+    TrialRow,
+)
 
 GUESSES = ("active", "placebo", "dont_know")
 # Trials without a calendar yet: a dose reported for one is off any calendar.
@@ -216,21 +223,8 @@ def adherence(
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         calendar = calendar_for(session, trial, patient)
-        doses = [
-            DoseEvent(
-                taken_at=r.taken_at,
-                kit_code=r.kit_code,
-                event_id=r.record_id,
-                during_hold=DOSE_DURING_HOLD in (r.deviation or "").split(","),
-            )
-            for r in session.execute(
-                select(DoseEventRow).where(
-                    DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True)
-                )
-            ).scalars()
-            if r.taken_at is not None
-        ]
-        through = min(patient_today(patient, now) - dt.timedelta(days=1), calendar.last_date)
+        doses = dose_events(session, trial)
+        through = adherence_through(trial, patient, calendar, now)
         summary = summarise_adherence(calendar, doses, through=through)
         deviations = find_deviations(calendar, doses, through=through)
         audit_patient(session, actor, "read", "adherence", trial.id, patient, at=now)
@@ -238,11 +232,44 @@ def adherence(
             "planned": summary.planned,
             "taken": summary.taken,
             "proportion": summary.proportion,
+            "through": through.isoformat(),
             "deviations": [
                 {"kind": d.kind.value, "date": d.date.isoformat(), "period": d.period}
                 for d in deviations
             ],
         }
+
+
+def adherence_through(
+    trial: TrialRow, patient: PatientRow, calendar: TrialCalendar, now: dt.datetime
+) -> dt.date:
+    """The last day dose adherence counts: yesterday, the plan's last day or the unblinding day.
+
+    Every page and report counts planned doses up to this day, so that one trial shows one
+    adherence figure everywhere (a trial stopped early is not charged for the days after it).
+    """
+    through = min(patient_today(patient, now) - dt.timedelta(days=1), calendar.last_date)
+    if trial.unblinded_at is not None:
+        through = min(through, patient_today(patient, trial.unblinded_at))
+    return through
+
+
+def dose_events(session: Session, trial: TrialRow) -> list[DoseEvent]:
+    """The trial's current dose check-ins as calendar events (no arm)."""
+    return [
+        DoseEvent(
+            taken_at=r.taken_at,
+            kit_code=r.kit_code,
+            event_id=r.record_id,
+            during_hold=DOSE_DURING_HOLD in (r.deviation or "").split(","),
+        )
+        for r in session.execute(
+            select(DoseEventRow).where(
+                DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True)
+            )
+        ).scalars()
+        if r.taken_at is not None
+    ]
 
 
 def _doses(session: Session, trial: TrialRow) -> list[DoseRead]:

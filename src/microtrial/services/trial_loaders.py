@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
-from microtrial.domain.calendar import TrialCalendar, build_calendar, shift_for_pause
+from microtrial.domain.calendar import TrialCalendar, build_calendar, pause_open, shift_for_pause
 from microtrial.domain.design import DesignView, PlannedPeriod
 from microtrial.domain.regimens import Regimen
 from microtrial.domain.trial_plan import TrialPlan
@@ -105,8 +105,11 @@ def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> Tria
     calendar = build_calendar(
         _view(session, trial), regimen, trial.start_date, patient.time_zone, codes
     )
-    for paused, resumed in TrialPlan.from_json(trial.plan).pauses:
+    plan = TrialPlan.from_json(trial.plan)
+    for paused, resumed in plan.pauses:
         calendar = shift_for_pause(calendar, paused, resumed, regimen=regimen)
+    if plan.paused_on is not None:
+        calendar = pause_open(calendar, plan.paused_on)
     return calendar
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from microtrial.services.analysis import OFF_PROTOCOL
+
 
 def pain_chart(points: Sequence[tuple[dt.date, float]], *, title: str) -> dict[str, Any]:
     """A line chart of daily average pain (0-10), broken where days are missing; no arms."""
@@ -47,12 +49,23 @@ def pain_points(entries: Sequence[Any]) -> list[tuple[dt.date, float]]:
 
 
 ARM_COLOURS = {"active": "#b03a00", "placebo": "#0a4fb4", "baseline": "#5f5f5f"}
+PAUSED = (OFF_PROTOCOL, "#6a3d9a", "paused (off protocol, not analysed)")
 
 
-def arm_chart(days: Sequence[dict[str, Any]], *, title: str) -> dict[str, Any]:
-    """Daily pain coloured by arm (only for unblinded trials); wash-in days drawn hollow."""
+def arm_chart(
+    days: Sequence[dict[str, Any]],
+    *,
+    title: str,
+    adverse_events: Sequence[tuple[str, int]] = (),
+) -> dict[str, Any]:
+    """Daily pain coloured by arm (only for unblinded trials); wash-in days drawn hollow.
+
+    Paused days are their own series (no arm); ``adverse_events`` (onset date, grade) are marked
+    along the top of the chart.
+    """
     traces = []
-    for arm, colour in ARM_COLOURS.items():
+    series = [(arm, colour, arm) for arm, colour in ARM_COLOURS.items()] + [PAUSED]
+    for arm, colour, name in series:
         for wash_in in (False, True):
             rows = [
                 d
@@ -67,7 +80,7 @@ def arm_chart(days: Sequence[dict[str, Any]], *, title: str) -> dict[str, Any]:
                 {
                     "type": "scatter",
                     "mode": "markers",
-                    "name": f"{arm} (wash-in, not analysed)" if wash_in else arm,
+                    "name": f"{name} (wash-in, not analysed)" if wash_in else name,
                     "x": [str(d["date"]) for d in rows],
                     "y": [d["pain"] for d in rows],
                     "marker": {
@@ -77,6 +90,18 @@ def arm_chart(days: Sequence[dict[str, Any]], *, title: str) -> dict[str, Any]:
                     },
                 }
             )
+    if adverse_events:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "adverse event (onset)",
+                "x": [day for day, _ in adverse_events],
+                "y": [10.3] * len(adverse_events),
+                "text": [f"adverse event, grade {grade}" for _, grade in adverse_events],
+                "marker": {"color": "#000000", "symbol": "triangle-down", "size": 10},
+            }
+        )
     return {
         "data": traces,
         "layout": {

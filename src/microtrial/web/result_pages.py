@@ -38,7 +38,11 @@ def result_page(
             "periods": records(found.period_means),
             "blinding": found.blinding.as_dict() if found.blinding else None,
             "found": found,
-            "chart": arm_chart(days, title="Daily pain by arm"),
+            "chart": arm_chart(
+                days,
+                title="Daily pain by arm",
+                adverse_events=[(str(e.onset_date), e.grade) for e in found.adverse_events],
+            ),
         },
     )
 

@@ -1,0 +1,94 @@
+"""How complete a trial's evidence is: complete pairs, analysed days per arm, days off protocol.
+
+A result computed from one complete pair of three, or from an arm with a handful of diary days,
+can still print a confident posterior probability. These checks turn that into warnings that every
+result page and report shows beside the numbers.
+
+A period counts as complete when at least half of its days after wash-in have an analysed pain
+score (``COMPLETE_SHARE``); a pair (block) is complete when every period in it is. An arm has
+"few analysed days" when it has fewer than one period's days after wash-in: less than the design
+meant a single period to contribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+__all__ = ["COMPLETE_SHARE", "Completeness", "PeriodPlan", "assess_completeness"]
+
+COMPLETE_SHARE = 0.5  # a period with diary scores on at least half its analysable days
+ARMS = ("active", "placebo")
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodPlan:
+    """What the plan expects of one period: its pair (block) and its days after wash-in."""
+
+    block: int
+    analysable_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    """Complete pairs, analysed days per arm and days off protocol, with plain-words warnings."""
+
+    pairs_planned: int
+    pairs_complete: int
+    analysed_days: Mapping[str, int]
+    paused_days: int
+    warnings: tuple[str, ...]
+
+
+def assess_completeness(
+    days: pd.DataFrame, periods: Mapping[int, PeriodPlan], *, outcome: str = "pain"
+) -> Completeness:
+    """Assess a trial's days frame (columns period, arm, wash_in, phase and ``outcome``)."""
+    analysed = days[
+        (days["phase"] != "paused")
+        & ~days["wash_in"].astype(bool)
+        & days["period"].notna()
+        & days[outcome].notna()
+    ]
+    per_period = analysed.groupby("period")[outcome].count()
+    complete_periods = {
+        number
+        for number, plan in periods.items()
+        if per_period.get(number, 0) >= COMPLETE_SHARE * plan.analysable_days
+    }
+    blocks: dict[int, list[int]] = {}
+    for number, plan in periods.items():
+        blocks.setdefault(plan.block, []).append(number)
+    complete_pairs = sum(
+        1 for members in blocks.values() if all(n in complete_periods for n in members)
+    )
+    by_arm = {arm: int((analysed["arm"] == arm).sum()) for arm in ARMS}
+    paused = int((days["phase"] == "paused").sum())
+    one_period = min((p.analysable_days for p in periods.values()), default=0)
+    warnings = []
+    if complete_pairs < len(blocks):
+        warnings.append(
+            f"Only {complete_pairs} of {len(blocks)} pairs of periods are complete (a period "
+            f"needs diary scores on at least half of its days after wash-in): the result rests "
+            "on less evidence than planned and may change with more data."
+        )
+    for arm, count in by_arm.items():
+        if count < one_period:
+            warnings.append(
+                f"The {arm} periods have only {count} analysed diary day(s), fewer than one "
+                f"full period ({one_period}): read the probabilities with great care."
+            )
+    if paused:
+        warnings.append(
+            f"The trial was paused for {paused} day(s); those days are off protocol, left out "
+            "of the analysis and not counted as either arm."
+        )
+    return Completeness(
+        pairs_planned=len(blocks),
+        pairs_complete=complete_pairs,
+        analysed_days=by_arm,
+        paused_days=paused,
+        warnings=tuple(warnings),
+    )
