@@ -8,11 +8,12 @@ import csv
 import datetime as dt
 import io
 import re
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from e2e.conftest import Pages
+from e2e.conftest import VIEWPORTS, Pages
 from e2e.setup import running_trial
 from e2e.test_patient_plan import axe_violations
 from helpers import Clinic, FixedClock
@@ -176,3 +177,51 @@ def test_staff_cannot_use_the_patient_diary_export(pages: Pages) -> None:
     page = pages.open("clinician_sitea", "/clinic/patients")
     response = page.request.get("/history/diary.csv")
     assert response.status == 403
+
+
+def transfer(page: Any, path: str) -> tuple[int, int, list[str]]:
+    """Bytes transferred for a first load of ``path`` (all responses), the compressed
+    JavaScript among them, and the static files that came uncompressed."""
+    sizes: list[tuple[str, int, str]] = []
+
+    def on_finished(request: Any) -> None:
+        response = request.response()
+        s = request.sizes()
+        encoding = (response.headers.get("content-encoding") if response else None) or ""
+        sizes.append((request.url, s["responseBodySize"] + s["responseHeadersSize"], encoding))
+
+    page.on("requestfinished", on_finished)
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    page.remove_listener("requestfinished", on_finished)
+    total = sum(n for _, n, _ in sizes)
+    js = sum(n for url, n, _ in sizes if url.endswith(".js"))
+    plain = [u for u, n, enc in sizes if "/static/" in u and n > 1000 and enc != "gzip"]
+    return total, js, plain
+
+
+def test_first_load_of_today_and_history_is_light(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = running_trial(clinic, clock)
+    diary_days(clinic, clock, trial.id)
+    page = pages.open("p_A-001", "/questionnaires/phq9")
+    fresh = page.context.browser.new_context(
+        base_url=pages.server.url, storage_state=page.context.storage_state(), **VIEWPORTS["phone"]
+    )
+    pages.contexts.append(fresh)
+    first = fresh.new_page()
+    today, today_js, today_plain = transfer(first, "/today")
+    history, history_js, history_plain = transfer(first, "/history")
+    print(f"first load: Today {today} B (JS {today_js}), History {history} B (JS {history_js})")
+    assert today + history < 500_000, (today, history)
+    assert max(today_js, history_js) <= 300_000
+    assert today_plain + history_plain == []
+    icon = first.locator("link[rel='icon']").get_attribute("href")
+    assert icon == "/static/favicon.svg"
+    assert first.request.get(icon).headers["content-type"].startswith("image/svg+xml")
+    # Pages carry CSRF tokens and personal data: never compressed (BREACH); static files are.
+    assert "content-encoding" not in first.request.get("/history").headers
+    js = first.request.get("/static/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert js.ok  # staff result pages keep their charts
+    assert js.headers["content-encoding"] == "gzip"
