@@ -64,12 +64,10 @@ class _Frame:
 
 
 def _date_ticks(start: dt.date, end: dt.date) -> list[dt.date]:
-    """Up to five evenly spread dates, first and last included."""
+    """Evenly spaced dates from ``start`` (at most five), a whole number of days apart."""
     span = (end - start).days
-    if span <= 0:
-        return [start]
-    count = min(4, span)
-    return sorted({start + dt.timedelta(days=round(span * i / count)) for i in range(count + 1)})
+    step = max(1, -(-span // 4))
+    return [start + dt.timedelta(days=k) for k in range(0, span + 1, step)]
 
 
 def _short(day: dt.date) -> str:
@@ -84,6 +82,8 @@ def _x_axis(frame: _Frame) -> list[str]:
     for tick in _date_ticks(frame.start, frame.end):
         x = frame.x(tick)
         anchor = "start" if tick == frame.start else ("end" if tick == frame.end else "middle")
+        if anchor == "middle":
+            x = min(x, WIDTH - 20)  # a label near the right edge stays on the drawing
         parts.append(
             f'<text x="{x:.1f}" y="{frame.bottom + 16}" text-anchor="{anchor}" fill="{TEXT}">'
             f"{escape(_short(tick))}</text>"
