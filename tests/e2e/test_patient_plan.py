@@ -70,6 +70,14 @@ def test_today_says_period_day_and_the_kit_due(
     assert nxt.kit_code in due
 
 
+def test_today_without_a_trial_shows_no_plan(pages: Pages) -> None:
+    page = pages.open("p_A-001")
+    assert page.locator("#where").count() == 0
+    assert "No capsules are due" in page.inner_text("main")
+    assert page.locator("script[src='/static/checkin.js']").count() == 0
+    assert axe_violations(page) == []
+
+
 def test_a_scheduled_trial_shows_its_start_date(
     pages: Pages, clinic: Clinic, clock: FixedClock
 ) -> None:

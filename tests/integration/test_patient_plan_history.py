@@ -126,3 +126,19 @@ def test_history_and_export_rows(clinic: Clinic, clock: FixedClock) -> None:
     assert [c.ident for c in charts] == ["pain", "sleep", "mood", "doses"]
     assert all(c.svg is not None and 'role="img"' in c.svg for c in charts)
     assert EMPTY not in "".join(str(c.svg) for c in charts)
+
+
+def test_the_history_holds_only_the_patients_own_entries(clinic: Clinic, clock: FixedClock) -> None:
+    day = clock.now.date()
+    for code, pain in (("A-001", 2), ("A-002", 9)):
+        records.record_diary_entries(
+            clinic.db,
+            clinic.actors[f"p_{code}"],
+            clinic.patients[code].id,
+            [records.DiaryInput(day, {"average_pain": pain})],
+            clock=clock,
+        )
+    mine = patient_history.diary_history(clinic.db, clinic.actors["p_A-001"], clock=clock)
+    assert mine.study_code == "A-001"
+    assert [d.average_pain for d in mine.days] == [2.0]
+    assert [r.answer for r in mine.rows] == ["2"]
