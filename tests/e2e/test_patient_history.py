@@ -225,3 +225,13 @@ def test_first_load_of_today_and_history_is_light(
     js = first.request.get("/static/vendor/plotly.min.js", headers={"Accept-Encoding": "gzip"})
     assert js.ok  # staff result pages keep their charts
     assert js.headers["content-encoding"] == "gzip"
+    loaded = first.evaluate(
+        """() => new Promise((resolve) => {
+            const s = document.createElement("script");
+            s.src = "/static/vendor/plotly.min.js";
+            s.onload = () => resolve(typeof window.Plotly.newPlot);
+            s.onerror = () => resolve("failed");
+            document.head.appendChild(s);
+        })"""
+    )
+    assert loaded == "function"  # the browser reads the compressed bundle

@@ -120,7 +120,7 @@ class StaticGZip:
     def __init__(self, app: ASGIApp, prefix: str = "/static/", minimum_size: int = 500) -> None:
         self.app = app
         self.prefix = prefix
-        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=6)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Compress responses under ``prefix``; pass everything else through."""
