@@ -50,10 +50,10 @@ def test_patient_submits_todays_diary_and_dose_check_in(
     pages.shot(page, "today-saved")
 
     page.get_by_role("link", name="History").first.click()
-    page.locator("#chart[data-drawn='true'] .main-svg").first.wait_for()  # Plotly, served locally
-    assert page.get_by_role("table", name=re.compile("^Daily average pain")).locator(
+    page.locator("#pain-figure svg[role='img']").wait_for()  # drawn by the server, no script
+    assert page.get_by_role("table", name=re.compile("^My diary, latest day first")).locator(
         "tbody tr"
-    ).first.inner_text().split() == ["2026-03-02", "6"]
+    ).first.inner_text().split("\t") == ["2 Mar 2026", "6", "8", "5", "Taken"]
     pages.shot(page, "history")
 
     stored = records.list_diary_entries(

@@ -17,7 +17,7 @@ from microtrial.errors import ConflictError
 from microtrial.http.config import ServerSettings, derived_secret, server_settings, signing_key
 from microtrial.http.deps import AppContext
 from microtrial.http.errors import install_error_handlers
-from microtrial.http.middleware import BodySizeLimit, SecurityHeaders
+from microtrial.http.middleware import BodySizeLimit, SecurityHeaders, StaticGZip
 from microtrial.http.reminders import reminders_running
 from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.http.sweeps import sweeps_running
@@ -98,6 +98,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     install_error_handlers(app, pages.render_error)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
+    # Static files travel compressed (plotly.js: 4.8 MB -> 1.5 MB); pages do not (BREACH).
+    app.add_middleware(StaticGZip)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS = {
@@ -108,3 +109,22 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class StaticGZip:
+    """Gzip the static files (scripts, styles, plotly.js) for clients that accept it.
+
+    Pages and JSON stay uncompressed on purpose: they carry CSRF tokens and personal data next
+    to what a request echoes, which compression would leak by size (BREACH); they are small."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/static/", minimum_size: int = 500) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=6)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Compress responses under ``prefix``; pass everything else through."""
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(self.prefix):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

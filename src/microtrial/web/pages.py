@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+from functools import cache
 from importlib.resources import files
 
 from fastapi import FastAPI, Request
@@ -14,6 +16,7 @@ from microtrial.web import (
     adverse_event_pages,
     auth_pages,
     clinic_pages,
+    history_pages,
     patient_pages,
     result_pages,
     trial_pages,
@@ -29,11 +32,20 @@ def plotly_js_path() -> str:
     return str(files("plotly") / "package_data" / "plotly.min.js")
 
 
+@cache
+def gzipped(path: str) -> bytes:
+    """A file's gzip-compressed bytes, made once per process (plotly.js: 4.8 MB -> 1.5 MB, which
+    would otherwise block the event loop for most of a second on every request)."""
+    with open(path, "rb") as file:
+        return gzip.compress(file.read(), compresslevel=6)
+
+
 def install(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
     for module in (
         auth_pages,
         patient_pages,
+        history_pages,
         clinic_pages,
         adverse_event_pages,
         trial_pages,
@@ -44,13 +56,13 @@ def install(app: FastAPI) -> None:
     plotly_js = plotly_js_path()
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
-    def plotly_bundle() -> FileResponse:
-        """plotly.min.js from the installed plotly package."""
-        return FileResponse(
-            plotly_js,
-            media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
+    def plotly_bundle(request: Request) -> Response:
+        """plotly.min.js from the installed plotly package (compressed once, when accepted)."""
+        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(gzipped(plotly_js), media_type="text/javascript", headers=headers)
+        return FileResponse(plotly_js, media_type="text/javascript", headers=headers)
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 

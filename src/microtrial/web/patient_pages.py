@@ -1,5 +1,6 @@
-"""The patient's pages: Today (diary, capsule check-in, side effects, blood pressure), PHQ-9,
-own pain history. Everything works without JavaScript."""
+"""The patient's pages: Today (where they are in the trial, diary, capsule check-in by QR code or
+typed kit code, side effects, blood pressure) and PHQ-9. Everything works without JavaScript
+(the camera scan fills the same form field as typing); History is in ``history_pages``."""
 
 from __future__ import annotations
 
@@ -21,10 +22,9 @@ from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, Vali
 from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
-from microtrial.services import dashboards, dosing, records, trial_views
+from microtrial.services import dashboards, dosing, patient_plan, records, trial_views
 from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
-from microtrial.web.charts import pain_chart
 from microtrial.web.forms import answers_from_form, form_items
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
@@ -78,6 +78,7 @@ def _today_page(
     values: dict[str, str] | None = None,
     error: str | None = None,
     flash: str | None = None,
+    wrong_kit: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     home = dashboards.patient_home(context.db, actor, clock=context.clock)
@@ -89,6 +90,8 @@ def _today_page(
         {
             "home": home,
             "status": patient_status(context.db, actor, clock=context.clock),
+            "plan": patient_plan.today_plan(context.db, actor, clock=context.clock),
+            "wrong_kit": wrong_kit,
             "trial": state.trial,
             "guess_period": state.guess_period,
             "dosing": state.dosing,
@@ -149,6 +152,29 @@ def _own_id(user: PageUser) -> int:
     return actor.patient_id
 
 
+class WrongKit(ValidationError):
+    """A check-in with a kit of the trial that is not the one due (the patient may confirm it)."""
+
+    def __init__(self, check: patient_plan.KitCheck) -> None:
+        self.check = check
+        which = (
+            f"is your kit for period {check.period_of_code}"
+            if check.period_of_code
+            else "is not one of your kits"
+        )
+        due = f" Today's capsule comes from kit {check.due}" if check.due else ""
+        super().__init__(
+            "kit_code",
+            f"kit {check.code} {which}, not the kit due today.{due}"
+            + (f" (period {check.due_period})." if check.due_period else "."),
+        )
+
+    @property
+    def words(self) -> str:
+        """The message for the patient, without the field name."""
+        return str(self).split(": ", 1)[1]
+
+
 def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) -> None:
     """Record the capsule as a dose of the running trial (once per form submission)."""
     trial_id = values.get("trial_id", "")
@@ -157,6 +183,9 @@ def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) ->
         raise ValidationError("trial", "there is no running trial to check a capsule in for")
     if not kit_code:
         raise ValidationError("kit_code", "enter the kit code printed on the capsule pack")
+    check = patient_plan.check_kit(context.db, actor, int(trial_id), kit_code, clock=context.clock)
+    if not check.is_due and values.get("kit_confirm") != check.code:
+        raise WrongKit(check)
     create_once(
         context,
         Response(),
@@ -193,15 +222,29 @@ def submit_today(
     if values.get("daily_diary.dose_check_in") == "taken" and values.get("trial_id"):
         try:
             _check_in_dose(context, user.actor, values)
-        except (ValidationError, SafetyBlock, ConflictError) as err:
-            # The diary is saved; only the capsule check-in needs attention.
+        except WrongKit as err:
             return _today_page(
                 request,
                 context,
                 user.actor,
                 values=values,
                 flash="Your diary is saved.",
-                error=f"Capsule check-in not recorded: {err}",
+                error=f"Capsule check-in not recorded: {err.words[0].upper()}{err.words[1:]}",
+                wrong_kit=err.check.code if err.check.period_of_code else None,
+                status=422,
+            )
+        except (ValidationError, SafetyBlock, ConflictError) as err:
+            # The diary is saved; only the capsule check-in needs attention.
+            message = str(err)
+            if isinstance(err, ValidationError) and err.field == "kit_code":
+                message = message.split(": ", 1)[1]  # plain words, without the field's name
+            return _today_page(
+                request,
+                context,
+                user.actor,
+                values=values,
+                flash="Your diary is saved.",
+                error=f"Capsule check-in not recorded: {message}",
                 status=status_for(err),
             )
     return RedirectResponse("/today?saved=1", status_code=303)
@@ -311,24 +354,3 @@ def submit_phq9(
         # Shown at once, on the response to the submission itself (no redirect to miss).
         return _phq9_page(request, context, user.actor, day, saved=True, crisis=True)
     return RedirectResponse("/questionnaires/phq9?saved=1", status_code=303)
-
-
-@router.get("/history")
-def history(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
-    """The patient's own daily pain, as a chart and a table (no arms before unblinding)."""
-    user.require(Action.USE_PATIENT_APP)
-    home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
-    finished = [
-        t
-        for t in trial_views.list_trials(context.db, user.actor, clock=context.clock)
-        if t.status == lifecycle.TrialStatus.UNBLINDED
-    ]
-    return render(
-        request,
-        "history.html",
-        {
-            "chart": pain_chart(home.pain_history, title="My daily average pain"),
-            "rows": list(reversed(home.pain_history)),
-            "finished": finished,
-        },
-    )
