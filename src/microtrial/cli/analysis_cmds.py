@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from microtrial.cli.common import JsonOpt, console, err_console, fail, handle_errors
 from microtrial.errors import StatisticalWarning, ValidationError
+from microtrial.files import spreadsheet_safe_frame
 
 PROGRESS_MIN_TRIALS = 5000
 # Kept here (not imported) so that other commands' start-up doesn't pay for numpy/scipy.
@@ -43,6 +44,8 @@ def _read_table(path: Path, **csv_kwargs: Any) -> pd.DataFrame:
 
 def _write_table(frame: pd.DataFrame, out: Path | None) -> None:
     """Write CSV/Parquet atomically (temp file + rename), or CSV to stdout."""
+    if out is None or out.suffix.lower() not in {".parquet", ".pq"}:
+        frame = spreadsheet_safe_frame(frame)  # CSV may be opened in a spreadsheet
     if out is None:
         typer.echo(frame.to_csv(index=False), nl=False)
         return

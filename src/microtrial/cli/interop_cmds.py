@@ -18,6 +18,7 @@ from microtrial.cli.common import (
 )
 from microtrial.domain.actors import system_actor
 from microtrial.errors import ValidationError
+from microtrial.files import write_private
 
 export_app = typer.Typer(help="Export data: FHIR R4, REDCap, de-identified research.")
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ DirOpt = Annotated[
     Path | None,
     typer.Option("--dir", help="User instrument directory (default $MICROTRIAL_INSTRUMENT_DIR)."),
 ]
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 @export_app.command("fhir")
@@ -54,7 +50,7 @@ def export_fhir(
         bundle = exports.export_fhir_bundle(
             db, system_actor(), patient_code=patient, trial_id=trial, site_code=site
         )
-    _write(out, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+    write_private(out, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
     console.print(f"wrote {len(bundle['entry'])} entries to {out}", highlight=False)
 
 
@@ -114,7 +110,7 @@ def export_redcap_records(
             site_code=site,
             instruments=instrument,
         )
-    _write(out, text)
+    write_private(out, text)
     console.print(f"wrote {max(text.count(chr(10)) - 1, 0)} records to {out}", highlight=False)
 
 
@@ -152,7 +148,7 @@ def export_redcap_dictionary(
                     "--instrument", f"no instrument {name!r}", allowed=sorted(catalog.instruments)
                 )
         text = dictionary_csv(chosen, api_keys=api_keys)
-    _write(out, text)
+    write_private(out, text)
     console.print(f"wrote {len(chosen)} instrument(s) to {out}", highlight=False)
 
 

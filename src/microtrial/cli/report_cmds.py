@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +9,7 @@ import typer
 
 from microtrial.cli.common import DatabaseUrlOpt, console, handle_errors, open_db
 from microtrial.domain.actors import system_actor
+from microtrial.files import write_private
 
 report_app = typer.Typer(
     help="Reports after unblinding: per trial (clinician or patient) and per cohort.",
@@ -25,16 +24,8 @@ HtmlOpt = Annotated[
 
 
 def write_output(path: Path, content: str | bytes) -> None:
-    """Write a report atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Write a report whole (temporary file, then rename), readable by its owner only."""
+    write_private(path, content)
 
 
 def _formats(html: Path | None, pdf: Path | None) -> tuple[str, ...]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +13,7 @@ from rich.table import Table
 from microtrial.cli.common import DatabaseUrlOpt, JsonOpt, console, handle_errors, open_db
 from microtrial.domain.actors import system_actor
 from microtrial.domain.patients import parse_date
+from microtrial.files import write_private
 
 if TYPE_CHECKING:
     from microtrial.domain.calendar import TrialCalendar
@@ -25,18 +24,6 @@ if TYPE_CHECKING:
 ACTIONS = "confirm-screening, schedule, start, pause, resume, complete, withdraw"
 
 trial_app = typer.Typer(help="Plan and run blinded n-of-1 trials.", no_args_is_help=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _print_calendar(calendar: TrialCalendar) -> None:
@@ -219,7 +206,7 @@ def kits(
 
     with open_db(database_url) as db, handle_errors():
         prep = trial_allocation.kit_preparation(db, system_actor(), trial_id)
-    _write_atomic(pdf, kit_pack_pdf(prep))
+    write_private(pdf, kit_pack_pdf(prep))
     console.print(f"kit pack for trial {trial_id} written to {pdf} (UNBLINDED: pharmacy only)")
 
 
@@ -240,7 +227,7 @@ def ics(
             uid_prefix=f"microtrial-{trial_id}",
             generated_at=dt.datetime.now(dt.UTC),
         )
-    _write_atomic(out, text.encode())
+    write_private(out, text.encode())
     console.print(f"{len(calendar.dose_dates)} dose reminders written to {out}")
 
 

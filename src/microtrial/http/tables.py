@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from microtrial.files import spreadsheet_safe_frame
+
 
 def plain(value: Any) -> Any:
     """A JSON-ready scalar: NaN becomes None, numpy scalars Python ones, dates ISO text."""
@@ -39,6 +41,6 @@ def csv_zip(tables: Mapping[str, pd.DataFrame], manifest: dict[str, Any]) -> byt
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, frame in tables.items():
-            archive.writestr(f"{name}.csv", frame.to_csv(index=False))
+            archive.writestr(f"{name}.csv", spreadsheet_safe_frame(frame).to_csv(index=False))
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, default=str))
     return buffer.getvalue()

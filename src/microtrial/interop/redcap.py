@@ -35,6 +35,7 @@ from typing import Any
 from microtrial.domain.branching import BranchingError, parse_branching
 from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.errors import ValidationError
+from microtrial.files import spreadsheet_safe, spreadsheet_unescape
 from microtrial.interop.imported import ImportedInstrument, build_instrument
 from microtrial.interop.records import PatientExport
 
@@ -106,7 +107,11 @@ def read_dictionary(data: str | bytes | Iterable[Mapping[str, Any]]) -> list[dic
         data = data.decode("utf-8-sig")
     if isinstance(data, str):
         text = data.removeprefix("\ufeff")
-        records: list[Mapping[str, Any]] = list(csv.DictReader(io.StringIO(text, newline="")))
+        # A cell this system escaped against spreadsheet formulas reads back as it was.
+        records: list[Mapping[str, Any]] = [
+            {k: v if v is None else spreadsheet_unescape(v) for k, v in record.items()}
+            for record in csv.DictReader(io.StringIO(text, newline=""))
+        ]
     else:
         records = list(data)
     rows: list[dict[str, str]] = []
@@ -375,7 +380,7 @@ def dictionary_csv(
     writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180: a lone CR or LF is quoted
     writer.writerow(KEYS if api_keys else HEADERS)
     for row in dictionary_rows(instruments):
-        writer.writerow([row[key] for key in KEYS])
+        writer.writerow([spreadsheet_safe(row[key]) for key in KEYS])
     return out.getvalue()
 
 
@@ -435,10 +440,13 @@ def records_csv(
                 columns.append(name)
         columns.append(f"{form}_complete")
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n", restval="")
+    safe = {c: spreadsheet_safe(c) for c in columns}  # an imported field name may be a formula
+    writer = csv.DictWriter(out, fieldnames=list(safe.values()), lineterminator="\n", restval="")
     writer.writeheader()
     for row_key in sorted(by_key, key=lambda k: (k[0], _sort_day(k[1]))):
-        writer.writerow({c: v for c, v in by_key[row_key].items() if c in columns})
+        writer.writerow(
+            {safe[c]: spreadsheet_safe(v) for c, v in by_key[row_key].items() if c in safe}
+        )
     return out.getvalue()
 
 

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from microtrial.errors import ConflictError, ValidationError
+from microtrial.files import private_file, spreadsheet_safe_frame, write_private
 from microtrial.interop.records import PatientExport
 
 __all__ = [
@@ -284,15 +285,14 @@ def write_research_export(
         raise ValidationError("format", "unknown format", value=fmt, allowed=("csv", "parquet"))
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.tables.items():
-        path = out_dir / f"{name}.{fmt}"
-        if fmt == "csv":
-            frame.to_csv(path, index=False, lineterminator="\n")
-        else:
-            frame.to_parquet(path, index=False)
+        with private_file(out_dir / f"{name}.{fmt}") as handle:
+            if fmt == "csv":
+                text = spreadsheet_safe_frame(frame).to_csv(index=False, lineterminator="\n")
+                handle.write(text.encode("utf-8"))
+            else:
+                frame.to_parquet(handle, index=False)
     manifest = tables.manifest(fmt)
-    (out_dir / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_private(out_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from microtrial import __version__
+from microtrial.files import spreadsheet_safe
 from microtrial.reports.rendering import html_to_pdf, render_html
 from microtrial.reports.svg_charts import BAND_WORDS, Band, Series, dose_strip, line_chart
 from microtrial.services.patient_history import DiaryHistory
@@ -182,7 +183,8 @@ def diary_csv(history: DiaryHistory) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in history.rows:
-        writer.writerow((row.date.isoformat(), row.questionnaire, row.question, row.answer))
+        cells = (row.date.isoformat(), row.questionnaire, row.question, row.answer)
+        writer.writerow([spreadsheet_safe(c) for c in cells])
     return out.getvalue()
 
 

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from microtrial.errors import ConflictError, ValidationError
+from microtrial.files import PRIVATE_MODE
 
 
 def _libpq_url(engine: Engine) -> str:
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq URL without its password: the password travels in the environment instead."""
+    u = engine.url  # ``URL.set(password=None)`` would keep the password: build a new URL
+    url = URL.create("postgresql", u.username, None, u.host, u.port, u.database, u.query)
+    return url.render_as_string(hide_password=False)
+
+
+def _run_libpq(engine: Engine, args: list[str]) -> None:
+    """Run a PostgreSQL client tool; the password never on its command line nor in an error.
+
+    ``PGPASSWORD`` in the child's environment is readable only by the same user (as the
+    command line of any process is not); a failure reports the tool's own message.
+    """
+    env = dict(os.environ)
+    password = engine.url.password
+    if password:
+        env["PGPASSWORD"] = str(password)
+    done = subprocess.run(args, check=False, capture_output=True, env=env)
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip()
+        if password:
+            message = message.replace(str(password), "***")
+        raise ConflictError(f"{Path(args[0]).name} failed (exit {done.returncode}): {message}")
 
 
 def _sqlite_path(engine: Engine) -> str:
@@ -38,27 +61,32 @@ def backup(engine: Engine, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
-    if engine.dialect.name == "sqlite":
-        source = sqlite3.connect(_sqlite_path(engine))
-        copy = sqlite3.connect(partial)
-        try:
-            with copy:
-                source.backup(copy)
-        finally:
-            copy.close()
-            source.close()
-    else:
-        subprocess.run(
-            [
-                _tool("pg_dump"),
-                "--format=custom",
-                "--no-owner",
-                f"--file={partial}",
-                f"--dbname={_libpq_url(engine)}",
-            ],
-            check=True,
-            capture_output=True,
-        )
+    # Created owner-only before anything writes to it (pg_dump and SQLite keep an existing mode).
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    try:
+        if engine.dialect.name == "sqlite":
+            source = sqlite3.connect(_sqlite_path(engine))
+            copy = sqlite3.connect(partial)
+            try:
+                with copy:
+                    source.backup(copy)
+            finally:
+                copy.close()
+                source.close()
+        else:
+            _run_libpq(
+                engine,
+                [
+                    _tool("pg_dump"),
+                    "--format=custom",
+                    "--no-owner",
+                    f"--file={partial}",
+                    f"--dbname={_libpq_url(engine)}",
+                ],
+            )
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(target)  # the backup appears whole or not at all
 
 
@@ -80,7 +108,8 @@ def restore(engine: Engine, source: Path) -> None:
             backup_db.close()
     else:
         engine.dispose()
-        subprocess.run(
+        _run_libpq(
+            engine,
             [
                 _tool("pg_restore"),
                 "--no-owner",
@@ -89,8 +118,6 @@ def restore(engine: Engine, source: Path) -> None:
                 f"--dbname={_libpq_url(engine)}",
                 str(source),
             ],
-            check=True,
-            capture_output=True,
         )
 
 
