@@ -94,6 +94,7 @@ def test_a_scheduled_trial_shows_its_start_date(
     assert page.locator("#where-now").inner_text() == "Your trial starts on Saturday 7 March 2026."
     where = page.locator("#where").inner_text()
     assert "fill in the diary without capsules" in where
+    assert "First capsule: Saturday 14 March 2026" in where
     assert "Trial starts" in where
     assert page.get_by_label("Kit code on the capsule pack").count() == 1  # not running: no dose
     assert axe_violations(page) == []

@@ -142,3 +142,18 @@ def test_the_history_holds_only_the_patients_own_entries(clinic: Clinic, clock: 
     assert mine.study_code == "A-001"
     assert [d.average_pain for d in mine.days] == [2.0]
     assert [r.answer for r in mine.rows] == ["2"]
+
+
+def test_a_completed_trial_is_after_its_periods(clinic: Clinic, clock: FixedClock) -> None:
+    trial = running_trial(clinic, clock)
+    doc = clinic.actors["clinician_sitea"]
+    trial_lifecycle.transition(clinic.db, doc, trial.id, "complete", reason="done", clock=clock)
+    plan = patient_plan.today_plan(clinic.db, clinic.actors["p_A-001"], clock=clock)
+    assert (plan.phase, plan.dose_today, plan.next_dose, plan.kit_code) == (
+        "after",
+        False,
+        None,
+        None,
+    )
+    trial_lifecycle.unblind_trial(clinic.db, doc, trial.id, clock=clock)
+    assert patient_plan.today_plan(clinic.db, clinic.actors["p_A-001"], clock=clock).phase is None
