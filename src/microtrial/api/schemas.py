@@ -86,6 +86,17 @@ class DiaryEntryCreate(_Body):
     local_date: dt.date
     instrument_id: str = Field(default="daily_diary", max_length=60)
     answers: dict[str, Answer] = Field(max_length=100)
+    note: str | None = Field(default=None, max_length=2000, description="The day's short note.")
+
+
+class DiaryEntryCorrect(_Body):
+    """A correction of a saved day: changed answers (null removes one), the note, and why."""
+
+    answers: dict[str, Answer] = Field(default_factory=dict, max_length=100)
+    note: str | None = Field(
+        default=None, max_length=2000, description="The day's note; null or empty clears it."
+    )
+    reason: str = Field(max_length=500, description="Why the day is corrected (kept with it).")
 
 
 class AdverseEventCreate(_Body):
