@@ -86,6 +86,18 @@ class DiaryWindow:
     earliest: dt.date
     backfill_days: int
 
+    def open_days(self, before: dt.date | None = None, limit: int = 31) -> list[dt.date]:
+        """Up to ``limit`` days a patient may still fill in, latest first (before ``before``)."""
+        start = self.today if before is None else min(self.today, before - dt.timedelta(days=1))
+        span = min((start - self.earliest).days + 1, limit)
+        return [start - dt.timedelta(days=i) for i in range(max(span, 0))]
+
+    def may_correct(self, actor: Actor, day: dt.date) -> bool:
+        """Whether ``actor`` may correct ``day``: clinicians any day, patients inside the window."""
+        if not allows(actor, Action.CORRECT_DIARY):
+            return False
+        return allows(actor, Action.CORRECT_RECORDS) or self.earliest <= day <= self.today
+
 
 def _window(session: Session, patient: PatientRow, now: dt.datetime) -> DiaryWindow:
     days = session.execute(
@@ -189,7 +201,7 @@ def _answers(old: dict[str, Any], correction: DiaryCorrection) -> dict[str, Any]
 def _reason(reason: str) -> str:
     text = (reason or "").strip()
     if not text:
-        raise ValidationError("reason", "a correction needs a reason", allowed="a few words")
+        raise ValidationError("reason", "please say why the day is corrected")
     if len(text) > MAX_REASON_LENGTH:
         raise ValidationError(
             "reason", "is too long", allowed=f"at most {MAX_REASON_LENGTH} characters"

@@ -14,6 +14,7 @@ from microtrial.web import (
     adverse_event_pages,
     auth_pages,
     clinic_pages,
+    diary_pages,
     patient_pages,
     result_pages,
     trial_pages,
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
     for module in (
         auth_pages,
         patient_pages,
+        diary_pages,
         clinic_pages,
         adverse_event_pages,
         trial_pages,

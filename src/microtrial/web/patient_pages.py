@@ -137,6 +137,7 @@ def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
                     answers=dict(answers),
                     instrument_id=instrument_id,
                     idempotency_key=f"web-{submission}-{instrument_id}",
+                    note=values.get("note") if instrument_id == DIARY else None,
                 )
             )
     return entries
