@@ -46,3 +46,36 @@ def test_cli_corrects_a_day_and_keeps_the_first_version(database_url: str) -> No
         assert versions[1].recorded_by.startswith("system")
     finally:
         db.dispose()
+
+
+def test_cli_sets_a_users_new_password_with_the_usual_rules(database_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from microtrial.cli.main import app
+    from microtrial.services import auth
+
+    url = cli_patient(database_url, tz="UTC")
+    runner = CliRunner()
+
+    def cli(*args: str, stdin: str) -> tuple[int, str, str]:
+        result = runner.invoke(app, list(args), input=stdin)
+        return result.exit_code, result.stdout, result.stderr
+
+    add = ("user", "add", "--site", "LON1", "--role", "clinician", "--username", "dr.x")
+    code, out, err = cli(*add, "--email", "x@example.org", "--password-stdin", *url,
+                         stdin="first long secret\n")  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli("user", "set-password", "dr.x", "--password-stdin", *url, stdin="short\n")
+    assert code == 2
+    assert "at least 10 characters" in err
+    code, out, err = cli(
+        "user", "set-password", "dr.x", "--password-stdin", *url, stdin="second long secret\n"
+    )
+    assert code == 0, err
+    assert "new password for dr.x set" in out
+    db = Database.from_settings(Settings(database_url=url[1]))
+    try:
+        assert auth.authenticate(db, "dr.x", "second long secret") is not None
+        assert auth.authenticate(db, "dr.x", "first long secret") is None
+    finally:
+        db.dispose()

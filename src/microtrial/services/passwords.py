@@ -64,7 +64,7 @@ def change_password(
         if user is None or not user.is_active:
             raise NotFound("user: no such user")
         if not verify_password(user.password_hash, current):
-            raise ValidationError("current_password", "is not your current password")
+            raise ValidationError("current_password", "this is not the password you sign in with")
         if new == current:
             raise ValidationError("new_password", "is the same as the current one")
         user.password_hash = _new_hash(new, repeat, "new_password")

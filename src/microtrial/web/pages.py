@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from microtrial.http.errors import LoginRequired, is_api
 from microtrial.web import (
+    account_pages,
     admin_pages,
     adverse_event_pages,
     auth_pages,
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
     for module in (
         auth_pages,
+        account_pages,
         patient_pages,
         diary_pages,
         clinic_pages,
