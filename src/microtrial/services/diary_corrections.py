@@ -99,7 +99,8 @@ class DiaryWindow:
         return allows(actor, Action.CORRECT_RECORDS) or self.earliest <= day <= self.today
 
 
-def _window(session: Session, patient: PatientRow, now: dt.datetime) -> DiaryWindow:
+def site_window(session: Session, patient: PatientRow, now: dt.datetime) -> DiaryWindow:
+    """The patient's diary window at ``now`` (in the caller's transaction)."""
     days = session.execute(
         select(SiteRow.backfill_days).where(SiteRow.id == patient.site_id)
     ).scalar_one_or_none()
@@ -115,7 +116,7 @@ def diary_window(
     """The days a patient may still fill in or correct (their site's backfill window)."""
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
-        return _window(session, patient, clock())
+        return site_window(session, patient, clock())
 
 
 def _current(
@@ -229,7 +230,7 @@ def correct_diary_entry(
         if expected_version is not None and old.version != expected_version:
             raise StaleVersion(expected_version, old.version)
         if not allows(actor, Action.CORRECT_RECORDS):
-            window = _window(session, patient, now)
+            window = site_window(session, patient, now)
             check_diary_date(
                 correction.local_date,
                 window.today,
