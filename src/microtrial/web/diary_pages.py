@@ -21,7 +21,7 @@ from microtrial.domain.catalog import load_catalog
 from microtrial.domain.patients import parse_date
 from microtrial.errors import MicroTrialError, NotFound, PermissionDenied, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
-from microtrial.services import diary_corrections, patients, records
+from microtrial.services import attacks, diary_corrections, patients, records
 from microtrial.services.diary_corrections import DiaryVersionRead
 from microtrial.services.patient_status import patient_status
 from microtrial.web.forms import FormItem, answers_from_form, form_items
@@ -155,6 +155,7 @@ def _list_page(
             notes[e.local_date] = e.note
     older = sorted((d for d in by_day if d < window.earliest), reverse=True)
     shown = window.open_days(_day(before) if before else None)
+    kinds = attacks.patient_attack_instruments(context.db, who.actor, who.patient_id)
     earlier = shown[-1] if shown and shown[-1] > window.earliest else None
     return render(
         request,
@@ -167,6 +168,10 @@ def _list_page(
             "older": older[:60] if not who.patient_facing else [],
             "by_day": by_day,
             "notes": notes,
+            "attack_link": bool(kinds) and who.patient_facing,
+            "attacks": []
+            if who.patient_facing or not kinds
+            else attacks.list_attacks(context.db, who.actor, who.patient_id, clock=context.clock),
         },
     )
 

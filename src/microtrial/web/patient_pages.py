@@ -21,7 +21,7 @@ from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, Vali
 from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
-from microtrial.services import dashboards, dosing, records, trial_views
+from microtrial.services import attacks, dashboards, dosing, records, trial_views
 from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
 from microtrial.web.charts import pain_chart
@@ -95,6 +95,7 @@ def _today_page(
             "diary_items": form_items(DIARY),
             "ae_items": form_items(SIDE_EFFECTS),
             "bp_items": form_items(BLOOD_PRESSURE),
+            "attack_logs": attacks.patient_attack_instruments(context.db, actor, home.patient_id),
             "values": values,
             "ae_open": any(
                 k.startswith(f"{SIDE_EFFECTS}.") and v not in ("", "0") for k, v in values.items()
