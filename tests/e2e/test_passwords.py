@@ -184,6 +184,14 @@ def test_reset_by_an_emailed_link_through_a_real_smtp_server(
                 "main"
             )
             assert signs_in(clinic, "doc_mail", NEW)
+            # Asking again and again is refused after five requests for one account.
+            for _ in range(6):
+                page.goto("/password/forgot")
+                page.get_by_label("Username or e-mail address").fill("doc_mail")
+                page.get_by_role("button", name="Send me a link").click()
+                page.wait_for_load_state()
+            page.get_by_text("Too many requests for a new password").wait_for()
+            assert len(handler.messages) == 6  # the first link and five more
         finally:
             pages.close()
         assert pages.errors == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -58,6 +59,7 @@ class DiaryVersionRead(ReadModel):
     recorded_at: dt.datetime
     recorded_by: str
     change_reason: str | None = None
+    recorded_local: dt.datetime | None = None  # recorded_at in the patient's time zone
 
 
 @dataclass(frozen=True)
@@ -173,9 +175,11 @@ def diary_day(
         ).scalars()
         found: dict[str, list[DiaryVersionRead]] = {}
         for row in rows:
-            found.setdefault(by_record[row.record_id], []).append(
-                DiaryVersionRead.model_validate(row)
+            local = row.recorded_at.astimezone(ZoneInfo(patient.time_zone)).replace(tzinfo=None)
+            version = DiaryVersionRead.model_validate(row).model_copy(
+                update={"recorded_local": local}
             )
+            found.setdefault(by_record[row.record_id], []).append(version)
         audit_patient(
             session,
             actor,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from microtrial.domain.access import Action
 from microtrial.errors import MicroTrialError, ValidationError
 from microtrial.http.config import ServerSettings
-from microtrial.http.deps import AppContext, ContextDep
+from microtrial.http.deps import AppContext, ContextDep, client_address
 from microtrial.http.reminders import smtp_session
 from microtrial.services import passwords, patients
 from microtrial.services.passwords import RESET_TTL, ResetLink
@@ -138,6 +138,18 @@ def forgot(context: ContextDep, request: Request, values: FormValuesDep) -> HTML
     page: dict[str, Any] = {"email_on": email_on}
     if not email_on:
         return _anonymous_page(context, request, "password_forgot.html", page)
+    # Each request counts against its account name and client, apart from sign-in failures:
+    # nobody can make the site send one account an e-mail after another.
+    wanted = values.get("username", "").strip().lower()
+    client = f"reset:{client_address(request)}"
+    wait = context.throttle.retry_after(f"reset:{wanted}", client)
+    if wait is not None:
+        page["too_many"] = True
+        response = _anonymous_page(context, request, "password_forgot.html", page)
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
+    context.throttle.failed(f"reset:{wanted}", client)
     try:
         link = passwords.request_reset(context.db, values.get("username", ""), clock=context.clock)
     except ValidationError as err:
