@@ -99,6 +99,19 @@ class DiaryEntryCorrect(_Body):
     reason: str = Field(max_length=500, description="Why the day is corrected (kept with it).")
 
 
+class AttackCreate(_Body):
+    """A migraine or cluster attack in the patient's local time (its day's diary is updated)."""
+
+    instrument_id: Literal["migraine_diary", "cluster_attack_log"]
+    started: dt.datetime = Field(description="Local start (no time zone: the patient's).")
+    ended: dt.datetime | None = Field(default=None, description="Local end; null if ongoing.")
+    severity: int = Field(
+        description="The instrument's severity item (peak_severity 1-3, max_intensity 0-10)."
+    )
+    medication_items: list[str] = Field(default_factory=list, max_length=10)
+    medication: str | None = Field(default=None, max_length=200)
+
+
 class AdverseEventCreate(_Body):
     """An adverse event with CTCAE grade (1-5)."""
 

@@ -75,6 +75,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/patients/{patient_id}/diary-entries/{local_date}/{instrument_id}"): CARE,
     ("get", "/patients/{patient_id}/diary-entries/{local_date}/{instrument_id}/versions"): CARE,
     ("patch", "/patients/{patient_id}/diary-entries/{local_date}/{instrument_id}"): CAPTURE,
+    ("get", "/patients/{patient_id}/attacks"): CARE,
+    ("post", "/patients/{patient_id}/attacks"): CAPTURE,
     ("get", "/patients/{patient_id}/adverse-events"): CARE,
     ("get", "/patients/{patient_id}/adverse-events/{record_id}"): CARE,
     ("post", "/patients/{patient_id}/adverse-events"): CAPTURE,

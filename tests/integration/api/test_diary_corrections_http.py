@@ -59,3 +59,33 @@ def test_the_patch_is_documented_with_its_action(api: httpx.Client) -> None:
     ]["patch"]
     assert operation["x-action"] == "correct diary entries"
     assert any(p["name"] == "If-Match" for p in operation["parameters"])
+
+
+def test_a_migraine_attack_is_logged_and_listed(
+    api: httpx.Client, login: Login, clinic: Clinic
+) -> None:
+    pid = clinic.patients["A-001"].id
+    me = login("p_A-001")
+    body = {
+        "instrument_id": "migraine_diary",
+        "started": "2026-03-01T07:00:00",
+        "ended": "2026-03-01T08:30:00",
+        "severity": 3,
+        "medication_items": ["migraine_specific_medication"],
+        "medication": "sumatriptan 50 mg",
+    }
+    logged = api.post(f"/patients/{pid}/attacks", json=body, headers=me)
+    assert logged.status_code == 201, logged.text
+    assert logged.json()["local_date"] == "2026-03-01"
+    listed = api.get(f"/patients/{pid}/attacks", headers=login("clinician_sitea")).json()
+    assert [(a["severity"], a["medication"]) for a in listed] == [(3, "sumatriptan 50 mg")]
+    day = api.get(f"/patients/{pid}/diary-entries/2026-03-01/migraine_diary", headers=me).json()
+    assert day["answers"] == {
+        "headache": True,
+        "peak_severity": 3,
+        "headache_duration_minutes": 90,
+        "migraine_specific_medication": True,
+    }
+    wrong = api.post(f"/patients/{pid}/attacks", json={**body, "severity": 9}, headers=me)
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["field"] == "severity"

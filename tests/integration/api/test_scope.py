@@ -40,6 +40,12 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "answers": {"q1": 1},
         "reason": "typo",
     },
+    ("post", "/patients/{patient_id}/attacks"): {
+        "instrument_id": "migraine_diary",
+        "started": "2026-03-01T08:00:00",
+        "ended": "2026-03-01T09:00:00",
+        "severity": 2,
+    },
     ("post", "/patients/{patient_id}/adverse-events"): {
         "term": "nausea",
         "grade": 1,

@@ -12,13 +12,14 @@ from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery, Precond
 from microtrial.api.schemas import (
     AdverseEventCreate,
     AdverseEventUpdate,
+    AttackCreate,
     DiaryEntryCorrect,
     DiaryEntryCreate,
 )
 from microtrial.domain.access import Action
 from microtrial.errors import NotFound
 from microtrial.http.deps import ActorDep, ContextDep
-from microtrial.services import adverse_events, diary_corrections, records
+from microtrial.services import adverse_events, attacks, diary_corrections, records
 from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.records import DiaryEntryRead
 
@@ -122,6 +123,30 @@ def correct_diary_entry(
     )
     update.tag(entry.version)
     return entry
+
+
+@router.get("/patients/{patient_id}/attacks", openapi_extra=takes(Action.READ_PATIENT))
+def list_attacks(context: ContextDep, actor: ActorDep, patient_id: int) -> list[attacks.AttackRead]:
+    """The patient's latest headache attacks (at most 20), newest first."""
+    return attacks.list_attacks(context.db, actor, patient_id, clock=context.clock)
+
+
+@router.post(
+    "/patients/{patient_id}/attacks", openapi_extra=takes(Action.LOG_ATTACK), status_code=201
+)
+def log_attack(
+    context: ContextDep, actor: ActorDep, patient_id: int, body: AttackCreate
+) -> attacks.AttackRead:
+    """Log a migraine or cluster attack; its day's migraine_diary or cluster_attack_log follows."""
+    attack = attacks.AttackInput(
+        instrument_id=body.instrument_id,
+        started=body.started.replace(tzinfo=None),
+        ended=body.ended.replace(tzinfo=None) if body.ended else None,
+        severity=body.severity,
+        medication_items=frozenset(body.medication_items),
+        medication=body.medication,
+    )
+    return attacks.log_attack(context.db, actor, patient_id, attack, clock=context.clock)
 
 
 @router.get("/patients/{patient_id}/adverse-events", openapi_extra=takes(Action.READ_PATIENT))
