@@ -86,6 +86,30 @@ class DiaryEntryCreate(_Body):
     local_date: dt.date
     instrument_id: str = Field(default="daily_diary", max_length=60)
     answers: dict[str, Answer] = Field(max_length=100)
+    note: str | None = Field(default=None, max_length=2000, description="The day's short note.")
+
+
+class DiaryEntryCorrect(_Body):
+    """A correction of a saved day: changed answers (null removes one), the note, and why."""
+
+    answers: dict[str, Answer] = Field(default_factory=dict, max_length=100)
+    note: str | None = Field(
+        default=None, max_length=2000, description="The day's note; null or empty clears it."
+    )
+    reason: str = Field(max_length=500, description="Why the day is corrected (kept with it).")
+
+
+class AttackCreate(_Body):
+    """A migraine or cluster attack in the patient's local time (its day's diary is updated)."""
+
+    instrument_id: Literal["migraine_diary", "cluster_attack_log"]
+    started: dt.datetime = Field(description="Local start (no time zone: the patient's).")
+    ended: dt.datetime | None = Field(default=None, description="Local end; null if ongoing.")
+    severity: int = Field(
+        description="The instrument's severity item (peak_severity 1-3, max_intensity 0-10)."
+    )
+    medication_items: list[str] = Field(default_factory=list, max_length=10)
+    medication: str | None = Field(default=None, max_length=200)
 
 
 class AdverseEventCreate(_Body):

@@ -93,6 +93,9 @@ def user_add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    email: Annotated[
+        str | None, typer.Option("--email", help="E-mail for reminders and password resets.")
+    ] = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Create a user; the password comes from a prompt or --password-stdin."""
@@ -111,8 +114,26 @@ def user_add(
             username=username,
             password=password,
             patient_code=patient,
+            email=email,
         )
     console.print(f"user {user.username} ({user.role}) created")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Set a user's new password (same rules as a new user's; open reset links stop working)."""
+    from microtrial.services import passwords
+
+    with open_db(database_url) as db, handle_errors():
+        password = read_secret("New password", password_stdin)
+        passwords.set_user_password(db, system_actor(), username, password)
+    console.print(f"new password for {username} set")
 
 
 def register(app: typer.Typer) -> None:

@@ -42,6 +42,8 @@ class Action(StrEnum):
     # the patient's own diary
     USE_PATIENT_APP = "use the patient app"
     RECORD_DIARY = "record diary entries"
+    CORRECT_DIARY = "correct diary entries"
+    LOG_ATTACK = "log headache attacks"
     RECORD_ADVERSE_EVENT = "record adverse events"
     REVIEW_ADVERSE_EVENT = "confirm, regrade and close adverse events"
     RECORD_DOSE = "record doses"
@@ -67,6 +69,8 @@ class Action(StrEnum):
     RESEARCH_EXPORT = "run the research export"
     # administration and the signed-in user's own account
     SEE_OWN_ACCOUNT = "see their own account"
+    CHANGE_OWN_PASSWORD = "change their own password"
+    SET_PASSWORD = "set another user's new password"
     ADMINISTER = "administer sites and users"
     ADD_SITE = "add sites"
     ADD_USER = "add users"
@@ -102,6 +106,9 @@ POLICY: Mapping[Action, Rule] = {
     Action.SIGN_OFF_SCREENING: Rule(CLINICIAN, system=False),
     Action.USE_PATIENT_APP: Rule({P: SELF}, system=False),
     Action.RECORD_DIARY: Rule(CARE),
+    # A correction keeps the earlier version, with who, when and why.
+    Action.CORRECT_DIARY: Rule(CARE),
+    Action.LOG_ATTACK: Rule(CARE),
     Action.RECORD_ADVERSE_EVENT: Rule(CARE),
     Action.REVIEW_ADVERSE_EVENT: Rule(CLINICIAN),
     Action.RECORD_DOSE: Rule(CARE),
@@ -127,6 +134,11 @@ POLICY: Mapping[Action, Rule] = {
     Action.RESEARCH_EXPORT: Rule({R: SITE, ADM: ALL}),
     # Any signed-in user may see who they are signed in as (``GET /me``).
     Action.SEE_OWN_ACCOUNT: Rule(dict.fromkeys((P, C, U, R, ADM), SELF)),
+    # A password belongs to a signed-in person: the operator sets one with SET_PASSWORD.
+    Action.CHANGE_OWN_PASSWORD: Rule(dict.fromkeys((P, C, U, R, ADM), SELF), system=False),
+    # Without e-mail a patient asks the clinic: clinicians set new passwords for their site's
+    # patients only (the service checks the account is a patient's), administrators for anyone.
+    Action.SET_PASSWORD: Rule({ADM: ALL, C: SITE}),
     Action.ADMINISTER: Rule({ADM: ALL}),
     Action.ADD_SITE: Rule({ADM: ALL}),
     Action.ADD_USER: Rule({ADM: ALL}),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select, tuple_
@@ -62,16 +62,35 @@ class DiaryEntryRead(ReadModel):
     local_date: dt.date
     answers: dict[str, Any]
     scores: dict[str, Any]
+    note: str | None = None
+    change_reason: str | None = None
+
+
+# The longest daily note a patient may keep with a day's diary.
+MAX_NOTE_LENGTH = 500
+
+
+def clean_note(note: str | None) -> str | None:
+    """A daily note stripped of surrounding blanks (None when empty); refuses one too long."""
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE_LENGTH:
+        raise ValidationError(
+            "note",
+            f"is {len(text)} characters long",
+            allowed=f"at most {MAX_NOTE_LENGTH} characters",
+        )
+    return text or None
 
 
 @dataclass(frozen=True)
 class DiaryInput:
-    """One diary entry to record."""
+    """One diary entry to record (with the day's optional note)."""
 
     local_date: dt.date
     answers: dict[str, Any]
     instrument_id: str = "daily_diary"
     idempotency_key: str | None = None
+    note: str | None = None
 
 
 def score_json(result: ScoreResult) -> dict[str, Any]:
@@ -173,7 +192,7 @@ class DiarySubmission:
         authorize(actor, Action.RECORD_DIARY)
         scored = [
             (
-                entry,
+                replace(entry, note=clean_note(entry.note)),
                 score(resolve_instrument(db, entry.instrument_id, entry.answers), entry.answers),
             )
             for entry in entries
@@ -236,6 +255,7 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
                         answers=p.entry.answers,
                         scores=score_json(p.result),
                         submitted_at=now,
+                        note=p.entry.note,
                     ),
                     submission.actor,
                     now,
@@ -317,6 +337,8 @@ def _plan(
             "instrument": entry.instrument_id,
             "answers": entry.answers,
         }
+        if entry.note:  # only then: keys stored before notes existed still match
+            payload["note"] = entry.note
         p = _Planned(entry, result, request_hash(payload))
         key = (scope, entry.idempotency_key) if entry.idempotency_key else None
         claim = (new_claims.get(key) or claims.get(key)) if key else None

@@ -268,6 +268,8 @@ class DiaryEntryRow(VersionedMixin, Base):
     answers: Mapped[dict[str, Any]]
     scores: Mapped[dict[str, Any]]
     submitted_at: Mapped[dt.datetime]
+    # The patient's short free-text note for the day (daily diary only; migration 0010).
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class AdverseEventRow(VersionedMixin, Base):
@@ -287,6 +289,26 @@ class AdverseEventRow(VersionedMixin, Base):
     status: Mapped[str] = mapped_column(String(24), default="confirmed", server_default="confirmed")
     outcome: Mapped[str | None] = mapped_column(String(40))
     symptom: Mapped[str | None] = mapped_column(String(60))
+
+
+class HeadacheAttackRow(VersionedMixin, Base):
+    """One migraine or cluster attack (start, end, severity, acute medication); migration 0010.
+
+    Each attack also updates its day's entry of the instrument it belongs to (``instrument_id``).
+    """
+
+    __tablename__ = "headache_attacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    trial_id: Mapped[int | None] = mapped_column(ForeignKey("trials.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(60))
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+    severity: Mapped[int] = mapped_column(Integer)
+    medication_items: Mapped[list[Any]]
+    medication: Mapped[str | None] = mapped_column(String(200))
 
 
 class BlindingGuessRow(VersionedMixin, Base):
@@ -363,6 +385,19 @@ class IdempotencyKeyRow(Base):
     resource: Mapped[str] = mapped_column(String(60))
     resource_id: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[dt.datetime]
+
+
+class PasswordResetRow(Base):
+    """A single-use password-reset link: only the token's SHA-256 is stored (migration 0010)."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
 
 
 class LoginFailureRow(Base):

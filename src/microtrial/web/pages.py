@@ -12,10 +12,13 @@ from fastapi.staticfiles import StaticFiles
 
 from microtrial.http.errors import LoginRequired, is_api
 from microtrial.web import (
+    account_pages,
     admin_pages,
     adverse_event_pages,
+    attack_pages,
     auth_pages,
     clinic_pages,
+    diary_pages,
     history_pages,
     patient_pages,
     result_pages,
@@ -44,8 +47,11 @@ def install(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
     for module in (
         auth_pages,
+        account_pages,
         patient_pages,
         history_pages,
+        diary_pages,
+        attack_pages,
         clinic_pages,
         adverse_event_pages,
         trial_pages,

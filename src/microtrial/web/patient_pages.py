@@ -22,7 +22,7 @@ from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, Vali
 from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
-from microtrial.services import dashboards, dosing, patient_plan, records, trial_views
+from microtrial.services import attacks, dashboards, dosing, patient_plan, records, trial_views
 from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
 from microtrial.web.forms import answers_from_form, form_items
@@ -98,6 +98,7 @@ def _today_page(
             "diary_items": form_items(DIARY),
             "ae_items": form_items(SIDE_EFFECTS),
             "bp_items": form_items(BLOOD_PRESSURE),
+            "attack_logs": attacks.patient_attack_instruments(context.db, actor, home.patient_id),
             "values": values,
             "ae_open": any(
                 k.startswith(f"{SIDE_EFFECTS}.") and v not in ("", "0") for k, v in values.items()
@@ -140,6 +141,7 @@ def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
                     answers=dict(answers),
                     instrument_id=instrument_id,
                     idempotency_key=f"web-{submission}-{instrument_id}",
+                    note=values.get("note") if instrument_id == DIARY else None,
                 )
             )
     return entries

@@ -36,6 +36,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "local_date": "2026-03-01",
         "answers": {"average_pain": 4},
     },
+    ("patch", "/patients/{patient_id}/diary-entries/{local_date}/{instrument_id}"): {
+        "answers": {"q1": 1},
+        "reason": "typo",
+    },
+    ("post", "/patients/{patient_id}/attacks"): {
+        "instrument_id": "migraine_diary",
+        "started": "2026-03-01T08:00:00",
+        "ended": "2026-03-01T09:00:00",
+        "severity": 2,
+    },
     ("post", "/patients/{patient_id}/adverse-events"): {
         "term": "nausea",
         "grade": 1,
@@ -165,6 +175,8 @@ def request(
     path = template
     for name in ("patient_id", "trial_id", "alert_id", "substance"):
         path = path.replace(f"{{{name}}}", str(ids[name]))
+    # The diary day of the target's PHQ-9 entry.
+    path = path.replace("{local_date}", "2026-03-02").replace("{instrument_id}", "phq9")
     kind = re.search(r"/([a-z-]+)/\{record_id\}", template)
     if kind:
         path = path.replace("{record_id}", ids[RECORD_KIND[kind.group(1)]].record_id)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Response
 
 from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
 from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery, PreconditionDep, tagged
-from microtrial.api.schemas import AdverseEventCreate, AdverseEventUpdate, DiaryEntryCreate
+from microtrial.api.schemas import (
+    AdverseEventCreate,
+    AdverseEventUpdate,
+    AttackCreate,
+    DiaryEntryCorrect,
+    DiaryEntryCreate,
+)
 from microtrial.domain.access import Action
+from microtrial.errors import NotFound
 from microtrial.http.deps import ActorDep, ContextDep
-from microtrial.services import adverse_events, records
+from microtrial.services import adverse_events, attacks, diary_corrections, records
 from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.records import DiaryEntryRead
 
@@ -44,10 +53,100 @@ async def record_diary_entry(
         answers=body.answers,
         instrument_id=body.instrument_id,
         idempotency_key=idempotency_key,
+        note=body.note,
     )
     # Written by the process's diary writer, in one transaction with whatever else is waiting.
     (stored,) = await context.diary.record(actor, patient_id, [entry])
     return stored
+
+
+DAY = "/patients/{patient_id}/diary-entries/{local_date}/{instrument_id}"
+
+
+@router.get(DAY, openapi_extra=takes(Action.READ_PATIENT))
+def read_diary_entry(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    local_date: dt.date,
+    instrument_id: str,
+    response: Response,
+) -> DiaryEntryRead:
+    """One instrument's saved entry for a day (the latest version), with its ETag."""
+    entry = diary_corrections.get_diary_entry(
+        context.db, actor, patient_id, instrument_id, local_date, clock=context.clock
+    )
+    tagged(response, entry.version)
+    return entry
+
+
+@router.get(f"{DAY}/versions", openapi_extra=takes(Action.READ_PATIENT))
+def diary_entry_versions(
+    context: ContextDep, actor: ActorDep, patient_id: int, local_date: dt.date, instrument_id: str
+) -> list[diary_corrections.DiaryVersionRead]:
+    """Every version of a day's entry, oldest first: what it said, who changed it, when and why."""
+    day = diary_corrections.diary_day(
+        context.db, actor, patient_id, local_date, clock=context.clock
+    )
+    versions = day.get(instrument_id)
+    if not versions:
+        raise NotFound(f"date: no saved entry for {local_date}")
+    return versions
+
+
+@router.patch(DAY, openapi_extra=takes(Action.CORRECT_DIARY))
+def correct_diary_entry(
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    local_date: dt.date,
+    instrument_id: str,
+    body: DiaryEntryCorrect,
+    update: PreconditionDep,
+) -> DiaryEntryRead:
+    """Correct a saved day (If-Match required): a new version with the reason, the old one kept."""
+    correction = diary_corrections.DiaryCorrection(
+        local_date=local_date,
+        reason=body.reason,
+        answers=dict(body.answers),
+        instrument_id=instrument_id,
+        note=body.note,
+        note_given="note" in body.model_fields_set,
+    )
+    entry = diary_corrections.correct_diary_entry(
+        context.db,
+        actor,
+        patient_id,
+        correction,
+        expected_version=update.expected(),
+        clock=context.clock,
+    )
+    update.tag(entry.version)
+    return entry
+
+
+@router.get("/patients/{patient_id}/attacks", openapi_extra=takes(Action.READ_PATIENT))
+def list_attacks(context: ContextDep, actor: ActorDep, patient_id: int) -> list[attacks.AttackRead]:
+    """The patient's latest headache attacks (at most 20), newest first."""
+    return attacks.list_attacks(context.db, actor, patient_id, clock=context.clock)
+
+
+@router.post(
+    "/patients/{patient_id}/attacks", openapi_extra=takes(Action.LOG_ATTACK), status_code=201
+)
+def log_attack(
+    context: ContextDep, actor: ActorDep, patient_id: int, body: AttackCreate
+) -> attacks.AttackRead:
+    """Log a migraine or cluster attack; its day's migraine_diary or cluster_attack_log follows."""
+    attack = attacks.AttackInput(
+        instrument_id=body.instrument_id,
+        started=body.started.replace(tzinfo=None),
+        ended=body.ended.replace(tzinfo=None) if body.ended else None,
+        severity=body.severity,
+        medication_items=frozenset(body.medication_items),
+        medication=body.medication,
+    )
+    return attacks.log_attack(context.db, actor, patient_id, attack, clock=context.clock)
 
 
 @router.get("/patients/{patient_id}/adverse-events", openapi_extra=takes(Action.READ_PATIENT))

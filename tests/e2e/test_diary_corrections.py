@@ -1,0 +1,157 @@
+"""A patient sees and corrects a saved day (phone), fills in a missed one; a clinician corrects."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from e2e.conftest import Pages
+from helpers import Clinic, FixedClock
+from microtrial.services import records
+from microtrial.services.diary_corrections import diary_day
+from microtrial.services.records import DiaryInput
+
+
+def no_axe_violations(page: Any) -> None:
+    """axe-core finds nothing wrong on the page."""
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+def choose(page: Any, group: str, value: str) -> None:
+    """Pick ``value`` in the radio group whose legend starts with ``group``."""
+    fieldset = page.get_by_role("group", name=re.compile(f"^{re.escape(group)}"))
+    fieldset.get_by_text(value, exact=True).click()
+
+
+def saved_today(clinic: Clinic, clock: FixedClock) -> int:
+    pid = clinic.patients["A-001"].id
+    records.record_diary_entry(
+        clinic.db,
+        clinic.actors["p_A-001"],
+        pid,
+        DiaryInput(clock().date(), {"average_pain": 3, "worst_pain": 4}, note="slept badly"),
+        clock=clock,
+    )
+    return pid
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_patient_corrects_a_saved_day_with_a_reason(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    pid = saved_today(clinic, clock)
+    page = pages.open("p_A-001", "/today")
+    page.get_by_role("link", name="See or correct it").click()
+    page.get_by_role("heading", name=re.compile("^My diary for Monday 02 March 2026")).wait_for()
+    answers = page.locator("dl.answers").first.inner_text()
+    assert "Average pain in the last 24 hours" in answers
+    assert "slept badly" in answers
+    no_axe_violations(page)
+    pages.shot(page, "day-saved")
+
+    page.get_by_role("link", name="Correct daily pain diary").click()
+    # The saved answers are in the form; without a reason nothing is saved.
+    assert page.get_by_label("3", exact=True).first.is_checked()
+    choose(page, "Average pain", "5")
+    page.get_by_role("button", name="Save the correction").click()
+    reason = page.get_by_label(re.compile("^Reason for the correction"))
+    assert reason.get_attribute("aria-invalid") == "true"
+    assert "Reason for the correction: please say why the day is corrected" in page.inner_text(
+        "#reason-error"
+    )
+    assert "reason:" not in page.inner_text("main")
+    no_axe_violations(page)
+    pages.shot(page, "correct-refused")
+    assert page.get_by_label("5", exact=True).first.is_checked()  # what was typed is kept
+    reason = page.get_by_label(re.compile("^Reason for the correction"))
+    reason.fill("I tapped 3 by mistake")
+    page.get_by_role("button", name="Save the correction").click()
+    # Worst pain (4) below the new average (5) is refused, naming both by their questions.
+    error = page.inner_text("div.error")
+    assert "Worst pain in the last 24 hours" in error, error
+    assert "daily_diary" not in page.inner_text("main")
+    choose(page, "Worst pain", "6")
+    page.get_by_label(re.compile("^Note for the day")).fill("slept badly, better by noon")
+    page.get_by_role("button", name="Save the correction").click()
+
+    page.get_by_text("Your correction is saved.").wait_for()
+    answers = page.locator("dl.answers").first.inner_text()
+    assert "5" in answers.split("Average pain in the last 24 hours", 1)[1].split("\n")[1]
+    assert "slept badly, better by noon" in answers
+    assert "Reason: I tapped 3 by mistake" in page.inner_text("main")
+    page.locator("summary", has_text="Earlier answers (1)").click()
+    assert "Average pain in the last 24 hours (0 = no pain, 10 = worst pain imaginable): 3" in (
+        page.inner_text("details")
+    )
+    no_axe_violations(page)
+    pages.shot(page, "day-corrected")
+    versions = diary_day(clinic.db, clinic.actors["clinician_sitea"], pid, clock().date())
+    assert [v.answers["average_pain"] for v in versions["daily_diary"]] == [3, 5]
+
+
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_patient_fills_in_a_missed_day_from_the_diary_list(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    saved_today(clinic, clock)
+    page = pages.open("p_A-001", "/today")
+    # Today's diary is saved already: sending it again leads to where it can be corrected.
+    choose(page, "Average pain", "4")
+    page.get_by_role("button", name="Save today's diary").click()
+    page.get_by_role("link", name="See or correct your saved days").click()
+    page.get_by_role("heading", name="My diary days").wait_for()
+    page.goto("/today")
+    page.get_by_role("link", name="Fill in or correct a day").click()
+    page.get_by_role("heading", name="My diary days").wait_for()
+    no_axe_violations(page)
+    pages.shot(page, "diary-days")
+    page.get_by_role("link", name="Fill in 28 February").click()
+    choose(page, "Average pain", "7")
+    page.get_by_label(re.compile("^Note for the day")).fill("migraine all day")
+    no_axe_violations(page)
+    pages.shot(page, "fill-missed-day")
+    page.get_by_role("button", name="Save this day's diary").click()
+    page.get_by_role("heading", name=re.compile("Saturday 28 February 2026")).wait_for()
+    assert "migraine all day" in page.inner_text("dl.answers")
+    saved = records.list_diary_entries(
+        clinic.db, clinic.actors["p_A-001"], clinic.patients["A-001"].id
+    )
+    assert (saved[0].local_date, saved[0].answers, saved[0].note) == (
+        dt.date(2026, 2, 28),
+        {"average_pain": 7},
+        "migraine all day",
+    )
+
+
+@pytest.mark.parametrize("viewport", ["desktop"], indirect=True)
+def test_clinician_corrects_a_patients_day_with_a_reason(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    pid = saved_today(clinic, clock)
+    page = pages.open("clinician_sitea", f"/clinic/patients/{pid}")
+    page.get_by_role("link", name="Diary days, notes and corrections").click()
+    page.get_by_role("heading", name="Diary of patient A-001").wait_for()
+    no_axe_violations(page)
+    page.get_by_role("link", name="See or correct 02 March").click()
+    assert "slept badly" in page.inner_text("dl.answers")
+    page.get_by_role("link", name="Correct daily pain diary").click()
+    choose(page, "Worst pain", "6")
+    page.get_by_label(re.compile("^Reason for the correction")).fill(
+        "patient phoned: worst pain was 6"
+    )
+    no_axe_violations(page)
+    pages.shot(page, "clinic-correct")
+    page.get_by_role("button", name="Save the correction").click()
+    page.get_by_text("The correction is saved.").wait_for()
+    main = page.inner_text("main")
+    assert "by clinician_sitea" in main
+    assert "Reason: patient phoned: worst pain was 6" in main
+    no_axe_violations(page)
+    pages.shot(page, "clinic-day-corrected")
+    latest = diary_day(clinic.db, clinic.actors["p_A-001"], pid, clock().date())["daily_diary"]
+    assert (latest[-1].answers["worst_pain"], latest[-1].note) == (6, "slept badly")
