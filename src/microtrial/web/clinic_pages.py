@@ -1,4 +1,5 @@
-"""Clinician pages: patient list with alert badges and adherence, enrolment, patient dashboard."""
+"""Clinician pages: enrolment, the patient dashboard, screening, history, alerts (the patient
+list is in ``worklist_pages``)."""
 
 from __future__ import annotations
 
@@ -14,25 +15,13 @@ from microtrial.domain.patients import SEXES
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
-from microtrial.services import alerts, dashboards, patients, records, screening, trial_views
+from microtrial.services import alerts, patients, records, screening, trial_views
 from microtrial.services.screening import ScreeningRead
 from microtrial.web.charts import pain_chart, pain_points
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/clinic/patients")
-def patient_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
-    """The site's patients with open alerts and diary adherence."""
-    actor = user.require(Action.USE_CLINIC_PAGES)
-    rows = dashboards.clinic_overview(context.db, actor, clock=context.clock)
-    return render(
-        request,
-        "clinic_patients.html",
-        {"rows": rows, "window": dashboards.ADHERENCE_WINDOW_DAYS},
-    )
 
 
 def patient_nav(patient_id: int) -> list[tuple[str, str]]:

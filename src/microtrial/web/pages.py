@@ -17,6 +17,7 @@ from microtrial.web import (
     patient_pages,
     result_pages,
     trial_pages,
+    worklist_pages,
 )
 from microtrial.web.rendering import render_error, static_dir
 from microtrial.web.session import login_redirect_target
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
     for module in (
         auth_pages,
         patient_pages,
+        worklist_pages,
         clinic_pages,
         adverse_event_pages,
         trial_pages,
