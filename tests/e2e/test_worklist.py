@@ -18,12 +18,19 @@ from microtrial.services.records import DiaryInput
 pytestmark = pytest.mark.parametrize("viewport", ["desktop"])
 
 
-def axe_violations(page: Any) -> list[str]:
-    """The axe-core rules the page breaks (ids with the number of nodes)."""
+def axe_violations(page: Any, *, outside: str = "") -> list[str]:
+    """The axe-core rules the page breaks (id and target of each node), except inside
+    ``outside`` (a selector for an element another change covers)."""
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(page)
-    return [f"{v['id']} ({len(v['nodes'])})" for v in results.response["violations"]]
+    found = []
+    for violation in results.response["violations"]:
+        for node in violation["nodes"]:
+            target = " ".join(str(t) for t in node["target"])
+            if not (outside and target.startswith(outside)):
+                found.append(f"{violation['id']}: {target}")
+    return found
 
 
 def row_codes(page: Any) -> list[str]:

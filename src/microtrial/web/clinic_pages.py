@@ -4,6 +4,7 @@ list is in ``worklist_pages``)."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,8 +16,17 @@ from microtrial.domain.patients import SEXES
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
-from microtrial.services import alerts, patients, records, screening, trial_views
+from microtrial.services import (
+    alerts,
+    patient_chart,
+    patients,
+    records,
+    screening,
+    trial_views,
+)
+from microtrial.services.schemas import PatientRead
 from microtrial.services.screening import ScreeningRead
+from microtrial.services.worklist import condition_name
 from microtrial.web.charts import pain_chart, pain_points
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
@@ -81,6 +91,24 @@ def dashboard_context(context: AppContext, user: PageUser, patient_id: int) -> d
         "can_review_ae": user.may(Action.REVIEW_ADVERSE_EVENT),
         "ae_outcomes": OUTCOMES,
         "ae_form": None,
+        **record_context(context, user, patient),
+    }
+
+
+def record_context(context: AppContext, user: PageUser, patient: PatientRead) -> dict[str, Any]:
+    """What the patient page's record sections need (conditions, BP, mood, timeline, forms)."""
+    actor = user.require(Action.USE_CLINIC_PAGES)
+    now = context.clock().astimezone(ZoneInfo(patient.time_zone))
+    return {
+        "record_chart": patient_chart.patient_chart(
+            context.db, actor, patient.id, clock=context.clock
+        ),
+        "condition_names": {c.icd10_code: condition_name(c.icd10_code) for c in patient.conditions},
+        "condition_choices": patient_chart.condition_choices(),
+        "can_add_records": user.may(Action.ADD_RECORDS),
+        "can_correct": user.may(Action.CORRECT_RECORDS),
+        "patient_today": now.date().isoformat(),
+        "record_form": None,
     }
 
 
