@@ -16,6 +16,7 @@ from microtrial.web import (
     clinic_pages,
     patient_pages,
     patient_record_pages,
+    pharmacy_pages,
     result_pages,
     trial_pages,
     worklist_pages,
@@ -41,6 +42,7 @@ def install(app: FastAPI) -> None:
         adverse_event_pages,
         patient_record_pages,
         trial_pages,
+        pharmacy_pages,
         result_pages,
         admin_pages,
     ):
