@@ -55,6 +55,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/me/status"): frozenset({OWN, OTHER_PATIENT, OTHER_SITE_PATIENT}),
     # site-wide lists and enrolment (enrolment body names site A)
     ("get", "/patients"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
+    ("get", "/worklist"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
     ("post", "/patients"): CLINICIAN,
     ("get", "/alerts"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
     # de-identified cohort: researchers (and clinicians for their site's pooled results)
