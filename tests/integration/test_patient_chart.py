@@ -173,3 +173,12 @@ def test_the_chart_merges_doses_events_side_effects_and_mood_on_one_timeline(
         patient_chart.patient_chart(clinic.db, clinic.actors["researcher_sitea"], pid)
     with pytest.raises(NotFound):
         patient_chart.patient_chart(clinic.db, clinic.actors["clinician_siteb"], pid)
+
+
+def test_a_patient_cannot_file_a_clinic_reading(clinic: Clinic, clock: FixedClock) -> None:
+    pid = clinic.patients["A-001"].id
+    reading = DiaryInput(clock().date(), {"systolic": 120, "diastolic": 80}, "clinic_bp")
+    with pytest.raises(PermissionDenied, match="clinic blood pressure"):
+        records.record_diary_entry(clinic.db, clinic.actors["p_A-001"], pid, reading, clock=clock)
+    home = DiaryInput(clock().date(), {"systolic": 120, "diastolic": 80}, "home_bp")
+    records.record_diary_entry(clinic.db, clinic.actors["p_A-001"], pid, home, clock=clock)

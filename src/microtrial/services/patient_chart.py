@@ -30,7 +30,7 @@ from microtrial.services.common import (
     supersede,
     system_clock,
 )
-from microtrial.services.records import DiaryEntryRead, DiaryInput, record_diary_entry
+from microtrial.services.records import CLINIC_BP, DiaryEntryRead, DiaryInput, record_diary_entry
 from microtrial.services.schemas import MedicationRead, ReadModel
 from microtrial.services.screening import rescreen_after_change
 from microtrial.store.db import Database
@@ -41,7 +41,6 @@ from microtrial.store.models import (
     MedicationRow,
 )
 
-CLINIC_BP = "clinic_bp"
 MOOD_INSTRUMENTS = ("phq9", "gad7")
 CHART_DAYS = 365  # how far back the page reads
 
