@@ -61,7 +61,10 @@ def test_pharmacist_prepares_and_dispenses_kits_and_prints_labels(
     alert = page.get_by_role("alert")
     alert.wait_for()
     assert "more capsules than the kit was filled with" in alert.inner_text()
-    assert page.get_by_label(f"Capsules handed out in kit {first}").input_value() == "9"
+    typed = page.get_by_label(f"Capsules handed out in kit {first}")
+    assert typed.input_value() == "9"
+    assert typed.get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == f"disp-{first}"
     page.get_by_label(f"Capsules handed out in kit {first}").fill("5")
     page.get_by_role("button", name=f"Record kit {first} dispensed").click()
     dispensed = page.locator(f"tr[data-kit='{first}'] td.dispensed")

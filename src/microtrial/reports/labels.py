@@ -331,7 +331,16 @@ def preparation_sheet_pdf(
         ),
         Spacer(1, 4 * mm),
     ]
-    header: list[object] = ["Kit code", "Period", "Arm", "Dates", "Regimen", "Filled", "Checked"]
+    header: list[object] = [
+        "Kit code",
+        "Period",
+        "Arm",
+        "Dates",
+        "Capsules",
+        "Regimen",
+        "Filled",
+        "Checked",
+    ]
     rows: list[list[object]] = [header]
     for k in ordered:
         rows.append(
@@ -340,12 +349,13 @@ def preparation_sheet_pdf(
                 str(k.period),
                 k.arm.upper(),
                 Paragraph(escape(_fmt_dates(k)), cell),
+                str(len(k.dose_days)) if k.dose_days else "",
                 Paragraph(escape(k.regimen_text), cell),
                 "[   ]",
                 "[   ]",
             ]
         )
-    widths = [24 * mm, 13 * mm, 24 * mm, 27 * mm, 66 * mm, 16 * mm, 18 * mm]
+    widths = [24 * mm, 13 * mm, 22 * mm, 26 * mm, 18 * mm, 51 * mm, 16 * mm, 18 * mm]
     table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(
         TableStyle(

@@ -115,6 +115,7 @@ def test_preparation_sheet_shows_each_kit_with_its_arm() -> None:
         [row] = [line for line in lines if line.startswith(k.code)]
         assert row.split()[:3] == [k.code, str(k.period), k.arm.upper()]
     assert "LSD 10 µg" in text
+    assert "Capsules" in text  # one per dose day of the kit's period
 
 
 def test_label_kits_takes_dates_from_the_calendar() -> None:
