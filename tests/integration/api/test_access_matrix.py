@@ -95,6 +95,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("post", "/trials/{trial_id}/transitions"): CLINICIAN,
     ("post", "/trials/{trial_id}/unblind"): STAFF,
     ("get", "/trials/{trial_id}/kits"): frozenset({UNBL}),  # the allocation: pharmacy only
+    ("post", "/trials/{trial_id}/kits/prepared"): frozenset({UNBL}),
+    ("post", "/trials/{trial_id}/kits/dispensed"): frozenset({UNBL}),
     ("get", "/trials/{trial_id}/result"): CARE,  # 409 while blinded: past the access check
     ("get", "/trials/{trial_id}/report"): CARE,
 }
