@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 
 from e2e.setup import plan_for
 from helpers import Clinic, FixedClock, audit_count
+from microtrial.domain.actors import system_actor
+from microtrial.domain.regimens import load_regimen_catalog
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from microtrial.reports.kits import kit_pack_pdf
 from microtrial.services import admin, pharmacy, trial_allocation, trial_lifecycle
 
 
@@ -93,3 +99,34 @@ def test_prepared_and_dispensed_are_recorded_once_with_who_when_and_capsules(
     [first, *_] = trial_allocation.kit_preparation(clinic.db, staff, trial.id, clock=clock).kits
     assert (first.prepared_capsules, first.dispensed_capsules) == (6, 6)
     assert "arm" not in pharmacy.KitRecord.model_fields
+
+
+def test_the_kit_pack_labels_carry_the_configured_wording_and_one_expiry(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    admin.set_crisis_lines(clinic.db, system_actor("t"), "SITEA", [("Clinic A", "01632 960000")])
+    staff = clinic.actors["unblinded_staff_sitea"]
+    trial = plan_for(clinic, clock)
+    trial_lifecycle.transition(
+        clinic.db, clinic.actors["clinician_sitea"], trial.id, "schedule", clock=clock
+    )
+    codes = [p.kit_code for p in trial.periods]
+    clock.advance(days=-3)  # the second kit was filled three days before the others
+    pharmacy.record_prepared(clinic.db, staff, trial.id, str(codes[1]), 5, clock=clock)
+    clock.advance(days=3)
+    pharmacy.record_prepared(clinic.db, staff, trial.id, str(codes[0]), 5, clock=clock)
+    prep = trial_allocation.kit_preparation(clinic.db, staff, trial.id, clock=clock)
+    assert prep.emergency_contact == "Clinic A 01632 960000"
+    doc = pdfium.PdfDocument(kit_pack_pdf(prep, dt.date(2030, 1, 1)))
+    pages = [" ".join(doc[i].get_textpage().get_text_range().split()) for i in range(len(doc))]
+    doc.close()
+    labels = " ".join(p for p in pages if "UNBLINDED" not in p)
+    wording = load_regimen_catalog().kit_labels
+    assert wording is not None
+    expiry = clock().date() - dt.timedelta(days=3) + dt.timedelta(days=wording.shelf_life_days)
+    assert labels.count(f"Expiry: {expiry.isoformat()}") == 6  # the earliest filling, every kit
+    assert labels.count("In an emergency: Clinic A 01632 960000") == 6
+    assert labels.count(wording.trial_use.upper()) == 6
+    assert "active" not in labels.lower()
+    assert "placebo" not in labels.lower()
+    assert "psilocybin" not in labels.lower()
