@@ -63,9 +63,9 @@ def test_unblinded_staff_open_the_kit_sheet(pages: Pages, clinic: Clinic, clock:
     trial = plan_for(clinic, clock)
     page = pages.open("unblinded_staff_sitea")
     assert page.url.endswith("/pharmacy/kits")
-    # no kits for a trial not yet scheduled
+    # a trial not yet scheduled is not the pharmacy's work: nothing to prepare
     assert page.get_by_role("link", name=f"Kit sheet for trial {trial.id}").count() == 0
-    assert "No kits until the trial is screened and scheduled" in page.inner_text("main")
+    assert "Nothing to prepare." in page.inner_text("main")
     trial_lifecycle.transition(
         clinic.db, clinic.actors["clinician_sitea"], trial.id, "schedule", clock=clock
     )

@@ -185,3 +185,26 @@ def test_0009_dose_deviation_and_crisis_contacts_both_ways(database_url: str) ->
     assert "crisis_contacts" in {c["name"] for c in names.get_columns("sites")}
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0011_kit_records_and_medication_end_both_ways(database_url: str) -> None:
+    """Revision 0011 (kit preparation and dispensing records, medications.end_date) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0010")
+    names = inspect(engine)
+    assert "note" in {c["name"] for c in names.get_columns("diary_entries")}  # 0010 kept
+    assert "dispensed_at" not in {c["name"] for c in names.get_columns("kits")}
+    assert "end_date" not in {c["name"] for c in names.get_columns("medications")}
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    added = {
+        "prepared_by",
+        "prepared_capsules",
+        "dispensed_at",
+        "dispensed_by",
+        "dispensed_capsules",
+    }
+    assert added | {"dispensed_by_user_id"} <= {c["name"] for c in names.get_columns("kits")}
+    assert "end_date" in {c["name"] for c in names.get_columns("medications")}
+    migrate.check(engine)
+    engine.dispose()

@@ -199,6 +199,13 @@ class DoseCreate(_Body):
     kit_code: str = Field(max_length=16)
 
 
+class KitRecordCreate(_Body):
+    """A kit's pharmacy step: the kit code and the capsules filled into it or handed out."""
+
+    kit_code: str = Field(max_length=16)
+    capsules: int = Field(ge=1, le=366)
+
+
 class GuessCreate(_Body):
     """The patient's guess of a period's arm near its end."""
 

@@ -206,7 +206,7 @@ def kits(
 
     with open_db(database_url) as db, handle_errors():
         prep = trial_allocation.kit_preparation(db, system_actor(), trial_id)
-    write_private(pdf, kit_pack_pdf(prep))
+    write_private(pdf, kit_pack_pdf(prep, dt.date.today()))
     console.print(f"kit pack for trial {trial_id} written to {pdf} (UNBLINDED: pharmacy only)")
 
 

@@ -55,6 +55,7 @@ class Action(StrEnum):
     MOVE_TRIAL = "change a trial's status"
     UNBLIND_TRIAL = "unblind trials"
     SEE_ALLOCATION = "see the allocation"
+    PREPARE_KITS = "record kits prepared and dispensed"
     ANNOTATE_ALLOCATION = "annotate allocations"
     ANALYSE_TRIAL = "analyse trials"
     READ_CLINICIAN_REPORT = "read clinician reports"
@@ -119,6 +120,8 @@ POLICY: Mapping[Action, Rule] = {
     Action.MOVE_TRIAL: Rule(CLINICIAN),
     Action.UNBLIND_TRIAL: Rule(STAFF),
     Action.SEE_ALLOCATION: Rule({U: SITE}),
+    # The pharmacy's records of filling and handing out kits: unblinded staff of the site.
+    Action.PREPARE_KITS: Rule({U: SITE}),
     Action.ANNOTATE_ALLOCATION: Rule(STAFF),
     Action.ANALYSE_TRIAL: Rule({P: SELF, C: SITE, U: SITE}),
     # Anyone else asking for a trial report gets the patient's version.

@@ -31,7 +31,12 @@ from microtrial.domain.scoring import ScoreResult
 from microtrial.domain.screening import medication_findings
 from microtrial.errors import ValidationError
 
+# Instruments holding a blood-pressure reading: the patient's own at home, and one the clinic
+# measured; both go through the same blood-pressure rules.
+BP_INSTRUMENTS = frozenset({"home_bp", "clinic_bp"})
+
 __all__ = [
+    "BP_INSTRUMENTS",
     "AdverseEventReport",
     "Alert",
     "alerts_for_score",
@@ -123,7 +128,7 @@ def alerts_for_score(result: ScoreResult, catalog: Catalog | None = None) -> lis
                 )
             )
     answers = result.answers
-    if result.instrument_id == "home_bp":
+    if result.instrument_id in BP_INSTRUMENTS:
         systolic, diastolic = answers.get("systolic"), answers.get("diastolic")
         if isinstance(systolic, int) and isinstance(diastolic, int):
             alerts.extend(check_blood_pressure(systolic, diastolic, catalog=catalog))

@@ -28,7 +28,7 @@ from microtrial.domain.regimens import (
 )
 from microtrial.errors import ValidationError
 
-__all__ = ["RegimenCatalog", "parse_regimen_catalog"]
+__all__ = ["KitLabelText", "RegimenCatalog", "parse_regimen_catalog"]
 
 
 class _Model(pydantic.BaseModel):
@@ -112,13 +112,31 @@ class _SubstanceRangesSpec(_Model):
     preparations: list[_PreparationSpec] = pydantic.Field(min_length=1)
 
 
+class _KitLabelSpec(_Model):
+    storage: str = pydantic.Field(min_length=1, max_length=120)
+    shelf_life_days: int = pydantic.Field(ge=1, le=3650)
+    trial_use: str = pydantic.Field(min_length=1, max_length=60)
+    source: str = pydantic.Field(min_length=1)
+
+
 class _CatalogSpec(_Model):
     schema_version: Literal[1]
     source: str = pydantic.Field(min_length=1)
     guess_window: _GuessWindowSpec
+    kit_labels: _KitLabelSpec | None = None  # none: labels print no storage or expiry
     templates: list[_TemplateSpec] = pydantic.Field(min_length=1)
     reported_ranges: list[_RangeSpec] = []
     microdose_ranges: list[_SubstanceRangesSpec] = []  # none: every dose is refused
+
+
+@dataclass(frozen=True)
+class KitLabelText:
+    """What every kit label prints besides the kit: storage, shelf life, the trial-use line."""
+
+    storage: str
+    shelf_life_days: int  # a filled kit keeps this many days from its preparation
+    trial_use: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,7 @@ class RegimenCatalog:
     # A period's blinding guess is asked from this many days before the period's last day on.
     guess_opens_days_before_end: int
     microdose_ranges: Mapping[str, tuple[MicrodoseRange, ...]]
+    kit_labels: KitLabelText | None = None
 
     def get(self, name: str) -> RegimenTemplate:
         """Return the template called ``name``."""
@@ -259,10 +278,12 @@ def parse_regimen_catalog(
                 value=err.value,
                 allowed=err.allowed,
             ) from err
+    labels = spec.kit_labels
     return RegimenCatalog(
         templates=templates,
         reported_ranges=tuple(_range(r) for r in spec.reported_ranges),
         source=spec.source,
         guess_opens_days_before_end=spec.guess_window.opens_days_before_period_end,
         microdose_ranges=_microdose_ranges(spec, origin, substances, source_ids),
+        kit_labels=None if labels is None else KitLabelText(**labels.model_dump()),
     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+from datetime import date, timedelta
 
 from pypdf import PdfReader, PdfWriter
 
-from microtrial.reports.labels import LabelKit, label_sheet_pdf, preparation_sheet_pdf
+from microtrial.domain.regimen_catalog import KitLabelText
+from microtrial.domain.regimens import load_regimen_catalog
+from microtrial.reports.labels import LabelInfo, LabelKit, label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services.trial_allocation import KitPreparation
 
 
@@ -20,9 +23,30 @@ def label_kits(prep: KitPreparation) -> list[LabelKit]:
             start_date=k.start_date,
             end_date=k.end_date,
             regimen_text=k.regimen_text,
+            dose_days=k.dose_days,
         )
         for k in prep.kits
     ]
+
+
+def label_info(
+    prep: KitPreparation, today: date, wording: KitLabelText | None = None
+) -> LabelInfo | None:
+    """What every label of the trial prints besides its kit: the configured storage and
+    trial-use wording (``regimens.yaml`` ``kit_labels`` unless given), the site's emergency
+    contact, and one expiry date for all kits (the shelf life from the earliest preparation, or
+    from today before any), so that it cannot differ by arm. None when nothing is configured."""
+    wording = wording or load_regimen_catalog().kit_labels
+    if wording is None:
+        return None
+    prepared = [k.prepared_at.date() for k in prep.kits if k.prepared_at is not None]
+    start = min(prepared) if prepared else today
+    return LabelInfo(
+        storage=wording.storage,
+        expiry=start + timedelta(days=wording.shelf_life_days),
+        trial_use=wording.trial_use,
+        emergency_contact=prep.emergency_contact,
+    )
 
 
 def gate_line(prep: KitPreparation) -> str:
@@ -30,14 +54,14 @@ def gate_line(prep: KitPreparation) -> str:
     return f"Trial status: {prep.status} \u00b7 screening decision: {prep.screening or 'none'}"
 
 
-def kit_pack_pdf(prep: KitPreparation) -> bytes:
+def kit_pack_pdf(prep: KitPreparation, today: date) -> bytes:
     """One PDF: the UNBLINDED preparation sheet, then the blinded labels with QR codes."""
     kits = label_kits(prep)
     trial = str(prep.trial_id)
     writer = PdfWriter()
     for part in (
         preparation_sheet_pdf(trial, prep.patient_code, kits, status_line=gate_line(prep)),
-        label_sheet_pdf(trial, prep.patient_code, kits),
+        label_sheet_pdf(trial, prep.patient_code, kits, label_info(prep, today)),
     ):
         writer.append(PdfReader(io.BytesIO(part)))
     out = io.BytesIO()

@@ -3,9 +3,10 @@
 Two separate documents on purpose:
 
 * :func:`label_sheet_pdf` - stick-on labels, one per kit, each with a QR code of the kit code. A
-  label shows only the kit code, patient study code, period number, dates and "identical
-  capsules - blinded"; the arm never appears anywhere in this PDF (text or metadata), and labels
-  are laid out in period order.
+  label shows only the kit code, patient study code, period number, dates, the dose days,
+  "identical capsules - blinded" and, given a :class:`LabelInfo`, storage, expiry, the trial-use
+  line and the site's emergency contact; neither the arm nor the substance appears anywhere in
+  this PDF (text or metadata), and labels are laid out in period order.
 * :func:`preparation_sheet_pdf` - the kit -> arm table the pharmacist fills the kits from.
   Every page is marked UNBLINDED.
 
@@ -25,6 +26,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -32,7 +34,15 @@ from microtrial.domain.calendar import Phase, TrialCalendar
 from microtrial.domain.kits import Allocation
 from microtrial.errors import ValidationError
 
-__all__ = ["BLINDED_NOTE", "LabelKit", "label_kits", "label_sheet_pdf", "preparation_sheet_pdf"]
+__all__ = [
+    "BLINDED_NOTE",
+    "LabelInfo",
+    "LabelKit",
+    "dose_day_text",
+    "label_kits",
+    "label_sheet_pdf",
+    "preparation_sheet_pdf",
+]
 
 BLINDED_NOTE = "Identical capsules \u2014 blinded"
 _PAGE_W, _PAGE_H = A4
@@ -40,7 +50,9 @@ _MARGIN = 10 * mm
 _COLS, _ROWS = 2, 6
 _LABEL_W = (_PAGE_W - 2 * _MARGIN) / _COLS
 _LABEL_H = (_PAGE_H - 2 * _MARGIN - 8 * mm) / _ROWS
-_QR_SIZE = 30 * mm
+_QR_SIZE = 26 * mm
+_LINE = 3.3 * mm
+_TEXT_FONT = 7.5
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,41 @@ class LabelKit:
     start_date: date
     end_date: date
     regimen_text: str
+    dose_days: tuple[date, ...] = ()  # one capsule on each (the same days whatever the arm)
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    """What every label of a trial prints besides its kit (configured wording, no arm)."""
+
+    storage: str
+    expiry: date  # one date for the whole trial, so that it cannot differ by arm
+    trial_use: str
+    emergency_contact: str | None = None
+
+
+def dose_day_text(days: Sequence[date], start: date, end: date) -> str:
+    """The dose days of a kit in words: "every day", or the dates grouped by month."""
+    if not days:
+        return "Dose days: see your calendar"
+    if len(days) == (end - start).days + 1:
+        return f"Dose days: every day ({len(days)} capsules)"
+    groups: list[str] = []
+    month: tuple[int, int] | None = None
+    current: list[str] = []
+    for day in sorted(days):
+        if (day.year, day.month) != month and current:
+            groups.append(", ".join(current) + f" {_month(month)}")
+            current = []
+        month = (day.year, day.month)
+        current.append(str(day.day))
+    groups.append(", ".join(current) + f" {_month(month)}")
+    return f"Dose days ({len(days)} capsules): " + "; ".join(groups)
+
+
+def _month(month: tuple[int, int] | None) -> str:
+    assert month is not None
+    return date(month[0], month[1], 1).strftime("%b")
 
 
 def _fmt_dates(kit: LabelKit) -> str:
@@ -86,15 +133,19 @@ def label_kits(
     allocations: Sequence[Allocation],
     regimen_text: str | Mapping[str, str],
 ) -> list[LabelKit]:
-    """Combine a calendar and the allocation into label data (period dates from the calendar).
+    """Combine a calendar and the allocation into label data (period dates and dose days from
+    the calendar).
 
     ``regimen_text`` is one text for every kit, or one per arm (e.g. for dose-level arms).
     """
     spans: dict[int, tuple[date, date]] = {}
+    doses: dict[int, list[date]] = {}
     for day in calendar.days:
         if day.phase is Phase.PERIOD and day.period is not None:
             first, _ = spans.get(day.period, (day.date, day.date))
             spans[day.period] = (first, day.date)
+            if day.is_dose_day:
+                doses.setdefault(day.period, []).append(day.date)
     out = []
     for a in allocations:
         if a.period not in spans:
@@ -113,7 +164,8 @@ def label_kits(
                 "regimen_text", "no text for this arm", value=a.arm, allowed=sorted(regimen_text)
             )
         start, end = spans[a.period]
-        out.append(LabelKit(a.kit_code, a.period, a.arm, start, end, text))
+        days = tuple(doses.get(a.period, ()))
+        out.append(LabelKit(a.kit_code, a.period, a.arm, start, end, text, days))
     return out
 
 
@@ -141,32 +193,64 @@ def _draw_qr(c: Canvas, text: str, x: float, y: float, size: float) -> None:
                 col += 1
 
 
-def _draw_label(c: Canvas, kit: LabelKit, patient_code: str, x: float, y: float) -> None:
+def _wrapped(text: str, font: str, width: float, most: int) -> list[str]:
+    """``text`` wrapped to ``width`` in ``font``, at most ``most`` lines (the last one cut)."""
+    lines = simpleSplit(text, font, _TEXT_FONT, width)
+    if len(lines) > most:
+        lines = [*lines[: most - 1], lines[most - 1].rstrip(" ,;") + "\u2026"]
+    return list(lines)
+
+
+def _draw_label(
+    c: Canvas, kit: LabelKit, patient_code: str, x: float, y: float, info: LabelInfo | None
+) -> None:
     c.setStrokeColor(colors.grey)
     c.setDash(2, 2)
     c.rect(x, y, _LABEL_W, _LABEL_H, stroke=1, fill=0)
     c.setDash()
-    qr_y = y + (_LABEL_H - _QR_SIZE) / 2
-    _draw_qr(c, kit.code, x + 3 * mm, qr_y, _QR_SIZE)
-    tx = x + _QR_SIZE + 7 * mm
-    ty = y + _LABEL_H - 9 * mm
+    top = y + _LABEL_H
+    _draw_qr(c, kit.code, x + 2.5 * mm, top - 3 * mm - _QR_SIZE, _QR_SIZE)
+    tx = x + _QR_SIZE + 5 * mm
+    width = x + _LABEL_W - 2.5 * mm - tx
     c.setFillColor(colors.black)
-    c.setFont("Helvetica-Bold", 14)
-    c.drawString(tx, ty, f"Kit {kit.code}")
-    c.setFont("Helvetica", 9.5)
-    lines = (
-        f"Patient {patient_code}",
-        f"Period {kit.period}",
-        _fmt_dates(kit),
-    )
-    for i, line in enumerate(lines, start=1):
-        c.drawString(tx, ty - i * 5.2 * mm, line)
-    c.setFont("Helvetica-Oblique", 9.5)
-    c.drawString(tx, ty - 4 * 5.2 * mm, BLINDED_NOTE)
+    c.setFont("Helvetica-Bold", 12)
+    c.drawString(tx, top - 6 * mm, f"Kit {kit.code}")
+    lines: list[tuple[str, str]] = [
+        ("Helvetica", f"Patient {patient_code} \u00b7 Period {kit.period}"),
+        ("Helvetica", _fmt_dates(kit)),
+    ]
+    lines += [
+        ("Helvetica", t)
+        for t in _wrapped(
+            dose_day_text(kit.dose_days, kit.start_date, kit.end_date), "Helvetica", width, 2
+        )
+    ]
+    lines.append(("Helvetica-Oblique", BLINDED_NOTE))
+    if info is not None:
+        lines += [("Helvetica", t) for t in _wrapped(info.storage, "Helvetica", width, 2)]
+        lines.append(("Helvetica-Bold", f"Expiry: {info.expiry.isoformat()}"))
+    ty = top - 10 * mm
+    for font, text in lines:
+        c.setFont(font, _TEXT_FONT)
+        c.drawString(tx, ty, text)
+        ty -= _LINE
+    if info is not None:
+        full = _LABEL_W - 5 * mm
+        bottom = [("Helvetica-Bold", info.trial_use.upper())]
+        if info.emergency_contact:
+            text = f"In an emergency: {info.emergency_contact}"
+            bottom.append(("Helvetica", _wrapped(text, "Helvetica", full, 1)[0]))
+        by = y + 2.5 * mm + (len(bottom) - 1) * _LINE
+        for font, text in bottom:
+            c.setFont(font, _TEXT_FONT)
+            c.drawString(x + 2.5 * mm, by, text)
+            by -= _LINE
 
 
-def label_sheet_pdf(trial_id: str, patient_code: str, kits: Sequence[LabelKit]) -> bytes:
-    """A4 sheet(s) of kit labels with QR codes; shows no arm."""
+def label_sheet_pdf(
+    trial_id: str, patient_code: str, kits: Sequence[LabelKit], info: LabelInfo | None = None
+) -> bytes:
+    """A4 sheet(s) of kit labels with QR codes; shows no arm and no substance."""
     ordered = _check(trial_id, patient_code, kits)
     buf = io.BytesIO()
     c = Canvas(buf, pagesize=A4, invariant=True, pageCompression=1)
@@ -187,7 +271,7 @@ def label_sheet_pdf(trial_id: str, patient_code: str, kits: Sequence[LabelKit]) 
             col, row = slot % _COLS, slot // _COLS
             x = _MARGIN + col * _LABEL_W
             y = _PAGE_H - _MARGIN - 8 * mm - (row + 1) * _LABEL_H
-            _draw_label(c, kit, patient_code, x, y)
+            _draw_label(c, kit, patient_code, x, y, info)
         c.showPage()
     c.save()
     return buf.getvalue()
@@ -247,7 +331,16 @@ def preparation_sheet_pdf(
         ),
         Spacer(1, 4 * mm),
     ]
-    header: list[object] = ["Kit code", "Period", "Arm", "Dates", "Regimen", "Filled", "Checked"]
+    header: list[object] = [
+        "Kit code",
+        "Period",
+        "Arm",
+        "Dates",
+        "Capsules",
+        "Regimen",
+        "Filled",
+        "Checked",
+    ]
     rows: list[list[object]] = [header]
     for k in ordered:
         rows.append(
@@ -256,12 +349,13 @@ def preparation_sheet_pdf(
                 str(k.period),
                 k.arm.upper(),
                 Paragraph(escape(_fmt_dates(k)), cell),
+                str(len(k.dose_days)) if k.dose_days else "",
                 Paragraph(escape(k.regimen_text), cell),
                 "[   ]",
                 "[   ]",
             ]
         )
-    widths = [24 * mm, 13 * mm, 24 * mm, 27 * mm, 66 * mm, 16 * mm, 18 * mm]
+    widths = [24 * mm, 13 * mm, 22 * mm, 26 * mm, 18 * mm, 51 * mm, 16 * mm, 18 * mm]
     table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(
         TableStyle(

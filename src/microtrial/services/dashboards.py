@@ -1,30 +1,24 @@
-"""What the patient's own pages and the clinician's patient list show at a glance."""
+"""What the patient's own pages show at a glance (the clinician's list: ``services.worklist``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from microtrial.domain.access import Action, Scope, authorize
 from microtrial.domain.actors import Actor
-from microtrial.errors import PermissionDenied
 from microtrial.services.common import (
     Clock,
-    audit_list,
     audit_patient,
     own_patient,
     patient_today,
-    scoped,
     system_clock,
 )
 from microtrial.services.records import DiaryEntryRead
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
-from microtrial.store.models import AlertRow, DiaryEntryRow, PatientRow
+from microtrial.store.models import DiaryEntryRow
 
-ADHERENCE_WINDOW_DAYS = 14
 HISTORY_DAYS = 120
 
 
@@ -77,88 +71,3 @@ def patient_home(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             today=todays,
             pain_history=history,
         )
-
-
-class PatientOverview(ReadModel):
-    """One row of the clinician's patient list."""
-
-    id: int
-    study_code: str
-    birth_year: int
-    sex: str
-    open_alerts: int
-    urgent_alerts: int
-    diary_days: int
-    diary_window_days: int
-    adherence: float
-    last_entry: dt.date | None
-
-
-def clinic_overview(
-    db: Database, actor: Actor, *, clock: Clock = system_clock
-) -> list[PatientOverview]:
-    """The actor's site's patients with open-alert counts and diary adherence (last 14 days)."""
-    if authorize(actor, Action.LIST_PATIENTS) is not Scope.SITE:
-        raise PermissionDenied("the patient list is for site staff")
-    now = clock()
-    with db.transaction() as session:
-        patients = list(
-            session.execute(
-                scoped(
-                    select(PatientRow), actor, Action.LIST_PATIENTS, PatientRow.site_id
-                ).order_by(PatientRow.study_code)
-            ).scalars()
-        )
-        ids = [p.id for p in patients]
-        alerts = session.execute(
-            select(AlertRow.patient_id, AlertRow.severity, func.count(AlertRow.id))
-            .where(AlertRow.patient_id.in_(ids), AlertRow.acknowledged_at.is_(None))
-            .group_by(AlertRow.patient_id, AlertRow.severity)
-        ).all()
-        open_alerts: Counter[int] = Counter()
-        urgent: Counter[int] = Counter()
-        for pid, severity, count in alerts:
-            open_alerts[pid] += count
-            if severity == "urgent":
-                urgent[pid] += count
-        earliest = now.date() - dt.timedelta(days=ADHERENCE_WINDOW_DAYS + 1)
-        diary = session.execute(
-            select(DiaryEntryRow.patient_id, DiaryEntryRow.local_date)
-            .where(
-                DiaryEntryRow.patient_id.in_(ids),
-                DiaryEntryRow.instrument_id == "daily_diary",
-                DiaryEntryRow.is_current.is_(True),
-                DiaryEntryRow.local_date >= earliest,
-            )
-            .distinct()
-        ).all()
-        last = dict(
-            session.execute(
-                select(DiaryEntryRow.patient_id, func.max(DiaryEntryRow.local_date))
-                .where(DiaryEntryRow.patient_id.in_(ids), DiaryEntryRow.is_current.is_(True))
-                .group_by(DiaryEntryRow.patient_id)
-            )
-            .tuples()
-            .all()
-        )
-        result = []
-        for p in patients:
-            today = patient_today(p, now)
-            start = today - dt.timedelta(days=ADHERENCE_WINDOW_DAYS - 1)
-            days = sum(1 for pid, day in diary if pid == p.id and start <= day <= today)
-            result.append(
-                PatientOverview(
-                    id=p.id,
-                    study_code=p.study_code,
-                    birth_year=p.birth_year,
-                    sex=p.sex,
-                    open_alerts=open_alerts[p.id],
-                    urgent_alerts=urgent[p.id],
-                    diary_days=days,
-                    diary_window_days=ADHERENCE_WINDOW_DAYS,
-                    adherence=days / ADHERENCE_WINDOW_DAYS,
-                    last_entry=last.get(p.id),
-                )
-            )
-        audit_list(session, actor, "patient", ids, at=now, site_id=actor.site_id, view="overview")
-        return result

@@ -174,6 +174,10 @@ def _write_one(db: Database, submission: DiarySubmission, now: dt.datetime) -> l
     return submission.result
 
 
+# A blood pressure the clinic measured: staff record it (a patient records ``home_bp``).
+CLINIC_BP = "clinic_bp"
+
+
 @dataclass
 class DiarySubmission:
     """One request's diary entries, scored, to be written alone or in a batch with others."""
@@ -190,6 +194,8 @@ class DiarySubmission:
     ) -> DiarySubmission:
         """Check the role and score every entry (no database: done outside any transaction)."""
         authorize(actor, Action.RECORD_DIARY)
+        if any(entry.instrument_id == CLINIC_BP for entry in entries):
+            authorize(actor, Action.ADD_RECORDS, "record a clinic blood pressure")
         scored = [
             (
                 replace(entry, note=clean_note(entry.note)),

@@ -49,6 +49,7 @@ class MedicationRead(ReadModel):
     ingredient: str | None
     drug_class: str | None
     status: str
+    end_date: dt.date | None = None  # when it was stopped
 
 
 class HistoryFlagRead(ReadModel):

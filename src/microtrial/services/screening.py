@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, allows, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.alerts import BP_INSTRUMENTS
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.screening import DO_NOT_START, BloodPressure, PatientSnapshot, screen
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
@@ -35,7 +36,6 @@ from microtrial.store.models import (
 )
 
 PREGNANCY_FLAG = "pregnant"
-BP_INSTRUMENT = "home_bp"
 
 
 class ScreeningRead(ReadModel):
@@ -88,7 +88,7 @@ def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> Patien
         select(DiaryEntryRow)
         .where(
             DiaryEntryRow.patient_id == patient.id,
-            DiaryEntryRow.instrument_id == BP_INSTRUMENT,
+            DiaryEntryRow.instrument_id.in_(sorted(BP_INSTRUMENTS)),
             DiaryEntryRow.is_current.is_(True),
         )
         .order_by(DiaryEntryRow.local_date.desc(), DiaryEntryRow.id.desc())

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.calendar import Phase, TrialCalendar
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
 from microtrial.services.common import Clock, audit_patient, system_clock
+from microtrial.services.patient_status import crisis_lines
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import (
     allocation_of,
+    calendar_for,
     load_trial,
     periods_and_kits,
     regimen_of,
@@ -33,6 +36,13 @@ class KitSpec:
     start_date: dt.date
     end_date: dt.date
     regimen_text: str
+    dose_days: tuple[dt.date, ...] = ()  # the calendar's dose days in the period: one capsule each
+    prepared_at: dt.datetime | None = None
+    prepared_by: str | None = None
+    prepared_capsules: int | None = None
+    dispensed_at: dt.datetime | None = None
+    dispensed_by: str | None = None
+    dispensed_capsules: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,16 @@ class KitPreparation:
     kits: tuple[KitSpec, ...]
     status: str = ""
     screening: str | None = None  # the screening decision for the trial's substance
+    emergency_contact: str | None = None  # the site's first crisis line, for the labels
+
+
+def dose_days_by_period(calendar: TrialCalendar) -> dict[int, tuple[dt.date, ...]]:
+    """Each period's dose dates from the trial calendar (pauses already shifted)."""
+    out: dict[int, list[dt.date]] = {}
+    for day in calendar.days:
+        if day.phase is Phase.PERIOD and day.period is not None and day.is_dose_day:
+            out.setdefault(day.period, []).append(day.date)
+    return {period: tuple(days) for period, days in out.items()}
 
 
 def kit_preparation(
@@ -68,6 +88,7 @@ def kit_preparation(
             raise SafetyBlock(f"screening: decision is {decision or 'missing'}; prepare no kits")
         allocation = allocation_of(session, trial)
         regimen = regimen_of(trial, validated=True).describe()  # print only a sourced dose
+        dose_days = dose_days_by_period(calendar_for(session, trial, patient))
         kits = tuple(
             KitSpec(
                 code=kit.code,
@@ -76,9 +97,17 @@ def kit_preparation(
                 start_date=period.start_date,
                 end_date=period.end_date,
                 regimen_text=regimen,
+                dose_days=dose_days.get(period.number, ()),
+                prepared_at=kit.prepared_at,
+                prepared_by=kit.prepared_by,
+                prepared_capsules=kit.prepared_capsules,
+                dispensed_at=kit.dispensed_at,
+                dispensed_by=kit.dispensed_by,
+                dispensed_capsules=kit.dispensed_capsules,
             )
             for period, kit in periods_and_kits(session, trial)
         )
+        lines = crisis_lines(session, patient.site_id)
         audit_patient(session, actor, "read", "allocation", trial.id, patient, at=now)
         return KitPreparation(
             trial_id=trial.id,
@@ -86,6 +115,7 @@ def kit_preparation(
             kits=kits,
             status=trial.status,
             screening=decision,
+            emergency_contact=f"{lines[0].label} {lines[0].number}" if lines else None,
         )
 
 

@@ -140,6 +140,7 @@ class MedicationRow(VersionedMixin, Base):
     ingredient: Mapped[str | None] = mapped_column(String(120))
     drug_class: Mapped[str | None] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(12), default="active")
+    end_date: Mapped[dt.date | None] = mapped_column(Date)  # when it was stopped (0011)
 
 
 class HistoryFlagRow(VersionedMixin, Base):
@@ -228,6 +229,13 @@ class KitRow(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     prepared_at: Mapped[dt.datetime | None]
     prepared_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Who prepared and dispensed the kit, when, and how many capsules (migration 0011).
+    prepared_by: Mapped[str | None] = mapped_column(String(120))
+    prepared_capsules: Mapped[int | None] = mapped_column(Integer)
+    dispensed_at: Mapped[dt.datetime | None]
+    dispensed_by: Mapped[str | None] = mapped_column(String(120))
+    dispensed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    dispensed_capsules: Mapped[int | None] = mapped_column(Integer)
 
 
 class DoseEventRow(VersionedMixin, Base):

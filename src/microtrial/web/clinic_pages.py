@@ -1,8 +1,10 @@
-"""Clinician pages: patient list with alert badges and adherence, enrolment, patient dashboard."""
+"""Clinician pages: enrolment, the patient dashboard, screening, history, alerts (the patient
+list is in ``worklist_pages``)."""
 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,25 +16,22 @@ from microtrial.domain.patients import SEXES
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
-from microtrial.services import alerts, dashboards, patients, records, screening, trial_views
+from microtrial.services import (
+    alerts,
+    patient_chart,
+    patients,
+    records,
+    screening,
+    trial_views,
+)
+from microtrial.services.schemas import PatientRead
 from microtrial.services.screening import ScreeningRead
+from microtrial.services.worklist import condition_name
 from microtrial.web.charts import pain_chart, pain_points
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/clinic/patients")
-def patient_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
-    """The site's patients with open alerts and diary adherence."""
-    actor = user.require(Action.USE_CLINIC_PAGES)
-    rows = dashboards.clinic_overview(context.db, actor, clock=context.clock)
-    return render(
-        request,
-        "clinic_patients.html",
-        {"rows": rows, "window": dashboards.ADHERENCE_WINDOW_DAYS},
-    )
 
 
 def patient_nav(patient_id: int) -> list[tuple[str, str]]:
@@ -92,6 +91,24 @@ def dashboard_context(context: AppContext, user: PageUser, patient_id: int) -> d
         "can_review_ae": user.may(Action.REVIEW_ADVERSE_EVENT),
         "ae_outcomes": OUTCOMES,
         "ae_form": None,
+        **record_context(context, user, patient),
+    }
+
+
+def record_context(context: AppContext, user: PageUser, patient: PatientRead) -> dict[str, Any]:
+    """What the patient page's record sections need (conditions, BP, mood, timeline, forms)."""
+    actor = user.require(Action.USE_CLINIC_PAGES)
+    now = context.clock().astimezone(ZoneInfo(patient.time_zone))
+    return {
+        "record_chart": patient_chart.patient_chart(
+            context.db, actor, patient.id, clock=context.clock
+        ),
+        "condition_names": {c.icd10_code: condition_name(c.icd10_code) for c in patient.conditions},
+        "condition_choices": patient_chart.condition_choices(),
+        "can_add_records": user.may(Action.ADD_RECORDS),
+        "can_correct": user.may(Action.CORRECT_RECORDS),
+        "patient_today": now.date().isoformat(),
+        "record_form": None,
     }
 
 

@@ -21,8 +21,11 @@ from microtrial.web import (
     diary_pages,
     history_pages,
     patient_pages,
+    patient_record_pages,
+    pharmacy_pages,
     result_pages,
     trial_pages,
+    worklist_pages,
 )
 from microtrial.web.rendering import render_error, static_dir
 from microtrial.web.session import login_redirect_target
@@ -52,9 +55,12 @@ def install(app: FastAPI) -> None:
         history_pages,
         diary_pages,
         attack_pages,
+        worklist_pages,
         clinic_pages,
         adverse_event_pages,
+        patient_record_pages,
         trial_pages,
+        pharmacy_pages,
         result_pages,
         admin_pages,
     ):

@@ -1,5 +1,5 @@
 """Trial pages: planning (clinicians), the trial view with its lifecycle and emergency
-unblinding, and the kit preparation sheet and labels for unblinded staff."""
+unblinding (the pharmacy's kit pages are in ``pharmacy_pages``)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,13 @@ from microtrial.domain.regimens import load_regimen_catalog
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
-from microtrial.reports.kits import gate_line, label_kits
-from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services import (
     dosing,
     patients,
-    trial_allocation,
     trial_lifecycle,
     trial_planning,
     trial_views,
 )
-from microtrial.services.trial_allocation import KitPreparation
 from microtrial.services.trial_planning import RegimenChoice
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
@@ -200,52 +196,3 @@ def unblind(
         context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
     )
     return RedirectResponse(f"/clinic/trials/{trial_id}", status_code=303)
-
-
-@router.get("/pharmacy/kits")
-def pharmacy(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
-    """Trials of the site whose kits unblinded staff prepare."""
-    actor = user.require(Action.SEE_ALLOCATION)
-    rows = trial_views.list_trials(context.db, actor, clock=context.clock)
-    kit_statuses = sorted(s.value for s in lifecycle.KIT_PREPARATION)
-    return render(request, "pharmacy.html", {"trials": rows, "kit_statuses": kit_statuses})
-
-
-def _preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> KitPreparation:
-    actor = user.require(Action.SEE_ALLOCATION)
-    return trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
-
-
-@router.get("/pharmacy/trials/{trial_id}/kits")
-def kit_sheet(
-    context: ContextDep, request: Request, user: PageUserDep, trial_id: int
-) -> HTMLResponse:
-    """The kit preparation sheet: which arm goes into which kit (UNBLINDED)."""
-    prep = _preparation(context, user, trial_id)
-    return render(request, "kit_sheet.html", {"prep": prep})
-
-
-def _pdf(content: bytes, name: str) -> Response:
-    return Response(
-        content,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-
-
-@router.get("/pharmacy/trials/{trial_id}/labels.pdf")
-def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
-    """Blinded kit labels with QR codes (no arm anywhere in the PDF)."""
-    prep = _preparation(context, user, trial_id)
-    pdf = label_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep))
-    return _pdf(pdf, f"trial-{prep.trial_id}-labels.pdf")
-
-
-@router.get("/pharmacy/trials/{trial_id}/preparation.pdf")
-def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
-    """The UNBLINDED preparation sheet as a PDF."""
-    prep = _preparation(context, user, trial_id)
-    pdf = preparation_sheet_pdf(
-        str(prep.trial_id), prep.patient_code, label_kits(prep), status_line=gate_line(prep)
-    )
-    return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")

@@ -55,6 +55,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/me/status"): frozenset({OWN, OTHER_PATIENT, OTHER_SITE_PATIENT}),
     # site-wide lists and enrolment (enrolment body names site A)
     ("get", "/patients"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
+    ("get", "/worklist"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
     ("post", "/patients"): CLINICIAN,
     ("get", "/alerts"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
     # de-identified cohort: researchers (and clinicians for their site's pooled results)
@@ -99,6 +100,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("post", "/trials/{trial_id}/transitions"): CLINICIAN,
     ("post", "/trials/{trial_id}/unblind"): STAFF,
     ("get", "/trials/{trial_id}/kits"): frozenset({UNBL}),  # the allocation: pharmacy only
+    ("post", "/trials/{trial_id}/kits/prepared"): frozenset({UNBL}),
+    ("post", "/trials/{trial_id}/kits/dispensed"): frozenset({UNBL}),
     ("get", "/trials/{trial_id}/result"): CARE,  # 409 while blinded: past the access check
     ("get", "/trials/{trial_id}/report"): CARE,
 }

@@ -74,6 +74,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "kit_code": "{kit_code}",
     },
     ("post", "/trials/{trial_id}/guesses"): {"period": 1, "guess": "active"},
+    ("post", "/trials/{trial_id}/kits/prepared"): {"kit_code": "{kit_code}", "capsules": 5},
+    ("post", "/trials/{trial_id}/kits/dispensed"): {"kit_code": "{kit_code}", "capsules": 5},
     ("post", "/alerts/{alert_id}/acknowledge"): {"note": "called the patient"},
 }
 # Which record a {record_id} in a path refers to (created for the target patient).

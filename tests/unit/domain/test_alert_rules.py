@@ -114,6 +114,19 @@ def test_home_bp_entry_raises_bp_alert() -> None:
     assert [a.code for a in alerts] == ["bp-crisis"]
 
 
+@pytest.mark.parametrize(
+    ("systolic", "diastolic", "codes"),
+    [(182, 95, ["bp-crisis"]), (160, 80, ["bp-withhold"]), (159, 89, [])],
+)
+def test_a_clinic_bp_reading_raises_the_same_alerts_as_a_home_one(
+    systolic: int, diastolic: int, codes: list[str]
+) -> None:
+    answers = {"systolic": systolic, "diastolic": diastolic}
+    clinic = alerts_for_score(score("clinic_bp", answers))
+    assert [a.code for a in clinic] == codes
+    assert clinic == alerts_for_score(score("home_bp", answers))
+
+
 def test_ae_checklist_entry_raises_ae_alerts() -> None:
     alerts = alerts_for_score(score("ae_checklist", {"headache": 3, "seizure": True}))
     assert [a.code for a in alerts] == ["ae-grade-3-or-serious", "seizure"]

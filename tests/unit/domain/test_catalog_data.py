@@ -55,7 +55,7 @@ def test_instruments_shipped_in_full() -> None:
     assert set(CATALOG.instruments) == {
         "daily_diary", "peg3", "phq9", "phq2", "gad7", "pgic", "acr_fm_2010", "acr_fm_2011",
         "acr_fm_2016", "migraine_diary", "cluster_attack_log", "neuropathic_symptoms",
-        "ae_checklist", "home_bp",
+        "ae_checklist", "home_bp", "clinic_bp",
     }  # fmt: skip
 
 

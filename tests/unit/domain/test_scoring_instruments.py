@@ -295,6 +295,9 @@ def test_home_bp_flags() -> None:
     assert values(result) == {"systolic": 150, "diastolic": 95}
     assert flag_ids(result) == {"bp-stricter-threshold", "bp-diastolic-90"}
     assert score("home_bp", {"systolic": 118, "diastolic": 76}).flags == ()
+    # a clinic reading is scored and flagged the same way
+    clinic = score("clinic_bp", {"systolic": 150, "diastolic": 95})
+    assert flag_ids(clinic) == {"bp-stricter-threshold", "bp-diastolic-90"}
 
 
 # ------------------------------------------------------------------ errors
@@ -419,6 +422,7 @@ KNOWN: dict[str, tuple[dict[str, Any], float, str | None]] = {
                               "touch_evoked_pain": 0}, 4, None),
     "ae_checklist": ({"dizziness": 1, "insomnia": 2}, 2, None),
     "home_bp": ({"systolic": 131, "diastolic": 83}, 131, None),
+    "clinic_bp": ({"systolic": 162, "diastolic": 88, "pulse": 70}, 162, None),
 }  # fmt: skip
 
 # For every flag in the catalog, answers that raise it

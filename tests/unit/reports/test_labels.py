@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, timedelta
 
 import numpy as np
@@ -17,7 +18,9 @@ from microtrial.domain.regimens import regimen_from_template
 from microtrial.errors import ValidationError
 from microtrial.reports.labels import (
     BLINDED_NOTE,
+    LabelInfo,
     LabelKit,
+    dose_day_text,
     label_kits,
     label_sheet_pdf,
     preparation_sheet_pdf,
@@ -112,6 +115,7 @@ def test_preparation_sheet_shows_each_kit_with_its_arm() -> None:
         [row] = [line for line in lines if line.startswith(k.code)]
         assert row.split()[:3] == [k.code, str(k.period), k.arm.upper()]
     assert "LSD 10 µg" in text
+    assert "Capsules" in text  # one per dose day of the kit's period
 
 
 def test_label_kits_takes_dates_from_the_calendar() -> None:
@@ -160,3 +164,46 @@ def test_duplicate_codes_and_reversed_dates_are_rejected() -> None:
     with pytest.raises(ValidationError) as err:
         label_sheet_pdf("T", "P", [bad])
     assert err.value.field == "kits.end_date"
+
+
+INFO = LabelInfo(
+    storage="Store below 25 °C, dry and away from light. Keep out of reach of children.",
+    expiry=date(2026, 9, 1),
+    trial_use="For clinical trial use only",
+    emergency_contact="Site A clinic 020 7946 0000",
+)
+
+
+def test_labels_carry_dose_days_storage_expiry_trial_use_and_the_emergency_contact() -> None:
+    kits = make_kits(arms=ARMS)
+    pdf = label_sheet_pdf("TRIAL-7", "P-0042", kits, INFO)
+    [(image, text)] = pages(pdf)
+    assert decoded(image) == sorted(k.code for k in kits)  # the QR codes still read
+    flat = " ".join(text.split())
+    assert flat.count("FOR CLINICAL TRIAL USE ONLY") == len(kits)
+    assert flat.count("Expiry: 2026-09-01") == len(kits)
+    assert flat.count("In an emergency: Site A clinic 020 7946 0000") == len(kits)
+    assert flat.count("Store below 25 °C") == len(kits)
+    first = min(kits, key=lambda k: k.period)
+    assert dose_day_text(first.dose_days, first.start_date, first.end_date) == (
+        "Dose days (5 capsules): 9, 12, 15, 18, 21 Mar"
+    )
+    assert "Dose days (5 capsules): 9, 12, 15, 18, 21 Mar" in flat
+    for word in ARMS:  # still no arm ("below" in the storage line is not the arm "low")
+        assert re.search(rf"\b{word}\b", text.lower()) is None
+        assert re.search(rf"\b{word}\b".encode(), pdf.lower()) is None
+    assert "LSD" not in text
+    assert b"LSD" not in pdf
+    # the same whatever the input order: nothing on a label depends on the arm
+    assert pdf == label_sheet_pdf("TRIAL-7", "P-0042", sorted(kits, key=lambda k: k.arm), INFO)
+
+
+def test_dose_day_text() -> None:
+    start = date(2026, 3, 25)
+    days = [start + timedelta(days=d) for d in (0, 3, 6, 9)]
+    assert dose_day_text(days, start, start + timedelta(days=13)) == (
+        "Dose days (4 capsules): 25, 28, 31 Mar; 3 Apr"
+    )
+    every = [start + timedelta(days=d) for d in range(14)]
+    assert dose_day_text(every, start, every[-1]) == "Dose days: every day (14 capsules)"
+    assert dose_day_text([], start, start) == "Dose days: see your calendar"

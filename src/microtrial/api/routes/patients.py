@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
@@ -28,6 +28,7 @@ from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import patients
+from microtrial.services import worklist as worklist_service
 from microtrial.services.schemas import (
     ConditionRead,
     MedicationRead,
@@ -35,6 +36,7 @@ from microtrial.services.schemas import (
     PatientSummary,
     RecordVersionRead,
 )
+from microtrial.services.worklist import WorklistPage, WorklistQuery
 
 router = APIRouter(tags=["patients"])
 C = TypeVar("C", MedicationCreate, ConditionCreate)
@@ -49,6 +51,25 @@ def list_patients(context: ContextDep, actor: ActorDep, page: PageQuery) -> Page
     return page.of(
         patients.list_patients(context.db, actor, clock=context.clock), lambda p: (p.id,)
     )
+
+
+@router.get("/worklist", openapi_extra=takes(Action.LIST_PATIENTS))
+def worklist(
+    context: ContextDep,
+    actor: ActorDep,
+    q: Annotated[str, Query(max_length=40, description="Part of a study code.")] = "",
+    status: Annotated[str, Query(description="A trial status, or 'none' for no trial.")] = "",
+    alerts: Annotated[bool, Query(description="Only patients with open alerts.")] = False,
+    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page_size: Annotated[
+        int, Query(description="Patients per page: 10, 20, 50 or 100.")
+    ] = worklist_service.DEFAULT_PAGE_SIZE,
+) -> WorklistPage:
+    """The site's patients, most urgent first (the clinic worklist), one numbered page."""
+    query = WorklistQuery(
+        search=q, status=status, open_alerts=alerts, page=page, page_size=page_size
+    )
+    return worklist_service.worklist(context.db, actor, query, clock=context.clock)
 
 
 @router.post("/patients", openapi_extra=takes(Action.ENROL_PATIENT), status_code=201)

@@ -20,6 +20,7 @@ from microtrial.api.schemas import (
     CalendarDayRead,
     DoseCreate,
     GuessCreate,
+    KitRecordCreate,
     TrialCreate,
     TrialTransition,
     Unblind,
@@ -30,12 +31,14 @@ from microtrial.domain.design import DesignSpec
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import (
     dosing,
+    pharmacy,
     trial_allocation,
     trial_lifecycle,
     trial_planning,
     trial_views,
 )
 from microtrial.services.dosing import DoseRead, GuessRead
+from microtrial.services.pharmacy import KitRecord
 from microtrial.services.trial_allocation import KitSpec
 from microtrial.services.trial_planning import RegimenChoice
 from microtrial.services.trial_views import TrialRead
@@ -245,4 +248,24 @@ def kit_sheet(context: ContextDep, actor: ActorDep, trial_id: int) -> KitSheet:
         kits=list(prep.kits),
         status=prep.status,
         screening=prep.screening,
+    )
+
+
+@router.post("/trials/{trial_id}/kits/prepared", openapi_extra=takes(Action.PREPARE_KITS))
+def kit_prepared(
+    context: ContextDep, actor: ActorDep, trial_id: int, body: KitRecordCreate
+) -> KitRecord:
+    """Record a kit filled, with its capsule count (unblinded staff; once per kit)."""
+    return pharmacy.record_prepared(
+        context.db, actor, trial_id, body.kit_code, body.capsules, clock=context.clock
+    )
+
+
+@router.post("/trials/{trial_id}/kits/dispensed", openapi_extra=takes(Action.PREPARE_KITS))
+def kit_dispensed(
+    context: ContextDep, actor: ActorDep, trial_id: int, body: KitRecordCreate
+) -> KitRecord:
+    """Record a prepared kit handed out, with its capsule count (unblinded staff; once per kit)."""
+    return pharmacy.record_dispensed(
+        context.db, actor, trial_id, body.kit_code, body.capsules, clock=context.clock
     )

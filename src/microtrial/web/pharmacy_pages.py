@@ -1,0 +1,122 @@
+"""The pharmacy's pages for unblinded staff: the to-prepare and to-dispense lists, the kit
+sheet with a prepared and a dispensed record per kit, the blinded labels and the UNBLINDED
+preparation sheet (PDF)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microtrial.domain.access import Action
+from microtrial.errors import ValidationError
+from microtrial.http.deps import AppContext, ContextDep
+from microtrial.reports.kits import gate_line, label_info, label_kits
+from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
+from microtrial.services import pharmacy, trial_allocation
+from microtrial.services.trial_allocation import KitPreparation
+from microtrial.web.rendering import render
+from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/pharmacy/kits")
+def pharmacy_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
+    """Trials of the site with kits to prepare, and with prepared kits to hand out."""
+    actor = user.require(Action.PREPARE_KITS)
+    work = pharmacy.pharmacy_work(context.db, actor, clock=context.clock)
+    return render(request, "pharmacy.html", {"work": work})
+
+
+def _preparation(context: AppContext, user: PageUser, trial_id: int) -> KitPreparation:
+    actor = user.require(Action.SEE_ALLOCATION)
+    return trial_allocation.kit_preparation(context.db, actor, trial_id, clock=context.clock)
+
+
+def _sheet(
+    context: AppContext,
+    request: Request,
+    user: PageUser,
+    trial_id: int,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    prep = _preparation(context, user, trial_id)
+    return render(
+        request,
+        "kit_sheet.html",
+        {"prep": prep, "can_record": user.may(Action.PREPARE_KITS), "kit_form": form},
+        status=status,
+    )
+
+
+@router.get("/pharmacy/trials/{trial_id}/kits")
+def kit_sheet(
+    context: ContextDep, request: Request, user: PageUserDep, trial_id: int
+) -> HTMLResponse:
+    """The kit preparation sheet: which arm goes into which kit (UNBLINDED), with each kit's
+    prepared and dispensed record."""
+    return _sheet(context, request, user, trial_id)
+
+
+def _capsules(values: dict[str, str]) -> int:
+    raw = values.get("capsules", "").strip()
+    if not raw.isdigit():
+        raise ValidationError("capsules", "enter the number of capsules", value=raw)
+    return int(raw)
+
+
+@router.post("/pharmacy/trials/{trial_id}/kits/{kit_code}/{step}")
+def record_kit(
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    trial_id: int,
+    kit_code: str,
+    step: str,
+) -> Response:
+    """Record a kit prepared or dispensed, with its capsule count."""
+    actor = user.require(Action.PREPARE_KITS)
+    steps = {"prepared": pharmacy.record_prepared, "dispensed": pharmacy.record_dispensed}
+    if step not in steps:
+        raise ValidationError("step", "unknown pharmacy step", value=step, allowed=sorted(steps))
+    try:
+        steps[step](context.db, actor, trial_id, kit_code, _capsules(values), clock=context.clock)
+    except ValidationError as err:
+        form = {
+            "kit": kit_code,
+            "step": step,
+            "typed": values.get("capsules", ""),
+            "error": str(err),
+        }
+        return _sheet(context, request, user, trial_id, form, status=422)
+    return RedirectResponse(f"/pharmacy/trials/{trial_id}/kits#kit-{kit_code}", status_code=303)
+
+
+def _pdf(content: bytes, name: str) -> Response:
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/pharmacy/trials/{trial_id}/labels.pdf")
+def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
+    """Blinded kit labels with QR codes, dose days, storage, expiry, the trial-use line and the
+    site's emergency contact (no arm and no substance anywhere in the PDF)."""
+    prep = _preparation(context, user, trial_id)
+    info = label_info(prep, context.clock().date())
+    pdf = label_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep), info)
+    return _pdf(pdf, f"trial-{prep.trial_id}-labels.pdf")
+
+
+@router.get("/pharmacy/trials/{trial_id}/preparation.pdf")
+def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
+    """The UNBLINDED preparation sheet as a PDF."""
+    prep = _preparation(context, user, trial_id)
+    pdf = preparation_sheet_pdf(
+        str(prep.trial_id), prep.patient_code, label_kits(prep), status_line=gate_line(prep)
+    )
+    return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")

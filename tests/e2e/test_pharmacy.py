@@ -1,0 +1,90 @@
+"""The pharmacy in the browser: the to-prepare list, prepared and dispensed records per kit,
+and the labels (desktop)."""
+
+from __future__ import annotations
+
+import re
+
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
+import pytest
+
+from e2e.conftest import Pages
+from e2e.setup import plan_for
+from e2e.test_worklist import axe_violations
+from helpers import Clinic, FixedClock
+from microtrial.domain.actors import system_actor
+from microtrial.services import admin, trial_lifecycle
+
+pytestmark = pytest.mark.parametrize("viewport", ["desktop"])
+
+
+def pdf_text(pdf: bytes) -> str:
+    doc = pdfium.PdfDocument(pdf)
+    try:
+        return " ".join(
+            " ".join(doc[i].get_textpage().get_text_range().split()) for i in range(len(doc))
+        )
+    finally:
+        doc.close()
+
+
+def test_pharmacist_prepares_and_dispenses_kits_and_prints_labels(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    admin.set_crisis_lines(
+        clinic.db, system_actor("test"), "SITEA", [("Site A on-call", "020 7946 0000")]
+    )
+    trial = plan_for(clinic, clock)
+    trial_lifecycle.transition(
+        clinic.db, clinic.actors["clinician_sitea"], trial.id, "schedule", clock=clock
+    )
+    draft = plan_for(clinic, clock, "A-002")  # screened, not scheduled: not on the list
+    page = pages.open("unblinded_staff_sitea")
+    assert page.url.endswith("/pharmacy/kits")
+    to_prepare = page.get_by_role("table", name=re.compile("^Scheduled, running or paused"))
+    row = to_prepare.locator(f"tr[data-trial='{trial.id}']")
+    assert "0 of 6" in row.inner_text()
+    assert to_prepare.locator(f"tr[data-trial='{draft.id}']").count() == 0
+    assert "No prepared kits waiting." in page.inner_text("main")
+    assert axe_violations(page) == []
+    pages.shot(page, "pharmacy-list")
+
+    row.get_by_role("link", name=f"Kit sheet for trial {trial.id}").click()
+    first, second = (p.kit_code for p in trial.periods[:2])
+    assert page.get_by_label(f"Capsules in kit {first}").input_value() == "5"  # the dose days
+    page.get_by_role("button", name=f"Record kit {first} prepared").click()
+    prepared = page.locator(f"tr[data-kit='{first}'] td.prepared")
+    prepared.filter(has_text="5 capsules, by unblinded_staff_sitea").wait_for()
+    # more capsules than the kit holds: refused, the typed count kept
+    page.get_by_label(f"Capsules handed out in kit {first}").fill("9")
+    page.get_by_role("button", name=f"Record kit {first} dispensed").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "more capsules than the kit was filled with" in alert.inner_text()
+    typed = page.get_by_label(f"Capsules handed out in kit {first}")
+    assert typed.input_value() == "9"
+    assert typed.get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == f"disp-{first}"
+    page.get_by_label(f"Capsules handed out in kit {first}").fill("5")
+    page.get_by_role("button", name=f"Record kit {first} dispensed").click()
+    dispensed = page.locator(f"tr[data-kit='{first}'] td.dispensed")
+    dispensed.filter(has_text="5 capsules, by unblinded_staff_sitea").wait_for()
+    assert page.locator(f"tr[data-kit='{second}'] td.dispensed").inner_text() == "not yet"
+    assert axe_violations(page) == []
+    pages.shot(page, "kit-sheet-records")
+
+    labels = page.request.get(f"/pharmacy/trials/{trial.id}/labels.pdf")
+    assert labels.status == 200
+    text = pdf_text(labels.body())
+    assert text.count("FOR CLINICAL TRIAL USE ONLY") == 6
+    assert text.count("In an emergency: Site A on-call 020 7946 0000") == 6
+    assert text.count("Expiry: 2026-08-29") == 6  # 180 days from the first preparation
+    assert "Dose days (5 capsules)" in text
+    assert "psilocybin" not in text.lower()
+    assert re.search(r"\b(active|placebo)\b", text.lower()) is None
+
+    page.get_by_role("link", name="Kits").first.click()
+    row = page.locator(f"tr[data-trial='{trial.id}']")
+    assert "1 of 6" in row.inner_text()
+    clinician = pages.open("clinician_sitea")
+    assert clinician.request.get("/pharmacy/kits").status == 403
