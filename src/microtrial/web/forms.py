@@ -67,6 +67,7 @@ FIELD_LABELS: dict[str, str] = {
     "screening": "Screening",
     "patient": "Patient",
 }
+LONG_LABEL = 60  # characters: a label this long is a question, not a field name
 _FIELD_PREFIX = re.compile(r"^([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)?): (.+)$", re.DOTALL)
 
 
@@ -107,7 +108,10 @@ class FormState:
         label = spec.labels.get(target or "") or (field_label(name) if name else "")
         message = f"{label}: {text}" if label else text
         kept = {k: v for k, v in values.items() if k not in spec.secret and k != "csrf_token"}
-        errors = {target: message} if target else {}
+        # Beside its field the message names it too, unless the label is a whole question
+        # printed just above (the summary at the top of the page names it either way).
+        beside = message if len(label) <= LONG_LABEL else text[:1].upper() + text[1:]
+        errors = {target: beside} if target else {}
         status = status_for(error) if isinstance(error, MicroTrialError) else 422
         return cls(key, kept, errors, message, status)
 
@@ -141,6 +145,7 @@ def _plain_detail(name: str, detail: str) -> str:
     item = catalog_item(name)
     if item is not None and item.patient_answers is not None:
         return re.sub(r" \(allowed: [^)]*\)$", "", detail)
+    detail = detail.removesuffix(" (allowed: non-empty text)")
     return detail.replace("(allowed: integer ", "(allowed: whole numbers ")
 
 

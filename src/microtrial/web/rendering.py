@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -81,7 +82,13 @@ def templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.globals["form_for"] = form_for
+    env.filters["headline"] = headline
     return Jinja2Templates(env=env)
+
+
+def headline(message: str) -> str:
+    """The first clause of an alert's message, to name it (its code is an internal id)."""
+    return re.split(r"; |: |\. ", message, maxsplit=1)[0].rstrip(".")
 
 
 @pass_context

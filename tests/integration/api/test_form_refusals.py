@@ -80,7 +80,7 @@ def test_patient_page_forms_keep_input(server: LiveServer, clinic: Clinic) -> No
     blank = post_form(doc, page, sign_off, {"record_id": record.group(1), "reason": "  "})
     assert blank.status_code == 422
     assert field_error(blank, "signoff-psilocybin") == (
-        "Reason for clearing this screening: a sign-off needs a reason (allowed: non-empty text)"
+        "Reason for clearing this screening: a sign-off needs a reason"
     )
     stale = post_form(doc, page, sign_off, {"record_id": "old", "reason": "seen in clinic"})
     assert stale.status_code == 409
@@ -193,9 +193,11 @@ def test_patient_words(server: LiveServer, clinic: Clinic) -> None:
     form = {"local_date": "2026-03-02", "submission_id": "words0000001"}
     refused = post_form(patient, "/today", "/today", {**form, "daily_diary.sleep_quality": "6"})
     assert refused.status_code == 422
-    assert field_error(refused, "daily-diary-average-pain") == (
-        "Average pain in the last 24 hours (0 = no pain, 10 = worst pain imaginable): "
-        "please answer this question"
+    # the summary names the question; beside it, printed just above, the message is short
+    assert field_error(refused, "daily-diary-average-pain") == "Please answer this question"
+    assert (
+        "Please check:</strong> Average pain in the last 24 hours (0 = no pain, 10 = worst "
+        "pain imaginable): please answer this question" in refused.text
     )
     assert re.search(r'id="daily-diary-sleep-quality-6"[^>]*checked', refused.text)
     grade5 = {**form, "daily_diary.average_pain": "3", "ae_checklist.anxiety": "5"}
