@@ -27,6 +27,7 @@ USER = FormSpec(
         "email": "E-mail",
     },
     {"patient": "patient_code"},
+    choices=frozenset({"site", "role"}),
 )
 
 

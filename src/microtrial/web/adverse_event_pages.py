@@ -29,7 +29,8 @@ ADVERSE_EVENT = FormSpec(
         "outcome": "Outcome",
         "resolved_date": "Resolution date",
         "reason": "Reason",
-    }
+    },
+    choices=frozenset({"grade", "outcome"}),
 )
 
 

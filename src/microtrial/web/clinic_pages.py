@@ -35,6 +35,7 @@ ENROL = FormSpec(
         "conditions": "Conditions",
     },
     {"code": "study_code", "tz": "time_zone", "condition": "conditions"},
+    choices=frozenset({"sex"}),
 )
 ACKNOWLEDGE = FormSpec({"note": "What was done"})
 

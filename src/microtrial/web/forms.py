@@ -78,6 +78,8 @@ class FormSpec:
     labels: Mapping[str, str]
     aliases: Mapping[str, str] = field(default_factory=dict)
     secret: frozenset[str] = frozenset({"password"})
+    # fields drawn as choices: a message need not list what is allowed, the page shows it
+    choices: frozenset[str] = frozenset()
 
     def field_for(self, name: str) -> str | None:
         """The form field a service's field name refers to, if this form has it."""
@@ -106,6 +108,8 @@ class FormState:
         if target is None and name and catalog_item(name) is not None:
             target = name  # an instrument item: its field is named <instrument>.<item>
         label = spec.labels.get(target or "") or (field_label(name) if name else "")
+        if target in spec.choices:
+            text = re.sub(r" \(allowed: [^)]*\)$", "", text)
         message = f"{label}: {text}" if label else text
         kept = {k: v for k, v in values.items() if k not in spec.secret and k != "csrf_token"}
         # Beside its field the message names it too, unless the label is a whole question

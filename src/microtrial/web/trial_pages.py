@@ -53,6 +53,7 @@ PLAN = FormSpec(
         "wash_in_days": "Wash-in days",
     },
     {"regimen": "template", "pattern.weekdays": "weekdays"},
+    choices=frozenset({"template", "substance", "unit", "weekdays"}),
 )
 MOVE = FormSpec({"reason": "Reason"})
 UNBLIND = FormSpec({"reason": "Reason", "confirm": "Confirmation"})
