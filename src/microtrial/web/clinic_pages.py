@@ -175,7 +175,12 @@ def history_form(
     return render(
         request,
         "history_flags.html",
-        {"patient": patient, "flags": screening.history_flag_ids(), "answers": answers},
+        {
+            "patient": patient,
+            "flags": screening.history_flag_ids(),
+            "questions": screening.history_questions(),
+            "answers": answers,
+        },
     )
 
 

@@ -211,3 +211,11 @@ def test_patient_words(server: LiveServer, clinic: Clinic) -> None:
     after = patient.get(saved.headers["location"]).text
     assert after.count("saved") == 1
     assert "Today's diary is saved" in after
+
+
+def test_history_questions_are_asked_in_words(server: LiveServer, clinic: Clinic) -> None:
+    doc = sign_in(server.url, "clinician_sitea")
+    page = visible(doc.get(f"/clinic/patients/{clinic.patients['A-001'].id}/history").text)
+    assert "Seizure disorder, epilepsy or any history of seizures?" in page
+    assert "Currently pregnant?" in page
+    assert "Seizure history" not in page  # not the flag's id
