@@ -41,15 +41,17 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Visit:
-    """A page of a role; ``path`` may name {patient}, {running}, {finished} or {own_finished}."""
+    """A page of a role; ``path`` may name {patient}, {running} or {finished} (ids below)."""
 
     path: str
     refusal: Refusal | None = None
+    download: bool = False  # a file the page offers (a self-contained report), opened as is
 
 
 # Each role's users and viewport (patients on a phone, staff on a desktop).
 ROLES: dict[str, tuple[str, str]] = {
     "patient": ("{patient_user}", "phone"),  # the patient whose trial runs
+    "patient_finished": ("{finished_user}", "phone"),  # a patient whose trial has ended
     "clinician": ("dr.demo", "desktop"),
     "unblinded_staff": ("pharmacist.demo", "desktop"),
     "researcher": ("researcher.demo", "desktop"),
@@ -63,6 +65,11 @@ PAGES: dict[str, tuple[Visit, ...]] = {
         Visit("/questionnaires/phq9"),
         Visit("/questionnaires/phq9", Refusal("Save")),
         Visit("/history"),
+    ),
+    "patient_finished": (
+        Visit("/today"),
+        Visit("/history"),
+        Visit("/my/trials/{finished}/report.html", download=True),
     ),
     "clinician": (
         Visit("/clinic/patients"),
@@ -82,6 +89,7 @@ PAGES: dict[str, tuple[Visit, ...]] = {
         Visit("/clinic/trials/{running}", Refusal("Break the blind")),
         Visit("/clinic/trials/{finished}"),
         Visit("/clinic/trials/{finished}/result"),
+        Visit("/clinic/trials/{finished}/report.html", download=True),
         Visit("/clinic/alerts"),
         Visit("/clinic/alerts", Refusal("Acknowledge")),
         Visit("/clinic/enrol"),
@@ -147,12 +155,14 @@ def ids(demo_copy: str) -> dict[str, Any]:
         users = [admin.user_actor(db, f"patient{n:02d}") for n in range(1, 13)]
         own = next(u for u in users if u.patient_id == running.patient_id)
         finished = next(t for t in trials if t.status == "unblinded")
+        ended = next(u for u in users if u.patient_id == finished.patient_id)
         assert alerts.list_alerts(db, doctor), "the demo has open alerts to acknowledge"
         return {
             "patient": running.patient_id,
             "patient_user": own.username,
             "running": running.id,
             "finished": finished.id,
+            "finished_user": ended.username,
         }
     finally:
         db.dispose()
@@ -223,7 +233,12 @@ def test_no_axe_violations(
         page.on("pageerror", lambda error: errors.append(str(error)))
         for number, visit in enumerate(PAGES[role]):
             path = visit.path.format(**ids)
-            page.goto(path)
+            if visit.download:
+                answer = page.request.get(path)
+                assert answer.ok, f"{path}: {answer.status}"
+                page.set_content(answer.text())
+            else:
+                page.goto(path)
             page.wait_for_load_state("networkidle")
             name = path
             if visit.refusal is not None:

@@ -175,7 +175,11 @@ def field_label(name: str) -> str:
 
 
 def plain_message(text: str) -> str:
-    """An error text with a leading internal field name replaced by its label."""
+    """An error text with internal field names (of each "; " part) replaced by their labels."""
+    return "; ".join(_plain_part(part) for part in text.split("; "))
+
+
+def _plain_part(text: str) -> str:
     found = _FIELD_PREFIX.match(text)
     if not found:
         return text
