@@ -43,8 +43,12 @@ def test_clinician_confirms_and_closes_a_patient_reported_event(
     page.get_by_label("Outcome").select_option("recovered")
     page.get_by_role("button", name="Close adverse event").click()
     page.wait_for_load_state()
-    assert page.locator(".field-error").inner_text().startswith("resolved_date:")
+    assert page.locator(".field-error").inner_text().startswith("Resolution date: ")
     assert page.get_by_label("Outcome").input_value() == "recovered"
+    # the invalid field is marked, described by its message, and has the focus
+    date_field = page.get_by_label("Resolution date")
+    assert date_field.get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.name") == "resolved_date"
     pages.shot(page, "adverse-event-close-refused")
     page.get_by_label("Resolution date").fill(clock().date().isoformat())
     page.get_by_role("button", name="Close adverse event").click()

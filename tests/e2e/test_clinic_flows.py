@@ -118,7 +118,7 @@ def test_phq9_item9_shows_crisis_resources_and_alerts_the_clinician(pages: Pages
     clinician.get_by_role("link", name="Alerts").first.click()
     item = clinician.locator("article.alert-item")
     assert item.count() == 1
-    assert "phq9-item9" in item.inner_text()
+    assert "PHQ-9 item 9 above zero" in item.inner_text()
     item.get_by_label("What was done").fill(
         "Phoned the patient; safety plan agreed; C-SSRS negative"
     )

@@ -27,12 +27,13 @@ def test_an_overdue_urgent_alert_is_shown_first_with_its_age(
     for path in ("/clinic/patients", f"/clinic/patients/{pid}", "/clinic/alerts"):
         page.goto(path)
         banner = page.get_by_role("alert").filter(has_text="Escalated")
-        assert "phq9-item9" in banner.inner_text()
+        assert "PHQ-9 item 9 above zero" in banner.inner_text()
         assert "30 h" in banner.locator(".age").inner_text()
         assert "A-001" in banner.inner_text()
     first = page.locator("article.alert-item").first
     assert "escalated" in first.inner_text()
-    assert "phq9-item9" in first.inner_text()
+    assert "PHQ-9 item 9 above zero" in first.inner_text()
+    assert "phq9-item9" not in page.inner_text("body")  # named in words, not by its code
     pages.shot(page, "escalated-alerts")
     other = pages.open("clinician_siteb")
     assert other.locator("section.escalated").count() == 0  # another site's alert

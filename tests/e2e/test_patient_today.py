@@ -91,6 +91,12 @@ def test_an_out_of_range_value_is_shown_and_kept_for_correction(pages: Pages) ->
     page.get_by_role("button", name="Save today's diary").click()
     alert = page.get_by_role("alert")
     alert.wait_for()
-    assert "home_bp.systolic" in alert.inner_text()
-    assert page.get_by_label("Systolic blood pressure (mmHg)").input_value() == "400"
+    # named by its label, beside the field, which has the focus (the section is opened for it)
+    assert "Systolic blood pressure (mmHg): value 400 out of range" in alert.inner_text()
+    assert "home_bp" not in page.inner_text("main")
+    systolic = page.get_by_label("Systolic blood pressure (mmHg)")
+    assert systolic.input_value() == "400"
+    assert systolic.get_attribute("aria-invalid") == "true"
+    assert page.locator("#home-bp-systolic-error").inner_text().startswith("Systolic")
+    assert page.evaluate("document.activeElement.id") == "home-bp-systolic"
     pages.shot(page, "today-invalid")

@@ -54,6 +54,7 @@ __all__ = [
     "CatalogError",
     "Instrument",
     "Item",
+    "PatientAnswers",
     "ScoreDef",
     "catalog_problems",
     "load_catalog",
@@ -90,8 +91,25 @@ class CatalogError(ValidationError):
 # ---------------------------------------------------------------- instruments
 
 
+class PatientAnswers(CatalogModel):
+    """Plain-word answers offered to patients for a graded item, each mapped to a catalog grade.
+
+    The stored answer is still the grade (the key); patients read only the words, and grades not
+    listed (e.g. CTCAE 4 and 5) are never offered to them.
+    """
+
+    labels: dict[int, str] = Field(min_length=2)
+    sources: tuple[str, ...] = Field(min_length=1)
+    note: str | None = None
+
+
 class Item(CatalogModel):
-    """One question of an instrument, with its answer type and allowed range."""
+    """One question of an instrument, with its answer type and allowed range.
+
+    ``text`` is the item as staff, exports and reports name it; ``patient_text`` (when given) is
+    the question as patients read it; ``note`` is for staff and documentation and is never shown
+    on a patient page.
+    """
 
     id: str
     text: str
@@ -104,6 +122,9 @@ class Item(CatalogModel):
     loinc: str | None = None
     unit: str | None = None
     max_length: int | None = None
+    patient_text: str | None = None
+    patient_answers: PatientAnswers | None = None
+    note: str | None = None
 
     @pydantic.model_validator(mode="after")
     def _check_type_fields(self) -> Item:
@@ -116,6 +137,14 @@ class Item(CatalogModel):
             raise ValueError(f"item {self.id}: choice items need options")
         if self.type != "choice" and self.options is not None:
             raise ValueError(f"item {self.id}: only choice items take options")
+        if self.patient_answers is not None:
+            low, high = self.min, self.max
+            if (
+                low is None
+                or high is None
+                or any(not low <= k <= high for k in self.patient_answers.labels)
+            ):
+                raise ValueError(f"item {self.id}: patient answers must be grades in min..max")
         return self
 
     def allowed(self) -> str:

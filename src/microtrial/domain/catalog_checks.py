@@ -224,6 +224,13 @@ def instrument_source_problems(ins: InstrumentsFile, sources: Mapping[str, Sourc
             problems += _need_sources(
                 f"instrument {instrument.id} flag {flag.id}", flag.sources, sources
             )
+        for item in instrument.items:
+            if item.patient_answers is not None:
+                problems += _need_sources(
+                    f"instrument {instrument.id}.{item.id} patient answers",
+                    item.patient_answers.sources,
+                    sources,
+                )
     for licensed in ins.licensed_instruments:
         problems += _need_sources(f"licensed instrument {licensed.id}", licensed.sources, sources)
     return problems

@@ -546,7 +546,7 @@ def regimen_from_template(
         if weekdays is None:
             raise ValidationError(
                 "weekdays",
-                f"choose {template.choose_weekdays} weekday(s) for '{name}'",
+                f"choose {template.choose_weekdays} weekdays for '{template.title}'",
                 value=None,
                 allowed=WEEKDAY_NAMES,
             )
@@ -554,7 +554,7 @@ def regimen_from_template(
         if len(chosen) != template.choose_weekdays:
             raise ValidationError(
                 "weekdays",
-                f"'{name}' needs exactly {template.choose_weekdays} distinct weekdays",
+                f"'{template.title}' needs exactly {template.choose_weekdays} different weekdays",
                 value=sorted(chosen),
                 allowed=WEEKDAY_NAMES,
             )

@@ -66,6 +66,12 @@ def history_flag_ids() -> list[str]:
     return [*sorted(load_catalog().history_flags), PREGNANCY_FLAG]
 
 
+def history_questions() -> dict[str, str]:
+    """Each history flag's question as the catalog words it (the pregnancy status too)."""
+    questions = {k: f.question for k, f in load_catalog().history_flags.items()}
+    return {**questions, PREGNANCY_FLAG: "Currently pregnant?"}
+
+
 def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> PatientSnapshot:
     """Build the screening input from what is stored for the patient now."""
     catalog = load_catalog()

@@ -7,39 +7,48 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain.access import Action
 from microtrial.domain.actors import USER_ROLES
-from microtrial.errors import ConflictError, NotFound, ValidationError
+from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.services import admin
-from microtrial.web.rendering import render
-from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
+from microtrial.web.forms import REFUSALS, FormSpec, FormState
+from microtrial.web.rendering import render, render_form
+from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
+
+SITE = FormSpec({"code": "Code", "name": "Name"}, {"site": "code"})
+USER = FormSpec(
+    {
+        "site": "Site",
+        "role": "Role",
+        "username": "Username",
+        "password": "Initial password",
+        "patient_code": "Patient study code",
+        "email": "E-mail",
+    },
+    {"patient": "patient_code"},
+    choices=frozenset({"site", "role"}),
+)
 
 
 def _admin_page(
     context: ContextDep,
     request: Request,
-    user: PageUserDep,
+    user: PageUser,
     *,
-    values: dict[str, str] | None = None,
-    error: str | None = None,
+    form: FormState | None = None,
     flash: str | None = None,
-    status: int = 200,
 ) -> HTMLResponse:
     actor = user.require(Action.ADMINISTER)
-    return render(
-        request,
-        "admin.html",
-        {
-            "sites": admin.list_sites(context.db, actor),
-            "users": admin.list_users(context.db, actor, clock=context.clock),
-            "roles": USER_ROLES,
-            "values": values or {},
-            "error": error,
-            "flash": flash,
-        },
-        status=status,
-    )
+    page = {
+        "sites": admin.list_sites(context.db, actor),
+        "users": admin.list_users(context.db, actor, clock=context.clock),
+        "roles": USER_ROLES,
+        "flash": flash,
+    }
+    if form is not None:
+        return render_form(request, "admin.html", page, form)
+    return render(request, "admin.html", page)
 
 
 @router.get("/admin")
@@ -47,7 +56,8 @@ def admin_home(
     context: ContextDep, request: Request, user: PageUserDep, saved: str = ""
 ) -> HTMLResponse:
     """Sites and users."""
-    return _admin_page(context, request, user, flash=f"{saved} saved." if saved else None)
+    flash = {"Site": "Site saved.", "User": "User saved."}.get(saved)
+    return _admin_page(context, request, user, flash=flash)
 
 
 @router.post("/admin/sites")
@@ -64,8 +74,9 @@ def add_site(
             values.get("name", "").strip() or None,
             clock=context.clock,
         )
-    except (ValidationError, ConflictError) as err:
-        return _admin_page(context, request, user, values=values, error=str(err), status=422)
+    except REFUSALS as err:
+        form = FormState.refused("site", values, err, SITE)
+        return _admin_page(context, request, user, form=form)
     return RedirectResponse("/admin?saved=Site", status_code=303)
 
 
@@ -75,7 +86,10 @@ def add_user(
 ) -> Response:
     """Add a user with a role at a site (a patient user is linked to a study code)."""
     actor = user.require(Action.ADMINISTER)
+    patient_code = values.get("patient_code", "").strip() or None
     try:
+        if values.get("role") == "patient" and patient_code is None:
+            raise ValidationError("patient_code", "a patient user needs the patient's study code")
         admin.add_user(
             context.db,
             actor,
@@ -83,11 +97,11 @@ def add_user(
             role=values.get("role", ""),
             username=values.get("username", "").strip(),
             password=values.get("password", ""),
-            patient_code=values.get("patient_code", "").strip() or None,
+            patient_code=patient_code,
             email=values.get("email", "").strip() or None,
             clock=context.clock,
         )
-    except (ValidationError, ConflictError, NotFound) as err:
-        values = {k: v for k, v in values.items() if k != "password"}
-        return _admin_page(context, request, user, values=values, error=str(err), status=422)
+    except (ValidationError, ConflictError, SafetyBlock, NotFound) as err:
+        form = FormState.refused("user", values, err, USER)
+        return _admin_page(context, request, user, form=form)
     return RedirectResponse("/admin?saved=User", status_code=303)

@@ -9,32 +9,29 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from microtrial.domain.access import Action
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.services import adverse_events, records
-from microtrial.web.clinic_pages import dashboard_context
-from microtrial.web.rendering import render
-from microtrial.web.session import FormUserDep, FormValuesDep, PageUser
+from microtrial.web.clinic_pages import dashboard_refused
+from microtrial.web.forms import REFUSALS, FormSpec, FormState
+from microtrial.web.session import FormUserDep, FormValuesDep
 
 router = APIRouter(include_in_schema=False)
 
-
-def _refused(
-    context: ContextDep,
-    request: Request,
-    user: PageUser,
-    patient_id: int,
-    form: tuple[str, dict[str, str]],
-    err: ValidationError,
-) -> HTMLResponse:
-    key, values = form
-    page = dashboard_context(context, user, patient_id)
-    page["ae_form"] = {"key": key, "typed": values, "errors": {err.field: str(err)}}
-    page["error"] = str(err)
-    return render(request, "clinic_patient.html", page, status=422)
+ADVERSE_EVENT = FormSpec(
+    {
+        "term": "Event",
+        "grade": "CTCAE grade",
+        "onset_date": "Onset date",
+        "outcome": "Outcome",
+        "resolved_date": "Resolution date",
+        "reason": "Reason",
+    },
+    choices=frozenset({"grade", "outcome"}),
+)
 
 
 def _date(values: dict[str, str], field: str) -> dt.date | None:
@@ -86,8 +83,9 @@ def record_adverse_event(
             onset_date=onset,
             clock=context.clock,
         )
-    except ValidationError as err:
-        return _refused(context, request, user, patient_id, ("new", values), err)
+    except REFUSALS as err:
+        form = FormState.refused("ae-new", values, err, ADVERSE_EVENT)
+        return dashboard_refused(context, request, user, patient_id, form)
     return _back(patient_id)
 
 
@@ -123,7 +121,7 @@ def review_adverse_event(
             expected_version=int(version) if version.isdigit() else None,
             clock=context.clock,
         )
-    except ValidationError as err:
-        key = f"{record_id}:{action}"
-        return _refused(context, request, user, patient_id, (key, values), err)
+    except REFUSALS as err:
+        form = FormState.refused(f"ae-{record_id}-{action}", values, err, ADVERSE_EVENT)
+        return dashboard_refused(context, request, user, patient_id, form)
     return _back(patient_id)

@@ -28,10 +28,27 @@ from microtrial.services.schemas import PatientRead
 from microtrial.services.screening import ScreeningRead
 from microtrial.services.worklist import condition_name
 from microtrial.web.charts import pain_chart, pain_points
-from microtrial.web.rendering import render
+from microtrial.web.forms import REFUSALS, FormSpec, FormState
+from microtrial.web.rendering import render, render_form
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
+
+# The forms of these pages: the label of each field, and the service names that mean it.
+MEDICATION = FormSpec({"name": "Medication"}, {"medication": "name"})
+SIGN_OFF = FormSpec({"reason": "Reason for clearing this screening"})
+ENROL = FormSpec(
+    {
+        "study_code": "Study code",
+        "birth_year": "Year of birth",
+        "sex": "Sex",
+        "time_zone": "Time zone",
+        "conditions": "Conditions",
+    },
+    {"code": "study_code", "tz": "time_zone", "condition": "conditions"},
+    choices=frozenset({"sex"}),
+)
+ACKNOWLEDGE = FormSpec({"note": "What was done"})
 
 
 def patient_nav(patient_id: int) -> list[tuple[str, str]]:
@@ -90,7 +107,6 @@ def dashboard_context(context: AppContext, user: PageUser, patient_id: int) -> d
         "can_record_ae": user.may(Action.RECORD_ADVERSE_EVENT),
         "can_review_ae": user.may(Action.REVIEW_ADVERSE_EVENT),
         "ae_outcomes": OUTCOMES,
-        "ae_form": None,
         **record_context(context, user, patient),
     }
 
@@ -112,20 +128,37 @@ def record_context(context: AppContext, user: PageUser, patient: PatientRead) ->
     }
 
 
+def dashboard_refused(
+    context: AppContext, request: Request, user: PageUser, patient_id: int, form: FormState
+) -> HTMLResponse:
+    """The patient dashboard drawn again around one of its refused forms."""
+    page = dashboard_context(context, user, patient_id)
+    return render_form(request, "clinic_patient.html", page, form)
+
+
 @router.post("/clinic/patients/{patient_id}/screenings")
 def run_screening(
-    context: ContextDep, user: FormUserDep, values: FormValuesDep, patient_id: int
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    patient_id: int,
 ) -> Response:
     """Screen the patient for a substance (stores the result and its findings)."""
     actor = user.require(Action.SCREEN)
     substance = values.get("substance", "")
-    screening.screen_patient(context.db, actor, patient_id, substance, clock=context.clock)
+    try:
+        screening.screen_patient(context.db, actor, patient_id, substance, clock=context.clock)
+    except REFUSALS as err:
+        form = FormState.refused(f"screen-{substance}", values, err)
+        return dashboard_refused(context, request, user, patient_id, form)
     return RedirectResponse(f"/clinic/patients/{patient_id}#screening", status_code=303)
 
 
 @router.post("/clinic/patients/{patient_id}/screenings/{substance}/sign-off")
 def sign_off_screening(
     context: ContextDep,
+    request: Request,
     user: FormUserDep,
     values: FormValuesDep,
     patient_id: int,
@@ -136,11 +169,15 @@ def sign_off_screening(
     current = screening.latest_screening(
         context.db, actor, patient_id, substance, clock=context.clock
     )
-    if current.record_id != values.get("record_id"):
-        raise ConflictError("screening: it changed since the page was loaded; review it again")
-    screening.sign_off_screening(
-        context.db, actor, current.record_id, values.get("reason", ""), clock=context.clock
-    )
+    try:
+        if current.record_id != values.get("record_id"):
+            raise ConflictError("screening: it changed since the page was loaded; review it again")
+        screening.sign_off_screening(
+            context.db, actor, current.record_id, values.get("reason", ""), clock=context.clock
+        )
+    except REFUSALS as err:
+        form = FormState.refused(f"sign-off-{substance}", values, err, SIGN_OFF)
+        return dashboard_refused(context, request, user, patient_id, form)
     return RedirectResponse(f"/clinic/patients/{patient_id}#screening", status_code=303)
 
 
@@ -155,7 +192,12 @@ def history_form(
     return render(
         request,
         "history_flags.html",
-        {"patient": patient, "flags": screening.history_flag_ids(), "answers": answers},
+        {
+            "patient": patient,
+            "flags": screening.history_flag_ids(),
+            "questions": screening.history_questions(),
+            "answers": answers,
+        },
     )
 
 
@@ -177,32 +219,29 @@ def save_history(
 
 @router.post("/clinic/patients/{patient_id}/medications")
 def add_medication(
-    context: ContextDep, user: FormUserDep, values: FormValuesDep, patient_id: int
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    patient_id: int,
 ) -> Response:
     """Add a medication as the patient reports it."""
     actor = user.require(Action.ADD_RECORDS)
-    patients.add_medication(
-        context.db, actor, patient_id, values.get("name", ""), clock=context.clock
-    )
+    try:
+        patients.add_medication(
+            context.db, actor, patient_id, values.get("name", ""), clock=context.clock
+        )
+    except REFUSALS as err:
+        form = FormState.refused("medication", values, err, MEDICATION)
+        return dashboard_refused(context, request, user, patient_id, form)
     return RedirectResponse(f"/clinic/patients/{patient_id}", status_code=303)
-
-
-def _enrol_page(
-    request: Request, values: dict[str, str], error: str | None = None, status: int = 200
-) -> HTMLResponse:
-    return render(
-        request,
-        "enrol.html",
-        {"values": values, "sexes": SEXES, "error": error},
-        status=status,
-    )
 
 
 @router.get("/clinic/enrol")
 def enrol_form(request: Request, user: PageUserDep) -> HTMLResponse:
     """The enrolment form."""
     user.require(Action.ENROL_PATIENT)
-    return _enrol_page(request, {})
+    return render(request, "enrol.html", {"sexes": SEXES})
 
 
 @router.post("/clinic/enrol")
@@ -228,14 +267,20 @@ def enrol(
             conditions=conditions,
             clock=context.clock,
         )
-    except ValidationError as err:
-        return _enrol_page(request, values, str(err), status=422)
+    except REFUSALS as err:
+        form = FormState.refused("enrol", values, err, ENROL)
+        return render_form(request, "enrol.html", {"sexes": SEXES}, form)
     return RedirectResponse(f"/clinic/patients/{patient.id}", status_code=303)
 
 
 @router.get("/clinic/alerts")
 def alert_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """Open alerts of the site, newest first, each with an acknowledge form."""
+    return render(request, "clinic_alerts.html", alerts_context(context, user))
+
+
+def alerts_context(context: AppContext, user: PageUser) -> dict[str, Any]:
+    """What the alert list shows (also drawn again around a refused acknowledgement)."""
     actor = user.require(Action.USE_CLINIC_PAGES)
     rows = alerts.list_alerts(context.db, actor, clock=context.clock)
     # Escalated alerts (urgent, unacknowledged too long) first, oldest first; then the rest.
@@ -244,25 +289,29 @@ def alert_list(context: ContextDep, request: Request, user: PageUserDep) -> HTML
         r for r in rows if r.id not in overdue
     ]
     codes = {p.id: p.study_code for p in patients.list_patients(context.db, actor)}
-    return render(
-        request,
-        "clinic_alerts.html",
-        {
-            "alerts": rows,
-            "codes": codes,
-            "can_acknowledge": user.may(Action.ACKNOWLEDGE_ALERT),
-            "overdue": set(overdue),
-        },
-    )
+    return {
+        "alerts": rows,
+        "codes": codes,
+        "can_acknowledge": user.may(Action.ACKNOWLEDGE_ALERT),
+        "overdue": set(overdue),
+    }
 
 
 @router.post("/clinic/alerts/{alert_id}/acknowledge")
 def acknowledge(
-    context: ContextDep, user: FormUserDep, values: FormValuesDep, alert_id: int
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    alert_id: int,
 ) -> Response:
     """Acknowledge an alert with a note."""
     actor = user.require(Action.ACKNOWLEDGE_ALERT)
-    alerts.acknowledge_alert(
-        context.db, actor, alert_id, values.get("note", ""), clock=context.clock
-    )
+    try:
+        alerts.acknowledge_alert(
+            context.db, actor, alert_id, values.get("note", ""), clock=context.clock
+        )
+    except REFUSALS as err:
+        form = FormState.refused(f"acknowledge-{alert_id}", values, err, ACKNOWLEDGE)
+        return render_form(request, "clinic_alerts.html", alerts_context(context, user), form)
     return RedirectResponse("/clinic/alerts", status_code=303)

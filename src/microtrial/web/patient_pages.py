@@ -25,11 +25,13 @@ from microtrial.http.errors import status_for
 from microtrial.services import attacks, dashboards, dosing, patient_plan, records, trial_views
 from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
-from microtrial.web.forms import answers_from_form, form_items
+from microtrial.web.forms import FormSpec, FormState, answers_from_form, form_items
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
+# The Today form's own fields (instrument items are named and labelled by the catalog).
+TODAY = FormSpec({"kit_code": "Kit code on the capsule pack"})
 
 SIDE_EFFECTS = "ae_checklist"
 BLOOD_PRESSURE = "home_bp"
@@ -76,7 +78,7 @@ def _today_page(
     actor: Actor,
     *,
     values: dict[str, str] | None = None,
-    error: str | None = None,
+    form: FormState | None = None,
     flash: str | None = None,
     wrong_kit: str | None = None,
     status: int = 200,
@@ -105,18 +107,23 @@ def _today_page(
             ),
             "bp_open": any(k.startswith(f"{BLOOD_PRESSURE}.") and v for k, v in values.items()),
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
-            "error": error,
+            "form": form,
+            "error": form.message if form else None,
             "flash": flash,
         },
-        status=status,
+        status=form.status if form else status,
     )
 
 
 @router.get("/today")
-def today(context: ContextDep, request: Request, user: PageUserDep, saved: int = 0) -> HTMLResponse:
+def today(
+    context: ContextDep, request: Request, user: PageUserDep, saved: str = ""
+) -> HTMLResponse:
     """Today's diary form, with the capsule check-in and any period-end guess."""
     actor = user.require(Action.USE_PATIENT_APP)
-    return _today_page(request, context, actor, flash="Saved. Thank you." if saved else None)
+    # A saved diary is confirmed by the page itself ("Today's diary is saved"); a guess here.
+    flash = "Your guess is saved. Thank you." if saved == "guess" else None
+    return _today_page(request, context, actor, flash=flash)
 
 
 def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
@@ -220,34 +227,31 @@ def submit_today(
             context.db, user.actor, patient_id, entries, clock=context.clock
         )
     except ValidationError as err:
-        return _today_page(request, context, user.actor, values=values, error=str(err), status=422)
+        form = FormState.refused("diary", values, err, TODAY)
+        return _today_page(request, context, user.actor, values=values, form=form)
     if values.get("daily_diary.dose_check_in") == "taken" and values.get("trial_id"):
         try:
             _check_in_dose(context, user.actor, values)
         except WrongKit as err:
+            words = f"{err.words[0].upper()}{err.words[1:]}"
+            message = f"Capsule check-in not recorded: {words}"
+            form = FormState("diary", values, {"kit_code": words}, message, 422)
             return _today_page(
                 request,
                 context,
                 user.actor,
                 values=values,
+                form=form,
                 flash="Your diary is saved.",
-                error=f"Capsule check-in not recorded: {err.words[0].upper()}{err.words[1:]}",
                 wrong_kit=err.check.code if err.check.period_of_code else None,
-                status=422,
             )
         except (ValidationError, SafetyBlock, ConflictError) as err:
             # The diary is saved; only the capsule check-in needs attention.
-            message = str(err)
-            if isinstance(err, ValidationError) and err.field == "kit_code":
-                message = message.split(": ", 1)[1]  # plain words, without the field's name
+            form = FormState.refused("diary", values, err, TODAY)
+            message = f"Capsule check-in not recorded: {form.message}"
+            form = FormState(form.key, form.values, form.errors, message, status_for(err))
             return _today_page(
-                request,
-                context,
-                user.actor,
-                values=values,
-                flash="Your diary is saved.",
-                error=f"Capsule check-in not recorded: {message}",
-                status=status_for(err),
+                request, context, user.actor, values=values, form=form, flash="Your diary is saved."
             )
     return RedirectResponse("/today?saved=1", status_code=303)
 
@@ -270,7 +274,7 @@ def submit_guess(context: ContextDep, user: FormUserDep, values: FormValuesDep) 
         int(confidence) if confidence.isdigit() else None,
         clock=context.clock,
     )
-    return RedirectResponse("/today?saved=1", status_code=303)
+    return RedirectResponse("/today?saved=guess", status_code=303)
 
 
 @router.get("/questionnaires/phq9")
@@ -292,7 +296,7 @@ def _phq9_page(
     values: dict[str, str] | None = None,
     saved: bool = False,
     crisis: bool = False,
-    error: str | None = None,
+    form: FormState | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     values = values or {}
@@ -314,9 +318,10 @@ def _phq9_page(
                 {"field": f"{PHQ9}.{rule.item}", "op": rule.op, "value": rule.value}
                 for rule in crisis_item_rules(PHQ9)
             ],
-            "error": error,
+            "form": form,
+            "error": form.message if form else None,
         },
-        status=status,
+        status=form.status if form else status,
     )
 
 
@@ -348,9 +353,8 @@ def submit_phq9(
             user.actor,
             home.local_date,
             values=values,
-            error=str(err),
+            form=FormState.refused("phq9", values, err),
             crisis=positive,
-            status=422,
         )
     if crisis_rule_fires(PHQ9, answers):
         # Shown at once, on the response to the submission itself (no redirect to miss).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -10,12 +11,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from microtrial.domain.access import Action, user_may
 from microtrial.domain.actors import Actor
 from microtrial.http.deps import AppContext, get_context
 from microtrial.services.alerts import overdue_alerts
+from microtrial.web.forms import FormState, plain_message
 from microtrial.web.session import read_session
 
 
@@ -78,7 +81,21 @@ def templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["form_for"] = form_for
+    env.filters["headline"] = headline
     return Jinja2Templates(env=env)
+
+
+def headline(message: str) -> str:
+    """The first clause of an alert's message, to name it (its code is an internal id)."""
+    return re.split(r"; |: |\. ", message, maxsplit=1)[0].rstrip(".")
+
+
+@pass_context
+def form_for(context: Context, key: str) -> FormState | None:
+    """In a template: the page's refused form if it is form ``key`` (else none)."""
+    form = context.get("form")
+    return form if isinstance(form, FormState) and form.key == key else None
 
 
 def static_dir() -> str:
@@ -137,12 +154,23 @@ def escalated_for(context: AppContext, actor: Actor | None) -> list[tuple[Any, s
     ]
 
 
+def render_form(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    form: FormState,
+) -> HTMLResponse:
+    """Draw a page again around its refused form: typed values kept, the error beside its field."""
+    page = {**context, "form": form, "error": form.message}
+    return render(request, name, page, status=form.status)
+
+
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
-    """An error page for a status."""
+    """An error page for a status (internal field names replaced by their labels)."""
     heading = HEADINGS.get(status, "Something went wrong")
     return render(
         request,
         "error.html",
-        {"status": status, "heading": heading, "message": message},
+        {"status": status, "heading": heading, "message": plain_message(message)},
         status=status,
     )

@@ -4,6 +4,8 @@ unblinding (the pharmacy's kit pages are in ``pharmacy_pages``)."""
 from __future__ import annotations
 
 import datetime as dt
+from calendar import day_name
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,7 +14,7 @@ from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
-from microtrial.domain.regimens import load_regimen_catalog
+from microtrial.domain.regimens import WEEKDAY_NAMES, load_regimen_catalog
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
@@ -24,12 +26,33 @@ from microtrial.services import (
     trial_views,
 )
 from microtrial.services.trial_planning import RegimenChoice
-from microtrial.web.rendering import render
-from microtrial.web.session import FormUserDep, FormValuesDep, PageUserDep
+from microtrial.web.forms import REFUSALS, FormSpec, FormState
+from microtrial.web.rendering import render, render_form
+from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
 # Lifecycle actions whose form asks for a reason (the service enforces the rules).
 NEEDS_REASON = frozenset(a.value for a, t in lifecycle.TRANSITIONS.items() if t.needs_reason)
+
+
+PLAN = FormSpec(
+    {
+        "template": "Regimen",
+        "substance": "Substance",
+        "amount": "Amount per dose",
+        "unit": "Unit",
+        "weekdays": "Dose weekdays",
+        "start_date": "First day",
+        "run_in_days": "Run-in days",
+        "pairs": "Pairs",
+        "period_days": "Days per period",
+        "wash_in_days": "Wash-in days",
+    },
+    {"regimen": "template", "pattern.weekdays": "weekdays"},
+    choices=frozenset({"template", "substance", "unit", "weekdays"}),
+)
+MOVE = FormSpec({"reason": "Reason"})
+UNBLIND = FormSpec({"reason": "Reason", "confirm": "Confirmation"})
 
 
 def _number(values: dict[str, str], name: str, default: str) -> float:
@@ -52,35 +75,53 @@ def _units() -> list[str]:
     return sorted({r.unit.value for preparations in ranges for r in preparations})
 
 
-def _templates() -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class TemplateChoice:
+    """A regimen the plan form offers, and how many weekdays the clinician chooses for it."""
+
+    name: str
+    title: str
+    choose_weekdays: int | None
+
+
+def _templates() -> list[TemplateChoice]:
     catalog = load_regimen_catalog()
-    return [(name, t.title) for name, t in catalog.templates.items()]
+    return [TemplateChoice(n, t.title, t.choose_weekdays) for n, t in catalog.templates.items()]
+
+
+def _chosen_weekdays(values: dict[str, str]) -> tuple[str, ...] | None:
+    """The weekdays ticked on the form, for a regimen that doses on chosen weekdays (else None)."""
+    template = load_regimen_catalog().templates.get(values.get("template", ""))
+    if template is None or template.choose_weekdays is None:
+        return None  # a fixed pattern: weekday boxes are not used (the form says so)
+    ticked = tuple(day for day in WEEKDAY_NAMES if values.get(f"weekday_{day}"))
+    return ticked or None
 
 
 def _plan_page(
+    context: ContextDep,
     request: Request,
+    user: PageUser,
     patient_id: int,
-    code: str,
-    values: dict[str, str],
-    error: str | None = None,
-    status: int = 200,
+    form: FormState | None = None,
 ) -> HTMLResponse:
-    return render(
-        request,
-        "plan_trial.html",
-        {
-            "patient_id": patient_id,
-            "code": code,
-            "templates": _templates(),
-            "substances": substance_ids(),
-            "units": _units(),
-            "doses": _doses(),
-            "values": values,
-            "error": error,
-            "defaults": DesignSpec(),
-        },
-        status=status,
-    )
+    actor = user.require(Action.PLAN_TRIAL)
+    patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
+    start = context.clock().date() + dt.timedelta(days=7)
+    page = {
+        "patient_id": patient_id,
+        "code": patient.study_code,
+        "templates": _templates(),
+        "substances": substance_ids(),
+        "units": _units(),
+        "doses": _doses(),
+        "weekdays": list(zip(WEEKDAY_NAMES, day_name, strict=True)),
+        "default_start": start.isoformat(),
+        "defaults": DesignSpec(),
+    }
+    if form is not None:
+        return render_form(request, "plan_trial.html", page, form)
+    return render(request, "plan_trial.html", page)
 
 
 @router.get("/clinic/patients/{patient_id}/trials/new")
@@ -88,10 +129,7 @@ def plan_form(
     context: ContextDep, request: Request, user: PageUserDep, patient_id: int
 ) -> HTMLResponse:
     """The trial planning form."""
-    actor = user.require(Action.PLAN_TRIAL)
-    patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
-    start = context.clock().date() + dt.timedelta(days=7)
-    return _plan_page(request, patient_id, patient.study_code, {"start_date": start.isoformat()})
+    return _plan_page(context, request, user, patient_id)
 
 
 @router.post("/clinic/patients/{patient_id}/trials")
@@ -116,6 +154,7 @@ def plan(
             substance=values.get("substance", ""),
             amount=_number(values, "amount", ""),
             unit=values.get("unit", ""),
+            weekdays=_chosen_weekdays(values),
         )
         trial = trial_planning.plan_trial(
             context.db,
@@ -126,9 +165,9 @@ def plan(
             start_date=parse_date("start_date", values.get("start_date", "")),
             clock=context.clock,
         )
-    except ValidationError as err:
-        patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
-        return _plan_page(request, patient_id, patient.study_code, values, str(err), 422)
+    except REFUSALS as err:
+        form = FormState.refused("plan", values, err, PLAN)
+        return _plan_page(context, request, user, patient_id, form)
     return RedirectResponse(f"/clinic/trials/{trial.id}", status_code=303)
 
 
@@ -137,6 +176,16 @@ def trial_page(
     context: ContextDep, request: Request, user: PageUserDep, trial_id: int
 ) -> HTMLResponse:
     """A trial: status, periods and kit codes (arms only once unblinded), calendar, actions."""
+    return _trial_page(context, request, user, trial_id)
+
+
+def _trial_page(
+    context: ContextDep,
+    request: Request,
+    user: PageUser,
+    trial_id: int,
+    form: FormState | None = None,
+) -> HTMLResponse:
     actor = user.require(Action.USE_CLINIC_PAGES)
     trial = trial_views.get_trial(context.db, actor, trial_id, clock=context.clock)
     calendar = trial_views.trial_calendar(context.db, actor, trial_id, clock=context.clock)
@@ -145,19 +194,18 @@ def trial_page(
         if trial.status in lifecycle.STARTED
         else None
     )
-    return render(
-        request,
-        "trial.html",
-        {
-            "trial": trial,
-            "calendar": calendar,
-            "adherence": adherence,
-            "actions": _next_actions(trial.status) if user.may(Action.MOVE_TRIAL) else (),
-            "needs_reason": NEEDS_REASON,
-            "can_unblind": trial.status in lifecycle.UNBLINDABLE,
-            "early_unblinding": lifecycle.is_early_unblinding(trial.status),
-        },
-    )
+    page = {
+        "trial": trial,
+        "calendar": calendar,
+        "adherence": adherence,
+        "actions": _next_actions(trial.status) if user.may(Action.MOVE_TRIAL) else (),
+        "needs_reason": NEEDS_REASON,
+        "can_unblind": trial.status in lifecycle.UNBLINDABLE,
+        "early_unblinding": lifecycle.is_early_unblinding(trial.status),
+    }
+    if form is not None:
+        return render_form(request, "trial.html", page, form)
+    return render(request, "trial.html", page)
 
 
 def _next_actions(status: str) -> tuple[str, ...]:
@@ -166,33 +214,50 @@ def _next_actions(status: str) -> tuple[str, ...]:
 
 
 @router.post("/clinic/trials/{trial_id}/transitions")
-def move(context: ContextDep, user: FormUserDep, values: FormValuesDep, trial_id: int) -> Response:
+def move(
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    trial_id: int,
+) -> Response:
     """Apply a lifecycle action; the form's version guards against a trial changed meanwhile."""
     actor = user.require(Action.MOVE_TRIAL)
     version = values.get("lock_version", "")
-    trial_lifecycle.transition(
-        context.db,
-        actor,
-        trial_id,
-        values.get("action", ""),
-        reason=values.get("reason") or None,
-        expected_version=int(version) if version.isdigit() else -1,
-        clock=context.clock,
-    )
+    action = values.get("action", "")
+    try:
+        trial_lifecycle.transition(
+            context.db,
+            actor,
+            trial_id,
+            action,
+            reason=values.get("reason") or None,
+            expected_version=int(version) if version.isdigit() else -1,
+            clock=context.clock,
+        )
+    except REFUSALS as err:
+        form = FormState.refused(f"move-{action}", values, err, MOVE)
+        return _trial_page(context, request, user, trial_id, form)
     return RedirectResponse(f"/clinic/trials/{trial_id}", status_code=303)
 
 
 @router.post("/clinic/trials/{trial_id}/unblind")
 def unblind(
-    context: ContextDep, user: FormUserDep, values: FormValuesDep, trial_id: int
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    trial_id: int,
 ) -> Response:
     """Break the blind (early: for safety, with a reason; audited)."""
     actor = user.require(Action.UNBLIND_TRIAL)
-    if values.get("confirm") != "yes":
-        raise ValidationError(
-            "confirm", "tick the box to confirm breaking the blind", allowed="confirmed"
+    try:
+        if values.get("confirm") != "yes":
+            raise ValidationError("confirm", "tick the box to confirm breaking the blind")
+        trial_lifecycle.unblind_trial(
+            context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
         )
-    trial_lifecycle.unblind_trial(
-        context.db, actor, trial_id, values.get("reason") or None, clock=context.clock
-    )
+    except REFUSALS as err:
+        form = FormState.refused("unblind", values, err, UNBLIND)
+        return _trial_page(context, request, user, trial_id, form)
     return RedirectResponse(f"/clinic/trials/{trial_id}", status_code=303)

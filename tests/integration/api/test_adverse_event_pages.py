@@ -19,7 +19,11 @@ def test_recording_an_event_on_the_page(server: LiveServer, clinic: Clinic) -> N
     refused = doc.post(f"/clinic/patients/{pid}/adverse-events", data=form)
     assert refused.status_code == 422
     assert 'value="Dizzy spells"' in refused.text
-    assert '<p class="field-error">grade: choose a grade' in refused.text
+    # the message names the field by its label and sits beside it, tied to it for screen readers
+    assert '<p class="field-error" id="ae-new-grade-error">CTCAE grade: choose a grade' in (
+        refused.text
+    )
+    assert 'aria-invalid="true" aria-describedby="ae-new-grade-error"' in refused.text
     saved = doc.post(f"/clinic/patients/{pid}/adverse-events", data={**form, "grade": "2"})
     assert saved.status_code == 303
     (event,) = records.list_adverse_events(clinic.db, clinic.actors["clinician_sitea"], pid)

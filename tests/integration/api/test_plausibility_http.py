@@ -100,7 +100,11 @@ def test_today_page_refuses_diastolic_above_systolic(server: LiveServer, clinic:
             },
         )
     assert answer.status_code == 422
-    assert "home_bp.diastolic: diastolic must be below systolic" in answer.text
+    # named by its label (not home_bp.diastolic), beside the field
+    assert (
+        '<p class="field-error" id="home-bp-diastolic-error">Diastolic blood pressure (mmHg): '
+        "diastolic must be below systolic" in answer.text
+    )
     assert 'value="150"' in answer.text
     stored = records.list_diary_entries(
         clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id
@@ -128,9 +132,12 @@ def test_phq9_page_starts_unanswered_and_requires_every_item(
             },
         )
     assert answer.status_code == 422
-    assert "phq9.q9: required item not answered: Thoughts that you would be better off" in (
-        answer.text
+    assert (
+        "Thoughts that you would be better off dead or of hurting yourself in some way: "
+        "please answer this question" in answer.text
     )
+    assert 'id="phq9-q9-error"' in answer.text
+    assert "phq9.q9:" not in answer.text
     assert len(re.findall(r'name="phq9\.q\d" value="1" checked', answer.text)) == 8  # kept
     stored = records.list_diary_entries(
         clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id
