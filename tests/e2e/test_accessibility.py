@@ -65,6 +65,9 @@ PAGES: dict[str, tuple[Visit, ...]] = {
         Visit("/questionnaires/phq9"),
         Visit("/questionnaires/phq9", Refusal("Save")),
         Visit("/history"),
+        Visit("/diary"),
+        Visit("/account/password"),
+        Visit("/account/password", Refusal("Change my password")),
     ),
     "patient_finished": (
         Visit("/today"),
@@ -73,7 +76,9 @@ PAGES: dict[str, tuple[Visit, ...]] = {
     ),
     "clinician": (
         Visit("/clinic/patients"),
+        Visit("/clinic/patients?q=P00&status=running&alerts=1&size=10"),
         Visit("/clinic/patients/{patient}"),
+        Visit("/clinic/patients/{patient}/diary"),
         Visit(
             "/clinic/patients/{patient}", Refusal("Add medication", (("Add a medication", " "),))
         ),
