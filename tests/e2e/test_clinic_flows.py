@@ -25,6 +25,9 @@ def test_clinician_enrols_screens_signs_off_and_plans_a_trial(pages: Pages, clin
     pages.shot(page, "enrol")
     page.get_by_role("button", name="Enrol").click()
     page.get_by_role("heading", name="Patient A-777").wait_for()
+    # a new patient's pain chart says so instead of drawing an empty axis
+    assert page.locator("#no-entries").inner_text() == "No diary entries yet."
+    assert page.locator("#chart").count() == 0
 
     page.get_by_role("button", name="Run screening for psilocybin").click()
     page.wait_for_url(re.compile(r"#screening$"))
