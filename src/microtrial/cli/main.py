@@ -47,3 +47,7 @@ for module in (
 def main() -> None:
     """Run the CLI."""
     app()
+
+
+if __name__ == "__main__":  # `python -m microtrial.cli.main ...` runs the CLI too
+    main()

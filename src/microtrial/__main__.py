@@ -1,0 +1,5 @@
+"""`python -m microtrial ...`: the same command line as `microtrial ...`."""
+
+from microtrial.cli.main import main
+
+main()
