@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action, authorize, sees_site
 from microtrial.domain.actors import Actor, Role, check_patient_link, check_role
 from microtrial.domain.patients import check_site_code, check_username
 from microtrial.errors import ConflictError, NotFound, ValidationError
@@ -23,7 +23,7 @@ def add_site(
 ) -> SiteRead:
     """Create a site with a unique code."""
     authorize(actor, Action.ADD_SITE)
-    check_site_code(code)
+    code = check_site_code(code)
     now = clock()
     with db.transaction() as session:
         if session.execute(select(SiteRow.id).where(SiteRow.code == code)).first():
@@ -114,12 +114,17 @@ def add_user(
     """Create a user with a role at a site (a patient user is linked to a patient)."""
     authorize(actor, Action.ADD_USER)
     user_role = check_role(role)
-    check_username(username)
+    username = check_username(username)
     check_patient_link(user_role, patient_code)
     password_hash = hash_password(password)
     now = clock()
     with db.transaction() as session:
         site = site_by_code(session, actor, site_code)
+        if not sees_site(actor, Action.ADD_USER, site.id):
+            raise NotFound(f"site: no site {site_code!r}")
+        taken = select(UserRow.id).where(UserRow.username_key == username.lower())
+        if session.execute(taken).first():
+            raise ConflictError(f"username: {username!r} is taken (case does not matter)")
         patient_id = None
         if patient_code:
             patient = session.execute(
@@ -132,6 +137,7 @@ def add_user(
             patient_id = patient.id
         user = UserRow(
             username=username,
+            username_key=username.lower(),
             password_hash=password_hash,
             role=role,
             site_id=site.id,
@@ -207,14 +213,15 @@ class UserSummary(ReadModel):
 
 
 def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
-    """Every user, by site and username (administrators only)."""
+    """The users of the administrator's site (every site for the operator), by username."""
     authorize(actor, Action.LIST_USERS)
     with db.transaction() as session:
-        rows = session.execute(
+        query = (
             select(UserRow, SiteRow.code)
             .join(SiteRow, SiteRow.id == UserRow.site_id, isouter=True)
             .order_by(SiteRow.code, UserRow.username)
-        ).all()
+        )
+        rows = session.execute(scoped(query, actor, Action.LIST_USERS, UserRow.site_id)).all()
         result = [
             UserSummary(
                 id=user.id,

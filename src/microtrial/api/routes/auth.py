@@ -11,7 +11,7 @@ from microtrial.api.actions import takes
 from microtrial.api.schemas import MeRead, TokenRead
 from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep, client_address
-from microtrial.services import auth
+from microtrial.services import auth, sessions
 from microtrial.services.patient_status import PatientStatus, patient_status
 
 router = APIRouter(tags=["auth"])
@@ -38,7 +38,8 @@ def issue_token(
         context.throttle.failed(form.username, client)
         raise HTTPException(401, BAD_LOGIN, {"WWW-Authenticate": "Bearer"})
     context.throttle.succeeded(form.username)
-    return TokenRead(access_token=context.tokens.issue(actor), expires_in=context.tokens.ttl_s)
+    token = context.tokens.issue(actor, sessions.session_version(context.db, actor))
+    return TokenRead(access_token=token, expires_in=context.tokens.ttl_s)
 
 
 @router.get("/me", openapi_extra=takes(Action.SEE_OWN_ACCOUNT))
