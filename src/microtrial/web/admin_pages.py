@@ -105,7 +105,7 @@ def set_user_status(
     try:
         change(context.db, actor, values.get("username", ""), clock=context.clock)
     except (ValidationError, NotFound) as err:
-        return _admin_page(context, request, user, values=values, error=str(err), status=422)
+        return _admin_page(context, request, user, error=str(err), status=422)
     return RedirectResponse("/admin?saved=User", status_code=303)
 
 
@@ -124,7 +124,7 @@ def set_user_role(
             clock=context.clock,
         )
     except (ValidationError, NotFound) as err:
-        return _admin_page(context, request, user, values=values, error=str(err), status=422)
+        return _admin_page(context, request, user, error=str(err), status=422)
     return RedirectResponse("/admin?saved=User", status_code=303)
 
 
@@ -143,6 +143,5 @@ def set_user_password(
             clock=context.clock,
         )
     except (ValidationError, NotFound) as err:
-        kept = {k: v for k, v in values.items() if k != "password"}
-        return _admin_page(context, request, user, values=kept, error=str(err), status=422)
+        return _admin_page(context, request, user, error=str(err), status=422)
     return RedirectResponse("/admin?saved=User", status_code=303)
