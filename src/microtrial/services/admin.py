@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, authorize, sees_site
 from microtrial.domain.actors import Actor, Role, check_patient_link, check_role
@@ -165,6 +166,19 @@ def add_user(
             detail={"role": role},
         )
         return UserRead.model_validate(user)
+
+
+def user_by_name(session: Session, actor: Actor, username: str, action: Action) -> UserRow:
+    """The user named ``username`` (case aside) at a site ``action`` reaches; NotFound otherwise."""
+    missing = NotFound(f"user: no user {username.strip()[:80]!r}")
+    try:
+        key = check_username(username).lower()
+    except ValidationError:
+        raise missing from None
+    user = session.execute(select(UserRow).where(UserRow.username_key == key)).scalar_one_or_none()
+    if user is None or not sees_site(actor, action, user.site_id):
+        raise missing
+    return user
 
 
 def actor_for_user(user: UserRow | UserRead) -> Actor:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.errors import NotFound, ValidationError
-from microtrial.services.admin import actor_for_user
+from microtrial.services.admin import actor_for_user, user_by_name
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.security import hash_password, verify_password
 from microtrial.services.sessions import end_sessions
@@ -111,12 +111,7 @@ def set_user_password(
     authorize(actor, Action.MANAGE_USERS)
     now = clock()
     with db.transaction() as session:
-        key = username.strip().lower()
-        user = session.execute(
-            select(UserRow).where(UserRow.username_key == key)
-        ).scalar_one_or_none()
-        if user is None or not sees_site(actor, Action.MANAGE_USERS, user.site_id):
-            raise NotFound(f"user: no user {username.strip()!r}")
+        user = user_by_name(session, actor, username, Action.MANAGE_USERS)
         user.password_hash = _new_hash(new, None, "password")
         _end_resets(session, user.id, now)
         audit(session, actor, "set_password", "user", user.id, at=now, site_id=user.site_id)

@@ -6,28 +6,17 @@ Each change is audited and ends every session and API token of the user at once.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from microtrial.domain.access import Action, authorize, sees_site
+from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor, Role, check_role, check_role_change
-from microtrial.errors import NotFound, ValidationError
+from microtrial.errors import ValidationError
+from microtrial.services.admin import user_by_name
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.passwords import set_user_password
 from microtrial.services.sessions import end_sessions
 from microtrial.store.db import Database
 from microtrial.store.models import UserRow
 
-__all__ = ["deactivate_user", "reactivate_user", "set_role", "set_user_password", "user_row"]
-
-
-def user_row(session: Session, actor: Actor, username: str, action: Action) -> UserRow:
-    """The user named ``username`` (case aside) at a site ``action`` reaches; NotFound otherwise."""
-    key = username.strip().lower()
-    user = session.execute(select(UserRow).where(UserRow.username_key == key)).scalar_one_or_none()
-    if user is None or not sees_site(actor, action, user.site_id):
-        raise NotFound(f"user: no user {username.strip()!r}")
-    return user
+__all__ = ["deactivate_user", "reactivate_user", "set_role", "set_user_password"]
 
 
 def _not_self(actor: Actor, user: UserRow, doing: str) -> None:
@@ -40,7 +29,7 @@ def _set_active(db: Database, actor: Actor, username: str, active: bool, clock: 
     authorize(actor, Action.MANAGE_USERS)
     now = clock()
     with db.transaction() as session:
-        user = user_row(session, actor, username, Action.MANAGE_USERS)
+        user = user_by_name(session, actor, username, Action.MANAGE_USERS)
         _not_self(actor, user, "deactivate" if not active else "reactivate")
         user.is_active = active
         end_sessions(session, user.id)
@@ -77,7 +66,7 @@ def set_role(
     new_role = check_role(role)
     now = clock()
     with db.transaction() as session:
-        user = user_row(session, actor, username, Action.MANAGE_USERS)
+        user = user_by_name(session, actor, username, Action.MANAGE_USERS)
         _not_self(actor, user, "change the role of")
         check_role_change(Role(user.role), new_role)
         previous = user.role
