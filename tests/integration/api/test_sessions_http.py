@@ -7,15 +7,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from helpers import Clinic, FixedClock
+from integration.api import test_scope
 from integration.api.live import PASSWORD, LiveServer, sqlite_copy
 from microtrial.domain.actors import system_actor
 from microtrial.services import admin
 
+scope_target = test_scope.target  # patient A-001 with a planned trial and its kits
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 NEW = "a much longer new password"
 
@@ -180,3 +183,17 @@ def test_an_admin_of_another_site_reaches_none_of_its_users(api: httpx.Client) -
     assert missing.status_code == there.status_code == 404
     assert missing.text.replace("sitez", "sitea") == there.text
     assert api.get("/me", headers=victim).status_code == 200  # untouched
+
+
+@pytest.mark.usefixtures("admins")
+def test_a_deactivated_pharmacist_no_longer_reads_the_allocation(
+    api: httpx.Client, scope_target: dict[str, Any]
+) -> None:
+    """The finding as reproduced: the token kept reading a trial's kits after deactivation."""
+    pharmacist = token(api, "unblinded_staff_sitea")
+    kits = f"/trials/{scope_target['trial_id']}/kits"
+    # 409 while the trial is only planned: past the access check, as the matrix counts it.
+    assert api.get(kits, headers=pharmacist).status_code in (200, 409)
+    boss = token(api, "admin_sitea")
+    assert api.post("/users/unblinded_staff_sitea/deactivate", headers=boss).status_code == 204
+    assert api.get(kits, headers=pharmacist).status_code == 401
