@@ -55,6 +55,7 @@ PUBLIC = frozenset()  # marker: needs no token (sign-in)
 EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     # sign-in and identity
     ("post", "/auth/token"): PUBLIC,
+    ("post", "/auth/logout"): EVERYONE,  # called last for each user: it ends their token
     ("get", "/me"): EVERYONE,
     ("get", "/me/status"): frozenset({OWN, OTHER_PATIENT, OTHER_SITE_PATIENT}),
     # site-wide lists and enrolment (enrolment body names site A)
@@ -133,6 +134,7 @@ AS_ACTORS: dict[str, Actor] = {
     OTHER_SITE_PATIENT: Actor(Role.PATIENT, OTHER_SITE_PATIENT, site_id=SITE_B, patient_id=3),
 }
 PUBLIC_ROUTES = {("post", "/auth/token")}
+SIGN_OUT = ("post", "/auth/logout")
 SITE_A_BODY = {("post", "/patients")}  # the enrolment body names site A (see ``call``)
 
 DENIED = (403, 404)
@@ -282,7 +284,10 @@ def test_access_matrix(
     del admin_user  # created so that ``login`` can sign the admin in
     target = scope_target
     grants = granted(api)
-    routes = [r for r in all_routes(api) if r not in PUBLIC_ROUTES]
+    # Signing out ends the caller's token, so it comes after every other route.
+    routes = sorted(
+        (r for r in all_routes(api) if r not in PUBLIC_ROUTES), key=lambda r: r == SIGN_OUT
+    )
     problems: list[str] = []
     # Refusals first, while every object is in its original state; then the granted calls
     # (whose side effects, e.g. a withdrawn trial, may legitimately turn later ones into 409s).

@@ -197,3 +197,14 @@ def test_a_deactivated_pharmacist_no_longer_reads_the_allocation(
     boss = token(api, "admin_sitea")
     assert api.post("/users/unblinded_staff_sitea/deactivate", headers=boss).status_code == 204
     assert api.get(kits, headers=pharmacist).status_code == 401
+
+
+def test_a_program_signs_out_through_the_api(
+    server: LiveServer, clients: list[httpx.Client], api: httpx.Client
+) -> None:
+    bearer = token(api, "clinician_sitea")
+    cookie = browser(server, clients, "clinician_sitea").cookies["mt_session"]
+    assert api.post("/auth/logout", headers=bearer).status_code == 204
+    assert api.get("/me", headers=bearer).status_code == 401
+    assert not signed_in(server, cookie)
+    assert api.post("/auth/logout", headers=bearer).status_code == 401
