@@ -208,3 +208,17 @@ def test_0011_kit_records_and_medication_end_both_ways(database_url: str) -> Non
     assert "end_date" in {c["name"] for c in names.get_columns("medications")}
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0012_session_versions_and_username_keys_both_ways(database_url: str) -> None:
+    """Revision 0012 (users.session_version, users.username_key unique) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0011")
+    added = {"session_version", "username_key"}
+    assert not added & {c["name"] for c in inspect(engine).get_columns("users")}
+    migrate.upgrade(engine)
+    assert added <= {c["name"] for c in inspect(engine).get_columns("users")}
+    uniques = inspect(engine).get_unique_constraints("users")
+    assert any(u["column_names"] == ["username_key"] for u in uniques)
+    migrate.check(engine)
+    engine.dispose()

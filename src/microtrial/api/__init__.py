@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from microtrial.api.routes import alerts, auth, patients, records, results, screenings, trials
+from microtrial.api.routes import (
+    alerts,
+    auth,
+    patients,
+    records,
+    results,
+    screenings,
+    trials,
+    users,
+)
 
 API_V1 = "/api/v1"
 
@@ -12,6 +21,6 @@ API_V1 = "/api/v1"
 def router() -> APIRouter:
     """Every ``/api/v1`` route."""
     v1 = APIRouter(prefix=API_V1)
-    for module in (auth, patients, records, alerts, screenings, trials, results):
+    for module in (auth, patients, records, alerts, screenings, trials, results, users):
         v1.include_router(module.router)
     return v1

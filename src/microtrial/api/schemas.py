@@ -233,3 +233,15 @@ class AdherenceRead(BaseModel):
     taken: int
     proportion: float | None
     deviations: list[dict[str, str | int | None]]
+
+
+class UserRoleChange(_Body):
+    """A user's new role (staff roles only; a patient's login keeps its role)."""
+
+    role: str = Field(max_length=40)
+
+
+class UserPasswordSet(_Body):
+    """A user's new password, set by an administrator of their site."""
+
+    password: str = Field(max_length=1024)

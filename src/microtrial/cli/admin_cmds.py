@@ -103,7 +103,7 @@ def user_add(
 
     with handle_errors():
         check_role(role)
-        check_username(username)
+        username = check_username(username)
     with open_db(database_url) as db, handle_errors():
         password = read_secret("Password", password_stdin)
         user = admin.add_user(
@@ -127,13 +127,50 @@ def user_set_password(
     ] = False,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Set a user's new password (same rules as a new user's; open reset links stop working)."""
+    """Set a user's new password (same rules as a new user's; reset links and sessions end)."""
     from microtrial.services import passwords
 
     with open_db(database_url) as db, handle_errors():
         password = read_secret("New password", password_stdin)
         passwords.set_user_password(db, system_actor(), username, password)
     console.print(f"new password for {username} set")
+
+
+UsernameArg = Annotated[str, typer.Argument(help="Login name (case does not matter).")]
+
+
+@user_app.command("deactivate")
+def user_deactivate(username: UsernameArg, database_url: DatabaseUrlOpt = None) -> None:
+    """Deactivate a user: no more sign-ins; their sessions and API tokens end at once."""
+    from microtrial.services import users
+
+    with open_db(database_url) as db, handle_errors():
+        users.deactivate_user(db, system_actor(), username)
+    console.print(f"user {username} deactivated; their sessions and tokens have ended")
+
+
+@user_app.command("reactivate")
+def user_reactivate(username: UsernameArg, database_url: DatabaseUrlOpt = None) -> None:
+    """Let a deactivated user sign in again."""
+    from microtrial.services import users
+
+    with open_db(database_url) as db, handle_errors():
+        users.reactivate_user(db, system_actor(), username)
+    console.print(f"user {username} reactivated")
+
+
+@user_app.command("set-role")
+def user_set_role(
+    username: UsernameArg,
+    role: Annotated[str, typer.Argument(help=f"One of: {', '.join(USER_ROLES)}.")],
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Give a staff user another role; their sessions and API tokens end at once."""
+    from microtrial.services import users
+
+    with open_db(database_url) as db, handle_errors():
+        users.set_role(db, system_actor(), username, role)
+    console.print(f"user {username} is now {role}; their sessions and tokens have ended")
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ from microtrial.errors import PermissionDenied
 class Scope(StrEnum):
     """How far an allowed action reaches."""
 
-    ALL = "all"  # every site (the command-line operator; admins for sites, users and exports)
+    ALL = "all"  # every site (the command-line operator; admins for de-identified exports)
     SITE = "site"  # the actor's own site (identified data for the care team)
     SELF = "self"  # the actor's own patient record only
     DEIDENTIFIED = "deidentified"  # pooled or pseudonymised data, never identified records
@@ -75,6 +75,7 @@ class Action(StrEnum):
     ADMINISTER = "administer sites and users"
     ADD_SITE = "add sites"
     ADD_USER = "add users"
+    MANAGE_USERS = "deactivate users, change their role and set their password"
     LIST_USERS = "list users"
     LIST_SITES = "list sites"
     SET_SITE_SETTINGS = "set site settings"
@@ -141,14 +142,18 @@ POLICY: Mapping[Action, Rule] = {
     Action.CHANGE_OWN_PASSWORD: Rule(dict.fromkeys((P, C, U, R, ADM), SELF), system=False),
     # Without e-mail a patient asks the clinic: clinicians set new passwords for their site's
     # patients only (the service checks the account is a patient's), administrators for anyone.
-    Action.SET_PASSWORD: Rule({ADM: ALL, C: SITE}),
-    Action.ADMINISTER: Rule({ADM: ALL}),
-    Action.ADD_SITE: Rule({ADM: ALL}),
-    Action.ADD_USER: Rule({ADM: ALL}),
-    Action.LIST_USERS: Rule({ADM: ALL}),
-    # The sites an actor may name or list: every site for administrators, their own otherwise.
-    Action.SET_SITE_SETTINGS: Rule({ADM: ALL}),
-    Action.LIST_SITES: Rule({ADM: ALL, C: SITE, U: SITE, R: SITE, P: SITE}),
+    # Administrators work at their own site only (an admin elsewhere could otherwise make
+    # themselves an unblinded login at any site); cross-site administration is the
+    # installation's operator (the command line), who alone adds sites.
+    Action.SET_PASSWORD: Rule({ADM: SITE, C: SITE}),
+    Action.ADMINISTER: Rule({ADM: SITE}),
+    Action.ADD_SITE: Rule({}),
+    Action.ADD_USER: Rule({ADM: SITE}),
+    Action.MANAGE_USERS: Rule({ADM: SITE}),
+    Action.LIST_USERS: Rule({ADM: SITE}),
+    # The sites an actor may name or list: their own (every site for the operator).
+    Action.SET_SITE_SETTINGS: Rule({ADM: SITE}),
+    Action.LIST_SITES: Rule({ADM: SITE, C: SITE, U: SITE, R: SITE, P: SITE}),
 }
 
 

@@ -62,3 +62,16 @@ def check_patient_link(role: Role, patient_code: str | None) -> None:
         )
     if role is not Role.PATIENT and patient_code:
         raise ValidationError("patient", "only patient users are linked to a patient")
+
+
+def check_role_change(current: Role, new: Role) -> None:
+    """ValidationError unless a staff login's role may become ``new`` (patients stay patients)."""
+    from microtrial.errors import ValidationError
+
+    if Role.PATIENT in (current, new) and current is not new:
+        raise ValidationError(
+            "role",
+            "a patient's login is tied to their record and cannot change role",
+            value=new.value,
+            allowed=[r for r in USER_ROLES if r != Role.PATIENT.value],
+        )

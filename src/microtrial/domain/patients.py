@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from microtrial.errors import ValidationError
 
 SEXES = ("female", "male", "other")
-STUDY_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,39}$")
-SITE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,79}$")
+STUDY_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,39}", re.ASCII)
+SITE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", re.ASCII)
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{1,79}", re.ASCII)
 # ICD-10-CM: a letter, two characters, then optionally a dot and up to four more.
 ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 OLDEST_BIRTH_YEAR = 1900
 
 
+def clean_identifier(value: str, field: str) -> str:
+    """``value`` trimmed and in Unicode NFC; ValidationError naming ``field`` on a control char.
+
+    Look-alike identifiers (``"P001\\n"`` beside ``P001``) cannot then be stored side by side.
+    """
+    cleaned = unicodedata.normalize("NFC", value.strip())
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in cleaned):
+        raise ValidationError(
+            field,
+            "contains a control character",
+            value=cleaned,
+            allowed="visible characters only",
+        )
+    return cleaned
+
+
 def check_study_code(code: str) -> str:
-    """Return a valid pseudonymous study code or raise ValidationError."""
-    if not STUDY_CODE.match(code):
+    """Return a valid pseudonymous study code (trimmed, NFC) or raise ValidationError."""
+    code = clean_identifier(code, "code")
+    if not STUDY_CODE.fullmatch(code):
         raise ValidationError(
             "code",
             f"invalid study code {code!r}",
@@ -30,8 +48,9 @@ def check_study_code(code: str) -> str:
 
 
 def check_site_code(code: str) -> str:
-    """Return a valid site code or raise ValidationError."""
-    if not SITE_CODE.match(code):
+    """Return a valid site code (trimmed, NFC) or raise ValidationError."""
+    code = clean_identifier(code, "site")
+    if not SITE_CODE.fullmatch(code):
         raise ValidationError(
             "site",
             f"invalid site code {code!r}",
@@ -42,8 +61,9 @@ def check_site_code(code: str) -> str:
 
 
 def check_username(username: str) -> str:
-    """Return a valid username or raise ValidationError."""
-    if not USERNAME.match(username):
+    """Return a valid username (trimmed, NFC; unique whatever the case) or ValidationError."""
+    username = clean_identifier(username, "username")
+    if not USERNAME.fullmatch(username):
         raise ValidationError(
             "username",
             f"invalid username {username!r}",

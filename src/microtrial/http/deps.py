@@ -11,6 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from microtrial.domain.actors import Actor
 from microtrial.http.config import ServerSettings
 from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
+from microtrial.services import sessions
 from microtrial.services.common import Clock
 from microtrial.services.diary_writer import DiaryWriter
 from microtrial.store.db import Database
@@ -46,12 +47,16 @@ ContextDep = Annotated[AppContext, Depends(_context_dependency)]
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def current_actor(
+def current_actor(
     context: ContextDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Actor:
-    """The actor behind the request's bearer token (401 without a valid one)."""
-    # async on purpose: checking the signature is a few microseconds of CPU, no I/O.
-    actor = context.tokens.verify(token) if token else None
+    """The active user behind the request's bearer token (401 without a valid, unended one)."""
+    # Sync: after the signature, one primary-key read checks the user is active and the token's
+    # session version is current (sign-out, password or role change, deactivation end it).
+    grant = context.tokens.verify(token) if token else None
+    actor = None
+    if grant is not None and grant[0].user_id is not None:
+        actor = sessions.current_actor(context.db, grant[0].user_id, grant[1])
     if actor is None:
         raise HTTPException(
             status_code=401,

@@ -1,7 +1,9 @@
 """Signed API tokens and session cookies, and login throttling.
 
-Tokens and sessions are HMAC-signed (itsdangerous) payloads naming the user and their scope,
-so checking one costs a signature check, not a password hash or a database query.
+Tokens and sessions are HMAC-signed (itsdangerous) payloads naming the user, their scope and
+the user's session version they were issued under; the signature proves them, and the caller
+then checks the version against the database (``services.sessions``), so that sign-out and
+account changes end them at once.
 """
 
 from __future__ import annotations
@@ -52,28 +54,39 @@ class TokenSigner:
         self._serializer = URLSafeTimedSerializer(key, salt="microtrial.api-token")
         self.ttl_s = ttl_s
 
-    def issue(self, actor: Actor) -> str:
-        """A new bearer token for the actor."""
-        return self._serializer.dumps({**actor_to_claims(actor), "k": "api"})
+    def issue(self, actor: Actor, version: int = 0) -> str:
+        """A new bearer token for the actor, issued under the user's session ``version``."""
+        return self._serializer.dumps({**actor_to_claims(actor), "k": "api", "v": version})
 
-    def verify(self, token: str) -> Actor | None:
-        """The actor behind a valid, unexpired token; None otherwise."""
+    def verify(self, token: str) -> tuple[Actor, int] | None:
+        """The actor behind a validly signed, unexpired token and its session version."""
         try:
             claims = self._serializer.loads(token, max_age=self.ttl_s)
         except BadSignature:
             return None
         if not isinstance(claims, dict) or claims.get("k") != "api":
             return None
-        return claims_to_actor(claims)
+        actor = claims_to_actor(claims)
+        version = claims.get("v")
+        if actor is None or not isinstance(version, int):
+            return None
+        return actor, version
 
 
 @dataclass(frozen=True)
 class Session:
-    """A browser session: the signed-in actor (if any) and the CSRF token of its forms."""
+    """A browser session: the signed-in actor (if any) and the CSRF token of its forms.
+
+    ``version`` is the user's session version at sign-in and ``issued_at`` the sign-in time
+    (POSIX seconds): the session ends when the version is raised or its absolute lifetime
+    passes, however often the cookie is sent.
+    """
 
     csrf: str
     actor: Actor | None = None
     sid: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    version: int = 0
+    issued_at: float = 0.0
 
 
 class SessionCodec:
@@ -86,7 +99,10 @@ class SessionCodec:
     def dumps(self, session: Session) -> str:
         """The cookie value for a session."""
         claims = actor_to_claims(session.actor) if session.actor else {}
-        return self._serializer.dumps({"c": session.csrf, "i": session.sid, "a": claims})
+        data: dict[str, Any] = {"c": session.csrf, "i": session.sid, "a": claims}
+        if session.actor:
+            data |= {"v": session.version, "t": session.issued_at}
+        return self._serializer.dumps(data)
 
     def loads(self, value: str | None) -> Session | None:
         """The session in a cookie value, or None when it is missing, forged or expired."""
@@ -102,12 +118,23 @@ class SessionCodec:
         actor = claims_to_actor(claims) if claims else None
         if claims and actor is None:
             return None
-        return Session(csrf=data["c"], actor=actor, sid=str(data.get("i", "")))
+        version, issued_at = data.get("v", 0), data.get("t", 0.0)
+        if not isinstance(version, int) or not isinstance(issued_at, (int, float)):
+            return None
+        return Session(
+            csrf=data["c"],
+            actor=actor,
+            sid=str(data.get("i", "")),
+            version=version,
+            issued_at=float(issued_at),
+        )
 
 
-def new_session(actor: Actor | None = None) -> Session:
+def new_session(actor: Actor | None = None, version: int = 0, issued_at: float = 0.0) -> Session:
     """A fresh session with a new id and CSRF token (used at login: no fixation)."""
-    return Session(csrf=secrets.token_urlsafe(32), actor=actor)
+    return Session(
+        csrf=secrets.token_urlsafe(32), actor=actor, version=version, issued_at=issued_at
+    )
 
 
 class LoginThrottle:

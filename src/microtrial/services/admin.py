@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action, authorize, sees_site
 from microtrial.domain.actors import Actor, Role, check_patient_link, check_role
 from microtrial.domain.patients import check_site_code, check_username
 from microtrial.errors import ConflictError, NotFound, ValidationError
@@ -23,7 +24,7 @@ def add_site(
 ) -> SiteRead:
     """Create a site with a unique code."""
     authorize(actor, Action.ADD_SITE)
-    check_site_code(code)
+    code = check_site_code(code)
     now = clock()
     with db.transaction() as session:
         if session.execute(select(SiteRow.id).where(SiteRow.code == code)).first():
@@ -114,12 +115,17 @@ def add_user(
     """Create a user with a role at a site (a patient user is linked to a patient)."""
     authorize(actor, Action.ADD_USER)
     user_role = check_role(role)
-    check_username(username)
+    username = check_username(username)
     check_patient_link(user_role, patient_code)
     password_hash = hash_password(password)
     now = clock()
     with db.transaction() as session:
         site = site_by_code(session, actor, site_code)
+        if not sees_site(actor, Action.ADD_USER, site.id):
+            raise NotFound(f"site: no site {site_code!r}")
+        taken = select(UserRow.id).where(UserRow.username_key == username.lower())
+        if session.execute(taken).first():
+            raise ConflictError(f"username: {username!r} is taken (case does not matter)")
         patient_id = None
         if patient_code:
             patient = session.execute(
@@ -132,6 +138,7 @@ def add_user(
             patient_id = patient.id
         user = UserRow(
             username=username,
+            username_key=username.lower(),
             password_hash=password_hash,
             role=role,
             site_id=site.id,
@@ -159,6 +166,19 @@ def add_user(
             detail={"role": role},
         )
         return UserRead.model_validate(user)
+
+
+def user_by_name(session: Session, actor: Actor, username: str, action: Action) -> UserRow:
+    """The user named ``username`` (case aside) at a site ``action`` reaches; NotFound otherwise."""
+    missing = NotFound(f"user: no user {username.strip()[:80]!r}")
+    try:
+        key = check_username(username).lower()
+    except ValidationError:
+        raise missing from None
+    user = session.execute(select(UserRow).where(UserRow.username_key == key)).scalar_one_or_none()
+    if user is None or not sees_site(actor, action, user.site_id):
+        raise missing
+    return user
 
 
 def actor_for_user(user: UserRow | UserRead) -> Actor:
@@ -207,14 +227,15 @@ class UserSummary(ReadModel):
 
 
 def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
-    """Every user, by site and username (administrators only)."""
+    """The users of the administrator's site (every site for the operator), by username."""
     authorize(actor, Action.LIST_USERS)
     with db.transaction() as session:
-        rows = session.execute(
+        query = (
             select(UserRow, SiteRow.code)
             .join(SiteRow, SiteRow.id == UserRow.site_id, isouter=True)
             .order_by(SiteRow.code, UserRow.username)
-        ).all()
+        )
+        rows = session.execute(scoped(query, actor, Action.LIST_USERS, UserRow.site_id)).all()
         result = [
             UserSummary(
                 id=user.id,

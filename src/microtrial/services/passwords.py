@@ -1,5 +1,8 @@
 """Passwords: change one's own, reset by an e-mailed single-use link, or have the clinic set one.
 
+Any new password ends every session and API token of the user (the page that changed one's
+own password signs its own session in again).
+
 A reset link carries a random token; only its SHA-256 is stored, it expires after
 ``RESET_TTL`` and works once. Asking for a link never says whether the account exists. Without
 e-mail, a patient's clinician (their site's patients only) or an administrator sets a new one.
@@ -16,12 +19,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, Scope, authorize, scope_of, sees_site
+from microtrial.domain.access import Action, authorize, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.errors import NotFound, ValidationError
-from microtrial.services.admin import actor_for_user
+from microtrial.services.admin import actor_for_user, user_by_name
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.security import hash_password, verify_password
+from microtrial.services.sessions import end_sessions
 from microtrial.store.db import Database
 from microtrial.store.models import PasswordResetRow, UserRow
 
@@ -39,7 +43,8 @@ def _new_hash(password: str, repeat: str | None, field: str) -> str:
 
 
 def _end_resets(session: Session, user_id: int, now: dt.datetime) -> None:
-    """Any unused reset link of the user stops working."""
+    """Any unused reset link, session and API token of the user stops working."""
+    end_sessions(session, user_id)
     session.execute(
         update(PasswordResetRow)
         .where(PasswordResetRow.user_id == user_id, PasswordResetRow.used_at.is_(None))
@@ -102,17 +107,11 @@ def set_patient_password(
 def set_user_password(
     db: Database, actor: Actor, username: str, new: str, *, clock: Clock = system_clock
 ) -> None:
-    """Set any user's new password (administrators and the operator only)."""
-    authorize(actor, Action.SET_PASSWORD)
-    if scope_of(actor, Action.SET_PASSWORD) is not Scope.ALL:
-        raise NotFound(f"user: no user {username!r}")
+    """Set a user's new password (administrators of the user's site, and the operator)."""
+    authorize(actor, Action.MANAGE_USERS)
     now = clock()
     with db.transaction() as session:
-        user = session.execute(
-            select(UserRow).where(UserRow.username == username)
-        ).scalar_one_or_none()
-        if user is None:
-            raise NotFound(f"user: no user {username!r}")
+        user = user_by_name(session, actor, username, Action.MANAGE_USERS)
         user.password_hash = _new_hash(new, None, "password")
         _end_resets(session, user.id, now)
         audit(session, actor, "set_password", "user", user.id, at=now, site_id=user.site_id)

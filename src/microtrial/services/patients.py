@@ -79,7 +79,7 @@ def enrol_patient(
     """Enrol a patient at a site under a pseudonymous study code."""
     authorize(actor, Action.ENROL_PATIENT)
     now = clock()
-    rules.check_study_code(study_code)
+    study_code = rules.check_study_code(study_code)
     rules.check_birth_year(birth_year, now.date())
     rules.check_sex(sex)
     rules.check_time_zone(time_zone)

@@ -97,6 +97,8 @@ class UserRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
+    # The username in lower case, unique: ``Dr.Demo`` and ``dr.demo`` are one name (0012).
+    username_key: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), index=True)
@@ -104,6 +106,9 @@ class UserRow(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime]
+    # Raised by sign-out, password and role changes, deactivation: every session cookie and API
+    # token carries the version it was issued under and stops working when it is raised.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PatientRow(Base):

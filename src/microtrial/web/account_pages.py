@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from dataclasses import replace
 from email.message import EmailMessage
 from typing import Any
 
@@ -16,7 +17,7 @@ from microtrial.errors import MicroTrialError, ValidationError
 from microtrial.http.config import ServerSettings
 from microtrial.http.deps import AppContext, ContextDep, client_address
 from microtrial.http.reminders import smtp_session
-from microtrial.services import passwords, patients
+from microtrial.services import passwords, patients, sessions
 from microtrial.services.passwords import RESET_TTL, ResetLink
 from microtrial.services.security import MIN_PASSWORD_LENGTH
 from microtrial.web.rendering import render
@@ -93,7 +94,11 @@ def change_password(
         )
     except ValidationError as err:
         return _page(request, "account_password.html", {}, error=err)
-    return _page(request, "account_password.html", {"flash": "Your password is changed."})
+    # Every other session and token of the user ended; this one goes on under the new version.
+    response = _page(request, "account_password.html", {"flash": "Your password is changed."})
+    version = sessions.session_version(context.db, actor)
+    write_session(context, request, response, replace(user.session, version=version))
+    return response
 
 
 def reset_message(settings: ServerSettings, link: ResetLink, base_url: str) -> EmailMessage:

@@ -9,7 +9,7 @@ from microtrial.domain.access import Action
 from microtrial.domain.actors import USER_ROLES
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
 from microtrial.http.deps import ContextDep
-from microtrial.services import admin
+from microtrial.services import admin, users
 from microtrial.web.forms import REFUSALS, FormSpec, FormState
 from microtrial.web.rendering import render, render_form
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
@@ -30,6 +30,12 @@ USER = FormSpec(
     choices=frozenset({"site", "role"}),
 )
 
+# The three lifecycle forms (deactivate, role, password) of a user of the admin's site.
+CHANGE_USER = FormSpec(
+    {"username": "User", "role": "New role", "password": "New password"},
+    choices=frozenset({"username", "role"}),
+)
+
 
 def _admin_page(
     context: ContextDep,
@@ -44,6 +50,8 @@ def _admin_page(
         "sites": admin.list_sites(context.db, actor),
         "users": admin.list_users(context.db, actor, clock=context.clock),
         "roles": USER_ROLES,
+        "can_add_site": user.may(Action.ADD_SITE),
+        "can_manage_users": user.may(Action.MANAGE_USERS),
         "flash": flash,
     }
     if form is not None:
@@ -64,8 +72,8 @@ def admin_home(
 def add_site(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
-    """Add a site."""
-    actor = user.require(Action.ADMINISTER)
+    """Add a site (the installation's operator; a site's admin is refused)."""
+    actor = user.require(Action.ADD_SITE)
     try:
         admin.add_site(
             context.db,
@@ -103,5 +111,60 @@ def add_user(
         )
     except (ValidationError, ConflictError, SafetyBlock, NotFound) as err:
         form = FormState.refused("user", values, err, USER)
+        return _admin_page(context, request, user, form=form)
+    return RedirectResponse("/admin?saved=User", status_code=303)
+
+
+@router.post("/admin/users/status")
+def set_user_status(
+    context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
+) -> Response:
+    """Deactivate or reactivate a user of the admin's site (their sessions end at once)."""
+    actor = user.require(Action.MANAGE_USERS)
+    change = users.reactivate_user if values.get("do") == "reactivate" else users.deactivate_user
+    try:
+        change(context.db, actor, values.get("username", ""), clock=context.clock)
+    except (ValidationError, NotFound) as err:
+        form = FormState.refused("user-status", values, err, CHANGE_USER)
+        return _admin_page(context, request, user, form=form)
+    return RedirectResponse("/admin?saved=User", status_code=303)
+
+
+@router.post("/admin/users/role")
+def set_user_role(
+    context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
+) -> Response:
+    """Give a staff user of the admin's site another role (their sessions end at once)."""
+    actor = user.require(Action.MANAGE_USERS)
+    try:
+        users.set_role(
+            context.db,
+            actor,
+            values.get("username", ""),
+            values.get("role", ""),
+            clock=context.clock,
+        )
+    except (ValidationError, NotFound) as err:
+        form = FormState.refused("user-role", values, err, CHANGE_USER)
+        return _admin_page(context, request, user, form=form)
+    return RedirectResponse("/admin?saved=User", status_code=303)
+
+
+@router.post("/admin/users/password")
+def set_user_password(
+    context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
+) -> Response:
+    """Set a new password for a user of the admin's site (their sessions end at once)."""
+    actor = user.require(Action.MANAGE_USERS)
+    try:
+        users.set_user_password(
+            context.db,
+            actor,
+            values.get("username", ""),
+            values.get("password", ""),
+            clock=context.clock,
+        )
+    except (ValidationError, NotFound) as err:
+        form = FormState.refused("user-password", values, err, CHANGE_USER)
         return _admin_page(context, request, user, form=form)
     return RedirectResponse("/admin?saved=User", status_code=303)

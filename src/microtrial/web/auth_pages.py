@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.http.deps import ContextDep, client_address
 from microtrial.http.security import new_session
-from microtrial.services import auth
+from microtrial.services import auth, sessions
 from microtrial.web.rendering import landing_page, render
 from microtrial.web.session import (
     PageUserDep,
@@ -34,12 +34,15 @@ def start(user: PageUserDep) -> RedirectResponse:
 
 @router.get("/login")
 def login_form(context: ContextDep, request: Request, next: str | None = None) -> HTMLResponse:
-    """The sign-in form (sets an anonymous session carrying its CSRF token)."""
+    """The sign-in form (sets an anonymous session carrying its CSRF token).
+
+    A signed-in session is never written back here: visiting this page must not renew it.
+    """
     session, fresh = anonymous_session(context, request)
     response = render(
         request, "login.html", {"next": safe_next(next)}, actor=None, csrf_token=session.csrf
     )
-    if fresh or session.actor is not None:
+    if fresh:
         write_session(context, request, response, session)
     return response
 
@@ -82,14 +85,19 @@ def login(
     context.throttle.succeeded(username)
     target = safe_next(next) or landing_page(actor) or "/"
     redirect = RedirectResponse(target, status_code=303)
-    write_session(context, request, redirect, new_session(actor))
+    version = sessions.session_version(context.db, actor)
+    signed_in = new_session(actor, version, context.clock().timestamp())
+    write_session(context, request, redirect, signed_in)
     return redirect
 
 
 @router.post("/logout")
-def logout(user: PageUserDep, csrf_token: Annotated[str, Form(max_length=200)]) -> Response:
-    """End the session."""
+def logout(
+    context: ContextDep, user: PageUserDep, csrf_token: Annotated[str, Form(max_length=200)]
+) -> Response:
+    """End every session and API token of the user (a copied cookie stops working too)."""
     check_csrf(user.session, csrf_token)
+    sessions.sign_out(context.db, user.actor, clock=context.clock)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 from urllib.parse import quote
 
@@ -15,6 +15,7 @@ from microtrial.errors import PermissionDenied
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import LoginRequired
 from microtrial.http.security import Session, new_session
+from microtrial.services import sessions
 
 COOKIE = "mt_session"
 CSRF_FIELD = "csrf_token"
@@ -39,8 +40,26 @@ class PageUser:
 
 
 def read_session(context: AppContext, request: Request) -> Session | None:
-    """The session in the request's cookie, if it is valid."""
-    return context.sessions.loads(request.cookies.get(COOKIE))
+    """The session in the request's cookie, if it is valid and (when signed in) not ended.
+
+    A signed-in session ends when its user's session version is raised (sign-out, password or
+    role change, deactivation) or its absolute lifetime since sign-in passes; such a cookie
+    reads as no session at all. The actor comes fresh from the database.
+    """
+    cached: Session | None | bool = getattr(request.state, "mt_session", False)
+    if cached is not False:
+        return cached if isinstance(cached, Session) else None
+    session = context.sessions.loads(request.cookies.get(COOKIE))
+    if session is not None and session.actor is not None:
+        actor = None
+        lifetime = context.settings.session_max_age_s
+        if session.actor.user_id is not None and sessions.within_lifetime(
+            session.issued_at, context.clock(), lifetime
+        ):
+            actor = sessions.current_actor(context.db, session.actor.user_id, session.version)
+        session = replace(session, actor=actor) if actor is not None else None
+    request.state.mt_session = session
+    return session
 
 
 def write_session(

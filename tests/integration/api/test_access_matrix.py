@@ -2,7 +2,8 @@
 
 Users: an admin, a clinician, an unblinded pharmacist and a researcher at each of two sites, and
 three patients (A-001 is the target, A-002 another patient of the same site, B-001 one of the
-other site). The objects named in paths belong to patient A-001 (``target`` of test_scope.py).
+other site). The objects named in paths belong to patient A-001 (``target`` of test_scope.py);
+a user named in a path (``/users/{username}``) is a researcher login at site A.
 Who is granted each route is derived from the access policy (``microtrial.domain.access``): each
 route declares the action it takes (``x-action`` in the OpenAPI document), and the policy's own
 scope checks say which users reach A-001's objects, site A (enrolment) or a site-wide list.
@@ -31,12 +32,15 @@ from microtrial.services import admin
 # record of every kind, a planned trial, a screening and an open alert.
 scope_target = test_scope.target
 
-ADMIN = "admin_sitea"
+ADMIN, ADMIN_B = "admin_sitea", "admin_siteb"
+TARGET_USER = "target_researcher_sitea"  # the user that /users/{username} routes name
 CLIN, CLIN_B = "clinician_sitea", "clinician_siteb"
 UNBL, UNBL_B = "unblinded_staff_sitea", "unblinded_staff_siteb"
 RES, RES_B = "researcher_sitea", "researcher_siteb"
 OWN, OTHER_PATIENT, OTHER_SITE_PATIENT = "p_A-001", "p_A-002", "p_B-001"
-USERS = (ADMIN, CLIN, CLIN_B, UNBL, UNBL_B, RES, RES_B, OWN, OTHER_PATIENT, OTHER_SITE_PATIENT)
+USERS = (
+    ADMIN, ADMIN_B, CLIN, CLIN_B, UNBL, UNBL_B, RES, RES_B, OWN, OTHER_PATIENT, OTHER_SITE_PATIENT
+)  # fmt: skip
 
 # Who may use a route. Object routes name patient A-001's objects, so "site A care team + the
 # patient herself" is the widest grant; site-wide lists are granted at both sites (their content
@@ -51,6 +55,7 @@ PUBLIC = frozenset()  # marker: needs no token (sign-in)
 EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     # sign-in and identity
     ("post", "/auth/token"): PUBLIC,
+    ("post", "/auth/logout"): EVERYONE,  # called last for each user: it ends their token
     ("get", "/me"): EVERYONE,
     ("get", "/me/status"): frozenset({OWN, OTHER_PATIENT, OTHER_SITE_PATIENT}),
     # site-wide lists and enrolment (enrolment body names site A)
@@ -60,7 +65,13 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/alerts"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
     # de-identified cohort: researchers (and clinicians for their site's pooled results)
     ("get", "/cohort"): frozenset({CLIN, CLIN_B, RES, RES_B}),
-    ("get", "/cohort/export"): frozenset({ADMIN, RES, RES_B}),
+    ("get", "/cohort/export"): frozenset({ADMIN, ADMIN_B, RES, RES_B}),
+    # the users of the caller's site; changes to a user of site A: site A's admin only
+    ("get", "/users"): frozenset({ADMIN, ADMIN_B}),
+    ("post", "/users/{username}/deactivate"): frozenset({ADMIN}),
+    ("post", "/users/{username}/reactivate"): frozenset({ADMIN}),
+    ("put", "/users/{username}/role"): frozenset({ADMIN}),
+    ("put", "/users/{username}/password"): frozenset({ADMIN}),
     # one patient's record
     ("get", "/patients/{patient_id}"): CARE,
     ("get", "/fhir/Patient/{patient_id}/$everything"): CARE,
@@ -111,6 +122,7 @@ SITE_A, SITE_B = 1, 2
 TARGET_PATIENT = 1
 AS_ACTORS: dict[str, Actor] = {
     ADMIN: Actor(Role.ADMIN, ADMIN, site_id=SITE_A),
+    ADMIN_B: Actor(Role.ADMIN, ADMIN_B, site_id=SITE_B),
     CLIN: Actor(Role.CLINICIAN, CLIN, site_id=SITE_A),
     CLIN_B: Actor(Role.CLINICIAN, CLIN_B, site_id=SITE_B),
     UNBL: Actor(Role.UNBLINDED_STAFF, UNBL, site_id=SITE_A),
@@ -122,6 +134,7 @@ AS_ACTORS: dict[str, Actor] = {
     OTHER_SITE_PATIENT: Actor(Role.PATIENT, OTHER_SITE_PATIENT, site_id=SITE_B, patient_id=3),
 }
 PUBLIC_ROUTES = {("post", "/auth/token")}
+SIGN_OUT = ("post", "/auth/logout")
 SITE_A_BODY = {("post", "/patients")}  # the enrolment body names site A (see ``call``)
 
 DENIED = (403, 404)
@@ -148,10 +161,11 @@ def declared_actions(api: httpx.Client) -> dict[tuple[str, str], Action | None]:
 def granted_by_policy(method: str, template: str, action: Action) -> frozenset[str]:
     """The users the policy grants a route taking ``action``.
 
-    A path naming an object names one of A-001's, so a user is granted when the action reaches
-    A-001's identified record; enrolment is granted when the action reaches site A; any other
-    route is a site-wide list (or the caller's own account), granted to every user the policy
-    allows the action at all (its content is the caller's own scope).
+    A path naming an object names one of A-001's (or a user of A-001's site), so a user is
+    granted when the action reaches A-001's identified record; enrolment is granted when the
+    action reaches site A; any other route is a site-wide list (or the caller's own account),
+    granted to every user the policy allows the action at all (its content is the caller's own
+    scope).
     """
     if "{" in template:
         return frozenset(
@@ -176,17 +190,28 @@ def granted(api: httpx.Client) -> dict[tuple[str, str], frozenset[str]]:
 
 @pytest.fixture
 def admin_user(clinic: Clinic, clock: FixedClock) -> str:
-    """An administrator at site A."""
-    admin.add_user(
-        clinic.db,
-        system_actor("test"),
-        site_code="SITEA",
-        role="admin",
-        username=ADMIN,
-        password=PASSWORD,
-        clock=clock,
-    )
+    """An administrator at each site, and the site A user that user routes name."""
+    for site, username, role in (
+        ("SITEA", ADMIN, "admin"),
+        ("SITEB", ADMIN_B, "admin"),
+        ("SITEA", TARGET_USER, "researcher"),
+    ):
+        admin.add_user(
+            clinic.db,
+            system_actor("test"),
+            site_code=site,
+            role=role,
+            username=username,
+            password=PASSWORD,
+            clock=clock,
+        )
     return ADMIN
+
+
+USER_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("put", "/users/{username}/role"): {"role": "clinician"},
+    ("put", "/users/{username}/password"): {"password": "a long enough new password"},
+}
 
 
 def call(
@@ -208,6 +233,10 @@ def call(
             "time_zone": "Europe/London",
         }
         return api.post(template, json=body, headers=headers)
+    if "{username}" in template:
+        path = template.replace("{username}", TARGET_USER)
+        user_body = USER_BODIES.get((method, template))
+        return api.request(method.upper(), path, json=user_body, headers=headers)
     return test_scope.request(api, headers, method, template, target, **override)
 
 
@@ -255,7 +284,10 @@ def test_access_matrix(
     del admin_user  # created so that ``login`` can sign the admin in
     target = scope_target
     grants = granted(api)
-    routes = [r for r in all_routes(api) if r not in PUBLIC_ROUTES]
+    # Signing out ends the caller's token, so it comes after every other route.
+    routes = sorted(
+        (r for r in all_routes(api) if r not in PUBLIC_ROUTES), key=lambda r: r == SIGN_OUT
+    )
     problems: list[str] = []
     # Refusals first, while every object is in its original state; then the granted calls
     # (whose side effects, e.g. a withdrawn trial, may legitimately turn later ones into 409s).

@@ -26,14 +26,14 @@ def test_production_needs_a_real_secret() -> None:
 
 def test_tokens_expire_and_do_not_pass_as_sessions() -> None:
     signer = TokenSigner("k" * 40, ttl_s=60)
-    token = signer.issue(ACTOR)
-    assert signer.verify(token) == ACTOR
+    token = signer.issue(ACTOR, 4)
+    assert signer.verify(token) == (ACTOR, 4)
     assert TokenSigner("x" * 40, ttl_s=60).verify(token) is None
     expired = TokenSigner("k" * 40, ttl_s=-1)
     assert expired.verify(token) is None
     codec = SessionCodec("k" * 40, max_age_s=60)
     assert codec.loads(token) is None  # another salt: a token is not a session
-    session = new_session(ACTOR)
+    session = new_session(ACTOR, 2, 1_700_000_000.0)
     assert codec.loads(codec.dumps(session)) == session
     forged = URLSafeTimedSerializer("k" * 40, salt="microtrial.session").dumps(
         {"c": "x", "i": "y", "a": {"u": 1, "n": "sys", "r": "system", "s": None, "p": None}}

@@ -105,6 +105,8 @@ def test_schemathesis_finds_no_server_errors(
         operation = result.ok()
         if operation.path == "/api/v1/auth/token":
             continue  # fuzzed sign-ins would only lock the test users out; test_auth covers it
+        if operation.path == "/api/v1/auth/logout":
+            continue  # would end the role's token for every later operation; tested elsewhere
         operations += 1
         try:
             fuzz_operation(operation, server.url, headers, ids, examples)

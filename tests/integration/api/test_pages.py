@@ -154,7 +154,8 @@ def test_pages_refuse_other_roles_and_hide_other_sites(server: LiveServer, clini
     assert anonymous.headers["location"] == "/login?next=/clinic/patients"
 
 
-def test_admin_adds_a_site_and_a_user(server: LiveServer, clinic: Clinic) -> None:
+def test_an_admin_adds_users_at_their_own_site_only(server: LiveServer, clinic: Clinic) -> None:
+    """Issue 16 finding 4: an admin made unblinded logins at any site; sites are the operator's."""
     admin.add_user(
         clinic.db,
         system_actor("test"),
@@ -166,13 +167,15 @@ def test_admin_adds_a_site_and_a_user(server: LiveServer, clinic: Clinic) -> Non
     page_client = sign_in(server.url, "root_admin")
     page = page_client.get("/admin")
     assert page.status_code == 200
+    assert "SITEB" not in page.text
+    assert 'action="/admin/sites"' not in page.text  # the operator adds sites
     token = csrf_of(page)
     site = page_client.post("/admin/sites", data={"code": "SITEC", "csrf_token": token})
-    assert site.status_code == 303
+    assert site.status_code == 403
     user = page_client.post(
         "/admin/users",
         data={
-            "site": "SITEC",
+            "site": "SITEA",
             "role": "clinician",
             "username": "dr_c",
             "password": "long enough pass",
@@ -181,12 +184,24 @@ def test_admin_adds_a_site_and_a_user(server: LiveServer, clinic: Clinic) -> Non
     )
     assert user.status_code == 303
     listed = page_client.get("/admin").text
-    assert "SITEC" in listed
     assert "dr_c" in listed
+    assert "clinician_siteb" not in listed
+    elsewhere = page_client.post(
+        "/admin/users",
+        data={
+            "site": "SITEB",
+            "role": "unblinded_staff",
+            "username": "mole",
+            "password": "long enough pass",
+            "csrf_token": token,
+        },
+    )
+    assert elsewhere.status_code == 422
+    assert "mole" not in page_client.get("/admin").text
     short = page_client.post(
         "/admin/users",
         data={
-            "site": "SITEC",
+            "site": "SITEA",
             "role": "clinician",
             "username": "dr_d",
             "password": "short",

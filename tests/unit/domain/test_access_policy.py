@@ -61,6 +61,6 @@ def test_scopes_reach_only_their_own_site_or_self() -> None:
     assert sees_patient(PAT, Action.READ_PATIENT, patient_id=7, site_id=1)
     assert not sees_patient(PAT, Action.READ_PATIENT, patient_id=8, site_id=1)
     assert not sees_patient(RES, Action.READ_PATIENT, patient_id=7, site_id=1)
-    assert sees_site(ADMIN, Action.LIST_SITES, 2)
+    assert not sees_site(ADMIN, Action.LIST_SITES, 2)  # admins stay at their own site
     assert not sees_site(PHARM, Action.LIST_SITES, 2)
     assert sees_site(PHARM, Action.LIST_SITES, 1)

@@ -1,17 +1,18 @@
-"""``/auth/token`` (OAuth2 password flow), ``/me`` and the patient's own ``/me/status``."""
+"""``/auth/token`` (OAuth2 password flow), ``/auth/logout``, ``/me`` and the patient's own
+``/me/status``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from microtrial.api.actions import takes
 from microtrial.api.schemas import MeRead, TokenRead
 from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep, client_address
-from microtrial.services import auth
+from microtrial.services import auth, sessions
 from microtrial.services.patient_status import PatientStatus, patient_status
 
 router = APIRouter(tags=["auth"])
@@ -38,7 +39,20 @@ def issue_token(
         context.throttle.failed(form.username, client)
         raise HTTPException(401, BAD_LOGIN, {"WWW-Authenticate": "Bearer"})
     context.throttle.succeeded(form.username)
-    return TokenRead(access_token=context.tokens.issue(actor), expires_in=context.tokens.ttl_s)
+    token = context.tokens.issue(actor, sessions.session_version(context.db, actor))
+    return TokenRead(access_token=token, expires_in=context.tokens.ttl_s)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_class=Response,
+    openapi_extra=takes(Action.SEE_OWN_ACCOUNT),
+)
+def sign_out(context: ContextDep, actor: ActorDep) -> Response:
+    """Sign out: this token and every other session and token of the user stop working."""
+    sessions.sign_out(context.db, actor, clock=context.clock)
+    return Response(status_code=204)
 
 
 @router.get("/me", openapi_extra=takes(Action.SEE_OWN_ACCOUNT))

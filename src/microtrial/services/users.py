@@ -1,0 +1,84 @@
+"""A user's lifecycle: deactivate and reactivate, change the role, set a new password.
+
+An administrator manages the users of their own site; the operator (command line) every site.
+Each change is audited and ends every session and API token of the user at once.
+"""
+
+from __future__ import annotations
+
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor, Role, check_role, check_role_change
+from microtrial.errors import ValidationError
+from microtrial.services.admin import user_by_name
+from microtrial.services.common import Clock, audit, system_clock
+from microtrial.services.passwords import set_user_password
+from microtrial.services.sessions import end_sessions
+from microtrial.store.db import Database
+from microtrial.store.models import UserRow
+
+__all__ = ["deactivate_user", "reactivate_user", "set_role", "set_user_password"]
+
+
+def _not_self(actor: Actor, user: UserRow, doing: str) -> None:
+    if actor.user_id is not None and actor.user_id == user.id:
+        raise ValidationError("username", f"you cannot {doing} your own account")
+
+
+def _set_active(db: Database, actor: Actor, username: str, active: bool, clock: Clock) -> None:
+    """Store the user's active flag, end their sessions and tokens, and audit the change."""
+    authorize(actor, Action.MANAGE_USERS)
+    now = clock()
+    with db.transaction() as session:
+        user = user_by_name(session, actor, username, Action.MANAGE_USERS)
+        _not_self(actor, user, "deactivate" if not active else "reactivate")
+        user.is_active = active
+        end_sessions(session, user.id)
+        audit(
+            session,
+            actor,
+            "reactivate" if active else "deactivate",
+            "user",
+            user.id,
+            at=now,
+            site_id=user.site_id,
+        )
+
+
+def deactivate_user(
+    db: Database, actor: Actor, username: str, *, clock: Clock = system_clock
+) -> None:
+    """The user can no longer sign in; their open sessions and tokens stop working at once."""
+    _set_active(db, actor, username, False, clock)
+
+
+def reactivate_user(
+    db: Database, actor: Actor, username: str, *, clock: Clock = system_clock
+) -> None:
+    """A deactivated user may sign in again (with a fresh sign-in; old sessions stay ended)."""
+    _set_active(db, actor, username, True, clock)
+
+
+def set_role(
+    db: Database, actor: Actor, username: str, role: str, *, clock: Clock = system_clock
+) -> None:
+    """Give a staff user another role; every session and token of theirs ends at once."""
+    authorize(actor, Action.MANAGE_USERS)
+    new_role = check_role(role)
+    now = clock()
+    with db.transaction() as session:
+        user = user_by_name(session, actor, username, Action.MANAGE_USERS)
+        _not_self(actor, user, "change the role of")
+        check_role_change(Role(user.role), new_role)
+        previous = user.role
+        user.role = new_role.value
+        end_sessions(session, user.id)
+        audit(
+            session,
+            actor,
+            "change_role",
+            "user",
+            user.id,
+            at=now,
+            site_id=user.site_id,
+            detail={"from": previous, "to": new_role.value},
+        )
