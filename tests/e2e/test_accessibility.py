@@ -112,7 +112,7 @@ PAGES: dict[str, tuple[Visit, ...]] = {
     "admin": (
         Visit("/admin"),
         Visit("/admin", Refusal("Add user", (("Username", "new.user"),))),
-        Visit("/admin", Refusal("Add site", (("Code", "DEMO"),))),
+        Visit("/admin", Refusal("Set password", (("New password", "x"),))),
     ),
 }
 

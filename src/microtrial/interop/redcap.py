@@ -109,7 +109,7 @@ def read_dictionary(data: str | bytes | Iterable[Mapping[str, Any]]) -> list[dic
         text = data.removeprefix("\ufeff")
         # A cell this system escaped against spreadsheet formulas reads back as it was.
         records: list[Mapping[str, Any]] = [
-            {k: v if v is None else spreadsheet_unescape(v) for k, v in record.items()}
+            {k: spreadsheet_unescape(v) if isinstance(v, str) else v for k, v in record.items()}
             for record in csv.DictReader(io.StringIO(text, newline=""))
         ]
     else:
