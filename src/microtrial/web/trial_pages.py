@@ -4,6 +4,7 @@ unblinding (the pharmacy's kit pages are in ``pharmacy_pages``)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -154,10 +155,17 @@ def trial_page(
             "adherence": adherence,
             "actions": _next_actions(trial.status) if user.may(Action.MOVE_TRIAL) else (),
             "needs_reason": NEEDS_REASON,
-            "can_unblind": trial.status in lifecycle.UNBLINDABLE,
+            "can_unblind": _may_unblind(user.may, trial.status),
             "early_unblinding": lifecycle.is_early_unblinding(trial.status),
         },
     )
+
+
+def _may_unblind(may: Callable[[Action], bool], status: str) -> bool:
+    """Whether to offer the unblinding form: clinicians only; early ones need UNBLIND_EARLY."""
+    if status not in lifecycle.UNBLINDABLE or not may(Action.UNBLIND_TRIAL):
+        return False
+    return not lifecycle.is_early_unblinding(status) or may(Action.UNBLIND_EARLY)
 
 
 def _next_actions(status: str) -> tuple[str, ...]:
