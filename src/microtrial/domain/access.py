@@ -178,7 +178,8 @@ def authorize(actor: Actor, action: Action, doing: str | None = None) -> Scope:
     """
     scope = scope_of(actor, action)
     if scope is None:
-        raise PermissionDenied(f"role {actor.role.value!r} may not {doing or action.value}")
+        refusal = f"role {actor.role.value!r} may not {doing or action.value}"
+        raise PermissionDenied(refusal, actor=actor)
     return scope
 
 

@@ -34,7 +34,8 @@ class PageUser:
     def require(self, action: Action) -> Actor:
         """The actor, if the policy lets them take ``action`` (PermissionDenied otherwise)."""
         if not self.may(action):
-            raise PermissionDenied(f"this page is not for role {self.actor.role.value!r}")
+            refusal = f"this page is not for role {self.actor.role.value!r}"
+            raise PermissionDenied(refusal, actor=self.actor)
         return self.actor
 
 
