@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
+from microtrial.domain.calendar import TrialCalendar
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import load_regimen_catalog
@@ -153,7 +155,9 @@ def trial_page(
             "trial": trial,
             "calendar": calendar,
             "adherence": adherence,
-            "actions": _next_actions(trial.status) if user.may(Action.MOVE_TRIAL) else (),
+            "actions": _next_actions(trial.status, calendar, context.clock())
+            if user.may(Action.MOVE_TRIAL)
+            else (),
             "needs_reason": NEEDS_REASON,
             "can_unblind": _may_unblind(user.may, trial.status),
             "early_unblinding": lifecycle.is_early_unblinding(trial.status),
@@ -168,9 +172,15 @@ def _may_unblind(may: Callable[[Action], bool], status: str) -> bool:
     return not lifecycle.is_early_unblinding(status) or may(Action.UNBLIND_EARLY)
 
 
-def _next_actions(status: str) -> tuple[str, ...]:
-    """The lifecycle actions a clinician may take next from ``status``."""
-    return tuple(a.value for a in lifecycle.next_actions(status))
+def _next_actions(status: str, calendar: TrialCalendar, now: dt.datetime) -> tuple[str, ...]:
+    """The lifecycle actions a clinician may take next from ``status`` (completing only once
+    the last period has ended in the patient's time zone: the service refuses it before)."""
+    ended = now.astimezone(ZoneInfo(calendar.tz)).date() > calendar.last_date
+    return tuple(
+        a.value
+        for a in lifecycle.next_actions(status)
+        if a is not lifecycle.TrialAction.COMPLETE or ended
+    )
 
 
 @router.post("/clinic/trials/{trial_id}/transitions")
