@@ -206,7 +206,7 @@ def acknowledge_rows(
 ) -> None:
     """Mark alerts acknowledged inside an open transaction, one audit event each."""
     if not allows(actor, Action.ACKNOWLEDGE_ALERT):
-        raise PermissionDenied("only clinicians acknowledge alerts")
+        raise PermissionDenied("only clinicians acknowledge alerts", actor=actor)
     for row in rows:
         row.acknowledged_at = now
         row.acknowledged_by_user_id = actor.user_id

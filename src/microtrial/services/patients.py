@@ -131,7 +131,7 @@ def enrol_at_own_site(
     with db.transaction() as session:
         site = session.get(SiteRow, actor.site_id) if actor.site_id is not None else None
         if site is None:
-            raise PermissionDenied("this user belongs to no site")
+            raise PermissionDenied("this user belongs to no site", actor=actor)
         site_code = site.code
     return enrol_patient(
         db,
