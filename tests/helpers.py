@@ -120,3 +120,14 @@ def cli_patient(database_url: str, *, tz: str = "Europe/London") -> tuple[str, s
     )  # fmt: skip
     assert code == 0, err
     return url
+
+
+def after_last_period(clinic: Clinic, clock: FixedClock, trial_id: int) -> None:
+    """Move the clock to noon UTC of the day after the trial's last period (if not past it yet):
+    a trial is completed only then (issue 16: no early completion dressed as normal)."""
+    from microtrial.services import trial_views
+
+    doc = clinic.actors["clinician_sitea"]
+    last = trial_views.trial_calendar(clinic.db, doc, trial_id).last_date
+    after = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC)
+    clock.now = max(clock.now, after)

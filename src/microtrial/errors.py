@@ -5,6 +5,7 @@
     MicroTrialError
     ├── ValidationError      bad input: names the field, the value and what is allowed
     ├── NotFound             no such object, or one outside the caller's reach (same answer)
+    │   └── OutOfScope       it exists but is outside the caller's reach (audited as a refusal)
     ├── PermissionDenied     the caller's role may not do this at all
     ├── ConflictError        the object's state forbids it (duplicate, wrong stage)
     │   └── StaleVersion     the caller's copy is out of date (If-Match names an older version)
@@ -48,8 +49,24 @@ class NotFound(MicroTrialError, LookupError):
     """No such object, or one the caller may not see (answered the same way on purpose)."""
 
 
+class OutOfScope(NotFound):
+    """An object that exists but lies outside the caller's reach.
+
+    Answered exactly like :class:`NotFound` (same status, same words, which name only what the
+    caller asked for); ``actor`` (who asked) lets the edge audit it as a refused request.
+    """
+
+    def __init__(self, message: str, *, actor: object = None) -> None:
+        self.actor = actor
+        super().__init__(message)
+
+
 class PermissionDenied(MicroTrialError):
-    """The caller's role may not perform this action."""
+    """The caller's role may not perform this action (``actor``: who asked, for the audit)."""
+
+    def __init__(self, message: str, *, actor: object = None) -> None:
+        self.actor = actor
+        super().__init__(message)
 
 
 class ConflictError(MicroTrialError):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from e2e.conftest import VIEWPORTS, Pages
 from e2e.setup import running_trial
 from e2e.test_patient_plan import axe_violations
-from helpers import Clinic, FixedClock
+from helpers import Clinic, FixedClock, after_last_period
 from microtrial.services import dosing, records, trial_lifecycle, trial_views
 from microtrial.store.models import AuditEventRow
 
@@ -121,6 +121,7 @@ def test_arms_show_on_the_history_only_after_unblinding(
     trial = running_trial(clinic, clock)
     diary_days(clinic, clock, trial.id)
     doc = clinic.actors["clinician_sitea"]
+    after_last_period(clinic, clock, trial.id)
     trial_lifecycle.transition(clinic.db, doc, trial.id, "complete", reason="done", clock=clock)
     trial_lifecycle.unblind_trial(clinic.db, doc, trial.id, clock=clock)
     arm = trial_views.get_trial(clinic.db, doc, trial.id).periods[0].arm

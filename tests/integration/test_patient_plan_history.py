@@ -10,7 +10,7 @@ import io
 import pytest
 
 from e2e.setup import plan_for, running_trial
-from helpers import Clinic, FixedClock, audit_count
+from helpers import Clinic, FixedClock, after_last_period, audit_count
 from microtrial.errors import PermissionDenied, ValidationError
 from microtrial.reports.diary_export import EMPTY, diary_csv, history_charts
 from microtrial.services import patient_history, patient_plan, records, trial_lifecycle, trial_views
@@ -147,6 +147,7 @@ def test_the_history_holds_only_the_patients_own_entries(clinic: Clinic, clock: 
 def test_a_completed_trial_is_after_its_periods(clinic: Clinic, clock: FixedClock) -> None:
     trial = running_trial(clinic, clock)
     doc = clinic.actors["clinician_sitea"]
+    after_last_period(clinic, clock, trial.id)
     trial_lifecycle.transition(clinic.db, doc, trial.id, "complete", reason="done", clock=clock)
     plan = patient_plan.today_plan(clinic.db, clinic.actors["p_A-001"], clock=clock)
     assert (plan.phase, plan.dose_today, plan.next_dose, plan.kit_code) == (

@@ -19,7 +19,7 @@ from scipy import integrate
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from helpers import Clinic, FixedClock
+from helpers import Clinic, FixedClock, after_last_period
 from microtrial.analysis.density import effect_posterior
 from microtrial.cli.main import app
 from microtrial.domain.design import DesignSpec
@@ -259,6 +259,7 @@ def walk_trial(
 def finish(clinic: Clinic, clock: FixedClock, trial_id: int, reason: str) -> None:
     doc = clinic.actors["clinician_sitea"]
     clock.advance(days=1)
+    after_last_period(clinic, clock, trial_id)
     trial_lifecycle.transition(clinic.db, doc, trial_id, "complete", reason=reason, clock=clock)
     trial_lifecycle.unblind_trial(clinic.db, doc, trial_id, clock=clock)
 

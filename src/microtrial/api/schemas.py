@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from microtrial.domain.inputs import check_value
 from microtrial.domain.substances import substance_ids
 
 Answer = int | float | bool | str | None
@@ -22,6 +23,12 @@ else:
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _ordinary(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every text without control characters (NUL), every date and time in range."""
+        return check_value(info.field_name or "body", value)
 
 
 class TokenRead(BaseModel):

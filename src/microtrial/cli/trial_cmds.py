@@ -235,11 +235,16 @@ def ics(
 def unblind(
     trial_id: Annotated[int, typer.Argument(help="Trial id.")],
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Required before the trial is completed.")
+        str | None,
+        typer.Option(
+            "--reason",
+            help="Why (optional: the operator unblinds completed trials only; before the"
+            " end, a clinician of the site breaks the blind, with a reason, on the web or API).",
+        ),
     ] = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Break the blind (at the end, or early for safety with a reason)."""
+    """Unblind a completed trial (breaking the blind early is a clinician's act, not the CLI's)."""
     from microtrial.services import trial_lifecycle
 
     with open_db(database_url) as db, handle_errors():

@@ -54,6 +54,7 @@ class Action(StrEnum):
     PLAN_TRIAL = "plan trials"
     MOVE_TRIAL = "change a trial's status"
     UNBLIND_TRIAL = "unblind trials"
+    UNBLIND_EARLY = "break the blind before a trial's end"
     SEE_ALLOCATION = "see the allocation"
     PREPARE_KITS = "record kits prepared and dispensed"
     ANNOTATE_ALLOCATION = "annotate allocations"
@@ -119,7 +120,11 @@ POLICY: Mapping[Action, Rule] = {
     Action.LIST_TRIALS: Rule({P: SELF, C: SITE, U: SITE}),
     Action.PLAN_TRIAL: Rule(CLINICIAN),
     Action.MOVE_TRIAL: Rule(CLINICIAN),
-    Action.UNBLIND_TRIAL: Rule(STAFF),
+    # Unblinded staff prepare kits and never unblind: breaking the blind is a clinician's act.
+    Action.UNBLIND_TRIAL: Rule(CLINICIAN),
+    # Before the planned end only for safety, by a clinician of the site giving a reason (the
+    # operator has no clinical judgement to give); always recorded as early.
+    Action.UNBLIND_EARLY: Rule(CLINICIAN, system=False),
     Action.SEE_ALLOCATION: Rule({U: SITE}),
     # The pharmacy's records of filling and handing out kits: unblinded staff of the site.
     Action.PREPARE_KITS: Rule({U: SITE}),
@@ -178,7 +183,8 @@ def authorize(actor: Actor, action: Action, doing: str | None = None) -> Scope:
     """
     scope = scope_of(actor, action)
     if scope is None:
-        raise PermissionDenied(f"role {actor.role.value!r} may not {doing or action.value}")
+        refusal = f"role {actor.role.value!r} may not {doing or action.value}"
+        raise PermissionDenied(refusal, actor=actor)
     return scope
 
 

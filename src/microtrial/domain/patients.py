@@ -7,6 +7,7 @@ import re
 import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from microtrial.domain.inputs import check_moment
 from microtrial.errors import ValidationError
 
 SEXES = ("female", "male", "other")
@@ -125,8 +126,9 @@ def check_icd10(code: str) -> str:
 def parse_date(field: str, value: str) -> dt.date:
     """Parse an ISO date (YYYY-MM-DD) or raise ValidationError naming ``field``."""
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError as err:
         raise ValidationError(
             field, f"malformed date {value!r}", value=value, allowed="YYYY-MM-DD"
         ) from err
+    return check_moment(field, day)

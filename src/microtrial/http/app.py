@@ -9,7 +9,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from microtrial import api
@@ -17,6 +17,7 @@ from microtrial.errors import ConflictError
 from microtrial.http.config import ServerSettings, derived_secret, server_settings, signing_key
 from microtrial.http.deps import AppContext
 from microtrial.http.errors import install_error_handlers
+from microtrial.http.inputs import plain_request
 from microtrial.http.middleware import BodySizeLimit, SecurityHeaders, StaticGZip
 from microtrial.http.reminders import reminders_running
 from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
@@ -91,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(plain_request)],  # no control character in any path or query
     )
     app.state.context = context
     app.include_router(api.router())

@@ -18,6 +18,7 @@ from microtrial.errors import (
     StaleVersion,
     ValidationError,
 )
+from microtrial.http.refusals import audit_refusal
 
 API_PREFIX = "/api/"
 
@@ -84,6 +85,7 @@ def install_error_handlers(app: FastAPI, render_error: Any) -> None:
         """MicroTrialError -> its status (JSON for the API, a page otherwise)."""
         assert isinstance(exc, MicroTrialError)  # registered for this class only
         status = status_for(exc)
+        await audit_refusal(request, exc, status)  # out of scope or forbidden: audited
         if is_api(request):
             return JSONResponse(error_body(exc), status_code=status)
         return render_error(request, status, str(exc))  # type: ignore[no-any-return]

@@ -189,7 +189,7 @@ def acknowledge_alert(
         row = row_by_id(session, AlertRow, alert_id)
         if row is None:
             raise NotFound(f"alert: no alert {alert_id}")
-        patient = patient_for(session, actor, row.patient_id)
+        patient = patient_for(session, actor, row.patient_id, missing=f"alert: no alert {alert_id}")
         if row.acknowledged_at is not None:
             raise ConflictError(f"alert: {alert_id} is already acknowledged")
         acknowledge_rows(session, actor, [row], note, now, patient)
@@ -206,7 +206,7 @@ def acknowledge_rows(
 ) -> None:
     """Mark alerts acknowledged inside an open transaction, one audit event each."""
     if not allows(actor, Action.ACKNOWLEDGE_ALERT):
-        raise PermissionDenied("only clinicians acknowledge alerts")
+        raise PermissionDenied("only clinicians acknowledge alerts", actor=actor)
     for row in rows:
         row.acknowledged_at = now
         row.acknowledged_by_user_id = actor.user_id

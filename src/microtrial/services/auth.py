@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select
 from microtrial.domain.actors import Actor
 from microtrial.services.admin import actor_for_user
 from microtrial.services.common import Clock, audit, system_clock
+from microtrial.services.refusals import record_failed_login
 from microtrial.services.security import dummy_verify, verify_password
 from microtrial.store.db import Database
 from microtrial.store.models import LoginFailureRow, UserRow
@@ -18,14 +19,21 @@ MAX_PASSWORD_LENGTH = 1024
 
 
 def authenticate(
-    db: Database, username: str, password: str, *, clock: Clock = system_clock
+    db: Database,
+    username: str,
+    password: str,
+    *,
+    client: str | None = None,
+    clock: Clock = system_clock,
 ) -> Actor | None:
     """The actor for a correct username and password; None otherwise (same cost either way).
 
-    A successful sign-in is audited; a failed one is not (no user to attribute it to).
+    A successful sign-in is audited, and so is a failed one (by ``client``, under the account's
+    site when the account exists; a name matching no account is not stored).
     """
     if not username or len(username) > 80 or len(password) > MAX_PASSWORD_LENGTH:
         dummy_verify(password[:MAX_PASSWORD_LENGTH])
+        _failed(db, None, "unknown user", client, clock)
         return None
     with db.transaction() as session:
         user = session.execute(
@@ -33,10 +41,16 @@ def authenticate(
         ).scalar_one_or_none()
         password_hash = user.password_hash if user is not None else None
         actor = actor_for_user(user) if user is not None and user.is_active else None
+        account = None if user is None else (user.id, user.username, user.site_id)
     if password_hash is None:
         dummy_verify(password)
+        _failed(db, None, "unknown user", client, clock)
         return None
-    if not verify_password(password_hash, password) or actor is None:
+    if not verify_password(password_hash, password):
+        _failed(db, account, "wrong password", client, clock)
+        return None
+    if actor is None:
+        _failed(db, account, "inactive user", client, clock)
         return None
     with db.transaction() as session:
         audit(
@@ -50,6 +64,20 @@ def authenticate(
             patient_id=actor.patient_id,
         )
     return actor
+
+
+def _failed(
+    db: Database,
+    account: tuple[int, str, int | None] | None,
+    why: str,
+    client: str | None,
+    clock: Clock,
+) -> None:
+    """Audit a failed sign-in against ``account`` (id, username, site) if it exists."""
+    user_id, name, site_id = account if account is not None else (None, None, None)
+    record_failed_login(
+        db, user_id=user_id, username=name, site_id=site_id, why=why, client=client, at=clock()
+    )
 
 
 def user_throttle_key(username: str) -> str:

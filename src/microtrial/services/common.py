@@ -21,7 +21,7 @@ from microtrial.domain.access import (
     sees_site,
 )
 from microtrial.domain.actors import Actor
-from microtrial.errors import NotFound, PermissionDenied, ValidationError
+from microtrial.errors import NotFound, OutOfScope, PermissionDenied, ValidationError
 from microtrial.store.audit import append_event
 from microtrial.store.models import AuditEventRow, PatientRow, SiteRow, VersionedMixin
 
@@ -163,8 +163,10 @@ def scoped(query: Q, actor: Actor, action: Action, site_column: InstrumentedAttr
 def site_by_code(session: Session, actor: Actor, code: str) -> SiteRow:
     """The site with ``code`` if the actor may use it; NotFound otherwise (same answer)."""
     site = session.execute(select(SiteRow).where(SiteRow.code == code)).scalar_one_or_none()
-    if site is None or not sees_site(actor, Action.LIST_SITES, site.id):
+    if site is None:
         raise NotFound(f"site: no site {code!r}")
+    if not sees_site(actor, Action.LIST_SITES, site.id):
+        raise OutOfScope(f"site: no site {code!r}", actor=actor)
     return site
 
 
@@ -179,16 +181,23 @@ def row_by_id(session: Session, model: type[R], ident: int) -> R | None:
     return session.get(model, ident)
 
 
-def patient_for(session: Session, actor: Actor, patient_id: int) -> PatientRow:
-    """Load a patient the actor may see; NotFound for one outside their site or self."""
+def patient_for(
+    session: Session, actor: Actor, patient_id: int, *, missing: str | None = None
+) -> PatientRow:
+    """Load a patient the actor may see; NotFound for one outside their site or self.
+
+    ``missing`` is the refusal's wording when the patient was reached through another object
+    (an alert, a record): it names only what the caller asked for, never the patient.
+    """
     authorize(actor, Action.READ_PATIENT)
-    return check_patient_scope(actor, patient_id, row_by_id(session, PatientRow, patient_id))
+    patient = row_by_id(session, PatientRow, patient_id)
+    return check_patient_scope(actor, patient_id, patient, missing=missing)
 
 
 def own_patient(session: Session, actor: Actor, what: str) -> PatientRow:
     """The signed-in patient's own record; PermissionDenied naming ``what`` for anyone else."""
     if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
-        raise PermissionDenied(f"only a patient has {what}")
+        raise PermissionDenied(f"only a patient has {what}", actor=actor)
     return patient_for(session, actor, actor.patient_id)
 
 
@@ -201,10 +210,19 @@ def patients_by_id(session: Session, patient_ids: Iterable[int]) -> dict[int, Pa
     return {row.id: row for row in rows}
 
 
-def check_patient_scope(actor: Actor, patient_id: int, patient: PatientRow | None) -> PatientRow:
-    """The loaded patient if the actor may see it; NotFound (same answer) if missing or not."""
-    if patient is None or not sees_patient(actor, Action.READ_PATIENT, patient.id, patient.site_id):
-        raise NotFound(f"patient: no patient {patient_id}")
+def check_patient_scope(
+    actor: Actor, patient_id: int, patient: PatientRow | None, *, missing: str | None = None
+) -> PatientRow:
+    """The loaded patient if the actor may see it; NotFound (same answer) if missing or not.
+
+    The answer names ``missing`` (what the caller asked for) when given, else the patient id
+    the caller asked for; one that exists out of reach is an :class:`OutOfScope` (audited).
+    """
+    message = missing or f"patient: no patient {patient_id}"
+    if patient is None:
+        raise NotFound(message)
+    if not sees_patient(actor, Action.READ_PATIENT, patient.id, patient.site_id):
+        raise OutOfScope(message, actor=actor)
     return patient
 
 

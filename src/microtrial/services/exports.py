@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
-from microtrial.errors import NotFound, ValidationError
+from microtrial.errors import NotFound, OutOfScope, ValidationError
 from microtrial.interop.fhir import build_bundle, check_bundle
 from microtrial.interop.records import (
     AdverseEventData,
@@ -192,10 +192,8 @@ def _patients_in_scope(
         trial = row_by_id(session, TrialRow, trial_id)
         if trial is None:
             raise NotFound(f"trial: no trial {trial_id}")
-        try:
-            return [patient_for(session, actor, trial.patient_id)]
-        except NotFound as err:
-            raise NotFound(f"trial: no trial {trial_id}") from err
+        missing = f"trial: no trial {trial_id}"
+        return [patient_for(session, actor, trial.patient_id, missing=missing)]
     query = select(PatientRow).order_by(PatientRow.id)
     if site_code is not None:
         site = site_by_code(session, actor, site_code)
@@ -314,7 +312,7 @@ def research_export(
         reach = site_scope(actor, Action.RESEARCH_EXPORT)
         site_id = reach if site_code is None else site_by_code(session, actor, site_code).id
         if reach is not None and site_id != reach:
-            raise NotFound(f"site: no site {site_code!r}")
+            raise OutOfScope(f"site: no site {site_code!r}", actor=actor)
         if site_id is not None:
             query = query.where(PatientRow.site_id == site_id)
         patients = list(session.execute(query).scalars())

@@ -221,7 +221,7 @@ def diary_history(
 ) -> DiaryHistory:
     """The signed-in patient's own diary history; ``export`` ("csv", "pdf") audits a download."""
     if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
-        raise PermissionDenied("only a patient has their own diary history")
+        raise PermissionDenied("only a patient has their own diary history", actor=actor)
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, actor.patient_id)

@@ -139,7 +139,7 @@ def plan_of(session: Session, trial: TrialRow, patient: PatientRow, today: dt.da
 def today_plan(db: Database, actor: Actor, *, clock: Clock = system_clock) -> TodayPlan:
     """The signed-in patient's place in their current trial today (an empty plan without one)."""
     if not allows(actor, Action.USE_PATIENT_APP) or actor.patient_id is None:
-        raise PermissionDenied("only a patient has a plan for today")
+        raise PermissionDenied("only a patient has a plan for today", actor=actor)
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, actor.patient_id)

@@ -131,7 +131,7 @@ def enrol_at_own_site(
     with db.transaction() as session:
         site = session.get(SiteRow, actor.site_id) if actor.site_id is not None else None
         if site is None:
-            raise PermissionDenied("this user belongs to no site")
+            raise PermissionDenied("this user belongs to no site", actor=actor)
         site_code = site.code
     return enrol_patient(
         db,
@@ -322,7 +322,8 @@ def correct_record(
     now = clock()
     with db.transaction() as session:
         old = current_version(session, model, record_id)
-        patient = patient_for(session, actor, old.patient_id)  # type: ignore[attr-defined]
+        missing = f"record: no record {record_id}"
+        patient = patient_for(session, actor, old.patient_id, missing=missing)  # type: ignore[attr-defined]
         if patient_id is not None and patient_id != patient.id:
             raise NotFound(f"record: no record {record_id}")
         if expected_version is not None and old.version != expected_version:
@@ -358,7 +359,8 @@ def record_history(
         )
         if not rows:
             raise NotFound(f"record: no record {record_id}")
-        patient = patient_for(session, actor, rows[0].patient_id)  # type: ignore[attr-defined]
+        missing = f"record: no record {record_id}"
+        patient = patient_for(session, actor, rows[0].patient_id, missing=missing)  # type: ignore[attr-defined]
         audit_patient(
             session, actor, "read", kind, record_id, patient, at=clock(), versions=len(rows)
         )

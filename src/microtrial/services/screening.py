@@ -183,7 +183,8 @@ def sign_off_screening(
     now = clock()
     with db.transaction() as session:
         row = current_version(session, ScreeningResultRow, record_id)
-        patient = patient_for(session, actor, row.patient_id)
+        missing = f"record: no record {record_id}"
+        patient = patient_for(session, actor, row.patient_id, missing=missing)
         if row.decision == DO_NOT_START:
             raise SafetyBlock("decision: do-not-start cannot be signed off")
         if row.decision == "no-known-issues":

@@ -73,7 +73,7 @@ def kit_preparation(
     trial that is screened and scheduled or later and whose screening does not say do-not-start.
     """
     if not allows(actor, Action.SEE_ALLOCATION):
-        raise PermissionDenied("only unblinded staff see the allocation")
+        raise PermissionDenied("only unblinded staff see the allocation", actor=actor)
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)

@@ -51,6 +51,8 @@ def transition(
         target = lifecycle.next_status(trial.status, step.action)
         if step.needs_cleared_screening:
             _require_cleared_screening(session, trial, patient)
+        if step.action is TrialAction.COMPLETE:
+            _require_periods_over(session, trial, patient, now)
         if step.action is TrialAction.RESUME:
             _require_resumable(session, trial, patient, now)
             _record_pause(trial, patient, now)
@@ -80,17 +82,24 @@ def unblind_trial(
     *,
     clock: Clock = system_clock,
 ) -> TrialRead:
-    """Break the blind: at the end (data locked) or early for safety, with a reason."""
+    """Break the blind: at the end (data locked) or early for safety, with a reason.
+
+    Only a clinician unblinds (unblinded staff prepare kits and never unblind). Before the
+    planned end only a clinician of the site may, with a reason, and it is always recorded as
+    early: a trial is completed only after its last period (see :func:`transition`), so an
+    early unblinding can never pass for a normal one.
+    """
     authorize(actor, Action.UNBLIND_TRIAL)
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         if trial.status == TrialStatus.UNBLINDED:
             raise ConflictError(f"status: trial {trial_id} is already unblinded")
+        if trial.status not in lifecycle.UNBLINDABLE:
+            raise ConflictError(f"status: a {trial.status} trial cannot be unblinded")
         early = lifecycle.is_early_unblinding(trial.status)
         if early:
-            if trial.status not in lifecycle.EARLY_UNBLINDING:
-                raise ConflictError(f"status: a {trial.status} trial cannot be unblinded")
+            authorize(actor, Action.UNBLIND_EARLY)
             if not (reason or "").strip():
                 raise ValidationError(
                     "reason", "emergency unblinding needs a reason", allowed="non-empty text"
@@ -139,6 +148,20 @@ def _require_resumable(
         raise ConflictError(
             f"status: every period of trial {trial.id} ended on {calendar.last_date.isoformat()};"
             " complete the trial instead of resuming it"
+        )
+
+
+def _require_periods_over(
+    session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime
+) -> None:
+    """A trial is completed only once its last period has ended (the patient's local date is
+    after it); ending earlier is a withdrawal or an early unblinding, never a completion."""
+    last = calendar_for(session, trial, patient).last_date
+    if patient_today(patient, now) <= last:
+        raise ConflictError(
+            f"status: the last period of trial {trial.id} ends on {last.isoformat()}; "
+            "complete it after that day (to stop sooner, withdraw the trial, or break the "
+            "blind early for safety with a reason)"
         )
 
 

@@ -38,10 +38,7 @@ def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow,
     trial = row_by_id(session, TrialRow, trial_id)
     if trial is None:
         raise NotFound(f"trial: no trial {trial_id}")
-    try:
-        patient = patient_for(session, actor, trial.patient_id)
-    except NotFound as err:
-        raise NotFound(f"trial: no trial {trial_id}") from err
+    patient = patient_for(session, actor, trial.patient_id, missing=f"trial: no trial {trial_id}")
     return trial, patient
 
 

@@ -225,7 +225,7 @@ def worklist(
 ) -> WorklistPage:
     """One page of the actor's site's patients, most urgent first (audited as a list read)."""
     if authorize(actor, Action.LIST_PATIENTS) is not Scope.SITE:
-        raise PermissionDenied("the worklist is for site staff")
+        raise PermissionDenied("the worklist is for site staff", actor=actor)
     query = check_query(query)
     now = clock()
     tier, oldest_urgent = _tier(now.date())

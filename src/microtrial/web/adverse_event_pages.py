@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from microtrial.domain.access import Action
+from microtrial.domain.inputs import check_moment
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.services import adverse_events, records
@@ -39,9 +40,10 @@ def _date(values: dict[str, str], field: str) -> dt.date | None:
     if not raw:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError as err:
         raise ValidationError(field, f"{raw!r} is not a date", allowed="YYYY-MM-DD") from err
+    return check_moment(field, day)
 
 
 def _grade(values: dict[str, str]) -> int | None:

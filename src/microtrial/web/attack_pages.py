@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from microtrial.domain.access import Action
 from microtrial.domain.attacks import ATTACK_ITEMS
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.inputs import check_moment
 from microtrial.errors import MicroTrialError, PermissionDenied, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.services import attacks
@@ -54,9 +55,10 @@ def _moment(field: str, text: str) -> dt.datetime | None:
     if not text.strip():
         return None
     try:
-        return dt.datetime.fromisoformat(text.strip()).replace(second=0, microsecond=0)
+        moment = dt.datetime.fromisoformat(text.strip()).replace(second=0, microsecond=0)
     except ValueError as err:
         raise ValidationError(field, "enter the date and time") from err
+    return check_moment(field, moment)
 
 
 def _own(user: PageUser) -> tuple[Any, int]:

@@ -71,7 +71,7 @@ def login(
         )
         response.headers["Retry-After"] = str(wait)
         return response
-    actor = auth.authenticate(context.db, username, password, clock=context.clock)
+    actor = auth.authenticate(context.db, username, password, client=client, clock=context.clock)
     if actor is None:
         context.throttle.failed(username, client)
         return render(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain.access import Action
+from microtrial.domain.inputs import check_moment
 from microtrial.errors import ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.services import patient_chart, patients
@@ -59,9 +60,10 @@ def _back(patient_id: int, anchor: str) -> RedirectResponse:
 def _date(values: dict[str, str], field: str) -> dt.date:
     raw = values.get(field, "").strip()
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError as err:
         raise ValidationError(field, f"{raw!r} is not a date", allowed="YYYY-MM-DD") from err
+    return check_moment(field, day)
 
 
 def _whole(values: dict[str, str], field: str) -> int:

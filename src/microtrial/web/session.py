@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, Response
 
 from microtrial.domain.access import Action, user_may
 from microtrial.domain.actors import Actor
+from microtrial.domain.inputs import check_text
 from microtrial.errors import PermissionDenied
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import LoginRequired
@@ -35,7 +36,8 @@ class PageUser:
     def require(self, action: Action) -> Actor:
         """The actor, if the policy lets them take ``action`` (PermissionDenied otherwise)."""
         if not self.may(action):
-            raise PermissionDenied(f"this page is not for role {self.actor.role.value!r}")
+            refusal = f"this page is not for role {self.actor.role.value!r}"
+            raise PermissionDenied(refusal, actor=self.actor)
         return self.actor
 
 
@@ -136,7 +138,10 @@ def safe_next(value: str | None) -> str | None:
 
 async def _form_values(request: Request) -> dict[str, str]:
     form = await request.form()
-    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    # No control character (NUL) in any field: a 422 naming it, never a database error.
+    return {
+        key: check_text(key, value) for key, value in form.multi_items() if isinstance(value, str)
+    }
 
 
 FormValuesDep = Annotated[dict[str, str], Depends(_form_values)]

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 from calendar import day_name
+from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
+from microtrial.domain.calendar import TrialCalendar
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import WEEKDAY_NAMES, load_regimen_catalog
@@ -198,9 +201,11 @@ def _trial_page(
         "trial": trial,
         "calendar": calendar,
         "adherence": adherence,
-        "actions": _next_actions(trial.status) if user.may(Action.MOVE_TRIAL) else (),
+        "actions": _next_actions(trial.status, calendar, context.clock())
+        if user.may(Action.MOVE_TRIAL)
+        else (),
         "needs_reason": NEEDS_REASON,
-        "can_unblind": trial.status in lifecycle.UNBLINDABLE,
+        "can_unblind": _may_unblind(user.may, trial.status),
         "early_unblinding": lifecycle.is_early_unblinding(trial.status),
     }
     if form is not None:
@@ -208,9 +213,22 @@ def _trial_page(
     return render(request, "trial.html", page)
 
 
-def _next_actions(status: str) -> tuple[str, ...]:
-    """The lifecycle actions a clinician may take next from ``status``."""
-    return tuple(a.value for a in lifecycle.next_actions(status))
+def _may_unblind(may: Callable[[Action], bool], status: str) -> bool:
+    """Whether to offer the unblinding form: clinicians only; early ones need UNBLIND_EARLY."""
+    if status not in lifecycle.UNBLINDABLE or not may(Action.UNBLIND_TRIAL):
+        return False
+    return not lifecycle.is_early_unblinding(status) or may(Action.UNBLIND_EARLY)
+
+
+def _next_actions(status: str, calendar: TrialCalendar, now: dt.datetime) -> tuple[str, ...]:
+    """The lifecycle actions a clinician may take next from ``status`` (completing only once
+    the last period has ended in the patient's time zone: the service refuses it before)."""
+    ended = now.astimezone(ZoneInfo(calendar.tz)).date() > calendar.last_date
+    return tuple(
+        a.value
+        for a in lifecycle.next_actions(status)
+        if a is not lifecycle.TrialAction.COMPLETE or ended
+    )
 
 
 @router.post("/clinic/trials/{trial_id}/transitions")

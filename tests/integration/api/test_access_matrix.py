@@ -109,7 +109,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/trials/{trial_id}/guesses"): CARE,
     ("post", "/trials/{trial_id}/guesses"): CAPTURE,
     ("post", "/trials/{trial_id}/transitions"): CLINICIAN,
-    ("post", "/trials/{trial_id}/unblind"): STAFF,
+    # unblinded staff prepare kits and never unblind (issue 16, finding 3)
+    ("post", "/trials/{trial_id}/unblind"): CLINICIAN,
     ("get", "/trials/{trial_id}/kits"): frozenset({UNBL}),  # the allocation: pharmacy only
     ("post", "/trials/{trial_id}/kits/prepared"): frozenset({UNBL}),
     ("post", "/trials/{trial_id}/kits/dispensed"): frozenset({UNBL}),

@@ -34,7 +34,9 @@ def issue_token(
     wait = context.throttle.retry_after(form.username, client)
     if wait is not None:
         raise HTTPException(429, "too many failed logins; try later", {"Retry-After": str(wait)})
-    actor = auth.authenticate(context.db, form.username, form.password, clock=context.clock)
+    actor = auth.authenticate(
+        context.db, form.username, form.password, client=client, clock=context.clock
+    )
     if actor is None:
         context.throttle.failed(form.username, client)
         raise HTTPException(401, BAD_LOGIN, {"WWW-Authenticate": "Bearer"})
