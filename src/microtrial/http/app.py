@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from microtrial import api
 from microtrial.errors import ConflictError
-from microtrial.http.config import ServerSettings, derived_secret, server_settings, signing_key
+from microtrial.http.config import ServerSettings, research_secret, server_settings, signing_key
 from microtrial.http.deps import AppContext
 from microtrial.http.errors import install_error_handlers
 from microtrial.http.middleware import BodySizeLimit, SecurityHeaders, StaticGZip
@@ -58,11 +58,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         tokens=TokenSigner(key, config.token_ttl_s),
         sessions=SessionCodec(key, config.session_max_age_s),
         throttle=LoginThrottle(db, config.login_max_failures, config.login_window_s, clock=clock),
-        research_secret=(
-            config.research_secret.get_secret_value()
-            if config.research_secret
-            else derived_secret(key, "research-export")
-        ),
+        research_secret=research_secret(config, key),
         diary=DiaryWriter(db, clock=clock),
     )
 

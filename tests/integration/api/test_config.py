@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
@@ -20,7 +22,14 @@ def test_production_needs_a_real_secret() -> None:
         signing_key(ServerSettings(environment="production"))
     with pytest.raises(ValidationError, match="too short"):
         signing_key(ServerSettings(environment="production", secret_key="short"))
-    assert signing_key(ServerSettings(environment="production", secret_key="s" * 40)) == "s" * 40
+    for weak in ("a" * 32, "s" * 40, "password" * 4, "abab" * 10):
+        with pytest.raises(ValidationError, match="too predictable"):
+            signing_key(ServerSettings(environment="production", secret_key=weak))
+    assert signing_key(ServerSettings(secret_key="a" * 32)) == "a" * 32  # development allows it
+    strong = secrets.token_urlsafe(32)
+    assert signing_key(ServerSettings(environment="production", secret_key=strong)) == strong
+    hexed = secrets.token_hex(16)
+    assert signing_key(ServerSettings(environment="production", secret_key=hexed)) == hexed
     assert signing_key(ServerSettings()) != signing_key(ServerSettings())  # random in development
 
 
