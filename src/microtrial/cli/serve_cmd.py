@@ -32,7 +32,7 @@ def serve(
     """Serve the web pages and the JSON API (/api/v1) on one Uvicorn server."""
     import uvicorn
 
-    from microtrial.http.app import create_app, require_durable_sqlite
+    from microtrial.http.app import create_app, require_durable_sqlite, require_production_ready
     from microtrial.http.config import ServerSettings, signing_key
 
     with handle_errors():
@@ -42,6 +42,7 @@ def serve(
     with open_db(settings.database_url, migrated=False) as db, handle_errors():
         require_durable_sqlite(db.engine)
         db.require_schema()
+        require_production_ready(settings, db)
     console.print(f"MicroTrial on http://{host}:{port} ({workers} worker(s))")
     if settings.secret_key is None:
         console.print(

@@ -21,6 +21,7 @@ from microtrial.http.middleware import BodySizeLimit, SecurityHeaders, StaticGZi
 from microtrial.http.reminders import reminders_running
 from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
 from microtrial.http.sweeps import sweeps_running
+from microtrial.services import demo
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.diary_writer import DiaryWriter
 from microtrial.settings import Settings
@@ -46,6 +47,19 @@ def require_durable_sqlite(engine: Engine) -> None:
         )
 
 
+def require_production_ready(config: ServerSettings, db: Database) -> None:
+    """In production, refuse a database where the published demo logins still work."""
+    if config.environment != "production":
+        return
+    found = demo.demo_logins(db)
+    if found:
+        raise ConflictError(
+            f"production refuses this database: {len(found)} demo login(s) ({', '.join(found[:3])}"
+            f"{', ...' if len(found) > 3 else ''}) sign in with the published demo password; "
+            "use a database of your own (microtrial db upgrade on an empty one)"
+        )
+
+
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     """Build the app for ``settings``; ``clock`` is injectable for tests."""
     config = server_settings(settings)
@@ -67,6 +81,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         """Check durability and schema, run reminders and the sweep, close the pool at the end."""
         require_durable_sqlite(db.engine)
         db.require_schema()
+        require_production_ready(config, db)
         # Everything built so far (app, routes, catalog, ORM mappers) lives until shutdown.
         # Frozen, it is left out of the cyclic collector's full passes, which otherwise walked
         # it every few seconds under load and held every request for up to 100 ms (the p99 of
