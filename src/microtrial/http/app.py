@@ -71,7 +71,15 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
         clock=clock,
         tokens=TokenSigner(key, config.token_ttl_s),
         sessions=SessionCodec(key, config.session_max_age_s),
-        throttle=LoginThrottle(db, config.login_max_failures, config.login_window_s, clock=clock),
+        throttle=LoginThrottle(
+            db,
+            config.login_max_failures,
+            config.login_window_s,
+            account_cap_s=config.login_backoff_max_s,
+            client_free=config.login_client_free_failures,
+            client_cap_s=config.login_client_backoff_max_s,
+            clock=clock,
+        ),
         research_secret=research_secret(config, key),
         diary=DiaryWriter(db, clock=clock),
     )

@@ -32,8 +32,17 @@ class ServerSettings(Settings):
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
     token_ttl_s: int = Field(default=3600, ge=60)
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_window_s: int = Field(default=900, ge=1)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Free failed logins per account before delays start."
+    )
+    login_window_s: int = Field(default=900, ge=1, description="How long a failure counts.")
+    login_backoff_max_s: int = Field(
+        default=60, ge=1, description="Longest delay of an account (its owner waits no longer)."
+    )
+    login_client_free_failures: int = Field(
+        default=100, ge=1, description="Free failed logins per client address (a shared NAT)."
+    )
+    login_client_backoff_max_s: int = Field(default=300, ge=1)
     smtp_host: str | None = Field(
         default=None, description="SMTP server for e-mail reminders; None turns reminders off."
     )
