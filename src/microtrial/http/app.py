@@ -6,7 +6,7 @@ The composition root: the only module of ``microtrial.http`` that imports ``api`
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,6 +17,7 @@ from microtrial.errors import ConflictError
 from microtrial.http.config import ServerSettings, research_secret, server_settings, signing_key
 from microtrial.http.deps import AppContext
 from microtrial.http.errors import install_error_handlers
+from microtrial.http.limits import CostLimit, Hsts, ProxyHeaders, trusted_networks
 from microtrial.http.middleware import BodySizeLimit, SecurityHeaders, StaticGZip
 from microtrial.http.reminders import reminders_running
 from microtrial.http.security import LoginThrottle, SessionCodec, TokenSigner
@@ -27,6 +28,7 @@ from microtrial.services.diary_writer import DiaryWriter
 from microtrial.settings import Settings
 from microtrial.store.db import Database, sqlite_pragmas
 from microtrial.web import pages
+from microtrial.web.session import COOKIE as SESSION_COOKIE
 
 _SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
@@ -115,11 +117,34 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> FastAPI:
     app.include_router(api.router())
     pages.install(app)
     install_error_handlers(app, pages.render_error)
+    app.add_middleware(
+        CostLimit,
+        per_minute=config.costly_per_minute,
+        identify=_identify(context),
+        clock=clock,
+        session_cookie=SESSION_COOKIE,
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_bytes)
     # Static files travel compressed (plotly.js: 4.8 MB -> 1.5 MB); pages do not (BREACH).
     app.add_middleware(StaticGZip)
+    app.add_middleware(Hsts)
+    # Outermost: the client address and scheme every layer below sees.
+    app.add_middleware(ProxyHeaders, trusted=trusted_networks(config.trusted_proxies.split(",")))
     return app
+
+
+def _identify(context: AppContext) -> Callable[[str | None, str | None], str | None]:
+    """Who a request is, for the rate limits: the user behind its token or session cookie."""
+
+    def identify(token: str | None, cookie: str | None) -> str | None:
+        actor = context.tokens.verify(token) if token else None
+        if actor is None and cookie:
+            session = context.sessions.loads(cookie)
+            actor = session.actor if session else None
+        return f"user:{actor.user_id}" if actor and actor.user_id is not None else None
+
+    return identify
 
 
 def create_app_from_environment() -> FastAPI:

@@ -68,6 +68,14 @@ class ServerSettings(Settings):
     public_url: str | None = Field(
         default=None, description="The site's address, for links in e-mails."
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of the reverse proxies whose "
+        "X-Forwarded-For/-Proto are believed; empty: those headers are ignored.",
+    )
+    costly_per_minute: int = Field(
+        default=20, ge=1, description="Reports, exports and cohort requests per user and minute."
+    )
     cookie_secure: bool | None = Field(
         default=None, description="Force the Secure cookie flag; None = when the request is HTTPS."
     )
