@@ -103,6 +103,10 @@ def test_the_key_is_never_the_signing_key(database_url: str) -> None:
     same = ServerSettings(database_url=database_url, secret_key=SECRET, export_secret=SECRET)
     with pytest.raises(ValidationError, match="signing key"):
         create_app(same)
+    # the server-only setting of earlier versions is refused, not silently ignored
+    old = ServerSettings(database_url=database_url, secret_key="k" * 40, research_secret=SECRET)
+    with pytest.raises(ValidationError, match="no longer read"):
+        create_app(old)
 
 
 def test_rotate_key_writes_a_private_key_file_the_settings_read(

@@ -43,6 +43,11 @@ class ServerSettings(Settings):
         default=100, ge=1, description="Free failed logins per client address (a shared NAT)."
     )
     login_client_backoff_max_s: int = Field(default=300, ge=1)
+    research_secret: SecretStr | None = Field(
+        default=None,
+        description="No longer read (refused when set): use MICROTRIAL_EXPORT_SECRET, which the "
+        "CLI reads too.",
+    )
     smtp_host: str | None = Field(
         default=None, description="SMTP server for e-mail reminders; None turns reminders off."
     )
@@ -114,6 +119,12 @@ def research_secret(settings: ServerSettings, signing: str) -> str | None:
     The same setting the CLI reads, so web and CLI exports give equal pseudonyms. Never derived
     from the signing key, and refused when it equals it (one leaked secret must not do both).
     """
+    if settings.research_secret is not None:
+        raise ValidationError(
+            "research_secret",
+            "MICROTRIAL_RESEARCH_SECRET is no longer read",
+            allowed="MICROTRIAL_EXPORT_SECRET or MICROTRIAL_EXPORT_SECRET_FILE, for server and CLI",
+        )
     secret = export_secret(settings)
     if secret is None:
         return None
