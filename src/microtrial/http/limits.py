@@ -183,13 +183,19 @@ class CostLimit:
         if wait is None:
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"detail": f"too many {kind} requests; try again in {wait} s"}).encode()
+        if str(scope.get("path", "")).startswith("/api/"):
+            text = json.dumps({"detail": f"too many {kind} requests; try again in {wait} s"})
+            media = b"application/json"
+        else:
+            text = f"Too many requests for {kind}s. Please wait {wait} seconds and try again.\n"
+            media = b"text/plain; charset=utf-8"
+        body = text.encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 429,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", media),
                     (b"content-length", str(len(body)).encode()),
                     (b"retry-after", str(wait).encode()),
                 ],

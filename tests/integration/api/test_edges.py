@@ -89,6 +89,11 @@ def test_costly_requests_are_rate_limited_per_user(database_url: str, clock: Fix
         assert api.get("/cohort/export", headers=researcher).status_code == 429
         clock.advance(seconds=61)
         assert api.get("/cohort", headers=researcher).status_code == 200
+        # the web pages count too (unsigned: per address), answered in words
+        pages = [api.get(f"{api.base_url.copy_with(path='/research')}") for _ in range(4)]
+        assert 429 not in [p.status_code for p in pages[:3]]
+        assert pages[3].status_code == 429
+        assert pages[3].text.startswith("Too many requests for cohorts.")
 
 
 def test_diary_keys_are_scoped_per_user(api: httpx.Client, login: Login, clinic: Clinic) -> None:
