@@ -103,7 +103,7 @@ def test_without_email_the_patient_is_told_to_ask_the_clinic_who_sets_one(
     page.get_by_role("link", name="Set a new password").click()
     page.get_by_label("New password").fill("short")
     page.get_by_role("button", name="Set the new password").click()
-    assert "New password: is too short (allowed: at least 10 characters)" in page.inner_text(
+    assert "New password: is too short (allowed: at least 12 characters" in page.inner_text(
         "#new_password-error"
     )
     page.get_by_label("New password").fill(NEW)

@@ -31,8 +31,12 @@ def test_a_batch_answers_each_submission_on_its_own(clinic: Clinic, clock: Fixed
     a1, a2, b1 = (clinic.patients[c].id for c in ("A-001", "A-002", "B-001"))
     doc_a = clinic.actors["clinician_sitea"]
     yesterday = clock().date() - dt.timedelta(days=1)
+    # stored by the patient, whose key it is (keys are scoped per user: issue 16)
     stored = records.record_diary_entry(
-        db, doc_a, a1, DiaryInput(yesterday, {"average_pain": 2}, idempotency_key="stored-key-1")
+        db,
+        clinic.actors["p_A-001"],
+        a1,
+        DiaryInput(yesterday, {"average_pain": 2}, idempotency_key="stored-key-1"),
     )
     before = audit_count(db)
 

@@ -67,7 +67,7 @@ def test_cli_sets_a_users_new_password_with_the_usual_rules(database_url: str) -
     assert code == 0, err
     code, out, err = cli("user", "set-password", "dr.x", "--password-stdin", *url, stdin="short\n")
     assert code == 2
-    assert "at least 10 characters" in err
+    assert "at least 12 characters" in err
     code, out, err = cli(
         "user", "set-password", "dr.x", "--password-stdin", *url, stdin="second long secret\n"
     )

@@ -26,7 +26,8 @@ def test_a_user_changes_their_own_password(clinic: Clinic, clock: FixedClock) ->
     assert wrong.value.field == "current_password"
     with pytest.raises(ValidationError) as short:
         passwords.change_password(clinic.db, me, PASSWORD, "short", "short", clock=clock)
-    assert (short.value.field, short.value.allowed) == ("new_password", "at least 10 characters")
+    assert short.value.field == "new_password"
+    assert str(short.value.allowed).startswith("at least 12 characters")
     with pytest.raises(ValidationError) as differ:
         passwords.change_password(clinic.db, me, PASSWORD, NEW, NEW + "x", clock=clock)
     assert differ.value.field == "new_password_repeat"

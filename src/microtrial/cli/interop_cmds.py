@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -19,6 +20,7 @@ from microtrial.cli.common import (
 from microtrial.domain.actors import system_actor
 from microtrial.errors import ValidationError
 from microtrial.files import write_private
+from microtrial.settings import export_secret
 
 export_app = typer.Typer(help="Export data: FHIR R4, REDCap, de-identified research.")
 if TYPE_CHECKING:
@@ -72,8 +74,8 @@ def export_research(
     if fmt not in ("csv", "parquet"):
         fail(f"--format: unknown format {fmt!r} (allowed: csv, parquet)")
     chosen: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
-    secret = load_settings(database_url).export_secret or None
     with open_db(database_url) as db, handle_errors():
+        secret = export_secret(load_settings(database_url))
         tables = exports.research_export(
             db,
             system_actor(),
@@ -85,6 +87,34 @@ def export_research(
         manifest = write_research_export(tables, out, chosen)
     rows = ", ".join(f"{name} {t['rows']}" for name, t in manifest["tables"].items())
     console.print(f"wrote {out} ({rows})", highlight=False)
+
+
+@export_app.command("rotate-key")
+def export_rotate_key(
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file", help="Key file to (re)write (default $MICROTRIAL_EXPORT_SECRET_FILE)."
+        ),
+    ] = None,
+) -> None:
+    """Write a new random research-export key into a 0600 key file (replacing the old key)."""
+    settings = load_settings(None)
+    path = key_file or (Path(settings.export_secret_file) if settings.export_secret_file else None)
+    if path is None:
+        fail("--key-file: no key file named (nor MICROTRIAL_EXPORT_SECRET_FILE set)")
+    write_private(path, secrets.token_urlsafe(48) + "\n")
+    console.print(
+        f"wrote a new export key to {path} (mode 0600); point MICROTRIAL_EXPORT_SECRET_FILE at it "
+        "for the server and the CLI and restart the server. Pseudonyms of earlier exports will "
+        "not match those made with the new key.",
+        highlight=False,
+    )
+    if settings.export_secret:
+        console.print(
+            "warning: MICROTRIAL_EXPORT_SECRET is set and wins over the key file; unset it",
+            highlight=False,
+        )
 
 
 @export_app.command("redcap-records")

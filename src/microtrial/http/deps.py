@@ -27,7 +27,7 @@ class AppContext:
     tokens: TokenSigner
     sessions: SessionCodec
     throttle: LoginThrottle
-    research_secret: str
+    research_secret: str | None  # MICROTRIAL_EXPORT_SECRET(_FILE); None: exports refused
     diary: DiaryWriter
 
 

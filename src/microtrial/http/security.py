@@ -9,6 +9,7 @@ account changes end them at once.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,11 +138,29 @@ def new_session(actor: Actor | None = None, version: int = 0, issued_at: float =
     )
 
 
-class LoginThrottle:
-    """Counts failed logins per username and per client; too many in the window are refused.
+@dataclass(frozen=True)
+class Backoff:
+    """A growing delay: ``free`` failures cost nothing, then each waits twice the last, capped."""
 
-    The failures are kept in the database, so the limit holds across worker processes (with
-    in-process counts, N workers gave a client N times the tries).
+    free: int
+    cap_s: float
+    base_s: float = 1.0
+
+    def delay_s(self, failures: int) -> float:
+        """Seconds to wait after the latest of ``failures`` failures (0 while they are free)."""
+        if failures < self.free:
+            return 0.0
+        return min(self.base_s * 2.0 ** min(failures - self.free, 30), self.cap_s)
+
+
+class LoginThrottle:
+    """Slows repeated failed logins by growing delays, per account and per client address.
+
+    An account's delay is capped (``account_cap_s``, a minute by default), so guessing can
+    never lock its owner out: at worst they wait that long after the latest wrong guess, while
+    a guesser gets one try per delay. A client address has many free failures (a clinic's
+    staff share one NAT address) before its own, longer delay starts. The failures are kept in
+    the database, so the delays hold across worker processes.
     """
 
     def __init__(
@@ -150,25 +169,28 @@ class LoginThrottle:
         max_failures: int,
         window_s: float,
         *,
-        per_client_factor: int = 4,
+        account_cap_s: float = 60,
+        client_free: int = 100,
+        client_cap_s: float = 300,
         clock: Clock = system_clock,
     ) -> None:
         self.db = db
-        self.max_failures = max_failures
         self.window = dt.timedelta(seconds=window_s)
-        self.per_client_limit = max_failures * per_client_factor
+        self.account = Backoff(free=max_failures, cap_s=account_cap_s)
+        self.client = Backoff(free=client_free, cap_s=client_cap_s)
         self._clock = clock
 
     def retry_after(self, username: str, client: str) -> int | None:
-        """Seconds to wait when this username or client is locked out; None when allowed."""
+        """Seconds to wait before this username or client may try again; None when allowed."""
         now = self._clock()
         user_key, client_key = auth.user_throttle_key(username), auth.client_throttle_key(client)
         recent = auth.login_failures_since(self.db, [user_key, client_key], now - self.window)
         waits = []
-        for key, limit in ((user_key, self.max_failures), (client_key, self.per_client_limit)):
-            count, oldest = recent.get(key, (0, now))
-            if count >= limit:
-                waits.append(int((oldest + self.window - now).total_seconds()) + 1)
+        for key, backoff in ((user_key, self.account), (client_key, self.client)):
+            count, latest = recent.get(key, (0, now))
+            left = (latest - now).total_seconds() + backoff.delay_s(count)
+            if left > 0:
+                waits.append(math.ceil(left))
         return max(waits) if waits else None
 
     def failed(self, username: str, client: str) -> None:

@@ -93,14 +93,14 @@ def client_throttle_key(client: str) -> str:
 def login_failures_since(
     db: Database, keys: Sequence[str], since: dt.datetime
 ) -> dict[str, tuple[int, dt.datetime]]:
-    """For each key with failures after ``since``: how many, and the oldest of them."""
+    """For each key with failures after ``since``: how many, and the latest of them."""
     with db.transaction() as session:
         rows = session.execute(
-            select(LoginFailureRow.key, func.count(), func.min(LoginFailureRow.at))
+            select(LoginFailureRow.key, func.count(), func.max(LoginFailureRow.at))
             .where(LoginFailureRow.key.in_(keys), LoginFailureRow.at > since)
             .group_by(LoginFailureRow.key)
         )
-        return {key: (count, oldest) for key, count, oldest in rows}
+        return {key: (count, latest) for key, count, latest in rows}
 
 
 def record_login_failure(

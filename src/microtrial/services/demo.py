@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import or_, select
 
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.design import DesignSpec
@@ -31,10 +32,12 @@ from microtrial.services import (
 )
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.records import DiaryInput
+from microtrial.services.security import verify_password
 from microtrial.services.trial_planning import RegimenChoice
 from microtrial.settings import Settings
 from microtrial.store import migrate
 from microtrial.store.db import Database
+from microtrial.store.models import SiteRow, UserRow
 
 DEMO_SITE = "DEMO"
 DEMO_PASSWORD = "microtrial-demo"
@@ -344,3 +347,19 @@ def _simulate_trial(
 def _at(day: dt.date) -> Callable[[], dt.datetime]:
     moment = dt.datetime.combine(day, dt.time(22), tzinfo=dt.UTC)
     return lambda: moment
+
+
+def demo_logins(db: Database) -> list[str]:
+    """Usernames here that still sign in with the published demo password (production refuses)."""
+    with db.transaction() as session:
+        demo_site = select(SiteRow.id).where(SiteRow.code == DEMO_SITE).scalar_subquery()
+        query = (
+            select(UserRow)
+            .where(
+                or_(UserRow.username.in_([name for name, _ in STAFF]), UserRow.site_id == demo_site)
+            )
+            .order_by(UserRow.id)
+            .limit(100)
+        )
+        users = list(session.execute(query).scalars())
+    return [u.username for u in users if verify_password(u.password_hash, DEMO_PASSWORD)]

@@ -8,7 +8,6 @@ the patients), in the read's transaction. A blinded trial's allocation is never 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, Literal
@@ -50,13 +49,13 @@ from microtrial.services.common import (
 from microtrial.services.patients import patient_view
 from microtrial.services.schemas import PatientRead
 from microtrial.services.trial_views import TrialRead, read_trial
+from microtrial.settings import no_export_key
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
     BlindingGuessRow,
     DiaryEntryRow,
     DoseEventRow,
-    ExportKeyRow,
     PatientRow,
     PeriodRow,
     TrialRow,
@@ -299,11 +298,14 @@ def research_export(
 ) -> ResearchTables:
     """The de-identified cohort export (researchers: their own site; system/admin: any).
 
-    Pseudonyms are keyed with ``secret`` when given (``MICROTRIAL_EXPORT_SECRET``), otherwise
-    with a random key the database creates on the first export and keeps, so that the same
-    patient gets the same pseudonym in every export of this installation.
+    Pseudonyms are keyed with ``secret`` (``MICROTRIAL_EXPORT_SECRET`` or the key file, read by
+    ``settings.export_secret`` for the server and the CLI alike), so the same patient gets the
+    same pseudonym in every export made with that key. Without a key the export is refused: a
+    key kept in the database would let any copy of the database re-identify every patient.
     """
     authorize(actor, Action.RESEARCH_EXPORT)
+    if not secret:
+        raise no_export_key()
     now = clock()
     catalog = load_catalog()
     groups = {code.code: c.group for c in catalog.conditions.values() for code in c.codes}
@@ -317,8 +319,7 @@ def research_export(
             query = query.where(PatientRow.site_id == site_id)
         patients = list(session.execute(query).scalars())
         data = [load_patient_export(session, p) for p in patients]
-        key = secret or _stored_key(session, "research", now)
-        tables = build_tables(research_rows(data, key, groups), k=k, policy=policy)
+        tables = build_tables(research_rows(data, secret, groups), k=k, policy=policy)
         audit(
             session,
             actor,
@@ -335,15 +336,3 @@ def research_export(
             },
         )
         return tables
-
-
-def _stored_key(session: Session, scope: str, now: dt.datetime) -> str:
-    """The installation's export key for ``scope``, created (random, 256 bits) on first use."""
-    row = session.execute(
-        select(ExportKeyRow).where(ExportKeyRow.scope == scope)
-    ).scalar_one_or_none()
-    if row is None:
-        row = ExportKeyRow(scope=scope, key_hex=secrets.token_hex(32), created_at=now)
-        session.add(row)
-        session.flush()
-    return row.key_hex

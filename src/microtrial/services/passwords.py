@@ -36,10 +36,7 @@ def _new_hash(password: str, repeat: str | None, field: str) -> str:
     """The hash of a new password (same rules as a new user's), named as ``field``."""
     if repeat is not None and repeat != password:
         raise ValidationError(f"{field}_repeat", "the two new passwords are not the same")
-    try:
-        return hash_password(password)
-    except ValidationError as err:
-        raise ValidationError(field, "is too short", allowed=err.allowed) from err
+    return hash_password(password, field)
 
 
 def _end_resets(session: Session, user_id: int, now: dt.datetime) -> None:

@@ -318,6 +318,16 @@ def check_diary_date(day: dt.date, today: dt.date, enrolled: dt.date, backfill_d
         )
 
 
+def diary_key_scope(patient_id: int, actor: Actor) -> str:
+    """Where a diary Idempotency-Key counts: one patient's diary, as sent by one user.
+
+    Scoped per user, so a patient and their clinician (who may both write the diary) never
+    replay each other's submissions by sending the same key.
+    """
+    who = actor.user_id if actor.user_id is not None else actor.username
+    return f"diary:{patient_id}:user:{who}"
+
+
 def _plan(
     submission: DiarySubmission,
     patients: dict[int, PatientRow],
@@ -333,7 +343,7 @@ def _plan(
     today = patient_today(patient, now)
     enrolled = patient_today(patient, patient.created_at)
     window = windows.get(patient.site_id, DEFAULT_BACKFILL_DAYS)
-    scope = f"diary:{patient.id}"
+    scope = diary_key_scope(patient.id, actor)
     planned: list[_Planned] = []
     new_claims: dict[tuple[str, str], tuple[str, int | _Planned]] = {}
     new_days: set[Day] = set()
@@ -379,7 +389,7 @@ def _write_follow_ups(
     if p.entry.idempotency_key:
         session.add(
             IdempotencyKeyRow(
-                scope=f"diary:{patient.id}",
+                scope=diary_key_scope(patient.id, actor),
                 key=p.entry.idempotency_key,
                 request_hash=p.digest,
                 resource="diary",
@@ -413,7 +423,7 @@ def _earlier_claims(
 ) -> dict[tuple[str, str], tuple[str, int | _Planned]]:
     """Stored diary keys named by the batch: (scope, key) -> (request hash, entry id)."""
     keys = {
-        (f"diary:{s.patient_id}", e.idempotency_key)
+        (diary_key_scope(s.patient_id, s.actor), e.idempotency_key)
         for s in batch
         for e, _ in s.scored
         if e.idempotency_key

@@ -1,6 +1,17 @@
-"""Password hashing with argon2id at (at least) the OWASP minimum parameters."""
+"""Password hashing with argon2id at (at least) the OWASP minimum parameters, and password rules.
+
+Rules for every new password (user add, change, reset, set by the clinic or an admin): at least
+``MIN_PASSWORD_LENGTH`` characters (NIST SP 800-63B 5.1.1.2 asks for a blocklist check beside a
+minimum length), not one of the packaged common passwords (``common_passwords.txt``, with its
+source and licence in its header), not such a password with digits or symbols around it, not
+one block repeated ("aaaaaaaaaaaa") and not a run along the keyboard or the digits.
+"""
 
 from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -9,17 +20,62 @@ from microtrial.errors import ValidationError
 
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1 as the minimum.
 _HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 12
+_RUNS = (
+    "01234567890123456789",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "qwertzuiopasdfghjklyxcvbnm",
+    "azertyuiopqsdfghjklmwxcvbn",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+)
+_AROUND = re.compile(r"^[\W\d_]*(.*?)[\W\d_]*$")
+_ALLOWED = (
+    f"at least {MIN_PASSWORD_LENGTH} characters, not a common password "
+    "(a few unrelated words work well)"
+)
 
 
-def hash_password(password: str) -> str:
-    """Hash a new password, refusing ones that are too short."""
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The packaged list of common passwords (lower case)."""
+    text = (
+        resources.files("microtrial.services").joinpath("common_passwords.txt").read_text("utf-8")
+    )
+    return frozenset(
+        line.strip().lower()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` may not be used (None when it may)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            "password",
-            "too short",
-            allowed=f"at least {MIN_PASSWORD_LENGTH} characters",
-        )
+        return "is too short"
+    lowered = password.lower()
+    core = _AROUND.sub(r"\1", lowered)
+    common = common_passwords()
+    if lowered in common or core in common:
+        return "is a common password"
+    if lowered in (lowered + lowered)[1:-1]:
+        return "repeats the same characters"
+    folded = re.sub(r"[\W_]", "", lowered)
+    if any(folded in run or folded in run[::-1] for run in _RUNS):
+        return "is a run of keys or digits"
+    return None
+
+
+def check_password(password: str, field: str = "password") -> None:
+    """Refuse a new password that breaks the rules (the error names ``field``)."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise ValidationError(field, problem, allowed=_ALLOWED)
+
+
+def hash_password(password: str, field: str = "password") -> str:
+    """Hash a new password, refusing one that breaks the password rules."""
+    check_password(password, field)
     return _HASHER.hash(password)
 
 

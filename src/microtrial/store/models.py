@@ -424,17 +424,6 @@ class LoginFailureRow(Base):
     at: Mapped[dt.datetime]
 
 
-class ExportKeyRow(Base):
-    """A random key for keyed pseudonyms in de-identified exports, created on first use."""
-
-    __tablename__ = "export_keys"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(40), unique=True)
-    key_hex: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[dt.datetime]
-
-
 class AuditEventRow(Base):
     """One read or write of patient data (or an administrative action); append-only."""
 

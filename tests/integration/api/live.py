@@ -30,6 +30,7 @@ class LiveServer:
             log_level="warning",
             ws="none",
             access_log=False,
+            proxy_headers=False,  # like `microtrial serve`: the app reads X-Forwarded-* itself
             loop="auto",
         )
         self.server = uvicorn.Server(config)

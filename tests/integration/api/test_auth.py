@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import FixedClock
 from integration.api.live import PASSWORD, LiveServer, Login, sqlite_copy
 
 
@@ -35,15 +36,42 @@ def test_wrong_password_and_unknown_user_answer_alike(api: httpx.Client) -> None
     assert wrong.headers["www-authenticate"] == "Bearer"
 
 
-def test_repeated_failures_are_throttled_even_for_the_right_password(api: httpx.Client) -> None:
-    for _ in range(3):  # the server fixture allows 3 failures
-        bad = api.post("/auth/token", data={"username": "clinician_sitea", "password": "x" * 12})
-        assert bad.status_code == 401
-    locked = api.post("/auth/token", data={"username": "clinician_sitea", "password": PASSWORD})
-    assert locked.status_code == 429
-    assert int(locked.headers["retry-after"]) > 0
+def test_repeated_failures_slow_the_account_but_never_lock_the_owner_out(
+    api: httpx.Client, clock: FixedClock
+) -> None:
+    def attempt(password: str) -> httpx.Response:
+        return api.post("/auth/token", data={"username": "clinician_sitea", "password": password})
+
+    for _ in range(3):  # the server fixture allows 3 free failures
+        assert attempt("x" * 12).status_code == 401
+    slowed = attempt(PASSWORD)  # even the right password waits: no guess gets through early
+    assert slowed.status_code == 429
+    assert int(slowed.headers["retry-after"]) == 1
+    # a guesser who keeps going waits longer and longer, up to a minute per guess
+    waits = []
+    for _ in range(12):
+        answer = attempt("x" * 12)
+        if answer.status_code == 429:
+            waits.append(int(answer.headers["retry-after"]))
+            clock.advance(seconds=waits[-1])
+            answer = attempt("x" * 12)
+        assert answer.status_code == 401
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60, 60, 60]
+    # the owner, a minute after the latest wrong guess, signs in (no 15-minute lockout)
+    clock.advance(seconds=60)
+    assert attempt(PASSWORD).status_code == 200
+    assert attempt("x" * 12).status_code == 401  # and their success forgave the failures
     other = api.post("/auth/token", data={"username": "clinician_siteb", "password": PASSWORD})
     assert other.status_code == 200
+
+
+def test_a_shared_address_is_not_locked_by_a_few_dozen_failures(api: httpx.Client) -> None:
+    """A clinic's staff behind one NAT address: 40 failed logins there lock nobody out."""
+    for i in range(40):
+        wrong = api.post("/auth/token", data={"username": f"typo{i}", "password": "x" * 12})
+        assert wrong.status_code == 401
+    right = api.post("/auth/token", data={"username": "clinician_siteb", "password": PASSWORD})
+    assert right.status_code == 200
 
 
 def test_missing_forged_or_tampered_tokens_are_refused(api: httpx.Client, login: Login) -> None:

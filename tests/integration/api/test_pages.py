@@ -216,7 +216,7 @@ def test_result_and_research_pages_on_the_demo_clinic(demo_clinic: Database) -> 
     from microtrial.services import admin, trial_views
 
     url = demo_clinic.engine.url.render_as_string(hide_password=False)
-    settings = ServerSettings(database_url=url, secret_key="d" * 40)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40, export_secret="e" * 40)
     doctor = admin.user_actor(demo_clinic, "dr.demo")
     unblinded = [t for t in trial_views.list_trials(demo_clinic, doctor) if t.status == "unblinded"]
     with LiveServer(create_app(settings)) as server:

@@ -44,7 +44,7 @@ def cells(html: str, caption: str) -> list[list[str]]:
 
 def test_research_page_explains_and_describes_and_matches_the_export(full_demo: Database) -> None:
     url = full_demo.engine.url.render_as_string(hide_password=False)
-    settings = ServerSettings(database_url=url, secret_key="d" * 40)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40, export_secret="e" * 40)
     researcher = admin.user_actor(full_demo, "researcher.demo")
     cohort = analysis.cohort_analysis(full_demo, researcher)
     with LiveServer(create_app(settings)) as server:

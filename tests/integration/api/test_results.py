@@ -24,7 +24,7 @@ STUDY_CODE = re.compile(r"\bP\d{3}\b")
 def demo_api(demo_clinic: Database) -> Iterator[httpx.Client]:
     """The API of a server over the (read-only) demo clinic."""
     url = demo_clinic.engine.url.render_as_string(hide_password=False)
-    settings = ServerSettings(database_url=url, secret_key="d" * 40)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40, export_secret="e" * 40)
     with (
         LiveServer(create_app(settings)) as server,
         httpx.Client(base_url=f"{server.url}/api/v1", timeout=60) as client,
