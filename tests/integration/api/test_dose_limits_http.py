@@ -78,7 +78,7 @@ def test_plan_page_shows_allowed_doses_and_refuses_others(
             },
         )
         assert answer.status_code == 422
-        assert "amount: 100 µg is outside the microdose range for lsd" in answer.text
+        assert "Amount per dose: 100 µg is outside the microdose range for lsd" in answer.text
         assert 'value="100"' in answer.text  # what was typed is kept
     doc = clinic.actors["clinician_sitea"]
     assert trial_views.list_trials(clinic.db, doc, patient_id=pid) == []
