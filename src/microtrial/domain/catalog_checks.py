@@ -28,7 +28,7 @@ from microtrial.domain.catalog_files import (
 )
 
 if TYPE_CHECKING:  # catalog.py imports this module; the instrument models live there
-    from microtrial.domain.catalog import Instrument, InstrumentsFile
+    from microtrial.domain.catalog_instruments import Instrument, InstrumentsFile
 
 __all__ = [
     "alert_problems",

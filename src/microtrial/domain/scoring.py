@@ -15,15 +15,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from microtrial.domain.catalog import (
-    Catalog,
-    Flag,
-    Instrument,
-    Item,
-    MigraineDayRule,
-    ScoreDef,
-    load_catalog,
-)
+from microtrial.domain.catalog import Catalog, Instrument, Item, ScoreDef, load_catalog
+from microtrial.domain.catalog_instruments import Flag, MigraineDayRule
 from microtrial.errors import ValidationError
 
 __all__ = ["Answer", "FlagResult", "ScoreResult", "ScoreValue", "score", "validate_answers"]

@@ -24,6 +24,7 @@ from microtrial.services.common import (
     Clock,
     add_audited,
     audit_patient,
+    of_day,
     patient_for,
     patient_today,
     stamp,
@@ -164,14 +165,7 @@ def _update_day(
     now: dt.datetime,
 ) -> None:
     """Write the day's entry of ``instrument_id`` as the summary of the day's attacks."""
-    rows = session.execute(
-        select(HeadacheAttackRow).where(
-            HeadacheAttackRow.patient_id == patient.id,
-            HeadacheAttackRow.instrument_id == instrument_id,
-            HeadacheAttackRow.local_date == day,
-            HeadacheAttackRow.is_current.is_(True),
-        )
-    ).scalars()
+    rows = session.execute(of_day(HeadacheAttackRow, patient.id, instrument_id, day)).scalars()
     attacks = [
         Attack(
             _local(patient, r.started_at),

@@ -23,7 +23,13 @@ from microtrial.domain.access import (
 from microtrial.domain.actors import Actor
 from microtrial.errors import NotFound, OutOfScope, PermissionDenied, ValidationError
 from microtrial.store.audit import append_event
-from microtrial.store.models import AuditEventRow, PatientRow, SiteRow, VersionedMixin
+from microtrial.store.models import (
+    AuditEventRow,
+    DiaryEntryRow,
+    PatientRow,
+    SiteRow,
+    VersionedMixin,
+)
 
 Clock = Callable[[], dt.datetime]
 
@@ -327,3 +333,28 @@ def supersede_audited(
         session, actor, action, entity, record_id, patient, at=at, version=new.version, **detail
     )
     return new
+
+
+def entries_since(
+    session: Session, patient_id: int, since: dt.date, instruments: Iterable[str] | None = None
+) -> list[DiaryEntryRow]:
+    """A patient's current diary entries from ``since`` on (of ``instruments``), oldest first."""
+    query = select(DiaryEntryRow).where(
+        DiaryEntryRow.patient_id == patient_id,
+        DiaryEntryRow.is_current.is_(True),
+        DiaryEntryRow.local_date >= since,
+    )
+    if instruments is not None:
+        query = query.where(DiaryEntryRow.instrument_id.in_(sorted(set(instruments))))
+    order = (DiaryEntryRow.local_date, DiaryEntryRow.id)
+    return list(session.execute(query.order_by(*order)).scalars())
+
+
+def of_day(model: Any, patient_id: int, instrument_id: str, day: dt.date) -> Select[Any]:
+    """The current rows of one instrument on one local day of a patient (diary or attacks)."""
+    return select(model).where(
+        model.patient_id == patient_id,
+        model.instrument_id == instrument_id,
+        model.local_date == day,
+        model.is_current.is_(True),
+    )

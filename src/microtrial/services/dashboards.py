@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-
 from microtrial.domain.actors import Actor
 from microtrial.services.common import (
     Clock,
     audit_patient,
+    entries_since,
     own_patient,
     patient_today,
     system_clock,
@@ -17,7 +16,6 @@ from microtrial.services.common import (
 from microtrial.services.records import DiaryEntryRead
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
-from microtrial.store.models import DiaryEntryRow
 
 HISTORY_DAYS = 120
 
@@ -41,17 +39,7 @@ def patient_home(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
         patient = own_patient(session, actor, "a patient home page")
         today = patient_today(patient, now)
         since = today - dt.timedelta(days=HISTORY_DAYS)
-        rows = list(
-            session.execute(
-                select(DiaryEntryRow)
-                .where(
-                    DiaryEntryRow.patient_id == patient.id,
-                    DiaryEntryRow.is_current.is_(True),
-                    DiaryEntryRow.local_date >= since,
-                )
-                .order_by(DiaryEntryRow.local_date, DiaryEntryRow.id)
-            ).scalars()
-        )
+        rows = entries_since(session, patient.id, since)
         todays = [DiaryEntryRead.model_validate(r) for r in rows if r.local_date == today]
         history = [
             (r.local_date, float(r.answers["average_pain"]))

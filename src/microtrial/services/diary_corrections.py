@@ -28,6 +28,7 @@ from microtrial.services.alerts import raise_alerts
 from microtrial.services.common import (
     Clock,
     audit_patient,
+    of_day,
     patient_for,
     patient_today,
     supersede,
@@ -124,14 +125,8 @@ def diary_window(
 def _current(
     session: Session, patient: PatientRow, instrument_id: str, day: dt.date
 ) -> DiaryEntryRow:
-    row = session.execute(
-        select(DiaryEntryRow).where(
-            DiaryEntryRow.patient_id == patient.id,
-            DiaryEntryRow.instrument_id == instrument_id,
-            DiaryEntryRow.local_date == day,
-            DiaryEntryRow.is_current.is_(True),
-        )
-    ).scalar_one_or_none()
+    query = of_day(DiaryEntryRow, patient.id, instrument_id, day)
+    row: DiaryEntryRow | None = session.execute(query).scalar_one_or_none()
     if row is None:
         raise NotFound(f"date: no saved entry for {day}")
     return row

@@ -12,8 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
-
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.adverse_events import CHECKLIST
@@ -25,6 +23,7 @@ from microtrial.services.common import (
     audit_patient,
     current_records,
     current_version,
+    entries_since,
     patient_for,
     patient_today,
     supersede,
@@ -176,20 +175,8 @@ def patient_chart(
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         since = patient_today(patient, now) - dt.timedelta(days=CHART_DAYS)
-        rows = list(
-            session.execute(
-                select(DiaryEntryRow)
-                .where(
-                    DiaryEntryRow.patient_id == patient.id,
-                    DiaryEntryRow.is_current.is_(True),
-                    DiaryEntryRow.local_date >= since,
-                    DiaryEntryRow.instrument_id.in_(
-                        sorted({*BP_INSTRUMENTS, *MOOD_INSTRUMENTS, CHECKLIST})
-                    ),
-                )
-                .order_by(DiaryEntryRow.local_date, DiaryEntryRow.id)
-            ).scalars()
-        )
+        instruments = {*BP_INSTRUMENTS, *MOOD_INSTRUMENTS, CHECKLIST}
+        rows = entries_since(session, patient.id, since, instruments)
         chart, timeline = _entries(rows)
         for dose in current_records(session, DoseEventRow, patient.id):
             if dose.local_date < since:

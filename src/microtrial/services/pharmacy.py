@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationEr
 from microtrial.services.common import Clock, audit_list, audit_patient, scoped, system_clock
 from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
-from microtrial.services.trial_loaders import load_trial, periods_and_kits
+from microtrial.services.trial_loaders import kit_record_fields, load_trial, periods_and_kits
 from microtrial.store.db import Database
 from microtrial.store.models import KitRow, PatientRow, PeriodRow, TrialRow
 
@@ -150,16 +151,7 @@ def _capsules(capsules: int) -> int:
 
 
 def _record(kit: KitRow, period: PeriodRow) -> KitRecord:
-    return KitRecord(
-        code=kit.code,
-        period=period.number,
-        prepared_at=kit.prepared_at,
-        prepared_by=kit.prepared_by,
-        prepared_capsules=kit.prepared_capsules,
-        dispensed_at=kit.dispensed_at,
-        dispensed_by=kit.dispensed_by,
-        dispensed_capsules=kit.dispensed_capsules,
-    )
+    return KitRecord(code=kit.code, period=period.number, **kit_record_fields(kit))
 
 
 def record_prepared(
@@ -172,27 +164,7 @@ def record_prepared(
     clock: Clock = system_clock,
 ) -> KitRecord:
     """Record that a kit was filled with ``capsules`` capsules (once; audited)."""
-    authorize(actor, Action.PREPARE_KITS)
-    capsules = _capsules(capsules)
-    now = clock()
-    with db.transaction() as session:
-        trial, patient = load_trial(session, actor, trial_id)
-        if trial.status not in lifecycle.KIT_PREPARATION:
-            raise ConflictError(
-                f"status: kits are prepared for a scheduled trial, not a {trial.status} one"
-            )
-        decision = _screening(session, trial)
-        if decision is None or decision == DO_NOT_START:
-            raise SafetyBlock(f"screening: decision is {decision or 'missing'}; prepare no kits")
-        period, kit = _kit(session, trial, kit_code)
-        if kit.prepared_at is not None:
-            raise ConflictError(f"kit: {kit.code} was already prepared by {kit.prepared_by}")
-        kit.prepared_at, kit.prepared_by, kit.prepared_capsules = now, actor.label, capsules
-        kit.prepared_by_user_id = actor.user_id
-        audit_patient(
-            session, actor, "prepare", "kit", kit.code, patient, at=now, capsules=capsules
-        )
-        return _record(kit, period)
+    return _kit_step(db, actor, trial_id, kit_code, capsules, clock, _prepare)
 
 
 def record_dispensed(
@@ -205,31 +177,73 @@ def record_dispensed(
     clock: Clock = system_clock,
 ) -> KitRecord:
     """Record that a prepared kit was handed out with ``capsules`` capsules (once; audited)."""
+    return _kit_step(db, actor, trial_id, kit_code, capsules, clock, _dispense)
+
+
+KitStep = Callable[[Session, TrialRow, str, int], tuple[PeriodRow, KitRow, str]]
+
+
+def _kit_step(
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    kit_code: str,
+    capsules: int,
+    clock: Clock,
+    step: KitStep,
+) -> KitRecord:
+    """Check and stamp one pharmacy step on a kit (who, when, capsules), audited as its verb."""
     authorize(actor, Action.PREPARE_KITS)
     capsules = _capsules(capsules)
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if trial.status not in PHARMACY_STATUSES:
-            raise ConflictError(
-                f"status: kits are dispensed for a scheduled or running trial, not a "
-                f"{trial.status} one"
-            )
-        period, kit = _kit(session, trial, kit_code)
-        if kit.prepared_at is None or kit.prepared_capsules is None:
-            raise ConflictError(f"kit: {kit.code} has not been prepared yet")
-        if kit.dispensed_at is not None:
-            raise ConflictError(f"kit: {kit.code} was already dispensed by {kit.dispensed_by}")
-        if capsules > kit.prepared_capsules:
-            raise ValidationError(
-                "capsules",
-                "more capsules than the kit was filled with",
-                value=capsules,
-                allowed=f"1-{kit.prepared_capsules}",
-            )
-        kit.dispensed_at, kit.dispensed_by, kit.dispensed_capsules = now, actor.label, capsules
-        kit.dispensed_by_user_id = actor.user_id
-        audit_patient(
-            session, actor, "dispense", "kit", kit.code, patient, at=now, capsules=capsules
-        )
+        period, kit, verb = step(session, trial, kit_code, capsules)
+        setattr(kit, f"{verb}_at", now)
+        setattr(kit, f"{verb}_by", actor.label)
+        setattr(kit, f"{verb}_by_user_id", actor.user_id)
+        setattr(kit, f"{verb}_capsules", capsules)
+        action = "prepare" if verb == "prepared" else "dispense"
+        audit_patient(session, actor, action, "kit", kit.code, patient, at=now, capsules=capsules)
         return _record(kit, period)
+
+
+def _prepare(
+    session: Session, trial: TrialRow, kit_code: str, capsules: int
+) -> tuple[PeriodRow, KitRow, str]:
+    """A kit may be filled once, for a screened trial that is (being) scheduled."""
+    del capsules  # any count from 1 up may be filled
+    if trial.status not in lifecycle.KIT_PREPARATION:
+        raise ConflictError(
+            f"status: kits are prepared for a scheduled trial, not a {trial.status} one"
+        )
+    decision = _screening(session, trial)
+    if decision is None or decision == DO_NOT_START:
+        raise SafetyBlock(f"screening: decision is {decision or 'missing'}; prepare no kits")
+    period, kit = _kit(session, trial, kit_code)
+    if kit.prepared_at is not None:
+        raise ConflictError(f"kit: {kit.code} was already prepared by {kit.prepared_by}")
+    return period, kit, "prepared"
+
+
+def _dispense(
+    session: Session, trial: TrialRow, kit_code: str, capsules: int
+) -> tuple[PeriodRow, KitRow, str]:
+    """A prepared kit may be handed out once, with no more capsules than it holds."""
+    if trial.status not in PHARMACY_STATUSES:
+        raise ConflictError(
+            f"status: kits are dispensed for a scheduled or running trial, not a {trial.status} one"
+        )
+    period, kit = _kit(session, trial, kit_code)
+    if kit.prepared_at is None or kit.prepared_capsules is None:
+        raise ConflictError(f"kit: {kit.code} has not been prepared yet")
+    if kit.dispensed_at is not None:
+        raise ConflictError(f"kit: {kit.code} was already dispensed by {kit.dispensed_by}")
+    if capsules > kit.prepared_capsules:
+        raise ValidationError(
+            "capsules",
+            "more capsules than the kit was filled with",
+            value=capsules,
+            allowed=f"1-{kit.prepared_capsules}",
+        )
+    return period, kit, "dispensed"

@@ -18,6 +18,7 @@ from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import (
     allocation_of,
     calendar_for,
+    kit_record_fields,
     load_trial,
     periods_and_kits,
     regimen_of,
@@ -98,12 +99,7 @@ def kit_preparation(
                 end_date=period.end_date,
                 regimen_text=regimen,
                 dose_days=dose_days.get(period.number, ()),
-                prepared_at=kit.prepared_at,
-                prepared_by=kit.prepared_by,
-                prepared_capsules=kit.prepared_capsules,
-                dispensed_at=kit.dispensed_at,
-                dispensed_by=kit.dispensed_by,
-                dispensed_capsules=kit.dispensed_capsules,
+                **kit_record_fields(kit),
             )
             for period, kit in periods_and_kits(session, trial)
         )

@@ -7,7 +7,7 @@ its callers decide who may see it. The calendar and periods carry no arm.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -124,3 +124,19 @@ def read_audited(
         trial, patient = load_trial(session, actor, trial_id)
         audit_patient(session, actor, "read", entity, trial.id, patient, at=clock())
         return view(session, trial, patient)
+
+
+# A kit's pharmacy record (migration 0011): who filled and handed it out, when, how many capsules.
+KIT_RECORD_FIELDS = (
+    "prepared_at",
+    "prepared_by",
+    "prepared_capsules",
+    "dispensed_at",
+    "dispensed_by",
+    "dispensed_capsules",
+)
+
+
+def kit_record_fields(kit: KitRow) -> dict[str, Any]:
+    """A kit's prepared and dispensed record as read-model fields (no arm)."""
+    return {name: getattr(kit, name) for name in KIT_RECORD_FIELDS}
