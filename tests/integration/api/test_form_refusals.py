@@ -163,7 +163,7 @@ def test_admin_forms_keep_input(server: LiveServer, clinic: Clinic) -> None:
     }
     refused = post_form(doc, "/admin", "/admin/users", user)
     assert refused.status_code == 422
-    assert field_error(refused, "user-password").startswith("Initial password: too short")
+    assert field_error(refused, "user-password").startswith("Initial password: is too short")
     assert 'value="dr_new"' in refused.text
     assert 'value="dr@example.org"' in refused.text
     assert '<option value="SITEA" selected' in refused.text
