@@ -137,6 +137,44 @@ def _matches(rule_match: Match, med: MedicationMatch) -> bool:
     )
 
 
+def _unrecognised(words: str, entered: str, catalog: Catalog) -> Finding:
+    within = "" if words == entered else f" (in {entered!r})"
+    return Finding(
+        severity="moderate",
+        code="medication-unrecognised",
+        title=f"Unrecognised medication: {words}{within}",
+        rationale=(
+            f"{words!r}{within} matches no name in the medication catalog; a clinician must "
+            "check it for interactions."
+        ),
+        sources=catalog.cite(("design-choice",)),
+        matched=words,
+    )
+
+
+def _reading_findings(med: MedicationMatch, catalog: Catalog) -> list[Finding]:
+    """A close spelling ("did you mean") and each word left unrecognised in a matched entry."""
+    found: list[Finding] = []
+    for suggestion in med.suggestions:
+        meant = " or ".join(suggestion.names)
+        found.append(
+            Finding(
+                severity="moderate",
+                code="medication-spelling",
+                title=f"Did you mean {meant}? ({suggestion.word!r} in {med.entered!r})",
+                rationale=(
+                    f"{suggestion.word!r} is not in the medication catalog; it was screened as "
+                    f"{meant} ({', '.join(suggestion.ingredients)}). A clinician must confirm "
+                    "the medication and correct the entry."
+                ),
+                sources=catalog.cite(("design-choice",)),
+                matched=f"{suggestion.word} -> {meant}",
+            )
+        )
+    found.extend(_unrecognised(words, med.entered, catalog) for words in med.unrecognised)
+    return found
+
+
 def medication_findings(
     entered: str,
     substance: str,
@@ -151,20 +189,8 @@ def medication_findings(
     catalog = catalog or load_catalog()
     med = match_medication(entered, catalog)
     if not med.recognised:
-        return (
-            Finding(
-                severity="moderate",
-                code="medication-unrecognised",
-                title=f"Unrecognised medication: {entered}",
-                rationale=(
-                    f"{entered!r} matches no name in the medication catalog; a clinician must "
-                    "check it for interactions."
-                ),
-                sources=catalog.cite(("design-choice",)),
-                matched=entered,
-            ),
-        )
-    found: list[Finding] = []
+        return (_unrecognised(entered, entered, catalog),)
+    found = _reading_findings(med, catalog)
     for irule in catalog.interaction_rules:
         if _matches(irule.match, med):
             found.append(
