@@ -314,6 +314,7 @@ def _find(catalog: Catalog, name: str) -> dict[str, Any] | None:
         {r.id: r for r in catalog.condition_rules},
         {r.id: r for r in catalog.interaction_rules},
         {r.id: r for r in catalog.timing_rules},
+        {r.id: r for r in catalog.combination_rules},
         {r.id: r for r in catalog.blood_pressure_rules},
         {catalog.pregnancy_rule.id: catalog.pregnancy_rule, catalog.age_rule.id: catalog.age_rule},
     ]
@@ -393,7 +394,8 @@ def validate_cmd(
         summary += (
             f"; {len(catalog.instruments)} instruments, {len(catalog.conditions)} conditions, "
             f"{len(catalog.medication_names)} medication names, "
-            f"{len(catalog.interaction_rules)} interaction rules, {len(catalog.sources)} sources"
+            f"{len(catalog.interaction_rules)} interaction rules, "
+            f"{len(catalog.combination_rules)} combination rules, {len(catalog.sources)} sources"
         )
     console.print(summary, highlight=False)
 

@@ -28,6 +28,7 @@ __all__ = [
     "Finding",
     "PatientSnapshot",
     "ScreeningResult",
+    "combination_findings",
     "medication_findings",
     "screen",
 ]
@@ -228,6 +229,54 @@ def medication_findings(
     return tuple(found)
 
 
+def _takes(rule_match: Match, ingredient: str, catalog: Catalog) -> bool:
+    return ingredient in rule_match.ingredients or bool(
+        set(rule_match.classes) & set(catalog.ingredients[ingredient].classes)
+    )
+
+
+def combination_findings(
+    meds: Sequence[MedicationMatch],
+    catalog: Catalog | None = None,
+    involving: MedicationMatch | None = None,
+) -> tuple[Finding, ...]:
+    """Findings for pairs of medications taken together (across entries or in one entry).
+
+    With ``involving``, only pairs in which one side comes from that entry count (a new entry
+    mid-trial).
+    """
+    catalog = catalog or load_catalog()
+    found: list[Finding] = []
+    for rule in catalog.combination_rules:
+        pairs: list[str] = []
+        for a in meds:
+            for b in meds:
+                if involving is not None and involving not in (a, b):
+                    continue
+                pairs.extend(
+                    f"{a.entered} ({ia}) + {b.entered} ({ib})"
+                    for ia in a.ingredients
+                    for ib in b.ingredients
+                    if ia != ib
+                    and _takes(rule.first, ia, catalog)
+                    and _takes(rule.second, ib, catalog)
+                )
+        if pairs:
+            found.append(
+                Finding(
+                    severity=rule.severity,
+                    code=rule.id,
+                    title=rule.title,
+                    rationale=rule.rationale,
+                    sources=catalog.cite(rule.sources),
+                    matched="; ".join(dict.fromkeys(pairs)),
+                    evidence=rule.evidence,
+                    unverified=rule.unverified,
+                )
+            )
+    return tuple(found)
+
+
 def _decide(findings: Sequence[Finding]) -> Decision:
     severities = {f.severity for f in findings}
     if "contraindicated" in severities:
@@ -377,9 +426,10 @@ def screen(
             )
         )
 
-    for entered in snapshot.medications:
-        if entered.strip():
-            findings.extend(medication_findings(entered, substance, catalog, frozenset(groups)))
+    entries = [entered for entered in snapshot.medications if entered.strip()]
+    for entered in entries:
+        findings.extend(medication_findings(entered, substance, catalog, frozenset(groups)))
+    findings.extend(combination_findings([match_medication(e, catalog) for e in entries], catalog))
 
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.code))
     return ScreeningResult(
