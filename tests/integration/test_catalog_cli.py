@@ -279,3 +279,12 @@ def test_registered_on_the_main_cli() -> None:
 
     result = runner.invoke(main_app, ["catalog", "validate"])
     assert result.exit_code == 0
+
+
+def test_catalog_show_reads_a_combined_entry_with_a_misspelling() -> None:
+    code, output = run("catalog", "show", "Lexaprro + Zyxorin", "--json")
+    assert code == 0
+    data = json.loads(output)
+    assert data["ingredients"] == ["escitalopram"]
+    assert data["did_you_mean"] == {"lexaprro": ["lexapro"]}
+    assert data["unrecognised"] == ["zyxorin"]

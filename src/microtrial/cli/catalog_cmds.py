@@ -369,6 +369,8 @@ def _find(catalog: Catalog, name: str) -> dict[str, Any] | None:
             "ingredients": list(match.ingredients),
             "classes": list(match.classes),
             "matched_names": list(match.matched_names),
+            "did_you_mean": {s.word: list(s.names) for s in match.suggestions},
+            "unrecognised": list(match.unrecognised),
         }
     return None
 
