@@ -11,12 +11,12 @@ import typer
 from typer.testing import CliRunner
 
 from microtrial.cli import catalog_cmds
-from microtrial.domain.catalog import CATALOG_FILES
+from microtrial.domain.catalog import CATALOG_FILES, load_catalog
 
 runner = CliRunner()
 app = typer.Typer()
 catalog_cmds.register(app)
-CLEAN = ["--age", "45", "--bp", "120/80"]
+CLEAN = ["--age", "45", "--bp", "120/80", "--other-history-no"]
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -76,11 +76,55 @@ def test_screen_condition_limits_headache_timing_rules() -> None:
 
 
 def test_screen_without_age_needs_review() -> None:
-    code, data = screen_json("--substance", "lsd", "--bp", "120/80")
+    code, data = screen_json("--substance", "lsd", "--bp", "120/80", "--other-history-no")
     assert code == 3
     findings = data["findings"]
     assert isinstance(findings, list)
     assert [f["code"] for f in findings] == ["age-unknown"]
+
+
+def test_screen_without_history_reports_it_unanswered_and_cannot_clear() -> None:
+    code, data = screen_json("--substance", "lsd", "--age", "45", "--bp", "120/80")
+    assert code == 3
+    assert data["decision"] == "clinician-review"
+    findings = data["findings"]
+    assert isinstance(findings, list)
+    unanswered = {f["matched"] for f in findings if f["code"] == "history-unanswered"}
+    required = {f for f, flag in load_catalog().history_flags.items() if flag.required}
+    assert unanswered == required
+    assert "hppd" not in unanswered
+
+
+def test_screen_history_answers_yes_no_and_unanswered() -> None:
+    required = [f for f, flag in load_catalog().history_flags.items() if flag.required]
+    no_all = [arg for flag in required for arg in ("--history-no", flag)]
+    code, data = screen_json("--substance", "lsd", "--age", "45", "--bp", "120/80", *no_all)
+    assert (code, data["decision"]) == (0, "no-known-issues")
+    code, data = screen_json("--substance", "lsd", "--age", "45", "--bp", "120/80", *no_all[2:])
+    findings = data["findings"]
+    assert isinstance(findings, list)
+    assert code == 3
+    assert [(f["code"], f["matched"]) for f in findings] == [("history-unanswered", required[0])]
+    code, output = run(
+        "screen",
+        "--substance",
+        "lsd",
+        "--history",
+        "bipolar-1",
+        "--history-no",
+        "bipolar-1",
+        *CLEAN,
+    )
+    assert code == 2
+    assert "both yes and no" in output
+
+
+def test_screen_combined_entry_with_misspelt_lithium_exit_4() -> None:
+    code, data = screen_json("--substance", "lsd", "--med", "Vitamin D3 1000 IU + Lithiun", *CLEAN)
+    assert (code, data["decision"]) == (4, "do-not-start")
+    findings = data["findings"]
+    assert isinstance(findings, list)
+    assert {"ix-lithium", "medication-spelling"} <= {f["code"] for f in findings}
 
 
 def test_screen_unrecognised_name_is_in_output() -> None:
@@ -235,3 +279,12 @@ def test_registered_on_the_main_cli() -> None:
 
     result = runner.invoke(main_app, ["catalog", "validate"])
     assert result.exit_code == 0
+
+
+def test_catalog_show_reads_a_combined_entry_with_a_misspelling() -> None:
+    code, output = run("catalog", "show", "Lexaprro + Zyxorin", "--json")
+    assert code == 0
+    data = json.loads(output)
+    assert data["ingredients"] == ["escitalopram"]
+    assert data["did_you_mean"] == {"lexaprro": ["lexapro"]}
+    assert data["unrecognised"] == ["zyxorin"]

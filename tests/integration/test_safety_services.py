@@ -246,6 +246,34 @@ def test_new_interacting_medication_during_trial_alerts(clinic: Clinic, clock: F
     assert "new-medication-interaction" in codes
 
 
+def test_mid_trial_misspelt_maoi_in_a_combined_entry_alerts(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc, pid, _ = planned_and_running(clinic, clock)
+    patients.add_medication(clinic.db, doc, pid, "ibuprofen + Nardl", clock=clock)
+    raised = alerts.list_alerts(clinic.db, doc)
+    assert [(a.code, a.action) for a in raised] == [("new-medication-interaction", "hold-dosing")]
+    assert "Nardl" in raised[0].message
+
+
+def test_mid_trial_combination_alerts_when_its_second_drug_is_added(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc, pid, _ = planned_and_running(clinic, clock)
+    patients.add_medication(clinic.db, doc, pid, "DHE 45 injection", clock=clock)
+    before = {a.id for a in alerts.list_alerts(clinic.db, doc)}
+    assert before  # the ergot itself has major findings (interaction, 24 h timing)
+    patients.add_medication(clinic.db, doc, pid, "Imitrex 50 mg", clock=clock)
+    raised = [a for a in alerts.list_alerts(clinic.db, doc) if a.id not in before]
+    combined = [a for a in raised if "Triptan together with an ergot" in a.message]
+    assert combined == raised
+    assert len(combined) == 1  # the triptan alone (moderate) would raise nothing
+    assert combined[0].action == "hold-dosing"
+    assert (
+        "Imitrex 50 mg (sumatriptan) + DHE 45 injection (dihydroergotamine)" in combined[0].message
+    )
+
+
 def test_acknowledgement_is_audited_and_scoped(clinic: Clinic, clock: FixedClock) -> None:
     doc, pid, _ = planned_and_running(clinic, clock)
     records.record_adverse_event(

@@ -3,9 +3,11 @@
 These commands need no database: they read only the packaged catalog (and, for
 ``check-instrument`` / ``score --definition``, a user's own instrument file).
 
-In ``screen``, history flags that are not passed count as answered "no", ``--pregnant`` not
-passed counts as "not pregnant", and a missing ``--age`` is a finding that needs clinician review.
-Stored-patient screening (services) passes unanswered questions as unanswered instead.
+In ``screen``, a history flag is "yes" with ``--history``, "no" with ``--history-no`` (or with
+``--other-history-no`` for every flag not passed), and otherwise unanswered, as in stored-patient
+screening (services): an unanswered required question needs clinician review, so a screen with no
+history cannot clear a patient. ``--pregnant`` not passed counts as "not pregnant", and a missing
+``--age`` is a finding that needs clinician review.
 """
 
 from __future__ import annotations
@@ -61,6 +63,17 @@ def screen_cmd(
         list[str] | None,
         typer.Option("--history", help="A history flag answered 'yes' (repeatable)."),
     ] = None,
+    history_no: Annotated[
+        list[str] | None,
+        typer.Option("--history-no", help="A history flag answered 'no' (repeatable)."),
+    ] = None,
+    other_history_no: Annotated[
+        bool,
+        typer.Option(
+            "--other-history-no",
+            help="Every history question not passed with --history was asked and answered 'no'.",
+        ),
+    ] = False,
     condition: Annotated[
         list[str] | None,
         typer.Option("--condition", help="A condition id or ICD-10-CM code (repeatable)."),
@@ -76,7 +89,8 @@ def screen_cmd(
     """Screen a patient for contraindications and interactions.
 
     Exit code: 0 no-known-issues, 3 clinician-review, 4 do-not-start (2 for bad input).
-    History flags not passed count as 'no'.
+    History flags not passed are unanswered (a required one needs clinician review) unless
+    --other-history-no says they were answered 'no'.
     """
     with handle_errors():
         catalog = load_catalog()
@@ -85,17 +99,9 @@ def screen_cmd(
             return
         if substance is None:
             fail("--substance is required (psilocybin or lsd)")
-        passed = set(history or [])
-        unknown = sorted(passed - set(catalog.history_flags))
-        if unknown:
-            raise ValidationError(
-                "--history",
-                f"unknown history flag {unknown[0]!r}",
-                value=unknown[0],
-                allowed=sorted(catalog.history_flags),
-            )
+        answers = _history_answers(catalog, history or [], history_no or [], other_history_no)
         snapshot = PatientSnapshot(
-            history={flag: flag in passed for flag in catalog.history_flags},
+            history=answers,
             pregnant=pregnant,
             conditions=tuple(condition or ()),
             medications=tuple(med or ()),
@@ -120,12 +126,43 @@ def screen_cmd(
     raise typer.Exit(EXIT_BY_DECISION[result.decision])
 
 
+def _history_answers(
+    catalog: Catalog, yes: list[str], no: list[str], rest_no: bool
+) -> dict[str, bool | None]:
+    """History answers from the options: yes, no, or unanswered (None)."""
+    for option, flags in (("--history", yes), ("--history-no", no)):
+        unknown = sorted(set(flags) - set(catalog.history_flags))
+        if unknown:
+            raise ValidationError(
+                option,
+                f"unknown history flag {unknown[0]!r}",
+                value=unknown[0],
+                allowed=sorted(catalog.history_flags),
+            )
+    both = sorted(set(yes) & set(no))
+    if both:
+        raise ValidationError(
+            "--history-no", f"history flag {both[0]!r} answered both yes and no", value=both[0]
+        )
+    answers: dict[str, bool | None] = {}
+    for flag in catalog.history_flags:
+        if flag in yes:
+            answers[flag] = True
+        elif flag in no or rest_no:
+            answers[flag] = False
+        else:
+            answers[flag] = None
+    return answers
+
+
 def _print_history_flags(catalog: Catalog, as_json: bool) -> None:
     flags = list(catalog.history_flags.values())
     if as_json:
         _echo_json([f.model_dump() for f in flags])
         return
-    table = Table(title="History flags (pass --history FLAG for each 'yes')")
+    table = Table(
+        title="History flags (--history FLAG for each 'yes', --history-no FLAG for each 'no')"
+    )
     for column in ("flag", "required", "question"):
         table.add_column(column)
     for flag in flags:
@@ -314,6 +351,7 @@ def _find(catalog: Catalog, name: str) -> dict[str, Any] | None:
         {r.id: r for r in catalog.condition_rules},
         {r.id: r for r in catalog.interaction_rules},
         {r.id: r for r in catalog.timing_rules},
+        {r.id: r for r in catalog.combination_rules},
         {r.id: r for r in catalog.blood_pressure_rules},
         {catalog.pregnancy_rule.id: catalog.pregnancy_rule, catalog.age_rule.id: catalog.age_rule},
     ]
@@ -331,6 +369,8 @@ def _find(catalog: Catalog, name: str) -> dict[str, Any] | None:
             "ingredients": list(match.ingredients),
             "classes": list(match.classes),
             "matched_names": list(match.matched_names),
+            "did_you_mean": {s.word: list(s.names) for s in match.suggestions},
+            "unrecognised": list(match.unrecognised),
         }
     return None
 
@@ -393,7 +433,8 @@ def validate_cmd(
         summary += (
             f"; {len(catalog.instruments)} instruments, {len(catalog.conditions)} conditions, "
             f"{len(catalog.medication_names)} medication names, "
-            f"{len(catalog.interaction_rules)} interaction rules, {len(catalog.sources)} sources"
+            f"{len(catalog.interaction_rules)} interaction rules, "
+            f"{len(catalog.combination_rules)} combination rules, {len(catalog.sources)} sources"
         )
     console.print(summary, highlight=False)
 

@@ -28,7 +28,7 @@ from microtrial.domain.catalog_files import (
 )
 from microtrial.domain.medications import match_medication
 from microtrial.domain.scoring import ScoreResult
-from microtrial.domain.screening import medication_findings
+from microtrial.domain.screening import combination_findings, medication_findings
 from microtrial.errors import ValidationError
 
 # Instruments holding a blood-pressure reading: the patient's own at home, and one the clinic
@@ -457,7 +457,9 @@ def check_new_medications(
 ) -> list[Alert]:
     """Alert for each newly added medication with a contraindicated or major finding.
 
-    A medication counts as new unless its text or all its ingredients were already listed.
+    Findings include the catalog's combinations of the new entry with any listed medication
+    (e.g. linezolid added to sertraline). A medication counts as new unless its text or all its
+    ingredients were already listed.
     """
     catalog = catalog or load_catalog()
     rule = catalog.alerts.new_medication
@@ -465,13 +467,16 @@ def check_new_medications(
     before_text = {p.strip().lower() for p in previous}
     before_ingredients = {i for p in previous for i in match_medication(p, catalog).ingredients}
     alerts = []
-    for entered in current:
-        ingredients = set(match_medication(entered, catalog).ingredients)
+    matches = [match_medication(entered, catalog) for entered in current if entered.strip()]
+    for med in matches:
+        entered = med.entered
+        ingredients = set(med.ingredients)
         if entered.strip().lower() in before_text or (
             ingredients and ingredients <= before_ingredients
         ):
             continue  # same text, or only ingredients already taken (e.g. a new strength)
-        for finding in medication_findings(entered, substance, catalog):
+        combined = combination_findings(matches, catalog, involving=med)
+        for finding in (*medication_findings(entered, substance, catalog), *combined):
             if SEVERITY_ORDER[finding.severity] >= threshold:
                 alerts.append(
                     Alert(

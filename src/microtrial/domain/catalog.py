@@ -23,6 +23,7 @@ from microtrial.domain.catalog_files import (
     AlertCatalog,
     BloodPressureRule,
     CatalogModel,
+    CombinationRule,
     Condition,
     ConditionGroup,
     ConditionRule,
@@ -100,6 +101,7 @@ class Catalog(CatalogModel):
     blood_pressure_rules: tuple[BloodPressureRule, ...]
     interaction_rules: tuple[InteractionRule, ...]
     timing_rules: tuple[TimingRule, ...]
+    combination_rules: tuple[CombinationRule, ...]
     medication_classes: dict[str, MedicationClass]
     ingredients: dict[str, Ingredient]
     products: tuple[Product, ...]
@@ -239,6 +241,7 @@ def _build(parsed: Mapping[str, Any]) -> tuple[Catalog | None, list[str]]:
         blood_pressure_rules=scr.blood_pressure_rules,
         interaction_rules=scr.interaction_rules,
         timing_rules=scr.timing_rules,
+        combination_rules=scr.combination_rules,
         medication_classes={c.id: c for c in med.classes},
         ingredients={i.id: i for i in med.ingredients},
         products=med.products,

@@ -64,6 +64,7 @@ def duplicate_id_problems(
     rule_ids = [r.id for r in scr.condition_rules]
     rule_ids += [r.id for r in scr.interaction_rules]
     rule_ids += [r.id for r in scr.timing_rules]
+    rule_ids += [r.id for r in scr.combination_rules]
     problems: list[str] = []
     for label, ids in (
         ("source", [s.id for s in src.sources]),
@@ -118,6 +119,10 @@ def screening_problems(
             problems.append(
                 f"rule {irule.id}: severity must name every substance {sorted(substances)}"
             )
+    for combo in scr.combination_rules:
+        problems += _need_sources(f"rule {combo.id}", combo.sources, sources)
+        for side in (combo.first, combo.second):
+            problems += _match_problems(f"rule {combo.id}", side, classes, ingredients)
     for trule in scr.timing_rules:
         problems += _need_sources(f"rule {trule.id}", trule.sources, sources)
         problems += _match_problems(f"rule {trule.id}", trule.match, classes, ingredients)

@@ -168,6 +168,14 @@ class TimingRule(_Rule):
     separation_days_after: int = Field(ge=0)
 
 
+class CombinationRule(_Rule):
+    """Two medications taken together (different ingredients, in any entries); a finding itself."""
+
+    first: Match
+    second: Match
+    severity: Severity
+
+
 class ScreeningFile(CatalogModel):
     version: str
     substances: tuple[Substance, ...]
@@ -178,6 +186,7 @@ class ScreeningFile(CatalogModel):
     blood_pressure_rules: tuple[BloodPressureRule, ...]
     interaction_rules: tuple[InteractionRule, ...]
     timing_rules: tuple[TimingRule, ...]
+    combination_rules: tuple[CombinationRule, ...] = ()
 
 
 # ---------------------------------------------------------------- medications

@@ -28,6 +28,7 @@ __all__ = [
     "Finding",
     "PatientSnapshot",
     "ScreeningResult",
+    "combination_findings",
     "medication_findings",
     "screen",
 ]
@@ -137,6 +138,44 @@ def _matches(rule_match: Match, med: MedicationMatch) -> bool:
     )
 
 
+def _unrecognised(words: str, entered: str, catalog: Catalog) -> Finding:
+    within = "" if words == entered else f" (in {entered!r})"
+    return Finding(
+        severity="moderate",
+        code="medication-unrecognised",
+        title=f"Unrecognised medication: {words}{within}",
+        rationale=(
+            f"{words!r}{within} matches no name in the medication catalog; a clinician must "
+            "check it for interactions."
+        ),
+        sources=catalog.cite(("design-choice",)),
+        matched=words,
+    )
+
+
+def _reading_findings(med: MedicationMatch, catalog: Catalog) -> list[Finding]:
+    """A close spelling ("did you mean") and each word left unrecognised in a matched entry."""
+    found: list[Finding] = []
+    for suggestion in med.suggestions:
+        meant = " or ".join(suggestion.names)
+        found.append(
+            Finding(
+                severity="moderate",
+                code="medication-spelling",
+                title=f"Did you mean {meant}? ({suggestion.word!r} in {med.entered!r})",
+                rationale=(
+                    f"{suggestion.word!r} is not in the medication catalog; it was screened as "
+                    f"{meant} ({', '.join(suggestion.ingredients)}). A clinician must confirm "
+                    "the medication and correct the entry."
+                ),
+                sources=catalog.cite(("design-choice",)),
+                matched=f"{suggestion.word} -> {meant}",
+            )
+        )
+    found.extend(_unrecognised(words, med.entered, catalog) for words in med.unrecognised)
+    return found
+
+
 def medication_findings(
     entered: str,
     substance: str,
@@ -151,20 +190,8 @@ def medication_findings(
     catalog = catalog or load_catalog()
     med = match_medication(entered, catalog)
     if not med.recognised:
-        return (
-            Finding(
-                severity="moderate",
-                code="medication-unrecognised",
-                title=f"Unrecognised medication: {entered}",
-                rationale=(
-                    f"{entered!r} matches no name in the medication catalog; a clinician must "
-                    "check it for interactions."
-                ),
-                sources=catalog.cite(("design-choice",)),
-                matched=entered,
-            ),
-        )
-    found: list[Finding] = []
+        return (_unrecognised(entered, entered, catalog),)
+    found = _reading_findings(med, catalog)
     for irule in catalog.interaction_rules:
         if _matches(irule.match, med):
             found.append(
@@ -197,6 +224,54 @@ def medication_findings(
                     matched=f"{entered} ({', '.join(med.ingredients)})",
                     evidence=trule.evidence,
                     unverified=trule.unverified,
+                )
+            )
+    return tuple(found)
+
+
+def _takes(rule_match: Match, ingredient: str, catalog: Catalog) -> bool:
+    return ingredient in rule_match.ingredients or bool(
+        set(rule_match.classes) & set(catalog.ingredients[ingredient].classes)
+    )
+
+
+def combination_findings(
+    meds: Sequence[MedicationMatch],
+    catalog: Catalog | None = None,
+    involving: MedicationMatch | None = None,
+) -> tuple[Finding, ...]:
+    """Findings for pairs of medications taken together (across entries or in one entry).
+
+    With ``involving``, only pairs in which one side comes from that entry count (a new entry
+    mid-trial).
+    """
+    catalog = catalog or load_catalog()
+    found: list[Finding] = []
+    for rule in catalog.combination_rules:
+        pairs: list[str] = []
+        for a in meds:
+            for b in meds:
+                if involving is not None and involving not in (a, b):
+                    continue
+                pairs.extend(
+                    f"{a.entered} ({ia}) + {b.entered} ({ib})"
+                    for ia in a.ingredients
+                    for ib in b.ingredients
+                    if ia != ib
+                    and _takes(rule.first, ia, catalog)
+                    and _takes(rule.second, ib, catalog)
+                )
+        if pairs:
+            found.append(
+                Finding(
+                    severity=rule.severity,
+                    code=rule.id,
+                    title=rule.title,
+                    rationale=rule.rationale,
+                    sources=catalog.cite(rule.sources),
+                    matched="; ".join(dict.fromkeys(pairs)),
+                    evidence=rule.evidence,
+                    unverified=rule.unverified,
                 )
             )
     return tuple(found)
@@ -351,9 +426,10 @@ def screen(
             )
         )
 
-    for entered in snapshot.medications:
-        if entered.strip():
-            findings.extend(medication_findings(entered, substance, catalog, frozenset(groups)))
+    entries = [entered for entered in snapshot.medications if entered.strip()]
+    for entered in entries:
+        findings.extend(medication_findings(entered, substance, catalog, frozenset(groups)))
+    findings.extend(combination_findings([match_medication(e, catalog) for e in entries], catalog))
 
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.code))
     return ScreeningResult(

@@ -191,11 +191,13 @@ def test_dose_on_and_off_calendar() -> None:
 
 def test_new_contraindicated_or_major_medication_holds_dosing() -> None:
     alerts = check_new_medications(["Zoloft"], ["Zoloft", "Lithobid 300 mg", "Ultram"], "lsd")
+    # lithium; tramadol; and tramadol together with the listed SSRI (a combination rule)
     assert [(a.code, a.action) for a in alerts] == [
         ("new-medication-interaction", "hold-dosing")
-    ] * 2
+    ] * 3
     assert "contraindicated" in (alerts[0].detail or "")
     assert "major" in (alerts[1].detail or "")
+    assert "Ultram (tramadol) + Zoloft (sertraline)" in (alerts[2].detail or "")
 
 
 def test_new_moderate_or_minor_medication_raises_nothing() -> None:
