@@ -4,6 +4,7 @@ PostgreSQL password never on a command line or in an error (issue: security find
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import textwrap
 from pathlib import Path
@@ -38,7 +39,10 @@ def test_redcap_records_escape_a_formula_typed_as_free_text(
             assert not cell.lstrip('"').startswith(("=", "@", "+")), cell
 
 
-def test_cli_exports_and_backups_are_owner_only(database_url: str, tmp_path: Path) -> None:
+def test_cli_exports_and_backups_are_owner_only(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MICROTRIAL_EXPORT_SECRET", secrets.token_urlsafe(32))
     url = ("--database-url", database_url)
     assert run_cli("db", "upgrade", *url)[0] == 0
     assert run_cli("site", "add", "LON1", *url)[0] == 0
