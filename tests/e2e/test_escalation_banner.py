@@ -24,6 +24,7 @@ def test_an_overdue_urgent_alert_is_shown_first_with_its_age(
     page = pages.open("clinician_sitea")
     assert page.locator("section.escalated").count() == 0  # not overdue yet
     clock.advance(hours=30)
+    page = pages.open("clinician_sitea")  # a session ends 12 h after sign-in: sign in again
     for path in ("/clinic/patients", f"/clinic/patients/{pid}", "/clinic/alerts"):
         page.goto(path)
         banner = page.get_by_role("alert").filter(has_text="Escalated")

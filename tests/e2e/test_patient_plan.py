@@ -60,7 +60,7 @@ def test_today_says_period_day_and_the_kit_due(
 
     # Two days later: no capsule that day (every third day), the next one named with its kit.
     clock.advance(days=1)
-    page.reload()
+    page = pages.open("p_A-001")  # a session ends 12 h after sign-in: sign in again
     assert page.locator("#where-now").inner_text() == "Period 1 of 6, day 2 of 14."
     later = _calendar(clinic, trial.id)
     nxt = next(d for d in later.days if d.date > clock.now.date() and d.is_dose_day)
