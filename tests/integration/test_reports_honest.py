@@ -1,0 +1,92 @@
+"""Honest reports: every report says microdosing for pain is unproven and is not medical advice;
+reports of the demo clinic say, on every page, that they are simulated; real clinics' do not."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pypdf
+from sqlalchemy import select
+
+from helpers import Clinic, FixedClock
+from microtrial.domain.actors import system_actor
+from microtrial.reports.cohort_report import cohort_reports
+from microtrial.reports.trial_report import trial_reports
+from microtrial.services import admin
+from microtrial.store.db import Database
+from microtrial.store.models import TrialRow
+
+UNPROVEN = "Microdosing for pain is unproven"
+NOT_ADVICE = "This report is not medical advice."
+SIMULATED_PAGE = "SIMULATED DEMO DATA"
+
+
+def pdf_texts(pdf: bytes) -> list[str]:
+    """Each page's text, extracted with pypdf, whitespace collapsed."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    return [re.sub(r"\s+", " ", page.extract_text()) for page in reader.pages]
+
+
+def unblinded_demo_trial(db: Database) -> int:
+    """The first unblinded trial of the demo clinic."""
+    with db.transaction() as session:
+        query = select(TrialRow.id).where(TrialRow.status == "unblinded").order_by(TrialRow.id)
+        return int(session.execute(query).scalars().first() or 0)
+
+
+def assert_honest(html: str, pdf: bytes, *, simulated: bool) -> None:
+    """The disclaimer in the HTML and the PDF; the simulated mark on every page iff demo data."""
+    assert 'id="not-medical-advice"' in html
+    assert UNPROVEN in html
+    assert NOT_ADVICE in html
+    pages = pdf_texts(pdf)
+    assert UNPROVEN in pages[0]
+    assert NOT_ADVICE in pages[0]
+    if simulated:
+        assert 'id="simulated-data"' in html
+        assert "Simulated demo data" in html
+        assert len(pages) > 1
+        for number, text in enumerate(pages, 1):
+            assert SIMULATED_PAGE in text, f"page {number} not marked simulated"
+    else:
+        assert 'id="simulated-data"' not in html
+        assert "simulated" not in html.lower()
+        assert not any(SIMULATED_PAGE in text for text in pages)
+
+
+def test_demo_trial_reports_are_marked_simulated_on_every_page(demo_clinic: Database) -> None:
+    trial_id = unblinded_demo_trial(demo_clinic)
+    doc = admin.user_actor(demo_clinic, "dr.demo")
+    for audience in ("clinician", "patient"):
+        done = trial_reports(demo_clinic, doc, trial_id, audience=audience, formats=("html", "pdf"))
+        html, pdf = done["html"], done["pdf"]
+        assert isinstance(html, str)
+        assert isinstance(pdf, bytes)
+        assert_honest(html, pdf, simulated=True)
+    caveat = "no controlled trial has shown that it relieves pain"
+    clinician = trial_reports(demo_clinic, doc, trial_id)["html"]
+    assert isinstance(clinician, str)
+    assert caveat in clinician
+
+
+def test_demo_cohort_report_is_marked_simulated_on_every_page(demo_clinic: Database) -> None:
+    researcher = admin.user_actor(demo_clinic, "researcher.demo")
+    done = cohort_reports(demo_clinic, researcher, formats=("html", "pdf"))
+    html, pdf = done["html"], done["pdf"]
+    assert isinstance(html, str)
+    assert isinstance(pdf, bytes)
+    assert_honest(html, pdf, simulated=True)
+
+
+def test_a_real_clinics_cohort_report_is_not_marked_simulated(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    # a real site may even be coded DEMO: only the demo's own site (code and name) counts
+    admin.add_site(clinic.db, system_actor(), "DEMO", "Demonstration Hospital", clock=clock)
+    researcher = clinic.actors["researcher_sitea"]
+    done = cohort_reports(clinic.db, researcher, formats=("html", "pdf"), clock=clock)
+    html, pdf = done["html"], done["pdf"]
+    assert isinstance(html, str)
+    assert isinstance(pdf, bytes)
+    assert_honest(html, pdf, simulated=False)
