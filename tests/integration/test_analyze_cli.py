@@ -145,9 +145,10 @@ def test_blinding_command(tmp_path: Path) -> None:
     code, output = run("blinding", str(path), "--json")
     assert code == 0, output
     res = json.loads(output)
-    assert res["arms"]["active"] == {"n": 4, "correct_share": 0.5, "bang_bi": 0.5}
-    assert res["arms"]["placebo"] == {"n": 4, "correct_share": 0.25, "bang_bi": 0.0}
-    assert res["overall_correct_share"] == 0.375
+    # shares over named guesses (trial B answered only "don't know")
+    assert res["arms"]["active"] == {"n": 4, "correct_share": 1.0, "bang_bi": 0.5}
+    assert res["arms"]["placebo"] == {"n": 4, "correct_share": 0.5, "bang_bi": 0.0}
+    assert res["overall_correct_share"] == 0.75
     assert 0 <= res["james_bi"] <= 1
     code, output = run("blinding")
     assert code == 2

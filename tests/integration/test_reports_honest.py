@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
+from html.parser import HTMLParser
 
+import pandas as pd
 import pypdf
 from sqlalchemy import select
 
 from helpers import Clinic, FixedClock
+from microtrial.analysis.blinding import BlindingResult, blinding
 from microtrial.domain.actors import system_actor
-from microtrial.reports.cohort_report import cohort_reports
-from microtrial.reports.trial_report import trial_reports
-from microtrial.services import admin
+from microtrial.reports.cohort_report import cohort_reports, render_cohort_report
+from microtrial.reports.trial_report import render_trial_report, trial_reports
+from microtrial.services import admin, analysis
 from microtrial.store.db import Database
 from microtrial.store.models import TrialRow
 
@@ -26,6 +30,44 @@ def pdf_texts(pdf: bytes) -> list[str]:
     """Each page's text, extracted with pypdf, whitespace collapsed."""
     reader = pypdf.PdfReader(io.BytesIO(pdf))
     return [re.sub(r"\s+", " ", page.extract_text()) for page in reader.pages]
+
+
+class _Sections(HTMLParser):
+    """The visible text of each <section id=...>, cells and paragraphs separated by spaces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: dict[str, str] = {}
+        self.current: str | None = None
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "svg"):
+            self.skip += 1
+        if tag == "section":
+            self.current = dict(attrs).get("id") or ""
+            self.text[self.current] = ""
+        elif self.current is not None:
+            self.text[self.current] += " "
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "svg"):
+            self.skip -= 1
+        if tag == "section":
+            self.current = None
+        elif self.current is not None:
+            self.text[self.current] += " "
+
+    def handle_data(self, data: str) -> None:
+        if self.current is not None and not self.skip:
+            self.text[self.current] += data
+
+
+def sections_of(html: str) -> dict[str, str]:
+    """Each section's text, whitespace collapsed."""
+    parser = _Sections()
+    parser.feed(html)
+    return {k: re.sub(r"\s+", " ", v).strip() for k, v in parser.text.items()}
 
 
 def unblinded_demo_trial(db: Database) -> int:
@@ -90,3 +132,43 @@ def test_a_real_clinics_cohort_report_is_not_marked_simulated(
     assert isinstance(html, str)
     assert isinstance(pdf, bytes)
     assert_honest(html, pdf, simulated=False)
+
+
+# ----------------------------------------------------------------------------- blinding edge cases
+
+UNDEFINED = "not defined (no named guesses)"
+
+
+def only_dont_know_in_active() -> BlindingResult:
+    """Guesses where every active period was answered "don't know"."""
+    return blinding(
+        pd.DataFrame(
+            {
+                "trial_id": "A",
+                "period": [1, 2, 3, 4],
+                "arm": ["active", "placebo", "active", "placebo"],
+                "guess": ["dont_know", "placebo", "dont_know", "active"],
+            }
+        )
+    )
+
+
+def test_reports_say_bangs_index_is_undefined_without_named_guesses(
+    demo_clinic: Database,
+) -> None:
+    edge = only_dont_know_in_active()
+    researcher = admin.user_actor(demo_clinic, "researcher.demo")
+    cohort = replace(analysis.cohort_analysis(demo_clinic, researcher), blinding=edge)
+    html = render_cohort_report(cohort, "html")
+    assert f"active 2 0 0 2 {UNDEFINED} {UNDEFINED}" in sections_of(html)["blinding"]
+    assert "among the named guesses (“don't know” left out): 50 %" in html
+    pdf = render_cohort_report(cohort, "pdf")
+    assert UNDEFINED in " ".join(pdf_texts(pdf))
+
+    doc = admin.user_actor(demo_clinic, "dr.demo")
+    trial = analysis.analyse_trial(demo_clinic, doc, unblinded_demo_trial(demo_clinic))
+    clinician = render_trial_report(replace(trial, blinding=edge), fmt="html")
+    assert (
+        f"Bang's blinding index: active {UNDEFINED} (0 of 2 right); placebo 0.00"
+        in (sections_of(clinician)["blinding"])
+    )

@@ -276,7 +276,8 @@ def blinding_cmd(
         if as_json:
             typer.echo(json.dumps(res.as_dict()))
         else:
-            console.print(res.summary().to_string(index=False))
+            console.print(res.summary().to_string(index=False, na_rep="—"))
+            console.print("— = not defined (no named guesses); shares are of named guesses")
             console.print(f"James blinding index: {res.james_bi:.3f}")
 
 

@@ -191,13 +191,21 @@ def cohort_report_context(
                 "correct": int(row["n_correct"]),
                 "incorrect": int(row["n_incorrect"]),
                 "dont_know": int(row["n_dont_know"]),
-                "share": f.percent(row["correct_share"]),
-                "bang": f.number(row["bang_bi"], 2),
+                "share": (
+                    f.percent(row["correct_share"])
+                    if f.finite(row["correct_share"])
+                    else f.UNDEFINED_INDEX
+                ),
+                "bang": f.blinding_index(row["bang_bi"]),
             }
             for arm, row in b.arms.iterrows()
         ]
         blind["james"] = f.number(b.james_bi, 2)
-        blind["overall_share"] = f.percent(b.overall_correct_share)
+        blind["overall_share"] = (
+            f.percent(b.overall_correct_share)
+            if f.finite(b.overall_correct_share)
+            else f.UNDEFINED_INDEX
+        )
     strata = {"correct": "guessed right", "incorrect": "guessed wrong", "dont_know": "don't know"}
     by_guess = [
         {

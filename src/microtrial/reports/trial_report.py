@@ -574,7 +574,7 @@ def _blinding(analysis: TrialAnalysis) -> dict[str, Any]:
                 "arm": str(arm),
                 "n": int(row["n"]),
                 "correct": f"{int(row['n_correct'])} of {int(row['n'])}",
-                "bang": f.number(row["bang_bi"], 2),
+                "bang": f.blinding_index(row["bang_bi"]),
             }
             for arm, row in b.arms.iterrows()
         ]
