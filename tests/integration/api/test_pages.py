@@ -224,7 +224,7 @@ def test_result_and_research_pages_on_the_demo_clinic(demo_clinic: Database) -> 
         result = clinician.get(f"/clinic/trials/{unblinded[0].id}/result")
         assert result.status_code == 200, result.text
         assert "Effect of the active capsules compared with placebo" in result.text
-        assert "of the periods with a named guess (“don't know” answers left out)" in result.text
+        assert "of the periods with a named guess, “don't know” answers left out" in result.text
         assert clinician.get("/research").status_code == 403
         researcher = sign_in(server.url, "researcher.demo", DEMO_PASSWORD)
         cohort = researcher.get("/research")
