@@ -38,6 +38,7 @@ __all__ = [
     "TrialReportData",
     "cohort_report_data",
     "demo_report_data",
+    "is_demo_database",
     "trial_report_data",
 ]
 
@@ -90,7 +91,12 @@ def cohort_report_data(
 ) -> CohortReportData:
     """Pool the unblinded trials the actor may see, optionally of one condition group."""
     cohort = cohort_analysis(db, actor, condition_group=condition, clock=clock)
-    return CohortReportData(cohort, condition, clock(), bool(_demo_site_ids(db)))
+    return CohortReportData(cohort, condition, clock(), is_demo_database(db))
+
+
+def is_demo_database(db: Database) -> bool:
+    """Whether ``db`` holds the demo clinic (simulated data), as ``services.demo`` builds it."""
+    return bool(_demo_site_ids(db))
 
 
 def _demo_site_ids(db: Database) -> set[int]:
