@@ -172,3 +172,20 @@ def test_reports_say_bangs_index_is_undefined_without_named_guesses(
         f"Bang's blinding index: active {UNDEFINED} (0 of 2 right); placebo 0.00"
         in (sections_of(clinician)["blinding"])
     )
+
+
+def test_patient_report_counts_right_guesses_among_named_ones(demo_clinic: Database) -> None:
+    doc = admin.user_actor(demo_clinic, "dr.demo")
+    trial = analysis.analyse_trial(demo_clinic, doc, unblinded_demo_trial(demo_clinic))
+    guesses = trial.guesses.copy()
+    guesses.loc[guesses.index[0], ["guess", "correct"]] = ["dont_know", False]
+    right = int(guesses["correct"].sum())
+    dont_know = int((guesses["guess"] == "dont_know").sum())
+    named = len(guesses) - dont_know
+    assert dont_know >= 1
+    html = render_trial_report(replace(trial, guesses=guesses), audience="patient", fmt="html")
+    text = sections_of(html)["blinding"]
+    assert f"Of the {named} times you named the capsules, you were right {right} ." in text
+    said = "1 time" if dont_know == 1 else f"{dont_know} times"
+    verb = "is" if dont_know == 1 else "are"
+    assert f"The {said} you said you did not know {verb} not counted." in text
