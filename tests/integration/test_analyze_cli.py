@@ -123,6 +123,38 @@ def test_pool_command(diaries: Path, tmp_path: Path) -> None:
     assert rows[0]["pooled_effect"] < 0
 
 
+def test_pool_command_refuses_mixed_outcomes_and_takes_the_direction(
+    diaries: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "res.csv"
+    assert run("analyze", str(diaries), "--out", str(out))[0] == 0
+    pain = pd.read_csv(out).assign(outcome="pain")
+    sleep = pain.assign(outcome="sleep", effect_mean=-pain["effect_mean"])
+    both = tmp_path / "both.csv"
+    pd.concat([pain, sleep]).to_csv(both, index=False)
+    code, output = run("pool", str(both), "--json")
+    assert code == 2
+    assert "outcome" in output
+    assert "2 different outcomes (pain, sleep)" in output
+    assert "--outcome" in output
+    code, output = run("pool", str(both), "--outcome", "pain", "--json")
+    assert code == 0, output
+    pooled_pain = json.loads(output)[0]
+    assert pooled_pain["n_trials"] == 6
+    assert pooled_pain["pooled_effect"] < 0
+    code, output = run("pool", str(both), "--outcome", "sleep", "--higher-is-better", "--json")
+    assert code == 0, output
+    up = json.loads(output)[0]
+    assert up["responder_share_shrunk"] == pytest.approx(pooled_pain["responder_share_shrunk"])
+    code, output = run("pool", str(both), "--outcome", "sleep", "--lower-is-better", "--json")
+    assert code == 0, output
+    assert json.loads(output)[0]["responder_share_shrunk"] == 0.0
+    assert pooled_pain["responder_share_shrunk"] > 0.0
+    code, output = run("pool", str(both), "--outcome", "mood")
+    assert code == 2
+    assert "no rows of this outcome" in output
+
+
 def test_power_command() -> None:
     code, output = run("power", "--effect", "-2", "--sd", "1", "--n-sim", "200", "--json")
     assert code == 0, output
@@ -145,9 +177,10 @@ def test_blinding_command(tmp_path: Path) -> None:
     code, output = run("blinding", str(path), "--json")
     assert code == 0, output
     res = json.loads(output)
-    assert res["arms"]["active"] == {"n": 4, "correct_share": 0.5, "bang_bi": 0.5}
-    assert res["arms"]["placebo"] == {"n": 4, "correct_share": 0.25, "bang_bi": 0.0}
-    assert res["overall_correct_share"] == 0.375
+    # shares over named guesses (trial B answered only "don't know")
+    assert res["arms"]["active"] == {"n": 4, "correct_share": 1.0, "bang_bi": 0.5}
+    assert res["arms"]["placebo"] == {"n": 4, "correct_share": 0.5, "bang_bi": 0.0}
+    assert res["overall_correct_share"] == 0.75
     assert 0 <= res["james_bi"] <= 1
     code, output = run("blinding")
     assert code == 2

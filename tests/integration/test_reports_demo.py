@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pypdf
 import pytest
 from typer.testing import CliRunner
 
@@ -22,8 +24,13 @@ def test_demo_writes_the_three_reports(tmp_path: Path) -> None:
     assert kinds == {"clinician", "patient", "cohort"}
     for path in tmp_path.glob("report-*.pdf"):
         assert path.read_bytes().startswith(b"%PDF")
+        pages = pypdf.PdfReader(io.BytesIO(path.read_bytes())).pages
+        for page in pages:  # every page of every demo report says it is simulated
+            assert "SIMULATED DEMO DATA" in page.extract_text(), path.name
     for path in tmp_path.glob("report-*.html"):
         text = path.read_text(encoding="utf-8")
         assert text.startswith("<!DOCTYPE html>")
         assert "<svg" in text
+        assert "Simulated demo data" in text, path.name
+        assert "Microdosing for pain is unproven" in text, path.name
     assert "reports:" in result.stdout

@@ -34,7 +34,7 @@ class BlindingResult:
     """Per-arm guess counts and indices, James' overall index, effects by guess correctness."""
 
     arms: pd.DataFrame  # index arm; n, n_correct, n_incorrect, n_dont_know, correct_share, bang_bi
-    overall_correct_share: float
+    overall_correct_share: float  # correct over named guesses (NaN when none was named)
     james_bi: float
     effect_by_guess: pd.DataFrame  # stratum, n_active, n_placebo, effect, se (needs a value column)
 
@@ -65,9 +65,15 @@ def _num(x: object) -> float | None:
 
 
 def bang_bi(n_correct: int, n_incorrect: int, n_dont_know: int) -> float:
-    """Bang's blinding index of one arm, ``(correct - incorrect) / n`` (NaN when n = 0)."""
+    """Bang's blinding index of one arm, ``(correct - incorrect) / n``.
+
+    NaN (undefined, not 0) when the arm has no named guess: with only "don't know" answers the
+    index is ``(2 * 0/0 - 1) * 0`` in Bang's own form (Bang et al. 2004), nothing to estimate.
+    """
     n = n_correct + n_incorrect + n_dont_know
-    return float("nan") if n == 0 else (n_correct - n_incorrect) / n
+    if n_correct + n_incorrect == 0:
+        return float("nan")
+    return (n_correct - n_incorrect) / n
 
 
 def james_bi(table: np.ndarray[Any, Any]) -> float:
@@ -168,7 +174,9 @@ def blinding(guesses: pd.DataFrame) -> BlindingResult:
     Returns
     -------
     BlindingResult
-        ``correct_share`` is correct guesses over all guesses of the arm (don't-know included).
+        ``correct_share`` (per arm and overall) is correct guesses over named guesses, "don't
+        know" left out of the denominator (NaN when there is no named guess); ``bang_bi`` is NaN
+        for an arm with no named guess.
 
     Examples
     --------
@@ -176,7 +184,7 @@ def blinding(guesses: pd.DataFrame) -> BlindingResult:
     ...                   "arm": ["active", "placebo", "active", "placebo"],
     ...                   "guess": ["active", "active", "dont_know", "placebo"]})
     >>> blinding(g).as_dict()["arms"]["active"]
-    {'n': 2, 'correct_share': 0.5, 'bang_bi': 0.5}
+    {'n': 2, 'correct_share': 1.0, 'bang_bi': 0.5}
     """
     g = _normalise(guesses)
     table = np.zeros((3, 2), dtype=np.int64)
@@ -189,6 +197,7 @@ def blinding(guesses: pd.DataFrame) -> BlindingResult:
         correct = int(table[j, j])
         incorrect = int(table[1 - j, j])
         dk = int(table[2, j])
+        named = correct + incorrect
         rows.append(
             {
                 "arm": arm,
@@ -196,13 +205,13 @@ def blinding(guesses: pd.DataFrame) -> BlindingResult:
                 "n_correct": correct,
                 "n_incorrect": incorrect,
                 "n_dont_know": dk,
-                "correct_share": correct / n if n else float("nan"),
+                "correct_share": correct / named if named else float("nan"),
                 "bang_bi": bang_bi(correct, incorrect, dk),
             }
         )
     arms = pd.DataFrame(rows).set_index("arm")
-    total = int(table.sum())
-    overall = (table[0, 0] + table[1, 1]) / total if total else float("nan")
+    named_total = int(table[:2].sum())  # "don't know" is not a guess: out of the denominator
+    overall = (table[0, 0] + table[1, 1]) / named_total if named_total else float("nan")
     effects = (
         _effect_by_guess(g)
         if "value" in g.columns

@@ -132,8 +132,13 @@ def pool(
     by: str | None = None,
     mcid: float = 1.0,
     higher_is_better: bool = False,
+    outcome: str | None = None,
 ) -> PoolResult:
     """Pool ``fit_trials`` results overall and (with ``by``) per group, e.g. per condition.
+
+    Only rows of one outcome are pooled: with an ``outcome`` column holding several outcomes
+    (pain and sleep, say) a ValidationError names them unless ``outcome`` selects one.
+    ``higher_is_better`` gives the direction of benefit used for the responder shares.
 
     Responders are trials with ``p_mcid > 0.5`` (``responder_share``, from the per-trial fits)
     and trials whose shrunken effect passes the MCID with probability > 0.5
@@ -146,6 +151,7 @@ def pool(
     >>> round(float(pool(res).summary()["pooled_effect"].iloc[0]), 3)
     -1.5
     """
+    results = _one_outcome(results, outcome)
     needed = ["effect_mean", "effect_sd"] + ([by] if by else [])
     for col in needed:
         if col not in results.columns:
@@ -216,3 +222,27 @@ def pool(
     table = pd.DataFrame(rows)
     table["n_trials"] = table["n_trials"].astype(int)
     return PoolResult(groups=table, forest=pd.concat(forest, ignore_index=True))
+
+
+def _one_outcome(results: pd.DataFrame, outcome: str | None) -> pd.DataFrame:
+    """The rows of one outcome: ``outcome`` selects it; rows of several outcomes are refused."""
+    if "outcome" not in results.columns:
+        if outcome is not None:
+            raise ValidationError("outcome", "the results have no 'outcome' column", value=outcome)
+        return results
+    found = sorted(results["outcome"].dropna().astype(str).unique())
+    if outcome is not None:
+        if outcome not in found:
+            raise ValidationError(
+                "outcome", "no rows of this outcome", value=outcome, allowed=found
+            )
+        return results[results["outcome"].astype(str) == outcome].reset_index(drop=True)
+    if len(found) > 1:
+        raise ValidationError(
+            "outcome",
+            f"the rows hold {len(found)} different outcomes ({', '.join(found)}); pooling them "
+            "would mix different measures into one estimate, so select one "
+            "(outcome=... or --outcome)",
+            allowed=found,
+        )
+    return results

@@ -189,16 +189,29 @@ def pool_cmd(
         str | None, typer.Option("--by", help="Pool within groups of this column.")
     ] = None,
     mcid: Annotated[float, typer.Option(help="Responder threshold on the effect.")] = 1.0,
+    outcome: Annotated[
+        str | None,
+        typer.Option("--outcome", help="Pool only the rows of this outcome (e.g. pain)."),
+    ] = None,
+    higher_is_better: Annotated[
+        bool,
+        typer.Option(
+            "--higher-is-better/--lower-is-better",
+            help="Direction of benefit (pain: lower is better; sleep quality: higher).",
+        ),
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Summary CSV/Parquet.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Pool per-trial effects with a normal random-effects model (overall and per group)."""
+    """Pool per-trial effects of one outcome with a normal random-effects model."""
     from microtrial.analysis import pool
 
     with handle_errors():
         frame = _read_table(results, dtype={"trial_id": str})
         with _in_file(results), _report_warnings():
-            pooled = pool(frame, by=by, mcid=mcid)
+            pooled = pool(
+                frame, by=by, mcid=mcid, higher_is_better=higher_is_better, outcome=outcome
+            )
         summary = pooled.summary()
         if as_json:
             typer.echo(summary.to_json(orient="records"))
@@ -276,7 +289,8 @@ def blinding_cmd(
         if as_json:
             typer.echo(json.dumps(res.as_dict()))
         else:
-            console.print(res.summary().to_string(index=False))
+            console.print(res.summary().to_string(index=False, na_rep="—"))
+            console.print("— = not defined (no named guesses); shares are of named guesses")
             console.print(f"James blinding index: {res.james_bi:.3f}")
 
 

@@ -40,6 +40,7 @@ def render_cohort_report(
     *,
     condition: str | None = ...,
     generated_at: dt.datetime | None = ...,
+    simulated: bool = ...,
 ) -> str: ...
 
 
@@ -50,6 +51,7 @@ def render_cohort_report(
     *,
     condition: str | None = ...,
     generated_at: dt.datetime | None = ...,
+    simulated: bool = ...,
 ) -> bytes: ...
 
 
@@ -60,6 +62,7 @@ def render_cohort_report(
     *,
     condition: str | None = ...,
     generated_at: dt.datetime | None = ...,
+    simulated: bool = ...,
 ) -> str | bytes: ...
 
 
@@ -69,10 +72,12 @@ def render_cohort_report(
     *,
     condition: str | None = None,
     generated_at: dt.datetime | None = None,
+    simulated: bool = False,
 ) -> str | bytes:
     """Render a cohort analysis as HTML (str) or PDF (bytes)."""
     check_format(fmt)
     context = cohort_report_context(cohort, condition=condition, generated_at=generated_at)
+    context["simulated"] = simulated  # demo data: a banner and a mark on every PDF page
     return finish("cohort.html", context, fmt)
 
 
@@ -82,7 +87,11 @@ def render_cohort_reports(
     """Render the cohort report data in each of ``formats`` (html, pdf)."""
     return {
         fmt: render_cohort_report(
-            data.cohort, fmt, condition=data.condition, generated_at=data.generated_at
+            data.cohort,
+            fmt,
+            condition=data.condition,
+            generated_at=data.generated_at,
+            simulated=data.simulated,
         )
         for fmt in formats
     }
@@ -182,13 +191,21 @@ def cohort_report_context(
                 "correct": int(row["n_correct"]),
                 "incorrect": int(row["n_incorrect"]),
                 "dont_know": int(row["n_dont_know"]),
-                "share": f.percent(row["correct_share"]),
-                "bang": f.number(row["bang_bi"], 2),
+                "share": (
+                    f.percent(row["correct_share"])
+                    if f.finite(row["correct_share"])
+                    else f.UNDEFINED_INDEX
+                ),
+                "bang": f.blinding_index(row["bang_bi"]),
             }
             for arm, row in b.arms.iterrows()
         ]
         blind["james"] = f.number(b.james_bi, 2)
-        blind["overall_share"] = f.percent(b.overall_correct_share)
+        blind["overall_share"] = (
+            f.percent(b.overall_correct_share)
+            if f.finite(b.overall_correct_share)
+            else f.UNDEFINED_INDEX
+        )
     strata = {"correct": "guessed right", "incorrect": "guessed wrong", "dont_know": "don't know"}
     by_guess = [
         {

@@ -11,6 +11,7 @@ import math
 
 MINUS = "\u2212"
 NOT_AVAILABLE = "n/a"
+UNDEFINED_INDEX = "not defined (no named guesses)"
 
 
 def finite(value: object) -> bool:
@@ -63,6 +64,13 @@ def number(value: object, digits: int = 1) -> str:
     """A plain number to ``digits`` decimals (n/a when missing)."""
     if not finite(value):
         return NOT_AVAILABLE
+    return signed(float(value), digits)  # type: ignore[arg-type]
+
+
+def blinding_index(value: object, digits: int = 2) -> str:
+    """A blinding index or share to ``digits`` decimals; undefined ones say why (no named guess)."""
+    if not finite(value):
+        return UNDEFINED_INDEX
     return signed(float(value), digits)  # type: ignore[arg-type]
 
 

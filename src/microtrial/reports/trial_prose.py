@@ -184,6 +184,10 @@ def caveats(analysis: TrialAnalysis, context: dict[str, Any]) -> list[str]:
         )
     out += [f"Analysis note: {w}" for w in analysis.warnings]
     out.append(
+        "Microdosing for pain is unproven: no controlled trial has shown that it relieves pain, "
+        "and one patient's result does not change that. This report is not medical advice."
+    )
+    out.append(
         "MicroTrial supports the clinician's judgement; it does not make a diagnosis or a "
         "treatment decision."
     )

@@ -78,6 +78,7 @@ def render_trial_report(
     entries: Sequence[DiaryEntryRead] | None = ...,
     adverse_events: Sequence[AdverseEventRead] | None = ...,
     generated_at: dt.datetime | None = ...,
+    simulated: bool = ...,
 ) -> str: ...
 
 
@@ -90,6 +91,7 @@ def render_trial_report(
     entries: Sequence[DiaryEntryRead] | None = ...,
     adverse_events: Sequence[AdverseEventRead] | None = ...,
     generated_at: dt.datetime | None = ...,
+    simulated: bool = ...,
 ) -> bytes: ...
 
 
@@ -102,6 +104,7 @@ def render_trial_report(
     entries: Sequence[DiaryEntryRead] | None = ...,
     adverse_events: Sequence[AdverseEventRead] | None = ...,
     generated_at: dt.datetime | None = ...,
+    simulated: bool = ...,
 ) -> str | bytes: ...
 
 
@@ -113,6 +116,7 @@ def render_trial_report(
     entries: Sequence[DiaryEntryRead] | None = None,
     adverse_events: Sequence[AdverseEventRead] | None = None,
     generated_at: dt.datetime | None = None,
+    simulated: bool = False,
 ) -> str | bytes:
     """Render an unblinded trial's report as HTML (str) or PDF (bytes).
 
@@ -134,6 +138,7 @@ def render_trial_report(
         adverse_events=adverse_events,
         generated_at=generated_at,
     )
+    context["simulated"] = simulated  # demo data: a banner and a mark on every PDF page
     template = "trial_clinician.html" if audience == "clinician" else "trial_patient.html"
     return finish(template, context, fmt)
 
@@ -150,6 +155,7 @@ def render_trial_reports(
             entries=data.entries,
             adverse_events=data.adverse_events,
             generated_at=data.generated_at,
+            simulated=data.simulated,
         )
         for fmt in formats
     }
@@ -568,7 +574,7 @@ def _blinding(analysis: TrialAnalysis) -> dict[str, Any]:
                 "arm": str(arm),
                 "n": int(row["n"]),
                 "correct": f"{int(row['n_correct'])} of {int(row['n'])}",
-                "bang": f.number(row["bang_bi"], 2),
+                "bang": f.blinding_index(row["bang_bi"]),
             }
             for arm, row in b.arms.iterrows()
         ]

@@ -40,6 +40,7 @@ from microtrial.store.db import Database
 from microtrial.store.models import SiteRow, UserRow
 
 DEMO_SITE = "DEMO"
+DEMO_SITE_NAME = "MicroTrial demo clinic"  # with DEMO_SITE: how reports recognise demo data
 DEMO_PASSWORD = "microtrial-demo"
 DEMO_WEEKS = 13
 SPEC = DesignSpec(run_in_days=7, pairs=3, period_days=14, wash_in_days=3)
@@ -131,7 +132,7 @@ def _populate(
     start = now - dt.timedelta(days=7 * DEMO_WEEKS)
     sim = SimClock(start)
     system = system_actor("demo")
-    admin.add_site(db, system, DEMO_SITE, "MicroTrial demo clinic", clock=sim)
+    admin.add_site(db, system, DEMO_SITE, DEMO_SITE_NAME, clock=sim)
     for username, role in STAFF:
         admin.add_user(
             db,

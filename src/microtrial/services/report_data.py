@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.services.adverse_events import AdverseEventRead
@@ -19,6 +21,7 @@ from microtrial.services.analysis import (
     cohort_analysis,
 )
 from microtrial.services.common import Clock, system_clock
+from microtrial.services.demo import DEMO_SITE, DEMO_SITE_NAME
 from microtrial.services.records import (
     DiaryEntryRead,
     list_adverse_events,
@@ -26,6 +29,7 @@ from microtrial.services.records import (
 )
 from microtrial.services.trial_views import list_trials
 from microtrial.store.db import Database
+from microtrial.store.models import PatientRow, SiteRow
 
 __all__ = [
     "CohortReportData",
@@ -34,6 +38,7 @@ __all__ = [
     "TrialReportData",
     "cohort_report_data",
     "demo_report_data",
+    "is_demo_database",
     "trial_report_data",
 ]
 
@@ -49,6 +54,7 @@ class TrialReportData:
     entries: tuple[DiaryEntryRead, ...]
     adverse_events: tuple[AdverseEventRead, ...]
     generated_at: dt.datetime
+    simulated: bool = False  # the patient belongs to the demo clinic: simulated data
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class CohortReportData:
     cohort: CohortAnalysis
     condition: str | None
     generated_at: dt.datetime
+    simulated: bool = False  # the database holds the demo clinic: simulated data
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,8 @@ def trial_report_data(
     analysis = analyse_trial(db, actor, trial_id, clock=clock)
     entries = list_diary_entries(db, actor, analysis.trial.patient_id, clock=clock)
     events = list_adverse_events(db, actor, analysis.trial.patient_id, clock=clock)
-    return TrialReportData(analysis, tuple(entries), tuple(events), clock())
+    simulated = analysis.trial.patient_id in _demo_patient_ids(db)
+    return TrialReportData(analysis, tuple(entries), tuple(events), clock(), simulated)
 
 
 def cohort_report_data(
@@ -83,7 +91,29 @@ def cohort_report_data(
 ) -> CohortReportData:
     """Pool the unblinded trials the actor may see, optionally of one condition group."""
     cohort = cohort_analysis(db, actor, condition_group=condition, clock=clock)
-    return CohortReportData(cohort, condition, clock())
+    return CohortReportData(cohort, condition, clock(), is_demo_database(db))
+
+
+def is_demo_database(db: Database) -> bool:
+    """Whether ``db`` holds the demo clinic (simulated data), as ``services.demo`` builds it."""
+    return bool(_demo_site_ids(db))
+
+
+def _demo_site_ids(db: Database) -> set[int]:
+    """Ids of the demo clinic's site (code and name as ``services.demo`` creates it), if any."""
+    with db.transaction() as session:
+        query = select(SiteRow.id).where(SiteRow.code == DEMO_SITE, SiteRow.name == DEMO_SITE_NAME)
+        return set(session.execute(query).scalars())
+
+
+def _demo_patient_ids(db: Database) -> set[int]:
+    """Ids of the patients of the demo clinic (none in a real clinic's database)."""
+    sites = _demo_site_ids(db)
+    if not sites:
+        return set()
+    with db.transaction() as session:
+        query = select(PatientRow.id).where(PatientRow.site_id.in_(sites))
+        return set(session.execute(query).scalars())
 
 
 def demo_report_data(db: Database) -> DemoReportData:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -18,6 +19,7 @@ from microtrial.domain.access import Action, user_may
 from microtrial.domain.actors import Actor
 from microtrial.http.deps import AppContext, get_context
 from microtrial.services.alerts import overdue_alerts
+from microtrial.services.report_data import is_demo_database
 from microtrial.web.forms import FormState, plain_message
 from microtrial.web.session import read_session
 
@@ -132,9 +134,20 @@ def render(
         "csrf_token": csrf_token or "",
         "patient_facing": actor is None or user_may(actor, Action.USE_PATIENT_APP),
         "escalated": escalated_for(app_context, actor),
+        "simulated": simulated_data(app_context),
     }
     page.update(context or {})
     return templates().TemplateResponse(request, name, page, status_code=status)
+
+
+_DEMO: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()  # database -> demo?
+
+
+def simulated_data(context: AppContext) -> bool:
+    """Whether the server runs on the demo clinic's database (asked once per database)."""
+    if context.db not in _DEMO:
+        _DEMO[context.db] = is_demo_database(context.db)
+    return _DEMO[context.db]
 
 
 def age_text(hours: float) -> str:

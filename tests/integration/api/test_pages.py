@@ -148,6 +148,7 @@ def test_pages_refuse_other_roles_and_hide_other_sites(server: LiveServer, clini
     listing = outsider.get("/clinic/patients")
     assert "B-001" in listing.text
     assert "A-001" not in listing.text
+    assert 'id="simulated-data"' not in listing.text  # a real clinic is not marked as the demo
     assert outsider.get("/today").status_code == 403
     anonymous = httpx.get(f"{server.url}/clinic/patients")
     assert anonymous.status_code == 303
@@ -224,11 +225,13 @@ def test_result_and_research_pages_on_the_demo_clinic(demo_clinic: Database) -> 
         result = clinician.get(f"/clinic/trials/{unblinded[0].id}/result")
         assert result.status_code == 200, result.text
         assert "Effect of the active capsules compared with placebo" in result.text
+        assert "of the periods with a named guess, “don't know” answers left out" in result.text
         assert clinician.get("/research").status_code == 403
         researcher = sign_in(server.url, "researcher.demo", DEMO_PASSWORD)
         cohort = researcher.get("/research")
         assert cohort.status_code == 200
         assert not re.search(r"\bP\d{3}\b", cohort.text)
+        assert "of the periods with a named guess" in cohort.text
         export = researcher.get("/research/export.zip")
         assert export.status_code == 200
         assert export.content.startswith(b"PK")
@@ -244,6 +247,11 @@ def test_result_and_research_pages_on_the_demo_clinic(demo_clinic: Database) -> 
         report = patient.get(f"/my/trials/{mine[0]}/report.html")
         assert report.status_code == 200
         assert "<html" in report.text.lower()
+        assert "Simulated demo data" in report.text  # a demo clinic's report says so
+        assert "Microdosing for pain is unproven" in report.text
+        for page in (result, cohort, patient.get("/today")):  # every page of the demo says so
+            assert 'id="simulated-data"' in page.text
+            assert "simulated data, not a real patient" in page.text
         others = [t.id for t in unblinded if t.id not in mine]
         assert patient.get(f"/my/trials/{others[0]}/report.html").status_code == 404
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,9 @@ def test_r_package_bi_example() -> None:
     assert res.james_bi == pytest.approx(0.896, abs=5e-4)
     assert res.arms.loc["active", "bang_bi"] == pytest.approx(0.115, abs=5e-4)
     assert res.arms.loc["placebo", "bang_bi"] == pytest.approx(0.022, abs=5e-4)
-    assert res.arms.loc["active", "correct_share"] == pytest.approx(48 / 382)
-    assert res.overall_correct_share == pytest.approx(78 / 753)
+    # shares over named guesses: "don't know" is not in the denominator
+    assert res.arms.loc["active", "correct_share"] == pytest.approx(48 / 52)
+    assert res.overall_correct_share == pytest.approx(78 / 104)
 
 
 def test_perfect_and_absent_unblinding() -> None:
@@ -67,7 +69,32 @@ def test_as_dict_shape() -> None:
     d = blinding(g).as_dict()
     assert set(d) == {"arms", "overall_correct_share", "james_bi"}
     assert d["arms"]["placebo"] == {"n": 2, "correct_share": 0.5, "bang_bi": 0.0}
-    assert d["overall_correct_share"] == 0.5
+    assert d["arms"]["active"] == {"n": 2, "correct_share": 1.0, "bang_bi": 0.5}
+    assert d["overall_correct_share"] == pytest.approx(2 / 3)
+
+
+def test_an_arm_of_only_dont_know_has_no_bang_index() -> None:
+    assert math.isnan(bang_bi(0, 0, 4))
+    assert bang_bi(0, 1, 3) == -0.25
+    g = pd.DataFrame(
+        {
+            "trial_id": "A",
+            "period": [1, 2, 3, 4],
+            "arm": ["active", "placebo", "active", "placebo"],
+            "guess": ["dont_know", "placebo", "dont_know", "active"],
+        }
+    )
+    res = blinding(g)
+    assert math.isnan(res.arms.loc["active", "bang_bi"])
+    assert math.isnan(res.arms.loc["active", "correct_share"])
+    assert res.arms.loc["placebo", "bang_bi"] == 0.0
+    # 1 right of the 2 named guesses; the two "don't know" answers are not counted
+    assert res.overall_correct_share == 0.5
+    d = res.as_dict()
+    assert d["arms"]["active"] == {"n": 2, "correct_share": None, "bang_bi": None}
+    only_dk = blinding(g.assign(guess="dont_know"))
+    assert math.isnan(only_dk.overall_correct_share)
+    assert only_dk.as_dict()["overall_correct_share"] is None
 
 
 def test_bad_guess_is_rejected() -> None:

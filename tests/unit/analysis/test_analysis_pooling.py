@@ -80,3 +80,41 @@ def test_bad_input() -> None:
     with pytest.warns(StatisticalWarning):
         out = pool(frame)
     assert out.summary()["n_trials"].iloc[0] == 2
+
+
+def two_outcomes() -> pd.DataFrame:
+    """Six trials with a pain row (benefit: lower) and a sleep row (benefit: higher) each."""
+    pain = pd.DataFrame(
+        {"trial_id": [f"t{i}" for i in range(6)], "outcome": "pain", "effect_mean": Y}
+    )
+    sleep = pain.assign(outcome="sleep", effect_mean=-Y)
+    return pd.concat([pain, sleep], ignore_index=True).assign(effect_sd=np.tile(S, 2))
+
+
+def test_pool_refuses_to_mix_outcomes() -> None:
+    with pytest.raises(ValidationError, match=r"outcome: .*2 different outcomes \(pain, sleep\)"):
+        pool(two_outcomes())
+
+
+def test_pool_selects_one_outcome() -> None:
+    rows = two_outcomes()
+    pain = pool(rows, outcome="pain").summary().iloc[0]
+    alone = pool(rows[rows["outcome"] == "pain"]).summary().iloc[0]
+    assert pain["n_trials"] == 6
+    assert pain["pooled_effect"] == pytest.approx(alone["pooled_effect"])
+    sleep = pool(rows, outcome="sleep").summary().iloc[0]
+    assert sleep["pooled_effect"] == pytest.approx(-pain["pooled_effect"])
+    with pytest.raises(ValidationError, match=r"no rows of this outcome.*allowed: pain, sleep"):
+        pool(rows, outcome="mood")
+
+
+def test_pool_direction_sets_the_responders() -> None:
+    rows = two_outcomes()
+    # sleep improves by the mirror image of pain: same shrunken responders once the direction
+    # says higher is better, none the wrong way round
+    pain = pool(rows, outcome="pain").summary().iloc[0]
+    sleep_up = pool(rows, outcome="sleep", higher_is_better=True).summary().iloc[0]
+    sleep_down = pool(rows, outcome="sleep").summary().iloc[0]
+    assert sleep_up["responder_share_shrunk"] == pytest.approx(pain["responder_share_shrunk"])
+    assert pain["responder_share_shrunk"] == 0.5
+    assert sleep_down["responder_share_shrunk"] == 0.0
