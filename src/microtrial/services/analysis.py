@@ -215,7 +215,8 @@ def _counts(one: TrialAnalysis) -> dict[str, Any]:
     """What one unblinded trial adds to the cohort's descriptive table (counts only)."""
     arm_on = dict(zip(one.days["date"], one.days["arm"], strict=True))
     onset_arms = [arm_on.get(e.onset_date) for e in one.adverse_events]
-    guessed = one.guesses
+    # the correct share over named guesses ("don't know" left out), as analysis.blinding counts it
+    guessed = one.guesses[one.guesses["guess"] != "dont_know"] if len(one.guesses) else one.guesses
     return {
         "condition": one.condition_group or "other",
         "doses_planned": one.doses_planned,
