@@ -132,16 +132,7 @@ def build_calendar(
         if len(set(codes)) != len(codes):
             raise ValidationError("kit_codes", "kit codes repeat", value=codes)
     days: list[CalendarDay] = [
-        CalendarDay(
-            date=start_date + timedelta(days=i),
-            trial_day=i,
-            phase=Phase.RUN_IN,
-            period=None,
-            period_day=None,
-            is_wash_in=False,
-            is_dose_day=False,
-            kit_code=None,
-        )
+        _day_without_capsule(start_date + timedelta(days=i), Phase.RUN_IN, i)
         for i in range(view.run_in_days)
     ]
     for p in view.periods:
@@ -190,17 +181,7 @@ def shift_for_pause(
     gap = resume_date - pause_date
     kept = [d for d in calendar.days if d.date < pause_date]
     paused = [
-        CalendarDay(
-            date=pause_date + timedelta(days=i),
-            trial_day=None,
-            phase=Phase.PAUSED,
-            period=None,
-            period_day=None,
-            is_wash_in=False,
-            is_dose_day=False,
-            kit_code=None,
-        )
-        for i in range(gap.days)
+        _day_without_capsule(pause_date + timedelta(days=i), Phase.PAUSED) for i in range(gap.days)
     ]
     moved = []
     for d in calendar.days:
@@ -224,20 +205,23 @@ def pause_open(calendar: TrialCalendar, pause_date: date) -> TrialCalendar:
     return TrialCalendar(
         tz=calendar.tz,
         days=tuple(
-            d
-            if d.date < pause_date
-            else CalendarDay(
-                date=d.date,
-                trial_day=None,
-                phase=Phase.PAUSED,
-                period=None,
-                period_day=None,
-                is_wash_in=False,
-                is_dose_day=False,
-                kit_code=None,
-            )
+            d if d.date < pause_date else _day_without_capsule(d.date, Phase.PAUSED)
             for d in calendar.days
         ),
+    )
+
+
+def _day_without_capsule(day: date, phase: Phase, trial_day: int | None = None) -> CalendarDay:
+    """A run-in or pause day: no period, no dose, no kit (pause days have no trial day)."""
+    return CalendarDay(
+        date=day,
+        trial_day=trial_day,
+        phase=phase,
+        period=None,
+        period_day=None,
+        is_wash_in=False,
+        is_dose_day=False,
+        kit_code=None,
     )
 
 
