@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain.access import Action
-from microtrial.domain.actors import USER_ROLES
+from microtrial.domain.actors import USER_ROLES, Actor
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
-from microtrial.http.deps import ContextDep
+from microtrial.http.deps import AppContext, ContextDep
 from microtrial.services import admin, users
 from microtrial.web.forms import REFUSALS, FormSpec, FormState
 from microtrial.web.rendering import render, render_form
@@ -120,14 +122,12 @@ def set_user_status(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
     """Deactivate or reactivate a user of the admin's site (their sessions end at once)."""
-    actor = user.require(Action.MANAGE_USERS)
     change = users.reactivate_user if values.get("do") == "reactivate" else users.deactivate_user
-    try:
-        change(context.db, actor, values.get("username", ""), clock=context.clock)
-    except (ValidationError, NotFound) as err:
-        form = FormState.refused("user-status", values, err, CHANGE_USER)
-        return _admin_page(context, request, user, form=form)
-    return RedirectResponse("/admin?saved=User", status_code=303)
+    db, clock = context.db, context.clock
+    return _change_user(
+        context, request, user, values, "user-status",
+        lambda actor, name: change(db, actor, name, clock=clock),
+    )  # fmt: skip
 
 
 @router.post("/admin/users/role")
@@ -135,19 +135,11 @@ def set_user_role(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
     """Give a staff user of the admin's site another role (their sessions end at once)."""
-    actor = user.require(Action.MANAGE_USERS)
-    try:
-        users.set_role(
-            context.db,
-            actor,
-            values.get("username", ""),
-            values.get("role", ""),
-            clock=context.clock,
-        )
-    except (ValidationError, NotFound) as err:
-        form = FormState.refused("user-role", values, err, CHANGE_USER)
-        return _admin_page(context, request, user, form=form)
-    return RedirectResponse("/admin?saved=User", status_code=303)
+    db, clock, role = context.db, context.clock, values.get("role", "")
+    return _change_user(
+        context, request, user, values, "user-role",
+        lambda actor, name: users.set_role(db, actor, name, role, clock=clock),
+    )  # fmt: skip
 
 
 @router.post("/admin/users/password")
@@ -155,16 +147,29 @@ def set_user_password(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
     """Set a new password for a user of the admin's site (their sessions end at once)."""
+    db, clock, password = context.db, context.clock, values.get("password", "")
+    return _change_user(
+        context, request, user, values, "user-password",
+        lambda actor, name: users.set_user_password(db, actor, name, password, clock=clock),
+    )  # fmt: skip
+
+
+UserChange = Callable[[Actor, str], object]  # (the admin, the username) -> the changed user
+
+
+def _change_user(
+    context: AppContext,
+    request: Request,
+    user: PageUser,
+    values: dict[str, str],
+    key: str,
+    change: UserChange,
+) -> Response:
+    """Apply one lifecycle change to the named user; a refusal redraws its form beside the field."""
     actor = user.require(Action.MANAGE_USERS)
     try:
-        users.set_user_password(
-            context.db,
-            actor,
-            values.get("username", ""),
-            values.get("password", ""),
-            clock=context.clock,
-        )
+        change(actor, values.get("username", ""))
     except (ValidationError, NotFound) as err:
-        form = FormState.refused("user-password", values, err, CHANGE_USER)
+        form = FormState.refused(key, values, err, CHANGE_USER)
         return _admin_page(context, request, user, form=form)
     return RedirectResponse("/admin?saved=User", status_code=303)
