@@ -18,22 +18,30 @@ from microtrial.errors import ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.services import patient_chart, patients
 from microtrial.web.clinic_pages import dashboard_context
+from microtrial.web.forms import FormSpec, FormState
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser
 
 router = APIRouter(include_in_schema=False)
-# The forms' field labels, to name a refused field as the form does.
-LABELS = {
-    "code": "Condition",
-    "reason": "Reason",
-    "end_date": "End date",
-    "medication": "Medication",
-    "local_date": "Date measured",
-    "date": "Date measured",
-    "systolic": "Systolic (mmHg)",
-    "diastolic": "Diastolic (mmHg)",
-    "pulse": "Pulse",
-}
+# The forms' fields by label; the service names that mean them (a BP item is "clinic_bp.<field>").
+RECORD = FormSpec(
+    {
+        "code": "Condition",
+        "reason": "Reason",
+        "end_date": "End date",
+        "local_date": "Date measured",
+        "systolic": "Systolic (mmHg)",
+        "diastolic": "Diastolic (mmHg)",
+        "pulse": "Pulse",
+    },
+    {
+        "date": "local_date",
+        "clinic_bp.systolic": "systolic",
+        "clinic_bp.diastolic": "diastolic",
+        "clinic_bp.pulse": "pulse",
+    },
+    choices=frozenset({"code"}),
+)
 
 
 def _refused(
@@ -44,12 +52,12 @@ def _refused(
     form: tuple[str, dict[str, str]],
     err: ValidationError,
 ) -> HTMLResponse:
+    """The patient page again around a refused record form (the shared FormState wording)."""
     key, values = form
-    field = err.field.rsplit(".", 1)[-1]  # "clinic_bp.diastolic" is the form's "diastolic"
-    text = f"{LABELS.get(field, field)}: {str(err).split(': ', 1)[-1]}"
+    state = FormState.refused(key, values, err, RECORD)
     page = dashboard_context(context, user, patient_id)
-    page["record_form"] = {"key": key, "typed": values, "errors": {field: text}}
-    page["error"] = text
+    page["record_form"] = state
+    page["error"] = state.message
     return render(request, "clinic_patient.html", page, status=422)
 
 
