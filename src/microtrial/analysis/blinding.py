@@ -16,7 +16,8 @@ import pandas as pd
 
 from microtrial.errors import ValidationError
 
-GUESSES = ("active", "placebo", "dont_know")
+DONT_KNOW = "dont_know"  # a guess that names no arm: left out of the correct shares
+GUESSES = ("active", "placebo", DONT_KNOW)
 ARMS = ("active", "placebo")
 _GUESS_ALIASES = {
     "active": "active",

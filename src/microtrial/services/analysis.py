@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis import BlindingResult, PoolResult, blinding, fit_trials, pool
+from microtrial.analysis.blinding import DONT_KNOW
 from microtrial.analysis.completeness import Completeness, PeriodPlan, assess_completeness
 from microtrial.analysis.describe import describe_cohort
 from microtrial.domain.access import Action, authorize
@@ -216,7 +217,7 @@ def _counts(one: TrialAnalysis) -> dict[str, Any]:
     arm_on = dict(zip(one.days["date"], one.days["arm"], strict=True))
     onset_arms = [arm_on.get(e.onset_date) for e in one.adverse_events]
     # the correct share over named guesses ("don't know" left out), as analysis.blinding counts it
-    guessed = one.guesses[one.guesses["guess"] != "dont_know"] if len(one.guesses) else one.guesses
+    guessed = one.guesses[one.guesses["guess"] != DONT_KNOW] if len(one.guesses) else one.guesses
     return {
         "condition": one.condition_group or "other",
         "doses_planned": one.doses_planned,

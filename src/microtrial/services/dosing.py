@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from microtrial.analysis.blinding import GUESSES
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import check_dose_report
@@ -44,7 +45,6 @@ from microtrial.store.models import (
     TrialRow,
 )
 
-GUESSES = ("active", "placebo", "dont_know")
 # Trials without a calendar yet: a dose reported for one is off any calendar.
 UNPLANNED = frozenset({TrialStatus.DRAFT, TrialStatus.SCREENED})
 DOSE_DURING_HOLD = DeviationKind.DOSE_DURING_HOLD.value
