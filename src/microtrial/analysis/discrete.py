@@ -15,8 +15,10 @@ Checked against PyMC NUTS in ``tests/reference/pymc_discrete.py``.
 
 Effect: ``beta`` is the log odds ratio (binary) or log rate ratio (count), active vs placebo;
 ``difference_*`` is the risk (or rate per day) difference at the trial's centre, from
-``mu | beta`` as normal.  ``p_mcid`` uses ``mcid`` on the log scale; ``p_mcid_rel`` is
-P(ratio ≤ 1 - relative_mcid), e.g. a 30 % reduction.
+``mu | beta`` as normal.  The continuous model's ``p_mcid``/``p_mcid_rel`` mean points on the
+outcome's scale and have no meaning here, so they are NaN; instead ``p_ratio_reduction`` is
+P(ratio ≤ 1 - relative_mcid), e.g. at least 30 % fewer headache days' odds or attacks, and
+``p_log_ratio_mcid`` is P(log ratio ≤ -mcid) with ``mcid`` given on the log-ratio scale.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from scipy import special
 
 from microtrial.analysis.continuous import (
@@ -44,6 +47,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 KINDS = ("binary", "count")
+POINT_SCALE_COLUMNS = ("p_mcid", "p_mcid_rel", "rho_mean")
 PRIOR_SD = np.array([10.0, 2.5, 2.5])  # mu, beta, delta
 TREND_UNIT_DAYS = 28.0
 N_GRID = 121
@@ -57,10 +61,20 @@ _GH_W = _GH_W / _GH_W.sum()
 
 @dataclass(frozen=True)
 class DiscreteFit(BatchFit):
-    """A ``BatchFit`` (``rho_mean`` all NaN) plus the effect as a risk or rate difference."""
+    """A ``BatchFit`` on the log-ratio scale plus the risk or rate difference.
+
+    ``rho_mean``, ``p_mcid`` and ``p_mcid_rel`` are NaN (they are point-scale summaries);
+    ``p_ratio_reduction`` and ``p_log_ratio_mcid`` are the ratio-scale ones.
+    """
 
     difference_mean: FloatArray
     difference_sd: FloatArray
+    p_ratio_reduction: FloatArray
+    p_log_ratio_mcid: FloatArray
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy results without the point-scale columns that do not apply to ratios."""
+        return super().to_frame().drop(columns=list(POINT_SCALE_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -284,11 +298,13 @@ def _fit_chunk(
         ci95_low=masked(interp_rows(np.full(n, 0.025), cdf, grid)),
         ci95_high=masked(interp_rows(np.full(n, 0.975), cdf, grid)),
         p_benefit=masked(probs[0]),
-        p_mcid=masked(probs[1]),
-        p_mcid_rel=masked(probs[2]),
+        p_mcid=nan,
+        p_mcid_rel=nan,
         rho_mean=nan,
         difference_mean=masked(diff_mean),
         difference_sd=masked(diff_sd),
+        p_ratio_reduction=masked(probs[2]),
+        p_log_ratio_mcid=masked(probs[1]),
         flags=flags.astype(np.int64),
     )
 

@@ -34,7 +34,7 @@ RESULT_COLUMNS = [
     "warning",
 ]
 EXTRA_COLUMNS = ["n_baseline", "baseline_mean", "p_mcid_rel"]
-DISCRETE_COLUMNS = ["difference_mean", "difference_sd"]
+DISCRETE_COLUMNS = ["difference_mean", "difference_sd", "p_ratio_reduction", "p_log_ratio_mcid"]
 
 
 def fit_batch(
@@ -120,8 +120,9 @@ def fit_trials(
     pandas.DataFrame
         Columns ``trial_id, outcome, n_active, n_placebo, effect_mean, effect_sd, ci95_low,
         ci95_high, p_benefit, p_mcid, rho_mean, warning`` then ``n_baseline, baseline_mean,
-        p_mcid_rel`` (and ``difference_mean, difference_sd`` for binary/count); effect = active
-        minus placebo (log odds / rate ratio for binary / count outcomes).
+        p_mcid_rel``; effect = active minus placebo.  Binary/count outcomes: the effect is the log
+        odds / rate ratio, ``p_mcid``, ``p_mcid_rel`` and ``rho_mean`` are left out and
+        ``difference_mean, difference_sd, p_ratio_reduction, p_log_ratio_mcid`` follow.
 
     Examples
     --------
@@ -158,5 +159,7 @@ def fit_trials(
     out = fit.to_frame()
     out.insert(0, "outcome", trials.outcome)
     out.insert(0, "trial_id", trials.trial_id)
-    extra = EXTRA_COLUMNS + (DISCRETE_COLUMNS if outcome_type != "continuous" else [])
-    return pd.DataFrame(out[RESULT_COLUMNS + extra])
+    if outcome_type == "continuous":
+        return pd.DataFrame(out[RESULT_COLUMNS + EXTRA_COLUMNS])
+    columns = [c for c in RESULT_COLUMNS + EXTRA_COLUMNS if c in out.columns] + DISCRETE_COLUMNS
+    return pd.DataFrame(out[columns])
