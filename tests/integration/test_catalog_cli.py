@@ -54,12 +54,31 @@ def test_screen_clean_with_gabapentin_exit_0() -> None:
         (["--history", "psychotic-disorder"], 4, "do-not-start"),
         (["--history", "bipolar-1"], 4, "do-not-start"),
         (["--pregnant"], 4, "do-not-start"),
-        (["--bp", "170/100"], 4, "do-not-start"),
     ],
 )
 def test_screen_exit_codes(args: list[str], code: int, decision: str) -> None:
     got, data = screen_json("--substance", "lsd", *CLEAN, *args)
     assert (got, data["decision"]) == (code, decision)
+
+
+@pytest.mark.parametrize(
+    ("readings", "code", "finding"),
+    [
+        (["132/90"], 0, None),  # above no threshold
+        (["165/95"], 3, "bp-recheck"),  # one occasion: recheck, not yet do-not-start
+        (["165/95", "161/91"], 4, "bp-uncontrolled"),  # mean 163/93 > 160/90
+        (["141/90", "141/90"], 3, "bp-elevated"),  # mean > 140/90 (systolic)
+        (["140/90", "140/90"], 0, None),  # 140/90 is not > 140/90
+    ],
+)
+def test_screen_judges_the_mean_of_repeated_bp_readings(
+    readings: list[str], code: int, finding: str | None
+) -> None:
+    bp = [arg for reading in readings for arg in ("--bp", reading)]
+    got, data = screen_json("--substance", "lsd", "--age", "45", "--other-history-no", *bp)
+    findings = data["findings"]
+    assert isinstance(findings, list)
+    assert (got, [f["code"] for f in findings]) == (code, [finding] if finding else [])
 
 
 def test_screen_condition_limits_headache_timing_rules() -> None:

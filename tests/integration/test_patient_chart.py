@@ -53,9 +53,16 @@ def test_a_clinic_blood_pressure_goes_through_the_blood_pressure_rules(
         (today, 150, 85, "clinic"),
     ]
     assert chart.blood_pressure[-1].pulse == 70
-    # screening reads the newest reading, whoever measured it
-    snapshot = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
-    assert snapshot.decision
+    # screening judges the mean of the recent readings, whoever measured them
+    screened = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    assert [(f["code"], f["matched"]) for f in screened.findings if f["code"].startswith("bp")] == [
+        (
+            "bp-uncontrolled",
+            "151.7/91.7 mmHg (mean of 3 readings on 3 days: "
+            f"{crisis_day} 185/100; {yesterday} 120/90; {today} 150/85)",
+        )
+    ]
+    assert screened.decision == "do-not-start"
 
 
 def test_only_site_clinicians_record_a_clinic_blood_pressure(

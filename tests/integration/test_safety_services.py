@@ -13,6 +13,7 @@ from microtrial.errors import PermissionDenied, SafetyBlock, ValidationError
 from microtrial.services import (
     alerts,
     dosing,
+    patient_chart,
     patients,
     records,
     screening,
@@ -140,6 +141,52 @@ def test_unrecognised_medication_needs_review_and_names_it(
     result = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
     assert result.decision == "clinician-review"
     assert any("Zorblaxatin" in str(f["matched"]) for f in result.findings)
+
+
+def test_screening_judges_the_mean_of_recent_clinic_and_home_readings(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    clear_history(clinic, doc, pid)
+    today = clock().date()
+    # one clinic reading over 160/90: a recheck that shows the value, not a contraindication
+    patient_chart.record_clinic_bp(clinic.db, doc, pid, today, 165, 95, clock=clock)
+    first = screening.screen_patient(clinic.db, doc, pid, "lsd", clock=clock)
+    assert first.decision == "clinician-review"
+    [recheck] = first.findings
+    assert (recheck["code"], recheck["severity"]) == ("bp-recheck", "major")
+    assert recheck["matched"] == (f"165/95 mmHg (1 reading: {today.isoformat()} 165/95)")
+    assert "average at least 2 readings on separate occasions" in recheck["rationale"]
+    # a home reading on another day: the mean of the two (163/93) exceeds 160/90
+    home = DiaryInput(today - dt.timedelta(days=3), {"systolic": 161, "diastolic": 91}, "home_bp")
+    records.record_diary_entry(clinic.db, doc, pid, home, clock=clock)
+    second = screening.screen_patient(clinic.db, doc, pid, "lsd", clock=clock)
+    assert second.decision == "do-not-start"
+    [uncontrolled] = second.findings
+    assert uncontrolled["code"] == "bp-uncontrolled"
+    assert uncontrolled["title"] == (
+        "Uncontrolled blood pressure: 163/93 mmHg (mean of 2 readings on 2 days), above 160/90 mmHg"
+    )
+    with pytest.raises(SafetyBlock, match="do-not-start"):
+        screening.sign_off_screening(clinic.db, doc, second.record_id, "white coat")
+    # 4 weeks later both have left the window: one new 132/90 reading raises nothing
+    clock.advance(days=28)
+    later = clock().date()
+    patient_chart.record_clinic_bp(clinic.db, doc, pid, later, 132, 90, clock=clock)
+    third = screening.screen_patient(clinic.db, doc, pid, "lsd", clock=clock)
+    assert (third.decision, third.findings) == ("no-known-issues", [])
+    # with 150/90 the day before, the mean 141/90 is above the strict programmes' 140/90:
+    # a moderate finding a clinician may sign off
+    yesterday = later - dt.timedelta(days=1)
+    patient_chart.record_clinic_bp(clinic.db, doc, pid, yesterday, 150, 90, clock=clock)
+    fourth = screening.screen_patient(clinic.db, doc, pid, "lsd", clock=clock)
+    assert [(f["code"], f["severity"]) for f in fourth.findings] == [("bp-elevated", "moderate")]
+    assert "141/90 mmHg (mean of 2 readings on 2 days)" in fourth.findings[0]["title"]
+    signed = screening.sign_off_screening(
+        clinic.db, doc, fourth.record_id, "Treated hypertension; GP aware", clock=clock
+    )
+    assert signed.cleared
 
 
 def test_phq9_item9_raises_an_urgent_alert_and_holds_dosing(

@@ -80,7 +80,14 @@ def screen_cmd(
     ] = None,
     age: Annotated[int | None, typer.Option("--age", min=0, max=130)] = None,
     pregnant: Annotated[bool, typer.Option("--pregnant", help="The patient is pregnant.")] = False,
-    bp: Annotated[str | None, typer.Option("--bp", help="Latest blood pressure, SYS/DIA.")] = None,
+    bp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bp",
+            help="A recent resting blood pressure, SYS/DIA (repeatable: one per occasion, each "
+            "on a different day; screening judges their mean).",
+        ),
+    ] = None,
     list_history_flags: Annotated[
         bool, typer.Option("--list-history-flags", help="List accepted history flags and exit.")
     ] = False,
@@ -105,7 +112,7 @@ def screen_cmd(
             pregnant=pregnant,
             conditions=tuple(condition or ()),
             medications=tuple(med or ()),
-            blood_pressure=BloodPressure.parse(bp) if bp else None,
+            blood_pressures=tuple(BloodPressure.parse(reading) for reading in bp or ()),
             age=age,
         )
         result = screen(snapshot, substance.lower(), catalog)

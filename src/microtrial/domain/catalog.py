@@ -21,6 +21,7 @@ from microtrial.domain import catalog_checks as checks
 from microtrial.domain.catalog_files import (
     AgeRule,
     AlertCatalog,
+    BloodPressureAveraging,
     BloodPressureRule,
     CatalogModel,
     CombinationRule,
@@ -98,6 +99,7 @@ class Catalog(CatalogModel):
     condition_rules: tuple[ConditionRule, ...]
     pregnancy_rule: SimpleRule
     age_rule: AgeRule
+    blood_pressure_averaging: BloodPressureAveraging
     blood_pressure_rules: tuple[BloodPressureRule, ...]
     interaction_rules: tuple[InteractionRule, ...]
     timing_rules: tuple[TimingRule, ...]
@@ -238,6 +240,7 @@ def _build(parsed: Mapping[str, Any]) -> tuple[Catalog | None, list[str]]:
         condition_rules=scr.condition_rules,
         pregnancy_rule=scr.pregnancy_rule,
         age_rule=scr.age_rule,
+        blood_pressure_averaging=scr.blood_pressure_averaging,
         blood_pressure_rules=scr.blood_pressure_rules,
         interaction_rules=scr.interaction_rules,
         timing_rules=scr.timing_rules,

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from microtrial.domain.catalog_files import (
+    SEVERITY_ORDER,
     AlertCatalog,
     AlertRule,
     ConditionsFile,
@@ -95,6 +97,21 @@ def _match_problems(
     return problems
 
 
+def _blood_pressure_problems(scr: ScreeningFile, sources: Mapping[str, Source]) -> list[str]:
+    """The averaging carries a source; rules run most severe first (the first match wins)."""
+    problems = _need_sources(
+        "blood_pressure_averaging", scr.blood_pressure_averaging.sources, sources
+    )
+    rules = scr.blood_pressure_rules
+    problems.extend(
+        f"rule {later.id}: blood_pressure_rules must run most severe first "
+        f"({later.severity} after {earlier.id} {earlier.severity})"
+        for earlier, later in pairwise(rules)
+        if SEVERITY_ORDER[earlier.severity] < SEVERITY_ORDER[later.severity]
+    )
+    return problems
+
+
 def screening_problems(
     scr: ScreeningFile, sources: Mapping[str, Source], med: MedicationsFile, group_ids: set[str]
 ) -> list[str]:
@@ -112,6 +129,7 @@ def screening_problems(
             problems.append(f"rule {crule.id}: unknown history flag {crule.history_flag}")
     for simple in (scr.pregnancy_rule, scr.age_rule, *scr.blood_pressure_rules):
         problems += _need_sources(f"rule {simple.id}", simple.sources, sources)
+    problems += _blood_pressure_problems(scr, sources)
     for irule in scr.interaction_rules:
         problems += _need_sources(f"rule {irule.id}", irule.sources, sources)
         problems += _match_problems(f"rule {irule.id}", irule.match, classes, ingredients)

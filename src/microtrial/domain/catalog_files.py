@@ -126,9 +126,33 @@ class AgeRule(SimpleRule):
     min_age: int
 
 
+Comparison = Literal["above", "at_or_above"]
+
+
 class BloodPressureRule(SimpleRule):
-    systolic_min: int
-    diastolic_min: int
+    """A screening threshold, met when the mean systolic OR diastolic compares as the source says.
+
+    ``above`` is the sources' "exceeding" / ">" (140/90 itself is not ">140/90"); ``at_or_above``
+    is ">=".
+    """
+
+    systolic: int = Field(ge=50, le=300)
+    diastolic: int = Field(ge=20, le=200)
+    comparison: Comparison
+
+
+class BloodPressureAveraging(CatalogModel):
+    """How screening averages readings: at least ``min_days`` days within ``window_days``.
+
+    With readings from fewer days, a mean over a threshold is a recheck finding of at most
+    ``recheck_max_severity`` (never contraindicated: one occasion must not block on its own).
+    """
+
+    min_days: int = Field(ge=1)
+    window_days: int = Field(ge=1)
+    recheck_max_severity: Literal["major", "moderate", "minor"]
+    rationale: str
+    sources: tuple[str, ...] = Field(min_length=1)
 
 
 class Match(CatalogModel):
@@ -183,6 +207,7 @@ class ScreeningFile(CatalogModel):
     condition_rules: tuple[ConditionRule, ...]
     pregnancy_rule: SimpleRule
     age_rule: AgeRule
+    blood_pressure_averaging: BloodPressureAveraging
     blood_pressure_rules: tuple[BloodPressureRule, ...]
     interaction_rules: tuple[InteractionRule, ...]
     timing_rules: tuple[TimingRule, ...]

@@ -8,16 +8,20 @@ Decision rule (ARCHITECTURE.md safety model):
 - ``no-known-issues``: otherwise (``minor`` findings are shown for information).
 
 History answers are ``True`` (yes), ``False`` (no) or ``None``/absent (unanswered).
+
+Blood pressure is judged on the mean of the recent readings the snapshot carries, as the sources
+did (``blood_pressure_findings``; screening.yaml ``blood_pressure_averaging``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from microtrial.domain.catalog import Catalog, CatalogError, load_catalog
-from microtrial.domain.catalog_files import SEVERITY_ORDER, Match
+from microtrial.domain.catalog_files import SEVERITY_ORDER, BloodPressureRule, Match
 from microtrial.domain.medications import MedicationMatch, match_medication
 from microtrial.errors import ValidationError
 
@@ -28,6 +32,7 @@ __all__ = [
     "Finding",
     "PatientSnapshot",
     "ScreeningResult",
+    "blood_pressure_findings",
     "combination_findings",
     "medication_findings",
     "screen",
@@ -41,10 +46,11 @@ FindingSeverity = Literal["contraindicated", "major", "moderate", "minor"]
 
 @dataclass(frozen=True, slots=True)
 class BloodPressure:
-    """A blood-pressure reading in mmHg."""
+    """A blood-pressure reading in mmHg, with the day it was taken when known."""
 
     systolic: int
     diastolic: int
+    taken_on: dt.date | None = None
 
     @classmethod
     def parse(cls, text: str) -> BloodPressure:
@@ -85,7 +91,8 @@ class PatientSnapshot:
     pregnant: bool | None = None
     conditions: Sequence[str] = ()
     medications: Sequence[str] = ()
-    blood_pressure: BloodPressure | None = None
+    # the recent readings (screening.yaml's window), in any order; empty when none
+    blood_pressures: Sequence[BloodPressure] = ()
     age: int | None = None
 
 
@@ -277,6 +284,101 @@ def combination_findings(
     return tuple(found)
 
 
+def _exceeds(rule: BloodPressureRule, systolic_sum: int, diastolic_sum: int, n: int) -> bool:
+    """Whether the mean of n readings (given as sums, so exact) meets the rule's comparison."""
+    if rule.comparison == "above":
+        return systolic_sum > rule.systolic * n or diastolic_sum > rule.diastolic * n
+    return systolic_sum >= rule.systolic * n or diastolic_sum >= rule.diastolic * n
+
+
+def _mmhg(total: int, n: int) -> str:
+    """A mean in mmHg: whole when it is whole, else to one decimal."""
+    return f"{total // n}" if total % n == 0 else f"{total / n:.1f}"
+
+
+def _listed(readings: Sequence[BloodPressure]) -> str:
+    return "; ".join(
+        (f"{r.taken_on.isoformat()} " if r.taken_on else "") + f"{r.systolic}/{r.diastolic}"
+        for r in readings
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def blood_pressure_findings(
+    readings: Sequence[BloodPressure], catalog: Catalog | None = None
+) -> tuple[Finding, ...]:
+    """Findings on the mean of the recent readings; fewer days than required ask for a recheck.
+
+    Readings without a date each count as a separate occasion (a caller that passes them says
+    they were taken on different days).
+    """
+    catalog = catalog or load_catalog()
+    if not readings:
+        return (
+            Finding(
+                "minor",
+                "bp-not-recorded",
+                "No recent blood-pressure reading",
+                "Record a resting blood pressure before the first dose; screening averages "
+                f"readings from the last {catalog.blood_pressure_averaging.window_days} days.",
+                catalog.cite(("design-choice",)),
+                None,
+            ),
+        )
+    for reading in readings:
+        reading.check()
+    ordered = sorted(readings, key=lambda r: r.taken_on or dt.date.min)
+    n = len(ordered)
+    systolic_sum = sum(r.systolic for r in ordered)
+    diastolic_sum = sum(r.diastolic for r in ordered)
+    rule = next(
+        (r for r in catalog.blood_pressure_rules if _exceeds(r, systolic_sum, diastolic_sum, n)),
+        None,
+    )
+    if rule is None:
+        return ()
+    averaging = catalog.blood_pressure_averaging
+    dated = {r.taken_on for r in ordered if r.taken_on is not None}
+    days = len(dated) + sum(1 for r in ordered if r.taken_on is None)
+    mean = f"{_mmhg(systolic_sum, n)}/{_mmhg(diastolic_sum, n)} mmHg"
+    word = "above" if rule.comparison == "above" else "at or above"
+    threshold = f"{word} {rule.systolic}/{rule.diastolic} mmHg"
+    measured = "1 reading" if n == 1 else f"mean of {n} readings on {_plural(days, 'day')}"
+    sources = catalog.cite(tuple(dict.fromkeys((*rule.sources, *averaging.sources))))
+    if days >= averaging.min_days:
+        return (
+            Finding(
+                rule.severity,
+                rule.id,
+                f"{rule.title}: {mean} ({measured}), {threshold}",
+                f"{rule.rationale} The {measured} is {mean}, {threshold}.",
+                sources,
+                f"{mean} ({measured}: {_listed(ordered)})",
+                rule.evidence,
+                rule.unverified,
+            ),
+        )
+    severity = min(rule.severity, averaging.recheck_max_severity, key=lambda s: SEVERITY_ORDER[s])
+    return (
+        Finding(
+            severity,
+            "bp-recheck",
+            f"Recheck blood pressure: {mean} ({measured}) is {threshold}",
+            f"Recheck: average at least {averaging.min_days} readings on separate "
+            f"occasions (different days within {averaging.window_days} days). "
+            f"{averaging.rationale} If the mean stays {threshold}: {rule.title.lower()} "
+            f"({rule.severity}; {rule.id}). {rule.rationale}",
+            sources,
+            f"{mean} ({measured}: {_listed(ordered)})",
+            rule.evidence,
+            rule.unverified,
+        ),
+    )
+
+
 def _decide(findings: Sequence[Finding]) -> Decision:
     severities = {f.severity for f in findings}
     if "contraindicated" in severities:
@@ -397,34 +499,7 @@ def screen(
             )
         )
 
-    bp = snapshot.blood_pressure
-    if bp is not None:
-        bp.check()
-        for bp_rule in catalog.blood_pressure_rules:
-            if bp.systolic >= bp_rule.systolic_min or bp.diastolic >= bp_rule.diastolic_min:
-                findings.append(
-                    Finding(
-                        bp_rule.severity,
-                        bp_rule.id,
-                        bp_rule.title,
-                        bp_rule.rationale,
-                        catalog.cite(bp_rule.sources),
-                        f"{bp.systolic}/{bp.diastolic}",
-                        bp_rule.evidence,
-                    )
-                )
-                break
-    else:
-        findings.append(
-            Finding(
-                "minor",
-                "bp-not-recorded",
-                "No recent blood-pressure reading",
-                "Record a resting blood pressure before the first dose.",
-                catalog.cite(("design-choice",)),
-                None,
-            )
-        )
+    findings.extend(blood_pressure_findings(snapshot.blood_pressures, catalog))
 
     entries = [entered for entered in snapshot.medications if entered.strip()]
     for entered in entries:

@@ -20,6 +20,7 @@ from microtrial.services.common import (
     current_records,
     current_version,
     patient_for,
+    patient_today,
     stamp,
     supersede,
     system_clock,
@@ -73,7 +74,7 @@ def history_questions() -> dict[str, str]:
 
 
 def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> PatientSnapshot:
-    """Build the screening input from what is stored for the patient now."""
+    """Build the screening input from what is stored for the patient on their date ``today``."""
     catalog = load_catalog()
     flags = {row.flag: row.value for row in current_records(session, HistoryFlagRow, patient.id)}
     pregnant = flags.pop(PREGNANCY_FLAG, None)
@@ -90,25 +91,32 @@ def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> Patien
         for row in current_records(session, MedicationRow, patient.id)
         if row.status == "active"
     ]
-    bp_row = session.execute(
+    # every current home or clinic reading in the catalog's window up to today: the domain
+    # averages them (a newer version of a day's entry replaces it; is_current keeps one per day)
+    since = today - dt.timedelta(days=catalog.blood_pressure_averaging.window_days - 1)
+    bp_rows = session.execute(
         select(DiaryEntryRow)
         .where(
             DiaryEntryRow.patient_id == patient.id,
             DiaryEntryRow.instrument_id.in_(sorted(BP_INSTRUMENTS)),
             DiaryEntryRow.is_current.is_(True),
+            DiaryEntryRow.local_date >= since,
+            DiaryEntryRow.local_date <= today,
         )
-        .order_by(DiaryEntryRow.local_date.desc(), DiaryEntryRow.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    bp = None
-    if bp_row is not None:
-        bp = BloodPressure(int(bp_row.answers["systolic"]), int(bp_row.answers["diastolic"]))
+        .order_by(DiaryEntryRow.local_date, DiaryEntryRow.id)
+    ).scalars()
+    readings = [
+        BloodPressure(
+            int(row.answers["systolic"]), int(row.answers["diastolic"]), taken_on=row.local_date
+        )
+        for row in bp_rows
+    ]
     return PatientSnapshot(
         history=history,
         pregnant=pregnant,
         conditions=conditions,
         medications=medications,
-        blood_pressure=bp,
+        blood_pressures=readings,
         age=today.year - patient.birth_year,
     )
 
@@ -117,7 +125,8 @@ def run_screening(
     session: Session, actor: Actor, patient: PatientRow, substance: str, now: dt.datetime
 ) -> ScreeningResultRow:
     """Screen the stored patient, store the result as a new version, audit it."""
-    result = screen(snapshot_of(session, patient, now.date()), substance)
+    # the patient's own date: diary readings are dated in the patient's time zone
+    result = screen(snapshot_of(session, patient, patient_today(patient, now)), substance)
     values: dict[str, Any] = {
         "decision": result.decision,
         "findings": [f.as_dict() for f in result.findings],

@@ -220,10 +220,33 @@ def _alert_unknown_item(data: dict[str, list[dict[str, object]]]) -> None:
     data["instrument_rules"][0]["item"] = "q10"
 
 
+def _bp_out_of_order(data: dict[str, list[dict[str, object]]]) -> None:
+    data["blood_pressure_rules"].reverse()
+
+
+def _bp_bad_comparison(data: dict[str, list[dict[str, object]]]) -> None:
+    data["blood_pressure_rules"][1]["comparison"] = "over"
+
+
+def _bp_averaging_unsourced(data: dict[str, dict[str, object]]) -> None:
+    data["blood_pressure_averaging"]["sources"] = ["no-such-source"]
+
+
 @pytest.mark.parametrize(
     ("name", "edit", "message"),
     [
         ("screening.yaml", _drop_sources, "interaction_rules.0.sources"),
+        (
+            "screening.yaml",
+            _bp_out_of_order,
+            "rule bp-uncontrolled: blood_pressure_rules must run most severe first",
+        ),
+        ("screening.yaml", _bp_bad_comparison, "blood_pressure_rules.1.comparison"),
+        (
+            "screening.yaml",
+            _bp_averaging_unsourced,
+            "blood_pressure_averaging: unknown source no-such-source",
+        ),
         ("screening.yaml", _unknown_class, "rule ix-lithium: unknown class no-such-class"),
         ("screening.yaml", _unknown_source, "rule ci-psychotic-disorder: unknown source"),
         ("medications.yaml", _duplicate_name, "duplicate medication name 'Lithobid'"),

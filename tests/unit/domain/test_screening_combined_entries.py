@@ -15,7 +15,7 @@ CATALOG = load_catalog()
 CLEAN = PatientSnapshot(
     history=dict.fromkeys(CATALOG.history_flags, False),
     pregnant=False,
-    blood_pressure=BloodPressure(122, 78),
+    blood_pressures=(BloodPressure(122, 78),),
     age=45,
 )
 

