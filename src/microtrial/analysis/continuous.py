@@ -62,6 +62,8 @@ FLAG_RHO_BOUNDARY = 4
 FLAG_ZERO_VARIANCE = 8
 FLAG_FEW_DF = 16
 FLAG_NOT_IDENTIFIABLE = 32
+# Binary/count outcomes by period: too few periods on an arm to estimate their extra variation.
+FLAG_FEW_PERIODS = 256
 FLAG_TEXT = {
     FLAG_FEW_DAYS: "few observed days in an arm",
     FLAG_NO_ARM: "no observed day in an arm",
@@ -69,6 +71,10 @@ FLAG_TEXT = {
     FLAG_ZERO_VARIANCE: "zero residual variance",
     FLAG_FEW_DF: "too few days for a finite posterior sd",
     FLAG_NOT_IDENTIFIABLE: "effect not identifiable",
+    FLAG_FEW_PERIODS: (
+        "fewer than 2 periods on an arm: how much headache days or attacks vary from period to "
+        "period cannot be estimated, so the interval leans on the prior"
+    ),
 }
 
 

@@ -1,24 +1,35 @@
 """Binary (headache day yes/no) and count (attacks per day) n-of-1 outcomes, batched over trials.
 
-Model per trial: ``y_t ~ Bernoulli(expit(eta_t))`` or ``y_t ~ Poisson(exp(eta_t))`` with
-``eta_t = mu + beta * active_t + delta * trend_t``; days independent given eta (no
-autocorrelation; document any strong day-to-day dependence separately).  ``trend_t`` is in units
-of 28 days, centred on the trial's mean in-model day.  Priors: ``mu ~ N(0, 10^2)``,
-``beta ~ N(0, 2.5^2)``, ``delta ~ N(0, 2.5^2)`` (weakly informative; Gelman et al. 2008,
-Ann Appl Stat 2:1360, for the 2.5 scale), which keeps the posterior proper under separation.
+Two models, both on the per-day logit (log rate) ``eta = mu + beta * active + delta * trend``
+with ``trend`` in units of 28 days centred on the trial's mean in-model day, and priors
+``mu ~ N(0, 10^2)``, ``beta ~ N(0, 2.5^2)``, ``delta ~ N(0, 2.5^2)`` (weakly informative; Gelman et
+al. 2008, Ann Appl Stat 2:1360, for the 2.5 scale), which keeps the posterior proper under
+separation:
 
-Computation: the marginal posterior density of ``beta`` is evaluated on a 121-point grid spanning
-the joint mode ± 8 posterior sd, integrating out ``(mu, delta)`` by a Laplace approximation
-conditional on each ``beta`` (Tierney & Kadane 1986, JASA 81:82 — the "integrated nested Laplace"
-device).  Moments, tail probabilities and quantiles come from that density (trapezoid rule).
-Checked against PyMC NUTS in ``tests/reference/pymc_discrete.py``.
+* ``serial="periods"`` (default): headache days cluster and attacks come in bouts, so days are not
+  independent.  The model works on period totals (a period is a run of consecutive days on one
+  arm, ended by an arm change, a wash-in or a baseline day): beta-binomial totals of headache days
+  and negative-binomial totals of attacks.  Their extra variation between periods is one
+  parameter, the share ``c`` of a typical period's variance beyond binomial / Poisson
+  (``c ~ Uniform(0, 1)``, integrated on ``N_DISPERSION`` Gauss-Legendre nodes), so day-to-day
+  dependence and overdispersion widen the interval instead of faking precision.  ``beta`` is the
+  log ratio of the per-day odds (rate) averaged over the patient's days, active vs placebo.
+* ``serial="none"``: days independent given eta (Bernoulli / Poisson per day); right only for
+  diaries without serial dependence.  Checked against PyMC NUTS in
+  ``tests/reference/pymc_discrete.py``.
+
+Computation: for each overdispersion node (one for ``"none"``) the marginal posterior density of
+``beta`` is evaluated on a 121-point grid spanning the joint mode ± 8 posterior sd, integrating out
+``(mu, delta)`` by adaptive Gauss-Hermite quadrature around the mode conditional on each ``beta``
+(Tierney & Kadane 1986, JASA 81:82 — the "integrated nested Laplace" device); nodes are weighted
+by their prior weight times the marginal likelihood, and the summaries come from the mixture.
 
 Effect: ``beta`` is the log odds ratio (binary) or log rate ratio (count), active vs placebo;
 ``difference_*`` is the risk (or rate per day) difference at the trial's centre, from
 ``mu | beta`` as normal.  The continuous model's ``p_mcid``/``p_mcid_rel`` mean points on the
 outcome's scale and have no meaning here, so they are NaN; instead ``p_ratio_reduction`` is
-P(ratio ≤ 1 - relative_mcid), e.g. at least 30 % fewer headache days' odds or attacks, and
-``p_log_ratio_mcid`` is P(log ratio ≤ -mcid) with ``mcid`` given on the log-ratio scale.
+P(ratio ≤ 1 - relative_mcid), e.g. at least 30 % lower odds of a headache day or 30 % fewer
+attacks, and ``p_log_ratio_mcid`` is P(log ratio ≤ -mcid) with ``mcid`` on the log-ratio scale.
 """
 
 from __future__ import annotations
@@ -35,28 +46,49 @@ from microtrial.analysis.continuous import (
     ACTIVE,
     BASELINE,
     FLAG_FEW_DAYS,
+    FLAG_FEW_PERIODS,
     FLAG_NO_ARM,
     PLACEBO,
     BatchFit,
     FitOptions,
     warn_flags,
 )
+from microtrial.analysis.discrete_lik import (
+    AGHQ_NODES,
+    DayLikelihood,
+    Design,
+    Likelihood,
+    PeriodLikelihood,
+    conditional_modes,
+    interp_rows,
+    joint_mode,
+    log_marginal,
+)
 from microtrial.errors import ValidationError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+__all__ = ["KINDS", "SERIAL", "DiscreteFit", "fit_discrete_arrays", "interp_rows"]
+
 KINDS = ("binary", "count")
+SERIAL = ("periods", "none")
 POINT_SCALE_COLUMNS = ("p_mcid", "p_mcid_rel", "rho_mean")
-PRIOR_SD = np.array([10.0, 2.5, 2.5])  # mu, beta, delta
 TREND_UNIT_DAYS = 28.0
 N_GRID = 121
 GRID_HALF_WIDTH = 8.0
-AGHQ_NODES = 3
-# Cells of the largest (trials, grid, nodes, days) temporary per chunk: about 160 MB of float64.
+N_DISPERSION = 10
+MAX_PERIOD_CORRELATION = 0.8
+MIN_PERIODS_PER_ARM = 2
+# Cells of the largest (rows, grid, nodes, days) temporary per chunk: about 160 MB of float64.
 CHUNK_CELLS = 20_000_000
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(20)
 _GH_W = _GH_W / _GH_W.sum()
+_C_NODES, _C_WEIGHTS = np.polynomial.legendre.leggauss(N_DISPERSION)
+_C_NODES = 0.5 * (_C_NODES + 1.0)  # on (0, 1)
+# Prior c ~ Beta(1, C_PRIOR_B): most mass on modest extra variation, none excluded.
+C_PRIOR_B = 3.0
+_C_WEIGHTS = 0.5 * _C_WEIGHTS * C_PRIOR_B * (1.0 - _C_NODES) ** (C_PRIOR_B - 1.0)
 
 
 @dataclass(frozen=True)
@@ -64,13 +96,16 @@ class DiscreteFit(BatchFit):
     """A ``BatchFit`` on the log-ratio scale plus the risk or rate difference.
 
     ``rho_mean``, ``p_mcid`` and ``p_mcid_rel`` are NaN (they are point-scale summaries);
-    ``p_ratio_reduction`` and ``p_log_ratio_mcid`` are the ratio-scale ones.
+    ``p_ratio_reduction`` and ``p_log_ratio_mcid`` are the ratio-scale ones, and
+    ``extra_variation_mean`` is the posterior mean share of a period's variance beyond
+    binomial / Poisson (NaN with ``serial="none"``).
     """
 
     difference_mean: FloatArray
     difference_sd: FloatArray
     p_ratio_reduction: FloatArray
     p_log_ratio_mcid: FloatArray
+    extra_variation_mean: FloatArray
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy results without the point-scale columns that do not apply to ratios."""
@@ -78,58 +113,30 @@ class DiscreteFit(BatchFit):
 
 
 @dataclass(frozen=True)
-class _Design:
-    """One chunk's model inputs: masked outcome, in-model mask and design matrix."""
+class _Posterior:
+    """The marginal posterior of beta per row on its own grid, and the nuisance modes."""
 
-    y: FloatArray  # (T, D) outcome, 0 where not in the model
-    m: FloatArray  # (T, D) 1.0 on in-model days
-    x: FloatArray  # (T, D, q) columns mu, beta[, delta]
-
-
-def _loglik(kind: str, y: FloatArray, eta: FloatArray, m: FloatArray) -> FloatArray:
-    if kind == "binary":
-        return np.asarray((m * (y * eta - np.logaddexp(0.0, eta))).sum(axis=-1), np.float64)
-    return np.asarray((m * (y * eta - np.exp(np.minimum(eta, 50.0)))).sum(axis=-1), np.float64)
+    grid: FloatArray  # (R, G)
+    dens: FloatArray  # (R, G) trapezoid-weighted probabilities, rows sum to 1
+    cdf: FloatArray  # (R, G)
+    log_evidence: FloatArray  # (R,) log p(y) up to a constant shared by all rows
+    eta_n: FloatArray  # (R, G, k) conditional nuisance modes
+    h: FloatArray  # (R, G, k, k) their Hessians
 
 
-def _mean_weight(kind: str, eta: FloatArray) -> tuple[FloatArray, FloatArray]:
-    if kind == "binary":
-        p = special.expit(eta)
-        return p, p * (1.0 - p)
-    lam = np.exp(np.minimum(eta, 50.0))
-    return lam, lam
-
-
-def _joint_mode(kind: str, d: _Design) -> tuple[FloatArray, FloatArray]:
-    """Posterior mode and covariance of (mu, beta[, delta]) per trial by damped Newton."""
-    y, x, m = d.y, d.x, d.m
-    n_trials, q = y.shape[0], x.shape[2]
-    prec = 1.0 / PRIOR_SD[:q] ** 2
-    theta = np.zeros((n_trials, q))
-    if kind == "count":
-        rate = (m * y).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)
-        theta[:, 0] = np.log(np.maximum(rate, 0.05))
-    hess = np.zeros((n_trials, q, q))
-    for _ in range(50):
-        eta = np.einsum("tdk,tk->td", x, theta)
-        mean, w = _mean_weight(kind, eta)
-        grad = np.einsum("tdk,td->tk", x, m * (y - mean)) - prec * theta
-        hess = np.einsum("tdk,td,tdl->tkl", x, m * w, x) + np.diag(prec)
-        step = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
-        step *= np.minimum(1.0, 3.0 / np.maximum(np.abs(step).max(axis=1, keepdims=True), 1e-300))
-        theta += step
-        if np.abs(step).max(initial=0.0) < 1e-10:
-            break
-    return theta, np.asarray(np.linalg.inv(hess), dtype=np.float64)
-
-
-def _validate(kind: str, vals: FloatArray, arms: npt.NDArray[np.int8], opts: FitOptions) -> None:
+def _validate(
+    kind: str, serial: str, vals: FloatArray, arms: npt.NDArray[np.int8], opts: FitOptions
+) -> None:
     """Refuse unknown kinds, mismatched arrays, impossible values and options this model lacks."""
     if kind not in KINDS:
         raise ValidationError("kind", "unknown outcome kind", value=kind, allowed=KINDS)
+    if serial not in SERIAL:
+        raise ValidationError(
+            "serial", "unknown serial-dependence model", value=serial, allowed=SERIAL
+        )
     unsupported = {
         "prior": "no informative prior on the log ratio",
-        "rho_nodes": "no autocorrelation (no rho grid)",
+        "rho_nodes": "no autocorrelation grid (periods carry the dependence)",
         "threads": "one thread",
     }
     for name, why in unsupported.items():
@@ -149,7 +156,7 @@ def _validate(kind: str, vals: FloatArray, arms: npt.NDArray[np.int8], opts: Fit
         raise ValidationError("value", "counts must be whole numbers >= 0")
 
 
-def _design(vals: FloatArray, arms: npt.NDArray[np.int8], trend: bool) -> _Design:
+def _day_design(vals: FloatArray, arms: npt.NDArray[np.int8], trend: bool) -> Design:
     """The in-model mask and the ``[1, active[, trend]]`` columns, trend centred per trial."""
     in_model = ((arms == ACTIVE) | (arms == PLACEBO)) & np.isfinite(vals)
     m = in_model.astype(np.float64)
@@ -158,161 +165,126 @@ def _design(vals: FloatArray, arms: npt.NDArray[np.int8], trend: bool) -> _Desig
     cols = [m, m * (arms == ACTIVE)]
     if trend:
         cols.append(m * (day[None, :] - centre[:, None]) / TREND_UNIT_DAYS)
-    return _Design(y=np.where(in_model, vals, 0.0), m=m, x=np.stack(cols, axis=2))
+    return Design(y=np.where(in_model, vals, 0.0), m=m, x=np.stack(cols, axis=2))
 
 
-def _conditional_modes(
-    kind: str, d: _Design, theta: FloatArray, cov: FloatArray, grid: FloatArray, nuis: list[int]
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Mode and Hessian of the nuisance parameters at each beta on the grid (Newton, batched)."""
-    pn = 1.0 / PRIOR_SD[nuis] ** 2
-    c_nb = cov[:, nuis][:, :, [1]][:, :, 0]  # cov(nuisance, beta)
-    eta_n = (
-        theta[:, nuis][:, None, :]
-        + (grid - theta[:, 1:2])[:, :, None] * (c_nb / cov[:, 1, 1][:, None])[:, None, :]
-    )  # (T, G, k) start
-    xn = d.x[:, :, nuis]  # (T, D, k)
-    off = grid[:, :, None] * d.x[:, None, :, 1]  # (T, G, D)
-    m, y = d.m[:, None, :], d.y[:, None, :]
-    h = np.zeros((*grid.shape, len(nuis), len(nuis)))
-    for _ in range(30):
-        eta = np.einsum("tdk,tgk->tgd", xn, eta_n) + off
-        mean, w = _mean_weight(kind, eta)
-        grad = np.einsum("tdk,tgd->tgk", xn, m * (y - mean)) - pn * eta_n
-        h = np.einsum("tdk,tgd,tdl->tgkl", xn, m * w, xn) + np.diag(pn)
-        step = np.linalg.solve(h, grad[..., None])[..., 0]
-        eta_n = eta_n + step
-        if np.abs(step).max(initial=0.0) < 1e-10:
-            break
-    return eta_n, h, off
+def _period_ids(arms: npt.NDArray[np.int8]) -> IntArray:
+    """Period number of each treatment day (-1 elsewhere).
 
-
-def _log_marginal(
-    kind: str,
-    d: _Design,
-    grid: FloatArray,
-    nuis: list[int],
-    eta_n: FloatArray,
-    h: FloatArray,
-    off: FloatArray,
-) -> FloatArray:
-    """Unnormalised log posterior of beta on the grid, nuisance integrated out.
-
-    Adaptive Gauss-Hermite quadrature (3 nodes per nuisance dimension) around the conditional
-    mode: exact for the Gaussian part and corrects the Laplace error from skewness.
+    A period is a run of one arm, cut by any other day.  Two periods on the same arm with no
+    wash-in between (A B B A) form one run; a run at least 1.5 times the trial's median run length
+    is therefore cut into ``round(length / median)`` equal parts, which restores the periods of
+    the usual designs.
     """
-    pn = 1.0 / PRIOR_SD[nuis] ** 2
-    k = len(nuis)
-    gh_x, gh_w = np.polynomial.hermite_e.hermegauss(AGHQ_NODES)
-    mesh = np.stack(np.meshgrid(*([gh_x] * k), indexing="ij"), axis=-1).reshape(-1, k)
-    log_wz = np.log(np.prod(np.meshgrid(*([gh_w] * k), indexing="ij"), axis=0).ravel())
-    log_wz += 0.5 * (mesh**2).sum(axis=1)
-    chol = np.linalg.cholesky(np.linalg.inv(h))  # (T, G, k, k)
-    points = eta_n[:, :, None, :] + np.einsum("tgkl,jl->tgjk", chol, mesh)  # (T, G, J, k)
-    eta_j = np.einsum("tdk,tgjk->tgjd", d.x[:, :, nuis], points) + off[:, :, None, :]
-    logf = (
-        _loglik(kind, d.y[:, None, None, :], eta_j, d.m[:, None, None, :])
-        - 0.5 * (pn * points**2).sum(axis=3)
-        + log_wz
+    n_trials, n_days = arms.shape
+    treated = (arms == ACTIVE) | (arms == PLACEBO)
+    prev = np.concatenate([np.full((n_trials, 1), -9, np.int8), arms[:, :-1]], axis=1)
+    runs = np.where(treated, np.cumsum(treated & (arms != prev), axis=1) - 1, -1)
+    n_runs = max(int(runs.max(initial=-1)) + 1, 1)
+    flat = np.where(runs >= 0, runs + n_runs * np.arange(n_trials)[:, None], n_trials * n_runs)
+    length = np.bincount(flat.ravel(), minlength=n_trials * n_runs + 1)[:-1].reshape(
+        n_trials, n_runs
     )
-    top = logf.max(axis=2, keepdims=True)
-    log_int = np.log(np.exp(logf - top).sum(axis=2)) + top[:, :, 0]
-    prec_beta = 1.0 / PRIOR_SD[1] ** 2
-    return np.asarray(log_int - 0.5 * grid**2 * prec_beta - 0.5 * np.linalg.slogdet(h)[1])
+    start = np.full(n_trials * n_runs + 1, n_days, dtype=np.int64)
+    np.minimum.at(start, flat.ravel(), np.tile(np.arange(n_days), n_trials))
+    start = start[:-1].reshape(n_trials, n_runs)
+    with np.errstate(invalid="ignore"):
+        typical = np.nanmedian(np.where(length > 0, length, np.nan), axis=1)
+    typical = np.where(np.isfinite(typical), typical, 1.0)[:, None]
+    parts = np.where(length >= 1.5 * typical, np.maximum(np.round(length / typical), 1), 1)
+    first = np.cumsum(parts, axis=1) - parts  # first new period number of each run
+    r = np.maximum(runs, 0)
+    rows = np.arange(n_trials)[:, None]
+    offset = np.arange(n_days)[None, :] - start[rows, r]
+    part = np.floor(offset * parts[rows, r] / np.maximum(length[rows, r], 1)).astype(np.int64)
+    return np.asarray(np.where(runs >= 0, first[rows, r] + part, -1), dtype=np.int64)
 
 
-def interp_rows(x: FloatArray, xp: FloatArray, fp: FloatArray) -> FloatArray:
-    """``np.interp(x[i], xp[i], fp[i])`` for every row ``i`` at once (``xp`` rows increasing)."""
-    n, size = xp.shape
-    rows = np.arange(n)
-    # np.interp's bracket: the last j with xp[j] <= x (clipped to the ends).
-    j = (xp <= x[:, None]).sum(axis=1) - 1
-    j = np.clip(j, 0, size - 2)
-    x0, x1, f0, f1 = xp[rows, j], xp[rows, j + 1], fp[rows, j], fp[rows, j + 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (f1 - f0) / (x1 - x0)
-        out = slope * (x - x0) + f0
-        retry = slope * (x - x1) + f1
-    out = np.where(np.isnan(out), retry, out)
-    out = np.where(np.isnan(out) & (f0 == f1), f0, out)
-    out = np.where(x == x0, f0, out)
-    out = np.where(x >= xp[:, -1], fp[:, -1], out)
-    return np.asarray(np.where(x < xp[:, 0], fp[:, 0], out), dtype=np.float64)
+def _period_design(
+    vals: FloatArray, arms: npt.NDArray[np.int8], trend: bool
+) -> tuple[Design, FloatArray, IntArray]:
+    """Period totals, observed days per period and the ``[1, active[, trend]]`` columns.
+
+    Also returns the number of observed periods per arm ``(T, 2)`` (active, placebo).
+    """
+    day_d = _day_design(vals, arms, trend)
+    ids = _period_ids(arms)
+    n_trials = vals.shape[0]
+    n_per = max(int(ids.max(initial=-1)) + 1, 1)
+    flat = np.where(ids >= 0, ids + n_per * np.arange(n_trials)[:, None], n_trials * n_per)
+    size = n_trials * n_per + 1
+
+    def per_period(a: FloatArray) -> FloatArray:
+        sums = np.bincount(flat.ravel(), weights=a.ravel(), minlength=size)[:-1]
+        return np.asarray(sums.reshape(n_trials, n_per), np.float64)
+
+    days = per_period(day_d.m)
+    m = (days > 0).astype(np.float64)
+    safe = np.maximum(days, 1.0)
+    cols = [m, per_period(day_d.x[:, :, 1]) / safe]
+    if trend:
+        cols.append(per_period(day_d.x[:, :, 2]) / safe)
+    x = np.stack(cols, axis=2) * m[:, :, None]
+    active = (x[:, :, 1] > 0.5) & (m > 0)
+    counts = np.stack([active.sum(axis=1), ((m > 0) & ~active).sum(axis=1)], axis=1)
+    design = Design(y=per_period(day_d.y), m=m, x=x)
+    return design, days, counts.astype(np.int64)
 
 
-def _fit_chunk(
-    kind: str, vals: FloatArray, arms: npt.NDArray[np.int8], opts: FitOptions
-) -> DiscreteFit:
-    """Posterior summaries for one chunk of trials (all trials batched in numpy)."""
-    obs = np.isfinite(vals)
-    n_act = ((arms == ACTIVE) & obs).sum(axis=1).astype(np.int64)
-    n_pl = ((arms == PLACEBO) & obs).sum(axis=1).astype(np.int64)
-    base = (arms == BASELINE) & obs
-    n_base = base.sum(axis=1).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        base_mean = np.where(base, vals, 0.0).sum(axis=1) / np.where(n_base > 0, n_base, np.nan)
-    d = _design(vals, arms, opts.trend)
-    theta, cov = _joint_mode(kind, d)
+def _dispersion_nodes(kind: str, d: Design, days: FloatArray) -> FloatArray:
+    """Per trial, the dispersion at each node ``c`` (share of a typical period's extra variance).
+
+    Beta-binomial: ``1 + (n - 1) rho`` inflates the binomial variance of a period of ``n`` days,
+    so ``rho = c / ((1 - c)(n - 1))`` at the median period length.  Negative binomial: variance
+    ``M + phi M^2``, so ``phi = c / ((1 - c) M)`` at the mean period total ``M``.
+    """
+    observed = np.where(d.m > 0, days, np.nan)
+    if kind == "binary":
+        empty = np.asarray(np.isnan(observed).all(axis=1))
+        n1 = np.maximum(np.nanmedian(np.where(empty[:, None], 2.0, observed), axis=1) - 1.0, 1.0)
+        c = _C_NODES[None, :] * _binary_c_max(n1)[:, None]
+        return np.asarray(c / ((1.0 - c) * n1[:, None]), np.float64)
+    c = _C_NODES[None, :]
+    total = (d.m * d.y).sum(axis=1) / np.maximum(d.m.sum(axis=1), 1.0)
+    return np.asarray(c / ((1.0 - c) * np.maximum(total[:, None], 0.5)), np.float64)
+
+
+def _binary_c_max(n_minus_1: FloatArray) -> FloatArray:
+    """The largest share ``c`` a beta-binomial reaches at ``rho = MAX_PERIOD_CORRELATION``."""
+    r = MAX_PERIOD_CORRELATION * n_minus_1
+    return np.asarray(r / (1.0 + r), np.float64)
+
+
+def _posterior(lik: Likelihood, d: Design) -> _Posterior:
+    """Grid posterior of beta per row, nuisance (mu[, delta]) integrated out."""
+    theta, cov = joint_mode(lik, d)
     sd_b = np.sqrt(cov[:, 1, 1])
     z = np.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, N_GRID)
-    grid = theta[:, 1:2] + sd_b[:, None] * z[None, :]  # (T, G)
-    # Conditional Laplace over the nuisance parameters (mu[, delta]) at each beta on the grid.
-    nuis = [0] + ([2] if opts.trend else [])
-    eta_n, h, off = _conditional_modes(kind, d, theta, cov, grid, nuis)
-    logpost = _log_marginal(kind, d, grid, nuis, eta_n, h, off)
-    dens = np.exp(logpost - logpost.max(axis=1, keepdims=True))
+    grid = theta[:, 1:2] + sd_b[:, None] * z[None, :]  # (R, G)
+    nuis = [0] + ([2] if d.x.shape[2] > 2 else [])
+    eta_n, h, off = conditional_modes(lik, d, theta, cov, grid, nuis)
+    logpost = log_marginal(lik, d, grid, nuis, eta_n, h, off)
+    top = logpost.max(axis=1, keepdims=True)
+    dens = np.exp(logpost - top)
     wts = np.full(N_GRID, 1.0)
     wts[[0, -1]] = 0.5
-    dens = dens / (dens * wts).sum(axis=1)[:, None]  # density in units of grid steps
-    mean_b = (dens * wts * grid).sum(axis=1)
-    sd_post = np.sqrt(np.maximum((dens * wts * grid**2).sum(axis=1) - mean_b**2, 0.0))
+    mass = (dens * wts).sum(axis=1)
+    step = sd_b * (z[1] - z[0])
+    log_evidence = np.log(mass) + top[:, 0] + np.log(step)
+    dens = dens * wts / mass[:, None]
+    raw = dens / wts
     cdf = np.concatenate(
-        [np.zeros((grid.shape[0], 1)), np.cumsum(0.5 * (dens[:, 1:] + dens[:, :-1]), axis=1)],
+        [np.zeros((grid.shape[0], 1)), np.cumsum(0.5 * (raw[:, 1:] + raw[:, :-1]), axis=1)],
         axis=1,
     )
     cdf /= cdf[:, -1:]
-    n = grid.shape[0]
-    sign = 1.0 if opts.higher_is_better else -1.0
-    rel = opts.relative_mcid
-    thr_rel = np.log(1.0 + sign * rel) if rel < 1.0 or sign > 0 else -np.inf
-    probs = [interp_rows(np.full(n, c), grid, cdf) for c in (0.0, sign * opts.mcid, thr_rel)]
-    if opts.higher_is_better:
-        probs = [1.0 - p for p in probs]
-    diff_mean, diff_sd = _difference(kind, grid, eta_n, h, dens * wts)
-
-    bad = (n_act == 0) | (n_pl == 0)
-    few = (n_act < opts.min_days_per_arm) | (n_pl < opts.min_days_per_arm)
-    flags = np.where(few, FLAG_FEW_DAYS, 0) | np.where(bad, FLAG_NO_ARM, 0)
-    nan = np.full(n, np.nan)
-
-    def masked(a: FloatArray) -> FloatArray:
-        return np.where(bad, nan, a)
-
-    return DiscreteFit(
-        n_active=n_act,
-        n_placebo=n_pl,
-        n_baseline=n_base,
-        baseline_mean=base_mean,
-        effect_mean=masked(mean_b),
-        effect_sd=masked(sd_post),
-        ci95_low=masked(interp_rows(np.full(n, 0.025), cdf, grid)),
-        ci95_high=masked(interp_rows(np.full(n, 0.975), cdf, grid)),
-        p_benefit=masked(probs[0]),
-        p_mcid=nan,
-        p_mcid_rel=nan,
-        rho_mean=nan,
-        difference_mean=masked(diff_mean),
-        difference_sd=masked(diff_sd),
-        p_ratio_reduction=masked(probs[2]),
-        p_log_ratio_mcid=masked(probs[1]),
-        flags=flags.astype(np.int64),
-    )
+    return _Posterior(grid, dens, cdf, log_evidence, eta_n, h)
 
 
 def _difference(
     kind: str, grid: FloatArray, eta_n: FloatArray, h: FloatArray, weights: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """Mean and sd of the risk (rate) difference at the trial centre, mu | beta as normal."""
+    """First and second moments of the risk (rate) difference at the centre, mu | beta normal."""
     var_mu = np.linalg.inv(h)[..., 0, 0]  # (T, G)
     mu_nodes = eta_n[..., 0][..., None] + np.sqrt(var_mu)[..., None] * _GH_X  # (T, G, H)
     if kind == "binary":
@@ -321,8 +293,113 @@ def _difference(
         diff = np.exp(mu_nodes + grid[..., None]) - np.exp(mu_nodes)
     d1 = (diff * _GH_W).sum(axis=2)
     d2 = (diff**2 * _GH_W).sum(axis=2)
-    mean = (weights * d1).sum(axis=1)
-    return mean, np.sqrt(np.maximum((weights * d2).sum(axis=1) - mean**2, 0.0))
+    return (weights * d1).sum(axis=1), (weights * d2).sum(axis=1)
+
+
+def _mixture_cdf(post: _Posterior, w: FloatArray, x: FloatArray) -> FloatArray:
+    """P(beta <= x) per trial under the node mixture; ``w`` (T, K), ``x`` (T,)."""
+    n_trials, k = w.shape
+    cdf = interp_rows(np.repeat(x, k), post.grid, post.cdf).reshape(n_trials, k)
+    return np.asarray((w * cdf).sum(axis=1), np.float64)
+
+
+def _quantile(post: _Posterior, w: FloatArray, q: float) -> FloatArray:
+    """The ``q`` quantile of the node mixture per trial (bisection; direct with one node)."""
+    n_trials, k = w.shape
+    if k == 1:
+        return interp_rows(np.full(n_trials, q), post.cdf, post.grid)
+    lo = post.grid[:, 0].reshape(n_trials, k).min(axis=1)
+    hi = post.grid[:, -1].reshape(n_trials, k).max(axis=1)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        below = _mixture_cdf(post, w, mid) < q
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return np.asarray(0.5 * (lo + hi), np.float64)
+
+
+def _fit_chunk(
+    kind: str, serial: str, vals: FloatArray, arms: npt.NDArray[np.int8], opts: FitOptions
+) -> DiscreteFit:
+    """Posterior summaries for one chunk of trials (all trials batched in numpy)."""
+    n = vals.shape[0]
+    obs = np.isfinite(vals)
+    n_act = ((arms == ACTIVE) & obs).sum(axis=1).astype(np.int64)
+    n_pl = ((arms == PLACEBO) & obs).sum(axis=1).astype(np.int64)
+    base = (arms == BASELINE) & obs
+    n_base = base.sum(axis=1).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        base_mean = np.where(base, vals, 0.0).sum(axis=1) / np.where(n_base > 0, n_base, np.nan)
+    nan = np.full(n, np.nan)
+    few_periods = np.zeros(n, dtype=bool)
+    if serial == "none":
+        design = _day_design(vals, arms, opts.trend)
+        lik: Likelihood = DayLikelihood(kind)
+        k = 1
+    else:
+        blocks, days, per_arm = _period_design(vals, arms, opts.trend)
+        few_periods = per_arm.min(axis=1) < MIN_PERIODS_PER_ARM
+        k = N_DISPERSION
+        design = Design(
+            y=np.repeat(blocks.y, k, axis=0),
+            m=np.repeat(blocks.m, k, axis=0),
+            x=np.repeat(blocks.x, k, axis=0),
+        )
+        disp = _dispersion_nodes(kind, blocks, days).ravel()
+        lik = PeriodLikelihood(kind, np.repeat(days, k, axis=0), disp)
+    post = _posterior(lik, design)
+    if k == 1:
+        w = np.ones((n, 1))
+    else:
+        logw = np.log(_C_WEIGHTS)[None, :] + post.log_evidence.reshape(n, k)
+        logw = np.where(np.isfinite(logw), logw, -np.inf)
+        w = np.exp(logw - logw.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+    node_mean = (post.dens * post.grid).sum(axis=1).reshape(n, k)
+    node_m2 = (post.dens * post.grid**2).sum(axis=1).reshape(n, k)
+    mean_b = (w * node_mean).sum(axis=1)
+    sd_post = np.sqrt(np.maximum((w * node_m2).sum(axis=1) - mean_b**2, 0.0))
+    d1, d2 = _difference(kind, post.grid, post.eta_n, post.h, post.dens)
+    diff_mean = (w * d1.reshape(n, k)).sum(axis=1)
+    diff_sd = np.sqrt(np.maximum((w * d2.reshape(n, k)).sum(axis=1) - diff_mean**2, 0.0))
+    sign = 1.0 if opts.higher_is_better else -1.0
+    rel = opts.relative_mcid
+    thr_rel = np.log(1.0 + sign * rel) if rel < 1.0 or sign > 0 else -np.inf
+    probs = [_mixture_cdf(post, w, np.full(n, c)) for c in (0.0, sign * opts.mcid, thr_rel)]
+    if opts.higher_is_better:
+        probs = [1.0 - p for p in probs]
+
+    bad = (n_act == 0) | (n_pl == 0)
+    few = (n_act < opts.min_days_per_arm) | (n_pl < opts.min_days_per_arm)
+    flags = (
+        np.where(few, FLAG_FEW_DAYS, 0)
+        | np.where(bad, FLAG_NO_ARM, 0)
+        | np.where(few_periods & ~bad, FLAG_FEW_PERIODS, 0)
+    )
+
+    def masked(a: FloatArray) -> FloatArray:
+        return np.where(bad, nan, a)
+
+    extra = nan if k == 1 else (w * _C_NODES[None, :]).sum(axis=1)
+    return DiscreteFit(
+        n_active=n_act,
+        n_placebo=n_pl,
+        n_baseline=n_base,
+        baseline_mean=base_mean,
+        effect_mean=masked(mean_b),
+        effect_sd=masked(sd_post),
+        ci95_low=masked(_quantile(post, w, 0.025)),
+        ci95_high=masked(_quantile(post, w, 0.975)),
+        p_benefit=masked(probs[0]),
+        p_mcid=nan,
+        p_mcid_rel=nan,
+        rho_mean=nan,
+        difference_mean=masked(diff_mean),
+        difference_sd=masked(diff_sd),
+        p_ratio_reduction=masked(probs[2]),
+        p_log_ratio_mcid=masked(probs[1]),
+        extra_variation_mean=masked(extra),
+        flags=flags.astype(np.int64),
+    )
 
 
 def fit_discrete_arrays(
@@ -331,33 +408,39 @@ def fit_discrete_arrays(
     options: FitOptions | None = None,
     *,
     kind: str,
+    serial: str = "periods",
     progress: Callable[[int], None] | None = None,
     warn: bool = True,
 ) -> DiscreteFit:
     """Fit binary (0/1) or count (0, 1, 2, ...) daily outcomes; arrays shaped ``(trials, days)``.
 
     Takes the continuous model's ``FitOptions``; ``prior``, ``rho_nodes`` and ``threads`` have no
-    meaning here and are refused (``ValidationError``) when set.
+    meaning here and are refused (``ValidationError``) when set.  ``serial`` picks the model of
+    day-to-day dependence (``"periods"``, the default, or ``"none"``; see the module docstring).
 
     Examples
     --------
     >>> arm = np.repeat(np.array([[1, 0, 0, 1]], dtype=np.int8), 14, axis=1)
     >>> headache = (np.arange(56) % 14 < np.where(arm == 1, 3, 9)).astype(float)
-    >>> fit = fit_discrete_arrays(headache, arm, kind="binary")
+    >>> fit = fit_discrete_arrays(headache, arm, kind="binary", serial="none")
     >>> round(float(fit.effect_mean[0]), 2), round(float(fit.p_benefit[0]), 3)
     (-2.04, 1.0)
     """
     opts = options or FitOptions()
     vals = np.asarray(values, dtype=np.float64)
     arms = np.asarray(arm, dtype=np.int8)
-    _validate(kind, vals, arms, opts)
+    _validate(kind, serial, vals, arms, opts)
     n_trials = vals.shape[0]
-    per_trial = N_GRID * AGHQ_NODES**2 * max(vals.shape[1], 1)
+    if serial == "none":
+        per_trial = N_GRID * AGHQ_NODES**2 * max(vals.shape[1], 1)
+    else:  # the last axis is periods
+        width = int(_period_ids(arms).max(initial=0)) + 1
+        per_trial = N_DISPERSION * N_GRID * AGHQ_NODES**2 * width
     size = max(1, min(opts.chunk_size, CHUNK_CELLS // per_trial))
     parts = []
     for a in range(0, max(n_trials, 1), size):
         b = min(a + size, n_trials)
-        parts.append(_fit_chunk(kind, vals[a:b], arms[a:b], opts))
+        parts.append(_fit_chunk(kind, serial, vals[a:b], arms[a:b], opts))
         if progress is not None and b > a:
             progress(b - a)
     fit = DiscreteFit(

@@ -34,7 +34,13 @@ RESULT_COLUMNS = [
     "warning",
 ]
 EXTRA_COLUMNS = ["n_baseline", "baseline_mean", "p_mcid_rel"]
-DISCRETE_COLUMNS = ["difference_mean", "difference_sd", "p_ratio_reduction", "p_log_ratio_mcid"]
+DISCRETE_COLUMNS = [
+    "difference_mean",
+    "difference_sd",
+    "p_ratio_reduction",
+    "p_log_ratio_mcid",
+    "extra_variation_mean",
+]
 
 
 def fit_batch(
@@ -44,6 +50,7 @@ def fit_batch(
     *,
     outcome_type: str = "continuous",
     backend: str = "numpy",
+    serial: str = "periods",
     progress: Callable[[int], None] | None = None,
     client: Any = None,
 ) -> BatchFit:
@@ -51,6 +58,7 @@ def fit_batch(
 
     Binary and count outcomes return a ``DiscreteFit`` (a ``BatchFit`` with the difference on
     the natural scale); they run on numpy only, and an option their model lacks is refused.
+    ``serial`` is their model of day-to-day dependence (``periods`` or ``none``).
     """
     if outcome_type not in OUTCOME_TYPES:
         raise ValidationError(
@@ -66,7 +74,9 @@ def fit_batch(
                 value=backend,
                 allowed=DISCRETE_BACKENDS,
             )
-        return fit_discrete_arrays(values, arm, options, kind=outcome_type, progress=progress)
+        return fit_discrete_arrays(
+            values, arm, options, kind=outcome_type, serial=serial, progress=progress
+        )
     if backend == "numpy":
         return fit_arrays(values, arm, options, progress=progress)
     if backend == "jax":
@@ -90,6 +100,7 @@ def fit_trials(
     outcome_type: str = "continuous",
     prior: BetaPrior | None = None,
     backend: str = "numpy",
+    serial: str = "periods",
     progress: Callable[[int], None] | None = None,
     client: Any = None,
 ) -> pd.DataFrame:
@@ -114,6 +125,9 @@ def fit_trials(
         Optional informative prior on ``beta`` (continuous model only; refused otherwise).
     backend
         ``numpy`` (default), ``jax`` or ``dask`` (binary and count outcomes: ``numpy`` only).
+    serial
+        Binary/count outcomes: ``periods`` (default; period totals with extra variation between
+        periods, for days that cluster) or ``none`` (days independent).
 
     Returns
     -------
@@ -153,6 +167,7 @@ def fit_trials(
         options,
         outcome_type=outcome_type,
         backend=backend,
+        serial=serial,
         progress=progress,
         client=client,
     )

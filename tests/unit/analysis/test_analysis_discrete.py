@@ -22,7 +22,7 @@ RENAMED = {"p_mcid": "p_log_ratio_mcid", "p_mcid_rel": "p_ratio_reduction"}
 def test_matches_pymc(outcome: str, kind: str) -> None:
     diaries = pd.read_csv(REF / "discrete_trials.csv", dtype={"trial_id": str})
     pymc = pd.read_csv(REF / "discrete_pymc.csv", dtype={"trial_id": str})
-    ours = fit_trials(diaries[diaries["outcome"] == outcome], outcome_type=kind)
+    ours = fit_trials(diaries[diaries["outcome"] == outcome], outcome_type=kind, serial="none")
     both = ours.merge(pymc, on=["trial_id", "outcome"], validate="1:1")
     assert len(both) == 20
     assert np.abs(both["effect_mean"] - both["beta_mean"]).max() < 0.02
@@ -75,13 +75,16 @@ def test_same_numbers_as_the_per_trial_loop_version() -> None:
             trend=bool(trend),
             higher_is_better=bool(higher),
             relative_mcid=0.5 if higher else 0.3,
+            serial="none",
         )
         assert list(got["trial_id"]) == list(want["trial_id"])
         assert list(got["warning"].fillna("")) == list(want["warning"].fillna(""))
         for column in numbers:
             a, b = got[column].to_numpy(float), want[column].to_numpy(float)
             assert np.array_equal(np.isnan(a), np.isnan(b)), column
-            assert np.nanmax(np.abs(a - b), initial=0.0) < 1e-12, column
+            # 1e-7: the conditional Newton steps are damped now (the period model needs it),
+            # which moves one separated trial's numbers by about 1e-8; all others by < 1e-15.
+            assert np.nanmax(np.abs(a - b), initial=0.0) < 1e-7, column
 
 
 def test_chunks_give_the_same_numbers() -> None:
