@@ -2,8 +2,11 @@
 
 Model (per trial): ``y_t = mu + beta * active_t + delta * trend_t + e_t`` with AR(1) errors over
 calendar days, ``corr(e_s, e_t) = rho^|t - s|`` (gaps between observed days handled exactly, no
-imputation), stationary start.  Prior: ``p(mu, beta, delta, sigma^2) ∝ 1 / sigma^2`` and
-``rho ~ Uniform(-0.95, 0.95)``.
+imputation), stationary start.  Prior: ``p(mu, beta, delta, sigma^2) ∝ 1 / sigma^2`` and, by
+default, ``p(rho) ∝ (1 - rho)^-1.25`` on (-0.95, 0.95) (``RhoPrior``; ``UNIFORM_RHO_PRIOR`` gives
+the uniform prior of earlier versions).  The default leans to positive autocorrelation so that
+short, strongly autocorrelated trials keep their interval coverage (docs/ANALYSIS.md, "Prior of
+rho"); results whose data cannot pin ``rho`` down carry a warning.
 
 Given ``rho`` the model is a linear regression on prewhitened rows
 ``(w_t - rho^g w_prev) / sqrt(1 - rho^(2g))`` (first observed day untransformed), so
