@@ -264,6 +264,8 @@ def test_progress_and_threads_do_not_change_results(trials: tuple[np.ndarray, np
 def test_rho_prior_validation_and_shape() -> None:
     with pytest.raises(ValidationError, match=r"rho_prior\.b"):
         RhoPrior(1.0, float("nan"))
+    with pytest.raises(ValidationError, match=r"rho_prior\.a"):
+        RhoPrior(-3.0, 1.0)  # too steep for the default grid
     rho = np.linspace(-0.9, 0.9, 7)
     np.testing.assert_allclose(UNIFORM_RHO_PRIOR.log_density(rho), 0.0)
     # The default leans towards positive autocorrelation: its density rises with rho.
