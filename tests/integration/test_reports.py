@@ -374,6 +374,10 @@ def test_report_of_a_trial_with_many_missing_days(clinic: Clinic, clock: FixedCl
     for text in summary_expectations(result.primary):
         assert text in found["summary"], text
     assert "PHQ-9 (depression, 0–27) not collected" in found["secondary"]
+    # Too few analysed days to pin the day-to-day correlation down: the report says so.
+    short = "too few days to estimate the day-to-day correlation"
+    assert short in result.primary["warning"]
+    assert short in html
 
 
 def test_report_of_a_trial_stopped_early(clinic: Clinic, clock: FixedClock) -> None:

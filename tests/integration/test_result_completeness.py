@@ -96,3 +96,18 @@ def test_result_page_shows_the_warning_and_the_paused_series(
     assert "Complete pairs of periods: 1 of 2" in text
     assert "paused (off protocol, not analysed)" in text  # its own series on the chart
     assert clock.now.date() > dt.date(2026, 3, 2)
+
+
+def test_result_page_shows_the_short_series_warning(
+    clinic: Clinic, clock: FixedClock, database_url: str
+) -> None:
+    """A trial with few diary days: the engine's warning on rho is read before the numbers."""
+    trial_id = walk_trial(clinic, clock, seed=8, diary_share=0.4)
+    finish(clinic, clock, trial_id, "all periods done")
+    settings = ServerSettings(database_url=database_url, secret_key="r" * 40)
+    with LiveServer(create_app(settings, clock=clock)) as server:
+        page = sign_in(server.url, "clinician_sitea").get(f"/clinic/trials/{trial_id}/result")
+    assert page.status_code == 200, page.text
+    text = page.text
+    warning = text.index("too few days to estimate the day-to-day correlation")
+    assert warning < text.index("P(benefit)")

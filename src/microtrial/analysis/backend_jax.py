@@ -167,6 +167,7 @@ def _compiled(q: int, prior: tuple[float, float] | None) -> Any:
         var_factor = jnp.where(nu_m > 2, nu_m / (nu_m - 2.0), jnp.nan)
         sd = jnp.sqrt(jnp.maximum((w * (sc**2 * var_factor + bh**2)).sum(axis=0) - mean**2, 0.0))
         rho_mean = (w * nodes[:, None]).sum(axis=0)
+        rho_sd = jnp.sqrt(jnp.maximum((w * nodes[:, None] ** 2).sum(axis=0) - rho_mean**2, 0.0))
         p_boundary = (w * (jnp.abs(nodes) > 0.9)[:, None]).sum(axis=0)
 
         def cdf(x: Any) -> Any:
@@ -194,6 +195,7 @@ def _compiled(q: int, prior: tuple[float, float] | None) -> Any:
             "ci": ci,
             "cdf": probs,
             "rho_mean": rho_mean,
+            "rho_sd": rho_sd,
             "p_boundary": p_boundary,
             "b_first": b_hat[0],
             "log_weight": lw,
@@ -215,7 +217,7 @@ def fit_chunk_jax(values: FloatArray, arm: npt.NDArray[np.int8], options: FitOpt
     with np.errstate(invalid="ignore", divide="ignore"):
         base_mean = np.where(base, values, 0.0).sum(axis=1) / np.where(n_base > 0, n_base, np.nan)
     stats, gaps, counts, n = sufficient_statistics(values, arm, options.trend)
-    nodes, log_w = rho_grid(int(n.max(initial=1)), options.rho_nodes)
+    nodes, log_w = rho_grid(int(n.max(initial=1)), options.rho_nodes, options.rho_prior_used)
     thresholds = thresholds_for(base_mean, options)
     res = _posterior_jax(stats, gaps, counts, n, nodes, log_w, thresholds, options)
     cdf = res["cdf"]
@@ -242,6 +244,7 @@ def fit_chunk_jax(values: FloatArray, arm: npt.NDArray[np.int8], options: FitOpt
         ci=res["ci"],
         probs=probs,
         rho_mean=res["rho_mean"],
+        rho_sd=res["rho_sd"],
         p_boundary=res["p_boundary"],
     )
 

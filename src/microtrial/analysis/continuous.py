@@ -2,8 +2,11 @@
 
 Model (per trial): ``y_t = mu + beta * active_t + delta * trend_t + e_t`` with AR(1) errors over
 calendar days, ``corr(e_s, e_t) = rho^|t - s|`` (gaps between observed days handled exactly, no
-imputation), stationary start.  Prior: ``p(mu, beta, delta, sigma^2) ∝ 1 / sigma^2`` and
-``rho ~ Uniform(-0.95, 0.95)``.
+imputation), stationary start.  Prior: ``p(mu, beta, delta, sigma^2) ∝ 1 / sigma^2`` and, by
+default, ``p(rho) ∝ (1 - rho)^-1.25`` on (-0.95, 0.95) (``RhoPrior``; ``UNIFORM_RHO_PRIOR`` gives
+the uniform prior of earlier versions).  The default leans to positive autocorrelation so that
+short, strongly autocorrelated trials keep their interval coverage (docs/ANALYSIS.md, "Prior of
+rho"); results whose data cannot pin ``rho`` down carry a warning.
 
 Given ``rho`` the model is a linear regression on prewhitened rows
 ``(w_t - rho^g w_prev) / sqrt(1 - rho^(2g))`` (first observed day untransformed), so
@@ -41,7 +44,9 @@ from scipy import special
 
 from microtrial.analysis._tdist import table_for
 from microtrial.analysis.posterior_kernel import (
+    DEFAULT_RHO_PRIOR,
     RhoConditionals,
+    RhoPrior,
     mixture_cdf,
     mixture_quantiles,
     rho_conditionals,
@@ -62,6 +67,7 @@ FLAG_RHO_BOUNDARY = 4
 FLAG_ZERO_VARIANCE = 8
 FLAG_FEW_DF = 16
 FLAG_NOT_IDENTIFIABLE = 32
+FLAG_RHO_UNCERTAIN = 64
 # Binary/count outcomes by period: too few periods on an arm to estimate their extra variation.
 FLAG_FEW_PERIODS = 256
 FLAG_TEXT = {
@@ -71,11 +77,19 @@ FLAG_TEXT = {
     FLAG_ZERO_VARIANCE: "zero residual variance",
     FLAG_FEW_DF: "too few days for a finite posterior sd",
     FLAG_NOT_IDENTIFIABLE: "effect not identifiable",
+    FLAG_RHO_UNCERTAIN: (
+        "too few days to estimate the day-to-day correlation: the interval rests on its prior "
+        "and may be too narrow"
+    ),
     FLAG_FEW_PERIODS: (
         "fewer than 2 periods on an arm: how much headache days or attacks vary from period to "
         "period cannot be estimated, so the interval leans on the prior"
     ),
 }
+# The data are said not to pin rho down below this many in-model days or above this posterior
+# sd of rho (docs/ANALYSIS.md, "Prior of rho"; bench/calibration_short.py).
+RHO_MIN_DAYS = 30
+RHO_SD_WARN = 0.25
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ class FitOptions:
     trend: bool = True
     higher_is_better: bool = False
     prior: BetaPrior | None = None
+    rho_prior: RhoPrior | None = None  # None: DEFAULT_RHO_PRIOR
     rho_nodes: int | None = None
     min_days_per_arm: int = 5
     chunk_size: int = 8192
@@ -115,6 +130,11 @@ class FitOptions:
             raise ValidationError("rho_nodes", "must be at least 8", value=self.rho_nodes)
         if self.chunk_size < 1:
             raise ValidationError("chunk_size", "must be positive", value=self.chunk_size)
+
+    @property
+    def rho_prior_used(self) -> RhoPrior:
+        """The prior of rho the continuous model uses (the default when none is set)."""
+        return DEFAULT_RHO_PRIOR if self.rho_prior is None else self.rho_prior
 
 
 @dataclass(frozen=True)
@@ -242,7 +262,7 @@ def fit_chunk(values: FloatArray, arm: npt.NDArray[np.int8], options: FitOptions
         base_mean = np.where(base, values, 0.0).sum(axis=1) / np.where(n_base > 0, n_base, np.nan)
 
     stats, gaps, counts, n = sufficient_statistics(values, arm, options.trend)
-    nodes, log_w = rho_grid(int(n.max(initial=1)), options.rho_nodes)
+    nodes, log_w = rho_grid(int(n.max(initial=1)), options.rho_nodes, options.rho_prior_used)
     cond = rho_conditionals(stats, gaps, counts, n, nodes, log_w, options.trend, options.prior)
     return summarise(cond, nodes, n_act, n_pl, n_base, base_mean, options)
 
@@ -274,6 +294,7 @@ def summarise(
     second = (w * (scale**2 * var_factor + b_hat**2)).sum(axis=0)
     sd = np.sqrt(np.maximum(second - mean**2, 0.0))
     rho_mean = (w * nodes[:, None]).sum(axis=0)
+    rho_sd = np.sqrt(np.maximum((w * nodes[:, None] ** 2).sum(axis=0) - rho_mean**2, 0.0))
     p_boundary = (w * (np.abs(nodes) > 0.9)[:, None]).sum(axis=0)
 
     thresholds = thresholds_for(base_mean, options)
@@ -322,6 +343,7 @@ def summarise(
         ci=ci,
         probs=probs,
         rho_mean=rho_mean,
+        rho_sd=rho_sd,
         p_boundary=p_boundary,
     )
 
@@ -348,6 +370,7 @@ def finalise(
     ci: FloatArray,
     probs: FloatArray,
     rho_mean: FloatArray,
+    rho_sd: FloatArray,
     p_boundary: FloatArray,
 ) -> BatchFit:
     """Flags, point-mass and missing-arm handling shared by the numpy and JAX backends."""
@@ -365,6 +388,8 @@ def finalise(
     flags |= np.where(~bad & (cond.nu <= 2), FLAG_FEW_DF, 0)
     degen = cond.degenerate & ~bad
     flags |= np.where(degen, FLAG_ZERO_VARIANCE, 0)
+    rho_loose = (n_act + n_pl < RHO_MIN_DAYS) | (rho_sd > RHO_SD_WARN)
+    flags |= np.where(~bad & ~degen & rho_loose, FLAG_RHO_UNCERTAIN, 0)
 
     # A perfect fit: the posterior of beta is a point mass at the (rho-independent) estimate.
     if np.any(degen):
@@ -451,7 +476,7 @@ def fit_arrays(
     >>> y = 5.0 - 2.0 * (arm == 1) + rng.normal(0, 1, arm.shape)
     >>> fit = fit_arrays(y, arm)
     >>> round(float(fit.effect_mean[0]), 2), round(float(fit.p_benefit[0]), 3)
-    (-2.2, 1.0)
+    (-2.27, 1.0)
     """
     opts = options or FitOptions()
     vals = np.asarray(values, dtype=np.float64)

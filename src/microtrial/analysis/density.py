@@ -19,7 +19,12 @@ from scipy import special
 
 from microtrial.analysis.continuous import BetaPrior, sufficient_statistics
 from microtrial.analysis.frames import trials_from_frame
-from microtrial.analysis.posterior_kernel import rho_conditionals, rho_grid
+from microtrial.analysis.posterior_kernel import (
+    DEFAULT_RHO_PRIOR,
+    RhoPrior,
+    rho_conditionals,
+    rho_grid,
+)
 from microtrial.errors import ValidationError
 
 FloatArray = npt.NDArray[np.float64]
@@ -84,6 +89,7 @@ def effect_posterior(
     *,
     trend: bool = True,
     prior: BetaPrior | None = None,
+    rho_prior: RhoPrior | None = None,
     rho_nodes: int | None = None,
 ) -> EffectPosterior:
     """The exact posterior of ``beta`` for the one trial in a long diary frame.
@@ -100,7 +106,7 @@ def effect_posterior(
     >>> y = 6.0 - 1.5 * (arm == "active") + rng.normal(0, 1, arm.size)
     >>> frame = pd.DataFrame({"trial_id": "A", "day": np.arange(28), "arm": arm, "value": y})
     >>> round(effect_posterior(frame).mean(), 3)
-    -1.547
+    -1.542
     """
     trials = trials_from_frame(frame)
     if trials.values.shape[0] != 1:
@@ -108,7 +114,7 @@ def effect_posterior(
             "frame", "needs exactly one trial and outcome", value=trials.values.shape[0]
         )
     stats, gaps, counts, n = sufficient_statistics(trials.values, trials.arm, trend)
-    nodes, log_w = rho_grid(int(n.max(initial=1)), rho_nodes)
+    nodes, log_w = rho_grid(int(n.max(initial=1)), rho_nodes, rho_prior or DEFAULT_RHO_PRIOR)
     cond = rho_conditionals(stats, gaps, counts, n, nodes, log_w, trend, prior)
     if bool(cond.singular[0]) or bool(cond.degenerate[0]):
         raise ValidationError("frame", "the effect has no continuous posterior for this trial")

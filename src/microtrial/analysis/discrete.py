@@ -137,6 +137,7 @@ def _validate(
     unsupported = {
         "prior": "no informative prior on the log ratio",
         "rho_nodes": "no autocorrelation grid (periods carry the dependence)",
+        "rho_prior": "no autocorrelation parameter (periods carry the dependence)",
         "threads": "one thread",
     }
     for name, why in unsupported.items():

@@ -11,6 +11,7 @@ import pandas as pd
 from microtrial.analysis.continuous import BatchFit, BetaPrior, FitOptions, fit_arrays
 from microtrial.analysis.discrete import fit_discrete_arrays
 from microtrial.analysis.frames import trials_from_frame
+from microtrial.analysis.posterior_kernel import RhoPrior
 from microtrial.errors import ValidationError
 
 Backend = Literal["numpy", "jax", "dask"]
@@ -67,6 +68,13 @@ def fit_batch(
     if backend not in BACKENDS:
         raise ValidationError("backend", "unknown backend", value=backend, allowed=BACKENDS)
     if outcome_type != "continuous":
+        if options.rho_prior is not None:
+            raise ValidationError(
+                "rho_prior",
+                f"not supported for {outcome_type} outcomes (no autocorrelation)",
+                value=repr(options.rho_prior),
+                allowed="None (unset)",
+            )
         if backend != "numpy":
             raise ValidationError(
                 "backend",
@@ -99,6 +107,7 @@ def fit_trials(
     higher_is_better: bool = False,
     outcome_type: str = "continuous",
     prior: BetaPrior | None = None,
+    rho_prior: RhoPrior | None = None,
     backend: str = "numpy",
     serial: str = "periods",
     progress: Callable[[int], None] | None = None,
@@ -123,6 +132,9 @@ def fit_trials(
         ``continuous``, ``binary`` or ``count``.
     prior
         Optional informative prior on ``beta`` (continuous model only; refused otherwise).
+    rho_prior
+        Prior of the autocorrelation ``rho`` (continuous model only; refused otherwise); None
+        uses ``DEFAULT_RHO_PRIOR``, ``UNIFORM_RHO_PRIOR`` the uniform prior of earlier versions.
     backend
         ``numpy`` (default), ``jax`` or ``dask`` (binary and count outcomes: ``numpy`` only).
     serial
@@ -147,7 +159,7 @@ def fit_trials(
     >>> frame = pd.DataFrame({"trial_id": "A", "day": np.arange(28), "arm": arm, "value": y})
     >>> res = fit_trials(frame)
     >>> res[["trial_id", "n_active", "effect_mean", "p_benefit"]].round(3).to_string(index=False)
-    'trial_id  n_active  effect_mean  p_benefit\\n       A        14       -1.547      0.998'
+    'trial_id  n_active  effect_mean  p_benefit\\n       A        14       -1.542      0.994'
     """
     options = FitOptions(
         mcid=mcid,
@@ -155,6 +167,7 @@ def fit_trials(
         trend=trend,
         higher_is_better=higher_is_better,
         prior=prior,
+        rho_prior=rho_prior,
     )
     if outcome_type not in OUTCOME_TYPES:
         raise ValidationError(

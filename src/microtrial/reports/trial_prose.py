@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from microtrial.analysis import DEFAULT_RHO_PRIOR
 from microtrial.domain.catalog import Catalog
 from microtrial.reports import formatting as f
 from microtrial.services.analysis import MCID_POINTS, RELATIVE_MCID, TrialAnalysis
@@ -94,9 +95,12 @@ def methods(analysis: TrialAnalysis) -> dict[str, Any]:
         "Analysis: a Bayesian linear model per outcome, y_t = mu + beta·active_t + delta·trend_t "
         "+ e_t, with AR(1) errors over calendar days (a gap of g days correlates days by rho^g, "
         "so missing days are handled exactly and not imputed). Reference prior p(mu, beta, "
-        "delta, sigma²) ∝ 1/sigma² with rho ~ Uniform(−0.95, 0.95) and a stationary start; the "
-        "posterior of beta (active minus placebo) is exact, a mixture of Student-t "
-        "distributions over a quadrature grid in rho. Reported: posterior mean, sd, "
+        "delta, sigma²) ∝ 1/sigma², a prior for rho on (−0.95, 0.95) with density ∝ "
+        f"(1 − rho)^−{1 - DEFAULT_RHO_PRIOR.b:g} (a modelling choice leaning to positive "
+        "day-to-day correlation, so "
+        "that short trials are not overconfident) and a stationary start; the posterior of beta "
+        "(active minus placebo) is exact, a mixture of Student-t distributions over a quadrature "
+        "grid in rho. Reported: posterior mean, sd, "
         f"equal-tailed 95 % credible interval, P(beta < 0) and P(beta ≤ −{MCID_POINTS:g}) with "
         f"a minimal clinically important difference of {MCID_POINTS:g} point (IMMPACT; Salaffi "
         f"2004), and P(beta ≤ −{round(RELATIVE_MCID * 100)} % of the run-in mean). Blinding: "

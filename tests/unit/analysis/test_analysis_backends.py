@@ -7,7 +7,15 @@ import importlib.util
 import numpy as np
 import pytest
 
-from microtrial.analysis import BatchFit, BetaPrior, FitOptions, fit_arrays, simulate_trials
+from microtrial.analysis import (
+    UNIFORM_RHO_PRIOR,
+    BatchFit,
+    BetaPrior,
+    FitOptions,
+    RhoPrior,
+    fit_arrays,
+    simulate_trials,
+)
 from microtrial.analysis.fit import fit_batch
 from microtrial.errors import StatisticalWarning
 
@@ -37,9 +45,12 @@ def assert_same(a: BatchFit, b: BatchFit, atol: float) -> None:
     importlib.util.find_spec("jax") is None,
     reason="jax is not installed (pip install 'microtrial[jax]') - JAX backend not tested",
 )
-def test_jax_matches_numpy(batch: tuple[np.ndarray, np.ndarray]) -> None:
+@pytest.mark.parametrize("rho_prior", [None, UNIFORM_RHO_PRIOR])
+def test_jax_matches_numpy(
+    batch: tuple[np.ndarray, np.ndarray], rho_prior: RhoPrior | None
+) -> None:
     values, arm = batch
-    opts = FitOptions(prior=BetaPrior(-0.5, 0.5), chunk_size=25)
+    opts = FitOptions(prior=BetaPrior(-0.5, 0.5), rho_prior=rho_prior, chunk_size=25)
     with pytest.warns(StatisticalWarning):
         ref = fit_arrays(values, arm, opts)
     with pytest.warns(StatisticalWarning):

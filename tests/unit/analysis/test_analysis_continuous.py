@@ -6,19 +6,40 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from microtrial.analysis import BetaPrior, FitOptions, fit_arrays, simulate_trials
+from microtrial.analysis import (
+    DEFAULT_RHO_PRIOR,
+    UNIFORM_RHO_PRIOR,
+    BetaPrior,
+    FitOptions,
+    RhoPrior,
+    fit_arrays,
+    simulate_trials,
+)
 from microtrial.analysis._tdist import t_cdf, table_for
+from microtrial.analysis.continuous import FLAG_RHO_UNCERTAIN
 from microtrial.errors import StatisticalWarning, ValidationError
+
+# Most trials here are short on purpose (fast, exact checks); their results carry the
+# short-series warning, which is tested on its own below.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*day-to-day correlation:microtrial.errors.StatisticalWarning"
+)
 
 
 def dense_reference(
-    y: np.ndarray, arm: np.ndarray, *, trend: bool = True, prior: BetaPrior | None = None
+    y: np.ndarray,
+    arm: np.ndarray,
+    *,
+    trend: bool = True,
+    prior: BetaPrior | None = None,
+    rho_ab: tuple[float, float] = (DEFAULT_RHO_PRIOR.a, DEFAULT_RHO_PRIOR.b),
 ) -> dict[str, float]:
     """Posterior of beta by brute force: full AR(1) covariance of the observed days.
 
     Independent of the engine: GLS with the exact correlation matrix rho^|d_i - d_j| (no
     prewhitening, no sufficient statistics), marginal likelihood
-    |Sigma|^-1/2 |X'Sigma^-1 X|^-1/2 SSR^-(n-p)/2.
+    |Sigma|^-1/2 |X'Sigma^-1 X|^-1/2 SSR^-(n-p)/2, times the prior density of rho
+    (1 + rho)^(a - 1) (1 - rho)^(b - 1) written out here.
     """
     idx = np.flatnonzero(((arm == 0) | (arm == 1)) & np.isfinite(y))
     cols = [np.ones(idx.size)] + ([idx / 10.0] if trend else []) + [(arm[idx] == 1) * 1.0]
@@ -47,7 +68,8 @@ def dense_reference(
         bh.append(coef[b])
         sc.append(np.sqrt(ssr / nu * np.linalg.inv(a)[b, b]))
     lwa = np.array(lw)
-    w = np.exp(lwa - lwa.max()) * gl_w
+    a_rho, b_rho = rho_ab
+    w = np.exp(lwa - lwa.max()) * gl_w * (1 + nodes) ** (a_rho - 1) * (1 - nodes) ** (b_rho - 1)
     w /= w.sum()
     bha, sca = np.array(bh), np.array(sc)
     mean = float((w * bha).sum())
@@ -86,12 +108,18 @@ def trials() -> tuple[np.ndarray, np.ndarray]:
     return sim.values, sim.arm
 
 
-@pytest.mark.parametrize("trend", [True, False])
-def test_matches_dense_gls_reference(trials: tuple[np.ndarray, np.ndarray], trend: bool) -> None:
+@pytest.mark.parametrize(
+    ("trend", "rho_prior"),
+    [(True, None), (False, None), (True, UNIFORM_RHO_PRIOR), (False, RhoPrior(3.0, 2.0))],
+)
+def test_matches_dense_gls_reference(
+    trials: tuple[np.ndarray, np.ndarray], trend: bool, rho_prior: RhoPrior | None
+) -> None:
     values, arm = trials
-    fit = fit_arrays(values, arm, FitOptions(trend=trend))
+    fit = fit_arrays(values, arm, FitOptions(trend=trend, rho_prior=rho_prior))
+    used = rho_prior or DEFAULT_RHO_PRIOR
     for i in range(values.shape[0]):
-        ref = dense_reference(values[i], arm[i], trend=trend)
+        ref = dense_reference(values[i], arm[i], trend=trend, rho_ab=(used.a, used.b))
         assert fit.effect_mean[i] == pytest.approx(ref["mean"], abs=1e-5)
         assert fit.effect_sd[i] == pytest.approx(ref["sd"], rel=1e-5)
         assert fit.p_benefit[i] == pytest.approx(ref["p0"], abs=1e-5)
@@ -154,7 +182,7 @@ def test_arm_with_all_days_missing_gives_nan_and_warning() -> None:
     arm = np.tile(np.repeat(np.array([1, 0], dtype=np.int8), 10), (2, 1))
     values = np.random.default_rng(0).normal(5, 1, arm.shape)
     values[1, arm[1] == 1] = np.nan
-    with pytest.warns(StatisticalWarning, match="1 of 2 trial"):
+    with pytest.warns(StatisticalWarning, match="no observed day in an arm"):
         fit = fit_arrays(values, arm)
     assert np.isfinite(fit.effect_mean[0])
     assert np.isnan(fit.effect_mean[1])
@@ -231,3 +259,41 @@ def test_progress_and_threads_do_not_change_results(trials: tuple[np.ndarray, np
     assert sum(seen) == 20
     np.testing.assert_array_equal(one.effect_mean, two.effect_mean)
     np.testing.assert_array_equal(one.ci95_low, two.ci95_low)
+
+
+def test_rho_prior_validation_and_shape() -> None:
+    with pytest.raises(ValidationError, match=r"rho_prior\.b"):
+        RhoPrior(1.0, float("nan"))
+    with pytest.raises(ValidationError, match=r"rho_prior\.a"):
+        RhoPrior(-3.0, 1.0)  # too steep for the default grid
+    rho = np.linspace(-0.9, 0.9, 7)
+    np.testing.assert_allclose(UNIFORM_RHO_PRIOR.log_density(rho), 0.0)
+    # The default leans towards positive autocorrelation: its density rises with rho.
+    assert np.all(np.diff(DEFAULT_RHO_PRIOR.log_density(rho)) > 0)
+
+
+def test_short_autocorrelated_trial_gets_wider_interval_and_warning() -> None:
+    """A 2 x 7-day trial with rho 0.8: the default prior widens the interval and says so."""
+    rng = np.random.default_rng(11)
+    sim = simulate_trials(
+        200, rng=rng, effect=0.0, rho=0.8, run_in=7, pairs=2, period_length=7, wash_in=1
+    )
+    with pytest.warns(StatisticalWarning, match="day-to-day correlation"):
+        fit = fit_arrays(sim.values, sim.arm)
+    with pytest.warns(StatisticalWarning, match="day-to-day correlation"):
+        flat = fit_arrays(sim.values, sim.arm, FitOptions(rho_prior=UNIFORM_RHO_PRIOR))
+    assert np.all(fit.flags & FLAG_RHO_UNCERTAIN)
+    assert "too few days to estimate the day-to-day correlation" in fit.warning_text()[0]
+    assert np.mean(fit.rho_mean) > np.mean(flat.rho_mean) + 0.1
+    width = fit.ci95_high - fit.ci95_low
+    assert np.median(width / (flat.ci95_high - flat.ci95_low)) > 1.05
+
+
+def test_long_trial_pins_rho_down_without_warning() -> None:
+    rng = np.random.default_rng(12)
+    sim = simulate_trials(50, rng=rng, rho=0.3, run_in=7, pairs=3, period_length=28, wash_in=2)
+    fit = fit_arrays(sim.values, sim.arm)  # an unexpected warning fails the test
+    assert not np.any(fit.flags & FLAG_RHO_UNCERTAIN)
+    # With this much data the prior of rho hardly matters.
+    flat = fit_arrays(sim.values, sim.arm, FitOptions(rho_prior=UNIFORM_RHO_PRIOR))
+    np.testing.assert_allclose(fit.effect_sd, flat.effect_sd, rtol=0.05)

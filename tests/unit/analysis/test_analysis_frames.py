@@ -6,9 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microtrial.analysis import RESULT_COLUMNS, fit_trials, simulate_trials
+from microtrial.analysis import RESULT_COLUMNS, UNIFORM_RHO_PRIOR, fit_trials, simulate_trials
 from microtrial.analysis.frames import trials_from_frame
-from microtrial.errors import ValidationError
+from microtrial.errors import StatisticalWarning, ValidationError
+
+# The 28-day diaries here are short: their results carry the short-series warning on rho.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*day-to-day correlation:microtrial.errors.StatisticalWarning"
+)
 
 
 def diary(trial: str = "A", n_days: int = 28, seed: int = 0) -> pd.DataFrame:
@@ -101,3 +106,16 @@ def test_unknown_outcome_type_and_backend() -> None:
         fit_trials(diary(), outcome_type="ordinal")
     with pytest.raises(ValidationError, match="backend"):
         fit_trials(diary(), backend="cuda")
+
+
+def test_short_series_warning_reaches_the_result_frame() -> None:
+    with pytest.warns(StatisticalWarning, match="day-to-day correlation"):
+        res = fit_trials(diary("A"))
+    assert "too few days to estimate the day-to-day correlation" in res["warning"].iloc[0]
+
+
+def test_rho_prior_only_for_continuous_outcomes() -> None:
+    frame = diary("A")
+    frame["value"] = (frame["value"] > 5.5).astype(float)
+    with pytest.raises(ValidationError, match="rho_prior"):
+        fit_trials(frame, outcome_type="binary", rho_prior=UNIFORM_RHO_PRIOR)
