@@ -1,7 +1,7 @@
 """Calibration of cohort pooling: coverage of the pooled 95 % interval and false benefit, by k.
 
 Run: ``.venv/bin/python bench/calibration_pool.py [--pools 2000] [--seed 1] [--ks 2,3,5,20,200]
-[--tau-high 1.5]``.
+[--tau-high 1.5] [--tau-scale 1]``.
 
 The generator below is written apart from the engine and shares none of its code or its prior:
 per pool, a true typical effect ``mu`` (uniform on [-2, 1] points; exactly 0 in the false-benefit
@@ -10,7 +10,8 @@ end, for a sensitivity run with more heterogeneity than the engine's prior expec
 posterior sd ``s_i`` log-uniform on [0.3, 1.2] points (the spread of per-trial posterior sds in
 bench/calibration.py's designs), true effects ``theta_i ~ N(mu, tau^2)`` and observed effects
 ``y_i ~ N(theta_i, s_i^2)``.
-Each pool goes through ``pool_effects`` with its defaults (half-normal tau prior, scale 1 point).
+Each pool goes through ``pool_effects`` with its defaults (half-normal tau prior, scale 1 point;
+``--tau-scale`` sets another scale).
 
 Printed per pool size: coverage of ``mu`` by the pooled 95 % interval with its Wilson 95 %
 interval (both arms together), the false-benefit rate (P(benefit) > 0.95 when ``mu`` = 0) with its
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ks", default="2,3,5,20,200", help="pool sizes, comma-separated")
     parser.add_argument("--tau-high", type=float, default=1.5, help="upper end of the true tau")
+    parser.add_argument("--tau-scale", type=float, default=None, help="the engine's tau prior")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     ks = [int(k) for k in args.ks.split(",")]
@@ -71,7 +73,10 @@ def main() -> None:
         for arm_null in (False, True):
             for _ in range(args.pools):
                 mu, new_patient, y, s = simulate(rng, k, arm_null, args.tau_high)
-                summary, _ = pool_effects(y, s)
+                if args.tau_scale is None:
+                    summary, _ = pool_effects(y, s)
+                else:
+                    summary, _ = pool_effects(y, s, tau_scale=args.tau_scale)
                 covered += summary["ci95_low"] <= mu <= summary["ci95_high"]
                 pi_covered += summary["pi95_low"] <= new_patient <= summary["pi95_high"]
                 widths.append(summary["ci95_high"] - summary["ci95_low"])
