@@ -57,6 +57,10 @@ def test_cohort_is_pooled_and_deidentified(demo_clinic: Database) -> None:
     assert cohort.pooled is not None
     summary = cohort.pooled.summary()
     assert "overall" in set(summary.iloc[:, 0])
+    # pain pooled on its own scale (half-normal tau prior, 1 point); small groups flagged
+    assert (summary["tau_scale"] == 1.0).all()
+    assert list(summary["few_trials"]) == list(summary["n_trials"] < 5)
+    assert summary.loc[summary["few_trials"], "pi95_low"].isna().all()
     text = cohort.results.to_csv()
     assert "P0" not in text  # no patient study codes
     assert all(t.startswith("trial-") for t in cohort.results["trial_id"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,13 @@ PACUTES = (
 def run(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, list(args))
     return result.exit_code, result.output
+
+
+def run_json(*args: str) -> Any:
+    """The command's JSON on stdout (warnings go to stderr)."""
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 @pytest.fixture
@@ -115,12 +123,46 @@ def test_pool_command(diaries: Path, tmp_path: Path) -> None:
     res = pd.read_csv(out)
     res["condition"] = ["migraine", "back"] * 3
     res.to_csv(out, index=False)
-    code, output = run("pool", str(out), "--by", "condition", "--json")
-    assert code == 0, output
-    rows = json.loads(output)
+    rows = run_json("pool", str(out), "--by", "condition")
     assert [r["group"] for r in rows] == ["overall", "back", "migraine"]
     assert rows[0]["n_trials"] == 6
     assert rows[0]["pooled_effect"] < 0
+
+
+def test_pool_command_says_when_a_pool_is_too_small(diaries: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res.csv"
+    assert run("analyze", str(diaries), "--out", str(out))[0] == 0
+    res = pd.read_csv(out)
+    res["condition"] = ["migraine", "back"] * 3
+    res.to_csv(out, index=False)
+    code, output = run("pool", str(out), "--by", "condition")
+    assert code == 0, output
+    # three trials per condition: the caveat in words, no prediction interval; six overall: none
+    note = "Only 3 trials: too few to estimate a typical effect; read the individual trials."
+    assert f"back: {note} (no prediction interval)" in output
+    assert f"migraine: {note} (no prediction interval)" in output
+    assert "overall:" not in output
+    rows = {r["group"]: r for r in run_json("pool", str(out), "--by", "condition")}
+    assert rows["back"]["few_trials"] is True
+    assert rows["back"]["caveat"] == note
+    assert rows["back"]["pi95_low"] is None
+    assert rows["overall"]["few_trials"] is False
+    assert rows["overall"]["pi95_low"] < rows["overall"]["ci95_low"]
+    assert rows["overall"]["tau_scale"] == 1.0
+
+
+def test_pool_command_takes_the_tau_scale(diaries: Path, tmp_path: Path) -> None:
+    out = tmp_path / "res.csv"
+    assert run("analyze", str(diaries), "--out", str(out))[0] == 0
+    tight = run_json("pool", str(out), "--tau-scale", "0.25")[0]
+    wide = run_json("pool", str(out), "--tau-scale", "4")[0]
+    assert (tight["tau_scale"], wide["tau_scale"]) == (0.25, 4.0)
+    # a tighter prior on the spread between patients gives a smaller tau and a narrower interval
+    assert tight["tau_mean"] < wide["tau_mean"]
+    assert tight["ci95_high"] - tight["ci95_low"] < wide["ci95_high"] - wide["ci95_low"]
+    code, output = run("pool", str(out), "--tau-scale", "0")
+    assert code != 0
+    assert "--tau-scale: must be a positive number" in output
 
 
 def test_pool_command_refuses_mixed_outcomes_and_takes_the_direction(

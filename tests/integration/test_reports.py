@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from helpers import Clinic, FixedClock, after_last_period
 from microtrial.analysis.density import effect_posterior
 from microtrial.cli.main import app
+from microtrial.domain.catalog import load_catalog
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ConflictError
 from microtrial.reports.cohort_report import render_cohort_report
@@ -500,6 +501,20 @@ def test_cohort_report_is_pooled_and_deidentified(demo_clinic: Database, tmp_pat
         in (found["pooled"])
     )
     assert f"{overall['tau_mean']:.2f}" in found["pooled"]
+    # condition groups of fewer than 5 trials: the caveat in words, and no prediction interval
+    titles = {g.id: g.title for g in load_catalog().groups.values()}
+    few = summary[summary["few_trials"]]
+    assert len(few) > 0
+    assert "Read with care:" in found["pooled"]
+    for _, g in few.iterrows():
+        n = int(g["n_trials"])
+        trials = "1 trial" if n == 1 else f"{n} trials"
+        assert (
+            f"{titles[g['group']]}: Only {trials}: too few to estimate a typical effect; "
+            "read the individual trials."
+        ) in found["pooled"]
+    assert found["pooled"].count("not given: too few trials") == len(few)
+    assert "half-normal, scale 1 point" in found["pooled"]
     n_resp = round(overall["responder_share"] * overall["n_trials"])
     assert f"{n_resp} of {int(overall['n_trials'])}" in found["pooled"]
     for arm, row in cohort.blinding.arms.iterrows():

@@ -1,10 +1,14 @@
 """Cohort pooling of per-trial effects with a normal random-effects model, exact over a tau grid.
 
 Model: ``y_i | theta_i ~ N(theta_i, s_i^2)`` (each trial's posterior mean and sd of beta, a normal
-approximation of its posterior), ``theta_i ~ N(mu, tau^2)``, flat prior on ``mu`` and
-``tau ~ Uniform(0, tau_max)`` (Gelman et al., *Bayesian Data Analysis*, 3rd ed., §5.4–5.7;
-``tau_max`` = 10 × (sd of the y_i + median s_i) unless given).  Given ``tau`` everything is normal
-and closed form; a 400-point midpoint grid over ``tau`` integrates it out.
+approximation of its posterior), ``theta_i ~ N(mu, tau^2)`` (Gelman et al., *Bayesian Data
+Analysis*, 3rd ed., §5.4–5.7), flat prior on ``mu`` and a weakly informative half-normal prior on
+``tau`` with scale ``tau_scale`` in the effect's units: 1 point for the 0–10 NRS (the IMMPACT MCID),
+0.5 for log odds or rate ratios (Röver et al., *Res Synth Methods* 2021;12:448–474; Friede et al.,
+*Biom J* 2017;59:658–671).  A bounded-uniform prior on ``tau`` is not used: with two trials its
+posterior falls off only like 1/tau, so the pooled interval is set by wherever the bound is put.
+Given ``tau`` everything is normal and closed form; a midpoint grid over ``tau`` (refined onto
+where the posterior lives) integrates it out.
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ from microtrial.errors import StatisticalWarning, ValidationError
 
 FloatArray = npt.NDArray[np.float64]
 N_TAU = 400
+# Half-normal scale of tau, in the effect's units.  Points on the 0-10 NRS: 1 point, the IMMPACT
+# MCID (REFERENCE.md C.3), so P(tau > 2 points) = 4.6 %: patients' true effects differing by
+# several points from the typical one stay possible, ten-point spreads do not.  Log odds / rate
+# ratios: 0.5, Röver et al. 2021's "reasonable" default, P(tau > 1) = 4.6 %.
+TAU_SCALE_POINTS = 1.0
+TAU_SCALE_LOG_RATIO = 0.5
+# Below this many trials a pool says it is too small to mean much (see ``few_trials_note``).
+FEW_TRIALS = 5
+# Grid cells whose posterior weight is below this share of the largest are dropped when refining.
+_NEGLIGIBLE = 1e-14
 
 
 @dataclass(frozen=True)
@@ -32,21 +46,82 @@ class PoolResult:
     forest: pd.DataFrame
 
     def summary(self) -> pd.DataFrame:
-        """One row per group: pooled effect, tau, prediction interval, responder shares."""
+        """One row per group: pooled effect, tau, prediction interval, responder shares, caveat."""
         return self.groups
 
 
-def _normal_mixture_quantile(p: float, w: FloatArray, m: FloatArray, s: FloatArray) -> float:
-    """Quantile of a normal mixture by bisection (scalar, small mixtures)."""
-    lo = float((m - 12 * s).min())
-    hi = float((m + 12 * s).max())
-    for _ in range(100):
+def few_trials_note(k: int) -> str:
+    """The plain caveat for a pool of ``k`` trials, or "" when there are enough (FEW_TRIALS)."""
+    if k >= FEW_TRIALS:
+        return ""
+    trials = "1 trial" if k == 1 else f"{k} trials"
+    return f"Only {trials}: too few to estimate a typical effect; read the individual trials."
+
+
+def _mixture_quantiles(p: float, w: FloatArray, m: FloatArray, s: FloatArray) -> FloatArray:
+    """The p-quantile of each column's normal mixture (weights w; means m, sds s: (G, n))."""
+    lo = (m - 12 * s).min(axis=0)
+    hi = (m + 12 * s).max(axis=0)
+    for _ in range(60):  # 2^-60 of a 24-sd bracket: far below anything shown
         mid = 0.5 * (lo + hi)
-        if float((w * special.ndtr((mid - m) / s)).sum()) < p:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+        below = (w[:, None] * special.ndtr((mid[None, :] - m) / s)).sum(axis=0) < p
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return np.asarray(0.5 * (lo + hi), dtype=np.float64)
+
+
+def _normal_mixture_quantile(p: float, w: FloatArray, m: FloatArray, s: FloatArray) -> float:
+    """Quantile of one normal mixture."""
+    return float(_mixture_quantiles(p, w, m[:, None], s[:, None])[0])
+
+
+def _log_post_tau(tau: FloatArray, y: FloatArray, s: FloatArray, scale: float) -> FloatArray:
+    """Log p(tau | y) up to a constant: mu integrated out (BDA eq. 5.21) times the half-normal."""
+    v = s[None, :] ** 2 + tau[:, None] ** 2
+    prec = 1.0 / v
+    v_mu = 1.0 / prec.sum(axis=1)
+    mu_hat = v_mu * (prec * y).sum(axis=1)
+    out = 0.5 * np.log(v_mu) - 0.5 * np.log(v).sum(axis=1)
+    out -= 0.5 * (((y[None, :] - mu_hat[:, None]) ** 2) * prec).sum(axis=1)
+    return np.asarray(out - 0.5 * (tau / scale) ** 2, dtype=np.float64)
+
+
+def _midpoints(lo: float, hi: float) -> FloatArray:
+    """N_TAU cell midpoints of [lo, hi] (tau = 0 itself is never a node)."""
+    return np.asarray(lo + (np.arange(N_TAU) + 0.5) * ((hi - lo) / N_TAU), dtype=np.float64)
+
+
+def _tau_grid(y: FloatArray, s: FloatArray, scale: float) -> tuple[FloatArray, FloatArray]:
+    """Grid over tau holding the posterior, and its normalised weights.
+
+    A first pass spans zero to well past both the prior (8 scales) and the data's own spread,
+    widened while the far end still carries weight; the second pass puts all N_TAU cells where
+    the first found weight, so a sharp posterior (hundreds of trials) is resolved as finely as a
+    broad one.
+    """
+    hi = 8.0 * scale + 3.0 * float(np.max(np.abs(y - np.median(y)))) + float(np.max(s))
+    for _ in range(20):
+        tau = _midpoints(0.0, hi)
+        lp = _log_post_tau(tau, y, s, scale)
+        if lp[-1] - lp.max() < np.log(_NEGLIGIBLE):
+            break
+        hi *= 2.0
+    keep = np.flatnonzero(lp - lp.max() >= np.log(_NEGLIGIBLE))
+    step = hi / N_TAU
+    lo2 = max(0.0, float(tau[keep[0]]) - step)
+    hi2 = min(hi, float(tau[keep[-1]]) + step)
+    tau = _midpoints(lo2, hi2)
+    lp = _log_post_tau(tau, y, s, scale)
+    w = np.exp(lp - lp.max())
+    return tau, w / w.sum()
+
+
+def _grid_median(tau: FloatArray, w: FloatArray) -> float:
+    """Median of tau from the cell weights, linear within a cell."""
+    half = 0.5 * (tau[1] - tau[0]) if tau.size > 1 else tau[0]
+    edges = np.concatenate([[tau[0] - half], tau + half])
+    cdf = np.concatenate([[0.0], np.cumsum(w)])
+    return float(np.interp(0.5, cdf, edges))
 
 
 def pool_effects(
@@ -55,7 +130,7 @@ def pool_effects(
     *,
     mcid: float = 1.0,
     higher_is_better: bool = False,
-    tau_max: float | None = None,
+    tau_scale: float = TAU_SCALE_POINTS,
 ) -> tuple[dict[str, float], pd.DataFrame]:
     """Pool one group of trials; returns the group summary and the shrunken individual effects.
 
@@ -71,24 +146,20 @@ def pool_effects(
         raise ValidationError("effects", "need one effect and one sd per trial", value=y.shape)
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(s)) and np.all(s > 0)):
         raise ValidationError("effects", "effects must be finite and sds positive")
+    if not (np.isfinite(tau_scale) and tau_scale > 0):
+        raise ValidationError("tau_scale", "must be a positive number", value=tau_scale)
     k = y.size
-    if tau_max is None:
-        spread = float(np.std(y)) if k > 1 else 0.0
-        tau_max = 10.0 * (spread + float(np.median(s)))
-    tau = (np.arange(N_TAU) + 0.5) * (tau_max / N_TAU)  # midpoints, avoids tau = 0 exactly
+    tau, w = _tau_grid(y, s, float(tau_scale))
     v = s[None, :] ** 2 + tau[:, None] ** 2  # (G, k)
     prec = 1.0 / v
     v_mu = 1.0 / prec.sum(axis=1)
     mu_hat = v_mu * (prec * y).sum(axis=1)
-    loglik = 0.5 * np.log(v_mu) - 0.5 * np.log(v).sum(axis=1)
-    loglik -= 0.5 * (((y[None, :] - mu_hat[:, None]) ** 2) * prec).sum(axis=1)
-    w = np.exp(loglik - loglik.max())
-    w /= w.sum()
 
     pooled_mean = float((w * mu_hat).sum())
     pooled_sd = float(np.sqrt((w * (v_mu + mu_hat**2)).sum() - pooled_mean**2))
     sd_mu = np.sqrt(v_mu)
     sd_new = np.sqrt(v_mu + tau**2)
+    below_zero = min(float((w * special.ndtr(-mu_hat / sd_mu)).sum()), 1.0)
     # Shrunken individual effects: theta_i | tau, y is normal (BDA eq. 5.17), mixed over tau.
     prec_i = 1.0 / s[None, :] ** 2 + 1.0 / tau[:, None] ** 2
     th = (y[None, :] / s[None, :] ** 2 + mu_hat[:, None] / tau[:, None] ** 2) / prec_i
@@ -100,8 +171,8 @@ def pool_effects(
     z = (edge - th) / np.sqrt(var_th)
     cdf = (w[:, None] * special.ndtr(z)).sum(axis=0)
     p_resp = 1.0 - cdf if higher_is_better else cdf
-    lo_i = [_normal_mixture_quantile(0.025, w, th[:, i], np.sqrt(var_th[:, i])) for i in range(k)]
-    hi_i = [_normal_mixture_quantile(0.975, w, th[:, i], np.sqrt(var_th[:, i])) for i in range(k)]
+    lo_i = _mixture_quantiles(0.025, w, th, np.sqrt(var_th))
+    hi_i = _mixture_quantiles(0.975, w, th, np.sqrt(var_th))
     summary = {
         "n_trials": float(k),
         "pooled_effect": pooled_mean,
@@ -109,10 +180,13 @@ def pool_effects(
         "ci95_low": _normal_mixture_quantile(0.025, w, mu_hat, sd_mu),
         "ci95_high": _normal_mixture_quantile(0.975, w, mu_hat, sd_mu),
         "tau_mean": float((w * tau).sum()),
-        "tau_median": float(tau[np.searchsorted(np.cumsum(w), 0.5)]),
+        "tau_median": _grid_median(tau, w),
         "pi95_low": _normal_mixture_quantile(0.025, w, mu_hat, sd_new),
         "pi95_high": _normal_mixture_quantile(0.975, w, mu_hat, sd_new),
         "responder_share_shrunk": float(np.mean(p_resp > 0.5)),
+        # P(the typical effect lies on the side of benefit)
+        "p_benefit": 1.0 - below_zero if higher_is_better else below_zero,
+        "tau_scale": float(tau_scale),
     }
     shrunk = pd.DataFrame(
         {
@@ -133,12 +207,19 @@ def pool(
     mcid: float = 1.0,
     higher_is_better: bool = False,
     outcome: str | None = None,
+    tau_scale: float | None = None,
 ) -> PoolResult:
     """Pool ``fit_trials`` results overall and (with ``by``) per group, e.g. per condition.
 
     Only rows of one outcome are pooled: with an ``outcome`` column holding several outcomes
     (pain and sleep, say) a ValidationError names them unless ``outcome`` selects one.
     ``higher_is_better`` gives the direction of benefit used for the responder shares.
+
+    ``tau_scale`` is the half-normal scale of the between-trial sd, in the effect's units; by
+    default TAU_SCALE_LOG_RATIO for binary/count results (they carry ``difference_mean``) and
+    TAU_SCALE_POINTS otherwise.  Groups of fewer than FEW_TRIALS trials are flagged
+    (``few_trials``) with a plain ``caveat`` (``few_trials_note``) and a StatisticalWarning, and
+    get no prediction interval (``pi95_low``/``pi95_high`` NaN).
 
     Responders are trials with ``p_mcid > 0.5`` (``responder_share``, from the per-trial fits)
     and trials whose shrunken effect passes the MCID with probability > 0.5
@@ -168,29 +249,43 @@ def pool(
         )
     if data.empty:
         raise ValidationError("results", "no trial with a finite effect to pool")
+    if tau_scale is None:
+        # binary/count fits carry the difference on the natural scale beside their log ratio
+        discrete = "difference_mean" in data.columns and data["difference_mean"].notna().any()
+        tau_scale = TAU_SCALE_LOG_RATIO if discrete else TAU_SCALE_POINTS
     groups: list[tuple[str, pd.DataFrame]] = [("overall", data)]
     if by:
         groups += [(str(name), sub) for name, sub in data.groupby(by, sort=True)]
     rows: list[dict[str, Any]] = []
     forest: list[pd.DataFrame] = []
     for name, sub in groups:
-        if len(sub) < 3:
-            warnings.warn(
-                f"group {name!r} has {len(sub)} trial(s): tau is barely identified",
-                StatisticalWarning,
-                stacklevel=2,
-            )
+        caveat = few_trials_note(len(sub))
+        if caveat:
+            warnings.warn(f"group {name!r}: {caveat}", StatisticalWarning, stacklevel=2)
         summary, shrunk = pool_effects(
             sub["effect_mean"].to_numpy(float),
             sub["effect_sd"].to_numpy(float),
             mcid=mcid,
             higher_is_better=higher_is_better,
+            tau_scale=tau_scale,
         )
         if "p_mcid" in sub.columns:
             raw_share = float(np.mean(sub["p_mcid"].to_numpy(float) > 0.5))
         else:
             raw_share = float("nan")
-        rows.append({"group": name, **summary, "responder_share": raw_share})
+        if caveat:
+            # tau rests mostly on its prior here, so a new patient's interval would mostly
+            # restate that prior: none is given rather than one that reads as a finding
+            summary["pi95_low"] = summary["pi95_high"] = float("nan")
+        rows.append(
+            {
+                "group": name,
+                **summary,
+                "responder_share": raw_share,
+                "few_trials": bool(caveat),
+                "caveat": caveat,
+            }
+        )
         part = pd.DataFrame(
             {
                 "group": name,

@@ -200,6 +200,14 @@ def pool_cmd(
             help="Direction of benefit (pain: lower is better; sleep quality: higher).",
         ),
     ] = False,
+    tau_scale: Annotated[
+        float | None,
+        typer.Option(
+            "--tau-scale",
+            help="Half-normal scale of the between-trial sd, in the effect's units "
+            "(default 1 point; 0.5 for binary/count log ratios).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Summary CSV/Parquet.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -207,10 +215,17 @@ def pool_cmd(
     from microtrial.analysis import pool
 
     with handle_errors():
+        if tau_scale is not None and not tau_scale > 0:
+            fail("--tau-scale: must be a positive number of the effect's units")
         frame = _read_table(results, dtype={"trial_id": str})
         with _in_file(results), _report_warnings():
             pooled = pool(
-                frame, by=by, mcid=mcid, higher_is_better=higher_is_better, outcome=outcome
+                frame,
+                by=by,
+                mcid=mcid,
+                higher_is_better=higher_is_better,
+                outcome=outcome,
+                tau_scale=tau_scale,
             )
         summary = pooled.summary()
         if as_json:
@@ -218,7 +233,10 @@ def pool_cmd(
         elif out is not None:
             _write_table(summary, out)
         else:
-            console.print(summary.to_string(index=False))
+            console.print(summary.drop(columns="caveat").to_string(index=False))
+            # the caveat in words under the table, where a reader of the numbers sees it
+            for _, row in summary[summary["few_trials"]].iterrows():
+                typer.echo(f"{row['group']}: {row['caveat']} (no prediction interval)")
 
 
 def power_cmd(

@@ -13,6 +13,7 @@ from typing import Any, Literal, overload
 import pandas as pd
 
 from microtrial import __version__
+from microtrial.analysis.pooling import FEW_TRIALS, TAU_SCALE_POINTS
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.reports import figures
@@ -153,7 +154,9 @@ def cohort_report_context(
                     "ci": f.interval(g["ci95_low"], g["ci95_high"], 2),
                     "tau": f.number(g["tau_mean"], 2),
                     "tau_median": f.number(g["tau_median"], 2),
-                    "pi": f.interval(g["pi95_low"], g["pi95_high"], 2),
+                    "pi": "not given: too few trials"
+                    if g["few_trials"]
+                    else f.interval(g["pi95_low"], g["pi95_high"], 2),
                     "responders": f.share(g["responder_share"] * g["n_trials"], g["n_trials"])
                     if f.finite(g["responder_share"])
                     else f.NOT_AVAILABLE,
@@ -163,7 +166,8 @@ def cohort_report_context(
                     "responders_shrunk": f.share(
                         g["responder_share_shrunk"] * g["n_trials"], g["n_trials"]
                     ),
-                    "few": int(g["n_trials"]) < 3,
+                    "few": bool(g["few_trials"]),
+                    "caveat": str(g["caveat"]),
                 }
             )
         figs["forest"] = figures.forest(cohort.pooled.forest, cohort.pooled.summary())
@@ -230,6 +234,8 @@ def cohort_report_context(
         "blinding": blind,
         "by_guess": by_guess,
         "mcid": f"{MCID_POINTS:g}",
+        "few_trials": FEW_TRIALS,
+        "tau_scale": f"{TAU_SCALE_POINTS:g}",
         "sections": SECTIONS,
         "generated": when.strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,

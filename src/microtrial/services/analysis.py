@@ -20,6 +20,7 @@ from microtrial.analysis import BlindingResult, PoolResult, blinding, fit_trials
 from microtrial.analysis.blinding import DONT_KNOW
 from microtrial.analysis.completeness import Completeness, PeriodPlan, assess_completeness
 from microtrial.analysis.describe import describe_cohort
+from microtrial.analysis.pooling import TAU_SCALE_POINTS
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import Adherence, Phase, summarise_adherence
@@ -199,7 +200,7 @@ def cohort_analysis(
     if len(pain) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StatisticalWarning)
-            pooled = pool(pain, by="condition", mcid=MCID_POINTS)
+            pooled = pool(pain, by="condition", mcid=MCID_POINTS, tau_scale=TAU_SCALE_POINTS)
     all_guesses = pd.concat(guesses, ignore_index=True) if guesses else pd.DataFrame()
     blind = blinding(all_guesses) if len(all_guesses) else None
     return CohortAnalysis(

@@ -73,3 +73,30 @@ def test_research_page_explains_and_describes_and_matches_the_export(full_demo: 
     on_page = {r[0].replace(" ", "_"): int(r[1]) for r in described[1:]}
     for group in released & set(on_page):
         assert on_page[group] == from_export[group], group
+
+
+def test_research_page_says_when_a_pool_is_too_small(demo_clinic: Database) -> None:
+    url = demo_clinic.engine.url.render_as_string(hide_password=False)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40, export_secret="e" * 40)
+    researcher = admin.user_actor(demo_clinic, "researcher.demo")
+    cohort = analysis.cohort_analysis(demo_clinic, researcher)
+    assert cohort.pooled is not None
+    groups = cohort.pooled.summary().set_index("group")
+    # the small demo clinic has both: enough trials overall, a handful per condition group
+    assert not groups.loc["overall", "few_trials"]
+    assert groups["few_trials"].any()
+    with LiveServer(create_app(settings)) as server:
+        client = sign_in(server.url, "researcher.demo", DEMO_PASSWORD)
+        page = client.get("/research").text
+    rows = {r[0]: r for r in cells(page, "Pooled effect on daily pain by condition group")}
+    for name, g in groups.iterrows():
+        shown = str(name).replace("_", " ")
+        n = int(g["n_trials"])
+        trials = "1 trial" if n == 1 else f"{n} trials"
+        note = f"{shown}: Only {trials}: too few to estimate a typical effect; read the individual"
+        if g["few_trials"]:
+            assert note in page, name
+            assert rows[shown][5] == "not given: too few trials", name
+        else:
+            assert note not in page, name
+            assert rows[shown][5] == f"{g['pi95_low']:.2f} to {g['pi95_high']:.2f}", name
