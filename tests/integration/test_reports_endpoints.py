@@ -21,6 +21,7 @@ from helpers import Clinic, FixedClock, after_last_period
 from integration.test_reports import REGIMEN, SPEC, pct, pdf_pages, sections_of
 from microtrial.analysis import fit_trials
 from microtrial.domain.actors import Actor, system_actor
+from microtrial.errors import StatisticalWarning
 from microtrial.reports.trial_report import render_trial_report
 from microtrial.services import (
     admin,
@@ -290,3 +291,27 @@ def test_a_migraine_trial_without_migraine_diary_entries_is_not_given_a_result(
         "your migraine diary during your trial." in sections_of(plain)["summary"]
     )
     pdf_pages(render_trial_report(result, fmt="pdf", entries=[]))
+
+
+def test_the_models_warning_reaches_both_reports(clinic: Clinic, clock: FixedClock) -> None:
+    rates = {"baseline": 0.0, "active": 0.05, "placebo": 0.1}
+    trial_id, logged = walk_headache_trial(
+        clinic, clock, condition="G43.909", rates=rates, seed=7, diary_share=0.12
+    )
+    result = analysed(clinic, clock, trial_id)
+    e = result.endpoint
+    assert e is not None
+    observed = [arm_detail(logged, arm)[1] for arm in ("active", "placebo")]
+    assert 0 < min(observed) < 5  # fewer observed days in an arm than the engine trusts
+    warning = e.result["warning"]
+    with pytest.warns(StatisticalWarning):  # the service keeps it off the caller: text only
+        want = direct_fit(trial_id, logged, "binary")
+    assert warning == want["warning"] != ""
+    assert f"monthly-migraine-days: model warning ({warning})" in result.warnings
+    html = render_trial_report(result, audience="clinician", fmt="html", entries=[])
+    assert f"Model warning: {warning}" in sections_of(html)["summary"]
+    plain = render_trial_report(result, audience="patient", fmt="html", entries=[])
+    assert (
+        f"Please note: {warning}, so this part of the result is less certain."
+        in (sections_of(plain)["summary"])
+    )
