@@ -34,6 +34,7 @@ class EndpointWords:
     ratio_plain: tuple[str, str]  # the ratio in the patient's words, before and after it
     log_plain: str  # the instrument in the patient's words
     zero_plain: str  # the 0-day rule in the patient's words
+    rule_note: str = ""  # what the clinician should know about the day's value
 
 
 ENDPOINT_WORDS = {
@@ -52,6 +53,12 @@ ENDPOINT_WORDS = {
         log_plain="migraine diary",
         zero_plain="A day on which you filled in your diary but logged no migraine counted as "
         "a day without migraine.",
+        # An attack logged with severity, duration and acute medication only is a headache day;
+        # it meets the operational rule when treated with a migraine-specific medication or
+        # when the migraine features are answered on the day's entry (catalog migraine_day).
+        rule_note="A headache day counts as a migraine day only when its entry meets the "
+        "catalog's operational rule (e.g. treated with a migraine-specific medication, or the "
+        "migraine features answered).",
     ),
     "cluster_attack_log": EndpointWords(
         title="Cluster attacks",
@@ -102,6 +109,7 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
             else "there were not enough days with an answer in both kinds of period"
         ),
         "zero_plain": words.zero_plain,
+        "rule_note": words.rule_note,
         "warning": "",
     }
     r = e.result
