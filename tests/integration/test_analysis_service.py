@@ -70,3 +70,26 @@ def test_cohort_is_pooled_and_deidentified(demo_clinic: Database) -> None:
     with pytest.raises(PermissionDenied):
         analysis.analyse_trial(demo_clinic, researcher, trial_ids(demo_clinic, "unblinded")[0])
     assert analysis.cohort_analysis(demo_clinic, system_actor()).n_trials == cohort.n_trials
+
+
+def test_only_migraine_and_cluster_trials_carry_a_discrete_endpoint(demo_clinic: Database) -> None:
+    doc = admin.user_actor(demo_clinic, "dr.demo")
+    groups = set()
+    for trial_id in trial_ids(demo_clinic, "unblinded"):
+        result = analysis.analyse_trial(demo_clinic, doc, trial_id)
+        groups.add(result.condition_group)
+        e = result.endpoint
+        if result.condition_group not in ("migraine", "cluster"):
+            assert e is None
+            continue
+        assert e is not None
+        assert e.outcome_type == ("binary" if result.condition_group == "migraine" else "count")
+        assert len(e.days) == len(result.days)
+        assert e.days["arm"].tolist() == result.days["arm"].tolist()  # the pain analysis' arms
+        if e.entries == 0:  # the demo logs no attacks: said plainly, no result made up
+            assert e.result == {}
+            instrument = e.instrument.replace("_", "-")
+            assert e.reason == f"no {instrument} entries during the trial"
+            assert e.days["value"].isna().all()
+    assert groups & {"migraine", "cluster"}  # both kinds of trial were looked at
+    assert groups - {"migraine", "cluster"}

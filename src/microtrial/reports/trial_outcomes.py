@@ -1,7 +1,9 @@
 """The trial report's secondary outcomes and catalog endpoints, as formatted table rows.
 
 Engine rows come from ``services.analysis``; questionnaire rows (PHQ-9, GAD-7, PGIC and the
-condition group's instruments) are descriptive means of the patient's diary entries by arm.
+condition group's instruments) are descriptive means of the patient's diary entries by arm,
+except the migraine and cluster primary endpoints, which the discrete model analyses
+(``reports.trial_endpoint``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from microtrial.analysis.summaries import relative_change
 from microtrial.domain.catalog import Catalog
 from microtrial.reports import formatting as f
+from microtrial.reports.trial_endpoint import endpoint_held, endpoint_result
 from microtrial.services.analysis import MCID_POINTS, RELATIVE_MCID, TrialAnalysis
 from microtrial.services.records import DiaryEntryRead
 
@@ -238,8 +241,11 @@ def endpoint_rows(
     rows = []
     endpoints = [("primary", e) for e in group.endpoints.primary]
     endpoints += [("secondary", e) for e in group.endpoints.secondary]
+    analysed = endpoint_result(analysis)
     for kind, endpoint in endpoints:
-        if endpoint.instrument == "daily_diary":
+        if analysed is not None and endpoint.id == analysed["endpoint_id"]:
+            held = endpoint_held(analysed)
+        elif endpoint.instrument == "daily_diary":
             held = "from the daily diary: see the summary and secondary outcomes"
         elif endpoint.instrument in {"pgic", "phq9", "gad7"}:
             held = "see secondary outcomes"

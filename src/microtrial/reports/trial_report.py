@@ -29,6 +29,7 @@ from microtrial.errors import MicroTrialError
 from microtrial.reports import figures
 from microtrial.reports import formatting as f
 from microtrial.reports.rendering import check_format, finish
+from microtrial.reports.trial_endpoint import endpoint_result
 from microtrial.reports.trial_outcomes import (
     MCID_LARGE_POINTS,
     RESPONDER_SUBSTANTIAL,
@@ -237,6 +238,7 @@ def trial_report_context(
         "arm_means": _arm_means(analysis, status),
         "secondary": secondary_rows(analysis, numbers, entries),
         "endpoints": endpoint_rows(analysis, entries, catalog),
+        "endpoint": endpoint_result(analysis),
         "adverse_events": _adverse_event_rows(analysis, events, catalog),
         "adherence": _adherence(analysis, status),
         "blinding": _blinding(analysis),

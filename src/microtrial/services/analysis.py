@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -55,6 +55,31 @@ OFF_PROTOCOL = (
 )  # the arm label of paused days: no arm, left out of every analysis
 MCID_POINTS = 1.0  # REFERENCE.md C.3 (IMMPACT): 1 point on the 0-10 NRS
 RELATIVE_MCID = 0.3  # IMMPACT: 30 % reduction is moderately important
+# Condition primary endpoints analysed with the engine's discrete model, by their instrument:
+# a migraine day is yes/no (binary), cluster attacks are counted per day (count). The value
+# analysed is the instrument's catalog primary_score (migraine_day, attacks).
+DISCRETE_ENDPOINTS = {"migraine_diary": "binary", "cluster_attack_log": "count"}
+
+
+@dataclass(frozen=True)
+class EndpointAnalysis:
+    """A condition group's primary endpoint fitted with the binary or count model.
+
+    ``days`` holds every calendar day with its ``arm`` (as in ``TrialAnalysis.days``) and the
+    analysed ``value`` (NaN = missing) and its ``source``: ``entry`` (the instrument's entry of
+    the day), ``diary`` (no entry, but the daily diary was kept: counted as 0) or ``none``.
+    ``result`` is the engine's row (``fit_trials`` columns) or {} with ``reason`` saying why not.
+    """
+
+    endpoint_id: str
+    description: str
+    instrument: str
+    score: str
+    outcome_type: str
+    entries: int
+    days: pd.DataFrame
+    result: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,8 @@ class TrialAnalysis:
     doses_through: dt.date
     completeness: Completeness
     warnings: list[str] = field(default_factory=list)
+    # The condition's primary endpoint through the discrete model (migraine and cluster only).
+    endpoint: EndpointAnalysis | None = None
 
     @property
     def primary(self) -> dict[str, Any]:
@@ -111,6 +138,7 @@ class _Stored:
     adherence: Adherence
     doses_through: dt.date
     completeness: Completeness
+    endpoint: EndpointAnalysis | None = None
 
 
 def analyse_trial(
@@ -307,6 +335,7 @@ def _load(session: Session, trial: TrialRow, patient: PatientRow, now: dt.dateti
             )
         ).scalars()
     )
+    group = _condition_group(session, patient.id)
     view = read_trial(session, trial, patient)
     plans = {
         p.number: PeriodPlan(p.block, (p.end_date - p.start_date).days + 1 - p.wash_in_days)
@@ -315,7 +344,7 @@ def _load(session: Session, trial: TrialRow, patient: PatientRow, now: dt.dateti
     return _Stored(
         trial=view,
         conditions=conditions,
-        condition_group=_condition_group(session, patient.id),
+        condition_group=group,
         days=days,
         period_means=periods,
         guesses=_guesses(session, trial, arms, periods),
@@ -323,12 +352,74 @@ def _load(session: Session, trial: TrialRow, patient: PatientRow, now: dt.dateti
         adherence=summarise_adherence(calendar, doses, through=through),
         doses_through=through,
         completeness=assess_completeness(days, plans),
+        endpoint=_endpoint_days(session, patient, days, group, set(entries)),
+    )
+
+
+def _endpoint_days(
+    session: Session,
+    patient: PatientRow,
+    days: pd.DataFrame,
+    group: str | None,
+    diary_kept: set[dt.date],
+) -> EndpointAnalysis | None:
+    """The group's primary endpoint per calendar day, when the discrete model analyses it."""
+    catalog = load_catalog()
+    found = catalog.groups.get(group or "")
+    if found is None or found.endpoints.primary[0].instrument not in DISCRETE_ENDPOINTS:
+        return None
+    endpoint = found.endpoints.primary[0]
+    score = catalog.instrument(endpoint.instrument).primary_score
+    first, last = days["date"].min(), days["date"].max()
+    logged = {
+        e.local_date: ((e.scores or {}).get("scores") or {}).get(score) or {}
+        for e in session.execute(
+            select(DiaryEntryRow).where(
+                DiaryEntryRow.patient_id == patient.id,
+                DiaryEntryRow.instrument_id == endpoint.instrument,
+                DiaryEntryRow.is_current.is_(True),
+                DiaryEntryRow.local_date >= first,
+                DiaryEntryRow.local_date <= last,
+            )
+        ).scalars()
+    }
+    values: list[float] = []
+    sources: list[str] = []
+    for day in days["date"]:
+        if day in logged:
+            value = logged[day].get("value")
+            values.append(float(value) if value is not None else float("nan"))
+            sources.append("entry")
+        elif logged and day in diary_kept:
+            # Why 0 and not missing: the day's entry of a headache instrument is written when
+            # the patient logs an attack (services.attacks), so a day without a headache or an
+            # attack has no entry of its own. A day on which the daily diary was kept but
+            # nothing was logged is therefore a day without one. A day with neither entry is
+            # missing, and a trial without a single entry of the instrument is not analysed
+            # at all (an unused log says nothing about attacks).
+            values.append(0.0)
+            sources.append("diary")
+        else:
+            values.append(float("nan"))
+            sources.append("none")
+    frame = days[["date", "study_day", "phase", "period", "arm", "wash_in"]].assign(
+        value=values, source=sources
+    )
+    return EndpointAnalysis(
+        endpoint_id=endpoint.id,
+        description=endpoint.description,
+        instrument=endpoint.instrument,
+        score=score,
+        outcome_type=DISCRETE_ENDPOINTS[endpoint.instrument],
+        entries=len(logged),
+        days=frame,
     )
 
 
 def _analyse(stored: list[_Stored]) -> list[TrialAnalysis]:
     """Fit all the loaded trials together and assemble each trial's analysis."""
     fitted = _fit([(s.trial.id, s.days[s.days["phase"] != "paused"]) for s in stored])
+    endpoints = _fit_endpoints([(s.trial.id, s.endpoint) for s in stored])
     return [
         TrialAnalysis(
             trial=s.trial,
@@ -344,10 +435,65 @@ def _analyse(stored: list[_Stored]) -> list[TrialAnalysis]:
             doses_taken=s.adherence.taken,
             doses_through=s.doses_through,
             completeness=s.completeness,
-            warnings=[*s.completeness.warnings, *problems],
+            warnings=[*s.completeness.warnings, *problems, *(e[1] if e else [])],
+            endpoint=e[0] if e else None,
         )
-        for s, (results, problems) in zip(stored, fitted, strict=True)
+        for s, (results, problems), e in zip(stored, fitted, endpoints, strict=True)
     ]
+
+
+def _fit_endpoints(
+    trials: list[tuple[int, EndpointAnalysis | None]],
+) -> list[tuple[EndpointAnalysis, list[str]] | None]:
+    """Each trial's endpoint with its discrete fit; one batched engine call per outcome type."""
+    out: list[tuple[EndpointAnalysis, list[str]] | None] = [
+        (e, []) if e is not None else None for _, e in trials
+    ]
+    for kind in sorted(set(DISCRETE_ENDPOINTS.values())):
+        longs: dict[int, tuple[EndpointAnalysis, pd.DataFrame]] = {}
+        for i, (trial_id, e) in enumerate(trials):
+            if e is None or e.outcome_type != kind:
+                continue
+            days = e.days[e.days["phase"] != Phase.PAUSED.value]
+            observed = days[days["value"].notna() & ~days["wash_in"]]
+            if not e.entries:
+                reason = f"no {e.instrument.replace('_', '-')} entries during the trial"
+            elif observed[observed["arm"] == "active"].empty:
+                reason = "no observed day in the active periods"
+            elif observed[observed["arm"] == "placebo"].empty:
+                reason = "no observed day in the placebo periods"
+            else:
+                long = pd.DataFrame(
+                    {
+                        "trial_id": str(trial_id),
+                        "day": days["study_day"],
+                        "arm": days["arm"],
+                        "value": days["value"],
+                        "exclude": days["wash_in"],
+                    }
+                )
+                longs[i] = (e, long)
+                continue
+            out[i] = (replace(e, reason=reason), [f"{e.endpoint_id}: {reason}; not analysed"])
+        if not longs:
+            continue
+        with warnings.catch_warnings():
+            # Flags are reported per trial below, from each trial's own 'warning' column.
+            warnings.simplefilter("ignore", StatisticalWarning)
+            result = fit_trials(
+                pd.concat([long for _, long in longs.values()], ignore_index=True),
+                relative_mcid=RELATIVE_MCID,
+                higher_is_better=False,
+                outcome_type=kind,
+            )
+        for i, (e, _) in longs.items():
+            row = result[result["trial_id"] == str(trials[i][0])].iloc[0]
+            found = {str(k): _plain(v) for k, v in row.to_dict().items()}
+            problems = []
+            if found.get("warning"):
+                problems.append(f"{e.endpoint_id}: model warning ({found['warning']})")
+            out[i] = (replace(e, result=found), problems)
+    return out
 
 
 def _fit(trials: list[tuple[int, pd.DataFrame]]) -> list[tuple[pd.DataFrame, list[str]]]:

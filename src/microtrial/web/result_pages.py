@@ -12,6 +12,7 @@ from microtrial.errors import NotFound
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.results import cohort, research_zip
 from microtrial.http.tables import records
+from microtrial.reports.trial_endpoint import endpoint_result
 from microtrial.reports.trial_report import Audience, trial_report
 from microtrial.services import analysis
 from microtrial.web.charts import arm_chart, forest_chart
@@ -25,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 def result_page(
     context: ContextDep, request: Request, user: PageUserDep, trial_id: int
 ) -> HTMLResponse:
-    """The trial's result: effects with credible intervals, daily pain by arm, blinding."""
+    """The trial's result: effects with credible intervals, the condition endpoint, blinding."""
     actor = user.require(Action.USE_CLINIC_PAGES)
     found = analysis.analyse_trial(context.db, actor, trial_id, clock=context.clock)
     days = records(found.days)
@@ -38,6 +39,7 @@ def result_page(
             "periods": records(found.period_means),
             "blinding": found.blinding.as_dict() if found.blinding else None,
             "found": found,
+            "endpoint": endpoint_result(found),
             "chart": arm_chart(
                 days,
                 title="Daily pain by arm",
