@@ -132,3 +132,65 @@ def test_unsupported_backend_and_prior_through_fit_trials() -> None:
         fit_trials(headache, outcome_type="binary", backend="jax")
     with pytest.raises(ValidationError, match="prior"):
         fit_trials(headache, outcome_type="count", prior=BetaPrior(-0.5, 0.5))
+
+
+def _clustered_trial(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One A B B A B A trial (14-day periods, 2 wash-in days) with bouts of headache / attacks."""
+    rng = np.random.default_rng(seed)
+    arm = np.repeat(np.array([1, 0, 0, 1, 0, 1], dtype=np.int8), 14)
+    arm[np.arange(arm.size) % 14 < 2] = -1
+    bout = np.repeat(rng.normal(0.0, 1.0, 6), 14)
+    if kind == "binary":
+        y = (rng.random(arm.size) < 1 / (1 + np.exp(-(-0.5 - 0.8 * (arm == 1) + bout)))) * 1.0
+    else:
+        y = rng.poisson(np.exp(0.3 - 0.6 * (arm == 1) + bout)).astype(float)
+    y[rng.random(arm.size) < 0.1] = np.nan
+    return y[None, :], arm[None, :]
+
+
+@pytest.mark.parametrize(("kind", "seed"), [("binary", 1), ("binary", 2), ("count", 3)])
+def test_period_model_matches_brute_force(kind: str, seed: int) -> None:
+    """The period model's posterior of beta equals a brute-force grid over (mu, beta) and the
+    same dispersion nodes, written with scipy's own beta-binomial / negative-binomial."""
+    from scipy import stats
+
+    from microtrial.analysis import discrete
+
+    y, arm = _clustered_trial(kind, seed)
+    fit = fit_discrete_arrays(y, arm, FitOptions(trend=False), kind=kind)
+    # Period totals by hand: runs of one arm between wash-in days.
+    treated = arm[0] >= 0
+    ids = np.cumsum(np.r_[True, arm[0][1:] != arm[0][:-1]])[treated]
+    vals, arms = y[0][treated], arm[0][treated]
+    periods = np.unique(ids)
+    k = np.array([np.nansum(vals[ids == i]) for i in periods])
+    n = np.array([np.isfinite(vals[ids == i]).sum() for i in periods], dtype=float)
+    active = np.array([arms[ids == i][0] == 1 for i in periods], dtype=float)
+    c = discrete._C_NODES
+    if kind == "binary":
+        n1 = max(np.median(n) - 1.0, 1.0)
+        c = c * (0.8 * n1) / (1 + 0.8 * n1)
+        disp = c / ((1 - c) * n1)
+    else:
+        disp = c / ((1 - c) * max(k.mean(), 0.5))
+    mu = np.linspace(-8.0, 6.0, 701)
+    beta = np.linspace(-7.0, 7.0, 701)
+    mm, bb = np.meshgrid(mu, beta, indexing="ij")
+    eta = mm[..., None] + bb[..., None] * active
+    prior = stats.norm.logpdf(mm, 0, 10) + stats.norm.logpdf(bb, 0, 2.5)
+    post = np.zeros_like(beta)
+    for d, w in zip(disp, discrete._C_WEIGHTS, strict=True):
+        if kind == "binary":
+            p, s = 1 / (1 + np.exp(-eta)), (1 - d) / d
+            ll = stats.betabinom.logpmf(k, n, p * s, (1 - p) * s).sum(-1)
+        else:
+            r = 1 / d
+            ll = stats.nbinom.logpmf(k, r, r / (r + n * np.exp(eta))).sum(-1)
+        post += w * np.exp(ll + prior).sum(axis=0)
+    post /= np.trapezoid(post, beta)
+    mean = np.trapezoid(post * beta, beta)
+    sd = np.sqrt(np.trapezoid(post * (beta - mean) ** 2, beta))
+    p_benefit = np.trapezoid(np.where(beta < 0, post, 0.0), beta)
+    assert abs(fit.effect_mean[0] - mean) < 0.01
+    assert abs(fit.effect_sd[0] / sd - 1.0) < 0.02
+    assert abs(fit.p_benefit[0] - p_benefit) < 0.01
