@@ -20,6 +20,7 @@ FloatArray = npt.NDArray[np.float64]
 
 PRIOR_SD = np.array([10.0, 2.5, 2.5])  # mu, beta, delta
 AGHQ_NODES = 3
+HESSIAN = "fdk,fd,fdl->fkl"  # einsum of X' W X per row
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Likelihood(Protocol):
 
     def start(self, d: Design) -> FloatArray:
         """Starting value of ``mu`` per row."""
+        ...
+
+    def rows(self, index: npt.NDArray[np.intp]) -> Likelihood:
+        """The likelihood of the rows ``index`` only (for per-row parameters)."""
         ...
 
 
@@ -102,6 +107,10 @@ class DayLikelihood:
         rate = (d.m * d.y).sum(axis=1) / np.maximum(d.m.sum(axis=1), 1.0)
         return np.asarray(np.log(np.maximum(rate, 0.05)), np.float64)
 
+    def rows(self, index: npt.NDArray[np.intp]) -> Likelihood:  # noqa: ARG002 (protocol)
+        """No per-row parameters: the same likelihood."""
+        return self
+
 
 @dataclass(frozen=True)
 class PeriodLikelihood:
@@ -122,7 +131,7 @@ class PeriodLikelihood:
         od = _rows(self.dispersion, eta.ndim, last=False)
         if self.kind == "binary":
             s = (1.0 - od) / od
-            a = special.expit(eta) * s
+            a = special.expit(np.clip(eta, -35.0, 35.0)) * s  # a, b > 0: gammaln stays finite
             b = s - a
             ll = (
                 special.gammaln(y + a)
@@ -150,7 +159,7 @@ class PeriodLikelihood:
         n = _rows(self.days, eta.ndim, last=True)
         od = _rows(self.dispersion, eta.ndim, last=False)
         if self.kind == "binary":
-            p = special.expit(eta)
+            p = special.expit(np.clip(eta, -35.0, 35.0))
             s = (1.0 - od) / od
             a, b = p * s, (1.0 - p) * s
             d1a, d2a = _rising_sums(a, y)
@@ -174,6 +183,10 @@ class PeriodLikelihood:
             return np.asarray(special.logit(share), np.float64)
         return np.asarray(np.log(np.maximum(total / days, 0.05)), np.float64)
 
+    def rows(self, index: npt.NDArray[np.intp]) -> Likelihood:
+        """The period sizes and dispersion of the rows ``index``."""
+        return PeriodLikelihood(self.kind, self.days[index], self.dispersion[index])
+
 
 def _newton_hessian(
     x: FloatArray, m: FloatArray, w_obs: FloatArray, w_exp: FloatArray, prec: FloatArray, spec: str
@@ -187,33 +200,37 @@ def _newton_hessian(
     return np.asarray(np.where(pd[..., None, None], obs, exp), np.float64)
 
 
-Evaluate = Callable[[FloatArray], tuple[FloatArray, FloatArray, FloatArray]]
+Evaluate = Callable[[FloatArray, npt.NDArray[np.intp]], tuple[FloatArray, FloatArray, FloatArray]]
 
 
 def _maximise(
     start: FloatArray, evaluate: Evaluate, iterations: int
 ) -> tuple[FloatArray, FloatArray]:
-    """Batched Newton ascent with a per-row trust radius; returns the maximum and its Hessian.
+    """Batched Newton ascent with a per-row trust radius; returns the maxima and Hessians.
 
-    ``evaluate(p)`` gives the objective (shape ``p.shape[:-1]``), gradient and negative Hessian.
-    A step that lowers the objective is refused and that row's radius shrinks, so rows whose
-    objective is not concave far from the mode (the beta-binomial) still climb to it.
+    ``start`` is (N, k); ``evaluate(p, index)`` gives, for the rows ``index`` at ``p``, the
+    objective, gradient and negative Hessian.  A step that lowers a row's objective is refused
+    and the row's radius shrinks, so rows whose objective is not concave far from the mode (the
+    beta-binomial) still climb to it; rows that have converged are no longer evaluated.
     """
-    p = start
-    f, g, h = evaluate(p)
+    p = start.copy()
+    f, g, h = evaluate(p, np.arange(p.shape[0]))
     radius = np.full(f.shape, 3.0)
+    active = np.arange(p.shape[0])
     for _ in range(iterations):
-        step = np.linalg.solve(h, g[..., None])[..., 0]
+        step = np.linalg.solve(h[active], g[active][..., None])[..., 0]
         size = np.abs(step).max(axis=-1)
-        step *= np.minimum(1.0, radius / np.maximum(size, 1e-300))[..., None]
-        f_new, g_new, h_new = evaluate(p + step)
-        ok = np.isfinite(f_new) & (f_new >= f - 1e-9 * np.maximum(np.abs(f), 1.0))
-        p = np.where(ok[..., None], p + step, p)
-        f = np.where(ok, f_new, f)
-        g = np.where(ok[..., None], g_new, g)
-        h = np.where(ok[..., None, None], h_new, h)
-        radius = np.where(ok, np.minimum(2.0 * radius, 3.0), 0.25 * np.minimum(radius, size))
-        if np.where(ok, np.minimum(size, radius), radius).max(initial=0.0) < 1e-10:
+        step *= np.minimum(1.0, radius[active] / np.maximum(size, 1e-300))[..., None]
+        f_new, g_new, h_new = evaluate(p[active] + step, active)
+        ok = np.isfinite(f_new) & (f_new >= f[active] - 1e-9 * np.maximum(np.abs(f[active]), 1.0))
+        moved = active[ok]
+        p[moved] += step[ok]
+        f[moved], g[moved], h[moved] = f_new[ok], g_new[ok], h_new[ok]
+        rad = radius[active]
+        radius[active] = np.where(ok, np.minimum(2.0 * rad, 3.0), 0.25 * np.minimum(rad, size))
+        done = np.where(ok, size, radius[active]) < 1e-10
+        active = active[~done]
+        if active.size == 0:
             break
     return p, h
 
@@ -226,14 +243,17 @@ def joint_mode(lik: Likelihood, d: Design) -> tuple[FloatArray, FloatArray]:
     theta = np.zeros((n_rows, q))
     theta[:, 0] = lik.start(d)
 
-    def evaluate(t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        eta = np.einsum("tdk,tk->td", x, t)
-        score, w_obs, w_exp = lik.score_weight(y, eta)
-        objective = lik.loglik(y, eta, m) - 0.5 * (prec * t**2).sum(axis=-1)
-        grad = np.einsum("tdk,td->tk", x, m * score) - prec * t
-        return objective, grad, _newton_hessian(x, m, w_obs, w_exp, prec, "tdk,td,tdl->tkl")
+    def evaluate(
+        t: FloatArray, idx: npt.NDArray[np.intp]
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        xi, yi, mi, li = x[idx], y[idx], m[idx], lik.rows(idx)
+        eta = np.einsum("fdk,fk->fd", xi, t)
+        score, w_obs, w_exp = li.score_weight(yi, eta)
+        objective = li.loglik(yi, eta, mi) - 0.5 * (prec * t**2).sum(axis=-1)
+        grad = np.einsum("fdk,fd->fk", xi, mi * score) - prec * t
+        return objective, grad, _newton_hessian(xi, mi, w_obs, w_exp, prec, HESSIAN)
 
-    theta, hess = _maximise(theta, evaluate, 60)
+    theta, hess = _maximise(theta, evaluate, 100)
     return theta, np.asarray(np.linalg.inv(hess), dtype=np.float64)
 
 
@@ -252,19 +272,23 @@ def conditional_modes(
         theta[:, nuis][:, None, :]
         + (grid - theta[:, 1:2])[:, :, None] * (c_nb / cov[:, 1, 1][:, None])[:, None, :]
     )  # (T, G, k)
+    n_rows, n_grid, k = start.shape
     xn = d.x[:, :, nuis]  # (T, D, k)
+
+    def evaluate(
+        e: FloatArray, idx: npt.NDArray[np.intp]
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        t = idx // n_grid
+        xi, yi, mi, li = xn[t], d.y[t], d.m[t], lik.rows(t)
+        eta = np.einsum("fdk,fk->fd", xi, e) + grid.ravel()[idx][:, None] * d.x[t, :, 1]
+        score, w_obs, w_exp = li.score_weight(yi, eta)
+        objective = li.loglik(yi, eta, mi) - 0.5 * (pn * e**2).sum(axis=-1)
+        grad = np.einsum("fdk,fd->fk", xi, mi * score) - pn * e
+        return objective, grad, _newton_hessian(xi, mi, w_obs, w_exp, pn, HESSIAN)
+
+    eta_n, h = _maximise(start.reshape(n_rows * n_grid, k), evaluate, 40)
     off = grid[:, :, None] * d.x[:, None, :, 1]  # (T, G, D)
-    m, y = d.m[:, None, :], d.y[:, None, :]
-
-    def evaluate(e: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        eta = np.einsum("tdk,tgk->tgd", xn, e) + off
-        score, w_obs, w_exp = lik.score_weight(y, eta)
-        objective = lik.loglik(y, eta, m) - 0.5 * (pn * e**2).sum(axis=-1)
-        grad = np.einsum("tdk,tgd->tgk", xn, m * score) - pn * e
-        return objective, grad, _newton_hessian(xn, m, w_obs, w_exp, pn, "tdk,tgd,tdl->tgkl")
-
-    eta_n, h = _maximise(start, evaluate, 30)
-    return eta_n, h, off
+    return eta_n.reshape(n_rows, n_grid, k), h.reshape(n_rows, n_grid, k, k), off
 
 
 def log_marginal(
