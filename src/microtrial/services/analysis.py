@@ -212,7 +212,7 @@ def cohort_analysis(
     counts: list[dict[str, Any]] = []
     # One batched engine call per outcome for the whole cohort, after the commit.
     for label, (one, unblinded_early) in enumerate(
-        zip(_analyse(stored), early, strict=True), start=1
+        zip(_analyse(stored, endpoints=False), early, strict=True), start=1
     ):
         name = f"trial-{label:03d}"
         counts.append(_counts(one))
@@ -416,10 +416,18 @@ def _endpoint_days(
     )
 
 
-def _analyse(stored: list[_Stored]) -> list[TrialAnalysis]:
-    """Fit all the loaded trials together and assemble each trial's analysis."""
+def _analyse(stored: list[_Stored], *, endpoints: bool = True) -> list[TrialAnalysis]:
+    """Fit all the loaded trials together and assemble each trial's analysis.
+
+    ``endpoints=False`` leaves the condition endpoints unfitted (the cohort pools pain only, and
+    the period model costs tens of milliseconds a trial).
+    """
     fitted = _fit([(s.trial.id, s.days[s.days["phase"] != "paused"]) for s in stored])
-    endpoints = _fit_endpoints([(s.trial.id, s.endpoint) for s in stored])
+    fitted_endpoints = (
+        _fit_endpoints([(s.trial.id, s.endpoint) for s in stored])
+        if endpoints
+        else [None] * len(stored)
+    )
     return [
         TrialAnalysis(
             trial=s.trial,
@@ -438,7 +446,7 @@ def _analyse(stored: list[_Stored]) -> list[TrialAnalysis]:
             warnings=[*s.completeness.warnings, *problems, *(e[1] if e else [])],
             endpoint=e[0] if e else None,
         )
-        for s, (results, problems), e in zip(stored, fitted, endpoints, strict=True)
+        for s, (results, problems), e in zip(stored, fitted, fitted_endpoints, strict=True)
     ]
 
 
