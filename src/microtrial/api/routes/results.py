@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
@@ -34,6 +35,8 @@ class TrialResultRead(BaseModel):
     doses_planned: int
     doses_taken: int
     warnings: list[str]
+    # Migraine/cluster: the primary endpoint through the binary/count model (None otherwise).
+    endpoint: dict[str, Any] | None = None
 
 
 def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResultRead:
@@ -50,7 +53,24 @@ def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResul
         doses_planned=result.doses_planned,
         doses_taken=result.doses_taken,
         warnings=list(result.warnings),
+        endpoint=_endpoint(result.endpoint),
     )
+
+
+def _endpoint(e: analysis.EndpointAnalysis | None) -> dict[str, Any] | None:
+    """The endpoint's identity and engine row (log-ratio scale), or why it was not analysed."""
+    if e is None:
+        return None
+    row = records(pd.DataFrame([e.result]))[0] if e.result else None
+    return {
+        "endpoint_id": e.endpoint_id,
+        "description": e.description,
+        "instrument": e.instrument,
+        "outcome_type": e.outcome_type,
+        "entries": e.entries,
+        "result": row,
+        "reason": e.reason,
+    }
 
 
 @router.get("/trials/{trial_id}/result", openapi_extra=takes(Action.ANALYSE_TRIAL))
