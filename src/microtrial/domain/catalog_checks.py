@@ -254,6 +254,12 @@ def instrument_source_problems(ins: InstrumentsFile, sources: Mapping[str, Sourc
                     item.patient_answers.sources,
                     sources,
                 )
+            if item.answer_codes is not None:
+                problems += _need_sources(
+                    f"instrument {instrument.id}.{item.id} answer codes",
+                    item.answer_codes.sources,
+                    sources,
+                )
     for licensed in ins.licensed_instruments:
         problems += _need_sources(f"licensed instrument {licensed.id}", licensed.sources, sources)
     return problems

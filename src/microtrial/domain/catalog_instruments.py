@@ -33,6 +33,17 @@ class PatientAnswers(CatalogModel):
     note: str | None = None
 
 
+class AnswerCodes(CatalogModel):
+    """A code system's codes for an item's graded answers (e.g. LOINC LA codes), for exports.
+
+    The stored answer stays the grade; exports write the code beside it.
+    """
+
+    system: str
+    codes: dict[int, str] = Field(min_length=1)
+    sources: tuple[str, ...] = Field(min_length=1)
+
+
 class Item(CatalogModel):
     """One question of an instrument, with its answer type and allowed range.
 
@@ -54,6 +65,7 @@ class Item(CatalogModel):
     max_length: int | None = None
     patient_text: str | None = None
     patient_answers: PatientAnswers | None = None
+    answer_codes: AnswerCodes | None = None
     note: str | None = None
 
     @pydantic.model_validator(mode="after")
@@ -75,6 +87,8 @@ class Item(CatalogModel):
                 or any(not low <= k <= high for k in self.patient_answers.labels)
             ):
                 raise ValueError(f"item {self.id}: patient answers must be grades in min..max")
+        if self.answer_codes is not None and set(self.answer_codes.codes) != set(self.labels or {}):
+            raise ValueError(f"item {self.id}: answer codes must cover exactly the labelled grades")
         return self
 
     def allowed(self) -> str:

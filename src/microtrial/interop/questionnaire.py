@@ -20,7 +20,7 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from microtrial.domain.branching import And, Compare, Expr, FieldRef, Literal, Or, to_text
-from microtrial.domain.catalog import Instrument
+from microtrial.domain.catalog import Instrument, Item
 from microtrial.errors import ValidationError
 from microtrial.interop.imported import ImportedInstrument, build_instrument
 
@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+# R4's extension giving a Coding (answer option or answer) its numeric grade.
+ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 INT_LIMIT = 2_147_483_647
 TEXT_TYPES = {"string", "text", "date", "dateTime", "time", "decimal", "url"}
@@ -125,8 +127,47 @@ def _item_base(entry: Mapping[str, Any], link: str) -> dict[str, Any]:
     return base
 
 
+def _ordinal(coding: Mapping[str, Any]) -> int | None:
+    """The whole-number ordinalValue of a Coding, if it has one."""
+    for ext in coding.get("extension", []) or []:
+        value = ext.get("valueDecimal") if ext.get("url") == ORDINAL_VALUE else None
+        if isinstance(value, int | float) and float(value).is_integer():
+            return int(value)
+    return None
+
+
+def _coded_scale(entry: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
+    """An integer scale from codes of one system that carry consecutive ordinalValues."""
+    codings = [o["valueCoding"] for o in entry.get("answerOption", []) or [] if "valueCoding" in o]
+    grades = [_ordinal(c) for c in codings]
+    systems = {c.get("system") for c in codings}
+    if not codings or None in grades or len(systems) != 1 or None in systems:
+        return None
+    numbers = [g for g in grades if g is not None]
+    if sorted(numbers) != list(range(min(numbers), max(numbers) + 1)):
+        return None
+    pairs = list(zip(numbers, codings, strict=True))
+    return {
+        **base,
+        "type": "integer",
+        "min": min(numbers),
+        "max": max(numbers),
+        "labels": {
+            g: str(c.get("display") or c.get("code")) for g, c in zip(numbers, codings, strict=True)
+        },
+        "answer_codes": {
+            "system": systems.pop(),
+            "codes": {g: str(c.get("code")) for g, c in pairs},
+            "sources": ["user-import:fhir-questionnaire"],
+        },
+    }
+
+
 def _choice_item(entry: Mapping[str, Any], base: dict[str, Any]) -> dict[str, Any] | None:
-    """A choice item: an integer scale when its codes are consecutive whole numbers."""
+    """A choice item: an integer scale when its codes (or ordinals) are consecutive numbers."""
+    scale = _coded_scale(entry, base)
+    if scale is not None:
+        return scale
     options = [
         (str(o["valueCoding"].get("code")), str(o["valueCoding"].get("display") or ""))
         for o in entry.get("answerOption", []) or []
@@ -225,9 +266,25 @@ def fhir_text(value: str) -> str:
     return _NON_FHIR_SPACE.sub(" ", value)
 
 
-def _answer(kind: str, value: object) -> dict[str, Any]:
+def _grade_coding(item: Item | None, grade: object) -> dict[str, Any] | None:
+    """The coded answer (system, code, display, ordinal) of a grade, where the catalog has one."""
+    codes = item.answer_codes if item is not None else None
+    if codes is None or not isinstance(grade, int) or grade not in codes.codes:
+        return None
+    coding: dict[str, Any] = {
+        "extension": [{"url": ORDINAL_VALUE, "valueDecimal": grade}],
+        "system": codes.system,
+        "code": codes.codes[grade],
+    }
+    if item is not None and item.labels and grade in item.labels:
+        coding["display"] = item.labels[grade]
+    return coding
+
+
+def _answer(kind: str, value: object, item: Item | None = None) -> dict[str, Any]:
     if kind == "choice":
-        return {"valueCoding": {"code": str(value)}}
+        coded = _grade_coding(item, value)
+        return {"valueCoding": coded or {"code": str(value)}}
     if isinstance(value, bool):
         return {"valueBoolean": value}
     if isinstance(value, int):
@@ -262,8 +319,12 @@ def response_items(
     types = fhir_types or {}
     order = [i.id for i in instrument.items] if instrument else []
     keys = [k for k in order if k in answers] + sorted(k for k in answers if k not in order)
+    items = {i.id: i for i in instrument.items} if instrument else {}
     return [
-        {"linkId": key, "answer": [_answer(_kind(instrument, types, key), answers[key])]}
+        {
+            "linkId": key,
+            "answer": [_answer(_kind(instrument, types, key), answers[key], items.get(key))],
+        }
         for key in keys
         if answers[key] is not None
     ]
@@ -293,10 +354,19 @@ def questionnaire_response(
     return resource
 
 
-def _value(answer: Mapping[str, Any], item_type: str | None) -> object:
+def _value(answer: Mapping[str, Any], item: Item | None) -> object:
     if "valueCoding" in answer:
-        code = str(answer["valueCoding"].get("code"))
-        return int(code) if item_type == "integer" else code
+        coding = answer["valueCoding"]
+        code = str(coding.get("code"))
+        if item is None or item.type != "integer":
+            return code
+        codes = item.answer_codes
+        if codes is not None and coding.get("system") == codes.system:
+            for grade, known in codes.codes.items():
+                if known == code:
+                    return grade
+        ordinal = _ordinal(coding)
+        return ordinal if ordinal is not None and not code.lstrip("-").isdigit() else int(code)
     for key in ("valueBoolean", "valueInteger", "valueString", "valueDecimal", "valueDate"):
         if key in answer:
             value = answer[key]
@@ -311,12 +381,12 @@ def answers_from_response(
 ) -> dict[str, object]:
     """Our answers dict from a QuestionnaireResponse (nested groups flattened)."""
     instrument = imported.instrument if isinstance(imported, ImportedInstrument) else imported
-    types = {i.id: i.type for i in instrument.items}
+    items = {i.id: i for i in instrument.items}
     answers: dict[str, object] = {}
     for item in _flatten(list(response.get("item", []) or [])):
         for answer in item.get("answer", []) or []:
             link = str(item["linkId"])
-            answers[link] = _value(answer, types.get(link))
+            answers[link] = _value(answer, items.get(link))
     return answers
 
 
@@ -343,7 +413,7 @@ def questionnaire_from_instrument(
             entry["code"] = [{"system": "http://loinc.org", "code": item.loinc}]
         if item.type == "integer" and kind == "choice" and item.labels:
             entry["answerOption"] = [
-                {"valueCoding": {"code": str(code), "display": text}}
+                {"valueCoding": _grade_coding(item, code) or {"code": str(code), "display": text}}
                 for code, text in sorted(item.labels.items())
             ]
         elif item.type == "integer":

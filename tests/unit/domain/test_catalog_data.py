@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pydantic
 import pytest
 import yaml
@@ -232,9 +234,36 @@ def _bp_averaging_unsourced(data: dict[str, dict[str, object]]) -> None:
     data["blood_pressure_averaging"]["sources"] = ["no-such-source"]
 
 
+def _answer_code_missing(data: dict[str, list[dict[str, Any]]]) -> None:
+    phq9 = next(i for i in data["instruments"] if i["id"] == "phq9")
+    phq9["items"][0]["answer_codes"] = {
+        "system": "http://loinc.org",
+        "codes": {0: "LA6568-5"},
+        "sources": ["loinc"],
+    }
+
+
+def _answer_code_unsourced(data: dict[str, list[dict[str, Any]]]) -> None:
+    gad7 = next(i for i in data["instruments"] if i["id"] == "gad7")
+    gad7["items"][2]["answer_codes"] = {
+        **gad7["items"][2]["answer_codes"],
+        "sources": ["no-such-source"],
+    }
+
+
 @pytest.mark.parametrize(
     ("name", "edit", "message"),
     [
+        (
+            "instruments.yaml",
+            _answer_code_missing,
+            "item q1: answer codes must cover exactly the labelled grades",
+        ),
+        (
+            "instruments.yaml",
+            _answer_code_unsourced,
+            "instrument gad7.q3 answer codes: unknown source no-such-source",
+        ),
         ("screening.yaml", _drop_sources, "interaction_rules.0.sources"),
         (
             "screening.yaml",
