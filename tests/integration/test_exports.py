@@ -144,7 +144,9 @@ def test_blinded_bundle_is_valid_and_carries_no_arm(clinic: Clinic, clock: Fixed
         assert kind in kinds
     assert kinds.count("Patient") == 1
     assert all(e["fullUrl"].startswith("urn:uuid:") for e in bundle["entry"])
-    assert all(e["request"]["ifNoneExist"].startswith("identifier=") for e in bundle["entry"])
+    # $everything answers with a searchset: every entry a match, none with a request
+    assert bundle["type"] == "searchset"
+    assert all(e["search"] == {"mode": "match"} and "request" not in e for e in bundle["entry"])
     patient = bundle["entry"][0]["resource"]
     assert "name" not in patient
     assert patient["identifier"][0]["value"] == "SITEA:A-001"
@@ -181,6 +183,23 @@ def test_blinded_bundle_is_valid_and_carries_no_arm(clinic: Clinic, clock: Fixed
     # the trial export and the patient export agree on the doses
     by_trial = exports.export_fhir_bundle(clinic.db, doc, trial_id=trial_id, clock=clock)
     assert bundle_problems(by_trial) == []
+    # the posting export: a conditional create on identifier, or (AdverseEvent, which has no
+    # identifier search parameter in R4) a PUT of its own stable id
+    assert by_trial["type"] == "transaction"
+    for entry in by_trial["entry"]:
+        resource, request = entry["resource"], entry["request"]
+        if resource["resourceType"] == "AdverseEvent":
+            assert request == {"method": "PUT", "url": f"AdverseEvent/{resource['id']}"}
+            assert resource["seriousness"]["coding"][0]["code"] == "Non-serious"
+        else:
+            assert request["ifNoneExist"].startswith("identifier=")
+    questionnaire = next(
+        e["resource"]
+        for e in by_trial["entry"]
+        if e["resource"]["resourceType"] == "QuestionnaireResponse"
+        and "phq9" in e["resource"]["questionnaire"]
+    )
+    assert {i["answer"][0]["valueCoding"]["code"] for i in questionnaire["item"]} == {"LA6569-3"}
     assert "placebo" not in json.dumps(by_trial).lower()
     with clinic.db.transaction() as session:
         events = (
@@ -218,6 +237,34 @@ def test_unblinded_bundle_names_the_arm_of_each_dose(clinic: Clinic, clock: Fixe
     assert [a["name"] for a in study["arm"]] == ["active", "placebo"]
     assert study["status"] == "completed"
     assert unblinded.status == "unblinded"
+
+
+def test_an_excluded_patient_bundle_carries_the_screening_decision(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-002"].id
+    for flag in screening.history_flag_ids():
+        patients.set_history_flag(
+            clinic.db, doc, pid, flag, flag == "psychotic-disorder", clock=clock
+        )
+    screened = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    assert screened.decision == "do-not-start"
+    for bundle in (
+        exports.fhir_bundle_for_patient(clinic.db, doc, pid, clock=clock),
+        exports.export_fhir_bundle(clinic.db, doc, patient_code="A-002", clock=clock),
+    ):
+        assert bundle_problems(bundle) == []
+        (decision,) = [
+            e["resource"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "Observation"
+            and e["resource"]["code"]["coding"][0]["system"] == "urn:microtrial:screening"
+        ]
+        assert decision["valueCodeableConcept"]["coding"][0]["code"] == "do-not-start"
+        rules = [c["code"]["coding"][0]["code"] for c in decision["component"]]
+        assert rules == [f["code"] for f in screened.findings]
+        assert decision["identifier"][0]["value"] == f"urn:uuid:{screened.record_id}"
 
 
 def test_fhir_export_scope(clinic: Clinic, clock: FixedClock) -> None:

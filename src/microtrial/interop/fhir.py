@@ -1,17 +1,24 @@
-"""FHIR R4 (4.0.1) transaction Bundles of patients' trial data, and the checks we add.
+"""FHIR R4 Bundles of patients' trial data (transaction to post, searchset to read), and checks.
 
 Resources: Patient (pseudonymous identifier, no name), Condition (ICD-10-CM),
 MedicationStatement, Observation (daily pain LOINC 72514-3 and instrument totals with their
-LOINC codes, category ``survey``), QuestionnaireResponse (linkIds = item ids),
-MedicationAdministration (one per dose: a blinded study product until unblinding, the arm
-after), AdverseEvent (seriousness, severity), ResearchStudy (arms) and ResearchSubject.
+LOINC codes, category ``survey``; and each screening decision with its findings' rule ids),
+QuestionnaireResponse (linkIds = item ids; answers carry the catalog's answer codes, e.g. LOINC
+LA codes for PHQ-9/GAD-7), MedicationAdministration (one per dose: a blinded study product until
+unblinding, the arm after), AdverseEvent (seriousness, severity), ResearchStudy (arms) and
+ResearchSubject.
 
 Every entry has a ``urn:uuid`` fullUrl (deterministic: UUIDv5 of its identifier, so re-exports
-produce the same ids), a ``request`` and a conditional create (``ifNoneExist``) on our own
-identifier. ``fhir.resources`` (its R4B models, identical to R4 for these resources) checks
-structure and types; ``bundle_problems`` adds what it does not check: required value sets,
-bdl-3 (a request on every transaction entry), unique fullUrls and that every reference resolves
-inside the bundle. The resources themselves are built in ``microtrial.interop.fhir_resources``.
+produce the same ids). In the transaction Bundle each entry's request makes a second post create
+nothing: a conditional create (``ifNoneExist``) on our own identifier where R4 defines that
+search parameter for the type (``R4_CONDITIONAL_PARAMS``), else a PUT of a logical id derived
+from the same UUID (AdverseEvent). ``searchset_bundle`` gives the same resources as the
+``searchset`` that ``Patient/$everything`` answers with. ``fhir.resources`` (its R4B models,
+identical to R4 for these resources) checks structure and types; ``bundle_problems`` adds what it
+does not check: required value sets, bdl-3 (a request on every transaction entry, none on a
+searchset entry), conditional creates only on defined search parameters, unique fullUrls and
+that every reference resolves inside the bundle. The resources themselves are built in
+``microtrial.interop.fhir_resources``.
 """
 
 from __future__ import annotations
@@ -24,14 +31,20 @@ from fhir.resources.R4B.bundle import Bundle
 
 from microtrial.domain.catalog import Catalog
 from microtrial.errors import ValidationError
-from microtrial.interop.fhir_resources import BundleBuilder, patient_entries
+from microtrial.interop.fhir_resources import (
+    R4_CONDITIONAL_PARAMS,
+    BundleBuilder,
+    patient_entries,
+)
 from microtrial.interop.records import PatientExport
 
 __all__ = [
+    "R4_CONDITIONAL_PARAMS",
     "REQUIRED_CODES",
     "build_bundle",
     "bundle_problems",
     "check_bundle",
+    "searchset_bundle",
 ]
 
 FHIR_VERSION = "4.0.1"  # the resources follow R4; fhir.resources' R4B models check them
@@ -132,6 +145,17 @@ def build_bundle(
     }
 
 
+def searchset_bundle(
+    patients: Sequence[PatientExport], *, catalog: Catalog | None = None
+) -> dict[str, Any]:
+    """The same resources as a ``searchset`` Bundle (what ``Patient/$everything`` returns)."""
+    entries = [
+        {"fullUrl": e["fullUrl"], "resource": e["resource"], "search": {"mode": "match"}}
+        for e in build_bundle(patients, catalog=catalog)["entry"]
+    ]
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+
+
 def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(node, Mapping):
         for key, value in node.items():
@@ -152,8 +176,8 @@ def _codes(value: Any) -> list[str]:
     return []
 
 
-def _entry_problems(where: str, entry: Mapping[str, Any]) -> list[str]:
-    """One transaction entry's problems: fullUrl, request, required codes, survey category."""
+def _entry_problems(where: str, entry: Mapping[str, Any], bundle_type: Any) -> list[str]:
+    """One entry's problems: fullUrl, request or search, required codes, survey category."""
     problems: list[str] = []
     url = str(entry.get("fullUrl", ""))
     if not url.startswith("urn:uuid:"):
@@ -161,10 +185,16 @@ def _entry_problems(where: str, entry: Mapping[str, Any]) -> list[str]:
     request = entry.get("request")
     resource = entry.get("resource") or {}
     kind = resource.get("resourceType")
-    if not isinstance(request, Mapping):
+    if bundle_type == "searchset":
+        if request is not None:
+            problems.append(f"bdl-3: {where} ({kind}) has a request in a searchset")
+        mode = (entry.get("search") or {}).get("mode")
+        if mode not in ("match", "include", "outcome"):
+            problems.append(f"{where}: search.mode {mode!r} is not match, include or outcome")
+    elif not isinstance(request, Mapping):
         problems.append(f"bdl-3: {where} ({kind}) has no request")
     else:
-        problems += _request_problems(where, request, kind)
+        problems += _request_problems(where, request, resource)
     for (resource_type, element), allowed in REQUIRED_CODES.items():
         if kind != resource_type or element not in resource:
             continue
@@ -173,27 +203,48 @@ def _entry_problems(where: str, entry: Mapping[str, Any]) -> list[str]:
                 problems.append(
                     f"{where}: {kind}.{element} code {code!r} is not in its required value set"
                 )
-    if kind == "Observation":
+    loinc_coded = any(
+        c.get("system") == "http://loinc.org"
+        for c in (resource.get("code") or {}).get("coding", [])
+        if isinstance(c, Mapping)
+    )
+    if kind == "Observation" and loinc_coded:
         categories = [c for cat in resource.get("category", []) for c in _codes(cat)]
         if "survey" not in categories:
-            problems.append(f"{where}: Observation without category survey")
+            problems.append(f"{where}: instrument Observation without category survey")
     return problems
 
 
-def _request_problems(where: str, request: Mapping[str, Any], kind: Any) -> list[str]:
-    """A transaction request's problems: method, conditional create, url."""
-    problems: list[str] = []
-    if request.get("method") not in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"):
-        problems.append(f"{where}: request.method {request.get('method')!r} not allowed")
-    if request.get("method") == "POST" and not request.get("ifNoneExist"):
-        problems.append(f"{where}: POST without ifNoneExist (not a conditional create)")
-    if request.get("url") != kind:
-        problems.append(f"{where}: request.url {request.get('url')!r} is not {kind}")
-    return problems
+def _request_problems(
+    where: str, request: Mapping[str, Any], resource: Mapping[str, Any]
+) -> list[str]:
+    """A transaction request's problems: only idempotent writes (a second post adds nothing)."""
+    kind = resource.get("resourceType")
+    method = request.get("method")
+    url = request.get("url")
+    if method == "POST":
+        match = str(request.get("ifNoneExist") or "")
+        if not match:
+            return [f"{where}: POST without ifNoneExist (not a conditional create)"]
+        problems = [] if url == kind else [f"{where}: request.url {url!r} is not {kind}"]
+        defined = R4_CONDITIONAL_PARAMS.get(str(kind), frozenset())
+        for part in match.split("&"):
+            name = part.split("=", 1)[0]
+            if name not in defined:
+                problems.append(
+                    f"{where}: conditional create on {name!r}, not a search parameter we "
+                    f"know R4 defines for {kind} (a second post would duplicate it)"
+                )
+        return problems
+    if method == "PUT":
+        if not resource.get("id") or url != f"{kind}/{resource.get('id')}":
+            return [f"{where}: PUT to {url!r} is not {kind}/<the resource's id>"]
+        return []
+    return [f"{where}: request.method {method!r} is not an idempotent POST or PUT"]
 
 
 def bundle_problems(bundle: Mapping[str, Any]) -> list[str]:
-    """Every problem with a transaction Bundle: fhir.resources' checks plus ours (empty: valid)."""
+    """Every problem of a transaction or searchset Bundle: fhir.resources' and ours (empty: ok)."""
     problems: list[str] = []
     try:
         Bundle.model_validate(dict(bundle))
@@ -202,14 +253,15 @@ def bundle_problems(bundle: Mapping[str, Any]) -> list[str]:
             f"fhir.resources: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in err.errors()
         ]
-    if bundle.get("type") not in ("transaction", "batch"):
-        problems.append(f"Bundle.type {bundle.get('type')!r} is not transaction")
+    bundle_type = bundle.get("type")
+    if bundle_type not in ("transaction", "batch", "searchset"):
+        problems.append(f"Bundle.type {bundle_type!r} is not transaction or searchset")
     entries = bundle.get("entry") or []
     full_urls: list[str] = [str(e.get("fullUrl")) for e in entries]
     for url in sorted({u for u in full_urls if full_urls.count(u) > 1}):
         problems.append(f"bdl-7: fullUrl {url} appears more than once")
     for index, entry in enumerate(entries):
-        problems += _entry_problems(f"entry[{index}]", entry)
+        problems += _entry_problems(f"entry[{index}]", entry, bundle_type)
     known = set(full_urls)
     for path, value in _walk(bundle):
         if path.endswith(".reference") and value not in known:

@@ -1,8 +1,10 @@
 """The FHIR R4 resources of one patient's export, one builder per resource type.
 
 ``microtrial.interop.fhir`` composes them into a transaction Bundle and checks it. Every entry
-gets a deterministic ``urn:uuid`` fullUrl (UUIDv5 of its identifier) and a conditional create
-on our own identifier, so re-exports produce the same bundle.
+gets a deterministic ``urn:uuid`` fullUrl (UUIDv5 of its identifier), so re-exports produce the
+same bundle, and a request that makes posting the bundle twice create nothing new: a conditional
+create on our own identifier where R4 defines the ``identifier`` search parameter for the
+resource type, else (AdverseEvent) an update (PUT) of a logical id derived from the same UUID.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from microtrial.interop.records import (
     DoseData,
     MedicationData,
     PatientExport,
+    ScreeningData,
     TrialData,
 )
 
-__all__ = ["STUDY_CODE_SYSTEM", "BundleBuilder", "patient_entries"]
+__all__ = ["R4_CONDITIONAL_PARAMS", "STUDY_CODE_SYSTEM", "BundleBuilder", "patient_entries"]
 
 STUDY_CODE_SYSTEM = "urn:microtrial:study-code"
 TRIAL_SYSTEM = "urn:microtrial:trial"
@@ -41,6 +44,16 @@ OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+# The code system as FHIR R4 4.0.1 publishes it (hl7.org/fhir/R4/codesystem-adverse-event-
+# seriousness.json.html, version 4.0.1, caseSensitive): codes "Serious" and "Non-serious". Later
+# editions (R4B's THO-based page, R5, THO 0.1.0+) lowercased them to "serious"/"non-serious", so
+# the coding names the version it follows.
+AE_SERIOUSNESS_VERSION = "4.0.1"
+AE_SERIOUS = "Serious"
+AE_NON_SERIOUS = "Non-serious"
+SCREENING_SYSTEM = "urn:microtrial:screening"
+SCREENING_DECISION_SYSTEM = "urn:microtrial:screening-decision"
+SCREENING_RULE_SYSTEM = "urn:microtrial:screening-rule"
 AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 _NAMESPACE = uuid.UUID("5b0c6f2e-8a53-4c36-9d55-6f1d0e7f1a21")
@@ -70,32 +83,59 @@ _SUBJECT_STATUS: Mapping[TrialStatus, str] = {
 _DOSE_STATUS = {"taken": "completed", "missed": "not-done"}
 _MED_STATUS = {"active": "active", "stopped": "stopped", "completed": "completed"}
 _CONDITION_STATUS = {"active": "active", "resolved": "resolved", "inactive": "inactive"}
+# The R4 (4.0.1) search parameters a conditional create here relies on, per resource type, as
+# each resource's "Search Parameters" table in the R4 specification lists them. AdverseEvent is
+# absent on purpose: R4 defines no ``identifier`` search parameter for it (its parameters are
+# actuality, category, date, event, location, recorder, resultingcondition, seriousness,
+# severity, study, subject, substance), so a server would ignore or refuse ``ifNoneExist`` and
+# every post would add a copy; AdverseEvents are written with PUT on a derived logical id.
+R4_CONDITIONAL_PARAMS: Mapping[str, frozenset[str]] = {
+    kind: frozenset({"identifier"})
+    for kind in (
+        "Patient",
+        "Condition",
+        "MedicationStatement",
+        "MedicationAdministration",
+        "Observation",
+        "QuestionnaireResponse",
+        "ResearchStudy",
+        "ResearchSubject",
+    )
+}
+_DECISION_TEXT = {
+    "do-not-start": "Do not start (excluded by screening)",
+    "clinician-review": "Clinician review needed",
+    "no-known-issues": "No known issues",
+}
 
 
 class BundleBuilder:
-    """Collects entries, each with a deterministic urn:uuid and a conditional create."""
+    """Collects entries, each with a deterministic urn:uuid and an idempotent request."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
         self.seen: set[str] = set()
 
     def add(self, resource: dict[str, Any], system: str, value: str) -> str:
+        """Add ``resource`` (identified by ``system|value``) once; return its fullUrl."""
         kind = resource["resourceType"]
-        full_url = f"urn:uuid:{uuid.uuid5(_NAMESPACE, f'{kind}|{system}|{value}')}"
+        # The UUID hashes our record identifiers (random record UUIDs, trial ids, the site and
+        # study code): no name, birth date or other direct identifier goes into it.
+        key = uuid.uuid5(_NAMESPACE, f"{kind}|{system}|{value}")
+        full_url = f"urn:uuid:{key}"
         if full_url in self.seen:
             return full_url
         self.seen.add(full_url)
-        self.entries.append(
-            {
-                "fullUrl": full_url,
-                "resource": resource,
-                "request": {
-                    "method": "POST",
-                    "url": kind,
-                    "ifNoneExist": f"identifier={quote(system, safe=':')}|{quote(value, safe=':')}",
-                },
-            }
-        )
+        request: dict[str, str]
+        if "identifier" in R4_CONDITIONAL_PARAMS.get(kind, frozenset()):
+            match = f"identifier={quote(system, safe=':')}|{quote(value, safe=':')}"
+            request = {"method": "POST", "url": kind, "ifNoneExist": match}
+        else:
+            # No identifier search parameter: a conditional create would never match and
+            # every post would add a copy. The same id on every export makes the PUT an update.
+            resource = {"resourceType": kind, "id": str(key), **resource}
+            request = {"method": "PUT", "url": f"{kind}/{key}"}
+        self.entries.append({"fullUrl": full_url, "resource": resource, "request": request})
         return full_url
 
 
@@ -144,6 +184,8 @@ def patient_entries(builder: BundleBuilder, data: PatientExport, catalog: Catalo
         _add_condition(builder, condition, catalog, subject)
     for med in data.medications:
         _add_medication_statement(builder, med, subject)
+    for screening in data.screenings:
+        _add_screening(builder, screening, subject)
     study_urls: dict[int, str] = {}
     for trial in data.trials:
         study_urls[trial.id] = _add_research_study(builder, trial, data.conditions)
@@ -216,6 +258,42 @@ def _add_medication_statement(
         },
         *_record(med.record_id),
     )
+
+
+def _add_screening(
+    builder: BundleBuilder, screening: ScreeningData, subject: dict[str, str]
+) -> str:
+    """Observation: a screening decision, one component per finding (its rule id, severity)."""
+    decision = _concept(
+        SCREENING_DECISION_SYSTEM,
+        screening.decision,
+        _DECISION_TEXT.get(screening.decision, screening.decision),
+    )
+    decision["text"] = _DECISION_TEXT.get(screening.decision, screening.decision)
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "identifier": [_identifier(*_record(screening.record_id))],
+        "status": "final",
+        "code": {
+            "coding": [{"system": SCREENING_SYSTEM, "code": "decision"}],
+            "text": f"Screening decision ({screening.substance})",
+        },
+        "subject": subject,
+        "effectiveDateTime": _instant(screening.recorded_at),
+        "valueCodeableConcept": decision,
+        "component": [
+            {
+                "code": {"coding": [{"system": SCREENING_RULE_SYSTEM, "code": rule}]},
+                "valueString": severity,
+            }
+            for rule, severity in screening.findings
+        ],
+    }
+    if not observation["component"]:
+        del observation["component"]
+    if screening.signed_off_at is not None:
+        observation["note"] = [{"text": f"Signed off {_instant(screening.signed_off_at)}"}]
+    return builder.add(observation, *_record(screening.record_id))
 
 
 def _add_research_study(
@@ -366,11 +444,16 @@ def _add_adverse_event(
         "event": {"text": fhir_text(event.term)},
         "subject": subject,
         "date": event.onset_date.isoformat(),
-        "seriousness": _concept(
-            AE_SERIOUSNESS,
-            "serious" if event.serious else "non-serious",
-            "Serious" if event.serious else "Non-serious",
-        ),
+        "seriousness": {
+            "coding": [
+                {
+                    "system": AE_SERIOUSNESS,
+                    "version": AE_SERIOUSNESS_VERSION,
+                    "code": AE_SERIOUS if event.serious else AE_NON_SERIOUS,
+                    "display": AE_SERIOUS if event.serious else AE_NON_SERIOUS,
+                }
+            ]
+        },
         "severity": _concept(AE_SEVERITY, severity, severity.capitalize()),
         "outcome": _concept(AE_OUTCOME, "resolved" if event.resolved_date else "ongoing"),
     }

@@ -20,6 +20,7 @@ __all__ = [
     "MedicationData",
     "PatientExport",
     "PeriodData",
+    "ScreeningData",
     "TrialData",
 ]
 
@@ -132,6 +133,18 @@ class AdverseEventData:
 
 
 @dataclass(frozen=True)
+class ScreeningData:
+    """A current screening result: the decision and its findings' rule ids and severities."""
+
+    record_id: str
+    substance: str
+    decision: str
+    findings: tuple[tuple[str, str], ...]  # (rule id, severity), most severe first
+    recorded_at: dt.datetime
+    signed_off_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class GuessData:
     """A patient's guess of a period's arm."""
 
@@ -160,6 +173,7 @@ class PatientExport:
     doses: tuple[DoseData, ...] = ()
     adverse_events: tuple[AdverseEventData, ...] = ()
     guesses: tuple[GuessData, ...] = field(default=())
+    screenings: tuple[ScreeningData, ...] = ()
 
     @property
     def reference_date(self) -> dt.date:

@@ -20,7 +20,7 @@ from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import NotFound, OutOfScope, ValidationError
-from microtrial.interop.fhir import build_bundle, check_bundle
+from microtrial.interop.fhir import build_bundle, check_bundle, searchset_bundle
 from microtrial.interop.records import (
     AdverseEventData,
     ConditionData,
@@ -30,6 +30,7 @@ from microtrial.interop.records import (
     MedicationData,
     PatientExport,
     PeriodData,
+    ScreeningData,
     TrialData,
 )
 from microtrial.interop.redcap import records_csv
@@ -58,6 +59,7 @@ from microtrial.store.models import (
     DoseEventRow,
     PatientRow,
     PeriodRow,
+    ScreeningResultRow,
     TrialRow,
 )
 
@@ -159,6 +161,19 @@ def load_patient_export(
             for r in current_records(session, BlindingGuessRow, patient.id)
             if wanted(r.trial_id)
         ),
+        # Screening belongs to the patient, not one trial: kept in a one-trial export too, so
+        # that an excluded patient's export says why no trial started.
+        screenings=tuple(
+            ScreeningData(
+                r.record_id,
+                r.substance,
+                r.decision,
+                tuple((str(f.get("code")), str(f.get("severity"))) for f in r.findings),
+                r.recorded_at,
+                r.signed_off_at,
+            )
+            for r in current_records(session, ScreeningResultRow, patient.id)
+        ),
     )
 
 
@@ -212,12 +227,12 @@ def _patients_in_scope(
 def fhir_bundle_for_patient(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> dict[str, Any]:
-    """One patient's data as a FHIR R4 transaction Bundle (``Patient/{id}/$everything``)."""
+    """One patient's data as a FHIR R4 searchset Bundle (``Patient/{id}/$everything``)."""
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         data = load_patient_export(session, patient)
-        bundle = build_bundle([data], catalog=load_catalog())
+        bundle = searchset_bundle([data], catalog=load_catalog())
         check_bundle(bundle)
         _audit_export(
             session, actor, patient, "fhir_bundle", now, {"entries": len(bundle["entry"])}

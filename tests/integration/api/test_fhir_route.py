@@ -17,7 +17,8 @@ def test_everything_is_a_valid_bundle_for_the_patients_clinician(
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/fhir+json")
     bundle = Bundle.model_validate(answer.json())
-    assert bundle.type == "transaction"
+    assert bundle.type == "searchset"  # $everything is a search result, not a transaction
+    assert all(e.request is None and e.search.mode == "match" for e in bundle.entry or [])
     kinds = {entry.resource.get_resource_type() for entry in bundle.entry or []}
     assert {"Patient", "Condition"} <= kinds
     assert "A-001" in answer.text  # the pseudonymous study code is the identifier

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 from microtrial.domain.catalog import load_catalog
-from microtrial.interop.fhir import build_bundle, bundle_problems
+from microtrial.interop.fhir import build_bundle, bundle_problems, searchset_bundle
 from microtrial.interop.records import (
     AdverseEventData,
     ConditionData,
@@ -16,6 +16,7 @@ from microtrial.interop.records import (
     MedicationData,
     PatientExport,
     PeriodData,
+    ScreeningData,
     TrialData,
 )
 
@@ -122,7 +123,9 @@ def test_bundle_validates_and_is_deterministic() -> None:
     for entry in bundle["entry"]:
         by_kind.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
     (event,) = by_kind["AdverseEvent"]
-    assert event["seriousness"]["coding"][0]["code"] == "serious"  # type: ignore[index]
+    # R4 4.0.1's adverse-event-seriousness codes are capitalised ("Serious", "Non-serious")
+    assert event["seriousness"]["coding"][0]["code"] == "Serious"  # type: ignore[index]
+    assert event["seriousness"]["coding"][0]["version"] == "4.0.1"  # type: ignore[index]
     assert event["severity"]["coding"][0]["code"] == "severe"  # type: ignore[index]
     assert event["study"] == [{"reference": bundle["entry"][3]["fullUrl"]}]
     observations = by_kind["Observation"]
@@ -170,7 +173,7 @@ def test_our_checks_catch_what_the_library_does_not() -> None:
 
 
 def test_bundles_match_the_golden_export() -> None:
-    """The bundles are byte-identical to the ones exported before the builders were split."""
+    """The bundles are byte-identical to the reviewed golden export (regenerated on purpose)."""
     import dataclasses
     from pathlib import Path
 
@@ -184,3 +187,182 @@ def test_bundles_match_the_golden_export() -> None:
     }
     golden = Path(__file__).with_name("fhir_golden.json").read_text(encoding="utf-8")
     assert json.dumps(bundles, indent=1) + "\n" == golden
+
+
+# R4 (4.0.1) search parameters of the resource types we export, from each resource's "Search
+# Parameters" table in the specification (the common ``_id`` etc. left out). A conditional
+# create must name only these; AdverseEvent has no ``identifier``.
+R4_SEARCH_PARAMETERS: dict[str, set[str]] = {
+    "AdverseEvent": {
+        "actuality",
+        "category",
+        "date",
+        "event",
+        "location",
+        "recorder",
+        "resultingcondition",
+        "seriousness",
+        "severity",
+        "study",
+        "subject",
+        "substance",
+    },
+    **{
+        kind: {"identifier", "patient", "subject"}
+        for kind in (
+            "Condition",
+            "MedicationStatement",
+            "MedicationAdministration",
+            "Observation",
+            "QuestionnaireResponse",
+        )
+    },
+    "Patient": {"identifier", "birthdate", "gender"},
+    "ResearchStudy": {"identifier", "status", "title"},
+    "ResearchSubject": {"identifier", "individual", "patient", "status", "study"},
+}
+
+PHQ9_ANSWERS = {f"q{n}": n % 4 for n in range(1, 10)}
+
+
+def full_patient() -> PatientExport:
+    """The fixture patient plus a PHQ-9, a GAD-7, a non-serious event and an exclusion."""
+    import dataclasses
+
+    base = patient((None, None))
+    extra = tuple(
+        DiaryData(
+            f"d0000000-0000-4000-8000-00000000001{n}",
+            instrument,
+            START,
+            answers,
+            {"instrument_version": "1", "scores": {"total": {"value": sum(answers.values())}}},
+            dt.datetime(2026, 3, 2, 20, tzinfo=dt.UTC),
+            4,
+        )
+        for n, (instrument, answers) in enumerate(
+            [("phq9", PHQ9_ANSWERS), ("gad7", {f"q{n}": 3 for n in range(1, 8)})]
+        )
+    )
+    mild = AdverseEventData(
+        "a0000000-0000-4000-8000-000000000002", "headache", 1, False, START, START, 4
+    )
+    excluded = ScreeningData(
+        "f0000000-0000-4000-8000-000000000001",
+        "psilocybin",
+        "do-not-start",
+        (("ci-psychotic-disorder", "contraindicated"), ("ci-bipolar-1", "contraindicated")),
+        dt.datetime(2026, 2, 20, 9, tzinfo=dt.UTC),
+        None,
+    )
+    return dataclasses.replace(
+        base,
+        diary=base.diary + extra,
+        adverse_events=(*base.adverse_events, mild),
+        screenings=(excluded,),
+    )
+
+
+def test_every_write_is_idempotent_on_defined_search_parameters() -> None:
+    """Posting the bundle twice creates nothing: conditional creates use R4 parameters, or PUT."""
+    bundle = build_bundle([full_patient()], catalog=load_catalog())
+    assert bundle_problems(bundle) == []
+    methods: dict[str, set[str]] = {}
+    for entry in bundle["entry"]:
+        resource, request = entry["resource"], entry["request"]
+        kind = resource["resourceType"]
+        methods.setdefault(kind, set()).add(request["method"])
+        if request["method"] == "POST":
+            names = {part.split("=", 1)[0] for part in request["ifNoneExist"].split("&")}
+            assert names <= R4_SEARCH_PARAMETERS[kind], (kind, names)
+        else:
+            assert request == {"method": "PUT", "url": f"{kind}/{resource['id']}"}
+    assert methods["AdverseEvent"] == {"PUT"}
+    assert methods["Observation"] == {"POST"}
+    # the logical ids are the same on every export, and say nothing about the patient
+    again = build_bundle([full_patient()], catalog=load_catalog())
+    ids = [e["resource"].get("id") for e in bundle["entry"]]
+    assert ids == [e["resource"].get("id") for e in again["entry"]]
+    assert not any("P-1" in str(i) or "S1" in str(i) for i in ids)
+
+
+def test_a_conditional_create_on_an_undefined_parameter_is_a_problem() -> None:
+    bundle = build_bundle([full_patient()], catalog=load_catalog())
+    index, entry = next(
+        (i, e)
+        for i, e in enumerate(bundle["entry"])
+        if e["resource"]["resourceType"] == "AdverseEvent"
+    )
+    entry["request"] = {
+        "method": "POST",
+        "url": "AdverseEvent",
+        "ifNoneExist": "identifier=urn:ietf:rfc:3986|urn:uuid:x",
+    }
+    problems = bundle_problems(bundle)
+    assert any(
+        p.startswith(f"entry[{index}]: conditional create on 'identifier'") for p in problems
+    )
+    entry["request"] = {"method": "PUT", "url": "AdverseEvent/other"}
+    assert any(p.startswith(f"entry[{index}]: PUT to") for p in bundle_problems(bundle))
+
+
+def test_seriousness_and_answers_carry_codes_of_their_code_systems() -> None:
+    bundle = build_bundle([full_patient()], catalog=load_catalog())
+    resources = [e["resource"] for e in bundle["entry"]]
+    seriousness = [
+        r["seriousness"]["coding"][0]["code"]
+        for r in resources
+        if r["resourceType"] == "AdverseEvent"
+    ]
+    assert seriousness == ["Serious", "Non-serious"]
+    responses = {
+        r["questionnaire"].split(":")[-1].split("|")[0]: r
+        for r in resources
+        if r["resourceType"] == "QuestionnaireResponse"
+    }
+    la = {0: "LA6568-5", 1: "LA6569-3", 2: "LA6570-1", 3: "LA6571-9"}
+    phq9 = {i["linkId"]: i["answer"][0]["valueCoding"] for i in responses["phq9"]["item"]}
+    for link, grade in PHQ9_ANSWERS.items():
+        coding = phq9[link]
+        assert (coding["system"], coding["code"]) == ("http://loinc.org", la[grade])
+        assert coding["extension"][0]["valueDecimal"] == grade
+    assert phq9["q2"]["display"] == "More than half the days"
+    gad7 = [i["answer"][0]["valueCoding"]["code"] for i in responses["gad7"]["item"]]
+    assert gad7 == ["LA6571-9"] * 7
+
+
+def test_an_excluded_patient_carries_the_screening_decision() -> None:
+    bundle = build_bundle([full_patient()], catalog=load_catalog())
+    (decision,) = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["system"] == "urn:microtrial:screening"
+    ]
+    assert decision["valueCodeableConcept"]["coding"][0]["code"] == "do-not-start"
+    assert [c["code"]["coding"][0]["code"] for c in decision["component"]] == [
+        "ci-psychotic-disorder",
+        "ci-bipolar-1",
+    ]
+    assert decision["subject"] == {"reference": bundle["entry"][0]["fullUrl"]}
+
+
+def test_everything_is_a_searchset_of_the_same_resources() -> None:
+    catalog = load_catalog()
+    transaction = build_bundle([full_patient()], catalog=catalog)
+    searchset = searchset_bundle([full_patient()], catalog=catalog)
+    assert bundle_problems(searchset) == []
+    assert searchset["type"] == "searchset"
+    assert searchset["total"] == len(searchset["entry"]) == len(transaction["entry"])
+    for ours, theirs in zip(searchset["entry"], transaction["entry"], strict=True):
+        assert ours == {
+            "fullUrl": theirs["fullUrl"],
+            "resource": theirs["resource"],
+            "search": {"mode": "match"},
+        }
+    broken = copy.deepcopy(searchset)
+    broken["entry"][0]["request"] = {"method": "POST", "url": "Patient"}
+    del broken["entry"][1]["search"]
+    problems = bundle_problems(broken)
+    assert any(p.startswith("bdl-3: entry[0] (Patient) has a request") for p in problems)
+    assert any(p.startswith("entry[1]: search.mode None") for p in problems)

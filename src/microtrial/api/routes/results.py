@@ -133,6 +133,6 @@ def export_cohort(context: ContextDep, actor: ActorDep) -> Response:
     tags=["fhir"],
 )
 def fhir_everything(context: ContextDep, actor: ActorDep, patient_id: int) -> Response:
-    """The patient's record as a FHIR R4 transaction Bundle (no arm while the trial is blinded)."""
+    """The patient's record as a FHIR R4 searchset Bundle (no arm while the trial is blinded)."""
     bundle = exports.fhir_bundle_for_patient(context.db, actor, patient_id, clock=context.clock)
     return Response(json.dumps(bundle), media_type="application/fhir+json")
