@@ -365,8 +365,12 @@ def _value(answer: Mapping[str, Any], item: Item | None) -> object:
             for grade, known in codes.codes.items():
                 if known == code:
                     return grade
+        if re.fullmatch(r"-?\d+", code):
+            return int(code)
         ordinal = _ordinal(coding)
-        return ordinal if ordinal is not None and not code.lstrip("-").isdigit() else int(code)
+        if ordinal is None:
+            raise ValidationError("answer", f"code {code!r} is not a grade of item {item.id}")
+        return ordinal
     for key in ("valueBoolean", "valueInteger", "valueString", "valueDecimal", "valueDate"):
         if key in answer:
             value = answer[key]

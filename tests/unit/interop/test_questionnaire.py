@@ -157,6 +157,10 @@ def test_catalog_instruments_export_and_round_trip(instrument_id: str) -> None:
             theirs.labels,
             theirs.loinc,
         )
+        # the LOINC answer codes (PHQ-9, GAD-7) survive the Questionnaire round trip
+        assert (ours.answer_codes is None) == (theirs.answer_codes is None)
+        if ours.answer_codes and theirs.answer_codes:
+            assert ours.answer_codes.codes == theirs.answer_codes.codes
     answers = {
         i.id: i.min if i.type == "integer" else (i.options or ("x",))[0]
         for i in instrument.items
@@ -164,6 +168,16 @@ def test_catalog_instruments_export_and_round_trip(instrument_id: str) -> None:
     }
     response = questionnaire_response(instrument, answers)
     assert answers_from_response(instrument, response) == answers
+
+
+def test_an_unknown_answer_code_is_a_validation_error() -> None:
+    phq9 = load_catalog().instrument("phq9")
+    response = questionnaire_response(phq9, {"q1": 2})
+    assert response["item"][0]["answer"][0]["valueCoding"]["code"] == "LA6570-1"
+    assert answers_from_response(phq9, response) == {"q1": 2}
+    response["item"][0]["answer"][0]["valueCoding"] = {"system": "http://loinc.org", "code": "LA0"}
+    with pytest.raises(ValidationError, match="not a grade of item q1"):
+        answers_from_response(phq9, response)
 
 
 def test_not_a_questionnaire_is_a_validation_error() -> None:
