@@ -53,7 +53,8 @@ def test_every_catalog_instrument_round_trips_through_redcap(
     chosen = [arg for name in sorted(catalog) for arg in ("--instrument", name)]
     code, out, err = run_cli("export", "redcap-dictionary", *chosen, "--out", str(dictionary))
     assert code == 0, out + err
-    text = exports.export_redcap_records(clinic.db, doc, patient_code="A-001", clock=clock)
+    project = exports.export_redcap_project(clinic.db, doc, patient_code="A-001", clock=clock)
+    text = project.records
 
     # one variable, one column: no name twice in the dictionary or the records header
     names = [row["field_name"] for row in read_dictionary(dictionary.read_bytes())]
@@ -71,6 +72,15 @@ def test_every_catalog_instrument_round_trips_through_redcap(
     for instrument_id, answers in stored.items():
         (event,) = {e for (rec, e, form) in back if form == instrument_id}
         assert back[(record, event, instrument_id)] == answers, instrument_id
+    # longitudinal: every row's event is defined (arm 1) and designated for the forms it holds
+    events = list(csv.DictReader(io.StringIO(project.events)))
+    mapping = {
+        (m["unique_event_name"], m["form"]) for m in csv.DictReader(io.StringIO(project.mapping))
+    }
+    assert [(e["event_name"], e["arm_num"], e["unique_event_name"]) for e in events] == [
+        ("Day 1", "1", "day_1_arm_1")
+    ]
+    assert {(event, form) for (_, event, form) in back} <= mapping
     # the re-imported forms carry the catalog's item ids again, not the prefixed names
     by_form = {i.instrument.id: i.instrument for i in imported.instruments}
     assert [i.id for i in by_form["redcap_gad7"].items] == [i.id for i in catalog["gad7"].items]

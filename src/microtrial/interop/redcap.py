@@ -52,6 +52,7 @@ __all__ = [
     "HEADERS",
     "KEYS",
     "DictionaryImport",
+    "RecordsExport",
     "catalog_item_ids",
     "dictionary_csv",
     "dictionary_rows",
@@ -60,6 +61,7 @@ __all__ = [
     "read_dictionary",
     "read_records",
     "records_csv",
+    "records_export",
     "variable_names",
 ]
 
@@ -532,21 +534,39 @@ def _value(value: object) -> str:
     return str(value)
 
 
+def _event_label(day: int) -> str:
+    """The event's name; REDCap derives ``day_1_arm_1`` from "Day 1" (``m``: before day 1)."""
+    return f"Day {day}" if day >= 0 else f"Day m{-day}"
+
+
 def _event_name(day: int) -> str:
     return f"day_{day}_arm_1" if day >= 0 else f"day_m{-day}_arm_1"
 
 
-def records_csv(
+@dataclass(frozen=True)
+class RecordsExport:
+    """A longitudinal REDCap import: records, their events, and which form each event holds."""
+
+    records: str
+    events: str
+    mapping: str
+
+
+def records_export(
     patients: Sequence[PatientExport],
     *,
     instruments: Sequence[str] | None = None,
     catalog_instruments: Mapping[str, Instrument] | None = None,
-) -> str:
-    """Diary entries as a REDCap import CSV: one row per record (patient) and event (day).
+) -> RecordsExport:
+    """Diary entries as REDCap import CSVs: records, events and the instrument-event mapping.
 
-    Columns: ``record_id``, ``redcap_event_name``, then every item of the instruments seen under
-    its variable name (:func:`variable_names`, as in the dictionary export; checkbox choices
-    are ``field___code``, booleans 1/0) and ``<form>_complete`` (2).
+    Records: one row per record (patient) and event (study day): ``record_id``,
+    ``redcap_event_name``, then every item of the instruments seen under its variable name
+    (:func:`variable_names`, as in the dictionary export; checkbox choices are
+    ``field___code``, booleans 1/0) and ``<form>_complete`` (2). Events (arm 1): one per study
+    day with data, ``event_name,arm_num,unique_event_name,custom_event_label``. Mapping
+    (``arm_num,unique_event_name,form``): every exported form on every event, as any
+    instrument may be filled on any day.
     """
     known = dict(load_catalog().instruments if catalog_instruments is None else catalog_instruments)
     entries = [
@@ -564,12 +584,14 @@ def records_csv(
         )
         items.extend(sorted(k for k in entry.answers if k not in items))
     names = variable_names(forms, catalog=known)
-    by_key: dict[tuple[str, str], dict[str, str]] = {}
+    by_key: dict[tuple[str, int], dict[str, str]] = {}
     for patient, entry in entries:
         record = f"{patient.site_code}-{patient.study_code}"
         days = (entry.local_date - patient.reference_date).days
-        event = _event_name(days + 1 if days >= 0 else days)
-        row = by_key.setdefault((record, event), {"record_id": record, "redcap_event_name": event})
+        day = days + 1 if days >= 0 else days
+        row = by_key.setdefault(
+            (record, day), {"record_id": record, "redcap_event_name": _event_name(day)}
+        )
         for key, value in entry.answers.items():
             row[names[entry.instrument_id][key]] = _value(value)
         row[f"{entry.instrument_id}_complete"] = "2"
@@ -581,14 +603,30 @@ def records_csv(
     safe = {c: spreadsheet_safe(c) for c in columns}  # an imported field name may be a formula
     writer = csv.DictWriter(out, fieldnames=list(safe.values()), lineterminator="\n", restval="")
     writer.writeheader()
-    for row_key in sorted(by_key, key=lambda k: (k[0], _sort_day(k[1]))):
+    for row_key in sorted(by_key):
         writer.writerow({safe[c]: spreadsheet_safe(v) for c, v in by_key[row_key].items()})
-    return out.getvalue()
+    study_days = sorted({day for _, day in by_key})
+    events = io.StringIO()
+    table = csv.writer(events, lineterminator="\n")
+    table.writerow(["event_name", "arm_num", "unique_event_name", "custom_event_label"])
+    table.writerows([_event_label(day), 1, _event_name(day), ""] for day in study_days)
+    mapping = io.StringIO()
+    table = csv.writer(mapping, lineterminator="\n")
+    table.writerow(["arm_num", "unique_event_name", "form"])
+    table.writerows([1, _event_name(day), form] for day in study_days for form in forms)
+    return RecordsExport(out.getvalue(), events.getvalue(), mapping.getvalue())
 
 
-def _sort_day(event: str) -> int:
-    number = event.removeprefix("day_").removesuffix("_arm_1")
-    return -int(number[1:]) if number.startswith("m") else int(number)
+def records_csv(
+    patients: Sequence[PatientExport],
+    *,
+    instruments: Sequence[str] | None = None,
+    catalog_instruments: Mapping[str, Instrument] | None = None,
+) -> str:
+    """Diary entries as a REDCap records import CSV (see :func:`records_export`)."""
+    return records_export(
+        patients, instruments=instruments, catalog_instruments=catalog_instruments
+    ).records
 
 
 # ----------------------------------------------------------------------------- records import

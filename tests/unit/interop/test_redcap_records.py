@@ -5,13 +5,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 import pytest
 
 from microtrial.errors import ValidationError
-from microtrial.interop.records import DiaryData, PatientExport
-from microtrial.interop.redcap import import_dictionary, records_csv, variable_names
+from microtrial.interop.records import DiaryData, PatientExport, TrialData
+from microtrial.interop.redcap import (
+    import_dictionary,
+    records_csv,
+    records_export,
+    variable_names,
+)
 
 DATASETS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "redcap"
 DAY = dt.date(2026, 3, 2)
@@ -117,3 +123,56 @@ def test_two_questionnaires_with_q1_on_one_day_keep_both_answers() -> None:
     assert {k: int(row[f"phq9_{k}" if k in shared else k]) for k in phq9} == phq9
     assert {k: int(row[f"gad7_{k}"]) for k in gad7} == gad7
     assert "q1" not in row
+
+
+def redcap_unique_event_name(event_name: str, arm: int) -> str:
+    """REDCap's derivation: lowercase, spaces to _, other characters dropped, 18 characters."""
+    slug = re.sub(r"[^a-z0-9_]", "", event_name.lower().replace(" ", "_"))
+    return f"{slug[:18]}_arm_{arm}"
+
+
+def test_events_and_mapping_name_what_the_records_use_run_in_days_included() -> None:
+    trial = TrialData(
+        id=1,
+        status="running",
+        start_date=DAY,
+        substance="psilocybin",
+        regimen_template="fadiman",
+        regimen_text="",
+        run_in_days=0,
+        period_days=7,
+        wash_in_days=0,
+        periods=(),
+        unblinded=False,
+        unblinded_early=False,
+        created_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+    )
+    patient = PatientExport(
+        id=1,
+        site_code="S1",
+        study_code="P-1",
+        birth_year=1970,
+        sex="female",
+        time_zone="UTC",
+        enrolled_on=DAY,
+        trials=(trial,),
+        diary=(
+            entry(1, "daily_diary", DAY - dt.timedelta(days=2), {"average_pain": 4}),
+            entry(2, "daily_diary", DAY, {"average_pain": 5}),
+            entry(3, "peg3", DAY + dt.timedelta(days=9), {"p": 1, "e": 2, "g": 3}),
+        ),
+    )
+    export = records_export([patient])
+    rows = list(csv.DictReader(io.StringIO(export.records)))
+    events = list(csv.DictReader(io.StringIO(export.events)))
+    assert [e["event_name"] for e in events] == ["Day m2", "Day 1", "Day 10"]
+    for event in events:
+        assert event["unique_event_name"] == redcap_unique_event_name(event["event_name"], 1)
+    assert [r["redcap_event_name"] for r in rows] == [e["unique_event_name"] for e in events]
+    mapping = list(csv.DictReader(io.StringIO(export.mapping)))
+    assert len(mapping) == 3 * 2  # both forms on every event
+    for row in rows:
+        for form in ("daily_diary", "peg3"):
+            if row[f"{form}_complete"]:
+                event = row["redcap_event_name"]
+                assert {"arm_num": "1", "unique_event_name": event, "form": form} in mapping
