@@ -48,6 +48,8 @@ def test_every_catalog_instrument_round_trips_through_redcap(
         saved = records.record_diary_entry(clinic.db, actor, pid, entry, clock=clock)
         stored[instrument_id] = {k: v for k, v in saved.answers.items() if v is not None}
     assert {"phq9", "gad7"} <= stored.keys()
+    # every item is answered (none hidden by branching), so every item travels
+    assert {i: len(a) for i, a in stored.items()} == {i: len(c.items) for i, c in catalog.items()}
 
     dictionary = tmp_path / "dictionary.csv"
     chosen = [arg for name in sorted(catalog) for arg in ("--instrument", name)]
