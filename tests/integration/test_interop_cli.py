@@ -136,6 +136,17 @@ def test_exports_from_the_command_line(database_url: str, tmp_path: Path) -> Non
         ("LON1-P-1", "day_2_arm_1", "6"),
     ]
     assert rows[0]["daily_diary_complete"] == "2"
+    events = list(csv.DictReader(io.StringIO((tmp_path / "rc_events.csv").read_text())))
+    assert [(e["event_name"], e["unique_event_name"]) for e in events] == [
+        ("Day 1", "day_1_arm_1"),
+        ("Day 2", "day_2_arm_1"),
+    ]
+    mapping = (tmp_path / "rc_instrument_event_mapping.csv").read_text().splitlines()
+    assert mapping == [
+        "arm_num,unique_event_name,form",
+        "1,day_1_arm_1,daily_diary",
+        "1,day_2_arm_1,daily_diary",
+    ]
 
 
 def test_imports_land_in_the_catalog_listing(tmp_path: Path, env: Path) -> None:

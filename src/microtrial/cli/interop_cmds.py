@@ -128,11 +128,15 @@ def export_redcap_records(
     ] = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Write diary records as a REDCap import CSV (one row per record and event)."""
+    """Write diary records as a REDCap import CSV, with its events and instrument-event mapping.
+
+    The two longitudinal files land beside ``--out``: ``<name>_events.csv`` and
+    ``<name>_instrument_event_mapping.csv``.
+    """
     from microtrial.services import exports
 
     with open_db(database_url) as db, handle_errors():
-        text = exports.export_redcap_records(
+        project = exports.export_redcap_project(
             db,
             system_actor(),
             patient_code=patient,
@@ -140,8 +144,18 @@ def export_redcap_records(
             site_code=site,
             instruments=instrument,
         )
-    write_private(out, text)
-    console.print(f"wrote {max(text.count(chr(10)) - 1, 0)} records to {out}", highlight=False)
+    events = out.with_name(f"{out.stem}_events.csv")
+    mapping = out.with_name(f"{out.stem}_instrument_event_mapping.csv")
+    write_private(out, project.records)
+    write_private(events, project.events)
+    write_private(mapping, project.mapping)
+    records = max(project.records.count(chr(10)) - 1, 0)
+    console.print(
+        f"wrote {records} records to {out}, events to {events.name} and the "
+        f"instrument-event mapping to {mapping.name} beside it",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _instrument_dir(directory: Path | None) -> Path:

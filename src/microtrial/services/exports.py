@@ -33,7 +33,7 @@ from microtrial.interop.records import (
     ScreeningData,
     TrialData,
 )
-from microtrial.interop.redcap import records_csv
+from microtrial.interop.redcap import RecordsExport, records_export
 from microtrial.interop.research import ResearchTables, build_tables, research_rows
 from microtrial.services.common import (
     Clock,
@@ -65,6 +65,7 @@ from microtrial.store.models import (
 
 __all__ = [
     "export_fhir_bundle",
+    "export_redcap_project",
     "export_redcap_records",
     "fhir_bundle_for_patient",
     "research_export",
@@ -273,11 +274,33 @@ def export_redcap_records(
     clock: Clock = system_clock,
 ) -> str:
     """Diary records as a REDCap import CSV (one row per record and event)."""
+    return export_redcap_project(
+        db,
+        actor,
+        patient_code=patient_code,
+        trial_id=trial_id,
+        site_code=site_code,
+        instruments=instruments,
+        clock=clock,
+    ).records
+
+
+def export_redcap_project(
+    db: Database,
+    actor: Actor,
+    *,
+    patient_code: str | None = None,
+    trial_id: int | None = None,
+    site_code: str | None = None,
+    instruments: Sequence[str] | None = None,
+    clock: Clock = system_clock,
+) -> RecordsExport:
+    """Diary records with their events and instrument-event mapping, as REDCap imports them."""
     with db.transaction() as session:
         data = _audited_exports(
             session, actor, "redcap_records", clock(), (patient_code, trial_id, site_code)
         )
-        return records_csv(data, instruments=instruments)
+        return records_export(data, instruments=instruments)
 
 
 def _audited_exports(
