@@ -15,7 +15,7 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from microtrial.cli.common import JsonOpt, console, err_console, fail, handle_errors
+from microtrial.cli.common import JsonOpt, check_output, console, err_console, fail, handle_errors
 from microtrial.errors import StatisticalWarning, ValidationError
 from microtrial.files import spreadsheet_safe_frame
 
@@ -129,6 +129,8 @@ def analyze(
     """Fit the n-of-1 model to every trial and outcome of INPUT."""
     from microtrial.analysis import fit_trials
 
+    if out is not None:
+        check_output(out, "--out")
     with handle_errors():
         if outcome_type not in OUTCOME_TYPES:
             fail(f"--outcome-type: unknown {outcome_type!r} (allowed: {', '.join(OUTCOME_TYPES)})")
@@ -214,6 +216,8 @@ def pool_cmd(
     """Pool per-trial effects of one outcome with a normal random-effects model."""
     from microtrial.analysis import pool
 
+    if out is not None and not as_json:
+        check_output(out, "--out")
     with handle_errors():
         if tau_scale is not None and not tau_scale > 0:
             fail("--tau-scale: must be a positive number of the effect's units")

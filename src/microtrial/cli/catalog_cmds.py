@@ -23,7 +23,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from microtrial.cli.common import JsonOpt, console, fail, handle_errors
+from microtrial.cli.common import JsonOpt, console, fail, handle_errors, read_input_text
 from microtrial.domain.alerts import alerts_for_score
 from microtrial.domain.catalog import (
     CATALOG_FILES,
@@ -196,7 +196,7 @@ def score_cmd(
             raise ValidationError("--answers", "must be a JSON object", value=answers)
         target: Any = instrument
         if definition is not None:
-            target = parse_instrument(definition.read_text(encoding="utf-8"))
+            target = parse_instrument(read_input_text(definition))
             if target.id != instrument:
                 raise ValidationError(
                     "instrument",
@@ -400,8 +400,11 @@ def _catalog_folder_texts(directory: Path | None) -> dict[str, str]:
         root: Traversable = resources.files("microtrial.catalog")
     else:
         root = directory
+    if directory is not None and not directory.is_dir():
+        fail(f"--dir {directory}: not a folder")
     return {
-        entry.name: entry.read_text(encoding="utf-8")
+        # a user's folder is input: its files are refused one line each if binary or not UTF-8
+        entry.name: read_input_text(entry) if isinstance(entry, Path) else entry.read_text("utf-8")
         for entry in root.iterdir()
         if entry.is_file() and entry.name.endswith((".yaml", ".yml", ".json"))
     }
@@ -415,7 +418,8 @@ def validate_cmd(
     ] = None,
 ) -> None:
     """Check every catalog file: schema, sources, codes, duplicate names, references."""
-    texts = _catalog_folder_texts(directory)
+    with handle_errors():
+        texts = _catalog_folder_texts(directory)
     main_texts = {k: v for k, v in texts.items() if k in CATALOG_FILES}
     problems = catalog_problems(main_texts)
     folder_catalog = None if problems else parse_catalog(main_texts)
@@ -452,11 +456,7 @@ def check_instrument_cmd(
 ) -> None:
     """Validate a user-loaded (e.g. licensed) instrument definition file."""
     with handle_errors():
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ValidationError("path", f"cannot read: {err.strerror}", value=str(path)) from err
-        instrument = parse_instrument(text)
+        instrument = parse_instrument(read_input_text(path))
     console.print(
         f"instrument {instrument.id} v{instrument.version} valid: {len(instrument.items)} items, "
         f"{len(instrument.scores)} scores",

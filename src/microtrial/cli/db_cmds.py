@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from microtrial.cli.common import DatabaseUrlOpt, console, fail, handle_errors, open_db
+from microtrial.cli.common import (
+    DatabaseUrlOpt,
+    check_output,
+    console,
+    fail,
+    handle_errors,
+    load_settings,
+    open_db,
+)
 
 db_app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect the append-only audit log.", no_args_is_help=True)
@@ -58,6 +66,7 @@ def backup_command(
     """Back up the live database (SQLite backup API, or pg_dump for PostgreSQL)."""
     from microtrial.store.backup import backup
 
+    check_output(file, "FILE")
     with open_db(database_url) as db, handle_errors():
         backup(db.engine, file)
     console.print(f"backup written to {file}")
@@ -68,8 +77,19 @@ def restore_command(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Restore a backup into an empty database."""
-    from microtrial.store.backup import restore
+    from sqlalchemy.engine import make_url
 
+    from microtrial.store.backup import backup_format, restore
+
+    with handle_errors():  # refuse a wrong file before the target database is touched
+        kind = backup_format(file)
+        settings = load_settings(database_url)
+        try:
+            target = make_url(settings.database_url).get_backend_name()
+        except Exception:
+            target = None  # a malformed URL: open_db names it
+        if target is not None and target != kind:
+            fail(f"{file}: a {kind} backup cannot be restored into a {target} database")
     with open_db(database_url, migrated=False) as db, handle_errors():
         restore(db.engine, file)
     console.print(f"restored {file}")

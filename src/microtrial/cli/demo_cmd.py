@@ -12,7 +12,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from microtrial.cli.common import console, handle_errors
+from microtrial.cli.common import check_output, console, handle_errors
 
 
 def demo(
@@ -23,6 +23,7 @@ def demo(
     """Create a fresh demo clinic (OUT/demo.db) with simulated patients, diaries and reports."""
     from microtrial.services.demo import build_demo
 
+    check_output(out, "--out", folder=True)
     started = time.perf_counter()
     with handle_errors():
         summary = build_demo(out, n_patients=patients, seed=seed)

@@ -11,11 +11,13 @@ import typer
 
 from microtrial.cli.common import (
     DatabaseUrlOpt,
+    check_output,
     console,
     fail,
     handle_errors,
     load_settings,
     open_db,
+    read_input,
 )
 from microtrial.domain.actors import system_actor
 from microtrial.errors import ValidationError
@@ -48,6 +50,7 @@ def export_fhir(
     """Write a FHIR R4 transaction Bundle for a patient, a trial or a site."""
     from microtrial.services import exports
 
+    check_output(out, "--out")
     with open_db(database_url) as db, handle_errors():
         bundle = exports.export_fhir_bundle(
             db, system_actor(), patient_code=patient, trial_id=trial, site_code=site
@@ -74,6 +77,7 @@ def export_research(
     if fmt not in ("csv", "parquet"):
         fail(f"--format: unknown format {fmt!r} (allowed: csv, parquet)")
     chosen: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
+    check_output(out, "--out", folder=True)
     with open_db(database_url) as db, handle_errors():
         secret = export_secret(load_settings(database_url))
         tables = exports.research_export(
@@ -103,6 +107,7 @@ def export_rotate_key(
     path = key_file or (Path(settings.export_secret_file) if settings.export_secret_file else None)
     if path is None:
         fail("--key-file: no key file named (nor MICROTRIAL_EXPORT_SECRET_FILE set)")
+    check_output(path, "--key-file")
     write_private(path, secrets.token_urlsafe(48) + "\n")
     console.print(
         f"wrote a new export key to {path} (mode 0600); point MICROTRIAL_EXPORT_SECRET_FILE at it "
@@ -135,6 +140,7 @@ def export_redcap_records(
     """
     from microtrial.services import exports
 
+    check_output(out, "--out")
     with open_db(database_url) as db, handle_errors():
         project = exports.export_redcap_project(
             db,
@@ -178,6 +184,7 @@ def export_redcap_dictionary(
     from microtrial.interop.imported import load_user_instrument
     from microtrial.interop.redcap import dictionary_csv
 
+    check_output(out, "--out")
     with handle_errors():
         catalog = load_catalog()
         folder = _instrument_dir(directory)
@@ -197,10 +204,7 @@ def export_redcap_dictionary(
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise ValidationError("file", f"cannot read: {err.strerror}", value=str(path)) from err
+    return read_input(path)
 
 
 def _save(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
 import typer
 
 from microtrial.cli import (
@@ -18,6 +21,7 @@ from microtrial.cli import (
     serve_cmd,
     trial_cmds,
 )
+from microtrial.cli.common import ErrorBoundaryGroup
 
 app = typer.Typer(
     name="microtrial",
@@ -25,7 +29,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=ErrorBoundaryGroup,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            number = version("microtrial")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown (not installed)"
+        typer.echo(f"microtrial {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """MicroTrial: clinician-guided, placebo-controlled n-of-1 trials of microdosing for pain."""
+
 
 for module in (
     db_cmds,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from microtrial.cli.common import DatabaseUrlOpt, console, handle_errors, open_db
+from microtrial.cli.common import DatabaseUrlOpt, check_output, console, handle_errors, open_db
 from microtrial.domain.actors import system_actor
 from microtrial.files import write_private
 
@@ -29,6 +29,9 @@ def write_output(path: Path, content: str | bytes) -> None:
 
 
 def _formats(html: Path | None, pdf: Path | None) -> tuple[str, ...]:
+    for path, option in ((html, "--html"), (pdf, "--pdf")):
+        if path is not None:  # checked before the database is read (a read is audited)
+            check_output(path, option)
     return (("html",) if html is not None or pdf is None else ()) + (("pdf",) if pdf else ())
 
 

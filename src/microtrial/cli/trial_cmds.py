@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from microtrial.cli.common import DatabaseUrlOpt, JsonOpt, console, handle_errors, open_db
+from microtrial.cli.common import (
+    DatabaseUrlOpt,
+    JsonOpt,
+    check_output,
+    console,
+    handle_errors,
+    open_db,
+)
 from microtrial.domain.actors import system_actor
 from microtrial.domain.patients import parse_date
 from microtrial.files import write_private
@@ -204,6 +211,7 @@ def kits(
     from microtrial.reports.kits import kit_pack_pdf
     from microtrial.services import trial_allocation
 
+    check_output(pdf, "--pdf")
     with open_db(database_url) as db, handle_errors():
         prep = trial_allocation.kit_preparation(db, system_actor(), trial_id)
     write_private(pdf, kit_pack_pdf(prep, dt.date.today()))
@@ -220,6 +228,7 @@ def ics(
     from microtrial.interop.ical import calendar_to_ics
     from microtrial.services import trial_views
 
+    check_output(out, "--out")
     with open_db(database_url) as db, handle_errors():
         calendar = trial_views.trial_calendar(db, system_actor(), trial_id)
         text = calendar_to_ics(

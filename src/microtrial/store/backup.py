@@ -14,6 +14,9 @@ from sqlalchemy.engine import URL, make_url
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.files import PRIVATE_MODE
 
+# How each kind of backup file begins: a SQLite database, or a pg_dump custom-format archive.
+_MAGIC = {"sqlite": b"SQLite format 3\x00", "postgresql": b"PGDMP"}
+
 
 def _libpq_url(engine: Engine) -> str:
     """The libpq URL without its password: the password travels in the environment instead."""
@@ -90,10 +93,32 @@ def backup(engine: Engine, target: Path) -> None:
     partial.replace(target)  # the backup appears whole or not at all
 
 
-def restore(engine: Engine, source: Path) -> None:
-    """Restore a backup into ``engine``'s database, which must be empty."""
+def backup_format(source: Path) -> str:
+    """``sqlite`` or ``postgresql``: which database ``source`` is a backup of, by its header."""
     if not source.is_file():
         raise ValidationError("file", f"no backup at {source}")
+    try:
+        with source.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as err:
+        raise ValidationError(str(source), f"cannot read: {err.strerror}") from err
+    for kind, magic in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    raise ValidationError(
+        str(source),
+        "not a backup made by `microtrial backup` "
+        "(neither a SQLite database nor a pg_dump archive)",
+    )
+
+
+def restore(engine: Engine, source: Path) -> None:
+    """Restore a backup into ``engine``'s database, which must be empty."""
+    kind = backup_format(source)
+    if kind != engine.dialect.name:
+        raise ValidationError(
+            str(source), f"a {kind} backup cannot be restored into a {engine.dialect.name} database"
+        )
     if inspect(engine).get_table_names():
         raise ConflictError("database: restore needs an empty database; this one has tables")
     if engine.dialect.name == "sqlite":
