@@ -238,9 +238,11 @@ def test_blinding_from_self_blinding_study() -> None:
 
 def test_cli_constants_match_the_engine() -> None:
     from microtrial import analysis
+    from microtrial.analysis import discrete
 
     assert analysis_cmds.BACKENDS == analysis.BACKENDS
     assert analysis_cmds.OUTCOME_TYPES == analysis.OUTCOME_TYPES
+    assert analysis_cmds.SERIAL == discrete.SERIAL
 
 
 def test_analyze_parquet_input_and_binary_outcome(tmp_path: Path) -> None:
@@ -267,6 +269,17 @@ def test_analyze_parquet_input_and_binary_outcome(tmp_path: Path) -> None:
     assert res["outcome"].tolist() == ["headache"] * 3
     assert (res["effect_mean"] < 0).all()
     assert res["difference_mean"].between(-1, 0).all()
+    days = tmp_path / "days.csv"
+    code, output = run(
+        "analyze", str(path), "--outcome-type", "binary", "--serial", "none", "--out", str(days)
+    )
+    assert code == 0, output
+    independent = pd.read_csv(days)
+    # Period totals carry less information than independent days: wider, never narrower.
+    assert (independent["effect_sd"] < res["effect_sd"]).all()
+    code, output = run("analyze", str(path), "--outcome-type", "binary", "--serial", "weekly")
+    assert code != 0
+    assert "--serial: unknown 'weekly' (allowed: periods, none)" in output
 
 
 def test_dask_backend_from_the_command_line_matches_numpy(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ PROGRESS_MIN_TRIALS = 5000
 # Kept here (not imported) so that other commands' start-up doesn't pay for numpy/scipy.
 BACKENDS = ("numpy", "jax", "dask")
 OUTCOME_TYPES = ("continuous", "binary", "count")
+SERIAL = ("periods", "none")
 
 
 def _read_table(path: Path, **csv_kwargs: Any) -> pd.DataFrame:
@@ -113,6 +114,13 @@ def analyze(
     ] = 0.3,
     no_trend: Annotated[bool, typer.Option("--no-trend", help="Leave out the time trend.")] = False,
     outcome_type: Annotated[str, typer.Option(help="continuous, binary or count.")] = "continuous",
+    serial: Annotated[
+        str,
+        typer.Option(
+            help="Binary/count day-to-day dependence: periods (period totals, default) or none "
+            "(days independent)."
+        ),
+    ] = "periods",
     backend: Annotated[str, typer.Option(help="numpy, jax or dask.")] = "numpy",
     higher_is_better: Annotated[
         bool, typer.Option("--higher-is-better", help="Higher values are better.")
@@ -136,6 +144,8 @@ def analyze(
             fail(f"--outcome-type: unknown {outcome_type!r} (allowed: {', '.join(OUTCOME_TYPES)})")
         if backend not in BACKENDS:
             fail(f"--backend: unknown {backend!r} (allowed: {', '.join(BACKENDS)})")
+        if serial not in SERIAL:
+            fail(f"--serial: unknown {serial!r} (allowed: {', '.join(SERIAL)})")
         frame = _read_table(input_file, dtype={"trial_id": str, "outcome": str})
         n_trials = frame["trial_id"].nunique() if "trial_id" in frame.columns else 0
         with (
@@ -152,6 +162,7 @@ def analyze(
                 higher_is_better=higher_is_better,
                 outcome_type=outcome_type,
                 backend=backend,
+                serial=serial,
                 progress=tick,
                 client=client,
             )
