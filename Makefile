@@ -45,4 +45,4 @@ serve: $(STAMP)
 	$(BIN)/microtrial serve --database-url sqlite:///demo-output/demo.db
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache .cache
