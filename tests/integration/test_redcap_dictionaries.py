@@ -117,6 +117,13 @@ def test_validation_types_and_bounds_refuse_bad_answers(
     assert (item.format, item.format_min, item.format_max) == ("number", "18", "99")
     # the types and bounds are written back on export, in the same columns
     assert "age,visit,,text,Age,,,number,18,99," in dictionary_csv([imported])
+    # a REDCap date is a FHIR date, answered as valueDate
+    from microtrial.interop.questionnaire import questionnaire_from_instrument, response_items
+
+    kinds = {i["linkId"]: i["type"] for i in questionnaire_from_instrument(imported)["item"]}
+    assert kinds == {"age": "text", "seen_on": "date", "count": "integer"}
+    answered = response_items(imported.instrument, {"seen_on": "2026-02-27"})
+    assert answered[0]["answer"] == [{"valueDate": "2026-02-27"}]
     from microtrial.interop.imported import save_user_instrument
 
     save_user_instrument(imported, tmp_path)

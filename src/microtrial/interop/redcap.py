@@ -13,14 +13,20 @@ checkbox                  one boolean item per choice, ``field___code`` (REDCap'
 yesno, truefalse          boolean
 slider                    integer (min/max from the validation columns, default 0-100)
 text (integer)            integer (min/max from the validation columns)
-text (other), notes       text (the validation type is kept for export)
+text (date, number, ...)  text with ``format`` = the validation type and ``format_min`` /
+                          ``format_max`` from the validation columns, checked on entry
+                          (``domain.text_formats``); an unknown type is a warning
+text (none), notes        text
 calc, descriptive         no item (REDCap computes / displays them); kept for export
 file, sql, other          skipped with a warning naming the field
 ========================  ===============================================================
 
-The first field of a project is its record id and is not an item. Branching logic is parsed
-(``domain.branching``); logic the parser does not understand is a warning and the item is
-always shown. The source rows are kept, so export -> import gives back the identical instrument.
+The first field of a project is its record id and is not an item. Fields flagged as
+identifiers (``Identifier?`` = y) are refused, or dropped before anything is built when the
+caller asks (``drop_identifiers``). Bytes are read as UTF-8 (BOM or not), else Windows-1252 (a
+warning). Branching logic is parsed (``domain.branching``); logic the parser does not understand
+is a warning and the item is always shown. The source rows are kept, so export -> import gives
+back the identical instrument.
 
 Export: a REDCap variable is one column per record, so names must be unique across the project.
 :func:`variable_names` keeps an item id where it is unique and prefixes it with the instrument
