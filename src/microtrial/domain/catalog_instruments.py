@@ -108,9 +108,11 @@ class Item(CatalogModel):
         if text_format is None:
             raise ValueError(f"item {self.id}: unknown format {self.format!r}")
         for bound in (self.format_min, self.format_max):
-            if bound is not None and (
-                not text_format.bounded or format_value(self.format, bound) is None
-            ):
+            if bound is None:
+                continue
+            if not text_format.bounded:
+                raise ValueError(f"item {self.id}: format {self.format} takes no min/max")
+            if format_value(self.format, bound) is None:
                 raise ValueError(f"item {self.id}: bound {bound!r} is not {text_format.describe}")
 
     def allowed(self) -> str:
