@@ -1,9 +1,11 @@
-"""Test helpers: a settable clock, a two-site clinic, audit counting."""
+"""Test helpers: a settable clock, a two-site clinic, audit counting, formatted answers."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from microtrial.domain.catalog import Item
+from microtrial.domain.text_formats import in_bounds
 from microtrial.store.db import Database
 
 BACKFILL_DAYS = 3650  # the test clinic's diary window: the longest a site may set
@@ -131,3 +133,51 @@ def after_last_period(clinic: Clinic, clock: FixedClock, trial_id: int) -> None:
     last = trial_views.trial_calendar(clinic.db, doc, trial_id).last_date
     after = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC)
     clock.now = max(clock.now, after)
+
+
+# a valid answer for every text format (REDCap validation type) the shared dictionaries use
+FORMAT_SAMPLES = {
+    "date_ymd": "2026-02-27",
+    "date_mdy": "2026-02-27",
+    "date_dmy": "2026-02-27",
+    "datetime_ymd": "2026-02-27 08:30",
+    "datetime_mdy": "2026-02-27 08:30",
+    "datetime_dmy": "2026-02-27 08:30",
+    "datetime_seconds_ymd": "2026-02-27 08:30:15",
+    "datetime_seconds_mdy": "2026-02-27 08:30:15",
+    "datetime_seconds_dmy": "2026-02-27 08:30:15",
+    "time": "08:30",
+    "time_hh_mm_ss": "08:30:15",
+    "time_mm_ss": "12:34",
+    "number": "172.5",
+    "number_1dp": "36.6",
+    "number_2dp": "1.25",
+    "number_3dp": "0.125",
+    "number_4dp": "3.1416",
+    "number_comma_decimal": "12,5",
+    "number_1dp_comma_decimal": "36,6",
+    "number_2dp_comma_decimal": "1,25",
+    "number_3dp_comma_decimal": "0,125",
+    "number_4dp_comma_decimal": "3,1416",
+    "email": "someone@example.org",
+    "phone": "(405) 555-1234",
+    "phone_australia": "(02) 9876 5432",
+    "zipcode": "73104",
+    "postalcode_australia": "2000",
+    "postalcode_canada": "K1A 0B1",
+    "postalcode_french": "75001",
+    "postalcode_germany": "10115",
+    "alpha_only": "abc",
+    "mrn_10d": "0123456789",
+    "mrn_generic": "mrn-42",
+    "ssn": "123-45-6789",
+}
+
+
+def formatted_answer(item: Item) -> str:
+    """A valid answer for a text item with a format, within its bounds."""
+    assert item.format is not None
+    value = FORMAT_SAMPLES[item.format]
+    if not in_bounds(item.format, value, item.format_min, item.format_max):
+        value = item.format_min or item.format_max or value
+    return value

@@ -228,12 +228,19 @@ def import_redcap(
     form: Annotated[str | None, typer.Option("--form", help="Only this form.")] = None,
     directory: DirOpt = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite existing files.")] = False,
+    drop_identifiers: Annotated[
+        bool,
+        typer.Option(
+            "--drop-identifiers",
+            help="Leave out fields flagged as identifiers (never stored); without it they refuse.",
+        ),
+    ] = False,
 ) -> None:
     """Import a REDCap data dictionary: one user instrument per form."""
     from microtrial.interop.redcap import import_dictionary
 
     with handle_errors():
-        result = import_dictionary(_read(file), form=form)
+        result = import_dictionary(_read(file), form=form, drop_identifiers=drop_identifiers)
         _save(list(result.instruments), list(result.warnings), _instrument_dir(directory), replace)
 
 

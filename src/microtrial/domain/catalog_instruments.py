@@ -13,6 +13,7 @@ import pydantic
 from pydantic import Field
 
 from microtrial.domain.catalog_files import CatalogModel, Constraint, Op, constraint_problems
+from microtrial.domain.text_formats import FORMATS, format_value
 
 LOINC_RE = re.compile(r"^[0-9]{1,7}-[0-9]$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -63,6 +64,10 @@ class Item(CatalogModel):
     loinc: str | None = None
     unit: str | None = None
     max_length: int | None = None
+    # a text item's format (a REDCap validation type, e.g. date_ymd, number, email) and bounds
+    format: str | None = None
+    format_min: str | None = None
+    format_max: str | None = None
     patient_text: str | None = None
     patient_answers: PatientAnswers | None = None
     answer_codes: AnswerCodes | None = None
@@ -79,6 +84,7 @@ class Item(CatalogModel):
             raise ValueError(f"item {self.id}: choice items need options")
         if self.type != "choice" and self.options is not None:
             raise ValueError(f"item {self.id}: only choice items take options")
+        self._check_format()
         if self.patient_answers is not None:
             low, high = self.min, self.max
             if (
@@ -91,8 +97,35 @@ class Item(CatalogModel):
             raise ValueError(f"item {self.id}: answer codes must cover exactly the labelled grades")
         return self
 
+    def _check_format(self) -> None:
+        if self.format is None:
+            if self.format_min is not None or self.format_max is not None:
+                raise ValueError(f"item {self.id}: format_min/format_max need a format")
+            return
+        if self.type != "text":
+            raise ValueError(f"item {self.id}: only text items take a format")
+        text_format = FORMATS.get(self.format)
+        if text_format is None:
+            raise ValueError(f"item {self.id}: unknown format {self.format!r}")
+        for bound in (self.format_min, self.format_max):
+            if bound is None:
+                continue
+            if not text_format.bounded:
+                raise ValueError(f"item {self.id}: format {self.format} takes no min/max")
+            if format_value(self.format, bound) is None:
+                raise ValueError(f"item {self.id}: bound {bound!r} is not {text_format.describe}")
+
     def allowed(self) -> str:
         """Describe the allowed answers, for error messages."""
+        if self.format is not None:
+            described = FORMATS[self.format].describe
+            if self.format_min is not None and self.format_max is not None:
+                return f"{described}, {self.format_min} to {self.format_max}"
+            if self.format_min is not None:
+                return f"{described}, at least {self.format_min}"
+            if self.format_max is not None:
+                return f"{described}, at most {self.format_max}"
+            return described
         if self.type == "integer":
             return f"integer {self.min}–{self.max}"
         if self.type == "boolean":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from microtrial.domain.catalog import Catalog, Instrument, Item, ScoreDef, load_catalog
 from microtrial.domain.catalog_instruments import Flag, MigraineDayRule
+from microtrial.domain.text_formats import FORMATS, format_value, in_bounds
 from microtrial.errors import ValidationError
 
 __all__ = ["Answer", "FlagResult", "ScoreResult", "ScoreValue", "score", "validate_answers"]
@@ -91,6 +92,19 @@ def _check_answer(instrument: Instrument, item: Item, value: object) -> Answer:
         raise ValidationError(
             field_name, f"expected text, got {value!r}", value=value, allowed=allowed
         )
+    if item.format is not None:
+        # checked as given, not tidied: the diary stores the answer exactly as it was sent
+        if format_value(item.format, value) is None:
+            raise ValidationError(
+                field_name,
+                f"{value!r} is not {FORMATS[item.format].describe}",
+                value=value,
+                allowed=allowed,
+            )
+        if not in_bounds(item.format, value, item.format_min, item.format_max):
+            raise ValidationError(
+                field_name, f"value {value} out of range", value=value, allowed=allowed
+            )
     if item.type == "choice" and value not in (item.options or ()):
         raise ValidationError(
             field_name, f"value {value!r} is not an option", value=value, allowed=allowed

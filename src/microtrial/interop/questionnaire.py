@@ -38,6 +38,8 @@ MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 INT_LIMIT = 2_147_483_647
+# REDCap's date validation types: stored as YYYY-MM-DD, a FHIR date
+DATE_FORMATS = frozenset({"date_ymd", "date_mdy", "date_dmy"})
 TEXT_TYPES = {"string", "text", "date", "dateTime", "time", "decimal", "url"}
 _OPS = {"=": "=", "!=": "<>", ">": ">", "<": "<", ">=": ">=", "<=": "<="}
 _ID_RE = re.compile(r"[^a-z0-9_\-]+")
@@ -291,6 +293,8 @@ def _answer(kind: str, value: object, item: Item | None = None) -> dict[str, Any
         return {"valueInteger": value}
     if kind == "decimal":
         return {"valueDecimal": float(str(value))}
+    if kind == "date":
+        return {"valueDate": str(value)}
     return {"valueString": fhir_text(str(value))}
 
 
@@ -304,6 +308,8 @@ def _kind(instrument: Instrument | None, fhir_types: Mapping[str, str], key: str
             return "string"
         if item.type == "integer" and item.labels:
             return "choice"  # as questionnaire_from_instrument declares it
+        if item.format in DATE_FORMATS:
+            return "date"
         return {"integer": "integer", "boolean": "boolean", "choice": "choice"}.get(
             item.type, "string"
         )
@@ -407,6 +413,8 @@ def questionnaire_from_instrument(
             "boolean": "boolean",
             "choice": "choice",
         }.get(item.type, "text")
+        if item.format in DATE_FORMATS and item.id not in types:
+            kind = "date"  # a REDCap date (YYYY-MM-DD whatever its display order)
         entry: dict[str, Any] = {
             "linkId": item.id,
             "text": item.text,

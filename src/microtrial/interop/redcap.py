@@ -13,14 +13,20 @@ checkbox                  one boolean item per choice, ``field___code`` (REDCap'
 yesno, truefalse          boolean
 slider                    integer (min/max from the validation columns, default 0-100)
 text (integer)            integer (min/max from the validation columns)
-text (other), notes       text (the validation type is kept for export)
+text (date, number, ...)  text with ``format`` = the validation type and ``format_min`` /
+                          ``format_max`` from the validation columns, checked on entry
+                          (``domain.text_formats``); an unknown type is a warning
+text (none), notes        text
 calc, descriptive         no item (REDCap computes / displays them); kept for export
 file, sql, other          skipped with a warning naming the field
 ========================  ===============================================================
 
-The first field of a project is its record id and is not an item. Branching logic is parsed
-(``domain.branching``); logic the parser does not understand is a warning and the item is
-always shown. The source rows are kept, so export -> import gives back the identical instrument.
+The first field of a project is its record id and is not an item. Fields flagged as
+identifiers (``Identifier?`` = y) are refused, or dropped before anything is built when the
+caller asks (``drop_identifiers``). Bytes are read as UTF-8 (BOM or not), else Windows-1252 (a
+warning). Branching logic is parsed (``domain.branching``); logic the parser does not understand
+is a warning and the item is always shown. The source rows are kept, so export -> import gives
+back the identical instrument.
 
 Export: a REDCap variable is one column per record, so names must be unique across the project.
 :func:`variable_names` keeps an item id where it is unique and prefixes it with the instrument
@@ -41,8 +47,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from microtrial.domain.branching import BranchingError, parse_branching
+from microtrial.domain.branching import BranchingError, parse_branching, referenced_fields
 from microtrial.domain.catalog import Instrument, load_catalog
+from microtrial.domain.text_formats import FORMATS, format_value
 from microtrial.errors import ValidationError
 from microtrial.files import spreadsheet_safe, spreadsheet_unescape
 from microtrial.interop.imported import ImportedInstrument, build_instrument
@@ -54,6 +61,7 @@ __all__ = [
     "DictionaryImport",
     "RecordsExport",
     "catalog_item_ids",
+    "decode_dictionary",
     "dictionary_csv",
     "dictionary_rows",
     "import_dictionary",
@@ -118,7 +126,7 @@ _LOINC_TAG = re.compile(r"@LOINC=([0-9]{1,7}-[0-9])\b")
 def read_dictionary(data: str | bytes | Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     """Normalise a data dictionary (CSV text/bytes or API records) to snake_case rows."""
     if isinstance(data, bytes):
-        data = data.decode("utf-8-sig")
+        data = decode_dictionary(data)[0]
     if isinstance(data, str):
         text = data.removeprefix("\ufeff")
         # A cell this system escaped against spreadsheet formulas reads back as it was.
@@ -147,6 +155,26 @@ def read_dictionary(data: str | bytes | Iterable[Mapping[str, Any]]) -> list[dic
     if not rows:
         raise ValidationError("dictionary", "has no fields")
     return rows
+
+
+def decode_dictionary(data: bytes) -> tuple[str, str | None]:
+    """A dictionary file's text: UTF-8 (with or without BOM), else Windows-1252 with a warning.
+
+    REDCap writes UTF-8, but a dictionary edited in Excel on Windows is often saved as
+    Windows-1252; any other encoding is refused rather than guessed.
+    """
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError as err:
+        raise ValidationError(
+            "dictionary",
+            f"is neither UTF-8 nor Windows-1252 text (byte {err.start}); save it as CSV UTF-8",
+        ) from None
+    return text, "dictionary read as Windows-1252 (not UTF-8); check accented characters"
 
 
 def parse_choices(text: str) -> list[tuple[str, str]]:
@@ -226,7 +254,29 @@ def _item(
         low = _int(row["text_validation_min"], -INT_LIMIT)
         high = _int(row["text_validation_max"], INT_LIMIT)
         return [{**base, "type": "integer", "min": min(low, high), "max": max(low, high)}]
+    if kind == "text" and validation in FORMATS:
+        item = {**base, "type": "text", "max_length": 1000, "format": validation}
+        for column, key in (
+            ("text_validation_min", "format_min"),
+            ("text_validation_max", "format_max"),
+        ):
+            bound = row[column].strip()
+            if not bound:
+                continue
+            if FORMATS[validation].bounded and format_value(validation, bound) is not None:
+                item[key] = bound
+            else:
+                warnings.append(
+                    f"field {name}: {column.removeprefix('text_validation_')} {bound!r} is not "
+                    f"{FORMATS[validation].describe}; not checked"
+                )
+        return [item]
     if kind == "text":
+        if validation:
+            warnings.append(
+                f"field {name}: validation type {validation!r} is not checked on entry "
+                "(kept for export)"
+            )
         return [{**base, "type": "text", "max_length": 1000}]
     if kind == "notes":
         return [{**base, "type": "text", "max_length": NOTES_LENGTH}]
@@ -242,9 +292,20 @@ class DictionaryImport:
 
 
 def import_dictionary(
-    data: str | bytes | Iterable[Mapping[str, Any]], *, form: str | None = None
+    data: str | bytes | Iterable[Mapping[str, Any]],
+    *,
+    form: str | None = None,
+    drop_identifiers: bool = False,
 ) -> DictionaryImport:
-    """Import a data dictionary: one instrument per form (or just ``form``), with warnings."""
+    """Import a data dictionary: one instrument per form (or just ``form``), with warnings.
+
+    Fields flagged as identifiers (``Identifier?`` = y: names, addresses, dates of birth...) are
+    refused, as patients here carry no names, unless ``drop_identifiers``: then they are left
+    out before anything is built, so neither the instrument nor its stored source rows hold them.
+    """
+    encoding_warning = None
+    if isinstance(data, bytes):
+        data, encoding_warning = decode_dictionary(data)
     rows = read_dictionary(data)
     record_row = rows[0]
     forms: dict[str, list[dict[str, str]]] = {}
@@ -254,9 +315,37 @@ def import_dictionary(
         if form not in forms:
             raise ValidationError("form", f"no form {form!r}", value=form, allowed=list(forms))
         forms = {form: forms[form]}
+    identifiers = [
+        row["field_name"]
+        for form_rows in forms.values()
+        for row in form_rows
+        if row is not record_row and row["identifier"].strip().lower() == "y"
+    ]
+    all_warnings: list[str] = [encoding_warning] if encoding_warning else []
+    if identifiers and not drop_identifiers:
+        raise ValidationError(
+            "dictionary",
+            f"fields flagged as identifiers: {', '.join(identifiers)}; patients here carry no "
+            "identifying data (pass --drop-identifiers to import without them)",
+        )
+    if identifiers:
+        dropped = set(identifiers)
+        forms = {
+            name: [r for r in form_rows if r["field_name"] not in dropped]
+            for name, form_rows in forms.items()
+        }
+        all_warnings.append(f"identifier fields dropped (not stored): {', '.join(identifiers)}")
+        for form_rows in forms.values():
+            for row in form_rows:
+                if _refers_to(row["branching_logic"], dropped):
+                    all_warnings.append(
+                        f"field {row['field_name']}: branching logic names a dropped identifier "
+                        "field; always shown"
+                    )
+                    row["branching_logic"] = ""
+        forms = {name: form_rows for name, form_rows in forms.items() if form_rows}
     shipped = set(load_catalog().instruments)
     imported: list[ImportedInstrument] = []
-    all_warnings: list[str] = []
     for form_name, form_rows in forms.items():
         warnings: list[str] = []
         items: list[dict[str, Any]] = []
@@ -305,6 +394,15 @@ def import_dictionary(
             )
         )
     return DictionaryImport(tuple(imported), tuple(all_warnings))
+
+
+def _refers_to(logic: str, names: Collection[str]) -> bool:
+    """Whether branching logic names one of ``names`` (unparsed logic: by its ``[name]`` text)."""
+    try:
+        tree = parse_branching(logic)
+    except BranchingError:
+        return any(f"[{name}]" in logic for name in names)
+    return bool(referenced_fields(tree) & set(names))
 
 
 def _instrument_id(form_name: str, shipped: set[str]) -> str:
@@ -475,6 +573,13 @@ def _generated_rows(
                 select_choices_or_calculations=" | ".join(
                     f"{option}, {option}" for option in item.options or ()
                 ),
+            )
+        elif item.format is not None:
+            row.update(
+                field_type="text",
+                text_validation_type_or_show_slider_number=item.format,
+                text_validation_min=item.format_min or "",
+                text_validation_max=item.format_max or "",
             )
         else:
             row.update(field_type="notes" if (item.max_length or 0) > 1000 else "text")

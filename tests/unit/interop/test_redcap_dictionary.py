@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import formatted_answer
 from microtrial.domain.branching import (
     And,
     BranchingError,
@@ -49,7 +50,7 @@ def test_the_shared_datasets_are_there() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_every_shared_dictionary_imports_scores_and_round_trips(path: Path) -> None:
-    first = import_dictionary(path.read_bytes())
+    first = import_dictionary(path.read_bytes(), drop_identifiers=True)
     assert first.instruments
     for imported in first.instruments:
         instrument = imported.instrument
@@ -60,6 +61,8 @@ def test_every_shared_dictionary_imports_scores_and_round_trips(path: Path) -> N
                 if item.type == "integer"
                 else True
                 if item.type == "boolean"
+                else formatted_answer(item)
+                if item.format is not None
                 else (item.options or ("x",))[0]
             )
             for item in instrument.items
@@ -88,7 +91,9 @@ def test_field_types_map_to_catalog_items() -> None:
     assert items["f_yes_no"].type == items["f_true_false"].type == "boolean"
     assert (items["f_slider"].min, items["f_slider"].max) == (-1, 101)
     assert items["v_integer"].type == "integer"
-    assert items["v_email"].type == "text"
+    assert (items["v_email"].type, items["v_email"].format) == ("text", "email")
+    assert items["v_date_dmy"].format == "date_dmy"
+    assert items["v_number_2dp_comma_decimal"].format == "number_2dp_comma_decimal"
     assert items["f_notes"].max_length == 10_000
     assert "f_calculated" not in items
     assert "f_descriptive" not in items
@@ -96,6 +101,7 @@ def test_field_types_map_to_catalog_items() -> None:
         "field f_file_upload: field type 'file' is not supported; skipped",
         "field f_signature: field type 'file' is not supported; skipped",
         "field f_sql: field type 'sql' is not supported; skipped",
+        "field v_vmrn: validation type 'vmrn' is not checked on entry (kept for export)",
     )
     assert form.warnings == result.warnings
 
@@ -114,13 +120,15 @@ def test_api_snake_case_records_import_the_same() -> None:
     text = (DATASETS / "longitudinal.csv").read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     api = [{key: row[header] for header, key in zip(HEADERS, KEYS, strict=True)} for row in rows]
-    from_csv = import_dictionary(text).instruments
-    from_api = import_dictionary(api).instruments
+    from_csv = import_dictionary(text, drop_identifiers=True).instruments
+    from_api = import_dictionary(api, drop_identifiers=True).instruments
     assert all(a.same_as(b) for a, b in zip(from_csv, from_api, strict=True))
 
 
 def test_matrix_groups_checkboxes_and_branching_in_longitudinal() -> None:
-    result = import_dictionary((DATASETS / "longitudinal.csv").read_bytes(), form="demographics")
+    result = import_dictionary(
+        (DATASETS / "longitudinal.csv").read_bytes(), form="demographics", drop_identifiers=True
+    )
     (demo,) = result.instruments
     ids = [i.id for i in demo.instrument.items]
     assert [i for i in ids if i.startswith("gym___")] == [f"gym___{d}" for d in range(5)]
@@ -191,7 +199,7 @@ def test_catalog_instrument_exports_as_a_dictionary() -> None:
 
 
 def test_user_instrument_directory(tmp_path: Path) -> None:
-    result = import_dictionary((DATASETS / "longitudinal.csv").read_bytes())
+    result = import_dictionary((DATASETS / "longitudinal.csv").read_bytes(), drop_identifiers=True)
     for imported in result.instruments:
         save_user_instrument(imported, tmp_path)
     listing = list_user_instruments(tmp_path)
