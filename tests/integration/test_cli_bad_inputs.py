@@ -66,9 +66,10 @@ CASES = [
         "catalog/latin1.yaml: not UTF-8",
     ),
     Case(
-        "import-redcap-latin1",
-        ("import", "redcap", "{dir}/latin1.yaml", "--dir", "{dir}/instruments"),
-        "latin1.yaml: not UTF-8",
+        # Windows-1252 is read (with a warning); bytes it does not define are refused.
+        "import-redcap-undecodable",
+        ("import", "redcap", "{dir}/undecodable.csv", "--dir", "{dir}/instruments"),
+        "undecodable.csv: is neither UTF-8 nor Windows-1252 text",
     ),
     Case(
         "import-questionnaire-binary",
@@ -189,6 +190,7 @@ def workspace(tmp_path: Path) -> tuple[Path, str]:
     folder = tmp_path / "work"
     folder.mkdir()
     (folder / "latin1.yaml").write_bytes(LATIN1)
+    (folder / "undecodable.csv").write_bytes(b"Variable / Field Name,Form Name\nq\x81,f\n")
     (folder / "image.png").write_bytes(BINARY)
     (folder / "catalog").mkdir()
     (folder / "catalog" / "latin1.yaml").write_bytes(LATIN1)

@@ -160,14 +160,19 @@ def check_output(path: Path, option: str, *, folder: bool = False) -> None:
         fail(f"{where}: folder {ancestor} is not writable", EXIT_BAD_INPUT)
 
 
-def read_input(path: Path) -> bytes:
-    """An input text file's bytes; refused, naming the file, if unreadable, binary or not UTF-8."""
+def read_input(path: Path, *, utf8: bool = True) -> bytes:
+    """An input text file's bytes; refused, naming the file, if unreadable, binary or not UTF-8.
+
+    ``utf8=False`` leaves the encoding to the reader (a REDCap dictionary may be Windows-1252).
+    """
     try:
         data = path.read_bytes()
     except OSError as err:
         raise ValidationError(str(path), f"cannot read: {err.strerror}") from err
     if b"\x00" in data:
         raise ValidationError(str(path), "binary data (NUL bytes), not text; save it as UTF-8 text")
+    if not utf8:
+        return data
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as err:

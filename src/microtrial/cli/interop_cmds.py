@@ -240,7 +240,13 @@ def import_redcap(
     from microtrial.interop.redcap import import_dictionary
 
     with handle_errors():
-        result = import_dictionary(_read(file), form=form, drop_identifiers=drop_identifiers)
+        data = read_input(file, utf8=False)  # UTF-8 or Windows-1252: the importer decides
+        try:
+            result = import_dictionary(data, form=form, drop_identifiers=drop_identifiers)
+        except ValidationError as err:
+            if err.field != "dictionary":
+                raise
+            raise ValidationError(str(file), str(err).removeprefix("dictionary: ")) from None
         _save(list(result.instruments), list(result.warnings), _instrument_dir(directory), replace)
 
 
