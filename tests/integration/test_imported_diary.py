@@ -10,6 +10,7 @@ import pytest
 from helpers import Clinic, FixedClock
 from microtrial.errors import ValidationError
 from microtrial.interop.imported import save_user_instrument
+from microtrial.interop.questionnaire import import_questionnaire
 from microtrial.interop.redcap import import_dictionary
 from microtrial.services import records
 from microtrial.services.records import DiaryInput
@@ -84,6 +85,54 @@ def test_imported_instrument_records_with_branching(
             records.record_diary_entry(
                 db, me, pid, DiaryInput(day, {}, instrument_id="../etc/passwd"), clock=clock
             )
+    finally:
+        db.dispose()
+
+
+GROUPED_QUESTIONNAIRE = {
+    "resourceType": "Questionnaire",
+    "url": "http://example.org/fhir/Questionnaire/flare-group",
+    "name": "flare_group",
+    "status": "active",
+    "item": [
+        {"linkId": "flare", "type": "boolean", "text": "A flare today?", "required": True},
+        {
+            "linkId": "flare_details",
+            "type": "group",
+            "text": "The flare",
+            "enableWhen": [{"question": "flare", "operator": "=", "answerBoolean": True}],
+            "item": [
+                {"linkId": "hours", "type": "integer", "text": "Hours", "required": True},
+            ],
+        },
+    ],
+}
+
+
+def test_enable_when_on_a_group_is_honoured_when_recording(
+    clinic: Clinic, clock: FixedClock, tmp_path: Path, database_url: str
+) -> None:
+    imported = import_questionnaire(GROUPED_QUESTIONNAIRE)
+    save_user_instrument(imported, tmp_path)
+    db = Database.from_settings(Settings(database_url=database_url, instrument_dir=str(tmp_path)))
+    try:
+        me = clinic.actors["p_A-001"]
+        pid = clinic.patients["A-001"].id
+        day = clock().date() - dt.timedelta(days=1)
+
+        def record(when: dt.date, answers: dict[str, object]) -> object:
+            entry = DiaryInput(when, answers, instrument_id="flare_group")
+            return records.record_diary_entry(db, me, pid, entry, clock=clock)
+
+        # the group is hidden without a flare: its required question is not demanded ...
+        record(day, {"flare": False})
+        # ... and an answer to it is refused
+        with pytest.raises(ValidationError, match=r"flare_group\.hours: this item is hidden"):
+            record(day - dt.timedelta(days=1), {"flare": False, "hours": 2})
+        # shown with a flare: now it is required
+        with pytest.raises(ValidationError, match="hours"):
+            record(day - dt.timedelta(days=2), {"flare": True})
+        record(day - dt.timedelta(days=3), {"flare": True, "hours": 2})
     finally:
         db.dispose()
 

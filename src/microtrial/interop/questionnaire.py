@@ -247,7 +247,7 @@ def _value_set_options(
         )
     vs = contained.get(ref[1:])
     if vs is None:
-        raise ValidationError(where, f"answerValueSet {ref!r}: no contained ValueSet with that id")
+        raise ValidationError(where, f"answerValueSet {ref!r} names no contained ValueSet")
     codings = _value_set_codings(vs)
     if not codings:
         raise ValidationError(
