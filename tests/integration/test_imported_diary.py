@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from microtrial.errors import ValidationError
 from microtrial.interop.imported import save_user_instrument
 from microtrial.interop.questionnaire import import_questionnaire
 from microtrial.interop.redcap import import_dictionary
-from microtrial.services import records
+from microtrial.services import exports, records
 from microtrial.services.records import DiaryInput
 from microtrial.settings import Settings
 from microtrial.store.db import Database
@@ -133,6 +134,42 @@ def test_enable_when_on_a_group_is_honoured_when_recording(
         with pytest.raises(ValidationError, match="hours"):
             record(day - dt.timedelta(days=2), {"flare": True})
         record(day - dt.timedelta(days=3), {"flare": True, "hours": 2})
+        # the FHIR export answers the Questionnaire as authored: its canonical, the group kept
+        doc = clinic.actors["clinician_sitea"]
+        bundle = exports.fhir_bundle_for_patient(db, doc, pid, clock=clock)
+        responses = [
+            e["resource"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "QuestionnaireResponse"
+            and e["resource"]["questionnaire"].startswith(GROUPED_QUESTIONNAIRE["url"])
+        ]
+        assert sorted(json.dumps(r["item"]) for r in responses) == sorted(
+            json.dumps(items)
+            for items in (
+                [
+                    {
+                        "linkId": "flare",
+                        "text": "A flare today?",
+                        "answer": [{"valueBoolean": False}],
+                    }
+                ],
+                [
+                    {
+                        "linkId": "flare",
+                        "text": "A flare today?",
+                        "answer": [{"valueBoolean": True}],
+                    },
+                    {
+                        "linkId": "flare_details",
+                        "text": "The flare",
+                        "item": [
+                            {"linkId": "hours", "text": "Hours", "answer": [{"valueInteger": 2}]}
+                        ],
+                    },
+                ],
+            )
+        )
+        assert {r["questionnaire"] for r in responses} == {GROUPED_QUESTIONNAIRE["url"]}
     finally:
         db.dispose()
 

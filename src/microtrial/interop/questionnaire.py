@@ -34,6 +34,7 @@ from microtrial.interop.imported import ImportedInstrument, build_instrument
 
 __all__ = [
     "answers_from_response",
+    "authored_response_items",
     "canonical_url",
     "import_questionnaire",
     "questionnaire_canonical",
@@ -518,6 +519,23 @@ def _resolved_questionnaire(imported: ImportedInstrument) -> list[Mapping[str, A
     return list(_resolved(list(data.get("item", []) or []), _contained_value_sets(data)))
 
 
+def authored_response_items(
+    imported: ImportedInstrument, answers: Mapping[str, object], *, strict: bool = True
+) -> list[dict[str, Any]]:
+    """Response items nested and ordered as the imported Questionnaire, answers typed by item.
+
+    An answer to an item the Questionnaire lacks (e.g. kept from before a ``--replace``) is a
+    ValidationError when ``strict``; otherwise it follows the authored items, flat, so that an
+    export loses no recorded answer.
+    """
+    used: set[str] = set()
+    items = _nested_items(imported, _resolved_questionnaire(imported), answers, used)
+    extra = {k: v for k, v in answers.items() if v is not None and k not in used}
+    if extra and strict:
+        raise ValidationError("answers", f"no such item in the Questionnaire: {', '.join(extra)}")
+    return items + response_items(None, extra)
+
+
 def questionnaire_canonical(imported: ImportedInstrument | Instrument) -> str:
     """The canonical (``url|version``) of the Questionnaire an instrument's responses answer."""
     instrument = imported.instrument if isinstance(imported, ImportedInstrument) else imported
@@ -542,14 +560,7 @@ def questionnaire_response(
     """
     instrument = imported.instrument if isinstance(imported, ImportedInstrument) else imported
     if isinstance(imported, ImportedInstrument) and imported.questionnaire:
-        used: set[str] = set()
-        tree = _resolved_questionnaire(imported)
-        items = _nested_items(imported, tree, answers, used)
-        extra = sorted(k for k, v in answers.items() if v is not None and k not in used)
-        if extra:
-            raise ValidationError(
-                "answers", f"no such item in the Questionnaire: {', '.join(extra)}"
-            )
+        items = authored_response_items(imported, answers)
     else:
         types = imported.fhir_types if isinstance(imported, ImportedInstrument) else {}
         items = response_items(instrument, answers, types)
