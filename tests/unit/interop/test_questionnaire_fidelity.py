@@ -265,3 +265,32 @@ def test_other_answer_value_sets_are_refused_naming_the_item(reference: str, why
     data["item"][2]["item"][2]["item"][1]["answerValueSet"] = reference
     with pytest.raises(ValidationError, match=f"^item mood: answerValueSet '{reference}' {why}"):
         import_questionnaire(data)
+
+
+def test_every_enable_when_operator() -> None:
+    def when(op: str, **answer: object) -> dict[str, Any]:
+        condition = {"question": "a", "operator": op, **answer}
+        return {"linkId": op, "type": "boolean", "text": op, "enableWhen": [condition]}
+
+    data = {
+        "resourceType": "Questionnaire",
+        "name": "ops",
+        "status": "draft",
+        "item": [
+            {"linkId": "a", "type": "integer", "text": "A"},
+            when("=", answerInteger=3),
+            when("!=", answerInteger=3),
+            when(">", answerInteger=3),
+            when("<", answerInteger=3),
+            when(">=", answerInteger=3),
+            when("<=", answerInteger=3),
+            {**when("exists", answerBoolean=True), "linkId": "set"},
+            {**when("exists", answerBoolean=False), "linkId": "unset"},
+        ],
+    }
+    imported = import_questionnaire(data)
+    assert imported.warnings == ()
+    assert visible_items(imported, {"a": 3}) == {"a", "=", ">=", "<=", "set"}
+    assert visible_items(imported, {"a": 4}) == {"a", "!=", ">", ">=", "set"}
+    assert visible_items(imported, {"a": 2}) == {"a", "!=", "<", "<=", "set"}
+    assert visible_items(imported, {}) == {"a", "!=", "unset"}
