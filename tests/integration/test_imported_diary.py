@@ -106,6 +106,7 @@ GROUPED_QUESTIONNAIRE = {
                 {"linkId": "hours", "type": "integer", "text": "Hours", "required": True},
             ],
         },
+        {"linkId": "started", "type": "time", "text": "Started at"},
     ],
 }
 
@@ -134,6 +135,9 @@ def test_enable_when_on_a_group_is_honoured_when_recording(
         with pytest.raises(ValidationError, match="hours"):
             record(day - dt.timedelta(days=2), {"flare": True})
         record(day - dt.timedelta(days=3), {"flare": True, "hours": 2})
+        # a time item is text in the catalog, but its answer must be a FHIR time
+        with pytest.raises(ValidationError, match=r"flare_group\.started: not a FHIR time"):
+            record(day - dt.timedelta(days=4), {"flare": False, "started": "after lunch"})
         # the FHIR export answers the Questionnaire as authored: its canonical, the group kept
         doc = clinic.actors["clinician_sitea"]
         bundle = exports.fhir_bundle_for_patient(db, doc, pid, clock=clock)

@@ -36,11 +36,13 @@ __all__ = [
     "answers_from_response",
     "authored_response_items",
     "canonical_url",
+    "check_typed_answers",
     "import_questionnaire",
     "questionnaire_canonical",
     "questionnaire_from_instrument",
     "questionnaire_response",
     "response_items",
+    "typed_answer_problem",
 ]
 
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
@@ -411,6 +413,49 @@ _TEXT_VALUE = {
 }
 
 
+_DATE = (
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+    r"(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
+)
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
+_ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+# The value patterns of R4's primitive types, for answers kept as text in the catalog item.
+_FORMATS = {
+    "date": re.compile(_DATE),
+    "dateTime": re.compile(f"{_DATE}(T{_TIME}{_ZONE})?"),
+    "time": re.compile(_TIME),
+    "decimal": re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"),
+    "url": re.compile(r"\S+"),
+}
+_EXAMPLES = {
+    "date": "2026-03-02",
+    "dateTime": "2026-03-02T07:30:00Z",
+    "time": "07:30:00",
+    "decimal": "7.5",
+    "url": "https://example.org",
+}
+
+
+def typed_answer_problem(kind: str, value: object) -> str | None:
+    """Why ``value`` cannot be a FHIR answer of item type ``kind`` (None when it can)."""
+    pattern = _FORMATS.get(kind)
+    if pattern is None or (isinstance(value, int | float) and kind == "decimal"):
+        return None
+    if pattern.fullmatch(str(value)):
+        return None
+    return f"not a FHIR {kind} (e.g. {_EXAMPLES[kind]})"
+
+
+def check_typed_answers(
+    fhir_types: Mapping[str, str], answers: Mapping[str, object], instrument_id: str
+) -> None:
+    """Refuse an answer that its FHIR item type (date, time, decimal, ...) cannot carry."""
+    for key, value in answers.items():
+        problem = None if value is None else typed_answer_problem(fhir_types.get(key, ""), value)
+        if problem is not None:
+            raise ValidationError(f"{instrument_id}.{key}", problem, value=value)
+
+
 def _option_answer(options: list[Mapping[str, Any]], value: object) -> dict[str, Any] | None:
     """The authored answerOption (coding or string) that ``value`` picks, if any."""
     for option in options:
@@ -491,13 +536,16 @@ def _nested_items(
     entries: list[Mapping[str, Any]],
     answers: Mapping[str, object],
     used: set[str],
+    *,
+    strict: bool = True,
 ) -> list[dict[str, Any]]:
     """Response items for the answered items under ``entries``, nested and ordered as authored."""
     items = {i.id: i for i in imported.instrument.items}
     out: list[dict[str, Any]] = []
     for entry in entries:
         link, kind = str(entry.get("linkId")), str(entry.get("type"))
-        children = _nested_items(imported, list(entry.get("item", []) or []), answers, used)
+        inner = list(entry.get("item", []) or [])
+        children = _nested_items(imported, inner, answers, used, strict=strict)
         text = {"text": fhir_text(str(entry["text"]))} if entry.get("text") else {}
         if kind == "group":
             if children:
@@ -506,6 +554,8 @@ def _nested_items(
         value = answers.get(link)
         if kind == "display" or value is None or link not in imported.fhir_types:
             continue
+        if not strict and typed_answer_problem(kind, value):
+            kind = "string"  # recorded before the type was checked: keep it, as text
         answer = _answer(kind, value, items.get(link), list(entry.get("answerOption", []) or []))
         if children:
             answer["item"] = children  # items under a question sit under its answer
@@ -529,7 +579,8 @@ def authored_response_items(
     export loses no recorded answer.
     """
     used: set[str] = set()
-    items = _nested_items(imported, _resolved_questionnaire(imported), answers, used)
+    tree = _resolved_questionnaire(imported)
+    items = _nested_items(imported, tree, answers, used, strict=strict)
     extra = {k: v for k, v in answers.items() if v is not None and k not in used}
     if extra and strict:
         raise ValidationError("answers", f"no such item in the Questionnaire: {', '.join(extra)}")

@@ -14,9 +14,12 @@ from microtrial.errors import ValidationError
 from microtrial.interop.imported import load_user_instrument, save_user_instrument
 from microtrial.interop.questionnaire import (
     answers_from_response,
+    authored_response_items,
+    check_typed_answers,
     import_questionnaire,
     questionnaire_from_instrument,
     questionnaire_response,
+    typed_answer_problem,
 )
 
 MOOD = "http://example.org/fhir/CodeSystem/mood"
@@ -233,6 +236,39 @@ def test_an_unanswered_group_is_left_out() -> None:
         questionnaire_response(imported, {**answers, "nap": True})
     with pytest.raises(ValidationError, match="not a valid response"):
         questionnaire_response(imported, {**answers, "visit_date": "yesterday"})
+    # the Bundle's lenient form keeps what a form no longer fits: unknown items and bad dates
+    kept = authored_response_items(
+        imported, {**answers, "visit_date": "yesterday", "nap": True}, strict=False
+    )
+    assert [(i["linkId"], i["answer"]) for i in kept] == [
+        ("visit_date", [{"valueString": "yesterday"}]),
+        ("slept", [{"valueBoolean": False}]),
+        ("pain", [{"valueInteger": 1}]),
+        ("nap", [{"valueBoolean": True}]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "good", "bad"),
+    [
+        ("date", "2026-03-02", "02/03/2026"),
+        ("dateTime", "2026-03-02T07:30:00+01:00", "2026-03-02 07:30"),
+        ("time", "07:30:00", "7.30"),
+        ("decimal", "7.5", "7,5"),
+        ("url", "https://example.org/x", "not a url at all"),
+    ],
+)
+def test_typed_text_answers_are_checked(kind: str, good: str, bad: str) -> None:
+    assert typed_answer_problem(kind, good) is None
+    problem = typed_answer_problem(kind, bad)
+    assert problem is not None
+    prefix = f"not a FHIR {kind} (e.g. "
+    assert problem.startswith(prefix)
+    # the example the message gives is itself a good answer
+    assert typed_answer_problem(kind, problem.removeprefix(prefix)[:-1]) is None
+    check_typed_answers({"x": kind}, {"x": good}, "form")
+    with pytest.raises(ValidationError, match=f"^form.x: not a FHIR {kind}"):
+        check_typed_answers({"x": kind}, {"x": bad}, "form")
 
 
 def test_enable_when_on_groups_and_items() -> None:
