@@ -210,3 +210,29 @@ def test_imports_land_in_the_catalog_listing(tmp_path: Path, env: Path) -> None:
     )
     assert code == 0, output
     assert json.loads(output)["scores"]["total"]["value"] == 7
+
+
+def test_a_foreign_answer_value_set_is_refused_in_one_line(tmp_path: Path, env: Path) -> None:
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "name": "vs_q",
+        "status": "draft",
+        "item": [
+            {"linkId": "ok", "type": "boolean", "text": "OK?"},
+            {
+                "linkId": "mood",
+                "type": "choice",
+                "text": "Mood",
+                "required": True,
+                "answerValueSet": "http://loinc.org/vs/LL358-3",
+            },
+        ],
+    }
+    (tmp_path / "vs.json").write_text(json.dumps(questionnaire))
+    code, output = run("import", "questionnaire", str(tmp_path / "vs.json"))
+    assert code != 0
+    assert output.strip().splitlines() == [
+        "error: item mood: answerValueSet 'http://loinc.org/vs/LL358-3' is not a contained "
+        "ValueSet (allowed: '#id' of a ValueSet in the Questionnaire's contained)"
+    ]
+    assert not (env / "vs_q.yaml").exists()

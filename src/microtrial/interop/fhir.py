@@ -36,6 +36,7 @@ from microtrial.interop.fhir_resources import (
     BundleBuilder,
     patient_entries,
 )
+from microtrial.interop.imported import ImportedInstrument
 from microtrial.interop.records import PatientExport
 
 __all__ = [
@@ -132,12 +133,15 @@ REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
 
 
 def build_bundle(
-    patients: Sequence[PatientExport], *, catalog: Catalog | None = None
+    patients: Sequence[PatientExport],
+    *,
+    catalog: Catalog | None = None,
+    imported: Mapping[str, ImportedInstrument] | None = None,
 ) -> dict[str, Any]:
     """A FHIR R4 transaction Bundle (as JSON-ready dict) of the patients' data."""
     builder = BundleBuilder()
     for data in patients:
-        patient_entries(builder, data, catalog)
+        patient_entries(builder, data, catalog, imported)
     return {
         "resourceType": "Bundle",
         "type": "transaction",
@@ -146,12 +150,15 @@ def build_bundle(
 
 
 def searchset_bundle(
-    patients: Sequence[PatientExport], *, catalog: Catalog | None = None
+    patients: Sequence[PatientExport],
+    *,
+    catalog: Catalog | None = None,
+    imported: Mapping[str, ImportedInstrument] | None = None,
 ) -> dict[str, Any]:
     """The same resources as a ``searchset`` Bundle (what ``Patient/$everything`` returns)."""
     entries = [
         {"fullUrl": e["fullUrl"], "resource": e["resource"], "search": {"mode": "match"}}
-        for e in build_bundle(patients, catalog=catalog)["entry"]
+        for e in build_bundle(patients, catalog=catalog, imported=imported)["entry"]
     ]
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
 

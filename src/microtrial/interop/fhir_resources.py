@@ -16,7 +16,14 @@ from urllib.parse import quote
 
 from microtrial.domain.catalog import Catalog, Instrument
 from microtrial.domain.lifecycle import TrialStatus, status_of
-from microtrial.interop.questionnaire import canonical_url, fhir_text, response_items
+from microtrial.interop.imported import ImportedInstrument
+from microtrial.interop.questionnaire import (
+    authored_response_items,
+    canonical_url,
+    fhir_text,
+    questionnaire_canonical,
+    response_items,
+)
 from microtrial.interop.records import (
     AdverseEventData,
     ConditionData,
@@ -176,8 +183,17 @@ def _product(trial: TrialData | None, kit_code: str | None, day: Any) -> dict[st
     return concept
 
 
-def patient_entries(builder: BundleBuilder, data: PatientExport, catalog: Catalog | None) -> None:
-    """Add one patient's resources, in the bundle's fixed order."""
+def patient_entries(
+    builder: BundleBuilder,
+    data: PatientExport,
+    catalog: Catalog | None,
+    imported: Mapping[str, ImportedInstrument] | None = None,
+) -> None:
+    """Add one patient's resources, in the bundle's fixed order.
+
+    ``imported``: user-imported instruments by id; answers to an imported FHIR Questionnaire are
+    nested, ordered and typed as authored and point at its canonical URL.
+    """
     patient_value = f"{data.site_code}:{data.study_code}"
     subject = _ref(_add_patient(builder, data, patient_value))
     for condition in data.conditions:
@@ -192,7 +208,8 @@ def patient_entries(builder: BundleBuilder, data: PatientExport, catalog: Catalo
         _add_research_subject(builder, trial, patient_value, study_urls[trial.id], subject)
     for entry in data.diary:
         instrument = _instrument(catalog, entry.instrument_id)
-        qr_url = _add_questionnaire_response(builder, entry, instrument, subject)
+        form = (imported or {}).get(entry.instrument_id)
+        qr_url = _add_questionnaire_response(builder, entry, instrument, subject, form)
         _add_observations(builder, entry, instrument, subject, qr_url)
     for dose in data.doses:
         trial_of_dose = data.trial_for(dose.local_date, dose.trial_id)
@@ -358,20 +375,30 @@ def _add_research_subject(
 
 
 def _add_questionnaire_response(
-    builder: BundleBuilder, entry: DiaryData, instrument: Instrument | None, subject: dict[str, str]
+    builder: BundleBuilder,
+    entry: DiaryData,
+    instrument: Instrument | None,
+    subject: dict[str, str],
+    form: ImportedInstrument | None = None,
 ) -> str:
     """QuestionnaireResponse: one diary or questionnaire entry, linkIds = item ids."""
+    canonical = canonical_url(entry.instrument_id, str(entry.scores.get("instrument_version", "1")))
+    items = response_items(instrument, entry.answers)
+    if form is not None and form.questionnaire:
+        canonical = questionnaire_canonical(form)
+        # lenient: an entry recorded before a re-import keeps answers the form no longer has
+        items = authored_response_items(form, entry.answers, strict=False)
+    elif form is not None:
+        items = response_items(form.instrument, entry.answers, form.fhir_types)
     return builder.add(
         {
             "resourceType": "QuestionnaireResponse",
             "identifier": _identifier(*_record(entry.record_id)),
-            "questionnaire": canonical_url(
-                entry.instrument_id, str(entry.scores.get("instrument_version", "1"))
-            ),
+            "questionnaire": canonical,
             "status": "completed",
             "subject": subject,
             "authored": _instant(entry.submitted_at),
-            "item": response_items(instrument, entry.answers),
+            "item": items,
         },
         *_record(entry.record_id),
     )

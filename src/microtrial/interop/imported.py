@@ -3,7 +3,8 @@
 A user instrument directory (``Settings.instrument_dir``, default ``./instruments``) holds, per
 instrument, ``<id>.yaml`` -- a plain catalog definition that ``catalog check-instrument`` and
 ``score --definition`` accept -- and ``<id>.interop.json`` with the branching logic, the
-source rows (REDCap fields) or FHIR item types, and the import warnings.
+source rows (REDCap fields) or FHIR item types, the authored FHIR Questionnaire (exports keep
+its canonical URL, group nesting, item order and answer options) and the import warnings.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class ImportedInstrument:
     fields: tuple[Mapping[str, str], ...] = ()
     fhir_types: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # The Questionnaire as authored (FHIR imports only): exports nest, order and code by it.
+    questionnaire: Mapping[str, Any] = field(default_factory=dict)
 
     def trees(self) -> dict[str, Expr | None]:
         """Every item id in form order with its parsed branching logic (None: always shown)."""
@@ -56,6 +59,7 @@ class ImportedInstrument:
             and dict(self.branching) == dict(other.branching)
             and [dict(f) for f in self.fields] == [dict(f) for f in other.fields]
             and dict(self.fhir_types) == dict(other.fhir_types)
+            and dict(self.questionnaire) == dict(other.questionnaire)
         )
 
 
@@ -86,6 +90,8 @@ def save_user_instrument(
         "fhir_types": dict(imported.fhir_types),
         "warnings": list(imported.warnings),
     }
+    if imported.questionnaire:
+        sidecar["questionnaire"] = dict(imported.questionnaire)
     (directory / f"{instrument_id}{SIDECAR}").write_text(
         json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -110,6 +116,7 @@ def load_user_instrument(path: Path) -> ImportedInstrument:
         fields=tuple(dict(f) for f in meta.get("fields", [])),
         fhir_types=dict(meta.get("fhir_types", {})),
         warnings=tuple(meta.get("warnings", [])),
+        questionnaire=dict(meta.get("questionnaire", {})),
     )
 
 

@@ -21,6 +21,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import NotFound, OutOfScope, ValidationError
 from microtrial.interop.fhir import build_bundle, check_bundle, searchset_bundle
+from microtrial.interop.imported import ImportedInstrument
 from microtrial.interop.records import (
     AdverseEventData,
     ConditionData,
@@ -225,6 +226,26 @@ def _patients_in_scope(
 # ----------------------------------------------------------------------------- FHIR
 
 
+def _imported_forms(
+    db: Database, patients: Sequence[PatientExport]
+) -> dict[str, ImportedInstrument]:
+    """The user-imported instruments (by id) that the patients' diary entries answer."""
+    shipped = load_catalog().instruments
+    wanted = {e.instrument_id for p in patients for e in p.diary if e.instrument_id not in shipped}
+    forms: dict[str, ImportedInstrument] = {}
+    for instrument_id in sorted(wanted):
+        found = db.instruments.find(instrument_id)
+        if found is not None:
+            forms[instrument_id] = ImportedInstrument(
+                instrument=found.instrument,
+                source="user",
+                branching=dict(found.branching),
+                fhir_types=dict(found.fhir_types),
+                questionnaire=dict(found.questionnaire),
+            )
+    return forms
+
+
 def fhir_bundle_for_patient(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> dict[str, Any]:
@@ -233,7 +254,9 @@ def fhir_bundle_for_patient(
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         data = load_patient_export(session, patient)
-        bundle = searchset_bundle([data], catalog=load_catalog())
+        bundle = searchset_bundle(
+            [data], catalog=load_catalog(), imported=_imported_forms(db, [data])
+        )
         check_bundle(bundle)
         _audit_export(
             session, actor, patient, "fhir_bundle", now, {"entries": len(bundle["entry"])}
@@ -255,7 +278,7 @@ def export_fhir_bundle(
         data = _audited_exports(
             session, actor, "fhir_bundle", clock(), (patient_code, trial_id, site_code)
         )
-        bundle = build_bundle(data, catalog=load_catalog())
+        bundle = build_bundle(data, catalog=load_catalog(), imported=_imported_forms(db, data))
         check_bundle(bundle)  # raising rolls the audit events back with the read
         return bundle
 

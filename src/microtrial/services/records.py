@@ -19,6 +19,7 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, NotFound, ValidationError
+from microtrial.interop.questionnaire import check_typed_answers
 from microtrial.services.adverse_events import AdverseEventRead, record_checklist_events
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
@@ -119,6 +120,8 @@ def resolve_instrument(db: Database, instrument_id: str, answers: dict[str, Any]
             allowed="a catalog instrument or one imported into " + db.instruments.where,
         )
     instrument, logic = found.instrument, found.branching
+    # a FHIR date/time/decimal item is text in the catalog; its answer must still fit the type
+    check_typed_answers(found.fhir_types, answers, instrument_id)
     if not logic:
         return instrument
     order = {item.id: logic.get(item.id) for item in instrument.items}

@@ -16,10 +16,13 @@ INSTRUMENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")  # no path tri
 
 @dataclass(frozen=True)
 class UserInstrument:
-    """A user-imported instrument and its branching logic (item id -> expression)."""
+    """A user-imported instrument, its branching logic (item id -> expression) and FHIR form."""
 
     instrument: Instrument
     branching: Mapping[str, Any] = field(default_factory=dict)
+    # FHIR imports: item types and the Questionnaire as authored (exports nest answers by it)
+    fhir_types: Mapping[str, str] = field(default_factory=dict)
+    questionnaire: Mapping[str, Any] = field(default_factory=dict)
 
 
 class InstrumentSource(Protocol):
@@ -47,15 +50,16 @@ class FolderInstruments:
         return str(self.directory)
 
     def find(self, instrument_id: str) -> UserInstrument | None:
-        """Read ``<id>.yaml`` and the branching logic from its sidecar, if present."""
+        """Read ``<id>.yaml`` and the branching logic and FHIR form from its sidecar, if present."""
         path = self.directory / f"{instrument_id}.yaml"
         if not INSTRUMENT_ID.match(instrument_id) or not path.is_file():
             return None
         instrument = parse_instrument(path.read_text(encoding="utf-8"))
         sidecar = self.directory / f"{instrument_id}.interop.json"
-        logic = (
-            json.loads(sidecar.read_text(encoding="utf-8")).get("branching", {})
-            if sidecar.is_file()
-            else {}
+        meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
+        return UserInstrument(
+            instrument,
+            meta.get("branching", {}),
+            meta.get("fhir_types", {}),
+            meta.get("questionnaire", {}),
         )
-        return UserInstrument(instrument, logic)

@@ -87,6 +87,16 @@ QUESTIONNAIRE: dict[str, Any] = {
 }
 
 
+def _answered(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every answered response item's linkId and first answer, groups walked depth first."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if "answer" in item:
+            found[item["linkId"]] = item["answer"][0]
+        found.update(_answered(item.get("item", [])))
+    return found
+
+
 def test_questionnaire_becomes_a_scorable_instrument_with_logic() -> None:
     imported = import_questionnaire(json.dumps(QUESTIONNAIRE))
     instrument = imported.instrument
@@ -136,7 +146,8 @@ def test_response_round_trip_keeps_every_answer(answers: dict[str, object]) -> N
         imported, answers, subject="urn:uuid:x", authored="2026-03-02"
     )
     QuestionnaireResponse.model_validate(response)
-    assert {i["linkId"] for i in response["item"]} == set(answers)
+    assert set(_answered(response["item"])) == set(answers)
+    assert response["questionnaire"] == "urn:microtrial:questionnaire:sleepcheck|2"
     # free text comes back with other whitespace (e.g. a no-break space) as plain spaces
     sent = {k: fhir_text(v) if isinstance(v, str) else v for k, v in answers.items()}
     assert answers_from_response(imported, json.loads(json.dumps(response))) == sent
