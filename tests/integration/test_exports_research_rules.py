@@ -10,7 +10,10 @@ import pytest
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.interop.records import ConditionData, PatientExport
 from microtrial.interop.research import (
+    ALLOWED_COLUMNS,
+    DICTIONARY,
     GENERALISATION_LEVELS,
+    QUASI_IDENTIFIERS,
     age_band,
     apply_k_anonymity,
     build_tables,
@@ -140,3 +143,108 @@ def test_ninety_plus_patients_leave_only_as_90_plus() -> None:
     text = patients.to_csv(index=False)
     for year in ("1930", "1931", "1932", "OLD-"):
         assert year not in text
+
+
+def cohort(regimens: list[list[str]]) -> dict[str, list[dict[str, object]]]:
+    """Patients alike in site, age, sex and condition; patient i ran one trial per regimen."""
+    rows: dict[str, list[dict[str, object]]] = {"patients": [], "trials": [], "periods": []}
+    rows["scores"] = []
+    for i, taken in enumerate(regimens):
+        rows["patients"].append(
+            {
+                "patient": f"P{i}",
+                "site": "S1",
+                "age_band": "40-49",
+                "sex": "female",
+                "condition": "migraine",
+                "n_trials": len(taken),
+            }
+        )
+        for j, regimen in enumerate(taken):
+            trial = f"T{i}-{j}"
+            rows["trials"].append(
+                {
+                    "trial": trial,
+                    "patient": f"P{i}",
+                    "status": "unblinded",
+                    "substance": "psilocybin",
+                    "regimen": regimen,
+                    "run_in_days": 7,
+                    "period_days": 14,
+                    "wash_in_days": 3,
+                    "n_periods": 2,
+                    "unblinded": True,
+                    "unblinded_early": False,
+                }
+            )
+            rows["periods"].append(
+                {
+                    "trial": trial,
+                    "period": 1,
+                    "block": 1,
+                    "start_day": 8,
+                    "end_day": 21,
+                    "wash_in_days": 3,
+                    "arm": "active",
+                }
+            )
+            rows["scores"].append(
+                {
+                    "patient": f"P{i}",
+                    "trial": trial,
+                    "study_day": 9,
+                    "period": 1,
+                    "arm": "active",
+                    "instrument": "daily_diary",
+                    "score": "average_pain",
+                    "value": 4.0,
+                }
+            )
+    return rows
+
+
+def test_a_rare_regimen_no_longer_singles_out_its_patient() -> None:
+    """Regimen was released unchecked; one patient alone on a regimen was singled out by it."""
+    rows = cohort([["fadiman"]] * 5 + [["rare_protocol"]])
+    # the columns the old check covered put all six patients in one class ...
+    old = pd.DataFrame(rows["patients"])[["site", "age_band", "sex", "condition"]]
+    assert old.value_counts().min() == 6
+    # ... but the regimen alone picks out patient P5
+    assert (pd.DataFrame(rows["trials"])["regimen"] == "rare_protocol").sum() == 1
+    tables = build_tables(rows, k=5)
+    assert GENERALISATION_LEVELS[tables.generalisation_level] == "regimen suppressed"
+    assert set(tables.tables["trials"]["regimen"]) == {"*"}
+    assert set(tables.tables["trials"]["substance"]) == {"psilocybin"}  # held by all six
+    assert tables.withheld_patients == 0
+    assert len(tables.tables["patients"]) == 6
+    manifest = tables.manifest("csv")
+    regimen = next(f for f in manifest["tables"]["trials"]["fields"] if f["name"] == "regimen")
+    assert regimen["quasi_identifier"] is True
+    assert "regimen" in manifest["rules"]["k_anonymity"]["checked_per_patient_over"]
+
+
+def test_a_rare_number_of_trials_withholds_its_patient() -> None:
+    """n_trials was released unchecked; the only patient with two trials was singled out."""
+    rows = cohort([["fadiman"]] * 5 + [["fadiman", "fadiman"]])
+    tables = build_tables(rows, k=5)
+    assert tables.generalisation_level == len(GENERALISATION_LEVELS) - 1
+    assert tables.withheld_patients == 1
+    frames = tables.tables
+    assert list(frames["patients"]["n_trials"]) == [1] * 5
+    for name in ("patients", "trials", "scores"):
+        assert "P5" not in set(frames[name]["patient"]), name
+    assert not frames["periods"]["trial"].str.startswith("T5-").any()
+    assert len(frames["periods"]) == 5
+    # the same cohort with one patient fewer cannot keep k=5 patients: refused, not leaked
+    with pytest.raises(ConflictError, match="k=5"):
+        build_tables(cohort([["fadiman"]] * 4 + [["fadiman", "fadiman"]]), k=5)
+
+
+def test_every_column_is_in_the_dictionary_with_a_type() -> None:
+    for table, columns in ALLOWED_COLUMNS.items():
+        for column in columns:
+            entry = DICTIONARY[table][column].entry(column)
+            assert entry["type"] in {"integer", "number", "string", "date", "boolean"}
+            assert entry["description"]
+    assert QUASI_IDENTIFIERS["patients"] == ("site", "age_band", "sex", "condition", "n_trials")
+    assert QUASI_IDENTIFIERS["trials"] == ("substance", "regimen")
