@@ -227,9 +227,11 @@ def test_a_rare_number_of_trials_withholds_its_patient() -> None:
     """n_trials was released unchecked; the only patient with two trials was singled out."""
     rows = cohort([["fadiman"]] * 5 + [["fadiman", "fadiman"]])
     tables = build_tables(rows, k=5)
-    assert tables.generalisation_level == len(GENERALISATION_LEVELS) - 1
+    assert GENERALISATION_LEVELS[tables.generalisation_level].startswith("fewer than k patients")
     assert tables.withheld_patients == 1
     frames = tables.tables
+    # withholding the one outlier keeps the condition group, the research variable
+    assert set(frames["patients"]["condition"]) == {"migraine"}
     assert list(frames["patients"]["n_trials"]) == [1] * 5
     for name in ("patients", "trials", "scores"):
         assert "P5" not in set(frames[name]["patient"]), name

@@ -273,7 +273,9 @@ QUASI_IDENTIFIERS: dict[str, tuple[str, ...]] = {
 # (not a measurement): the patients table's quasi-identifiers plus, from the trials table, the set
 # of substances and of regimens the patient took (a patient alone on a rare regimen is singled
 # out by it just as by a rare age). ``n_trials`` cannot be coarsened (the trials table's rows
-# give it away), so patients whose count stays rare are withheld at the last step.
+# give it away), so patients whose class stays too small are withheld (all their rows): first,
+# before the condition group goes, only when fewer than k patients would go (the outliers, as
+# Sweeney's Datafly suppresses them); at the last step, as many as must, while k remain.
 PATIENT_QUASI_IDENTIFIERS = (*QUASI_IDENTIFIERS["patients"], *QUASI_IDENTIFIERS["trials"])
 
 # Generalisation ladder: each level coarsens one more quasi-identifier. The condition group is
@@ -288,11 +290,14 @@ GENERALISATION_LEVELS: tuple[str, ...] = (
     "age suppressed",
     "condition groups with fewer than k patients suppressed",
     "substance suppressed",
+    "fewer than k patients, alone in too small a class, withheld (every row of theirs)",
     "condition group suppressed",
-    "patients still in a class of fewer than k withheld (every row of theirs)",
+    "condition group suppressed; patients still in too small a class withheld",
 )
 _REGIMEN_LEVEL = 2
 _SUBSTANCE_LEVEL = 7
+_OUTLIER_LEVEL = 8
+_CONDITION_LEVEL = 9
 _WITHHOLD_LEVEL = len(GENERALISATION_LEVELS) - 1
 _WIDE_BANDS = ((18, 44, "18-44"), (45, 89, "45-89"))
 
@@ -357,7 +362,7 @@ def _generalise(patients: pd.DataFrame, level: int, k: int) -> pd.DataFrame:
         out.loc[sizes < k, "condition"] = "*"
     if level >= _SUBSTANCE_LEVEL:
         out["substance"] = "*"
-    if level >= 8:
+    if level >= _CONDITION_LEVEL:
         out["condition"] = "*"
     return out
 
@@ -415,10 +420,9 @@ def apply_k_anonymity(
     for level in levels:
         candidate = _generalise(profiles, level, k)
         sizes = _class_sizes(candidate)
-        if level == _WITHHOLD_LEVEL:
-            kept = sizes >= k
-            if kept.sum() < k:
-                break
+        kept = sizes >= k
+        outliers = level == _OUTLIER_LEVEL and (~kept).sum() < k
+        if (outliers or level == _WITHHOLD_LEVEL) and kept.sum() >= k:
             withheld = frozenset(str(p) for p in candidate.loc[~kept, "patient"])
             candidate, sizes = candidate[kept], sizes[kept]
         else:
