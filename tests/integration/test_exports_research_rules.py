@@ -250,3 +250,9 @@ def test_every_column_is_in_the_dictionary_with_a_type() -> None:
             assert entry["description"]
     assert QUASI_IDENTIFIERS["patients"] == ("site", "age_band", "sex", "condition", "n_trials")
     assert QUASI_IDENTIFIERS["trials"] == ("substance", "regimen")
+
+
+def test_every_age_band_is_an_allowed_value() -> None:
+    allowed = DICTIONARY["patients"]["age_band"].allowed or ()
+    assert {age_band(age) for age in range(120)} <= set(allowed)
+    assert set(allowed) >= {"18-44", "45-89", "*"}  # the ladder's wide bands and suppression

@@ -141,7 +141,20 @@ DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
             "string",
             "Age at the reference date in 10-year bands; 90 and over as '90+'",
             unit="year",
-            codes={"*": "suppressed (k-anonymity)"},
+            allowed=(
+                "<18",
+                "18-19",
+                *(f"{low}-{low + 9}" for low in range(20, 90, 10)),
+                "90+",
+                "18-44",
+                "45-89",
+                "*",
+            ),
+            codes={
+                "18-44": "wide band (k-anonymity)",
+                "45-89": "wide band (k-anonymity)",
+                "*": "suppressed (k-anonymity)",
+            },
             quasi_identifier=True,
         ),
         "sex": ColumnSpec(
