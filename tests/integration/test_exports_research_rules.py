@@ -7,12 +7,14 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from microtrial.analysis.blinding import GUESSES
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.interop.records import ConditionData, PatientExport
 from microtrial.interop.research import (
     ALLOWED_COLUMNS,
     DICTIONARY,
     GENERALISATION_LEVELS,
+    GUESS_VALUES,
     QUASI_IDENTIFIERS,
     age_band,
     apply_k_anonymity,
@@ -256,3 +258,7 @@ def test_every_age_band_is_an_allowed_value() -> None:
     allowed = DICTIONARY["patients"]["age_band"].allowed or ()
     assert {age_band(age) for age in range(120)} <= set(allowed)
     assert set(allowed) >= {"18-44", "45-89", "*"}  # the ladder's wide bands and suppression
+
+
+def test_the_dictionary_allows_every_guess_the_analysis_knows() -> None:
+    assert GUESS_VALUES == GUESSES

@@ -36,7 +36,6 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from microtrial.analysis.blinding import GUESSES
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.files import private_file, spreadsheet_safe_frame, write_private
@@ -46,6 +45,7 @@ __all__ = [
     "ALLOWED_COLUMNS",
     "DICTIONARY",
     "GENERALISATION_LEVELS",
+    "GUESS_VALUES",
     "PATIENT_QUASI_IDENTIFIERS",
     "QUASI_IDENTIFIERS",
     "RULE_SET",
@@ -127,6 +127,9 @@ _WASH_IN = ColumnSpec(
     "integer", "Wash-in days at the start of each period (not analysed)", unit="day"
 )
 _GRADE_RANGE = (1, 5)
+# the guesses a patient can give (analysis.blinding.GUESSES; interop may not import analysis,
+# so a test keeps the two equal)
+GUESS_VALUES = ("active", "placebo", "dont_know")
 
 DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
     "patients": {
@@ -257,7 +260,7 @@ DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
         "patient": _PATIENT,
         "trial": _TRIAL,
         "period": ColumnSpec("integer", "Period the guess is about", value_range=(1, 1000)),
-        "guess": ColumnSpec("string", "The patient's guess of the arm", allowed=GUESSES),
+        "guess": ColumnSpec("string", "The patient's guess of the arm", allowed=GUESS_VALUES),
         "confidence": ColumnSpec(
             "integer",
             "Confidence in the guess",
