@@ -3,8 +3,9 @@
 The demo clinic's research export (researcher.demo) is written with the export writer, read back
 from disk, and turned into the long frame ``fit_trials`` takes: the ``scores`` table's daily
 ``average_pain`` (the primary outcome) per unblinded trial, with the arm the export gives each
-period day (``baseline`` for run-in days, which have no period) and ``exclude`` for each period's
-wash-in days (from the ``periods`` table: ``start_day`` .. ``start_day + wash_in_days - 1``).
+period day (``baseline`` for run-in days, which the export marks ``none``: no period) and
+``exclude`` for each period's wash-in days (from the ``periods`` table: ``start_day`` ..
+``start_day + wash_in_days - 1``).
 Then the per-trial fits and the pooled result from a ``LocalCluster`` must equal the numpy
 backend's within 1e-9, and the numpy fit of the export must reproduce the service's own effect
 estimates (the export loses nothing the analysis needs).
@@ -63,7 +64,7 @@ def long_frame(out: Path) -> pd.DataFrame:
         {
             "trial_id": pain["trial"].to_numpy(),
             "day": pain["study_day"].astype(int).to_numpy(),
-            "arm": pain["arm"].fillna("baseline").to_numpy(),
+            "arm": pain["arm"].replace({"none": "baseline"}).to_numpy(),
             "value": pain["value"].astype(float).to_numpy(),
             "exclude": [
                 (t, int(d)) in wash_in

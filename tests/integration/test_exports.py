@@ -17,7 +17,7 @@ from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ConflictError, NotFound, PermissionDenied
 from microtrial.interop.fhir import bundle_problems
-from microtrial.interop.research import write_research_export
+from microtrial.interop.research import GENERALISATION_LEVELS, write_research_export
 from microtrial.services import (
     admin,
     dosing,
@@ -324,10 +324,13 @@ def test_research_export_is_deidentified(clinic: Clinic, clock: FixedClock, tmp_
     clock.advance(days=1)
     run_trial(clinic, clock, "A-002", unblind=False)
     researcher = clinic.actors["researcher_sitea"]
-    tables = exports.research_export(clinic.db, researcher, secret=SECRET, clock=clock)
+    # k=2: with k=5 the two patients with a trial would be withheld (see the end of the test)
+    tables = exports.research_export(clinic.db, researcher, secret=SECRET, k=2, clock=clock)
     frames = tables.tables
     assert len(frames["patients"]) == 7  # site A only
-    assert tables.generalisation_level == 4  # the one 95-year-old forces age suppression
+    assert tables.withheld_patients == 0
+    # the one 95-year-old forces age suppression
+    assert GENERALISATION_LEVELS[tables.generalisation_level] == "age suppressed"
     assert set(frames["patients"]["age_band"]) == {"*"}
     # ... while the condition group, the research variable, is still released
     assert set(frames["patients"]["condition"]) == {"migraine"}
@@ -337,8 +340,8 @@ def test_research_export_is_deidentified(clinic: Clinic, clock: FixedClock, tmp_
     open_trial = trials_frame.loc[trials_frame["unblinded"], "trial"].item()
     for name in ("scores", "doses", "periods", "guesses", "adverse_events"):
         frame = frames[name]
-        assert frame.loc[frame["trial"] == blinded_trial, "arm"].isna().all(), name
-        assert set(frame.loc[frame["trial"] == open_trial, "arm"].dropna()) <= {"active", "placebo"}
+        assert set(frame.loc[frame["trial"] == blinded_trial, "arm"]) <= {"blinded", "none"}, name
+        assert set(frame.loc[frame["trial"] == open_trial, "arm"]) <= {"active", "placebo", "none"}
     assert set(frames["doses"].loc[frames["doses"]["trial"] == open_trial, "arm"]) == {
         "active",
         "placebo",
@@ -349,8 +352,9 @@ def test_research_export_is_deidentified(clinic: Clinic, clock: FixedClock, tmp_
     for fmt in ("csv", "parquet"):
         manifest = write_research_export(tables, tmp_path / fmt, fmt)  # type: ignore[arg-type]
         assert manifest["tables"]["patients"]["rows"] == 7
-        assert manifest["rules"]["k_anonymity"]["k"] == 5
-        assert manifest["tables"]["scores"]["fields"] == list(frames["scores"].columns)
+        assert manifest["rules"]["k_anonymity"]["k"] == 2
+        fields = manifest["tables"]["scores"]["fields"]
+        assert [f["name"] for f in fields] == list(frames["scores"].columns)
         for path in sorted((tmp_path / fmt).iterdir()):
             outputs.append(path.read_bytes())
             if path.suffix == ".parquet":
@@ -384,6 +388,12 @@ def test_research_export_is_deidentified(clinic: Clinic, clock: FixedClock, tmp_
     assert event.actor == "researcher_sitea"
     assert len(event.detail["patient_ids"]) == 7
     assert unblinded_id > 0
+    # at k=5 the two patients with a trial form a class of two (one trial each): withheld
+    strict = exports.research_export(clinic.db, researcher, secret=SECRET, clock=clock)
+    assert strict.withheld_patients == 2
+    assert len(strict.tables["patients"]) == 5
+    assert strict.tables["trials"].empty
+    assert strict.tables["scores"].empty
 
 
 def test_research_export_refuses_below_k_and_checks_roles(

@@ -7,10 +7,15 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from microtrial.analysis.blinding import GUESSES
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.interop.records import ConditionData, PatientExport
 from microtrial.interop.research import (
+    ALLOWED_COLUMNS,
+    DICTIONARY,
     GENERALISATION_LEVELS,
+    GUESS_VALUES,
+    QUASI_IDENTIFIERS,
     age_band,
     apply_k_anonymity,
     build_tables,
@@ -53,8 +58,13 @@ def test_pseudonyms_are_keyed_per_site_and_stable() -> None:
 
 def frame(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["age_band", "sex", "condition", "site"]).assign(
-        patient=[f"P{i}" for i in range(len(rows))]
+        patient=[f"P{i}" for i in range(len(rows))], n_trials=0
     )
+
+
+def level(name: str) -> int:
+    """The ladder level whose description starts with ``name``."""
+    return next(i for i, text in enumerate(GENERALISATION_LEVELS) if text.startswith(name))
 
 
 def test_k_anonymity_generalises_step_by_step_or_refuses() -> None:
@@ -64,11 +74,11 @@ def test_k_anonymity_generalises_step_by_step_or_refuses() -> None:
         ("40-49", "female", "migraine", "s2")
     ] * 2
     result = apply_k_anonymity(frame(split_sites), 5)
-    assert (result.level, result.smallest_class) == (1, 5)
+    assert (result.level, result.smallest_class) == (level("site suppressed"), 5)
     assert set(result.patients["site"]) == {"*"}
     ages = [("30-39", "female", "migraine", "s1")] * 3 + [("40-49", "female", "migraine", "s1")] * 2
     widened = apply_k_anonymity(frame(ages), 5)
-    assert widened.level == 2
+    assert widened.level == level("age in 3 wide bands")
     assert set(widened.patients["age_band"]) == {"18-44"}
     with pytest.raises(ConflictError, match="k=5"):
         apply_k_anonymity(frame(split_sites), 5, "refuse")
@@ -82,8 +92,7 @@ def test_condition_group_is_kept_longest_and_released_where_it_holds_k() -> None
     rows += [(ages[i], "female", "fibromyalgia", "s1") for i in range(3)]
     rows += [(ages[i], "male", "cluster_headache", "s2") for i in range(2)]
     result = apply_k_anonymity(frame(rows), 5)
-    assert result.level == 5
-    assert "fewer than k patients suppressed" in GENERALISATION_LEVELS[result.level]
+    assert result.level == level("condition groups with fewer than k patients suppressed")
     released = result.patients["condition"].value_counts().to_dict()
     assert released == {"migraine": 5, "*": 5}  # the two small groups merged, migraine kept
     assert set(result.patients["age_band"]) == {"*"}
@@ -92,7 +101,7 @@ def test_condition_group_is_kept_longest_and_released_where_it_holds_k() -> None
     even = [(ages[i], "female", "migraine", "s1") for i in range(5)]
     even += [(ages[i], "male", "fibromyalgia", "s2") for i in range(5)]
     both = apply_k_anonymity(frame(even), 5)
-    assert both.level == 4
+    assert both.level == level("age suppressed")
     assert set(both.patients["condition"]) == {"migraine", "fibromyalgia"}
 
 
@@ -136,3 +145,120 @@ def test_ninety_plus_patients_leave_only_as_90_plus() -> None:
     text = patients.to_csv(index=False)
     for year in ("1930", "1931", "1932", "OLD-"):
         assert year not in text
+
+
+def cohort(regimens: list[list[str]]) -> dict[str, list[dict[str, object]]]:
+    """Patients alike in site, age, sex and condition; patient i ran one trial per regimen."""
+    rows: dict[str, list[dict[str, object]]] = {"patients": [], "trials": [], "periods": []}
+    rows["scores"] = []
+    for i, taken in enumerate(regimens):
+        rows["patients"].append(
+            {
+                "patient": f"P{i}",
+                "site": "S1",
+                "age_band": "40-49",
+                "sex": "female",
+                "condition": "migraine",
+                "n_trials": len(taken),
+            }
+        )
+        for j, regimen in enumerate(taken):
+            trial = f"T{i}-{j}"
+            rows["trials"].append(
+                {
+                    "trial": trial,
+                    "patient": f"P{i}",
+                    "status": "unblinded",
+                    "substance": "psilocybin",
+                    "regimen": regimen,
+                    "run_in_days": 7,
+                    "period_days": 14,
+                    "wash_in_days": 3,
+                    "n_periods": 2,
+                    "unblinded": True,
+                    "unblinded_early": False,
+                }
+            )
+            rows["periods"].append(
+                {
+                    "trial": trial,
+                    "period": 1,
+                    "block": 1,
+                    "start_day": 8,
+                    "end_day": 21,
+                    "wash_in_days": 3,
+                    "arm": "active",
+                }
+            )
+            rows["scores"].append(
+                {
+                    "patient": f"P{i}",
+                    "trial": trial,
+                    "study_day": 9,
+                    "period": 1,
+                    "arm": "active",
+                    "instrument": "daily_diary",
+                    "score": "average_pain",
+                    "value": 4.0,
+                }
+            )
+    return rows
+
+
+def test_a_rare_regimen_no_longer_singles_out_its_patient() -> None:
+    """Regimen was released unchecked; one patient alone on a regimen was singled out by it."""
+    rows = cohort([["fadiman"]] * 5 + [["rare_protocol"]])
+    # the columns the old check covered put all six patients in one class ...
+    old = pd.DataFrame(rows["patients"])[["site", "age_band", "sex", "condition"]]
+    assert old.value_counts().min() == 6
+    # ... but the regimen alone picks out patient P5
+    assert (pd.DataFrame(rows["trials"])["regimen"] == "rare_protocol").sum() == 1
+    tables = build_tables(rows, k=5)
+    assert GENERALISATION_LEVELS[tables.generalisation_level] == "regimen suppressed"
+    assert set(tables.tables["trials"]["regimen"]) == {"*"}
+    assert set(tables.tables["trials"]["substance"]) == {"psilocybin"}  # held by all six
+    assert tables.withheld_patients == 0
+    assert len(tables.tables["patients"]) == 6
+    manifest = tables.manifest("csv")
+    regimen = next(f for f in manifest["tables"]["trials"]["fields"] if f["name"] == "regimen")
+    assert regimen["quasi_identifier"] is True
+    assert "regimen" in manifest["rules"]["k_anonymity"]["checked_per_patient_over"]
+
+
+def test_a_rare_number_of_trials_withholds_its_patient() -> None:
+    """n_trials was released unchecked; the only patient with two trials was singled out."""
+    rows = cohort([["fadiman"]] * 5 + [["fadiman", "fadiman"]])
+    tables = build_tables(rows, k=5)
+    assert GENERALISATION_LEVELS[tables.generalisation_level].startswith("fewer than k patients")
+    assert tables.withheld_patients == 1
+    frames = tables.tables
+    # withholding the one outlier keeps the condition group, the research variable
+    assert set(frames["patients"]["condition"]) == {"migraine"}
+    assert list(frames["patients"]["n_trials"]) == [1] * 5
+    for name in ("patients", "trials", "scores"):
+        assert "P5" not in set(frames[name]["patient"]), name
+    assert not frames["periods"]["trial"].str.startswith("T5-").any()
+    assert len(frames["periods"]) == 5
+    # the same cohort with one patient fewer cannot keep k=5 patients: refused, not leaked
+    with pytest.raises(ConflictError, match="k=5"):
+        build_tables(cohort([["fadiman"]] * 4 + [["fadiman", "fadiman"]]), k=5)
+
+
+def test_every_column_is_in_the_dictionary_with_a_type() -> None:
+    for table, columns in ALLOWED_COLUMNS.items():
+        for column in columns:
+            entry = DICTIONARY[table][column].entry(column)
+            assert entry["type"] in {"integer", "number", "string", "date", "boolean"}
+            assert entry["description"]
+    assert QUASI_IDENTIFIERS["patients"] == ("site", "age_band", "sex", "condition", "n_trials")
+    assert QUASI_IDENTIFIERS["trials"] == ("substance", "regimen")
+
+
+def test_every_age_band_is_an_allowed_value() -> None:
+    allowed = DICTIONARY["patients"]["age_band"].allowed or ()
+    assert {age_band(age) for age in range(120)} <= set(allowed)
+    assert set(allowed) >= {"18-44", "45-89", "*"}  # the ladder's wide bands and suppression
+
+
+def test_the_dictionary_allows_every_guess_the_analysis_knows() -> None:
+    assert GUESS_VALUES == GUESSES

@@ -2,8 +2,11 @@
 
 The rules, in one place (and written into every manifest):
 
-- only the columns listed in ``ALLOWED_COLUMNS`` leave, table by table (an allow-list; a
-  column that is not listed is an error, never silently passed on);
+- only the columns of the data dictionary ``DICTIONARY`` leave, table by table (an allow-list;
+  a column that is not listed is an error, never silently passed on); each has a type, unit,
+  allowed values and description, written into the manifest;
+- no cell is empty: a missing value is a code the dictionary names ("none", "blinded", 0), so
+  pandas, Arrow, DuckDB and Dask infer the same type for every CSV column;
 - patients, trials and sites appear as keyed pseudonyms: HMAC-SHA256 with a per-site key, so the
   same patient maps to the same pseudonym in every export with the same secret, and nobody
   without the secret can recompute it from a study code;
@@ -12,9 +15,11 @@ The rules, in one place (and written into every manifest):
 - ages become 10-year bands, and every age of 90 or more is "90+" (HIPAA Safe Harbor,
   45 CFR 164.514(b)(2)(i)(C));
 - no free text (adverse-event terms, medication names, text answers) is exported at all;
-- quasi-identifiers (age band, sex, condition group, site) must be shared by at least ``k``
-  patients (k-anonymity, Sweeney 2002); below ``k`` the export generalises step by step and,
-  when even the coarsest level fails, refuses.
+- quasi-identifiers (every released column that describes the patient rather than a
+  measurement: site, age band, sex, condition group, number of trials, substance, regimen) must
+  be shared by at least ``k`` patients (k-anonymity, Sweeney 2002); below ``k`` the export
+  generalises step by step, withholds the patients still in too small a class as the last step,
+  and refuses when fewer than ``k`` would remain.
 """
 
 from __future__ import annotations
@@ -31,15 +36,21 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.files import private_file, spreadsheet_safe_frame, write_private
 from microtrial.interop.records import PatientExport
 
 __all__ = [
     "ALLOWED_COLUMNS",
+    "DICTIONARY",
     "GENERALISATION_LEVELS",
+    "GUESS_VALUES",
+    "PATIENT_QUASI_IDENTIFIERS",
     "QUASI_IDENTIFIERS",
     "RULE_SET",
+    "ColumnSpec",
+    "KAnonymityResult",
     "ResearchTables",
     "age_band",
     "apply_k_anonymity",
@@ -51,53 +62,259 @@ __all__ = [
     "write_research_export",
 ]
 
-RULE_SET = "microtrial-deid-1"
+RULE_SET = "microtrial-deid-2"
 MIN_SECRET_LENGTH = 16
-QUASI_IDENTIFIERS = ("age_band", "sex", "condition", "site")
 
-ALLOWED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "patients": ("patient", "site", "age_band", "sex", "condition", "n_trials"),
-    "trials": (
-        "trial",
-        "patient",
-        "status",
-        "substance",
-        "regimen",
-        "run_in_days",
-        "period_days",
-        "wash_in_days",
-        "n_periods",
-        "unblinded",
-        "unblinded_early",
-    ),
-    "periods": ("trial", "period", "block", "start_day", "end_day", "wash_in_days", "arm"),
-    "scores": ("patient", "trial", "study_day", "period", "arm", "instrument", "score", "value"),
-    "doses": ("patient", "trial", "study_day", "period", "arm", "status"),
-    "adverse_events": (
-        "patient",
-        "trial",
-        "onset_day",
-        "resolved_day",
-        "period",
-        "arm",
-        "grade",
-        "serious",
-    ),
-    "guesses": ("patient", "trial", "period", "guess", "confidence", "arm"),
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One released column in the data dictionary: its type, unit, allowed values and meaning."""
+
+    type: Literal["integer", "number", "string", "date", "boolean"]
+    description: str
+    unit: str | None = None
+    allowed: tuple[str, ...] | None = None
+    value_range: tuple[int, int] | None = None
+    codes: Mapping[str, str] = field(default_factory=dict)
+    quasi_identifier: bool = False
+
+    def entry(self, name: str) -> dict[str, Any]:
+        """This column's manifest entry (keys without a value are left out)."""
+        out: dict[str, Any] = {"name": name, "type": self.type, "description": self.description}
+        if self.unit:
+            out["unit"] = self.unit
+        if self.allowed is not None:
+            out["allowed"] = list(self.allowed)
+        if self.value_range is not None:
+            out["range"] = {"min": self.value_range[0], "max": self.value_range[1]}
+        if self.codes:
+            out["codes"] = dict(self.codes)
+        out["quasi_identifier"] = self.quasi_identifier
+        return out
+
+
+# Every cell has a value: a missing value is written as a code listed in the dictionary, never
+# as an empty cell. An empty cell makes readers guess (Dask infers each column's type from the
+# first rows and fails when a column empty there holds text further down; Arrow and DuckDB read
+# an all-empty column as null/text), so without codes the same file reads differently.
+NONE = "none"
+BLINDED = "blinded"
+_ARM = ColumnSpec(
+    "string",
+    "Arm of the period the row falls in, released only for unblinded trials",
+    allowed=("active", "placebo", BLINDED, NONE),
+    codes={
+        BLINDED: "the trial is still blinded",
+        NONE: "no period: run-in days, or a day outside every trial",
+    },
+)
+_PATIENT = ColumnSpec("string", "Patient pseudonym (keyed HMAC-SHA256; 'P' + 16 hex digits)")
+_TRIAL = ColumnSpec(
+    "string",
+    "Trial pseudonym (keyed HMAC-SHA256; 'T' + 16 hex digits)",
+    codes={NONE: "the row falls outside every trial"},
+)
+_STUDY_DAY = ColumnSpec(
+    "integer", "Study day: day 1 = the trial's start, the day before is -1 (no day 0)", unit="day"
+)
+_PERIOD = ColumnSpec(
+    "integer",
+    "Treatment period number within the trial",
+    value_range=(0, 1000),
+    codes={"0": "no period: run-in days, or a day outside every trial"},
+)
+_WASH_IN = ColumnSpec(
+    "integer", "Wash-in days at the start of each period (not analysed)", unit="day"
+)
+_GRADE_RANGE = (1, 5)
+# the guesses a patient can give (analysis.blinding.GUESSES; interop may not import analysis,
+# so a test keeps the two equal)
+GUESS_VALUES = ("active", "placebo", "dont_know")
+
+DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
+    "patients": {
+        "patient": _PATIENT,
+        "site": ColumnSpec(
+            "string",
+            "Site pseudonym (keyed HMAC-SHA256; 'S' + 8 hex digits)",
+            codes={"*": "suppressed (k-anonymity)"},
+            quasi_identifier=True,
+        ),
+        "age_band": ColumnSpec(
+            "string",
+            "Age at the reference date in 10-year bands; 90 and over as '90+'",
+            unit="year",
+            allowed=(
+                "<18",
+                "18-19",
+                *(f"{low}-{low + 9}" for low in range(20, 90, 10)),
+                "90+",
+                "18-44",
+                "45-89",
+                "*",
+            ),
+            codes={
+                "18-44": "wide band (k-anonymity)",
+                "45-89": "wide band (k-anonymity)",
+                "*": "suppressed (k-anonymity)",
+            },
+            quasi_identifier=True,
+        ),
+        "sex": ColumnSpec(
+            "string",
+            "Sex as recorded",
+            allowed=("female", "male", "other", "*"),
+            codes={"*": "suppressed (k-anonymity)"},
+            quasi_identifier=True,
+        ),
+        "condition": ColumnSpec(
+            "string",
+            "Catalog condition groups ('+'-joined); codes outside the catalog count as 'other'",
+            codes={"none": "no condition recorded", "*": "suppressed (k-anonymity)"},
+            quasi_identifier=True,
+        ),
+        "n_trials": ColumnSpec(
+            "integer",
+            "Number of trials of the patient (also the patient's row count in trials)",
+            value_range=(0, 1000),
+            quasi_identifier=True,
+        ),
+    },
+    "trials": {
+        "trial": ColumnSpec("string", "Trial pseudonym (keyed HMAC-SHA256; 'T' + 16 hex digits)"),
+        "patient": _PATIENT,
+        "status": ColumnSpec(
+            "string", "Trial status at export", allowed=tuple(s.value for s in TrialStatus)
+        ),
+        "substance": ColumnSpec(
+            "string",
+            "Catalog substance id",
+            codes={"*": "suppressed (k-anonymity)"},
+            quasi_identifier=True,
+        ),
+        "regimen": ColumnSpec(
+            "string",
+            "Catalog regimen template id",
+            codes={"*": "suppressed (k-anonymity)"},
+            quasi_identifier=True,
+        ),
+        "run_in_days": ColumnSpec("integer", "Run-in (baseline) length", unit="day"),
+        "period_days": ColumnSpec("integer", "Length of each treatment period", unit="day"),
+        "wash_in_days": _WASH_IN,
+        "n_periods": ColumnSpec("integer", "Number of treatment periods"),
+        "unblinded": ColumnSpec("boolean", "The trial's arms are released"),
+        "unblinded_early": ColumnSpec("boolean", "The blind was broken before completion"),
+    },
+    "periods": {
+        "trial": ColumnSpec("string", "Trial pseudonym (keyed HMAC-SHA256; 'T' + 16 hex digits)"),
+        "period": ColumnSpec(
+            "integer", "Treatment period number within the trial", value_range=(1, 1000)
+        ),
+        "block": ColumnSpec("integer", "Randomisation block (a pair of periods)"),
+        "start_day": ColumnSpec("integer", "First study day of the period", unit="day"),
+        "end_day": ColumnSpec("integer", "Last study day of the period", unit="day"),
+        "wash_in_days": _WASH_IN,
+        "arm": ColumnSpec(
+            "string",
+            "The period's arm, released only for unblinded trials",
+            allowed=("active", "placebo", BLINDED),
+            codes={BLINDED: "the trial is still blinded"},
+        ),
+    },
+    "scores": {
+        "patient": _PATIENT,
+        "trial": _TRIAL,
+        "study_day": _STUDY_DAY,
+        "period": _PERIOD,
+        "arm": _ARM,
+        "instrument": ColumnSpec("string", "Catalog instrument id (e.g. daily_diary, phq9)"),
+        "score": ColumnSpec("string", "Score id within the instrument (e.g. average_pain)"),
+        "value": ColumnSpec(
+            "number", "The score's value", unit="instrument points (see the catalog)"
+        ),
+    },
+    "doses": {
+        "patient": _PATIENT,
+        "trial": _TRIAL,
+        "study_day": _STUDY_DAY,
+        "period": _PERIOD,
+        "arm": _ARM,
+        "status": ColumnSpec("string", "Dose record status (e.g. taken)"),
+    },
+    "adverse_events": {
+        "patient": _PATIENT,
+        "trial": _TRIAL,
+        "onset_day": ColumnSpec("integer", "Study day of onset", unit="day"),
+        "resolved_day": ColumnSpec(
+            "integer",
+            "Study day of resolution",
+            unit="day",
+            codes={"0": "not resolved (there is no study day 0)"},
+        ),
+        "period": _PERIOD,
+        "arm": _ARM,
+        "grade": ColumnSpec("integer", "CTCAE grade", value_range=_GRADE_RANGE),
+        "serious": ColumnSpec("boolean", "Serious adverse event"),
+    },
+    "guesses": {
+        "patient": _PATIENT,
+        "trial": _TRIAL,
+        "period": ColumnSpec("integer", "Period the guess is about", value_range=(1, 1000)),
+        "guess": ColumnSpec("string", "The patient's guess of the arm", allowed=GUESS_VALUES),
+        "confidence": ColumnSpec(
+            "integer",
+            "Confidence in the guess",
+            unit="%",
+            value_range=(-1, 100),
+            codes={"-1": "not given"},
+        ),
+        "arm": ColumnSpec(
+            "string",
+            "The period's true arm, released only for unblinded trials",
+            allowed=("active", "placebo", BLINDED, NONE),
+            codes={BLINDED: "the trial is still blinded", NONE: "no such period"},
+        ),
+    },
 }
+ALLOWED_COLUMNS: dict[str, tuple[str, ...]] = {
+    table: tuple(columns) for table, columns in DICTIONARY.items()
+}
+QUASI_IDENTIFIERS: dict[str, tuple[str, ...]] = {
+    table: tuple(name for name, spec in columns.items() if spec.quasi_identifier)
+    for table, columns in DICTIONARY.items()
+    if any(spec.quasi_identifier for spec in columns.values())
+}
+
+# k-anonymity is checked per patient over every released column that describes the patient
+# (not a measurement): the patients table's quasi-identifiers plus, from the trials table, the set
+# of substances and of regimens the patient took (a patient alone on a rare regimen is singled
+# out by it just as by a rare age). ``n_trials`` cannot be coarsened (the trials table's rows
+# give it away), so patients whose class stays too small are withheld (all their rows): first,
+# before the condition group goes, only when fewer than k patients would go (the outliers, as
+# Sweeney's Datafly suppresses them); at the last step, as many as must, while k remain.
+PATIENT_QUASI_IDENTIFIERS = (*QUASI_IDENTIFIERS["patients"], *QUASI_IDENTIFIERS["trials"])
 
 # Generalisation ladder: each level coarsens one more quasi-identifier. The condition group is
 # the research variable (the cohort page pools by it), so it is coarsened last, and at first only
 # for the groups that hold fewer than k patients.
 GENERALISATION_LEVELS: tuple[str, ...] = (
-    "10-year age bands, site, condition group, sex",
+    "10-year age bands, site, condition group, sex, number of trials, substance, regimen",
     "site suppressed",
+    "regimen suppressed",
     "age in 3 wide bands (18-44, 45-89, 90+ kept as 90+ is already coarse)",
     "sex suppressed",
     "age suppressed",
     "condition groups with fewer than k patients suppressed",
+    "substance suppressed",
+    "fewer than k patients, alone in too small a class, withheld (every row of theirs)",
     "condition group suppressed",
+    "condition group suppressed; patients still in too small a class withheld",
 )
+_REGIMEN_LEVEL = 2
+_SUBSTANCE_LEVEL = 7
+_OUTLIER_LEVEL = 8
+_CONDITION_LEVEL = 9
+_WITHHOLD_LEVEL = len(GENERALISATION_LEVELS) - 1
 _WIDE_BANDS = ((18, 44, "18-44"), (45, 89, "45-89"))
 
 
@@ -148,59 +365,110 @@ def _generalise(patients: pd.DataFrame, level: int, k: int) -> pd.DataFrame:
     out = patients.copy()
     if level >= 1:
         out["site"] = "*"
-    if level >= 2:
-        out["age_band"] = out["age_band"].map(_widen)
+    if level >= _REGIMEN_LEVEL:
+        out["regimen"] = "*"
     if level >= 3:
-        out["sex"] = "*"
+        out["age_band"] = out["age_band"].map(_widen)
     if level >= 4:
-        out["age_band"] = "*"
+        out["sex"] = "*"
     if level >= 5:
+        out["age_band"] = "*"
+    if level >= 6:
         sizes = out["condition"].map(out["condition"].value_counts())
         out.loc[sizes < k, "condition"] = "*"
-    if level >= 6:
+    if level >= _SUBSTANCE_LEVEL:
+        out["substance"] = "*"
+    if level >= _CONDITION_LEVEL:
         out["condition"] = "*"
     return out
 
 
-def _smallest_class(patients: pd.DataFrame) -> int:
-    if patients.empty:
-        return 0
-    counts = Counter(tuple(row) for row in patients[list(QUASI_IDENTIFIERS)].itertuples(False))
-    return min(counts.values())
+def _class_sizes(patients: pd.DataFrame) -> pd.Series:
+    """For each patient, how many patients share all their quasi-identifiers."""
+    keys = [tuple(row) for row in patients[list(PATIENT_QUASI_IDENTIFIERS)].itertuples(False)]
+    counts = Counter(keys)
+    return pd.Series([counts[key] for key in keys], index=patients.index, dtype="int64")
+
+
+def _profiles(patients: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
+    """The patients table plus each patient's substances and regimens ('+'-joined, sorted)."""
+    out = patients.copy()
+    for column in QUASI_IDENTIFIERS["trials"]:
+        taken: dict[str, set[str]] = {}
+        if trials is not None:
+            for pid, value in zip(trials["patient"], trials[column], strict=True):
+                taken.setdefault(str(pid), set()).add(str(value))
+        out[column] = ["+".join(sorted(taken.get(str(pid), ()))) or NONE for pid in out["patient"]]
+    return out
 
 
 @dataclass(frozen=True)
 class KAnonymityResult:
-    """The patients table after generalisation, and how far it had to go."""
+    """The patients and trials tables after generalisation, and how far it had to go."""
 
     patients: pd.DataFrame
     level: int
     smallest_class: int
+    trials: pd.DataFrame | None = None
+    withheld: frozenset[str] = frozenset()
 
 
 def apply_k_anonymity(
-    patients: pd.DataFrame, k: int, policy: Literal["generalise", "refuse"] = "generalise"
+    patients: pd.DataFrame,
+    k: int,
+    policy: Literal["generalise", "refuse"] = "generalise",
+    trials: pd.DataFrame | None = None,
 ) -> KAnonymityResult:
     """Generalise quasi-identifiers until every class holds ``k`` patients, or refuse.
 
-    Raises ConflictError when the data cannot reach ``k`` (too few patients, or ``policy`` is
-    ``refuse`` and the ungeneralised table is below ``k``).
+    The classes are formed over ``PATIENT_QUASI_IDENTIFIERS``: the patients table's columns and
+    each patient's substances and regimens from ``trials``. Raises ConflictError when the data
+    cannot reach ``k`` (too few patients, or ``policy`` is ``refuse`` and the ungeneralised
+    table is below ``k``).
     """
     if k < 2:
         raise ValidationError("k", f"{k} is too small", value=k, allowed="2 or more")
     if patients.empty:
         raise ConflictError("k-anonymity: no patients to export")
+    profiles = _profiles(patients, trials)
     levels = range(len(GENERALISATION_LEVELS)) if policy == "generalise" else range(1)
     smallest = 0
     for level in levels:
-        candidate = _generalise(patients, level, k)
-        smallest = _smallest_class(candidate)
+        candidate = _generalise(profiles, level, k)
+        sizes = _class_sizes(candidate)
+        kept = sizes >= k
+        outliers = level == _OUTLIER_LEVEL and (~kept).sum() < k
+        if (outliers or level == _WITHHOLD_LEVEL) and kept.sum() >= k:
+            withheld = frozenset(str(p) for p in candidate.loc[~kept, "patient"])
+            candidate, sizes = candidate[kept], sizes[kept]
+        else:
+            withheld = frozenset()
+        smallest = int(sizes.min())
         if smallest >= k:
-            return KAnonymityResult(candidate, level, smallest)
+            return KAnonymityResult(
+                candidate[list(patients.columns)].reset_index(drop=True),
+                level,
+                smallest,
+                _generalise_trials(trials, level, withheld),
+                withheld,
+            )
     raise ConflictError(
         f"k-anonymity: export refused; a quasi-identifier class holds {smallest} patient(s), "
         f"fewer than k={k} ({policy})"
     )
+
+
+def _generalise_trials(
+    trials: pd.DataFrame | None, level: int, withheld: frozenset[str]
+) -> pd.DataFrame | None:
+    if trials is None:
+        return None
+    out = trials[~trials["patient"].isin(withheld)].reset_index(drop=True)
+    if level >= _REGIMEN_LEVEL:
+        out["regimen"] = "*"
+    if level >= _SUBSTANCE_LEVEL:
+        out["substance"] = "*"
+    return out
 
 
 @dataclass(frozen=True)
@@ -212,9 +480,10 @@ class ResearchTables:
     generalisation_level: int
     smallest_class: int
     notes: tuple[str, ...] = field(default=())
+    withheld_patients: int = 0
 
     def manifest(self, fmt: str) -> dict[str, Any]:
-        """The JSON manifest: fields, row counts and the rule set used."""
+        """The JSON manifest: a data dictionary per file, row counts and the rule set used."""
         return {
             "rule_set": RULE_SET,
             "format": fmt,
@@ -222,7 +491,7 @@ class ResearchTables:
                 name: {
                     "file": f"{name}.{fmt}",
                     "rows": len(frame),
-                    "fields": list(frame.columns),
+                    "fields": [DICTIONARY[name][column].entry(column) for column in frame.columns],
                 }
                 for name, frame in self.tables.items()
             },
@@ -232,17 +501,41 @@ class ResearchTables:
                 "dates": "study days (day 1 = trial start; no day 0)",
                 "ages": "10-year bands; 90 and over as '90+'",
                 "free_text": "none exported",
-                "arm": "only for unblinded trials; empty for blinded ones",
+                "arm": "only for unblinded trials; 'blinded' for blinded ones",
+                "missing_values": "no empty cell; each column's codes name its missing values",
                 "k_anonymity": {
                     "k": self.k,
-                    "quasi_identifiers": list(QUASI_IDENTIFIERS),
+                    "quasi_identifiers": {
+                        table: list(columns) for table, columns in QUASI_IDENTIFIERS.items()
+                    },
+                    "checked_per_patient_over": list(PATIENT_QUASI_IDENTIFIERS),
                     "generalisation_level": self.generalisation_level,
                     "generalisation": GENERALISATION_LEVELS[self.generalisation_level],
                     "smallest_class": self.smallest_class,
+                    "withheld_patients": self.withheld_patients,
                 },
             },
             "notes": list(self.notes),
         }
+
+
+_DTYPES: dict[str, Any] = {
+    "integer": "int64",
+    "number": "float64",
+    "boolean": "bool",
+    "string": "object",
+}
+
+
+def _typed(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each column in its dictionary type; an empty cell is a bug, not data."""
+    out = frame.copy()
+    for column in out.columns:
+        spec = DICTIONARY[name][column]
+        if out[column].isna().any():
+            raise ValidationError(f"{name}.{column}", "has a missing value without a code")
+        out[column] = out[column].astype(_DTYPES[spec.type])
+    return out
 
 
 def build_tables(
@@ -265,16 +558,34 @@ def build_tables(
                 raise ValidationError(
                     f"{name}.{extra[0]}", "column is not on the allow-list", allowed=columns
                 )
-        frames[name] = pd.DataFrame(list(records), columns=list(columns))
-    result = apply_k_anonymity(frames["patients"], k, policy)
+        frames[name] = _typed(name, pd.DataFrame(list(records), columns=list(columns)))
+    result = apply_k_anonymity(frames["patients"], k, policy, frames["trials"])
     frames["patients"] = result.patients
+    if result.trials is not None:
+        frames["trials"] = result.trials
+    if result.withheld:
+        # every row of a withheld patient goes; periods are keyed by trial only
+        gone = set(_trials_of(rows, result.withheld))
+        for name, frame in frames.items():
+            if "patient" in frame.columns:
+                frame = frame[~frame["patient"].isin(result.withheld)]
+            if name == "periods":
+                frame = frame[~frame["trial"].isin(gone)]
+            frames[name] = frame.reset_index(drop=True)
     return ResearchTables(
         tables=frames,
         k=k,
         generalisation_level=result.level,
         smallest_class=result.smallest_class,
         notes=tuple(notes),
+        withheld_patients=len(result.withheld),
     )
+
+
+def _trials_of(
+    rows: Mapping[str, Sequence[Mapping[str, Any]]], patients: frozenset[str]
+) -> list[str]:
+    return [str(t["trial"]) for t in rows.get("trials", ()) if t["patient"] in patients]
 
 
 def write_research_export(
@@ -339,16 +650,19 @@ def research_rows(
             patient: PatientExport = patient,
             trial_ids: Mapping[int, str] = trial_ids,
             reference: dt.date = reference,
-        ) -> tuple[str | None, int, int | None, str | None]:
+        ) -> tuple[str, int, int, str]:
             trial = patient.trial_for(day, trial_id)
             if trial is None:
-                return None, study_day(day, reference), None, None
+                return NONE, study_day(day, reference), 0, NONE
             period = trial.period_on(day)
+            if period is None:
+                return trial_ids[trial.id], study_day(day, trial.start_date), 0, NONE
+            # a period's arm is filled only once its trial is unblinded
             return (
                 trial_ids[trial.id],
                 study_day(day, trial.start_date),
-                period.number if period else None,
-                period.arm if period else None,
+                period.number,
+                period.arm or BLINDED,
             )
 
         for trial in patient.trials:
@@ -376,7 +690,7 @@ def research_rows(
                         "start_day": study_day(period.start_date, trial.start_date),
                         "end_day": study_day(period.end_date, trial.start_date),
                         "wash_in_days": period.wash_in_days,
-                        "arm": period.arm if trial.unblinded else None,
+                        "arm": (period.arm if trial.unblinded else None) or BLINDED,
                     }
                 )
         for entry in patient.diary:
@@ -412,7 +726,7 @@ def research_rows(
         for event in patient.adverse_events:
             trial_pid, day, period_no, arm = where(event.onset_date, event.trial_id)
             event_trial = patient.trial_for(event.onset_date, event.trial_id)
-            resolved = None
+            resolved = 0  # the dictionary's code for "not resolved": there is no study day 0
             if event.resolved_date is not None:
                 ref = event_trial.start_date if event_trial else reference
                 resolved = study_day(event.resolved_date, ref)
@@ -441,11 +755,11 @@ def research_rows(
             rows["guesses"].append(
                 {
                     "patient": pid,
-                    "trial": trial_ids.get(guess.trial_id),
+                    "trial": trial_ids.get(guess.trial_id, NONE),
                     "period": guess.period_number,
                     "guess": guess.guess,
-                    "confidence": guess.confidence,
-                    "arm": guess_period.arm if guess_period else None,
+                    "confidence": -1 if guess.confidence is None else guess.confidence,
+                    "arm": (guess_period.arm or BLINDED) if guess_period else NONE,
                 }
             )
     return rows

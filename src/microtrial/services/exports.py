@@ -393,6 +393,7 @@ def research_export(
                 "patient_ids": [p.id for p in patients],
                 "k": k,
                 "generalisation_level": tables.generalisation_level,
+                "withheld_patients": tables.withheld_patients,
                 "rows": {name: len(frame) for name, frame in tables.tables.items()},
             },
         )
