@@ -39,9 +39,7 @@ from microtrial.domain.screening import BloodPressure
 from microtrial.errors import ValidationError
 
 if TYPE_CHECKING:
-    from microtrial.domain.actors import Actor
     from microtrial.services.schemas import PatientRead
-    from microtrial.store.db import Database
 
 patient_app = typer.Typer(help="Enrol and look up patients.", no_args_is_help=True)
 
@@ -139,41 +137,16 @@ def _history_changes(
     return answers
 
 
+def _changed_answers(patient: PatientRead, answers: dict[str, bool]) -> dict[str, bool]:
+    """The given history answers that differ from the patient's current ones (or are new)."""
+    current = {h.flag: h.value for h in patient.history}
+    return {f: v for f, v in answers.items() if f not in current or current[f] is not v}
+
+
 def _parse_bp(text: str, today: dt.date) -> tuple[dt.date, BloodPressure]:
     """One ``SYS/DIA[@YYYY-MM-DD]`` clinic reading; the day defaults to the patient's today."""
     reading, _, day = text.partition("@")
     return (parse_date("--bp", day) if day else today), BloodPressure.parse(reading)
-
-
-def _store_inputs(
-    db: Database,
-    actor: Actor,
-    patient: PatientRead,
-    history: dict[str, bool],
-    medications: list[str],
-    conditions: list[str],
-    readings: list[tuple[dt.date, BloodPressure]],
-) -> None:
-    """Store the screening inputs that differ from the patient's current record."""
-    from microtrial.services import patient_chart, patients
-
-    # readings first: their day is the one input only the service can refuse (enrolment, backfill)
-    for day, bp in readings:
-        patient_chart.record_clinic_bp(db, actor, patient.id, day, bp.systolic, bp.diastolic)
-    answered = {h.flag: h.value for h in patient.history}
-    for flag, value in history.items():
-        if answered.get(flag) is not value or flag not in answered:
-            patients.set_history_flag(db, actor, patient.id, flag, value)
-    taking = {m.name_as_entered.strip().casefold() for m in patient.medications}
-    for name in medications:
-        if name.strip().casefold() not in taking:
-            patients.add_medication(db, actor, patient.id, name)
-            taking.add(name.strip().casefold())
-    known = {c.icd10_code for c in patient.conditions}
-    for code in conditions:
-        if code not in known:
-            patients.add_condition(db, actor, patient.id, code)
-            known.add(code)
 
 
 @patient_app.command("screen")
@@ -207,7 +180,7 @@ def patient_screen(
     """
     from microtrial.domain.access import Action, authorize
     from microtrial.domain.catalog import load_catalog
-    from microtrial.services import patients, screening
+    from microtrial.services import patient_chart, patients, screening
 
     with handle_errors():
         substance = substance.strip().lower()
@@ -241,7 +214,22 @@ def patient_screen(
             )
         if len(set(days)) != len(days):
             raise ValidationError("--bp", "one clinic reading per day", allowed="distinct days")
-        _store_inputs(db, actor, patient, answers, meds, codes, readings)
+        # readings first: their day is the one input only the service can refuse (backfill)
+        for day, reading in readings:
+            patient_chart.record_clinic_bp(
+                db, actor, patient.id, day, reading.systolic, reading.diastolic
+            )
+        for flag, value in _changed_answers(patient, answers).items():
+            patients.set_history_flag(db, actor, patient.id, flag, value)
+        taking = {m.name_as_entered.strip().casefold() for m in patient.medications}
+        for name in meds:
+            if name.strip().casefold() not in taking:  # screening again adds no duplicate
+                patients.add_medication(db, actor, patient.id, name)
+                taking.add(name.strip().casefold())
+        known = {c.icd10_code for c in patient.conditions}
+        for icd in dict.fromkeys(codes):
+            if icd not in known:
+                patients.add_condition(db, actor, patient.id, icd)
         result = screening.screen_patient(db, actor, patient.id, substance)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
