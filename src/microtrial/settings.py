@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     pg_pool_size: int = Field(default=10, ge=1)
-    instrument_dir: str = Field(default="./instruments", description="User instrument directory")
+    instrument_dir: str = Field(
+        default="./instruments",
+        description="User instrument folder; a relative one lies beside the SQLite database file",
+    )
     export_secret: str = Field(
         default="", description="Key for research-export pseudonyms (HMAC); server and CLI"
     )
@@ -38,6 +41,37 @@ class Settings(BaseSettings):
         default="",
         description="A 0600 file holding the export key (when MICROTRIAL_EXPORT_SECRET is unset)",
     )
+
+    def instrument_path(self) -> Path:
+        """The user instrument folder, absolute: the one place every reader and writer asks.
+
+        An absolute ``instrument_dir`` is used as it is. A relative one is resolved against the
+        folder of the SQLite database file (so the server, the CLI and cron jobs find the same
+        instruments from any working directory); for PostgreSQL, an in-memory SQLite database or
+        an unparseable URL there is no such file, so a relative value falls back to the working
+        directory (give an absolute path there).
+        """
+        folder = Path(self.instrument_dir).expanduser()
+        if folder.is_absolute():
+            return folder
+        base = _sqlite_folder(self.database_url)
+        return (base or Path.cwd()) / folder
+
+
+def _sqlite_folder(database_url: str) -> Path | None:
+    """The absolute folder of a SQLite database file named by ``database_url``; None otherwise."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(database_url)
+    except Exception:  # make_engine reports a malformed URL; here there is just no file
+        return None
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute().parent
 
 
 def secret_bits(secret: str) -> float:

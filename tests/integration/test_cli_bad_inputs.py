@@ -304,14 +304,12 @@ NO_DATABASE = {
     "pool": "CSV/Parquet files",
     "power": "nothing: a calculation",
     "blinding": "CSV files",
-    "catalog list": "the packaged catalog and the user instrument folder",
     "catalog show": "the packaged catalog",
     "catalog validate": "catalog files",
     "catalog check-instrument": "an instrument file",
     "export rotate-key": "the export key file",
-    "export redcap-dictionary": "catalog and user instrument files",
-    "import redcap": "the user instrument folder",
-    "import questionnaire": "the user instrument folder",
+    # catalog list, import redcap|questionnaire and export redcap-dictionary open no database
+    # but take --database-url: a relative instrument folder lies beside the SQLite file
 }
 
 

@@ -23,7 +23,15 @@ import typer
 import yaml
 from rich.table import Table
 
-from microtrial.cli.common import JsonOpt, console, fail, handle_errors, read_input_text
+from microtrial.cli.common import (
+    DatabaseUrlOpt,
+    JsonOpt,
+    console,
+    fail,
+    handle_errors,
+    load_settings,
+    read_input_text,
+)
 from microtrial.domain.alerts import alerts_for_score
 from microtrial.domain.catalog import (
     CATALOG_FILES,
@@ -39,9 +47,29 @@ from microtrial.domain.scoring import score as score_answers
 from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
 from microtrial.errors import MicroTrialError, ValidationError
 from microtrial.interop.imported import list_user_instruments
-from microtrial.settings import Settings
 
 EXIT_BY_DECISION = {"no-known-issues": 0, "clinician-review": 3, "do-not-start": 4}
+
+# The screening inputs ``screen`` and ``patient screen`` share.
+MedOpt = Annotated[
+    list[str] | None,
+    typer.Option("--med", help="A medication as entered (repeatable)."),
+]
+HistoryOpt = Annotated[
+    list[str] | None,
+    typer.Option("--history", help="A history flag answered 'yes' (repeatable)."),
+]
+HistoryNoOpt = Annotated[
+    list[str] | None,
+    typer.Option("--history-no", help="A history flag answered 'no' (repeatable)."),
+]
+OtherHistoryNoOpt = Annotated[
+    bool,
+    typer.Option(
+        "--other-history-no",
+        help="Every history question not passed with --history was asked and answered 'no'.",
+    ),
+]
 
 catalog_app = typer.Typer(help="Inspect and validate the clinical catalog.", no_args_is_help=True)
 
@@ -55,25 +83,10 @@ def screen_cmd(
         str | None,
         typer.Option("--substance", help="Planned substance: psilocybin or lsd."),
     ] = None,
-    med: Annotated[
-        list[str] | None,
-        typer.Option("--med", help="A medication as entered (repeatable)."),
-    ] = None,
-    history: Annotated[
-        list[str] | None,
-        typer.Option("--history", help="A history flag answered 'yes' (repeatable)."),
-    ] = None,
-    history_no: Annotated[
-        list[str] | None,
-        typer.Option("--history-no", help="A history flag answered 'no' (repeatable)."),
-    ] = None,
-    other_history_no: Annotated[
-        bool,
-        typer.Option(
-            "--other-history-no",
-            help="Every history question not passed with --history was asked and answered 'no'.",
-        ),
-    ] = False,
+    med: MedOpt = None,
+    history: HistoryOpt = None,
+    history_no: HistoryNoOpt = None,
+    other_history_no: OtherHistoryNoOpt = False,
     condition: Annotated[
         list[str] | None,
         typer.Option("--condition", help="A condition id or ICD-10-CM code (repeatable)."),
@@ -119,18 +132,25 @@ def screen_cmd(
     if as_json:
         _echo_json(result.as_dict())
     else:
-        table = Table(title=f"Screening for {result.substance}")
-        for column in ("severity", "code", "title", "matched"):
-            table.add_column(column)
-        for finding in result.findings:
-            table.add_row(finding.severity, finding.code, finding.title, finding.matched or "")
-        console.print(table)
-        for finding in result.findings:
-            console.print(f"[bold]{finding.code}[/]: {finding.rationale}", highlight=False)
-            for source in finding.sources:
-                console.print(f"    source: {source}", highlight=False)
-        console.print(f"decision: [bold]{result.decision}[/]")
+        print_screening(result.substance, [f.as_dict() for f in result.findings], result.decision)
     raise typer.Exit(EXIT_BY_DECISION[result.decision])
+
+
+def print_screening(substance: str, findings: list[dict[str, Any]], decision: str) -> None:
+    """Print a screening's findings (with rationale and sources) and its decision."""
+    table = Table(title=f"Screening for {substance}")
+    for column in ("severity", "code", "title", "matched"):
+        table.add_column(column)
+    for finding in findings:
+        table.add_row(
+            finding["severity"], finding["code"], finding["title"], finding.get("matched") or ""
+        )
+    console.print(table)
+    for finding in findings:
+        console.print(f"[bold]{finding['code']}[/]: {finding['rationale']}", highlight=False)
+        for source in finding.get("sources") or ():
+            console.print(f"    source: {source}", highlight=False)
+    console.print(f"decision: [bold]{decision}[/]")
 
 
 def _history_answers(
@@ -255,12 +275,13 @@ def list_cmd(
         ),
     ] = "all",
     as_json: JsonOpt = False,
+    database_url: DatabaseUrlOpt = None,
 ) -> None:
     """List catalog entries."""
     with handle_errors():
         catalog = load_catalog()
         listing = _listing(catalog)
-        listing["user"] = list_user_instruments(Path(Settings().instrument_dir))
+        listing["user"] = list_user_instruments(load_settings(database_url).instrument_path())
         if kind != "all":
             if kind not in listing:
                 raise ValidationError("--kind", "unknown kind", value=kind, allowed=list(listing))

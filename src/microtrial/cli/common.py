@@ -34,6 +34,7 @@ from microtrial.settings import Settings
 if TYPE_CHECKING:
     from typer._click.core import Context as ClickContext
 
+    from microtrial.domain.actors import Actor
     from microtrial.store.db import Database
 
 console = Console()
@@ -48,6 +49,15 @@ DatabaseUrlOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AsUserOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Act as this active user (their role and site apply; the audit names them);"
+        " default: the operator (audited as system:cli).",
+        show_default=False,
+    ),
+]
 
 DEBUG_ENV = "MICROTRIAL_DEBUG"
 EXIT_BAD_INPUT = 2  # the same code as ValidationError: a file, path or setting the user gave
@@ -136,6 +146,14 @@ def open_db(database_url: str | None, *, migrated: bool = True) -> Iterator[Data
         yield db
     finally:
         db.dispose()
+
+
+def acting_user(db: Database, username: str | None) -> Actor:
+    """The actor a command acts as: the named active user, or the operator when none is named."""
+    from microtrial.domain.actors import system_actor
+    from microtrial.services.admin import user_actor
+
+    return system_actor() if username is None else user_actor(db, username)
 
 
 def check_output(path: Path, option: str, *, folder: bool = False) -> None:

@@ -35,7 +35,11 @@ TrialOpt = Annotated[int | None, typer.Option("--trial", help="A trial id.")]
 SiteOpt = Annotated[str | None, typer.Option("--site", help="Every patient of a site.")]
 DirOpt = Annotated[
     Path | None,
-    typer.Option("--dir", help="User instrument directory (default $MICROTRIAL_INSTRUMENT_DIR)."),
+    typer.Option(
+        "--dir",
+        help="User instrument folder (default: $MICROTRIAL_INSTRUMENT_DIR; a relative one lies"
+        " beside the SQLite database file).",
+    ),
 ]
 
 
@@ -164,8 +168,9 @@ def export_redcap_records(
     )
 
 
-def _instrument_dir(directory: Path | None) -> Path:
-    return directory if directory is not None else Path(load_settings(None).instrument_dir)
+def _instrument_dir(directory: Path | None, database_url: str | None) -> Path:
+    """``--dir`` when given, else the configured folder (``Settings.instrument_path``)."""
+    return directory if directory is not None else load_settings(database_url).instrument_path()
 
 
 @export_app.command("redcap-dictionary")
@@ -178,6 +183,7 @@ def export_redcap_dictionary(
         bool, typer.Option("--api-keys", help="snake_case API column names.")
     ] = False,
     directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Write instruments as a REDCap data dictionary (re-imports to the same instruments)."""
     from microtrial.domain.catalog import Instrument, load_catalog
@@ -187,7 +193,7 @@ def export_redcap_dictionary(
     check_output(out, "--out")
     with handle_errors():
         catalog = load_catalog()
-        folder = _instrument_dir(directory)
+        folder = _instrument_dir(directory, database_url)
         chosen: list[ImportedInstrument | Instrument] = []
         for name in instrument:
             if name in catalog.instruments:
@@ -227,6 +233,7 @@ def import_redcap(
     file: Annotated[Path, typer.Argument(help="A REDCap data dictionary (CSV).")],
     form: Annotated[str | None, typer.Option("--form", help="Only this form.")] = None,
     directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite existing files.")] = False,
     drop_identifiers: Annotated[
         bool,
@@ -247,13 +254,19 @@ def import_redcap(
             if err.field != "dictionary":
                 raise
             raise ValidationError(str(file), str(err).removeprefix("dictionary: ")) from None
-        _save(list(result.instruments), list(result.warnings), _instrument_dir(directory), replace)
+        _save(
+            list(result.instruments),
+            list(result.warnings),
+            _instrument_dir(directory, database_url),
+            replace,
+        )
 
 
 @import_app.command("questionnaire")
 def import_fhir_questionnaire(
     file: Annotated[Path, typer.Argument(help="A FHIR R4 Questionnaire (JSON).")],
     directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite existing files.")] = False,
 ) -> None:
     """Import a FHIR Questionnaire as a user instrument."""
@@ -261,7 +274,9 @@ def import_fhir_questionnaire(
 
     with handle_errors():
         imported = import_questionnaire(_read(file))
-        _save([imported], list(imported.warnings), _instrument_dir(directory), replace)
+        _save(
+            [imported], list(imported.warnings), _instrument_dir(directory, database_url), replace
+        )
 
 
 def register(app: typer.Typer) -> None:

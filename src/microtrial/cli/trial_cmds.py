@@ -11,8 +11,10 @@ import typer
 from rich.table import Table
 
 from microtrial.cli.common import (
+    AsUserOpt,
     DatabaseUrlOpt,
     JsonOpt,
+    acting_user,
     check_output,
     console,
     handle_errors,
@@ -99,14 +101,14 @@ def plan(
         int | None, typer.Option("--seed", help="Allocation seed (default: random).")
     ] = None,
     as_json: JsonOpt = False,
+    as_user: AsUserOpt = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Plan a trial and print its blinded calendar."""
+    """Plan a trial (a draft until `trial advance ID confirm-screening`); print its calendar."""
     from microtrial.domain.design import DesignSpec
     from microtrial.services import patients, trial_planning, trial_views
     from microtrial.services.trial_planning import RegimenChoice
 
-    actor = system_actor()
     with handle_errors():
         start_date = parse_date("start", start) if start else dt.date.today()
         spec = DesignSpec(
@@ -124,6 +126,7 @@ def plan(
             weekdays=tuple(weekday) if weekday else None,
         )
     with open_db(database_url) as db, handle_errors():
+        actor = acting_user(db, as_user)
         who = patients.find_patient_by_code(db, actor, patient, site)
         trial = trial_planning.plan_trial(
             db, actor, who.id, choice, spec, start_date=start_date, seed=seed
@@ -191,13 +194,20 @@ def advance(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why (pause, resume, ...).")
     ] = None,
+    as_user: AsUserOpt = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Move a trial through its lifecycle (guards apply: screening, safety holds)."""
+    """Move a trial through its lifecycle (guards apply: screening, safety holds).
+
+    draft -confirm-screening-> screened -schedule-> scheduled -start-> running
+    (-pause-> paused -resume-> running) -complete-> completed; `trial unblind` then. withdraw
+    ends a trial before completion. A refused step changes nothing.
+    """
     from microtrial.services import trial_lifecycle
 
     with open_db(database_url) as db, handle_errors():
-        trial = trial_lifecycle.transition(db, system_actor(), trial_id, action, reason=reason)
+        actor = acting_user(db, as_user)
+        trial = trial_lifecycle.transition(db, actor, trial_id, action, reason=reason)
     console.print(f"trial {trial.id} is now {trial.status}")
 
 
@@ -247,17 +257,19 @@ def unblind(
         str | None,
         typer.Option(
             "--reason",
-            help="Why (optional: the operator unblinds completed trials only; before the"
-            " end, a clinician of the site breaks the blind, with a reason, on the web or API).",
+            help="Why (optional for a completed trial; before the end the blind is broken only"
+            " for safety, by a clinician of the site (--as) giving a reason).",
         ),
     ] = None,
+    as_user: AsUserOpt = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Unblind a completed trial (breaking the blind early is a clinician's act, not the CLI's)."""
+    """Unblind a completed trial (early only by a clinician of the site, --as, with --reason)."""
     from microtrial.services import trial_lifecycle
 
     with open_db(database_url) as db, handle_errors():
-        trial = trial_lifecycle.unblind_trial(db, system_actor(), trial_id, reason)
+        actor = acting_user(db, as_user)
+        trial = trial_lifecycle.unblind_trial(db, actor, trial_id, reason)
     _print_trial(trial)
 
 

@@ -1,7 +1,8 @@
 """Imported instruments: a catalog ``Instrument`` plus what its source format needs to round-trip.
 
-A user instrument directory (``Settings.instrument_dir``, default ``./instruments``) holds, per
-instrument, ``<id>.yaml`` -- a plain catalog definition that ``catalog check-instrument`` and
+The user instrument folder (``Settings.instrument_path()``: ``MICROTRIAL_INSTRUMENT_DIR``, default
+``instruments``, a relative one beside the SQLite database file) holds, per instrument,
+``<id>.yaml`` -- a plain catalog definition that ``catalog check-instrument`` and
 ``score --definition`` accept -- and ``<id>.interop.json`` with the branching logic, the
 source rows (REDCap fields) or FHIR item types, the authored FHIR Questionnaire (exports keep
 its canonical URL, group nesting, item order and answer options) and the import warnings.

@@ -7,7 +7,6 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -143,7 +142,9 @@ class Database:
     def __init__(self, engine: Engine, instruments: InstrumentSource | None = None) -> None:
         self.engine = engine
         # The user-imported instruments services may score (a port; a folder by default).
-        self.instruments = instruments or FolderInstruments(Path(Settings().instrument_dir))
+        # (the folder follows this engine's database, as Settings.instrument_path documents)
+        own = Settings(database_url=engine.url.render_as_string(hide_password=False))
+        self.instruments = instruments or FolderInstruments(own.instrument_path())
         self._sessions = sessionmaker(
             bind=engine, class_=AuditedSession, expire_on_commit=False, autoflush=True
         )
@@ -153,7 +154,7 @@ class Database:
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         """Open the database named by the settings, with their instrument folder."""
-        return cls(make_engine(settings), FolderInstruments(Path(settings.instrument_dir)))
+        return cls(make_engine(settings), FolderInstruments(settings.instrument_path()))
 
     @property
     def is_sqlite(self) -> bool:
