@@ -67,7 +67,6 @@ from microtrial.store.models import (
 __all__ = [
     "export_fhir_bundle",
     "export_redcap_project",
-    "export_redcap_records",
     "fhir_bundle_for_patient",
     "research_export",
 ]
@@ -284,28 +283,6 @@ def export_fhir_bundle(
 
 
 # ----------------------------------------------------------------------------- REDCap
-
-
-def export_redcap_records(
-    db: Database,
-    actor: Actor,
-    *,
-    patient_code: str | None = None,
-    trial_id: int | None = None,
-    site_code: str | None = None,
-    instruments: Sequence[str] | None = None,
-    clock: Clock = system_clock,
-) -> str:
-    """Diary records as a REDCap import CSV (one row per record and event)."""
-    return export_redcap_project(
-        db,
-        actor,
-        patient_code=patient_code,
-        trial_id=trial_id,
-        site_code=site_code,
-        instruments=instruments,
-        clock=clock,
-    ).records
 
 
 def export_redcap_project(
