@@ -41,8 +41,11 @@ class Likelihood(Protocol):
 
     def score_weight(
         self, y: FloatArray, eta: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """``d log p / d eta``, the observed and the (positive) expected information."""
+    ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+        """``d log p / d eta``, the observed and the (positive) expected information.
+
+        The expected information is None where it equals the observed (a canonical link).
+        """
         ...
 
     def start(self, d: Design) -> FloatArray:
@@ -91,14 +94,13 @@ class DayLikelihood:
 
     def score_weight(
         self, y: FloatArray, eta: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Canonical link: score ``y - mean``; both informations are the variance."""
+    ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+        """Canonical link: score ``y - mean``, information the variance (no separate expected)."""
         if self.kind == "binary":
             p = special.expit(eta)
-            var = p * (1.0 - p)
-            return y - p, var, var
+            return y - p, p * (1.0 - p), None
         lam = np.exp(np.minimum(eta, 50.0))
-        return y - lam, lam, lam
+        return y - lam, lam, None
 
     def start(self, d: Design) -> FloatArray:
         """Log of the mean count (counts) or 0 (binary)."""
@@ -154,7 +156,7 @@ class PeriodLikelihood:
 
     def score_weight(
         self, y: FloatArray, eta: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
         """Exact score, observed information and the quasi-likelihood (expected) information."""
         n = _rows(self.days, eta.ndim, last=True)
         od = _rows(self.dispersion, eta.ndim, last=False)
@@ -189,11 +191,16 @@ class PeriodLikelihood:
 
 
 def _newton_hessian(
-    x: FloatArray, m: FloatArray, w_obs: FloatArray, w_exp: FloatArray, prec: FloatArray, spec: str
+    x: FloatArray,
+    m: FloatArray,
+    w_obs: FloatArray,
+    w_exp: FloatArray | None,
+    prec: FloatArray,
+    spec: str,
 ) -> FloatArray:
     """The observed negative Hessian where it is positive definite, else the expected one."""
     obs = np.einsum(spec, x, m * w_obs, x) + np.diag(prec)
-    if w_obs is w_exp:  # canonical link: one information, always positive
+    if w_exp is None:  # canonical link: the observed information is positive
         return np.asarray(obs, np.float64)
     exp = np.einsum(spec, x, m * w_exp, x) + np.diag(prec)
     pd = np.linalg.eigvalsh(obs)[..., 0] > 0.0
