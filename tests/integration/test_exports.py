@@ -17,7 +17,8 @@ from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ConflictError, NotFound, PermissionDenied
 from microtrial.interop.fhir import bundle_problems
-from microtrial.interop.research import GENERALISATION_LEVELS, write_research_export
+from microtrial.interop.k_anonymity import GENERALISATION_LEVELS
+from microtrial.interop.research import write_research_export
 from microtrial.services import (
     admin,
     dosing,
