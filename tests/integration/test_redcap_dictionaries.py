@@ -15,7 +15,8 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument
 from microtrial.errors import ValidationError
 from microtrial.interop.imported import ImportedInstrument, load_user_instrument
-from microtrial.interop.redcap import dictionary_csv, import_dictionary, read_records
+from microtrial.interop.redcap import dictionary_csv, import_dictionary
+from microtrial.interop.redcap_records import read_records
 from microtrial.services import exports, records
 from microtrial.services.records import DiaryInput
 from microtrial.settings import Settings

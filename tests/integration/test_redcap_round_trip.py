@@ -11,7 +11,8 @@ from typing import Any
 
 from helpers import Clinic, FixedClock, run_cli
 from microtrial.domain.catalog import Instrument, load_catalog
-from microtrial.interop.redcap import import_dictionary, read_dictionary, read_records
+from microtrial.interop.redcap import import_dictionary, read_dictionary
+from microtrial.interop.redcap_records import read_records
 from microtrial.services import exports, records
 from microtrial.services.records import DiaryInput
 

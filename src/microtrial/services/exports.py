@@ -34,7 +34,7 @@ from microtrial.interop.records import (
     ScreeningData,
     TrialData,
 )
-from microtrial.interop.redcap import RecordsExport, records_export
+from microtrial.interop.redcap_records import RecordsExport, records_export
 from microtrial.interop.research import ResearchTables, build_tables, research_rows
 from microtrial.services.common import (
     Clock,
