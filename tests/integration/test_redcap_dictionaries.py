@@ -119,7 +119,10 @@ def test_validation_types_and_bounds_refuse_bad_answers(
     # the types and bounds are written back on export, in the same columns
     assert "age,visit,,text,Age,,,number,18,99," in dictionary_csv([imported])
     # a REDCap date is a FHIR date, answered as valueDate
-    from microtrial.interop.questionnaire import questionnaire_from_instrument, response_items
+    from microtrial.interop.questionnaire_export import (
+        questionnaire_from_instrument,
+        response_items,
+    )
 
     kinds = {i["linkId"]: i["type"] for i in questionnaire_from_instrument(imported)["item"]}
     assert kinds == {"age": "text", "seen_on": "date", "count": "integer"}

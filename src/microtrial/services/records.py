@@ -19,7 +19,7 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, NotFound, ValidationError
-from microtrial.interop.questionnaire import check_typed_answers
+from microtrial.interop.questionnaire_export import check_typed_answers
 from microtrial.services.adverse_events import AdverseEventRead, record_checklist_events
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
