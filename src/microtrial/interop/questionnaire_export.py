@@ -328,10 +328,10 @@ def _value(answer: Mapping[str, Any], item: Item | None) -> object:
                     return grade
         if re.fullmatch(r"-?\d+", code):
             return int(code)
-        grade = ordinal(coding)
-        if grade is None:
+        graded = ordinal(coding)
+        if graded is None:
             raise ValidationError("answer", f"code {code!r} is not a grade of item {item.id}")
-        return grade
+        return graded
     for key in (
         "valueBoolean",
         "valueInteger",
