@@ -12,7 +12,7 @@ from e2e.setup import plan_for
 from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer
 from integration.api.test_pages import csrf_of, database_url, sign_in
-from microtrial.domain.actors import system_actor
+from microtrial.domain.actors import Actor, system_actor
 from microtrial.services import admin, alerts, trial_allocation, trial_lifecycle, trial_views
 
 __all__ = ["database_url"]  # SQLite only, like the other page tests
@@ -178,6 +178,26 @@ def test_admin_forms_keep_input(server: LiveServer, clinic: Clinic) -> None:
     assert short.status_code == 422
     assert field_error(short, "password-new").startswith("New password: ")
     assert 'value="x"' not in short.text
+    # the status form deactivates and reactivates; oneself is refused beside the form
+    active = {u.username: u.is_active for u in admin.list_users(clinic.db, doc_actor(clinic))}
+    assert active["clinician_sitea"]
+    for do, expected in (("deactivate", False), ("reactivate", True)):
+        done = post_form(
+            doc, "/admin", "/admin/users/status", {"username": "clinician_sitea", "do": do}
+        )
+        assert done.status_code == 303, done.text[:3000]
+        now = {u.username: u.is_active for u in admin.list_users(clinic.db, doc_actor(clinic))}
+        assert now["clinician_sitea"] is expected
+    myself = post_form(
+        doc, "/admin", "/admin/users/status", {"username": "forms_admin", "do": "deactivate"}
+    )
+    assert myself.status_code == 422
+    assert "your own account" in myself.text
+
+
+def doc_actor(clinic: Clinic) -> Actor:
+    """The site administrator the admin-form test signs in as."""
+    return admin.user_actor(clinic.db, "forms_admin")
 
 
 def test_patient_words(server: LiveServer, clinic: Clinic) -> None:
