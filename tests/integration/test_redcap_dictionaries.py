@@ -81,7 +81,7 @@ def test_shared_dictionary_imported_answered_exported_equal(
             kept = records.record_diary_entry(db, patient, pid, entry, clock=clock)
             stored[instrument_id] = {k: v for k, v in kept.answers.items() if v is not None}
         project = exports.export_redcap_project(
-            db, doc, patient_code="A-001", instruments=list(saved), clock=clock
+            db, doc, exports.ExportScope(patient_code="A-001"), instruments=list(saved), clock=clock
         )
     finally:
         db.dispose()

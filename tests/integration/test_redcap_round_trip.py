@@ -56,7 +56,9 @@ def test_every_catalog_instrument_round_trips_through_redcap(
     chosen = [arg for name in sorted(catalog) for arg in ("--instrument", name)]
     code, out, err = run_cli("export", "redcap-dictionary", *chosen, "--out", str(dictionary))
     assert code == 0, out + err
-    project = exports.export_redcap_project(clinic.db, doc, patient_code="A-001", clock=clock)
+    project = exports.export_redcap_project(
+        clinic.db, doc, exports.ExportScope(patient_code="A-001"), clock=clock
+    )
     text = project.records
 
     # one variable, one column: no name twice in the dictionary or the records header
