@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 
 from microtrial.errors import ConflictError, ValidationError
-from microtrial.interop.research_dictionary import NONE, QUASI_IDENTIFIERS
+from microtrial.interop.research_dictionary import NONE, QUASI_IDENTIFIERS, SUPPRESSED
 
 __all__ = [
     "GENERALISATION_LEVELS",
@@ -59,7 +59,7 @@ _WIDE_BANDS = ((18, 44, "18-44"), (45, 89, "45-89"))
 
 
 def _widen(band: str) -> str:
-    if band in ("90+", "<18", "*"):
+    if band in ("90+", "<18", SUPPRESSED):
         return band
     low = int(band.split("-")[0])
     for start, end, label in _WIDE_BANDS:
@@ -71,22 +71,22 @@ def _widen(band: str) -> str:
 def _generalise(patients: pd.DataFrame, level: int, k: int) -> pd.DataFrame:
     out = patients.copy()
     if level >= 1:
-        out["site"] = "*"
+        out["site"] = SUPPRESSED
     if level >= _REGIMEN_LEVEL:
-        out["regimen"] = "*"
+        out["regimen"] = SUPPRESSED
     if level >= 3:
         out["age_band"] = out["age_band"].map(_widen)
     if level >= 4:
-        out["sex"] = "*"
+        out["sex"] = SUPPRESSED
     if level >= 5:
-        out["age_band"] = "*"
+        out["age_band"] = SUPPRESSED
     if level >= 6:
         sizes = out["condition"].map(out["condition"].value_counts())
-        out.loc[sizes < k, "condition"] = "*"
+        out.loc[sizes < k, "condition"] = SUPPRESSED
     if level >= _SUBSTANCE_LEVEL:
-        out["substance"] = "*"
+        out["substance"] = SUPPRESSED
     if level >= _CONDITION_LEVEL:
-        out["condition"] = "*"
+        out["condition"] = SUPPRESSED
     return out
 
 
@@ -172,7 +172,7 @@ def _generalise_trials(
         return None
     out = trials[~trials["patient"].isin(withheld)].reset_index(drop=True)
     if level >= _REGIMEN_LEVEL:
-        out["regimen"] = "*"
+        out["regimen"] = SUPPRESSED
     if level >= _SUBSTANCE_LEVEL:
-        out["substance"] = "*"
+        out["substance"] = SUPPRESSED
     return out

@@ -20,6 +20,7 @@ __all__ = [
     "GUESS_VALUES",
     "NONE",
     "QUASI_IDENTIFIERS",
+    "SUPPRESSED",
     "ColumnSpec",
 ]
 
@@ -89,15 +90,27 @@ _GRADE_RANGE = (1, 5)
 # so a test keeps the two equal)
 GUESS_VALUES = ("active", "placebo", "dont_know")
 
+# The code of a value k-anonymity suppressed (``interop.k_anonymity``).
+SUPPRESSED = "*"
+
+
+def _suppressible(
+    description: str, *, allowed: tuple[str, ...] | None = None, **codes: str
+) -> ColumnSpec:
+    """A text quasi-identifier that k-anonymity may suppress (to ``SUPPRESSED``)."""
+    return ColumnSpec(
+        "string",
+        description,
+        allowed=allowed,
+        codes={**codes, SUPPRESSED: "suppressed (k-anonymity)"},
+        quasi_identifier=True,
+    )
+
+
 DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
     "patients": {
         "patient": _PATIENT,
-        "site": ColumnSpec(
-            "string",
-            "Site pseudonym (keyed HMAC-SHA256; 'S' + 8 hex digits)",
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
+        "site": _suppressible("Site pseudonym (keyed HMAC-SHA256; 'S' + 8 hex digits)"),
         "age_band": ColumnSpec(
             "string",
             "Age at the reference date in 10-year bands; 90 and over as '90+'",
@@ -109,27 +122,19 @@ DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
                 "90+",
                 "18-44",
                 "45-89",
-                "*",
+                SUPPRESSED,
             ),
             codes={
                 "18-44": "wide band (k-anonymity)",
                 "45-89": "wide band (k-anonymity)",
-                "*": "suppressed (k-anonymity)",
+                SUPPRESSED: "suppressed (k-anonymity)",
             },
             quasi_identifier=True,
         ),
-        "sex": ColumnSpec(
-            "string",
-            "Sex as recorded",
-            allowed=("female", "male", "other", "*"),
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
-        "condition": ColumnSpec(
-            "string",
+        "sex": _suppressible("Sex as recorded", allowed=("female", "male", "other", SUPPRESSED)),
+        "condition": _suppressible(
             "Catalog condition groups ('+'-joined); codes outside the catalog count as 'other'",
-            codes={"none": "no condition recorded", "*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
+            none="no condition recorded",
         ),
         "n_trials": ColumnSpec(
             "integer",
@@ -144,18 +149,8 @@ DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
         "status": ColumnSpec(
             "string", "Trial status at export", allowed=tuple(s.value for s in TrialStatus)
         ),
-        "substance": ColumnSpec(
-            "string",
-            "Catalog substance id",
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
-        "regimen": ColumnSpec(
-            "string",
-            "Catalog regimen template id",
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
+        "substance": _suppressible("Catalog substance id"),
+        "regimen": _suppressible("Catalog regimen template id"),
         "run_in_days": ColumnSpec("integer", "Run-in (baseline) length", unit="day"),
         "period_days": ColumnSpec("integer", "Length of each treatment period", unit="day"),
         "wash_in_days": _WASH_IN,
