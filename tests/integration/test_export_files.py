@@ -31,7 +31,9 @@ def test_redcap_records_escape_a_formula_typed_as_free_text(
     answers = {"other": 1, "other_description": FORMULA}
     entry = DiaryInput(clock().date(), answers, instrument_id="ae_checklist")
     records.record_diary_entry(clinic.db, clinic.actors["p_A-001"], pid, entry, clock=clock)
-    text = exports.export_redcap_project(clinic.db, doc, patient_code="A-001", clock=clock).records
+    text = exports.export_redcap_project(
+        clinic.db, doc, exports.ExportScope(patient_code="A-001"), clock=clock
+    ).records
     assert FORMULA.replace('"', '""') not in text.replace("'=", "")  # never a bare formula
     assert "'=HYPERLINK(" in text
     for line in text.splitlines():

@@ -17,7 +17,8 @@ from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ConflictError, NotFound, PermissionDenied
 from microtrial.interop.fhir import bundle_problems
-from microtrial.interop.research import GENERALISATION_LEVELS, write_research_export
+from microtrial.interop.k_anonymity import GENERALISATION_LEVELS
+from microtrial.interop.research import write_research_export
 from microtrial.services import (
     admin,
     dosing,
@@ -181,7 +182,9 @@ def test_blinded_bundle_is_valid_and_carries_no_arm(clinic: Clinic, clock: Fixed
     ]
     assert leaks == []
     # the trial export and the patient export agree on the doses
-    by_trial = exports.export_fhir_bundle(clinic.db, doc, trial_id=trial_id, clock=clock)
+    by_trial = exports.export_fhir_bundle(
+        clinic.db, doc, exports.ExportScope(trial_id=trial_id), clock=clock
+    )
     assert bundle_problems(by_trial) == []
     # the posting export: a conditional create on identifier, or (AdverseEvent, which has no
     # identifier search parameter in R4) a PUT of its own stable id
@@ -213,7 +216,9 @@ def test_blinded_bundle_is_valid_and_carries_no_arm(clinic: Clinic, clock: Fixed
 def test_unblinded_bundle_names_the_arm_of_each_dose(clinic: Clinic, clock: FixedClock) -> None:
     trial_id = run_trial(clinic, clock, "A-001", unblind=True)
     doc = clinic.actors["clinician_sitea"]
-    bundle = exports.export_fhir_bundle(clinic.db, doc, patient_code="A-001", clock=clock)
+    bundle = exports.export_fhir_bundle(
+        clinic.db, doc, exports.ExportScope(patient_code="A-001"), clock=clock
+    )
     assert bundle_problems(bundle) == []
     arms_by_kit = {
         k.code: k.arm
@@ -252,7 +257,9 @@ def test_an_excluded_patient_bundle_carries_the_screening_decision(
     assert screened.decision == "do-not-start"
     for bundle in (
         exports.fhir_bundle_for_patient(clinic.db, doc, pid, clock=clock),
-        exports.export_fhir_bundle(clinic.db, doc, patient_code="A-002", clock=clock),
+        exports.export_fhir_bundle(
+            clinic.db, doc, exports.ExportScope(patient_code="A-002"), clock=clock
+        ),
     ):
         assert bundle_problems(bundle) == []
         (decision,) = [
@@ -277,7 +284,9 @@ def test_fhir_export_scope(clinic: Clinic, clock: FixedClock) -> None:
         exports.fhir_bundle_for_patient(clinic.db, clinic.actors["researcher_sitea"], pid)
     own = exports.fhir_bundle_for_patient(clinic.db, clinic.actors["p_A-001"], pid, clock=clock)
     assert bundle_problems(own) == []
-    site = exports.export_fhir_bundle(clinic.db, system_actor(), site_code="SITEA", clock=clock)
+    site = exports.export_fhir_bundle(
+        clinic.db, system_actor(), exports.ExportScope(site_code="SITEA"), clock=clock
+    )
     assert [
         e["resource"]["identifier"][0]["value"]
         for e in site["entry"]

@@ -9,20 +9,21 @@ import pytest
 
 from microtrial.analysis.blinding import GUESSES
 from microtrial.errors import ConflictError, ValidationError
+from microtrial.interop.k_anonymity import GENERALISATION_LEVELS, apply_k_anonymity
 from microtrial.interop.records import ConditionData, PatientExport
 from microtrial.interop.research import (
-    ALLOWED_COLUMNS,
-    DICTIONARY,
-    GENERALISATION_LEVELS,
-    GUESS_VALUES,
-    QUASI_IDENTIFIERS,
     age_band,
-    apply_k_anonymity,
     build_tables,
     pseudonym,
     research_rows,
     site_key,
     study_day,
+)
+from microtrial.interop.research_dictionary import (
+    ALLOWED_COLUMNS,
+    DICTIONARY,
+    GUESS_VALUES,
+    QUASI_IDENTIFIERS,
 )
 
 SECRET = "rules-secret-0123456789"

@@ -199,7 +199,9 @@ def test_trial_bundle_posted_twice(
 ) -> None:
     run_trial(clinic, clock, "A-001", unblind=unblind)
     doc = clinic.actors["clinician_sitea"]
-    bundle = exports.export_fhir_bundle(clinic.db, doc, patient_code="A-001", clock=clock)
+    bundle = exports.export_fhir_bundle(
+        clinic.db, doc, exports.ExportScope(patient_code="A-001"), clock=clock
+    )
     assert bundle["type"] == "transaction"
     patient = post_twice(fhir_server, bundle)
     subject = f"Patient/{patient['id']}"
@@ -234,7 +236,9 @@ def test_excluded_patient_bundle_posted_twice(
         )
     screened = screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
     assert screened.decision == "do-not-start"
-    bundle = exports.export_fhir_bundle(clinic.db, doc, patient_code="A-002", clock=clock)
+    bundle = exports.export_fhir_bundle(
+        clinic.db, doc, exports.ExportScope(patient_code="A-002"), clock=clock
+    )
     patient = post_twice(fhir_server, bundle)
     found = fhir_server.search("Observation", subject=f"Patient/{patient['id']}")
     (decision,) = [

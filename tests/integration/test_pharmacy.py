@@ -33,12 +33,14 @@ def test_the_lists_hold_only_kits_still_to_prepare_or_hand_out(
     prep = trial_allocation.kit_preparation(clinic.db, staff, trial.id, clock=clock)
     for kit in prep.kits:
         assert len(kit.dose_days) == 5  # Fadiman over a 14-day period: one capsule per dose day
-        pharmacy.record_prepared(clinic.db, staff, trial.id, kit.code, 5, clock=clock)
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", kit.code, 5, clock=clock)
     work = pharmacy.pharmacy_work(clinic.db, staff, clock=clock)
     assert work.to_prepare == []
     assert [(r.trial_id, r.prepared, r.dispensed) for r in work.to_dispense] == [(trial.id, 6, 0)]
     for kit in prep.kits:
-        pharmacy.record_dispensed(clinic.db, staff, trial.id, kit.code.lower(), 5, clock=clock)
+        pharmacy.record_kit_step(
+            clinic.db, staff, trial.id, "dispensed", kit.code.lower(), 5, clock=clock
+        )
     work = pharmacy.pharmacy_work(clinic.db, staff, clock=clock)
     assert (work.to_prepare, work.to_dispense) == ([], [])
     # the next scheduled trial joins the list; a trial of another site is never on it
@@ -59,24 +61,30 @@ def test_prepared_and_dispensed_are_recorded_once_with_who_when_and_capsules(
     code = trial.periods[0].kit_code
     assert code is not None
     with pytest.raises(ConflictError, match="status"):  # not scheduled yet
-        pharmacy.record_prepared(clinic.db, staff, trial.id, code, 5, clock=clock)
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", code, 5, clock=clock)
     trial_lifecycle.transition(
         clinic.db, clinic.actors["clinician_sitea"], trial.id, "schedule", clock=clock
     )
     with pytest.raises(ConflictError, match="not been prepared"):
-        pharmacy.record_dispensed(clinic.db, staff, trial.id, code, 5, clock=clock)
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "dispensed", code, 5, clock=clock)
     for capsules in (0, 400):
         with pytest.raises(ValidationError, match="capsules"):
-            pharmacy.record_prepared(clinic.db, staff, trial.id, code, capsules, clock=clock)
+            pharmacy.record_kit_step(
+                clinic.db, staff, trial.id, "prepared", code, capsules, clock=clock
+            )
     with pytest.raises(NotFound):
-        pharmacy.record_prepared(clinic.db, staff, trial.id, "ZZZZZZZZ", 5, clock=clock)
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", "ZZZZZZZZ", 5, clock=clock)
+    with pytest.raises(ValidationError, match=r"step.*dispensed, prepared"):
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "returned", code, 5, clock=clock)
     with pytest.raises(PermissionDenied):
-        pharmacy.record_prepared(clinic.db, clinic.actors["clinician_sitea"], trial.id, code, 5)
+        pharmacy.record_kit_step(
+            clinic.db, clinic.actors["clinician_sitea"], trial.id, "prepared", code, 5
+        )
     outsider = admin.user_actor(clinic.db, "unblinded_staff_siteb")
     with pytest.raises(NotFound):
-        pharmacy.record_prepared(clinic.db, outsider, trial.id, code, 5, clock=clock)
+        pharmacy.record_kit_step(clinic.db, outsider, trial.id, "prepared", code, 5, clock=clock)
     before = audit_count(clinic.db)
-    done = pharmacy.record_prepared(clinic.db, staff, trial.id, code, 6, clock=clock)
+    done = pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", code, 6, clock=clock)
     assert audit_count(clinic.db) == before + 1
     assert (done.prepared_by, done.prepared_at, done.prepared_capsules) == (
         "unblinded_staff_sitea",
@@ -84,18 +92,18 @@ def test_prepared_and_dispensed_are_recorded_once_with_who_when_and_capsules(
         6,
     )
     with pytest.raises(ConflictError, match="already prepared"):
-        pharmacy.record_prepared(clinic.db, staff, trial.id, code, 6, clock=clock)
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", code, 6, clock=clock)
     with pytest.raises(ValidationError, match="more capsules"):
-        pharmacy.record_dispensed(clinic.db, staff, trial.id, code, 7, clock=clock)
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "dispensed", code, 7, clock=clock)
     clock.advance(days=1)
-    handed = pharmacy.record_dispensed(clinic.db, staff, trial.id, code, 6, clock=clock)
+    handed = pharmacy.record_kit_step(clinic.db, staff, trial.id, "dispensed", code, 6, clock=clock)
     assert (handed.dispensed_by, handed.dispensed_at, handed.dispensed_capsules) == (
         "unblinded_staff_sitea",
         clock(),
         6,
     )
     with pytest.raises(ConflictError, match="already dispensed"):
-        pharmacy.record_dispensed(clinic.db, staff, trial.id, code, 6, clock=clock)
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "dispensed", code, 6, clock=clock)
     [first, *_] = trial_allocation.kit_preparation(clinic.db, staff, trial.id, clock=clock).kits
     assert (first.prepared_capsules, first.dispensed_capsules) == (6, 6)
     assert "arm" not in pharmacy.KitRecord.model_fields
@@ -112,9 +120,9 @@ def test_the_kit_pack_labels_carry_the_configured_wording_and_one_expiry(
     )
     codes = [p.kit_code for p in trial.periods]
     clock.advance(days=-3)  # the second kit was filled three days before the others
-    pharmacy.record_prepared(clinic.db, staff, trial.id, str(codes[1]), 5, clock=clock)
+    pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", str(codes[1]), 5, clock=clock)
     clock.advance(days=3)
-    pharmacy.record_prepared(clinic.db, staff, trial.id, str(codes[0]), 5, clock=clock)
+    pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", str(codes[0]), 5, clock=clock)
     prep = trial_allocation.kit_preparation(clinic.db, staff, trial.id, clock=clock)
     assert prep.emergency_contact == "Clinic A 01632 960000"
     doc = pdfium.PdfDocument(kit_pack_pdf(prep, dt.date(2030, 1, 1)))

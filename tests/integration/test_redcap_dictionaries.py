@@ -15,7 +15,8 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument
 from microtrial.errors import ValidationError
 from microtrial.interop.imported import ImportedInstrument, load_user_instrument
-from microtrial.interop.redcap import dictionary_csv, import_dictionary, read_records
+from microtrial.interop.redcap import dictionary_csv, import_dictionary
+from microtrial.interop.redcap_records import read_records
 from microtrial.services import exports, records
 from microtrial.services.records import DiaryInput
 from microtrial.settings import Settings
@@ -80,7 +81,7 @@ def test_shared_dictionary_imported_answered_exported_equal(
             kept = records.record_diary_entry(db, patient, pid, entry, clock=clock)
             stored[instrument_id] = {k: v for k, v in kept.answers.items() if v is not None}
         project = exports.export_redcap_project(
-            db, doc, patient_code="A-001", instruments=list(saved), clock=clock
+            db, doc, exports.ExportScope(patient_code="A-001"), instruments=list(saved), clock=clock
         )
     finally:
         db.dispose()
@@ -118,7 +119,10 @@ def test_validation_types_and_bounds_refuse_bad_answers(
     # the types and bounds are written back on export, in the same columns
     assert "age,visit,,text,Age,,,number,18,99," in dictionary_csv([imported])
     # a REDCap date is a FHIR date, answered as valueDate
-    from microtrial.interop.questionnaire import questionnaire_from_instrument, response_items
+    from microtrial.interop.questionnaire_export import (
+        questionnaire_from_instrument,
+        response_items,
+    )
 
     kinds = {i["linkId"]: i["type"] for i in questionnaire_from_instrument(imported)["item"]}
     assert kinds == {"age": "text", "seen_on": "date", "count": "integer"}

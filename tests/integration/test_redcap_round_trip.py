@@ -11,7 +11,8 @@ from typing import Any
 
 from helpers import Clinic, FixedClock, run_cli
 from microtrial.domain.catalog import Instrument, load_catalog
-from microtrial.interop.redcap import import_dictionary, read_dictionary, read_records
+from microtrial.interop.redcap import import_dictionary, read_dictionary
+from microtrial.interop.redcap_records import read_records
 from microtrial.services import exports, records
 from microtrial.services.records import DiaryInput
 
@@ -55,7 +56,9 @@ def test_every_catalog_instrument_round_trips_through_redcap(
     chosen = [arg for name in sorted(catalog) for arg in ("--instrument", name)]
     code, out, err = run_cli("export", "redcap-dictionary", *chosen, "--out", str(dictionary))
     assert code == 0, out + err
-    project = exports.export_redcap_project(clinic.db, doc, patient_code="A-001", clock=clock)
+    project = exports.export_redcap_project(
+        clinic.db, doc, exports.ExportScope(patient_code="A-001"), clock=clock
+    )
     text = project.records
 
     # one variable, one column: no name twice in the dictionary or the records header

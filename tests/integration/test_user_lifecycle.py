@@ -79,10 +79,10 @@ def test_deactivation_and_role_change_end_sessions_and_are_audited(
 ) -> None:
     admin_a, _ = admins
     pharmacist, version = live(clinic, "unblinded_staff_sitea")
-    users.deactivate_user(clinic.db, admin_a, "Unblinded_Staff_SiteA", clock=clock)
+    users.set_active(clinic.db, admin_a, "Unblinded_Staff_SiteA", False, clock=clock)
     assert not still_valid(clinic, pharmacist, version)
     assert auth.authenticate(clinic.db, "unblinded_staff_sitea", PASSWORD) is None
-    users.reactivate_user(clinic.db, admin_a, "unblinded_staff_sitea", clock=clock)
+    users.set_active(clinic.db, admin_a, "unblinded_staff_sitea", True, clock=clock)
     assert not still_valid(clinic, pharmacist, version)  # an old session stays ended
     researcher, version = live(clinic, "researcher_sitea")
     users.set_role(clinic.db, admin_a, "researcher_sitea", "clinician", clock=clock)
@@ -95,10 +95,10 @@ def test_deactivation_and_role_change_end_sessions_and_are_audited(
         users.set_role(clinic.db, admin_a, "p_A-001", "unblinded_staff", clock=clock)
     assert patient_role.value.field == "role"
     with pytest.raises(ValidationError):
-        users.deactivate_user(clinic.db, admin_a, "admin_a", clock=clock)  # not oneself
+        users.set_active(clinic.db, admin_a, "admin_a", False, clock=clock)  # not oneself
     with pytest.raises(PermissionDenied):
-        users.deactivate_user(clinic.db, clinic.actors["clinician_sitea"], "p_A-001")
-    users.deactivate_user(clinic.db, system_actor("ops"), "clinician_siteb", clock=clock)
+        users.set_active(clinic.db, clinic.actors["clinician_sitea"], "p_A-001", False)
+    users.set_active(clinic.db, system_actor("ops"), "clinician_siteb", False, clock=clock)
 
 
 def test_an_admin_administers_their_own_site_only(
@@ -111,7 +111,7 @@ def test_an_admin_administers_their_own_site_only(
             username="mole", password=PASSWORD, clock=clock,
         )  # fmt: skip
     for change in (
-        lambda: users.deactivate_user(clinic.db, admin_b, "clinician_sitea", clock=clock),
+        lambda: users.set_active(clinic.db, admin_b, "clinician_sitea", False, clock=clock),
         lambda: users.set_role(clinic.db, admin_b, "researcher_sitea", "admin", clock=clock),
         lambda: users.set_user_password(clinic.db, admin_b, "clinician_sitea", NEW),
         lambda: admin.set_backfill_days(clinic.db, admin_b, "SITEA", 7, clock=clock),

@@ -120,6 +120,14 @@ def tagged(response: Response, version: int) -> None:
     response.headers["ETag"] = etag_for(version)
 
 
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+VR = TypeVar("VR", bound=_Versioned)
+
+
 @dataclass(frozen=True)
 class Precondition:
     """An update's If-Match header and the response its new ETag goes on."""
@@ -134,6 +142,12 @@ class Precondition:
     def tag(self, version: int) -> None:
         """Give the response the ETag of the new ``version``."""
         tagged(self.response, version)
+
+    def apply(self, change: Callable[[int], VR]) -> VR:
+        """Run ``change`` at the version If-Match names; the response gets the new ETag."""
+        new = change(self.expected())
+        self.tag(new.version)
+        return new
 
 
 async def _precondition(response: Response, if_match: IfMatchHeader = None) -> Precondition:

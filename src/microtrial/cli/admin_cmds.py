@@ -145,7 +145,7 @@ def user_deactivate(username: UsernameArg, database_url: DatabaseUrlOpt = None) 
     from microtrial.services import users
 
     with open_db(database_url) as db, handle_errors():
-        users.deactivate_user(db, system_actor(), username)
+        users.set_active(db, system_actor(), username, False)
     console.print(f"user {username} deactivated; their sessions and tokens have ended")
 
 
@@ -155,7 +155,7 @@ def user_reactivate(username: UsernameArg, database_url: DatabaseUrlOpt = None) 
     from microtrial.services import users
 
     with open_db(database_url) as db, handle_errors():
-        users.reactivate_user(db, system_actor(), username)
+        users.set_active(db, system_actor(), username, True)
     console.print(f"user {username} reactivated")
 
 

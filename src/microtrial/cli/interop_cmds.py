@@ -56,9 +56,8 @@ def export_fhir(
 
     check_output(out, "--out")
     with open_db(database_url) as db, handle_errors():
-        bundle = exports.export_fhir_bundle(
-            db, system_actor(), patient_code=patient, trial_id=trial, site_code=site
-        )
+        scope = exports.ExportScope(patient, trial, site)
+        bundle = exports.export_fhir_bundle(db, system_actor(), scope)
     write_private(out, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
     console.print(f"wrote {len(bundle['entry'])} entries to {out}", highlight=False)
 
@@ -146,14 +145,8 @@ def export_redcap_records(
 
     check_output(out, "--out")
     with open_db(database_url) as db, handle_errors():
-        project = exports.export_redcap_project(
-            db,
-            system_actor(),
-            patient_code=patient,
-            trial_id=trial,
-            site_code=site,
-            instruments=instrument,
-        )
+        scope = exports.ExportScope(patient, trial, site)
+        project = exports.export_redcap_project(db, system_actor(), scope, instruments=instrument)
     events = out.with_name(f"{out.stem}_events.csv")
     mapping = out.with_name(f"{out.stem}_instrument_event_mapping.csv")
     write_private(out, project.records)

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from microtrial.domain.catalog import Catalog, Instrument
 from microtrial.domain.lifecycle import TrialStatus, status_of
 from microtrial.interop.imported import ImportedInstrument
-from microtrial.interop.questionnaire import (
+from microtrial.interop.questionnaire_export import (
     authored_response_items,
     canonical_url,
     fhir_text,

@@ -1,4 +1,4 @@
-"""REDCap data dictionaries in and out, and diary records as a REDCap import CSV.
+"""REDCap data dictionaries in (import as catalog instruments) and out.
 
 Import: the 18-column data dictionary CSV (human headers, or the API's snake_case keys; with or
 without a byte-order mark), one catalog instrument per form. Field types:
@@ -28,13 +28,9 @@ warning). Branching logic is parsed (``domain.branching``); logic the parser doe
 is a warning and the item is always shown. The source rows are kept, so export -> import gives
 back the identical instrument.
 
-Export: a REDCap variable is one column per record, so names must be unique across the project.
-:func:`variable_names` keeps an item id where it is unique and prefixes it with the instrument
-id where it is not (PHQ-9 and GAD-7 both have ``q1``: ``phq9_q1``, ``gad7_q1``); for catalog
-instruments the decision is taken over the whole catalog, so every dictionary and records export
-names an item the same way. Importing a form named after a catalog instrument maps the prefixed
-names back to the catalog item ids, and :func:`read_records` reads a records CSV back into
-answers per record, event and form.
+Export: the dictionary rows of a project's instruments, under the variable names of
+``interop.redcap_names`` (unique across the project); ``interop.redcap_records`` writes the
+diary records under the same names and reads a records CSV back.
 """
 
 from __future__ import annotations
@@ -42,7 +38,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,24 +48,18 @@ from microtrial.domain.text_formats import FORMATS, format_value
 from microtrial.errors import ValidationError
 from microtrial.files import spreadsheet_safe, spreadsheet_unescape
 from microtrial.interop.imported import ImportedInstrument, build_instrument
-from microtrial.interop.records import PatientExport
+from microtrial.interop.redcap_names import catalog_item_ids, check_name, variable_names
 
 __all__ = [
     "HEADERS",
     "KEYS",
     "DictionaryImport",
-    "RecordsExport",
-    "catalog_item_ids",
     "decode_dictionary",
     "dictionary_csv",
     "dictionary_rows",
     "import_dictionary",
     "parse_choices",
     "read_dictionary",
-    "read_records",
-    "records_csv",
-    "records_export",
-    "variable_names",
 ]
 
 HEADERS = (
@@ -414,110 +403,6 @@ def _title(form_name: str) -> str:
     return form_name.replace("_", " ").strip().capitalize() or form_name
 
 
-# ----------------------------------------------------------------------------- variable names
-
-# REDCap's own columns in a records import; no item may take one of these names.
-RESERVED_NAMES = frozenset(
-    {
-        "record_id",
-        "redcap_event_name",
-        "redcap_repeat_instrument",
-        "redcap_repeat_instance",
-        "redcap_data_access_group",
-        "redcap_survey_identifier",
-    }
-)
-NAME_LIMIT = 100  # REDCap refuses longer variable names (it recommends at most 26 characters)
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def _catalog_names(catalog: Mapping[str, Instrument]) -> dict[str, dict[str, str]]:
-    """Catalog items' variable names, decided over the whole catalog so every export agrees."""
-    counts = Counter(item.id for instrument in catalog.values() for item in instrument.items)
-    return {
-        form: {
-            item.id: f"{form}_{item.id}"
-            if counts[item.id] > 1 or item.id in RESERVED_NAMES
-            else item.id
-            for item in instrument.items
-        }
-        for form, instrument in catalog.items()
-    }
-
-
-def variable_names(
-    forms: Mapping[str, Sequence[str]],
-    *,
-    verbatim: Collection[str] = (),
-    catalog: Mapping[str, Instrument] | None = None,
-) -> dict[str, dict[str, str]]:
-    """The REDCap variable name of every item of a project: form -> item id -> name.
-
-    A catalog form's names are the same in every export (an item id that two catalog
-    instruments share is always ``<instrument>_<item>``: PHQ-9's ``q1`` is ``phq9_q1``). Other
-    forms keep their item ids unless another form of the project uses the same name, then
-    they are prefixed too; a ``verbatim`` form (REDCap rows kept as imported) is never renamed,
-    so a clash there is refused. Names must end up unique: a REDCap variable is one column.
-    """
-    shipped = dict(load_catalog().instruments if catalog is None else catalog)
-    every = _catalog_names(shipped)
-    fixed = {form: every[form] for form in forms if form in every}
-    fixed = {form: names for form, names in fixed.items() if form not in verbatim}
-    raw = Counter(item for form, items in forms.items() if form not in fixed for item in set(items))
-    taken = {name for names in fixed.values() for name in names.values()}
-    names: dict[str, dict[str, str]] = {}
-    for form, items in forms.items():
-        if form in fixed:
-            names[form] = {item: fixed[form].get(item, f"{form}_{item}") for item in items}
-            continue
-        names[form] = {}
-        for item in dict.fromkeys(items):
-            if form in verbatim:
-                # the source project's own names: unique there, refused if another form has one
-                if raw[item] > 1 or item in taken:
-                    raise ValidationError(
-                        "instruments",
-                        f"field {item!r} of form {form!r} is also a field of another form; "
-                        "export them as separate REDCap projects",
-                        value=item,
-                    )
-                names[form][item] = item
-                continue
-            clash = raw[item] > 1 or item in taken or item in RESERVED_NAMES
-            names[form][item] = f"{form}_{item}" if clash else item
-    completes = {f"{form}_complete" for form in forms}
-    owners: dict[str, str] = {}
-    for form, mapping in names.items():
-        for name in mapping.values():
-            if name in owners or (form not in verbatim and name in completes):
-                raise ValidationError(
-                    "instruments",
-                    f"variable {name!r} would be two REDCap columns "
-                    f"(forms {owners.get(name, form)!r} and {form!r})",
-                    value=name,
-                )
-            owners[name] = form
-    return names
-
-
-def _check_name(name: str) -> None:
-    if not _NAME_RE.match(name) or len(name) > NAME_LIMIT:
-        raise ValidationError(
-            "field_name",
-            f"{name!r} is not a REDCap variable name",
-            value=name,
-            allowed=f"lowercase letters, digits and _, starting with a letter, <= {NAME_LIMIT}",
-        )
-
-
-def catalog_item_ids(form: str, catalog: Mapping[str, Instrument] | None = None) -> dict[str, str]:
-    """For a form named after a catalog instrument: exported variable name -> catalog item id."""
-    shipped = dict(load_catalog().instruments if catalog is None else catalog)
-    if form not in shipped:
-        return {}
-    return {name: item for item, name in _catalog_names(shipped)[form].items()}
-
-
 # ----------------------------------------------------------------------------- export
 
 
@@ -539,7 +424,7 @@ def _generated_rows(
     for item in instrument.items:
         row = dict.fromkeys(KEYS, "")
         name = names.get(item.id, item.id)
-        _check_name(name)
+        check_name(name)
         row.update(
             field_name=name,
             form_name=instrument.id,
@@ -629,168 +514,3 @@ def dictionary_csv(
     for row in dictionary_rows(instruments):
         writer.writerow([spreadsheet_safe(row[key]) for key in KEYS])
     return out.getvalue()
-
-
-def _value(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
-
-
-def _event_label(day: int) -> str:
-    """The event's name; REDCap derives ``day_1_arm_1`` from "Day 1" (``m``: before day 1)."""
-    return f"Day {day}" if day >= 0 else f"Day m{-day}"
-
-
-def _event_name(day: int) -> str:
-    return f"day_{day}_arm_1" if day >= 0 else f"day_m{-day}_arm_1"
-
-
-@dataclass(frozen=True)
-class RecordsExport:
-    """A longitudinal REDCap import: records, their events, and which form each event holds."""
-
-    records: str
-    events: str
-    mapping: str
-
-
-def records_export(
-    patients: Sequence[PatientExport],
-    *,
-    instruments: Sequence[str] | None = None,
-    catalog_instruments: Mapping[str, Instrument] | None = None,
-) -> RecordsExport:
-    """Diary entries as REDCap import CSVs: records, events and the instrument-event mapping.
-
-    Records: one row per record (patient) and event (study day): ``record_id``,
-    ``redcap_event_name``, then every item of the instruments seen under its variable name
-    (:func:`variable_names`, as in the dictionary export; checkbox choices are
-    ``field___code``, booleans 1/0) and ``<form>_complete`` (2). Events (arm 1): one per study
-    day with data, ``event_name,arm_num,unique_event_name,custom_event_label``. Mapping
-    (``arm_num,unique_event_name,form``): every exported form on every event, as any
-    instrument may be filled on any day.
-    """
-    known = dict(load_catalog().instruments if catalog_instruments is None else catalog_instruments)
-    entries = [
-        (patient, entry)
-        for patient in patients
-        for entry in patient.diary
-        if instruments is None or entry.instrument_id in instruments
-    ]
-    # every form's items: the instrument's, then any other answer stored (none is dropped)
-    forms: dict[str, list[str]] = {}
-    for _, entry in entries:
-        form = known.get(entry.instrument_id)
-        items = forms.setdefault(
-            entry.instrument_id, [i.id for i in form.items] if form is not None else []
-        )
-        items.extend(sorted(k for k in entry.answers if k not in items))
-    names = variable_names(forms, catalog=known)
-    by_key: dict[tuple[str, int], dict[str, str]] = {}
-    for patient, entry in entries:
-        record = f"{patient.site_code}-{patient.study_code}"
-        days = (entry.local_date - patient.reference_date).days
-        day = days + 1 if days >= 0 else days
-        row = by_key.setdefault(
-            (record, day), {"record_id": record, "redcap_event_name": _event_name(day)}
-        )
-        for key, value in entry.answers.items():
-            row[names[entry.instrument_id][key]] = _value(value)
-        row[f"{entry.instrument_id}_complete"] = "2"
-    columns = ["record_id", "redcap_event_name"]
-    for form_id, items in forms.items():
-        columns.extend(names[form_id][item] for item in items)
-        columns.append(f"{form_id}_complete")
-    out = io.StringIO()
-    safe = {c: spreadsheet_safe(c) for c in columns}  # an imported field name may be a formula
-    writer = csv.DictWriter(out, fieldnames=list(safe.values()), lineterminator="\n", restval="")
-    writer.writeheader()
-    for row_key in sorted(by_key):
-        writer.writerow({safe[c]: spreadsheet_safe(v) for c, v in by_key[row_key].items()})
-    study_days = sorted({day for _, day in by_key})
-    events = io.StringIO()
-    table = csv.writer(events, lineterminator="\n")
-    table.writerow(["event_name", "arm_num", "unique_event_name", "custom_event_label"])
-    table.writerows([_event_label(day), 1, _event_name(day), ""] for day in study_days)
-    mapping = io.StringIO()
-    table = csv.writer(mapping, lineterminator="\n")
-    table.writerow(["arm_num", "unique_event_name", "form"])
-    table.writerows([1, _event_name(day), form] for day in study_days for form in forms)
-    return RecordsExport(out.getvalue(), events.getvalue(), mapping.getvalue())
-
-
-def records_csv(
-    patients: Sequence[PatientExport],
-    *,
-    instruments: Sequence[str] | None = None,
-    catalog_instruments: Mapping[str, Instrument] | None = None,
-) -> str:
-    """Diary entries as a REDCap records import CSV (see :func:`records_export`)."""
-    return records_export(
-        patients, instruments=instruments, catalog_instruments=catalog_instruments
-    ).records
-
-
-# ----------------------------------------------------------------------------- records import
-
-
-def _form_of(imported: ImportedInstrument) -> str:
-    """The REDCap form an imported instrument came from (its id when it has no source rows)."""
-    rows = imported.fields[1:] or imported.fields
-    return rows[-1]["form_name"].strip() if rows else imported.instrument.id
-
-
-def _typed(item_type: str, cell: str) -> Any:
-    if item_type == "integer":
-        return int(cell)
-    if item_type == "boolean":
-        return cell == "1"
-    return cell
-
-
-def read_records(
-    data: str | bytes, instruments: Sequence[ImportedInstrument]
-) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """A records CSV read back: (record, event, form) -> item id -> value, typed by the items.
-
-    ``instruments`` come from importing the project's data dictionary; a form counts on a row
-    when its ``<form>_complete`` cell is filled, and an empty cell is an unanswered item.
-    """
-    if isinstance(data, bytes):
-        data = data.decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(data.removeprefix("\ufeff"), newline="")))
-    columns = {spreadsheet_unescape(c) for c in (rows[0] if rows else {})}
-    forms: dict[str, tuple[Instrument, dict[str, str]]] = {}
-    for imported in instruments:
-        form = _form_of(imported)
-        back = catalog_item_ids(form)
-        names = {item: name for name, item in back.items()}
-        forms[form] = (
-            imported.instrument,
-            {i.id: names.get(i.id, i.id) for i in imported.instrument.items},
-        )
-    missing = [f"{form}_complete" for form in forms if f"{form}_complete" not in columns and rows]
-    if missing:
-        raise ValidationError("records", "columns missing", allowed=missing)
-    result: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for number, raw in enumerate(rows, start=2):
-        row = {spreadsheet_unescape(k): spreadsheet_unescape(v or "") for k, v in raw.items()}
-        for form, (instrument, columns_of) in forms.items():
-            if not row.get(f"{form}_complete"):
-                continue
-            answers: dict[str, Any] = {}
-            for item in instrument.items:
-                cell = row.get(columns_of[item.id], "")
-                if cell == "":
-                    continue
-                try:
-                    answers[item.id] = _typed(item.type, cell)
-                except ValueError as err:
-                    raise ValidationError(
-                        "records", f"row {number}: {columns_of[item.id]}: not a {item.type}"
-                    ) from err
-            result[(row.get("record_id", ""), row.get("redcap_event_name", ""), form)] = answers
-    return result

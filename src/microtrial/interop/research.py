@@ -20,6 +20,9 @@ The rules, in one place (and written into every manifest):
   be shared by at least ``k`` patients (k-anonymity, Sweeney 2002); below ``k`` the export
   generalises step by step, withholds the patients still in too small a class as the last step,
   and refuses when fewer than ``k`` would remain.
+
+The data dictionary lives in ``interop.research_dictionary`` and the k-anonymity steps in
+``interop.k_anonymity``; this module builds, checks and writes the tables.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,24 +38,26 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from microtrial.domain.lifecycle import TrialStatus
-from microtrial.errors import ConflictError, ValidationError
+from microtrial.errors import ValidationError
 from microtrial.files import private_file, spreadsheet_safe_frame, write_private
+from microtrial.interop.k_anonymity import (
+    GENERALISATION_LEVELS,
+    PATIENT_QUASI_IDENTIFIERS,
+    apply_k_anonymity,
+)
 from microtrial.interop.records import PatientExport
+from microtrial.interop.research_dictionary import (
+    ALLOWED_COLUMNS,
+    BLINDED,
+    DICTIONARY,
+    NONE,
+    QUASI_IDENTIFIERS,
+)
 
 __all__ = [
-    "ALLOWED_COLUMNS",
-    "DICTIONARY",
-    "GENERALISATION_LEVELS",
-    "GUESS_VALUES",
-    "PATIENT_QUASI_IDENTIFIERS",
-    "QUASI_IDENTIFIERS",
     "RULE_SET",
-    "ColumnSpec",
-    "KAnonymityResult",
     "ResearchTables",
     "age_band",
-    "apply_k_anonymity",
     "build_tables",
     "pseudonym",
     "research_rows",
@@ -64,258 +68,6 @@ __all__ = [
 
 RULE_SET = "microtrial-deid-2"
 MIN_SECRET_LENGTH = 16
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One released column in the data dictionary: its type, unit, allowed values and meaning."""
-
-    type: Literal["integer", "number", "string", "date", "boolean"]
-    description: str
-    unit: str | None = None
-    allowed: tuple[str, ...] | None = None
-    value_range: tuple[int, int] | None = None
-    codes: Mapping[str, str] = field(default_factory=dict)
-    quasi_identifier: bool = False
-
-    def entry(self, name: str) -> dict[str, Any]:
-        """This column's manifest entry (keys without a value are left out)."""
-        out: dict[str, Any] = {"name": name, "type": self.type, "description": self.description}
-        if self.unit:
-            out["unit"] = self.unit
-        if self.allowed is not None:
-            out["allowed"] = list(self.allowed)
-        if self.value_range is not None:
-            out["range"] = {"min": self.value_range[0], "max": self.value_range[1]}
-        if self.codes:
-            out["codes"] = dict(self.codes)
-        out["quasi_identifier"] = self.quasi_identifier
-        return out
-
-
-# Every cell has a value: a missing value is written as a code listed in the dictionary, never
-# as an empty cell. An empty cell makes readers guess (Dask infers each column's type from the
-# first rows and fails when a column empty there holds text further down; Arrow and DuckDB read
-# an all-empty column as null/text), so without codes the same file reads differently.
-NONE = "none"
-BLINDED = "blinded"
-_ARM = ColumnSpec(
-    "string",
-    "Arm of the period the row falls in, released only for unblinded trials",
-    allowed=("active", "placebo", BLINDED, NONE),
-    codes={
-        BLINDED: "the trial is still blinded",
-        NONE: "no period: run-in days, or a day outside every trial",
-    },
-)
-_PATIENT = ColumnSpec("string", "Patient pseudonym (keyed HMAC-SHA256; 'P' + 16 hex digits)")
-_TRIAL = ColumnSpec(
-    "string",
-    "Trial pseudonym (keyed HMAC-SHA256; 'T' + 16 hex digits)",
-    codes={NONE: "the row falls outside every trial"},
-)
-_STUDY_DAY = ColumnSpec(
-    "integer", "Study day: day 1 = the trial's start, the day before is -1 (no day 0)", unit="day"
-)
-_PERIOD = ColumnSpec(
-    "integer",
-    "Treatment period number within the trial",
-    value_range=(0, 1000),
-    codes={"0": "no period: run-in days, or a day outside every trial"},
-)
-_WASH_IN = ColumnSpec(
-    "integer", "Wash-in days at the start of each period (not analysed)", unit="day"
-)
-_GRADE_RANGE = (1, 5)
-# the guesses a patient can give (analysis.blinding.GUESSES; interop may not import analysis,
-# so a test keeps the two equal)
-GUESS_VALUES = ("active", "placebo", "dont_know")
-
-DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
-    "patients": {
-        "patient": _PATIENT,
-        "site": ColumnSpec(
-            "string",
-            "Site pseudonym (keyed HMAC-SHA256; 'S' + 8 hex digits)",
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
-        "age_band": ColumnSpec(
-            "string",
-            "Age at the reference date in 10-year bands; 90 and over as '90+'",
-            unit="year",
-            allowed=(
-                "<18",
-                "18-19",
-                *(f"{low}-{low + 9}" for low in range(20, 90, 10)),
-                "90+",
-                "18-44",
-                "45-89",
-                "*",
-            ),
-            codes={
-                "18-44": "wide band (k-anonymity)",
-                "45-89": "wide band (k-anonymity)",
-                "*": "suppressed (k-anonymity)",
-            },
-            quasi_identifier=True,
-        ),
-        "sex": ColumnSpec(
-            "string",
-            "Sex as recorded",
-            allowed=("female", "male", "other", "*"),
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
-        "condition": ColumnSpec(
-            "string",
-            "Catalog condition groups ('+'-joined); codes outside the catalog count as 'other'",
-            codes={"none": "no condition recorded", "*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
-        "n_trials": ColumnSpec(
-            "integer",
-            "Number of trials of the patient (also the patient's row count in trials)",
-            value_range=(0, 1000),
-            quasi_identifier=True,
-        ),
-    },
-    "trials": {
-        "trial": ColumnSpec("string", "Trial pseudonym (keyed HMAC-SHA256; 'T' + 16 hex digits)"),
-        "patient": _PATIENT,
-        "status": ColumnSpec(
-            "string", "Trial status at export", allowed=tuple(s.value for s in TrialStatus)
-        ),
-        "substance": ColumnSpec(
-            "string",
-            "Catalog substance id",
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
-        "regimen": ColumnSpec(
-            "string",
-            "Catalog regimen template id",
-            codes={"*": "suppressed (k-anonymity)"},
-            quasi_identifier=True,
-        ),
-        "run_in_days": ColumnSpec("integer", "Run-in (baseline) length", unit="day"),
-        "period_days": ColumnSpec("integer", "Length of each treatment period", unit="day"),
-        "wash_in_days": _WASH_IN,
-        "n_periods": ColumnSpec("integer", "Number of treatment periods"),
-        "unblinded": ColumnSpec("boolean", "The trial's arms are released"),
-        "unblinded_early": ColumnSpec("boolean", "The blind was broken before completion"),
-    },
-    "periods": {
-        "trial": ColumnSpec("string", "Trial pseudonym (keyed HMAC-SHA256; 'T' + 16 hex digits)"),
-        "period": ColumnSpec(
-            "integer", "Treatment period number within the trial", value_range=(1, 1000)
-        ),
-        "block": ColumnSpec("integer", "Randomisation block (a pair of periods)"),
-        "start_day": ColumnSpec("integer", "First study day of the period", unit="day"),
-        "end_day": ColumnSpec("integer", "Last study day of the period", unit="day"),
-        "wash_in_days": _WASH_IN,
-        "arm": ColumnSpec(
-            "string",
-            "The period's arm, released only for unblinded trials",
-            allowed=("active", "placebo", BLINDED),
-            codes={BLINDED: "the trial is still blinded"},
-        ),
-    },
-    "scores": {
-        "patient": _PATIENT,
-        "trial": _TRIAL,
-        "study_day": _STUDY_DAY,
-        "period": _PERIOD,
-        "arm": _ARM,
-        "instrument": ColumnSpec("string", "Catalog instrument id (e.g. daily_diary, phq9)"),
-        "score": ColumnSpec("string", "Score id within the instrument (e.g. average_pain)"),
-        "value": ColumnSpec(
-            "number", "The score's value", unit="instrument points (see the catalog)"
-        ),
-    },
-    "doses": {
-        "patient": _PATIENT,
-        "trial": _TRIAL,
-        "study_day": _STUDY_DAY,
-        "period": _PERIOD,
-        "arm": _ARM,
-        "status": ColumnSpec("string", "Dose record status (e.g. taken)"),
-    },
-    "adverse_events": {
-        "patient": _PATIENT,
-        "trial": _TRIAL,
-        "onset_day": ColumnSpec("integer", "Study day of onset", unit="day"),
-        "resolved_day": ColumnSpec(
-            "integer",
-            "Study day of resolution",
-            unit="day",
-            codes={"0": "not resolved (there is no study day 0)"},
-        ),
-        "period": _PERIOD,
-        "arm": _ARM,
-        "grade": ColumnSpec("integer", "CTCAE grade", value_range=_GRADE_RANGE),
-        "serious": ColumnSpec("boolean", "Serious adverse event"),
-    },
-    "guesses": {
-        "patient": _PATIENT,
-        "trial": _TRIAL,
-        "period": ColumnSpec("integer", "Period the guess is about", value_range=(1, 1000)),
-        "guess": ColumnSpec("string", "The patient's guess of the arm", allowed=GUESS_VALUES),
-        "confidence": ColumnSpec(
-            "integer",
-            "Confidence in the guess",
-            unit="%",
-            value_range=(-1, 100),
-            codes={"-1": "not given"},
-        ),
-        "arm": ColumnSpec(
-            "string",
-            "The period's true arm, released only for unblinded trials",
-            allowed=("active", "placebo", BLINDED, NONE),
-            codes={BLINDED: "the trial is still blinded", NONE: "no such period"},
-        ),
-    },
-}
-ALLOWED_COLUMNS: dict[str, tuple[str, ...]] = {
-    table: tuple(columns) for table, columns in DICTIONARY.items()
-}
-QUASI_IDENTIFIERS: dict[str, tuple[str, ...]] = {
-    table: tuple(name for name, spec in columns.items() if spec.quasi_identifier)
-    for table, columns in DICTIONARY.items()
-    if any(spec.quasi_identifier for spec in columns.values())
-}
-
-# k-anonymity is checked per patient over every released column that describes the patient
-# (not a measurement): the patients table's quasi-identifiers plus, from the trials table, the set
-# of substances and of regimens the patient took (a patient alone on a rare regimen is singled
-# out by it just as by a rare age). ``n_trials`` cannot be coarsened (the trials table's rows
-# give it away), so patients whose class stays too small are withheld (all their rows): first,
-# before the condition group goes, only when fewer than k patients would go (the outliers, as
-# Sweeney's Datafly suppresses them); at the last step, as many as must, while k remain.
-PATIENT_QUASI_IDENTIFIERS = (*QUASI_IDENTIFIERS["patients"], *QUASI_IDENTIFIERS["trials"])
-
-# Generalisation ladder: each level coarsens one more quasi-identifier. The condition group is
-# the research variable (the cohort page pools by it), so it is coarsened last, and at first only
-# for the groups that hold fewer than k patients.
-GENERALISATION_LEVELS: tuple[str, ...] = (
-    "10-year age bands, site, condition group, sex, number of trials, substance, regimen",
-    "site suppressed",
-    "regimen suppressed",
-    "age in 3 wide bands (18-44, 45-89, 90+ kept as 90+ is already coarse)",
-    "sex suppressed",
-    "age suppressed",
-    "condition groups with fewer than k patients suppressed",
-    "substance suppressed",
-    "fewer than k patients, alone in too small a class, withheld (every row of theirs)",
-    "condition group suppressed",
-    "condition group suppressed; patients still in too small a class withheld",
-)
-_REGIMEN_LEVEL = 2
-_SUBSTANCE_LEVEL = 7
-_OUTLIER_LEVEL = 8
-_CONDITION_LEVEL = 9
-_WITHHOLD_LEVEL = len(GENERALISATION_LEVELS) - 1
-_WIDE_BANDS = ((18, 44, "18-44"), (45, 89, "45-89"))
 
 
 def site_key(secret: str, site_code: str) -> bytes:
@@ -349,126 +101,6 @@ def study_day(day: Any, reference: Any) -> int:
     """Study day of ``day`` counted from ``reference`` = day 1 (no day 0, SDTM convention)."""
     delta = int((day - reference).days)
     return delta + 1 if delta >= 0 else delta
-
-
-def _widen(band: str) -> str:
-    if band in ("90+", "<18", "*"):
-        return band
-    low = int(band.split("-")[0])
-    for start, end, label in _WIDE_BANDS:
-        if start <= low <= end:
-            return label
-    return band
-
-
-def _generalise(patients: pd.DataFrame, level: int, k: int) -> pd.DataFrame:
-    out = patients.copy()
-    if level >= 1:
-        out["site"] = "*"
-    if level >= _REGIMEN_LEVEL:
-        out["regimen"] = "*"
-    if level >= 3:
-        out["age_band"] = out["age_band"].map(_widen)
-    if level >= 4:
-        out["sex"] = "*"
-    if level >= 5:
-        out["age_band"] = "*"
-    if level >= 6:
-        sizes = out["condition"].map(out["condition"].value_counts())
-        out.loc[sizes < k, "condition"] = "*"
-    if level >= _SUBSTANCE_LEVEL:
-        out["substance"] = "*"
-    if level >= _CONDITION_LEVEL:
-        out["condition"] = "*"
-    return out
-
-
-def _class_sizes(patients: pd.DataFrame) -> pd.Series:
-    """For each patient, how many patients share all their quasi-identifiers."""
-    keys = [tuple(row) for row in patients[list(PATIENT_QUASI_IDENTIFIERS)].itertuples(False)]
-    counts = Counter(keys)
-    return pd.Series([counts[key] for key in keys], index=patients.index, dtype="int64")
-
-
-def _profiles(patients: pd.DataFrame, trials: pd.DataFrame | None) -> pd.DataFrame:
-    """The patients table plus each patient's substances and regimens ('+'-joined, sorted)."""
-    out = patients.copy()
-    for column in QUASI_IDENTIFIERS["trials"]:
-        taken: dict[str, set[str]] = {}
-        if trials is not None:
-            for pid, value in zip(trials["patient"], trials[column], strict=True):
-                taken.setdefault(str(pid), set()).add(str(value))
-        out[column] = ["+".join(sorted(taken.get(str(pid), ()))) or NONE for pid in out["patient"]]
-    return out
-
-
-@dataclass(frozen=True)
-class KAnonymityResult:
-    """The patients and trials tables after generalisation, and how far it had to go."""
-
-    patients: pd.DataFrame
-    level: int
-    smallest_class: int
-    trials: pd.DataFrame | None = None
-    withheld: frozenset[str] = frozenset()
-
-
-def apply_k_anonymity(
-    patients: pd.DataFrame,
-    k: int,
-    policy: Literal["generalise", "refuse"] = "generalise",
-    trials: pd.DataFrame | None = None,
-) -> KAnonymityResult:
-    """Generalise quasi-identifiers until every class holds ``k`` patients, or refuse.
-
-    The classes are formed over ``PATIENT_QUASI_IDENTIFIERS``: the patients table's columns and
-    each patient's substances and regimens from ``trials``. Raises ConflictError when the data
-    cannot reach ``k`` (too few patients, or ``policy`` is ``refuse`` and the ungeneralised
-    table is below ``k``).
-    """
-    if k < 2:
-        raise ValidationError("k", f"{k} is too small", value=k, allowed="2 or more")
-    if patients.empty:
-        raise ConflictError("k-anonymity: no patients to export")
-    profiles = _profiles(patients, trials)
-    levels = range(len(GENERALISATION_LEVELS)) if policy == "generalise" else range(1)
-    smallest = 0
-    for level in levels:
-        candidate = _generalise(profiles, level, k)
-        sizes = _class_sizes(candidate)
-        kept = sizes >= k
-        outliers = level == _OUTLIER_LEVEL and (~kept).sum() < k
-        if (outliers or level == _WITHHOLD_LEVEL) and kept.sum() >= k:
-            withheld = frozenset(str(p) for p in candidate.loc[~kept, "patient"])
-            candidate, sizes = candidate[kept], sizes[kept]
-        else:
-            withheld = frozenset()
-        smallest = int(sizes.min())
-        if smallest >= k:
-            return KAnonymityResult(
-                candidate[list(patients.columns)].reset_index(drop=True),
-                level,
-                smallest,
-                _generalise_trials(trials, level, withheld),
-                withheld,
-            )
-    raise ConflictError(
-        f"k-anonymity: export refused; a quasi-identifier class holds {smallest} patient(s), "
-        f"fewer than k={k} ({policy})"
-    )
-
-
-def _generalise_trials(
-    trials: pd.DataFrame | None, level: int, withheld: frozenset[str]
-) -> pd.DataFrame | None:
-    if trials is None:
-        return None
-    out = trials[~trials["patient"].isin(withheld)].reset_index(drop=True)
-    if level >= _REGIMEN_LEVEL:
-        out["regimen"] = "*"
-    if level >= _SUBSTANCE_LEVEL:
-        out["substance"] = "*"
-    return out
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from microtrial.domain.adverse_events import (
 )
 from microtrial.domain.alerts import AdverseEventReport, check_adverse_event
 from microtrial.domain.catalog import load_catalog
-from microtrial.errors import NotFound, StaleVersion
 from microtrial.services.alerts import raise_alerts
 from microtrial.services.common import (
     Clock,
@@ -201,11 +200,13 @@ def review_adverse_event(
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
-        old = current_version(session, AdverseEventRow, record_id)
-        if old.patient_id != patient.id:
-            raise NotFound(f"record: no record {record_id}")
-        if expected_version is not None and old.version != expected_version:
-            raise StaleVersion(expected_version, old.version)
+        old = current_version(
+            session,
+            AdverseEventRow,
+            record_id,
+            expected_version=expected_version,
+            patient_id=patient.id,
+        )
         check_review(
             review.action,
             old.status,

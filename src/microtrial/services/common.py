@@ -21,7 +21,7 @@ from microtrial.domain.access import (
     sees_site,
 )
 from microtrial.domain.actors import Actor
-from microtrial.errors import NotFound, OutOfScope, PermissionDenied, ValidationError
+from microtrial.errors import NotFound, OutOfScope, PermissionDenied, StaleVersion, ValidationError
 from microtrial.store.audit import append_event
 from microtrial.store.models import (
     AuditEventRow,
@@ -252,14 +252,33 @@ def stamp(row: V, actor: Actor, at: dt.datetime, reason: str | None = None) -> V
     return row
 
 
-def current_version(session: Session, model: type[V], record_id: str) -> V:
-    """The current version of a versioned record; NotFound when there is none."""
+def current_version(
+    session: Session,
+    model: type[V],
+    record_id: str,
+    *,
+    expected_version: int | None = None,
+    **owner: int,
+) -> V:
+    """The current version of a versioned record; NotFound when there is none.
+
+    ``owner`` (e.g. ``patient_id=3``) names the columns the record must match: another owner's
+    record is not found either, so nobody learns it exists. With ``expected_version`` the record
+    must still be at that version (:func:`check_version`).
+    """
     row = session.execute(
         select(model).where(model.record_id == record_id, model.is_current.is_(True))
     ).scalar_one_or_none()
-    if row is None:
+    if row is None or any(getattr(row, column) != value for column, value in owner.items()):
         raise NotFound(f"record: no record {record_id}")
+    check_version(expected_version, row.version)
     return row
+
+
+def check_version(expected: int | None, current: int) -> None:
+    """Refuse a change made against another version than the current one (StaleVersion)."""
+    if expected is not None and expected != current:
+        raise StaleVersion(expected, current)
 
 
 def current_records(session: Session, model: Any, patient_id: int) -> list[Any]:

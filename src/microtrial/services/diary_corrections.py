@@ -22,12 +22,13 @@ from microtrial.domain.access import Action, allows, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import alerts_for_score
 from microtrial.domain.scoring import score
-from microtrial.errors import MicroTrialError, NotFound, StaleVersion, ValidationError
+from microtrial.errors import MicroTrialError, NotFound, ValidationError
 from microtrial.services.adverse_events import record_checklist_events
 from microtrial.services.alerts import raise_alerts
 from microtrial.services.common import (
     Clock,
     audit_patient,
+    check_version,
     of_day,
     patient_for,
     patient_today,
@@ -226,8 +227,7 @@ def correct_diary_entry(
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
         old = _current(session, patient, correction.instrument_id, correction.local_date)
-        if expected_version is not None and old.version != expected_version:
-            raise StaleVersion(expected_version, old.version)
+        check_version(expected_version, old.version)
         if not allows(actor, Action.CORRECT_RECORDS):
             window = site_window(session, patient, now)
             check_diary_date(

@@ -23,7 +23,7 @@ from microtrial.domain.calendar import (
 from microtrial.domain.kits import is_valid_kit_code, normalise_kit_code
 from microtrial.domain.lifecycle import DOSING, GUESSING, TrialStatus
 from microtrial.domain.regimens import guess_opens_on
-from microtrial.errors import ConflictError, NotFound, ValidationError
+from microtrial.errors import ConflictError, ValidationError
 from microtrial.services.alerts import dose_holds, raise_alerts
 from microtrial.services.common import (
     Clock,
@@ -294,9 +294,7 @@ def get_dose(
     """One recorded dose of a trial."""
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        row = current_version(session, DoseEventRow, record_id)
-        if row.trial_id != trial.id:
-            raise NotFound(f"record: no record {record_id}")
+        row = current_version(session, DoseEventRow, record_id, trial_id=trial.id)
         audit_patient(session, actor, "read", "dose", record_id, patient, at=clock())
         return DoseRead.model_validate(row)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ from microtrial.interop.records import (
     ScreeningData,
     TrialData,
 )
-from microtrial.interop.redcap import RecordsExport, records_export
+from microtrial.interop.redcap_records import RecordsExport, records_export
 from microtrial.interop.research import ResearchTables, build_tables, research_rows
 from microtrial.services.common import (
     Clock,
@@ -65,6 +65,7 @@ from microtrial.store.models import (
 )
 
 __all__ = [
+    "ExportScope",
     "export_fhir_bundle",
     "export_redcap_project",
     "fhir_bundle_for_patient",
@@ -189,20 +190,25 @@ def _audit_export(
     audit_patient(session, actor, "export", entity, patient.id, patient, at=now, **(detail or {}))
 
 
-def _patients_in_scope(
-    session: Session,
-    actor: Actor,
-    *,
-    patient_code: str | None,
-    trial_id: int | None,
-    site_code: str | None,
-) -> list[PatientRow]:
+@dataclass(frozen=True)
+class ExportScope:
+    """What an identified export covers: exactly one patient (by study code), trial or site."""
+
+    patient_code: str | None = None
+    trial_id: int | None = None
+    site_code: str | None = None
+
+    def __post_init__(self) -> None:
+        chosen = [x for x in (self.patient_code, self.trial_id, self.site_code) if x is not None]
+        if len(chosen) != 1:
+            raise ValidationError(
+                "selection", "give exactly one of patient, trial or site", allowed="one"
+            )
+
+
+def _patients_in_scope(session: Session, actor: Actor, scope: ExportScope) -> list[PatientRow]:
     """The patients an identified export covers, each passed through ``patient_for``."""
-    chosen = [x for x in (patient_code, trial_id, site_code) if x is not None]
-    if len(chosen) != 1:
-        raise ValidationError(
-            "selection", "give exactly one of patient, trial or site", allowed="one"
-        )
+    patient_code, trial_id, site_code = scope.patient_code, scope.trial_id, scope.site_code
     if trial_id is not None:
         trial = row_by_id(session, TrialRow, trial_id)
         if trial is None:
@@ -264,19 +270,11 @@ def fhir_bundle_for_patient(
 
 
 def export_fhir_bundle(
-    db: Database,
-    actor: Actor,
-    *,
-    patient_code: str | None = None,
-    trial_id: int | None = None,
-    site_code: str | None = None,
-    clock: Clock = system_clock,
+    db: Database, actor: Actor, scope: ExportScope, *, clock: Clock = system_clock
 ) -> dict[str, Any]:
     """A transaction Bundle for one patient (by study code), one trial, or a whole site."""
     with db.transaction() as session:
-        data = _audited_exports(
-            session, actor, "fhir_bundle", clock(), (patient_code, trial_id, site_code)
-        )
+        data = _audited_exports(session, actor, "fhir_bundle", clock(), scope)
         bundle = build_bundle(data, catalog=load_catalog(), imported=_imported_forms(db, data))
         check_bundle(bundle)  # raising rolls the audit events back with the read
         return bundle
@@ -288,18 +286,14 @@ def export_fhir_bundle(
 def export_redcap_project(
     db: Database,
     actor: Actor,
+    scope: ExportScope,
     *,
-    patient_code: str | None = None,
-    trial_id: int | None = None,
-    site_code: str | None = None,
     instruments: Sequence[str] | None = None,
     clock: Clock = system_clock,
 ) -> RecordsExport:
     """Diary records with their events and instrument-event mapping, as REDCap imports them."""
     with db.transaction() as session:
-        data = _audited_exports(
-            session, actor, "redcap_records", clock(), (patient_code, trial_id, site_code)
-        )
+        data = _audited_exports(session, actor, "redcap_records", clock(), scope)
         return records_export(data, instruments=instruments)
 
 
@@ -308,16 +302,13 @@ def _audited_exports(
     actor: Actor,
     kind: str,
     now: dt.datetime,
-    scope: tuple[str | None, int | None, str | None],
+    scope: ExportScope,
 ) -> list[PatientExport]:
     """Snapshot the patients in ``scope`` (patient code, trial or site), auditing each export."""
-    patient_code, trial_id, site_code = scope
-    patients = _patients_in_scope(
-        session, actor, patient_code=patient_code, trial_id=trial_id, site_code=site_code
-    )
-    data = [load_patient_export(session, p, trial_id) for p in patients]
+    patients = _patients_in_scope(session, actor, scope)
+    data = [load_patient_export(session, p, scope.trial_id) for p in patients]
     for patient in patients:
-        _audit_export(session, actor, patient, kind, now, {"trial": trial_id})
+        _audit_export(session, actor, patient, kind, now, {"trial": scope.trial_id})
     return data
 
 

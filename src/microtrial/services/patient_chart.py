@@ -17,7 +17,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.adverse_events import CHECKLIST
 from microtrial.domain.alerts import BP_INSTRUMENTS
 from microtrial.domain.catalog import load_catalog
-from microtrial.errors import NotFound, ValidationError
+from microtrial.errors import ValidationError
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -215,9 +215,7 @@ def stop_medication(
     now = clock()
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
-        old = current_version(session, MedicationRow, record_id)
-        if old.patient_id != patient.id:
-            raise NotFound(f"record: no record {record_id}")
+        old = current_version(session, MedicationRow, record_id, patient_id=patient.id)
         if old.status == "stopped":
             raise ValidationError("medication", "this medication is already stopped")
         if end_date > patient_today(patient, now):

@@ -18,7 +18,6 @@ from microtrial.errors import (
     ConflictError,
     NotFound,
     PermissionDenied,
-    StaleVersion,
     ValidationError,
 )
 from microtrial.services.alerts import active_trial, raise_alerts
@@ -27,6 +26,7 @@ from microtrial.services.common import (
     audit,
     audit_list,
     audit_patient,
+    check_version,
     current_records,
     current_version,
     patient_for,
@@ -326,8 +326,7 @@ def correct_record(
         patient = patient_for(session, actor, old.patient_id, missing=missing)  # type: ignore[attr-defined]
         if patient_id is not None and patient_id != patient.id:
             raise NotFound(f"record: no record {record_id}")
-        if expected_version is not None and old.version != expected_version:
-            raise StaleVersion(expected_version, old.version)
+        check_version(expected_version, old.version)
         new = supersede_audited(
             session,
             old,

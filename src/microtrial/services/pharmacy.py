@@ -154,30 +154,23 @@ def _record(kit: KitRow, period: PeriodRow) -> KitRecord:
     return KitRecord(code=kit.code, period=period.number, **kit_record_fields(kit))
 
 
-def record_prepared(
+def record_kit_step(
     db: Database,
     actor: Actor,
     trial_id: int,
+    step: str,
     kit_code: str,
     capsules: int,
     *,
     clock: Clock = system_clock,
 ) -> KitRecord:
-    """Record that a kit was filled with ``capsules`` capsules (once; audited)."""
-    return _kit_step(db, actor, trial_id, kit_code, capsules, clock, _prepare)
-
-
-def record_dispensed(
-    db: Database,
-    actor: Actor,
-    trial_id: int,
-    kit_code: str,
-    capsules: int,
-    *,
-    clock: Clock = system_clock,
-) -> KitRecord:
-    """Record that a prepared kit was handed out with ``capsules`` capsules (once; audited)."""
-    return _kit_step(db, actor, trial_id, kit_code, capsules, clock, _dispense)
+    """Record a kit ``prepared`` (filled) or ``dispensed`` (handed out) with ``capsules``
+    capsules: once per kit and step, audited."""
+    if step not in KIT_STEPS:
+        raise ValidationError(
+            "step", "unknown pharmacy step", value=step, allowed=sorted(KIT_STEPS)
+        )
+    return _kit_step(db, actor, trial_id, kit_code, capsules, clock, KIT_STEPS[step])
 
 
 KitStep = Callable[[Session, TrialRow, str, int], tuple[PeriodRow, KitRow, str]]
@@ -247,3 +240,7 @@ def _dispense(
             allowed=f"1-{kit.prepared_capsules}",
         )
     return period, kit, "dispensed"
+
+
+# A pharmacy step by the name it is recorded under (the kit's ``<step>_at`` columns).
+KIT_STEPS: dict[str, KitStep] = {"prepared": _prepare, "dispensed": _dispense}

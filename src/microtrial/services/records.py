@@ -18,8 +18,8 @@ from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check
 from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.scoring import ScoreResult, score
-from microtrial.errors import ConflictError, MicroTrialError, NotFound, ValidationError
-from microtrial.interop.questionnaire import check_typed_answers
+from microtrial.errors import ConflictError, MicroTrialError, ValidationError
+from microtrial.interop.questionnaire_export import check_typed_answers
 from microtrial.services.adverse_events import AdverseEventRead, record_checklist_events
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
@@ -576,8 +576,6 @@ def get_adverse_event(
     """One current adverse event of a patient (NotFound for another patient's)."""
     with db.transaction() as session:
         patient = patient_for(session, actor, patient_id)
-        row = current_version(session, AdverseEventRow, record_id)
-        if row.patient_id != patient.id:
-            raise NotFound(f"record: no record {record_id}")
+        row = current_version(session, AdverseEventRow, record_id, patient_id=patient.id)
         audit_patient(session, actor, "read", "adverse_event", record_id, patient, at=clock())
         return AdverseEventRead.model_validate(row)

@@ -13,11 +13,12 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
-from microtrial.errors import ConflictError, SafetyBlock, StaleVersion, ValidationError
+from microtrial.errors import ConflictError, SafetyBlock, ValidationError
 from microtrial.services.alerts import blocks_resume, mark_paused, open_alerts
 from microtrial.services.common import (
     Clock,
     audit_patient,
+    check_version,
     patient_today,
     system_clock,
 )
@@ -46,8 +47,7 @@ def transition(
     now = clock()
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
-        if expected_version is not None and expected_version != trial.lock_version:
-            raise StaleVersion(expected_version, trial.lock_version)
+        check_version(expected_version, trial.lock_version)
         target = lifecycle.next_status(trial.status, step.action)
         if step.needs_cleared_screening:
             _require_cleared_screening(session, trial, patient)

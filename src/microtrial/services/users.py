@@ -16,7 +16,7 @@ from microtrial.services.sessions import end_sessions
 from microtrial.store.db import Database
 from microtrial.store.models import UserRow
 
-__all__ = ["deactivate_user", "reactivate_user", "set_role", "set_user_password"]
+__all__ = ["set_active", "set_role", "set_user_password"]
 
 
 def _not_self(actor: Actor, user: UserRow, doing: str) -> None:
@@ -24,8 +24,14 @@ def _not_self(actor: Actor, user: UserRow, doing: str) -> None:
         raise ValidationError("username", f"you cannot {doing} your own account")
 
 
-def _set_active(db: Database, actor: Actor, username: str, active: bool, clock: Clock) -> None:
-    """Store the user's active flag, end their sessions and tokens, and audit the change."""
+def set_active(
+    db: Database, actor: Actor, username: str, active: bool, *, clock: Clock = system_clock
+) -> None:
+    """Deactivate a user (no more sign-ins) or reactivate one; audited.
+
+    Either way every open session and token of theirs ends at once: a reactivated user signs
+    in afresh.
+    """
     authorize(actor, Action.MANAGE_USERS)
     now = clock()
     with db.transaction() as session:
@@ -42,20 +48,6 @@ def _set_active(db: Database, actor: Actor, username: str, active: bool, clock: 
             at=now,
             site_id=user.site_id,
         )
-
-
-def deactivate_user(
-    db: Database, actor: Actor, username: str, *, clock: Clock = system_clock
-) -> None:
-    """The user can no longer sign in; their open sessions and tokens stop working at once."""
-    _set_active(db, actor, username, False, clock)
-
-
-def reactivate_user(
-    db: Database, actor: Actor, username: str, *, clock: Clock = system_clock
-) -> None:
-    """A deactivated user may sign in again (with a fresh sign-in; old sessions stay ended)."""
-    _set_active(db, actor, username, True, clock)
 
 
 def set_role(

@@ -122,11 +122,11 @@ def set_user_status(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
     """Deactivate or reactivate a user of the admin's site (their sessions end at once)."""
-    change = users.reactivate_user if values.get("do") == "reactivate" else users.deactivate_user
+    active = values.get("do") == "reactivate"
     db, clock = context.db, context.clock
     return _change_user(
         context, request, user, values, "user-status",
-        lambda actor, name: change(db, actor, name, clock=clock),
+        lambda actor, name: users.set_active(db, actor, name, active, clock=clock),
     )  # fmt: skip
 
 

@@ -8,11 +8,12 @@ import re
 
 import httpx
 
-from helpers import Clinic
+from e2e.setup import plan_for
+from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer
 from integration.api.test_pages import csrf_of, database_url, sign_in
-from microtrial.domain.actors import system_actor
-from microtrial.services import admin, alerts, trial_views
+from microtrial.domain.actors import Actor, system_actor
+from microtrial.services import admin, alerts, trial_allocation, trial_lifecycle, trial_views
 
 __all__ = ["database_url"]  # SQLite only, like the other page tests
 
@@ -177,6 +178,26 @@ def test_admin_forms_keep_input(server: LiveServer, clinic: Clinic) -> None:
     assert short.status_code == 422
     assert field_error(short, "password-new").startswith("New password: ")
     assert 'value="x"' not in short.text
+    # the status form deactivates and reactivates; oneself is refused beside the form
+    active = {u.username: u.is_active for u in admin.list_users(clinic.db, doc_actor(clinic))}
+    assert active["clinician_sitea"]
+    for do, expected in (("deactivate", False), ("reactivate", True)):
+        done = post_form(
+            doc, "/admin", "/admin/users/status", {"username": "clinician_sitea", "do": do}
+        )
+        assert done.status_code == 303, done.text[:3000]
+        now = {u.username: u.is_active for u in admin.list_users(clinic.db, doc_actor(clinic))}
+        assert now["clinician_sitea"] is expected
+    myself = post_form(
+        doc, "/admin", "/admin/users/status", {"username": "forms_admin", "do": "deactivate"}
+    )
+    assert myself.status_code == 422
+    assert "your own account" in myself.text
+
+
+def doc_actor(clinic: Clinic) -> Actor:
+    """The site administrator the admin-form test signs in as."""
+    return admin.user_actor(clinic.db, "forms_admin")
 
 
 def test_patient_words(server: LiveServer, clinic: Clinic) -> None:
@@ -222,3 +243,30 @@ def test_history_questions_are_asked_in_words(server: LiveServer, clinic: Clinic
     assert "Seizure disorder, epilepsy or any history of seizures?" in page
     assert "Currently pregnant?" in page
     assert "Seizure history" not in page  # not the flag's id
+
+
+def test_kit_sheet_records_each_pharmacy_step(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = plan_for(clinic, clock)
+    trial_lifecycle.transition(
+        clinic.db, clinic.actors["clinician_sitea"], trial.id, "schedule", clock=clock
+    )
+    code = trial.periods[0].kit_code
+    staff = sign_in(server.url, "unblinded_staff_sitea")
+    sheet = f"/pharmacy/trials/{trial.id}/kits"
+    too_many = post_form(staff, sheet, f"{sheet}/{code}/prepared", {"capsules": "400"})
+    assert too_many.status_code == 422
+    assert 'id="kit-error"' in too_many.text
+    assert 'value="400"' in too_many.text
+    for step in ("prepared", "dispensed"):
+        done = post_form(staff, sheet, f"{sheet}/{code}/{step}", {"capsules": "5"})
+        assert done.status_code == 303, done.text[:3000]
+    prep = trial_allocation.kit_preparation(
+        clinic.db, clinic.actors["unblinded_staff_sitea"], trial.id, clock=clock
+    )
+    kits = {k.code: k for k in prep.kits}
+    assert (kits[code].prepared_capsules, kits[code].dispensed_capsules) == (5, 5)
+    forged = post_form(staff, sheet, f"{sheet}/{code}/returned", {"capsules": "5"})
+    assert forged.status_code == 422
+    assert "dispensed, prepared" in forged.text

@@ -14,10 +14,10 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.scoring import score
 from microtrial.errors import ValidationError
-from microtrial.interop.questionnaire import (
+from microtrial.interop.questionnaire import import_questionnaire
+from microtrial.interop.questionnaire_export import (
     answers_from_response,
     fhir_text,
-    import_questionnaire,
     questionnaire_from_instrument,
     questionnaire_response,
 )

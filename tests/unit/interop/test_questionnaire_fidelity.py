@@ -12,11 +12,11 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from microtrial.domain.branching import visible_items
 from microtrial.errors import ValidationError
 from microtrial.interop.imported import load_user_instrument, save_user_instrument
-from microtrial.interop.questionnaire import (
+from microtrial.interop.questionnaire import import_questionnaire
+from microtrial.interop.questionnaire_export import (
     answers_from_response,
     authored_response_items,
     check_typed_answers,
-    import_questionnaire,
     questionnaire_from_instrument,
     questionnaire_response,
     typed_answer_problem,

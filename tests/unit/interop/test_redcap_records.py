@@ -12,12 +12,9 @@ import pytest
 
 from microtrial.errors import ValidationError
 from microtrial.interop.records import DiaryData, PatientExport, TrialData
-from microtrial.interop.redcap import (
-    import_dictionary,
-    records_csv,
-    records_export,
-    variable_names,
-)
+from microtrial.interop.redcap import import_dictionary
+from microtrial.interop.redcap_names import variable_names
+from microtrial.interop.redcap_records import records_csv, records_export
 
 DATASETS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "redcap"
 DAY = dt.date(2026, 3, 2)

@@ -171,19 +171,19 @@ def _record_routes(spec: _RecordKind[C, U, R]) -> None:
         update: PreconditionDep,
     ) -> RecordVersionRead:
         """Correct a record at the version If-Match names: a new version, the old one kept."""
-        new = patients.correct_record(
-            context.db,
-            actor,
-            spec.kind,
-            record_id,
-            body.model_dump(exclude_none=True, exclude={"reason"}),
-            body.reason,
-            expected_version=update.expected(),
-            patient_id=patient_id,
-            clock=context.clock,
+        return update.apply(
+            lambda expected: patients.correct_record(
+                context.db,
+                actor,
+                spec.kind,
+                record_id,
+                body.model_dump(exclude_none=True, exclude={"reason"}),
+                body.reason,
+                expected_version=expected,
+                patient_id=patient_id,
+                clock=context.clock,
+            )
         )
-        update.tag(new.version)
-        return new
 
     router.add_api_route(
         records,

@@ -113,16 +113,16 @@ def correct_diary_entry(
         note=body.note,
         note_given="note" in body.model_fields_set,
     )
-    entry = diary_corrections.correct_diary_entry(
-        context.db,
-        actor,
-        patient_id,
-        correction,
-        expected_version=update.expected(),
-        clock=context.clock,
+    return update.apply(
+        lambda expected: diary_corrections.correct_diary_entry(
+            context.db,
+            actor,
+            patient_id,
+            correction,
+            expected_version=expected,
+            clock=context.clock,
+        )
     )
-    update.tag(entry.version)
-    return entry
 
 
 @router.get("/patients/{patient_id}/attacks", openapi_extra=takes(Action.READ_PATIENT))
@@ -206,14 +206,14 @@ def review_adverse_event(
 ) -> AdverseEventRead:
     """Confirm, regrade or close an adverse event (If-Match required): a new version."""
     review = adverse_events.AdverseEventReview(**body.model_dump())
-    event = adverse_events.review_adverse_event(
-        context.db,
-        actor,
-        patient_id,
-        record_id,
-        review,
-        expected_version=update.expected(),
-        clock=context.clock,
+    return update.apply(
+        lambda expected: adverse_events.review_adverse_event(
+            context.db,
+            actor,
+            patient_id,
+            record_id,
+            review,
+            expected_version=expected,
+            clock=context.clock,
+        )
     )
-    update.tag(event.version)
-    return event

@@ -251,21 +251,30 @@ def kit_sheet(context: ContextDep, actor: ActorDep, trial_id: int) -> KitSheet:
     )
 
 
-@router.post("/trials/{trial_id}/kits/prepared", openapi_extra=takes(Action.PREPARE_KITS))
-def kit_prepared(
-    context: ContextDep, actor: ActorDep, trial_id: int, body: KitRecordCreate
-) -> KitRecord:
-    """Record a kit filled, with its capsule count (unblinded staff; once per kit)."""
-    return pharmacy.record_prepared(
-        context.db, actor, trial_id, body.kit_code, body.capsules, clock=context.clock
+def _kit_step_route(step: str, description: str) -> None:
+    """``POST /trials/{trial_id}/kits/<step>``: one pharmacy step on a kit."""
+
+    def record(
+        context: ContextDep, actor: ActorDep, trial_id: int, body: KitRecordCreate
+    ) -> KitRecord:
+        return pharmacy.record_kit_step(
+            context.db, actor, trial_id, step, body.kit_code, body.capsules, clock=context.clock
+        )
+
+    router.add_api_route(
+        f"/trials/{{trial_id}}/kits/{step}",
+        record,
+        methods=["POST"],
+        name=f"kit_{step}",
+        description=description,
+        openapi_extra=takes(Action.PREPARE_KITS),
     )
 
 
-@router.post("/trials/{trial_id}/kits/dispensed", openapi_extra=takes(Action.PREPARE_KITS))
-def kit_dispensed(
-    context: ContextDep, actor: ActorDep, trial_id: int, body: KitRecordCreate
-) -> KitRecord:
-    """Record a prepared kit handed out, with its capsule count (unblinded staff; once per kit)."""
-    return pharmacy.record_dispensed(
-        context.db, actor, trial_id, body.kit_code, body.capsules, clock=context.clock
-    )
+_kit_step_route(
+    "prepared", "Record a kit filled, with its capsule count (unblinded staff; once per kit)."
+)
+_kit_step_route(
+    "dispensed",
+    "Record a prepared kit handed out, with its capsule count (unblinded staff; once per kit).",
+)

@@ -5,6 +5,9 @@ Each change ends every session and API token of the user at once and is audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from fastapi import APIRouter, Response
 
 from microtrial.api.actions import takes
@@ -15,6 +18,7 @@ from microtrial.services import admin, users
 from microtrial.services.admin import UserSummary
 
 router = APIRouter(tags=["users"])
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @router.get("/users", openapi_extra=takes(Action.LIST_USERS))
@@ -23,36 +27,39 @@ def list_users(context: ContextDep, actor: ActorDep) -> list[UserSummary]:
     return admin.list_users(context.db, actor, clock=context.clock)
 
 
-@router.post(
-    "/users/{username}/deactivate",
-    openapi_extra=takes(Action.MANAGE_USERS),
-    status_code=204,
-    response_class=Response,
+def _user_change(method: str, change: str) -> Callable[[F], F]:
+    """Register a change to a user at ``/users/{username}/<change>``: administrators only
+    (``MANAGE_USERS``), answered with 204 No Content."""
+    return router.api_route(
+        f"/users/{{username}}/{change}",
+        methods=[method],
+        openapi_extra=takes(Action.MANAGE_USERS),
+        status_code=204,
+        response_class=Response,
+    )
+
+
+def _activity_route(verb: str, active: bool, description: str) -> None:
+    """``POST /users/{username}/<verb>``: deactivate or reactivate the user."""
+
+    def set_active(context: ContextDep, actor: ActorDep, username: str) -> Response:
+        users.set_active(context.db, actor, username, active, clock=context.clock)
+        return Response(status_code=204)
+
+    set_active.__name__ = f"{verb}_user"  # the OpenAPI operation id, as before
+    set_active.__doc__ = description
+    _user_change("POST", verb)(set_active)
+
+
+_activity_route(
+    "deactivate",
+    False,
+    "The user can no longer sign in; their sessions and tokens stop working at once.",
 )
-def deactivate_user(context: ContextDep, actor: ActorDep, username: str) -> Response:
-    """The user can no longer sign in; their sessions and tokens stop working at once."""
-    users.deactivate_user(context.db, actor, username, clock=context.clock)
-    return Response(status_code=204)
+_activity_route("reactivate", True, "A deactivated user may sign in again.")
 
 
-@router.post(
-    "/users/{username}/reactivate",
-    openapi_extra=takes(Action.MANAGE_USERS),
-    status_code=204,
-    response_class=Response,
-)
-def reactivate_user(context: ContextDep, actor: ActorDep, username: str) -> Response:
-    """A deactivated user may sign in again."""
-    users.reactivate_user(context.db, actor, username, clock=context.clock)
-    return Response(status_code=204)
-
-
-@router.put(
-    "/users/{username}/role",
-    openapi_extra=takes(Action.MANAGE_USERS),
-    status_code=204,
-    response_class=Response,
-)
+@_user_change("PUT", "role")
 def change_role(
     context: ContextDep, actor: ActorDep, username: str, body: UserRoleChange
 ) -> Response:
@@ -61,12 +68,7 @@ def change_role(
     return Response(status_code=204)
 
 
-@router.put(
-    "/users/{username}/password",
-    openapi_extra=takes(Action.MANAGE_USERS),
-    status_code=204,
-    response_class=Response,
-)
+@_user_change("PUT", "password")
 def set_password(
     context: ContextDep, actor: ActorDep, username: str, body: UserPasswordSet
 ) -> Response:
