@@ -99,6 +99,13 @@ class DemoSummary:
         return {g: [p for p in self.patients if p.group == g] for g in DEMO_CONDITIONS}
 
 
+def _midday(moment: dt.datetime) -> dt.datetime:
+    """Noon UTC on ``moment``'s UTC date."""
+    # At noon UTC every demo time zone (New York to Sydney) is on the same calendar date, so a
+    # trial started "today" is today for each patient whatever the hour the demo is built.
+    return dt.datetime.combine(moment.date(), dt.time(12), tzinfo=dt.UTC)
+
+
 class SimClock:
     """A settable clock for the simulation."""
 
@@ -129,7 +136,7 @@ def _populate(
     db: Database, path: Path, n_patients: int, rng: np.random.Generator, clock: Clock
 ) -> DemoSummary:
     now = clock()
-    start = now - dt.timedelta(days=7 * DEMO_WEEKS)
+    start = _midday(now - dt.timedelta(days=7 * DEMO_WEEKS))
     sim = SimClock(start)
     system = system_actor("demo")
     admin.add_site(db, system, DEMO_SITE, DEMO_SITE_NAME, clock=sim)
@@ -241,7 +248,7 @@ def _run_patient(
         sim.now = now
         start = now.date() + dt.timedelta(days=3)
     elif out.stage == "running":
-        sim.now = now - dt.timedelta(days=50)
+        sim.now = _midday(now - dt.timedelta(days=50))
         start = sim.now.date()
     else:
         start = sim.now.date()
