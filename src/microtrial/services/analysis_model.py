@@ -108,8 +108,35 @@ class FitStatus:
         """Whether every unblinded trial in scope has a fit of its current data."""
         return self.stale == 0 and self.missing == 0
 
+    @property
+    def provenance(self) -> str:
+        """One sentence: when the fits shown were computed and from which data version."""
+        if self.computed_from is None or self.computed_to is None:
+            return "No per-trial results have been computed yet."
+        first = f"{self.computed_from:%Y-%m-%d %H:%M} UTC"
+        last = f"{self.computed_to:%Y-%m-%d %H:%M} UTC"
+        when = f"at {first}" if first == last else f"between {first} and {last}"
+        return f"Per-trial results computed {when} (data version {self.data_version})."
+
+    @property
+    def caveat(self) -> str:
+        """What is not up to date, in plain words ('' when every fit is current)."""
+        parts = []
+        if self.stale:
+            parts.append(
+                f"{self.stale} of {self.unblinded} unblinded trial(s) changed after their "
+                "results were computed: their numbers are from before the change (marked "
+                "stale) until the next refresh."
+            )
+        if self.missing:
+            parts.append(
+                f"{self.missing} unblinded trial(s) have no results computed yet and are left "
+                "out until the next refresh."
+            )
+        return " ".join(parts)
+
     def as_dict(self) -> dict[str, Any]:
-        """The status as JSON-ready values (times in ISO 8601 UTC)."""
+        """The status as JSON-ready values (times in ISO 8601 UTC), with its two sentences."""
         return {
             "unblinded_trials": self.unblinded,
             "current": self.current,
@@ -118,6 +145,8 @@ class FitStatus:
             "computed_from": self.computed_from.isoformat() if self.computed_from else None,
             "computed_to": self.computed_to.isoformat() if self.computed_to else None,
             "data_version": self.data_version,
+            "provenance": self.provenance,
+            "caveat": self.caveat,
         }
 
 

@@ -13,7 +13,7 @@ import warnings
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis import blinding, pool
@@ -50,17 +50,42 @@ def read_cohort(
             Action.READ_COHORT,
             PatientRow.site_id,
         )
-        versions = data_versions(session, trials)
-        fits = list(
-            session.execute(
-                select(TrialFitRow)
-                .where(TrialFitRow.trial_id.in_(trials.scalar_subquery()))
-                .order_by(TrialFitRow.trial_id)
-            ).scalars()
+        fits, stale, status = stored_fits(session, trials, condition_group)
+    with db.transaction() as session:
+        audit(
+            session,
+            actor,
+            "read",
+            "cohort",
+            None,
+            at=clock(),
+            site_id=actor.site_id,
+            detail={
+                "trials": len(fits),
+                "condition": condition_group,
+                "stale": status.stale,
+                "missing": status.missing,
+                "data_version": status.data_version,
+            },
         )
-        if condition_group is not None:
-            fits = [f for f in fits if f.condition_group == condition_group]
-        missing = _missing(session, versions, {f.trial_id for f in fits}, condition_group)
+    return _cohort(fits, stale, status)
+
+
+def stored_fits(
+    session: Session, trials: Select[tuple[int]], condition_group: str | None = None
+) -> tuple[list[TrialFitRow], set[int], FitStatus]:
+    """The stored fits of ``trials`` (of one condition group), which are stale, and the status."""
+    versions = data_versions(session, trials)
+    fits = list(
+        session.execute(
+            select(TrialFitRow)
+            .where(TrialFitRow.trial_id.in_(trials.scalar_subquery()))
+            .order_by(TrialFitRow.trial_id)
+        ).scalars()
+    )
+    if condition_group is not None:
+        fits = [f for f in fits if f.condition_group == condition_group]
+    missing = _missing(session, versions, {f.trial_id for f in fits}, condition_group)
     stale = {f.trial_id for f in fits if versions.get(f.trial_id) != f.data_version}
     status = FitStatus(
         unblinded=len(fits) + missing,
@@ -71,18 +96,7 @@ def read_cohort(
         computed_to=max((f.computed_at for f in fits), default=None),
         data_version=_set_version(fits),
     )
-    with db.transaction() as session:
-        audit(
-            session,
-            actor,
-            "read",
-            "cohort",
-            None,
-            at=clock(),
-            site_id=actor.site_id,
-            detail={"trials": len(fits), "condition": condition_group, **status.as_dict()},
-        )
-    return _cohort(fits, stale, status)
+    return fits, stale, status
 
 
 def _missing(

@@ -150,6 +150,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
                 .order_by(TrialRow.id)
             ).tuples()
         ]
+    if not stale:  # nothing to do, nothing written (not even an audit event)
+        return RefreshReport(len(versions), 0, 0, 0, time.perf_counter() - started)
     # No transaction is open while the engine runs: writers are never kept waiting by a fit.
     fitted = fit_loaded(inputs, endpoints=False) if inputs else []
     computed_at = clock()
