@@ -136,7 +136,7 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
     with db.read() as session:
         versions = data_versions(session, unblinded_ids())
         stored = dict(
-            session.execute(select(TrialFitRow.trial_id, TrialFitRow.data_version)).tuples()
+            session.execute(select(TrialFitRow.trial_id, TrialFitRow.data_version)).tuples().all()
         )
         stale = sorted(t for t, v in versions.items() if stored.get(t) != v)
         now = clock()
