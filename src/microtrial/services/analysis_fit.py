@@ -33,7 +33,7 @@ def fit_loaded(stored: list[TrialInputs], *, endpoints: bool = True) -> list[Tri
     ``endpoints=False`` leaves the condition endpoints unfitted (the cohort pools pain only, and
     the period model costs tens of milliseconds a trial).
     """
-    fitted = _fit([(s.trial.id, s.days[s.days["phase"] != "paused"]) for s in stored])
+    fitted = _fit([(s.trial.id, s.days[s.days["phase"] != Phase.PAUSED.value]) for s in stored])
     fitted_endpoints = (
         _fit_endpoints([(s.trial.id, s.endpoint) for s in stored])
         if endpoints
