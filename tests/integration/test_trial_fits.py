@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,25 @@ def test_cohort_refresh_command(demo_copy: Database) -> None:
     assert f"{n} current, 0 stale, 0 not yet computed" in out
     assert "data version" in out
     assert dt.datetime.now(dt.UTC).date().isoformat() in out
+
+
+def test_the_server_refreshes_stale_fits_in_the_background(demo_copy: Database) -> None:
+    with demo_copy.transaction() as session:
+        session.execute(delete(TrialFitRow))
+    url = demo_copy.engine.url.render_as_string(hide_password=False)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40, fit_refresh_interval_s=0.05)
+    n = len(unblinded(demo_copy))
+    fits = analysis.cohort_analysis(demo_copy, system_actor()).fits
+    assert fits is not None
+    assert fits.missing == n
+    with LiveServer(create_app(settings)):
+        # waits for the loop's first refresh (an event, not a speed: the bound only ends a hang)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            fits = analysis.cohort_analysis(demo_copy, system_actor()).fits
+            assert fits is not None
+            if fits.up_to_date:
+                break
+            time.sleep(0.2)
+    assert fits.up_to_date
+    assert fits.current == n
