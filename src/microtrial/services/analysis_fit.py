@@ -9,6 +9,7 @@ import warnings
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from microtrial.analysis import blinding, fit_trials
@@ -27,16 +28,17 @@ from microtrial.services.analysis_model import (
 )
 
 
-def fit_loaded(stored: list[TrialInputs], *, endpoints: bool = True) -> list[TrialAnalysis]:
+def fit_loaded(stored: list[TrialInputs], *, cohort: bool = False) -> list[TrialAnalysis]:
     """Fit all the loaded trials together and assemble each trial's analysis.
 
-    ``endpoints=False`` leaves the condition endpoints unfitted (the cohort pools pain only, and
-    the period model costs tens of milliseconds a trial).
+    ``cohort=True`` computes only what the cohort stores: the condition endpoints stay unfitted
+    (the cohort pools pain only, and the period model costs tens of milliseconds a trial) and
+    no per-trial blinding is computed (``blinding`` None; the cohort's comes from the guesses).
     """
     fitted = _fit([(s.trial.id, s.days[s.days["phase"] != Phase.PAUSED.value]) for s in stored])
     fitted_endpoints = (
         _fit_endpoints([(s.trial.id, s.endpoint) for s in stored])
-        if endpoints
+        if not cohort
         else [None] * len(stored)
     )
     return [
@@ -48,7 +50,7 @@ def fit_loaded(stored: list[TrialInputs], *, endpoints: bool = True) -> list[Tri
             results=results,
             period_means=s.period_means,
             guesses=s.guesses,
-            blinding=blinding(s.guesses) if len(s.guesses) else None,
+            blinding=blinding(s.guesses) if len(s.guesses) and not cohort else None,
             adverse_events=s.adverse_events,
             doses_planned=s.adherence.planned,
             doses_taken=s.adherence.taken,
@@ -116,42 +118,46 @@ def _fit_endpoints(
 
 
 def _fit(trials: list[tuple[int, pd.DataFrame]]) -> list[tuple[pd.DataFrame, list[str]]]:
-    """Results and problems per trial; one batched engine call per outcome for all trials."""
+    """Results and problems per trial; one batched engine call per outcome for all trials.
+
+    The trials' days are joined into one set of arrays once (no frame per trial and outcome:
+    that cost a batch of thousands of trials more than the engine itself).
+    """
     frames: list[list[pd.DataFrame]] = [[] for _ in trials]
     problems: list[list[str]] = [[] for _ in trials]
+    if not trials:
+        return []
+    index = np.concatenate([np.full(len(days), i) for i, (_, days) in enumerate(trials)])
+    names = np.array([str(trial_id) for trial_id, _ in trials], dtype=object)
+    arm = np.concatenate([days["arm"].to_numpy(dtype=object) for _, days in trials])
+    columns = {
+        "trial_id": names[index],
+        "day": np.concatenate([days["study_day"].to_numpy() for _, days in trials]),
+        "arm": arm,
+        "exclude": np.concatenate([days["wash_in"].to_numpy(dtype=bool) for _, days in trials]),
+    }
     for name, _, higher in OUTCOMES:
-        longs: dict[int, pd.DataFrame] = {}
-        for i, (trial_id, days) in enumerate(trials):
-            long = pd.DataFrame(
-                {
-                    "trial_id": str(trial_id),
-                    "day": days["study_day"],
-                    "arm": days["arm"],
-                    "value": days[name].astype(float),
-                    "exclude": days["wash_in"],
-                }
-            )
-            observed = long.dropna(subset=["value"])
-            if (
-                observed[observed["arm"] == "active"].empty
-                or observed[observed["arm"] == "placebo"].empty
-            ):
-                problems[i].append(f"{name}: no observed day in one arm; not analysed")
-                continue
-            longs[i] = long
-        if not longs:
+        value = np.concatenate([days[name].astype(float).to_numpy() for _, days in trials])
+        observed = ~np.isnan(value)
+        both = np.ones(len(trials), dtype=bool)
+        for side in ("active", "placebo"):
+            both &= np.bincount(index[observed & (arm == side)], minlength=len(trials)) > 0
+        for i in np.flatnonzero(~both):
+            problems[i].append(f"{name}: no observed day in one arm; not analysed")
+        if not both.any():
             continue
+        keep = both[index]
+        long = pd.DataFrame({k: v[keep] for k, v in {**columns, "value": value}.items()})
+        long = long[["trial_id", "day", "arm", "value", "exclude"]]
         with warnings.catch_warnings():
             # Flags are reported per trial below, from each trial's own 'warning' column.
             warnings.simplefilter("ignore", StatisticalWarning)
             result = fit_trials(
-                pd.concat(list(longs.values()), ignore_index=True),
-                mcid=MCID_POINTS,
-                relative_mcid=RELATIVE_MCID,
-                higher_is_better=higher,
+                long, mcid=MCID_POINTS, relative_mcid=RELATIVE_MCID, higher_is_better=higher
             ).assign(outcome=name)
-        for i in longs:
-            row = result[result["trial_id"] == str(trials[i][0])]
+        position = {trial_id: k for k, trial_id in enumerate(result["trial_id"])}
+        for i in np.flatnonzero(both):
+            row = result.iloc[[position[names[i]]]]
             flagged = str(row["warning"].iloc[0])
             if flagged:
                 # The text fit_trials warns with for a single flagged trial.

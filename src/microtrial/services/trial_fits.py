@@ -158,7 +158,7 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
         return RefreshReport(len(versions), 0, 0, 0, time.perf_counter() - started)
     loaded = time.perf_counter()
     # No transaction is open while the engine runs: writers are never kept waiting by a fit.
-    fitted = fit_loaded(inputs, endpoints=False) if inputs else []
+    fitted = fit_loaded(inputs, cohort=True) if inputs else []
     computed_at = clock()
     rows = [_fit_row(one, versions[one.trial.id], computed_at) for one in fitted]
     fitted_at = time.perf_counter()
