@@ -222,3 +222,16 @@ def test_0012_session_versions_and_username_keys_both_ways(database_url: str) ->
     assert any(u["column_names"] == ["username_key"] for u in uniques)
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0014_trial_fits_both_ways(database_url: str) -> None:
+    """Revision 0014 (trial_fits, one stored fit per trial) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0013")
+    assert "trial_fits" not in inspect(engine).get_table_names()
+    migrate.upgrade(engine)
+    assert "trial_fits" in inspect(engine).get_table_names()
+    uniques = inspect(engine).get_unique_constraints("trial_fits")
+    assert any(u["column_names"] == ["trial_id"] for u in uniques)
+    migrate.check(engine)
+    engine.dispose()

@@ -16,7 +16,6 @@ ALLOWED = {
     ("services/demo.py", "completed"): "the demo's stage names (what it simulates per patient)",
     ("services/demo.py", "running"): "the demo's stage names",
     ("services/demo.py", "paused"): "the demo's stage names",
-    ("services/analysis.py", "paused"): "a calendar day's phase (domain.calendar.Phase)",
 }
 
 

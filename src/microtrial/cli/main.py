@@ -12,6 +12,7 @@ from microtrial.cli import (
     alert_cmds,
     analysis_cmds,
     catalog_cmds,
+    cohort_cmds,
     db_cmds,
     demo_cmd,
     diary_cmds,
@@ -68,6 +69,7 @@ for module in (
     interop_cmds,
     report_cmds,
     alert_cmds,
+    cohort_cmds,
 ):
     module.register(app)
 

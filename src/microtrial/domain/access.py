@@ -69,6 +69,7 @@ class Action(StrEnum):
     READ_COHORT = "read cohort results"
     USE_RESEARCH_PAGES = "use the research pages"
     RESEARCH_EXPORT = "run the research export"
+    REFRESH_RESULTS = "refresh the stored trial fits"
     # administration and the signed-in user's own account
     SEE_OWN_ACCOUNT = "see their own account"
     CHANGE_OWN_PASSWORD = "change their own password"
@@ -141,6 +142,9 @@ POLICY: Mapping[Action, Rule] = {
     # The export is de-identified by construction; a researcher's reaches their own site only,
     # an administrator's every site.
     Action.RESEARCH_EXPORT: Rule({R: SITE, ADM: ALL}),
+    # The stored fits are refreshed by the operator's jobs (the server's sweep loop, the CLI,
+    # the demo), never by a request: no role may start one.
+    Action.REFRESH_RESULTS: Rule({}),
     # Any signed-in user may see who they are signed in as (``GET /me``).
     Action.SEE_OWN_ACCOUNT: Rule(dict.fromkeys((P, C, U, R, ADM), SELF)),
     # A password belongs to a signed-in person: the operator sets one with SET_PASSWORD.

@@ -70,6 +70,16 @@ class ServerSettings(Settings):
         description="Seconds between sweep checks (the rule sweep runs once per site and day; "
         "escalation is checked every time).",
     )
+    fit_refresh: bool = Field(
+        default=True,
+        description="Refresh the stored trial fits (the cohort's results) inside the server.",
+    )
+    fit_refresh_interval_s: float = Field(
+        default=60,
+        gt=0,
+        description="Seconds between checks for stale trial fits (a check that finds none "
+        "writes nothing; stale ones are all fitted in one batch).",
+    )
     public_url: str | None = Field(
         default=None, description="The site's address, for links in e-mails."
     )

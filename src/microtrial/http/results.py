@@ -21,6 +21,8 @@ class CohortRead(BaseModel):
     forest: list[dict[str, Any]]
     blinding: dict[str, Any] | None
     descriptive: list[dict[str, Any]]
+    # Where the stored per-trial fits came from and how many are stale or not yet computed.
+    fits: dict[str, Any] | None = None
 
 
 def cohort(context: AppContext, actor: Actor, condition_group: str | None) -> CohortRead:
@@ -35,6 +37,7 @@ def cohort(context: AppContext, actor: Actor, condition_group: str | None) -> Co
         forest=records(result.pooled.forest if result.pooled else None),
         blinding=result.blinding.as_dict() if result.blinding else None,
         descriptive=records(result.descriptive),
+        fits=result.fits.as_dict() if result.fits else None,
     )
 
 

@@ -1,10 +1,13 @@
-"""The alert sweep inside the server, and e-mail to clinicians about escalated alerts.
+"""The alert sweep and the refresh of stored fits inside the server; escalation e-mail.
 
 Every ``sweep_interval_s`` seconds each worker process asks for the day's sweep of every site;
 the first to claim a (site, day) in ``sweep_runs`` runs it, the others skip. Escalation of
 overdue urgent alerts is checked every time (each alert is escalated once). When SMTP is set,
 the site's clinicians get one e-mail per escalated alert, with no clinical detail (the alert's
 id, code and age, and a link); a failed send is logged, not retried (the banner still shows it).
+Every ``fit_refresh_interval_s`` seconds each worker also refreshes the stored trial fits
+(``services.trial_fits.refresh_fits``: every stale trial in one batch, in a worker thread,
+outside request handling; a check that finds nothing stale writes nothing).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import smtplib
 from collections.abc import AsyncIterator, Sequence
 from email.message import EmailMessage
 
+from microtrial.domain.actors import system_actor
 from microtrial.http.config import ServerSettings
 from microtrial.http.reminders import in_background, smtp_session
 from microtrial.services.alerts import AlertRead
 from microtrial.services.common import Clock
 from microtrial.services.sweeps import SiteSweep, escalate_due, run_daily_sweeps
+from microtrial.services.trial_fits import refresh_fits
 from microtrial.store.db import Database
 
 log = logging.getLogger("microtrial.sweeps")
@@ -85,10 +90,32 @@ async def sweep_loop(settings: ServerSettings, db: Database, clock: Clock) -> No
             log.info("alert sweep: %d raised, %d escalated", raised, escalated)
 
 
+async def refresh_loop(settings: ServerSettings, db: Database, clock: Clock) -> None:
+    """Refresh stale trial fits every ``fit_refresh_interval_s`` seconds until cancelled."""
+    actor = system_actor("fit-refresh")
+    while True:
+        await asyncio.sleep(settings.fit_refresh_interval_s)
+        try:
+            report = await asyncio.to_thread(refresh_fits, db, actor, clock=clock)
+        except Exception:  # a failed refresh must not end the loop; the next one retries
+            log.exception("trial fit refresh failed")
+            continue
+        if report.stale:
+            log.info(
+                "trial fits: %d stale, %d stored, %d changed meanwhile, %.1f s",
+                report.stale,
+                report.stored,
+                report.changed_meanwhile,
+                report.seconds,
+            )
+
+
 @contextlib.asynccontextmanager
 async def sweeps_running(
     settings: ServerSettings, db: Database, clock: Clock
 ) -> AsyncIterator[None]:
-    """Run the sweep loop in the background while the app runs (unless turned off)."""
-    async with in_background(sweep_loop(settings, db, clock) if settings.alert_sweep else None):
+    """Run the sweep and refresh loops in the background while the app runs (unless off)."""
+    sweep = sweep_loop(settings, db, clock) if settings.alert_sweep else None
+    refresh = refresh_loop(settings, db, clock) if settings.fit_refresh else None
+    async with in_background(sweep), in_background(refresh):
         yield

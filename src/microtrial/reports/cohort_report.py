@@ -182,6 +182,7 @@ def cohort_report_context(
             "p_mcid": f.percent(r["p_mcid"]),
             "early": "yes" if bool(r["unblinded_early"]) else "",
             "warning": str(r["warning"] or ""),
+            "stale": bool(r.get("fit_stale", False)),
         }
         for _, r in pain.iterrows()
     ]
@@ -238,5 +239,8 @@ def cohort_report_context(
         "tau_scale": f"{TAU_SCALE_POINTS:g}",
         "sections": SECTIONS,
         "generated": when.strftime("%Y-%m-%d %H:%M UTC"),
+        # Where the stored per-trial fits came from, and what is not up to date.
+        "fits_provenance": cohort.fits.provenance if cohort.fits else "",
+        "fits_caveat": cohort.fits.caveat if cohort.fits else "",
         "version": __version__,
     }

@@ -33,6 +33,7 @@ from microtrial.services import (
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.records import DiaryInput
 from microtrial.services.security import verify_password
+from microtrial.services.trial_fits import refresh_fits
 from microtrial.services.trial_planning import RegimenChoice
 from microtrial.settings import Settings
 from microtrial.store import migrate
@@ -185,6 +186,9 @@ def _populate(
             summary.safety.append(_hold_for_blood_pressure(db, patient.id, out, now))
         summary.patients.append(out)
     _show_the_safety_loop(db, summary, now)
+    # The cohort page and report read stored fits: compute them once, as the server's sweep
+    # would, so that the demo shows results at once.
+    refresh_fits(db, system, clock=clock)
     return summary
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,8 @@ from microtrial.interop.records import (
 )
 from microtrial.interop.redcap_records import RecordsExport, records_export
 from microtrial.interop.research import ResearchTables, build_tables, research_rows
+from microtrial.services.analysis_model import FitStatus
+from microtrial.services.cohort_results import stored_fits
 from microtrial.services.common import (
     Clock,
     audit,
@@ -50,6 +52,7 @@ from microtrial.services.common import (
 )
 from microtrial.services.patients import patient_view
 from microtrial.services.schemas import PatientRead
+from microtrial.services.trial_fits import unblinded_ids
 from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.settings import no_export_key
 from microtrial.store.db import Database
@@ -315,6 +318,14 @@ def _audited_exports(
 # ----------------------------------------------------------------------------- research
 
 
+def _fit_status(session: Session, site_id: int | None) -> FitStatus:
+    """How current the stored fits of the exported site's (or every site's) trials are."""
+    trials = unblinded_ids().join(PatientRow, PatientRow.id == TrialRow.patient_id)
+    if site_id is not None:
+        trials = trials.where(PatientRow.site_id == site_id)
+    return stored_fits(session, trials)[2]
+
+
 def research_export(
     db: Database,
     actor: Actor,
@@ -349,6 +360,11 @@ def research_export(
         patients = list(session.execute(query).scalars())
         data = [load_patient_export(session, p) for p in patients]
         tables = build_tables(research_rows(data, secret, groups), k=k, policy=policy)
+        # The export carries no fitted numbers; its manifest says how current the stored
+        # per-trial fits of the same trials (those the cohort page pools) are.
+        fits = _fit_status(session, site_id)
+        notes = (fits.provenance, fits.caveat) if fits.caveat else (fits.provenance,)
+        tables = replace(tables, notes=(*tables.notes, *notes))
         audit(
             session,
             actor,

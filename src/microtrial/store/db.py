@@ -20,6 +20,7 @@ from microtrial.store.audit import AuditedSession
 from microtrial.store.instruments import FolderInstruments, InstrumentSource
 
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
+READ_ONLY = "microtrial_read_only"  # the execution option Database.read sets
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -65,7 +66,9 @@ def _sqlite_engine(settings: Settings, url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read (Database.read) begins deferred: a snapshot that takes no write lock.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -171,6 +174,28 @@ class Database:
                     yield session
             finally:
                 session.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """Yield a session inside one read-only transaction: a consistent snapshot, no lock.
+
+        For reads that write nothing (not even an audit event) and must not keep writers
+        waiting, e.g. loading the inputs of a batch fit. SQLite: a deferred ``BEGIN`` in WAL
+        mode, which neither takes the writer queue nor blocks a writer; PostgreSQL:
+        ``REPEATABLE READ, READ ONLY``, so every statement sees the same snapshot.
+        """
+        with self.engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            with connection.begin():
+                if not self.is_sqlite:
+                    connection.exec_driver_sql(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+                    )
+                session = Session(bind=connection)
+                try:
+                    yield session
+                finally:
+                    session.close()
 
     def require_schema(self) -> None:
         """Raise ConflictError when the database has not been migrated to the current head."""

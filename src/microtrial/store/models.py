@@ -458,3 +458,25 @@ class AuditStreamRow(Base):
     stream: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_hash: Mapped[str] = mapped_column(String(64))
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TrialFitRow(Base):
+    """One unblinded trial's stored fit: what the cohort reads, and from which data it came.
+
+    Not a clinical record: it is derived, replaced whole by each refresh
+    (``services.trial_fits``), and stale when the trial's current data version differs.
+    """
+
+    __tablename__ = "trial_fits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), unique=True)
+    data_version: Mapped[str] = mapped_column(String(64))
+    computed_at: Mapped[dt.datetime]
+    condition_group: Mapped[str | None] = mapped_column(String(40))
+    unblinded_early: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The engine's rows per outcome, the blinding guesses and the descriptive counts (JSON).
+    results: Mapped[list[Any]]
+    guesses: Mapped[list[Any]]
+    counts: Mapped[dict[str, Any]]
+    warnings: Mapped[list[Any]]

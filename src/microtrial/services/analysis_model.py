@@ -1,0 +1,189 @@
+"""What the analysis service works with: its constants, the engine's inputs and the results.
+
+Shared by loading (``analysis_load``), fitting (``analysis_fit``), storing (``trial_fits``) and
+the entry points (``analysis``), so that none of them needs another's internals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from microtrial.analysis import BlindingResult, PoolResult
+from microtrial.analysis.completeness import Completeness
+from microtrial.domain.calendar import Adherence, Phase
+from microtrial.services.adverse_events import AdverseEventRead
+from microtrial.services.trial_views import TrialRead
+
+# Diary scores analysed per trial: (outcome name, daily_diary score id, higher is better).
+OUTCOMES = (
+    ("pain", "average_pain", False),
+    ("worst_pain", "worst_pain", False),
+    ("sleep", "sleep_quality", True),
+)
+OFF_PROTOCOL = (
+    Phase.PAUSED.value
+)  # the arm label of paused days: no arm, left out of every analysis
+MCID_POINTS = 1.0  # REFERENCE.md C.3 (IMMPACT): 1 point on the 0-10 NRS
+RELATIVE_MCID = 0.3  # IMMPACT: 30 % reduction is moderately important
+# Condition primary endpoints analysed with the engine's discrete model, by their instrument:
+# a migraine day is yes/no (binary), cluster attacks are counted per day (count). The value
+# analysed is the instrument's catalog primary_score (migraine_day, attacks).
+DISCRETE_ENDPOINTS = {"migraine_diary": "binary", "cluster_attack_log": "count"}
+
+
+@dataclass(frozen=True)
+class EndpointAnalysis:
+    """A condition group's primary endpoint fitted with the binary or count model.
+
+    ``days`` holds every calendar day with its ``arm`` (as in ``TrialAnalysis.days``) and the
+    analysed ``value`` (NaN = missing) and its ``source``: ``entry`` (the instrument's entry of
+    the day), ``diary`` (no entry, but the daily diary was kept: counted as 0) or ``none``.
+    ``result`` is the engine's row (``fit_trials`` columns) or {} with ``reason`` saying why not.
+    """
+
+    endpoint_id: str
+    description: str
+    instrument: str
+    score: str
+    outcome_type: str
+    entries: int
+    days: pd.DataFrame
+    result: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TrialAnalysis:
+    """Everything a trial report shows, computed by the analysis engine."""
+
+    trial: TrialRead
+    conditions: list[str]
+    condition_group: str | None
+    days: pd.DataFrame
+    results: pd.DataFrame
+    period_means: pd.DataFrame
+    guesses: pd.DataFrame
+    blinding: BlindingResult | None
+    adverse_events: list[AdverseEventRead]
+    doses_planned: int
+    doses_taken: int
+    doses_through: dt.date
+    completeness: Completeness
+    warnings: list[str] = field(default_factory=list)
+    # The condition's primary endpoint through the discrete model (migraine and cluster only).
+    endpoint: EndpointAnalysis | None = None
+
+    @property
+    def primary(self) -> dict[str, Any]:
+        """The primary outcome's result row (daily average pain)."""
+        if self.results.empty:
+            return {}
+        rows = self.results[self.results["outcome"] == "pain"]
+        return {str(k): plain(v) for k, v in rows.iloc[0].to_dict().items()} if len(rows) else {}
+
+
+@dataclass(frozen=True)
+class FitStatus:
+    """Where the stored fits a cohort shows come from, and how many are missing or stale.
+
+    ``stale``: trials whose data changed after their fit was computed (their stored numbers
+    are shown, marked); ``missing``: unblinded trials not yet fitted (left out until the next
+    refresh). ``data_version`` names the set of fits shown (a hash of each trial's version).
+    """
+
+    unblinded: int
+    current: int
+    stale: int
+    missing: int
+    computed_from: dt.datetime | None
+    computed_to: dt.datetime | None
+    data_version: str
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether every unblinded trial in scope has a fit of its current data."""
+        return self.stale == 0 and self.missing == 0
+
+    @property
+    def provenance(self) -> str:
+        """One sentence: when the fits shown were computed and from which data version."""
+        if self.computed_from is None or self.computed_to is None:
+            return "No per-trial results have been computed yet."
+        first = f"{self.computed_from:%Y-%m-%d %H:%M} UTC"
+        last = f"{self.computed_to:%Y-%m-%d %H:%M} UTC"
+        when = f"at {first}" if first == last else f"between {first} and {last}"
+        return f"Per-trial results computed {when} (data version {self.data_version})."
+
+    @property
+    def caveat(self) -> str:
+        """What is not up to date, in plain words ('' when every fit is current)."""
+        parts = []
+        if self.stale:
+            parts.append(
+                f"{self.stale} of {self.unblinded} unblinded trial(s) changed after their "
+                "results were computed: their numbers are from before the change (marked "
+                "stale) until the next refresh."
+            )
+        if self.missing:
+            parts.append(
+                f"{self.missing} unblinded trial(s) have no results computed yet and are left "
+                "out until the next refresh."
+            )
+        return " ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The status as JSON-ready values (times in ISO 8601 UTC), with its two sentences."""
+        return {
+            "unblinded_trials": self.unblinded,
+            "current": self.current,
+            "stale": self.stale,
+            "not_yet_computed": self.missing,
+            "computed_from": self.computed_from.isoformat() if self.computed_from else None,
+            "computed_to": self.computed_to.isoformat() if self.computed_to else None,
+            "data_version": self.data_version,
+            "provenance": self.provenance,
+            "caveat": self.caveat,
+        }
+
+
+@dataclass(frozen=True)
+class CohortAnalysis:
+    """De-identified per-trial results, pooled effects and blinding across trials."""
+
+    results: pd.DataFrame
+    pooled: PoolResult | None
+    blinding: BlindingResult | None
+    effect_by_guess: pd.DataFrame
+    n_trials: int
+    descriptive: pd.DataFrame
+    fits: FitStatus | None = None  # where the stored fits came from (None: fitted just now)
+
+
+@dataclass(frozen=True)
+class TrialInputs:
+    """What analysing one trial reads from the database, loaded inside a transaction."""
+
+    trial: TrialRead
+    conditions: list[str]
+    condition_group: str | None
+    days: pd.DataFrame
+    period_means: pd.DataFrame
+    guesses: pd.DataFrame
+    adverse_events: list[AdverseEventRead]
+    adherence: Adherence
+    doses_through: dt.date
+    completeness: Completeness
+    endpoint: EndpointAnalysis | None = None
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar or date as a plain JSON-ready value."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,153 @@
+"""The cohort from stored fits: pooled, de-identified, and honest about what is stale or missing.
+
+No fitting here: the per-trial fits come from ``trial_fits`` (filled by ``refresh_fits``);
+pooling, blinding and the descriptive table are computed from them per request, which costs
+milliseconds. Trials appear under a sequence label (``trial-001`` ...), with condition group but
+no patient code, site, dates or free text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from microtrial.analysis import blinding, pool
+from microtrial.analysis.describe import describe_cohort
+from microtrial.analysis.pooling import TAU_SCALE_POINTS
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
+from microtrial.domain.catalog import load_catalog
+from microtrial.errors import StatisticalWarning, ValidationError
+from microtrial.services.analysis_load import condition_group_of
+from microtrial.services.analysis_model import MCID_POINTS, CohortAnalysis, FitStatus
+from microtrial.services.common import Clock, audit, scoped, system_clock
+from microtrial.services.trial_fits import data_versions, unblinded_ids
+from microtrial.store.db import Database
+from microtrial.store.models import PatientRow, TrialFitRow, TrialRow
+
+
+def read_cohort(
+    db: Database,
+    actor: Actor,
+    *,
+    condition_group: str | None = None,
+    clock: Clock = system_clock,
+) -> CohortAnalysis:
+    """Pool the stored fits of every unblinded trial in the actor's reach (researchers: all)."""
+    authorize(actor, Action.READ_COHORT)
+    groups = sorted({c.group for c in load_catalog().conditions.values()})
+    if condition_group is not None and condition_group not in groups:
+        raise ValidationError("condition", f"unknown group {condition_group!r}", allowed=groups)
+    with db.read() as session:
+        trials = scoped(
+            unblinded_ids().join(PatientRow, PatientRow.id == TrialRow.patient_id),
+            actor,
+            Action.READ_COHORT,
+            PatientRow.site_id,
+        )
+        fits, stale, status = stored_fits(session, trials, condition_group)
+    with db.transaction() as session:
+        audit(
+            session,
+            actor,
+            "read",
+            "cohort",
+            None,
+            at=clock(),
+            site_id=actor.site_id,
+            detail={
+                "trials": len(fits),
+                "condition": condition_group,
+                "stale": status.stale,
+                "missing": status.missing,
+                "data_version": status.data_version,
+            },
+        )
+    return _cohort(fits, stale, status)
+
+
+def stored_fits(
+    session: Session, trials: Select[tuple[int]], condition_group: str | None = None
+) -> tuple[list[TrialFitRow], set[int], FitStatus]:
+    """The stored fits of ``trials`` (of one condition group), which are stale, and the status."""
+    versions = data_versions(session, trials)
+    fits = list(
+        session.execute(
+            select(TrialFitRow)
+            .where(TrialFitRow.trial_id.in_(trials.scalar_subquery()))
+            .order_by(TrialFitRow.trial_id)
+        ).scalars()
+    )
+    if condition_group is not None:
+        fits = [f for f in fits if f.condition_group == condition_group]
+    missing = _missing(session, versions, {f.trial_id for f in fits}, condition_group)
+    stale = {f.trial_id for f in fits if versions.get(f.trial_id) != f.data_version}
+    status = FitStatus(
+        unblinded=len(fits) + missing,
+        current=len(fits) - len(stale),
+        stale=len(stale),
+        missing=missing,
+        computed_from=min((f.computed_at for f in fits), default=None),
+        computed_to=max((f.computed_at for f in fits), default=None),
+        data_version=_set_version(fits),
+    )
+    return fits, stale, status
+
+
+def _missing(
+    session: Session, versions: dict[int, str], fitted: set[int], condition_group: str | None
+) -> int:
+    """Unblinded trials in reach without a stored fit (of the condition group, if one is asked)."""
+    unfitted = [t for t in versions if t not in fitted]
+    if condition_group is None or not unfitted:
+        return len(unfitted)
+    patients = session.execute(
+        select(TrialRow.patient_id).where(TrialRow.id.in_(unfitted))
+    ).scalars()
+    return sum(1 for p in patients if condition_group_of(session, p) == condition_group)
+
+
+def _set_version(fits: list[TrialFitRow]) -> str:
+    """One name for the set of fits shown: a hash of each trial's id and data version."""
+    text = ";".join(f"{f.trial_id}:{f.data_version}" for f in fits)
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if fits else "none"
+
+
+def _cohort(fits: list[TrialFitRow], stale: set[int], status: FitStatus) -> CohortAnalysis:
+    """Label, pool and describe the stored fits (one frame per table, no per-trial frames)."""
+    results: list[dict[str, Any]] = []
+    guesses: list[dict[str, Any]] = []
+    counts: list[dict[str, Any]] = []
+    for label, fit in enumerate(fits, start=1):
+        name = f"trial-{label:03d}"
+        extra = {
+            "condition": fit.condition_group or "other",
+            "unblinded_early": fit.unblinded_early,
+            "fit_stale": fit.trial_id in stale,
+        }
+        results += [{**row, "trial_id": name, **extra} for row in fit.results]
+        guesses += [{**row, "trial_id": name} for row in fit.guesses]
+        counts.append(fit.counts)
+    table = pd.DataFrame(results)
+    pain = table[table["outcome"] == "pain"] if len(table) else table
+    pooled = None
+    if len(pain) >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatisticalWarning)
+            pooled = pool(pain, by="condition", mcid=MCID_POINTS, tau_scale=TAU_SCALE_POINTS)
+    all_guesses = pd.DataFrame(guesses)
+    blind = blinding(all_guesses) if len(all_guesses) else None
+    return CohortAnalysis(
+        results=table,
+        pooled=pooled,
+        blinding=blind,
+        effect_by_guess=blind.effect_by_guess if blind else pd.DataFrame(),
+        n_trials=len(fits),
+        descriptive=describe_cohort(pd.DataFrame(counts)),
+        fits=status,
+    )

@@ -1,0 +1,225 @@
+"""Per-trial fits computed once and stored: data versions, the batched refresh, the cohort read.
+
+A trial's *data version* is a hash of everything the analysis reads for it (the trial row and
+plan, its periods, doses, adverse events and guesses, and the patient's diary entries and
+conditions: row counts and newest ids, since a correction or a late entry inserts a row and
+never edits one) plus ``FIT_FORMAT``. A stored fit is *stale* when the trial's current version
+differs from the one it was computed from.
+
+``refresh_fits`` reads every stale trial in one read-only transaction (a consistent snapshot
+that blocks no writer), fits them all after it with one engine call per outcome, and writes the
+results in one short write transaction, storing each fit only if its trial's version is still
+the one read: a trial changed meanwhile stays stale instead of getting a fit of old data.
+Requests never fit: ``read_cohort`` reads the stored rows and says how many are stale or
+missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from microtrial.domain.access import Action, authorize
+from microtrial.domain.actors import Actor
+from microtrial.domain.lifecycle import TrialStatus
+from microtrial.services.analysis_fit import fit_loaded, trial_counts
+from microtrial.services.analysis_load import load_inputs
+from microtrial.services.analysis_model import TrialAnalysis, plain
+from microtrial.services.common import Clock, audit, system_clock
+from microtrial.store.db import Database
+from microtrial.store.models import (
+    AdverseEventRow,
+    BlindingGuessRow,
+    ConditionRow,
+    DiaryEntryRow,
+    DoseEventRow,
+    PatientRow,
+    PeriodRow,
+    TrialFitRow,
+    TrialRow,
+)
+
+# Part of every data version: raise it when what a fit stores or how it is computed changes,
+# and every stored fit becomes stale (the next refresh recomputes them all).
+FIT_FORMAT = "1"
+CHUNK = 2000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What one refresh did: trials checked, found stale, stored, and left stale by a race."""
+
+    checked: int
+    stale: int
+    stored: int
+    changed_meanwhile: int
+    seconds: float
+    # the split of ``seconds``: reading the inputs, fitting (no transaction open), writing
+    load_s: float = 0.0
+    fit_s: float = 0.0
+    write_s: float = 0.0
+
+
+def unblinded_ids() -> Select[tuple[int]]:
+    """The ids of every unblinded trial (to narrow with ``where`` or a scope)."""
+    return select(TrialRow.id).where(TrialRow.status == TrialStatus.UNBLINDED.value)
+
+
+def data_versions(session: Session, trial_ids: Select[tuple[int]]) -> dict[int, str]:
+    """Each listed trial's current data version, from one aggregate query per input table."""
+    ids = trial_ids.scalar_subquery()
+    trials = session.execute(
+        select(
+            TrialRow.id,
+            TrialRow.patient_id,
+            TrialRow.status,
+            TrialRow.lock_version,
+            TrialRow.plan,
+            TrialRow.unblinded_at,
+            TrialRow.unblinded_early,
+        ).where(TrialRow.id.in_(ids))
+    ).all()
+    patients = select(TrialRow.patient_id).where(TrialRow.id.in_(ids)).scalar_subquery()
+    by_patient = {
+        table.__tablename__: _aggregate(session, table, table.patient_id, patients)
+        for table in (DiaryEntryRow, ConditionRow)
+    }
+    by_trial = {
+        table.__tablename__: _aggregate(session, table, table.trial_id, ids)
+        for table in (DoseEventRow, AdverseEventRow, BlindingGuessRow)
+    }
+    periods = {
+        row[0]: tuple(str(v) for v in row[1:])
+        for row in session.execute(
+            select(
+                PeriodRow.trial_id,
+                func.count(PeriodRow.id),
+                func.min(PeriodRow.start_date),
+                func.max(PeriodRow.end_date),
+                func.sum(PeriodRow.washin_days),
+            )
+            .where(PeriodRow.trial_id.in_(ids))
+            .group_by(PeriodRow.trial_id)
+        ).tuples()
+    }
+    versions = {}
+    for trial_id, patient_id, *fields in trials:
+        parts = [
+            FIT_FORMAT,
+            [str(f) for f in fields],
+            periods.get(trial_id),
+            *(found.get(patient_id) for found in by_patient.values()),
+            *(found.get(trial_id) for found in by_trial.values()),
+        ]
+        text = json.dumps(parts, sort_keys=True, default=str)
+        versions[trial_id] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return versions
+
+
+def _aggregate(session: Session, table: Any, key: Any, among: Any) -> dict[int, tuple[int, int]]:
+    """Row count and newest id per key: any insert (a new version included) changes them."""
+    query = (
+        select(key, func.count(table.id), func.max(table.id)).where(key.in_(among)).group_by(key)
+    )
+    return {k: (n, newest) for k, n, newest in session.execute(query).tuples()}
+
+
+def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> RefreshReport:
+    """Fit every unblinded trial whose stored fit is missing or stale, all in one batch."""
+    authorize(actor, Action.REFRESH_RESULTS)
+    started = time.perf_counter()
+    with db.read() as session:
+        versions = data_versions(session, unblinded_ids())
+        stored = dict(
+            session.execute(select(TrialFitRow.trial_id, TrialFitRow.data_version)).tuples().all()
+        )
+        stale = sorted(t for t, v in versions.items() if stored.get(t) != v)
+        now = clock()
+        inputs = [
+            load_inputs(session, trial, patient, now)
+            for chunk in _chunks(stale)
+            for trial, patient in session.execute(
+                select(TrialRow, PatientRow)
+                .join(PatientRow, PatientRow.id == TrialRow.patient_id)
+                .where(TrialRow.id.in_(chunk))
+                .order_by(TrialRow.id)
+            ).tuples()
+        ]
+    if not stale:  # nothing to do, nothing written (not even an audit event)
+        return RefreshReport(len(versions), 0, 0, 0, time.perf_counter() - started)
+    loaded = time.perf_counter()
+    # No transaction is open while the engine runs: writers are never kept waiting by a fit.
+    fitted = fit_loaded(inputs, cohort=True) if inputs else []
+    computed_at = clock()
+    rows = [_fit_row(one, versions[one.trial.id], computed_at) for one in fitted]
+    fitted_at = time.perf_counter()
+    with db.transaction() as session:
+        again: dict[int, str] = {}
+        for chunk in _chunks(stale):
+            again |= data_versions(session, unblinded_ids().where(TrialRow.id.in_(chunk)))
+        keep = [r for r in rows if again.get(r["trial_id"]) == r["data_version"]]
+        for chunk in _chunks([r["trial_id"] for r in keep]):
+            session.execute(delete(TrialFitRow).where(TrialFitRow.trial_id.in_(chunk)))
+        if keep:
+            session.execute(insert(TrialFitRow), keep)
+        audit(
+            session,
+            actor,
+            "refresh",
+            "trial_fits",
+            None,
+            at=clock(),
+            detail={
+                "trial_ids": [r["trial_id"] for r in keep],
+                "changed_meanwhile": len(rows) - len(keep),
+            },
+        )
+    done = time.perf_counter()
+    return RefreshReport(
+        checked=len(versions),
+        stale=len(stale),
+        stored=len(keep),
+        changed_meanwhile=len(rows) - len(keep),
+        seconds=done - started,
+        load_s=loaded - started,
+        fit_s=fitted_at - loaded,
+        write_s=done - fitted_at,
+    )
+
+
+def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
+    """A trial's fit as a ``trial_fits`` row: JSON-ready, NaN as null."""
+    return {
+        "trial_id": one.trial.id,
+        "data_version": version,
+        "computed_at": at,
+        "condition_group": one.condition_group,
+        "unblinded_early": one.trial.unblinded_early,
+        "results": _json_rows(one.results.to_dict("records")),
+        "guesses": _json_rows(one.guesses.to_dict("records")),
+        "counts": _json_rows([trial_counts(one)])[0],
+        "warnings": list(one.warnings),
+    }
+
+
+def _json_rows(rows: Iterable[dict[Any, Any]]) -> list[dict[str, Any]]:
+    """Rows with plain values; NaN becomes None (JSON has no NaN; PostgreSQL refuses it)."""
+    return [{str(k): _json_value(v) for k, v in row.items()} for row in rows]
+
+
+def _json_value(value: Any) -> Any:
+    value = plain(value)
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
