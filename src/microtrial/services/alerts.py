@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -13,7 +13,9 @@ from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows, authorize, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
+from microtrial.domain.catalog_files import AlertSeverity
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
+from microtrial.domain.paging import ListRequest, check_choice
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
@@ -27,6 +29,7 @@ from microtrial.services.common import (
     scoped,
     system_clock,
 )
+from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, PatientRow, SiteRow, TrialRow
@@ -41,6 +44,20 @@ ACTIVE_TRIAL_STATUSES = tuple(sorted(s.value for s in lifecycle.ACTIVE))
 DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
 # Hours an urgent alert may stay unacknowledged before it is escalated, unless the site says.
 DEFAULT_ESCALATE_AFTER_HOURS = 24
+# The list filters: which alerts by acknowledgement, and the catalog's severities.
+ALERT_STATES = ("open", "acknowledged", "all")
+SEVERITIES: tuple[str, ...] = get_args(AlertSeverity)
+ALERT_LISTING = Listing(
+    {
+        "id": AlertRow.id,
+        "created_at": AlertRow.created_at,
+        "severity": AlertRow.severity,
+        "code": AlertRow.code,
+        "patient": PatientRow.study_code,
+    },
+    default="-id",
+    tie=AlertRow.id,
+)
 
 
 class AlertRead(ReadModel):
@@ -177,6 +194,65 @@ def list_alerts(
         return rows
 
 
+class ListedAlert(AlertRead):
+    """An alert with its patient's study code (lists and the escalation banner)."""
+
+    study_code: str
+
+
+def _listed(row: AlertRow, study_code: str) -> ListedAlert:
+    fields = AlertRead.model_validate(row).model_dump()
+    return ListedAlert.model_validate({**fields, "study_code": study_code})
+
+
+def alert_page(
+    db: Database,
+    actor: Actor,
+    request: ListRequest,
+    *,
+    patient_id: int | None = None,
+    state: str = "open",
+    severity: str = "",
+    clamp: bool = False,
+    clock: Clock = system_clock,
+) -> Paged[ListedAlert]:
+    """One page of the site's (or one patient's) alerts, filtered and sorted in SQL (audited)."""
+    authorize(actor, Action.LIST_ALERTS)
+    check_choice("state", state, ALERT_STATES)
+    check_choice("severity", severity, SEVERITIES)
+    with db.transaction() as session:
+        query = select(AlertRow, PatientRow.study_code).join(
+            PatientRow, PatientRow.id == AlertRow.patient_id
+        )
+        site_id = actor.site_id
+        if patient_id is not None:
+            patient = patient_for(session, actor, patient_id)
+            query = query.where(AlertRow.patient_id == patient.id)
+            site_id = patient.site_id
+        else:
+            query = scoped(query, actor, Action.LIST_ALERTS, AlertRow.site_id)
+        if state == "open":
+            query = query.where(AlertRow.acknowledged_at.is_(None))
+        elif state == "acknowledged":
+            query = query.where(AlertRow.acknowledged_at.is_not(None))
+        if severity:
+            query = query.where(AlertRow.severity == severity)
+        rows, info = fetch_page(session, query, request, ALERT_LISTING, clamp=clamp)
+        items = [_listed(row, code) for row, code in rows]
+        audit_list(
+            session,
+            actor,
+            "alert",
+            [a.id for a in items],
+            at=clock(),
+            site_id=site_id,
+            patient_id=patient_id,
+            total=info.total,
+            offset=info.offset,
+        )
+        return Paged(items, info)
+
+
 def acknowledge_alert(
     db: Database, actor: Actor, alert_id: int, note: str, *, clock: Clock = system_clock
 ) -> AlertRead:
@@ -245,10 +321,8 @@ def overdue_query(site: SiteRow, now: dt.datetime) -> Select[tuple[AlertRow]]:
     )
 
 
-class OverdueAlert(AlertRead):
+class OverdueAlert(ListedAlert):
     """An escalated alert with its patient's study code, for the banner on clinician pages."""
-
-    study_code: str
 
 
 def overdue_alerts(
@@ -268,12 +342,7 @@ def overdue_alerts(
             .join(PatientRow, PatientRow.id == AlertRow.patient_id)
             .add_columns(PatientRow.study_code)
         ).all()
-        rows = [
-            OverdueAlert.model_validate(
-                {**AlertRead.model_validate(r).model_dump(), "study_code": c}
-            )
-            for r, c in found
-        ]
+        rows = [OverdueAlert.model_validate(_listed(r, c).model_dump()) for r, c in found]
         if rows:  # shown on every page: audited only when there is something to show
             ids = [r.id for r in rows]
             audit_list(session, actor, "alert", ids, at=now, site_id=site.id, escalated=True)
