@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, get_args
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, case, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
@@ -214,9 +214,14 @@ def alert_page(
     state: str = "open",
     severity: str = "",
     clamp: bool = False,
+    escalated_first: bool = False,
     clock: Clock = system_clock,
 ) -> Paged[ListedAlert]:
-    """One page of the site's (or one patient's) alerts, filtered and sorted in SQL (audited)."""
+    """One page of the site's (or one patient's) alerts, filtered and sorted in SQL (audited).
+
+    ``escalated_first`` puts the actor's site's escalated alerts (urgent, unacknowledged too
+    long) before the requested order, oldest first, as the clinic's alert page shows them.
+    """
     authorize(actor, Action.LIST_ALERTS)
     check_choice("state", state, ALERT_STATES)
     check_choice("severity", severity, SEVERITIES)
@@ -237,14 +242,16 @@ def alert_page(
             query = query.where(AlertRow.acknowledged_at.is_not(None))
         if severity:
             query = query.where(AlertRow.severity == severity)
-        rows, info = fetch_page(session, query, request, ALERT_LISTING, clamp=clamp)
+        now = clock()
+        lead = _escalated_first(session, actor, now) if escalated_first else ()
+        rows, info = fetch_page(session, query, request, ALERT_LISTING, clamp=clamp, lead=lead)
         items = [_listed(row, code) for row, code in rows]
         audit_list(
             session,
             actor,
             "alert",
             [a.id for a in items],
-            at=clock(),
+            at=now,
             site_id=site_id,
             patient_id=patient_id,
             total=info.total,
@@ -306,19 +313,29 @@ def _open_alert(session: Session, patient_id: int, code: str) -> bool:
     )
 
 
+def _overdue(site: SiteRow, now: dt.datetime) -> ColumnElement[bool]:
+    """The site's urgent alerts unacknowledged for longer than it allows (SQL condition)."""
+    hours = site.escalate_after_hours or DEFAULT_ESCALATE_AFTER_HOURS
+    return and_(
+        AlertRow.site_id == site.id,
+        AlertRow.severity == "urgent",
+        AlertRow.acknowledged_at.is_(None),
+        AlertRow.created_at <= now - dt.timedelta(hours=hours),
+    )
+
+
+def _escalated_first(session: Session, actor: Actor, now: dt.datetime) -> tuple[Any, ...]:
+    """Order keys putting the actor's site's escalated alerts first, oldest first."""
+    site = session.get(SiteRow, actor.site_id) if actor.site_id is not None else None
+    if site is None:
+        return ()
+    overdue = _overdue(site, now)
+    return (case((overdue, 0), else_=1), case((overdue, AlertRow.id), else_=0))
+
+
 def overdue_query(site: SiteRow, now: dt.datetime) -> Select[tuple[AlertRow]]:
     """The site's urgent alerts unacknowledged for longer than it allows, oldest first."""
-    hours = site.escalate_after_hours or DEFAULT_ESCALATE_AFTER_HOURS
-    return (
-        select(AlertRow)
-        .where(
-            AlertRow.site_id == site.id,
-            AlertRow.severity == "urgent",
-            AlertRow.acknowledged_at.is_(None),
-            AlertRow.created_at <= now - dt.timedelta(hours=hours),
-        )
-        .order_by(AlertRow.created_at, AlertRow.id)
-    )
+    return select(AlertRow).where(_overdue(site, now)).order_by(AlertRow.created_at, AlertRow.id)
 
 
 class OverdueAlert(ListedAlert):

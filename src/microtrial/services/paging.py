@@ -55,11 +55,13 @@ def fetch_page(
     listing: Listing,
     *,
     clamp: bool = False,
+    lead: Sequence[ColumnElement[Any]] = (),
 ) -> tuple[Sequence[Row[Any]], PageInfo]:
     """The rows of ``query`` in the requested window and order, with the list's total.
 
     ``clamp`` moves a window past the end onto the last page (a web link from a longer list);
     otherwise such a window is empty. Sorting by anything but the whitelist is refused.
+    ``lead`` are order keys that go before the requested sort (e.g. escalated alerts first).
     """
     key = parse_sort(request.sort, listing.sorts, listing.default)
     size = check_size(request.size)
@@ -73,5 +75,5 @@ def fetch_page(
     order = (
         (column.desc(), listing.tie.desc()) if key.descending else (column.asc(), listing.tie.asc())
     )
-    rows = session.execute(query.order_by(*order).offset(offset).limit(size)).all()
+    rows = session.execute(query.order_by(*lead, *order).offset(offset).limit(size)).all()
     return rows, PageInfo(offset=offset, size=size, total=total, sort=key.text, shown=len(rows))
