@@ -304,6 +304,7 @@ def alerts_context(context: AppContext, request: Request, user: PageUser) -> dic
     return {
         "alerts": found.items,
         "pager": pager(request, found.info),
+        "pager_size": found.info.size,
         "state": state,
         "severity": severity,
         "sort": params.get("sort", ""),
