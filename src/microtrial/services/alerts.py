@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from sqlalchemy import ColumnElement, Select, and_, case, select
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ ACTIVE_TRIAL_STATUSES = tuple(sorted(s.value for s in lifecycle.ACTIVE))
 DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
 # Hours an urgent alert may stay unacknowledged before it is escalated, unless the site says.
 DEFAULT_ESCALATE_AFTER_HOURS = 24
+Q = TypeVar("Q", bound=Select[Any])
 # The list filters: which alerts by acknowledgement, and the catalog's severities.
 ALERT_STATES = ("open", "acknowledged", "all")
 SEVERITIES: tuple[str, ...] = get_args(AlertSeverity)
@@ -167,6 +168,17 @@ def blocks_resume(alert: AlertRow) -> bool:
     return alert.action in DOSE_BLOCKING or alert.severity == "urgent"
 
 
+def _reach(
+    session: Session, actor: Actor, query: Q, patient_id: int | None
+) -> tuple[Q, int | None]:
+    """``query`` confined to one patient's alerts (if in reach) or to the actor's site's, and
+    the site the list is audited under."""
+    if patient_id is not None:
+        patient = patient_for(session, actor, patient_id)
+        return query.where(AlertRow.patient_id == patient.id), patient.site_id
+    return scoped(query, actor, Action.LIST_ALERTS, AlertRow.site_id), actor.site_id
+
+
 def list_alerts(
     db: Database,
     actor: Actor,
@@ -178,14 +190,9 @@ def list_alerts(
     """Alerts of the actor's site (or of one patient), newest first."""
     authorize(actor, Action.LIST_ALERTS)
     with db.transaction() as session:
-        query = select(AlertRow).order_by(AlertRow.id.desc())
-        site_id = actor.site_id
-        if patient_id is not None:
-            patient = patient_for(session, actor, patient_id)
-            query = query.where(AlertRow.patient_id == patient.id)
-            site_id = patient.site_id
-        else:
-            query = scoped(query, actor, Action.LIST_ALERTS, AlertRow.site_id)
+        query, site_id = _reach(
+            session, actor, select(AlertRow).order_by(AlertRow.id.desc()), patient_id
+        )
         if open_only:
             query = query.where(AlertRow.acknowledged_at.is_(None))
         rows = [AlertRead.model_validate(r) for r in session.execute(query).scalars()]
@@ -226,16 +233,14 @@ def alert_page(
     check_choice("state", state, ALERT_STATES)
     check_choice("severity", severity, SEVERITIES)
     with db.transaction() as session:
-        query = select(AlertRow, PatientRow.study_code).join(
-            PatientRow, PatientRow.id == AlertRow.patient_id
+        query, site_id = _reach(
+            session,
+            actor,
+            select(AlertRow, PatientRow.study_code).join(
+                PatientRow, PatientRow.id == AlertRow.patient_id
+            ),
+            patient_id,
         )
-        site_id = actor.site_id
-        if patient_id is not None:
-            patient = patient_for(session, actor, patient_id)
-            query = query.where(AlertRow.patient_id == patient.id)
-            site_id = patient.site_id
-        else:
-            query = scoped(query, actor, Action.LIST_ALERTS, AlertRow.site_id)
         if state == "open":
             query = query.where(AlertRow.acknowledged_at.is_(None))
         elif state == "acknowledged":

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from microtrial.api.actions import takes
-from microtrial.api.paging import Page, PageQuery
+from microtrial.api.paging import Page, PageQuery, PageRequest
 from microtrial.api.schemas import AlertAcknowledge
 from microtrial.domain.access import Action
-from microtrial.http.deps import ActorDep, ContextDep
+from microtrial.domain.actors import Actor
+from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import alerts
 from microtrial.services.alerts import AlertRead, ListedAlert
 
@@ -19,6 +20,26 @@ SeverityQuery = Annotated[
 ]
 
 router = APIRouter(tags=["alerts"])
+
+
+def _alerts(
+    context: AppContext,
+    actor: Actor,
+    page: PageRequest,
+    patient_id: int | None,
+    open_only: bool,
+    severity: str,
+) -> Page[ListedAlert]:
+    found = alerts.alert_page(
+        context.db,
+        actor,
+        page.listing(),
+        patient_id=patient_id,
+        state="open" if open_only else "all",
+        severity=severity,
+        clock=context.clock,
+    )
+    return page.page(found)
 
 
 @router.get("/alerts", openapi_extra=takes(Action.LIST_ALERTS))
@@ -31,15 +52,7 @@ def list_alerts(
 ) -> Page[ListedAlert]:
     """Alerts of the caller's site, newest first (open ones only by default); sort: id,
     created_at, severity, code, patient."""
-    found = alerts.alert_page(
-        context.db,
-        actor,
-        page.listing(),
-        state="open" if open_only else "all",
-        severity=severity,
-        clock=context.clock,
-    )
-    return page.page(found)
+    return _alerts(context, actor, page, None, open_only, severity)
 
 
 @router.get("/patients/{patient_id}/alerts", openapi_extra=takes(Action.LIST_ALERTS))
@@ -52,16 +65,7 @@ def list_patient_alerts(
     severity: SeverityQuery = "",
 ) -> Page[ListedAlert]:
     """One patient's alerts, newest first (sorts as ``GET /alerts``)."""
-    found = alerts.alert_page(
-        context.db,
-        actor,
-        page.listing(),
-        patient_id=patient_id,
-        state="open" if open_only else "all",
-        severity=severity,
-        clock=context.clock,
-    )
-    return page.page(found)
+    return _alerts(context, actor, page, patient_id, open_only, severity)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", openapi_extra=takes(Action.ACKNOWLEDGE_ALERT))
