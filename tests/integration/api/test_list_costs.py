@@ -24,6 +24,7 @@ API_ROUTES = (
     "/worklist",
 )
 WEB_PAGES = (
+    ("clinician_sitea", "/"),  # the clinician's start: the worklist's first page
     ("clinician_sitea", "/clinic/patients"),
     ("clinician_sitea", "/clinic/patients?page=2&size=10"),
     ("clinician_sitea", "/clinic/alerts"),
@@ -97,7 +98,7 @@ def test_list_routes_and_pages_cost_the_same_at_5_and_60_patients(
         return api.get(path, headers=login(who))
 
     def web_get(who: str, path: str) -> httpx.Response:
-        return clients[who].get(path)
+        return clients[who].get(path, follow_redirects=True)
 
     try:
         grow(clinic, clock, 5)
@@ -107,6 +108,9 @@ def test_list_routes_and_pages_cost_the_same_at_5_and_60_patients(
         body = api.get("/patients", params={"limit": 20}, headers=login("clinician_sitea"))
         assert body.json().get("total") == 62, body.text[:500]  # the 60 grown
         assert len(body.json()["items"]) == 20
+        start = clients["clinician_sitea"].get("/", follow_redirects=True).text
+        assert start.count("<tr data-patient=") == 20  # one page, not every patient
+        assert "Showing 1–20 of 62" in start
         kits = clients["unblinded_staff_sitea"].get("/pharmacy/kits").text
         assert "Showing 1–15 of 15" in kits  # every fourth of 60 has a scheduled trial
     finally:
