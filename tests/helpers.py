@@ -181,3 +181,35 @@ def formatted_answer(item: Item) -> str:
     if not in_bounds(item.format, value, item.format_min, item.format_max):
         value = item.format_min or item.format_max or value
     return value
+
+
+class StatementCount:
+    """Counts the SQL statements every engine of this process sends while the block runs.
+
+    A listener on SQLAlchemy's ``before_cursor_execute`` event of the Engine class, so it sees
+    the statements of a live server's engine (run in its own thread) as well as the test's.
+    """
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def _seen(self, *args: object) -> None:
+        self.statements.append(str(args[2]))  # (conn, cursor, statement, ...)
+
+    def __enter__(self) -> StatementCount:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "before_cursor_execute", self._seen)
+
+    @property
+    def count(self) -> int:
+        """How many statements were sent."""
+        return len(self.statements)

@@ -87,6 +87,7 @@ def test_the_worklist_puts_urgent_patients_first_and_searches_filters_and_pages(
     assert trend.inner_text() == "↑ Worse: 3 to 7"
     assert "worse" in (trend.get_attribute("class") or "")
     assert "24 patients, page 1 of 2" in page.inner_text("caption")
+    assert page.locator("[data-showing]").inner_text() == "Showing 1–20 of 24"
     assert len(row_codes(page)) == 20
     assert axe_violations(page) == []
     pages.shot(page, "worklist")
@@ -121,3 +122,46 @@ def test_the_worklist_puts_urgent_patients_first_and_searches_filters_and_pages(
     page.get_by_label("Study code").fill("nobody")
     page.get_by_role("button", name="Show").click()
     page.get_by_text("No patients match.").wait_for()
+
+
+def test_the_alert_list_pages_and_its_links_keep_the_filters(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    system = system_actor("test")
+    phq9 = {f"q{i}": 0 for i in range(1, 10)} | {"q9": 1}
+    for n in range(12):
+        patient = patients.enrol_patient(
+            clinic.db,
+            system,
+            site_code="SITEA",
+            study_code=f"U-{n:03d}",
+            birth_year=1970,
+            sex="other",
+            time_zone="Europe/London",
+            clock=lambda: clinic.enrolled_at,
+        )
+        entry = DiaryInput(clock().date(), phq9, "phq9")
+        records.record_diary_entry(clinic.db, system, patient.id, entry, clock=clock)
+    page = pages.open("clinician_sitea")
+    page.goto("/clinic/alerts?size=5")
+    page.get_by_label("Severity").select_option("urgent")
+    page.get_by_label("Order").select_option("patient")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"severity=urgent"))
+    cards = page.locator("article.alert-item h2 a")
+    assert [cards.nth(i).inner_text() for i in range(cards.count())] == [
+        f"U-{n:03d}" for n in range(5)
+    ]
+    assert page.locator("[data-showing]").inner_text() == "Showing 1–5 of 12"
+    page.get_by_role("link", name="Next page").click()
+    page.wait_for_url(re.compile(r"page=2"))
+    assert "severity=urgent" in page.url
+    assert "sort=patient" in page.url
+    assert page.locator("[data-showing]").inner_text() == "Showing 6–10 of 12"
+    assert cards.first.inner_text() == "U-005"
+    assert page.get_by_label("Severity").input_value() == "urgent"
+    page.get_by_role("link", name="Next page").click()
+    page.wait_for_url(re.compile(r"page=3"))
+    assert page.locator("[data-showing]").inner_text() == "Showing 11–12 of 12"
+    assert page.get_by_role("link", name="Next page").count() == 0
+    assert axe_violations(page) == []

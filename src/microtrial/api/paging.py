@@ -1,4 +1,9 @@
-"""Cursor pagination, ETags and Idempotency-Key handling shared by the API routes."""
+"""Cursor pagination, ETags and Idempotency-Key handling shared by the API routes.
+
+Lists the database pages (``services.paging``) take ``cursor``, ``limit`` and ``sort`` and
+answer ``total``; their cursor names a position in the sorted list. Short per-patient lists
+still page a list the service returned (``paginate``), with the same parameters but no sort.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,14 @@ from typing import Annotated, Generic, Protocol, TypeVar
 from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel
 
+from microtrial.domain.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListRequest, check_offset
 from microtrial.errors import NotFound, ValidationError
 from microtrial.http.errors import PreconditionRequired
+from microtrial.services.paging import Paged
 
 T = TypeVar("T")
-MAX_PAGE = 100
+MAX_PAGE = MAX_PAGE_SIZE
+_AT = "at"  # first element of a positional cursor: ["at", offset, sort]
 Key = tuple[str | int, ...]
 
 
@@ -24,12 +32,22 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = None  # rows in the whole filtered list, where the database counts it
 
 
 CursorQuery = Annotated[
     str | None, Query(description="Opaque cursor from the previous page's next_cursor.")
 ]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page (at most 100).")]
+LimitQuery = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description=f"Items per page (at most {MAX_PAGE}).")
+]
+SortQuery = Annotated[
+    str,
+    Query(
+        max_length=40,
+        description="Sort key, '-' first for descending (each list names its keys); ties by id.",
+    ),
+]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
@@ -97,19 +115,46 @@ def expected_version(if_match: str | None) -> int:
 
 @dataclass(frozen=True)
 class PageRequest:
-    """The cursor and page size a list request asked for."""
+    """The cursor, page size and sort a list request asked for."""
 
     cursor: str | None
     limit: int
+    sort: str = ""
 
     def of(self, items: Sequence[T], key: Callable[[T], Key]) -> Page[T]:
-        """The requested page of ``items`` ordered by ``key``."""
+        """The requested page of ``items`` ordered by ``key`` (a list without sort keys)."""
+        if self.sort:
+            raise ValidationError("sort", "this list has one order", value=self.sort, allowed="")
         return paginate(items, key, self.cursor, self.limit)
 
+    def listing(self) -> ListRequest:
+        """The window of a database-paged list this request names."""
+        offset = 0
+        if self.cursor is not None:
+            value = decode_cursor(self.cursor)
+            if len(value) != 3 or value[0] != _AT or not isinstance(value[1], int):
+                raise ValidationError("cursor", "cursor does not fit this list", value=self.cursor)
+            if value[2] != self.sort:
+                raise ValidationError(
+                    "cursor", "cursor belongs to another sort; keep sort as it was", value=value[2]
+                )
+            offset = check_offset(value[1])
+        return ListRequest(offset=offset, size=self.limit, sort=self.sort)
 
-async def _page_request(cursor: CursorQuery = None, limit: LimitQuery = 50) -> PageRequest:
+    def page(self, found: Paged[T]) -> Page[T]:
+        """The API page of a database-paged list, its cursor naming the next position."""
+        info = found.info
+        following = info.offset + info.shown
+        more = info.shown > 0 and following < info.total
+        cursor = encode_cursor((_AT, following, self.sort)) if more else None
+        return Page[T](items=found.items, next_cursor=cursor, total=info.total)
+
+
+async def _page_request(
+    cursor: CursorQuery = None, limit: LimitQuery = DEFAULT_PAGE_SIZE, sort: SortQuery = ""
+) -> PageRequest:
     # async: FastAPI runs a sync dependency in the thread pool, a hop per request for nothing.
-    return PageRequest(cursor, limit)
+    return PageRequest(cursor, limit, sort)
 
 
 PageQuery = Annotated[PageRequest, Depends(_page_request)]

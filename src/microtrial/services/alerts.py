@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar, get_args
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, case, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows, authorize, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
+from microtrial.domain.catalog_files import AlertSeverity
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
+from microtrial.domain.paging import ListRequest, check_choice
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services.common import (
@@ -27,6 +29,7 @@ from microtrial.services.common import (
     scoped,
     system_clock,
 )
+from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, PatientRow, SiteRow, TrialRow
@@ -41,6 +44,21 @@ ACTIVE_TRIAL_STATUSES = tuple(sorted(s.value for s in lifecycle.ACTIVE))
 DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
 # Hours an urgent alert may stay unacknowledged before it is escalated, unless the site says.
 DEFAULT_ESCALATE_AFTER_HOURS = 24
+Q = TypeVar("Q", bound=Select[Any])
+# The list filters: which alerts by acknowledgement, and the catalog's severities.
+ALERT_STATES = ("open", "acknowledged", "all")
+SEVERITIES: tuple[str, ...] = get_args(AlertSeverity)
+ALERT_LISTING = Listing(
+    {
+        "id": AlertRow.id,
+        "created_at": AlertRow.created_at,
+        "severity": AlertRow.severity,
+        "code": AlertRow.code,
+        "patient": PatientRow.study_code,
+    },
+    default="-id",
+    tie=AlertRow.id,
+)
 
 
 class AlertRead(ReadModel):
@@ -150,6 +168,17 @@ def blocks_resume(alert: AlertRow) -> bool:
     return alert.action in DOSE_BLOCKING or alert.severity == "urgent"
 
 
+def _reach(
+    session: Session, actor: Actor, query: Q, patient_id: int | None
+) -> tuple[Q, int | None]:
+    """``query`` confined to one patient's alerts (if in reach) or to the actor's site's, and
+    the site the list is audited under."""
+    if patient_id is not None:
+        patient = patient_for(session, actor, patient_id)
+        return query.where(AlertRow.patient_id == patient.id), patient.site_id
+    return scoped(query, actor, Action.LIST_ALERTS, AlertRow.site_id), actor.site_id
+
+
 def list_alerts(
     db: Database,
     actor: Actor,
@@ -161,20 +190,79 @@ def list_alerts(
     """Alerts of the actor's site (or of one patient), newest first."""
     authorize(actor, Action.LIST_ALERTS)
     with db.transaction() as session:
-        query = select(AlertRow).order_by(AlertRow.id.desc())
-        site_id = actor.site_id
-        if patient_id is not None:
-            patient = patient_for(session, actor, patient_id)
-            query = query.where(AlertRow.patient_id == patient.id)
-            site_id = patient.site_id
-        else:
-            query = scoped(query, actor, Action.LIST_ALERTS, AlertRow.site_id)
+        query, site_id = _reach(
+            session, actor, select(AlertRow).order_by(AlertRow.id.desc()), patient_id
+        )
         if open_only:
             query = query.where(AlertRow.acknowledged_at.is_(None))
         rows = [AlertRead.model_validate(r) for r in session.execute(query).scalars()]
         ids = [r.id for r in rows]
         audit_list(session, actor, "alert", ids, at=clock(), site_id=site_id, patient_id=patient_id)
         return rows
+
+
+class ListedAlert(AlertRead):
+    """An alert with its patient's study code (lists and the escalation banner)."""
+
+    study_code: str
+
+
+def _listed(row: AlertRow, study_code: str) -> ListedAlert:
+    fields = AlertRead.model_validate(row).model_dump()
+    return ListedAlert.model_validate({**fields, "study_code": study_code})
+
+
+def alert_page(
+    db: Database,
+    actor: Actor,
+    request: ListRequest,
+    *,
+    patient_id: int | None = None,
+    state: str = "open",
+    severity: str = "",
+    clamp: bool = False,
+    escalated_first: bool = False,
+    clock: Clock = system_clock,
+) -> Paged[ListedAlert]:
+    """One page of the site's (or one patient's) alerts, filtered and sorted in SQL (audited).
+
+    ``escalated_first`` puts the actor's site's escalated alerts (urgent, unacknowledged too
+    long) before the requested order, oldest first, as the clinic's alert page shows them.
+    """
+    authorize(actor, Action.LIST_ALERTS)
+    check_choice("state", state, ALERT_STATES)
+    check_choice("severity", severity, SEVERITIES)
+    with db.transaction() as session:
+        query, site_id = _reach(
+            session,
+            actor,
+            select(AlertRow, PatientRow.study_code).join(
+                PatientRow, PatientRow.id == AlertRow.patient_id
+            ),
+            patient_id,
+        )
+        if state == "open":
+            query = query.where(AlertRow.acknowledged_at.is_(None))
+        elif state == "acknowledged":
+            query = query.where(AlertRow.acknowledged_at.is_not(None))
+        if severity:
+            query = query.where(AlertRow.severity == severity)
+        now = clock()
+        lead = _escalated_first(session, actor, now) if escalated_first else ()
+        rows, info = fetch_page(session, query, request, ALERT_LISTING, clamp=clamp, lead=lead)
+        items = [_listed(row, code) for row, code in rows]
+        audit_list(
+            session,
+            actor,
+            "alert",
+            [a.id for a in items],
+            at=now,
+            site_id=site_id,
+            patient_id=patient_id,
+            total=info.total,
+            offset=info.offset,
+        )
+        return Paged(items, info)
 
 
 def acknowledge_alert(
@@ -230,25 +318,33 @@ def _open_alert(session: Session, patient_id: int, code: str) -> bool:
     )
 
 
-def overdue_query(site: SiteRow, now: dt.datetime) -> Select[tuple[AlertRow]]:
-    """The site's urgent alerts unacknowledged for longer than it allows, oldest first."""
+def _overdue(site: SiteRow, now: dt.datetime) -> ColumnElement[bool]:
+    """The site's urgent alerts unacknowledged for longer than it allows (SQL condition)."""
     hours = site.escalate_after_hours or DEFAULT_ESCALATE_AFTER_HOURS
-    return (
-        select(AlertRow)
-        .where(
-            AlertRow.site_id == site.id,
-            AlertRow.severity == "urgent",
-            AlertRow.acknowledged_at.is_(None),
-            AlertRow.created_at <= now - dt.timedelta(hours=hours),
-        )
-        .order_by(AlertRow.created_at, AlertRow.id)
+    return and_(
+        AlertRow.site_id == site.id,
+        AlertRow.severity == "urgent",
+        AlertRow.acknowledged_at.is_(None),
+        AlertRow.created_at <= now - dt.timedelta(hours=hours),
     )
 
 
-class OverdueAlert(AlertRead):
-    """An escalated alert with its patient's study code, for the banner on clinician pages."""
+def _escalated_first(session: Session, actor: Actor, now: dt.datetime) -> tuple[Any, ...]:
+    """Order keys putting the actor's site's escalated alerts first, oldest first."""
+    site = session.get(SiteRow, actor.site_id) if actor.site_id is not None else None
+    if site is None:
+        return ()
+    overdue = _overdue(site, now)
+    return (case((overdue, 0), else_=1), case((overdue, AlertRow.id), else_=0))
 
-    study_code: str
+
+def overdue_query(site: SiteRow, now: dt.datetime) -> Select[tuple[AlertRow]]:
+    """The site's urgent alerts unacknowledged for longer than it allows, oldest first."""
+    return select(AlertRow).where(_overdue(site, now)).order_by(AlertRow.created_at, AlertRow.id)
+
+
+class OverdueAlert(ListedAlert):
+    """An escalated alert with its patient's study code, for the banner on clinician pages."""
 
 
 def overdue_alerts(
@@ -268,12 +364,7 @@ def overdue_alerts(
             .join(PatientRow, PatientRow.id == AlertRow.patient_id)
             .add_columns(PatientRow.study_code)
         ).all()
-        rows = [
-            OverdueAlert.model_validate(
-                {**AlertRead.model_validate(r).model_dump(), "study_code": c}
-            )
-            for r, c in found
-        ]
+        rows = [OverdueAlert.model_validate(_listed(r, c).model_dump()) for r, c in found]
         if rows:  # shown on every page: audited only when there is something to show
             ids = [r.id for r in rows]
             audit_list(session, actor, "alert", ids, at=now, site_id=site.id, escalated=True)

@@ -6,13 +6,14 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import patients as rules
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import check_new_medications
+from microtrial.domain.paging import ListRequest
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import (
     ConflictError,
@@ -38,6 +39,7 @@ from microtrial.services.common import (
     supersede_audited,
     system_clock,
 )
+from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import (
     ConditionRead,
     HistoryFlagRead,
@@ -217,6 +219,47 @@ def list_patients(
         rows = list(session.execute(query).scalars())
         audit_list(session, actor, "patient", [p.id for p in rows], at=clock(), site_id=site_id)
         return [PatientSummary.model_validate(p) for p in rows]
+
+
+PATIENT_LISTING = Listing(
+    {
+        "id": PatientRow.id,
+        "study_code": PatientRow.study_code,
+        "birth_year": PatientRow.birth_year,
+        "enrolled_at": PatientRow.created_at,
+    },
+    default="id",
+    tie=PatientRow.id,
+)
+SEARCH_CHARS = 40  # a study code is at most 40 characters
+
+
+def patient_page(
+    db: Database,
+    actor: Actor,
+    request: ListRequest,
+    *,
+    search: str = "",
+    site_code: str | None = None,
+    clock: Clock = system_clock,
+) -> Paged[PatientSummary]:
+    """One page of the patients the actor may list, searched by study code, sorted in SQL."""
+    authorize(actor, Action.LIST_PATIENTS)
+    with db.transaction() as session:
+        query = select(PatientRow)
+        site_id = site_scope(actor, Action.LIST_PATIENTS)
+        if site_code is not None:
+            site_id = site_by_code(session, actor, site_code).id
+        if site_id is not None:
+            query = query.where(PatientRow.site_id == site_id)
+        wanted = search.strip().lower()[:SEARCH_CHARS]
+        if wanted:
+            query = query.where(func.lower(PatientRow.study_code).contains(wanted, autoescape=True))
+        rows, info = fetch_page(session, query, request, PATIENT_LISTING)
+        found = [PatientSummary.model_validate(row) for (row,) in rows]
+        ids = [p.id for p in found]
+        audit_list(session, actor, "patient", ids, at=clock(), site_id=site_id, total=info.total)
+        return Paged(found, info)
 
 
 def add_condition(

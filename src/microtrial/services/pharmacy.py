@@ -9,25 +9,27 @@ dispensed only after they were prepared, and never more capsules than were put i
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.kits import normalise_kit_code
+from microtrial.domain.paging import ListRequest, PageInfo
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
 from microtrial.services.common import Clock, audit_list, audit_patient, scoped, system_clock
+from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import kit_record_fields, load_trial, periods_and_kits
 from microtrial.store.db import Database
-from microtrial.store.models import KitRow, PatientRow, PeriodRow, TrialRow
+from microtrial.store.models import KitRow, PatientRow, PeriodRow, ScreeningResultRow, TrialRow
 
 # Trials whose kits the pharmacy still works on: planned to start, or under way.
 PHARMACY_STATUSES = tuple(
@@ -63,6 +65,8 @@ class PharmacyWork(ReadModel):
 
     to_prepare: list[PharmacyTrial]
     to_dispense: list[PharmacyTrial]
+    prepare_page: PageInfo
+    dispense_page: PageInfo
 
 
 class KitRecord(ReadModel):
@@ -84,54 +88,111 @@ def _screening(session: Session, trial: TrialRow) -> str | None:
     return found.decision if found is not None else None
 
 
-def pharmacy_work(db: Database, actor: Actor, *, clock: Clock = system_clock) -> PharmacyWork:
-    """The site's scheduled, running and paused trials whose kits are not all prepared, or not
-    all dispensed (drafts, finished trials and everything else are not the pharmacy's work)."""
-    authorize(actor, Action.PREPARE_KITS)
-    now = clock()
-    with db.transaction() as session:
-        query = scoped(
-            select(TrialRow, PatientRow.study_code)
-            .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-            .where(TrialRow.status.in_(PHARMACY_STATUSES))
-            .order_by(TrialRow.start_date, TrialRow.id),
-            actor,
-            Action.PREPARE_KITS,
-            PatientRow.site_id,
+KIT_LISTING = Listing(
+    {"start_date": TrialRow.start_date, "trial": TrialRow.id, "patient": PatientRow.study_code},
+    default="start_date",
+    tie=TrialRow.id,
+)
+STAGES = ("prepare", "dispense")
+
+
+def _kit_counts() -> Any:
+    """Per trial: its kits, how many are prepared and dispensed, the next kit's first day."""
+    waiting = case((KitRow.dispensed_at.is_(None), PeriodRow.start_date))
+    return (
+        select(
+            KitRow.trial_id.label("trial_id"),
+            func.count(KitRow.id).label("kits"),
+            func.count(KitRow.prepared_at).label("prepared"),
+            func.count(KitRow.dispensed_at).label("dispensed"),
+            func.min(waiting).label("next_kit"),
         )
-        trials = list(session.execute(query).tuples())
-        kits: dict[int, list[tuple[PeriodRow, KitRow]]] = defaultdict(list)
-        for period, kit in session.execute(
-            select(PeriodRow, KitRow)
-            .join(KitRow, KitRow.period_id == PeriodRow.id)
-            .where(PeriodRow.trial_id.in_([t.id for t, _ in trials]))
-            .order_by(PeriodRow.number)
-        ).tuples():
-            kits[period.trial_id].append((period, kit))
-        work = PharmacyWork(to_prepare=[], to_dispense=[])
-        for trial, code in trials:
-            own = kits[trial.id]
-            waiting = [p.start_date for p, k in own if k.dispensed_at is None]
-            decision = _screening(session, trial)
-            row = PharmacyTrial(
+        .join(PeriodRow, PeriodRow.id == KitRow.period_id)
+        .group_by(KitRow.trial_id)
+        .subquery()
+    )
+
+
+def _decisions(session: Session, patient_ids: set[int]) -> dict[tuple[int, str], str]:
+    """The current screening decision per (patient, substance), for a page's patients at once."""
+    rows = session.execute(
+        select(
+            ScreeningResultRow.patient_id, ScreeningResultRow.substance, ScreeningResultRow.decision
+        ).where(
+            ScreeningResultRow.patient_id.in_(patient_ids), ScreeningResultRow.is_current.is_(True)
+        )
+    ).tuples()
+    return {(pid, substance): decision for pid, substance, decision in rows}
+
+
+def _stage_page(
+    session: Session, actor: Actor, stage: str, request: ListRequest
+) -> Paged[PharmacyTrial]:
+    """One page of the site's trials at ``stage``: kits to prepare, or prepared to hand out."""
+    counts = _kit_counts()
+    query = scoped(
+        select(
+            TrialRow, PatientRow.study_code, counts.c.kits, counts.c.prepared, counts.c.dispensed
+        )
+        .add_columns(counts.c.next_kit)
+        .join(PatientRow, PatientRow.id == TrialRow.patient_id)
+        .join(counts, counts.c.trial_id == TrialRow.id)
+        .where(TrialRow.status.in_(PHARMACY_STATUSES)),
+        actor,
+        Action.PREPARE_KITS,
+        PatientRow.site_id,
+    )
+    if stage == "prepare":
+        query = query.where(counts.c.prepared < counts.c.kits)
+    else:
+        query = query.where(counts.c.prepared == counts.c.kits, counts.c.dispensed < counts.c.kits)
+    rows, info = fetch_page(session, query, request, KIT_LISTING, clamp=True)
+    decisions = _decisions(session, {row[0].patient_id for row in rows})
+    found = []
+    for trial, code, kits, prepared, dispensed, next_kit in rows:
+        substance = TrialPlan.from_json(trial.plan).regimen.substance
+        decision = decisions.get((trial.patient_id, substance))
+        found.append(
+            PharmacyTrial(
                 trial_id=trial.id,
                 patient_code=code,
                 status=trial.status,
                 start_date=trial.start_date,
-                kits=len(own),
-                prepared=sum(1 for _, k in own if k.prepared_at is not None),
-                dispensed=sum(1 for _, k in own if k.dispensed_at is not None),
-                next_kit_date=min(waiting) if waiting else None,
+                kits=kits,
+                prepared=prepared,
+                dispensed=dispensed,
+                next_kit_date=next_kit,
                 screening=decision,
                 blocked=decision is None or decision == DO_NOT_START,
             )
-            if row.prepared < row.kits:
-                work.to_prepare.append(row)
-            elif row.dispensed < row.kits:
-                work.to_dispense.append(row)
-        ids = [r.trial_id for r in (*work.to_prepare, *work.to_dispense)]
+        )
+    return Paged(found, info)
+
+
+def pharmacy_work(
+    db: Database,
+    actor: Actor,
+    *,
+    prepare: ListRequest | None = None,
+    dispense: ListRequest | None = None,
+    clock: Clock = system_clock,
+) -> PharmacyWork:
+    """The site's scheduled, running and paused trials whose kits are not all prepared, or not
+    all dispensed (drafts, finished trials and everything else are not the pharmacy's work),
+    a page of each, earliest start first unless sorted otherwise."""
+    authorize(actor, Action.PREPARE_KITS)
+    now = clock()
+    with db.transaction() as session:
+        to_prepare = _stage_page(session, actor, "prepare", prepare or ListRequest())
+        to_dispense = _stage_page(session, actor, "dispense", dispense or ListRequest())
+        ids = [r.trial_id for r in (*to_prepare.items, *to_dispense.items)]
         audit_list(session, actor, "trial", ids, at=now, site_id=actor.site_id, view="pharmacy")
-        return work
+        return PharmacyWork(
+            to_prepare=to_prepare.items,
+            to_dispense=to_dispense.items,
+            prepare_page=to_prepare.info,
+            dispense_page=to_dispense.info,
+        )
 
 
 def _kit(session: Session, trial: TrialRow, kit_code: str) -> tuple[PeriodRow, KitRow]:

@@ -11,9 +11,11 @@ from microtrial.domain.access import Action, Scope, authorize, scope_of
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import TrialCalendar
 from microtrial.domain.lifecycle import TrialStatus
+from microtrial.domain.paging import ListRequest, check_choice
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound
 from microtrial.services.common import Clock, audit_list, patient_for, scoped, system_clock
+from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import (
     allocation_of,
@@ -89,6 +91,43 @@ def list_trials(
         ids = [t.id for t in trials]
         audit_list(session, actor, "trial", ids, at=clock(), site_id=site_id, patient_id=patient_id)
         return result
+
+
+TRIAL_LISTING = Listing(
+    {"id": TrialRow.id, "start_date": TrialRow.start_date, "status": TrialRow.status},
+    default="id",
+    tie=TrialRow.id,
+)
+STATUSES = tuple(s.value for s in TrialStatus)
+
+
+def trial_page(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    request: ListRequest,
+    *,
+    status: str = "",
+    clock: Clock = system_clock,
+) -> Paged[TrialRead]:
+    """One page of a patient's trials (arms only once unblinded), filtered by status.
+
+    Each trial on the page reads its periods and kits: a few statements per trial shown,
+    however many trials the patient has.
+    """
+    check_choice("status", status, STATUSES)
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        query = select(TrialRow).where(TrialRow.patient_id == patient.id)
+        if status:
+            query = query.where(TrialRow.status == status)
+        rows, info = fetch_page(session, query, request, TRIAL_LISTING)
+        found = [read_trial(session, trial, patient) for (trial,) in rows]
+        ids = [t.id for t in found]
+        audit_list(
+            session, actor, "trial", ids, at=clock(), site_id=patient.site_id, patient_id=patient.id
+        )
+        return Paged(found, info)
 
 
 def trial_calendar(

@@ -18,16 +18,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, Scope, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.paging import ListRequest
 from microtrial.errors import PermissionDenied, ValidationError
 from microtrial.services.alerts import ACTIVE_TRIAL_STATUSES, DOSE_BLOCKING
 from microtrial.services.common import Clock, audit_list, patient_today, scoped, system_clock
+from microtrial.services.paging import Listing, fetch_page
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -55,6 +57,9 @@ URGENCY_REASONS = (
     "missed diary",
     "blinding guess overdue",
     "",
+)
+WORKLIST_LISTING = Listing(
+    {"study_code": PatientRow.study_code}, default="study_code", tie=PatientRow.id
 )
 RUNNING_STATES = (lifecycle.TrialStatus.RUNNING.value, lifecycle.TrialStatus.PAUSED.value)
 
@@ -249,19 +254,15 @@ def worklist(
             exists().where(AlertRow.patient_id == PatientRow.id, AlertRow.acknowledged_at.is_(None))
         )
     with db.transaction() as session:
-        total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-        pages = max(1, -(-total // query.page_size))
-        page = min(query.page, pages)
-        ordered = base.order_by(
-            "tier",
+        # Urgency first (tier, then the oldest open urgent alert), then by study code.
+        lead: tuple[ColumnElement[Any], ...] = (
+            literal_column("tier"),
             case((oldest_urgent.is_(None), literal(1)), else_=literal(0)),
             oldest_urgent,
-            PatientRow.study_code,
-            PatientRow.id,
         )
-        found = session.execute(
-            ordered.offset((page - 1) * query.page_size).limit(query.page_size)
-        ).all()
+        request = ListRequest(offset=(query.page - 1) * query.page_size, size=query.page_size)
+        found, info = fetch_page(session, base, request, WORKLIST_LISTING, clamp=True, lead=lead)
+        total, pages, page = info.total, info.pages, info.page
         rows = _rows(session, [(r.id, r.tier, r.oldest) for r in found], now)
         audit_list(
             session,

@@ -116,6 +116,7 @@ class PatientRow(Base):
     __table_args__ = (
         UniqueConstraint("site_id", "study_code", name="uq_patients_site_code"),
         CheckConstraint(_in("sex", SEXES), name="sex"),
+        Index("ix_patients_site_created", "site_id", "created_at"),  # migration 0015
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -171,7 +172,10 @@ class ProtocolRow(Base):
 
 class TrialRow(Base):
     __tablename__ = "trials"
-    __table_args__ = (CheckConstraint(_in("status", TRIAL_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", TRIAL_STATUSES), name="status"),
+        Index("ix_trials_status_patient", "status", "patient_id"),  # migration 0015
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
@@ -271,6 +275,7 @@ class DiaryEntryRow(VersionedMixin, Base):
             sqlite_where=text("is_current"),
             postgresql_where=text("is_current"),
         ),
+        Index("ix_diary_entries_patient_date", "patient_id", "local_date"),  # migration 0015
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -352,6 +357,11 @@ class ScreeningResultRow(VersionedMixin, Base):
 
 class AlertRow(Base):
     __tablename__ = "alerts"
+    # The paged alert lists: a site's (or a patient's) open alerts, newest first (migration 0015).
+    __table_args__ = (
+        Index("ix_alerts_site_open", "site_id", "acknowledged_at", "id"),
+        Index("ix_alerts_patient_open", "patient_id", "acknowledged_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)

@@ -29,6 +29,7 @@ from microtrial.services.screening import ScreeningRead
 from microtrial.services.worklist import condition_name
 from microtrial.web.charts import pain_chart, pain_points
 from microtrial.web.forms import REFUSALS, FormSpec, FormState
+from microtrial.web.listing import list_request, pager
 from microtrial.web.rendering import render, render_form
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
@@ -275,25 +276,43 @@ def enrol(
 
 @router.get("/clinic/alerts")
 def alert_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
-    """Open alerts of the site, newest first, each with an acknowledge form."""
-    return render(request, "clinic_alerts.html", alerts_context(context, user))
+    """The site's alerts a page at a time (open ones, newest first, unless filtered), each open
+    one with an acknowledge form."""
+    return render(request, "clinic_alerts.html", alerts_context(context, request, user))
 
 
-def alerts_context(context: AppContext, user: PageUser) -> dict[str, Any]:
+ALERT_SORTS = (("", "Newest first"), ("id", "Oldest first"), ("patient", "By patient"))
+
+
+def alerts_context(context: AppContext, request: Request, user: PageUser) -> dict[str, Any]:
     """What the alert list shows (also drawn again around a refused acknowledgement)."""
     actor = user.require(Action.USE_CLINIC_PAGES)
-    rows = alerts.list_alerts(context.db, actor, clock=context.clock)
-    # Escalated alerts (urgent, unacknowledged too long) first, oldest first; then the rest.
-    overdue = {a.id: a for a in alerts.overdue_alerts(context.db, actor, clock=context.clock)}
-    rows = [*sorted(overdue.values(), key=lambda a: a.created_at)] + [
-        r for r in rows if r.id not in overdue
-    ]
-    codes = {p.id: p.study_code for p in patients.list_patients(context.db, actor)}
+    params = request.query_params
+    state, severity = params.get("state", "open"), params.get("severity", "")
+    # Escalated alerts (urgent, unacknowledged too long) come first, oldest first; then the rest.
+    found = alerts.alert_page(
+        context.db,
+        actor,
+        list_request(request),
+        state=state,
+        severity=severity,
+        clamp=True,
+        escalated_first=True,
+        clock=context.clock,
+    )
+    overdue = {a.id for a in alerts.overdue_alerts(context.db, actor, clock=context.clock)}
     return {
-        "alerts": rows,
-        "codes": codes,
+        "alerts": found.items,
+        "pager": pager(request, found.info),
+        "pager_size": found.info.size,
+        "state": state,
+        "severity": severity,
+        "sort": params.get("sort", ""),
+        "states": alerts.ALERT_STATES,
+        "severities": alerts.SEVERITIES,
+        "sorts": ALERT_SORTS,
         "can_acknowledge": user.may(Action.ACKNOWLEDGE_ALERT),
-        "overdue": set(overdue),
+        "overdue": overdue,
     }
 
 
@@ -313,5 +332,6 @@ def acknowledge(
         )
     except REFUSALS as err:
         form = FormState.refused(f"acknowledge-{alert_id}", values, err, ACKNOWLEDGE)
-        return render_form(request, "clinic_alerts.html", alerts_context(context, user), form)
+        page = alerts_context(context, request, user)
+        return render_form(request, "clinic_alerts.html", page, form)
     return RedirectResponse("/clinic/alerts", status_code=303)

@@ -14,18 +14,47 @@ from microtrial.reports.kits import gate_line, label_info, label_kits
 from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services import pharmacy, trial_allocation
 from microtrial.services.trial_allocation import KitPreparation
+from microtrial.web.listing import list_request, pager
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
+KIT_SORTS = (
+    ("", "Earliest start first"),
+    ("-start_date", "Latest start first"),
+    ("patient", "By patient"),
+)
 
 
 @router.get("/pharmacy/kits")
 def pharmacy_list(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
     """Trials of the site with kits to prepare, and with prepared kits to hand out."""
     actor = user.require(Action.PREPARE_KITS)
-    work = pharmacy.pharmacy_work(context.db, actor, clock=context.clock)
-    return render(request, "pharmacy.html", {"work": work})
+    work = pharmacy.pharmacy_work(
+        context.db,
+        actor,
+        prepare=list_request(request),
+        dispense=list_request(request, page_param="dispense_page"),
+        clock=context.clock,
+    )
+    return render(
+        request,
+        "pharmacy.html",
+        {
+            "work": work,
+            "prepare_pager": pager(request, work.prepare_page),
+            "dispense_pager": pager(request, work.dispense_page, "dispense_page"),
+            "sort": request.query_params.get("sort", ""),
+            "sorts": KIT_SORTS,
+        },
+    )
+
+
+KIT_SORTS = (
+    ("", "Earliest start first"),
+    ("-start_date", "Latest start first"),
+    ("patient", "By patient"),
+)
 
 
 def _preparation(context: AppContext, user: PageUser, trial_id: int) -> KitPreparation:

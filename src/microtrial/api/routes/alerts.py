@@ -2,37 +2,70 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from microtrial.api.actions import takes
-from microtrial.api.paging import Page, PageQuery
+from microtrial.api.paging import Page, PageQuery, PageRequest
 from microtrial.api.schemas import AlertAcknowledge
 from microtrial.domain.access import Action
-from microtrial.http.deps import ActorDep, ContextDep
+from microtrial.domain.actors import Actor
+from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import alerts
-from microtrial.services.alerts import AlertRead
+from microtrial.services.alerts import AlertRead, ListedAlert
+
+SeverityQuery = Annotated[
+    str, Query(max_length=12, description="Only this severity: urgent, high or info.")
+]
 
 router = APIRouter(tags=["alerts"])
 
 
+def _alerts(
+    context: AppContext,
+    actor: Actor,
+    page: PageRequest,
+    patient_id: int | None,
+    open_only: bool,
+    severity: str,
+) -> Page[ListedAlert]:
+    found = alerts.alert_page(
+        context.db,
+        actor,
+        page.listing(),
+        patient_id=patient_id,
+        state="open" if open_only else "all",
+        severity=severity,
+        clock=context.clock,
+    )
+    return page.page(found)
+
+
 @router.get("/alerts", openapi_extra=takes(Action.LIST_ALERTS))
 def list_alerts(
-    context: ContextDep, actor: ActorDep, page: PageQuery, open_only: bool = True
-) -> Page[AlertRead]:
-    """Alerts of the caller's site, newest first (open ones only by default)."""
-    rows = alerts.list_alerts(context.db, actor, open_only=open_only, clock=context.clock)
-    return page.of(rows, lambda a: (-a.id,))
+    context: ContextDep,
+    actor: ActorDep,
+    page: PageQuery,
+    open_only: bool = True,
+    severity: SeverityQuery = "",
+) -> Page[ListedAlert]:
+    """Alerts of the caller's site, newest first (open ones only by default); sort: id,
+    created_at, severity, code, patient."""
+    return _alerts(context, actor, page, None, open_only, severity)
 
 
 @router.get("/patients/{patient_id}/alerts", openapi_extra=takes(Action.LIST_ALERTS))
 def list_patient_alerts(
-    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery, open_only: bool = True
-) -> Page[AlertRead]:
-    """One patient's alerts, newest first."""
-    rows = alerts.list_alerts(
-        context.db, actor, patient_id=patient_id, open_only=open_only, clock=context.clock
-    )
-    return page.of(rows, lambda a: (-a.id,))
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    page: PageQuery,
+    open_only: bool = True,
+    severity: SeverityQuery = "",
+) -> Page[ListedAlert]:
+    """One patient's alerts, newest first (sorts as ``GET /alerts``)."""
+    return _alerts(context, actor, page, patient_id, open_only, severity)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", openapi_extra=takes(Action.ACKNOWLEDGE_ALERT))

@@ -46,11 +46,15 @@ E = TypeVar("E", bound=Callable[..., Any])
 
 
 @router.get("/patients", openapi_extra=takes(Action.LIST_PATIENTS))
-def list_patients(context: ContextDep, actor: ActorDep, page: PageQuery) -> Page[PatientSummary]:
-    """Patients of the caller's site."""
-    return page.of(
-        patients.list_patients(context.db, actor, clock=context.clock), lambda p: (p.id,)
-    )
+def list_patients(
+    context: ContextDep,
+    actor: ActorDep,
+    page: PageQuery,
+    q: Annotated[str, Query(max_length=40, description="Part of a study code.")] = "",
+) -> Page[PatientSummary]:
+    """Patients of the caller's site (sort: id, study_code, birth_year, enrolled_at)."""
+    found = patients.patient_page(context.db, actor, page.listing(), search=q, clock=context.clock)
+    return page.page(found)
 
 
 @router.get("/worklist", openapi_extra=takes(Action.LIST_PATIENTS))

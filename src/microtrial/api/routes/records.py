@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
@@ -19,7 +20,7 @@ from microtrial.api.schemas import (
 from microtrial.domain.access import Action
 from microtrial.errors import NotFound
 from microtrial.http.deps import ActorDep, ContextDep
-from microtrial.services import adverse_events, attacks, diary_corrections, records
+from microtrial.services import adverse_events, attacks, diary_corrections, diary_list, records
 from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.records import DiaryEntryRead
 
@@ -28,11 +29,17 @@ router = APIRouter(tags=["records"])
 
 @router.get("/patients/{patient_id}/diary-entries", openapi_extra=takes(Action.READ_PATIENT))
 def list_diary_entries(
-    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    page: PageQuery,
+    instrument: Annotated[str, Query(max_length=80, description="Only this instrument.")] = "",
 ) -> Page[DiaryEntryRead]:
-    """A patient's current diary entries, by local date."""
-    rows = records.list_diary_entries(context.db, actor, patient_id, clock=context.clock)
-    return page.of(rows, lambda e: (e.local_date.isoformat(), e.id))
+    """A patient's current diary entries, by local date (sort: local_date, instrument)."""
+    found = diary_list.diary_page(
+        context.db, actor, patient_id, page.listing(), instrument=instrument, clock=context.clock
+    )
+    return page.page(found)
 
 
 @router.post(

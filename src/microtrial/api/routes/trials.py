@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
@@ -59,11 +60,17 @@ class KitSheet:
 
 @router.get("/patients/{patient_id}/trials", openapi_extra=takes(Action.LIST_TRIALS))
 def list_trials(
-    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
+    context: ContextDep,
+    actor: ActorDep,
+    patient_id: int,
+    page: PageQuery,
+    status: Annotated[str, Query(max_length=12, description="Only trials in this status.")] = "",
 ) -> Page[TrialRead]:
-    """A patient's trials (arms only once unblinded)."""
-    rows = trial_views.list_trials(context.db, actor, patient_id=patient_id, clock=context.clock)
-    return page.of(rows, lambda t: (t.id,))
+    """A patient's trials (arms only once unblinded); sort: id, start_date, status."""
+    found = trial_views.trial_page(
+        context.db, actor, patient_id, page.listing(), status=status, clock=context.clock
+    )
+    return page.page(found)
 
 
 @router.post(
