@@ -222,3 +222,18 @@ def test_0012_session_versions_and_username_keys_both_ways(database_url: str) ->
     assert any(u["column_names"] == ["username_key"] for u in uniques)
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0016_adaptive_looks_both_ways(database_url: str) -> None:
+    """Revision 0016 (interim_looks, kits.returned_at / returned_by) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0013")
+    names = inspect(engine)
+    assert "interim_looks" not in names.get_table_names()
+    assert "returned_at" not in {c["name"] for c in names.get_columns("kits")}
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    assert "interim_looks" in names.get_table_names()
+    assert {"returned_at", "returned_by"} <= {c["name"] for c in names.get_columns("kits")}
+    migrate.check(engine)
+    engine.dispose()
