@@ -31,7 +31,7 @@ PRIMARY = "pain"
 DECISIONS = ("continue", "stop-benefit", "stop-futility", "maximum-reached")
 PAIRS_LIMITS = (2, 6)  # the design's pair range (domain/design.py PAIRS_RANGE)
 # Chosen by bench/adaptive.py --grid (docs/PERFORMANCE.md): effect 0 declared benefit in <= 5 %.
-DEFAULT_BENEFIT = 0.7
+DEFAULT_BENEFIT = 0.6
 DEFAULT_FUTILITY = 0.2
 
 

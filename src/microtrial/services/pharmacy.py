@@ -1,6 +1,10 @@
 """The pharmacy's work: which trials' kits are to prepare or to hand out, and the record of
 each kit prepared and dispensed (who, when, how many capsules). No arm is read here.
 
+An adaptive trial's kits are asked for one pair ahead of the pair under way
+(``domain.adaptive.kits_needed_through``): the pairs beyond are listed as not yet needed, and
+kits returned unused after an early stop are counted as returned, never prepared or handed out.
+
 Kits are prepared only for a trial that is scheduled or later and whose screening is not
 do-not-start (the same gate as the kit sheet, ``trial_allocation.kit_preparation``); they are
 dispensed only after they were prepared, and never more capsules than were put in.
@@ -22,6 +26,7 @@ from microtrial.domain.kits import normalise_kit_code
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
+from microtrial.services.adaptive import kits_needed, rule_of
 from microtrial.services.common import Clock, audit_list, audit_patient, scoped, system_clock
 from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
@@ -56,6 +61,10 @@ class PharmacyTrial(ReadModel):
     next_kit_date: dt.date | None  # the first day of the earliest kit not yet dispensed
     screening: str | None
     blocked: bool  # screening missing or do-not-start: prepare nothing
+    # Adaptive trials: kits of later pairs not asked for yet, and kits returned unused.
+    not_yet_needed: int = 0
+    returned: int = 0
+    needed_through_pair: int | None = None
 
 
 class PharmacyWork(ReadModel):
@@ -110,7 +119,11 @@ def pharmacy_work(db: Database, actor: Actor, *, clock: Clock = system_clock) ->
             kits[period.trial_id].append((period, kit))
         work = PharmacyWork(to_prepare=[], to_dispense=[])
         for trial, code in trials:
-            own = kits[trial.id]
+            every = kits[trial.id]
+            own = [(p, k) for p, k in every if k.returned_at is None]
+            through = _needed_through(session, trial)
+            later = [(p, k) for p, k in own if through is not None and p.block > through]
+            own = [(p, k) for p, k in own if through is None or p.block <= through]
             waiting = [p.start_date for p, k in own if k.dispensed_at is None]
             decision = _screening(session, trial)
             row = PharmacyTrial(
@@ -124,6 +137,9 @@ def pharmacy_work(db: Database, actor: Actor, *, clock: Clock = system_clock) ->
                 next_kit_date=min(waiting) if waiting else None,
                 screening=decision,
                 blocked=decision is None or decision == DO_NOT_START,
+                not_yet_needed=len(later),
+                returned=len(every) - len(own) - len(later),
+                needed_through_pair=through,
             )
             if row.prepared < row.kits:
                 work.to_prepare.append(row)
@@ -134,10 +150,18 @@ def pharmacy_work(db: Database, actor: Actor, *, clock: Clock = system_clock) ->
         return work
 
 
+def _needed_through(session: Session, trial: TrialRow) -> int | None:
+    """An adaptive trial's last pair whose kits are needed now (None: a fixed design, all)."""
+    rule = rule_of(trial)
+    return None if rule is None else kits_needed(session, trial, rule)
+
+
 def _kit(session: Session, trial: TrialRow, kit_code: str) -> tuple[PeriodRow, KitRow]:
     wanted = normalise_kit_code(kit_code)
-    for period, kit in periods_and_kits(session, trial):
+    for period, kit in periods_and_kits(session, trial, include_returned=True):
         if kit.code == wanted:
+            if kit.returned_at is not None:
+                raise ConflictError(f"kit: {kit.code} was returned unused ({kit.returned_by})")
             return period, kit
     raise NotFound(f"kit: no kit {kit_code!r} in trial {trial.id}")
 

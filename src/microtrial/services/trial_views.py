@@ -13,6 +13,7 @@ from microtrial.domain.calendar import TrialCalendar
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound
+from microtrial.services.adaptive import AdaptiveRead, adaptive_view
 from microtrial.services.common import Clock, audit_list, patient_for, scoped, system_clock
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import (
@@ -61,6 +62,8 @@ class TrialRead(ReadModel):
     unblinded_early: bool
     unblind_reason: str | None
     lock_version: int
+    # An adaptive trial's rule and the blinded state of its looks (no interim estimate).
+    adaptive: AdaptiveRead | None = None
 
 
 def get_trial(
@@ -153,4 +156,5 @@ def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialR
         unblinded_early=trial.unblinded_early,
         unblind_reason=trial.unblind_reason,
         lock_version=trial.lock_version,
+        adaptive=adaptive_view(session, trial),
     )
