@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.analysis.adaptive import decide
+from microtrial.analysis.adaptive import OperatingCharacteristics, decide, operating_characteristics
 from microtrial.analysis.continuous import (
     ACTIVE,
     BASELINE,
@@ -382,3 +382,37 @@ def interim_looks(
             )
         audit_patient(session, actor, "read", "interim-looks", trial.id, patient, at=clock())
         return looks_for_report(session, trial)
+
+
+# Assumptions of the plan form's simulation beyond the design (those of ``microtrial power``).
+PLAN_SD, PLAN_RHO, PLAN_MISSING, PLAN_TRIALS = 1.5, 0.3, 0.1, 2000
+
+
+def simulate_rule(
+    rule: AdaptiveRule,
+    *,
+    run_in_days: int,
+    period_days: int,
+    wash_in_days: int,
+    sd: float = PLAN_SD,
+    rho: float = PLAN_RHO,
+    missing: float = PLAN_MISSING,
+    n_sim: int = PLAN_TRIALS,
+    seed: int = 1,
+) -> OperatingCharacteristics:
+    """The rule's operating characteristics against the fixed 3-pair design, for this design."""
+    return operating_characteristics(
+        min_pairs=rule.min_pairs,
+        max_pairs=rule.max_pairs,
+        benefit_threshold=rule.benefit_threshold,
+        futility_threshold=rule.futility_threshold,
+        sd=sd,
+        rho=rho,
+        run_in=run_in_days,
+        period_length=period_days,
+        wash_in=wash_in_days,
+        missing=missing,
+        mcid=MCID_POINTS,
+        n_sim=n_sim,
+        rng=np.random.default_rng(seed),
+    )
