@@ -120,7 +120,8 @@ def _blinded(text: str, clinic: Clinic | None = None) -> None:
             for look in session.execute(select(InterimLookRow)).scalars():
                 for value in (look.p_mcid, look.effect_mean, look.ci95_low, look.ci95_high):
                     assert value is not None
-                    assert f"{value:.2f}" not in text and f"{value:.3f}" not in text
+                    assert f"{value:.2f}" not in text
+                    assert f"{value:.3f}" not in text
 
 
 def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_day(
@@ -128,7 +129,7 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
 ) -> None:
     trial_id = _plan(api, login, clinic, clock)
     doc = login("clinician_sitea")
-    _diaries(api, login, clinic, clock, trial_id, range(0, PAIR_DAYS), effect=-3)
+    _diaries(api, login, clinic, clock, trial_id, range(PAIR_DAYS), effect=-3)
     assert _looks(clinic, trial_id) == []  # before the minimum of 2 pairs: no look
     _diaries(api, login, clinic, clock, trial_id, range(PAIR_DAYS, 2 * PAIR_DAYS - 1), -3)
     assert _looks(clinic, trial_id) == []  # pair 2 is not complete yet
@@ -160,7 +161,8 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
         returned = session.execute(
             select(KitRow).where(KitRow.trial_id == trial_id, KitRow.returned_at.is_not(None))
         ).all()
-    assert audited[0]["decision"] == "stop-benefit" and audited[0]["pair"] == 2
+    assert audited[0]["decision"] == "stop-benefit"
+    assert audited[0]["pair"] == 2
     assert audited[0]["p_mcid"] >= audited[0]["benefit_threshold"]
     assert audited[0]["days_active"] == audited[0]["days_placebo"] == 12
     assert len(returned) == 2
@@ -177,7 +179,8 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
     result = api.get(f"/trials/{trial_id}/result", headers=doc)
     assert result.status_code == 200, result.text
     (look,) = result.json()["interim_looks"]
-    assert look["decision"] == "stop-benefit" and look["effect_mean"] < -2
+    assert look["decision"] == "stop-benefit"
+    assert look["effect_mean"] < -2
     report = api.get(f"/trials/{trial_id}/report", params={"format": "html"}, headers=doc).text
     assert "Adaptive design: looks and operating characteristics" in report
     assert "stop for benefit" in report
@@ -191,7 +194,7 @@ def test_no_effect_stops_for_futility_at_the_servers_sweep_and_the_pharmacy_is_t
     (work,) = pharmacy.pharmacy_work(clinic.db, staff, clock=clock).to_prepare
     assert (work.kits, work.not_yet_needed, work.needed_through_pair) == (6, 0, 3)
     # Every diary of pair 2 but its last day: the pair ends unlooked until the sweep.
-    _diaries(api, login, clinic, clock, trial_id, range(0, 2 * PAIR_DAYS - 1), effect=0)
+    _diaries(api, login, clinic, clock, trial_id, range(2 * PAIR_DAYS - 1), effect=0)
     assert _looks(clinic, trial_id) == []
     clock.advance(days=2)  # the day after the pair's last day
     results = sweeps.run_daily_sweeps(clinic.db, clock=clock)
@@ -213,7 +216,7 @@ def test_an_unclear_answer_continues_to_the_maximum(
     # Thresholds no trial of this size reaches: every look continues, the last reaches the max.
     trial_id = _plan(api, login, clinic, clock, benefit_threshold=0.99, futility_threshold=0.0)
     staff = clinic.actors["unblinded_staff_sitea"]
-    _diaries(api, login, clinic, clock, trial_id, range(0, 2 * PAIR_DAYS), effect=-1)
+    _diaries(api, login, clinic, clock, trial_id, range(2 * PAIR_DAYS), effect=-1)
     assert _looks(clinic, trial_id) == [(2, "continue")]
     work = pharmacy.pharmacy_work(clinic.db, staff, clock=clock).to_prepare[0]
     assert work.needed_through_pair == 3
@@ -245,9 +248,12 @@ def test_a_bad_rule_is_refused_naming_the_field(
     assert "futility_threshold" in refused.text
     body["adaptive"] = {"outcome": "mood"}
     refused = api.post(f"/patients/{pid}/trials", json=body, headers=doc)
-    assert refused.status_code == 422 and "outcome" in refused.text and "pain" in refused.text
+    assert refused.status_code == 422
+    assert "outcome" in refused.text
+    assert "pain" in refused.text
     body["adaptive"] = {"max_pairs": 4}
     body["design"] = {"pairs": 3}
     refused = api.post(f"/patients/{pid}/trials", json=body, headers=doc)
-    assert refused.status_code == 422 and "pairs" in refused.text
+    assert refused.status_code == 422
+    assert "pairs" in refused.text
     assert api.get(f"/patients/{pid}/trials", headers=doc).json()["items"] == []
