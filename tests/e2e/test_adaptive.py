@@ -31,7 +31,7 @@ def _diaries_through_pair_two(clinic: Clinic, clock: Any, trial_id: int, start: 
     for day in range(28):
         date = start + dt.timedelta(days=day)
         clock.now = dt.datetime.combine(date, dt.time(20), tzinfo=dt.UTC)
-        pain = int(round(5 - (3 if arms[day // 7] == "active" else 0) + rng.normal(0, 0.5)))
+        pain = round(5 - (3 if arms[day // 7] == "active" else 0) + float(rng.normal(0, 0.5)))
         records.record_diary_entry(
             clinic.db, patient, pid, DiaryInput(date, {"average_pain": pain}), clock=clock
         )
