@@ -40,9 +40,9 @@ def adaptive_for(
 
 def with_adaptive(context: dict[str, Any], adaptive: dict[str, Any] | None) -> None:
     """Add the adaptive section to a clinician report's context, after the posterior."""
-    if adaptive is None or context["audience"] != "clinician":
+    context["adaptive"] = adaptive if context["audience"] == "clinician" else None
+    if context["adaptive"] is None:
         return
-    context["adaptive"] = adaptive
     names = [name for name, _ in context["sections"]]
     at = names.index("posterior") + 1 if "posterior" in names else len(names)
     context["sections"] = (*context["sections"][:at], ADAPTIVE_SECTION, *context["sections"][at:])
