@@ -242,7 +242,7 @@ class OperatingCharacteristics:
     max_pairs: int
     benefit_threshold: float
     futility_threshold: float
-    fixed_pairs: int
+    fixed_pairs: int | None
     rows: tuple[OCRow, ...]
 
     def as_dict(self) -> dict[str, object]:
@@ -260,7 +260,7 @@ class OperatingCharacteristics:
     def spread_shortening(self) -> float | None:
         """1 - expected days / fixed days over the spread row (None without that row)."""
         for row in self.rows:
-            if row.effect.startswith("spread"):
+            if row.effect.startswith("spread") and row.fixed_days:
                 return 1.0 - row.expected_days / row.fixed_days
         return None
 
@@ -270,24 +270,31 @@ def summarise_groups(
     outcome: RuleOutcome,
     groups: list[tuple[str, npt.NDArray[np.bool_]]],
     *,
-    fixed_index: int,
+    fixed_index: int | None,
     benefit: float,
     run_in: int,
     period_length: int,
 ) -> list[OCRow]:
-    """One row of operating characteristics per group of trials (a true effect, or the spread)."""
+    """One row of operating characteristics per group of trials (a true effect, or the spread).
+
+    Without ``fixed_index`` (no fixed design simulated) the fixed design's columns are NaN / 0.
+    """
     rows = []
     pairs = np.array(fits.looks)[np.where(outcome.stop_index < 0, -1, outcome.stop_index)]
-    fixed_pairs = fits.looks[fixed_index]
     truth = fits.effect
+    nan = np.full(truth.shape, np.nan)
+    fixed_pairs = 0 if fixed_index is None else fits.looks[fixed_index]
+    fixed = (
+        (nan, nan, nan)
+        if fixed_index is None
+        else (fits.p_mcid[fixed_index], fits.low[fixed_index], fits.high[fixed_index])
+    )
     for label, sel in groups:
         n = int(sel.sum())
         p_ben = float(np.mean(outcome.code[sel] == 1))
         covered = (outcome.low[sel] <= truth[sel]) & (truth[sel] <= outcome.high[sel])
-        fixed_p = fits.p_mcid[fixed_index, sel]
-        fixed_cov = (fits.low[fixed_index, sel] <= truth[sel]) & (
-            truth[sel] <= fits.high[fixed_index, sel]
-        )
+        fixed_p = fixed[0][sel]
+        fixed_cov = (fixed[1][sel] <= truth[sel]) & (truth[sel] <= fixed[2][sel])
         rows.append(
             OCRow(
                 effect=label,
@@ -300,9 +307,11 @@ def summarise_groups(
                 expected_days=float(np.mean(run_in + 2 * period_length * pairs[sel])),
                 coverage=float(np.mean(covered)),
                 bias=float(np.nanmean(outcome.mean[sel] - truth[sel])),
-                fixed_p_benefit=float(np.mean(np.isfinite(fixed_p) & (fixed_p >= benefit))),
-                fixed_days=_days(run_in, period_length, fixed_pairs),
-                fixed_coverage=float(np.mean(fixed_cov)),
+                fixed_p_benefit=float(np.mean(np.isfinite(fixed_p) & (fixed_p >= benefit)))
+                if fixed_pairs
+                else float("nan"),
+                fixed_days=_days(run_in, period_length, fixed_pairs) if fixed_pairs else 0,
+                fixed_coverage=float(np.mean(fixed_cov)) if fixed_pairs else float("nan"),
             )
         )
     return rows
@@ -316,7 +325,7 @@ def operating_characteristics(
     futility_threshold: float,
     effects: tuple[float, ...] = OC_EFFECTS,
     spread: tuple[float, float] | None = (SPREAD_MEAN, SPREAD_SD),
-    fixed_pairs: int = 3,
+    fixed_pairs: int | None = 3,
     sd: float = 1.5,
     rho: float = 0.3,
     run_in: int = 14,
@@ -333,7 +342,8 @@ def operating_characteristics(
     ``n_sim`` trials per effect (and for the spread, effects drawn from Normal(mean, sd)), all
     fitted together: P(benefit), P(futility), P(maximum reached), expected pairs and days,
     coverage of the 95 % interval at stopping and the mean error of the stopped estimate, beside
-    the fixed design's P(benefit) (same threshold) and coverage.
+    the fixed design's P(benefit) (same threshold) and coverage (``fixed_pairs=None``: no
+    fixed design, only the rule's own looks are fitted).
     """
     check_rule(min_pairs, max_pairs, benefit_threshold, futility_threshold)
     if n_sim < 1:
@@ -344,7 +354,7 @@ def operating_characteristics(
         labels.append(f"spread N({spread[0]:g}, {spread[1]:g})")
         truth.append(rng.normal(spread[0], spread[1], n_sim))
     effect = np.concatenate(truth)
-    longest = max(max_pairs, fixed_pairs)
+    longest = max(max_pairs, fixed_pairs or 0)
     sim = simulate_trials(
         effect.size,
         rng=rng,
@@ -357,7 +367,9 @@ def operating_characteristics(
         wash_in=wash_in,
         missing=missing,
     )
-    looks = tuple(sorted({*range(min_pairs, max_pairs + 1), fixed_pairs}))
+    looks = tuple(
+        sorted({*range(min_pairs, max_pairs + 1), *([fixed_pairs] if fixed_pairs else [])})
+    )
     fits = fit_looks(
         sim.values,
         sim.arm,
@@ -383,7 +395,7 @@ def operating_characteristics(
         fits,
         outcome,
         groups,
-        fixed_index=looks.index(fixed_pairs),
+        fixed_index=looks.index(fixed_pairs) if fixed_pairs else None,
         benefit=benefit_threshold,
         run_in=run_in,
         period_length=period_length,
