@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import or_, select
@@ -258,7 +259,7 @@ def _adaptive_patient(
         patient.id,
         regimen,
         ADAPTIVE_SPEC,
-        start_date=start.date(),
+        start_date=start.astimezone(ZoneInfo(TIME_ZONES[0])).date(),
         adaptive=rule,
         clock=sim,
     )
