@@ -246,15 +246,8 @@ class OperatingCharacteristics:
     rows: tuple[OCRow, ...]
 
     def as_dict(self) -> dict[str, object]:
-        """Plain dict (JSON-ready)."""
-        return {
-            "min_pairs": self.min_pairs,
-            "max_pairs": self.max_pairs,
-            "benefit_threshold": self.benefit_threshold,
-            "futility_threshold": self.futility_threshold,
-            "fixed_pairs": self.fixed_pairs,
-            "rows": [r.as_dict() for r in self.rows],
-        }
+        """Plain dict (JSON-ready; rows as a list of dicts)."""
+        return asdict(self)
 
     @property
     def spread_shortening(self) -> float | None:

@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from microtrial.domain.design import (
+    PAIRS_RANGE,
+    _check_int,  # the design's own check of a whole number
+)
 from microtrial.errors import ValidationError
 
 __all__ = [
@@ -29,21 +33,9 @@ ADAPTIVE_OUTCOMES = ("pain", "worst_pain", "sleep")
 PRIMARY = "pain"
 # What a look may decide (analysis/adaptive.py Decision values).
 DECISIONS = ("continue", "stop-benefit", "stop-futility", "maximum-reached")
-PAIRS_LIMITS = (2, 6)  # the design's pair range (domain/design.py PAIRS_RANGE)
 # Chosen by bench/adaptive.py --grid (docs/PERFORMANCE.md): effect 0 declared benefit in <= 5 %.
 DEFAULT_BENEFIT = 0.6
 DEFAULT_FUTILITY = 0.2
-
-
-def _whole(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(
-            name,
-            f"must be a whole number from {low} to {high}",
-            value=value,
-            allowed=f"{low}-{high}",
-        )
-    return value
 
 
 def _share(name: str, value: object, allowed: str) -> float:
@@ -63,9 +55,9 @@ class AdaptiveRule:
     outcome: str = PRIMARY
 
     def __post_init__(self) -> None:
-        low, high = PAIRS_LIMITS
-        _whole("max_pairs", self.max_pairs, low, high)
-        _whole("min_pairs", self.min_pairs, low, self.max_pairs)
+        low, high = PAIRS_RANGE
+        _check_int("max_pairs", self.max_pairs, low, high)
+        _check_int("min_pairs", self.min_pairs, low, self.max_pairs)
         benefit = _share("benefit_threshold", self.benefit_threshold, "0.5-0.99")
         if not 0.5 <= benefit <= 0.99:
             raise ValidationError(

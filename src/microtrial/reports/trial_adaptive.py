@@ -7,15 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from microtrial.analysis.adaptive import operating_characteristics
-from microtrial.services.adaptive import MCID_POINTS, LookRead
+from microtrial.domain.adaptive import AdaptiveRule
+from microtrial.services.adaptive import PLAN_MISSING, PLAN_RHO, PLAN_SD, LookRead, simulate_rule
 from microtrial.services.trial_views import TrialRead
 
-# Assumptions of the report's simulation beyond the trial's own design (the power defaults).
-OC_SD, OC_RHO, OC_MISSING = 1.5, 0.3, 0.1
-OC_TRIALS, OC_SEED = 1000, 20  # per effect; a fixed seed: the same report every time
+# Per effect; a fixed seed: the same report every time (noise as the plan form assumes it).
+OC_TRIALS, OC_SEED = 1000, 20
 DECISION_WORDS = {
     "continue": "continue",
     "stop-benefit": "stop for benefit",
@@ -53,22 +50,19 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
     rule = trial.adaptive
     if rule is None:
         return None
-    oc = operating_characteristics(
-        min_pairs=rule.min_pairs,
-        max_pairs=rule.max_pairs,
-        benefit_threshold=rule.benefit_threshold,
-        futility_threshold=rule.futility_threshold,
-        spread=None,
-        fixed_pairs=3,
-        sd=OC_SD,
-        rho=OC_RHO,
-        run_in=trial.run_in_days,
-        period_length=trial.period_days,
-        wash_in=trial.wash_in_days,
-        missing=OC_MISSING,
-        mcid=MCID_POINTS,
+    oc = simulate_rule(
+        AdaptiveRule(
+            min_pairs=rule.min_pairs,
+            max_pairs=rule.max_pairs,
+            benefit_threshold=rule.benefit_threshold,
+            futility_threshold=rule.futility_threshold,
+            outcome=rule.outcome,
+        ),
+        run_in_days=trial.run_in_days,
+        period_days=trial.period_days,
+        wash_in_days=trial.wash_in_days,
         n_sim=OC_TRIALS,
-        rng=np.random.default_rng(OC_SEED),
+        seed=OC_SEED,
     )
     return {
         "rule": rule.rule,
@@ -102,8 +96,8 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
         "oc_note": (
             f"{OC_TRIALS:,} simulated trials per true effect with this trial's design "
             f"({trial.run_in_days}-day run-in, {trial.period_days}-day periods, "
-            f"{trial.wash_in_days} wash-in days), residual sd {OC_SD}, day-to-day "
-            f"autocorrelation {OC_RHO}, {OC_MISSING:.0%} missing days; the fixed design is 3 "
+            f"{trial.wash_in_days} wash-in days), residual sd {PLAN_SD}, day-to-day "
+            f"autocorrelation {PLAN_RHO}, {PLAN_MISSING:.0%} missing days; the fixed design is 3 "
             "pairs judged with the same benefit threshold. An estimate from a trial stopped "
             "for benefit tends to overstate the effect (the mean error column)."
         ),

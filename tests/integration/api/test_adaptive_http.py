@@ -20,6 +20,12 @@ from microtrial.store.models import AllocationRow, AuditEventRow, InterimLookRow
 
 DESIGN = {"run_in_days": 0, "period_days": 7, "wash_in_days": 1}
 PAIR_DAYS = 14
+REGIMEN = {
+    "template": "fadiman",
+    "substance": "psilocybin",
+    "amount": 100,
+    "unit": "mg dried material",
+}
 # Names that would carry an interim estimate or decision; none may appear before unblinding.
 ESTIMATES = ("p_mcid", "effect_mean", "ci95", "stop-benefit", "stop-futility", "maximum-reached")
 
@@ -36,12 +42,7 @@ def _plan(
     )
     assert found.decision == "no-known-issues"
     body = {
-        "regimen": {
-            "template": "fadiman",
-            "substance": "psilocybin",
-            "amount": 100,
-            "unit": "mg dried material",
-        },
+        "regimen": REGIMEN,
         "design": DESIGN,
         "start_date": clock().date().isoformat(),
         "adaptive": {"min_pairs": 2, "max_pairs": 3, **rule},
@@ -234,12 +235,7 @@ def test_a_bad_rule_is_refused_naming_the_field(
     doc = login("clinician_sitea")
     pid = clinic.patients["A-001"].id
     body = {
-        "regimen": {
-            "template": "fadiman",
-            "substance": "psilocybin",
-            "amount": 100,
-            "unit": "mg dried material",
-        },
+        "regimen": REGIMEN,
         "start_date": clock().date().isoformat(),
         "adaptive": {"benefit_threshold": 0.6, "futility_threshold": 0.7},
     }
