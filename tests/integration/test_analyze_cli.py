@@ -205,6 +205,24 @@ def test_power_command() -> None:
     assert res["n_sim"] == 200
 
 
+def test_power_adaptive_simulates_the_rule_against_the_fixed_design() -> None:
+    res = run_json("power", "--adaptive", "--effects", "0,-2", "--n-sim", "300", "--max-pairs", "4")
+    assert (res["min_pairs"], res["max_pairs"], res["fixed_pairs"]) == (2, 4, 3)
+    zero, two, spread = res["rows"]
+    assert (zero["effect"], two["effect"]) == ("0", "-2")
+    assert zero["p_benefit"] < 0.1 < two["p_benefit"]  # a true -2 is found, 0 rarely
+    assert zero["p_futility"] > 0.5
+    assert 2 <= two["expected_pairs"] <= 4
+    assert two["expected_days"] < two["fixed_days"]  # clear answers stop early
+    assert spread["effect"].startswith("spread")
+    code, output = run("power", "--adaptive", "--futility-threshold", "0.7")
+    assert code == 2
+    assert "futility_threshold" in output
+    code, output = run("power", "--adaptive", "--effects", "0,big")
+    assert code == 2
+    assert "effects" in output
+
+
 def test_blinding_command(tmp_path: Path) -> None:
     path = tmp_path / "guesses.csv"
     pd.DataFrame(

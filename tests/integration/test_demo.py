@@ -13,7 +13,7 @@ from microtrial.cli.main import app
 from microtrial.services.audit import verify_audit_log
 from microtrial.settings import Settings
 from microtrial.store.db import Database
-from microtrial.store.models import AdverseEventRow, AlertRow, TrialRow
+from microtrial.store.models import AdverseEventRow, AlertRow, InterimLookRow, TrialRow
 
 
 @pytest.mark.slow
@@ -41,6 +41,21 @@ def test_demo_builds_every_trial_stage(tmp_path: Path) -> None:
                     AdverseEventRow.source == "patient report",
                 )
             ).all()
+            decisions = list(
+                session.execute(
+                    select(InterimLookRow.decision, TrialRow.status).join(
+                        TrialRow, TrialRow.id == InterimLookRow.trial_id
+                    )
+                ).tuples()
+            )
+        # the adaptive trials: stopped early for benefit, for futility, and run to the maximum
+        final = {d: status for d, status in decisions if d != "continue"}
+        assert final == {
+            "stop-benefit": "unblinded",
+            "stop-futility": "unblinded",
+            "maximum-reached": "unblinded",
+        }
+        assert "adaptive trial, maximum-reached" in result.stdout
         assert set(statuses) == {"scheduled", "running", "paused", "unblinded"}
         assert statuses["unblinded"] >= 5
         assert "ae-grade-3-or-serious" in alert_codes

@@ -235,3 +235,19 @@ def test_0014_trial_fits_both_ways(database_url: str) -> None:
     assert any(u["column_names"] == ["trial_id"] for u in uniques)
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0016_adaptive_looks_both_ways(database_url: str) -> None:
+    """Revision 0016 (interim_looks, kits.returned_at / returned_by) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0015")
+    names = inspect(engine)
+    assert "interim_looks" not in names.get_table_names()
+    assert "returned_at" not in {c["name"] for c in names.get_columns("kits")}
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    assert "interim_looks" in names.get_table_names()
+    assert {"returned_at", "returned_by"} <= {c["name"] for c in names.get_columns("kits")}
+    assert "kits_through_pair" in {c["name"] for c in names.get_columns("trials")}
+    migrate.check(engine)
+    engine.dispose()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from microtrial.domain.adaptive import DEFAULT_BENEFIT, DEFAULT_FUTILITY
 from microtrial.domain.inputs import check_value
 from microtrial.domain.substances import substance_ids
 
@@ -178,12 +179,24 @@ class DesignBody(_Body):
     max_run_length: int | None = None
 
 
+class AdaptiveBody(_Body):
+    """An adaptive trial's stopping rule (docs/ANALYSIS.md "Adaptive trials"); the design's
+    pairs default to ``max_pairs``, all allocated at planning."""
+
+    min_pairs: int = 2
+    max_pairs: int = 5
+    benefit_threshold: float = DEFAULT_BENEFIT
+    futility_threshold: float = DEFAULT_FUTILITY
+    outcome: str = Field(default="pain", max_length=20)
+
+
 class TrialCreate(_Body):
-    """Plan a blinded n-of-1 trial."""
+    """Plan a blinded n-of-1 trial (adaptive when ``adaptive`` is given)."""
 
     regimen: RegimenBody
     design: DesignBody = Field(default_factory=DesignBody)
     start_date: dt.date
+    adaptive: AdaptiveBody | None = None
 
 
 class TrialTransition(_Body):

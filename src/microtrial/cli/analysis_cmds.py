@@ -264,15 +264,58 @@ def power_cmd(
     wash_in: Annotated[int, typer.Option(help="Excluded days at the start of a period.")] = 2,
     missing: Annotated[float, typer.Option(help="Share of missing days.")] = 0.1,
     threshold: Annotated[float, typer.Option(help="Decision threshold on P(benefit).")] = 0.95,
-    n_sim: Annotated[int, typer.Option(help="Simulated trials.")] = 2000,
+    n_sim: Annotated[
+        int, typer.Option(help="Simulated trials (per effect with --adaptive).")
+    ] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     as_json: JsonOpt = False,
+    adaptive: Annotated[
+        bool,
+        typer.Option(
+            "--adaptive",
+            help="Simulate the adaptive stopping rule against the fixed design (--pairs pairs) "
+            "over --effects instead.",
+        ),
+    ] = False,
+    min_pairs: Annotated[int, typer.Option(help="Adaptive: pairs before the first look.")] = 2,
+    max_pairs: Annotated[int, typer.Option(help="Adaptive: most pairs.")] = 5,
+    benefit_threshold: Annotated[
+        float | None, typer.Option(help="Adaptive: stop for benefit at P(effect <= -1) >= this.")
+    ] = None,
+    futility_threshold: Annotated[
+        float | None, typer.Option(help="Adaptive: stop for futility at P(effect <= -1) <= this.")
+    ] = None,
+    effects: Annotated[
+        str, typer.Option(help="Adaptive: true effects to simulate, comma-separated.")
+    ] = "0,-0.5,-1,-1.5,-2",
 ) -> None:
-    """Monte-Carlo power of one n-of-1 design."""
+    """Monte-Carlo power of one n-of-1 design, or (--adaptive) a stopping rule's operating
+    characteristics against it."""
     import numpy as np
 
     from microtrial.analysis import power
 
+    if adaptive:
+        _adaptive_power(
+            effects,
+            min_pairs,
+            max_pairs,
+            benefit_threshold,
+            futility_threshold,
+            {
+                "sd": sd,
+                "rho": rho,
+                "run_in": run_in,
+                "period_length": period_length,
+                "wash_in": wash_in,
+                "missing": missing,
+                "fixed_pairs": pairs,
+                "n_sim": n_sim,
+            },
+            seed,
+            as_json,
+        )
+        return
     with handle_errors(), _report_warnings():
         res = power(
             effect=effect,
@@ -291,6 +334,56 @@ def power_cmd(
             typer.echo(json.dumps(res.as_dict()))
         else:
             console.print(pd.Series(res.as_dict()).to_string())
+
+
+def _adaptive_power(
+    effects: str,
+    min_pairs: int,
+    max_pairs: int,
+    benefit: float | None,
+    futility: float | None,
+    design: dict[str, Any],
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Print the rule's operating characteristics (the default thresholds unless given)."""
+    import numpy as np
+
+    from microtrial.analysis.adaptive import operating_characteristics
+    from microtrial.domain.adaptive import DEFAULT_BENEFIT, DEFAULT_FUTILITY, AdaptiveRule
+    from microtrial.errors import ValidationError
+
+    with handle_errors():
+        try:
+            true = tuple(float(e) for e in effects.split(",") if e.strip())
+        except ValueError:
+            raise ValidationError(
+                "effects",
+                "must be numbers separated by commas",
+                value=effects,
+                allowed="e.g. 0,-0.5,-1",
+            ) from None
+        rule = AdaptiveRule(
+            min_pairs=min_pairs,
+            max_pairs=max_pairs,
+            benefit_threshold=DEFAULT_BENEFIT if benefit is None else benefit,
+            futility_threshold=DEFAULT_FUTILITY if futility is None else futility,
+        )
+        with _report_warnings():
+            oc = operating_characteristics(
+                min_pairs=rule.min_pairs,
+                max_pairs=rule.max_pairs,
+                benefit_threshold=rule.benefit_threshold,
+                futility_threshold=rule.futility_threshold,
+                effects=true,
+                rng=np.random.default_rng(seed),
+                **design,
+            )
+        if as_json:
+            typer.echo(json.dumps(oc.as_dict()))
+            return
+        typer.echo(f"rule: {rule.describe()}")
+        typer.echo(pd.DataFrame([r.as_dict() for r in oc.rows]).to_string(index=False))
 
 
 def blinding_cmd(

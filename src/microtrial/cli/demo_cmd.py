@@ -71,6 +71,8 @@ def demo(
     console.print(f"reports: {', '.join(str(out / name) for name in reports)}")
     for line in summary.safety:
         console.print(f"safety: {line}")
+    for line in summary.adaptive:
+        console.print(f"adaptive: {line}")
     console.print(
         f"next: microtrial serve --database-url sqlite:///{summary.database} "
         "then open http://127.0.0.1:8000 (or: make serve)"

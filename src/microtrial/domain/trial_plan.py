@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from microtrial.domain.adaptive import AdaptiveRule
 from microtrial.domain.regimens import Regimen, regimen_from_template
 
 __all__ = ["PlannedDesign", "PlannedRegimen", "TrialPlan"]
@@ -98,19 +99,22 @@ class PlannedDesign:
 
 @dataclass(frozen=True, slots=True)
 class TrialPlan:
-    """A trial's plan: regimen, design, completed pauses, an open pause and the data lock."""
+    """A trial's plan: regimen, design, completed pauses, an open pause and the data lock,
+    and for an adaptive trial its stopping rule (``adaptive``)."""
 
     regimen: PlannedRegimen
     design: PlannedDesign
     pauses: tuple[tuple[dt.date, dt.date], ...] = ()
     paused_on: dt.date | None = None
     data_locked_at: dt.datetime | None = None
+    adaptive: AdaptiveRule | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrialPlan:
         """The plan stored with a trial (older plans lack ``paused_on`` and ``data_locked_at``)."""
         paused_on = data.get("paused_on")
         locked = data.get("data_locked_at")
+        adaptive = data.get("adaptive")
         return cls(
             regimen=PlannedRegimen.from_json(data["regimen"]),
             design=PlannedDesign.from_json(data["design"]),
@@ -120,6 +124,7 @@ class TrialPlan:
             ),
             paused_on=dt.date.fromisoformat(paused_on) if paused_on else None,
             data_locked_at=dt.datetime.fromisoformat(locked) if locked else None,
+            adaptive=AdaptiveRule.from_json(adaptive) if adaptive else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -133,6 +138,8 @@ class TrialPlan:
             out["paused_on"] = self.paused_on.isoformat()
         if self.data_locked_at is not None:
             out["data_locked_at"] = self.data_locked_at.isoformat()
+        if self.adaptive is not None:
+            out["adaptive"] = self.adaptive.to_json()
         return out
 
     def pauses_json(self) -> list[dict[str, str]]:

@@ -29,6 +29,7 @@ from microtrial.errors import MicroTrialError
 from microtrial.reports import figures
 from microtrial.reports import formatting as f
 from microtrial.reports.rendering import check_format, finish
+from microtrial.reports.trial_adaptive import adaptive_for, with_adaptive
 from microtrial.reports.trial_endpoint import endpoint_result
 from microtrial.reports.trial_outcomes import (
     MCID_LARGE_POINTS,
@@ -80,6 +81,7 @@ def render_trial_report(
     adverse_events: Sequence[AdverseEventRead] | None = ...,
     generated_at: dt.datetime | None = ...,
     simulated: bool = ...,
+    adaptive: dict[str, Any] | None = ...,
 ) -> str: ...
 
 
@@ -93,6 +95,7 @@ def render_trial_report(
     adverse_events: Sequence[AdverseEventRead] | None = ...,
     generated_at: dt.datetime | None = ...,
     simulated: bool = ...,
+    adaptive: dict[str, Any] | None = ...,
 ) -> bytes: ...
 
 
@@ -106,6 +109,7 @@ def render_trial_report(
     adverse_events: Sequence[AdverseEventRead] | None = ...,
     generated_at: dt.datetime | None = ...,
     simulated: bool = ...,
+    adaptive: dict[str, Any] | None = ...,
 ) -> str | bytes: ...
 
 
@@ -118,6 +122,7 @@ def render_trial_report(
     adverse_events: Sequence[AdverseEventRead] | None = None,
     generated_at: dt.datetime | None = None,
     simulated: bool = False,
+    adaptive: dict[str, Any] | None = None,
 ) -> str | bytes:
     """Render an unblinded trial's report as HTML (str) or PDF (bytes).
 
@@ -140,6 +145,7 @@ def render_trial_report(
         generated_at=generated_at,
     )
     context["simulated"] = simulated  # demo data: a banner and a mark on every PDF page
+    with_adaptive(context, adaptive)  # an adaptive trial's rule, looks and simulation
     template = "trial_clinician.html" if audience == "clinician" else "trial_patient.html"
     return finish(template, context, fmt)
 
@@ -148,6 +154,7 @@ def render_trial_reports(
     data: TrialReportData, *, audience: Audience = "clinician", formats: Sequence[str] = ("html",)
 ) -> dict[str, str | bytes]:
     """Render one trial's report data in each of ``formats`` (html, pdf)."""
+    adaptive = adaptive_for(data.analysis.trial, data.looks, audience)
     return {
         fmt: render_trial_report(
             data.analysis,
@@ -157,6 +164,7 @@ def render_trial_reports(
             adverse_events=data.adverse_events,
             generated_at=data.generated_at,
             simulated=data.simulated,
+            adaptive=adaptive,
         )
         for fmt in formats
     }

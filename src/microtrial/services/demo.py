@@ -3,7 +3,9 @@
 Everything is created through the same services a clinic uses, with a simulated clock: each
 trial is planned on its start day, and nature (the simulation) reads the concealed allocation
 only to decide how a patient's pain responds. Stages: screen failed (do-not-start), planned,
-running and blinded, paused by a stop rule, completed and unblinded.
+running and blinded, paused by a stop rule, completed and unblinded. Three more patients run
+adaptive trials (7-day periods, up to 5 pairs) that stop early for benefit, stop for futility
+and run to the maximum; their looks are made by the diary submissions, as in the clinic.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import or_, select
 
 from microtrial.domain.actors import Actor, system_actor
+from microtrial.domain.adaptive import AdaptiveRule
 from microtrial.domain.design import DesignSpec
 from microtrial.services import (
+    adaptive,
     admin,
     dosing,
     patients,
@@ -38,7 +43,7 @@ from microtrial.services.trial_planning import RegimenChoice
 from microtrial.settings import Settings
 from microtrial.store import migrate
 from microtrial.store.db import Database
-from microtrial.store.models import SiteRow, UserRow
+from microtrial.store.models import InterimLookRow, SiteRow, UserRow
 
 DEMO_SITE = "DEMO"
 DEMO_SITE_NAME = "MicroTrial demo clinic"  # with DEMO_SITE: how reports recognise demo data
@@ -64,6 +69,19 @@ STAFF = (
 )
 TIME_ZONES = ("Europe/London", "America/New_York", "Europe/Berlin", "Australia/Sydney")
 STAGES = ("completed", "completed", "running", "completed", "planned", "completed")
+ADAPTIVE_SEED = 20
+ADAPTIVE_SPEC = DesignSpec(run_in_days=7, pairs=5, period_days=7, wash_in_days=1)
+# (what the demo shows, the true effect nature gives the patient, the clinician's rule): a
+# clear responder, a non-responder, and an effect at the MCID under a strict rule.
+ADAPTIVE_CASES = (
+    ("stop-benefit", -2.5, AdaptiveRule(max_pairs=5)),
+    ("stop-futility", 0.3, AdaptiveRule(max_pairs=5)),
+    (
+        "maximum-reached",
+        -1.0,
+        AdaptiveRule(max_pairs=5, benefit_threshold=0.99, futility_threshold=0.01),
+    ),
+)
 
 
 @dataclass
@@ -81,6 +99,7 @@ class DemoPatient:
     mean_pain: float = float("nan")
     adverse_events: int = 0
     responder: bool = False
+    adaptive: str = ""  # an adaptive trial's final decision (its looks' last)
 
 
 @dataclass
@@ -94,6 +113,7 @@ class DemoSummary:
     password: str = DEMO_PASSWORD
     # The safety states a visitor can look at, in words (who, what, where to see it).
     safety: list[str] = field(default_factory=list)
+    adaptive: list[str] = field(default_factory=list)  # the adaptive trials, in words
 
     def by_group(self) -> dict[str, list[DemoPatient]]:
         """Patients grouped by condition group, in a fixed order."""
@@ -185,11 +205,80 @@ def _populate(
         if out.stage == "running" and not summary.safety:
             summary.safety.append(_hold_for_blood_pressure(db, patient.id, out, now))
         summary.patients.append(out)
+    for case, (wanted, effect, rule) in enumerate(ADAPTIVE_CASES):
+        # Each case draws from its own generator, so that it shows what it is meant to show
+        # whatever the demo's seed and size (checked by tests/integration/test_demo.py).
+        own = np.random.default_rng(ADAPTIVE_SEED + case)
+        summary.patients.append(
+            _adaptive_patient(db, doc, len(summary.patients), rule, effect, own, start, now)
+        )
+        got = summary.patients[-1]
+        summary.adaptive.append(
+            f"{got.code} (patient{len(summary.patients):02d}): adaptive trial, {got.adaptive} "
+            f"(demo meant to show {wanted}); {rule.describe()}"
+        )
     _show_the_safety_loop(db, summary, now)
     # The cohort page and report read stored fits: compute them once, as the server's sweep
     # would, so that the demo shows results at once.
     refresh_fits(db, system, clock=clock)
     return summary
+
+
+def _adaptive_patient(
+    db: Database,
+    doc: Actor,
+    index: int,
+    rule: AdaptiveRule,
+    effect: float,
+    rng: np.random.Generator,
+    start: dt.datetime,
+    now: dt.datetime,
+) -> DemoPatient:
+    """One patient with an adaptive trial from the demo's first day: looks on their diaries."""
+    sim = SimClock(start)
+    out = DemoPatient(code=f"P{index + 1:03d}", group="neuropathic", icd10="E11.42")
+    patient = patients.enrol_patient(
+        db,
+        doc,
+        site_code=DEMO_SITE,
+        study_code=out.code,
+        birth_year=1970,
+        sex="female",
+        time_zone=TIME_ZONES[0],
+        conditions=[out.icd10],
+        clock=sim,
+    )
+    admin.add_user(
+        db,
+        system_actor("demo"),
+        site_code=DEMO_SITE,
+        role="patient",
+        username=f"patient{index + 1:02d}",
+        password=DEMO_PASSWORD,
+        patient_code=out.code,
+        clock=sim,
+    )
+    for flag in screening.history_flag_ids():
+        patients.set_history_flag(db, doc, patient.id, flag, False, clock=sim)
+    regimen = REGIMENS[0]
+    out.decision = screening.screen_patient(
+        db, doc, patient.id, regimen.substance, clock=sim
+    ).decision
+    trial = trial_planning.plan_trial(
+        db,
+        doc,
+        patient.id,
+        regimen,
+        ADAPTIVE_SPEC,
+        start_date=start.astimezone(ZoneInfo(TIME_ZONES[0])).date(),
+        adaptive=rule,
+        clock=sim,
+    )
+    out.trial_id = trial.id
+    for action in ("schedule", "start"):
+        trial_lifecycle.transition(db, doc, trial.id, action, clock=sim)
+    _simulate_trial(db, doc, patient.id, trial.id, out, rng, sim, now, ADAPTIVE_SPEC, effect)
+    return out
 
 
 def _hold_for_blood_pressure(db: Database, pid: int, out: DemoPatient, now: dt.datetime) -> str:
@@ -274,8 +363,14 @@ def _simulate_trial(
     rng: np.random.Generator,
     sim: SimClock,
     now: dt.datetime,
+    spec: DesignSpec = SPEC,
+    true_effect: float | None = None,
 ) -> None:
-    """Nature's side: daily pain from the concealed arm, doses, guesses, events."""
+    """Nature's side: daily pain from the concealed arm, doses, guesses, events.
+
+    ``true_effect`` fixes the patient's effect (the adaptive demo trials); an adaptive trial
+    that stops is completed and unblinded the day after its decision.
+    """
     nature = system_actor("simulation")
     me = admin.actor_for_patient(db, pid)
     arms = {k.period: k.arm for k in trial_allocation.kit_preparation(db, nature, trial_id).kits}
@@ -283,6 +378,8 @@ def _simulate_trial(
     baseline = rng.uniform(4.5, 7.5)
     out.responder = bool(rng.random() < 0.35)
     effect = -rng.uniform(1.2, 2.2) if out.responder else rng.normal(0.0, 0.2)
+    if true_effect is not None:
+        effect, out.responder = true_effect, true_effect <= -1.0
     placebo_response = rng.uniform(0.0, 1.0)
     rho, sd = 0.5, 0.9
     noise = 0.0
@@ -290,6 +387,9 @@ def _simulate_trial(
     end = now.date() if out.stage != "paused" else calendar.days[0].date + dt.timedelta(days=40)
     days = [d for d in calendar.days if d.date < end]
     for day in days:
+        if true_effect is not None and (decided := _decided(db, trial_id)):
+            out.adaptive = decided  # the look after the last pair's diary stopped the trial
+            break
         sim.now = dt.datetime.combine(day.date, dt.time(21), tzinfo=dt.UTC)
         noise = rho * noise + rng.normal(0.0, sd * np.sqrt(1 - rho**2))
         level = baseline
@@ -320,7 +420,7 @@ def _simulate_trial(
                 kit_code=str(day.kit_code),
                 clock=sim,
             )
-        if day.period is not None and day.period_day == SPEC.period_days - 1:
+        if day.period is not None and day.period_day == spec.period_days - 1:
             believes_active = arms[day.period] == "active" and rng.random() < 0.65
             guess = str(rng.choice(["active", "placebo", "dont_know"], p=[0.45, 0.4, 0.15]))
             if believes_active:
@@ -348,12 +448,30 @@ def _simulate_trial(
             clock=_at(onset),
         )
         out.adverse_events += 1
+    if true_effect is not None:  # completed and unblinded the day after the decision
+        sim.now += dt.timedelta(days=1)
+        adaptive.looks_after_diary(db, pid, sim.now)  # a pair whose last diary day was missed
+        out.adaptive = _decided(db, trial_id)
     if out.stage == "completed":
-        sim.now = now
+        sim.now = sim.now if true_effect is not None else now
         trial_lifecycle.transition(
             db, doc, trial_id, "complete", reason="all periods done", clock=sim
         )
         trial_lifecycle.unblind_trial(db, doc, trial_id, clock=sim)
+
+
+def _decided(db: Database, trial_id: int) -> str:
+    """An adaptive trial's decision once its looks reached one ("" while it continues).
+
+    Nature's side, like the allocation it reads: the demo looks at the stored decision itself.
+    """
+    with db.transaction() as session:
+        found = session.execute(
+            select(InterimLookRow.decision).where(
+                InterimLookRow.trial_id == trial_id, InterimLookRow.decision != "continue"
+            )
+        ).scalar()
+    return str(found or "")
 
 
 def _at(day: dt.date) -> Callable[[], dt.datetime]:

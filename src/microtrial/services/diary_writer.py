@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from sqlalchemy.exc import DBAPIError
 
 from microtrial.domain.actors import Actor
+from microtrial.services.adaptive import DAILY_DIARY, safe_looks_after_diary
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.records import (
     DiaryEntryRead,
@@ -62,7 +63,12 @@ class DiaryWriter:
         done: Future[list[DiaryEntryRead]] = Future()
         self._ensure_started()
         self._queue.put((submission, done))
-        return await asyncio.wrap_future(done)
+        written = await asyncio.wrap_future(done)
+        if any(entry.instrument_id == DAILY_DIARY for entry in entries):
+            # A pair's last diary day may complete an adaptive trial's pair: look now (after
+            # the commit, off the writer thread; the daily sweep looks again if this fails).
+            await asyncio.to_thread(safe_looks_after_diary, self.db, patient_id, self.clock())
+        return written
 
     def _ensure_started(self) -> None:
         if self._thread is not None and self._thread.is_alive():

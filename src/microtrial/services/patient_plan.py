@@ -14,6 +14,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import CalendarDay, Phase, TrialCalendar
 from microtrial.domain.kits import is_valid_kit_code, normalise_kit_code
 from microtrial.errors import PermissionDenied, ValidationError
+from microtrial.services.adaptive import adaptive_view
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -49,6 +50,8 @@ class TodayPlan(ReadModel):
     next_dose: dt.date | None = None  # the next planned dose after today
     kit_code: str | None = None  # the kit of today's dose, else of the next one
     kit_period: int | None = None
+    # An adaptive trial's looks, blinded: "continue" or "decision-reached" (else None).
+    adaptive_state: str | None = None
 
 
 class KitCheck(ReadModel):
@@ -133,6 +136,7 @@ def plan_of(session: Session, trial: TrialRow, patient: PatientRow, today: dt.da
         next_dose=next_day.date if next_day else None,
         kit_code=kit_day.kit_code if kit_day else None,
         kit_period=kit_day.period if kit_day else None,
+        adaptive_state=adaptive.state if (adaptive := adaptive_view(session, trial)) else None,
     )
 
 

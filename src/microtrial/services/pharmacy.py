@@ -1,6 +1,10 @@
 """The pharmacy's work: which trials' kits are to prepare or to hand out, and the record of
 each kit prepared and dispensed (who, when, how many capsules). No arm is read here.
 
+An adaptive trial's kits are asked for one pair ahead of the pair under way
+(``domain.adaptive.kits_needed_through``): the pairs beyond are listed as not yet needed, and
+kits returned unused after an early stop are counted as returned, never prepared or handed out.
+
 Kits are prepared only for a trial that is scheduled or later and whose screening is not
 do-not-start (the same gate as the kit sheet, ``trial_allocation.kit_preparation``); they are
 dispensed only after they were prepared, and never more capsules than were put in.
@@ -12,7 +16,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
@@ -58,6 +62,10 @@ class PharmacyTrial(ReadModel):
     next_kit_date: dt.date | None  # the first day of the earliest kit not yet dispensed
     screening: str | None
     blocked: bool  # screening missing or do-not-start: prepare nothing
+    # Adaptive trials: kits of later pairs not asked for yet, and kits returned unused.
+    not_yet_needed: int = 0
+    returned: int = 0
+    needed_through_pair: int | None = None
 
 
 class PharmacyWork(ReadModel):
@@ -97,17 +105,28 @@ STAGES = ("prepare", "dispense")
 
 
 def _kit_counts() -> Any:
-    """Per trial: its kits, how many are prepared and dispensed, the next kit's first day."""
-    waiting = case((KitRow.dispensed_at.is_(None), PeriodRow.start_date))
+    """Per trial: the kits needed now, how many are prepared and dispensed, the next kit's first
+    day, and the kits not needed yet (later pairs of an adaptive trial) or returned unused."""
+    kept = KitRow.returned_at.is_(None)
+    due = or_(TrialRow.kits_through_pair.is_(None), PeriodRow.block <= TrialRow.kits_through_pair)
+    needed = and_(kept, due)
+    waiting = case((and_(needed, KitRow.dispensed_at.is_(None)), PeriodRow.start_date))
     return (
         select(
             KitRow.trial_id.label("trial_id"),
-            func.count(KitRow.id).label("kits"),
-            func.count(KitRow.prepared_at).label("prepared"),
-            func.count(KitRow.dispensed_at).label("dispensed"),
+            func.count(case((needed, KitRow.id))).label("kits"),
+            func.count(case((and_(needed, KitRow.prepared_at.is_not(None)), KitRow.id))).label(
+                "prepared"
+            ),
+            func.count(case((and_(needed, KitRow.dispensed_at.is_not(None)), KitRow.id))).label(
+                "dispensed"
+            ),
             func.min(waiting).label("next_kit"),
+            func.count(case((and_(kept, not_(due)), KitRow.id))).label("later"),
+            func.count(KitRow.returned_at).label("returned"),
         )
         .join(PeriodRow, PeriodRow.id == KitRow.period_id)
+        .join(TrialRow, TrialRow.id == KitRow.trial_id)
         .group_by(KitRow.trial_id)
         .subquery()
     )
@@ -134,7 +153,7 @@ def _stage_page(
         select(
             TrialRow, PatientRow.study_code, counts.c.kits, counts.c.prepared, counts.c.dispensed
         )
-        .add_columns(counts.c.next_kit)
+        .add_columns(counts.c.next_kit, counts.c.later, counts.c.returned)
         .join(PatientRow, PatientRow.id == TrialRow.patient_id)
         .join(counts, counts.c.trial_id == TrialRow.id)
         .where(TrialRow.status.in_(PHARMACY_STATUSES)),
@@ -149,7 +168,7 @@ def _stage_page(
     rows, info = fetch_page(session, query, request, KIT_LISTING, clamp=True)
     decisions = _decisions(session, {row[0].patient_id for row in rows})
     found = []
-    for trial, code, kits, prepared, dispensed, next_kit in rows:
+    for trial, code, kits, prepared, dispensed, next_kit, later, returned in rows:
         substance = TrialPlan.from_json(trial.plan).regimen.substance
         decision = decisions.get((trial.patient_id, substance))
         found.append(
@@ -164,6 +183,9 @@ def _stage_page(
                 next_kit_date=next_kit,
                 screening=decision,
                 blocked=decision is None or decision == DO_NOT_START,
+                not_yet_needed=later,
+                returned=returned,
+                needed_through_pair=trial.kits_through_pair,
             )
         )
     return Paged(found, info)
@@ -197,8 +219,10 @@ def pharmacy_work(
 
 def _kit(session: Session, trial: TrialRow, kit_code: str) -> tuple[PeriodRow, KitRow]:
     wanted = normalise_kit_code(kit_code)
-    for period, kit in periods_and_kits(session, trial):
+    for period, kit in periods_and_kits(session, trial, include_returned=True):
         if kit.code == wanted:
+            if kit.returned_at is not None:
+                raise ConflictError(f"kit: {kit.code} was returned unused ({kit.returned_by})")
             return period, kit
     raise NotFound(f"kit: no kit {kit_code!r} in trial {trial.id}")
 

@@ -20,6 +20,7 @@ from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, ValidationError
 from microtrial.interop.questionnaire_export import check_typed_answers
+from microtrial.services.adaptive import DAILY_DIARY, safe_looks_after_diary
 from microtrial.services.adverse_events import AdverseEventRead, record_checklist_events
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
@@ -151,7 +152,11 @@ def record_diary_entries(
 ) -> list[DiaryEntryRead]:
     """Record diary entries in one transaction (one audit event each); replays land once."""
     submission = DiarySubmission.scored_now(db, actor, patient_id, entries)
-    return write_submission(db, submission, clock())
+    now = clock()
+    written = write_submission(db, submission, now)
+    if any(entry.instrument_id == DAILY_DIARY for entry in entries):
+        safe_looks_after_diary(db, patient_id, now)  # a pair's last day: the adaptive look
+    return written
 
 
 def write_submission(

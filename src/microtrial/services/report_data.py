@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.lifecycle import TrialStatus
+from microtrial.services.adaptive import LookRead, interim_looks
 from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.analysis import (
     CohortAnalysis,
@@ -55,6 +56,7 @@ class TrialReportData:
     adverse_events: tuple[AdverseEventRead, ...]
     generated_at: dt.datetime
     simulated: bool = False  # the patient belongs to the demo clinic: simulated data
+    looks: tuple[LookRead, ...] = ()  # an adaptive trial's interim looks (unblinded only)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,10 @@ def trial_report_data(
     entries = list_diary_entries(db, actor, analysis.trial.patient_id, clock=clock)
     events = list_adverse_events(db, actor, analysis.trial.patient_id, clock=clock)
     simulated = analysis.trial.patient_id in _demo_patient_ids(db)
-    return TrialReportData(analysis, tuple(entries), tuple(events), clock(), simulated)
+    looks = interim_looks(db, actor, trial_id, clock=clock) if analysis.trial.adaptive else []
+    return TrialReportData(
+        analysis, tuple(entries), tuple(events), clock(), simulated, tuple(looks)
+    )
 
 
 def cohort_report_data(

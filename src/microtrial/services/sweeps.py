@@ -24,6 +24,7 @@ from microtrial.domain.alerts import check_missed_diary_days
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.trend_rules import Cause
 from microtrial.errors import NotFound
+from microtrial.services.adaptive import run_due_looks
 from microtrial.services.alerts import AlertRead, overdue_query
 from microtrial.services.common import Clock, audit_patient, patient_today, system_clock
 from microtrial.services.diary_rules import ongoing_grade2_causes, raise_new
@@ -49,6 +50,7 @@ class SiteSweep:
     raised: list[AlertRead] = field(default_factory=list)
     escalated: list[AlertRead] = field(default_factory=list)
     recipients: list[str] = field(default_factory=list)  # the site's clinicians' e-mail
+    looks: int = 0  # interim looks of adaptive trials made (services/adaptive.py)
 
 
 def sweep_alerts(
@@ -131,6 +133,8 @@ def sweep_site(session: Session, actor: Actor, site: SiteRow, now: dt.datetime) 
         )
         result.raised += [AlertRead.model_validate(r) for r in rows]
     result.escalated, result.recipients = escalate_site(session, actor, site, now)
+    for trial, patient in running:  # adaptive trials: look at every pair that has ended
+        result.looks += len(run_due_looks(session, actor, trial, patient, now))
     return result
 
 

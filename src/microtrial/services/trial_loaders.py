@@ -50,17 +50,23 @@ def allocation_of(session: Session, trial: TrialRow) -> list[str]:
     return [str(a) for a in row.sequence]
 
 
-def periods_and_kits(session: Session, trial: TrialRow) -> list[tuple[PeriodRow, KitRow]]:
-    """The trial's periods, each with its kit, in period order."""
-    return [
-        (p, k)
-        for p, k in session.execute(
-            select(PeriodRow, KitRow)
-            .join(KitRow, KitRow.period_id == PeriodRow.id)
-            .where(PeriodRow.trial_id == trial.id)
-            .order_by(PeriodRow.number)
-        ).tuples()
-    ]
+def periods_and_kits(
+    session: Session, trial: TrialRow, *, include_returned: bool = False
+) -> list[tuple[PeriodRow, KitRow]]:
+    """The trial's periods, each with its kit, in period order.
+
+    A period whose kit was returned unused (an adaptive trial stopped before it) is not part of
+    the trial any more: it is left out of the calendar and every view unless ``include_returned``.
+    """
+    query = (
+        select(PeriodRow, KitRow)
+        .join(KitRow, KitRow.period_id == PeriodRow.id)
+        .where(PeriodRow.trial_id == trial.id)
+        .order_by(PeriodRow.number)
+    )
+    if not include_returned:
+        query = query.where(KitRow.returned_at.is_(None))
+    return [(p, k) for p, k in session.execute(query).tuples()]
 
 
 def regimen_of(trial: TrialRow, *, validated: bool = False) -> Regimen:

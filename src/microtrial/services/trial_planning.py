@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.adaptive import AdaptiveRule, kits_needed_through
 from microtrial.domain.calendar import build_calendar
-from microtrial.domain.design import DesignSpec, new_allocation_seed, plan_design
+from microtrial.domain.design import ACTIVE, PLACEBO, DesignSpec, new_allocation_seed, plan_design
 from microtrial.domain.kits import issue_kits
 from microtrial.domain.lifecycle import OPEN, TrialStatus
 from microtrial.domain.regimens import parse_weekdays
@@ -45,10 +46,17 @@ def plan_trial(
     *,
     start_date: dt.date,
     seed: int | None = None,
+    adaptive: AdaptiveRule | None = None,
     clock: Clock = system_clock,
 ) -> TrialRead:
-    """Plan a blinded n-of-1 trial: randomise, conceal the allocation, issue kit codes."""
+    """Plan a blinded n-of-1 trial: randomise, conceal the allocation, issue kit codes.
+
+    An ``adaptive`` trial allocates and issues kits for all its ``max_pairs`` pairs now (so the
+    allocation stays concealed however many pairs run); ``spec.pairs`` must equal it.
+    """
     authorize(actor, Action.PLAN_TRIAL)
+    if adaptive is not None:
+        _check_adaptive(spec, adaptive)
     if regimen.weekdays is not None:
         parse_weekdays(regimen.weekdays)
     substances = substance_ids()
@@ -88,9 +96,13 @@ def plan_trial(
                     wash_in_days=spec.wash_in_days,
                     n_arms=len(spec.arms),
                 ),
+                adaptive=adaptive,
             ).to_json(),
             lock_version=1,
             created_at=now,
+            kits_through_pair=(
+                None if adaptive is None else kits_needed_through(adaptive, 0, None)
+            ),
         )
         session.add(trial)
         session.flush()
@@ -127,6 +139,25 @@ def plan_trial(
             at=now,
             regimen=regimen.template,
             periods=len(design.periods),
+            adaptive=adaptive.to_json() if adaptive is not None else None,
         )
         confirm_screening_if_cleared(session, actor, trial, patient, now)
         return read_trial(session, trial, patient)
+
+
+def _check_adaptive(spec: DesignSpec, rule: AdaptiveRule) -> None:
+    """An adaptive design is active/placebo pairs, all ``max_pairs`` of them allocated."""
+    if set(spec.arms) != {ACTIVE, PLACEBO}:
+        raise ValidationError(
+            "arms",
+            "an adaptive trial compares active with placebo in pairs",
+            value=list(spec.arms),
+            allowed=[ACTIVE, PLACEBO],
+        )
+    if spec.pairs != rule.max_pairs:
+        raise ValidationError(
+            "pairs",
+            f"an adaptive trial allocates its maximum of {rule.max_pairs} pairs at planning",
+            value=spec.pairs,
+            allowed=str(rule.max_pairs),
+        )

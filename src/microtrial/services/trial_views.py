@@ -14,6 +14,7 @@ from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.paging import ListRequest, check_choice
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import NotFound
+from microtrial.services.adaptive import AdaptiveRead, adaptive_view
 from microtrial.services.common import Clock, audit_list, patient_for, scoped, system_clock
 from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
@@ -63,6 +64,8 @@ class TrialRead(ReadModel):
     unblinded_early: bool
     unblind_reason: str | None
     lock_version: int
+    # An adaptive trial's rule and the blinded state of its looks (no interim estimate).
+    adaptive: AdaptiveRead | None = None
 
 
 def get_trial(
@@ -192,4 +195,5 @@ def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialR
         unblinded_early=trial.unblinded_early,
         unblind_reason=trial.unblind_reason,
         lock_version=trial.lock_version,
+        adaptive=adaptive_view(session, trial),
     )

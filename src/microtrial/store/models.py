@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -189,6 +190,9 @@ class TrialRow(Base):
     unblind_reason: Mapped[str | None] = mapped_column(Text)
     unblinded_early: Mapped[bool] = mapped_column(Boolean, default=False)
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # Adaptive trials: the last pair whose kits the pharmacy must have ready now (kept beside
+    # the looks so the pharmacy list can count needed kits in SQL; None: a fixed design, all).
+    kits_through_pair: Mapped[int | None] = mapped_column(Integer)  # migration 0016
 
 
 class PeriodRow(Base):
@@ -245,6 +249,9 @@ class KitRow(Base):
     dispensed_by: Mapped[str | None] = mapped_column(String(120))
     dispensed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     dispensed_capsules: Mapped[int | None] = mapped_column(Integer)
+    # An adaptive trial's kit left unused when the trial stopped early (migration 0016).
+    returned_at: Mapped[dt.datetime | None]
+    returned_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class DoseEventRow(VersionedMixin, Base):
@@ -379,6 +386,37 @@ class AlertRow(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(120))
     acknowledgement_note: Mapped[str | None] = mapped_column(Text)
     escalated_at: Mapped[dt.datetime | None]
+
+
+LOOK_DECISIONS = ("continue", "stop-benefit", "stop-futility", "maximum-reached")
+
+
+class InterimLookRow(Base):
+    """One interim look of an adaptive trial after a complete pair: its inputs and decision.
+
+    Holds interim estimates: read only for the report after unblinding (migration 0016).
+    """
+
+    __tablename__ = "interim_looks"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "pair", name="uq_interim_looks_trial_pair"),
+        CheckConstraint(_in("decision", LOOK_DECISIONS), name="decision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"), index=True)
+    pair: Mapped[int] = mapped_column(Integer)
+    looked_at: Mapped[dt.datetime]
+    through_date: Mapped[dt.date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(16))
+    p_mcid: Mapped[float | None] = mapped_column(Float)
+    effect_mean: Mapped[float | None] = mapped_column(Float)
+    ci95_low: Mapped[float | None] = mapped_column(Float)
+    ci95_high: Mapped[float | None] = mapped_column(Float)
+    days_active: Mapped[int] = mapped_column(Integer)
+    days_placebo: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[dict[str, Any]]
 
 
 class SweepRunRow(Base):

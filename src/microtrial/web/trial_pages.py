@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from microtrial.analysis.adaptive import OperatingCharacteristics
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
+from microtrial.domain.adaptive import ADAPTIVE_OUTCOMES, AdaptiveRule
 from microtrial.domain.calendar import TrialCalendar
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
@@ -22,6 +24,7 @@ from microtrial.domain.substances import substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
 from microtrial.services import (
+    adaptive,
     dosing,
     patients,
     trial_lifecycle,
@@ -50,9 +53,15 @@ PLAN = FormSpec(
         "pairs": "Pairs",
         "period_days": "Days per period",
         "wash_in_days": "Wash-in days",
+        "adaptive": "Adaptive",
+        "min_pairs": "Minimum pairs",
+        "max_pairs": "Maximum pairs",
+        "benefit_threshold": "Benefit threshold",
+        "futility_threshold": "Futility threshold",
+        "outcome": "Outcome the looks read",
     },
     {"regimen": "template", "pattern.weekdays": "weekdays"},
-    choices=frozenset({"template", "substance", "unit", "weekdays"}),
+    choices=frozenset({"template", "substance", "unit", "weekdays", "outcome"}),
 )
 MOVE = FormSpec({"reason": "Reason"})
 UNBLIND = FormSpec({"reason": "Reason", "confirm": "Confirmation"})
@@ -107,6 +116,7 @@ def _plan_page(
     user: PageUser,
     patient_id: int,
     form: FormState | None = None,
+    oc: OperatingCharacteristics | None = None,
 ) -> HTMLResponse:
     actor = user.require(Action.PLAN_TRIAL)
     patient = patients.get_patient(context.db, actor, patient_id, clock=context.clock)
@@ -122,9 +132,26 @@ def _plan_page(
         "default_start": start.isoformat(),
         "defaults": DesignSpec(),
     }
+    page["adaptive_defaults"] = AdaptiveRule()
+    page["adaptive_outcomes"] = ADAPTIVE_OUTCOMES
+    page["oc"] = oc
     if form is not None:
         return render_form(request, "plan_trial.html", page, form)
     return render(request, "plan_trial.html", page)
+
+
+def _adaptive_rule(values: dict[str, str]) -> AdaptiveRule | None:
+    """The form's adaptive rule, when the clinician chose an adaptive trial or simulates one."""
+    if not (values.get("adaptive") or values.get("simulate")):
+        return None
+    base = AdaptiveRule()
+    return AdaptiveRule(
+        min_pairs=int(_number(values, "min_pairs", str(base.min_pairs))),
+        max_pairs=int(_number(values, "max_pairs", str(base.max_pairs))),
+        benefit_threshold=_number(values, "benefit_threshold", str(base.benefit_threshold)),
+        futility_threshold=_number(values, "futility_threshold", str(base.futility_threshold)),
+        outcome=values.get("outcome", base.outcome) or base.outcome,
+    )
 
 
 @router.get("/clinic/patients/{patient_id}/trials/new")
@@ -146,12 +173,23 @@ def plan(
     """Plan the trial (randomised pairs, concealed allocation, kit codes)."""
     actor = user.require(Action.PLAN_TRIAL)
     try:
+        rule = _adaptive_rule(values)
         spec = DesignSpec(
             run_in_days=int(_number(values, "run_in_days", "7")),
-            pairs=int(_number(values, "pairs", "3")),
+            pairs=rule.max_pairs if rule else int(_number(values, "pairs", "3")),
             period_days=int(_number(values, "period_days", "14")),
             wash_in_days=int(_number(values, "wash_in_days", "3")),
         )
+        if rule is not None and values.get("simulate"):  # never plans a trial
+            # Operating characteristics before the first dose: the form again, with the table.
+            oc = adaptive.simulate_rule(
+                rule,
+                run_in_days=spec.run_in_days,
+                period_days=spec.period_days,
+                wash_in_days=spec.wash_in_days,
+            )
+            shown = FormState("plan", dict(values), {}, "", 200)
+            return _plan_page(context, request, user, patient_id, shown, oc)
         regimen = RegimenChoice(
             template=values.get("template", ""),
             substance=values.get("substance", ""),
@@ -166,6 +204,7 @@ def plan(
             regimen,
             spec,
             start_date=parse_date("start_date", values.get("start_date", "")),
+            adaptive=rule,
             clock=context.clock,
         )
     except REFUSALS as err:

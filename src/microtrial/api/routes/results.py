@@ -16,7 +16,8 @@ from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.http.results import CohortRead, cohort, research_zip
 from microtrial.http.tables import records
 from microtrial.reports.trial_report import trial_report
-from microtrial.services import analysis, exports
+from microtrial.services import adaptive, analysis, exports
+from microtrial.services.adaptive import LookRead
 from microtrial.services.trial_views import TrialRead
 
 router = APIRouter(tags=["results"])
@@ -37,6 +38,8 @@ class TrialResultRead(BaseModel):
     warnings: list[str]
     # Migraine/cluster: the primary endpoint through the binary/count model (None otherwise).
     endpoint: dict[str, Any] | None = None
+    # An adaptive trial's interim looks with the estimate each saw (shown only once unblinded).
+    interim_looks: list[LookRead] = []
 
 
 def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResultRead:
@@ -54,6 +57,11 @@ def trial_result(context: AppContext, actor: Actor, trial_id: int) -> TrialResul
         doses_taken=result.doses_taken,
         warnings=list(result.warnings),
         endpoint=_endpoint(result.endpoint),
+        interim_looks=(
+            adaptive.interim_looks(context.db, actor, trial_id, clock=context.clock)
+            if result.trial.adaptive
+            else []
+        ),
     )
 
 

@@ -28,6 +28,7 @@ from microtrial.api.schemas import (
 )
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
+from microtrial.domain.adaptive import AdaptiveRule
 from microtrial.domain.design import DesignSpec
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import (
@@ -87,7 +88,11 @@ def plan_trial(
         unit=body.regimen.unit,
         weekdays=tuple(body.regimen.weekdays) if body.regimen.weekdays else None,
     )
-    spec = DesignSpec(**body.design.model_dump())
+    rule = AdaptiveRule(**body.adaptive.model_dump()) if body.adaptive is not None else None
+    design = body.design.model_dump()
+    if rule is not None and "pairs" not in body.design.model_fields_set:
+        design["pairs"] = rule.max_pairs  # an adaptive trial allocates its maximum
+    spec = DesignSpec(**design)
     created = once(
         actor,
         f"trial:patient:{patient_id}",
@@ -99,6 +104,7 @@ def plan_trial(
             regimen,
             spec,
             start_date=body.start_date,
+            adaptive=rule,
             clock=context.clock,
         ),
         fetch=lambda rid: trial_views.get_trial(context.db, actor, int(rid), clock=context.clock),

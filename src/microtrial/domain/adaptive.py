@@ -1,0 +1,126 @@
+"""The adaptive section of a trial's protocol: when interim looks may stop the trial.
+
+After each complete pair, from ``min_pairs`` on, the trial is fitted and P(effect <= -MCID) is
+read: at or above ``benefit_threshold`` the trial stops for benefit, at or below
+``futility_threshold`` it stops for futility, and after ``max_pairs`` it stops at the maximum.
+Every pair stays randomised active/placebo and all ``max_pairs`` pairs are allocated when the
+trial is planned, so the allocation is concealed however many pairs run. The default thresholds
+were chosen by simulation (``bench/adaptive.py``, docs/PERFORMANCE.md "Adaptive trials").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from microtrial.domain.design import (
+    PAIRS_RANGE,
+    _check_int,  # the design's own check of a whole number
+)
+from microtrial.errors import ValidationError
+
+__all__ = [
+    "ADAPTIVE_OUTCOMES",
+    "DECISIONS",
+    "AdaptiveRule",
+    "kits_needed_through",
+]
+
+# The outcomes a look may read: the daily-diary scores the trial analysis fits
+# (services/analysis.py OUTCOMES); "pain", daily average pain, is the primary outcome.
+ADAPTIVE_OUTCOMES = ("pain", "worst_pain", "sleep")
+PRIMARY = "pain"
+# What a look may decide (analysis/adaptive.py Decision values).
+DECISIONS = ("continue", "stop-benefit", "stop-futility", "maximum-reached")
+# Chosen by bench/adaptive.py --grid (docs/PERFORMANCE.md): effect 0 declared benefit in <= 5 %.
+DEFAULT_BENEFIT = 0.6
+DEFAULT_FUTILITY = 0.2
+
+
+def _share(name: str, value: object, allowed: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValidationError(name, "must be a number", value=value, allowed=allowed)
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveRule:
+    """Minimum and maximum pairs, the thresholds on P(effect <= -MCID), and the outcome read."""
+
+    min_pairs: int = 2
+    max_pairs: int = 5
+    benefit_threshold: float = DEFAULT_BENEFIT
+    futility_threshold: float = DEFAULT_FUTILITY
+    outcome: str = PRIMARY
+
+    def __post_init__(self) -> None:
+        low, high = PAIRS_RANGE
+        _check_int("max_pairs", self.max_pairs, low, high)
+        _check_int("min_pairs", self.min_pairs, low, self.max_pairs)
+        benefit = _share("benefit_threshold", self.benefit_threshold, "0.5-0.99")
+        if not 0.5 <= benefit <= 0.99:
+            raise ValidationError(
+                "benefit_threshold",
+                "must lie from 0.5 to 0.99",
+                value=benefit,
+                allowed="0.5-0.99",
+            )
+        futility = _share("futility_threshold", self.futility_threshold, f"0-{benefit}")
+        if not 0.0 <= futility < benefit:
+            raise ValidationError(
+                "futility_threshold",
+                "must be at least 0 and below the benefit threshold",
+                value=futility,
+                allowed=f"0 <= futility_threshold < {benefit}",
+            )
+        if self.outcome not in ADAPTIVE_OUTCOMES:
+            raise ValidationError(
+                "outcome",
+                f"unknown outcome {self.outcome!r}",
+                value=self.outcome,
+                allowed=list(ADAPTIVE_OUTCOMES),
+            )
+        object.__setattr__(self, "benefit_threshold", benefit)
+        object.__setattr__(self, "futility_threshold", futility)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AdaptiveRule:
+        """The rule stored under a plan's ``adaptive`` key."""
+        return cls(
+            min_pairs=data["min_pairs"],
+            max_pairs=data["max_pairs"],
+            benefit_threshold=data["benefit_threshold"],
+            futility_threshold=data["futility_threshold"],
+            outcome=data.get("outcome", PRIMARY),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON stored under a plan's ``adaptive`` key."""
+        return {
+            "min_pairs": self.min_pairs,
+            "max_pairs": self.max_pairs,
+            "benefit_threshold": self.benefit_threshold,
+            "futility_threshold": self.futility_threshold,
+            "outcome": self.outcome,
+        }
+
+    def describe(self, mcid: float = 1.0) -> str:
+        """The rule in one sentence, for pages and reports."""
+        return (
+            f"after each pair from pair {self.min_pairs} on: stop for benefit when "
+            f"P(effect ≤ −{mcid:g}) ≥ {self.benefit_threshold:g}, for futility when it is "
+            f"≤ {self.futility_threshold:g}; at most {self.max_pairs} pairs ({self.outcome})"
+        )
+
+
+def kits_needed_through(rule: AdaptiveRule, last_look: int, stopped_after: int | None) -> int:
+    """The last pair whose kits the pharmacy must have ready now.
+
+    Always one pair ahead of the pair under way, so that a "continue" at the end of a pair finds
+    the next pair's kits prepared: before any look the pair after the minimum, after a look at
+    pair k the pair k + 2 (the one after the pair now running). After a stop, none beyond it.
+    """
+    if stopped_after is not None:
+        return stopped_after
+    return min(rule.max_pairs, max(rule.min_pairs + 1, last_look + 2))

@@ -1,0 +1,133 @@
+"""The adaptive rule (domain), its decisions and its batched simulation (analysis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from microtrial.analysis.adaptive import (
+    Decision,
+    apply_rule,
+    decide,
+    decide_many,
+    fit_looks,
+    operating_characteristics,
+)
+from microtrial.analysis.continuous import FitOptions
+from microtrial.analysis.simulate import simulate_trials
+from microtrial.domain.adaptive import ADAPTIVE_OUTCOMES, AdaptiveRule, kits_needed_through
+from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
+from microtrial.errors import ValidationError
+from microtrial.services.analysis import OUTCOMES
+
+PLAN = TrialPlan(
+    regimen=PlannedRegimen("fadiman", "psilocybin", 100, "mg dried material"),
+    design=PlannedDesign(run_in_days=7, pairs=5, period_days=14, wash_in_days=3, n_arms=2),
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "allowed"),
+    [
+        ({"max_pairs": 7}, "max_pairs", "2-6"),
+        ({"min_pairs": 4, "max_pairs": 3}, "min_pairs", "2-3"),
+        ({"min_pairs": 2.5}, "min_pairs", "2-5"),
+        ({"benefit_threshold": 0.3}, "benefit_threshold", "0.5-0.99"),
+        ({"benefit_threshold": "high"}, "benefit_threshold", "0.5-0.99"),
+        ({"futility_threshold": 0.6}, "futility_threshold", "< 0.6"),
+        ({"futility_threshold": -0.1}, "futility_threshold", "0 <="),
+        ({"outcome": "mood"}, "outcome", "pain"),
+    ],
+)
+def test_a_bad_rule_names_its_field_and_what_is_allowed(
+    change: dict[str, object], field: str, allowed: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        AdaptiveRule(**change)  # type: ignore[arg-type]
+    assert err.value.field == field
+    assert allowed in str(err.value)
+
+
+def test_the_rule_round_trips_in_the_plan_and_old_plans_are_unchanged() -> None:
+    assert "adaptive" not in PLAN.to_json()
+    assert TrialPlan.from_json(PLAN.to_json()) == PLAN
+    rule = AdaptiveRule(min_pairs=3, max_pairs=5, benefit_threshold=0.8, futility_threshold=0.1)
+    adaptive = TrialPlan(PLAN.regimen, PLAN.design, adaptive=rule)
+    assert adaptive.to_json()["adaptive"]["benefit_threshold"] == 0.8
+    assert TrialPlan.from_json(adaptive.to_json()).adaptive == rule
+
+
+def test_the_looks_read_outcomes_the_trial_analysis_fits() -> None:
+    assert set(ADAPTIVE_OUTCOMES) <= {name for name, _, _ in OUTCOMES}
+    assert AdaptiveRule().outcome == "pain"  # the primary outcome
+
+
+def test_decisions() -> None:
+    rule = {"min_pairs": 2, "max_pairs": 4, "benefit": 0.6, "futility": 0.2}
+    assert decide(0.99, 1, **rule) is Decision.CONTINUE  # before the minimum: no decision
+    assert decide(0.6, 2, **rule) is Decision.BENEFIT
+    assert decide(0.2, 3, **rule) is Decision.FUTILITY
+    assert decide(0.4, 3, **rule) is Decision.CONTINUE
+    assert decide(0.4, 4, **rule) is Decision.MAXIMUM
+    assert decide(math.nan, 2, **rule) is Decision.CONTINUE  # a failed fit decides nothing
+    assert decide(math.nan, 4, **rule) is Decision.MAXIMUM
+    codes = decide_many(np.array([0.1, 0.5, 0.9]), 2, **rule)
+    assert codes.tolist() == [2, 0, 1]
+
+
+def test_kits_are_asked_for_one_pair_ahead() -> None:
+    rule = AdaptiveRule(min_pairs=2, max_pairs=5)
+    assert kits_needed_through(rule, 0, None) == 3  # before any look
+    assert kits_needed_through(rule, 2, None) == 4  # pair 3 runs after a continue at 2
+    assert kits_needed_through(rule, 4, None) == 5
+    assert kits_needed_through(rule, 2, 2) == 2  # stopped: nothing more
+
+
+def test_fitting_only_running_trials_decides_as_fitting_every_trial() -> None:
+    rng = np.random.default_rng(4)
+    effect = rng.normal(-0.8, 0.8, 400)
+    sim = simulate_trials(
+        400, rng=rng, effect=effect, run_in=7, pairs=4, period_length=7, wash_in=1
+    )
+    args = {"looks": (2, 3, 4), "run_in": 7, "period_length": 7, "options": FitOptions()}
+    every = fit_looks(sim.values, sim.arm, effect, **args)  # type: ignore[arg-type]
+    running = fit_looks(
+        sim.values,
+        sim.arm,
+        effect,
+        running=(2, 0.6, 0.2),
+        always=3,
+        **args,  # type: ignore[arg-type]
+    )
+    rule = {"min_pairs": 2, "max_pairs": 4, "benefit": 0.6, "futility": 0.2}
+    a, b = apply_rule(every, **rule), apply_rule(running, **rule)
+    assert np.array_equal(a.code, b.code)
+    assert np.array_equal(a.stop_index, b.stop_index)
+    np.testing.assert_allclose(a.mean, b.mean)
+    assert np.isnan(running.p_mcid[2]).sum() > 100  # trials that had stopped were not refitted
+    assert not np.isnan(running.p_mcid[1]).any()  # the fixed design's look: every trial
+
+
+def test_operating_characteristics_tell_no_effect_from_a_large_one() -> None:
+    oc = operating_characteristics(
+        benefit_threshold=0.6,
+        futility_threshold=0.2,
+        effects=(0.0, -3.0),
+        spread=None,
+        n_sim=300,
+        rng=np.random.default_rng(2),
+    )
+    zero, three = oc.rows
+    assert zero.p_benefit < 0.1 < 0.9 < three.p_benefit
+    assert zero.p_benefit + zero.p_futility + zero.p_maximum == pytest.approx(1.0)
+    assert three.expected_pairs == pytest.approx(2.0, abs=0.1)
+    assert three.expected_days == 14 + 2 * 14 * three.expected_pairs
+    assert three.fixed_days == 14 + 3 * 2 * 14
+    assert 0.85 < three.coverage <= 1.0
+    assert oc.spread_shortening is None
+    with pytest.raises(ValidationError):
+        operating_characteristics(
+            benefit_threshold=0.6, futility_threshold=0.7, n_sim=10, rng=np.random.default_rng(1)
+        )
