@@ -53,8 +53,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop them again."""
-    with op.batch_alter_table("trials") as batch:
-        batch.drop_column("kits_through_pair")
+    # A plain DROP COLUMN (SQLite >= 3.35): a batch copy of `trials` would break the triggers
+    # that name it (migration 0002).
+    op.drop_column("trials", "kits_through_pair")
     with op.batch_alter_table("kits") as batch:
         batch.drop_column("returned_by")
         batch.drop_column("returned_at")
