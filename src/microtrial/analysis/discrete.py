@@ -12,7 +12,9 @@ separation:
   and negative-binomial totals of attacks.  Their extra variation between periods is one
   parameter, the share ``c`` of a typical period's variance beyond binomial / Poisson
   (``c ~ Uniform(0, 1)``, integrated on ``N_DISPERSION`` Gauss-Legendre nodes), so day-to-day
-  dependence and overdispersion widen the interval instead of faking precision.  ``beta`` is the
+  dependence and overdispersion widen the interval instead of faking precision.  The nodes are
+  weighted by the likelihood of the period totals and by that of the days inside the periods
+  (``discrete_within``: short-memory dependence and day-level overdispersion).  ``beta`` is the
   log ratio of the per-day odds (rate) averaged over the patient's days, active vs placebo.
 * ``serial="none"``: days independent given eta (Bernoulli / Poisson per day); right only for
   diaries without serial dependence.  Checked against PyMC NUTS in
