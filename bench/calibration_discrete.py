@@ -1,7 +1,7 @@
 """Calibration of the binary and count models under serial dependence and overdispersion.
 
 Run: ``.venv/bin/python bench/calibration_discrete.py [--trials 2000] [--seed 1]``
-(``--serial none`` for the independent-days model).
+(``--serial none`` for the independent-days model, ``--kind binary|count`` for one outcome's rows).
 Trials are generated here, apart from the engine (own design, own latent processes), on a
 14-day run-in plus 3 randomised pairs of 14-day periods (2 wash-in days each), 10 % of days
 missing.  Each setting runs twice: no effect (false benefit = P(benefit) > 0.95) and an effect
@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--serial", default="periods", choices=["periods", "none"])
+    parser.add_argument("--kind", default="both", choices=["both", "binary", "count"])
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     n = args.trials
@@ -125,6 +126,8 @@ def main() -> None:
         f"{'false benefit':>14}{'  (95 % CI)':<18}{'seconds':>8}"
     )
     for label, (kind, make) in SETTINGS.items():
+        if args.kind not in ("both", kind):
+            continue
         for effect in ("none", "U(-1.5,0)"):
             arm = design(n, rng)
             beta = np.zeros(n) if effect == "none" else rng.uniform(-1.5, 0.0, n)

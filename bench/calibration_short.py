@@ -1,7 +1,8 @@
 """Calibration of the continuous engine in short, strongly autocorrelated trials.
 
 Run: ``.venv/bin/python bench/calibration_short.py [--trials 2000] [--seed 1]
-[--rho-prior uniform]`` (``uniform``: the prior of rho before the default changed, to compare).
+[--rho-prior uniform] [--rho-prior-b B]`` (``uniform``: the prior of rho before the default changed,
+to compare; ``--rho-prior-b``: the default's form with exponent ``B`` in place of -0.25).
 
 The trials are generated here with numpy alone, apart from ``microtrial.analysis.simulate``, so
 that a mistake shared by the engine's simulator and the engine cannot hide itself.  Each setting
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from microtrial.analysis import UNIFORM_RHO_PRIOR, FitOptions, fit_arrays
+from microtrial.analysis import UNIFORM_RHO_PRIOR, FitOptions, RhoPrior, fit_arrays
 from microtrial.errors import StatisticalWarning
 
 FloatArray = npt.NDArray[np.float64]
@@ -124,8 +125,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rho-prior", choices=["default", "uniform"], default="default")
+    parser.add_argument("--rho-prior-b", type=float, default=None)
     args = parser.parse_args()
-    options = FitOptions(rho_prior=UNIFORM_RHO_PRIOR if args.rho_prior == "uniform" else None)
+    prior = UNIFORM_RHO_PRIOR if args.rho_prior == "uniform" else None
+    if args.rho_prior_b is not None:
+        prior = RhoPrior(1.0, args.rho_prior_b)
+    options = FitOptions(rho_prior=prior)
     head = f"{'design':<26}{'errors':<16}{'effect':>6}{'n':>6}{'coverage [95% CI]':>24}"
     print(head + f"{'P(ben)>.95':>12}{'width':>7}{'rho mean':>10}{'warned':>8}")
     start = time.perf_counter()

@@ -12,7 +12,9 @@ separation:
   and negative-binomial totals of attacks.  Their extra variation between periods is one
   parameter, the share ``c`` of a typical period's variance beyond binomial / Poisson
   (``c ~ Uniform(0, 1)``, integrated on ``N_DISPERSION`` Gauss-Legendre nodes), so day-to-day
-  dependence and overdispersion widen the interval instead of faking precision.  ``beta`` is the
+  dependence and overdispersion widen the interval instead of faking precision.  The nodes are
+  weighted by the likelihood of the period totals and by that of the days inside the periods
+  (``discrete_within``: short-memory dependence and day-level overdispersion).  ``beta`` is the
   log ratio of the per-day odds (rate) averaged over the patient's days, active vs placebo.
 * ``serial="none"``: days independent given eta (Bernoulli / Poisson per day); right only for
   diaries without serial dependence.  Checked against PyMC NUTS in
@@ -64,6 +66,7 @@ from microtrial.analysis.discrete_lik import (
     joint_mode,
     log_marginal,
 )
+from microtrial.analysis.discrete_within import period_days, within_log_likelihood
 from microtrial.errors import ValidationError
 
 FloatArray = npt.NDArray[np.float64]
@@ -203,14 +206,14 @@ def _period_ids(arms: npt.NDArray[np.int8]) -> IntArray:
 
 
 def _period_design(
-    vals: FloatArray, arms: npt.NDArray[np.int8], trend: bool
+    vals: FloatArray, arms: npt.NDArray[np.int8], trend: bool, ids: IntArray
 ) -> tuple[Design, FloatArray, IntArray]:
     """Period totals, observed days per period and the ``[1, active[, trend]]`` columns.
 
-    Also returns the number of observed periods per arm ``(T, 2)`` (active, placebo).
+    ``ids`` are ``_period_ids(arms)``.  Also returns the number of observed periods per arm
+    ``(T, 2)`` (active, placebo).
     """
     day_d = _day_design(vals, arms, trend)
-    ids = _period_ids(arms)
     n_trials = vals.shape[0]
     n_per = max(int(ids.max(initial=-1)) + 1, 1)
     flat = np.where(ids >= 0, ids + n_per * np.arange(n_trials)[:, None], n_trials * n_per)
@@ -233,20 +236,28 @@ def _period_design(
     return design, days, counts.astype(np.int64)
 
 
-def _dispersion_nodes(kind: str, d: Design, days: FloatArray) -> FloatArray:
+def _c_nodes(kind: str, d: Design, days: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per trial, the nodes of ``c`` (T, K) and the typical observed days per period (T,).
+
+    For headache days ``c`` stops at the share a beta-binomial reaches at rho 0.8.
+    """
+    observed = np.where(d.m > 0, days, np.nan)
+    empty = np.asarray(np.isnan(observed).all(axis=1))
+    n = np.maximum(np.nanmedian(np.where(empty[:, None], 2.0, observed), axis=1), 2.0)
+    if kind == "binary":
+        return _C_NODES[None, :] * _binary_c_max(n - 1.0)[:, None], n
+    return np.broadcast_to(_C_NODES, (d.y.shape[0], N_DISPERSION)).copy(), n
+
+
+def _dispersion(kind: str, d: Design, c: FloatArray, n: FloatArray) -> FloatArray:
     """Per trial, the dispersion at each node ``c`` (share of a typical period's extra variance).
 
     Beta-binomial: ``1 + (n - 1) rho`` inflates the binomial variance of a period of ``n`` days,
     so ``rho = c / ((1 - c)(n - 1))`` at the median period length.  Negative binomial: variance
     ``M + phi M^2``, so ``phi = c / ((1 - c) M)`` at the mean period total ``M``.
     """
-    observed = np.where(d.m > 0, days, np.nan)
     if kind == "binary":
-        empty = np.asarray(np.isnan(observed).all(axis=1))
-        n1 = np.maximum(np.nanmedian(np.where(empty[:, None], 2.0, observed), axis=1) - 1.0, 1.0)
-        c = _C_NODES[None, :] * _binary_c_max(n1)[:, None]
-        return np.asarray(c / ((1.0 - c) * n1[:, None]), np.float64)
-    c = _C_NODES[None, :]
+        return np.asarray(c / ((1.0 - c) * (n[:, None] - 1.0)), np.float64)
     total = (d.m * d.y).sum(axis=1) / np.maximum(d.m.sum(axis=1), 1.0)
     return np.asarray(c / ((1.0 - c) * np.maximum(total[:, None], 0.5)), np.float64)
 
@@ -338,7 +349,8 @@ def _fit_chunk(
         lik: Likelihood = DayLikelihood(kind)
         k = 1
     else:
-        blocks, days, per_arm = _period_design(vals, arms, opts.trend)
+        ids = _period_ids(arms)
+        blocks, days, per_arm = _period_design(vals, arms, opts.trend, ids)
         few_periods = per_arm.min(axis=1) < MIN_PERIODS_PER_ARM
         k = N_DISPERSION
         design = Design(
@@ -346,13 +358,19 @@ def _fit_chunk(
             m=np.repeat(blocks.m, k, axis=0),
             x=np.repeat(blocks.x, k, axis=0),
         )
-        disp = _dispersion_nodes(kind, blocks, days).ravel()
+        c_nodes, typical = _c_nodes(kind, blocks, days)
+        disp = _dispersion(kind, blocks, c_nodes, typical).ravel()
         lik = PeriodLikelihood(kind, np.repeat(days, k, axis=0), disp)
+        in_model = ((arms == ACTIVE) | (arms == PLACEBO)) & obs
+        y_days, m_days = period_days(np.where(in_model, vals, 0.0), in_model, ids)
+        log_prior = np.log(_C_WEIGHTS)[None, :] + within_log_likelihood(
+            kind, y_days, m_days, c_nodes, typical
+        )
     post = _posterior(lik, design)
     if k == 1:
         w = np.ones((n, 1))
     else:
-        logw = np.log(_C_WEIGHTS)[None, :] + post.log_evidence.reshape(n, k)
+        logw = log_prior + post.log_evidence.reshape(n, k)
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         w = np.exp(logw - logw.max(axis=1, keepdims=True))
         w /= w.sum(axis=1, keepdims=True)
@@ -381,7 +399,7 @@ def _fit_chunk(
     def masked(a: FloatArray) -> FloatArray:
         return np.where(bad, nan, a)
 
-    extra = nan if k == 1 else (w * _C_NODES[None, :]).sum(axis=1)
+    extra = nan if k == 1 else (w * c_nodes).sum(axis=1)
     return DiscreteFit(
         n_active=n_act,
         n_placebo=n_pl,

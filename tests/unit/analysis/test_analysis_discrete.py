@@ -148,13 +148,72 @@ def _clustered_trial(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return y[None, :], arm[None, :]
 
 
+def _dense_within(
+    kind: str, days: list[np.ndarray], c: np.ndarray, n: float, module: object
+) -> np.ndarray:
+    """Log-likelihood of the within-period contrasts at each ``c`` written with dense matrices:
+    each period's observed days (their day numbers in ``days``' index, values in the array),
+    covariance (1 - a) I + a phi^|i - j|, REML by generalised least squares, no Kalman filter."""
+    from scipy.special import logsumexp
+
+    def reml(a: float, phi: float) -> tuple[float, float, float]:
+        log_det = quad = df = 0.0
+        for index, values in days:
+            lag = np.abs(index[:, None] - index[None, :])
+            cov = (1 - a) * np.eye(index.size) + a * phi**lag
+            inv = np.linalg.inv(cov)
+            one = np.ones(index.size)
+            s11 = one @ inv @ one
+            resid = values - (one @ inv @ values) / s11
+            log_det += np.linalg.slogdet(cov)[1] + np.log(s11)
+            quad += resid @ inv @ resid
+            df += index.size - 1
+        return log_det, quad, df
+
+    def closed_form(phi: float, days: float) -> float:
+        return float(phi / (1 - phi) - phi * (1 - phi**days) / (days * (1 - phi) ** 2))
+
+    def s_n(phi: float) -> float:
+        # sum_{k<n} (1 - k/n) phi^k, in closed form so that a median of 10.5 days works too;
+        # the closed form is checked against the sum at the whole numbers either side.
+        for whole in (np.floor(n), np.ceil(n)):
+            lag = np.arange(1, whole)
+            assert abs(((1 - lag / whole) * phi**lag).sum() - closed_form(phi, whole)) < 1e-12
+        return closed_form(phi, n)
+
+    vf = 1 / (1 - c)
+    out = np.empty(c.size)
+    if kind == "binary":
+        phis = module._PHI  # type: ignore[attr-defined]
+        for j, v in enumerate(vf):
+            terms = []
+            for phi in phis:
+                a = (v - 1) / (2 * s_n(phi))
+                if a <= 1:
+                    log_det, quad, df = reml(a, phi)
+                    terms.append(-0.5 * log_det - 0.5 * df * np.log(quad))
+            out[j] = logsumexp(terms) - np.log(len(terms)) if terms else -np.inf
+    else:
+        mean = np.mean(np.concatenate([values for _, values in days]))
+        grid = [(p, a) for p in module._PHI_COUNT for a in module._SHARE_COUNT]  # type: ignore[attr-defined]
+        pieces = [(reml(a, p), 1 + 2 * a * s_n(p)) for p, a in grid]
+        for j, v in enumerate(vf):
+            terms = []
+            for (log_det, quad, df), persist in pieces:
+                sigma2 = v / persist * mean
+                terms.append(-0.5 * log_det - 0.5 * df * np.log(sigma2) - 0.5 * quad / sigma2)
+            out[j] = logsumexp(terms) - np.log(len(terms))
+    return out
+
+
 @pytest.mark.parametrize(("kind", "seed"), [("binary", 1), ("binary", 2), ("count", 3)])
 def test_period_model_matches_brute_force(kind: str, seed: int) -> None:
     """The period model's posterior of beta equals a brute-force grid over (mu, beta) and the
-    same dispersion nodes, written with scipy's own beta-binomial / negative-binomial."""
+    same dispersion nodes, written with scipy's own beta-binomial / negative-binomial, the
+    nodes weighted by a dense-matrix computation of the within-period likelihood."""
     from scipy import stats
 
-    from microtrial.analysis import discrete
+    from microtrial.analysis import discrete, discrete_within
 
     y, arm = _clustered_trial(kind, seed)
     fit = fit_discrete_arrays(y, arm, FitOptions(trend=False), kind=kind)
@@ -162,24 +221,31 @@ def test_period_model_matches_brute_force(kind: str, seed: int) -> None:
     treated = arm[0] >= 0
     ids = np.cumsum(np.r_[True, arm[0][1:] != arm[0][:-1]])[treated]
     vals, arms = y[0][treated], arm[0][treated]
+    day = np.arange(arm.shape[1])[treated]
     periods = np.unique(ids)
     k = np.array([np.nansum(vals[ids == i]) for i in periods])
     n = np.array([np.isfinite(vals[ids == i]).sum() for i in periods], dtype=float)
     active = np.array([arms[ids == i][0] == 1 for i in periods], dtype=float)
+    within = [
+        (day[(ids == i) & np.isfinite(vals)], vals[(ids == i) & np.isfinite(vals)]) for i in periods
+    ]
     c = discrete._C_NODES
+    typical = max(float(np.median(n)), 2.0)
     if kind == "binary":
-        n1 = max(np.median(n) - 1.0, 1.0)
+        n1 = typical - 1.0
         c = c * (0.8 * n1) / (1 + 0.8 * n1)
         disp = c / ((1 - c) * n1)
     else:
         disp = c / ((1 - c) * max(k.mean(), 0.5))
+    log_within = _dense_within(kind, within, c, typical, discrete_within)
+    weights = discrete._C_WEIGHTS * np.exp(log_within - log_within.max())
     mu = np.linspace(-8.0, 6.0, 701)
     beta = np.linspace(-7.0, 7.0, 701)
     mm, bb = np.meshgrid(mu, beta, indexing="ij")
     eta = mm[..., None] + bb[..., None] * active
     prior = stats.norm.logpdf(mm, 0, 10) + stats.norm.logpdf(bb, 0, 2.5)
     post = np.zeros_like(beta)
-    for d, w in zip(disp, discrete._C_WEIGHTS, strict=True):
+    for d, w in zip(disp, weights, strict=True):
         if kind == "binary":
             p, s = 1 / (1 + np.exp(-eta)), (1 - d) / d
             ll = stats.betabinom.logpmf(k, n, p * s, (1 - p) * s).sum(-1)
@@ -191,6 +257,37 @@ def test_period_model_matches_brute_force(kind: str, seed: int) -> None:
     mean = np.trapezoid(post * beta, beta)
     sd = np.sqrt(np.trapezoid(post * (beta - mean) ** 2, beta))
     p_benefit = np.trapezoid(np.where(beta < 0, post, 0.0), beta)
+    # The within-period weights move the posterior: without them the check would fail.
+    assert np.ptp(log_within[np.isfinite(log_within)]) > 1.0
     assert abs(fit.effect_mean[0] - mean) < 0.01
     assert abs(fit.effect_sd[0] / sd - 1.0) < 0.02
     assert abs(fit.p_benefit[0] - p_benefit) < 0.01
+
+
+def test_within_period_filter_equals_dense_reml() -> None:
+    """The Kalman-filter REML pieces equal generalised least squares with dense covariances."""
+    from microtrial.analysis.discrete_within import _reml_pieces
+
+    rng = np.random.default_rng(0)
+    y = rng.poisson(1.0, (3, 4, 12)).astype(float)
+    m = (rng.random(y.shape) > 0.2).astype(float)
+    y *= m
+    a = np.tile([0.0, 0.3, 0.9], (3, 1))
+    phi = np.tile([0.5, 0.7, 0.2], (3, 1))
+    log_det, quad, df = _reml_pieces(y, m, a, phi)
+    for t in range(3):
+        for g in range(3):
+            want_det = want_quad = 0.0
+            for p in range(4):
+                idx = np.flatnonzero(m[t, p])
+                lag = np.abs(idx[:, None] - idx[None, :])
+                cov = (1 - a[t, g]) * np.eye(idx.size) + a[t, g] * phi[t, g] ** lag
+                inv = np.linalg.inv(cov)
+                one = np.ones(idx.size)
+                s11 = one @ inv @ one
+                resid = y[t, p, idx] - (one @ inv @ y[t, p, idx]) / s11
+                want_det += np.linalg.slogdet(cov)[1] + np.log(s11)
+                want_quad += resid @ inv @ resid
+            assert abs(log_det[t, g] - want_det) < 1e-10
+            assert abs(quad[t, g] - want_quad) < 1e-10
+    assert np.array_equal(df, (m.sum(axis=2) - 1).sum(axis=1))
