@@ -21,7 +21,8 @@ from microtrial.http.app import create_app
 from microtrial.http.config import ServerSettings
 
 E2E = Path(__file__).resolve().parent
-CHROMIUM = Path("/usr/bin/chromium")
+# MICROTRIAL_CHROMIUM names another Chromium binary (e.g. one unpacked where none is installed).
+CHROMIUM = Path(os.environ.get("MICROTRIAL_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 CHROMIUM_ARGS = [
     "--no-sandbox",

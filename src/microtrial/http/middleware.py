@@ -13,7 +13,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        "script-src 'self'; worker-src 'self'; manifest-src 'self'; frame-ancestors 'none'; "
+        "form-action 'self'; base-uri 'none'"
     ),
     "Cache-Control": "no-store",
 }

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.attacks import Attack, attack_instruments, check_attack, day_answers
-from microtrial.errors import ValidationError
+from microtrial.errors import NotFound, ValidationError
 from microtrial.services.alerts import active_trial_ids
 from microtrial.services.common import (
     Clock,
     add_audited,
     audit_patient,
+    current_version,
     of_day,
     patient_for,
     patient_today,
@@ -216,3 +217,16 @@ def list_attacks(
             session, actor, "list", "headache_attack", None, patient, at=clock(), count=len(found)
         )
         return found
+
+
+def get_attack(
+    db: Database, actor: Actor, patient_id: int, record_id: str, *, clock: Clock = system_clock
+) -> AttackRead:
+    """One current attack of a patient (NotFound for another patient's)."""
+    with db.transaction() as session:
+        patient = patient_for(session, actor, patient_id)
+        row = current_version(session, HeadacheAttackRow, record_id)
+        if row.patient_id != patient.id:
+            raise NotFound(f"record: no record {record_id}")
+        audit_patient(session, actor, "read", "headache_attack", record_id, patient, at=clock())
+        return _read(patient, row)

@@ -158,10 +158,17 @@ def today_plan(db: Database, actor: Actor, *, clock: Clock = system_clock) -> To
 
 
 def check_kit(
-    db: Database, actor: Actor, trial_id: int, kit_code: str, *, clock: Clock = system_clock
+    db: Database,
+    actor: Actor,
+    trial_id: int,
+    kit_code: str,
+    *,
+    clock: Clock = system_clock,
+    taken_at: dt.datetime | None = None,
 ) -> KitCheck:
-    """Whether ``kit_code`` is the kit due today (ValidationError, in plain words, when the text
-    is not a kit code at all). Today's dose day's kit, or on another day the current period's."""
+    """Whether ``kit_code`` is the kit due on the day of ``taken_at`` (default now; a check-in kept
+    offline was taken earlier) (ValidationError, in plain words, when the text is not a kit code
+    at all). That dose day's kit, or on another day the current period's."""
     code = normalise_kit_code(kit_code)
     if not is_valid_kit_code(code):
         raise ValidationError(
@@ -174,7 +181,7 @@ def check_kit(
     with db.transaction() as session:
         trial, patient = load_trial(session, actor, trial_id)
         calendar = calendar_for(session, trial, patient)
-        day = calendar.on(patient_today(patient, now))
+        day = calendar.on(patient_today(patient, taken_at or now))
         periods = {d.kit_code: d.period for d in calendar.days if d.kit_code}
         due = day.kit_code if day is not None else None
         audit_patient(session, actor, "read", "kit_check", trial.id, patient, at=now)

@@ -15,6 +15,7 @@ from microtrial.web import (
     account_pages,
     admin_pages,
     adverse_event_pages,
+    app_shell,
     attack_pages,
     auth_pages,
     clinic_pages,
@@ -49,6 +50,7 @@ def gzipped(path: str) -> bytes:
 def install(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
     for module in (
+        app_shell,
         auth_pages,
         account_pages,
         patient_pages,

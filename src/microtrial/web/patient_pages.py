@@ -184,6 +184,25 @@ class WrongKit(ValidationError):
         return str(self).split(": ", 1)[1]
 
 
+# A form kept offline on the phone (static/outbox.js) says how long ago it was saved; its capsule
+# was taken then, not when the connection came back. At most a month: older is a mistake.
+MAX_SAVED_AGO_S = 31 * 24 * 3600
+
+
+def saved_ago(values: dict[str, str]) -> dt.timedelta:
+    """How long before this request the patient saved the form (0 for a form sent at once)."""
+    text = values.get("saved_ago_s", "").strip()
+    if not text:
+        return dt.timedelta(0)
+    if not text.isdigit() or int(text) > MAX_SAVED_AGO_S:
+        raise ValidationError(
+            "saved_ago_s",
+            f"{text!r} is not a number of seconds",
+            allowed=f"whole seconds from 0 to {MAX_SAVED_AGO_S}",
+        )
+    return dt.timedelta(seconds=int(text))
+
+
 def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) -> None:
     """Record the capsule as a dose of the running trial (once per form submission)."""
     trial_id = values.get("trial_id", "")
@@ -192,7 +211,10 @@ def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) ->
         raise ValidationError("trial", "there is no running trial to check a capsule in for")
     if not kit_code:
         raise ValidationError("kit_code", "enter the kit code printed on the capsule pack")
-    check = patient_plan.check_kit(context.db, actor, int(trial_id), kit_code, clock=context.clock)
+    taken_at = context.clock() - saved_ago(values)
+    check = patient_plan.check_kit(
+        context.db, actor, int(trial_id), kit_code, clock=context.clock, taken_at=taken_at
+    )
     if not check.is_due and values.get("kit_confirm") != check.code:
         raise WrongKit(check)
     create_once(
@@ -206,7 +228,7 @@ def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) ->
             context.db,
             actor,
             int(trial_id),
-            taken_at=context.clock(),
+            taken_at=taken_at,
             kit_code=kit_code,
             clock=context.clock,
         ),

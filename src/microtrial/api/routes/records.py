@@ -142,9 +142,10 @@ def list_attacks(context: ContextDep, actor: ActorDep, patient_id: int) -> list[
     "/patients/{patient_id}/attacks", openapi_extra=takes(Action.LOG_ATTACK), status_code=201
 )
 def log_attack(
-    context: ContextDep, actor: ActorDep, patient_id: int, body: AttackCreate
+    context: ContextDep, actor: ActorDep, patient_id: int, body: AttackCreate, once: OnceDep
 ) -> attacks.AttackRead:
-    """Log a migraine or cluster attack; its day's migraine_diary or cluster_attack_log follows."""
+    """Log a migraine or cluster attack; its day's migraine_diary or cluster_attack_log follows.
+    A replayed Idempotency-Key lands once."""
     attack = attacks.AttackInput(
         instrument_id=body.instrument_id,
         started=body.started.replace(tzinfo=None),
@@ -153,7 +154,17 @@ def log_attack(
         medication_items=frozenset(body.medication_items),
         medication=body.medication,
     )
-    return attacks.log_attack(context.db, actor, patient_id, attack, clock=context.clock)
+    return once(
+        actor,
+        f"attack:patient:{patient_id}",
+        body,
+        create=lambda: attacks.log_attack(
+            context.db, actor, patient_id, attack, clock=context.clock
+        ),
+        fetch=lambda rid: attacks.get_attack(
+            context.db, actor, patient_id, rid, clock=context.clock
+        ),
+    )
 
 
 @router.get("/patients/{patient_id}/adverse-events", openapi_extra=takes(Action.READ_PATIENT))
