@@ -23,7 +23,7 @@ from microtrial.store.db import Database
 def test_production_refuses_the_demo_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    build_demo(tmp_path, n_patients=4)
+    summary = build_demo(tmp_path, n_patients=4)  # plus the demo's adaptive-trial patients
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     production = ServerSettings(
         database_url=url, environment="production", secret_key=secrets.token_urlsafe(32)
@@ -44,7 +44,7 @@ def test_production_refuses_the_demo_database(
             "dr.demo",
             "pharmacist.demo",
             "researcher.demo",
-            *(f"patient{i:02d}" for i in range(1, 5)),
+            *(f"patient{i:02d}" for i in range(1, len(summary.patients) + 1)),
         ):
             passwords.set_user_password(db, system_actor(), username, "a fresh clinic password")
         require_production_ready(production, db)
