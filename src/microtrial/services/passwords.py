@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, authorize, sees_site
+from microtrial.domain.access import Action, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.errors import NotFound, ValidationError
 from microtrial.services.admin import actor_for_user, user_by_name
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.security import hash_password, verify_password
 from microtrial.services.sessions import end_sessions
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import PasswordResetRow, UserRow
 
@@ -59,9 +60,7 @@ def change_password(
     clock: Clock = system_clock,
 ) -> None:
     """Change the signed-in user's own password (the current one is checked first)."""
-    authorize(actor, Action.CHANGE_OWN_PASSWORD)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.CHANGE_OWN_PASSWORD, clock=clock) as (session, now):
         user = session.get(UserRow, actor.user_id) if actor.user_id is not None else None
         if user is None or not user.is_active:
             raise NotFound("user: no such user")
@@ -78,9 +77,7 @@ def set_patient_password(
     db: Database, actor: Actor, patient_id: int, new: str, *, clock: Clock = system_clock
 ) -> str:
     """Set a new password for a patient's login (their clinic, or an administrator); username."""
-    authorize(actor, Action.SET_PASSWORD)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.SET_PASSWORD, clock=clock) as (session, now):
         user = session.execute(
             select(UserRow).where(UserRow.patient_id == patient_id, UserRow.is_active.is_(True))
         ).scalar_one_or_none()
@@ -105,9 +102,7 @@ def set_user_password(
     db: Database, actor: Actor, username: str, new: str, *, clock: Clock = system_clock
 ) -> None:
     """Set a user's new password (administrators of the user's site, and the operator)."""
-    authorize(actor, Action.MANAGE_USERS)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.MANAGE_USERS, clock=clock) as (session, now):
         user = user_by_name(session, actor, username, Action.MANAGE_USERS)
         user.password_hash = _new_hash(new, None, "password")
         _end_resets(session, user.id, now)

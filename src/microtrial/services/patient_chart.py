@@ -32,6 +32,7 @@ from microtrial.services.common import (
 from microtrial.services.records import CLINIC_BP, DiaryEntryRead, DiaryInput, record_diary_entry
 from microtrial.services.schemas import MedicationRead, ReadModel
 from microtrial.services.screening import rescreen_after_change
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -211,9 +212,8 @@ def stop_medication(
     clock: Clock = system_clock,
 ) -> MedicationRead:
     """Mark a medication stopped on ``end_date`` with a reason (a new version; screening re-run)."""
-    authorize(actor, Action.CORRECT_RECORDS, "stop medications")
-    now = clock()
-    with db.transaction() as session:
+    work = UnitOfWork(db, actor, Action.CORRECT_RECORDS, clock=clock, doing="stop medications")
+    with work as (session, now):
         patient = patient_for(session, actor, patient_id)
         old = current_version(session, MedicationRow, record_id, patient_id=patient.id)
         if old.status == "stopped":

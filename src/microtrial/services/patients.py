@@ -49,6 +49,7 @@ from microtrial.services.schemas import (
     RecordVersionRead,
 )
 from microtrial.services.screening import history_flag_ids, rescreen_after_change
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import (
     ConditionRow,
@@ -79,14 +80,13 @@ def enrol_patient(
     clock: Clock = system_clock,
 ) -> PatientRead:
     """Enrol a patient at a site under a pseudonymous study code."""
-    authorize(actor, Action.ENROL_PATIENT)
-    now = clock()
+    work = UnitOfWork(db, actor, Action.ENROL_PATIENT, clock=clock)
     study_code = rules.check_study_code(study_code)
-    rules.check_birth_year(birth_year, now.date())
+    rules.check_birth_year(birth_year, work.now.date())
     rules.check_sex(sex)
     rules.check_time_zone(time_zone)
     codes = [rules.check_icd10(c) for c in conditions]
-    with db.transaction() as session:
+    with work as (session, now):
         site = site_by_code(session, actor, site_code)
         if _patient_id_at(session, site, study_code) is not None:
             raise ConflictError(f"code: patient {study_code!r} already exists at {site_code!r}")
@@ -299,9 +299,7 @@ def set_history_flag(
     accepted = history_flag_ids()
     if flag not in accepted:
         raise ValidationError("history", f"unknown history flag {flag!r}", allowed=accepted)
-    authorize(actor, Action.RECORD_HISTORY)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.RECORD_HISTORY, clock=clock) as (session, now):
         patient = patient_for(session, actor, patient_id)
         existing = session.execute(
             select(HistoryFlagRow).where(
@@ -360,10 +358,11 @@ def correct_record(
     """
     if kind not in RECORD_KINDS:
         raise ValidationError("kind", f"unknown record kind {kind!r}", allowed=sorted(RECORD_KINDS))
-    authorize(actor, Action.CORRECT_RECORDS, f"correct {kind} records")
+    work = UnitOfWork(
+        db, actor, Action.CORRECT_RECORDS, clock=clock, doing=f"correct {kind} records"
+    )
     model, editable = RECORD_KINDS[kind]
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         old = current_version(session, model, record_id)
         missing = f"record: no record {record_id}"
         patient = patient_for(session, actor, old.patient_id, missing=missing)  # type: ignore[attr-defined]
@@ -417,9 +416,8 @@ def _add_record(
     kind: str,
     clock: Clock,
 ) -> ConditionRow | MedicationRow:
-    authorize(actor, Action.ADD_RECORDS, f"add {kind} records")
-    now = clock()
-    with db.transaction() as session:
+    work = UnitOfWork(db, actor, Action.ADD_RECORDS, clock=clock, doing=f"add {kind} records")
+    with work as (session, now):
         patient = patient_for(session, actor, patient_id)
         row.patient_id = patient.id
         previous = [m.name_as_entered for m in current_records(session, MedicationRow, patient.id)]

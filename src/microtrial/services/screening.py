@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, allows, authorize
+from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import BP_INSTRUMENTS
 from microtrial.domain.catalog import load_catalog
@@ -26,6 +26,7 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import (
     ConditionRow,
@@ -171,9 +172,7 @@ def screen_patient(
     db: Database, actor: Actor, patient_id: int, substance: str, *, clock: Clock = system_clock
 ) -> ScreeningRead:
     """Screen a patient for a substance and store the result."""
-    authorize(actor, Action.SCREEN)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.SCREEN, clock=clock) as (session, now):
         patient = patient_for(session, actor, patient_id)
         return ScreeningRead.model_validate(run_screening(session, actor, patient, substance, now))
 
@@ -184,13 +183,12 @@ def sign_off_screening(
     """A clinician clears a clinician-review screening, giving a reason."""
     # Those who screen may sign off; but a sign-off carries a clinician's name, so the operator
     # (who may screen) is stopped for safety rather than refused.
-    authorize(actor, Action.SCREEN, "sign off screenings")
+    work = UnitOfWork(db, actor, Action.SCREEN, clock=clock, doing="sign off screenings")
     if not allows(actor, Action.SIGN_OFF_SCREENING):
         raise SafetyBlock("only a clinician user can sign off a screening")
     if not reason.strip():
         raise ValidationError("reason", "a sign-off needs a reason", allowed="non-empty text")
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         row = current_version(session, ScreeningResultRow, record_id)
         missing = f"record: no record {record_id}"
         patient = patient_for(session, actor, row.patient_id, missing=missing)

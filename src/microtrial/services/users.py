@@ -6,13 +6,14 @@ Each change is audited and ends every session and API token of the user at once.
 
 from __future__ import annotations
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor, Role, check_role, check_role_change
 from microtrial.errors import ValidationError
 from microtrial.services.admin import user_by_name
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.passwords import set_user_password
 from microtrial.services.sessions import end_sessions
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import UserRow
 
@@ -32,9 +33,7 @@ def set_active(
     Either way every open session and token of theirs ends at once: a reactivated user signs
     in afresh.
     """
-    authorize(actor, Action.MANAGE_USERS)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.MANAGE_USERS, clock=clock) as (session, now):
         user = user_by_name(session, actor, username, Action.MANAGE_USERS)
         _not_self(actor, user, "deactivate" if not active else "reactivate")
         user.is_active = active
@@ -54,10 +53,9 @@ def set_role(
     db: Database, actor: Actor, username: str, role: str, *, clock: Clock = system_clock
 ) -> None:
     """Give a staff user another role; every session and token of theirs ends at once."""
-    authorize(actor, Action.MANAGE_USERS)
+    work = UnitOfWork(db, actor, Action.MANAGE_USERS, clock=clock)
     new_role = check_role(role)
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         user = user_by_name(session, actor, username, Action.MANAGE_USERS)
         _not_self(actor, user, "change the role of")
         check_role_change(Role(user.role), new_role)

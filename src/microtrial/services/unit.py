@@ -1,0 +1,76 @@
+"""The one opening of a service call: authorise, take the clock once, open one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import AbstractContextManager
+from types import TracebackType
+
+from sqlalchemy.orm import Session
+
+from microtrial.domain.access import Action, Scope, authorize
+from microtrial.domain.actors import Actor
+from microtrial.services.common import Clock, system_clock
+from microtrial.store.db import Database
+
+
+class UnitOfWork:
+    """One service call's unit of work: who may act, when, and the transaction it writes in.
+
+    Building it authorises ``actor`` for ``action`` (PermissionDenied naming the role, worded
+    with ``doing`` where given) and keeps the scope; entering it reads the clock once (unless
+    :attr:`now` was read before) and opens one transaction, giving ``(session, now)``; leaving
+    it commits, or rolls back on any error. Input checks that must answer after the refusal
+    but before the transaction go between building and entering::
+
+        work = UnitOfWork(db, actor, Action.ACKNOWLEDGE_ALERT, clock=clock)
+        check_note(note)
+        with work as (session, now):
+            ...
+            audit(session, actor, "acknowledge", "alert", alert.id, at=now)
+
+    Audit events go through :func:`services.common.audit` (and its patient and list forms)
+    in the same session, so they commit or roll back with the change they record.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        actor: Actor,
+        action: Action,
+        *,
+        clock: Clock = system_clock,
+        doing: str | None = None,
+    ) -> None:
+        """Authorise ``actor`` for ``action`` now; the clock and the transaction wait."""
+        self.scope: Scope = authorize(actor, action, doing)
+        self.actor = actor
+        self._db = db
+        self._clock = clock
+        self._now: dt.datetime | None = None
+        self._transaction: AbstractContextManager[Session] | None = None
+
+    @property
+    def now(self) -> dt.datetime:
+        """The one time this unit of work runs at (the clock is read on first use only)."""
+        if self._now is None:
+            self._now = self._clock()
+        return self._now
+
+    def __enter__(self) -> tuple[Session, dt.datetime]:
+        """Open the transaction; the session and the time."""
+        now = self.now
+        self._transaction = self._db.transaction()
+        return self._transaction.__enter__(), now
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        """Commit, or roll back on an error (which goes on to the caller)."""
+        transaction, self._transaction = self._transaction, None
+        if transaction is None:  # pragma: no cover - only after a failed __enter__
+            return None
+        return transaction.__exit__(exc_type, exc, traceback)
