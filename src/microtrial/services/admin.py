@@ -15,6 +15,7 @@ from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.services.common import Clock, audit, scoped, site_by_code, system_clock
 from microtrial.services.schemas import ReadModel, SiteRead, UserRead
 from microtrial.services.security import hash_password
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, SiteRow, UserRow
 
@@ -23,10 +24,9 @@ def add_site(
     db: Database, actor: Actor, code: str, name: str | None = None, *, clock: Clock = system_clock
 ) -> SiteRead:
     """Create a site with a unique code."""
-    authorize(actor, Action.ADD_SITE)
+    work = UnitOfWork(db, actor, Action.ADD_SITE, clock=clock)
     code = check_site_code(code)
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         if session.execute(select(SiteRow.id).where(SiteRow.code == code)).first():
             raise ConflictError(f"site: a site with code {code!r} already exists")
         site = SiteRow(code=code, name=(name or code).strip(), created_at=now)
@@ -113,13 +113,12 @@ def add_user(
     clock: Clock = system_clock,
 ) -> UserRead:
     """Create a user with a role at a site (a patient user is linked to a patient)."""
-    authorize(actor, Action.ADD_USER)
+    work = UnitOfWork(db, actor, Action.ADD_USER, clock=clock)
     user_role = check_role(role)
     username = check_username(username)
     check_patient_link(user_role, patient_code)
     password_hash = hash_password(password)
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         site = site_by_code(session, actor, site_code)
         if not sees_site(actor, Action.ADD_USER, site.id):
             raise NotFound(f"site: no site {site_code!r}")

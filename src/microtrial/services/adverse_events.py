@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.adverse_events import (
     AWAITING_REVIEW,
@@ -44,6 +44,7 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import AdverseEventRow, DiaryEntryRow, PatientRow
 
@@ -196,9 +197,7 @@ def review_adverse_event(
     clock: Clock = system_clock,
 ) -> AdverseEventRead:
     """Confirm, regrade or close an adverse event: a new version; a serious one pauses the trial."""
-    authorize(actor, Action.REVIEW_ADVERSE_EVENT)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.REVIEW_ADVERSE_EVENT, clock=clock) as (session, now):
         patient = patient_for(session, actor, patient_id)
         old = current_version(
             session,

@@ -31,6 +31,7 @@ from microtrial.services.common import (
 )
 from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import AlertRow, PatientRow, SiteRow, TrialRow
 
@@ -269,11 +270,10 @@ def acknowledge_alert(
     db: Database, actor: Actor, alert_id: int, note: str, *, clock: Clock = system_clock
 ) -> AlertRead:
     """A clinician acknowledges an alert with a note (audited)."""
-    authorize(actor, Action.ACKNOWLEDGE_ALERT)
+    work = UnitOfWork(db, actor, Action.ACKNOWLEDGE_ALERT, clock=clock)
     if not note.strip():
         raise ValidationError("note", "an acknowledgement needs a note", allowed="non-empty text")
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         row = row_by_id(session, AlertRow, alert_id)
         if row is None:
             raise NotFound(f"alert: no alert {alert_id}")
@@ -351,11 +351,10 @@ def overdue_alerts(
     db: Database, actor: Actor, *, clock: Clock = system_clock
 ) -> list[OverdueAlert]:
     """Escalated alerts of the actor's site (urgent, unacknowledged too long), oldest first."""
-    authorize(actor, Action.LIST_ALERTS)
+    work = UnitOfWork(db, actor, Action.LIST_ALERTS, clock=clock)
     if actor.site_id is None or not sees_site(actor, Action.LIST_ALERTS, actor.site_id):
         return []
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         site = session.get(SiteRow, actor.site_id)
         if site is None:
             return []

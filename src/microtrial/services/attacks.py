@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.attacks import Attack, attack_instruments, check_attack, day_answers
 from microtrial.errors import NotFound, ValidationError
@@ -39,6 +39,7 @@ from microtrial.services.records import (
     write_diary_batch,
 )
 from microtrial.services.schemas import ReadModel
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import ConditionRow, DiaryEntryRow, HeadacheAttackRow, PatientRow
 
@@ -118,14 +119,13 @@ def log_attack(
     clock: Clock = system_clock,
 ) -> AttackRead:
     """Record an attack and bring its day's diary entry up to date (one transaction)."""
-    authorize(actor, Action.LOG_ATTACK)
+    work = UnitOfWork(db, actor, Action.LOG_ATTACK, clock=clock)
     medication = (attack.medication or "").strip() or None
     if medication and len(medication) > MAX_MEDICATION_TEXT:
         raise ValidationError(
             "medication", "is too long", allowed=f"at most {MAX_MEDICATION_TEXT} characters"
         )
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         patient = patient_for(session, actor, patient_id)
         if attack.instrument_id not in _instruments(session, patient):
             raise ValidationError("instrument", "this attack log is not part of this diary")

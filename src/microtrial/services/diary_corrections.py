@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, allows, authorize
+from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import alerts_for_score
 from microtrial.domain.scoring import score
@@ -45,6 +45,7 @@ from microtrial.services.records import (
     score_json,
 )
 from microtrial.services.schemas import ReadModel
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import DiaryEntryRow, PatientRow, SiteRow
 
@@ -220,11 +221,10 @@ def correct_diary_entry(
     clock: Clock = system_clock,
 ) -> DiaryEntryRead:
     """Correct a saved day: a new version with the reason, scored and checked like a new entry."""
-    authorize(actor, Action.CORRECT_DIARY)
+    work = UnitOfWork(db, actor, Action.CORRECT_DIARY, clock=clock)
     reason = _reason(correction.reason)
     note = clean_note(correction.note) if correction.note_given else None
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         patient = patient_for(session, actor, patient_id)
         old = _current(session, patient, correction.instrument_id, correction.local_date)
         check_version(expected_version, old.version)

@@ -36,6 +36,7 @@ from microtrial.services.common import (
 )
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import calendar_for, load_trial, patient_zone
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import (
     BlindingGuessRow,
@@ -169,13 +170,12 @@ def record_guess(
     clock: Clock = system_clock,
 ) -> GuessRead:
     """The patient's guess of a period's arm, from its last days on; once per period."""
-    authorize(actor, Action.RECORD_GUESS)
+    work = UnitOfWork(db, actor, Action.RECORD_GUESS, clock=clock)
     if guess not in GUESSES:
         raise ValidationError("guess", f"unknown guess {guess!r}", allowed=GUESSES)
     if confidence is not None and not 0 <= confidence <= 100:
         raise ValidationError("confidence", f"{confidence} out of range", allowed="0..100")
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         if trial.status not in GUESSING:
             raise ConflictError(

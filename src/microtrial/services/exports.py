@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import NotFound, OutOfScope, ValidationError
@@ -54,6 +54,7 @@ from microtrial.services.patients import patient_view
 from microtrial.services.schemas import PatientRead
 from microtrial.services.trial_fits import unblinded_ids
 from microtrial.services.trial_views import TrialRead, read_trial
+from microtrial.services.unit import UnitOfWork
 from microtrial.settings import no_export_key
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -343,13 +344,12 @@ def research_export(
     same pseudonym in every export made with that key. Without a key the export is refused: a
     key kept in the database would let any copy of the database re-identify every patient.
     """
-    authorize(actor, Action.RESEARCH_EXPORT)
+    work = UnitOfWork(db, actor, Action.RESEARCH_EXPORT, clock=clock)
     if not secret:
         raise no_export_key()
-    now = clock()
     catalog = load_catalog()
     groups = {code.code: c.group for c in catalog.conditions.values() for code in c.codes}
-    with db.transaction() as session:
+    with work as (session, now):
         query = select(PatientRow).order_by(PatientRow.id)
         reach = site_scope(actor, Action.RESEARCH_EXPORT)
         site_id = reach if site_code is None else site_by_code(session, actor, site_code).id

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.kits import normalise_kit_code
 from microtrial.domain.paging import ListRequest, PageInfo
@@ -32,6 +32,7 @@ from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import kit_record_fields, load_trial, periods_and_kits
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import KitRow, PatientRow, PeriodRow, ScreeningResultRow, TrialRow
 
@@ -202,9 +203,7 @@ def pharmacy_work(
     """The site's scheduled, running and paused trials whose kits are not all prepared, or not
     all dispensed (drafts, finished trials and everything else are not the pharmacy's work),
     a page of each, earliest start first unless sorted otherwise."""
-    authorize(actor, Action.PREPARE_KITS)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.PREPARE_KITS, clock=clock) as (session, now):
         to_prepare = _stage_page(session, actor, "prepare", prepare or ListRequest())
         to_dispense = _stage_page(session, actor, "dispense", dispense or ListRequest())
         ids = [r.trial_id for r in (*to_prepare.items, *to_dispense.items)]
@@ -271,10 +270,9 @@ def _kit_step(
     step: KitStep,
 ) -> KitRecord:
     """Check and stamp one pharmacy step on a kit (who, when, capsules), audited as its verb."""
-    authorize(actor, Action.PREPARE_KITS)
+    work = UnitOfWork(db, actor, Action.PREPARE_KITS, clock=clock)
     capsules = _capsules(capsules)
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         period, kit, verb = step(session, trial, kit_code, capsules)
         setattr(kit, f"{verb}_at", now)

@@ -39,6 +39,7 @@ from microtrial.services.common import (
 from microtrial.services.diary_rules import NewEntries, run_adverse_event_rules, run_diary_rules
 from microtrial.services.idempotency import request_hash
 from microtrial.services.schemas import ReadModel
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.audit import lock_streams
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -512,15 +513,14 @@ def record_adverse_event(
     clock: Clock = system_clock,
 ) -> AdverseEventRead:
     """Record an adverse event with its CTCAE grade (1-5) and seriousness."""
-    authorize(actor, Action.RECORD_ADVERSE_EVENT)
+    work = UnitOfWork(db, actor, Action.RECORD_ADVERSE_EVENT, clock=clock)
     if not 1 <= grade <= 5:
         raise ValidationError("grade", f"{grade} is out of range", value=grade, allowed="1..5")
     term = term.strip()
     if not term:
         raise ValidationError("term", "empty adverse-event term")
-    now = clock()
     reviewer = allows(actor, Action.REVIEW_ADVERSE_EVENT)
-    with db.transaction() as session:
+    with work as (session, now):
         patient = patient_for(session, actor, patient_id)
         if onset_date > patient_today(patient, now):
             raise ValidationError("onset_date", f"{onset_date} is in the future")

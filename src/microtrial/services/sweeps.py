@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action, Scope, allowed_roles, authorize
+from microtrial.domain.access import Action, Scope, allowed_roles
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.alerts import check_missed_diary_days
 from microtrial.domain.lifecycle import TrialStatus
@@ -28,6 +28,7 @@ from microtrial.services.adaptive import run_due_looks
 from microtrial.services.alerts import AlertRead, overdue_query
 from microtrial.services.common import Clock, audit_patient, patient_today, system_clock
 from microtrial.services.diary_rules import ongoing_grade2_causes, raise_new
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AlertRow,
@@ -61,11 +62,10 @@ def sweep_alerts(
     clock: Clock = system_clock,
 ) -> list[SiteSweep]:
     """Sweep the actor's site now (the operator: every site, or ``site_code``)."""
-    scope = authorize(actor, Action.SWEEP_ALERTS)
-    now = clock()
-    with db.transaction() as session:
+    work = UnitOfWork(db, actor, Action.SWEEP_ALERTS, clock=clock)
+    with work as (session, now):
         query = select(SiteRow.id).order_by(SiteRow.id)
-        if scope is not Scope.ALL:
+        if work.scope is not Scope.ALL:
             query = query.where(SiteRow.id == actor.site_id)
         if site_code is not None:
             query = query.where(SiteRow.code == site_code)

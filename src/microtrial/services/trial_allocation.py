@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from microtrial.domain import lifecycle
-from microtrial.domain.access import Action, allows, authorize
+from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import Phase, TrialCalendar
 from microtrial.domain.screening import DO_NOT_START
@@ -23,6 +23,7 @@ from microtrial.services.trial_loaders import (
     periods_and_kits,
     regimen_of,
 )
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationAnnotationRow
 
@@ -119,11 +120,10 @@ def annotate_allocation(
     db: Database, actor: Actor, trial_id: int, note: str, *, clock: Clock = system_clock
 ) -> int:
     """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
-    authorize(actor, Action.ANNOTATE_ALLOCATION)
+    work = UnitOfWork(db, actor, Action.ANNOTATE_ALLOCATION, clock=clock)
     if not note.strip():
         raise ValidationError("note", "an annotation needs text", allowed="non-empty text")
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         row = AllocationAnnotationRow(
             trial_id=trial.id, note=note.strip(), created_at=now, created_by=actor.label

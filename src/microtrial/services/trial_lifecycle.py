@@ -25,6 +25,7 @@ from microtrial.services.common import (
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import calendar_for, load_trial
 from microtrial.services.trial_views import TrialRead, read_trial
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, TrialRow
 
@@ -41,11 +42,10 @@ def transition(
 ) -> TrialRead:
     """Move a trial through its lifecycle, with the safety guards of each step."""
     step = lifecycle.transition_for(action)
-    authorize(actor, Action.MOVE_TRIAL, f"{action} trials")
+    work = UnitOfWork(db, actor, Action.MOVE_TRIAL, clock=clock, doing=f"{action} trials")
     if step.needs_reason and not (reason or "").strip():
         raise ValidationError("reason", f"{action} needs a reason", allowed="non-empty text")
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         check_version(expected_version, trial.lock_version)
         target = lifecycle.next_status(trial.status, step.action)
@@ -89,9 +89,7 @@ def unblind_trial(
     early: a trial is completed only after its last period (see :func:`transition`), so an
     early unblinding can never pass for a normal one.
     """
-    authorize(actor, Action.UNBLIND_TRIAL)
-    now = clock()
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.UNBLIND_TRIAL, clock=clock) as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         if trial.status == TrialStatus.UNBLINDED:
             raise ConflictError(f"status: trial {trial_id} is already unblinded")

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.adaptive import AdaptiveRule, kits_needed_through
 from microtrial.domain.calendar import build_calendar
@@ -26,6 +26,7 @@ from microtrial.services.common import (
 )
 from microtrial.services.trial_lifecycle import confirm_screening_if_cleared
 from microtrial.services.trial_views import TrialRead, read_trial
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, KitRow, PeriodRow, TrialRow
 
@@ -54,7 +55,7 @@ def plan_trial(
     An ``adaptive`` trial allocates and issues kits for all its ``max_pairs`` pairs now (so the
     allocation stays concealed however many pairs run); ``spec.pairs`` must equal it.
     """
-    authorize(actor, Action.PLAN_TRIAL)
+    work = UnitOfWork(db, actor, Action.PLAN_TRIAL, clock=clock)
     if adaptive is not None:
         _check_adaptive(spec, adaptive)
     if regimen.weekdays is not None:
@@ -67,8 +68,7 @@ def plan_trial(
     built = regimen.build()  # unit and amount inside the substance's sourced range
     seed = new_allocation_seed() if seed is None else seed
     design = plan_design(spec, seed)
-    now = clock()
-    with db.transaction() as session:
+    with work as (session, now):
         patient = patient_for(session, actor, patient_id)
         if start_date < patient_today(patient, now):
             raise ValidationError(
