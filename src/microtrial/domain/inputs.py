@@ -32,6 +32,14 @@ def check_text(field: str, value: str) -> str:
     return value
 
 
+def require_text(field: str, value: str, why: str) -> str:
+    """``value`` stripped; ValidationError naming ``field`` (and ``why``) when it is blank."""
+    text = value.strip()
+    if not text:
+        raise ValidationError(field, why, allowed="non-empty text")
+    return text
+
+
 D = TypeVar("D", dt.date, dt.datetime)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, authorize, sees_site
 from microtrial.domain.actors import Actor, Role, check_patient_link, check_role
+from microtrial.domain.inputs import require_text
 from microtrial.domain.patients import check_site_code, check_username
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.services.common import Clock, audit, scoped, site_by_code, system_clock
@@ -66,8 +67,7 @@ def set_crisis_lines(
     """Set the crisis lines (label, phone number) a site's patients see (None: the default)."""
     authorize(actor, Action.SET_SITE_SETTINGS)
     for label, number in lines or []:
-        if not label.strip():
-            raise ValidationError("label", "a crisis line needs a label", allowed="non-empty text")
+        require_text("label", label, "a crisis line needs a label")
         digits = sum(ch.isdigit() for ch in number)
         if not 2 <= digits <= 20 or any(not (ch.isdigit() or ch in " +-()") for ch in number):
             raise ValidationError(

@@ -14,10 +14,11 @@ from microtrial.domain.access import Action, allows, authorize, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
 from microtrial.domain.catalog_files import AlertSeverity
+from microtrial.domain.inputs import require_text
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
 from microtrial.domain.paging import ListRequest, check_choice
 from microtrial.domain.trial_plan import TrialPlan
-from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from microtrial.errors import ConflictError, NotFound, PermissionDenied
 from microtrial.services.common import (
     Clock,
     add_audited,
@@ -271,8 +272,7 @@ def acknowledge_alert(
 ) -> AlertRead:
     """A clinician acknowledges an alert with a note (audited)."""
     work = UnitOfWork(db, actor, Action.ACKNOWLEDGE_ALERT, clock=clock)
-    if not note.strip():
-        raise ValidationError("note", "an acknowledgement needs a note", allowed="non-empty text")
+    require_text("note", note, "an acknowledgement needs a note")
     with work as (session, now):
         row = row_by_id(session, AlertRow, alert_id)
         if row is None:

@@ -15,7 +15,7 @@ from stored fits).
 
 from __future__ import annotations
 
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import ConflictError
@@ -33,9 +33,10 @@ from microtrial.services.analysis_model import (
     TrialAnalysis,
 )
 from microtrial.services.cohort_results import read_cohort
-from microtrial.services.common import Clock, audit, system_clock
+from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.trial_fits import RefreshReport, refresh_fits
 from microtrial.services.trial_loaders import load_trial
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 
 __all__ = [
@@ -59,25 +60,15 @@ def analyse_trial(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> TrialAnalysis:
     """Analyse one unblinded trial (refused while the trial is still blinded)."""
-    authorize(actor, Action.ANALYSE_TRIAL)
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.ANALYSE_TRIAL, clock=clock) as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         if trial.status != TrialStatus.UNBLINDED:
             raise ConflictError(
                 f"status: trial {trial_id} is still blinded ({trial.status}); "
                 "results are available after unblinding"
             )
-        stored = load_inputs(session, trial, patient, clock())
-        audit(
-            session,
-            actor,
-            "analyse",
-            "trial",
-            trial.id,
-            at=clock(),
-            site_id=patient.site_id,
-            patient_id=patient.id,
-        )
+        stored = load_inputs(session, trial, patient, now)
+        audit_patient(session, actor, "analyse", "trial", trial.id, patient, at=now)
     # Fitted after the commit: the engine never runs inside the write transaction.
     return fit_loaded([stored])[0]
 

@@ -21,6 +21,7 @@ from microtrial.domain.access import (
     sees_site,
 )
 from microtrial.domain.actors import Actor
+from microtrial.domain.inputs import require_text
 from microtrial.errors import NotFound, OutOfScope, PermissionDenied, StaleVersion, ValidationError
 from microtrial.store.audit import append_event
 from microtrial.store.models import (
@@ -303,8 +304,7 @@ def supersede(
     editable: Iterable[str],
 ) -> V:
     """Insert the next version of ``old`` with ``changes``; the old version is kept."""
-    if not reason or not reason.strip():
-        raise ValidationError("reason", "a correction needs a reason", allowed="non-empty text")
+    require_text("reason", reason or "", "a correction needs a reason")
     editable = set(editable)
     unknown = sorted(set(changes) - editable)
     if unknown:

@@ -12,8 +12,9 @@ from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import BP_INSTRUMENTS
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.inputs import require_text
 from microtrial.domain.screening import DO_NOT_START, BloodPressure, PatientSnapshot, screen
-from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
+from microtrial.errors import ConflictError, NotFound, SafetyBlock
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -186,8 +187,7 @@ def sign_off_screening(
     work = UnitOfWork(db, actor, Action.SCREEN, clock=clock, doing="sign off screenings")
     if not allows(actor, Action.SIGN_OFF_SCREENING):
         raise SafetyBlock("only a clinician user can sign off a screening")
-    if not reason.strip():
-        raise ValidationError("reason", "a sign-off needs a reason", allowed="non-empty text")
+    require_text("reason", reason, "a sign-off needs a reason")
     with work as (session, now):
         row = current_version(session, ScreeningResultRow, record_id)
         missing = f"record: no record {record_id}"

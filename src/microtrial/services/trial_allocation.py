@@ -9,9 +9,10 @@ from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import Phase, TrialCalendar
+from microtrial.domain.inputs import require_text
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
-from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
+from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock
 from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.patient_status import crisis_lines
 from microtrial.services.screening import current_screening
@@ -121,8 +122,7 @@ def annotate_allocation(
 ) -> int:
     """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
     work = UnitOfWork(db, actor, Action.ANNOTATE_ALLOCATION, clock=clock)
-    if not note.strip():
-        raise ValidationError("note", "an annotation needs text", allowed="non-empty text")
+    require_text("note", note, "an annotation needs text")
     with work as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         row = AllocationAnnotationRow(

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.inputs import require_text
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
-from microtrial.errors import ConflictError, SafetyBlock, ValidationError
+from microtrial.errors import ConflictError, SafetyBlock
 from microtrial.services.alerts import blocks_resume, mark_paused, open_alerts
 from microtrial.services.common import (
     Clock,
@@ -43,8 +44,8 @@ def transition(
     """Move a trial through its lifecycle, with the safety guards of each step."""
     step = lifecycle.transition_for(action)
     work = UnitOfWork(db, actor, Action.MOVE_TRIAL, clock=clock, doing=f"{action} trials")
-    if step.needs_reason and not (reason or "").strip():
-        raise ValidationError("reason", f"{action} needs a reason", allowed="non-empty text")
+    if step.needs_reason:
+        require_text("reason", reason or "", f"{action} needs a reason")
     with work as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         check_version(expected_version, trial.lock_version)
@@ -98,10 +99,7 @@ def unblind_trial(
         early = lifecycle.is_early_unblinding(trial.status)
         if early:
             authorize(actor, Action.UNBLIND_EARLY)
-            if not (reason or "").strip():
-                raise ValidationError(
-                    "reason", "emergency unblinding needs a reason", allowed="non-empty text"
-                )
+            require_text("reason", reason or "", "emergency unblinding needs a reason")
         trial.plan = TrialPlan.from_json(trial.plan).locked(now).to_json()
         trial.status = TrialStatus.UNBLINDED.value
         trial.unblinded_at = now
