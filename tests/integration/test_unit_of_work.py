@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from helpers import Clinic, FixedClock
 from microtrial.domain.access import Action, Scope
-from microtrial.errors import PermissionDenied
+from microtrial.errors import NotFound, PermissionDenied
 from microtrial.services.common import audit
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.models import AuditEventRow
 
 
@@ -71,3 +71,15 @@ def test_an_error_rolls_back_the_audit_and_goes_on_to_the_caller(
     with pytest.raises(RuntimeError, match="boom"):
         fails()
     assert _events(clinic, "unit_test") == 0
+
+
+def test_a_patient_read_opens_on_a_reachable_patient_only(clinic: Clinic) -> None:
+    clinician = clinic.actors["clinician_sitea"]
+    own, other = clinic.patients["A-001"], clinic.patients["B-001"]
+    with patient_transaction(clinic.db, clinician, own.id) as (_session, patient):
+        assert patient.study_code == "A-001"
+    with (
+        pytest.raises(NotFound, match=f"no patient {other.id}"),
+        patient_transaction(clinic.db, clinician, other.id),
+    ):
+        pass  # pragma: no cover - refused on entry

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.attacks import Attack, attack_instruments, check_attack, day_answers
-from microtrial.errors import NotFound, ValidationError
+from microtrial.errors import ValidationError
 from microtrial.services.alerts import active_trial_ids
 from microtrial.services.common import (
     Clock,
@@ -39,7 +39,7 @@ from microtrial.services.records import (
     write_diary_batch,
 )
 from microtrial.services.schemas import ReadModel
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import ConditionRow, DiaryEntryRow, HeadacheAttackRow, PatientRow
 
@@ -84,8 +84,7 @@ def _instruments(session: Session, patient: PatientRow) -> list[str]:
 
 def patient_attack_instruments(db: Database, actor: Actor, patient_id: int) -> list[str]:
     """The attack logs the patient's conditions call for (empty for most patients)."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         return _instruments(session, patient)
 
 
@@ -201,8 +200,7 @@ def list_attacks(
     db: Database, actor: Actor, patient_id: int, *, limit: int = 20, clock: Clock = system_clock
 ) -> list[AttackRead]:
     """The patient's latest attacks, newest first."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         rows = session.execute(
             select(HeadacheAttackRow)
             .where(
@@ -223,10 +221,7 @@ def get_attack(
     db: Database, actor: Actor, patient_id: int, record_id: str, *, clock: Clock = system_clock
 ) -> AttackRead:
     """One current attack of a patient (NotFound for another patient's)."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
-        row = current_version(session, HeadacheAttackRow, record_id)
-        if row.patient_id != patient.id:
-            raise NotFound(f"record: no record {record_id}")
+    with patient_transaction(db, actor, patient_id) as (session, patient):
+        row = current_version(session, HeadacheAttackRow, record_id, patient_id=patient.id)
         audit_patient(session, actor, "read", "headache_attack", record_id, patient, at=clock())
         return _read(patient, row)

@@ -45,7 +45,7 @@ from microtrial.services.records import (
     score_json,
 )
 from microtrial.services.schemas import ReadModel
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import DiaryEntryRow, PatientRow, SiteRow
 
@@ -119,8 +119,7 @@ def diary_window(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> DiaryWindow:
     """The days a patient may still fill in or correct (their site's backfill window)."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         return site_window(session, patient, clock())
 
 
@@ -144,8 +143,7 @@ def get_diary_entry(
     clock: Clock = system_clock,
 ) -> DiaryEntryRead:
     """The current entry of one instrument for one day (NotFound when none is saved)."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         row = _current(session, patient, instrument_id, day)
         audit_patient(session, actor, "read", "diary_entry", row.record_id, patient, at=clock())
         return DiaryEntryRead.model_validate(row)
@@ -155,8 +153,7 @@ def diary_day(
     db: Database, actor: Actor, patient_id: int, day: dt.date, *, clock: Clock = system_clock
 ) -> dict[str, list[DiaryVersionRead]]:
     """Every instrument's entry for a day, each as its versions oldest first (latest last)."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         current = session.execute(
             select(DiaryEntryRow.record_id, DiaryEntryRow.instrument_id).where(
                 DiaryEntryRow.patient_id == patient.id,

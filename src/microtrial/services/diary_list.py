@@ -6,9 +6,10 @@ from sqlalchemy import select
 
 from microtrial.domain.actors import Actor
 from microtrial.domain.paging import ListRequest
-from microtrial.services.common import Clock, audit_patient, patient_for, system_clock
+from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.records import DiaryEntryRead
+from microtrial.services.unit import patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import DiaryEntryRow
 
@@ -29,8 +30,7 @@ def diary_page(
     clock: Clock = system_clock,
 ) -> Paged[DiaryEntryRead]:
     """One page of a patient's current diary entries (oldest first unless sorted otherwise)."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         query = select(DiaryEntryRow).where(
             DiaryEntryRow.patient_id == patient.id, DiaryEntryRow.is_current.is_(True)
         )

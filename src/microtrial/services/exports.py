@@ -54,7 +54,7 @@ from microtrial.services.patients import patient_view
 from microtrial.services.schemas import PatientRead
 from microtrial.services.trial_fits import unblinded_ids
 from microtrial.services.trial_views import TrialRead, read_trial
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.settings import no_export_key
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -260,8 +260,7 @@ def fhir_bundle_for_patient(
 ) -> dict[str, Any]:
     """One patient's data as a FHIR R4 searchset Bundle (``Patient/{id}/$everything``)."""
     now = clock()
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         data = load_patient_export(session, patient)
         bundle = searchset_bundle(
             [data], catalog=load_catalog(), imported=_imported_forms(db, [data])

@@ -32,7 +32,7 @@ from microtrial.services.common import (
 from microtrial.services.records import CLINIC_BP, DiaryEntryRead, DiaryInput, record_diary_entry
 from microtrial.services.schemas import MedicationRead, ReadModel
 from microtrial.services.screening import rescreen_after_change
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -173,8 +173,7 @@ def patient_chart(
 ) -> PatientChart:
     """The patient's readings, scores and events of the last year, newest first on the timeline."""
     now = clock()
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         since = patient_today(patient, now) - dt.timedelta(days=CHART_DAYS)
         instruments = {*BP_INSTRUMENTS, *MOOD_INSTRUMENTS, CHECKLIST}
         rows = entries_since(session, patient.id, since, instruments)

@@ -49,7 +49,7 @@ from microtrial.services.schemas import (
     RecordVersionRead,
 )
 from microtrial.services.screening import history_flag_ids, rescreen_after_change
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import (
     ConditionRow,
@@ -152,8 +152,7 @@ def get_patient(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> PatientRead:
     """Read one patient's record."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         audit_patient(session, actor, "read", "patient", patient.id, patient, at=clock())
         return patient_view(session, patient)
 

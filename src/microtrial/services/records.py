@@ -39,7 +39,7 @@ from microtrial.services.common import (
 from microtrial.services.diary_rules import NewEntries, run_adverse_event_rules, run_diary_rules
 from microtrial.services.idempotency import request_hash
 from microtrial.services.schemas import ReadModel
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.audit import lock_streams
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -486,8 +486,7 @@ def list_diary_entries(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> list[DiaryEntryRead]:
     """A patient's current diary entries, oldest first."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         rows = session.execute(
             select(DiaryEntryRow)
             .where(DiaryEntryRow.patient_id == patient.id, DiaryEntryRow.is_current.is_(True))
@@ -565,8 +564,7 @@ def list_adverse_events(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> list[AdverseEventRead]:
     """A patient's current adverse events, oldest first."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         rows = current_records(session, AdverseEventRow, patient.id)
         result = [AdverseEventRead.model_validate(r) for r in rows]
         audit_patient(
@@ -579,8 +577,7 @@ def get_adverse_event(
     db: Database, actor: Actor, patient_id: int, record_id: str, *, clock: Clock = system_clock
 ) -> AdverseEventRead:
     """One current adverse event of a patient (NotFound for another patient's)."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         row = current_version(session, AdverseEventRow, record_id, patient_id=patient.id)
         audit_patient(session, actor, "read", "adverse_event", record_id, patient, at=clock())
         return AdverseEventRead.model_validate(row)

@@ -27,7 +27,7 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import (
     ConditionRow,
@@ -222,8 +222,7 @@ def latest_screening(
     db: Database, actor: Actor, patient_id: int, substance: str, *, clock: Clock = system_clock
 ) -> ScreeningRead:
     """The current screening of a patient for a substance."""
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         row = _latest(session, patient.id, substance)
         if row is None:
             raise NotFound(f"screening: patient {patient_id} has no {substance} screening")

@@ -25,6 +25,7 @@ from microtrial.services.trial_loaders import (
     read_audited,
     regimen_of,
 )
+from microtrial.services.unit import patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, TrialRow
 
@@ -119,8 +120,7 @@ def trial_page(
     however many trials the patient has.
     """
     check_choice("status", status, STATUSES)
-    with db.transaction() as session:
-        patient = patient_for(session, actor, patient_id)
+    with patient_transaction(db, actor, patient_id) as (session, patient):
         query = select(TrialRow).where(TrialRow.patient_id == patient.id)
         if status:
             query = query.where(TrialRow.status == status)

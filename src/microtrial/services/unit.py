@@ -1,17 +1,22 @@
-"""The one opening of a service call: authorise, take the clock once, open one transaction."""
+"""The one opening of a service call: authorise, take the clock once, open one transaction.
+
+And the one opening of a read of a patient's data: the transaction with the patient gate.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 
 from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, Scope, authorize
 from microtrial.domain.actors import Actor
-from microtrial.services.common import Clock, system_clock
+from microtrial.services.common import Clock, patient_for, system_clock
 from microtrial.store.db import Database
+from microtrial.store.models import PatientRow
 
 
 class UnitOfWork:
@@ -74,3 +79,17 @@ class UnitOfWork:
         if transaction is None:  # pragma: no cover - only after a failed __enter__
             return None
         return transaction.__exit__(exc_type, exc, traceback)
+
+
+@contextmanager
+def patient_transaction(
+    db: Database, actor: Actor, patient_id: int
+) -> Iterator[tuple[Session, PatientRow]]:
+    """One transaction with the patient ``actor`` may read: the gate of every patient read.
+
+    The patient is loaded by :func:`services.common.patient_for` (READ_PATIENT, then the same
+    NotFound for a patient out of reach as for a missing one); commits on success, rolls back on
+    any error. Reads audit through :func:`services.common.audit_patient` in this session.
+    """
+    with db.transaction() as session:
+        yield session, patient_for(session, actor, patient_id)
