@@ -227,8 +227,7 @@ class UserSummary(ReadModel):
 
 def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
     """The users of the administrator's site (every site for the operator), by username."""
-    authorize(actor, Action.LIST_USERS)
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.LIST_USERS, clock=clock) as (session, now):
         query = (
             select(UserRow, SiteRow.code)
             .join(SiteRow, SiteRow.id == UserRow.site_id, isouter=True)
@@ -246,5 +245,5 @@ def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> li
             )
             for user, code in rows
         ]
-        audit(session, actor, "list", "user", None, at=clock(), detail={"count": len(result)})
+        audit(session, actor, "list", "user", None, at=now, detail={"count": len(result)})
         return result

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
-from microtrial.domain.access import Action, allows, authorize, sees_site
+from microtrial.domain.access import Action, allows, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
 from microtrial.domain.catalog_files import AlertSeverity
@@ -190,8 +190,7 @@ def list_alerts(
     clock: Clock = system_clock,
 ) -> list[AlertRead]:
     """Alerts of the actor's site (or of one patient), newest first."""
-    authorize(actor, Action.LIST_ALERTS)
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.LIST_ALERTS, clock=clock) as (session, now):
         query, site_id = _reach(
             session, actor, select(AlertRow).order_by(AlertRow.id.desc()), patient_id
         )
@@ -199,7 +198,7 @@ def list_alerts(
             query = query.where(AlertRow.acknowledged_at.is_(None))
         rows = [AlertRead.model_validate(r) for r in session.execute(query).scalars()]
         ids = [r.id for r in rows]
-        audit_list(session, actor, "alert", ids, at=clock(), site_id=site_id, patient_id=patient_id)
+        audit_list(session, actor, "alert", ids, at=now, site_id=site_id, patient_id=patient_id)
         return rows
 
 
@@ -231,10 +230,10 @@ def alert_page(
     ``escalated_first`` puts the actor's site's escalated alerts (urgent, unacknowledged too
     long) before the requested order, oldest first, as the clinic's alert page shows them.
     """
-    authorize(actor, Action.LIST_ALERTS)
+    work = UnitOfWork(db, actor, Action.LIST_ALERTS, clock=clock)
     check_choice("state", state, ALERT_STATES)
     check_choice("severity", severity, SEVERITIES)
-    with db.transaction() as session:
+    with work as (session, now):
         query, site_id = _reach(
             session,
             actor,
@@ -249,7 +248,6 @@ def alert_page(
             query = query.where(AlertRow.acknowledged_at.is_not(None))
         if severity:
             query = query.where(AlertRow.severity == severity)
-        now = clock()
         lead = _escalated_first(session, actor, now) if escalated_first else ()
         rows, info = fetch_page(session, query, request, ALERT_LISTING, clamp=clamp, lead=lead)
         items = [_listed(row, code) for row, code in rows]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis.blinding import GUESSES
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import check_dose_report
 from microtrial.domain.calendar import (
@@ -86,7 +86,7 @@ def record_dose(
     running, a second one on a day, an off-calendar one or one from the wrong kit is stored,
     marked as a protocol deviation, and raises an alert (urgent when held or more than one a day).
     """
-    authorize(actor, Action.RECORD_DOSE)
+    work = UnitOfWork(db, actor, Action.RECORD_DOSE, clock=clock)
     if taken_at.tzinfo is None:
         raise ValidationError("taken_at", "needs a time zone", allowed="an ISO time with offset")
     code = normalise_kit_code(kit_code)
@@ -94,10 +94,10 @@ def record_dose(
         raise ValidationError(
             "kit_code", f"{kit_code!r} is not a kit code", allowed="8 characters as printed"
         )
-    now = clock()
+    now = work.now
     if taken_at > now + dt.timedelta(minutes=5):
         raise ValidationError("taken_at", "is in the future", allowed=f"before {now.isoformat()}")
-    with db.transaction() as session:
+    with work as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         local = taken_at.astimezone(patient_zone(patient)).date()
         held_by = _held_by(session, trial, patient.id)

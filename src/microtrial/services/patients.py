@@ -207,8 +207,7 @@ def list_patients(
     db: Database, actor: Actor, site_code: str | None = None, *, clock: Clock = system_clock
 ) -> list[PatientSummary]:
     """Patients of one site (staff: their own site only)."""
-    authorize(actor, Action.LIST_PATIENTS)
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.LIST_PATIENTS, clock=clock) as (session, now):
         query = select(PatientRow).order_by(PatientRow.site_id, PatientRow.study_code)
         site_id = site_scope(actor, Action.LIST_PATIENTS)
         if site_code is not None:
@@ -216,7 +215,7 @@ def list_patients(
         if site_id is not None:
             query = query.where(PatientRow.site_id == site_id)
         rows = list(session.execute(query).scalars())
-        audit_list(session, actor, "patient", [p.id for p in rows], at=clock(), site_id=site_id)
+        audit_list(session, actor, "patient", [p.id for p in rows], at=now, site_id=site_id)
         return [PatientSummary.model_validate(p) for p in rows]
 
 
@@ -243,8 +242,7 @@ def patient_page(
     clock: Clock = system_clock,
 ) -> Paged[PatientSummary]:
     """One page of the patients the actor may list, searched by study code, sorted in SQL."""
-    authorize(actor, Action.LIST_PATIENTS)
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.LIST_PATIENTS, clock=clock) as (session, now):
         query = select(PatientRow)
         site_id = site_scope(actor, Action.LIST_PATIENTS)
         if site_code is not None:
@@ -257,7 +255,7 @@ def patient_page(
         rows, info = fetch_page(session, query, request, PATIENT_LISTING)
         found = [PatientSummary.model_validate(row) for (row,) in rows]
         ids = [p.id for p in found]
-        audit_list(session, actor, "patient", ids, at=clock(), site_id=site_id, total=info.total)
+        audit_list(session, actor, "patient", ids, at=now, site_id=site_id, total=info.total)
         return Paged(found, info)
 
 
