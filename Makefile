@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# Test processes: one per core by default; TEST_WORKERS=0 runs the suite in this one process.
+TEST_WORKERS ?= auto
 LINT_PATHS := src tests $(wildcard bench)
 
 .PHONY: demo test lint fmt typecheck bench serve clean
@@ -32,7 +34,7 @@ typecheck: $(DEV_STAMP)
 
 test: lint typecheck
 	$(BIN)/microtrial catalog validate
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff format $(LINT_PATHS)
