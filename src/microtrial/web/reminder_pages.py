@@ -121,9 +121,9 @@ def save_reminders(
 def pause_reminders(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> HTMLResponse:
-    """Pause (``paused=1``) or resume (``paused=0``) every reminder; the times are kept."""
+    """Pause (``pause=1``) or resume (``pause=0``) every reminder; the times are kept."""
     current = _current(context, user)
-    paused = values.get("paused", "") == "1"
+    paused = values.get("pause", "") == "1"
     choice = ReminderChoice(
         diary_time=current.diary_time,
         dose_time=current.dose_time,
@@ -131,7 +131,7 @@ def pause_reminders(
         paused=paused,
     )
     _, token = _save(context, user, choice, current.version)
-    return _page(context, request, user, done="paused" if paused else "resumed", token=token)
+    return _page(context, request, user, done="pause" if paused else "resume", token=token)
 
 
 @router.post(f"{PAGE}/feed")
