@@ -23,9 +23,7 @@ def no_axe_violations(page: Any) -> None:
 
 
 @pytest.mark.parametrize("viewport", ["phone"], indirect=True)
-def test_patient_sets_reminders_and_the_clinic_stops_the_feed(
-    pages: Pages, clinic: Clinic
-) -> None:
+def test_patient_sets_reminders_and_the_clinic_stops_the_feed(pages: Pages, clinic: Clinic) -> None:
     page = pages.open("p_A-001", "/today")
     page.get_by_role("link", name="Reminders").first.click()
     page.get_by_role("heading", name="My reminders").wait_for()
