@@ -146,3 +146,17 @@ def test_the_pages(clinic: Clinic, server: LiveServer) -> None:
     assert stopped.status_code == 303
     assert patient.get(ics).status_code == 404
     assert 'class="reminders off"' in clinician.get("/clinic/patients").text
+
+
+def test_the_feed_is_rate_limited_per_address(
+    api: httpx.Client, login: Login, clinic: Clinic, server: LiveServer
+) -> None:
+    """A feed answers at most ``costly_per_minute`` (20) fetches a minute to one address."""
+    path = SETTINGS.format(pid=clinic.patients["A-001"].id)
+    own = login("p_A-001")
+    saved = api.put(path, json=CHOICE, headers={**own, "If-Match": '"0"'})
+    ics = feed_path(saved.json()["feed"]["https_url"])
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+        codes = [anonymous.get(ics).status_code for _ in range(21)]
+    assert codes[:20] == [200] * 20
+    assert codes[20] == 429
