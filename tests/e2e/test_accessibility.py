@@ -68,6 +68,7 @@ PAGES: dict[str, tuple[Visit, ...]] = {
         Visit("/diary"),
         Visit("/account/password"),
         Visit("/account/password", Refusal("Change my password")),
+        Visit("/account/reminders"),
     ),
     "patient_finished": (
         Visit("/today"),

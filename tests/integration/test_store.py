@@ -251,3 +251,18 @@ def test_0016_adaptive_looks_both_ways(database_url: str) -> None:
     assert "kits_through_pair" in {c["name"] for c in names.get_columns("trials")}
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0018_reminder_settings_both_ways(database_url: str) -> None:
+    """Revision 0018 (reminder_settings: the feed token only as its hash) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0016")
+    assert "reminder_settings" not in inspect(engine).get_table_names()
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    assert "reminder_settings" in names.get_table_names()
+    columns = {c["name"] for c in names.get_columns("reminder_settings")}
+    assert {"diary_time", "dose_time", "channel", "paused", "feed_token_hash"} <= columns
+    assert not any("token" in c and "hash" not in c for c in columns)
+    migrate.check(engine)
+    engine.dispose()

@@ -16,6 +16,7 @@ ALLOWED = {
     ("services/demo.py", "completed"): "the demo's stage names (what it simulates per patient)",
     ("services/demo.py", "running"): "the demo's stage names",
     ("services/demo.py", "paused"): "the demo's stage names",
+    ("services/reminder_settings.py", "paused"): "a patient's reminders on pause (issue 21)",
 }
 
 

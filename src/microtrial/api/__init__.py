@@ -9,6 +9,7 @@ from microtrial.api.routes import (
     auth,
     patients,
     records,
+    reminders,
     results,
     screenings,
     trials,
@@ -21,6 +22,16 @@ API_V1 = "/api/v1"
 def router() -> APIRouter:
     """Every ``/api/v1`` route."""
     v1 = APIRouter(prefix=API_V1)
-    for module in (auth, patients, records, alerts, screenings, trials, results, users):
+    for module in (
+        auth,
+        patients,
+        records,
+        reminders,
+        alerts,
+        screenings,
+        trials,
+        results,
+        users,
+    ):
         v1.include_router(module.router)
     return v1

@@ -265,3 +265,19 @@ class UserPasswordSet(_Body):
     """A user's new password, set by an administrator of their site."""
 
     password: str = Field(max_length=1024)
+
+
+class ReminderSettingsUpdate(_Body):
+    """The patient's reminders: both local times (null: none of that kind), channel, pause."""
+
+    diary_time: dt.time | None = Field(description="Local time of the diary reminder (HH:MM).")
+    dose_time: dt.time | None = Field(description="Local time of the capsule reminder (HH:MM).")
+    channel: str = Field(max_length=20, description="none, email or calendar.")
+    paused: bool = False
+
+
+class ReminderFeedRead(BaseModel):
+    """A new calendar feed's addresses: shown this once (only a hash of the token is kept)."""
+
+    https_url: str
+    webcal_url: str

@@ -48,6 +48,10 @@ class Action(StrEnum):
     REVIEW_ADVERSE_EVENT = "confirm, regrade and close adverse events"
     RECORD_DOSE = "record doses"
     RECORD_GUESS = "record guesses"
+    # reminders on the patient's terms
+    READ_REMINDERS = "read reminder settings"
+    SET_REMINDERS = "set reminder times and channel"
+    STOP_REMINDER_FEED = "stop a calendar feed"
     # trials
     READ_TRIAL = "read identified trials"
     LIST_TRIALS = "list trials"
@@ -117,6 +121,11 @@ POLICY: Mapping[Action, Rule] = {
     Action.REVIEW_ADVERSE_EVENT: Rule(CLINICIAN),
     Action.RECORD_DOSE: Rule(CARE),
     Action.RECORD_GUESS: Rule(CARE),
+    # The patient chooses their own reminders; their clinician sees whether they are on and may
+    # stop a calendar feed (a lost phone, a link shared by mistake), never set times for them.
+    Action.READ_REMINDERS: Rule(CARE),
+    Action.SET_REMINDERS: Rule({P: SELF}, system=False),
+    Action.STOP_REMINDER_FEED: Rule(CARE),
     Action.READ_TRIAL: Rule({P: SELF, C: SITE, U: SITE}),
     Action.LIST_TRIALS: Rule({P: SELF, C: SITE, U: SITE}),
     Action.PLAN_TRIAL: Rule(CLINICIAN),

@@ -36,6 +36,8 @@ COSTLY: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|/pharmacy/trials/[^/]+/(labels|preparation)\.pdf)$"
         ),
     ),
+    # The private calendar feed needs no sign-in: limited per address (calendars poll hourly).
+    ("calendar", re.compile(r"^/calendar/[^/]+\.ics$")),
 )
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _PROXY_FORMS = "the proxies' addresses or networks, comma-separated (10.0.0.5, 10.0.0.0/24)"

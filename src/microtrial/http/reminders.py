@@ -105,3 +105,10 @@ async def reminders_running(
     """Run the reminder loop in the background while the app runs (when SMTP is configured)."""
     async with in_background(reminder_loop(settings, db, clock) if settings.smtp_host else None):
         yield
+
+
+def feed_addresses(settings: ServerSettings, base_url: str, token: str) -> tuple[str, str]:
+    """The https address of a calendar feed and its ``webcal://`` twin (for subscribing)."""
+    base = (settings.public_url or base_url).rstrip("/")
+    address = f"{base}/calendar/{token}.ics"
+    return address, "webcal://" + address.split("://", 1)[1]

@@ -7,14 +7,15 @@ Events name the kit code and period only - never the arm.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import icalendar
 
 from microtrial.domain.calendar import TrialCalendar, local_reminder
 from microtrial.errors import ValidationError
 
-__all__ = ["calendar_to_ics"]
+__all__ = ["ReminderFeed", "calendar_to_ics", "reminder_feed_to_ics"]
 
 _PRODID = "-//MicroTrial//n-of-1 dose calendar//EN"
 
@@ -80,5 +81,101 @@ def calendar_to_ics(
         first_date=calendar.first_date - timedelta(days=366),
         last_date=calendar.last_date + timedelta(days=366),
     )
+    data: bytes = cal.to_ical()
+    return data.decode("utf-8")
+
+
+# The words of the private reminder feed. Never an arm, kit code, period number, substance or
+# study code: the feed travels in a URL and sits in the phone's calendar (and its cloud backup).
+FEED_NAME = "MicroTrial reminders"
+FEED_TEXT = {
+    "dose": ("Capsule day", "Take today's capsule as planned and check it in on MicroTrial."),
+    "guess": (
+        "MicroTrial: your guess",
+        "You can now say which capsules you think you have been taking lately, on MicroTrial.",
+    ),
+    "diary": ("Daily diary", "Please fill in today's diary on MicroTrial."),
+}
+_FEED_PRODID = "-//MicroTrial//private reminder feed//EN"
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderFeed:
+    """What a reminder feed holds: dates and local times only, nothing about the allocation."""
+
+    tz: str
+    dose_dates: tuple[date, ...] = ()
+    guess_dates: tuple[date, ...] = ()
+    diary_from: date | None = None
+    diary_until: date | None = None  # None: the diary reminder repeats with no end
+    dose_time: time | None = None
+    diary_time: time | None = None
+    alarms: bool = True  # False while the patient has paused their reminders
+
+
+def _feed_event(
+    kind: str, day: date, at: time | None, feed: ReminderFeed, stamp: datetime, uid: str
+) -> icalendar.Event:
+    summary, description = FEED_TEXT[kind]
+    event = icalendar.Event()
+    event.add("uid", f"{uid}@microtrial")
+    event.add("dtstamp", stamp)
+    event.add("summary", summary)
+    event.add("description", description)
+    if at is None:  # no time chosen: an all-day entry, no alarm
+        event.add("dtstart", day)
+        event.add("dtend", day + timedelta(days=1))
+        return event
+    start = local_reminder(day, at, feed.tz)
+    event.add("dtstart", start)
+    event.add("dtend", start + timedelta(minutes=15))
+    if feed.alarms:
+        valarm = icalendar.Alarm()
+        valarm.add("action", "DISPLAY")
+        valarm.add("description", summary)
+        valarm.add("trigger", timedelta(0))
+        event.add_component(valarm)
+    return event
+
+
+def reminder_feed_to_ics(feed: ReminderFeed, *, uid_prefix: str, generated_at: datetime) -> str:
+    """The private reminder feed as ``.ics`` text: capsule days, guess prompts, the diary.
+
+    Times are wall-clock times in the patient's ``TZID`` (with its ``VTIMEZONE``); each capsule
+    and diary entry with a time carries a ``VALARM`` at that time unless ``feed.alarms`` is off.
+    """
+    stamp = generated_at.astimezone(UTC)
+    cal = icalendar.Calendar()
+    cal.add("prodid", _FEED_PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", FEED_NAME)
+    cal.add("x-wr-timezone", feed.tz)
+    # Ask subscribing calendars to fetch it again every few hours.
+    cal.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", "PT6H")
+    for day in feed.dose_dates:
+        uid = f"{uid_prefix}-dose-{day:%Y%m%d}"
+        cal.add_component(_feed_event("dose", day, feed.dose_time, feed, stamp, uid))
+    for day in feed.guess_dates:
+        uid = f"{uid_prefix}-guess-{day:%Y%m%d}"
+        cal.add_component(_feed_event("guess", day, None, feed, stamp, uid))
+    if feed.diary_from is not None and feed.diary_time is not None:
+        event = _feed_event(
+            "diary", feed.diary_from, feed.diary_time, feed, stamp, f"{uid_prefix}-diary"
+        )
+        rule: dict[str, object] = {"freq": "daily"}
+        if feed.diary_until is not None:
+            last = local_reminder(feed.diary_until, feed.diary_time, feed.tz)
+            rule["until"] = last.astimezone(UTC)
+        event.add("rrule", rule)
+        cal.add_component(event)
+    days = [*feed.dose_dates, *feed.guess_dates]
+    days += [d for d in (feed.diary_from, feed.diary_until) if d is not None]
+    if days:
+        cal.add_missing_timezones(
+            first_date=min(days) - timedelta(days=366), last_date=max(days) + timedelta(days=366)
+        )
     data: bytes = cal.to_ical()
     return data.decode("utf-8")

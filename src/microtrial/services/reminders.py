@@ -16,7 +16,14 @@ from microtrial.services.idempotency import claim_idempotency_key
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import calendar_for
 from microtrial.store.db import Database
-from microtrial.store.models import DiaryEntryRow, DoseEventRow, PatientRow, TrialRow, UserRow
+from microtrial.store.models import (
+    DiaryEntryRow,
+    DoseEventRow,
+    PatientRow,
+    ReminderSettingsRow,
+    TrialRow,
+    UserRow,
+)
 
 
 class Reminder(ReadModel):
@@ -31,8 +38,14 @@ class Reminder(ReadModel):
 def due_reminders(
     db: Database, *, remind_at: dt.time, clock: Clock = system_clock
 ) -> list[Reminder]:
-    """Reminders due now: patients with an e-mail whose local time is past ``remind_at`` and
-    who have not yet saved today's diary (or, on a dose day of a running trial, a dose).
+    """E-mail reminders due now: patients with an e-mail whose local time is past their
+    reminder time and who have not yet saved today's diary (or, on a dose day of a running
+    trial, a dose).
+
+    A patient who chose their own reminders (``services.reminder_settings``) gets e-mail only
+    when their channel is ``email`` and they have not paused it, each kind after its own local
+    time (none for a kind without a time); one who never chose gets both kinds after
+    ``remind_at``, the installation's default.
 
     Each reminder is claimed once (an idempotency key per patient, kind and day), so that
     several server workers never send the same reminder twice. Audited as the reminder service.
@@ -42,14 +55,17 @@ def due_reminders(
     due: list[Reminder] = []
     with db.transaction() as session:
         users = session.execute(
-            select(UserRow, PatientRow)
+            select(UserRow, PatientRow, ReminderSettingsRow)
             .join(PatientRow, PatientRow.id == UserRow.patient_id)
+            .outerjoin(ReminderSettingsRow, ReminderSettingsRow.patient_id == PatientRow.id)
             .where(UserRow.is_active.is_(True), UserRow.email.is_not(None))
             .order_by(PatientRow.id)
         ).all()
-        for user, patient in users:
+        for user, patient, chosen in users:
+            times = _times(chosen, remind_at)
             local = now.astimezone(ZoneInfo(patient.time_zone))
-            if local.time() < remind_at or not user.email:
+            wanted = {kind for kind, at in times.items() if local.time() >= at}
+            if not wanted or not user.email:
                 continue
             today = local.date()
             kinds = []
@@ -61,13 +77,18 @@ def due_reminders(
                     DiaryEntryRow.is_current.is_(True),
                 )
             ).first()
-            if diary is None:
+            if diary is None and "diary" in wanted:
                 kinds.append("diary")
-            trial = session.execute(
-                select(TrialRow).where(
-                    TrialRow.patient_id == patient.id, TrialRow.status == TrialStatus.RUNNING.value
-                )
-            ).scalar_one_or_none()
+            trial = (
+                None
+                if "dose" not in wanted
+                else session.execute(
+                    select(TrialRow).where(
+                        TrialRow.patient_id == patient.id,
+                        TrialRow.status == TrialStatus.RUNNING.value,
+                    )
+                ).scalar_one_or_none()
+            )
             if trial is not None:
                 plan = calendar_for(session, trial, patient).on(today)
                 dosed = session.execute(
@@ -98,6 +119,16 @@ def due_reminders(
                 detail={"date": reminder.local_date.isoformat()},
             )
     return due
+
+
+def _times(chosen: ReminderSettingsRow | None, default: dt.time) -> dict[str, dt.time]:
+    """The local time of each e-mail reminder kind a patient gets (none: no e-mail)."""
+    if chosen is None:
+        return {"diary": default, "dose": default}
+    if chosen.channel != "email" or chosen.paused:
+        return {}
+    times = {"diary": chosen.diary_time, "dose": chosen.dose_time}
+    return {kind: at for kind, at in times.items() if at is not None}
 
 
 def _claim_reminder(

@@ -30,6 +30,7 @@ from microtrial.errors import PermissionDenied, ValidationError
 from microtrial.services.alerts import ACTIVE_TRIAL_STATUSES, DOSE_BLOCKING
 from microtrial.services.common import Clock, audit_list, patient_today, scoped, system_clock
 from microtrial.services.paging import Listing, fetch_page
+from microtrial.services.reminder_settings import reminder_states
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -102,6 +103,7 @@ class WorklistRow(ReadModel):
     period_count: int | None
     last_entry: dt.date | None
     pain: PainTrend
+    reminders: str = "off"  # the patient's reminders: on, paused or off
 
 
 class WorklistPage(ReadModel):
@@ -343,6 +345,7 @@ def _rows(
         .group_by(DiaryEntryRow.patient_id)
     )
     last: dict[int, dt.date] = dict(list(session.execute(newest_entry).tuples()))
+    reminders = reminder_states(session, ids)  # one query for the page
     out = []
     for pid, tier, oldest in found:
         patient = patients[pid]
@@ -371,6 +374,7 @@ def _rows(
                 period_count=len(own) or None,
                 last_entry=last.get(pid),
                 pain=pain_trend(pain[pid], today),
+                reminders=reminders.get(pid, "off"),
             )
         )
     return out

@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -528,3 +529,31 @@ class TrialFitRow(Base):
     guesses: Mapped[list[Any]]
     counts: Mapped[dict[str, Any]]
     warnings: Mapped[list[Any]]
+
+
+REMINDER_CHANNELS = ("none", "email", "calendar")
+
+
+class ReminderSettingsRow(Base):
+    """A patient's own reminder settings: local times, channel, pause, calendar feed (0018).
+
+    The feed's token is never stored: only its SHA-256, so a database copy opens no feed.
+    """
+
+    __tablename__ = "reminder_settings"
+    __table_args__ = (CheckConstraint(_in("channel", REMINDER_CHANNELS), name="channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), unique=True)
+    # Wall-clock times in the patient's own time zone; None: no reminder of that kind.
+    diary_time: Mapped[dt.time | None] = mapped_column(Time)
+    dose_time: Mapped[dt.time | None] = mapped_column(Time)
+    channel: Mapped[str] = mapped_column(String(10), default="none")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_at: Mapped[dt.datetime | None]
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    feed_created_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    updated_by: Mapped[str] = mapped_column(String(120))

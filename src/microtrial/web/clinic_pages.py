@@ -21,6 +21,7 @@ from microtrial.services import (
     patient_chart,
     patients,
     records,
+    reminder_settings,
     screening,
     trial_views,
 )
@@ -102,6 +103,16 @@ def dashboard_context(context: AppContext, user: PageUser, patient_id: int) -> d
         "adverse_events": records.list_adverse_events(
             context.db, actor, patient_id, clock=context.clock
         ),
+        "reminders": reminder_settings.get_settings(
+            context.db,
+            actor,
+            patient_id,
+            smtp_on=bool(context.settings.smtp_host),
+            clock=context.clock,
+        )
+        if user.may(Action.READ_REMINDERS)
+        else None,
+        "can_stop_feed": user.may(Action.STOP_REMINDER_FEED),
         "can_screen": user.may(Action.SCREEN),
         "can_sign_off": user.may(Action.SIGN_OFF_SCREENING),
         "can_plan": user.may(Action.PLAN_TRIAL),

@@ -44,6 +44,7 @@ NAV: tuple[NavLink, ...] = (
     TODAY,
     NavLink("/questionnaires/phq9", "Mood", Action.USE_PATIENT_APP),
     NavLink("/history", "History", Action.USE_PATIENT_APP),
+    NavLink("/account/reminders", "Reminders", Action.SET_REMINDERS),
     PATIENTS,
     NavLink("/clinic/alerts", "Alerts", Action.ACKNOWLEDGE_ALERT),
     NavLink("/clinic/enrol", "Enrol", Action.ENROL_PATIENT),

@@ -116,6 +116,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("post", "/trials/{trial_id}/kits/dispensed"): frozenset({UNBL}),
     ("get", "/trials/{trial_id}/result"): CARE,  # 409 while blinded: past the access check
     ("get", "/trials/{trial_id}/report"): CARE,
+    # reminders: the patient sets their own; their clinician reads them and may stop the feed
+    ("get", "/patients/{patient_id}/reminders"): CAPTURE,
+    ("put", "/patients/{patient_id}/reminders"): frozenset({OWN}),
+    ("post", "/patients/{patient_id}/reminders/feed"): frozenset({OWN}),
+    ("delete", "/patients/{patient_id}/reminders/feed"): CAPTURE,
 }
 
 # The users as the policy sees them (symbolic ids: sites A and B; patients, B-001).

@@ -55,8 +55,18 @@ ENROL = {
 
 
 def write_routes() -> dict[tuple[str, str], dict[str, Any]]:
-    """Every create and update with a valid body (test_scope's table plus enrolment)."""
+    """Every create and update with a valid body (test_scope's table plus enrolment); the
+    body-less writes (``test_scope.BODYLESS``) take nothing a client could smuggle a field in."""
     return {("post", "/patients"): ENROL, **test_scope.BODIES}
+
+
+def test_body_less_writes_ignore_no_field_because_they_read_no_body(api: httpx.Client) -> None:
+    """A body-less write declares no request body in OpenAPI: nothing sent is ever read."""
+    spec = api.get("/openapi.json").json()
+    for method, template in test_scope.BODYLESS:
+        operation = spec["paths"][f"/api/v1{template}"][method]
+        assert "requestBody" not in operation, (method, template)
+        assert (method, template) not in test_scope.BODIES
 
 
 def fill(template: str, target: dict[str, Any]) -> str:
@@ -101,14 +111,18 @@ def test_server_owned_fields_in_bodies_are_rejected_and_nothing_is_stored(
 ) -> None:
     target = scope_target
     # Each body goes in as the user allowed to send it, so the only fault is the extra field.
-    senders = {("post", "/trials/{trial_id}/guesses"): "p_A-001"}
+    senders = {
+        ("post", "/trials/{trial_id}/guesses"): "p_A-001",
+        ("put", "/patients/{patient_id}/reminders"): "p_A-001",
+    }
     headers = {name: login(name) for name in ("clinician_sitea", "p_A-001")}
     before = snapshot(clinic.db)
     problems = []
     for (method, template), body in write_routes().items():
         valid = json.loads(json.dumps(body).replace("{kit_code}", target["kit_code"]))
         sender = headers[senders.get((method, template), "clinician_sitea")]
-        extra = {"If-Match": '"1"'} if method == "patch" or "transitions" in template else {}
+        conditional = method in ("patch", "put") or "transitions" in template
+        extra = {"If-Match": '"1"'} if conditional else {}
         for field, value in hostile.items():
             answer = api.request(
                 method.upper(),

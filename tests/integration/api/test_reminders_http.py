@@ -1,0 +1,162 @@
+"""Reminder settings and the private calendar feed through the real server, on both engines:
+the patient sets them (If-Match), their clinician reads them and stops the feed, outsiders get
+404, the feed is valid iCalendar with no arm and answers 404 once stopped, each step audited,
+and the pages: the patient's Reminders page, the clinic's patient page and worklist."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import icalendar
+import pytest
+from sqlalchemy import select
+
+from helpers import Clinic
+from integration.api.live import LiveServer, Login
+from integration.api.test_pages import OPEN, csrf_of, sign_in
+from microtrial.store.models import AuditEventRow
+
+SETTINGS = "/patients/{pid}/reminders"
+CHOICE = {"diary_time": "20:30", "dose_time": "08:15", "channel": "calendar", "paused": False}
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> None:
+    """Page clients opened by ``sign_in`` are closed by test_pages' list; empty it here too."""
+    yield  # type: ignore[misc]
+    while OPEN:
+        OPEN.pop().close()
+
+
+def feed_path(url: str) -> str:
+    """The path of a feed address (the server's own base URL differs from the public one)."""
+    found = re.search(r"(/calendar/[A-Za-z0-9_-]+\.ics)$", url)
+    assert found, url
+    return found.group(1)
+
+
+def test_settings_permissions_feed_and_revocation(
+    api: httpx.Client, login: Login, clinic: Clinic, server: LiveServer
+) -> None:
+    pid = clinic.patients["A-001"].id
+    path = SETTINGS.format(pid=pid)
+    own = login("p_A-001")
+    first = api.get(path, headers=own)
+    assert first.status_code == 200, first.text
+    assert first.headers["ETag"] == '"0"'
+    assert first.json()["chosen"] is False
+    assert api.put(path, json=CHOICE, headers=own).status_code == 428
+    email = api.put(path, json={**CHOICE, "channel": "email"}, headers={**own, "If-Match": '"0"'})
+    assert email.status_code == 422
+    assert "channel" in email.text
+    assert "none, calendar" in email.text
+    saved = api.put(path, json=CHOICE, headers={**own, "If-Match": '"0"'})
+    assert saved.status_code == 200, saved.text
+    assert saved.headers["ETag"] == '"1"'
+    feed = saved.json()["feed"]
+    assert feed["webcal_url"].startswith("webcal://")
+    assert feed["https_url"].startswith("http")
+    ics = feed_path(feed["https_url"])
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+        answer = anonymous.get(ics)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/calendar")
+        calendar = icalendar.Calendar.from_ical(answer.text)
+        assert str(calendar["X-WR-CALNAME"]) == "MicroTrial reminders"
+        for word in ("placebo", "active", "psilocybin", "A-001"):
+            assert word.lower() not in answer.text.lower()
+        # The clinician sees the settings, may not set them, and stops the feed.
+        clinician = login("clinician_sitea")
+        seen = api.get(path, headers=clinician)
+        assert (seen.status_code, seen.json()["state"]) == (200, "on")
+        refused = api.put(path, json=CHOICE, headers={**clinician, "If-Match": '"1"'})
+        assert refused.status_code == 403
+        for outsider in ("p_A-002", "p_B-001", "clinician_siteb"):
+            assert api.get(path, headers=login(outsider)).status_code == 404
+            assert api.delete(f"{path}/feed", headers=login(outsider)).status_code == 404
+        assert anonymous.get(ics).status_code == 200  # outsiders stopped nothing
+        assert api.delete(f"{path}/feed", headers=clinician).status_code == 204
+        assert anonymous.get(ics).status_code == 404
+        # The patient makes a new one; the old stays dead.
+        new = api.post(f"{path}/feed", headers=own)
+        assert new.status_code == 201
+        assert anonymous.get(feed_path(new.json()["https_url"])).status_code == 200
+        assert anonymous.get(ics).status_code == 404
+    with clinic.db.transaction() as session:
+        audited = session.execute(
+            select(AuditEventRow.actor, AuditEventRow.action, AuditEventRow.entity)
+            .where(AuditEventRow.patient_id == pid)
+            .where(AuditEventRow.entity.in_(("reminder-settings", "calendar-feed")))
+            .where(AuditEventRow.action != "read")
+            .order_by(AuditEventRow.id)
+        ).all()
+        reads = session.execute(
+            select(AuditEventRow.actor)
+            .where(AuditEventRow.patient_id == pid, AuditEventRow.entity == "calendar-feed")
+            .where(AuditEventRow.action == "read")
+        ).all()
+    assert [tuple(a) for a in audited] == [
+        ("p_A-001", "update", "reminder-settings"),
+        ("clinician_sitea", "revoke", "calendar-feed"),
+        ("p_A-001", "create", "calendar-feed"),
+    ]
+    assert len(reads) == 3  # each successful fetch
+
+
+def test_the_pages(clinic: Clinic, server: LiveServer) -> None:
+    pid = clinic.patients["A-001"].id
+    patient = sign_in(server.url, "p_A-001")
+    page = patient.get("/account/reminders")
+    assert page.status_code == 200
+    assert "does not replace your clinician" in page.text
+    bad = patient.post(
+        "/account/reminders",
+        data={"csrf_token": csrf_of(page), "diary_time": "25:99", "channel": "calendar"},
+    )
+    assert bad.status_code == 422
+    assert "Diary time" in bad.text
+    saved = patient.post(
+        "/account/reminders",
+        data={
+            "csrf_token": csrf_of(page),
+            "diary_time": "20:30",
+            "dose_time": "08:15",
+            "channel": "calendar",
+        },
+    )
+    assert saved.status_code == 200
+    webcal = re.search(r'href="(webcal://[^"]+)"', saved.text)
+    assert webcal, saved.text
+    ics = feed_path(webcal.group(1))
+    assert patient.get(ics).status_code == 200
+    again = patient.get("/account/reminders")
+    assert "webcal://" not in again.text  # shown once only
+    clinician = sign_in(server.url, "clinician_sitea")
+    record = clinician.get(f"/clinic/patients/{pid}")
+    assert 'id="reminders-state"' in record.text
+    assert "calendar link" in record.text
+    worklist = clinician.get("/clinic/patients")
+    assert 'class="reminders on"' in worklist.text
+    stopped = clinician.post(
+        f"/clinic/patients/{pid}/reminders/feed/stop",
+        data={"csrf_token": csrf_of(record)},
+        follow_redirects=False,
+    )
+    assert stopped.status_code == 303
+    assert patient.get(ics).status_code == 404
+    assert 'class="reminders off"' in clinician.get("/clinic/patients").text
+
+
+def test_the_feed_is_rate_limited_per_address(
+    api: httpx.Client, login: Login, clinic: Clinic, server: LiveServer
+) -> None:
+    """A feed answers at most ``costly_per_minute`` (20) fetches a minute to one address."""
+    path = SETTINGS.format(pid=clinic.patients["A-001"].id)
+    own = login("p_A-001")
+    saved = api.put(path, json=CHOICE, headers={**own, "If-Match": '"0"'})
+    ics = feed_path(saved.json()["feed"]["https_url"])
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+        codes = [anonymous.get(ics).status_code for _ in range(21)]
+    assert codes[:20] == [200] * 20
+    assert codes[20] == 429
