@@ -253,8 +253,8 @@ def test_0016_adaptive_looks_both_ways(database_url: str) -> None:
     engine.dispose()
 
 
-def test_0018_reminder_settings_both_ways(database_url: str) -> None:
-    """Revision 0018 (reminder_settings: the feed token only as its hash) both ways."""
+def test_0017_reminder_settings_both_ways(database_url: str) -> None:
+    """Revision 0017 (reminder_settings: the feed token only as its hash) both ways."""
     engine = make_engine(Settings(database_url=database_url))
     command.downgrade(migrate.alembic_config(engine), "0016")
     assert "reminder_settings" not in inspect(engine).get_table_names()

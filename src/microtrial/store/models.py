@@ -535,7 +535,7 @@ REMINDER_CHANNELS = ("none", "email", "calendar")
 
 
 class ReminderSettingsRow(Base):
-    """A patient's own reminder settings: local times, channel, pause, calendar feed (0018).
+    """A patient's own reminder settings: local times, channel, pause, calendar feed (0017).
 
     The feed's token is never stored: only its SHA-256, so a database copy opens no feed.
     """
