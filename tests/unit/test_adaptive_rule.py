@@ -32,8 +32,9 @@ PLAN = TrialPlan(
     ("change", "field", "allowed"),
     [
         ({"max_pairs": 7}, "max_pairs", "2-6"),
-        ({"min_pairs": 4, "max_pairs": 3}, "min_pairs", "2-3"),
-        ({"min_pairs": 2.5}, "min_pairs", "2-5"),
+        ({"min_pairs": 4, "max_pairs": 3}, "min_pairs", "1-3"),
+        ({"min_pairs": 2.5}, "min_pairs", "1-5"),
+        ({"min_pairs": 0}, "min_pairs", "1-5"),
         ({"benefit_threshold": 0.3}, "benefit_threshold", "0.5-0.99"),
         ({"benefit_threshold": "high"}, "benefit_threshold", "0.5-0.99"),
         ({"futility_threshold": 0.6}, "futility_threshold", "< 0.6"),

@@ -36,6 +36,8 @@ DECISIONS = ("continue", "stop-benefit", "stop-futility", "maximum-reached")
 # Chosen by bench/adaptive.py --grid (docs/PERFORMANCE.md): effect 0 declared benefit in <= 5 %.
 DEFAULT_BENEFIT = 0.6
 DEFAULT_FUTILITY = 0.2
+# The first look may come after the first pair: one pair is the least that compares the arms.
+MIN_PAIRS_LOW = 1
 
 
 def _share(name: str, value: object, allowed: str) -> float:
@@ -57,7 +59,7 @@ class AdaptiveRule:
     def __post_init__(self) -> None:
         low, high = PAIRS_RANGE
         _check_int("max_pairs", self.max_pairs, low, high)
-        _check_int("min_pairs", self.min_pairs, low, self.max_pairs)
+        _check_int("min_pairs", self.min_pairs, MIN_PAIRS_LOW, self.max_pairs)
         benefit = _share("benefit_threshold", self.benefit_threshold, "0.5-0.99")
         if not 0.5 <= benefit <= 0.99:
             raise ValidationError(
