@@ -25,6 +25,7 @@ __all__ = [
     "DECISIONS",
     "AdaptiveRule",
     "kits_needed_through",
+    "stop_in_words",
 ]
 
 # The outcomes a look may read: the daily-diary scores the trial analysis fits
@@ -126,3 +127,30 @@ def kits_needed_through(rule: AdaptiveRule, last_look: int, stopped_after: int |
     if stopped_after is not None:
         return stopped_after
     return min(rule.max_pairs, max(rule.min_pairs + 1, last_look + 2))
+
+
+def stop_in_words(decision: str, pairs_run: int, max_pairs: int) -> str | None:
+    """How an adaptive trial ended, in plain words for the patient (after unblinding only).
+
+    No estimate: the decision, the pairs run and the reason the rule gives. None for a look
+    that decided nothing (the trial ended without a decision).
+    """
+    rule = "as the rule set before your trial began"
+    if decision == "stop-benefit":
+        return (
+            f"Your trial stopped early, after {pairs_run} of up to {max_pairs} pairs of "
+            "periods: the check made after each pair found enough sign that the microdose "
+            f"helped to stop there, {rule}."
+        )
+    if decision == "stop-futility":
+        return (
+            f"Your trial stopped early, after {pairs_run} of up to {max_pairs} pairs of "
+            "periods: the check made after each pair found a worthwhile benefit from the "
+            f"microdose unlikely, so more periods were not expected to change the answer, {rule}."
+        )
+    if decision == "maximum-reached":
+        return (
+            f"Your trial ran all {max_pairs} pairs of periods: the checks made after each pair "
+            "did not reach a clear answer earlier, so it ran to its planned maximum."
+        )
+    return None

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from microtrial.analysis.adaptive import OperatingCharacteristics, operating_characteristics
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
-from microtrial.domain.adaptive import AdaptiveRule, kits_needed_through
+from microtrial.domain.adaptive import AdaptiveRule, kits_needed_through, stop_in_words
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError
@@ -100,6 +100,20 @@ def adaptive_view(session: Session, trial: TrialRow) -> AdaptiveRead | None:
         state=CONTINUE if stop is None else DECISION_REACHED,
         pairs_run=stop,
     )
+
+
+def stop_for_patient(session: Session, trial: TrialRow) -> str | None:
+    """How an unblinded adaptive trial ended, in plain words (None while blinded, for a fixed
+    design, after an early unblinding, or when no look decided)."""
+    rule = rule_of(trial)
+    if rule is None or trial.status != TrialStatus.UNBLINDED or trial.unblinded_early:
+        return None
+    looks = stored_looks(session, trial)
+    last = stopped_after(looks)
+    if last is None:
+        return None
+    decision = next(lk.decision for lk in looks if lk.pair == last)
+    return stop_in_words(decision, last, rule.max_pairs)
 
 
 def looks_for_report(session: Session, trial: TrialRow) -> list[LookRead]:

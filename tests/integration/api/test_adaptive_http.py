@@ -5,10 +5,13 @@ blinded; unused kits returned; the looks with their estimates only after unblind
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import re
 
 import httpx
 import numpy as np
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from helpers import Clinic, FixedClock
@@ -151,6 +154,12 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
         today = web.get("/today").text
     assert "A decision has been reached" in today
     _blinded(today, clinic)
+    # Before unblinding nobody is told how or why it stopped (that is the decision itself).
+    patient = login("p_A-001")
+    for text in (today, api.get("/me/status", headers=patient).text):
+        assert "adaptive-stop" not in text
+        assert "stopped early" not in text
+        assert "sign that the microdose helped" not in text
     # The audit log holds the decision with its inputs; the pair-3 kits are returned unused.
     with clinic.db.transaction() as session:
         audited = [
@@ -185,6 +194,27 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
     report = api.get(f"/trials/{trial_id}/report", params={"format": "html"}, headers=doc).text
     assert "Adaptive design: looks and operating characteristics" in report
     assert "stop for benefit" in report
+    # After unblinding the patient is told, in words and without an interim estimate, that the
+    # trial stopped early after 2 pairs and why: on Today and in the report (HTML and PDF).
+    said = "Your trial stopped early, after 2 of up to 3 pairs of periods"
+    why = "found enough sign that the microdose helped to stop there"
+    with _web(server, "p_A-001") as web:
+        today = web.get("/today").text
+    assert 'id="adaptive-stop"' in today
+    assert said in today
+    assert why in today
+    own = api.get(f"/trials/{trial_id}/report", params={"format": "html"}, headers=patient)
+    assert own.status_code == 200, own.text
+    assert "Your trial result" in own.text  # the patient's version
+    assert said in own.text
+    assert why in own.text
+    assert f"{look['p_mcid']:.3f}" not in own.text  # the look's own number is not shown
+    pdf = api.get(f"/trials/{trial_id}/report", params={"format": "pdf"}, headers=patient)
+    assert pdf.status_code == 200
+    text = re.sub(
+        r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    )
+    assert said in text
 
 
 def test_no_effect_stops_for_futility_at_the_servers_sweep_and_the_pharmacy_is_told(
