@@ -17,7 +17,13 @@ from microtrial.analysis.adaptive import (
 )
 from microtrial.analysis.continuous import FitOptions
 from microtrial.analysis.simulate import simulate_trials
-from microtrial.domain.adaptive import ADAPTIVE_OUTCOMES, AdaptiveRule, kits_needed_through
+from microtrial.domain.adaptive import (
+    ADAPTIVE_OUTCOMES,
+    AdaptiveRule,
+    kits_needed_through,
+    preset,
+    stop_in_words,
+)
 from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
 from microtrial.errors import ValidationError
 from microtrial.services.analysis import OUTCOMES
@@ -132,3 +138,40 @@ def test_operating_characteristics_tell_no_effect_from_a_large_one() -> None:
         operating_characteristics(
             benefit_threshold=0.6, futility_threshold=0.7, n_sim=10, rng=np.random.default_rng(1)
         )
+
+
+def test_a_rule_may_look_after_the_first_pair_and_presets_are_named_rules() -> None:
+    rule = AdaptiveRule(min_pairs=1, max_pairs=5, benefit_threshold=0.9, futility_threshold=0.4)
+    assert kits_needed_through(rule, 0, None) == 2  # before the first look: pair 2 ready
+    assert decide(0.95, 1, min_pairs=1, max_pairs=5, benefit=0.9, futility=0.4) is (
+        Decision.BENEFIT
+    )
+    assert preset("short") == rule
+    assert preset("default") == AdaptiveRule()
+    assert preset("short", max_pairs=4).max_pairs == 4
+    with pytest.raises(ValidationError) as err:
+        preset("quick")
+    assert err.value.field == "preset"
+    assert "short" in str(err.value)
+    oc = operating_characteristics(
+        min_pairs=1,
+        benefit_threshold=0.9,
+        futility_threshold=0.4,
+        effects=(0.0, -3.0),
+        spread=None,
+        n_sim=200,
+        rng=np.random.default_rng(3),
+    )
+    zero, three = oc.rows
+    assert zero.expected_pairs < 2  # most no-effect trials stop at the first look
+    assert zero.p_benefit < 0.1 < 0.8 < three.p_benefit
+
+
+def test_the_patient_is_told_how_the_trial_ended_in_words_without_a_number() -> None:
+    said = stop_in_words("stop-futility", 1, 5)
+    assert said is not None
+    assert "after 1 of up to 5 pairs" in said
+    assert "unlikely" in said
+    assert not any(ch.isdigit() for ch in said.replace("1 of up to 5", ""))
+    assert "ran all 5 pairs" in (stop_in_words("maximum-reached", 5, 5) or "")
+    assert stop_in_words("continue", 2, 5) is None

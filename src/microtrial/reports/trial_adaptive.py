@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from microtrial.domain.adaptive import AdaptiveRule, stop_in_words
-from microtrial.services.adaptive import PLAN_MISSING, PLAN_RHO, PLAN_SD, LookRead, simulate_rule
+from microtrial.domain.adaptive import SIMULATION, AdaptiveRule, stop_in_words
+from microtrial.services.adaptive import LookRead, simulate_rule
 from microtrial.services.trial_views import TrialRead
 
 # Per effect; a fixed seed: the same report every time (noise as the plan form assumes it).
@@ -116,9 +116,9 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
         "oc_note": (
             f"{OC_TRIALS:,} simulated trials per true effect with this trial's design "
             f"({trial.run_in_days}-day run-in, {trial.period_days}-day periods, "
-            f"{trial.wash_in_days} wash-in days), residual sd {PLAN_SD}, day-to-day "
-            f"autocorrelation {PLAN_RHO}, {PLAN_MISSING:.0%} missing days; the fixed design is 3 "
-            "pairs judged with the same benefit threshold. An estimate from a trial stopped "
-            "for benefit tends to overstate the effect (the mean error column)."
+            f"{trial.wash_in_days} wash-in days), residual sd {SIMULATION.sd}, day-to-day "
+            f"autocorrelation {SIMULATION.rho}, {SIMULATION.missing:.0%} missing days; the "
+            "fixed design is 3 pairs judged with the same benefit threshold. An estimate from a "
+            "trial stopped for benefit tends to overstate the effect (the mean error column)."
         ),
     }

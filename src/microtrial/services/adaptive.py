@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 from microtrial.analysis.adaptive import OperatingCharacteristics, operating_characteristics
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
-from microtrial.domain.adaptive import AdaptiveRule, kits_needed_through, stop_in_words
+from microtrial.domain.adaptive import (
+    SIMULATION,
+    AdaptiveRule,
+    kits_needed_through,
+    stop_in_words,
+)
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError
@@ -147,20 +152,16 @@ def interim_looks(
         return looks_for_report(session, trial)
 
 
-# Assumptions of the plan form's simulation beyond the design (those of ``microtrial power``).
-PLAN_SD, PLAN_RHO, PLAN_MISSING, PLAN_TRIALS = 1.5, 0.3, 0.1, 2000
-
-
 def simulate_rule(
     rule: AdaptiveRule,
     *,
     run_in_days: int,
     period_days: int,
     wash_in_days: int,
-    sd: float = PLAN_SD,
-    rho: float = PLAN_RHO,
-    missing: float = PLAN_MISSING,
-    n_sim: int = PLAN_TRIALS,
+    sd: float = SIMULATION.sd,
+    rho: float = SIMULATION.rho,
+    missing: float = SIMULATION.missing,
+    n_sim: int = SIMULATION.n_sim,
     seed: int = 1,
 ) -> OperatingCharacteristics:
     """The rule's operating characteristics against the fixed 3-pair design, for this design."""
