@@ -10,12 +10,15 @@ Two parts:
 * the table and timing of the default rule: ``operating_characteristics`` as the product calls it
   (only still-running trials fitted at each look), ``--repeats`` times, median wall time.
 
-Run: ``PYTHONPATH=src python bench/adaptive.py [--trials 20000] [--grid] [--repeats 3]``.
+Run: ``PYTHONPATH=src python bench/adaptive.py [--trials 20000] [--grid [--min-pairs 1]
+[--no-table]] [--preset short] [--repeats 3]``; the load average is printed with the timings
+(other jobs share the cores: wall time is only comparable at a similar load).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -33,15 +36,15 @@ from microtrial.analysis.adaptive import (
 )
 from microtrial.analysis.continuous import FitOptions
 from microtrial.analysis.simulate import simulate_trials
-from microtrial.domain.adaptive import AdaptiveRule
+from microtrial.domain.adaptive import SIMULATION, preset
 
 DESIGN: dict[str, float | int] = {
-    "sd": 1.5,
-    "rho": 0.3,
+    "sd": SIMULATION.sd,
+    "rho": SIMULATION.rho,
     "run_in": 7,
     "period_length": 14,
     "wash_in": 3,
-    "missing": 0.1,
+    "missing": SIMULATION.missing,
 }
 BENEFITS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 FUTILITIES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
@@ -128,6 +131,9 @@ def _timed(repeats: int, run: Callable[[int], object]) -> tuple[list[float], lis
     return walls, cpus
 
 
+PRESET = ["default"]  # the rule the table simulates (--preset)
+
+
 def table(n: int, seed: int, repeats: int) -> None:
     """The default rule's table, and the median times of its simulation.
 
@@ -135,7 +141,7 @@ def table(n: int, seed: int, repeats: int) -> None:
     the whole table (plus the spread row and the fixed 3-pair comparison). CPU time counts all
     threads; on a loaded machine it is the fairer figure (wall on 2 idle cores ~ CPU / 2).
     """
-    rule = AdaptiveRule()
+    rule = preset(PRESET[0])
     args = {
         "min_pairs": rule.min_pairs,
         "max_pairs": rule.max_pairs,
@@ -177,6 +183,7 @@ def table(n: int, seed: int, repeats: int) -> None:
         )
     short = result.spread_shortening
     print(f"spread shortening vs fixed: {short:.1%}" if short is not None else "")
+    print(f"load average (1, 5, 15 min) after the runs: {os.getloadavg()}")
     for name, (walls, cpus) in (
         (f"rule alone, 5 effects x {n}", goal),
         (f"whole table, 6 rows x {n} + fixed design", whole),
@@ -197,13 +204,17 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="score the threshold grid first")
     parser.add_argument("--min-pairs", type=int, default=None, help="grid/table rule minimum")
     parser.add_argument("--max-pairs", type=int, default=5, help="grid rule maximum")
+    parser.add_argument("--preset", default="default", help="the table's rule (domain PRESETS)")
+    parser.add_argument("--no-table", action="store_true", help="the grid only")
     parser.add_argument("--period-length", type=int, default=DESIGN["period_length"])
     parser.add_argument("--wash-in", type=int, default=DESIGN["wash_in"])
     args = parser.parse_args()
     DESIGN.update(period_length=args.period_length, wash_in=args.wash_in)
     if args.grid:
         grid(args.trials, args.seed, args.min_pairs or 2, args.max_pairs)
-    table(args.trials, args.seed, args.repeats)
+    PRESET[0] = args.preset
+    if not args.no_table:
+        table(args.trials, args.seed, args.repeats)
 
 
 if __name__ == "__main__":

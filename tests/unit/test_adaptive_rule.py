@@ -15,7 +15,7 @@ from microtrial.analysis.adaptive import (
     fit_looks,
     operating_characteristics,
 )
-from microtrial.analysis.continuous import FitOptions
+from microtrial.analysis.continuous import FitOptions, fit_arrays
 from microtrial.analysis.simulate import simulate_trials
 from microtrial.domain.adaptive import (
     ADAPTIVE_OUTCOMES,
@@ -113,6 +113,10 @@ def test_fitting_only_running_trials_decides_as_fitting_every_trial() -> None:
     assert np.array_equal(a.code, b.code)
     assert np.array_equal(a.stop_index, b.stop_index)
     np.testing.assert_allclose(a.mean, b.mean)
+    # The interval is computed only where a look stops, and is the same there.
+    np.testing.assert_allclose(a.low, b.low)
+    np.testing.assert_allclose(a.high, b.high)
+    assert not np.isnan(b.low).any()
     assert np.isnan(running.p_mcid[2]).sum() > 100  # trials that had stopped were not refitted
     assert not np.isnan(running.p_mcid[1]).any()  # the fixed design's look: every trial
 
@@ -175,3 +179,16 @@ def test_the_patient_is_told_how_the_trial_ended_in_words_without_a_number() -> 
     assert not any(ch.isdigit() for ch in said.replace("1 of up to 5", ""))
     assert "ran all 5 pairs" in (stop_in_words("maximum-reached", 5, 5) or "")
     assert stop_in_words("continue", 2, 5) is None
+
+
+def test_the_engine_computes_the_interval_only_outside_the_band_asked() -> None:
+    sim = simulate_trials(300, rng=np.random.default_rng(5), effect=-1.0, run_in=7, pairs=2)
+    every = fit_arrays(sim.values, sim.arm, FitOptions(), warn=False)
+    some = fit_arrays(sim.values, sim.arm, FitOptions(interval_outside=(0.2, 0.6)), warn=False)
+    inside = (every.p_mcid > 0.2) & (every.p_mcid < 0.6)
+    assert 0 < inside.sum() < 300
+    assert np.isnan(some.ci95_low[inside]).all()
+    np.testing.assert_array_equal(some.ci95_low[~inside], every.ci95_low[~inside])
+    np.testing.assert_array_equal(some.ci95_high[~inside], every.ci95_high[~inside])
+    np.testing.assert_array_equal(some.p_mcid, every.p_mcid)
+    np.testing.assert_array_equal(some.effect_mean, every.effect_mean)
