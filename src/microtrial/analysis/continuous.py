@@ -32,7 +32,6 @@ Zellner (1971), *An Introduction to Bayesian Inference in Econometrics*, ch. 3â€
 from __future__ import annotations
 
 import multiprocessing
-import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -471,14 +470,6 @@ def warn_flags(flags: IntArray) -> None:
     )
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity, e.g. under ``taskset``)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity on this platform (macOS, Windows)
-        return multiprocessing.cpu_count()
-
-
 def fit_arrays(
     values: npt.ArrayLike,
     arm: npt.ArrayLike,
@@ -532,7 +523,7 @@ def fit_arrays(
             "arm", "unknown arm code", value=int(arms[~known][0]), allowed="-1..2"
         )
     n_trials = vals.shape[0]
-    threads = max(1, opts.threads or min(4, usable_cores()))
+    threads = max(1, opts.threads or min(4, multiprocessing.cpu_count()))
     # Equal chunks, at most chunk_size, a multiple of the thread count so that no thread idles.
     n_chunks = max(1, -(-n_trials // opts.chunk_size))
     n_chunks = -(-n_chunks // threads) * threads if n_trials >= threads else 1
