@@ -18,8 +18,16 @@ from helpers import Clinic, FixedClock
 from integration.api.live import LiveServer, Login
 from integration.api.test_holds_http import _web
 from integration.test_safety_services import clear_history
-from microtrial.services import pharmacy, screening, sweeps
-from microtrial.store.models import AllocationRow, AuditEventRow, InterimLookRow, KitRow
+from microtrial.domain.actors import system_actor
+from microtrial.services import adaptive_looks, patients, pharmacy, screening, sweeps
+from microtrial.store.models import (
+    AllocationRow,
+    AuditEventRow,
+    InterimLookRow,
+    KitRow,
+    PatientRow,
+    TrialRow,
+)
 
 DESIGN = {"run_in_days": 0, "period_days": 7, "wash_in_days": 1}
 PAIR_DAYS = 14
@@ -283,3 +291,31 @@ def test_a_bad_rule_is_refused_naming_the_field(
     assert refused.status_code == 422
     assert "pairs" in refused.text
     assert api.get(f"/patients/{pid}/trials", headers=doc).json()["items"] == []
+
+
+def test_a_look_fitted_while_the_trial_changed_is_not_stored_and_is_made_again(
+    api: httpx.Client, login: Login, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial_id = _plan(api, login, clinic, clock)
+    _diaries(api, login, clinic, clock, trial_id, range(2 * PAIR_DAYS - 1), effect=0)
+    clock.advance(days=2)  # pair 2 has ended without its last diary: a look is due
+    actor = system_actor("interim-look")
+    with clinic.db.transaction() as session:
+        trial = session.get_one(TrialRow, trial_id)
+        due = adaptive_looks.read_due(
+            session, trial, session.get_one(PatientRow, trial.patient_id), clock()
+        )
+    assert due is not None
+    assert [pair for pair, _ in due.pairs] == [2]
+    fitted = adaptive_looks.fit_due(due)  # no transaction open
+    # Meanwhile the clinician adds a diagnosis: the trial's data version is no longer the one read.
+    patients.add_condition(
+        clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id, "G43.909"
+    )
+    with clinic.db.transaction() as session:
+        assert adaptive_looks.write_looks(session, actor, due, fitted, clock()) == []
+    assert _looks(clinic, trial_id) == []  # nothing stored from the stale read
+    # The next look reads again and stores it.
+    assert adaptive_looks.run_looks(clinic.db, actor, trial_id, clock()) == 1
+    assert _looks(clinic, trial_id) == [(2, "stop-futility")]
+    assert adaptive_looks.run_looks(clinic.db, actor, trial_id, clock()) == 0
