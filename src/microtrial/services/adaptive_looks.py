@@ -233,10 +233,17 @@ def _running_adaptive(session: Session, where: ColumnElement[bool]) -> list[int]
 
 
 def looks_for_site(db: Database, actor: Actor, site_id: int, now: dt.datetime) -> int:
-    """The daily sweep's looks: every running adaptive trial of the site, one at a time."""
+    """The daily sweep's looks: every running adaptive trial of the site, one at a time (a
+    failed look is logged, not raised: the site's alerts are already committed)."""
     with db.transaction() as session:
         ids = _running_adaptive(session, PatientRow.site_id == site_id)
-    return sum(run_looks(db, actor, trial_id, now) for trial_id in ids)
+    made = 0
+    for trial_id in ids:
+        try:
+            made += run_looks(db, actor, trial_id, now)
+        except Exception:  # e.g. a diary's look stored the same pair first: the next sweep looks
+            log.exception("interim look of trial %s failed in the sweep", trial_id)
+    return made
 
 
 def _diary_on(session: Session, patient: PatientRow, day: dt.date) -> bool:
