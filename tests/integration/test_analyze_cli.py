@@ -215,6 +215,16 @@ def test_power_adaptive_simulates_the_rule_against_the_fixed_design() -> None:
     assert 2 <= two["expected_pairs"] <= 4
     assert two["expected_days"] < two["fixed_days"]  # clear answers stop early
     assert spread["effect"].startswith("spread")
+    short = run_json("power", "--adaptive", "--preset", "short", "--effects", "0", "--n-sim", "50")
+    assert (short["min_pairs"], short["benefit_threshold"], short["futility_threshold"]) == (
+        1,
+        0.9,
+        0.4,
+    )
+    code, output = run("power", "--adaptive", "--preset", "quick")
+    assert code != 0
+    assert "preset" in output
+    assert "short" in output
     code, output = run("power", "--adaptive", "--futility-threshold", "0.7")
     assert code == 2
     assert "futility_threshold" in output

@@ -15,9 +15,15 @@ from microtrial.analysis.adaptive import (
     fit_looks,
     operating_characteristics,
 )
-from microtrial.analysis.continuous import FitOptions
+from microtrial.analysis.continuous import FitOptions, fit_arrays
 from microtrial.analysis.simulate import simulate_trials
-from microtrial.domain.adaptive import ADAPTIVE_OUTCOMES, AdaptiveRule, kits_needed_through
+from microtrial.domain.adaptive import (
+    ADAPTIVE_OUTCOMES,
+    AdaptiveRule,
+    kits_needed_through,
+    preset,
+    stop_in_words,
+)
 from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
 from microtrial.errors import ValidationError
 from microtrial.services.analysis import OUTCOMES
@@ -32,8 +38,9 @@ PLAN = TrialPlan(
     ("change", "field", "allowed"),
     [
         ({"max_pairs": 7}, "max_pairs", "2-6"),
-        ({"min_pairs": 4, "max_pairs": 3}, "min_pairs", "2-3"),
-        ({"min_pairs": 2.5}, "min_pairs", "2-5"),
+        ({"min_pairs": 4, "max_pairs": 3}, "min_pairs", "1-3"),
+        ({"min_pairs": 2.5}, "min_pairs", "1-5"),
+        ({"min_pairs": 0}, "min_pairs", "1-5"),
         ({"benefit_threshold": 0.3}, "benefit_threshold", "0.5-0.99"),
         ({"benefit_threshold": "high"}, "benefit_threshold", "0.5-0.99"),
         ({"futility_threshold": 0.6}, "futility_threshold", "< 0.6"),
@@ -106,6 +113,10 @@ def test_fitting_only_running_trials_decides_as_fitting_every_trial() -> None:
     assert np.array_equal(a.code, b.code)
     assert np.array_equal(a.stop_index, b.stop_index)
     np.testing.assert_allclose(a.mean, b.mean)
+    # The interval is computed only where a look stops, and is the same there.
+    np.testing.assert_allclose(a.low, b.low)
+    np.testing.assert_allclose(a.high, b.high)
+    assert not np.isnan(b.low).any()
     assert np.isnan(running.p_mcid[2]).sum() > 100  # trials that had stopped were not refitted
     assert not np.isnan(running.p_mcid[1]).any()  # the fixed design's look: every trial
 
@@ -131,3 +142,53 @@ def test_operating_characteristics_tell_no_effect_from_a_large_one() -> None:
         operating_characteristics(
             benefit_threshold=0.6, futility_threshold=0.7, n_sim=10, rng=np.random.default_rng(1)
         )
+
+
+def test_a_rule_may_look_after_the_first_pair_and_presets_are_named_rules() -> None:
+    rule = AdaptiveRule(min_pairs=1, max_pairs=5, benefit_threshold=0.9, futility_threshold=0.4)
+    assert kits_needed_through(rule, 0, None) == 2  # before the first look: pair 2 ready
+    assert decide(0.95, 1, min_pairs=1, max_pairs=5, benefit=0.9, futility=0.4) is (
+        Decision.BENEFIT
+    )
+    assert preset("short") == rule
+    assert preset("default") == AdaptiveRule()
+    assert preset("short", max_pairs=4).max_pairs == 4
+    with pytest.raises(ValidationError) as err:
+        preset("quick")
+    assert err.value.field == "preset"
+    assert "short" in str(err.value)
+    oc = operating_characteristics(
+        min_pairs=1,
+        benefit_threshold=0.9,
+        futility_threshold=0.4,
+        effects=(0.0, -3.0),
+        spread=None,
+        n_sim=200,
+        rng=np.random.default_rng(3),
+    )
+    zero, three = oc.rows
+    assert zero.expected_pairs < 2  # most no-effect trials stop at the first look
+    assert zero.p_benefit < 0.1 < 0.8 < three.p_benefit
+
+
+def test_the_patient_is_told_how_the_trial_ended_in_words_without_a_number() -> None:
+    said = stop_in_words("stop-futility", 1, 5)
+    assert said is not None
+    assert "after 1 of up to 5 pairs" in said
+    assert "unlikely" in said
+    assert not any(ch.isdigit() for ch in said.replace("1 of up to 5", ""))
+    assert "ran all 5 pairs" in (stop_in_words("maximum-reached", 5, 5) or "")
+    assert stop_in_words("continue", 2, 5) is None
+
+
+def test_the_engine_computes_the_interval_only_outside_the_band_asked() -> None:
+    sim = simulate_trials(300, rng=np.random.default_rng(5), effect=-1.0, run_in=7, pairs=2)
+    every = fit_arrays(sim.values, sim.arm, FitOptions(), warn=False)
+    some = fit_arrays(sim.values, sim.arm, FitOptions(interval_outside=(0.2, 0.6)), warn=False)
+    inside = (every.p_mcid > 0.2) & (every.p_mcid < 0.6)
+    assert 0 < inside.sum() < 300
+    assert np.isnan(some.ci95_low[inside]).all()
+    np.testing.assert_array_equal(some.ci95_low[~inside], every.ci95_low[~inside])
+    np.testing.assert_array_equal(some.ci95_high[~inside], every.ci95_high[~inside])
+    np.testing.assert_array_equal(some.p_mcid, every.p_mcid)
+    np.testing.assert_array_equal(some.effect_mean, every.effect_mean)

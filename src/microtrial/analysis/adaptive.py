@@ -10,7 +10,7 @@ one batched call of the continuous engine per look.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -142,21 +142,30 @@ def fit_looks(
     options: FitOptions,
     running: tuple[int, float, float] | None = None,
     always: int | None = None,
+    max_pairs: int | None = None,
 ) -> LookFits:
     """Fit simulated trials after each look's pairs (every trial, or only those still running).
 
     ``running=(min_pairs, benefit, futility)`` fits at each look only the trials no earlier look
-    stopped; ``always`` names a look at which every trial is fitted (the fixed design's length).
+    stopped, and computes the 95 % interval only where the look stops (its quantiles are about
+    a third of a fit): at ``max_pairs`` (default the last look) and at ``always`` for every
+    trial; ``always`` names a look at which every trial is fitted (the fixed design's length).
     """
     n = values.shape[0]
     shape = (len(looks), n)
     out = {k: np.full(shape, np.nan) for k in ("p", "mean", "low", "high")}
     alive = np.ones(n, dtype=bool)
+    last = max(looks) if max_pairs is None else max_pairs
     for i, pairs in enumerate(looks):
         todo = np.ones(n, dtype=bool) if pairs == always or running is None else alive
         idx = np.flatnonzero(todo)
         d = _days(run_in, period_length, pairs)
-        fit = fit_arrays(values[idx, :d], arm[idx, :d], options, warn=False)
+        look_options = options
+        if running is not None and pairs != always and pairs < last:
+            # Before the minimum no look stops (no interval); after it, where a threshold is met.
+            band = (-1.0, 2.0) if pairs < running[0] else (running[2], running[1])
+            look_options = replace(options, interval_outside=band)
+        fit = fit_arrays(values[idx, :d], arm[idx, :d], look_options, warn=False)
         out["p"][i, idx] = fit.p_mcid
         out["mean"][i, idx] = fit.effect_mean
         out["low"][i, idx] = fit.ci95_low
@@ -373,6 +382,7 @@ def operating_characteristics(
         options=FitOptions(mcid=mcid, trend=trend),
         running=(min_pairs, benefit_threshold, futility_threshold),
         always=fixed_pairs,
+        max_pairs=max_pairs,
     )
     outcome = apply_rule(
         fits,

@@ -120,6 +120,10 @@ class FitOptions:
     min_days_per_arm: int = 5
     chunk_size: int = 8192
     threads: int | None = None  # None: one per CPU core (at most 4)
+    # (low, high): compute the 95 % interval only for trials whose P(beta beyond the MCID) is
+    # <= low or >= high (NaN elsewhere). An adaptive look needs it only where it stops, and the
+    # interval's quantiles cost about a third of a fit (analysis/adaptive.py). None: for all.
+    interval_outside: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.mcid) and self.mcid >= 0):
@@ -307,8 +311,9 @@ def summarise(
     # trials are grouped by how many that is so that a few wide posteriors don't slow the rest.
     need = (w > 1e-12 / nodes.size).sum(axis=0)
     cdf = np.empty((3, n_trials))
-    ci = np.empty((2, n_trials))
+    ci = np.full((2, n_trials), np.nan)
     k_main = int(np.ceil(np.percentile(need, 99))) if n_trials else 1
+    groups = []
     for group in (need <= k_main, need > k_main):
         idx = np.flatnonzero(group)
         if idx.size == 0:
@@ -324,12 +329,27 @@ def summarise(
         tab = table_for(nu[idx])
         row = tab.index_of(nu[idx])
         cdf[:, idx] = mixture_cdf(thr_safe[:, idx], wg, bg, sg, nu[idx], row, tab)
-        ci[:, idx] = mixture_quantiles(
-            np.array([0.025, 0.975]), start[:, idx], wg, bg, sg, nu[idx], tab
-        )
+        groups.append((idx, wg, bg, sg, tab))
     # P(beta >= c) = 1 - P(beta < c) as the mixture is continuous.
     probs = 1.0 - cdf if options.higher_is_better else cdf
     probs = np.where(np.isfinite(thresholds), probs, np.nan)
+    wanted = interval_wanted(probs[1], options)
+    for idx, wg, bg, sg, tab in groups:
+        pick = wanted[idx]
+        if pick.all():
+            ci[:, idx] = mixture_quantiles(
+                np.array([0.025, 0.975]), start[:, idx], wg, bg, sg, nu[idx], tab
+            )
+        elif pick.any():
+            ci[:, idx[pick]] = mixture_quantiles(
+                np.array([0.025, 0.975]),
+                start[:, idx[pick]],
+                wg[:, pick],
+                bg[:, pick],
+                sg[:, pick],
+                nu[idx[pick]],
+                tab,
+            )
     return finalise(
         cond,
         b_hat[0],
@@ -346,6 +366,14 @@ def summarise(
         rho_sd=rho_sd,
         p_boundary=p_boundary,
     )
+
+
+def interval_wanted(p_mcid: FloatArray, options: FitOptions) -> npt.NDArray[np.bool_]:
+    """The trials whose 95 % interval is computed (``FitOptions.interval_outside``)."""
+    if options.interval_outside is None:
+        return np.ones(p_mcid.shape, dtype=bool)
+    low, high = options.interval_outside
+    return ~((p_mcid > low) & (p_mcid < high))
 
 
 def thresholds_for(base_mean: FloatArray, options: FitOptions) -> FloatArray:
@@ -405,6 +433,8 @@ def finalise(
         rho_mean = np.where(degen, np.nan, rho_mean)
 
     nan = np.full(n_trials, np.nan)
+    # Every backend leaves the same intervals out (the numpy one does not compute them).
+    ci = np.where(interval_wanted(probs[1], options)[None, :], ci, np.nan)
 
     def masked(a: FloatArray) -> FloatArray:
         return np.where(bad, nan, a)

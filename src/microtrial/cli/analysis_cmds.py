@@ -16,6 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from microtrial.cli.common import JsonOpt, check_output, console, err_console, fail, handle_errors
+from microtrial.domain.adaptive import PRESETS, SIMULATION
 from microtrial.errors import StatisticalWarning, ValidationError
 from microtrial.files import spreadsheet_safe_frame
 
@@ -256,17 +257,17 @@ def pool_cmd(
 
 def power_cmd(
     effect: Annotated[float, typer.Option(help="True effect (active minus placebo).")] = -1.0,
-    sd: Annotated[float, typer.Option(help="Residual sd.")] = 1.5,
-    rho: Annotated[float, typer.Option(help="AR(1) autocorrelation per day.")] = 0.3,
+    sd: Annotated[float, typer.Option(help="Residual sd.")] = SIMULATION.sd,
+    rho: Annotated[float, typer.Option(help="AR(1) autocorrelation per day.")] = SIMULATION.rho,
     run_in: Annotated[int, typer.Option(help="Baseline days.")] = 14,
     pairs: Annotated[int, typer.Option(help="Active/placebo period pairs.")] = 3,
     period_length: Annotated[int, typer.Option(help="Days per period.")] = 14,
     wash_in: Annotated[int, typer.Option(help="Excluded days at the start of a period.")] = 2,
-    missing: Annotated[float, typer.Option(help="Share of missing days.")] = 0.1,
+    missing: Annotated[float, typer.Option(help="Share of missing days.")] = SIMULATION.missing,
     threshold: Annotated[float, typer.Option(help="Decision threshold on P(benefit).")] = 0.95,
     n_sim: Annotated[
         int, typer.Option(help="Simulated trials (per effect with --adaptive).")
-    ] = 2000,
+    ] = SIMULATION.n_sim,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
     as_json: JsonOpt = False,
     adaptive: Annotated[
@@ -277,8 +278,13 @@ def power_cmd(
             "over --effects instead.",
         ),
     ] = False,
-    min_pairs: Annotated[int, typer.Option(help="Adaptive: pairs before the first look.")] = 2,
-    max_pairs: Annotated[int, typer.Option(help="Adaptive: most pairs.")] = 5,
+    preset: Annotated[
+        str, typer.Option(help=f"Adaptive: a named rule to start from ({', '.join(PRESETS)}).")
+    ] = "default",
+    min_pairs: Annotated[
+        int | None, typer.Option(help="Adaptive: pairs before the first look (preset's).")
+    ] = None,
+    max_pairs: Annotated[int | None, typer.Option(help="Adaptive: most pairs (preset's).")] = None,
     benefit_threshold: Annotated[
         float | None, typer.Option(help="Adaptive: stop for benefit at P(effect <= -1) >= this.")
     ] = None,
@@ -298,10 +304,13 @@ def power_cmd(
     if adaptive:
         _adaptive_power(
             effects,
-            min_pairs,
-            max_pairs,
-            benefit_threshold,
-            futility_threshold,
+            preset,
+            {
+                "min_pairs": min_pairs,
+                "max_pairs": max_pairs,
+                "benefit_threshold": benefit_threshold,
+                "futility_threshold": futility_threshold,
+            },
             {
                 "sd": sd,
                 "rho": rho,
@@ -338,19 +347,17 @@ def power_cmd(
 
 def _adaptive_power(
     effects: str,
-    min_pairs: int,
-    max_pairs: int,
-    benefit: float | None,
-    futility: float | None,
+    preset: str,
+    change: dict[str, Any],
     design: dict[str, Any],
     seed: int,
     as_json: bool,
 ) -> None:
-    """Print the rule's operating characteristics (the default thresholds unless given)."""
+    """Print the rule's operating characteristics (the preset's numbers unless given)."""
     import numpy as np
 
     from microtrial.analysis.adaptive import operating_characteristics
-    from microtrial.domain.adaptive import DEFAULT_BENEFIT, DEFAULT_FUTILITY, AdaptiveRule
+    from microtrial.domain import adaptive
     from microtrial.errors import ValidationError
 
     with handle_errors():
@@ -363,12 +370,7 @@ def _adaptive_power(
                 value=effects,
                 allowed="e.g. 0,-0.5,-1",
             ) from None
-        rule = AdaptiveRule(
-            min_pairs=min_pairs,
-            max_pairs=max_pairs,
-            benefit_threshold=DEFAULT_BENEFIT if benefit is None else benefit,
-            futility_threshold=DEFAULT_FUTILITY if futility is None else futility,
-        )
+        rule = adaptive.preset(preset, **{k: v for k, v in change.items() if v is not None})
         with _report_warnings():
             oc = operating_characteristics(
                 min_pairs=rule.min_pairs,

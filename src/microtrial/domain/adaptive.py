@@ -23,8 +23,13 @@ from microtrial.errors import ValidationError
 __all__ = [
     "ADAPTIVE_OUTCOMES",
     "DECISIONS",
+    "PRESETS",
+    "SIMULATION",
     "AdaptiveRule",
+    "SimulationAssumptions",
     "kits_needed_through",
+    "preset",
+    "stop_in_words",
 ]
 
 # The outcomes a look may read: the daily-diary scores the trial analysis fits
@@ -36,6 +41,24 @@ DECISIONS = ("continue", "stop-benefit", "stop-futility", "maximum-reached")
 # Chosen by bench/adaptive.py --grid (docs/PERFORMANCE.md): effect 0 declared benefit in <= 5 %.
 DEFAULT_BENEFIT = 0.6
 DEFAULT_FUTILITY = 0.2
+# The first look may come after the first pair: one pair is the least that compares the arms.
+MIN_PAIRS_LOW = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationAssumptions:
+    """What simulating a rule assumes beyond the trial's own design: residual sd (points on the
+    0-10 scale), day-to-day AR(1) autocorrelation, share of missing diary days, trials per
+    effect. The one home of these defaults: the plan form, the clinician report, ``microtrial
+    power`` and ``bench/adaptive.py`` read them here (docs/ANALYSIS.md "Design")."""
+
+    sd: float = 1.5
+    rho: float = 0.3
+    missing: float = 0.1
+    n_sim: int = 2000
+
+
+SIMULATION = SimulationAssumptions()
 
 
 def _share(name: str, value: object, allowed: str) -> float:
@@ -57,7 +80,7 @@ class AdaptiveRule:
     def __post_init__(self) -> None:
         low, high = PAIRS_RANGE
         _check_int("max_pairs", self.max_pairs, low, high)
-        _check_int("min_pairs", self.min_pairs, low, self.max_pairs)
+        _check_int("min_pairs", self.min_pairs, MIN_PAIRS_LOW, self.max_pairs)
         benefit = _share("benefit_threshold", self.benefit_threshold, "0.5-0.99")
         if not 0.5 <= benefit <= 0.99:
             raise ValidationError(
@@ -114,6 +137,27 @@ class AdaptiveRule:
         )
 
 
+# Named rules a clinician may start from (docs/PERFORMANCE.md "Adaptive trials" for their
+# simulated operating characteristics). "default" keeps real responders going; "short" is the
+# rule with a first look after one pair that meets the issue's three goals as scored there
+# (no-effect trials declared a benefit in <= 5 %, at the MCID a benefit at least as often as
+# the fixed 3-pair design judged at the same threshold, >= 30 % shorter over the realistic
+# spread) - at the price of stopping about two thirds of true-MCID responders for futility.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "short": {"min_pairs": 1, "benefit_threshold": 0.9, "futility_threshold": 0.4},
+}
+
+
+def preset(name: str, **change: Any) -> AdaptiveRule:
+    """The named rule (``PRESETS``), with any field changed (ValidationError for a bad name)."""
+    if name not in PRESETS:
+        raise ValidationError(
+            "preset", f"unknown preset {name!r}", value=name, allowed=list(PRESETS)
+        )
+    return AdaptiveRule(**{**PRESETS[name], **change})
+
+
 def kits_needed_through(rule: AdaptiveRule, last_look: int, stopped_after: int | None) -> int:
     """The last pair whose kits the pharmacy must have ready now.
 
@@ -124,3 +168,30 @@ def kits_needed_through(rule: AdaptiveRule, last_look: int, stopped_after: int |
     if stopped_after is not None:
         return stopped_after
     return min(rule.max_pairs, max(rule.min_pairs + 1, last_look + 2))
+
+
+def stop_in_words(decision: str, pairs_run: int, max_pairs: int) -> str | None:
+    """How an adaptive trial ended, in plain words for the patient (after unblinding only).
+
+    No estimate: the decision, the pairs run and the reason the rule gives. None for a look
+    that decided nothing (the trial ended without a decision).
+    """
+    rule = "as the rule set before your trial began"
+    if decision == "stop-benefit":
+        return (
+            f"Your trial stopped early, after {pairs_run} of up to {max_pairs} pairs of "
+            "periods: the check made after each pair found enough sign that the microdose "
+            f"helped to stop there, {rule}."
+        )
+    if decision == "stop-futility":
+        return (
+            f"Your trial stopped early, after {pairs_run} of up to {max_pairs} pairs of "
+            "periods: the check made after each pair found a worthwhile benefit from the "
+            f"microdose unlikely, so more periods were not expected to change the answer, {rule}."
+        )
+    if decision == "maximum-reached":
+        return (
+            f"Your trial ran all {max_pairs} pairs of periods: the checks made after each pair "
+            "did not reach a clear answer earlier, so it ran to its planned maximum."
+        )
+    return None

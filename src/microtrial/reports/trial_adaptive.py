@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from microtrial.domain.adaptive import AdaptiveRule
-from microtrial.services.adaptive import PLAN_MISSING, PLAN_RHO, PLAN_SD, LookRead, simulate_rule
+from microtrial.domain.adaptive import SIMULATION, AdaptiveRule, stop_in_words
+from microtrial.services.adaptive import LookRead, simulate_rule
 from microtrial.services.trial_views import TrialRead
 
 # Per effect; a fixed seed: the same report every time (noise as the plan form assumes it).
@@ -28,15 +28,34 @@ def _num(value: float | None, digits: int = 2) -> str:
 ADAPTIVE_SECTION = ("adaptive", "Adaptive design: looks and operating characteristics")
 
 
+def stop_sentence(trial: TrialRead, looks: Sequence[LookRead]) -> str | None:
+    """How the trial ended by its rule, in plain words (None: fixed design, no decision, or an
+    early unblinding, which the report's own banner explains). ``looks`` are read only once
+    the trial is unblinded (``services.adaptive.looks_for_report``)."""
+    rule = trial.adaptive
+    if rule is None or trial.unblinded_early:
+        return None
+    decided = [look for look in looks if look.decision != "continue"]
+    if not decided:
+        return None
+    return stop_in_words(decided[0].decision, decided[0].pair, rule.max_pairs)
+
+
 def adaptive_for(
     trial: TrialRead, looks: Sequence[LookRead], audience: str
 ) -> dict[str, Any] | None:
-    """The adaptive section of the clinician's report (None: a fixed design or the patient's)."""
-    return adaptive_context(trial, looks) if audience == "clinician" else None
+    """The adaptive section of the clinician's report, or for the patient only how the trial
+    ended (None: a fixed design, or nothing to say)."""
+    if audience == "clinician":
+        return adaptive_context(trial, looks)
+    stop = stop_sentence(trial, looks)
+    return None if stop is None else {"stop": stop}
 
 
 def with_adaptive(context: dict[str, Any], adaptive: dict[str, Any] | None) -> None:
-    """Add the adaptive section to a clinician report's context, after the posterior."""
+    """Add the adaptive section to a clinician report's context, after the posterior; for
+    either audience, the sentence saying how the trial ended (``adaptive_stop``)."""
+    context["adaptive_stop"] = adaptive.get("stop") if adaptive else None
     context["adaptive"] = adaptive if context["audience"] == "clinician" else None
     if context["adaptive"] is None:
         return
@@ -65,6 +84,7 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
         seed=OC_SEED,
     )
     return {
+        "stop": stop_sentence(trial, looks),
         "rule": rule.rule,
         "pairs_run": rule.pairs_run,
         "max_pairs": rule.max_pairs,
@@ -96,9 +116,9 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
         "oc_note": (
             f"{OC_TRIALS:,} simulated trials per true effect with this trial's design "
             f"({trial.run_in_days}-day run-in, {trial.period_days}-day periods, "
-            f"{trial.wash_in_days} wash-in days), residual sd {PLAN_SD}, day-to-day "
-            f"autocorrelation {PLAN_RHO}, {PLAN_MISSING:.0%} missing days; the fixed design is 3 "
-            "pairs judged with the same benefit threshold. An estimate from a trial stopped "
-            "for benefit tends to overstate the effect (the mean error column)."
+            f"{trial.wash_in_days} wash-in days), residual sd {SIMULATION.sd}, day-to-day "
+            f"autocorrelation {SIMULATION.rho}, {SIMULATION.missing:.0%} missing days; the "
+            "fixed design is 3 pairs judged with the same benefit threshold. An estimate from a "
+            "trial stopped for benefit tends to overstate the effect (the mean error column)."
         ),
     }

@@ -23,7 +23,7 @@ from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.adaptive import AdaptiveRule
 from microtrial.domain.design import DesignSpec
 from microtrial.services import (
-    adaptive,
+    adaptive_looks,
     admin,
     dosing,
     patients,
@@ -450,7 +450,7 @@ def _simulate_trial(
         out.adverse_events += 1
     if true_effect is not None:  # completed and unblinded the day after the decision
         sim.now += dt.timedelta(days=1)
-        adaptive.looks_after_diary(db, pid, sim.now)  # a pair whose last diary day was missed
+        adaptive_looks.looks_after_diary(db, pid, sim.now)  # a pair whose last diary day was missed
         out.adaptive = _decided(db, trial_id)
     if out.stage == "completed":
         sim.now = sim.now if true_effect is not None else now

@@ -21,7 +21,8 @@ from concurrent.futures import Future
 from sqlalchemy.exc import DBAPIError
 
 from microtrial.domain.actors import Actor
-from microtrial.services.adaptive import DAILY_DIARY, safe_looks_after_diary
+from microtrial.services.adaptive import DAILY_DIARY
+from microtrial.services.adaptive_looks import safe_looks_after_diary
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.records import (
     DiaryEntryRead,

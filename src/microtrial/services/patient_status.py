@@ -1,4 +1,5 @@
-"""What a patient is told about their own trial now: holds, crisis lines, an early end."""
+"""What a patient is told about their own trial now: holds, crisis lines, an early end, and
+how an unblinded adaptive trial ended."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain import lifecycle
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import crisis_codes, default_crisis_contacts, patient_notice, tel_uri
+from microtrial.services.adaptive import stop_for_patient
 from microtrial.services.alerts import DOSE_BLOCKING, open_alerts
 from microtrial.services.common import (
     Clock,
@@ -54,6 +56,8 @@ class PatientStatus(ReadModel):
     crisis: bool
     crisis_lines: list[CrisisLine]
     ended_early: str | None
+    # An unblinded adaptive trial: how it ended (pairs run and why), never before unblinding.
+    adaptive_stop: str | None = None
 
 
 def patient_status(db: Database, actor: Actor, *, clock: Clock = system_clock) -> PatientStatus:
@@ -94,6 +98,7 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
         crisis=crisis,
         crisis_lines=crisis_lines(session, patient.site_id),
         ended_early=_ended_early(trial),
+        adaptive_stop=stop_for_patient(session, trial) if trial is not None else None,
     )
 
 

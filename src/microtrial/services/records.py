@@ -20,7 +20,8 @@ from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, ValidationError
 from microtrial.interop.questionnaire_export import check_typed_answers
-from microtrial.services.adaptive import DAILY_DIARY, safe_looks_after_diary
+from microtrial.services.adaptive import DAILY_DIARY
+from microtrial.services.adaptive_looks import safe_looks_after_diary
 from microtrial.services.adverse_events import AdverseEventRead, record_checklist_events
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (

@@ -24,7 +24,7 @@ from microtrial.domain.alerts import check_missed_diary_days
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.trend_rules import Cause
 from microtrial.errors import NotFound
-from microtrial.services.adaptive import run_due_looks
+from microtrial.services.adaptive_looks import looks_for_site
 from microtrial.services.alerts import AlertRead, overdue_query
 from microtrial.services.common import Clock, audit_patient, patient_today, system_clock
 from microtrial.services.diary_rules import ongoing_grade2_causes, raise_new
@@ -77,6 +77,8 @@ def sweep_alerts(
         with db.transaction() as session:
             site = session.get_one(SiteRow, site_id)
             results.append(sweep_site(session, actor, site, now))
+        # Adaptive trials: look at every pair that has ended (each fitted outside a transaction).
+        results[-1].looks += looks_for_site(db, actor, site_id, now)
     return results
 
 
@@ -112,6 +114,9 @@ def run_daily_sweeps(db: Database, *, clock: Clock = system_clock) -> list[SiteS
                 results.append(result)
         except IntegrityError:  # another worker claimed it between our read and insert
             results.append(SiteSweep(str(site_id), day, ran=False))
+            continue
+        if results[-1].ran:  # adaptive looks, each fitted outside a transaction
+            results[-1].looks += looks_for_site(db, actor, site_id, now)
     return results
 
 
@@ -133,8 +138,6 @@ def sweep_site(session: Session, actor: Actor, site: SiteRow, now: dt.datetime) 
         )
         result.raised += [AlertRead.model_validate(r) for r in rows]
     result.escalated, result.recipients = escalate_site(session, actor, site, now)
-    for trial, patient in running:  # adaptive trials: look at every pair that has ended
-        result.looks += len(run_due_looks(session, actor, trial, patient, now))
     return result
 
 

@@ -5,18 +5,29 @@ blinded; unused kits returned; the looks with their estimates only after unblind
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import re
 
 import httpx
 import numpy as np
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from helpers import Clinic, FixedClock
 from integration.api.live import LiveServer, Login
 from integration.api.test_holds_http import _web
 from integration.test_safety_services import clear_history
-from microtrial.services import pharmacy, screening, sweeps
-from microtrial.store.models import AllocationRow, AuditEventRow, InterimLookRow, KitRow
+from microtrial.domain.actors import system_actor
+from microtrial.services import adaptive_looks, patients, pharmacy, screening, sweeps
+from microtrial.store.models import (
+    AllocationRow,
+    AuditEventRow,
+    InterimLookRow,
+    KitRow,
+    PatientRow,
+    TrialRow,
+)
 
 DESIGN = {"run_in_days": 0, "period_days": 7, "wash_in_days": 1}
 PAIR_DAYS = 14
@@ -151,6 +162,12 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
         today = web.get("/today").text
     assert "A decision has been reached" in today
     _blinded(today, clinic)
+    # Before unblinding nobody is told how or why it stopped (that is the decision itself).
+    patient = login("p_A-001")
+    for text in (today, api.get("/me/status", headers=patient).text):
+        assert "adaptive-stop" not in text
+        assert "stopped early" not in text
+        assert "sign that the microdose helped" not in text
     # The audit log holds the decision with its inputs; the pair-3 kits are returned unused.
     with clinic.db.transaction() as session:
         audited = [
@@ -185,6 +202,27 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
     report = api.get(f"/trials/{trial_id}/report", params={"format": "html"}, headers=doc).text
     assert "Adaptive design: looks and operating characteristics" in report
     assert "stop for benefit" in report
+    # After unblinding the patient is told, in words and without an interim estimate, that the
+    # trial stopped early after 2 pairs and why: on Today and in the report (HTML and PDF).
+    said = "Your trial stopped early, after 2 of up to 3 pairs of periods"
+    why = "found enough sign that the microdose helped to stop there"
+    with _web(server, "p_A-001") as web:
+        today = web.get("/today").text
+    assert 'id="adaptive-stop"' in today
+    assert said in today
+    assert why in today
+    own = api.get(f"/trials/{trial_id}/report", params={"format": "html"}, headers=patient)
+    assert own.status_code == 200, own.text
+    assert "Your trial result" in own.text  # the patient's version
+    assert said in own.text
+    assert why in own.text
+    assert f"{look['p_mcid']:.3f}" not in own.text  # the look's own number is not shown
+    pdf = api.get(f"/trials/{trial_id}/report", params={"format": "pdf"}, headers=patient)
+    assert pdf.status_code == 200
+    text = re.sub(
+        r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    )
+    assert said in text
 
 
 def test_no_effect_stops_for_futility_at_the_servers_sweep_and_the_pharmacy_is_told(
@@ -253,3 +291,31 @@ def test_a_bad_rule_is_refused_naming_the_field(
     assert refused.status_code == 422
     assert "pairs" in refused.text
     assert api.get(f"/patients/{pid}/trials", headers=doc).json()["items"] == []
+
+
+def test_a_look_fitted_while_the_trial_changed_is_not_stored_and_is_made_again(
+    api: httpx.Client, login: Login, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial_id = _plan(api, login, clinic, clock)
+    _diaries(api, login, clinic, clock, trial_id, range(2 * PAIR_DAYS - 1), effect=0)
+    clock.advance(days=2)  # pair 2 has ended without its last diary: a look is due
+    actor = system_actor("interim-look")
+    with clinic.db.transaction() as session:
+        trial = session.get_one(TrialRow, trial_id)
+        due = adaptive_looks.read_due(
+            session, trial, session.get_one(PatientRow, trial.patient_id), clock()
+        )
+    assert due is not None
+    assert [pair for pair, _ in due.pairs] == [2]
+    fitted = adaptive_looks.fit_due(due)  # no transaction open
+    # Meanwhile the clinician adds a diagnosis: the trial's data version is no longer the one read.
+    patients.add_condition(
+        clinic.db, clinic.actors["clinician_sitea"], clinic.patients["A-001"].id, "G43.909"
+    )
+    with clinic.db.transaction() as session:
+        assert adaptive_looks.write_looks(session, actor, due, fitted, clock()) == []
+    assert _looks(clinic, trial_id) == []  # nothing stored from the stale read
+    # The next look reads again and stores it.
+    assert adaptive_looks.run_looks(clinic.db, actor, trial_id, clock()) == 1
+    assert _looks(clinic, trial_id) == [(2, "stop-futility")]
+    assert adaptive_looks.run_looks(clinic.db, actor, trial_id, clock()) == 0
