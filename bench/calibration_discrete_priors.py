@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--priors", default="1,1;0.5,1;spike0.35")
+    parser.add_argument("--only", default="", help="fit only rows whose label contains this")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     n, specs = args.trials, args.priors.split(";")
@@ -103,6 +104,8 @@ def main() -> None:
             beta = np.zeros(n) if effect == "none" else rng.uniform(-1.5, 0.0, n)
             y, truth = make(arm, beta, rng)
             y[rng.random(y.shape) < MISSING] = np.nan
+            if args.only not in f"{label} {effect}":
+                continue  # drawn all the same, so later rows keep their trials
             parts = [
                 node_posteriors(kind, y[a : a + 100], arm[a : a + 100]) for a in range(0, n, 100)
             ]
