@@ -11,8 +11,8 @@ separation:
   arm, ended by an arm change, a wash-in or a baseline day): beta-binomial totals of headache days
   and negative-binomial totals of attacks.  Their extra variation between periods is one
   parameter, the share ``c`` of a typical period's variance beyond binomial / Poisson
-  (``c / c_max ~ Uniform(0, 1)`` for headache days, ``c ~ Beta(0.5, 1)`` for attacks, integrated on
-  ``N_DISPERSION`` Gauss-Legendre nodes), so day-to-day
+  (``c / c_max ~ Uniform(0, 1)`` for headache days, ``c ~ Uniform(0, 1)`` for attacks, integrated
+  on ``N_DISPERSION`` Gauss-Legendre nodes), so day-to-day
   dependence and overdispersion widen the interval instead of faking precision.  The nodes are
   weighted by the likelihood of the period totals and by that of the days inside the periods
   (``discrete_within``: short-memory dependence and day-level overdispersion).  ``beta`` is the
@@ -90,15 +90,14 @@ _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(20)
 _GH_W = _GH_W / _GH_W.sum()
 _C_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(N_DISPERSION)
 _C_NODES = 0.5 * (_C_NODES + 1.0)  # on (0, 1): c / c_max for headache days, c for attacks
-# Prior of c (on its node scale): Beta(a, b) per outcome kind.  Headache days keep the uniform
-# prior: six period totals and the days inside them barely tell independent from clustered days
-# apart, and every lean to small c tried (Beta(1, 3), Beta(1, 2), Beta(0.5, 1), mass 0.2-0.35 at
-# c = 0) let latent rho 0.85 report false benefit in 6.3-7.3 % of null trials.  Attack counts
-# carry more information on c (day-level overdispersion shows within periods), and Beta(0.5, 1)
-# (density proportional to c^-1/2: more mass near no extra variation) brings Poisson counts
-# from 0.98 to 0.97 while the AR(1) frailty keeps its false benefit under 6 %
+# Prior of c (on its node scale): Beta(a, b) per outcome kind, uniform for both.  Six period
+# totals and about 70 within-period days say little about c, so with the uniform prior independent
+# days get intervals a little too wide (coverage about 0.98).  Leaning to small c narrows them,
+# but it narrows the clustered settings as much: Beta(1, 2), Beta(1, 3), Beta(0.5, 1) or mass at
+# c ~ 0 gave false benefit over 6 % at latent rho 0.85 (headache days) or for the AR(1) frailty
+# (attacks; Beta(0.5, 1): 7.0 % over 2,000 null trials) and still left Poisson counts at 0.977
 # (docs/PERFORMANCE.md, "Prior of the extra variation").
-C_PRIOR = {"binary": (1.0, 1.0), "count": (0.5, 1.0)}
+C_PRIOR = {"binary": (1.0, 1.0), "count": (1.0, 1.0)}
 
 
 def c_weights(kind: str) -> FloatArray:
