@@ -11,7 +11,8 @@ separation:
   arm, ended by an arm change, a wash-in or a baseline day): beta-binomial totals of headache days
   and negative-binomial totals of attacks.  Their extra variation between periods is one
   parameter, the share ``c`` of a typical period's variance beyond binomial / Poisson
-  (``c ~ Uniform(0, 1)``, integrated on ``N_DISPERSION`` Gauss-Legendre nodes), so day-to-day
+  (``c / c_max ~ Uniform(0, 1)`` for headache days, ``c ~ Uniform(0, 1)`` for attacks, integrated
+  on ``N_DISPERSION`` Gauss-Legendre nodes), so day-to-day
   dependence and overdispersion widen the interval instead of faking precision.  The nodes are
   weighted by the likelihood of the period totals and by that of the days inside the periods
   (``discrete_within``: short-memory dependence and day-level overdispersion).  ``beta`` is the
@@ -87,12 +88,27 @@ MIN_PERIODS_PER_ARM = 2
 CHUNK_CELLS = 20_000_000
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(20)
 _GH_W = _GH_W / _GH_W.sum()
-_C_NODES, _C_WEIGHTS = np.polynomial.legendre.leggauss(N_DISPERSION)
-_C_NODES = 0.5 * (_C_NODES + 1.0)  # on (0, 1)
-# Prior c ~ Beta(1, C_PRIOR_B); 1 = uniform.  Beta(1, 3) (less mass on strong clustering)
-# under-covered clustered headache days (0.91 at latent rho 0.85) in bench/calibration_discrete.py.
-C_PRIOR_B = 1.0
-_C_WEIGHTS = 0.5 * _C_WEIGHTS * C_PRIOR_B * (1.0 - _C_NODES) ** (C_PRIOR_B - 1.0)
+_C_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(N_DISPERSION)
+_C_NODES = 0.5 * (_C_NODES + 1.0)  # on (0, 1): c / c_max for headache days, c for attacks
+# Prior of c (on its node scale): Beta(a, b) per outcome kind, uniform for both.  Six period
+# totals and about 70 within-period days say little about c, so with the uniform prior independent
+# days get intervals a little too wide (coverage about 0.98).  Leaning to small c narrows them,
+# but it narrows the clustered settings as much: Beta(1, 2), Beta(1, 3), Beta(0.5, 1) or mass at
+# c ~ 0 gave false benefit over 6 % at latent rho 0.85 (headache days) or for the AR(1) frailty
+# (attacks; Beta(0.5, 1): 7.0 % over 2,000 null trials) and still left Poisson counts at 0.977
+# (docs/PERFORMANCE.md, "Prior of the extra variation").
+C_PRIOR = {"binary": (1.0, 1.0), "count": (1.0, 1.0)}
+
+
+def c_weights(kind: str) -> FloatArray:
+    """Prior weight of each node of ``c``: Gauss-Legendre weight times the Beta prior density.
+
+    Normalised to sum to 1 (the nodes are the prior's support; with ``a < 1`` the quadrature of
+    the density alone would sum to a little less).
+    """
+    a, b = C_PRIOR[kind]
+    w = _GL_WEIGHTS * _C_NODES ** (a - 1.0) * (1.0 - _C_NODES) ** (b - 1.0)
+    return np.asarray(w / w.sum(), np.float64)
 
 
 @dataclass(frozen=True)
@@ -363,7 +379,7 @@ def _fit_chunk(
         lik = PeriodLikelihood(kind, np.repeat(days, k, axis=0), disp)
         in_model = ((arms == ACTIVE) | (arms == PLACEBO)) & obs
         y_days, m_days = period_days(np.where(in_model, vals, 0.0), in_model, ids)
-        log_prior = np.log(_C_WEIGHTS)[None, :] + within_log_likelihood(
+        log_prior = np.log(c_weights(kind))[None, :] + within_log_likelihood(
             kind, y_days, m_days, c_nodes, typical
         )
     post = _posterior(lik, design)

@@ -238,7 +238,7 @@ def test_period_model_matches_brute_force(kind: str, seed: int) -> None:
     else:
         disp = c / ((1 - c) * max(k.mean(), 0.5))
     log_within = _dense_within(kind, within, c, typical, discrete_within)
-    weights = discrete._C_WEIGHTS * np.exp(log_within - log_within.max())
+    weights = discrete.c_weights(kind) * np.exp(log_within - log_within.max())
     mu = np.linspace(-8.0, 6.0, 701)
     beta = np.linspace(-7.0, 7.0, 701)
     mm, bb = np.meshgrid(mu, beta, indexing="ij")
