@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis.adaptive import OperatingCharacteristics, operating_characteristics
-from microtrial.domain.access import Action, authorize
+from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.adaptive import (
     SIMULATION,
@@ -29,6 +29,7 @@ from microtrial.errors import ConflictError
 from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import load_trial
+from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import InterimLookRow, TrialRow
 
@@ -140,15 +141,14 @@ def interim_looks(
     db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
 ) -> list[LookRead]:
     """An unblinded trial's interim looks with their estimates (ConflictError while blinded)."""
-    authorize(actor, Action.ANALYSE_TRIAL)
-    with db.transaction() as session:
+    with UnitOfWork(db, actor, Action.ANALYSE_TRIAL, clock=clock) as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         if trial.status != TrialStatus.UNBLINDED:
             raise ConflictError(
                 f"status: trial {trial_id} is still blinded ({trial.status}); "
                 "interim looks are shown after unblinding"
             )
-        audit_patient(session, actor, "read", "interim-looks", trial.id, patient, at=clock())
+        audit_patient(session, actor, "read", "interim-looks", trial.id, patient, at=now)
         return looks_for_report(session, trial)
 
 
