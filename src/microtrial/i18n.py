@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from importlib.resources import files
@@ -173,3 +175,30 @@ def month_names(language: str | None = None, width: str = "abbreviated") -> list
 def N_(message: str) -> str:
     """Mark ``message`` for the catalog without translating it here (it is translated on use)."""
     return message
+
+
+def extract_catalog_yaml(
+    fileobj: object, keywords: object, comment_tags: object, options: object
+) -> list[tuple[int, str | None, str, list[str]]]:
+    """A pybabel extractor (babel.cfg) for the patient's words in catalog YAML files: alert
+    ``patient_message`` texts and crisis-line ``label`` texts."""
+    del keywords, comment_tags, options
+    found = []
+    text = fileobj.read().decode("utf-8")  # type: ignore[attr-defined]
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = re.search(r"\bpatient_message: (.+)$", line) or re.search(
+            r"\{label: \"([^\"]+)\"", line
+        )
+        if match:
+            found.append((number, None, match.group(1).strip().strip("\"'"), []))
+    return found
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Within the block, gettext and dates speak ``language`` (reports built outside a page)."""
+    token = _current.set(language if language in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -51,6 +51,8 @@ def attack_form(instrument_id: str) -> dict[str, Any]:
             (v, f"{v} – {labels[v]}" if v in labels else str(v)) for v in range(low, high + 1)
         ],
         "scale": not labels,
+        "severity_item": items.severity_item,
+        "labels": labels,
         "medications": [(i, inst.item(i).text) for i in items.medication_items],
     }
 

@@ -23,6 +23,7 @@ from microtrial.i18n import N_
 from microtrial.services.alerts import overdue_alerts
 from microtrial.services.languages import user_language
 from microtrial.services.report_data import is_demo_database
+from microtrial.web import item_language
 from microtrial.web.forms import FormState, plain_message
 from microtrial.web.session import read_session
 
@@ -64,6 +65,7 @@ def landing_page(actor: Actor) -> str | None:
     return next((link.path for link in LANDING if user_may(actor, link.action)), None)
 
 
+SOMETHING_WRONG = N_("Something went wrong")
 HEADINGS = {  # translated when shown
     401: N_("Please sign in"),
     403: N_("Not allowed"),
@@ -96,6 +98,13 @@ def templates() -> Jinja2Templates:
     )
     env.globals["form_for"] = form_for
     env.globals["month_names"] = i18n.month_names
+    env.globals["item_label"] = item_language.item_label
+    env.globals["option_text"] = item_language.option_text
+    env.globals["named_text"] = item_language.named_text
+    env.globals["label_text"] = item_language.label_text
+    env.globals["speaks"] = item_language.speaks
+    env.globals["hold_text"] = item_language.hold_text
+    env.filters["item_text"] = item_language.item_text
     env.filters["headline"] = headline
     env.filters["tr"] = lambda text: i18n.gettext(str(text)) if text else text
     env.filters["ldate"] = lambda when, pattern: i18n.format_when(when, pattern)
@@ -256,7 +265,7 @@ def render_form(
 
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
     """An error page for a status (internal field names replaced by their labels)."""
-    heading = tr(request, HEADINGS.get(status, N_("Something went wrong")))
+    heading = tr(request, HEADINGS.get(status, SOMETHING_WRONG))
     return render(
         request,
         "error.html",
