@@ -16,7 +16,7 @@ import yaml
 from microtrial import i18n
 from microtrial.domain.catalog import load_catalog
 from microtrial.i18n import N_
-from microtrial.web.forms import FormItem
+from microtrial.web.forms import FormItem, form_items
 
 
 @cache
@@ -110,3 +110,38 @@ def hold_text(hold: Any) -> str:
         None,
     )
     return i18n.gettext(message or REVIEW, language).format(date=when)
+
+
+def question_text(instrument_id: str, english: str) -> str:
+    """A saved answer's question (its English words) in the language being rendered."""
+    entry = _entry(instrument_id, i18n.current())
+    if entry is None:
+        return english
+    for item in form_items(instrument_id):
+        if english in (item.text, item.text.split(" — ")[0]):
+            return item_text(item)
+    return english
+
+
+def title_text(english: str) -> str:
+    """An instrument's title (its catalog title in English) in the language being rendered."""
+    language = i18n.current()
+    if language == i18n.DEFAULT:
+        return english
+    for instrument_id, entry in instrument_translations().items():
+        if language in (entry.get("title") or {}) and _title(instrument_id) == english:
+            return str(entry["title"][language])
+    return english
+
+
+@cache
+def _title(instrument_id: str) -> str:
+    return load_catalog().instrument(instrument_id).title
+
+
+def words(text: object) -> object:
+    """``|tr`` in templates: a catalog message, else an instrument title, translated."""
+    if not text:
+        return text
+    translated = i18n.gettext(str(text))
+    return translated if translated != text else title_text(str(text))

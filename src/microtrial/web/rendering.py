@@ -104,9 +104,10 @@ def templates() -> Jinja2Templates:
     env.globals["label_text"] = item_language.label_text
     env.globals["speaks"] = item_language.speaks
     env.globals["hold_text"] = item_language.hold_text
+    env.globals["question_text"] = item_language.question_text
     env.filters["item_text"] = item_language.item_text
     env.filters["headline"] = headline
-    env.filters["tr"] = lambda text: i18n.gettext(str(text)) if text else text
+    env.filters["tr"] = item_language.words
     env.filters["ldate"] = lambda when, pattern: i18n.format_when(when, pattern)
     env.filters["lnum"] = lambda value, digits=1: i18n.format_number(value, digits=digits)
     return Jinja2Templates(env=env)
