@@ -131,7 +131,8 @@ def test_every_patient_page_is_translated(
     left: dict[str, list[str]] = {}
     seen = 0
     for username in DEMO_PATIENTS:
-        with sign_in(demo_server.url, username, DEMO_PASSWORD, language) as client:
+        client = sign_in(demo_server.url, username, DEMO_PASSWORD, language)
+        try:
             for path in patient_pages(demo_clinic, username, client):
                 page = client.get(path)
                 assert page.status_code == 200, (path, page.text[:300])
@@ -142,6 +143,8 @@ def test_every_patient_page_is_translated(
             token = CSRF.search(client.get("/account").text)
             assert token
             client.post("/account", data={"language": "en", "csrf_token": token.group(1)})
+        finally:
+            client.close()
     assert seen >= 30
     assert not left, left
 
@@ -220,7 +223,9 @@ def test_the_api_reads_and_sets_the_language(server: LiveServer, clinic: Clinic)
         assert api.get("/me", headers=headers).json()["language"] is None
         refused = api.patch("/me", json={"language": "klingon"}, headers=headers)
         assert refused.status_code == 422
-        assert "language" in refused.text and "'pt'" in refused.text.replace('"', "'")
+        detail = refused.json()["detail"][0]
+        assert detail["field"] == "language"
+        assert detail["allowed"] == "en, es, de, nl, pt"
         changed = api.patch("/me", json={"language": "pt"}, headers=headers)
         assert changed.status_code == 200, changed.text
         assert changed.json()["language"] == "pt"
