@@ -183,7 +183,7 @@ def extract_catalog_yaml(
     """A pybabel extractor (babel.cfg) for the patient's words in catalog YAML files: alert
     ``patient_message`` texts and crisis-line ``label`` texts."""
     del keywords, comment_tags, options
-    found = []
+    found: list[tuple[int, str | None, str, list[str]]] = []
     text = fileobj.read().decode("utf-8")  # type: ignore[attr-defined]
     for number, line in enumerate(text.splitlines(), start=1):
         match = re.search(r"\bpatient_message: (.+)$", line) or re.search(

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from microtrial import i18n
+from microtrial.domain import lifecycle
 from microtrial.domain.catalog import load_catalog
 from microtrial.i18n import N_
 from microtrial.web.forms import FormItem, form_items
@@ -145,3 +146,22 @@ def words(text: object) -> object:
         return text
     translated = i18n.gettext(str(text))
     return translated if translated != text else title_text(str(text))
+
+
+WITHDRAWN = N_(
+    "Your clinic stopped your trial early. Do not take any more trial capsules. "
+    "The reason they gave: %(reason)s."
+)
+UNBLINDED_EARLY = N_(
+    "Your trial was ended early, and your clinic looked at which capsules you had, to keep you "
+    "safe. Do not take any more trial capsules. The reason they gave: %(reason)s."
+)
+NOT_RECORDED = N_("not recorded")
+
+
+def ended_early_text(status: Any) -> str:
+    """Why a patient's trial ended early (services.patient_status), in the current language."""
+    language = i18n.current()
+    reason = status.ended_early_reason or i18n.gettext(NOT_RECORDED, language)
+    withdrawn = status.trial_status == lifecycle.TrialStatus.WITHDRAWN
+    return i18n.gettext(WITHDRAWN if withdrawn else UNBLINDED_EARLY, language) % {"reason": reason}
