@@ -250,3 +250,31 @@ def test_system_actor_has_no_language(db: Database) -> None:
     from microtrial.services.languages import user_language
 
     assert user_language(db, system_actor()) is None
+
+
+def test_e_mails_speak_the_patients_language() -> None:
+    from microtrial.http.reminders import reminder_message
+    from microtrial.services.passwords import ResetLink
+    from microtrial.services.reminders import Reminder
+    from microtrial.web.account_pages import reset_message
+
+    settings = ServerSettings(
+        database_url="sqlite://", secret_key="k" * 40, public_url="https://trial.example.org"
+    )
+    day = dt.date(2026, 3, 2)
+    german = reminder_message(
+        settings,
+        Reminder(patient_id=1, email="a@example.org", kind="dose", local_date=day, language="de"),
+    )
+    assert german["Subject"] == "MicroTrial: heutige Kapsel bestätigen"
+    assert "ersetzt nicht Ihre Ärztin" in str(german.get_content())
+    english = reminder_message(
+        settings, Reminder(patient_id=1, email="a@example.org", kind="diary", local_date=day)
+    )
+    assert english["Subject"] == "MicroTrial: today's diary"
+    link = ResetLink("a@example.org", "p_A-001", "tok", "nl")
+    dutch = reset_message(settings, link, "http://127.0.0.1/")
+    assert dutch["Subject"] == "MicroTrial: een nieuw wachtwoord instellen"
+    body = str(dutch.get_content())
+    assert "p_A-001" in body
+    assert "https://trial.example.org/password/reset?token=tok" in body
