@@ -251,3 +251,15 @@ def test_0016_adaptive_looks_both_ways(database_url: str) -> None:
     assert "kits_through_pair" in {c["name"] for c in names.get_columns("trials")}
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0017_user_language_both_ways(database_url: str) -> None:
+    """Revision 0017 (users.language, nullable) both ways; existing users keep no choice."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0016")
+    assert "language" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    migrate.upgrade(engine)
+    columns = {c["name"]: c for c in inspect(engine).get_columns("users")}
+    assert columns["language"]["nullable"]
+    migrate.check(engine)
+    engine.dispose()
