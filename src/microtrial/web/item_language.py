@@ -7,6 +7,7 @@ questionnaire page says so); the English texts stay those of ``instruments.yaml`
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -165,3 +166,28 @@ def ended_early_text(status: Any) -> str:
     reason = status.ended_early_reason or i18n.gettext(NOT_RECORDED, language)
     withdrawn = status.trial_status == lifecycle.TrialStatus.WITHDRAWN
     return i18n.gettext(WITHDRAWN if withdrawn else UNBLINDED_EARLY, language) % {"reason": reason}
+
+
+YES_NO = (N_("Yes"), N_("No"))
+
+
+def answer_text(instrument_id: str, question: str, answer: str) -> str:
+    """A saved answer's words (web.diary_pages.shown_value, in English) in the current language."""
+    if i18n.current() == i18n.DEFAULT:
+        return answer
+    if answer in YES_NO:
+        return i18n.gettext(answer)
+    item = next(
+        (i for i in form_items(instrument_id) if question in (i.text, i.text.split(" — ")[0])),
+        None,
+    )
+    if item is None:
+        return answer
+    scaled = re.fullmatch(r"(\d+) – (.+)", answer)
+    if scaled and item.labels:
+        value = int(scaled.group(1))
+        return f"{value} – {item_label(item, value, scaled.group(2))}"
+    for option in item.options:
+        if answer == option.replace("-", " ").capitalize():
+            return option_text(item, option)
+    return answer

@@ -105,6 +105,7 @@ def templates() -> Jinja2Templates:
     env.globals["speaks"] = item_language.speaks
     env.globals["hold_text"] = item_language.hold_text
     env.globals["question_text"] = item_language.question_text
+    env.globals["answer_text"] = item_language.answer_text
     env.globals["ended_early_text"] = item_language.ended_early_text
     env.filters["item_text"] = item_language.item_text
     env.filters["headline"] = headline
