@@ -82,3 +82,29 @@ def test_english_dates_keep_their_strftime_words() -> None:
         when = dt.datetime(2026, 3, 2, 9, 5) if "%H" in pattern else day
         assert i18n.format_when(when, pattern, "en") == when.strftime(pattern)
     assert i18n.format_when(day, "%a %d %b", "de") == "Mo. 02 März"
+
+
+def test_instrument_translations_name_real_items_and_their_sources() -> None:
+    from microtrial.domain.catalog import load_catalog
+    from microtrial.web.item_language import instrument_translations, source_of, speaks
+
+    catalog = load_catalog()
+    for instrument_id, entry in instrument_translations().items():
+        instrument = catalog.instrument(instrument_id)
+        item_ids = {item.id for item in instrument.items}
+        assert set(entry["sources"]) == set(OTHERS), instrument_id
+        for item_id, words in entry.get("items", {}).items():
+            assert item_id in item_ids, (instrument_id, item_id)
+            assert set(words) == set(OTHERS), (instrument_id, item_id)
+            assert all(words.values()), (instrument_id, item_id)
+        for item_id in entry.get("item_labels", {}):
+            assert item_id in item_ids, (instrument_id, item_id)
+    for language in OTHERS:
+        for official in ("phq9", "gad7"):
+            source = source_of(official, language)
+            assert source is not None
+            assert "Pfizer" in source
+            assert source.endswith("(unverified)")
+        assert speaks("phq9", language)
+        assert not speaks("pgic", language)  # no sourced translation: shown in English
+        assert speaks("pgic", "en")
