@@ -52,4 +52,4 @@ clean:
 LOCALE := src/microtrial/locale
 messages: $(DEV_STAMP)
 	PYTHONPATH=src $(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k N_ -k tr:2 -o $(LOCALE)/messages.pot .
-	$(BIN)/pybabel update --no-location --omit-header -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages
+	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching --ignore-obsolete -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages
