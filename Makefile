@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 TEST_WORKERS ?= auto
 LINT_PATHS := src tests $(wildcard bench)
 
-.PHONY: demo test lint fmt typecheck bench serve clean
+.PHONY: demo test lint fmt typecheck bench serve clean messages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,3 +48,10 @@ serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache .cache
+
+# Re-extract the translatable texts (Python and templates) and update every language's catalog.
+# The .po files are read at run time (microtrial.i18n): nothing to compile.
+LOCALE := src/microtrial/locale
+messages: $(DEV_STAMP)
+	PYTHONPATH=src $(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k N_ -k tr:2 -o $(LOCALE)/messages.pot .
+	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching --ignore-obsolete -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages

@@ -66,6 +66,7 @@ PAGES: dict[str, tuple[Visit, ...]] = {
         Visit("/questionnaires/phq9", Refusal("Save")),
         Visit("/history"),
         Visit("/diary"),
+        Visit("/account"),
         Visit("/account/password"),
         Visit("/account/password", Refusal("Change my password")),
         Visit("/account/reminders"),

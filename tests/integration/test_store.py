@@ -266,3 +266,15 @@ def test_0017_reminder_settings_both_ways(database_url: str) -> None:
     assert not any("token" in c and "hash" not in c for c in columns)
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0018_user_language_both_ways(database_url: str) -> None:
+    """Revision 0018 (users.language, nullable) both ways; existing users keep no choice."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0017")
+    assert "language" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    migrate.upgrade(engine)
+    columns = {c["name"]: c for c in inspect(engine).get_columns("users")}
+    assert columns["language"]["nullable"]
+    migrate.check(engine)
+    engine.dispose()

@@ -47,6 +47,13 @@ class MeRead(BaseModel):
     role: str
     site_id: int | None
     patient_id: int | None
+    language: str | None = None  # one of en, es, de, nl, pt; None: the browser's choice
+
+
+class MeUpdate(_Body):
+    """Change one's own account settings: the language (en, es, de, nl, pt)."""
+
+    language: str = Field(max_length=8)
 
 
 class PatientCreate(_Body):

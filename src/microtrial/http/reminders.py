@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Coroutine, Iterator
 from email.message import EmailMessage
 from typing import Any
 
+from microtrial import i18n
 from microtrial.http.config import ServerSettings
+from microtrial.i18n import N_
 from microtrial.services import reminders
 from microtrial.services.common import Clock
 from microtrial.services.reminders import Reminder
@@ -24,13 +26,17 @@ from microtrial.store.db import Database
 log = logging.getLogger("microtrial.reminders")
 
 SUBJECTS = {
-    "diary": "MicroTrial: today's diary",
-    "dose": "MicroTrial: today's capsule check-in",
+    "diary": N_("MicroTrial: today's diary"),
+    "dose": N_("MicroTrial: today's capsule check-in"),
 }
 TEXTS = {
-    "diary": "Please fill in today's MicroTrial diary.",
-    "dose": "Today is a capsule day in your trial: please take it as planned and check it in.",
+    "diary": N_("Please fill in today's MicroTrial diary."),
+    "dose": N_("Today is a capsule day in your trial: please take it as planned and check it in."),
 }
+FOOTER = N_(
+    "MicroTrial does not replace your clinician. If you feel unwell, contact your clinician;\n"
+    "in an emergency call your local emergency number.\n"
+)
 
 
 def reminder_message(settings: ServerSettings, reminder: Reminder) -> EmailMessage:
@@ -38,13 +44,11 @@ def reminder_message(settings: ServerSettings, reminder: Reminder) -> EmailMessa
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = reminder.email
-    message["Subject"] = SUBJECTS[reminder.kind]
+    language = reminder.language or i18n.DEFAULT  # in the patient's language
+    message["Subject"] = i18n.gettext(SUBJECTS[reminder.kind], language)
     link = f"\n\n{settings.public_url.rstrip('/')}/today" if settings.public_url else ""
-    message.set_content(
-        f"{TEXTS[reminder.kind]}{link}\n\n"
-        "MicroTrial does not replace your clinician. If you feel unwell, contact your clinician;\n"
-        "in an emergency call your local emergency number.\n"
-    )
+    text = i18n.gettext(TEXTS[reminder.kind], language)
+    message.set_content(f"{text}{link}\n\n{i18n.gettext(FOOTER, language)}")
     return message
 
 

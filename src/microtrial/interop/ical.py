@@ -12,12 +12,22 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import icalendar
 
+from microtrial import i18n
 from microtrial.domain.calendar import TrialCalendar, local_reminder
 from microtrial.errors import ValidationError
 
 __all__ = ["ReminderFeed", "calendar_to_ics", "reminder_feed_to_ics"]
 
 _PRODID = "-//MicroTrial//n-of-1 dose calendar//EN"
+# The calendar's default name; a msgid (translated into ``language`` like the event texts).
+CALENDAR_NAME = i18n.N_("Trial dose reminders")
+
+
+def _summary(kit_code: str | None, language: str) -> str:
+    """An event's title: take today's capsule (from which kit)."""
+    if not kit_code:
+        return i18n.gettext("Take today's capsule", language)
+    return i18n.gettext("Take today's capsule - kit %(kit)s", language) % {"kit": kit_code}
 
 
 def calendar_to_ics(
@@ -28,9 +38,11 @@ def calendar_to_ics(
     reminder_time: time = time(8, 0),
     duration_minutes: int = 15,
     alarm: bool = True,
-    name: str = "Trial dose reminders",
+    name: str = CALENDAR_NAME,
+    language: str = i18n.DEFAULT,
 ) -> str:
-    """Dose reminders as ``.ics`` text: one event per dose day at ``reminder_time`` local time."""
+    """Dose reminders as ``.ics`` text: one event per dose day at ``reminder_time`` local time
+    (texts in ``language``: en, es, de, nl, pt)."""
     if generated_at.tzinfo is None or generated_at.utcoffset() is None:
         raise ValidationError(
             "generated_at",
@@ -51,7 +63,7 @@ def calendar_to_ics(
     cal.add("prodid", _PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", i18n.gettext(name, language))
     cal.add("x-wr-timezone", calendar.tz)
     for day in calendar.days:
         if not day.is_dose_day:
@@ -62,17 +74,20 @@ def calendar_to_ics(
         event.add("dtstamp", stamp)
         event.add("dtstart", start)
         event.add("dtend", start + timedelta(minutes=duration_minutes))
-        kit = f" - kit {day.kit_code}" if day.kit_code else ""
-        event.add("summary", f"Take today's capsule{kit}")
-        lines = [f"Period {day.period}, day {(day.period_day or 0) + 1}."]
+        event.add("summary", _summary(day.kit_code, language))
+        where = {"period": day.period, "day": (day.period_day or 0) + 1}
+        lines = [i18n.gettext("Period %(period)s, day %(day)s.", language) % where]
         if day.kit_code:
-            lines.append(f"Take one capsule from kit {day.kit_code} and record it in MicroTrial.")
-        lines.append("Identical capsules - blinded.")
+            take = i18n.gettext(
+                "Take one capsule from kit %(kit)s and record it in MicroTrial.", language
+            )
+            lines.append(take % {"kit": day.kit_code})
+        lines.append(i18n.gettext("Identical capsules - blinded.", language))
         event.add("description", " ".join(lines))
         if alarm:
             valarm = icalendar.Alarm()
             valarm.add("action", "DISPLAY")
-            valarm.add("description", "Dose reminder")
+            valarm.add("description", i18n.gettext("Dose reminder", language))
             valarm.add("trigger", timedelta(0))
             event.add_component(valarm)
         cal.add_component(event)

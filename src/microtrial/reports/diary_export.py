@@ -12,17 +12,23 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from microtrial import __version__
+from microtrial import __version__, i18n
 from microtrial.files import spreadsheet_safe
+from microtrial.i18n import N_
 from microtrial.reports.rendering import html_to_pdf, render_html
 from microtrial.reports.svg_charts import BAND_WORDS, Band, Series, dose_strip, line_chart
 from microtrial.services.patient_history import DiaryHistory
 
 __all__ = ["EMPTY", "HistoryChart", "diary_csv", "diary_pdf", "history_charts"]
 
-EMPTY = "No diary entries yet."
+EMPTY = N_("No diary entries yet.")
 CSV_HEADER = ("date", "questionnaire", "question", "answer")
 MIN_DAYS_SHOWN = 6
+
+
+def _(message: str) -> str:
+    """``message`` in the current language (i18n.speaking)."""
+    return i18n.gettext(message)
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,9 @@ class HistoryChart:
 
 
 def _long(day: dt.date) -> str:
-    return f"{day.day} {day.strftime('%B %Y')}"
+    if i18n.current() == i18n.DEFAULT:
+        return f"{day.day} {day.strftime('%B %Y')}"
+    return i18n.format_when(day, "%d %B %Y")
 
 
 def _span(history: DiaryHistory) -> tuple[dt.date, dt.date] | None:
@@ -52,9 +60,14 @@ def _span(history: DiaryHistory) -> tuple[dt.date, dt.date] | None:
 
 def _bands(history: DiaryHistory) -> list[Band]:
     return [
-        Band(p.start_date, p.end_date, BAND_WORDS.get(p.arm or "", f"Period {p.number}"), p.arm)
-        for p in history.periods
+        Band(p.start_date, p.end_date, _band_label(p.arm, p.number), p.arm) for p in history.periods
     ]
+
+
+def _band_label(arm: str | None, number: int) -> str:
+    if arm in BAND_WORDS:
+        return _(BAND_WORDS[arm])
+    return _("Period %(number)s") % {"number": number}
 
 
 def _points(history: DiaryHistory, name: str) -> list[tuple[dt.date, float]]:
@@ -68,21 +81,31 @@ def _points(history: DiaryHistory, name: str) -> list[tuple[dt.date, float]]:
 
 def _describe(what: str, points: Sequence[tuple[dt.date, float]], top: int) -> str:
     if not points:
-        return f"No {what} recorded yet."
+        return _("No %(what)s recorded yet.") % {"what": _(what)}
     last_day, last = points[-1]
-    return (
-        f"{what.capitalize()} on {len(points)} days from {_long(points[0][0])} to "
-        f"{_long(last_day)}; the latest was {last:g} out of {top}. The table below lists each day."
+    words = _(
+        "%(what)s on %(days)s days from %(start)s to %(end)s; the latest was %(last)s out of "
+        "%(top)s. The table below lists each day."
     )
+    return words % {
+        "what": _(what).capitalize() if i18n.current() == i18n.DEFAULT else _(what),
+        "days": len(points),
+        "start": _long(points[0][0]),
+        "end": _long(last_day),
+        "last": f"{last:g}" if i18n.current() == i18n.DEFAULT else i18n.format_number(last),
+        "top": top,
+    }
 
 
 def _bands_caption(history: DiaryHistory) -> str:
     if not history.periods:
         return ""
     if history.unblinded:
-        return " Orange background: periods with the active capsules; blue: placebo periods."
-    return (
-        " Shaded: your trial's periods. Which were active or placebo is shown only after "
+        return " " + _(
+            "Orange background: periods with the active capsules; blue: placebo periods."
+        )
+    return " " + _(
+        "Shaded: your trial's periods. Which were active or placebo is shown only after "
         "your trial ends."
     )
 
@@ -100,50 +123,50 @@ def history_charts(history: DiaryHistory) -> list[HistoryChart]:
 
     start, end = span or (history.local_date, history.local_date)
     pain = [
-        Series("Average pain", "#0a4fb4", avg),
-        Series("Worst pain", "#b03a00", worst, dash="5 3"),
+        Series(_("Average pain"), "#0a4fb4", avg),
+        Series(_("Worst pain"), "#b03a00", worst, dash="5 3"),
     ]
     chart(
         "pain",
-        "Pain",
+        _("Pain"),
         line_chart(
             "pain-chart",
-            "Your daily pain, 0 (no pain) to 10 (worst imaginable)",
+            _("Your daily pain, 0 (no pain) to 10 (worst imaginable)"),
             [s for s in pain if s.points] or pain[:1],
             y_max=10,
             start=start,
             end=end,
             bands=bands,
-            desc=_describe("average pain", avg, 10),
+            desc=_describe(N_("average pain"), avg, 10),
         ),
-        "0 = no pain, 10 = worst pain imaginable. A gap in a line is a day without an answer."
+        _("0 = no pain, 10 = worst pain imaginable. A gap in a line is a day without an answer.")
         + _bands_caption(history),
     )
     chart(
         "sleep",
-        "Sleep",
+        _("Sleep"),
         line_chart(
             "sleep-chart",
-            "How you rated your sleep, 0 (worst) to 10 (best)",
-            [Series("Sleep", "#0f5c2e", sleep)],
+            _("How you rated your sleep, 0 (worst) to 10 (best)"),
+            [Series(_("Sleep"), "#0f5c2e", sleep)],
             y_max=10,
             start=start,
             end=end,
             bands=bands,
-            desc=_describe("sleep ratings", sleep, 10),
+            desc=_describe(N_("sleep ratings"), sleep, 10),
         ),
-        "0 = worst possible sleep, 10 = best possible sleep.",
+        _("0 = worst possible sleep, 10 = best possible sleep."),
     )
     if mood:
         top = max(m.max for m in mood)
         chart(
             "mood",
-            "Mood questionnaires",
+            _("Mood questionnaires"),
             line_chart(
                 "mood-chart",
-                "Your mood questionnaire scores (higher means more symptoms)",
+                _("Your mood questionnaire scores (higher means more symptoms)"),
                 [
-                    Series(m.title, colour, [(p.date, p.value) for p in m.points], dash=dash)
+                    Series(_(m.title), colour, [(p.date, p.value) for p in m.points], dash=dash)
                     for m, (colour, dash) in zip(
                         mood, (("#6b3fa0", ""), ("#8a5a00", "5 3")), strict=False
                     )
@@ -157,22 +180,26 @@ def history_charts(history: DiaryHistory) -> list[HistoryChart]:
                     _describe(m.title, [(p.date, p.value) for p in m.points], m.max) for m in mood
                 ),
             ),
-            "Higher scores mean more symptoms. "
-            + " ".join(f"{m.title}: 0 to {m.max}." for m in mood),
+            _("Higher scores mean more symptoms.")
+            + " "
+            + " ".join(
+                _("%(title)s: 0 to %(max)s.") % {"title": _(m.title), "max": m.max} for m in mood
+            ),
         )
     chart(
         "doses",
-        "Capsules taken",
+        _("Capsules taken"),
         dose_strip(
             "dose-chart",
-            "Days you took a capsule",
+            _("Days you took a capsule"),
             [d.date for d in history.doses],
             start=start,
             end=end,
             bands=bands,
-            desc=f"{len(history.doses)} capsules taken; the table below lists each day.",
+            desc=_("%(n)s capsules taken; the table below lists each day.")
+            % {"n": len(history.doses)},
         ),
-        "One mark for each day you checked in a capsule." + _bands_caption(history),
+        _("One mark for each day you checked in a capsule.") + _bands_caption(history),
     )
     return charts
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from microtrial import i18n
+
 MINUS = "\u2212"
 NOT_AVAILABLE = "n/a"
 UNDEFINED_INDEX = "not defined (no named guesses)"
@@ -89,7 +91,23 @@ def lower_higher(value: float, digits: int = 1) -> str:
     if not finite(value):
         return NOT_AVAILABLE
     size = magnitude(value, digits)
+    # In the reader's language (i18n.speaking; English unless a patient's report says otherwise).
+    shown = (
+        size if i18n.current() == i18n.DEFAULT else i18n.format_number(float(size), digits=digits)
+    )
     if float(size) == 0:
-        return f"about the same ({size} points)"
-    unit = "point" if size == f"{1:.{digits}f}" else "points"
-    return f"{size} {unit} {'lower' if value < 0 else 'higher'}"
+        return i18n.gettext("about the same (%(size)s points)") % {"size": shown}
+    one = 1 if size == f"{1:.{digits}f}" else 2
+    if value < 0:
+        words = i18n.ngettext("%(size)s point lower", "%(size)s points lower", one)
+    else:
+        words = i18n.ngettext("%(size)s point higher", "%(size)s points higher", one)
+    return words % {"size": shown}
+
+
+PATIENT_TITLE = i18n.N_("Your trial result")
+
+
+def patient_title() -> str:
+    """The patient report's title, in the reader's language."""
+    return i18n.gettext(PATIENT_TITLE)

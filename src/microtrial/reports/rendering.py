@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from microtrial import i18n
 from microtrial.errors import ValidationError
 
 FORMATS = ("html", "pdf")
@@ -15,13 +16,22 @@ FORMATS = ("html", "pdf")
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The reports' template environment (autoescaped, strict about undefined names)."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("microtrial.reports", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # The current language (i18n.speaking) of the report being rendered; English by default.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message: i18n.gettext(message),
+        lambda singular, plural, n: i18n.ngettext(singular, plural, n),
+        newstyle=True,
+    )
+    env.globals["lang"] = lambda: i18n.current()
+    return env
 
 
 def render_html(template: str, context: dict[str, Any]) -> str:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
+from microtrial import i18n
+from microtrial.i18n import N_
+
 __all__ = ["Band", "Series", "dose_strip", "line_chart"]
 
 WIDTH, PLOT_LEFT, PLOT_RIGHT, PLOT_TOP = 400, 34, 392, 12
@@ -17,7 +20,7 @@ FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 TEXT = "#1a1a1a"
 GRID = "#c8ccd2"
 BAND_FILLS = {"active": "#fbe3cf", "placebo": "#d9e6f7", None: "#eef0f3"}
-BAND_WORDS = {"active": "Active", "placebo": "Placebo"}
+BAND_WORDS = {"active": N_("Active"), "placebo": N_("Placebo")}  # translated when drawn
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ def _date_ticks(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def _short(day: dt.date) -> str:
-    return f"{day.day} {day.strftime('%b')}"
+    if i18n.current() == i18n.DEFAULT:
+        return f"{day.day} {day.strftime('%b')}"
+    return f"{day.day} {i18n.month_names()[day.month - 1]}"
 
 
 def _x_axis(frame: _Frame) -> list[str]:

@@ -236,7 +236,7 @@ def trial_report_context(
     when = generated_at or dt.datetime.now(dt.UTC)
     context: dict[str, Any] = {
         "audience": audience,
-        "title": "N-of-1 trial report" if audience == "clinician" else "Your trial result",
+        "title": "N-of-1 trial report" if audience == "clinician" else f.patient_title(),
         "trial": trial,
         "conditions": _condition_titles(catalog, analysis.conditions),
         "status": status,

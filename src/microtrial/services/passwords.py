@@ -116,6 +116,7 @@ class ResetLink:
     email: str
     username: str
     token: str
+    language: str | None = None  # the user's language, for the e-mail (0017)
 
 
 def _token_hash(token: str) -> str:
@@ -159,7 +160,7 @@ def request_reset(
             at=now,
             site_id=user.site_id,
         )
-        return ResetLink(user.email, user.username, token)
+        return ResetLink(user.email, user.username, token, user.language)
 
 
 def reset_password(

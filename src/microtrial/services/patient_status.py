@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain import lifecycle
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import crisis_codes, default_crisis_contacts, patient_notice, tel_uri
+from microtrial.i18n import N_
 from microtrial.services.adaptive import stop_for_patient
 from microtrial.services.alerts import DOSE_BLOCKING, open_alerts
 from microtrial.services.common import (
@@ -24,9 +25,11 @@ from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, SiteRow, TrialRow
 
-DO_NOT_DOSE = "Do not take a capsule."
-CONTACT = "Your clinic has been told and will contact you. Do not restart until they tell you to."
-PAUSED = "Your clinic has paused your trial."
+DO_NOT_DOSE = N_("Do not take a capsule.")
+CONTACT = N_(
+    "Your clinic has been told and will contact you. Do not restart until they tell you to."
+)
+PAUSED = N_("Your clinic has paused your trial.")
 
 
 class HoldNotice(ReadModel):
@@ -34,6 +37,7 @@ class HoldNotice(ReadModel):
 
     what: str
     since: dt.date
+    code: str | None = None  # the alert's code: pages word it in the patient's language
 
 
 class CrisisLine(ReadModel):
@@ -58,6 +62,7 @@ class PatientStatus(ReadModel):
     ended_early: str | None
     # An unblinded adaptive trial: how it ended (pairs run and why), never before unblinding.
     adaptive_stop: str | None = None
+    ended_early_reason: str | None = None  # the reason given, for pages that word the rest
 
 
 def patient_status(db: Database, actor: Actor, *, clock: Clock = system_clock) -> PatientStatus:
@@ -81,6 +86,7 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
         HoldNotice(
             what=patient_notice(a.code, patient_today(patient, a.created_at)),
             since=patient_today(patient, a.created_at),
+            code=a.code,
         )
         for a in alerts
         if a.action in DOSE_BLOCKING
@@ -99,6 +105,7 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
         crisis_lines=crisis_lines(session, patient.site_id),
         ended_early=_ended_early(trial),
         adaptive_stop=stop_for_patient(session, trial) if trial is not None else None,
+        ended_early_reason=_early_reason(trial),
     )
 
 
@@ -110,6 +117,15 @@ def crisis_lines(session: Session, site_id: int) -> list[CrisisLine]:
         CrisisLine(label=label, number=number, tel=tel_uri(number))
         for label, number in (own or default_crisis_contacts())
     ]
+
+
+def _early_reason(trial: TrialRow | None) -> str | None:
+    """The reason the clinic gave for an early end (None without one)."""
+    if trial is None:
+        return None
+    if trial.status == lifecycle.TrialStatus.UNBLINDED:
+        return trial.unblind_reason
+    return trial.status_reason
 
 
 def _ended_early(trial: TrialRow | None) -> str | None:

@@ -33,6 +33,7 @@ class Reminder(ReadModel):
     email: str
     kind: str  # "diary" or "dose"
     local_date: dt.date
+    language: str | None = None  # the user's language for the e-mail (0018)
 
 
 def due_reminders(
@@ -104,7 +105,11 @@ def due_reminders(
                 if _claim_reminder(session, patient.id, kind, today, now):
                     due.append(
                         Reminder(
-                            patient_id=patient.id, email=user.email, kind=kind, local_date=today
+                            patient_id=patient.id,
+                            email=user.email,
+                            kind=kind,
+                            local_date=today,
+                            language=user.language,
                         )
                     )
         for reminder in due:

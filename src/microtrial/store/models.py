@@ -111,6 +111,8 @@ class UserRow(Base):
     # Raised by sign-out, password and role changes, deactivation: every session cookie and API
     # token carries the version it was issued under and stops working when it is raised.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The language the user reads the app in (0018); None: the browser's choice.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class PatientRow(Base):

@@ -12,15 +12,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from microtrial import i18n
 from microtrial.domain.access import Action
 from microtrial.errors import MicroTrialError, ValidationError
 from microtrial.http.config import ServerSettings
 from microtrial.http.deps import AppContext, ContextDep, client_address
 from microtrial.http.reminders import smtp_session
-from microtrial.services import passwords, patients, sessions
+from microtrial.i18n import N_
+from microtrial.services import languages, passwords, patients, sessions
 from microtrial.services.passwords import RESET_TTL, ResetLink
 from microtrial.services.security import MIN_PASSWORD_LENGTH
-from microtrial.web.rendering import render
+from microtrial.web.rendering import page_language, render, tr
 from microtrial.web.session import (
     FormUserDep,
     FormValuesDep,
@@ -35,25 +37,27 @@ router = APIRouter(include_in_schema=False)
 log = logging.getLogger("microtrial.passwords")
 
 LABELS = {
-    "current_password": "Current password",
-    "new_password": "New password",
-    "new_password_repeat": "New password again",
-    "token": "Reset link",
-    "username": "Username or e-mail address",
-    "password": "New password",
+    "current_password": N_("Current password"),
+    "new_password": N_("New password"),
+    "new_password_repeat": N_("New password again"),
+    "token": N_("Reset link"),
+    "username": N_("Username or e-mail address"),
+    "password": N_("New password"),
+    "language": N_("Language"),
 }
-SENT = (
+SENT = N_(
     "If an account with an e-mail address matches, we have sent it a link to set a new "
     "password. The link works once, for one hour. Please also check your spam folder."
 )
 
 
-def field_error(err: MicroTrialError) -> tuple[str, str | None]:
+def field_error(err: MicroTrialError, language: str = i18n.DEFAULT) -> tuple[str, str | None]:
     """The error as words naming the field by its label, and the field."""
     if not isinstance(err, ValidationError):
-        return str(err), None
-    message = str(err).removeprefix(f"{err.field}: ")
-    return f"{LABELS.get(err.field, err.field)}: {message}", err.field
+        return i18n.gettext(str(err), language), None
+    message = i18n.gettext(str(err).removeprefix(f"{err.field}: "), language)
+    label = i18n.gettext(LABELS[err.field], language) if err.field in LABELS else err.field
+    return f"{label}: {message}", err.field
 
 
 def _page(
@@ -64,10 +68,45 @@ def _page(
     error: MicroTrialError | None = None,
     csrf_token: str | None = None,
 ) -> HTMLResponse:
-    message, field = field_error(error) if error is not None else (None, None)
+    language = page_language(request)
+    message, field = field_error(error, language) if error is not None else (None, None)
     page = {"min_length": MIN_PASSWORD_LENGTH, "error": message, "error_field": field, **context}
     status = 422 if error is not None else 200
     return render(request, name, page, status=status, csrf_token=csrf_token)
+
+
+def _account_page(
+    request: Request, language: str, *, error: MicroTrialError | None = None, flash: str = ""
+) -> HTMLResponse:
+    page = {
+        "language": language,
+        "languages": [(code, i18n.LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES],
+        "flash": flash,
+    }
+    return _page(request, "account.html", page, error=error)
+
+
+@router.get("/account")
+def account_form(context: ContextDep, request: Request, user: PageUserDep) -> HTMLResponse:
+    """The signed-in user's account: the language the app speaks to them."""
+    actor = user.require(Action.SEE_OWN_ACCOUNT)
+    chosen = languages.user_language(context.db, actor)
+    return _account_page(request, chosen or page_language(request, actor))
+
+
+@router.post("/account")
+def set_account(
+    context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
+) -> HTMLResponse:
+    """Set the signed-in user's language (one of English, Spanish, German, Dutch, Portuguese)."""
+    actor = user.require(Action.SEE_OWN_ACCOUNT)
+    wanted = values.get("language", "")
+    try:
+        code = languages.set_user_language(context.db, actor, wanted, clock=context.clock)
+    except ValidationError as err:
+        return _account_page(request, page_language(request, actor), error=err)
+    request.state.mt_language = code
+    return _account_page(request, code, flash=tr(request, "Your language is saved."))
 
 
 @router.get("/account/password")
@@ -95,7 +134,8 @@ def change_password(
     except ValidationError as err:
         return _page(request, "account_password.html", {}, error=err)
     # Every other session and token of the user ended; this one goes on under the new version.
-    response = _page(request, "account_password.html", {"flash": "Your password is changed."})
+    flash = tr(request, "Your password is changed.")
+    response = _page(request, "account_password.html", {"flash": flash})
     version = sessions.session_version(context.db, actor)
     write_session(context, request, response, replace(user.session, version=version))
     return response
@@ -106,15 +146,19 @@ def reset_message(settings: ServerSettings, link: ResetLink, base_url: str) -> E
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = link.email
-    message["Subject"] = "MicroTrial: set a new password"
+    language = link.language or i18n.DEFAULT
+    message["Subject"] = i18n.gettext("MicroTrial: set a new password", language)
     base = (settings.public_url or base_url).rstrip("/")
     minutes = int(RESET_TTL.total_seconds() // 60)
-    message.set_content(
-        f"Someone asked to set a new password for the MicroTrial account {link.username}.\n\n"
-        f"To set a new password, open this link within {minutes} minutes (it works once):\n"
-        f"{base}/password/reset?token={link.token}\n\n"
-        "If you did not ask for this, you can ignore this e-mail; your password stays the same.\n"
+    text = i18n.gettext(
+        "Someone asked to set a new password for the MicroTrial account %(username)s.\n\n"
+        "To set a new password, open this link within %(minutes)s minutes (it works once):\n"
+        "%(link)s\n\n"
+        "If you did not ask for this, you can ignore this e-mail; your password stays the same.\n",
+        language,
     )
+    link_url = f"{base}/password/reset?token={link.token}"
+    message.set_content(text % {"username": link.username, "minutes": minutes, "link": link_url})
     return message
 
 

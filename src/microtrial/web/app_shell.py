@@ -27,6 +27,7 @@ SHELL_FILES = (
     "checkin.js",
     "outbox.js",
     "offline.html",
+    "offline.js",
     "favicon.svg",
     "icons/icon-192.png",
 )

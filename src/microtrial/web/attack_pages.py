@@ -15,6 +15,7 @@ from microtrial.domain.catalog import load_catalog
 from microtrial.domain.inputs import check_moment
 from microtrial.errors import MicroTrialError, PermissionDenied, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
+from microtrial.i18n import N_
 from microtrial.services import attacks
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
@@ -29,7 +30,10 @@ LABELS = {
     "instrument": "Kind of attack",
     "date": "When it started",
 }
-TITLES = {"migraine_diary": "Migraine attack", "cluster_attack_log": "Cluster headache attack"}
+TITLES = {
+    "migraine_diary": N_("Migraine attack"),
+    "cluster_attack_log": N_("Cluster headache attack"),
+}
 
 
 def attack_form(instrument_id: str) -> dict[str, Any]:
@@ -47,6 +51,8 @@ def attack_form(instrument_id: str) -> dict[str, Any]:
             (v, f"{v} – {labels[v]}" if v in labels else str(v)) for v in range(low, high + 1)
         ],
         "scale": not labels,
+        "severity_item": items.severity_item,
+        "labels": labels,
         "medications": [(i, inst.item(i).text) for i in items.medication_items],
     }
 
@@ -108,7 +114,7 @@ def attack_log(
     context: ContextDep, request: Request, user: PageUserDep, saved: int = 0
 ) -> HTMLResponse:
     """Log an attack and see the latest ones."""
-    return _page(request, context, user, flash="Your attack is saved." if saved else None)
+    return _page(request, context, user, flash=N_("Your attack is saved.") if saved else None)
 
 
 @router.post("/attacks")

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.http.deps import ContextDep, client_address
 from microtrial.http.security import new_session
+from microtrial.i18n import N_
 from microtrial.services import auth, sessions
 from microtrial.web.rendering import landing_page, render
 from microtrial.web.session import (
@@ -23,7 +24,8 @@ from microtrial.web.session import (
 
 router = APIRouter(include_in_schema=False)
 
-BAD_LOGIN = "Incorrect username or password."
+BAD_LOGIN = N_("Incorrect username or password.")
+TOO_MANY = N_("Too many failed attempts. Please wait and try again.")
 
 
 @router.get("/")
@@ -64,7 +66,10 @@ def login(
         response = render(
             request,
             "login.html",
-            {"error": "Too many failed attempts. Please wait and try again.", "username": username},
+            {
+                "error": N_("Too many failed attempts. Please wait and try again."),
+                "username": username,
+            },
             status=429,
             actor=None,
             csrf_token=session.csrf,

@@ -21,6 +21,7 @@ from microtrial.domain.catalog import load_catalog
 from microtrial.domain.patients import parse_date
 from microtrial.errors import MicroTrialError, NotFound, PermissionDenied, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
+from microtrial.i18n import N_
 from microtrial.services import attacks, diary_corrections, patients, records
 from microtrial.services.diary_corrections import DiaryVersionRead
 from microtrial.services.patient_status import patient_status
@@ -298,7 +299,9 @@ def _submit_correction(
     except ValidationError as err:
         return _correct_page(request, context, who, day, instrument_id, values=values, error=err)
     if who.patient_facing and crisis_rule_fires(instrument_id, correction.answers):
-        return _day_page(request, context, who, day, flash="Your correction is saved.", crisis=True)
+        return _day_page(
+            request, context, who, day, flash=N_("Your correction is saved."), crisis=True
+        )
     return RedirectResponse(f"{who.base}/{day.isoformat()}?corrected=1", status_code=303)
 
 
@@ -318,7 +321,7 @@ def my_day(
     context: ContextDep, request: Request, user: PageUserDep, day: str, corrected: int = 0
 ) -> HTMLResponse:
     """One saved day: the answers, the note, earlier versions."""
-    flash = "Your correction is saved." if corrected else None
+    flash = N_("Your correction is saved.") if corrected else None
     return _day_page(request, context, _patient(user), _day(day), flash=flash)
 
 

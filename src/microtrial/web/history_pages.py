@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from microtrial import i18n
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
 from microtrial.errors import NotFound
@@ -13,7 +14,7 @@ from microtrial.http.deps import ContextDep
 from microtrial.reports.diary_export import EMPTY, diary_csv, diary_pdf, history_charts
 from microtrial.services import trial_views
 from microtrial.services.patient_history import diary_history
-from microtrial.web.rendering import render
+from microtrial.web.rendering import page_language, render
 from microtrial.web.session import PageUserDep
 
 router = APIRouter(include_in_schema=False)
@@ -35,12 +36,14 @@ def history(context: ContextDep, request: Request, user: PageUserDep) -> HTMLRes
     doses = {d.date for d in found.doses}
     dates = sorted({d.date for d in found.days} | doses, reverse=True)
     by_day = {d.date: d for d in found.days}
+    with i18n.speaking(page_language(request, actor)):
+        charts = history_charts(found)
     return render(
         request,
         "history.html",
         {
             "history": found,
-            "charts": history_charts(found),
+            "charts": charts,
             "empty": EMPTY,
             "rows": [(day, by_day.get(day), day in doses) for day in dates],
             "arm_of": {

@@ -22,6 +22,7 @@ from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, Vali
 from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
+from microtrial.i18n import N_
 from microtrial.services import attacks, dashboards, dosing, patient_plan, records, trial_views
 from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
@@ -122,7 +123,7 @@ def today(
     """Today's diary form, with the capsule check-in and any period-end guess."""
     actor = user.require(Action.USE_PATIENT_APP)
     # A saved diary is confirmed by the page itself ("Today's diary is saved"); a guess here.
-    flash = "Your guess is saved. Thank you." if saved == "guess" else None
+    flash = N_("Your guess is saved. Thank you.") if saved == "guess" else None
     return _today_page(request, context, actor, flash=flash)
 
 
@@ -264,7 +265,7 @@ def submit_today(
                 user.actor,
                 values=values,
                 form=form,
-                flash="Your diary is saved.",
+                flash=N_("Your diary is saved."),
                 wrong_kit=err.check.code if err.check.period_of_code else None,
             )
         except (ValidationError, SafetyBlock, ConflictError) as err:
@@ -273,7 +274,12 @@ def submit_today(
             message = f"Capsule check-in not recorded: {form.message}"
             form = FormState(form.key, form.values, form.errors, message, status_for(err))
             return _today_page(
-                request, context, user.actor, values=values, form=form, flash="Your diary is saved."
+                request,
+                context,
+                user.actor,
+                values=values,
+                form=form,
+                flash=N_("Your diary is saved."),
             )
     return RedirectResponse("/today?saved=1", status_code=303)
 
@@ -326,7 +332,7 @@ def _phq9_page(
         request,
         "questionnaire.html",
         {
-            "title": "Mood questionnaire (PHQ-9)",
+            "title": N_("Mood questionnaire (PHQ-9)"),
             "action": "/questionnaires/phq9",
             "items": form_items(PHQ9),
             "values": values,

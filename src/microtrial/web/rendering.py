@@ -15,11 +15,15 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from microtrial import i18n
 from microtrial.domain.access import Action, user_may
 from microtrial.domain.actors import Actor
 from microtrial.http.deps import AppContext, get_context
+from microtrial.i18n import N_
 from microtrial.services.alerts import overdue_alerts
+from microtrial.services.languages import user_language
 from microtrial.services.report_data import is_demo_database
+from microtrial.web import item_language
 from microtrial.web.forms import FormState, plain_message
 from microtrial.web.session import read_session
 
@@ -33,21 +37,21 @@ class NavLink:
     action: Action
 
 
-TODAY = NavLink("/today", "Today", Action.USE_PATIENT_APP)
-PATIENTS = NavLink("/clinic/patients", "Patients", Action.USE_CLINIC_PAGES)
-KITS = NavLink("/pharmacy/kits", "Kits", Action.SEE_ALLOCATION)
-COHORT = NavLink("/research", "Cohort", Action.USE_RESEARCH_PAGES)
-ADMIN = NavLink("/admin", "Sites and users", Action.ADMINISTER)
+TODAY = NavLink("/today", N_("Today"), Action.USE_PATIENT_APP)
+PATIENTS = NavLink("/clinic/patients", N_("Patients"), Action.USE_CLINIC_PAGES)
+KITS = NavLink("/pharmacy/kits", N_("Kits"), Action.SEE_ALLOCATION)
+COHORT = NavLink("/research", N_("Cohort"), Action.USE_RESEARCH_PAGES)
+ADMIN = NavLink("/admin", N_("Sites and users"), Action.ADMINISTER)
 # Every user sees the links they may use, in this order. The alert list is open to all clinic
 # staff, but only those who act on alerts get it in their navigation.
 NAV: tuple[NavLink, ...] = (
     TODAY,
-    NavLink("/questionnaires/phq9", "Mood", Action.USE_PATIENT_APP),
-    NavLink("/history", "History", Action.USE_PATIENT_APP),
-    NavLink("/account/reminders", "Reminders", Action.SET_REMINDERS),
+    NavLink("/questionnaires/phq9", N_("Mood"), Action.USE_PATIENT_APP),
+    NavLink("/history", N_("History"), Action.USE_PATIENT_APP),
+    NavLink("/account/reminders", N_("Reminders"), Action.SET_REMINDERS),
     PATIENTS,
-    NavLink("/clinic/alerts", "Alerts", Action.ACKNOWLEDGE_ALERT),
-    NavLink("/clinic/enrol", "Enrol", Action.ENROL_PATIENT),
+    NavLink("/clinic/alerts", N_("Alerts"), Action.ACKNOWLEDGE_ALERT),
+    NavLink("/clinic/enrol", N_("Enrol"), Action.ENROL_PATIENT),
     KITS,
     COHORT,
     ADMIN,
@@ -62,16 +66,17 @@ def landing_page(actor: Actor) -> str | None:
     return next((link.path for link in LANDING if user_may(actor, link.action)), None)
 
 
-HEADINGS = {
-    401: "Please sign in",
-    403: "Not allowed",
-    404: "Not found",
-    409: "That cannot be done now",
-    412: "Changed by someone else",
-    413: "Too much data",
-    422: "Please check what you entered",
-    423: "Stopped for safety",
-    429: "Too many attempts",
+SOMETHING_WRONG = N_("Something went wrong")
+HEADINGS = {  # translated when shown
+    401: N_("Please sign in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("That cannot be done now"),
+    412: N_("Changed by someone else"),
+    413: N_("Too much data"),
+    422: N_("Please check what you entered"),
+    423: N_("Stopped for safety"),
+    429: N_("Too many attempts"),
 }
 
 
@@ -83,9 +88,31 @@ def templates() -> Jinja2Templates:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # The callables read the language of the page being rendered (a context variable that
+    # ``render`` sets), so one environment serves concurrent requests in different languages.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message: i18n.gettext(message),
+        lambda singular, plural, n: i18n.ngettext(singular, plural, n),
+        newstyle=True,
     )
     env.globals["form_for"] = form_for
+    env.globals["month_names"] = i18n.month_names
+    env.globals["item_label"] = item_language.item_label
+    env.globals["option_text"] = item_language.option_text
+    env.globals["named_text"] = item_language.named_text
+    env.globals["label_text"] = item_language.label_text
+    env.globals["speaks"] = item_language.speaks
+    env.globals["hold_text"] = item_language.hold_text
+    env.globals["question_text"] = item_language.question_text
+    env.globals["answer_text"] = item_language.answer_text
+    env.globals["ended_early_text"] = item_language.ended_early_text
+    env.filters["item_text"] = item_language.item_text
     env.filters["headline"] = headline
+    env.filters["tr"] = item_language.words
+    env.filters["ldate"] = lambda when, pattern: i18n.format_when(when, pattern)
+    env.filters["lnum"] = lambda value, digits=1: i18n.format_number(value, digits=digits)
     return Jinja2Templates(env=env)
 
 
@@ -113,6 +140,58 @@ def nav_for(actor: Actor | None) -> tuple[tuple[str, str], ...]:
     return tuple((link.path, link.label) for link in NAV if user_may(actor, link.action))
 
 
+def page_language(request: Request, actor: Actor | None = None) -> str:
+    """The language of a page: the signed-in user's choice, else the browser's preference."""
+    cached = getattr(request.state, "mt_language", None)
+    if isinstance(cached, str):
+        return cached
+    if actor is None:
+        session = read_session(get_context(request), request)
+        actor = session.actor if session is not None else None
+    chosen = user_language(get_context(request).db, actor)
+    language = chosen or i18n.negotiate(request.headers.get("accept-language"))
+    request.state.mt_language = language
+    return language
+
+
+def tr(request: Request, message: str, **values: Any) -> str:
+    """``message`` in the request's language, with ``%(name)s`` values filled in."""
+    text = i18n.gettext(message, page_language(request))
+    return text % values if values else text
+
+
+# The words the patient pages' scripts write (static/outbox.js, checkin.js), served to them in
+# the page's language as inline JSON (#mt-words).
+UI_STRINGS = {
+    "heading": N_("Saved on this phone"),
+    "offline": N_(
+        "You are offline. What you save now stays on this phone and is sent when you are back "
+        "online."
+    ),
+    "waiting": N_("Waiting to be sent"),
+    "sent": N_("Sent"),
+    "problem": N_("Not accepted"),
+    "signIn": N_("Sign in again to send what is waiting."),
+    "onlineOnly": N_("You are offline. This form can only be sent when you are back online."),
+    "forDay": N_("for"),
+    "savedAt": N_("saved at"),
+    "form:/today": N_("Today's diary"),
+    "form:/questionnaires/phq9": N_("Mood questionnaire"),
+    "scanNotKit": N_("That QR code is not a kit code. Type the code printed on the pack instead."),
+    "scanned": N_("Kit %(code)s scanned. Check the code, then save today's diary."),
+    "scanStarting": N_("Starting the camera…"),
+    "scanPoint": N_("Point the camera at the QR code on the capsule pack."),
+    "scanFailed": N_(
+        "The camera could not be used. Type the kit code printed on the pack instead."
+    ),
+}
+
+
+def ui_strings(language: str) -> dict[str, str]:
+    """The scripts' words in ``language``."""
+    return {key: i18n.gettext(text, language) for key, text in UI_STRINGS.items()}
+
+
 def render(
     request: Request,
     name: str,
@@ -138,7 +217,16 @@ def render(
         "simulated": simulated_data(app_context),
     }
     page.update(context or {})
-    return templates().TemplateResponse(request, name, page, status_code=status)
+    language = page_language(request, actor)
+    page["lang"] = language
+    page["ui_strings"] = ui_strings(language)
+    token = i18n.set_current(language)
+    try:
+        response = templates().TemplateResponse(request, name, page, status_code=status)
+    finally:
+        i18n.reset_current(token)
+    response.headers["Content-Language"] = language
+    return response
 
 
 _DEMO: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()  # database -> demo?
@@ -181,7 +269,7 @@ def render_form(
 
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
     """An error page for a status (internal field names replaced by their labels)."""
-    heading = HEADINGS.get(status, "Something went wrong")
+    heading = tr(request, HEADINGS.get(status, SOMETHING_WRONG))
     return render(
         request,
         "error.html",

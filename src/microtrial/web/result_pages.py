@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from microtrial import i18n
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
@@ -16,7 +17,7 @@ from microtrial.reports.trial_endpoint import endpoint_result
 from microtrial.reports.trial_report import Audience, trial_report
 from microtrial.services import analysis
 from microtrial.web.charts import arm_chart, forest_chart
-from microtrial.web.rendering import render
+from microtrial.web.rendering import page_language, render
 from microtrial.web.session import PageUserDep
 
 router = APIRouter(include_in_schema=False)
@@ -53,13 +54,19 @@ REPORT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 
 
 def _report(
-    context: AppContext, actor: Actor, trial_id: int, fmt: str, audience: Audience
+    context: AppContext,
+    actor: Actor,
+    trial_id: int,
+    fmt: str,
+    audience: Audience,
+    language: str = i18n.DEFAULT,
 ) -> Response:
     if fmt not in REPORT_TYPES:
         raise NotFound(f"report: no {fmt!r} format")
-    content = trial_report(
-        context.db, actor, trial_id, audience=audience, fmt=fmt, clock=context.clock
-    )
+    with i18n.speaking(language):
+        content = trial_report(
+            context.db, actor, trial_id, audience=audience, fmt=fmt, clock=context.clock
+        )
     return Response(
         content,
         media_type=REPORT_TYPES[fmt],
@@ -77,10 +84,13 @@ def clinician_report(context: ContextDep, user: PageUserDep, trial_id: int, fmt:
 
 
 @router.get("/my/trials/{trial_id}/report.{fmt}")
-def patient_report(context: ContextDep, user: PageUserDep, trial_id: int, fmt: str) -> Response:
-    """The patient's own trial report, in plain language, after unblinding."""
+def patient_report(
+    context: ContextDep, request: Request, user: PageUserDep, trial_id: int, fmt: str
+) -> Response:
+    """The patient's own trial report, in plain language and their language, after unblinding."""
     actor = user.require(Action.USE_PATIENT_APP)
-    return _report(context, actor, trial_id, fmt, "patient")
+    language = page_language(request, actor)
+    return _report(context, actor, trial_id, fmt, "patient", language)
 
 
 @router.get("/research")

@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("post", "/auth/token"): PUBLIC,
     ("post", "/auth/logout"): EVERYONE,  # called last for each user: it ends their token
     ("get", "/me"): EVERYONE,
+    ("patch", "/me"): EVERYONE,  # one's own language
     ("get", "/me/status"): frozenset({OWN, OTHER_PATIENT, OTHER_SITE_PATIENT}),
     # site-wide lists and enrolment (enrolment body names site A)
     ("get", "/patients"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),

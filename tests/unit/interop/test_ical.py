@@ -125,3 +125,17 @@ def test_validation() -> None:
     with pytest.raises(ValidationError) as err:
         calendar_to_ics(cal, uid_prefix="x", generated_at=GENERATED, duration_minutes=0)
     assert (err.value.field, err.value.allowed) == ("duration_minutes", "1-240")
+
+
+def test_the_calendar_speaks_the_patients_language() -> None:
+    cal = make_calendar("fadiman", date(2026, 3, 2), "Europe/Berlin")
+    german = icalendar.Calendar.from_ical(
+        calendar_to_ics(cal, uid_prefix="t", generated_at=GENERATED, language="de")
+    )
+    english = events_of(calendar_to_ics(cal, uid_prefix="t", generated_at=GENERATED))
+    assert str(german["x-wr-calname"]) == "Dosis-Erinnerungen der Studie"
+    first = next(iter(german.walk("VEVENT")))
+    assert str(first["summary"]).startswith("Heutige Kapsel nehmen - Packung ")
+    assert "Identische Kapseln - verblindet." in str(first["description"])
+    assert str(english[0]["summary"]).startswith("Take today's capsule - kit ")
+    assert "Identical capsules - blinded." in str(english[0]["description"])

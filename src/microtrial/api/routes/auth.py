@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from microtrial.api.actions import takes
-from microtrial.api.schemas import MeRead, TokenRead
+from microtrial.api.schemas import MeRead, MeUpdate, TokenRead
 from microtrial.domain.access import Action
 from microtrial.http.deps import ActorDep, ContextDep, client_address
-from microtrial.services import auth, sessions
+from microtrial.services import auth, languages, sessions
 from microtrial.services.patient_status import PatientStatus, patient_status
 
 router = APIRouter(tags=["auth"])
@@ -57,15 +57,27 @@ def sign_out(context: ContextDep, actor: ActorDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me", openapi_extra=takes(Action.SEE_OWN_ACCOUNT))
-def read_me(actor: ActorDep) -> MeRead:
-    """The signed-in user's role and scope."""
+def _me(context: ContextDep, actor: ActorDep) -> MeRead:
     return MeRead(
         username=actor.username,
         role=actor.role.value,
         site_id=actor.site_id,
         patient_id=actor.patient_id,
+        language=languages.user_language(context.db, actor),
     )
+
+
+@router.get("/me", openapi_extra=takes(Action.SEE_OWN_ACCOUNT))
+def read_me(context: ContextDep, actor: ActorDep) -> MeRead:
+    """The signed-in user's role, scope and language."""
+    return _me(context, actor)
+
+
+@router.patch("/me", openapi_extra=takes(Action.SEE_OWN_ACCOUNT))
+def update_me(context: ContextDep, actor: ActorDep, body: MeUpdate) -> MeRead:
+    """Set one's own language (en, es, de, nl, pt): pages, e-mails and reports use it."""
+    languages.set_user_language(context.db, actor, body.language, clock=context.clock)
+    return _me(context, actor)
 
 
 @router.get("/me/status", openapi_extra=takes(Action.USE_PATIENT_APP))

@@ -16,6 +16,10 @@
   var canvas = document.createElement("canvas");
 
   function say(text) { status.textContent = text; }
+  // The page's words (#mt-words, in the page's language); English when absent.
+  var words = {};
+  try { words = JSON.parse((document.getElementById("mt-words") || {}).textContent || "{}"); } catch (ignored) { words = {}; }
+  function word(key, english) { return words[key] || english; }
 
   // Upper case without spaces or dashes, as the server normalises a typed code.
   function kitCode(text) {
@@ -77,11 +81,11 @@
   // Fill the form as if the patient had typed the code and ticked "Taken".
   function use(text) {
     var code = kitCode(text);
-    if (!code) { say("That QR code is not a kit code. Type the code printed on the pack instead."); return false; }
+    if (!code) { say(word("scanNotKit", "That QR code is not a kit code. Type the code printed on the pack instead.")); return false; }
     field.value = code;
     var taken = document.querySelector('input[name="daily_diary.dose_check_in"][value="taken"]');
     if (taken) { taken.checked = true; }
-    say("Kit " + code + " scanned. Check the code, then save today's diary.");
+    say(word("scanned", "Kit %(code)s scanned. Check the code, then save today's diary.").replace("%(code)s", code));
     field.focus();
     return true;
   }
@@ -94,7 +98,7 @@
   }
 
   function open() {
-    say("Starting the camera…");
+    say(word("scanStarting", "Starting the camera…"));
     var decoder = makeDecoder();
     navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
       .then(function (media) {
@@ -106,12 +110,12 @@
       })
       .then(function () { return decoder; })
       .then(function (decode) {
-        say("Point the camera at the QR code on the capsule pack.");
+        say(word("scanPoint", "Point the camera at the QR code on the capsule pack."));
         scan(decode);
       })
       .catch(function () {
         closeCamera();
-        say("The camera could not be used. Type the kit code printed on the pack instead.");
+        say(word("scanFailed", "The camera could not be used. Type the kit code printed on the pack instead."));
       });
   }
 

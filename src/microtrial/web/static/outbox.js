@@ -19,6 +19,21 @@
     forDay: "for",
     savedAt: "saved at"
   };
+  // The page's language: the server puts the words in #mt-words (English above is the default).
+  (function () {
+    var block = scope.document && scope.document.getElementById("mt-words");
+    if (!block) { return; }
+    try {
+      var words = JSON.parse(block.textContent || "{}");
+      Object.keys(words).forEach(function (key) {
+        if (key.indexOf("form:") === 0) { FORMS[key.slice(5)] = words[key]; }
+        else if (Object.prototype.hasOwnProperty.call(WORDS, key)) { WORDS[key] = words[key]; }
+      });
+      if (scope.localStorage && scope.document.documentElement.lang) {
+        scope.localStorage.setItem("mt-lang", scope.document.documentElement.lang);
+      }
+    } catch (ignored) { /* keep English */ }
+  })();
   var KEEP_SENT_MS = 3 * 24 * 3600 * 1000;
 
   function open() {

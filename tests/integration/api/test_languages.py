@@ -1,0 +1,280 @@
+"""Languages over HTTP (issue 21): every patient page in every language, no English message left;
+the user's language chosen on /account and through the API, audited, refused when unknown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib.resources import files
+
+import httpx
+import pytest
+from babel.messages.pofile import read_po
+from sqlalchemy import select
+
+from helpers import Clinic
+from integration.api.live import PASSWORD, LiveServer
+from microtrial import i18n
+from microtrial.domain.actors import system_actor
+from microtrial.http.app import create_app
+from microtrial.http.config import ServerSettings
+from microtrial.services import admin, trial_views
+from microtrial.services.demo import DEMO_PASSWORD
+from microtrial.store.db import Database
+from microtrial.store.models import AuditEventRow, UserRow
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PLACEHOLDER = re.compile(r"%\([a-z_]+\)s|%%|\{[a-z_]+\}")
+OTHERS = [code for code in i18n.LANGUAGES if code != i18n.DEFAULT]
+# Words that are the same in English and a translation, or names (never flagged).
+SAME = {"MicroTrial", "PHQ-9", "GAD-7", "Kits", "Status"}
+
+
+@cache
+def english_ids() -> tuple[str, ...]:
+    """Every message id of the template catalog (messages.pot)."""
+    pot = files("microtrial") / "locale" / "messages.pot"
+    with pot.open("rb") as source:
+        catalog = read_po(source)
+    return tuple(str(m.id) for m in catalog if m.id and isinstance(m.id, str))
+
+
+def fragments(message: str) -> list[str]:
+    """The literal pieces of a message id that a page must not show in English."""
+    return [p.strip() for p in PLACEHOLDER.split(message) if len(p.strip()) > 3]
+
+
+def visible_text(page: str) -> str:
+    """The text a reader sees (and hears: labels and alternative texts), one space between words."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    page = re.sub(r"<svg\b.*?</svg>", " ", page, flags=re.S | re.I)
+    page = re.sub(r"<[^>]+>", " ", page)
+    return " ".join(html.unescape(page).split())
+
+
+def english_left(page: str, language: str) -> list[str]:
+    """The catalog's English texts that ``page`` shows although ``language`` translates them."""
+    text = visible_text(page)
+    found = []
+    for message in english_ids():
+        if i18n.gettext(message, language) == message or message in SAME:
+            continue
+        for piece in fragments(message):
+            if piece in SAME or i18n.gettext(message, language).find(piece) >= 0:
+                continue
+            if re.search(rf"(?<![\w-]){re.escape(piece)}(?![\w-])", text):
+                found.append(piece)
+    return sorted(set(found))
+
+
+def sign_in(base_url: str, username: str, password: str, language: str) -> httpx.Client:
+    """A browser-like client signed in, whose account is set to ``language`` on /account."""
+    client = httpx.Client(base_url=base_url, timeout=60)
+    token = CSRF.search(client.get("/login").text)
+    assert token
+    answer = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
+    )
+    assert answer.status_code == 303, answer.text
+    account = client.get("/account")
+    assert account.status_code == 200, account.text
+    token = CSRF.search(account.text)
+    assert token
+    saved = client.post("/account", data={"language": language, "csrf_token": token.group(1)})
+    assert saved.status_code == 200, saved.text
+    assert f'<html lang="{language}">' in saved.text
+    return client
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_clinic: Database) -> Iterator[LiveServer]:
+    """The app over the demo clinic (patients at every stage of a trial)."""
+    url = demo_clinic.engine.url.render_as_string(hide_password=False)
+    settings = ServerSettings(database_url=url, secret_key="l" * 40, export_secret="e" * 40)
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+def patient_pages(demo_clinic: Database, username: str, client: httpx.Client) -> list[str]:
+    """The paths of every page the demo patient ``username`` has."""
+    own = admin.user_actor(demo_clinic, username)
+    paths = ["/today", "/questionnaires/phq9", "/history", "/diary", "/attacks"]
+    paths += ["/account", "/account/password"]
+    days = re.findall(r'href="/diary/(\d{4}-\d\d-\d\d)(/fill)?"', client.get("/diary").text)
+    saved = [d for d, fill in days if not fill]
+    missing = [d for d, fill in days if fill]
+    if saved:
+        paths += [f"/diary/{saved[0]}"]
+        day_page = client.get(f"/diary/{saved[0]}").text
+        corrections = re.findall(r'href="(/diary/[^"]+/correct[^"]*)"', day_page)
+        paths += [html.unescape(c) for c in corrections][:1]
+    if missing:
+        paths += [f"/diary/{missing[0]}/fill"]
+    for trial in trial_views.list_trials(demo_clinic, own):
+        if trial.status == "unblinded":
+            paths.append(f"/my/trials/{trial.id}/report.html")
+    return paths
+
+
+# The demo patients: a finished trial with its report (01), a migraine diary (02), a running
+# trial with a cluster attack log (03), a planned trial (05) and a paused one (10).
+DEMO_PATIENTS = ("patient01", "patient02", "patient03", "patient05", "patient10")
+
+
+@pytest.mark.parametrize("language", OTHERS)
+def test_every_patient_page_is_translated(
+    demo_clinic: Database, demo_server: LiveServer, language: str
+) -> None:
+    left: dict[str, list[str]] = {}
+    seen = 0
+    for username in DEMO_PATIENTS:
+        client = sign_in(demo_server.url, username, DEMO_PASSWORD, language)
+        try:
+            for path in patient_pages(demo_clinic, username, client):
+                page = client.get(path)
+                assert page.status_code == 200, (path, page.text[:300])
+                seen += 1
+                english = english_left(page.text, language)
+                if english:
+                    left[f"{username} {path}"] = english
+            token = CSRF.search(client.get("/account").text)
+            assert token
+            client.post("/account", data={"language": "en", "csrf_token": token.group(1)})
+        finally:
+            client.close()
+    assert seen >= 30
+    assert not left, left
+
+
+@pytest.mark.parametrize("language", OTHERS)
+def test_pages_before_sign_in_follow_the_browser(demo_server: LiveServer, language: str) -> None:
+    wanted = {"Accept-Language": f"{language},en;q=0.5"}
+    with httpx.Client(base_url=demo_server.url, headers=wanted) as c:
+        for path in ("/login", "/password/forgot", "/password/reset?token=x", "/no-such-page"):
+            page = c.get(path)
+            assert f'<html lang="{language}">' in page.text, path
+            assert not english_left(page.text, language), (path, english_left(page.text, language))
+
+
+def test_english_stays_english(demo_server: LiveServer) -> None:
+    with httpx.Client(base_url=demo_server.url, headers={"Accept-Language": "fr, en;q=0.1"}) as c:
+        page = c.get("/login")
+    assert '<html lang="en">' in page.text
+    assert "Forgotten your password?" in page.text
+
+
+# --- both engines: the column, the account page, the API, the audit -------------------------
+
+
+@pytest.fixture
+def server(clinic: Clinic, database_url: str) -> Iterator[LiveServer]:
+    """The app over the test clinic (SQLite and PostgreSQL)."""
+    del clinic
+    settings = ServerSettings(database_url=database_url, secret_key="k" * 40)
+    with LiveServer(create_app(settings)) as live:
+        yield live
+
+
+def test_a_user_sets_their_language_on_the_account_page(
+    server: LiveServer, db: Database, clinic: Clinic
+) -> None:
+    del clinic
+    username = "p_A-001"
+    with httpx.Client(base_url=server.url, headers={"Accept-Language": "nl"}) as client:
+        login = client.get("/login")
+        assert '<html lang="nl">' in login.text
+        token = CSRF.search(login.text)
+        assert token
+        form = {"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
+        done = client.post("/login", data=form)
+        assert done.status_code == 303, done.text
+        account = client.get("/account")
+        assert '<option value="nl" lang="nl" selected>' in account.text  # from the browser
+        token = CSRF.search(account.text)
+        assert token
+        bad = client.post("/account", data={"language": "fr", "csrf_token": token.group(1)})
+        assert bad.status_code == 422
+        assert "Taal: unknown language" in bad.text  # the field's label, in Dutch
+        assert "allowed: en, es, de, nl, pt" in bad.text
+        good = client.post("/account", data={"language": "de", "csrf_token": token.group(1)})
+        assert good.status_code == 200
+        assert '<html lang="de">' in good.text
+        assert "Ihre Sprache ist gespeichert." in good.text
+        # the choice beats the browser's preference from now on
+        assert '<html lang="de">' in client.get("/account/password").text
+    with db.read() as session:
+        stored = session.scalar(select(UserRow.language).where(UserRow.username == username))
+        events = session.scalars(
+            select(AuditEventRow).where(AuditEventRow.action == "set_language")
+        ).all()
+    assert stored == "de"
+    assert len(events) == 1
+
+
+def test_the_api_reads_and_sets_the_language(server: LiveServer, clinic: Clinic) -> None:
+    del clinic
+    with httpx.Client(base_url=f"{server.url}/api/v1") as api:
+        answer = api.post("/auth/token", data={"username": "p_A-001", "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        assert api.get("/me", headers=headers).json()["language"] is None
+        refused = api.patch("/me", json={"language": "klingon"}, headers=headers)
+        assert refused.status_code == 422
+        detail = refused.json()["detail"][0]
+        assert detail["field"] == "language"
+        assert detail["allowed"] == "en, es, de, nl, pt"
+        changed = api.patch("/me", json={"language": "pt"}, headers=headers)
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["language"] == "pt"
+        assert api.get("/me", headers=headers).json()["language"] == "pt"
+
+
+def test_dates_and_numbers_follow_the_language() -> None:
+    day = dt.date(2026, 3, 2)
+    assert i18n.format_when(day, "%A %d %B %Y", "en") == "Monday 02 March 2026"
+    assert i18n.format_when(day, "%A %d %B %Y", "de") == "Montag, 2. März 2026"
+    assert i18n.format_when(day, "%A %d %B %Y", "es") == "lunes, 2 de marzo de 2026"
+    assert i18n.format_number(1234.5, "de") == "1.234,5"
+    assert i18n.format_number(1234.5, "en") == "1234.5"
+    assert i18n.month_names("nl")[2] == "mrt"
+    assert i18n.negotiate("de-AT,de;q=0.9,en;q=0.5") == "de"
+    assert i18n.negotiate("fr-FR") == "en"
+    assert i18n.negotiate("pt-BR;q=0.8, es;q=0.9") == "es"
+
+
+def test_system_actor_has_no_language(db: Database) -> None:
+    from microtrial.services.languages import user_language
+
+    assert user_language(db, system_actor()) is None
+
+
+def test_e_mails_speak_the_patients_language() -> None:
+    from microtrial.http.reminders import reminder_message
+    from microtrial.services.passwords import ResetLink
+    from microtrial.services.reminders import Reminder
+    from microtrial.web.account_pages import reset_message
+
+    settings = ServerSettings(
+        database_url="sqlite://", secret_key="k" * 40, public_url="https://trial.example.org"
+    )
+    day = dt.date(2026, 3, 2)
+    german = reminder_message(
+        settings,
+        Reminder(patient_id=1, email="a@example.org", kind="dose", local_date=day, language="de"),
+    )
+    assert german["Subject"] == "MicroTrial: heutige Kapsel bestätigen"
+    assert "ersetzt nicht Ihre Ärztin" in str(german.get_content())
+    english = reminder_message(
+        settings, Reminder(patient_id=1, email="a@example.org", kind="diary", local_date=day)
+    )
+    assert english["Subject"] == "MicroTrial: today's diary"
+    link = ResetLink("a@example.org", "p_A-001", "tok", "nl")
+    dutch = reset_message(settings, link, "http://127.0.0.1/")
+    assert dutch["Subject"] == "MicroTrial: een nieuw wachtwoord instellen"
+    body = str(dutch.get_content())
+    assert "p_A-001" in body
+    assert "https://trial.example.org/password/reset?token=tok" in body
