@@ -27,6 +27,7 @@ from microtrial.services.demo import (
     DEMO_SITE,
     DEMO_SITE_NAME,
     STAFF,
+    TIME_ZONES,
     DemoPatient,
     DemoSummary,
     _adaptive_patient,
@@ -63,7 +64,7 @@ from microtrial.store.bulk import (
 from microtrial.store.db import Database
 from microtrial.store.models import UserRow
 
-PATIENTS_RANGE = (4, 10_000)  # what ``microtrial demo --patients`` accepts
+PATIENTS_RANGE = (1, 10_000)  # what ``microtrial demo --patients`` accepts
 BULK_FROM = 50  # from this many patients on, the demo is built by the bulk path
 CHUNK = 200  # patients computed and written per transaction
 SIM_DAYS = BULK_DAYS + 7  # the simulation starts this many days before today
@@ -217,7 +218,16 @@ def _write(db: Database, rows: Rows) -> None:
 
 def _service_side(db: Database, summary: DemoSummary, clinic: Clinic, now: dt.datetime) -> None:
     """What still goes through the services: a blood-pressure hold, adaptive trials, the sweep."""
-    running = next((p for p in summary.patients if p.stage == "running"), None)
+    # The hold's reading is dated by its UTC day: a patient west of UTC would see it as tomorrow.
+    running = next(
+        (
+            p
+            for p in summary.patients
+            if p.stage == "running"
+            and not TIME_ZONES[(int(p.code[1:]) - 1) % len(TIME_ZONES)].startswith("America/")
+        ),
+        None,
+    )
     if running is not None and running.trial_id is not None:
         pid = _patient_id(db, running.code)
         line = _hold_for_blood_pressure(db, pid, running, now)

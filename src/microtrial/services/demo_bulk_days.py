@@ -59,15 +59,19 @@ class Nature:
         return float(level + self.noise)
 
     def answers(self, level: float) -> dict[str, Any]:
-        """The day's diary answers."""
-        pain = int(np.clip(round(level), 0, 10))
+        """The day's diary answers (0-10 scales; Python's round, like NumPy's, halves to even)."""
+        pain = _scale(round(level))
+        sleep = 6 - 0.4 * (pain - 5) + float(self.rng.normal(0, 1))
         return {
             "average_pain": pain,
-            "worst_pain": int(np.clip(pain + self.rng.integers(0, 3), 0, 10)),
-            "sleep_quality": int(
-                np.clip(round(6 - 0.4 * (pain - 5) + self.rng.normal(0, 1)), 0, 10)
-            ),
+            "worst_pain": _scale(pain + int(self.rng.integers(0, 3))),
+            "sleep_quality": _scale(round(sleep)),
         }
+
+
+def _scale(value: int) -> int:
+    """``value`` clipped to the 0-10 scale."""
+    return min(max(int(value), 0), 10)
 
 
 def evening(day: dt.date) -> dt.datetime:
