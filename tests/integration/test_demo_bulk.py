@@ -150,7 +150,7 @@ def test_stored_alerts_are_what_the_rules_compute(built: tuple[Database, DemoSum
         )
     # pain flares are raised once while one is open (DEDUPLICATED): count kinds, not repeats
     dedup = {"pain-flare", "missed-diary-days"}
-    assert {k for k in stored} == {k for k in expected}
+    assert set(stored) == set(expected)
     for key, count in stored.items():
         assert count == expected[key] or key[1] in dedup
 

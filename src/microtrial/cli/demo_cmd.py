@@ -94,9 +94,10 @@ def demo(
         f"next: microtrial serve --database-url sqlite:///{summary.database} "
         "then open http://127.0.0.1:8000 (or: make serve)"
     )
+    how = " by the bulk path" if patients >= BULK_FROM else ""
     console.print(
         f"done in {time.perf_counter() - started:.1f} s ({len(summary.patients)} patients built "
-        f"in {built:.1f} s{' by the bulk path' if patients >= BULK_FROM else ''}; the rest: reports)"
+        f"in {built:.1f} s{how}; the rest: reports)"
     )
 
 

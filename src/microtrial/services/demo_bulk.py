@@ -75,7 +75,10 @@ def check_patients(n_patients: int) -> int:
     low, high = PATIENTS_RANGE
     if not low <= n_patients <= high:
         raise ValidationError(
-            "--patients", f"{n_patients} is out of range", value=n_patients, allowed=f"{low}..{high}"
+            "--patients",
+            f"{n_patients} is out of range",
+            value=n_patients,
+            allowed=f"{low}..{high}",
         )
     return n_patients
 

@@ -117,7 +117,15 @@ def simulate_days(
         if day.period is not None and day.period_day == p.trial["plan"].design.period_days - 1:
             believes_active = arm == ACTIVE and rng.random() < 0.65
             guess = str(rng.choice(GUESSES, p=[0.45, 0.4, 0.15]))
-            _guess(p, me, day.period, period_ids[day.period], "active" if believes_active else guess, int(rng.integers(30, 90)), at)
+            _guess(
+                p,
+                me,
+                day.period,
+                period_ids[day.period],
+                "active" if believes_active else guess,
+                int(rng.integers(30, 90)),
+                at,
+            )
     out.mean_pain = float(np.mean(pains)) if pains else float("nan")
     return days
 
@@ -147,7 +155,9 @@ def _diary(
             **_stamp(me, at),
         },
     )
-    p.audit(me, "create", "diary_entry", row["record_id"], at, date=day.isoformat(), instrument=DAILY)
+    p.audit(
+        me, "create", "diary_entry", row["record_id"], at, date=day.isoformat(), instrument=DAILY
+    )
     today = local_today(p, at)
     alerts = alerts_for_score(result)
     if alerts:
@@ -169,7 +179,9 @@ def _stamp(actor: Actor, at: dt.datetime) -> dict[str, Any]:
     return stamped(actor, at)
 
 
-def _dose(p: PatientRows, me: Actor, calendar: TrialCalendar, day: CalendarDay, at: dt.datetime) -> None:
+def _dose(
+    p: PatientRows, me: Actor, calendar: TrialCalendar, day: CalendarDay, at: dt.datetime
+) -> None:
     """A dose reported the morning of a dose day (``dosing.record_dose``), unless held."""
     from microtrial.domain.alerts import check_dose_report
 
@@ -206,7 +218,13 @@ def _dose(p: PatientRows, me: Actor, calendar: TrialCalendar, day: CalendarDay, 
 
 
 def _guess(
-    p: PatientRows, me: Actor, period: int, period_id: int, guess: str, confidence: int, at: dt.datetime
+    p: PatientRows,
+    me: Actor,
+    period: int,
+    period_id: int,
+    guess: str,
+    confidence: int,
+    at: dt.datetime,
 ) -> None:
     """The patient's guess of a period's arm on its last day (``dosing.record_guess``)."""
     assert p.trial is not None
@@ -225,9 +243,7 @@ def _guess(
     )
 
 
-def adverse_event(
-    p: PatientRows, me: Actor, term: str, grade: int, onset: dt.date
-) -> None:
+def adverse_event(p: PatientRows, me: Actor, term: str, grade: int, onset: dt.date) -> None:
     """A patient-reported adverse event and its alerts (``records.record_adverse_event``)."""
     at = dt.datetime.combine(onset, dt.time(22), tzinfo=dt.UTC)
     row = p.record(

@@ -176,7 +176,9 @@ class PatientRows:
                     "created_at": at,
                 },
             )
-            self.audit(actor, "create", "alert", row["id"], at, code=alert.code, action=alert.action)
+            self.audit(
+                actor, "create", "alert", row["id"], at, code=alert.code, action=alert.action
+            )
             self.open_codes.append((alert.code, alert.action))
             stored.append(row)
             if self.trial and alert.action in PAUSING and self.trial["status"] == "running":

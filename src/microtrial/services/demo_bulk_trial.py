@@ -43,7 +43,9 @@ from microtrial.store.models import (
 BULK_SPEC = DesignSpec(run_in_days=7, pairs=4, period_days=14, wash_in_days=3)
 BULK_DAYS = BULK_SPEC.total_days
 # One patient in each of these stages, in turn (screen-failed: a lithium user, do-not-start).
+# Thirteen, prime to the four condition groups, so that every group has every stage.
 BULK_STAGES = (
+    "completed",
     "completed",
     "running",
     "completed",
@@ -108,7 +110,8 @@ def enrol(
     p = PatientRows(rows, patient)
     code = rules.check_icd10(icd10)
     rows.add(
-        ConditionRow, {"patient_id": p.pid, "icd10_code": code, "status": "active", **stamped(doc, at)}
+        ConditionRow,
+        {"patient_id": p.pid, "icd10_code": code, "status": "active", **stamped(doc, at)},
     )
     p.audit(doc, "create", "patient", p.pid, at, conditions=[code])
     username = rules.check_username(f"patient{index + 1:05d}")
@@ -149,7 +152,7 @@ def medicate_and_screen(
     p.record(doc, MedicationRow, "medication", at, name_as_entered=medication, status="active")
     substance = REGIMENS[index % len(REGIMENS)].substance
     catalog = load_catalog()
-    flags: dict[str, bool | None] = {f: False for f in history_flag_ids()}
+    flags: dict[str, bool | None] = dict.fromkeys(history_flag_ids(), False)
     pregnant = flags.pop(PREGNANCY_FLAG, None)
     birth_year = int(p.patient["birth_year"])
     snapshot = PatientSnapshot(
@@ -277,7 +280,14 @@ def plan(
         p.rows.add(KitRow, {"trial_id": tid, "period_id": row["id"], "code": kit.code})
         period_ids[period.number] = row["id"]
     p.audit(
-        doc, "create", "trial", tid, at, regimen=regimen.template, periods=len(design.periods), adaptive=None
+        doc,
+        "create",
+        "trial",
+        tid,
+        at,
+        regimen=regimen.template,
+        periods=len(design.periods),
+        adaptive=None,
     )
     return calendar, design.sequence, period_ids
 
@@ -296,7 +306,9 @@ def move(
     p.audit(actor, action.value, "trial", p.trial["id"], at, status=target.value, reason=reason)
 
 
-def confirm_screening(p: PatientRows, doc: Actor, screening: dict[str, Any], at: dt.datetime) -> None:
+def confirm_screening(
+    p: PatientRows, doc: Actor, screening: dict[str, Any], at: dt.datetime
+) -> None:
     """Mark the new trial screened on a cleared screening (``confirm_screening_if_cleared``)."""
     assert p.trial is not None
     move(p, doc, TrialAction.CONFIRM_SCREENING, at)

@@ -35,7 +35,7 @@ def next_ids(conn: Connection, models: Sequence[type[Base]]) -> dict[str, int]:
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert ``rows`` (dicts with the same keys) in chunks of multi-row INSERTs; return the count."""
+    """Insert ``rows`` (dicts with the same keys) in multi-row INSERTs; return the count."""
     if not rows:
         return 0
     dialect = conn.dialect
@@ -59,7 +59,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         for row in chunk:
             for key, process in zip(keys, processors, strict=True):
                 value = row[key]
-                params.append(process(value) if process is not None and value is not None else value)
+                params.append(
+                    process(value) if process is not None and value is not None else value
+                )
         conn.exec_driver_sql(sql, tuple(params))
     return len(rows)
 
@@ -79,13 +81,13 @@ def advance_sequences(conn: Connection, tables: Sequence[Table]) -> None:
 
 def audit_heads(conn: Connection) -> dict[str, tuple[str, int]]:
     """Every audit stream's newest hash and event count."""
-    rows = conn.execute(select(AuditStreamRow.stream, AuditStreamRow.last_hash, AuditStreamRow.count))
+    rows = conn.execute(
+        select(AuditStreamRow.stream, AuditStreamRow.last_hash, AuditStreamRow.count)
+    )
     return {stream: (last, int(count)) for stream, last, count in rows}
 
 
-def save_audit_heads(
-    conn: Connection, heads: dict[str, tuple[str, int]], known: set[str]
-) -> None:
+def save_audit_heads(conn: Connection, heads: dict[str, tuple[str, int]], known: set[str]) -> None:
     """Store the streams' new heads: update the ``known`` ones, insert the others."""
     table = table_of(AuditStreamRow)
     fresh = [
@@ -95,7 +97,5 @@ def save_audit_heads(
     for stream, (last, count) in heads.items():
         if stream in known:
             conn.execute(
-                table.update()
-                .where(table.c.stream == stream)
-                .values(last_hash=last, count=count)
+                table.update().where(table.c.stream == stream).values(last_hash=last, count=count)
             )
