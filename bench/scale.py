@@ -222,7 +222,9 @@ def measure_server(
             try:
                 time_routes(client, token, role, paths, ids, repeat, out)
                 if role == "researcher":
-                    out.export_s = timed_get(client, "/research/export.zip", None)[1] / 1000
+                    status, ms = timed_get(client, "/research/export.zip", None)
+                    # a refusal or redirect is no timing: shown as nan
+                    out.export_s = ms / 1000 if status == 200 else float("nan")
             finally:
                 client.close()
         out.peak_rss_mb = peak_rss_mb(server.pid)
