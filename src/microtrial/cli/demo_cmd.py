@@ -16,23 +16,35 @@ from microtrial.cli.common import check_output, console, handle_errors
 
 
 def demo(
-    patients: Annotated[int, typer.Option("--patients", min=4, max=500, help="How many.")] = 24,
+    patients: Annotated[
+        int,
+        typer.Option(
+            "--patients",
+            help="How many patients (1..10000; from 50 on built by the bulk path).",
+        ),
+    ] = 24,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the simulation.")] = 2026,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo-output"),
 ) -> None:
     """Create a fresh demo clinic (OUT/demo.db) with simulated patients, diaries and reports."""
     from microtrial.services.demo import build_demo
+    from microtrial.services.demo_bulk import BULK_FROM, build_bulk_demo, check_patients
 
+    with handle_errors():
+        check_patients(patients)  # names --patients and the range 1..10000
     check_output(out, "--out", folder=True)
     started = time.perf_counter()
+    build = build_bulk_demo if patients >= BULK_FROM else build_demo
     with handle_errors():
-        summary = build_demo(out, n_patients=patients, seed=seed)
+        summary = build(out, n_patients=patients, seed=seed)
+    built = time.perf_counter() - started
     reports = _write_reports(summary.database, out)
     table = Table(
         title=f"MicroTrial demo clinic ({summary.site})", box=box.SIMPLE_HEAD, pad_edge=False
     )
     # Short headers: the table must fit an 80-column terminal.
-    columns = ["condition", "n", "excl", "plan", "run", "pause", "done", "diary", "miss"]
+    columns = ["condition", "n", "excl", "plan", "run", "pause", "wd", "done", "diary"]
+    columns += ["miss"]
     columns += ["pain", "AEs"]
     for column in columns:
         first = column == "condition"
@@ -49,7 +61,7 @@ def demo(
             str(len(members)),
             *(
                 str(stages[s])
-                for s in ("screen-failed", "planned", "running", "paused", "completed")
+                for s in ("screen-failed", "planned", "running", "paused", "withdrawn", "completed")
             ),
             str(days),
             f"{missing / max(days + missing, 1):.0%}",
@@ -58,8 +70,9 @@ def demo(
         )
     console.print(table)
     console.print(
-        "n patients; excl = excluded by screening (do-not-start); plan/run/pause/done = trials "
-        "planned, running blinded, paused by a stop rule, completed and unblinded; diary = days "
+        "n patients; excl = excluded by screening (do-not-start); plan/run/pause/wd/done = trials "
+        "planned, running blinded, paused by a stop rule, withdrawn, completed and unblinded; "
+        "diary = days "
         "recorded; miss = share of diary days missed; pain = mean daily pain (0-10); AEs = "
         "adverse events."
     )
@@ -67,7 +80,11 @@ def demo(
     console.print("users (password [bold]" + summary.password + "[/]):")
     for username, role in summary.staff:
         console.print(f"  {username:<18} {role}")
-    console.print(f"  patient01 .. patient{len(summary.patients):02d} patient")
+    if patients >= BULK_FROM:
+        bulk = len(summary.patients) - len(summary.adaptive)
+        console.print(f"  patient00001 .. patient{bulk:05d}, then the adaptive patients' (below)")
+    else:
+        console.print(f"  patient01 .. patient{len(summary.patients):02d} patient")
     console.print(f"reports: {', '.join(str(out / name) for name in reports)}")
     for line in summary.safety:
         console.print(f"safety: {line}")
@@ -77,7 +94,11 @@ def demo(
         f"next: microtrial serve --database-url sqlite:///{summary.database} "
         "then open http://127.0.0.1:8000 (or: make serve)"
     )
-    console.print(f"done in {time.perf_counter() - started:.1f} s")
+    how = " by the bulk path" if patients >= BULK_FROM else ""
+    console.print(
+        f"done in {time.perf_counter() - started:.1f} s ({len(summary.patients)} patients built "
+        f"in {built:.1f} s{how}; the rest: reports)"
+    )
 
 
 def _write_reports(database: Path, out: Path) -> list[str]:
