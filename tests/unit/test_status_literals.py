@@ -16,6 +16,14 @@ ALLOWED = {
     ("services/demo.py", "completed"): "the demo's stage names (what it simulates per patient)",
     ("services/demo.py", "running"): "the demo's stage names",
     ("services/demo.py", "paused"): "the demo's stage names",
+    ("services/demo_bulk.py", "completed"): "the bulk demo's stage names (as services/demo.py)",
+    ("services/demo_bulk.py", "running"): "the bulk demo's stage names",
+    ("services/demo_bulk.py", "paused"): "the bulk demo's stage names",
+    ("services/demo_bulk.py", "withdrawn"): "the bulk demo's stage names",
+    ("services/demo_bulk_trial.py", "completed"): "the bulk demo's stage names (BULK_STAGES)",
+    ("services/demo_bulk_trial.py", "running"): "the bulk demo's stage names (BULK_STAGES)",
+    ("services/demo_bulk_trial.py", "paused"): "the bulk demo's stage names (BULK_STAGES)",
+    ("services/demo_bulk_trial.py", "withdrawn"): "the bulk demo's stage names (BULK_STAGES)",
     ("services/reminder_settings.py", "paused"): "a patient's reminders on pause (issue 21)",
 }
 

@@ -20,6 +20,7 @@ from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check
 from microtrial.domain.calendar import CalendarDay, TrialCalendar, zone
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.design import ACTIVE
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.scoring import score
 from microtrial.domain.trend_rules import DiaryHistory, diary_trend_alerts
 from microtrial.services.demo import DemoPatient
@@ -186,7 +187,7 @@ def _dose(
     from microtrial.domain.alerts import check_dose_report
 
     assert p.trial is not None
-    if p.trial["status"] != "running" or p.held():
+    if p.trial["status"] != TrialStatus.RUNNING.value or p.held():
         return  # the patient follows the hold: no capsule while the trial is not running
     taken_at = at - dt.timedelta(hours=12)
     local = local_today(p, taken_at)
@@ -228,7 +229,11 @@ def _guess(
 ) -> None:
     """The patient's guess of a period's arm on its last day (``dosing.record_guess``)."""
     assert p.trial is not None
-    if p.trial["status"] not in ("running", "paused", "completed"):
+    if p.trial["status"] not in (
+        TrialStatus.RUNNING.value,
+        TrialStatus.PAUSED.value,
+        TrialStatus.COMPLETED.value,
+    ):
         return
     p.record(
         me,

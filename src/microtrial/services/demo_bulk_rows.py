@@ -14,6 +14,7 @@ from typing import Any
 
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.services.alerts import DEDUPLICATED, DOSE_BLOCKING
 from microtrial.store.bulk import table_of
 from microtrial.store.models import (
@@ -181,11 +182,19 @@ class PatientRows:
             )
             self.open_codes.append((alert.code, alert.action))
             stored.append(row)
-            if self.trial and alert.action in PAUSING and self.trial["status"] == "running":
+            if (
+                self.trial
+                and alert.action in PAUSING
+                and self.trial["status"] == TrialStatus.RUNNING.value
+            ):
                 pause_trial(self, f"paused by alert {alert.code}", today)
                 self.audit(actor, "pause", "trial", self.trial["id"], at, alert=row["id"])
         return stored
 
     def active(self) -> bool:
         """Whether the patient's trial is scheduled, running or paused (watched by the rules)."""
-        return self.trial is not None and self.trial["status"] in ("scheduled", "running", "paused")
+        return self.trial is not None and self.trial["status"] in (
+            TrialStatus.SCHEDULED.value,
+            TrialStatus.RUNNING.value,
+            TrialStatus.PAUSED.value,
+        )

@@ -20,7 +20,7 @@ from microtrial.domain.calendar import TrialCalendar, build_calendar
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.design import DesignSpec, plan_design
 from microtrial.domain.kits import issue_kits, kit_codes_by_period
-from microtrial.domain.lifecycle import TrialAction, next_status
+from microtrial.domain.lifecycle import TrialAction, TrialStatus, next_status
 from microtrial.domain.screening import PatientSnapshot, screen
 from microtrial.domain.trial_plan import PlannedDesign, TrialPlan
 from microtrial.services.demo import DEMO_CONDITIONS, REGIMENS, TIME_ZONES, DemoPatient
@@ -241,7 +241,7 @@ def plan(
         {
             "patient_id": p.pid,
             "protocol_id": None,
-            "status": "draft",
+            "status": TrialStatus.DRAFT.value,
             "start_date": start_date,
             "plan": trial_plan,
             "lock_version": 1,
@@ -338,7 +338,7 @@ def unblind(p: PatientRows, doc: Actor, at: dt.datetime) -> None:
     reason = "trial completed; analysis data locked"
     p.trial.update(
         plan=p.trial["plan"].locked(at),
-        status="unblinded",
+        status=TrialStatus.UNBLINDED.value,
         unblinded_at=at,
         unblinded_early=False,
         unblind_reason=reason,
