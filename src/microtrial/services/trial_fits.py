@@ -17,8 +17,6 @@ missing.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -31,8 +29,8 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialStatus
+from microtrial.services.analysis_bulk import load_many, version_of
 from microtrial.services.analysis_fit import fit_loaded, trial_counts
-from microtrial.services.analysis_load import load_inputs
 from microtrial.services.analysis_model import TrialAnalysis, plain
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.store.db import Database
@@ -42,15 +40,11 @@ from microtrial.store.models import (
     ConditionRow,
     DiaryEntryRow,
     DoseEventRow,
-    PatientRow,
     PeriodRow,
     TrialFitRow,
     TrialRow,
 )
 
-# Part of every data version: raise it when what a fit stores or how it is computed changes,
-# and every stored fit becomes stale (the next refresh recomputes them all).
-FIT_FORMAT = "1"
 CHUNK = 2000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -111,18 +105,15 @@ def data_versions(session: Session, trial_ids: Select[tuple[int]]) -> dict[int, 
             .group_by(PeriodRow.trial_id)
         ).tuples()
     }
-    versions = {}
-    for trial_id, patient_id, *fields in trials:
-        parts = [
-            FIT_FORMAT,
-            [str(f) for f in fields],
+    return {
+        trial_id: version_of(
+            fields,
             periods.get(trial_id),
-            *(found.get(patient_id) for found in by_patient.values()),
-            *(found.get(trial_id) for found in by_trial.values()),
-        ]
-        text = json.dumps(parts, sort_keys=True, default=str)
-        versions[trial_id] = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return versions
+            [found.get(patient_id) for found in by_patient.values()],
+            [found.get(trial_id) for found in by_trial.values()],
+        )
+        for trial_id, patient_id, *fields in trials
+    }
 
 
 def _aggregate(session: Session, table: Any, key: Any, among: Any) -> dict[int, tuple[int, int]]:
@@ -143,24 +134,16 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             session.execute(select(TrialFitRow.trial_id, TrialFitRow.data_version)).tuples().all()
         )
         stale = sorted(t for t, v in versions.items() if stored.get(t) != v)
-        now = clock()
-        inputs = [
-            load_inputs(session, trial, patient, now)
-            for chunk in _chunks(stale)
-            for trial, patient in session.execute(
-                select(TrialRow, PatientRow)
-                .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-                .where(TrialRow.id.in_(chunk))
-                .order_by(TrialRow.id)
-            ).tuples()
-        ]
+        # one query per input table per chunk of stale trials, the versions from the same rows
+        bulk = load_many(session, stale, clock())
+        inputs = bulk.inputs
     if not stale:  # nothing to do, nothing written (not even an audit event)
         return RefreshReport(len(versions), 0, 0, 0, time.perf_counter() - started)
     loaded = time.perf_counter()
     # No transaction is open while the engine runs: writers are never kept waiting by a fit.
     fitted = fit_loaded(inputs, cohort=True) if inputs else []
     computed_at = clock()
-    rows = [_fit_row(one, versions[one.trial.id], computed_at) for one in fitted]
+    rows = [_fit_row(one, bulk.versions[one.trial.id], computed_at) for one in fitted]
     fitted_at = time.perf_counter()
     with db.transaction() as session:
         again: dict[int, str] = {}
