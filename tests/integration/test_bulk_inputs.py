@@ -6,8 +6,8 @@ Runs on the demo clinic built on each backend (SQLite and, when configured, Post
 from __future__ import annotations
 
 import dataclasses
-import math
 import datetime as dt
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
