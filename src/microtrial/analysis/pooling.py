@@ -25,6 +25,8 @@ from scipy import special
 from microtrial.errors import StatisticalWarning, ValidationError
 
 FloatArray = npt.NDArray[np.float64]
+# pool()'s optional memo: the summary and shrunken effects of each group already pooled
+PoolCache = dict[bytes, tuple[dict[str, float], pd.DataFrame]]
 N_TAU = 400
 # Half-normal scale of tau, in the effect's units.  Points on the 0-10 NRS: 1 point, the IMMPACT
 # MCID (REFERENCE.md C.3), so P(tau > 2 points) = 4.6 %: patients' true effects differing by
@@ -242,8 +244,13 @@ def pool(
     higher_is_better: bool = False,
     outcome: str | None = None,
     tau_scale: float | None = None,
+    cache: PoolCache | None = None,
 ) -> PoolResult:
     """Pool ``fit_trials`` results overall and (with ``by``) per group, e.g. per condition.
+
+    ``cache``: a dict the caller owns, shared by calls that pool the same trials again (every
+    cohort view of a refresh): a group whose effects, sds and options were pooled before reuses
+    that pool (``pool_effects`` is deterministic) instead of recomputing it.
 
     Only rows of one outcome are pooled: with an ``outcome`` column holding several outcomes
     (pain and sleep, say) a ValidationError names them unless ``outcome`` selects one.
@@ -296,13 +303,17 @@ def pool(
         caveat = few_trials_note(len(sub))
         if caveat:
             warnings.warn(f"group {name!r}: {caveat}", StatisticalWarning, stacklevel=2)
-        summary, shrunk = pool_effects(
-            sub["effect_mean"].to_numpy(float),
-            sub["effect_sd"].to_numpy(float),
-            mcid=mcid,
-            higher_is_better=higher_is_better,
-            tau_scale=tau_scale,
-        )
+        y, sd = sub["effect_mean"].to_numpy(float), sub["effect_sd"].to_numpy(float)
+        key = y.tobytes() + sd.tobytes() + repr((mcid, higher_is_better, tau_scale)).encode()
+        if cache is not None and key in cache:
+            found, shrunk = cache[key]
+            summary = dict(found)
+        else:
+            summary, shrunk = pool_effects(
+                y, sd, mcid=mcid, higher_is_better=higher_is_better, tau_scale=tau_scale
+            )
+            if cache is not None:
+                cache[key] = (dict(summary), shrunk)
         if "p_mcid" in sub.columns:
             raw_share = float(np.mean(sub["p_mcid"].to_numpy(float) > 0.5))
         else:

@@ -10,8 +10,9 @@ differs from the one it was computed from.
 that blocks no writer), fits them all after it with one engine call per outcome, and writes the
 results in one short write transaction, storing each fit only if its trial's version is still
 the one read: a trial changed meanwhile stays stale instead of getting a fit of old data.
-Requests never fit: ``read_cohort`` reads the stored rows and says how many are stale or
-missing.
+After the fits, the cohort views whose fits changed are pooled and stored
+(``cohort_store``). Requests never fit: ``read_cohort`` reads the stored rows and says how many
+are stale or missing.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class RefreshReport:
     load_s: float = 0.0
     fit_s: float = 0.0
     write_s: float = 0.0
+    # the cohort views (pooled, descriptive, blinding) recomputed and stored after the fits
+    cohort_views: int = 0
+    cohort_s: float = 0.0
 
 
 def unblinded_ids() -> Select[tuple[int]]:
@@ -137,8 +141,11 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
         # one query per input table per chunk of stale trials, the versions from the same rows
         bulk = load_many(session, stale, clock())
         inputs = bulk.inputs
-    if not stale:  # nothing to do, nothing written (not even an audit event)
-        return RefreshReport(len(versions), 0, 0, 0, time.perf_counter() - started)
+    if not stale:  # no fit to compute: the cohort views only if they lag behind the fits
+        views = _refresh_cohort(db, clock)
+        return RefreshReport(
+            len(versions), 0, 0, 0, time.perf_counter() - started, cohort_views=views
+        )
     loaded = time.perf_counter()
     # No transaction is open while the engine runs: writers are never kept waiting by a fit.
     fitted = fit_loaded(inputs, cohort=True) if inputs else []
@@ -166,6 +173,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
                 "changed_meanwhile": len(rows) - len(keep),
             },
         )
+    written = time.perf_counter()
+    views = _refresh_cohort(db, clock)
     done = time.perf_counter()
     return RefreshReport(
         checked=len(versions),
@@ -175,8 +184,17 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
         seconds=done - started,
         load_s=loaded - started,
         fit_s=fitted_at - loaded,
-        write_s=done - fitted_at,
+        write_s=written - fitted_at,
+        cohort_views=views,
+        cohort_s=done - written,
     )
+
+
+def _refresh_cohort(db: Database, clock: Clock) -> int:
+    """Store the cohort views whose fits changed (``cohort_store``, which reads this module)."""
+    from microtrial.services.cohort_store import refresh_cohort_results
+
+    return refresh_cohort_results(db, clock=clock)
 
 
 def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
@@ -187,19 +205,20 @@ def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any
         "computed_at": at,
         "condition_group": one.condition_group,
         "unblinded_early": one.trial.unblinded_early,
-        "results": _json_rows(one.results.to_dict("records")),
-        "guesses": _json_rows(one.guesses.to_dict("records")),
-        "counts": _json_rows([trial_counts(one)])[0],
+        "results": json_rows(one.results.to_dict("records")),
+        "guesses": json_rows(one.guesses.to_dict("records")),
+        "counts": json_rows([trial_counts(one)])[0],
         "warnings": list(one.warnings),
     }
 
 
-def _json_rows(rows: Iterable[dict[Any, Any]]) -> list[dict[str, Any]]:
+def json_rows(rows: Iterable[dict[Any, Any]]) -> list[dict[str, Any]]:
     """Rows with plain values; NaN becomes None (JSON has no NaN; PostgreSQL refuses it)."""
-    return [{str(k): _json_value(v) for k, v in row.items()} for row in rows]
+    return [{str(k): json_value(v) for k, v in row.items()} for row in rows]
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A plain JSON-ready value; NaN becomes None."""
     value = plain(value)
     return None if isinstance(value, float) and math.isnan(value) else value
 
