@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.analysis.completeness import PeriodPlan, assess_completeness
+from microtrial.analysis.completeness import PeriodPlan, count_completeness
 from microtrial.domain.calendar import DoseEvent, Phase, TrialCalendar, summarise_adherence
 from microtrial.domain.catalog import load_catalog
 from microtrial.services.adverse_events import AdverseEventRead
@@ -189,7 +189,7 @@ def inputs_from(data: TrialData, now: dt.datetime) -> TrialInputs:
         adverse_events=data.events,
         adherence=summarise_adherence(calendar, data.doses, through=through),
         doses_through=through,
-        completeness=assess_completeness(days, plans),
+        completeness=count_completeness(rows, plans),
         endpoint=_endpoint_days(data.endpoint_entries, days, data.group, set(data.entries)),
     )
 
