@@ -278,3 +278,18 @@ def test_0018_user_language_both_ways(database_url: str) -> None:
     assert columns["language"]["nullable"]
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0019_cohort_results_both_ways(database_url: str) -> None:
+    """Revision 0019 (cohort_results) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0018")
+    assert "cohort_results" not in inspect(engine).get_table_names()
+    migrate.upgrade(engine)
+    names = inspect(engine)
+    assert "cohort_results" in names.get_table_names()
+    assert {"site_id", "condition_group", "computed_at", "fits_version", "payload"} <= {
+        c["name"] for c in names.get_columns("cohort_results")
+    }
+    migrate.check(engine)
+    engine.dispose()

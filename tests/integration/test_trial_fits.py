@@ -29,13 +29,14 @@ from microtrial.http.app import create_app
 from microtrial.http.config import ServerSettings
 from microtrial.reports.cohort_report import cohort_report
 from microtrial.services import admin, analysis, analysis_fit, exports, records
+from microtrial.services.cohort_store import refresh_cohort_results
 from microtrial.services.demo import DEMO_PASSWORD
 from microtrial.services.diary_corrections import DiaryCorrection, correct_diary_entry
 from microtrial.services.records import DiaryInput
 from microtrial.services.trial_fits import refresh_fits
 from microtrial.settings import Settings
 from microtrial.store.db import Database
-from microtrial.store.models import TrialFitRow, TrialRow
+from microtrial.store.models import CohortResultRow, TrialFitRow, TrialRow
 
 Spy = list[set[str]]  # the trial ids of each engine call
 
@@ -219,6 +220,10 @@ def test_research_page_report_and_export_read_stored_fits(
     calls, _ = engine_calls
     trials = unblinded(demo_copy)
     edit_stored_pain(demo_copy, trials[0], -7.125)
+    # the views pooled from the fits are stored at refresh: pool them again from the edited fit
+    with demo_copy.transaction() as session:
+        session.execute(delete(CohortResultRow))
+    refresh_cohort_results(demo_copy)
     url = demo_copy.engine.url.render_as_string(hide_password=False)
     settings = ServerSettings(database_url=url, secret_key="d" * 40, export_secret="e" * 40)
     researcher = admin.user_actor(demo_copy, "researcher.demo")
@@ -254,8 +259,9 @@ def test_research_page_report_and_export_read_stored_fits(
 
 def test_cohort_refresh_command(demo_copy: Database) -> None:
     url = demo_copy.engine.url.render_as_string(hide_password=False)
-    with demo_copy.transaction() as session:
+    with demo_copy.transaction() as session:  # as after an upgrade: nothing computed yet
         session.execute(delete(TrialFitRow))
+        session.execute(delete(CohortResultRow))
     code, out, err = run_cli("cohort", "status", "--database-url", url)
     assert code == 0, err
     n = len(unblinded(demo_copy))
@@ -270,8 +276,9 @@ def test_cohort_refresh_command(demo_copy: Database) -> None:
 
 
 def test_the_server_refreshes_stale_fits_in_the_background(demo_copy: Database) -> None:
-    with demo_copy.transaction() as session:
+    with demo_copy.transaction() as session:  # as after an upgrade: nothing computed yet
         session.execute(delete(TrialFitRow))
+        session.execute(delete(CohortResultRow))
     url = demo_copy.engine.url.render_as_string(hide_password=False)
     settings = ServerSettings(database_url=url, secret_key="d" * 40, fit_refresh_interval_s=0.05)
     n = len(unblinded(demo_copy))

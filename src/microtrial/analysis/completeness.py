@@ -12,12 +12,19 @@ meant a single period to contribute.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pandas as pd
 
-__all__ = ["COMPLETE_SHARE", "Completeness", "PeriodPlan", "assess_completeness"]
+__all__ = [
+    "COMPLETE_SHARE",
+    "Completeness",
+    "PeriodPlan",
+    "assess_completeness",
+    "count_completeness",
+]
 
 COMPLETE_SHARE = 0.5  # a period with diary scores on at least half its analysable days
 ARMS = ("active", "placebo")
@@ -52,7 +59,44 @@ def assess_completeness(
         & days["period"].notna()
         & days[outcome].notna()
     ]
-    per_period = analysed.groupby("period")[outcome].count()
+    counts = analysed.groupby("period")[outcome].count()
+    per_period = {int(cast(float, k)): int(v) for k, v in counts.items()}
+    by_arm = {arm: int((analysed["arm"] == arm).sum()) for arm in ARMS}
+    paused = int((days["phase"] == "paused").sum())
+    return _assess(per_period, by_arm, paused, periods)
+
+
+def count_completeness(
+    days: Iterable[Mapping[str, Any]], periods: Mapping[int, PeriodPlan], *, outcome: str = "pain"
+) -> Completeness:
+    """``assess_completeness`` of the days as row dicts, counted in one pass (no frame).
+
+    What a batch load uses: the pandas masks and group-by cost about a millisecond a trial.
+    """
+    per_period: dict[int, int] = {}
+    by_arm = dict.fromkeys(ARMS, 0)
+    paused = 0
+    for day in days:
+        if day["phase"] == "paused":
+            paused += 1
+            continue
+        value, period = day[outcome], day["period"]
+        if day["wash_in"] or period is None or period != period or value is None or value != value:
+            continue  # (x != x: NaN)
+        number = int(period)
+        per_period[number] = per_period.get(number, 0) + 1
+        if day["arm"] in by_arm:
+            by_arm[day["arm"]] += 1
+    return _assess(per_period, by_arm, paused, periods)
+
+
+def _assess(
+    per_period: Mapping[int, int],
+    by_arm: Mapping[str, int],
+    paused: int,
+    periods: Mapping[int, PeriodPlan],
+) -> Completeness:
+    """Completeness from the analysed days per period and per arm and the paused days."""
     complete_periods = {
         number
         for number, plan in periods.items()
@@ -64,8 +108,6 @@ def assess_completeness(
     complete_pairs = sum(
         1 for members in blocks.values() if all(n in complete_periods for n in members)
     )
-    by_arm = {arm: int((analysed["arm"] == arm).sum()) for arm in ARMS}
-    paused = int((days["phase"] == "paused").sum())
     one_period = min((p.analysable_days for p in periods.values()), default=0)
     warnings = []
     if complete_pairs < len(blocks):

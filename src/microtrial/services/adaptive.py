@@ -92,12 +92,18 @@ def stopped_after(looks: list[InterimLookRow]) -> int | None:
     return None
 
 
-def adaptive_view(session: Session, trial: TrialRow) -> AdaptiveRead | None:
-    """The rule and the blinded state of its looks (None for a fixed design)."""
+def adaptive_view(
+    session: Session, trial: TrialRow, looks: list[InterimLookRow] | None = None
+) -> AdaptiveRead | None:
+    """The rule and the blinded state of its looks (None for a fixed design).
+
+    ``looks``: the trial's looks in pair order when already read (a bulk load), else read here.
+    """
     rule = rule_of(trial)
     if rule is None:
         return None
-    looks = stored_looks(session, trial)
+    if looks is None:
+        looks = stored_looks(session, trial)
     stop = stopped_after(looks)
     return AdaptiveRead(
         **rule.to_json(),

@@ -6,14 +6,16 @@ No fitting here (``analysis_fit``): the caller loads inside a transaction and fi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.analysis.completeness import PeriodPlan, assess_completeness
-from microtrial.domain.calendar import Phase, summarise_adherence
+from microtrial.analysis.completeness import PeriodPlan, count_completeness
+from microtrial.domain.calendar import DoseEvent, Phase, TrialCalendar, summarise_adherence
 from microtrial.domain.catalog import load_catalog
 from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.analysis_model import (
@@ -25,7 +27,7 @@ from microtrial.services.analysis_model import (
 )
 from microtrial.services.dosing import adherence_through, dose_events
 from microtrial.services.trial_loaders import allocation_of, calendar_for
-from microtrial.services.trial_views import read_trial
+from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.store.models import (
     AdverseEventRow,
     BlindingGuessRow,
@@ -37,6 +39,29 @@ from microtrial.store.models import (
     TrialRow,
 )
 
+# The endpoint instrument's current entries of a patient between two dates, by date:
+# ``(instrument, first, last) -> {date: score dict}`` (a query, or a look-up in a bulk load).
+EndpointEntries = Callable[[str, dt.date, dt.date], dict[dt.date, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """What the analysis reads of one trial, as read (``load_inputs`` or a bulk load)."""
+
+    trial: TrialRow
+    patient: PatientRow
+    arms: list[str]
+    calendar: TrialCalendar
+    view: TrialRead
+    doses: list[DoseEvent]
+    dosed: set[dt.date]  # dates of the current dose rows, a row without a time included
+    entries: dict[dt.date, dict[str, Any]]  # the daily diary's scores within the calendar
+    events: list[AdverseEventRead]  # current adverse events by onset date
+    guesses: list[tuple[int, str, Any]]  # current (period number, guess, confidence)
+    conditions: list[str]  # current ICD-10 codes, sorted
+    group: str | None
+    endpoint_entries: EndpointEntries
+
 
 def load_inputs(
     session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime
@@ -44,8 +69,6 @@ def load_inputs(
     """Read one trial's days, doses, adverse events, guesses and conditions (no fitting)."""
     arms = allocation_of(session, trial)
     calendar = calendar_for(session, trial, patient)
-    doses = dose_events(session, trial)
-    through = adherence_through(trial, patient, calendar, now)
     # (date, scores) only: whole ORM rows take several times longer to load
     entries: dict[dt.date, dict[str, Any]] = dict(
         session.execute(
@@ -75,10 +98,60 @@ def load_inputs(
             .order_by(AdverseEventRow.onset_date)
         ).scalars()
     ]
-    grades = {e.onset_date: e.grade for e in events}
+    conditions = sorted(
+        session.execute(
+            select(ConditionRow.icd10_code).where(
+                ConditionRow.patient_id == patient.id, ConditionRow.is_current.is_(True)
+            )
+        ).scalars()
+    )
+    guesses = session.execute(
+        select(PeriodRow.number, BlindingGuessRow.guess, BlindingGuessRow.confidence)
+        .join(PeriodRow, PeriodRow.id == BlindingGuessRow.period_id)
+        .where(BlindingGuessRow.trial_id == trial.id, BlindingGuessRow.is_current.is_(True))
+        .order_by(PeriodRow.number)
+    ).all()
+
+    def endpoint_entries(
+        instrument: str, first: dt.date, last: dt.date
+    ) -> dict[dt.date, dict[str, Any]]:
+        rows = session.execute(
+            select(DiaryEntryRow.local_date, DiaryEntryRow.scores).where(
+                DiaryEntryRow.patient_id == patient.id,
+                DiaryEntryRow.instrument_id == instrument,
+                DiaryEntryRow.is_current.is_(True),
+                DiaryEntryRow.local_date >= first,
+                DiaryEntryRow.local_date <= last,
+            )
+        ).tuples()
+        return dict(rows.all())
+
+    data = TrialData(
+        trial=trial,
+        patient=patient,
+        arms=arms,
+        calendar=calendar,
+        view=read_trial(session, trial, patient),
+        doses=dose_events(session, trial),
+        dosed=dosed,
+        entries=entries,
+        events=events,
+        guesses=[(int(n), str(g), c) for n, g, c in guesses],
+        conditions=conditions,
+        group=condition_group_of(session, patient.id),
+        endpoint_entries=endpoint_entries,
+    )
+    return inputs_from(data, now)
+
+
+def inputs_from(data: TrialData, now: dt.datetime) -> TrialInputs:
+    """A trial's analysis inputs from what was read of it (no I/O)."""
+    trial, patient, calendar, arms = data.trial, data.patient, data.calendar, data.arms
+    through = adherence_through(trial, patient, calendar, now)
+    grades = {e.onset_date: e.grade for e in data.events}
     rows = []
     for day in calendar.days:
-        entry = entries.get(day.date)
+        entry = data.entries.get(day.date)
         scores = entry["scores"] if entry is not None else {}
         arm = "baseline" if day.period is None else arms[day.period - 1]
         if day.phase == Phase.PAUSED:
@@ -92,7 +165,7 @@ def load_inputs(
                 "arm": arm,
                 "wash_in": day.is_wash_in,
                 "dose_day": day.is_dose_day,
-                "dose_taken": day.date in dosed,
+                "dose_taken": day.date in data.dosed,
                 "ae_grade": grades.get(day.date),
                 **{
                     name: (scores.get(score_id) or {}).get("value")
@@ -102,31 +175,22 @@ def load_inputs(
         )
     days = pd.DataFrame(rows)
     periods = _period_means(rows)
-    conditions = sorted(
-        session.execute(
-            select(ConditionRow.icd10_code).where(
-                ConditionRow.patient_id == patient.id, ConditionRow.is_current.is_(True)
-            )
-        ).scalars()
-    )
-    group = condition_group_of(session, patient.id)
-    view = read_trial(session, trial, patient)
     plans = {
         p.number: PeriodPlan(p.block, (p.end_date - p.start_date).days + 1 - p.wash_in_days)
-        for p in view.periods
+        for p in data.view.periods
     }
     return TrialInputs(
-        trial=view,
-        conditions=conditions,
-        condition_group=group,
+        trial=data.view,
+        conditions=data.conditions,
+        condition_group=data.group,
         days=days,
         period_means=periods,
-        guesses=_guesses(session, trial, arms, periods),
-        adverse_events=events,
-        adherence=summarise_adherence(calendar, doses, through=through),
+        guesses=_guesses(trial.id, data.guesses, arms, periods),
+        adverse_events=data.events,
+        adherence=summarise_adherence(calendar, data.doses, through=through),
         doses_through=through,
-        completeness=assess_completeness(days, plans),
-        endpoint=_endpoint_days(session, patient, days, group, set(entries)),
+        completeness=count_completeness(rows, plans),
+        endpoint=_endpoint_days(data.endpoint_entries, days, data.group, set(data.entries)),
     )
 
 
@@ -164,8 +228,7 @@ def _period_means(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _endpoint_days(
-    session: Session,
-    patient: PatientRow,
+    endpoint_entries: EndpointEntries,
     days: pd.DataFrame,
     group: str | None,
     diary_kept: set[dt.date],
@@ -179,16 +242,8 @@ def _endpoint_days(
     score = catalog.instrument(endpoint.instrument).primary_score
     first, last = days["date"].min(), days["date"].max()
     logged = {
-        e.local_date: ((e.scores or {}).get("scores") or {}).get(score) or {}
-        for e in session.execute(
-            select(DiaryEntryRow).where(
-                DiaryEntryRow.patient_id == patient.id,
-                DiaryEntryRow.instrument_id == endpoint.instrument,
-                DiaryEntryRow.is_current.is_(True),
-                DiaryEntryRow.local_date >= first,
-                DiaryEntryRow.local_date <= last,
-            )
-        ).scalars()
+        day: ((scores or {}).get("scores") or {}).get(score) or {}
+        for day, scores in endpoint_entries(endpoint.instrument, first, last).items()
     }
     values: list[float] = []
     sources: list[str] = []
@@ -224,19 +279,13 @@ def _endpoint_days(
 
 
 def _guesses(
-    session: Session, trial: TrialRow, arms: list[str], periods: pd.DataFrame
+    trial_id: int, rows: list[tuple[int, str, Any]], arms: list[str], periods: pd.DataFrame
 ) -> pd.DataFrame:
-    rows = session.execute(
-        select(PeriodRow.number, BlindingGuessRow.guess, BlindingGuessRow.confidence)
-        .join(PeriodRow, PeriodRow.id == BlindingGuessRow.period_id)
-        .where(BlindingGuessRow.trial_id == trial.id, BlindingGuessRow.is_current.is_(True))
-        .order_by(PeriodRow.number)
-    ).all()
     means = dict(zip(periods["period"], periods["mean_pain"], strict=True))
     frame = pd.DataFrame(
         [
             {
-                "trial_id": str(trial.id),
+                "trial_id": str(trial_id),
                 "period": number,
                 "arm": arms[number - 1],
                 "guess": guess,

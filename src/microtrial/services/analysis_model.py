@@ -102,6 +102,11 @@ class FitStatus:
     computed_from: dt.datetime | None
     computed_to: dt.datetime | None
     data_version: str
+    # The pooled, descriptive and blinding results shown: when the refresh stored them (None:
+    # none is stored for this view yet, so they were computed from the stored fits for this
+    # read), and whether per-trial results were refreshed after them (they lag behind).
+    pooled_at: dt.datetime | None = None
+    pooled_behind: bool = False
 
     @property
     def up_to_date(self) -> bool:
@@ -116,7 +121,14 @@ class FitStatus:
         first = f"{self.computed_from:%Y-%m-%d %H:%M} UTC"
         last = f"{self.computed_to:%Y-%m-%d %H:%M} UTC"
         when = f"at {first}" if first == last else f"between {first} and {last}"
-        return f"Per-trial results computed {when} (data version {self.data_version})."
+        pooled = (
+            f" Pooled, descriptive and blinding results computed at "
+            f"{self.pooled_at:%Y-%m-%d %H:%M} UTC and stored."
+            if self.pooled_at is not None
+            else " Pooled, descriptive and blinding results computed for this page (none are "
+            "stored yet: the next refresh stores them)."
+        )
+        return f"Per-trial results computed {when} (data version {self.data_version}).{pooled}"
 
     @property
     def caveat(self) -> str:
@@ -133,6 +145,11 @@ class FitStatus:
                 f"{self.missing} unblinded trial(s) have no results computed yet and are left "
                 "out until the next refresh."
             )
+        if self.pooled_behind:
+            parts.append(
+                "Per-trial results were refreshed after the pooled results shown were stored: "
+                "the pooled results are from the earlier set until the next refresh."
+            )
         return " ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,6 +162,9 @@ class FitStatus:
             "computed_from": self.computed_from.isoformat() if self.computed_from else None,
             "computed_to": self.computed_to.isoformat() if self.computed_to else None,
             "data_version": self.data_version,
+            "pooled_computed_at": self.pooled_at.isoformat() if self.pooled_at else None,
+            "pooled_stored": self.pooled_at is not None,
+            "pooled_behind": self.pooled_behind,
             "provenance": self.provenance,
             "caveat": self.caveat,
         }

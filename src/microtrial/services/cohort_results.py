@@ -1,9 +1,10 @@
 """The cohort from stored fits: pooled, de-identified, and honest about what is stale or missing.
 
-No fitting here: the per-trial fits come from ``trial_fits`` (filled by ``refresh_fits``);
-pooling, blinding and the descriptive table are computed from them per request, which costs
-milliseconds. Trials appear under a sequence label (``trial-001`` ...), with condition group but
-no patient code, site, dates or free text.
+No fitting here: the per-trial fits come from ``trial_fits`` (filled by ``refresh_fits``),
+and the pooled, blinding and descriptive results of each view from ``cohort_results`` (stored by
+``cohort_store`` after each refresh); a request pools the stored fits itself only for a view
+that has no stored row at all. Trials appear under a sequence label (``trial-001`` ...), with
+condition group but no patient code, site, dates or free text.
 """
 
 from __future__ import annotations
@@ -18,17 +19,18 @@ from sqlalchemy.orm import Session
 
 from microtrial.analysis import blinding, pool
 from microtrial.analysis.describe import describe_cohort
-from microtrial.analysis.pooling import TAU_SCALE_POINTS
+from microtrial.analysis.pooling import TAU_SCALE_POINTS, PoolCache
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import StatisticalWarning, ValidationError
 from microtrial.services.analysis_load import condition_group_of
 from microtrial.services.analysis_model import MCID_POINTS, CohortAnalysis, FitStatus
-from microtrial.services.common import Clock, audit, scoped, system_clock
+from microtrial.services.cohort_store import from_payload, stored_times, stored_view
+from microtrial.services.common import Clock, audit, scoped, site_scope, system_clock
 from microtrial.services.trial_fits import data_versions, unblinded_ids
 from microtrial.store.db import Database
-from microtrial.store.models import PatientRow, TrialFitRow, TrialRow
+from microtrial.store.models import CohortResultRow, PatientRow, TrialFitRow, TrialRow
 
 
 def read_cohort(
@@ -50,7 +52,14 @@ def read_cohort(
             Action.READ_COHORT,
             PatientRow.site_id,
         )
-        fits, stale, status = stored_fits(session, trials, condition_group)
+        stored = stored_view(session, site_scope(actor, Action.READ_COHORT), condition_group)
+        if stored is None:  # no view stored yet: pooled from the stored fits for this read
+            fits, stale, status = stored_fits(session, trials, condition_group)
+            cohort = cohort_of_fits(fits, stale, status)
+        else:
+            cohort = _read_view(session, stored, trials, condition_group)
+        shown = cohort.fits
+        assert shown is not None
     with db.transaction() as session:
         audit(
             session,
@@ -61,14 +70,50 @@ def read_cohort(
             at=clock(),
             site_id=actor.site_id,
             detail={
-                "trials": len(fits),
+                "trials": cohort.n_trials,
+                "stored_view": stored is not None,
                 "condition": condition_group,
-                "stale": status.stale,
-                "missing": status.missing,
-                "data_version": status.data_version,
+                "stale": shown.stale,
+                "missing": shown.missing,
+                "data_version": shown.data_version,
             },
         )
-    return _cohort(fits, stale, status)
+    return cohort
+
+
+def _read_view(
+    session: Session,
+    stored: CohortResultRow,
+    trials: Select[tuple[int]],
+    condition_group: str | None,
+) -> CohortAnalysis:
+    """A stored view, with what changed since it was computed (no pooling here)."""
+    versions = data_versions(session, trials)
+    shown = {int(t): str(v) for t, v in stored.trial_versions}
+    labels = {int(t): f"trial-{i:03d}" for i, (t, _) in enumerate(stored.trial_versions, 1)}
+    stale = {t for t, v in shown.items() if versions.get(t) != v}
+    current_fits = session.execute(
+        select(TrialFitRow.trial_id, TrialFitRow.data_version, TrialFitRow.condition_group).where(
+            TrialFitRow.trial_id.in_(trials.scalar_subquery())
+        )
+    ).all()
+    in_view = [(t, v) for t, v, group in current_fits if condition_group in (None, group)]
+    behind = set_version_of(sorted(in_view)) != stored.fits_version
+    new = [t for t in versions if t not in shown]
+    missing = _missing(session, versions, set(shown), condition_group) if new else 0
+    first, last = stored_times(stored.payload)
+    status = FitStatus(
+        unblinded=len(shown) + missing,
+        current=len(shown) - len(stale),
+        stale=len(stale),
+        missing=missing,
+        computed_from=first,
+        computed_to=last,
+        data_version=stored.fits_version,
+        pooled_at=stored.computed_at,
+        pooled_behind=behind,
+    )
+    return from_payload(stored.payload, {labels[t] for t in stale}, status)
 
 
 def stored_fits(
@@ -94,7 +139,7 @@ def stored_fits(
         missing=missing,
         computed_from=min((f.computed_at for f in fits), default=None),
         computed_to=max((f.computed_at for f in fits), default=None),
-        data_version=_set_version(fits),
+        data_version=set_version(fits),
     )
     return fits, stale, status
 
@@ -112,13 +157,24 @@ def _missing(
     return sum(1 for p in patients if condition_group_of(session, p) == condition_group)
 
 
-def _set_version(fits: list[TrialFitRow]) -> str:
+def set_version(fits: list[TrialFitRow]) -> str:
     """One name for the set of fits shown: a hash of each trial's id and data version."""
-    text = ";".join(f"{f.trial_id}:{f.data_version}" for f in fits)
-    return hashlib.sha256(text.encode()).hexdigest()[:12] if fits else "none"
+    return set_version_of([(f.trial_id, f.data_version) for f in fits])
 
 
-def _cohort(fits: list[TrialFitRow], stale: set[int], status: FitStatus) -> CohortAnalysis:
+def set_version_of(pairs: list[tuple[int, str]]) -> str:
+    """``set_version`` of (trial id, data version) pairs in trial id order."""
+    text = ";".join(f"{t}:{v}" for t, v in pairs)
+    return hashlib.sha256(text.encode()).hexdigest()[:12] if pairs else "none"
+
+
+def cohort_of_fits(
+    fits: list[TrialFitRow],
+    stale: set[int],
+    status: FitStatus,
+    *,
+    cache: PoolCache | None = None,
+) -> CohortAnalysis:
     """Label, pool and describe the stored fits (one frame per table, no per-trial frames)."""
     results: list[dict[str, Any]] = []
     guesses: list[dict[str, Any]] = []
@@ -139,7 +195,9 @@ def _cohort(fits: list[TrialFitRow], stale: set[int], status: FitStatus) -> Coho
     if len(pain) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StatisticalWarning)
-            pooled = pool(pain, by="condition", mcid=MCID_POINTS, tau_scale=TAU_SCALE_POINTS)
+            pooled = pool(
+                pain, by="condition", mcid=MCID_POINTS, tau_scale=TAU_SCALE_POINTS, cache=cache
+            )
     all_guesses = pd.DataFrame(guesses)
     blind = blinding(all_guesses) if len(all_guesses) else None
     return CohortAnalysis(

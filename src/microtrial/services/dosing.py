@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -256,6 +256,17 @@ def adherence_through(
 
 def dose_events(session: Session, trial: TrialRow) -> list[DoseEvent]:
     """The trial's current dose check-ins as calendar events (no arm)."""
+    return dose_events_of(
+        session.execute(
+            select(DoseEventRow).where(
+                DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True)
+            )
+        ).scalars()
+    )
+
+
+def dose_events_of(rows: Iterable[DoseEventRow]) -> list[DoseEvent]:
+    """Current dose rows already read as calendar events (rows without a time left out)."""
     return [
         DoseEvent(
             taken_at=r.taken_at,
@@ -263,11 +274,7 @@ def dose_events(session: Session, trial: TrialRow) -> list[DoseEvent]:
             event_id=r.record_id,
             during_hold=DOSE_DURING_HOLD in (r.deviation or "").split(","),
         )
-        for r in session.execute(
-            select(DoseEventRow).where(
-                DoseEventRow.trial_id == trial.id, DoseEventRow.is_current.is_(True)
-            )
-        ).scalars()
+        for r in rows
         if r.taken_at is not None
     ]
 

@@ -10,15 +10,14 @@ differs from the one it was computed from.
 that blocks no writer), fits them all after it with one engine call per outcome, and writes the
 results in one short write transaction, storing each fit only if its trial's version is still
 the one read: a trial changed meanwhile stays stale instead of getting a fit of old data.
-Requests never fit: ``read_cohort`` reads the stored rows and says how many are stale or
-missing.
+After the fits, the cohort views whose fits changed are pooled and stored
+(``cohort_store``). Requests never fit: ``read_cohort`` reads the stored rows and says how many
+are stale or missing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -31,8 +30,8 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialStatus
+from microtrial.services.analysis_bulk import load_many, version_of
 from microtrial.services.analysis_fit import fit_loaded, trial_counts
-from microtrial.services.analysis_load import load_inputs
 from microtrial.services.analysis_model import TrialAnalysis, plain
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.store.db import Database
@@ -42,15 +41,11 @@ from microtrial.store.models import (
     ConditionRow,
     DiaryEntryRow,
     DoseEventRow,
-    PatientRow,
     PeriodRow,
     TrialFitRow,
     TrialRow,
 )
 
-# Part of every data version: raise it when what a fit stores or how it is computed changes,
-# and every stored fit becomes stale (the next refresh recomputes them all).
-FIT_FORMAT = "1"
 CHUNK = 2000  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -67,6 +62,9 @@ class RefreshReport:
     load_s: float = 0.0
     fit_s: float = 0.0
     write_s: float = 0.0
+    # the cohort views (pooled, descriptive, blinding) recomputed and stored after the fits
+    cohort_views: int = 0
+    cohort_s: float = 0.0
 
 
 def unblinded_ids() -> Select[tuple[int]]:
@@ -111,18 +109,15 @@ def data_versions(session: Session, trial_ids: Select[tuple[int]]) -> dict[int, 
             .group_by(PeriodRow.trial_id)
         ).tuples()
     }
-    versions = {}
-    for trial_id, patient_id, *fields in trials:
-        parts = [
-            FIT_FORMAT,
-            [str(f) for f in fields],
+    return {
+        trial_id: version_of(
+            fields,
             periods.get(trial_id),
-            *(found.get(patient_id) for found in by_patient.values()),
-            *(found.get(trial_id) for found in by_trial.values()),
-        ]
-        text = json.dumps(parts, sort_keys=True, default=str)
-        versions[trial_id] = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return versions
+            [found.get(patient_id) for found in by_patient.values()],
+            [found.get(trial_id) for found in by_trial.values()],
+        )
+        for trial_id, patient_id, *fields in trials
+    }
 
 
 def _aggregate(session: Session, table: Any, key: Any, among: Any) -> dict[int, tuple[int, int]]:
@@ -143,24 +138,19 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             session.execute(select(TrialFitRow.trial_id, TrialFitRow.data_version)).tuples().all()
         )
         stale = sorted(t for t, v in versions.items() if stored.get(t) != v)
-        now = clock()
-        inputs = [
-            load_inputs(session, trial, patient, now)
-            for chunk in _chunks(stale)
-            for trial, patient in session.execute(
-                select(TrialRow, PatientRow)
-                .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-                .where(TrialRow.id.in_(chunk))
-                .order_by(TrialRow.id)
-            ).tuples()
-        ]
-    if not stale:  # nothing to do, nothing written (not even an audit event)
-        return RefreshReport(len(versions), 0, 0, 0, time.perf_counter() - started)
+        # one query per input table per chunk of stale trials, the versions from the same rows
+        bulk = load_many(session, stale, clock())
+        inputs = bulk.inputs
+    if not stale:  # no fit to compute: the cohort views only if they lag behind the fits
+        views = _refresh_cohort(db, clock)
+        return RefreshReport(
+            len(versions), 0, 0, 0, time.perf_counter() - started, cohort_views=views
+        )
     loaded = time.perf_counter()
     # No transaction is open while the engine runs: writers are never kept waiting by a fit.
     fitted = fit_loaded(inputs, cohort=True) if inputs else []
     computed_at = clock()
-    rows = [_fit_row(one, versions[one.trial.id], computed_at) for one in fitted]
+    rows = [_fit_row(one, bulk.versions[one.trial.id], computed_at) for one in fitted]
     fitted_at = time.perf_counter()
     with db.transaction() as session:
         again: dict[int, str] = {}
@@ -183,6 +173,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
                 "changed_meanwhile": len(rows) - len(keep),
             },
         )
+    written = time.perf_counter()
+    views = _refresh_cohort(db, clock)
     done = time.perf_counter()
     return RefreshReport(
         checked=len(versions),
@@ -192,8 +184,17 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
         seconds=done - started,
         load_s=loaded - started,
         fit_s=fitted_at - loaded,
-        write_s=done - fitted_at,
+        write_s=written - fitted_at,
+        cohort_views=views,
+        cohort_s=done - written,
     )
+
+
+def _refresh_cohort(db: Database, clock: Clock) -> int:
+    """Store the cohort views whose fits changed (``cohort_store``, which reads this module)."""
+    from microtrial.services.cohort_store import refresh_cohort_results
+
+    return refresh_cohort_results(db, clock=clock)
 
 
 def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
@@ -204,19 +205,20 @@ def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any
         "computed_at": at,
         "condition_group": one.condition_group,
         "unblinded_early": one.trial.unblinded_early,
-        "results": _json_rows(one.results.to_dict("records")),
-        "guesses": _json_rows(one.guesses.to_dict("records")),
-        "counts": _json_rows([trial_counts(one)])[0],
+        "results": json_rows(one.results.to_dict("records")),
+        "guesses": json_rows(one.guesses.to_dict("records")),
+        "counts": json_rows([trial_counts(one)])[0],
         "warnings": list(one.warnings),
     }
 
 
-def _json_rows(rows: Iterable[dict[Any, Any]]) -> list[dict[str, Any]]:
+def json_rows(rows: Iterable[dict[Any, Any]]) -> list[dict[str, Any]]:
     """Rows with plain values; NaN becomes None (JSON has no NaN; PostgreSQL refuses it)."""
-    return [{str(k): _json_value(v) for k, v in row.items()} for row in rows]
+    return [{str(k): json_value(v) for k, v in row.items()} for row in rows]
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A plain JSON-ready value; NaN becomes None."""
     value = plain(value)
     return None if isinstance(value, float) and math.isnan(value) else value
 

@@ -78,7 +78,7 @@ def regimen_of(trial: TrialRow, *, validated: bool = False) -> Regimen:
     return TrialPlan.from_json(trial.plan).regimen.build(enforce_range=validated)
 
 
-def _view(session: Session, trial: TrialRow) -> DesignView:
+def _view(trial: TrialRow, pairs: list[tuple[PeriodRow, KitRow]]) -> DesignView:
     design = TrialPlan.from_json(trial.plan).design
     start = trial.start_date
     assert start is not None  # set when planned
@@ -90,7 +90,7 @@ def _view(session: Session, trial: TrialRow) -> DesignView:
             end_day=(p.end_date - start).days,
             wash_in_days=p.washin_days,
         )
-        for p, _ in periods_and_kits(session, trial)
+        for p, _ in pairs
     )
     return DesignView(
         run_in_days=design.run_in_days,
@@ -102,12 +102,18 @@ def _view(session: Session, trial: TrialRow) -> DesignView:
 
 def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> TrialCalendar:
     """The trial's calendar inside an open transaction (no audit: callers audit)."""
+    return calendar_of(trial, patient, periods_and_kits(session, trial))
+
+
+def calendar_of(
+    trial: TrialRow, patient: PatientRow, pairs: list[tuple[PeriodRow, KitRow]]
+) -> TrialCalendar:
+    """The trial's calendar from its periods and kits already read (``periods_and_kits``)."""
     regimen = regimen_of(trial)
-    codes = {p.number: k.code for p, k in periods_and_kits(session, trial)}
+    codes = {p.number: k.code for p, k in pairs}
     assert trial.start_date is not None
-    calendar = build_calendar(
-        _view(session, trial), regimen, trial.start_date, patient.time_zone, codes
-    )
+    view = _view(trial, pairs)
+    calendar = build_calendar(view, regimen, trial.start_date, patient.time_zone, codes)
     plan = TrialPlan.from_json(trial.plan)
     for paused, resumed in plan.pauses:
         calendar = shift_for_pause(calendar, paused, resumed, regimen=regimen)

@@ -27,7 +27,7 @@ from microtrial.services.trial_loaders import (
 )
 from microtrial.services.unit import patient_transaction
 from microtrial.store.db import Database
-from microtrial.store.models import PatientRow, TrialRow
+from microtrial.store.models import KitRow, PatientRow, PeriodRow, TrialRow
 
 
 class PeriodRead(ReadModel):
@@ -153,6 +153,11 @@ def period_views(session: Session, trial: TrialRow) -> list[PeriodRead]:
     The one place that decides whether an arm may be shown: every view and export uses it.
     """
     arms = allocation_of(session, trial) if trial.status == TrialStatus.UNBLINDED else None
+    return period_reads(periods_and_kits(session, trial), arms)
+
+
+def period_reads(pairs: list[tuple[PeriodRow, KitRow]], arms: list[str] | None) -> list[PeriodRead]:
+    """Period views from periods and kits already read, with the arms only if given."""
     return [
         PeriodRead(
             number=p.number,
@@ -163,17 +168,26 @@ def period_views(session: Session, trial: TrialRow) -> list[PeriodRead]:
             kit_code=k.code,
             arm=arms[p.number - 1] if arms else None,
         )
-        for p, k in periods_and_kits(session, trial)
+        for p, k in pairs
     ]
 
 
 def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialRead:
     """The trial view (arms only once unblinded)."""
+    return trial_read(trial, patient, period_views(session, trial), adaptive_view(session, trial))
+
+
+def trial_read(
+    trial: TrialRow,
+    patient: PatientRow,
+    periods: list[PeriodRead],
+    adaptive: AdaptiveRead | None,
+) -> TrialRead:
+    """The trial view from its parts already read (``read_trial`` reads them)."""
     unblinded = trial.status == TrialStatus.UNBLINDED
     regimen = regimen_of(trial)
     plan = TrialPlan.from_json(trial.plan)
     assert trial.start_date is not None
-    periods = period_views(session, trial)
     return TrialRead(
         id=trial.id,
         patient_id=patient.id,
@@ -195,5 +209,5 @@ def read_trial(session: Session, trial: TrialRow, patient: PatientRow) -> TrialR
         unblinded_early=trial.unblinded_early,
         unblind_reason=trial.unblind_reason,
         lock_version=trial.lock_version,
-        adaptive=adaptive_view(session, trial),
+        adaptive=adaptive,
     )

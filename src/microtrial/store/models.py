@@ -559,3 +559,27 @@ class ReminderSettingsRow(Base):
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     updated_by: Mapped[str] = mapped_column(String(120))
+
+
+class CohortResultRow(Base):
+    """The pooled, descriptive and blinding results of one cohort view, computed at refresh.
+
+    One row per scope (``site_id``: one site's trials; NULL: every site's) and condition group
+    (``condition_group``: "" for every group), as the research page and the cohort report ask
+    for them. Derived, not a clinical record: replaced whole by ``services.cohort_store`` when
+    the stored fits of its trials change; ``trial_versions`` lists the trials it pooled, in
+    label order, with the data version of each fit, so that a read can say what changed since.
+    """
+
+    __tablename__ = "cohort_results"
+    __table_args__ = (
+        UniqueConstraint("site_id", "condition_group", name="uq_cohort_results_view"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    condition_group: Mapped[str] = mapped_column(String(40), default="")
+    computed_at: Mapped[dt.datetime]
+    fits_version: Mapped[str] = mapped_column(String(64))
+    trial_versions: Mapped[list[Any]]  # [[trial_id, data_version], ...] in label order
+    payload: Mapped[dict[str, Any]]  # the cohort's tables (services.cohort_store)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from microtrial.analysis.completeness import PeriodPlan, assess_completeness
+from microtrial.analysis.completeness import PeriodPlan, assess_completeness, count_completeness
 
 PLANS = {1: PeriodPlan(1, 10), 2: PeriodPlan(1, 10), 3: PeriodPlan(2, 10), 4: PeriodPlan(2, 10)}
 ARMS = {1: "active", 2: "placebo", 3: "placebo", 4: "active"}
@@ -50,3 +51,16 @@ def test_paused_days_count_for_no_arm() -> None:
     assert any(
         "paused for 49 day(s)" in w and "not counted as either arm" in w for w in found.warnings
     )
+
+
+def test_counting_in_one_pass_gives_what_the_frame_gives() -> None:
+    rng = np.random.default_rng(5)
+    for seed in range(40):
+        observed = {p: int(rng.integers(0, 11)) for p in ARMS}
+        days = frame(observed, paused=int(rng.integers(0, 5)))
+        days.loc[rng.random(len(days)) < 0.1, "wash_in"] = True
+        days.loc[rng.random(len(days)) < 0.05, "pain"] = float("nan")
+        days.loc[days.index[:3], "period"] = None  # run-in days: no period
+        want = assess_completeness(days, PLANS)
+        got = count_completeness(days.to_dict("records"), PLANS)
+        assert got == want, seed
