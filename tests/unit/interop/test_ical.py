@@ -159,7 +159,7 @@ def test_the_reminder_feed_speaks_the_patients_language() -> None:
     assert str(german["x-wr-calname"]) == "MicroTrial-Erinnerungen"
     assert str(english["x-wr-calname"]) == "MicroTrial reminders"
     summaries = sorted(str(e["summary"]) for e in german.walk("VEVENT"))
-    assert summaries == ["Kapseltag", "MicroTrial: Ihre Einschätzung", "Tagebuch"]
+    assert summaries == ["Kapseltag", "MicroTrial: Ihre Vermutung", "Tagebuch"]
     alarms = sorted(str(a["description"]) for a in german.walk("VALARM"))
     assert alarms == ["Kapseltag", "Tagebuch"]
     assert "Bitte füllen Sie" in german.to_ical().decode("utf-8").replace("\r\n ", "")
