@@ -303,15 +303,15 @@ def feed_text(db: Database, token: str, *, clock: Clock = system_clock) -> str:
         feed = _feed(session, patient, row, now)
         language = _language_of(session, patient.id)
         audit_patient(session, system_actor(FEED), "read", FEED, patient.id, patient, at=now)
-    return reminder_feed_to_ics(
-        feed, uid_prefix=f"mt{row.id}", generated_at=now, language=language
-    )
+    return reminder_feed_to_ics(feed, uid_prefix=f"mt{row.id}", generated_at=now, language=language)
 
 
 def _language_of(session: Session, patient_id: int) -> str:
     """The language the patient chose for their pages (English when none)."""
     chosen = session.execute(
-        select(UserRow.language).where(UserRow.patient_id == patient_id, UserRow.is_active.is_(True))
+        select(UserRow.language).where(
+            UserRow.patient_id == patient_id, UserRow.is_active.is_(True)
+        )
     ).scalar_one_or_none()
     return chosen if chosen in i18n.LANGUAGES else i18n.DEFAULT
 
