@@ -202,7 +202,8 @@ def test_the_stop_sentence_is_worded_in_the_readers_language() -> None:
     assert german.startswith("Ihre Studie endete vorzeitig, nach 2 von bis zu 3 Periodenpaaren: ")
     assert "Mikrodosis half" in german
     dutch = stop_in_words("maximum-reached", 4, 4, lambda m: i18n.gettext(m, "nl"))
-    assert dutch is not None and dutch.startswith("Uw studie liep alle 4 paren")
+    assert dutch is not None
+    assert dutch.startswith("Uw studie liep alle 4 paren")
     assert stop_in_words("stop-benefit", 2, 3) == (
         "Your trial stopped early, after 2 of up to 3 pairs of periods: the check made after "
         "each pair found enough sign that the microdose helped to stop there, as the rule set "

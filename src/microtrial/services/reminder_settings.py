@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from microtrial import i18n
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.regimens import guess_opens_on
 from microtrial.errors import NotFound, ValidationError
-from microtrial import i18n
 from microtrial.i18n import N_
 from microtrial.interop.ical import ReminderFeed, reminder_feed_to_ics
 from microtrial.services.common import (

@@ -173,7 +173,8 @@ def adaptive_stop_text(status: Any) -> str:
     """How an unblinded adaptive trial ended (services.patient_status), in the current language."""
     if status.adaptive_stop_facts is None:
         return str(status.adaptive_stop or "")
-    return stop_in_words(*status.adaptive_stop_facts, gettext=i18n.gettext) or ""
+    decision, pairs_run, max_pairs = status.adaptive_stop_facts
+    return stop_in_words(decision, pairs_run, max_pairs, i18n.gettext) or ""
 
 
 YES_NO = (N_("Yes"), N_("No"))

@@ -10,15 +10,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microtrial.domain.access import Action
 from microtrial import i18n
+from microtrial.domain.access import Action
 from microtrial.errors import ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.reminders import feed_addresses
+from microtrial.i18n import N_
 from microtrial.services import reminder_settings
 from microtrial.services.reminder_settings import ReminderChoice, ReminderSettingsRead
 from microtrial.web.forms import plain_message
-from microtrial.i18n import N_
 from microtrial.web.rendering import page_language, render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
