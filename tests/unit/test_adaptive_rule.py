@@ -192,3 +192,20 @@ def test_the_engine_computes_the_interval_only_outside_the_band_asked() -> None:
     np.testing.assert_array_equal(some.ci95_high[~inside], every.ci95_high[~inside])
     np.testing.assert_array_equal(some.p_mcid, every.p_mcid)
     np.testing.assert_array_equal(some.effect_mean, every.effect_mean)
+
+
+def test_the_stop_sentence_is_worded_in_the_readers_language() -> None:
+    from microtrial import i18n
+
+    german = stop_in_words("stop-benefit", 2, 3, lambda m: i18n.gettext(m, "de"))
+    assert german is not None
+    assert german.startswith("Ihre Studie endete vorzeitig, nach 2 von bis zu 3 Periodenpaaren: ")
+    assert "Mikrodosis half" in german
+    dutch = stop_in_words("maximum-reached", 4, 4, lambda m: i18n.gettext(m, "nl"))
+    assert dutch is not None
+    assert dutch.startswith("Uw studie liep alle 4 paren")
+    assert stop_in_words("stop-benefit", 2, 3) == (
+        "Your trial stopped early, after 2 of up to 3 pairs of periods: the check made after "
+        "each pair found enough sign that the microdose helped to stop there, as the rule set "
+        "before your trial began."
+    )

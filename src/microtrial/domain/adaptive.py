@@ -10,7 +10,7 @@ were chosen by simulation (``bench/adaptive.py``, docs/PERFORMANCE.md "Adaptive 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,28 +170,49 @@ def kits_needed_through(rule: AdaptiveRule, last_look: int, stopped_after: int |
     return min(rule.max_pairs, max(rule.min_pairs + 1, last_look + 2))
 
 
-def stop_in_words(decision: str, pairs_run: int, max_pairs: int) -> str | None:
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogs (``make messages``); returned unchanged."""
+    return message
+
+
+# How an adaptive trial ended, for the patient: English msgids, worded in the reader's language
+# by the ``gettext`` the caller passes (``%(pairs_run)s``, ``%(max_pairs)s``, ``%(reason)s``).
+STOPPED_EARLY = N_(
+    "Your trial stopped early, after %(pairs_run)s of up to %(max_pairs)s pairs of periods: "
+    "%(reason)s, as the rule set before your trial began."
+)
+STOP_REASONS = {
+    "stop-benefit": N_(
+        "the check made after each pair found enough sign that the microdose helped to stop there"
+    ),
+    "stop-futility": N_(
+        "the check made after each pair found a worthwhile benefit from the microdose unlikely, "
+        "so more periods were not expected to change the answer"
+    ),
+}
+RAN_TO_MAXIMUM = N_(
+    "Your trial ran all %(max_pairs)s pairs of periods: the checks made after each pair did "
+    "not reach a clear answer earlier, so it ran to its planned maximum."
+)
+
+
+def _as_is(message: str) -> str:
+    return message
+
+
+def stop_in_words(
+    decision: str, pairs_run: int, max_pairs: int, gettext: Callable[[str], str] = _as_is
+) -> str | None:
     """How an adaptive trial ended, in plain words for the patient (after unblinding only).
 
     No estimate: the decision, the pairs run and the reason the rule gives. None for a look
-    that decided nothing (the trial ended without a decision).
+    that decided nothing (the trial ended without a decision). ``gettext`` words it in the
+    reader's language (English as is).
     """
-    rule = "as the rule set before your trial began"
-    if decision == "stop-benefit":
-        return (
-            f"Your trial stopped early, after {pairs_run} of up to {max_pairs} pairs of "
-            "periods: the check made after each pair found enough sign that the microdose "
-            f"helped to stop there, {rule}."
-        )
-    if decision == "stop-futility":
-        return (
-            f"Your trial stopped early, after {pairs_run} of up to {max_pairs} pairs of "
-            "periods: the check made after each pair found a worthwhile benefit from the "
-            f"microdose unlikely, so more periods were not expected to change the answer, {rule}."
-        )
+    values: dict[str, object] = {"pairs_run": pairs_run, "max_pairs": max_pairs}
+    if decision in STOP_REASONS:
+        values["reason"] = gettext(STOP_REASONS[decision])
+        return gettext(STOPPED_EARLY) % values
     if decision == "maximum-reached":
-        return (
-            f"Your trial ran all {max_pairs} pairs of periods: the checks made after each pair "
-            "did not reach a clear answer earlier, so it ran to its planned maximum."
-        )
+        return gettext(RAN_TO_MAXIMUM) % values
     return None

@@ -102,14 +102,23 @@ def calendar_to_ics(
 
 # The words of the private reminder feed. Never an arm, kit code, period number, substance or
 # study code: the feed travels in a URL and sits in the phone's calendar (and its cloud backup).
-FEED_NAME = "MicroTrial reminders"
+# English msgids, written in the patient's language (``reminder_feed_to_ics(..., language=)``).
+FEED_NAME = i18n.N_("MicroTrial reminders")
 FEED_TEXT = {
-    "dose": ("Capsule day", "Take today's capsule as planned and check it in on MicroTrial."),
-    "guess": (
-        "MicroTrial: your guess",
-        "You can now say which capsules you think you have been taking lately, on MicroTrial.",
+    "dose": (
+        i18n.N_("Capsule day"),
+        i18n.N_("Take today's capsule as planned and check it in on MicroTrial."),
     ),
-    "diary": ("Daily diary", "Please fill in today's diary on MicroTrial."),
+    "guess": (
+        i18n.N_("MicroTrial: your guess"),
+        i18n.N_(
+            "You can now say which capsules you think you have been taking lately, on MicroTrial."
+        ),
+    ),
+    "diary": (
+        i18n.N_("Daily diary"),
+        i18n.N_("Please fill in today's diary on MicroTrial."),
+    ),
 }
 _FEED_PRODID = "-//MicroTrial//private reminder feed//EN"
 
@@ -129,9 +138,15 @@ class ReminderFeed:
 
 
 def _feed_event(
-    kind: str, day: date, at: time | None, feed: ReminderFeed, stamp: datetime, uid: str
+    kind: str,
+    day: date,
+    at: time | None,
+    feed: ReminderFeed,
+    stamp: datetime,
+    uid: str,
+    language: str = i18n.DEFAULT,
 ) -> icalendar.Event:
-    summary, description = FEED_TEXT[kind]
+    summary, description = (i18n.gettext(text, language) for text in FEED_TEXT[kind])
     event = icalendar.Event()
     event.add("uid", f"{uid}@microtrial")
     event.add("dtstamp", stamp)
@@ -153,8 +168,15 @@ def _feed_event(
     return event
 
 
-def reminder_feed_to_ics(feed: ReminderFeed, *, uid_prefix: str, generated_at: datetime) -> str:
-    """The private reminder feed as ``.ics`` text: capsule days, guess prompts, the diary.
+def reminder_feed_to_ics(
+    feed: ReminderFeed,
+    *,
+    uid_prefix: str,
+    generated_at: datetime,
+    language: str = i18n.DEFAULT,
+) -> str:
+    """The private reminder feed as ``.ics`` text: capsule days, guess prompts, the diary
+    (texts in ``language``: en, es, de, nl, pt).
 
     Times are wall-clock times in the patient's ``TZID`` (with its ``VTIMEZONE``); each capsule
     and diary entry with a time carries a ``VALARM`` at that time unless ``feed.alarms`` is off.
@@ -165,20 +187,26 @@ def reminder_feed_to_ics(feed: ReminderFeed, *, uid_prefix: str, generated_at: d
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", FEED_NAME)
+    cal.add("x-wr-calname", i18n.gettext(FEED_NAME, language))
     cal.add("x-wr-timezone", feed.tz)
     # Ask subscribing calendars to fetch it again every few hours.
     cal.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT6H")
     for day in feed.dose_dates:
         uid = f"{uid_prefix}-dose-{day:%Y%m%d}"
-        cal.add_component(_feed_event("dose", day, feed.dose_time, feed, stamp, uid))
+        cal.add_component(_feed_event("dose", day, feed.dose_time, feed, stamp, uid, language))
     for day in feed.guess_dates:
         uid = f"{uid_prefix}-guess-{day:%Y%m%d}"
-        cal.add_component(_feed_event("guess", day, None, feed, stamp, uid))
+        cal.add_component(_feed_event("guess", day, None, feed, stamp, uid, language))
     if feed.diary_from is not None and feed.diary_time is not None:
         event = _feed_event(
-            "diary", feed.diary_from, feed.diary_time, feed, stamp, f"{uid_prefix}-diary"
+            "diary",
+            feed.diary_from,
+            feed.diary_time,
+            feed,
+            stamp,
+            f"{uid_prefix}-diary",
+            language,
         )
         rule: dict[str, object] = {"freq": "daily"}
         if feed.diary_until is not None:

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
 
 from microtrial import i18n
 
@@ -111,3 +116,17 @@ PATIENT_TITLE = i18n.N_("Your trial result")
 def patient_title() -> str:
     """The patient report's title, in the reader's language."""
     return i18n.gettext(PATIENT_TITLE)
+
+
+@cache
+def _ae_grade_words() -> dict[int, dict[str, str]]:
+    """The side-effect grades' words per language (catalog/instrument_translations.yaml)."""
+    source = files("microtrial.catalog") / "instrument_translations.yaml"
+    loaded: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
+    labels = loaded["instruments"]["ae_checklist"].get("labels") or {}
+    return {int(grade): dict(words) for grade, words in labels.items()}
+
+
+def grade_words(grade: int, english: str) -> str:
+    """A side-effect grade's label in the current language (``english`` as is in English)."""
+    return _ae_grade_words().get(grade, {}).get(i18n.current(), english)

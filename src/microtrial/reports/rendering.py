@@ -9,6 +9,7 @@ import jinja2
 
 from microtrial import i18n
 from microtrial.errors import ValidationError
+from microtrial.reports import formatting
 
 FORMATS = ("html", "pdf")
 
@@ -31,6 +32,7 @@ def environment() -> jinja2.Environment:
         newstyle=True,
     )
     env.globals["lang"] = lambda: i18n.current()
+    env.globals["grade_words"] = formatting.grade_words
     return env
 
 

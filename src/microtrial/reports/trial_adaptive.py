@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from microtrial import i18n
 from microtrial.domain.adaptive import SIMULATION, AdaptiveRule, stop_in_words
 from microtrial.services.adaptive import LookRead, simulate_rule
 from microtrial.services.trial_views import TrialRead
@@ -38,7 +39,8 @@ def stop_sentence(trial: TrialRead, looks: Sequence[LookRead]) -> str | None:
     decided = [look for look in looks if look.decision != "continue"]
     if not decided:
         return None
-    return stop_in_words(decided[0].decision, decided[0].pair, rule.max_pairs)
+    # In the reader's language (i18n.speaking: the patient's report is built in theirs).
+    return stop_in_words(decided[0].decision, decided[0].pair, rule.max_pairs, i18n.gettext)
 
 
 def adaptive_for(

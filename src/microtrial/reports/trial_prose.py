@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from microtrial import i18n
 from microtrial.analysis import DEFAULT_RHO_PRIOR
 from microtrial.domain.catalog import Catalog
 from microtrial.reports import formatting as f
@@ -23,16 +24,17 @@ CENT_2015 = (
 
 
 def blinding_meaning(n: int, named: int, right: int, wrong: int, chance: float) -> tuple[str, str]:
-    """What the period guesses say about the blind: (clinician sentence, patient sentence)."""
+    """What the period guesses say about the blind: (clinician sentence, patient sentence, in
+    the current language: i18n.speaking)."""
     if n == 0:
         meaning = "No period guesses were recorded, so the blind cannot be checked."
-        plain = "You did not record any guesses, so we cannot check this."
+        plain = i18n.N_("You did not record any guesses, so we cannot check this.")
     elif named == 0:
         meaning = (
             "The patient answered \u201cdon't know\u201d every time: no sign that the blind was "
             "broken."
         )
-        plain = "You always said you did not know, which is what a good blind looks like."
+        plain = i18n.N_("You always said you did not know, which is what a good blind looks like.")
     elif chance < 0.05:
         meaning = (
             f"{right} of {named} named guesses were right; chance alone would give this many "
@@ -40,7 +42,7 @@ def blinding_meaning(n: int, named: int, right: int, wrong: int, chance: float) 
             "capsules apart, so part of the difference in pain may come from expectation "
             "rather than from the substance."
         )
-        plain = (
+        plain = i18n.N_(
             "You guessed right more often than luck would explain. Knowing (or believing) which "
             "capsules you had can change how pain feels, so part of the difference may come "
             "from that."
@@ -51,7 +53,7 @@ def blinding_meaning(n: int, named: int, right: int, wrong: int, chance: float) 
             f"gives this many or more with probability {f.percent(chance)}, so there is "
             "little evidence that the blind was broken, but expectation cannot be ruled out."
         )
-        plain = (
+        plain = i18n.N_(
             "You guessed right a bit more often than wrong, but with so few periods that can "
             "easily happen by luck."
         )
@@ -60,8 +62,8 @@ def blinding_meaning(n: int, named: int, right: int, wrong: int, chance: float) 
             f"{right} of {named} named guesses were right, no more than chance: no sign that "
             "the blind was broken, so expectation is an unlikely explanation of the result."
         )
-        plain = "You guessed no better than luck, which is what a good blind looks like."
-    return meaning, plain
+        plain = i18n.N_("You guessed no better than luck, which is what a good blind looks like.")
+    return meaning, i18n.gettext(plain)
 
 
 def methods(analysis: TrialAnalysis) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any, Literal, overload
 
 import pandas as pd
 
-from microtrial import __version__
+from microtrial import __version__, i18n
 from microtrial.analysis.density import EffectPosterior, effect_posterior
 from microtrial.analysis.summaries import guess_chance, longest_gap
 from microtrial.domain.actors import Actor
@@ -470,15 +470,15 @@ def _adverse_event_rows(
     for event in events:
         match = analysis.days[analysis.days["date"] == event.onset_date]
         if match.empty:
-            when = "outside the trial calendar"
+            when = i18n.N_("outside the trial calendar")
             study_day = "—"
         else:
             r = match.iloc[0]
             study_day = str(int(r["study_day"]))
             if r["phase"] == "paused":
-                when = "while paused"
+                when = i18n.N_("while paused")
             elif pd.isna(r["period"]):
-                when = "run-in (no capsules)"
+                when = i18n.N_("run-in (no capsules)")
             else:
                 when = f"period {int(r['period'])}, {r['arm']}" + (
                     " (wash-in)" if r["wash_in"] else ""

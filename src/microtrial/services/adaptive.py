@@ -114,9 +114,9 @@ def adaptive_view(
     )
 
 
-def stop_for_patient(session: Session, trial: TrialRow) -> str | None:
-    """How an unblinded adaptive trial ended, in plain words (None while blinded, for a fixed
-    design, after an early unblinding, or when no look decided)."""
+def stop_facts_for_patient(session: Session, trial: TrialRow) -> tuple[str, int, int] | None:
+    """How an unblinded adaptive trial ended: (decision, pairs run, max pairs); None while
+    blinded, for a fixed design, after an early unblinding, or when no look decided."""
     rule = rule_of(trial)
     if rule is None or trial.status != TrialStatus.UNBLINDED or trial.unblinded_early:
         return None
@@ -125,7 +125,14 @@ def stop_for_patient(session: Session, trial: TrialRow) -> str | None:
     if last is None:
         return None
     decision = next(lk.decision for lk in looks if lk.pair == last)
-    return stop_in_words(decision, last, rule.max_pairs)
+    return decision, last, rule.max_pairs
+
+
+def stop_for_patient(session: Session, trial: TrialRow) -> str | None:
+    """How an unblinded adaptive trial ended, in plain English words (None: see
+    ``stop_facts_for_patient``)."""
+    facts = stop_facts_for_patient(session, trial)
+    return None if facts is None else stop_in_words(*facts)
 
 
 def looks_for_report(session: Session, trial: TrialRow) -> list[LookRead]:

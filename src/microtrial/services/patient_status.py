@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain import lifecycle
 from microtrial.domain.actors import Actor
+from microtrial.domain.adaptive import stop_in_words
 from microtrial.domain.alerts import crisis_codes, default_crisis_contacts, patient_notice, tel_uri
 from microtrial.i18n import N_
-from microtrial.services.adaptive import stop_for_patient
+from microtrial.services.adaptive import stop_facts_for_patient
 from microtrial.services.alerts import DOSE_BLOCKING, open_alerts
 from microtrial.services.common import (
     Clock,
@@ -62,6 +63,8 @@ class PatientStatus(ReadModel):
     ended_early: str | None
     # An unblinded adaptive trial: how it ended (pairs run and why), never before unblinding.
     adaptive_stop: str | None = None
+    # The same as (decision, pairs run, max pairs), for pages that word it in their language.
+    adaptive_stop_facts: tuple[str, int, int] | None = None
     ended_early_reason: str | None = None  # the reason given, for pages that word the rest
 
 
@@ -94,6 +97,7 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
     if trial is not None and trial.status == lifecycle.TrialStatus.PAUSED and not holds:
         holds.append(HoldNotice(what=PAUSED, since=zone_today))
     crisis = any(a.code in crisis_codes() for a in alerts)
+    stop_facts = stop_facts_for_patient(session, trial) if trial is not None else None
     return PatientStatus(
         trial_id=trial.id if trial else None,
         trial_status=trial.status if trial else None,
@@ -104,7 +108,8 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
         crisis=crisis,
         crisis_lines=crisis_lines(session, patient.site_id),
         ended_early=_ended_early(trial),
-        adaptive_stop=stop_for_patient(session, trial) if trial is not None else None,
+        adaptive_stop=None if stop_facts is None else stop_in_words(*stop_facts),
+        adaptive_stop_facts=stop_facts,
         ended_early_reason=_early_reason(trial),
     )
 

@@ -18,12 +18,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from microtrial import i18n
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.regimens import guess_opens_on
 from microtrial.errors import NotFound, ValidationError
+from microtrial.i18n import N_
 from microtrial.interop.ical import ReminderFeed, reminder_feed_to_ics
 from microtrial.services.common import (
     Clock,
@@ -166,9 +168,9 @@ def get_settings(
 
 def _check_choice(choice: ReminderChoice, channels: list[str]) -> None:
     if choice.channel not in channels:
-        why = "is not offered"
+        why = N_("is not offered")
         if choice.channel == "email":
-            why = "needs the site's e-mail (SMTP) and an e-mail address on the account"
+            why = N_("needs the site's e-mail (SMTP) and an e-mail address on the account")
         raise ValidationError("channel", why, value=choice.channel, allowed=channels)
 
 
@@ -299,8 +301,19 @@ def feed_text(db: Database, token: str, *, clock: Clock = system_clock) -> str:
         patient = session.get(PatientRow, row.patient_id)
         assert patient is not None  # a foreign key
         feed = _feed(session, patient, row, now)
+        language = _language_of(session, patient.id)
         audit_patient(session, system_actor(FEED), "read", FEED, patient.id, patient, at=now)
-    return reminder_feed_to_ics(feed, uid_prefix=f"mt{row.id}", generated_at=now)
+    return reminder_feed_to_ics(feed, uid_prefix=f"mt{row.id}", generated_at=now, language=language)
+
+
+def _language_of(session: Session, patient_id: int) -> str:
+    """The language the patient chose for their pages (English when none)."""
+    chosen = session.execute(
+        select(UserRow.language).where(
+            UserRow.patient_id == patient_id, UserRow.is_active.is_(True)
+        )
+    ).scalar_one_or_none()
+    return chosen if chosen in i18n.LANGUAGES else i18n.DEFAULT
 
 
 def _feed(

@@ -58,15 +58,16 @@ def history(context: ContextDep, request: Request, user: PageUserDep) -> HTMLRes
 
 
 @router.get("/history/diary.{fmt}")
-def export_diary(context: ContextDep, user: PageUserDep, fmt: str) -> Response:
+def export_diary(context: ContextDep, request: Request, user: PageUserDep, fmt: str) -> Response:
     """Download the patient's own diary (every answer, and the capsules) as CSV or PDF."""
     actor = user.require(Action.USE_PATIENT_APP)
     if fmt not in EXPORT_TYPES:
         raise NotFound(f"export: no {fmt!r} format")
     found = diary_history(context.db, actor, export=fmt, clock=context.clock)
-    content: str | bytes = (
-        diary_csv(found) if fmt == "csv" else diary_pdf(found, generated_at=context.clock())
-    )
+    with i18n.speaking(page_language(request, actor)):  # the PDF in the patient's language
+        content: str | bytes = (
+            diary_csv(found) if fmt == "csv" else diary_pdf(found, generated_at=context.clock())
+        )
     return Response(
         content,
         media_type=EXPORT_TYPES[fmt],

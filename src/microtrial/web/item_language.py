@@ -16,6 +16,7 @@ import yaml
 
 from microtrial import i18n
 from microtrial.domain import lifecycle
+from microtrial.domain.adaptive import stop_in_words
 from microtrial.domain.catalog import load_catalog
 from microtrial.i18n import N_
 from microtrial.web.forms import FormItem, form_items
@@ -166,6 +167,14 @@ def ended_early_text(status: Any) -> str:
     reason = status.ended_early_reason or i18n.gettext(NOT_RECORDED, language)
     withdrawn = status.trial_status == lifecycle.TrialStatus.WITHDRAWN
     return i18n.gettext(WITHDRAWN if withdrawn else UNBLINDED_EARLY, language) % {"reason": reason}
+
+
+def adaptive_stop_text(status: Any) -> str:
+    """How an unblinded adaptive trial ended (services.patient_status), in the current language."""
+    if status.adaptive_stop_facts is None:
+        return str(status.adaptive_stop or "")
+    decision, pairs_run, max_pairs = status.adaptive_stop_facts
+    return stop_in_words(decision, pairs_run, max_pairs, i18n.gettext) or ""
 
 
 YES_NO = (N_("Yes"), N_("No"))

@@ -10,19 +10,28 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from microtrial import i18n
 from microtrial.domain.access import Action
 from microtrial.errors import ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.reminders import feed_addresses
+from microtrial.i18n import N_
 from microtrial.services import reminder_settings
 from microtrial.services.reminder_settings import ReminderChoice, ReminderSettingsRead
 from microtrial.web.forms import plain_message
-from microtrial.web.rendering import render
+from microtrial.web.rendering import page_language, render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
 PAGE = "/account/reminders"
-TIME_FORMS = "a time like 08:30, or empty for none"
+TIME_FORMS = N_("a time like 08:30, or empty for none")
+NOT_A_TIME = N_("is not a time")
+# The form's labels, naming a refused field in the page's language.
+LABELS = {
+    "diary_time": N_("Diary reminder"),
+    "dose_time": N_("Capsule reminder (on capsule days)"),
+    "channel": N_("How to remind me"),
+}
 
 
 def _smtp_on(context: AppContext) -> bool:
@@ -37,7 +46,23 @@ def _parse_time(field: str, text: str) -> dt.time | None:
     try:
         return dt.time.fromisoformat(text).replace(second=0, microsecond=0)
     except ValueError:
-        raise ValidationError(field, "is not a time", value=text, allowed=TIME_FORMS) from None
+        raise ValidationError(field, NOT_A_TIME, value=text, allowed=TIME_FORMS) from None
+
+
+def _error_text(error: ValidationError, language: str) -> str:
+    """A refusal in the page's language (English: the words every other form uses)."""
+    if language == i18n.DEFAULT or error.field not in LABELS:
+        return plain_message(str(error))
+    detail = str(error).removeprefix(f"{error.field}: ")
+    if error.allowed:
+        detail = detail.removesuffix(f" (allowed: {error.allowed})")
+    text = f"{i18n.gettext(LABELS[error.field], language)}: {i18n.gettext(detail, language)}"
+    if error.allowed == TIME_FORMS:
+        return f"{text} ({i18n.gettext(TIME_FORMS, language)})"
+    if error.allowed:
+        allowed = i18n.gettext("allowed: %(values)s", language) % {"values": error.allowed}
+        return f"{text} ({allowed})"
+    return text
 
 
 def _page(
@@ -60,7 +85,7 @@ def _page(
         https, webcal = feed_addresses(context.settings, str(request.base_url), token)
         page["feed"] = {"https": https, "webcal": webcal}
     if error is not None:
-        page["error"] = plain_message(str(error))
+        page["error"] = _error_text(error, page_language(request))
         page["error_field"] = error.field
     return render(request, "reminders.html", page, status=422 if error is not None else 200)
 

@@ -108,6 +108,7 @@ def templates() -> Jinja2Templates:
     env.globals["question_text"] = item_language.question_text
     env.globals["answer_text"] = item_language.answer_text
     env.globals["ended_early_text"] = item_language.ended_early_text
+    env.globals["adaptive_stop_text"] = item_language.adaptive_stop_text
     env.filters["item_text"] = item_language.item_text
     env.filters["headline"] = headline
     env.filters["tr"] = item_language.words

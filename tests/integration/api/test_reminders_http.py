@@ -160,3 +160,34 @@ def test_the_feed_is_rate_limited_per_address(
         codes = [anonymous.get(ics).status_code for _ in range(21)]
     assert codes[:20] == [200] * 20
     assert codes[20] == 429
+
+
+def test_the_page_errors_and_the_feed_speak_the_patients_language(
+    clinic: Clinic, server: LiveServer
+) -> None:
+    del clinic
+    patient = sign_in(server.url, "p_A-001")
+    account = patient.get("/account")
+    chosen = patient.post("/account", data={"language": "de", "csrf_token": csrf_of(account)})
+    assert chosen.status_code == 200
+    page = patient.get("/account/reminders")
+    assert "<h1>Meine Erinnerungen</h1>" in page.text
+    bad = patient.post(
+        "/account/reminders",
+        data={"csrf_token": csrf_of(page), "diary_time": "25:99", "channel": "calendar"},
+    )
+    assert bad.status_code == 422
+    assert "Tagebuch-Erinnerung: ist keine Uhrzeit (eine Uhrzeit wie 08:30" in bad.text
+    saved = patient.post(
+        "/account/reminders",
+        data={"csrf_token": csrf_of(page), "dose_time": "08:15", "channel": "calendar"},
+    )
+    assert saved.status_code == 200
+    assert "Ihre Erinnerungen sind gespeichert." in saved.text
+    webcal = re.search(r'href="(webcal://[^"]+)"', saved.text)
+    assert webcal, saved.text
+    feed = icalendar.Calendar.from_ical(patient.get(feed_path(webcal.group(1))).text)
+    assert str(feed["x-wr-calname"]) == "MicroTrial-Erinnerungen"
+    # (this clinic's patient has no trial running: the feed may hold no entry yet)
+    summaries = {str(event["summary"]) for event in feed.walk("VEVENT")}
+    assert not summaries & {"Capsule day", "Daily diary", "MicroTrial: your guess"}

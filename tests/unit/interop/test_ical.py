@@ -14,7 +14,7 @@ from microtrial.domain.design import DesignSpec, plan_design
 from microtrial.domain.kits import issue_kits, kit_codes_by_period
 from microtrial.domain.regimens import regimen_from_template
 from microtrial.errors import ValidationError
-from microtrial.interop.ical import calendar_to_ics
+from microtrial.interop.ical import ReminderFeed, calendar_to_ics, reminder_feed_to_ics
 
 GENERATED = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 ZONES = ["Europe/London", "America/New_York", "Australia/Sydney"]
@@ -139,3 +139,29 @@ def test_the_calendar_speaks_the_patients_language() -> None:
     assert "Identische Kapseln - verblindet." in str(first["description"])
     assert str(english[0]["summary"]).startswith("Take today's capsule - kit ")
     assert "Identical capsules - blinded." in str(english[0]["description"])
+
+
+def test_the_reminder_feed_speaks_the_patients_language() -> None:
+    feed = ReminderFeed(
+        tz="Europe/Berlin",
+        dose_dates=(date(2026, 3, 2),),
+        guess_dates=(date(2026, 3, 9),),
+        diary_from=date(2026, 3, 2),
+        dose_time=time(8, 0),
+        diary_time=time(20, 0),
+    )
+    german = icalendar.Calendar.from_ical(
+        reminder_feed_to_ics(feed, uid_prefix="r", generated_at=GENERATED, language="de")
+    )
+    english = icalendar.Calendar.from_ical(
+        reminder_feed_to_ics(feed, uid_prefix="r", generated_at=GENERATED)
+    )
+    assert str(german["x-wr-calname"]) == "MicroTrial-Erinnerungen"
+    assert str(english["x-wr-calname"]) == "MicroTrial reminders"
+    summaries = sorted(str(e["summary"]) for e in german.walk("VEVENT"))
+    assert summaries == ["Kapseltag", "MicroTrial: Ihre Vermutung", "Tagebuch"]
+    alarms = sorted(str(a["description"]) for a in german.walk("VALARM"))
+    assert alarms == ["Kapseltag", "Tagebuch"]
+    assert "Bitte füllen Sie" in german.to_ical().decode("utf-8").replace("\r\n ", "")
+    summaries = sorted(str(e["summary"]) for e in english.walk("VEVENT"))
+    assert summaries == ["Capsule day", "Daily diary", "MicroTrial: your guess"]
