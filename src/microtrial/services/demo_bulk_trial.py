@@ -25,7 +25,7 @@ from microtrial.domain.screening import PatientSnapshot, screen
 from microtrial.domain.trial_plan import PlannedDesign, TrialPlan
 from microtrial.services.demo import DEMO_CONDITIONS, REGIMENS, TIME_ZONES, DemoPatient
 from microtrial.services.demo_bulk_rows import PatientRows, Rows, stamped
-from microtrial.services.screening import PREGNANCY_FLAG, history_flag_ids
+from microtrial.services.screening import PREGNANCY_FLAG, history_flag_ids, screening_values
 from microtrial.store.models import (
     AllocationRow,
     ConditionRow,
@@ -164,16 +164,7 @@ def medicate_and_screen(
         age=at.date().year - birth_year,
     )
     result = screen(snapshot, substance)
-    values: dict[str, Any] = {
-        "substance": substance,
-        "decision": result.decision,
-        "findings": [f.as_dict() for f in result.findings],
-        "catalog_version": ",".join(f"{k}={v}" for k, v in sorted(result.catalog_versions.items())),
-        "signed_off_by_user_id": None,
-        "signed_off_by": None,
-        "signed_off_at": None,
-        "sign_off_reason": None,
-    }
+    values: dict[str, Any] = {"substance": substance, **screening_values(result)}
     row = p.record(
         doc,
         ScreeningResultRow,

@@ -13,7 +13,13 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import BP_INSTRUMENTS
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.inputs import require_text
-from microtrial.domain.screening import DO_NOT_START, BloodPressure, PatientSnapshot, screen
+from microtrial.domain.screening import (
+    DO_NOT_START,
+    BloodPressure,
+    PatientSnapshot,
+    ScreeningResult,
+    screen,
+)
 from microtrial.errors import ConflictError, NotFound, SafetyBlock
 from microtrial.services.common import (
     Clock,
@@ -123,13 +129,9 @@ def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> Patien
     )
 
 
-def run_screening(
-    session: Session, actor: Actor, patient: PatientRow, substance: str, now: dt.datetime
-) -> ScreeningResultRow:
-    """Screen the stored patient, store the result as a new version, audit it."""
-    # the patient's own date: diary readings are dated in the patient's time zone
-    result = screen(snapshot_of(session, patient, patient_today(patient, now)), substance)
-    values: dict[str, Any] = {
+def screening_values(result: ScreeningResult) -> dict[str, Any]:
+    """The stored columns of a new, not yet signed-off screening result."""
+    return {
         "decision": result.decision,
         "findings": [f.as_dict() for f in result.findings],
         "catalog_version": ",".join(f"{k}={v}" for k, v in sorted(result.catalog_versions.items())),
@@ -138,6 +140,15 @@ def run_screening(
         "signed_off_at": None,
         "sign_off_reason": None,
     }
+
+
+def run_screening(
+    session: Session, actor: Actor, patient: PatientRow, substance: str, now: dt.datetime
+) -> ScreeningResultRow:
+    """Screen the stored patient, store the result as a new version, audit it."""
+    # the patient's own date: diary readings are dated in the patient's time zone
+    result = screen(snapshot_of(session, patient, patient_today(patient, now)), substance)
+    values = screening_values(result)
     previous = _latest(session, patient.id, substance)
     if previous is None:
         row = stamp(
