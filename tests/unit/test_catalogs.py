@@ -108,3 +108,29 @@ def test_instrument_translations_name_real_items_and_their_sources() -> None:
         assert speaks("phq9", language)
         assert not speaks("pgic", language)  # no sourced translation: shown in English
         assert speaks("pgic", "en")
+
+
+def test_the_translations_file_is_checked_against_the_catalog() -> None:
+    from microtrial.domain.catalog import load_catalog
+    from microtrial.domain.translation_catalog import parse_instrument_translations
+    from microtrial.errors import ValidationError
+    from microtrial.i18n import LANGUAGES
+
+    catalog = load_catalog()
+    good = "instruments:\n  phq9:\n    sources: {de: 'PHQ-D (unverified)'}\n"
+    assert "phq9" in parse_instrument_translations(good, catalog, LANGUAGES)
+    bad = {
+        "unknown instrument": "instruments:\n  phq99:\n    sources: {de: x}\n",
+        "no source": "instruments:\n  phq9:\n    sources: {}\n",
+        "unknown language": "instruments:\n  phq9:\n    sources: {fr: x}\n",
+        "unknown item": (
+            "instruments:\n  phq9:\n    sources: {de: x}\n    items:\n      q99: {de: Frage}\n"
+        ),
+        "every language with a source": (
+            "instruments:\n  phq9:\n    sources: {de: x, es: y}\n"
+            "    items:\n      q1: {de: Frage}\n"
+        ),
+    }
+    for expected, text in bad.items():
+        with pytest.raises(ValidationError, match=expected):
+            parse_instrument_translations(text, catalog, LANGUAGES)

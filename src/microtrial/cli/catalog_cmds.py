@@ -45,7 +45,9 @@ from microtrial.domain.medications import match_medication
 from microtrial.domain.regimen_catalog import parse_regimen_catalog
 from microtrial.domain.scoring import score as score_answers
 from microtrial.domain.screening import BloodPressure, PatientSnapshot, screen
+from microtrial.domain.translation_catalog import parse_instrument_translations
 from microtrial.errors import MicroTrialError, ValidationError
+from microtrial.i18n import LANGUAGES
 from microtrial.interop.imported import list_user_instruments
 
 EXIT_BY_DECISION = {"no-known-issues": 0, "clinician-review": 3, "do-not-start": 4}
@@ -411,6 +413,9 @@ OTHER_VALIDATORS: dict[str, Callable[[str, Catalog | None], object]] = {
         origin="regimens.yaml",
         substances=None if catalog is None else catalog.substances,
         source_ids=None if catalog is None else catalog.sources,
+    ),
+    "instrument_translations.yaml": lambda text, catalog: parse_instrument_translations(
+        text, catalog, LANGUAGES
     ),
 }
 
