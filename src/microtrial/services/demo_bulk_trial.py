@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from microtrial.domain import patients as rules
-from microtrial.domain.actors import Actor, Role, system_actor
+from microtrial.domain.actors import Actor, check_role, system_actor
 from microtrial.domain.calendar import TrialCalendar, build_calendar
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.design import DesignSpec, plan_design
@@ -121,7 +121,7 @@ def enrol(
             "username": username,
             "username_key": username.lower(),
             "password_hash": clinic.password_hash,
-            "role": Role.PATIENT.value,
+            "role": "patient",
             "site_id": clinic.site_id,
             "patient_id": p.pid,
             "email": None,
@@ -131,7 +131,7 @@ def enrol(
         },
     )
     p.audit(system_actor("demo"), "create", "user", user["id"], at, role="patient")
-    me = Actor(Role.PATIENT, username, user["id"], clinic.site_id, p.pid)
+    me = Actor(check_role("patient"), username, user["id"], clinic.site_id, p.pid)
     for flag in history_flag_ids():
         detail = {"flag": flag, "version": 1}
         p.record(doc, HistoryFlagRow, "history", at, flag=flag, value=False, audit_detail=detail)
