@@ -245,12 +245,17 @@ def pool(
     outcome: str | None = None,
     tau_scale: float | None = None,
     cache: PoolCache | None = None,
+    warn: bool = True,
 ) -> PoolResult:
     """Pool ``fit_trials`` results overall and (with ``by``) per group, e.g. per condition.
 
     ``cache``: a dict the caller owns, shared by calls that pool the same trials again (every
     cohort view of a refresh): a group whose effects, sds and options were pooled before reuses
     that pool (``pool_effects`` is deterministic) instead of recomputing it.
+
+    ``warn=False``: no StatisticalWarning (the caveats stay in the summary); for services, which
+    cannot silence warnings with ``warnings.catch_warnings`` safely: its filter list is global to
+    the process, and the server refreshes in a background thread beside request threads.
 
     Only rows of one outcome are pooled: with an ``outcome`` column holding several outcomes
     (pain and sleep, say) a ValidationError names them unless ``outcome`` selects one.
@@ -282,7 +287,7 @@ def pool(
         results["effect_sd"].to_numpy(float) > 0
     )
     data = results[ok].reset_index(drop=True)
-    if len(data) < len(results):
+    if len(data) < len(results) and warn:
         warnings.warn(
             f"{len(results) - len(data)} trial(s) without a finite effect left out of pooling",
             StatisticalWarning,
@@ -301,7 +306,7 @@ def pool(
     forest: list[pd.DataFrame] = []
     for name, sub in groups:
         caveat = few_trials_note(len(sub))
-        if caveat:
+        if caveat and warn:
             warnings.warn(f"group {name!r}: {caveat}", StatisticalWarning, stacklevel=2)
         y, sd = sub["effect_mean"].to_numpy(float), sub["effect_sd"].to_numpy(float)
         key = y.tobytes() + sd.tobytes() + repr((mcid, higher_is_better, tau_scale)).encode()

@@ -10,7 +10,6 @@ condition group but no patient code, site, dates or free text.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from typing import Any
 
 import pandas as pd
@@ -23,7 +22,7 @@ from microtrial.analysis.pooling import TAU_SCALE_POINTS, PoolCache
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
-from microtrial.errors import StatisticalWarning, ValidationError
+from microtrial.errors import ValidationError
 from microtrial.services.analysis_load import condition_group_of
 from microtrial.services.analysis_model import MCID_POINTS, CohortAnalysis, FitStatus
 from microtrial.services.cohort_store import from_payload, stored_times, stored_view
@@ -193,11 +192,14 @@ def cohort_of_fits(
     pain = table[table["outcome"] == "pain"] if len(table) else table
     pooled = None
     if len(pain) >= 2:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", StatisticalWarning)
-            pooled = pool(
-                pain, by="condition", mcid=MCID_POINTS, tau_scale=TAU_SCALE_POINTS, cache=cache
-            )
+        pooled = pool(
+            pain,
+            by="condition",
+            mcid=MCID_POINTS,
+            tau_scale=TAU_SCALE_POINTS,
+            cache=cache,
+            warn=False,
+        )
     all_guesses = pd.DataFrame(guesses)
     blind = blinding(all_guesses) if len(all_guesses) else None
     return CohortAnalysis(
