@@ -22,6 +22,7 @@ def fit_arrays_dask(
     *,
     client: Any = None,
     progress: Callable[[int], None] | None = None,
+    warn: bool = True,
 ) -> BatchFit:
     """Fit ``(trials, days)`` arrays by submitting chunks of trials to a ``distributed.Client``.
 
@@ -49,5 +50,6 @@ def fit_arrays_dask(
         if progress is not None:
             progress(bounds[i][1] - bounds[i][0])
     fit = BatchFit.concat([p for p in parts if p is not None])
-    warn_flags(fit.flags)
+    if warn:
+        warn_flags(fit.flags)
     return fit

@@ -255,6 +255,7 @@ def fit_arrays_jax(
     options: FitOptions | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    warn: bool = True,
 ) -> BatchFit:
     """Fit ``(trials, days)`` arrays with the JAX engine (same results as ``fit_arrays``)."""
     opts = options or FitOptions()
@@ -267,5 +268,6 @@ def fit_arrays_jax(
         if progress is not None:
             progress(stop - start)
     fit = BatchFit.concat(parts)
-    warn_flags(fit.flags)
+    if warn:
+        warn_flags(fit.flags)
     return fit

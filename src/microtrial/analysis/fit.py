@@ -54,12 +54,14 @@ def fit_batch(
     serial: str = "periods",
     progress: Callable[[int], None] | None = None,
     client: Any = None,
+    warn: bool = True,
 ) -> BatchFit:
     """Fit ``(trials, days)`` arrays with the chosen model and backend (backends agree).
 
     Binary and count outcomes return a ``DiscreteFit`` (a ``BatchFit`` with the difference on
     the natural scale); they run on numpy only, and an option their model lacks is refused.
-    ``serial`` is their model of day-to-day dependence (``periods`` or ``none``).
+    ``serial`` is their model of day-to-day dependence (``periods`` or ``none``). ``warn=False``:
+    no StatisticalWarning for flagged trials (the flags stay in the result).
     """
     if outcome_type not in OUTCOME_TYPES:
         raise ValidationError(
@@ -83,18 +85,22 @@ def fit_batch(
                 allowed=DISCRETE_BACKENDS,
             )
         return fit_discrete_arrays(
-            values, arm, options, kind=outcome_type, serial=serial, progress=progress
+            values, arm, options, kind=outcome_type, serial=serial, progress=progress, warn=warn
         )
     if backend == "numpy":
-        return fit_arrays(values, arm, options, progress=progress)
+        return fit_arrays(values, arm, options, progress=progress, warn=warn)
     if backend == "jax":
         from microtrial.analysis import backend_jax
 
-        fit: BatchFit = backend_jax.fit_arrays_jax(values, arm, options, progress=progress)
+        fit: BatchFit = backend_jax.fit_arrays_jax(
+            values, arm, options, progress=progress, warn=warn
+        )
         return fit
     from microtrial.analysis import backend_dask
 
-    fit = backend_dask.fit_arrays_dask(values, arm, options, client=client, progress=progress)
+    fit = backend_dask.fit_arrays_dask(
+        values, arm, options, client=client, progress=progress, warn=warn
+    )
     return fit
 
 
@@ -112,6 +118,7 @@ def fit_trials(
     serial: str = "periods",
     progress: Callable[[int], None] | None = None,
     client: Any = None,
+    warn: bool = True,
 ) -> pd.DataFrame:
     """Fit every trial (and outcome) of a long diary frame; one result row per trial and outcome.
 
@@ -140,6 +147,10 @@ def fit_trials(
     serial
         Binary/count outcomes: ``periods`` (default; period totals with extra variation between
         periods, for days that cluster) or ``none`` (days independent).
+    warn
+        Warn (``StatisticalWarning``) when trials are flagged; ``False`` leaves the flags to the
+        ``warning`` column only. For services, which cannot silence warnings with
+        ``warnings.catch_warnings`` safely: its filter list is global to the process.
 
     Returns
     -------
@@ -183,6 +194,7 @@ def fit_trials(
         serial=serial,
         progress=progress,
         client=client,
+        warn=warn,
     )
     out = fit.to_frame()
     out.insert(0, "outcome", trials.outcome)

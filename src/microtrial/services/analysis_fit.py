@@ -5,7 +5,6 @@ No database here: the callers load (``analysis_load``) in a transaction and fit 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -15,7 +14,6 @@ import pandas as pd
 from microtrial.analysis import blinding, fit_trials
 from microtrial.analysis.blinding import DONT_KNOW
 from microtrial.domain.calendar import Phase
-from microtrial.errors import StatisticalWarning
 from microtrial.services.analysis_model import (
     DISCRETE_ENDPOINTS,
     MCID_POINTS,
@@ -98,15 +96,15 @@ def _fit_endpoints(
             out[i] = (replace(e, reason=reason), [f"{e.endpoint_id}: {reason}; not analysed"])
         if not longs:
             continue
-        with warnings.catch_warnings():
-            # Flags are reported per trial below, from each trial's own 'warning' column.
-            warnings.simplefilter("ignore", StatisticalWarning)
-            result = fit_trials(
-                pd.concat([long for _, long in longs.values()], ignore_index=True),
-                relative_mcid=RELATIVE_MCID,
-                higher_is_better=False,
-                outcome_type=kind,
-            )
+        # warn=False: flags are reported per trial below, from each trial's own 'warning' column
+        # (not warnings.catch_warnings: its filter is process-global and races other threads).
+        result = fit_trials(
+            pd.concat([long for _, long in longs.values()], ignore_index=True),
+            relative_mcid=RELATIVE_MCID,
+            higher_is_better=False,
+            outcome_type=kind,
+            warn=False,
+        )
         for i, (e, _) in longs.items():
             row = result[result["trial_id"] == str(trials[i][0])].iloc[0]
             found = {str(k): plain(v) for k, v in row.to_dict().items()}
@@ -149,12 +147,10 @@ def _fit(trials: list[tuple[int, pd.DataFrame]]) -> list[tuple[pd.DataFrame, lis
         keep = both[index]
         long = pd.DataFrame({k: v[keep] for k, v in {**columns, "value": value}.items()})
         long = long[["trial_id", "day", "arm", "value", "exclude"]]
-        with warnings.catch_warnings():
-            # Flags are reported per trial below, from each trial's own 'warning' column.
-            warnings.simplefilter("ignore", StatisticalWarning)
-            result = fit_trials(
-                long, mcid=MCID_POINTS, relative_mcid=RELATIVE_MCID, higher_is_better=higher
-            ).assign(outcome=name)
+        # warn=False: flags are reported per trial below, from each trial's own 'warning' column.
+        result = fit_trials(
+            long, mcid=MCID_POINTS, relative_mcid=RELATIVE_MCID, higher_is_better=higher, warn=False
+        ).assign(outcome=name)
         position = {trial_id: k for k, trial_id in enumerate(result["trial_id"])}
         for i in np.flatnonzero(both):
             row = result.iloc[[position[names[i]]]]

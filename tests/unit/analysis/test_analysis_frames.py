@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,6 +114,23 @@ def test_short_series_warning_reaches_the_result_frame() -> None:
     with pytest.warns(StatisticalWarning, match="day-to-day correlation"):
         res = fit_trials(diary("A"))
     assert "too few days to estimate the day-to-day correlation" in res["warning"].iloc[0]
+
+
+@pytest.mark.parametrize("outcome_type", ["continuous", "binary"])
+def test_warn_false_leaves_flags_to_the_warning_column(outcome_type: str) -> None:
+    """``warn=False`` emits no StatisticalWarning (services need no process-global filter)."""
+    frame = diary("A")
+    if outcome_type == "binary":
+        # no observed active day: the discrete model flags the trial
+        frame["value"] = np.where(frame["arm"] == "active", np.nan, 1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet = fit_trials(frame, outcome_type=outcome_type, warn=False)
+    assert [w for w in caught if issubclass(w.category, StatisticalWarning)] == []
+    assert quiet["warning"].iloc[0]  # the flag is still in the result
+    with pytest.warns(StatisticalWarning):
+        loud = fit_trials(frame, outcome_type=outcome_type)
+    pd.testing.assert_frame_equal(quiet, loud)
 
 
 def test_rho_prior_only_for_continuous_outcomes() -> None:
