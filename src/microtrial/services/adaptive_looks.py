@@ -52,7 +52,7 @@ from microtrial.services.adaptive import (
 )
 from microtrial.services.analysis_load import load_inputs
 from microtrial.services.analysis_model import OUTCOMES
-from microtrial.services.common import audit_patient, patient_today
+from microtrial.services.common import audit_patient, of_day, patient_today
 from microtrial.services.trial_fits import data_versions
 from microtrial.services.trial_loaders import calendar_for, periods_and_kits
 from microtrial.store.db import Database
@@ -247,17 +247,8 @@ def looks_for_site(db: Database, actor: Actor, site_id: int, now: dt.datetime) -
 
 
 def _diary_on(session: Session, patient: PatientRow, day: dt.date) -> bool:
-    return (
-        session.execute(
-            select(DiaryEntryRow.id).where(
-                DiaryEntryRow.patient_id == patient.id,
-                DiaryEntryRow.instrument_id == DAILY_DIARY,
-                DiaryEntryRow.is_current.is_(True),
-                DiaryEntryRow.local_date == day,
-            )
-        ).first()
-        is not None
-    )
+    query = of_day(DiaryEntryRow, patient.id, DAILY_DIARY, day)
+    return session.execute(query.limit(1)).first() is not None
 
 
 def _look(

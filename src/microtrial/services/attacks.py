@@ -23,8 +23,6 @@ from microtrial.services.alerts import active_trial_ids
 from microtrial.services.common import (
     Clock,
     add_audited,
-    audit_patient,
-    current_version,
     of_day,
     patient_for,
     patient_today,
@@ -39,7 +37,7 @@ from microtrial.services.records import (
     write_diary_batch,
 )
 from microtrial.services.schemas import ReadModel
-from microtrial.services.unit import UnitOfWork, patient_transaction
+from microtrial.services.unit import UnitOfWork, patient_transaction, read_record, read_records
 from microtrial.store.db import Database
 from microtrial.store.models import ConditionRow, DiaryEntryRow, HeadacheAttackRow, PatientRow
 
@@ -176,12 +174,7 @@ def _update_day(
         for r in rows
     ]
     saved = session.execute(
-        select(DiaryEntryRow).where(
-            DiaryEntryRow.patient_id == patient.id,
-            DiaryEntryRow.instrument_id == instrument_id,
-            DiaryEntryRow.local_date == day,
-            DiaryEntryRow.is_current.is_(True),
-        )
+        of_day(DiaryEntryRow, patient.id, instrument_id, day)
     ).scalar_one_or_none()
     if saved is not None:
         answers = day_answers(instrument_id, attacks, saved.answers)
@@ -200,28 +193,25 @@ def list_attacks(
     db: Database, actor: Actor, patient_id: int, *, limit: int = 20, clock: Clock = system_clock
 ) -> list[AttackRead]:
     """The patient's latest attacks, newest first."""
-    with patient_transaction(db, actor, patient_id) as (session, patient):
-        rows = session.execute(
-            select(HeadacheAttackRow)
-            .where(
-                HeadacheAttackRow.patient_id == patient.id,
-                HeadacheAttackRow.is_current.is_(True),
-            )
-            .order_by(HeadacheAttackRow.started_at.desc(), HeadacheAttackRow.id.desc())
-            .limit(limit)
-        ).scalars()
-        found = [_read(patient, r) for r in rows]
-        audit_patient(
-            session, actor, "list", "headache_attack", None, patient, at=clock(), count=len(found)
-        )
-        return found
+    newest_first = (HeadacheAttackRow.started_at.desc(), HeadacheAttackRow.id.desc())
+    rows, patient = read_records(
+        db,
+        actor,
+        patient_id,
+        HeadacheAttackRow,
+        "headache_attack",
+        *newest_first,
+        limit=limit,
+        clock=clock,
+    )
+    return [_read(patient, r) for r in rows]
 
 
 def get_attack(
     db: Database, actor: Actor, patient_id: int, record_id: str, *, clock: Clock = system_clock
 ) -> AttackRead:
     """One current attack of a patient (NotFound for another patient's)."""
-    with patient_transaction(db, actor, patient_id) as (session, patient):
-        row = current_version(session, HeadacheAttackRow, record_id, patient_id=patient.id)
-        audit_patient(session, actor, "read", "headache_attack", record_id, patient, at=clock())
-        return _read(patient, row)
+    row, patient = read_record(
+        db, actor, patient_id, HeadacheAttackRow, "headache_attack", record_id, clock=clock
+    )
+    return _read(patient, row)

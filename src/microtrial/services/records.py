@@ -29,8 +29,6 @@ from microtrial.services.common import (
     add_audited,
     audit_patient,
     check_patient_scope,
-    current_records,
-    current_version,
     patient_for,
     patient_today,
     patients_by_id,
@@ -40,7 +38,7 @@ from microtrial.services.common import (
 from microtrial.services.diary_rules import NewEntries, run_adverse_event_rules, run_diary_rules
 from microtrial.services.idempotency import request_hash
 from microtrial.services.schemas import ReadModel
-from microtrial.services.unit import UnitOfWork, patient_transaction
+from microtrial.services.unit import UnitOfWork, read_record, read_records
 from microtrial.store.audit import lock_streams
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -487,17 +485,17 @@ def list_diary_entries(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> list[DiaryEntryRead]:
     """A patient's current diary entries, oldest first."""
-    with patient_transaction(db, actor, patient_id) as (session, patient):
-        rows = session.execute(
-            select(DiaryEntryRow)
-            .where(DiaryEntryRow.patient_id == patient.id, DiaryEntryRow.is_current.is_(True))
-            .order_by(DiaryEntryRow.local_date, DiaryEntryRow.id)
-        ).scalars()
-        result = [DiaryEntryRead.model_validate(r) for r in rows]
-        audit_patient(
-            session, actor, "list", "diary_entry", None, patient, at=clock(), count=len(result)
-        )
-        return result
+    rows, _ = read_records(
+        db,
+        actor,
+        patient_id,
+        DiaryEntryRow,
+        "diary_entry",
+        DiaryEntryRow.local_date,
+        DiaryEntryRow.id,
+        clock=clock,
+    )
+    return [DiaryEntryRead.model_validate(r) for r in rows]
 
 
 def record_adverse_event(
@@ -565,20 +563,17 @@ def list_adverse_events(
     db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
 ) -> list[AdverseEventRead]:
     """A patient's current adverse events, oldest first."""
-    with patient_transaction(db, actor, patient_id) as (session, patient):
-        rows = current_records(session, AdverseEventRow, patient.id)
-        result = [AdverseEventRead.model_validate(r) for r in rows]
-        audit_patient(
-            session, actor, "list", "adverse_event", None, patient, at=clock(), count=len(result)
-        )
-        return result
+    rows, _ = read_records(
+        db, actor, patient_id, AdverseEventRow, "adverse_event", AdverseEventRow.id, clock=clock
+    )
+    return [AdverseEventRead.model_validate(r) for r in rows]
 
 
 def get_adverse_event(
     db: Database, actor: Actor, patient_id: int, record_id: str, *, clock: Clock = system_clock
 ) -> AdverseEventRead:
     """One current adverse event of a patient (NotFound for another patient's)."""
-    with patient_transaction(db, actor, patient_id) as (session, patient):
-        row = current_version(session, AdverseEventRow, record_id, patient_id=patient.id)
-        audit_patient(session, actor, "read", "adverse_event", record_id, patient, at=clock())
-        return AdverseEventRead.model_validate(row)
+    row, _ = read_record(
+        db, actor, patient_id, AdverseEventRow, "adverse_event", record_id, clock=clock
+    )
+    return AdverseEventRead.model_validate(row)

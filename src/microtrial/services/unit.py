@@ -9,12 +9,20 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, Scope, authorize
 from microtrial.domain.actors import Actor
-from microtrial.services.common import Clock, patient_for, system_clock
+from microtrial.services.common import (
+    Clock,
+    audit_patient,
+    current_version,
+    patient_for,
+    system_clock,
+)
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow
 
@@ -93,3 +101,44 @@ def patient_transaction(
     """
     with db.transaction() as session:
         yield session, patient_for(session, actor, patient_id)
+
+
+def read_record(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    model: Any,
+    entity: str,
+    record_id: str,
+    *,
+    clock: Clock = system_clock,
+) -> tuple[Any, PatientRow]:
+    """One current record of a patient and the patient, the read audited as ``entity``.
+
+    NotFound for a record of another patient, as for a missing one.
+    """
+    with patient_transaction(db, actor, patient_id) as (session, patient):
+        row = current_version(session, model, record_id, patient_id=patient.id)
+        audit_patient(session, actor, "read", entity, record_id, patient, at=clock())
+        return row, patient
+
+
+def read_records(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    model: Any,
+    entity: str,
+    *order: Any,
+    limit: int | None = None,
+    clock: Clock = system_clock,
+) -> tuple[list[Any], PatientRow]:
+    """A patient's current records of one kind in ``order`` (``limit`` at most) and the patient.
+
+    The list is audited as ``entity`` with its count.
+    """
+    with patient_transaction(db, actor, patient_id) as (session, patient):
+        query = select(model).where(model.patient_id == patient.id, model.is_current.is_(True))
+        rows = list(session.execute(query.order_by(*order).limit(limit)).scalars())
+        audit_patient(session, actor, "list", entity, None, patient, at=clock(), count=len(rows))
+        return rows, patient
