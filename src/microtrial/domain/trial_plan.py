@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from microtrial.domain.adaptive import AdaptiveRule
+from microtrial.domain.design import DesignSpec
 from microtrial.domain.regimens import Regimen, regimen_from_template
 
-__all__ = ["PlannedDesign", "PlannedRegimen", "TrialPlan"]
+__all__ = ["PlannedDesign", "PlannedRegimen", "TrialPlan", "new_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +161,17 @@ class TrialPlan:
     def locked(self, at: dt.datetime) -> TrialPlan:
         """The plan with its analysis data locked at ``at`` (when the blind is broken)."""
         return replace(self, data_locked_at=at)
+
+
+def new_plan(
+    regimen: PlannedRegimen, spec: DesignSpec, adaptive: AdaptiveRule | None = None
+) -> TrialPlan:
+    """The plan of a new trial from the regimen chosen and the design spec (no pause, no lock)."""
+    design = PlannedDesign(
+        run_in_days=spec.run_in_days,
+        pairs=spec.pairs,
+        period_days=spec.period_days,
+        wash_in_days=spec.wash_in_days,
+        n_arms=len(spec.arms),
+    )
+    return TrialPlan(regimen=regimen, design=design, adaptive=adaptive)

@@ -114,6 +114,53 @@ def _by(rows: Iterable[Any], key: str) -> dict[int, list[Any]]:
     return grouped
 
 
+def _grouped(
+    session: Session, what: Any, key: Any, ids: Sequence[int], *order: Any
+) -> dict[int, list[Any]]:
+    """One read of a table for a chunk: the rows whose ``key`` is in ``ids``, grouped by it.
+
+    ``what`` is a row class (whole rows) or a tuple of its columns (lighter rows).
+    """
+    query = select(*what) if isinstance(what, tuple) else select(what)
+    result = session.execute(query.where(key.in_(ids)).order_by(*order))
+    return _by(result if isinstance(what, tuple) else result.scalars(), key.key)
+
+
+# The columns read where whole rows are not needed (the loaders read only these).
+_DOSES = (
+    DoseEventRow.id,
+    DoseEventRow.trial_id,
+    DoseEventRow.is_current,
+    DoseEventRow.local_date,
+    DoseEventRow.taken_at,
+    DoseEventRow.kit_code,
+    DoseEventRow.record_id,
+    DoseEventRow.deviation,
+)
+_GUESSES = (
+    BlindingGuessRow.id,
+    BlindingGuessRow.trial_id,
+    BlindingGuessRow.is_current,
+    BlindingGuessRow.period_id,
+    BlindingGuessRow.guess,
+    BlindingGuessRow.confidence,
+)
+_DIARY = (
+    DiaryEntryRow.id,
+    DiaryEntryRow.patient_id,
+    DiaryEntryRow.is_current,
+    DiaryEntryRow.instrument_id,
+    DiaryEntryRow.local_date,
+    DiaryEntryRow.scores,
+)
+_CONDITIONS = (
+    ConditionRow.id,
+    ConditionRow.patient_id,
+    ConditionRow.is_current,
+    ConditionRow.icd10_code,
+)
+
+
 def _aggregate(rows: list[Any] | None) -> Aggregate | None:
     """What ``trial_fits`` counts per key: rows of every version, and the newest id."""
     return (len(rows), max(r.id for r in rows)) if rows else None
@@ -132,12 +179,7 @@ class _Chunk:
             ).tuples()
         )
         patients = sorted({p.id for _, p in self.trials})
-        self.periods = _by(
-            session.execute(
-                select(PeriodRow).where(PeriodRow.trial_id.in_(ids)).order_by(PeriodRow.number)
-            ).scalars(),
-            "trial_id",
-        )
+        self.periods = _grouped(session, PeriodRow, PeriodRow.trial_id, ids, PeriodRow.number)
         self.kits = {
             k.period_id: k
             for k in session.execute(select(KitRow).where(KitRow.trial_id.in_(ids))).scalars()
@@ -150,79 +192,18 @@ class _Chunk:
                 )
             ).tuples()
         }
-        self.doses = _by(
-            session.execute(
-                select(
-                    DoseEventRow.id,
-                    DoseEventRow.trial_id,
-                    DoseEventRow.is_current,
-                    DoseEventRow.local_date,
-                    DoseEventRow.taken_at,
-                    DoseEventRow.kit_code,
-                    DoseEventRow.record_id,
-                    DoseEventRow.deviation,
-                )
-                .where(DoseEventRow.trial_id.in_(ids))
-                .order_by(DoseEventRow.id)
-            ),
-            "trial_id",
+        self.doses = _grouped(session, _DOSES, DoseEventRow.trial_id, ids, DoseEventRow.id)
+        onset = (AdverseEventRow.onset_date, AdverseEventRow.id)
+        self.events = _grouped(session, AdverseEventRow, AdverseEventRow.trial_id, ids, *onset)
+        self.guesses = _grouped(
+            session, _GUESSES, BlindingGuessRow.trial_id, ids, BlindingGuessRow.id
         )
-        self.events = _by(
-            session.execute(
-                select(AdverseEventRow)
-                .where(AdverseEventRow.trial_id.in_(ids))
-                .order_by(AdverseEventRow.onset_date, AdverseEventRow.id)
-            ).scalars(),
-            "trial_id",
+        self.looks = _grouped(
+            session, InterimLookRow, InterimLookRow.trial_id, ids, InterimLookRow.pair
         )
-        self.guesses = _by(
-            session.execute(
-                select(
-                    BlindingGuessRow.id,
-                    BlindingGuessRow.trial_id,
-                    BlindingGuessRow.is_current,
-                    BlindingGuessRow.period_id,
-                    BlindingGuessRow.guess,
-                    BlindingGuessRow.confidence,
-                )
-                .where(BlindingGuessRow.trial_id.in_(ids))
-                .order_by(BlindingGuessRow.id)
-            ),
-            "trial_id",
-        )
-        self.looks = _by(
-            session.execute(
-                select(InterimLookRow)
-                .where(InterimLookRow.trial_id.in_(ids))
-                .order_by(InterimLookRow.pair)
-            ).scalars(),
-            "trial_id",
-        )
-        self.diary = _by(
-            session.execute(
-                select(
-                    DiaryEntryRow.id,
-                    DiaryEntryRow.patient_id,
-                    DiaryEntryRow.is_current,
-                    DiaryEntryRow.instrument_id,
-                    DiaryEntryRow.local_date,
-                    DiaryEntryRow.scores,
-                ).where(DiaryEntryRow.patient_id.in_(patients))
-            ),
-            "patient_id",
-        )
-        self.conditions = _by(
-            session.execute(
-                select(
-                    ConditionRow.id,
-                    ConditionRow.patient_id,
-                    ConditionRow.is_current,
-                    ConditionRow.icd10_code,
-                )
-                .where(ConditionRow.patient_id.in_(patients))
-                .order_by(ConditionRow.id)
-            ),
-            "patient_id",
+        self.diary = _grouped(session, _DIARY, DiaryEntryRow.patient_id, patients)
+        self.conditions = _grouped(
+            session, _CONDITIONS, ConditionRow.patient_id, patients, ConditionRow.id
         )
         # the current entries of each patient by instrument and date
         self.current: dict[int, dict[str, dict[dt.date, dict[str, Any]]]] = {}

@@ -141,6 +141,12 @@ def build_demo(
     out_dir: Path, *, n_patients: int = 24, seed: int = 2026, clock: Clock = system_clock
 ) -> DemoSummary:
     """Create ``out_dir/demo.db`` afresh and fill it with a simulated clinic."""
+    rng = np.random.default_rng(seed)
+    return fresh_demo(out_dir, lambda db, path: _populate(db, path, n_patients, rng, clock))
+
+
+def fresh_demo(out_dir: Path, fill: Callable[[Database, Path], DemoSummary]) -> DemoSummary:
+    """Create ``out_dir/demo.db`` afresh (migrated) and ``fill(db, path)`` it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "demo.db"
     for suffix in ("", "-wal", "-shm"):
@@ -148,7 +154,7 @@ def build_demo(
     db = Database.from_settings(Settings(database_url=f"sqlite:///{path}"))
     try:
         migrate.upgrade(db.engine)
-        return _populate(db, path, n_patients, np.random.default_rng(seed), clock)
+        return fill(db, path)
     finally:
         db.dispose()
 
@@ -159,19 +165,7 @@ def _populate(
     now = clock()
     start = _midday(now - dt.timedelta(days=7 * DEMO_WEEKS))
     sim = SimClock(start)
-    system = system_actor("demo")
-    admin.add_site(db, system, DEMO_SITE, DEMO_SITE_NAME, clock=sim)
-    for username, role in STAFF:
-        admin.add_user(
-            db,
-            system,
-            site_code=DEMO_SITE,
-            role=role,
-            username=username,
-            password=DEMO_PASSWORD,
-            clock=sim,
-        )
-    doc = admin.user_actor(db, "dr.demo")
+    doc = open_clinic(db, sim)
     summary = DemoSummary(database=path, site=DEMO_SITE, staff=list(STAFF))
     groups = list(DEMO_CONDITIONS)
     for i in range(n_patients):
@@ -180,30 +174,19 @@ def _populate(
         out = DemoPatient(code=f"P{i + 1:03d}", group=group, icd10=icd10)
         out.stage = "screen-failed" if i == 5 else "paused" if i == 9 else STAGES[i % len(STAGES)]
         sim.now = start
-        patient = patients.enrol_patient(
+        patient_id = _enrol(
             db,
             doc,
-            site_code=DEMO_SITE,
-            study_code=out.code,
+            out,
+            i,
             birth_year=int(rng.integers(1950, 2000)),
             sex=str(rng.choice(["female", "male"])),
             time_zone=TIME_ZONES[i % len(TIME_ZONES)],
-            conditions=[icd10],
             clock=sim,
         )
-        admin.add_user(
-            db,
-            system,
-            site_code=DEMO_SITE,
-            role="patient",
-            username=f"patient{i + 1:02d}",
-            password=DEMO_PASSWORD,
-            patient_code=out.code,
-            clock=sim,
-        )
-        _run_patient(db, doc, patient.id, out, rng, sim, now, i)
+        _run_patient(db, doc, patient_id, out, rng, sim, now, i)
         if out.stage == "running" and not summary.safety:
-            summary.safety.append(_hold_for_blood_pressure(db, patient.id, out, now))
+            summary.safety.append(_hold_for_blood_pressure(db, patient_id, out, now))
         summary.patients.append(out)
     for case, (wanted, effect, rule) in enumerate(ADAPTIVE_CASES):
         # Each case draws from its own generator, so that it shows what it is meant to show
@@ -220,8 +203,61 @@ def _populate(
     _show_the_safety_loop(db, summary, now)
     # The cohort page and report read stored fits: compute them once, as the server's sweep
     # would, so that the demo shows results at once.
-    refresh_fits(db, system, clock=clock)
+    refresh_fits(db, system_actor("demo"), clock=clock)
     return summary
+
+
+def open_clinic(db: Database, clock: Clock) -> Actor:
+    """Open the demo site with its staff logins, through the services; returns the doctor."""
+    system = system_actor("demo")
+    admin.add_site(db, system, DEMO_SITE, DEMO_SITE_NAME, clock=clock)
+    for username, role in STAFF:
+        admin.add_user(
+            db,
+            system,
+            site_code=DEMO_SITE,
+            role=role,
+            username=username,
+            password=DEMO_PASSWORD,
+            clock=clock,
+        )
+    return admin.user_actor(db, "dr.demo")
+
+
+def _enrol(
+    db: Database,
+    doc: Actor,
+    out: DemoPatient,
+    index: int,
+    *,
+    birth_year: int,
+    sex: str,
+    time_zone: str,
+    clock: Clock,
+) -> int:
+    """Enrol a demo patient (their condition ``out.icd10``) with their login; the patient id."""
+    patient = patients.enrol_patient(
+        db,
+        doc,
+        site_code=DEMO_SITE,
+        study_code=out.code,
+        birth_year=birth_year,
+        sex=sex,
+        time_zone=time_zone,
+        conditions=[out.icd10],
+        clock=clock,
+    )
+    admin.add_user(
+        db,
+        system_actor("demo"),
+        site_code=DEMO_SITE,
+        role="patient",
+        username=f"patient{index + 1:02d}",
+        password=DEMO_PASSWORD,
+        patient_code=out.code,
+        clock=clock,
+    )
+    return patient.id
 
 
 def _adaptive_patient(
@@ -237,37 +273,19 @@ def _adaptive_patient(
     """One patient with an adaptive trial from the demo's first day: looks on their diaries."""
     sim = SimClock(start)
     out = DemoPatient(code=f"P{index + 1:03d}", group="neuropathic", icd10="E11.42")
-    patient = patients.enrol_patient(
-        db,
-        doc,
-        site_code=DEMO_SITE,
-        study_code=out.code,
-        birth_year=1970,
-        sex="female",
-        time_zone=TIME_ZONES[0],
-        conditions=[out.icd10],
-        clock=sim,
-    )
-    admin.add_user(
-        db,
-        system_actor("demo"),
-        site_code=DEMO_SITE,
-        role="patient",
-        username=f"patient{index + 1:02d}",
-        password=DEMO_PASSWORD,
-        patient_code=out.code,
-        clock=sim,
+    patient_id = _enrol(
+        db, doc, out, index, birth_year=1970, sex="female", time_zone=TIME_ZONES[0], clock=sim
     )
     for flag in screening.history_flag_ids():
-        patients.set_history_flag(db, doc, patient.id, flag, False, clock=sim)
+        patients.set_history_flag(db, doc, patient_id, flag, False, clock=sim)
     regimen = REGIMENS[0]
     out.decision = screening.screen_patient(
-        db, doc, patient.id, regimen.substance, clock=sim
+        db, doc, patient_id, regimen.substance, clock=sim
     ).decision
     trial = trial_planning.plan_trial(
         db,
         doc,
-        patient.id,
+        patient_id,
         regimen,
         ADAPTIVE_SPEC,
         start_date=start.astimezone(ZoneInfo(TIME_ZONES[0])).date(),
@@ -277,7 +295,7 @@ def _adaptive_patient(
     out.trial_id = trial.id
     for action in ("schedule", "start"):
         trial_lifecycle.transition(db, doc, trial.id, action, clock=sim)
-    _simulate_trial(db, doc, patient.id, trial.id, out, rng, sim, now, ADAPTIVE_SPEC, effect)
+    _simulate_trial(db, doc, patient_id, trial.id, out, rng, sim, now, ADAPTIVE_SPEC, effect)
     return out
 
 

@@ -18,14 +18,11 @@ import numpy as np
 from microtrial.domain.actors import system_actor
 from microtrial.domain.lifecycle import TrialAction
 from microtrial.errors import ValidationError
-from microtrial.services import admin
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.demo import (
     ADAPTIVE_CASES,
     ADAPTIVE_SEED,
-    DEMO_PASSWORD,
     DEMO_SITE,
-    DEMO_SITE_NAME,
     STAFF,
     TIME_ZONES,
     DemoPatient,
@@ -33,6 +30,8 @@ from microtrial.services.demo import (
     _adaptive_patient,
     _hold_for_blood_pressure,
     _show_the_safety_loop,
+    fresh_demo,
+    open_clinic,
 )
 from microtrial.services.demo_bulk_days import adverse_event, simulate_days
 from microtrial.services.demo_bulk_rows import MODELS, Rows
@@ -51,8 +50,6 @@ from microtrial.services.demo_bulk_trial import (
     unblind,
 )
 from microtrial.services.trial_fits import refresh_fits
-from microtrial.settings import Settings
-from microtrial.store import migrate
 from microtrial.store.audit import chain_values
 from microtrial.store.bulk import (
     advance_sequences,
@@ -88,16 +85,9 @@ def build_bulk_demo(
 ) -> DemoSummary:
     """Create ``out_dir/demo.db`` afresh and fill it with ``n_patients`` through the bulk path."""
     check_patients(n_patients)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "demo.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    db = Database.from_settings(Settings(database_url=f"sqlite:///{path}"))
-    try:
-        migrate.upgrade(db.engine)
-        return populate_bulk(db, path, n_patients, seed=seed, clock=clock)
-    finally:
-        db.dispose()
+    return fresh_demo(
+        out_dir, lambda db, path: populate_bulk(db, path, n_patients, seed=seed, clock=clock)
+    )
 
 
 def populate_bulk(
@@ -128,19 +118,7 @@ def populate_bulk(
 def _open_clinic(db: Database, now: dt.datetime) -> Clinic:
     """The site and its staff, through the services; what the bulk patients share."""
     start = midday((now - dt.timedelta(days=SIM_DAYS)).date())
-    system = system_actor("demo")
-    admin.add_site(db, system, DEMO_SITE, DEMO_SITE_NAME, clock=lambda: start)
-    for username, role in STAFF:
-        admin.add_user(
-            db,
-            system,
-            site_code=DEMO_SITE,
-            role=role,
-            username=username,
-            password=DEMO_PASSWORD,
-            clock=lambda: start,
-        )
-    doctor = admin.user_actor(db, "dr.demo")
+    doctor = open_clinic(db, lambda: start)
     with db.transaction() as session:
         # Every demo login shares the published password: one hash (salted once) serves all.
         user = session.get(UserRow, doctor.user_id)

@@ -22,7 +22,7 @@ from microtrial.domain.design import DesignSpec, plan_design
 from microtrial.domain.kits import issue_kits, kit_codes_by_period
 from microtrial.domain.lifecycle import TrialAction, TrialStatus, next_status
 from microtrial.domain.screening import PatientSnapshot, screen
-from microtrial.domain.trial_plan import PlannedDesign, TrialPlan
+from microtrial.domain.trial_plan import new_plan
 from microtrial.services.demo import DEMO_CONDITIONS, REGIMENS, TIME_ZONES, DemoPatient
 from microtrial.services.demo_bulk_rows import PatientRows, Rows, stamped
 from microtrial.services.screening import PREGNANCY_FLAG, history_flag_ids, screening_values
@@ -217,16 +217,7 @@ def plan(
         str(p.patient["time_zone"]),
         kit_codes_by_period(issued.kits),
     )
-    trial_plan = TrialPlan(
-        regimen=regimen,
-        design=PlannedDesign(
-            run_in_days=BULK_SPEC.run_in_days,
-            pairs=BULK_SPEC.pairs,
-            period_days=BULK_SPEC.period_days,
-            wash_in_days=BULK_SPEC.wash_in_days,
-            n_arms=len(BULK_SPEC.arms),
-        ),
-    )
+    trial_plan = new_plan(regimen, BULK_SPEC)
     p.trial = p.rows.add(
         TrialRow,
         {

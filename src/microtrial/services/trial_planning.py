@@ -15,7 +15,7 @@ from microtrial.domain.kits import issue_kits
 from microtrial.domain.lifecycle import OPEN, TrialStatus
 from microtrial.domain.regimens import parse_weekdays
 from microtrial.domain.substances import substance_ids
-from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
+from microtrial.domain.trial_plan import PlannedRegimen, new_plan
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.services.common import (
     Clock,
@@ -87,17 +87,7 @@ def plan_trial(
             patient_id=patient.id,
             status=TrialStatus.DRAFT.value,
             start_date=start_date,
-            plan=TrialPlan(
-                regimen=regimen,
-                design=PlannedDesign(
-                    run_in_days=spec.run_in_days,
-                    pairs=spec.pairs,
-                    period_days=spec.period_days,
-                    wash_in_days=spec.wash_in_days,
-                    n_arms=len(spec.arms),
-                ),
-                adaptive=adaptive,
-            ).to_json(),
+            plan=new_plan(regimen, spec, adaptive).to_json(),
             lock_version=1,
             created_at=now,
             kits_through_pair=(

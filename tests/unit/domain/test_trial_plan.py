@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
+from microtrial.domain.design import DesignSpec
+from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan, new_plan
 
 # A plan as plan_trial stored it before any pause or unblinding (no paused_on, no data_locked_at).
 OLD_PLAN = {
@@ -75,3 +76,9 @@ def test_locking_adds_the_lock_time_last() -> None:
     locked = TrialPlan.from_json(OLD_PLAN).paused(dt.date(2026, 2, 1)).locked(at).to_json()
     assert list(locked) == ["regimen", "design", "pauses", "paused_on", "data_locked_at"]
     assert locked["data_locked_at"] == at.isoformat()
+
+
+def test_a_new_plan_from_the_spec_stores_as_plan_trial_always_has() -> None:
+    regimen = PlannedRegimen("fadiman", "psilocybin", 100, "mg dried material")
+    plan = new_plan(regimen, DesignSpec(run_in_days=7, pairs=3, period_days=14, wash_in_days=3))
+    assert _text(plan.to_json()) == _text(OLD_PLAN)
