@@ -25,10 +25,9 @@ from microtrial.domain.adaptive import (
 )
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.trial_plan import TrialPlan
-from microtrial.errors import ConflictError
 from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.schemas import ReadModel
-from microtrial.services.trial_loaders import load_trial
+from microtrial.services.trial_loaders import load_unblinded_trial
 from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import InterimLookRow, TrialRow
@@ -155,12 +154,7 @@ def interim_looks(
 ) -> list[LookRead]:
     """An unblinded trial's interim looks with their estimates (ConflictError while blinded)."""
     with UnitOfWork(db, actor, Action.ANALYSE_TRIAL, clock=clock) as (session, now):
-        trial, patient = load_trial(session, actor, trial_id)
-        if trial.status != TrialStatus.UNBLINDED:
-            raise ConflictError(
-                f"status: trial {trial_id} is still blinded ({trial.status}); "
-                "interim looks are shown after unblinding"
-            )
+        trial, patient = load_unblinded_trial(session, actor, trial_id, "interim looks are shown")
         audit_patient(session, actor, "read", "interim-looks", trial.id, patient, at=now)
         return looks_for_report(session, trial)
 

@@ -25,6 +25,7 @@ from microtrial.services.common import (
     audit_list,
     audit_patient,
     patient_for,
+    patient_rows,
     patient_today,
     row_by_id,
     scoped,
@@ -156,13 +157,7 @@ def dose_holds(session: Session, patient_id: int) -> list[AlertRow]:
 
 def open_alerts(session: Session, patient_id: int) -> list[AlertRow]:
     """The patient's unacknowledged alerts, oldest first."""
-    return list(
-        session.execute(
-            select(AlertRow)
-            .where(AlertRow.patient_id == patient_id, AlertRow.acknowledged_at.is_(None))
-            .order_by(AlertRow.id)
-        ).scalars()
-    )
+    return patient_rows(session, AlertRow, patient_id, AlertRow.acknowledged_at.is_(None))
 
 
 def blocks_resume(alert: AlertRow) -> bool:

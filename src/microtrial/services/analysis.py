@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
-from microtrial.domain.lifecycle import TrialStatus
-from microtrial.errors import ConflictError
 from microtrial.services.analysis_fit import fit_loaded
 from microtrial.services.analysis_load import load_inputs
 from microtrial.services.analysis_model import (
@@ -35,7 +33,7 @@ from microtrial.services.analysis_model import (
 from microtrial.services.cohort_results import read_cohort
 from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.trial_fits import RefreshReport, refresh_fits
-from microtrial.services.trial_loaders import load_trial
+from microtrial.services.trial_loaders import load_unblinded_trial
 from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 
@@ -61,12 +59,7 @@ def analyse_trial(
 ) -> TrialAnalysis:
     """Analyse one unblinded trial (refused while the trial is still blinded)."""
     with UnitOfWork(db, actor, Action.ANALYSE_TRIAL, clock=clock) as (session, now):
-        trial, patient = load_trial(session, actor, trial_id)
-        if trial.status != TrialStatus.UNBLINDED:
-            raise ConflictError(
-                f"status: trial {trial_id} is still blinded ({trial.status}); "
-                "results are available after unblinding"
-            )
+        trial, patient = load_unblinded_trial(session, actor, trial_id, "results are available")
         stored = load_inputs(session, trial, patient, now)
         audit_patient(session, actor, "analyse", "trial", trial.id, patient, at=now)
     # Fitted after the commit: the engine never runs inside the write transaction.

@@ -282,15 +282,15 @@ def check_version(expected: int | None, current: int) -> None:
         raise StaleVersion(expected, current)
 
 
+def patient_rows(session: Session, model: Any, patient_id: int, *where: Any) -> list[Any]:
+    """A patient's rows of one kind that match ``where``, oldest first."""
+    query = select(model).where(model.patient_id == patient_id, *where).order_by(model.id)
+    return list(session.execute(query).scalars())
+
+
 def current_records(session: Session, model: Any, patient_id: int) -> list[Any]:
     """The current versions of a patient's records of one kind, oldest first."""
-    return list(
-        session.execute(
-            select(model)
-            .where(model.patient_id == patient_id, model.is_current.is_(True))
-            .order_by(model.id)
-        ).scalars()
-    )
+    return patient_rows(session, model, patient_id, model.is_current.is_(True))
 
 
 def supersede(

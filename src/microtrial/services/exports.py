@@ -111,8 +111,10 @@ def load_patient_export(
     trials = tuple(_trial_data(session, t, patient) for t in session.execute(trial_query).scalars())
     keep = {t.id for t in trials}
 
-    def wanted(tid: int | None) -> bool:
-        return trial_id is None or tid in keep
+    def exported(model: Any) -> list[Any]:
+        """The patient's current records of one kind that belong to the exported trials."""
+        rows = current_records(session, model, patient.id)
+        return [r for r in rows if trial_id is None or r.trial_id in keep]
 
     enrolled = patient.created_at
     periods = {
@@ -141,13 +143,11 @@ def load_patient_export(
                 r.submitted_at,
                 r.trial_id,
             )
-            for r in current_records(session, DiaryEntryRow, patient.id)
-            if wanted(r.trial_id)
+            for r in exported(DiaryEntryRow)
         ),
         doses=tuple(
             DoseData(r.record_id, r.trial_id, r.local_date, r.taken_at, r.kit_code, r.status)
-            for r in current_records(session, DoseEventRow, patient.id)
-            if wanted(r.trial_id)
+            for r in exported(DoseEventRow)
         ),
         adverse_events=tuple(
             AdverseEventData(
@@ -164,8 +164,7 @@ def load_patient_export(
         ),
         guesses=tuple(
             GuessData(r.record_id, r.trial_id, periods[r.period_id], r.guess, r.confidence)
-            for r in current_records(session, BlindingGuessRow, patient.id)
-            if wanted(r.trial_id)
+            for r in exported(BlindingGuessRow)
         ),
         # Screening belongs to the patient, not one trial: kept in a one-trial export too, so
         # that an excluded patient's export says why no trial started.

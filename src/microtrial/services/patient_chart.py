@@ -26,7 +26,7 @@ from microtrial.services.common import (
     entries_since,
     patient_for,
     patient_today,
-    supersede,
+    supersede_audited,
     system_clock,
 )
 from microtrial.services.records import CLINIC_BP, DiaryEntryRead, DiaryInput, record_diary_entry
@@ -221,24 +221,16 @@ def stop_medication(
             raise ValidationError(
                 "end_date", "the end date cannot be in the future", value=end_date.isoformat()
             )
-        new = supersede(
+        new = supersede_audited(
             session,
             old,
             {"status": "stopped", "end_date": end_date},
+            patient,
+            "medication",
             actor=actor,
             at=now,
             reason=reason,
             editable=("status", "end_date"),
-        )
-        audit_patient(
-            session,
-            actor,
-            "correct",
-            "medication",
-            record_id,
-            patient,
-            at=now,
-            version=new.version,
             fields=["end_date", "status"],
         )
         rescreen_after_change(session, actor, patient, now)

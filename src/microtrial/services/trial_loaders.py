@@ -17,9 +17,10 @@ from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import TrialCalendar, build_calendar, pause_open, shift_for_pause
 from microtrial.domain.design import DesignView, PlannedPeriod
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.regimens import Regimen
 from microtrial.domain.trial_plan import TrialPlan
-from microtrial.errors import NotFound
+from microtrial.errors import ConflictError, NotFound
 from microtrial.services.common import Clock, audit_patient, patient_for, row_by_id
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, KitRow, PatientRow, PeriodRow, TrialRow
@@ -39,6 +40,21 @@ def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow,
     if trial is None:
         raise NotFound(f"trial: no trial {trial_id}")
     patient = patient_for(session, actor, trial.patient_id, missing=f"trial: no trial {trial_id}")
+    return trial, patient
+
+
+def load_unblinded_trial(
+    session: Session, actor: Actor, trial_id: int, shown: str
+) -> tuple[TrialRow, PatientRow]:
+    """``load_trial`` for what only an unblinded trial shows (ConflictError while blinded).
+
+    The refusal ends "<shown> after unblinding" (e.g. shown="results are available").
+    """
+    trial, patient = load_trial(session, actor, trial_id)
+    if trial.status != TrialStatus.UNBLINDED:
+        raise ConflictError(
+            f"status: trial {trial_id} is still blinded ({trial.status}); {shown} after unblinding"
+        )
     return trial, patient
 
 
