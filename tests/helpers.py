@@ -90,6 +90,27 @@ class Clinic:
             )
         }
 
+    def running_trial(self, clock: FixedClock, patient_id: int) -> int:
+        """A running psilocybin trial of the patient, screened, signed off and started today."""
+        from microtrial.domain.design import DesignSpec
+        from microtrial.services import screening, trial_lifecycle, trial_planning
+
+        clinician = self.actors["clinician_sitea"]
+        result = screening.screen_patient(self.db, clinician, patient_id, "psilocybin", clock=clock)
+        screening.sign_off_screening(self.db, clinician, result.record_id, "ok", clock=clock)
+        trial = trial_planning.plan_trial(
+            self.db,
+            clinician,
+            patient_id,
+            trial_planning.RegimenChoice("every_other_day", "psilocybin", 100, "mg dried material"),
+            DesignSpec(run_in_days=7),
+            start_date=clock.now.date(),
+            clock=clock,
+        )
+        for action in ("schedule", "start"):
+            trial_lifecycle.transition(self.db, clinician, trial.id, action, clock=clock)
+        return trial.id
+
 
 def audit_count(db: Database) -> int:
     """How many audit events the database holds."""

@@ -13,14 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from helpers import Clinic, FixedClock
-from microtrial.domain.design import DesignSpec
 from microtrial.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from microtrial.services import (
     reminder_settings,
     reminders,
-    screening,
     trial_lifecycle,
-    trial_planning,
     trial_views,
 )
 from microtrial.services.reminder_settings import ReminderChoice
@@ -31,25 +28,6 @@ FORBIDDEN = ("active", "placebo", "psilocybin", "lsd", "kit", "period", "arm", "
 CALENDAR = ReminderChoice(
     diary_time=dt.time(20, 30), dose_time=dt.time(8, 15), channel="calendar", paused=False
 )
-
-
-def running_trial(clinic: Clinic, clock: FixedClock, patient_id: int) -> int:
-    """A running psilocybin trial of the patient, started today."""
-    clinician = clinic.actors["clinician_sitea"]
-    result = screening.screen_patient(clinic.db, clinician, patient_id, "psilocybin", clock=clock)
-    screening.sign_off_screening(clinic.db, clinician, result.record_id, "ok", clock=clock)
-    trial = trial_planning.plan_trial(
-        clinic.db,
-        clinician,
-        patient_id,
-        trial_planning.RegimenChoice("every_other_day", "psilocybin", 100, "mg dried material"),
-        DesignSpec(run_in_days=7),
-        start_date=clock.now.date(),
-        clock=clock,
-    )
-    for action in ("schedule", "start"):
-        trial_lifecycle.transition(clinic.db, clinician, trial.id, action, clock=clock)
-    return trial.id
 
 
 def parse(text: str) -> icalendar.Calendar:
@@ -141,7 +119,7 @@ def test_who_may_read_set_and_stop(clinic: Clinic, clock: FixedClock) -> None:
 
 def test_the_feed_has_no_arm_before_or_after_unblinding(clinic: Clinic, clock: FixedClock) -> None:
     pid = clinic.patients["A-001"].id
-    trial_id = running_trial(clinic, clock, pid)
+    trial_id = clinic.running_trial(clock, pid)
     plan = trial_views.trial_calendar(
         clinic.db, clinic.actors["clinician_sitea"], trial_id, clock=clock
     )
@@ -181,7 +159,7 @@ def test_the_feed_has_no_arm_before_or_after_unblinding(clinic: Clinic, clock: F
 
 def test_pausing_keeps_the_days_but_silences_the_alarms(clinic: Clinic, clock: FixedClock) -> None:
     pid = clinic.patients["A-001"].id
-    running_trial(clinic, clock, pid)
+    clinic.running_trial(clock, pid)
     own = clinic.actors["p_A-001"]
     _, token = reminder_settings.update_settings(
         clinic.db, own, pid, CALENDAR, expected_version=0, smtp_on=False, clock=clock

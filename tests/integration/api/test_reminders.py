@@ -15,7 +15,6 @@ from aiosmtpd.controller import Controller
 from helpers import Clinic, FixedClock
 from integration.api.live import LiveServer
 from microtrial.domain.actors import system_actor
-from microtrial.domain.design import DesignSpec
 from microtrial.http.app import create_app
 from microtrial.http.config import ServerSettings
 from microtrial.http.reminders import send_due_reminders
@@ -23,9 +22,6 @@ from microtrial.services import (
     admin,
     patients,
     records,
-    screening,
-    trial_lifecycle,
-    trial_planning,
     trial_views,
 )
 
@@ -148,20 +144,8 @@ def test_a_dose_day_of_a_running_trial_adds_a_dose_reminder(
 ) -> None:
     handler, port = inbox
     clinician = clinic.actors["clinician_sitea"]
-    result = screening.screen_patient(clinic.db, clinician, reachable, "psilocybin", clock=clock)
-    screening.sign_off_screening(clinic.db, clinician, result.record_id, "ok", clock=clock)
-    trial = trial_planning.plan_trial(
-        clinic.db,
-        clinician,
-        reachable,
-        trial_planning.RegimenChoice("every_other_day", "psilocybin", 100, "mg dried material"),
-        DesignSpec(run_in_days=7),
-        start_date=clock.now.date(),
-        clock=clock,
-    )
-    for action in ("schedule", "start"):
-        trial_lifecycle.transition(clinic.db, clinician, trial.id, action, clock=clock)
-    plan = trial_views.trial_calendar(clinic.db, clinician, trial.id, clock=clock)
+    trial_id = clinic.running_trial(clock, reachable)
+    plan = trial_views.trial_calendar(clinic.db, clinician, trial_id, clock=clock)
     dose_day = plan.dose_dates[0]
     clock.now = dt.datetime.combine(dose_day, dt.time(19, 30), tzinfo=dt.UTC)
     assert send_due_reminders(settings_for(database_url, port), clinic.db, clock) == 2

@@ -36,6 +36,18 @@ def feed_path(url: str) -> str:
     return found.group(1)
 
 
+def post_reminders(client: httpx.Client, page: httpx.Response, **fields: str) -> httpx.Response:
+    """Submit the Reminders page's form with ``fields`` (and the page's CSRF token)."""
+    return client.post("/account/reminders", data={"csrf_token": csrf_of(page), **fields})
+
+
+def webcal_feed(saved: httpx.Response) -> str:
+    """The feed path of the webcal link a saved Reminders page shows (once)."""
+    webcal = re.search(r'href="(webcal://[^"]+)"', saved.text)
+    assert webcal, saved.text
+    return feed_path(webcal.group(1))
+
+
 def test_settings_permissions_feed_and_revocation(
     api: httpx.Client, login: Login, clinic: Clinic, server: LiveServer
 ) -> None:
@@ -110,25 +122,12 @@ def test_the_pages(clinic: Clinic, server: LiveServer) -> None:
     page = patient.get("/account/reminders")
     assert page.status_code == 200
     assert "does not replace your clinician" in page.text
-    bad = patient.post(
-        "/account/reminders",
-        data={"csrf_token": csrf_of(page), "diary_time": "25:99", "channel": "calendar"},
-    )
+    bad = post_reminders(patient, page, diary_time="25:99", channel="calendar")
     assert bad.status_code == 422
     assert "Diary time" in bad.text
-    saved = patient.post(
-        "/account/reminders",
-        data={
-            "csrf_token": csrf_of(page),
-            "diary_time": "20:30",
-            "dose_time": "08:15",
-            "channel": "calendar",
-        },
-    )
+    saved = post_reminders(patient, page, diary_time="20:30", dose_time="08:15", channel="calendar")
     assert saved.status_code == 200
-    webcal = re.search(r'href="(webcal://[^"]+)"', saved.text)
-    assert webcal, saved.text
-    ics = feed_path(webcal.group(1))
+    ics = webcal_feed(saved)
     assert patient.get(ics).status_code == 200
     again = patient.get("/account/reminders")
     assert "webcal://" not in again.text  # shown once only
@@ -172,21 +171,13 @@ def test_the_page_errors_and_the_feed_speak_the_patients_language(
     assert chosen.status_code == 200
     page = patient.get("/account/reminders")
     assert "<h1>Meine Erinnerungen</h1>" in page.text
-    bad = patient.post(
-        "/account/reminders",
-        data={"csrf_token": csrf_of(page), "diary_time": "25:99", "channel": "calendar"},
-    )
+    bad = post_reminders(patient, page, diary_time="25:99", channel="calendar")
     assert bad.status_code == 422
     assert "Tagebuch-Erinnerung: ist keine Uhrzeit (eine Uhrzeit wie 08:30" in bad.text
-    saved = patient.post(
-        "/account/reminders",
-        data={"csrf_token": csrf_of(page), "dose_time": "08:15", "channel": "calendar"},
-    )
+    saved = post_reminders(patient, page, dose_time="08:15", channel="calendar")
     assert saved.status_code == 200
     assert "Ihre Erinnerungen sind gespeichert." in saved.text
-    webcal = re.search(r'href="(webcal://[^"]+)"', saved.text)
-    assert webcal, saved.text
-    feed = icalendar.Calendar.from_ical(patient.get(feed_path(webcal.group(1))).text)
+    feed = icalendar.Calendar.from_ical(patient.get(webcal_feed(saved)).text)
     assert str(feed["x-wr-calname"]) == "MicroTrial-Erinnerungen"
     # (this clinic's patient has no trial running: the feed may hold no entry yet)
     summaries = {str(event["summary"]) for event in feed.walk("VEVENT")}
