@@ -66,12 +66,6 @@ def analyse_trial(
     return fit_loaded([stored])[0]
 
 
-def cohort_analysis(
-    db: Database,
-    actor: Actor,
-    *,
-    condition_group: str | None = None,
-    clock: Clock = system_clock,
-) -> CohortAnalysis:
-    """The cohort from the stored fits (the actor's site for clinicians; all for researchers)."""
-    return read_cohort(db, actor, condition_group=condition_group, clock=clock)
+# The cohort from the stored fits (the actor's site for clinicians; all for researchers): the
+# entry point's name for ``cohort_results.read_cohort`` itself, not a second signature to keep.
+cohort_analysis = read_cohort
