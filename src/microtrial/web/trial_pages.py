@@ -166,7 +166,8 @@ def _adaptive_rule(values: dict[str, str]) -> AdaptiveRule | None:
     if not (values.get("adaptive") or values.get("simulate")):
         return None
     base = AdaptiveRule()
-    choice = values.get("rule", "").strip() or base.preset_name
+    # No choice sent (a client without the radio buttons): the numbers sent, as before presets.
+    choice = values.get("rule", "").strip() or CUSTOM
     max_pairs = int(_number(values, "max_pairs", str(base.max_pairs)))
     outcome = values.get("outcome", base.outcome) or base.outcome
     if choice in PRESETS:

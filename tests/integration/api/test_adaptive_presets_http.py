@@ -86,9 +86,22 @@ def test_the_plan_form_offers_the_named_rules_simulates_and_stores_the_chosen_on
         with clinic.db.transaction() as session:
             assert session.execute(select(TrialRow)).first() is None  # nothing planned
 
+        # Without a choice (a client that sends no radio button) the numbers sent are the rule.
+        custom = web.post(
+            f"/clinic/patients/{pid}/trials",
+            data={
+                **_form(clock, benefit_threshold="0.7", futility_threshold="0.3"),
+                "simulate": "1",
+                "csrf_token": CSRF.findall(shown.text)[0],
+            },
+        )
+        assert custom.status_code == 200, custom.text
+        assert 'data-rule="custom"' in custom.text
+        assert "the Custom rule (2–3 pairs, benefit ≥ 0.7, futility ≤ 0.3)" in custom.text
+
         refused = web.post(
             f"/clinic/patients/{pid}/trials",
-            data={**_form(clock, rule="brisk"), "csrf_token": CSRF.findall(shown.text)[0]},
+            data={**_form(clock, rule="brisk"), "csrf_token": CSRF.findall(custom.text)[0]},
         )
         assert refused.status_code == 422
         assert 'id="rule-error">Rule: unknown rule &#39;brisk&#39;' in refused.text
