@@ -9,10 +9,15 @@ Two parts:
   its end), expected days >= 30 % shorter than the fixed design averaged over effect ~ N(-0.5, 0.8).
 * the table and timing of the default rule: ``operating_characteristics`` as the product calls it
   (only still-running trials fitted at each look), ``--repeats`` times, median wall time.
+* ``--first-look``: how honest a look after 1, 2 and 3 pairs is (true effects 0 and -1): the
+  posterior sd against the spread of the estimate, the 95 % interval's coverage, how often
+  P(effect <= -1) reaches 0.6 and 0.9, with the engine as it is, without the trend term and with
+  the uniform prior of rho; then the rule's (``--preset``) coverage and mean error by stopping
+  look and decision.
 
 Run: ``PYTHONPATH=src python bench/adaptive.py [--trials 20000] [--grid [--min-pairs 1]
-[--no-table]] [--preset short] [--repeats 3]``; the load average is printed with the timings
-(other jobs share the cores: wall time is only comparable at a similar load).
+[--no-table]] [--preset short] [--repeats 3] [--first-look]``; the load average is printed
+with the timings (other jobs share the cores: wall time is only comparable at a similar load).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from microtrial.analysis.adaptive import (
     operating_characteristics,
     summarise_groups,
 )
-from microtrial.analysis.continuous import FitOptions
+from microtrial.analysis.continuous import FitOptions, fit_arrays
+from microtrial.analysis.posterior_kernel import UNIFORM_RHO_PRIOR
 from microtrial.analysis.simulate import simulate_trials
 from microtrial.domain.adaptive import SIMULATION, preset
 
@@ -114,6 +120,66 @@ def grid(n: int, seed: int, min_pairs: int = 2, max_pairs: int = 5) -> None:
             if all(ok):
                 winners.append(f"{b:.2f}/{f:.2f}")
     print(f"meeting all goals (benefit/futility): {', '.join(winners) or 'none'}")
+
+
+def first_look(n: int, seed: int) -> None:
+    """Is a look after few pairs honest? Calibration per look, then the rule's stops by look.
+
+    A calibrated posterior has coverage near 95 % and, at a true effect of -1 (the MCID),
+    P(effect <= -1) >= 0.9 in 10 % of trials (it is then the probability integral transform).
+    """
+    rng = np.random.default_rng(seed)
+    run_in, length = int(DESIGN["run_in"]), int(DESIGN["period_length"])
+    variants = (
+        ("engine", FitOptions()),
+        ("no trend", FitOptions(trend=False)),
+        ("uniform rho", FitOptions(rho_prior=UNIFORM_RHO_PRIOR)),
+    )
+    print(f"first look: {n} trials per effect, seed {seed}, design {DESIGN}")
+    print(
+        "| effect | model | pairs | mean posterior sd | sd of the estimate | coverage | "
+        "P(p >= 0.6) | P(p >= 0.9) | mean posterior rho |"
+    )
+    for eff in (0.0, -1.0):
+        sim = simulate_trials(n, rng=rng, effect=eff, pairs=3, **_sim_args())
+        for name, options in variants:
+            for pairs in (1, 2, 3):
+                d = run_in + 2 * length * pairs
+                fit = fit_arrays(sim.values[:, :d], sim.arm[:, :d], options, warn=False)
+                cover = np.mean((fit.ci95_low <= eff) & (eff <= fit.ci95_high))
+                print(
+                    f"| {eff:g} | {name} | {pairs} | {np.nanmean(fit.effect_sd):.2f} | "
+                    f"{np.nanstd(fit.effect_mean):.2f} | {cover:.3f} | "
+                    f"{np.mean(fit.p_mcid >= 0.6):.3f} | {np.mean(fit.p_mcid >= 0.9):.3f} | "
+                    f"{np.nanmean(fit.rho_mean):.2f} |"
+                )
+    rule = preset(PRESET[0])
+    effect = np.repeat(np.array(OC_EFFECTS), n)
+    sim = simulate_trials(effect.size, rng=rng, effect=effect, pairs=rule.max_pairs, **_sim_args())
+    looks = tuple(range(rule.min_pairs, rule.max_pairs + 1))
+    where = {"run_in": run_in, "period_length": length}
+    fits = fit_looks(sim.values, sim.arm, effect, looks=looks, options=FitOptions(), **where)
+    out = apply_rule(
+        fits,
+        min_pairs=rule.min_pairs,
+        max_pairs=rule.max_pairs,
+        benefit=rule.benefit_threshold,
+        futility=rule.futility_threshold,
+    )
+    print(f"rule {PRESET[0]}: stops by look (share of the effect's trials, coverage, mean error)")
+    print("| effect | look | decision | share | coverage | mean error |")
+    stop = np.where(out.stop_index < 0, len(looks) - 1, out.stop_index)
+    for eff in OC_EFFECTS:
+        for i, pairs in enumerate(looks):
+            for code, word in ((1, "benefit"), (2, "futility"), (3, "maximum")):
+                sel = (effect == eff) & (stop == i) & (out.code == code)
+                if sel.sum() < 20:
+                    continue
+                cover = np.mean((out.low[sel] <= eff) & (eff <= out.high[sel]))
+                print(
+                    f"| {eff:g} | {pairs} | {word} | {sel.sum() / n:.3f} | {cover:.3f} | "
+                    f"{np.mean(out.mean[sel] - eff):+.2f} |"
+                )
 
 
 def _sim_args() -> dict[str, float | int]:
@@ -206,6 +272,7 @@ def main() -> None:
     parser.add_argument("--max-pairs", type=int, default=5, help="grid rule maximum")
     parser.add_argument("--preset", default="default", help="the table's rule (domain PRESETS)")
     parser.add_argument("--no-table", action="store_true", help="the grid only")
+    parser.add_argument("--first-look", action="store_true", help="calibration of early looks")
     parser.add_argument("--period-length", type=int, default=DESIGN["period_length"])
     parser.add_argument("--wash-in", type=int, default=DESIGN["wash_in"])
     args = parser.parse_args()
@@ -213,6 +280,8 @@ def main() -> None:
     if args.grid:
         grid(args.trials, args.seed, args.min_pairs or 2, args.max_pairs)
     PRESET[0] = args.preset
+    if args.first_look:
+        first_look(args.trials, args.seed)
     if not args.no_table:
         table(args.trials, args.seed, args.repeats)
 

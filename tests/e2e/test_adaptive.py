@@ -5,6 +5,7 @@ plans it; while blinded the trial page and the patient's Today page say only "co
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import numpy as np
@@ -37,9 +38,8 @@ def _diaries_through_pair_two(clinic: Clinic, clock: Any, trial_id: int, start: 
         )
 
 
-def test_the_rule_is_simulated_planned_and_stays_blinded(
-    pages: Pages, clinic: Clinic, clock: Any
-) -> None:
+def _plan_form(pages: Pages, clinic: Clinic, clock: Any) -> tuple[Any, int, Any]:
+    """A-001 screened, and the clinician's plan form with the regimen's amount and unit."""
     doc = clinic.actors["clinician_sitea"]
     pid = clinic.patients["A-001"].id
     clear_history(clinic, doc, pid)
@@ -47,6 +47,13 @@ def test_the_rule_is_simulated_planned_and_stays_blinded(
     page = pages.open("clinician_sitea", f"/clinic/patients/{pid}/trials/new")
     page.get_by_label("Amount per dose").fill("100")
     page.get_by_label("Unit").select_option("mg dried material")
+    return doc, pid, page
+
+
+def test_the_rule_is_simulated_planned_and_stays_blinded(
+    pages: Pages, clinic: Clinic, clock: Any
+) -> None:
+    doc, pid, page = _plan_form(pages, clinic, clock)
     page.get_by_text("Design (defaults").click()
     page.get_by_label("Run-in days").fill("0")
     page.get_by_label("Days per period").fill("7")
@@ -94,3 +101,35 @@ def test_the_rule_is_simulated_planned_and_stays_blinded(
     assert axe_violations(patient) == []
     pages.shot(clinician, "trial-adaptive-decision")
     pages.shot(patient, "today-adaptive-decision")
+
+
+def test_the_clinician_chooses_the_short_rule_and_the_trial_page_names_it(
+    pages: Pages, clinic: Clinic, clock: Any
+) -> None:
+    doc, pid, page = _plan_form(pages, clinic, clock)
+    page.get_by_text("Adaptive trial (optional)").click()
+    page.get_by_label("Make this an adaptive trial").check()
+    rules = page.get_by_role("group", name="Stopping rule")
+    assert "stops more patients who truly benefit for futility" in rules.inner_text()
+    assert page.get_by_role("radio", name=re.compile("^Standard")).is_checked()
+    short = page.get_by_role("radio", name=re.compile("^Short"))
+    short.check()
+    page.get_by_role("button", name="Simulate operating characteristics").click()
+    page.wait_for_load_state()
+    table = page.locator("#operating-characteristics")
+    assert table.get_attribute("data-rule") == "short"
+    assert "the Short rule (1–5 pairs" in table.inner_text()
+    assert page.get_by_role("radio", name=re.compile("^Short")).is_checked()
+    assert axe_violations(page) == []
+    pages.shot(page, "plan-adaptive-short")
+    page.get_by_role("button", name="Plan trial").click()
+    page.wait_for_load_state()
+    (trial,) = trial_views.list_trials(clinic.db, doc, patient_id=pid)
+    assert trial.adaptive is not None
+    assert (trial.adaptive.preset, trial.adaptive.min_pairs) == ("short", 1)
+    assert page.url.endswith(f"/clinic/trials/{trial.id}")
+    rule = page.locator("#adaptive-rule")
+    assert rule.get_attribute("data-rule") == "short"
+    assert "Rule: Short (the named rule “short”)" in rule.inner_text()
+    assert axe_violations(page) == []
+    pages.shot(page, "trial-adaptive-short")

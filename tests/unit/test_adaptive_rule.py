@@ -19,9 +19,11 @@ from microtrial.analysis.continuous import FitOptions, fit_arrays
 from microtrial.analysis.simulate import simulate_trials
 from microtrial.domain.adaptive import (
     ADAPTIVE_OUTCOMES,
+    PRESETS,
     AdaptiveRule,
     kits_needed_through,
     preset,
+    preset_with,
     stop_in_words,
 )
 from microtrial.domain.trial_plan import PlannedDesign, PlannedRegimen, TrialPlan
@@ -169,6 +171,34 @@ def test_a_rule_may_look_after_the_first_pair_and_presets_are_named_rules() -> N
     zero, three = oc.rows
     assert zero.expected_pairs < 2  # most no-effect trials stop at the first look
     assert zero.p_benefit < 0.1 < 0.8 < three.p_benefit
+
+
+def test_a_rule_is_named_by_its_numbers_and_the_name_is_stored_in_the_plan() -> None:
+    assert [AdaptiveRule().preset_name, preset("short").preset_name] == ["default", "short"]
+    assert [AdaptiveRule().title, preset("short").title] == ["Standard", "Short"]
+    # The maximum and the outcome are the clinician's: the rule keeps its name.
+    assert preset("short", max_pairs=3, outcome="sleep").preset_name == "short"
+    changed = preset("short", futility_threshold=0.3)
+    assert (changed.preset_name, changed.title) == ("custom", "Custom")
+    plan = TrialPlan(PLAN.regimen, PLAN.design, adaptive=preset("short", max_pairs=4))
+    stored = plan.to_json()["adaptive"]
+    assert stored["preset"] == "short"
+    assert TrialPlan.from_json(plan.to_json()).adaptive == preset("short", max_pairs=4)
+    for named in PRESETS.values():
+        assert named.trade_off.endswith(".")
+        assert "futility" in named.trade_off
+
+
+def test_a_preset_with_a_number_it_sets_is_refused_naming_that_field() -> None:
+    assert preset_with("short", {"max_pairs": 3}) == preset("short", max_pairs=3)
+    with pytest.raises(ValidationError) as err:
+        preset_with("short", {"min_pairs": 2, "max_pairs": 3}, prefix="adaptive.")
+    assert err.value.field == "adaptive.min_pairs"
+    assert "preset 'short'" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        preset_with("brisk", {}, prefix="adaptive.")
+    assert err.value.field == "adaptive.preset"
+    assert err.value.allowed == "default, short"
 
 
 def test_the_patient_is_told_how_the_trial_ended_in_words_without_a_number() -> None:

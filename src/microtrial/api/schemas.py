@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from microtrial.domain.adaptive import DEFAULT_BENEFIT, DEFAULT_FUTILITY
+from microtrial.domain.adaptive import DEFAULT_BENEFIT, DEFAULT_FUTILITY, PRESETS
 from microtrial.domain.inputs import check_value
 from microtrial.domain.substances import substance_ids
 
@@ -16,10 +16,13 @@ Answer = int | float | bool | str | None
 
 if TYPE_CHECKING:
     Substance = str
+    PresetName = str
 else:
     # The catalog's substances as a Literal, built when the module loads, so that the OpenAPI
     # schema lists them as an enum and an unknown one is a 422 (mypy cannot read a built Literal).
     Substance = Literal[substance_ids()]
+    # The named adaptive rules (domain.adaptive.PRESETS), likewise an enum.
+    PresetName = Literal[tuple(PRESETS)]
 
 
 class _Body(BaseModel):
@@ -188,8 +191,11 @@ class DesignBody(_Body):
 
 class AdaptiveBody(_Body):
     """An adaptive trial's stopping rule (docs/ANALYSIS.md "Adaptive trials"); the design's
-    pairs default to ``max_pairs``, all allocated at planning."""
+    pairs default to ``max_pairs``, all allocated at planning. ``preset`` names a rule
+    (``default``, ``short``) that sets the minimum pairs and both thresholds (leave them out);
+    without it the numbers given (or their defaults) are the rule."""
 
+    preset: PresetName | None = None
     min_pairs: int = 2
     max_pairs: int = 5
     benefit_threshold: float = DEFAULT_BENEFIT

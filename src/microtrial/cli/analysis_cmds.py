@@ -384,7 +384,7 @@ def _adaptive_power(
         if as_json:
             typer.echo(json.dumps(oc.as_dict()))
             return
-        typer.echo(f"rule: {rule.describe()}")
+        typer.echo(f"rule: {rule.title} ({rule.preset_name}), {rule.describe()}")
         typer.echo(pd.DataFrame([r.as_dict() for r in oc.rows]).to_string(index=False))
 
 

@@ -22,13 +22,16 @@ from microtrial.errors import ValidationError
 
 __all__ = [
     "ADAPTIVE_OUTCOMES",
+    "CUSTOM",
     "DECISIONS",
     "PRESETS",
     "SIMULATION",
     "AdaptiveRule",
+    "RulePreset",
     "SimulationAssumptions",
     "kits_needed_through",
     "preset",
+    "preset_with",
     "stop_in_words",
 ]
 
@@ -119,14 +122,34 @@ class AdaptiveRule:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON stored under a plan's ``adaptive`` key."""
+        """The JSON stored under a plan's ``adaptive`` key (with the rule's name, ``preset``)."""
         return {
+            "preset": self.preset_name,
             "min_pairs": self.min_pairs,
             "max_pairs": self.max_pairs,
             "benefit_threshold": self.benefit_threshold,
             "futility_threshold": self.futility_threshold,
             "outcome": self.outcome,
         }
+
+    @property
+    def preset_name(self) -> str:
+        """The name of the preset whose numbers this rule has (``PRESETS``), else ``custom``."""
+        mine = {
+            "min_pairs": self.min_pairs,
+            "benefit_threshold": self.benefit_threshold,
+            "futility_threshold": self.futility_threshold,
+        }
+        for name, named in PRESETS.items():
+            if dict(named.numbers) == mine:
+                return name
+        return CUSTOM
+
+    @property
+    def title(self) -> str:
+        """The rule's name for people: the preset's title, or "Custom"."""
+        named = PRESETS.get(self.preset_name)
+        return "Custom" if named is None else named.title
 
     def describe(self, mcid: float = 1.0) -> str:
         """The rule in one sentence, for pages and reports."""
@@ -137,16 +160,53 @@ class AdaptiveRule:
         )
 
 
-# Named rules a clinician may start from (docs/PERFORMANCE.md "Adaptive trials" for their
-# simulated operating characteristics). "default" keeps real responders going; "short" is the
-# rule with a first look after one pair that meets the issue's three goals as scored there
-# (no-effect trials declared a benefit in <= 5 %, at the MCID a benefit at least as often as
-# the fixed 3-pair design judged at the same threshold, >= 30 % shorter over the realistic
-# spread) - at the price of stopping about two thirds of true-MCID responders for futility.
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "short": {"min_pairs": 1, "benefit_threshold": 0.9, "futility_threshold": 0.4},
+@dataclass(frozen=True, slots=True)
+class RulePreset:
+    """A named rule: the numbers it sets (the look's minimum and thresholds; the maximum pairs
+    and the outcome stay the clinician's) and, in plain words, what it trades."""
+
+    name: str
+    title: str
+    trade_off: str
+    numbers: Mapping[str, Any]
+
+
+# The named rules (docs/PERFORMANCE.md "Adaptive trials" for their simulated operating
+# characteristics, on a 7-day run-in and 14-day periods with 3 wash-in days; the figures in the
+# words below come from there). "default" keeps real responders going; "short" looks after the
+# first pair and meets the issue's three goals as scored there (no-effect trials declared a
+# benefit in <= 5 %, at the MCID a benefit at least as often as the fixed 3-pair design judged
+# at the same threshold, >= 30 % shorter over the realistic spread), at the price of stopping
+# about two thirds of true-MCID responders for futility. A name always means these numbers:
+# changing a preset's numbers would make earlier trials with the old numbers read as "custom",
+# so add a new name instead.
+PRESETS: dict[str, RulePreset] = {
+    "default": RulePreset(
+        "default",
+        "Standard",
+        "First look after 2 pairs; keeps going while the answer is unclear. Trials are on "
+        "average about 14 % shorter than a fixed 3-pair trial; of patients whose true benefit "
+        "is just worthwhile (1 point), more than half are found to benefit and about 3 in 10 "
+        "are stopped early for futility.",
+        {
+            "min_pairs": 2,
+            "benefit_threshold": DEFAULT_BENEFIT,
+            "futility_threshold": DEFAULT_FUTILITY,
+        },
+    ),
+    "short": RulePreset(
+        "short",
+        "Short",
+        "First look after the first pair, with a stricter benefit threshold. Trials are on "
+        "average about a third (35 %) shorter than a fixed 3-pair trial, but of patients whose "
+        "true benefit is just worthwhile (1 point) about 2 in 3 are stopped early for futility "
+        "and only about 1 in 6 is found to benefit. After one pair the estimate is still very "
+        "uncertain, so a stop at the first look rests on little evidence.",
+        {"min_pairs": 1, "benefit_threshold": 0.9, "futility_threshold": 0.4},
+    ),
 }
+# The name of a rule whose numbers are no preset's.
+CUSTOM = "custom"
 
 
 def preset(name: str, **change: Any) -> AdaptiveRule:
@@ -155,7 +215,27 @@ def preset(name: str, **change: Any) -> AdaptiveRule:
         raise ValidationError(
             "preset", f"unknown preset {name!r}", value=name, allowed=list(PRESETS)
         )
-    return AdaptiveRule(**{**PRESETS[name], **change})
+    return AdaptiveRule(**{**PRESETS[name].numbers, **change})
+
+
+def preset_with(name: str, given: Mapping[str, Any], *, prefix: str = "") -> AdaptiveRule:
+    """The named rule with the maximum pairs and outcome ``given``; a minimum or threshold given
+    beside the name is refused naming it (``prefix`` + field), as the preset sets them."""
+    if name not in PRESETS:
+        raise ValidationError(
+            f"{prefix}preset", f"unknown preset {name!r}", value=name, allowed=list(PRESETS)
+        )
+    named = PRESETS[name].numbers
+    clash = sorted(set(named) & set(given))
+    if clash:
+        raise ValidationError(
+            f"{prefix}{clash[0]}",
+            f"is set by the preset {name!r}: leave it out, or leave out the preset for a "
+            "custom rule",
+            value=given[clash[0]],
+            allowed=f"only the preset's {named[clash[0]]:g}",
+        )
+    return preset(name, **given)
 
 
 def kits_needed_through(rule: AdaptiveRule, last_look: int, stopped_after: int | None) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from microtrial import i18n
-from microtrial.domain.adaptive import SIMULATION, AdaptiveRule, stop_in_words
+from microtrial.domain.adaptive import CUSTOM, SIMULATION, AdaptiveRule, stop_in_words
 from microtrial.services.adaptive import LookRead, simulate_rule
 from microtrial.services.trial_views import TrialRead
 
@@ -88,6 +88,8 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
     return {
         "stop": stop_sentence(trial, looks),
         "rule": rule.rule,
+        "rule_name": rule.title
+        + ("" if rule.preset == CUSTOM else f" (the named rule “{rule.preset}”)"),
         "pairs_run": rule.pairs_run,
         "max_pairs": rule.max_pairs,
         "looks": [

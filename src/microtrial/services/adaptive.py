@@ -56,6 +56,8 @@ class LookRead(ReadModel):
 class AdaptiveRead(ReadModel):
     """An adaptive trial's rule and where its looks stand, without any interim estimate."""
 
+    preset: str  # the named rule (domain.adaptive.PRESETS) or "custom"
+    title: str  # its name for people ("Standard", "Short", "Custom")
     min_pairs: int
     max_pairs: int
     benefit_threshold: float
@@ -106,6 +108,7 @@ def adaptive_view(
     stop = stopped_after(looks)
     return AdaptiveRead(
         **rule.to_json(),
+        title=rule.title,
         rule=rule.describe(MCID_POINTS),
         looks_done=len(looks),
         state=CONTINUE if stop is None else DECISION_REACHED,

@@ -15,7 +15,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from microtrial.analysis.adaptive import OperatingCharacteristics
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action
-from microtrial.domain.adaptive import ADAPTIVE_OUTCOMES, AdaptiveRule
+from microtrial.domain.adaptive import (
+    ADAPTIVE_OUTCOMES,
+    CUSTOM,
+    PRESETS,
+    SIMULATION,
+    AdaptiveRule,
+    preset,
+)
 from microtrial.domain.calendar import TrialCalendar
 from microtrial.domain.design import DesignSpec
 from microtrial.domain.patients import parse_date
@@ -54,6 +61,7 @@ PLAN = FormSpec(
         "period_days": "Days per period",
         "wash_in_days": "Wash-in days",
         "adaptive": "Adaptive",
+        "rule": "Rule",
         "min_pairs": "Minimum pairs",
         "max_pairs": "Maximum pairs",
         "benefit_threshold": "Benefit threshold",
@@ -61,7 +69,7 @@ PLAN = FormSpec(
         "outcome": "Outcome the looks read",
     },
     {"regimen": "template", "pattern.weekdays": "weekdays"},
-    choices=frozenset({"template", "substance", "unit", "weekdays", "outcome"}),
+    choices=frozenset({"template", "substance", "unit", "weekdays", "outcome", "rule"}),
 )
 MOVE = FormSpec({"reason": "Reason"})
 UNBLIND = FormSpec({"reason": "Reason", "confirm": "Confirmation"})
@@ -133,24 +141,47 @@ def _plan_page(
         "defaults": DesignSpec(),
     }
     page["adaptive_defaults"] = AdaptiveRule()
+    page["presets"] = list(PRESETS.values())
     page["adaptive_outcomes"] = ADAPTIVE_OUTCOMES
     page["oc"] = oc
+    page["simulation"] = SIMULATION
+    page["oc_rule"] = (
+        None
+        if oc is None
+        else AdaptiveRule(
+            min_pairs=oc.min_pairs,
+            max_pairs=oc.max_pairs,
+            benefit_threshold=oc.benefit_threshold,
+            futility_threshold=oc.futility_threshold,
+        )
+    )
     if form is not None:
         return render_form(request, "plan_trial.html", page, form)
     return render(request, "plan_trial.html", page)
 
 
 def _adaptive_rule(values: dict[str, str]) -> AdaptiveRule | None:
-    """The form's adaptive rule, when the clinician chose an adaptive trial or simulates one."""
+    """The form's adaptive rule, when the clinician chose an adaptive trial or simulates one:
+    a named rule (``rule``) with the form's maximum and outcome, or the custom numbers."""
     if not (values.get("adaptive") or values.get("simulate")):
         return None
     base = AdaptiveRule()
+    # No choice sent (a client without the radio buttons): the numbers sent, as before presets.
+    choice = values.get("rule", "").strip() or CUSTOM
+    max_pairs = int(_number(values, "max_pairs", str(base.max_pairs)))
+    outcome = values.get("outcome", base.outcome) or base.outcome
+    if choice in PRESETS:
+        return preset(choice, max_pairs=max_pairs, outcome=outcome)
+    if choice != CUSTOM:
+        raise ValidationError(
+            "rule", f"unknown rule {choice!r}", value=choice, allowed=[*PRESETS, CUSTOM]
+        )
     return AdaptiveRule(
         min_pairs=int(_number(values, "min_pairs", str(base.min_pairs))),
-        max_pairs=int(_number(values, "max_pairs", str(base.max_pairs))),
+        max_pairs=max_pairs,
         benefit_threshold=_number(values, "benefit_threshold", str(base.benefit_threshold)),
         futility_threshold=_number(values, "futility_threshold", str(base.futility_threshold)),
-        outcome=values.get("outcome", base.outcome) or base.outcome,
+        outcome=outcome,
     )
 
 

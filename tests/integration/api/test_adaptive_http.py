@@ -56,7 +56,10 @@ def _plan(
         "regimen": REGIMEN,
         "design": DESIGN,
         "start_date": clock().date().isoformat(),
-        "adaptive": {"min_pairs": 2, "max_pairs": 3, **rule},
+        # A rule field given as None is left out (a preset sets it).
+        "adaptive": {
+            k: v for k, v in {"min_pairs": 2, "max_pairs": 3, **rule}.items() if v is not None
+        },
     }
     made = api.post(f"/patients/{pid}/trials", json=body, headers=doc)
     assert made.status_code == 201, made.text
@@ -123,6 +126,21 @@ def _looks(clinic: Clinic, trial_id: int) -> list[tuple[int, str]]:
         ]
 
 
+def _complete_and_unblind(
+    api: httpx.Client, doc: dict[str, str], clock: FixedClock, trial_id: int
+) -> None:
+    """The next day: complete the trial whose rule reached a decision, and unblind it."""
+    clock.advance(days=1)
+    etag = api.get(f"/trials/{trial_id}", headers=doc).headers["etag"]
+    done = api.post(
+        f"/trials/{trial_id}/transitions",
+        json={"action": "complete", "reason": "adaptive rule: decision reached"},
+        headers={**doc, "If-Match": etag},
+    )
+    assert done.status_code == 200, done.text
+    assert api.post(f"/trials/{trial_id}/unblind", json={}, headers=doc).status_code == 200
+
+
 def _blinded(text: str, clinic: Clinic | None = None) -> None:
     """No estimate's name, decision or (with ``clinic``) any look's estimate in ``text``."""
     for word in ESTIMATES:
@@ -185,15 +203,7 @@ def test_a_clear_benefit_stops_after_the_second_pair_on_the_diary_of_its_last_da
     assert audited[0]["days_active"] == audited[0]["days_placebo"] == 12
     assert len(returned) == 2
     # Completed the next day and unblinded: the result shows the look and its estimate.
-    clock.advance(days=1)
-    etag = api.get(f"/trials/{trial_id}", headers=doc).headers["etag"]
-    done = api.post(
-        f"/trials/{trial_id}/transitions",
-        json={"action": "complete", "reason": "adaptive rule: decision reached"},
-        headers={**doc, "If-Match": etag},
-    )
-    assert done.status_code == 200, done.text
-    assert api.post(f"/trials/{trial_id}/unblind", json={}, headers=doc).status_code == 200
+    _complete_and_unblind(api, doc, clock, trial_id)
     result = api.get(f"/trials/{trial_id}/result", headers=doc)
     assert result.status_code == 200, result.text
     (look,) = result.json()["interim_looks"]

@@ -17,6 +17,7 @@ from microtrial.api.paging import (
     tagged,
 )
 from microtrial.api.schemas import (
+    AdaptiveBody,
     AdherenceRead,
     CalendarDayRead,
     DoseCreate,
@@ -28,7 +29,7 @@ from microtrial.api.schemas import (
 )
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
-from microtrial.domain.adaptive import AdaptiveRule
+from microtrial.domain.adaptive import AdaptiveRule, preset_with
 from microtrial.domain.design import DesignSpec
 from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.services import (
@@ -88,7 +89,7 @@ def plan_trial(
         unit=body.regimen.unit,
         weekdays=tuple(body.regimen.weekdays) if body.regimen.weekdays else None,
     )
-    rule = AdaptiveRule(**body.adaptive.model_dump()) if body.adaptive is not None else None
+    rule = _adaptive_rule(body.adaptive) if body.adaptive is not None else None
     design = body.design.model_dump()
     if rule is not None and "pairs" not in body.design.model_fields_set:
         design["pairs"] = rule.max_pairs  # an adaptive trial allocates its maximum
@@ -112,6 +113,14 @@ def plan_trial(
     )
     tagged(once.response, created.lock_version)
     return created
+
+
+def _adaptive_rule(body: AdaptiveBody) -> AdaptiveRule:
+    """The body's rule: the named preset (with the maximum and outcome given), or the numbers."""
+    if body.preset is None:
+        return AdaptiveRule(**body.model_dump(exclude={"preset"}))
+    given = body.model_dump(exclude={"preset"}, exclude_unset=True)
+    return preset_with(body.preset, given, prefix="adaptive.")
 
 
 @router.get("/trials/{trial_id}", openapi_extra=takes(Action.READ_TRIAL))
