@@ -12,6 +12,7 @@ figures for a prior equal those of a fit with that prior (up to the bisection of
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,7 @@ from microtrial.analysis.discrete_lik import Design, PeriodLikelihood
 from microtrial.analysis.discrete_within import period_days, within_log_likelihood
 
 Arr = npt.NDArray[np.float64]
+Arms = npt.NDArray[np.int8]
 
 
 def node_posteriors(kind: str, vals: Arr, arms: npt.NDArray[np.int8]) -> dict[str, Arr]:
@@ -87,6 +89,30 @@ def summary(p: dict[str, Arr], truth: Arr, spec: str) -> tuple[float, float]:
     return cover, float((mixture_cdf(p, w, np.zeros_like(truth)) > 0.95).mean())
 
 
+def draw_rows(n: int, seed: int) -> Iterator[tuple[str, str, str, Arr, Arms, Arr]]:
+    """The rows of ``calibration_discrete`` with the same ``--trials`` and ``--seed``, in order.
+
+    Yields label, outcome kind, effect, values, arms and the true effect.
+    """
+    rng = np.random.default_rng(seed)
+    for label, (kind, make) in SETTINGS.items():
+        for effect in ("none", "U(-1.5,0)"):
+            arm = design(n, rng)  # the same draws, in the same order, as calibration_discrete
+            beta = np.zeros(n) if effect == "none" else rng.uniform(-1.5, 0.0, n)
+            y, truth = make(arm, beta, rng)
+            y[rng.random(y.shape) < MISSING] = np.nan
+            yield label, kind, effect, y, arm, truth
+
+
+def all_node_posteriors(kind: str, vals: Arr, arms: Arms) -> dict[str, Arr]:
+    """``node_posteriors`` in chunks of 100 trials."""
+    parts = [
+        node_posteriors(kind, vals[a : a + 100], arms[a : a + 100])
+        for a in range(0, len(vals), 100)
+    ]
+    return {key: np.concatenate([q[key] for q in parts]) for key in parts[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=300)
@@ -94,29 +120,22 @@ def main() -> None:
     parser.add_argument("--priors", default="1,1;0.5,1;spike0.35")
     parser.add_argument("--only", default="", help="fit only rows whose label contains this")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    n, specs = args.trials, args.priors.split(";")
-    print(f"{n} trials per row, seed {args.seed}; coverage / false benefit per prior of c")
+    specs = args.priors.split(";")
+    print(
+        f"{args.trials} trials per row, seed {args.seed}; coverage / false benefit per prior of c"
+    )
     print(f"{'setting':<32}{'effect':>8}" + "".join(f"{s:>18}" for s in specs))
-    for label, (kind, make) in SETTINGS.items():
-        for effect in ("none", "U(-1.5,0)"):
-            arm = design(n, rng)  # the same draws, in the same order, as calibration_discrete
-            beta = np.zeros(n) if effect == "none" else rng.uniform(-1.5, 0.0, n)
-            y, truth = make(arm, beta, rng)
-            y[rng.random(y.shape) < MISSING] = np.nan
-            if args.only not in f"{label} {effect}":
-                continue  # drawn all the same, so later rows keep their trials
-            parts = [
-                node_posteriors(kind, y[a : a + 100], arm[a : a + 100]) for a in range(0, n, 100)
-            ]
-            p = {key: np.concatenate([q[key] for q in parts]) for key in parts[0]}
-            cells = []
-            for spec in specs:
-                cover, false_benefit = summary(p, truth, spec)
-                cells.append(
-                    f"{cover:.3f} / " + (f"{false_benefit:.3f}" if effect == "none" else "  -  ")
-                )
-            print(f"{label:<32}{effect:>8}" + "".join(f"{c:>18}" for c in cells), flush=True)
+    for label, kind, effect, y, arm, truth in draw_rows(args.trials, args.seed):
+        if args.only not in f"{label} {effect}":
+            continue  # drawn all the same, so later rows keep their trials
+        p = all_node_posteriors(kind, y, arm)
+        cells = []
+        for spec in specs:
+            cover, false_benefit = summary(p, truth, spec)
+            cells.append(
+                f"{cover:.3f} / " + (f"{false_benefit:.3f}" if effect == "none" else "  -  ")
+            )
+        print(f"{label:<32}{effect:>8}" + "".join(f"{c:>18}" for c in cells), flush=True)
 
 
 if __name__ == "__main__":
