@@ -108,6 +108,7 @@ def _today_page(
             ),
             "bp_open": any(k.startswith(f"{BLOOD_PRESSURE}.") and v for k, v in values.items()),
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
+            "guess_submission_id": uuid.uuid4().hex,
             "form": form,
             "error": form.message if form else None,
             "flash": flash,
@@ -286,21 +287,35 @@ def submit_today(
 
 @router.post("/guess")
 def submit_guess(context: ContextDep, user: FormUserDep, values: FormValuesDep) -> Response:
-    """The patient's guess of the period that is ending."""
+    """The patient's guess of the period that is ending (once per form submission: a guess kept
+    offline may be sent again)."""
     actor = user.require(Action.USE_PATIENT_APP)
     trial_id = values.get("trial_id", "")
     period = values.get("period", "")
+    guess = values.get("guess", "")
     confidence = values.get("confidence", "").strip()
     if not trial_id.isdigit() or not period.isdigit():
         raise ValidationError("period", "no period to guess")
-    dosing.record_guess(
-        context.db,
-        actor,
-        int(trial_id),
-        int(period),
-        values.get("guess", ""),
-        int(confidence) if confidence.isdigit() else None,
-        clock=context.clock,
+    create_once(
+        context,
+        Response(),
+        key=f"web-{values.get('submission_id') or uuid.uuid4().hex}-guess",
+        scope=f"guess:trial:{trial_id}:user:{actor.user_id}",
+        resource="guess",
+        payload={"period": period, "guess": guess, "confidence": confidence},
+        create=lambda: (
+            dosing.record_guess(
+                context.db,
+                actor,
+                int(trial_id),
+                int(period),
+                guess,
+                int(confidence) if confidence.isdigit() else None,
+                clock=context.clock,
+            ).record_id
+        ),
+        fetch=lambda record_id: record_id,
+        ident=lambda record_id: record_id,
     )
     return RedirectResponse("/today?saved=guess", status_code=303)
 
