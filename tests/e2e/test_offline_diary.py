@@ -1,8 +1,8 @@
 """The patient's app installs and works offline (issue 21): the manifest and service worker pass
 Chromium's installability check; Today's diary (side effects, blood pressure, capsule check-in),
-the mood questionnaire, the period guess and the headache-attack log filled in offline wait on the
-phone, are sent when the connection returns, land exactly once, and raise their alerts (BP
-210/125: the hold shows at once)."""
+the mood and anxiety questionnaires, the period guess and the headache-attack log filled in
+offline wait on the phone, are sent when the connection returns, land exactly once, and raise
+their alerts (BP 210/125: the hold shows at once)."""
 
 from __future__ import annotations
 
@@ -129,8 +129,8 @@ def test_the_patient_app_installs(installed: Any, clinic: Clinic, clock: FixedCl
     assert "script-src 'self';" in csp
     # The worker keeps static files and the patient's own form pages only: no clinic page, no
     # API answer, no history (nothing that could carry an arm or another patient).
-    forms = {"/today", "/questionnaires/phq9", "/attacks"}
-    for path in ("/questionnaires/phq9", "/attacks", "/history", "/diary", "/account/reminders"):
+    forms = {"/today", "/questionnaires/phq9", "/questionnaires/gad7", "/attacks"}
+    for path in (*forms, "/history", "/diary", "/account/reminders"):
         page.goto(path)
     kept = set(page.evaluate(CACHED))
     assert forms | {"/static/app.js", "/static/offline.html"} <= kept
@@ -161,6 +161,7 @@ def test_offline_diary_and_check_in_land_once_with_their_alerts(
     # A page the phone keeps no copy of says it needs a connection.
     page.goto("/history")
     page.get_by_role("heading", name="You are offline").wait_for()
+    pages.shot(page, "offline-page")
     # The mood questionnaire, offline (from the phone's copy of the page).
     page.goto("/questionnaires/phq9")
     for i in range(1, 10):
@@ -221,7 +222,7 @@ def test_offline_diary_and_check_in_land_once_with_their_alerts(
 
 
 @PHONE
-def test_offline_guess_and_attack_land_once(
+def test_offline_guess_anxiety_and_attack_land_once(
     pages: Pages, clinic: Clinic, clock: FixedClock
 ) -> None:
     trial = running_trial(clinic, clock)
@@ -232,6 +233,7 @@ def test_offline_guess_and_attack_land_once(
     day = clock.now.date()
     page = pages.open("p_A-001", "/attacks")
     controlled(page)
+    page.goto("/questionnaires/gad7")
     page.goto("/today")
     page.get_by_role("heading", name=re.compile("^Period 1 is ending")).wait_for()
     page.context.set_offline(True)
@@ -242,40 +244,54 @@ def test_offline_guess_and_attack_land_once(
     page.get_by_label(re.compile("^How sure are you")).fill("70")
     page.get_by_role("button", name="Save my guess").click()
     page.locator("#outbox li.waiting").wait_for()
+    pages.shot(page, "offline-guess-waiting")
+    # The anxiety questionnaire, offline (from the phone's copy of the page).
+    page.goto("/questionnaires/gad7")
+    for i in range(1, 8):
+        page.locator(f"input[name='gad7.q{i}'][value='1']").check()
+    page.get_by_role("button", name=re.compile("^Save")).click()
+    page.locator("#outbox li.waiting").nth(1).wait_for()
     # The headache-attack log, offline (from the phone's copy of the page).
     page.goto("/attacks")
     page.get_by_label("When did it start?").fill(f"{day.isoformat()}T07:30")
     page.get_by_label("When did it end?").fill(f"{day.isoformat()}T08:45")
     page.get_by_label("2 – Moderate").check()
     page.get_by_role("button", name="Save this attack").click()
-    page.locator("#outbox li.waiting").nth(1).wait_for()
+    page.locator("#outbox li.waiting").nth(2).wait_for()
     text = page.locator("#outbox").inner_text()
     long_day = f"{day:%A} {day.day} {day:%B %Y}"
     assert f"Waiting to be sent: My guess for {long_day}" in text
+    assert f"Waiting to be sent: Anxiety questionnaire for {long_day}" in text
     assert f"Waiting to be sent: Headache attack for {long_day}" in text
     assert "You are offline" in text
     pages.shot(page, "offline-attack-waiting")
     assert dosing.list_guesses(clinic.db, doc, trial.id) == []
     assert attacks.list_attacks(clinic.db, doc, pid) == []
+    assert records.list_diary_entries(clinic.db, doc, pid) == []
 
     page.context.set_offline(False)
-    page.locator("#outbox li.sent").nth(1).wait_for()
+    page.locator("#outbox li.sent").nth(2).wait_for()
     assert page.locator("#outbox li.waiting").count() == 0
     assert f"Sent: Headache attack for {long_day}" in page.locator("#outbox").inner_text()
     latest = page.get_by_role("table", name="My latest attacks").locator("tbody tr").first
     latest.filter(has_text="2 – Moderate").wait_for()  # the page's list, brought up to date
     pages.shot(page, "offline-attack-sent")
 
-    # Sending both again (a retry after a lost answer) stores nothing twice.
-    assert page.evaluate(RESEND) == 2
+    # Sending all again (a retry after a lost answer) stores nothing twice.
+    assert page.evaluate(RESEND) == 3
     page.evaluate("window.dispatchEvent(new Event('online'))")
     until(page, f"({KEPT})().then(items => items.every(i => i[0] === 'sent'))")
-    page.locator("#outbox li.sent").nth(1).wait_for()
+    page.locator("#outbox li.sent").nth(2).wait_for()
     assert page.locator("#outbox li.problem").count() == 0
     guesses = dosing.list_guesses(clinic.db, doc, trial.id)
     assert [(g.period, g.guess, g.confidence) for g in guesses] == [(1, "placebo", 70)]
     assert [(a.severity, a.local_date) for a in attacks.list_attacks(clinic.db, doc, pid)] == [
         (2, day)
     ]
+    # GAD-7 (no alert rule in alerts.yaml) stored once; the attack also wrote its day's diary.
+    stored = records.list_diary_entries(clinic.db, doc, pid)
+    assert sorted(e.instrument_id for e in stored) == ["gad7", "migraine_diary"]
+    anxiety = next(e for e in stored if e.instrument_id == "gad7")
+    assert (anxiety.local_date, anxiety.answers["q1"]) == (day, 1)
     page.goto("/today")
     assert page.locator("form[action='/guess']").count() == 0  # the guess is in

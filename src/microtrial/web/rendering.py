@@ -179,6 +179,7 @@ UI_STRINGS = {
     "form:/today": N_("Today's diary"),
     "form:/guess": N_("My guess"),
     "form:/questionnaires/phq9": N_("Mood questionnaire"),
+    "form:/questionnaires/gad7": N_("Anxiety questionnaire"),
     "form:/attacks": N_("Headache attack"),
     "scanNotKit": N_("That QR code is not a kit code. Type the code printed on the pack instead."),
     "scanned": N_("Kit %(code)s scanned. Check the code, then save today's diary."),

@@ -186,3 +186,28 @@ def test_a_kept_guess_lands_once(server: LiveServer, clinic: Clinic, clock: Fixe
     other = patient.post("/guess", data={**form, "guess": "active"})
     assert other.status_code == 422
     assert [g.guess for g in dosing.list_guesses(clinic.db, doc, trial.id)] == ["placebo"]
+
+
+def test_the_anxiety_questionnaire_lands_once(server: LiveServer, clinic: Clinic) -> None:
+    pid = clinic.patients["A-001"].id
+    patient = sign_in(server.url, "p_A-001")
+    assert 'href="/questionnaires/gad7"' in patient.get("/today").text
+    assert patient.get("/questionnaires/bdi").status_code == 404
+    page = patient.get("/questionnaires/gad7")
+    assert page.status_code == 200
+    assert "Anxiety questionnaire (GAD-7)" in page.text
+    form = {
+        "csrf_token": csrf_of(page),
+        "local_date": _hidden(page, "local_date"),
+        "submission_id": _hidden(page, "submission_id"),
+        **{f"gad7.q{i}": "2" for i in range(1, 8)},
+    }
+    incomplete = patient.post("/questionnaires/gad7", data={**form, "gad7.q7": ""})
+    assert incomplete.status_code == 422
+    for _ in range(2):
+        sent = patient.post("/questionnaires/gad7", data=form)
+        assert sent.status_code == 303, sent.text
+        assert sent.headers["location"] == "/questionnaires/gad7?saved=1"
+    doc = clinic.actors["clinician_sitea"]
+    stored = records.list_diary_entries(clinic.db, doc, pid)
+    assert [(e.instrument_id, e.answers["q1"]) for e in stored] == [("gad7", 2)]

@@ -1,9 +1,9 @@
 // The offline outbox: Today's diary (with side effects, blood pressure and the capsule check-in),
-// the period guess on Today, the mood questionnaire and the headache-attack log, saved while
-// offline, wait on this phone (IndexedDB) and are sent when the connection returns. Each keeps
-// its form's submission id, from which the server makes the idempotency keys (web-<id>-<instrument>,
-// web-<id>-dose, web-<id>-guess, web-<id>-attack), so a repeated send lands once; and the day it
-// was filled in for. The server applies every safety rule when it arrives.
+// the period guess on Today, the mood and anxiety questionnaires and the headache-attack log,
+// saved while offline, wait on this phone (IndexedDB) and are sent when the connection returns.
+// Each keeps its form's submission id, from which the server makes the idempotency keys
+// (web-<id>-<instrument>, web-<id>-dose, web-<id>-guess, web-<id>-attack), so a repeated send
+// lands once; and the day it was filled in for. The server applies every safety rule when it arrives.
 // Loaded by the patient pages and, through importScripts, by the service worker (sw.js), which
 // uses only the storage half.
 (function (scope) {
@@ -13,11 +13,12 @@
     "/today": "Today's diary",
     "/guess": "My guess",
     "/questionnaires/phq9": "Mood questionnaire",
+    "/questionnaires/gad7": "Anxiety questionnaire",
     "/attacks": "Headache attack"
   };
   // The pages the worker keeps a copy of (each holds some of the forms above), and for a form
   // sent from another page, the page the patient comes back to.
-  var PAGES = ["/today", "/questionnaires/phq9", "/attacks"];
+  var PAGES = ["/today", "/questionnaires/phq9", "/questionnaires/gad7", "/attacks"];
   var PAGE_OF = { "/guess": "/today" };
   var WORDS = {
     heading: "Saved on this phone",

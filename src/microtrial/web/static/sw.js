@@ -1,8 +1,8 @@
 // The service worker (served as /sw.js, scope "/"). It keeps for offline use:
 // - the static files (SHELL, one cache per release),
 // - the signed-in patient's own form pages (MicroTrialOutbox.PAGES: Today, with the period guess
-//   when one is due, the mood questionnaire and the headache-attack log) in the PAGES cache,
-//   refreshed on every visit online and served only when the network fails.
+//   when one is due, the mood and anxiety questionnaires and the headache-attack log) in the
+//   PAGES cache, refreshed on every visit online and served only when the network fails.
 // Nothing else is kept: no clinic page, no API answer, no history or report, so no arm and no
 // other patient's data is ever stored here. Signing in or out empties PAGES; so does a visit
 // that the server sends to the sign-in page (the session has ended).
