@@ -137,7 +137,11 @@ class Pages:
         assert unlabelled == [], f"{name}: form controls without a label: {unlabelled}"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.prefix}-{name}.png"
+        where = page.evaluate("[window.scrollX, window.scrollY]")
         page.screenshot(path=str(path), full_page=True)
+        # A full-page screenshot can leave Chromium's scroll position out of step with the page
+        # (the next click then lands where the page jumps back to): scroll back explicitly.
+        page.evaluate("([x, y]) => window.scrollTo(x, y)", where)
         return path
 
     def close(self) -> None:

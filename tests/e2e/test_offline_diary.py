@@ -1,10 +1,12 @@
 """The patient's app installs and works offline (issue 21): the manifest and service worker pass
-Chromium's installability check; Today's diary (side effects, blood pressure, capsule check-in)
-and the mood questionnaire filled in offline wait on the phone, are sent when the connection
-returns, land exactly once, and raise their alerts (BP 210/125: the hold shows at once)."""
+Chromium's installability check; Today's diary (side effects, blood pressure, capsule check-in),
+the mood and anxiety questionnaires, the period guess and the headache-attack log filled in
+offline wait on the phone, are sent when the connection returns, land exactly once, and raise
+their alerts (BP 210/125: the hold shows at once)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from collections.abc import Iterator
@@ -18,7 +20,8 @@ from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORTS, Pages
 from e2e.setup import running_trial
 from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer
-from microtrial.services import alerts, dosing, records, trial_views
+from microtrial.domain.regimens import guess_opens_on
+from microtrial.services import alerts, attacks, dosing, records, trial_views
 
 PHONE = pytest.mark.parametrize("viewport", ["phone"], indirect=True)
 CACHED = """async () => {
@@ -126,16 +129,17 @@ def test_the_patient_app_installs(installed: Any, clinic: Clinic, clock: FixedCl
     assert "script-src 'self';" in csp
     # The worker keeps static files and the patient's own form pages only: no clinic page, no
     # API answer, no history (nothing that could carry an arm or another patient).
-    page.goto("/questionnaires/phq9")
-    page.goto("/history")
+    forms = {"/today", "/questionnaires/phq9", "/questionnaires/gad7", "/attacks"}
+    for path in (*forms, "/history", "/diary", "/account/reminders"):
+        page.goto(path)
     kept = set(page.evaluate(CACHED))
-    assert {"/today", "/questionnaires/phq9", "/static/app.js", "/static/offline.html"} <= kept
-    assert all(p.startswith("/static/") or p in ("/today", "/questionnaires/phq9") for p in kept)
+    assert forms | {"/static/app.js", "/static/offline.html"} <= kept
+    assert all(p.startswith("/static/") or p in forms for p in kept)
     # Signing out forgets the pages.
     page.goto("/today")
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(re.compile("/login"))
-    assert not {"/today", "/questionnaires/phq9"} & set(page.evaluate(CACHED))
+    assert not forms & set(page.evaluate(CACHED))
 
 
 @PHONE
@@ -157,6 +161,7 @@ def test_offline_diary_and_check_in_land_once_with_their_alerts(
     # A page the phone keeps no copy of says it needs a connection.
     page.goto("/history")
     page.get_by_role("heading", name="You are offline").wait_for()
+    pages.shot(page, "offline-page")
     # The mood questionnaire, offline (from the phone's copy of the page).
     page.goto("/questionnaires/phq9")
     for i in range(1, 10):
@@ -214,3 +219,79 @@ def test_offline_diary_and_check_in_land_once_with_their_alerts(
     assert doses[0].local_date == clock.now.date()
     codes = {a.code for a in alerts.list_alerts(clinic.db, doc)}
     assert "bp-crisis" in codes
+
+
+@PHONE
+def test_offline_guess_anxiety_and_attack_land_once(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = running_trial(clinic, clock)
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    period = trial_views.get_trial(clinic.db, doc, trial.id).periods[0]
+    clock.now = dt.datetime.combine(guess_opens_on(period.end_date), clock.now.timetz())
+    day = clock.now.date()
+    page = pages.open("p_A-001", "/attacks")
+    controlled(page)
+    page.goto("/questionnaires/gad7")
+    page.goto("/today")
+    page.get_by_role("heading", name=re.compile("^Period 1 is ending")).wait_for()
+    page.context.set_offline(True)
+
+    # The period guess, offline, on the phone's copy of Today.
+    page.reload()
+    choose(page, "My guess for period 1", "The placebo capsules")
+    page.get_by_label(re.compile("^How sure are you")).fill("70")
+    page.get_by_role("button", name="Save my guess").click()
+    page.locator("#outbox li.waiting").wait_for()
+    pages.shot(page, "offline-guess-waiting")
+    # The anxiety questionnaire, offline (from the phone's copy of the page).
+    page.goto("/questionnaires/gad7")
+    for i in range(1, 8):
+        page.locator(f"input[name='gad7.q{i}'][value='1']").check()
+    page.get_by_role("button", name=re.compile("^Save")).click()
+    page.locator("#outbox li.waiting").nth(1).wait_for()
+    # The headache-attack log, offline (from the phone's copy of the page).
+    page.goto("/attacks")
+    page.get_by_label("When did it start?").fill(f"{day.isoformat()}T07:30")
+    page.get_by_label("When did it end?").fill(f"{day.isoformat()}T08:45")
+    page.get_by_label("2 – Moderate").check()
+    page.get_by_role("button", name="Save this attack").click()
+    page.locator("#outbox li.waiting").nth(2).wait_for()
+    text = page.locator("#outbox").inner_text()
+    long_day = f"{day:%A} {day.day} {day:%B %Y}"
+    assert f"Waiting to be sent: My guess for {long_day}" in text
+    assert f"Waiting to be sent: Anxiety questionnaire for {long_day}" in text
+    assert f"Waiting to be sent: Headache attack for {long_day}" in text
+    assert "You are offline" in text
+    pages.shot(page, "offline-attack-waiting")
+    assert dosing.list_guesses(clinic.db, doc, trial.id) == []
+    assert attacks.list_attacks(clinic.db, doc, pid) == []
+    assert records.list_diary_entries(clinic.db, doc, pid) == []
+
+    page.context.set_offline(False)
+    page.locator("#outbox li.sent").nth(2).wait_for()
+    assert page.locator("#outbox li.waiting").count() == 0
+    assert f"Sent: Headache attack for {long_day}" in page.locator("#outbox").inner_text()
+    latest = page.get_by_role("table", name="My latest attacks").locator("tbody tr").first
+    latest.filter(has_text="2 – Moderate").wait_for()  # the page's list, brought up to date
+    pages.shot(page, "offline-attack-sent")
+
+    # Sending all again (a retry after a lost answer) stores nothing twice.
+    assert page.evaluate(RESEND) == 3
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    until(page, f"({KEPT})().then(items => items.every(i => i[0] === 'sent'))")
+    page.locator("#outbox li.sent").nth(2).wait_for()
+    assert page.locator("#outbox li.problem").count() == 0
+    guesses = dosing.list_guesses(clinic.db, doc, trial.id)
+    assert [(g.period, g.guess, g.confidence) for g in guesses] == [(1, "placebo", 70)]
+    assert [(a.severity, a.local_date) for a in attacks.list_attacks(clinic.db, doc, pid)] == [
+        (2, day)
+    ]
+    # GAD-7 (no alert rule in alerts.yaml) stored once; the attack also wrote its day's diary.
+    stored = records.list_diary_entries(clinic.db, doc, pid)
+    assert sorted(e.instrument_id for e in stored) == ["gad7", "migraine_diary"]
+    anxiety = next(e for e in stored if e.instrument_id == "gad7")
+    assert (anxiety.local_date, anxiety.answers["q1"]) == (day, 1)
+    page.goto("/today")
+    assert page.locator("form[action='/guess']").count() == 0  # the guess is in

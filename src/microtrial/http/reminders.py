@@ -17,6 +17,7 @@ from typing import Any
 
 from microtrial import i18n
 from microtrial.http.config import ServerSettings
+from microtrial.http.security import TokenSigner
 from microtrial.i18n import N_
 from microtrial.services import reminders
 from microtrial.services.common import Clock
@@ -116,3 +117,14 @@ def feed_addresses(settings: ServerSettings, base_url: str, token: str) -> tuple
     base = (settings.public_url or base_url).rstrip("/")
     address = f"{base}/calendar/{token}.ics"
     return address, "webcal://" + address.split("://", 1)[1]
+
+
+def feed_token(
+    tokens: TokenSigner, patient_id: int, user_id: int | None, key: str | None
+) -> str | None:
+    """The token of a calendar feed made by a request with the Idempotency-Key ``key``: derived
+    from the server's key, so that a replay answers with the same address (None without a key:
+    the feed gets a random token)."""
+    if key is None:
+        return None
+    return tokens.derive(f"calendar-feed:patient:{patient_id}:user:{user_id}:key:{key}")

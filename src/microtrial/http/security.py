@@ -8,7 +8,10 @@ account changes end them at once.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import math
 import secrets
 from dataclasses import dataclass, field
@@ -53,7 +56,14 @@ class TokenSigner:
 
     def __init__(self, key: str, ttl_s: int) -> None:
         self._serializer = URLSafeTimedSerializer(key, salt="microtrial.api-token")
+        self._key = key.encode()
         self.ttl_s = ttl_s
+
+    def derive(self, purpose: str) -> str:
+        """A secret for ``purpose`` (HMAC-SHA256 under the server's key): the same purpose gives
+        the same secret again, which nobody without the key can make."""
+        digest = hmac.new(self._key, f"microtrial.derived:{purpose}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
     def issue(self, actor: Actor, version: int = 0) -> str:
         """A new bearer token for the actor, issued under the user's session ``version``."""

@@ -50,6 +50,9 @@ ENTITY = "reminder-settings"
 FEED = "calendar-feed"
 # A feed shows the latest trial the patient has started or is about to start.
 FEED_STATUSES = tuple(s.value for s in lifecycle.STARTED | {TrialStatus.SCHEDULED})
+# A token given by the caller (derived from the server's key) is at least as long as a random
+# one: 32 bytes, URL-safe base64 without padding.
+MIN_TOKEN_LENGTH = 43
 
 
 class ReminderSettingsRead(ReadModel):
@@ -200,10 +203,12 @@ def update_settings(
     *,
     expected_version: int | None,
     smtp_on: bool,
+    token: str | None = None,
     clock: Clock = system_clock,
 ) -> tuple[ReminderSettingsRead, str | None]:
     """Set the patient's own reminders; the new settings and, when the calendar channel was
-    just chosen, the new feed token (shown once, never stored). Audited with what changed."""
+    just chosen, the new feed token (shown once, never stored; ``token`` when given, else a
+    random one). Audited with what changed."""
     now = clock()
     with db.transaction() as session:
         patient = _patient(session, actor, patient_id, Action.SET_REMINDERS)
@@ -219,9 +224,9 @@ def update_settings(
         if choice.paused != row.paused:
             row.paused_at = now if choice.paused else None
         row.paused, row.channel = choice.paused, choice.channel
-        token = None
+        made = None
         if choice.channel == "calendar" and row.feed_token_hash is None:
-            token = _new_token(row, now)
+            made = _new_token(row, now, token)
         elif choice.channel != "calendar":
             row.feed_token_hash = row.feed_created_at = None
         _touch(row, actor, now)
@@ -229,7 +234,7 @@ def update_settings(
         changed = {k: v for k, v in _snapshot(row).items() if before.get(k) != v}
         detail: dict[str, Any] = {"changed": changed, "version": row.version}
         audit_patient(session, actor, "update", ENTITY, patient.id, patient, at=now, **detail)
-        return _read(patient, row, email, smtp_on), token
+        return _read(patient, row, email, smtp_on), made
 
 
 def _snapshot(row: ReminderSettingsRow) -> dict[str, Any]:
@@ -242,17 +247,26 @@ def _snapshot(row: ReminderSettingsRow) -> dict[str, Any]:
     }
 
 
-def _new_token(row: ReminderSettingsRow, now: dt.datetime) -> str:
-    token = secrets.token_urlsafe(32)
+def _new_token(row: ReminderSettingsRow, now: dt.datetime, token: str | None = None) -> str:
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError("a calendar feed token needs at least 256 bits")
+    token = token or secrets.token_urlsafe(32)
     row.feed_token_hash = token_hash(token)
     row.feed_created_at = now
     return token
 
 
 def new_feed(
-    db: Database, actor: Actor, patient_id: int, *, smtp_on: bool, clock: Clock = system_clock
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    *,
+    smtp_on: bool,
+    token: str | None = None,
+    clock: Clock = system_clock,
 ) -> tuple[ReminderSettingsRead, str]:
-    """A new calendar feed address for the patient (the old one stops working); its token."""
+    """A new calendar feed address for the patient (the old one stops working); its token
+    (``token`` when given, else a random one)."""
     now = clock()
     with db.transaction() as session:
         patient = _patient(session, actor, patient_id, Action.SET_REMINDERS)
@@ -262,13 +276,26 @@ def new_feed(
             session.add(row)
         replaced = row.feed_token_hash is not None
         row.channel = "calendar"
-        token = _new_token(row, now)
+        token = _new_token(row, now, token)
         _touch(row, actor, now)
         session.flush()
         action = "regenerate" if replaced else "create"
         audit_patient(session, actor, action, FEED, patient.id, patient, at=now)
         email = _email_of(session, patient.id)
         return _read(patient, row, email, smtp_on), token
+
+
+def opens_feed(db: Database, actor: Actor, patient_id: int, token: str) -> bool:
+    """Whether ``token`` opens the patient's calendar feed now (a replayed request asks this
+    before it answers with the feed the first one made)."""
+    with db.transaction() as session:
+        patient = _patient(session, actor, patient_id, Action.READ_REMINDERS)
+        row = _row(session, patient.id)
+        return (
+            row is not None
+            and row.channel == "calendar"
+            and row.feed_token_hash == token_hash(token)
+        )
 
 
 def stop_feed(

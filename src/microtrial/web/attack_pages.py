@@ -4,6 +4,7 @@ whose conditions call for it."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,6 +15,7 @@ from microtrial.domain.attacks import ATTACK_ITEMS
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.inputs import check_moment
 from microtrial.errors import MicroTrialError, PermissionDenied, ValidationError
+from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.i18n import N_
 from microtrial.services import attacks
@@ -101,6 +103,7 @@ def _page(
             if kinds
             else [],
             "values": values or {},
+            "submission_id": (values or {}).get("submission_id") or uuid.uuid4().hex,
             "error": message,
             "error_field": field,
             "flash": flash,
@@ -121,7 +124,8 @@ def attack_log(
 def log(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
 ) -> Response:
-    """Save one attack; its day's headache diary is brought up to date."""
+    """Save one attack (once per form submission: a form kept offline may be sent again);
+    its day's headache diary is brought up to date."""
     actor, pid = _own(user)
     instrument_id = values.get("instrument", "")
     try:
@@ -133,19 +137,33 @@ def log(
             raise ValidationError("severity", "choose how bad it was")
         items = ATTACK_ITEMS.get(instrument_id)
         given = {i for i in (items.medication_items if items else ()) if values.get(i) == "on"}
-        attacks.log_attack(
-            context.db,
-            actor,
-            pid,
-            attacks.AttackInput(
-                instrument_id,
-                started,
-                _moment("ended", values.get("ended", "")),
-                int(severity),
-                frozenset(given),
-                values.get("medication_text", ""),
+        attack = attacks.AttackInput(
+            instrument_id,
+            started,
+            _moment("ended", values.get("ended", "")),
+            int(severity),
+            frozenset(given),
+            values.get("medication_text", ""),
+        )
+        create_once(
+            context,
+            Response(),
+            key=f"web-{values.get('submission_id') or uuid.uuid4().hex}-attack",
+            scope=f"attack:patient:{pid}:user:{actor.user_id}",
+            resource="attack",
+            payload={
+                "instrument": instrument_id,
+                "started": started.isoformat(),
+                "ended": values.get("ended", "").strip(),
+                "severity": int(severity),
+                "medication_items": sorted(given),
+                "medication": values.get("medication_text", "").strip(),
+            },
+            create=lambda: (
+                attacks.log_attack(context.db, actor, pid, attack, clock=context.clock).record_id
             ),
-            clock=context.clock,
+            fetch=lambda record_id: record_id,
+            ident=lambda record_id: record_id,
         )
     except ValidationError as err:
         return _page(request, context, user, values=values, error=err)

@@ -1,5 +1,5 @@
 """The patient's pages: Today (where they are in the trial, diary, capsule check-in by QR code or
-typed kit code, side effects, blood pressure) and PHQ-9. Everything works without JavaScript
+typed kit code, side effects, blood pressure), PHQ-9 and GAD-7. Everything works without JavaScript
 (the camera scan fills the same form field as typing); History is in ``history_pages``."""
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import crisis_item_rules, crisis_rule_fires
 from microtrial.domain.patients import parse_date
 from microtrial.domain.regimens import guess_opens_on
-from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock, ValidationError
+from microtrial.errors import (
+    ConflictError,
+    NotFound,
+    PermissionDenied,
+    SafetyBlock,
+    ValidationError,
+)
 from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
@@ -38,6 +44,11 @@ SIDE_EFFECTS = "ae_checklist"
 BLOOD_PRESSURE = "home_bp"
 DIARY = "daily_diary"
 PHQ9 = "phq9"
+# The questionnaires a patient fills in when they choose (each kept for offline use).
+QUESTIONNAIRES = {
+    PHQ9: N_("Mood questionnaire (PHQ-9)"),
+    "gad7": N_("Anxiety questionnaire (GAD-7)"),
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ def _today_page(
             ),
             "bp_open": any(k.startswith(f"{BLOOD_PRESSURE}.") and v for k, v in values.items()),
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
+            "guess_submission_id": uuid.uuid4().hex,
             "form": form,
             "error": form.message if form else None,
             "flash": flash,
@@ -286,39 +298,64 @@ def submit_today(
 
 @router.post("/guess")
 def submit_guess(context: ContextDep, user: FormUserDep, values: FormValuesDep) -> Response:
-    """The patient's guess of the period that is ending."""
+    """The patient's guess of the period that is ending (once per form submission: a guess kept
+    offline may be sent again)."""
     actor = user.require(Action.USE_PATIENT_APP)
     trial_id = values.get("trial_id", "")
     period = values.get("period", "")
+    guess = values.get("guess", "")
     confidence = values.get("confidence", "").strip()
     if not trial_id.isdigit() or not period.isdigit():
         raise ValidationError("period", "no period to guess")
-    dosing.record_guess(
-        context.db,
-        actor,
-        int(trial_id),
-        int(period),
-        values.get("guess", ""),
-        int(confidence) if confidence.isdigit() else None,
-        clock=context.clock,
+    create_once(
+        context,
+        Response(),
+        key=f"web-{values.get('submission_id') or uuid.uuid4().hex}-guess",
+        scope=f"guess:trial:{trial_id}:user:{actor.user_id}",
+        resource="guess",
+        payload={"period": period, "guess": guess, "confidence": confidence},
+        create=lambda: (
+            dosing.record_guess(
+                context.db,
+                actor,
+                int(trial_id),
+                int(period),
+                guess,
+                int(confidence) if confidence.isdigit() else None,
+                clock=context.clock,
+            ).record_id
+        ),
+        fetch=lambda record_id: record_id,
+        ident=lambda record_id: record_id,
     )
     return RedirectResponse("/today?saved=guess", status_code=303)
 
 
-@router.get("/questionnaires/phq9")
-def phq9_form(
-    context: ContextDep, request: Request, user: PageUserDep, saved: int = 0
+def _questionnaire(instrument_id: str) -> str:
+    """The title of a questionnaire the patient may fill in (NotFound for any other)."""
+    if instrument_id not in QUESTIONNAIRES:
+        raise NotFound(f"questionnaire: no questionnaire {instrument_id!r}")
+    return QUESTIONNAIRES[instrument_id]
+
+
+@router.get("/questionnaires/{instrument_id}")
+def questionnaire_form(
+    context: ContextDep, request: Request, user: PageUserDep, instrument_id: str, saved: int = 0
 ) -> HTMLResponse:
-    """The PHQ-9 mood questionnaire."""
+    """A questionnaire: PHQ-9 (mood) or GAD-7 (anxiety)."""
+    _questionnaire(instrument_id)
     user.require(Action.USE_PATIENT_APP)
     home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
-    return _phq9_page(request, context, user.actor, home.local_date, saved=bool(saved))
+    return _questionnaire_page(
+        request, context, user.actor, instrument_id, home.local_date, saved=bool(saved)
+    )
 
 
-def _phq9_page(
+def _questionnaire_page(
     request: Request,
     context: AppContext,
     actor: Actor,
+    instrument_id: str,
     day: dt.date,
     *,
     values: dict[str, str] | None = None,
@@ -332,9 +369,9 @@ def _phq9_page(
         request,
         "questionnaire.html",
         {
-            "title": N_("Mood questionnaire (PHQ-9)"),
-            "action": "/questionnaires/phq9",
-            "items": form_items(PHQ9),
+            "title": _questionnaire(instrument_id),
+            "action": f"/questionnaires/{instrument_id}",
+            "items": form_items(instrument_id),
             "values": values,
             "local_date": day,
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
@@ -343,8 +380,8 @@ def _phq9_page(
             "crisis_lines": patient_status(context.db, actor, clock=context.clock).crisis_lines,
             # The catalog's crisis rules, for the script that shows the resources as one answers.
             "crisis_rules": [
-                {"field": f"{PHQ9}.{rule.item}", "op": rule.op, "value": rule.value}
-                for rule in crisis_item_rules(PHQ9)
+                {"field": f"{instrument_id}.{rule.item}", "op": rule.op, "value": rule.value}
+                for rule in crisis_item_rules(instrument_id)
             ],
             "form": form,
             "error": form.message if form else None,
@@ -353,38 +390,47 @@ def _phq9_page(
     )
 
 
-@router.post("/questionnaires/phq9")
-def submit_phq9(
-    context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep
+@router.post("/questionnaires/{instrument_id}")
+def submit_questionnaire(
+    context: ContextDep,
+    request: Request,
+    user: FormUserDep,
+    values: FormValuesDep,
+    instrument_id: str,
 ) -> Response:
-    """Save a PHQ-9; a positive item 9 shows crisis resources at once (and alerts staff)."""
+    """Save a questionnaire; an answer tripping a crisis rule (PHQ-9 item 9) shows crisis
+    resources at once (and alerts staff)."""
+    _questionnaire(instrument_id)
     patient_id = _own_id(user)
     answers: dict[str, Any] = {}
     try:
         day = parse_date("local_date", values.get("local_date", ""))
-        answers = answers_from_form(PHQ9, values)
+        answers = answers_from_form(instrument_id, values)
+        submission = values.get("submission_id") or uuid.uuid4().hex
         entry = records.DiaryInput(
             local_date=day,
             answers=answers,
-            instrument_id=PHQ9,
-            idempotency_key=f"web-{values.get('submission_id') or uuid.uuid4().hex}-{PHQ9}",
+            instrument_id=instrument_id,
+            idempotency_key=f"web-{submission}-{instrument_id}",
         )
         records.record_diary_entries(
             context.db, user.actor, patient_id, [entry], clock=context.clock
         )
     except ValidationError as err:
         home = dashboards.patient_home(context.db, user.actor, clock=context.clock)
-        positive = crisis_rule_fires(PHQ9, answers)
-        return _phq9_page(
+        return _questionnaire_page(
             request,
             context,
             user.actor,
+            instrument_id,
             home.local_date,
             values=values,
-            form=FormState.refused("phq9", values, err),
-            crisis=positive,
+            form=FormState.refused(instrument_id, values, err),
+            crisis=crisis_rule_fires(instrument_id, answers),
         )
-    if crisis_rule_fires(PHQ9, answers):
+    if crisis_rule_fires(instrument_id, answers):
         # Shown at once, on the response to the submission itself (no redirect to miss).
-        return _phq9_page(request, context, user.actor, day, saved=True, crisis=True)
-    return RedirectResponse("/questionnaires/phq9?saved=1", status_code=303)
+        return _questionnaire_page(
+            request, context, user.actor, instrument_id, day, saved=True, crisis=True
+        )
+    return RedirectResponse(f"/questionnaires/{instrument_id}?saved=1", status_code=303)

@@ -102,7 +102,8 @@ def demo_server(demo_clinic: Database) -> Iterator[LiveServer]:
 def patient_pages(demo_clinic: Database, username: str, client: httpx.Client) -> list[str]:
     """The paths of every page the demo patient ``username`` has."""
     own = admin.user_actor(demo_clinic, username)
-    paths = ["/today", "/questionnaires/phq9", "/history", "/diary", "/attacks"]
+    paths = ["/today", "/questionnaires/phq9", "/questionnaires/gad7", "/history", "/diary"]
+    paths += ["/attacks"]
     paths += ["/account", "/account/password", "/account/reminders"]
     days = re.findall(r'href="/diary/(\d{4}-\d\d-\d\d)(/fill)?"', client.get("/diary").text)
     saved = [d for d, fill in days if not fill]

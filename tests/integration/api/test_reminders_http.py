@@ -182,3 +182,62 @@ def test_the_page_errors_and_the_feed_speak_the_patients_language(
     # (this clinic's patient has no trial running: the feed may hold no entry yet)
     summaries = {str(event["summary"]) for event in feed.walk("VEVENT")}
     assert not summaries & {"Capsule day", "Daily diary", "MicroTrial: your guess"}
+
+
+def _changes(clinic: Clinic, pid: int) -> list[str]:
+    """The audited changes of the patient's reminders and feed, in order."""
+    with clinic.db.transaction() as session:
+        return list(
+            session.execute(
+                select(AuditEventRow.action)
+                .where(AuditEventRow.patient_id == pid)
+                .where(AuditEventRow.entity.in_(("reminder-settings", "calendar-feed")))
+                .where(AuditEventRow.action != "read")
+                .order_by(AuditEventRow.id)
+            ).scalars()
+        )
+
+
+def test_reminder_changes_honour_an_idempotency_key(
+    api: httpx.Client, login: Login, clinic: Clinic, server: LiveServer
+) -> None:
+    pid = clinic.patients["A-001"].id
+    path = SETTINGS.format(pid=pid)
+    own = login("p_A-001")
+    keyed = {**own, "If-Match": '"0"', "Idempotency-Key": "reminders-offline-1"}
+    first = api.put(path, json=CHOICE, headers=keyed)
+    again = api.put(path, json=CHOICE, headers=keyed)  # the answer was lost: sent again
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["ETag"] == first.headers["ETag"] == '"1"'
+    ics = feed_path(first.json()["feed"]["https_url"])
+    # The same key with another body: the diary route's answer (422 naming the key); unchanged.
+    other = api.put(path, json={**CHOICE, "diary_time": "21:00"}, headers=keyed)
+    assert other.status_code == 422
+    assert other.json()["detail"][0]["field"] == "Idempotency-Key"
+    now = api.get(path, headers=own)
+    assert (now.headers["ETag"], now.json()["diary_time"]) == ('"1"', "20:30:00")
+    assert _changes(clinic, pid) == ["update"]
+
+    # A new feed, asked for twice with one key: made once, the same address both times.
+    feed_key = {**own, "Idempotency-Key": "new-feed-offline-1"}
+    made = api.post(f"{path}/feed", headers=feed_key)
+    replayed = api.post(f"{path}/feed", headers=feed_key)
+    assert made.status_code == replayed.status_code == 201, replayed.text
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == made.json()
+    assert _changes(clinic, pid) == ["update", "regenerate"]
+    with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+        assert anonymous.get(ics).status_code == 404  # the first feed ended once, not twice
+        assert anonymous.get(feed_path(made.json()["https_url"])).status_code == 200
+        # Without a key each request makes a new address, as before.
+        plain = [api.post(f"{path}/feed", headers=own).json()["https_url"] for _ in range(2)]
+        assert len(set(plain)) == 2
+        assert anonymous.get(feed_path(made.json()["https_url"])).status_code == 404
+    # A replay whose feed has been replaced since cannot answer the same: it says so, makes none.
+    late = api.post(f"{path}/feed", headers=feed_key)
+    assert late.status_code == 409
+    assert "Idempotency-Key" in late.text
+    assert api.put(path, json=CHOICE, headers=keyed).status_code == 409
+    assert _changes(clinic, pid) == ["update", "regenerate", "regenerate", "regenerate"]

@@ -8,30 +8,38 @@
     "es": {
       "title": "Sin conexión · MicroTrial",
       "heading": "No tiene conexión",
-      "body": "Esta página necesita conexión. Su diario y el cuestionario de ánimo siguen funcionando: lo que guarde se queda en este teléfono y se envía cuando vuelva a tener conexión.",
+      "body": "Esta página necesita conexión. Su diario, los cuestionarios y el registro de ataques de dolor de cabeza siguen funcionando: lo que guarde se queda en este teléfono y se envía cuando vuelva a tener conexión.",
       "today": "El diario de hoy",
-      "mood": "Cuestionario de ánimo"
+      "mood": "Cuestionario de ánimo",
+      "anxiety": "Cuestionario de ansiedad",
+      "attacks": "Registrar un ataque de dolor de cabeza"
     },
     "de": {
       "title": "Offline · MicroTrial",
       "heading": "Sie sind offline",
-      "body": "Diese Seite braucht eine Verbindung. Ihr Tagebuch und der Fragebogen zur Stimmung funktionieren weiter: Was Sie speichern, bleibt auf diesem Telefon und wird gesendet, wenn Sie wieder online sind.",
+      "body": "Diese Seite braucht eine Verbindung. Ihr Tagebuch, die Fragebögen und das Protokoll der Kopfschmerzattacken funktionieren weiter: Was Sie speichern, bleibt auf diesem Telefon und wird gesendet, wenn Sie wieder online sind.",
       "today": "Das heutige Tagebuch",
-      "mood": "Fragebogen zur Stimmung"
+      "mood": "Fragebogen zur Stimmung",
+      "anxiety": "Fragebogen zur Angst",
+      "attacks": "Kopfschmerzattacke eintragen"
     },
     "nl": {
       "title": "Offline · MicroTrial",
       "heading": "U bent offline",
-      "body": "Deze pagina heeft een verbinding nodig. Uw dagboek en de vragenlijst over stemming werken nog: wat u opslaat, blijft op deze telefoon en wordt verzonden als u weer online bent.",
+      "body": "Deze pagina heeft een verbinding nodig. Uw dagboek, de vragenlijsten en het logboek van hoofdpijnaanvallen werken nog: wat u opslaat, blijft op deze telefoon en wordt verzonden als u weer online bent.",
       "today": "Het dagboek van vandaag",
-      "mood": "Vragenlijst over stemming"
+      "mood": "Vragenlijst over stemming",
+      "anxiety": "Vragenlijst over angst",
+      "attacks": "Een hoofdpijnaanval registreren"
     },
     "pt": {
       "title": "Sem ligação · MicroTrial",
       "heading": "Está sem ligação",
-      "body": "Esta página precisa de ligação. O seu diário e o questionário de humor continuam a funcionar: o que guardar fica neste telemóvel e é enviado quando voltar a ter ligação.",
+      "body": "Esta página precisa de ligação. O seu diário, os questionários e o registo de crises de dor de cabeça continuam a funcionar: o que guardar fica neste telemóvel e é enviado quando voltar a ter ligação.",
       "today": "O diário de hoje",
-      "mood": "Questionário de humor"
+      "mood": "Questionário de humor",
+      "anxiety": "Questionário de ansiedade",
+      "attacks": "Registar uma crise de dor de cabeça"
     }
   };
   var lang = "";

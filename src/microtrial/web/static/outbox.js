@@ -1,13 +1,25 @@
-// The offline outbox: Today's diary (with side effects, blood pressure and the capsule check-in)
-// and the mood questionnaire, saved while offline, wait on this phone (IndexedDB) and are sent
-// when the connection returns. Each keeps its form's submission id, from which the server makes
-// the idempotency keys (web-<id>-<instrument>, web-<id>-dose), so a repeated send lands once;
-// and the day it was filled in for. The server applies every safety rule when it arrives.
+// The offline outbox: Today's diary (with side effects, blood pressure and the capsule check-in),
+// the period guess on Today, the mood and anxiety questionnaires and the headache-attack log,
+// saved while offline, wait on this phone (IndexedDB) and are sent when the connection returns.
+// Each keeps its form's submission id, from which the server makes the idempotency keys
+// (web-<id>-<instrument>, web-<id>-dose, web-<id>-guess, web-<id>-attack), so a repeated send
+// lands once; and the day it was filled in for. The server applies every safety rule when it arrives.
 // Loaded by the patient pages and, through importScripts, by the service worker (sw.js), which
 // uses only the storage half.
 (function (scope) {
   "use strict";
-  var FORMS = { "/today": "Today's diary", "/questionnaires/phq9": "Mood questionnaire" };
+  // The forms kept offline (by where they are sent), with their names in the list of what waits.
+  var FORMS = {
+    "/today": "Today's diary",
+    "/guess": "My guess",
+    "/questionnaires/phq9": "Mood questionnaire",
+    "/questionnaires/gad7": "Anxiety questionnaire",
+    "/attacks": "Headache attack"
+  };
+  // The pages the worker keeps a copy of (each holds some of the forms above), and for a form
+  // sent from another page, the page the patient comes back to.
+  var PAGES = ["/today", "/questionnaires/phq9", "/questionnaires/gad7", "/attacks"];
+  var PAGE_OF = { "/guess": "/today" };
   var WORDS = {
     heading: "Saved on this phone",
     offline: "You are offline. What you save now stays on this phone and is sent when you are back online.",
@@ -98,13 +110,16 @@
       if (twin || !sid) { fields = setField(fields, "submission_id", newId()); }
       var item = {
         action: action, fields: fields, user: user, status: "waiting", message: "",
-        local_date: field(fields, "local_date"), made_at: Date.now(), sent_at: null
+        local_date: field(fields, "local_date") || field(fields, "started").slice(0, 10),
+        made_at: Date.now(), sent_at: null
       };
       return put(item).then(function (id) { item.id = id; return item; });
     });
   }
 
-  scope.MicroTrialOutbox = { FORMS: FORMS, keep: keep, all: all, put: put, remove: remove };
+  scope.MicroTrialOutbox = {
+    FORMS: FORMS, PAGES: PAGES, PAGE_OF: PAGE_OF, keep: keep, all: all, put: put, remove: remove
+  };
   if (typeof scope.document === "undefined") { return; }
 
   // ---- the page: register the worker, keep offline submissions, send them, say what happened
@@ -190,7 +205,10 @@
   }
 
   function describe(item) {
-    var what = (FORMS[item.action] || item.action) + " " + WORDS.forDay + " " + longDay(item.local_date);
+    var what = FORMS[item.action] || item.action;
+    if (/^\d{4}-\d{2}-\d{2}$/.test(item.local_date || "")) {
+      what += " " + WORDS.forDay + " " + longDay(item.local_date);
+    }
     return what + " (" + WORDS.savedAt + " " + clock(item.made_at) + ")";
   }
 
@@ -291,6 +309,23 @@
     });
   }
 
+  // The parts of this page that show what was saved (marked data-refresh, with an id), fetched
+  // again once what waited is sent (the attack log's list of attacks).
+  function refreshParts() {
+    var parts = document.querySelectorAll("main [data-refresh][id]");
+    if (!parts.length || location.pathname === "/today") { return Promise.resolve(); }
+    var headers = { "X-Outbox": "1" };
+    return fetch(location.pathname, { credentials: "same-origin", headers: headers, cache: "no-store" })
+      .then(function (r) { return r.ok ? r.text() : ""; }).then(function (html) {
+        if (!html) { return; }
+        var doc = page(html);
+        parts.forEach(function (part) {
+          var fresh = doc.getElementById(part.id);
+          if (fresh) { part.replaceWith(document.importNode(fresh, true)); }
+        });
+      }, function () { /* kept as it was */ });
+  }
+
   function fetchToday() {
     return fetch("/today", { credentials: "same-origin", headers: { "X-Outbox": "1" }, cache: "no-store" });
   }
@@ -331,7 +366,7 @@
       sending = false;
       if (!count) { return show(stop || null); }
       if (location.pathname === "/today" && !dirty) { location.replace("/today"); return null; }
-      return fetchToday().then(function (r) { return r.text(); }).then(function (html) {
+      return refreshParts().then(fetchToday).then(function (r) { return r.text(); }).then(function (html) {
         showNotices(page(html));
         return show(stop || null);
       }, function () { return show(stop || null); });

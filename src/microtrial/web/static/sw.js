@@ -1,7 +1,8 @@
 // The service worker (served as /sw.js, scope "/"). It keeps for offline use:
 // - the static files (SHELL, one cache per release),
-// - the signed-in patient's own form pages, Today and the mood questionnaire (PAGES), refreshed
-//   on every visit online and served only when the network fails.
+// - the signed-in patient's own form pages (MicroTrialOutbox.PAGES: Today, with the period guess
+//   when one is due, the mood and anxiety questionnaires and the headache-attack log) in the
+//   PAGES cache, refreshed on every visit online and served only when the network fails.
 // Nothing else is kept: no clinic page, no API answer, no history or report, so no arm and no
 // other patient's data is ever stored here. Signing in or out empties PAGES; so does a visit
 // that the server sends to the sign-in page (the session has ended).
@@ -55,7 +56,10 @@ function sendOrKeep(request, path) {
   return fetch(request).catch(function () {
     return copy.formData().then(function (form) {
       return self.MicroTrialOutbox.keep(path, Array.from(form.entries()), null);
-    }).then(function () { return Response.redirect(path + "?kept=1", 303); });
+    }).then(function () {
+      var back = self.MicroTrialOutbox.PAGE_OF[path] || path;
+      return Response.redirect(back + "?kept=1", 303);
+    });
   });
 }
 
@@ -72,7 +76,7 @@ self.addEventListener("fetch", function (event) {
     return;
   }
   if (request.method !== "GET") { return; }
-  if (self.MicroTrialOutbox.FORMS[path]) {
+  if (self.MicroTrialOutbox.PAGES.indexOf(path) >= 0) {
     if (request.mode === "navigate" || request.headers.get("X-Outbox") === "1") {
       event.respondWith(formPage(request, path));
     }
