@@ -19,7 +19,7 @@ def pgettext(context: str, message: str) -> str:
 
 # Capitalised forms of stored values: trial statuses, calendar phases, alert and finding
 # severities, adverse-event statuses and outcomes, timeline kinds, worklist reasons, alert states,
-# user roles.
+# user roles, sexes.
 WORDS = (
     pgettext("stored value", "Draft"),
     pgettext("stored value", "Screened"),
@@ -67,6 +67,9 @@ WORDS = (
     pgettext("stored value", "Unblinded staff"),
     pgettext("stored value", "Researcher"),
     pgettext("stored value", "Patient"),
+    pgettext("stored value", "Female"),
+    pgettext("stored value", "Male"),
+    pgettext("stored value", "Other"),
 )
 # Languages whose nouns keep their capital inside a sentence.
 CAPITALISED_NOUNS = frozenset({"de"})

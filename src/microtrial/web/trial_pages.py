@@ -50,6 +50,13 @@ ACTION_WORDS = (
     N_("Complete"),
     N_("Withdraw"),
 )
+# The label of each reason field ("Reason to " and the action), translated by the page.
+REASON_LABELS = (
+    N_("Reason to pause"),
+    N_("Reason to resume"),
+    N_("Reason to complete"),
+    N_("Reason to withdraw"),
+)
 
 
 PLAN = FormSpec(
