@@ -369,3 +369,15 @@ def test_e_mails_speak_the_patients_language() -> None:
     body = str(dutch.get_content())
     assert "p_A-001" in body
     assert "https://trial.example.org/password/reset?token=tok" in body
+
+
+def test_side_effect_names_follow_the_language() -> None:
+    from microtrial.reports.formatting import symptom_term
+
+    with i18n.speaking("de"):
+        assert symptom_term("Anxiety or restlessness") == "Angst oder Unruhe"
+        # what the patient typed after the checklist term stays as typed
+        assert symptom_term("Anxiety or restlessness: at night") == "Angst oder Unruhe: at night"
+        assert symptom_term("vomiting") == "Vomiting"  # a clinician's own term: as recorded
+    with i18n.speaking("en"):
+        assert symptom_term("anxiety or restlessness") == "Anxiety or restlessness"
