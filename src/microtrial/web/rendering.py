@@ -274,9 +274,11 @@ def render_form(
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
     """An error page for a status (internal field names replaced by their labels)."""
     heading = tr(request, HEADINGS.get(status, SOMETHING_WRONG))
+    with i18n.speaking(page_language(request)):
+        words = staff_words.refusal_text(plain_message(message))
     return render(
         request,
         "error.html",
-        {"status": status, "heading": heading, "message": plain_message(message)},
+        {"status": status, "heading": heading, "message": words},
         status=status,
     )

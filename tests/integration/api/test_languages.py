@@ -381,3 +381,18 @@ def test_side_effect_names_follow_the_language() -> None:
         assert symptom_term("vomiting") == "Vomiting"  # a clinician's own term: as recorded
     with i18n.speaking("en"):
         assert symptom_term("anxiety or restlessness") == "Anxiety or restlessness"
+
+
+def test_a_refusal_the_pages_word_speaks_the_language(demo_server: LiveServer) -> None:
+    client = sign_in(demo_server.url, "pharmacist.demo", DEMO_PASSWORD, "de")
+    try:
+        refused = client.get("/admin")
+        assert refused.status_code == 403
+        assert "diese Seite ist nicht für die Rolle „Entblindetes Personal“" in refused.text
+        token = CSRF.search(client.get("/account").text)
+        assert token
+        client.post("/account", data={"language": "en", "csrf_token": token.group(1)})
+        english = client.get("/admin")
+        assert "this page is not for role &#39;unblinded_staff&#39;" in english.text
+    finally:
+        client.close()
