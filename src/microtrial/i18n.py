@@ -18,6 +18,7 @@ from functools import cache
 from importlib.resources import files
 from io import BytesIO
 
+import yaml
 from babel import Locale, negotiate_locale
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
@@ -103,6 +104,12 @@ def gettext(message: str, language: str | None = None) -> str:
     return translations(language or current()).gettext(message)
 
 
+def pgettext(context: str, message: str, language: str | None = None) -> str:
+    """``message`` read in ``context`` (a word that means something else elsewhere), in
+    ``language``."""
+    return str(translations(language or current()).pgettext(context, message))
+
+
 def ngettext(singular: str, plural: str, n: int, language: str | None = None) -> str:
     """The singular or plural of a message for ``n``, in ``language``."""
     return translations(language or current()).ngettext(singular, plural, n)
@@ -180,18 +187,28 @@ def N_(message: str) -> str:
 def extract_catalog_yaml(
     fileobj: object, keywords: object, comment_tags: object, options: object
 ) -> list[tuple[int, str | None, str, list[str]]]:
-    """A pybabel extractor (babel.cfg) for the patient's words in catalog YAML files: alert
-    ``patient_message`` texts and crisis-line ``label`` texts."""
+    """A pybabel extractor (babel.cfg) for the words people read in catalog YAML files: alert
+    ``patient_message`` texts, the staff's alert ``message`` texts and crisis-line ``label``
+    texts (values as YAML reads them, so folded lines are joined as the catalog joins them)."""
     del keywords, comment_tags, options
     found: list[tuple[int, str | None, str, list[str]]] = []
-    text = fileobj.read().decode("utf-8")  # type: ignore[attr-defined]
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = re.search(r"\bpatient_message: (.+)$", line) or re.search(
-            r"\{label: \"([^\"]+)\"", line
-        )
-        if match:
-            found.append((number, None, match.group(1).strip().strip("\"'"), []))
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in _CATALOG_TEXT_KEYS and isinstance(value, str) and value.strip():
+                    found.append((0, None, value.strip(), []))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(yaml.safe_load(fileobj.read().decode("utf-8")))  # type: ignore[attr-defined]
     return found
+
+
+_CATALOG_TEXT_KEYS = frozenset({"patient_message", "message", "label"})
 
 
 @contextmanager

@@ -1,15 +1,19 @@
 """A German-speaking patient on a phone (issue 21): the browser's language picks German before
-sign-in, Today speaks German after it, the page fits the phone and axe finds nothing."""
+sign-in, Today speaks German after it, the page fits the phone and axe finds nothing; staff pages
+in German and Spanish fit a phone and a desktop (their longer words do not overflow)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from e2e.conftest import ARTIFACTS, VIEWPORTS
-from e2e.setup import running_trial
+import pytest
+
+from e2e.conftest import ARTIFACTS, VIEWPORTS, Pages
+from e2e.setup import plan_for, running_trial
 from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer
+from microtrial.services import trial_lifecycle
 
 PHONE = {**VIEWPORTS["phone"], "viewport": {"width": 390, "height": 844}}
 
@@ -51,3 +55,49 @@ def test_today_in_german_on_a_phone(
     finally:
         context.close()
     assert errors == [], errors
+
+
+def speak(page: Any, language: str) -> None:
+    """Choose ``language`` on the signed-in user's account page."""
+    page.goto("/account")
+    page.locator("#language").select_option(language)
+    page.locator("form[action='/account'] button[type=submit]").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == language
+
+
+STAFF_WORDS = {  # a heading of each staff page, in each language tried
+    "de": ("Patienten", "Studie", "Studie für A-001 planen", "Packungsvorbereitung"),
+    "es": ("Pacientes", "Ensayo", "Planificar un ensayo para A-001", "Preparación de kits"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(STAFF_WORDS))
+def test_staff_pages_in_german_and_spanish_fit_the_screen(
+    pages: Pages, clinic: Clinic, clock: FixedClock, language: str
+) -> None:
+    trial = plan_for(clinic, clock)
+    trial_lifecycle.transition(
+        clinic.db, clinic.actors["clinician_sitea"], trial.id, "schedule", clock=clock
+    )
+    patients, trial_word, plan, kits = STAFF_WORDS[language]
+    patient_id = clinic.patients["A-001"].id
+    page = pages.open("clinician_sitea")
+    speak(page, language)
+    for path, name, heading in (
+        ("/clinic/patients", "patients", f"^{patients}$"),
+        (f"/clinic/patients/{patient_id}", "patient", "A-001"),
+        (f"/clinic/trials/{trial.id}", "trial", f"^{trial_word} {trial.id}"),
+        (f"/clinic/patients/{patient_id}/trials/new", "plan", f"^{plan}$"),
+    ):
+        page.goto(path)
+        page.get_by_role("heading", level=1, name=re.compile(heading)).wait_for()
+        assert page.locator("html").get_attribute("lang") == language
+        pages.shot(page, f"staff-{name}-{language}")
+    pharmacy = pages.open("unblinded_staff_sitea")
+    speak(pharmacy, language)
+    pharmacy.goto("/pharmacy/kits")
+    pharmacy.get_by_role("heading", level=1, name=kits).wait_for()
+    pages.shot(pharmacy, f"staff-kits-{language}")
+    pharmacy.goto(f"/pharmacy/trials/{trial.id}/kits")
+    pages.shot(pharmacy, f"staff-kit-sheet-{language}")

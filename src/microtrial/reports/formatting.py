@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from microtrial import i18n
+from microtrial.domain.catalog import load_catalog
 
 MINUS = "\u2212"
 NOT_AVAILABLE = "n/a"
@@ -119,12 +120,44 @@ def patient_title() -> str:
 
 
 @cache
-def _ae_grade_words() -> dict[int, dict[str, str]]:
-    """The side-effect grades' words per language (catalog/instrument_translations.yaml)."""
+def _ae_checklist_words() -> dict[str, Any]:
+    """The side-effect checklist's entry of catalog/instrument_translations.yaml (the project's
+    own translations of its plain labels, not of a validated instrument)."""
     source = files("microtrial.catalog") / "instrument_translations.yaml"
     loaded: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
-    labels = loaded["instruments"]["ae_checklist"].get("labels") or {}
+    return dict(loaded["instruments"]["ae_checklist"])
+
+
+def _ae_grade_words() -> dict[int, dict[str, str]]:
+    """The side-effect grades' words per language (catalog/instrument_translations.yaml)."""
+    labels = _ae_checklist_words().get("labels") or {}
     return {int(grade): dict(words) for grade, words in labels.items()}
+
+
+@cache
+def _ae_term_words() -> dict[str, dict[str, str]]:
+    """A checklist side effect's recorded term (its item text before the colon) -> its words
+    per language."""
+    items = _ae_checklist_words().get("items") or {}
+    checklist = load_catalog().instrument("ae_checklist")
+    return {
+        item.text.split(":", 1)[0].strip(): dict(items[item.id])
+        for item in checklist.items
+        if item.id in items
+    }
+
+
+def symptom_term(term: str) -> str:
+    """A side effect's recorded term, capitalised, in the current language: a checklist term in
+    the catalog's words, a description the patient typed after it (``term: words``) as typed."""
+    language = i18n.current()
+    if language == i18n.DEFAULT:
+        return term.capitalize()
+    label, colon, typed = term.partition(": ")
+    words = _ae_term_words().get(label, {}).get(language)
+    if words is None:
+        return term.capitalize()
+    return words + colon + typed
 
 
 def grade_words(grade: int, english: str) -> str:

@@ -33,6 +33,7 @@ def environment() -> jinja2.Environment:
     )
     env.globals["lang"] = lambda: i18n.current()
     env.globals["grade_words"] = formatting.grade_words
+    env.globals["symptom_term"] = formatting.symptom_term
     return env
 
 

@@ -16,6 +16,7 @@ from microtrial.domain.patients import SEXES
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
+from microtrial.i18n import N_
 from microtrial.services import (
     alerts,
     patient_chart,
@@ -57,10 +58,10 @@ def patient_nav(patient_id: int) -> list[tuple[str, str]]:
     """Links of a patient's clinician pages."""
     base = f"/clinic/patients/{patient_id}"
     return [
-        (base, "Dashboard"),
-        (f"{base}#screening", "Screening"),
-        (f"{base}/history", "Medical history"),
-        (f"{base}/trials/new", "Plan a trial"),
+        (base, N_("Dashboard")),
+        (f"{base}#screening", N_("Screening")),
+        (f"{base}/history", N_("Medical history")),
+        (f"{base}/trials/new", N_("Plan a trial")),
     ]
 
 
@@ -292,7 +293,11 @@ def alert_list(context: ContextDep, request: Request, user: PageUserDep) -> HTML
     return render(request, "clinic_alerts.html", alerts_context(context, request, user))
 
 
-ALERT_SORTS = (("", "Newest first"), ("id", "Oldest first"), ("patient", "By patient"))
+ALERT_SORTS = (
+    ("", N_("Newest first")),
+    ("id", N_("Oldest first")),
+    ("patient", N_("By patient")),
+)
 
 
 def alerts_context(context: AppContext, request: Request, user: PageUser) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
+from microtrial import i18n
 from microtrial.domain.paging import (
     DEFAULT_PAGE_SIZE,
     ListRequest,
@@ -15,6 +16,8 @@ from microtrial.domain.paging import (
     check_size,
 )
 from microtrial.errors import ValidationError
+from microtrial.i18n import N_
+from microtrial.web.rendering import page_language
 
 
 def whole_number(raw: str | None, field: str, default: int) -> int:
@@ -39,13 +42,36 @@ def list_request(
 
 @dataclass(frozen=True)
 class Pager:
-    """What a list page shows under its list: the count in words and the page links."""
+    """What a list page shows under its list: the count in words (in the page's language)
+    and the page links."""
 
     showing: str
     page: int
     pages: int
     previous: str | None
     following: str | None
+
+
+NONE_TO_SHOW = N_("none to show")
+NONE_ON_PAGE = N_("none of %(total)s on this page")
+SHOWING = N_("showing %(first)s–%(last)s of %(total)s")
+
+
+def showing_words(info: PageInfo, language: str) -> str:
+    """The count of a list in words, capitalised, in ``language`` (English: ``showing()``)."""
+    if language == i18n.DEFAULT:
+        return info.showing().capitalize()
+    total = i18n.format_number(info.total, language)
+    if info.total == 0:
+        text = i18n.gettext(NONE_TO_SHOW, language)
+    elif info.shown == 0:
+        text = i18n.gettext(NONE_ON_PAGE, language) % {"total": total}
+    else:
+        first = i18n.format_number(info.offset + 1, language)
+        last = i18n.format_number(info.offset + info.shown, language)
+        words = i18n.gettext(SHOWING, language)
+        text = words % {"first": first, "last": last, "total": total}
+    return text[:1].upper() + text[1:]
 
 
 def pager(request: Request, info: PageInfo, page_param: str = "page") -> Pager:
@@ -59,7 +85,7 @@ def pager(request: Request, info: PageInfo, page_param: str = "page") -> Pager:
         return f"{request.url.path}?{urlencode(params)}"
 
     return Pager(
-        showing=info.showing(),
+        showing=showing_words(info, page_language(request)),
         page=info.page,
         pages=info.pages,
         previous=link(info.previous_offset),

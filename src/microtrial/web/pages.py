@@ -48,26 +48,31 @@ def gzipped(path: str) -> bytes:
         return gzip.compress(file.read(), compresslevel=6)
 
 
+# Every module with page routes, in the order their routers are added (the route table the
+# language test walks: tests/integration/api/test_languages.py).
+PAGE_MODULES = (
+    app_shell,
+    auth_pages,
+    account_pages,
+    patient_pages,
+    history_pages,
+    reminder_pages,
+    diary_pages,
+    attack_pages,
+    worklist_pages,
+    clinic_pages,
+    adverse_event_pages,
+    patient_record_pages,
+    trial_pages,
+    pharmacy_pages,
+    result_pages,
+    admin_pages,
+)
+
+
 def install(app: FastAPI) -> None:
     """Add every page router and the static files to ``app``."""
-    for module in (
-        app_shell,
-        auth_pages,
-        account_pages,
-        patient_pages,
-        history_pages,
-        reminder_pages,
-        diary_pages,
-        attack_pages,
-        worklist_pages,
-        clinic_pages,
-        adverse_event_pages,
-        patient_record_pages,
-        trial_pages,
-        pharmacy_pages,
-        result_pages,
-        admin_pages,
-    ):
+    for module in PAGE_MODULES:
         app.include_router(module.router)
     plotly_js = plotly_js_path()
 

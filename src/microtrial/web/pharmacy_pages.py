@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from microtrial.domain.access import Action
 from microtrial.errors import ValidationError
 from microtrial.http.deps import AppContext, ContextDep
+from microtrial.i18n import N_
 from microtrial.reports.kits import gate_line, label_info, label_kits
 from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services import pharmacy, trial_allocation
@@ -19,11 +20,6 @@ from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
-KIT_SORTS = (
-    ("", "Earliest start first"),
-    ("-start_date", "Latest start first"),
-    ("patient", "By patient"),
-)
 
 
 @router.get("/pharmacy/kits")
@@ -51,9 +47,9 @@ def pharmacy_list(context: ContextDep, request: Request, user: PageUserDep) -> H
 
 
 KIT_SORTS = (
-    ("", "Earliest start first"),
-    ("-start_date", "Latest start first"),
-    ("patient", "By patient"),
+    ("", N_("Earliest start first")),
+    ("-start_date", N_("Latest start first")),
+    ("patient", N_("By patient")),
 )
 
 

@@ -23,7 +23,7 @@ from microtrial.i18n import N_
 from microtrial.services.alerts import overdue_alerts
 from microtrial.services.languages import user_language
 from microtrial.services.report_data import is_demo_database
-from microtrial.web import item_language
+from microtrial.web import item_language, staff_words
 from microtrial.web.forms import FormState, plain_message
 from microtrial.web.session import read_session
 
@@ -96,6 +96,7 @@ def templates() -> Jinja2Templates:
         lambda message: i18n.gettext(message),
         lambda singular, plural, n: i18n.ngettext(singular, plural, n),
         newstyle=True,
+        pgettext=lambda context, message: i18n.pgettext(context, message),
     )
     env.globals["form_for"] = form_for
     env.globals["month_names"] = i18n.month_names
@@ -112,6 +113,8 @@ def templates() -> Jinja2Templates:
     env.filters["item_text"] = item_language.item_text
     env.filters["headline"] = headline
     env.filters["tr"] = item_language.words
+    env.filters["word"] = staff_words.word
+    env.filters["alert_text"] = staff_words.alert_text
     env.filters["ldate"] = lambda when, pattern: i18n.format_when(when, pattern)
     env.filters["lnum"] = lambda value, digits=1: i18n.format_number(value, digits=digits)
     return Jinja2Templates(env=env)
@@ -274,9 +277,11 @@ def render_form(
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:
     """An error page for a status (internal field names replaced by their labels)."""
     heading = tr(request, HEADINGS.get(status, SOMETHING_WRONG))
+    with i18n.speaking(page_language(request)):
+        words = staff_words.refusal_text(plain_message(message))
     return render(
         request,
         "error.html",
-        {"status": status, "heading": heading, "message": plain_message(message)},
+        {"status": status, "heading": heading, "message": words},
         status=status,
     )

@@ -30,6 +30,7 @@ from microtrial.domain.regimens import WEEKDAY_NAMES, load_regimen_catalog
 from microtrial.domain.substances import substance_ids
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
+from microtrial.i18n import N_
 from microtrial.services import (
     adaptive,
     dosing,
@@ -46,6 +47,23 @@ from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUse
 router = APIRouter(include_in_schema=False)
 # Lifecycle actions whose form asks for a reason (the service enforces the rules).
 NEEDS_REASON = frozenset(a.value for a, t in lifecycle.TRANSITIONS.items() if t.needs_reason)
+# The action buttons' words (each action's value, capitalised, translated by the page).
+ACTION_WORDS = (
+    N_("Confirm screening"),
+    N_("Schedule"),
+    N_("Start"),
+    N_("Pause"),
+    N_("Resume"),
+    N_("Complete"),
+    N_("Withdraw"),
+)
+# The label of each reason field ("Reason to " and the action), translated by the page.
+REASON_LABELS = (
+    N_("Reason to pause"),
+    N_("Reason to resume"),
+    N_("Reason to complete"),
+    N_("Reason to withdraw"),
+)
 
 
 PLAN = FormSpec(

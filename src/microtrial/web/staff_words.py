@@ -1,0 +1,127 @@
+"""Words the staff pages show for stored values (statuses, phases, severities, kinds), marked
+for the catalog in their capitalised form and translated on display by the ``word`` filter."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from microtrial import i18n
+from microtrial.domain.catalog import load_catalog
+
+# The context of these words in the catalogs ("Open" is a state here, a link elsewhere).
+STORED = "stored value"
+
+
+def pgettext(context: str, message: str) -> str:
+    """``message`` read in ``context``, in the page's language (pybabel extracts the calls)."""
+    return i18n.pgettext(context, message)
+
+
+# Capitalised forms of stored values: trial statuses, calendar phases, alert and finding
+# severities, adverse-event statuses and outcomes, timeline kinds, worklist reasons, alert states,
+# user roles, sexes.
+WORDS = (
+    pgettext("stored value", "Draft"),
+    pgettext("stored value", "Screened"),
+    pgettext("stored value", "Scheduled"),
+    pgettext("stored value", "Running"),
+    pgettext("stored value", "Paused"),
+    pgettext("stored value", "Completed"),
+    pgettext("stored value", "Unblinded"),
+    pgettext("stored value", "Withdrawn"),
+    pgettext("stored value", "Run-in"),
+    pgettext("stored value", "Period"),
+    pgettext("stored value", "Urgent"),
+    pgettext("stored value", "High"),
+    pgettext("stored value", "Info"),
+    pgettext("stored value", "Contraindicated"),
+    pgettext("stored value", "Major"),
+    pgettext("stored value", "Moderate"),
+    pgettext("stored value", "Minor"),
+    pgettext("stored value", "Awaiting review"),
+    pgettext("stored value", "Confirmed"),
+    pgettext("stored value", "Closed"),
+    pgettext("stored value", "Recovered"),
+    pgettext("stored value", "Recovering"),
+    pgettext("stored value", "Not recovered"),
+    pgettext("stored value", "Recovered with sequelae"),
+    pgettext("stored value", "Fatal"),
+    pgettext("stored value", "Unknown"),
+    pgettext("stored value", "Blood pressure"),
+    pgettext("stored value", "Mood"),
+    pgettext("stored value", "Side effect"),
+    pgettext("stored value", "Dose"),
+    pgettext("stored value", "Adverse event"),
+    pgettext("stored value", "Open urgent alert"),
+    pgettext("stored value", "Dose hold"),
+    pgettext("stored value", "Missed diary"),
+    pgettext("stored value", "Blinding guess overdue"),
+    pgettext("stored value", "Open"),
+    pgettext("stored value", "Acknowledged"),
+    pgettext("stored value", "All"),
+    pgettext("stored value", "Active"),
+    pgettext("stored value", "Resolved"),
+    pgettext("stored value", "Stopped"),
+    pgettext("stored value", "Admin"),
+    pgettext("stored value", "Clinician"),
+    pgettext("stored value", "Unblinded staff"),
+    pgettext("stored value", "Researcher"),
+    pgettext("stored value", "Patient"),
+    pgettext("stored value", "Female"),
+    pgettext("stored value", "Male"),
+    pgettext("stored value", "Other"),
+)
+# Languages whose nouns keep their capital inside a sentence.
+CAPITALISED_NOUNS = frozenset({"de"})
+
+
+def word(value: object) -> str:
+    """A stored value in the page's language: its capitalised catalog form, lower-cased again
+    where the value was (English: the value itself)."""
+    text = str(value) if value is not None else ""
+    if not text or i18n.current() == i18n.DEFAULT:
+        return text
+    translated = pgettext(STORED, text[:1].upper() + text[1:])
+    if text[:1].isupper() or i18n.current() in CAPITALISED_NOUNS:
+        return translated
+    return translated[:1].lower() + translated[1:]
+
+
+@cache
+def _rule_messages() -> tuple[str, ...]:
+    """The catalog's alert messages, longest first (a stored message starts with one)."""
+    messages = {rule.message for rule in load_catalog().alerts.rules()}
+    return tuple(sorted(messages, key=len, reverse=True))
+
+
+def alert_text(message: object) -> str:
+    """A stored alert message in the page's language: the catalog rule's words translated,
+    the alert's own detail (in brackets after them) as recorded."""
+    text = str(message)
+    for rule_message in _rule_messages():
+        if text.startswith(rule_message):
+            return i18n.gettext(rule_message) + text[len(rule_message) :]
+    return text
+
+
+# Refusals the web layer words itself, as (pattern of the English message, its catalog message);
+# a named role is shown in the reader's words. Other refusal details stay as the service wrote them.
+REFUSALS = (
+    (
+        re.compile(r"^this page is not for role '(?P<role>[a-z_]+)'$"),
+        i18n.N_("this page is not for role “%(role)s”"),
+    ),
+)
+
+
+def refusal_text(message: str) -> str:
+    """A refusal's detail in the page's language where its wording is known (English as is)."""
+    if i18n.current() == i18n.DEFAULT:
+        return message
+    for pattern, words in REFUSALS:
+        found = pattern.match(message)
+        if found:
+            values = {k: word(v.replace("_", " ")) for k, v in found.groupdict().items()}
+            return i18n.gettext(words) % values
+    return message
