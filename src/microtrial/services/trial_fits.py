@@ -32,7 +32,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.services.analysis_bulk import load_many, version_of
 from microtrial.services.analysis_fit import fit_loaded, trial_counts
-from microtrial.services.analysis_model import TrialAnalysis, plain
+from microtrial.services.analysis_model import TrialAnalysis, frame_rows, plain
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -205,8 +205,8 @@ def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any
         "computed_at": at,
         "condition_group": one.condition_group,
         "unblinded_early": one.trial.unblinded_early,
-        "results": json_rows(one.results.to_dict("records")),
-        "guesses": json_rows(one.guesses.to_dict("records")),
+        "results": json_rows(frame_rows(one.results)),
+        "guesses": json_rows(frame_rows(one.guesses)),
         "counts": json_rows([trial_counts(one)])[0],
         "warnings": list(one.warnings),
     }
