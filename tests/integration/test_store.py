@@ -293,3 +293,19 @@ def test_0019_cohort_results_both_ways(database_url: str) -> None:
     }
     migrate.check(engine)
     engine.dispose()
+
+
+def test_0020_data_stamps_both_ways(database_url: str) -> None:
+    """Revision 0020 (trials.data_stamp, cohort_results.checked) both ways."""
+    engine = make_engine(Settings(database_url=database_url))
+    command.downgrade(migrate.alembic_config(engine), "0019")
+    assert "data_stamp" not in {c["name"] for c in inspect(engine).get_columns("trials")}
+    assert "checked" not in {c["name"] for c in inspect(engine).get_columns("cohort_results")}
+    migrate.upgrade(engine)
+    trials = {c["name"]: c for c in inspect(engine).get_columns("trials")}
+    assert not trials["data_stamp"]["nullable"]
+    assert {c["name"]: c for c in inspect(engine).get_columns("cohort_results")}["checked"][
+        "nullable"
+    ]
+    migrate.check(engine)
+    engine.dispose()

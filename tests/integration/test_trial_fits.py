@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 
-from helpers import Clinic, FixedClock, audit_count, run_cli
+from helpers import Clinic, FixedClock, StatementCount, audit_count, run_cli
 from integration.api.live import LiveServer
 from integration.api.test_pages import sign_in
 from integration.test_reports import finish, walk_trial
@@ -296,3 +296,45 @@ def test_the_server_refreshes_stale_fits_in_the_background(demo_copy: Database) 
             time.sleep(0.2)
     assert fits.up_to_date
     assert fits.current == n
+
+
+def set_status(db: Database, trials: list[int], status: str) -> None:
+    """Move trials between stages by SQL (no service): only to vary how many are unblinded."""
+    with db.transaction() as session:
+        session.execute(update(TrialRow).where(TrialRow.id.in_(trials)).values(status=status))
+
+
+def test_the_research_page_reads_in_statements_that_do_not_grow_with_the_trials(
+    demo_copy: Database,
+) -> None:
+    trials = unblinded(demo_copy)
+    assert len(trials) >= 3
+    url = demo_copy.engine.url.render_as_string(hide_password=False)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40, export_secret="e" * 40)
+    counts: dict[int, int] = {}
+    with LiveServer(create_app(settings)) as server:
+        client = sign_in(server.url, "researcher.demo", DEMO_PASSWORD)
+        for shown in (trials[:2], trials):
+            set_status(demo_copy, [t for t in trials if t not in shown], "completed")
+            set_status(demo_copy, shown, "unblinded")
+            refresh_fits(demo_copy, system_actor("test"))
+            assert client.get("/research").status_code == 200  # the view parsed once here
+            with StatementCount() as read:
+                page = client.get("/research").text
+            assert f"<p>{len(shown)} unblinded trial(s).</p>" in page
+            assert "Not up to date" not in page
+            counts[len(shown)] = read.count
+        assert counts[2] == counts[len(trials)], counts
+        # a correction: its trial's data version is computed (and only its), the rest is read
+        with demo_copy.transaction() as session:
+            patient_id = session.get_one(TrialRow, trials[-1]).patient_id
+        entries = records.list_diary_entries(demo_copy, system_actor(), patient_id)
+        entry = next(e for e in entries if e.instrument_id == "daily_diary")
+        fix = DiaryCorrection(entry.local_date, "typo", {"average_pain": 9, "worst_pain": 10})
+        correct_diary_entry(demo_copy, system_actor(), patient_id, fix)
+        with StatementCount() as read:
+            page = client.get("/research").text
+        assert f"1 of {len(trials)} unblinded trial(s) changed after their results" in page
+        # seven: the trial, its patient's diary and conditions, its doses, adverse events,
+        # guesses and periods (trial_fits.data_versions for the one trial whose stamp moved)
+        assert read.count == counts[len(trials)] + 7, (read.count, counts)

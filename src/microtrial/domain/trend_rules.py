@@ -155,12 +155,14 @@ def persistent_grade2_alerts(
 
 
 def _baseline_mean(values: Mapping[date, float], history: DiaryHistory) -> float | None:
-    base = [v for d, v in values.items() if history.trial_start <= d <= history.run_in_end]
+    first, last = history.trial_start, history.run_in_end  # once, not per value
+    base = [v for d, v in values.items() if first <= d <= last]
     return fmean(base) if base else None
 
 
 def _headache_baseline(history: DiaryHistory) -> float | None:
-    days = [d for d in history.headache if history.trial_start <= d <= history.run_in_end]
+    first, last = history.trial_start, history.run_in_end
+    days = [d for d in history.headache if first <= d <= last]
     if not days:
         return None
     hits = sum(1 for d in days if history.headache[d])

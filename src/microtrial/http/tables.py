@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from microtrial.files import spreadsheet_safe_frame
+from microtrial.services.analysis_model import frame_rows
 
 
 def plain(value: Any) -> Any:
@@ -33,7 +34,20 @@ def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
     """A frame's rows as JSON-ready dicts (an empty list for None or an empty frame)."""
     if frame is None or frame.empty:
         return []
-    return [{str(k): plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    rows = frame_rows(frame)
+    kinds = {
+        str(k): dtype.kind if isinstance(dtype, np.dtype) else ""
+        for k, dtype in frame.dtypes.items()
+    }
+    floats = [k for k, kind in kinds.items() if kind == "f"]  # plain already, NaN aside
+    others = [k for k, kind in kinds.items() if kind not in ("b", "i", "u", "f")]
+    for row in rows:
+        for key in floats:
+            if row[key] != row[key]:  # NaN
+                row[key] = None
+        for key in others:
+            row[key] = plain(row[key])
+    return rows
 
 
 def csv_zip(tables: Mapping[str, pd.DataFrame], manifest: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from microtrial.analysis import BlindingResult, PoolResult
@@ -207,3 +208,19 @@ def plain(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")``, column by column (string keys): several times faster.
+
+    A numpy number or boolean column converts in one ``tolist``, any other column as
+    ``to_dict`` gives it; per value everywhere cost a refresh of thousands of trials seconds.
+    """
+    names = [str(k) for k in frame.columns]
+    columns = [
+        column.tolist()
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf"
+        else list(column.to_dict().values())
+        for column in (frame.iloc[:, i] for i in range(len(names)))
+    ]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]

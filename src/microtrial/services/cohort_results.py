@@ -9,11 +9,12 @@ condition group but no patient code, site, dates or free text.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis import blinding, pool
@@ -25,9 +26,9 @@ from microtrial.domain.catalog import load_catalog
 from microtrial.errors import ValidationError
 from microtrial.services.analysis_load import condition_group_of
 from microtrial.services.analysis_model import MCID_POINTS, CohortAnalysis, FitStatus
-from microtrial.services.cohort_store import from_payload, stored_times, stored_view
+from microtrial.services.cohort_store import fits_mark, stored_view, view_of
 from microtrial.services.common import Clock, audit, scoped, site_scope, system_clock
-from microtrial.services.trial_fits import data_versions, unblinded_ids
+from microtrial.services.trial_fits import CHUNK, data_versions, unblinded_ids
 from microtrial.store.db import Database
 from microtrial.store.models import CohortResultRow, PatientRow, TrialFitRow, TrialRow
 
@@ -86,33 +87,86 @@ def _read_view(
     trials: Select[tuple[int]],
     condition_group: str | None,
 ) -> CohortAnalysis:
-    """A stored view, with what changed since it was computed (no pooling here)."""
-    versions = data_versions(session, trials)
+    """A stored view, with what changed since it was computed (no pooling here).
+
+    What the last refresh saw (``stored.checked``) stands for every trial whose data stamp has
+    not moved since; only the others' data versions are computed (none, most of the time), so
+    the statements and the work do not grow with the number of trials.
+    """
     shown = {int(t): str(v) for t, v in stored.trial_versions}
     labels = {int(t): f"trial-{i:03d}" for i, (t, _) in enumerate(stored.trial_versions, 1)}
-    stale = {t for t, v in shown.items() if versions.get(t) != v}
-    current_fits = session.execute(
-        select(TrialFitRow.trial_id, TrialFitRow.data_version, TrialFitRow.condition_group).where(
+    checked = stored.checked
+    if checked is None:  # stored before migration 0020: every version computed
+        versions = data_versions(session, trials)
+        stale = {t for t, v in shown.items() if versions.get(t) != v}
+        new = [t for t in versions if t not in shown]
+        missing = _missing(session, versions, set(shown), condition_group) if new else 0
+        current_fits = session.execute(
+            select(
+                TrialFitRow.trial_id, TrialFitRow.data_version, TrialFitRow.condition_group
+            ).where(TrialFitRow.trial_id.in_(trials.scalar_subquery()))
+        ).all()
+        in_view = [(t, v) for t, v, group in current_fits if condition_group in (None, group)]
+        behind = set_version_of(sorted(in_view)) != stored.fits_version
+    else:
+        stale, missing, behind = _since_checked(session, checked, shown, trials, condition_group)
+
+    def status_of(first: dt.datetime | None, last: dt.datetime | None) -> FitStatus:
+        return FitStatus(
+            unblinded=len(shown) + missing,
+            current=len(shown) - len(stale),
+            stale=len(stale),
+            missing=missing,
+            computed_from=first,
+            computed_to=last,
+            data_version=stored.fits_version,
+            pooled_at=stored.computed_at,
+            pooled_behind=behind,
+        )
+
+    return view_of(stored, {labels[t] for t in stale}, status_of)
+
+
+def _since_checked(
+    session: Session,
+    checked: dict[str, Any],
+    shown: dict[int, str],
+    trials: Select[tuple[int]],
+    condition_group: str | None,
+) -> tuple[set[int], int, bool]:
+    """Stale trials, missing trials and whether the fits moved on, from the stamps' changes."""
+    seen = {int(t): int(stamp) for t, stamp in checked["stamps"]}
+    stamps = dict(
+        session.execute(
+            select(TrialRow.id, TrialRow.data_stamp).where(
+                TrialRow.id.in_(trials.scalar_subquery())
+            )
+        )
+        .tuples()
+        .all()
+    )
+    moved = sorted(t for t, stamp in stamps.items() if seen.get(t) != stamp)
+    versions: dict[int, str] = {}
+    for start in range(0, len(moved), CHUNK):  # none at all when nothing moved
+        part = moved[start : start + CHUNK]
+        versions |= data_versions(session, select(TrialRow.id).where(TrialRow.id.in_(part)))
+    was_stale = {int(t) for t in checked["stale"]}
+    stale = {
+        t
+        for t, v in shown.items()
+        if t not in stamps or (versions.get(t, v) != v if t in versions else t in was_stale)
+    }
+    was_missing = {int(t) for t in checked["missing"]}
+    missing = sum(1 for t in was_missing if t in stamps and t not in versions)
+    missing += _missing(
+        session, {t: versions[t] for t in versions if t not in shown}, set(), condition_group
+    )
+    fits = session.execute(
+        select(func.count(TrialFitRow.trial_id), func.max(TrialFitRow.computed_at)).where(
             TrialFitRow.trial_id.in_(trials.scalar_subquery())
         )
-    ).all()
-    in_view = [(t, v) for t, v, group in current_fits if condition_group in (None, group)]
-    behind = set_version_of(sorted(in_view)) != stored.fits_version
-    new = [t for t in versions if t not in shown]
-    missing = _missing(session, versions, set(shown), condition_group) if new else 0
-    first, last = stored_times(stored.payload)
-    status = FitStatus(
-        unblinded=len(shown) + missing,
-        current=len(shown) - len(stale),
-        stale=len(stale),
-        missing=missing,
-        computed_from=first,
-        computed_to=last,
-        data_version=stored.fits_version,
-        pooled_at=stored.computed_at,
-        pooled_behind=behind,
-    )
-    return from_payload(stored.payload, {labels[t] for t in stale}, status)
+    ).one()
+    return stale, missing, fits_mark(int(fits[0]), fits[1]) != checked["fits"]
 
 
 def stored_fits(

@@ -19,15 +19,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.orm import Session, defer
 
 from microtrial.analysis import BlindingResult, PoolResult
 from microtrial.analysis.pooling import PoolCache
-from microtrial.services.analysis_model import CohortAnalysis, FitStatus
+from microtrial.services.analysis_load import condition_group_of
+from microtrial.services.analysis_model import CohortAnalysis, FitStatus, frame_rows
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.trial_fits import data_versions, unblinded_ids
 from microtrial.store.db import Database
@@ -37,7 +42,13 @@ ALL_GROUPS = ""  # the condition_group of a view of every group
 
 
 def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
-    """Recompute and store every cohort view whose stored fits changed; returns how many."""
+    """Recompute and store every cohort view whose stored fits changed; returns how many.
+
+    Every view, recomputed or not, also gets what this refresh saw (``checked``): the data
+    stamps of its scope's unblinded trials, which of its trials were stale and which were
+    missing, and the scope's fit count and newest fit, so that a read checks only the trials
+    whose stamp moved since (``cohort_results.read_cohort``).
+    """
     # imported here: cohort_results reads this module's rows
     from microtrial.services.cohort_results import cohort_of_fits, set_version
 
@@ -50,9 +61,27 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
             .order_by(TrialFitRow.trial_id)
         ).all()
         versions = data_versions(session, unblinded_ids())
+        trials = session.execute(
+            select(TrialRow.id, TrialRow.data_stamp, TrialRow.patient_id, PatientRow.site_id)
+            .join(PatientRow, PatientRow.id == TrialRow.patient_id)
+            .where(TrialRow.id.in_(unblinded_ids().scalar_subquery()))
+            .order_by(TrialRow.id)
+        ).all()
         stored = {
-            (r.site_id, r.condition_group): r.fits_version
-            for r in session.execute(select(CohortResultRow)).scalars()
+            (site_id, group): (version, checked)
+            for site_id, group, version, checked in session.execute(
+                select(
+                    CohortResultRow.site_id,
+                    CohortResultRow.condition_group,
+                    CohortResultRow.fits_version,
+                    CohortResultRow.checked,
+                )
+            ).tuples()
+        }
+        current = {f.trial_id: f for f, _ in fitted if versions.get(f.trial_id) == f.data_version}
+        group_of = {
+            t: current[t].condition_group if t in current else condition_group_of(session, p)
+            for t, _, p, _ in trials
         }
         session.expunge_all()
     views: dict[tuple[int | None, str], list[TrialFitRow]] = {}
@@ -64,12 +93,16 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
     cache: PoolCache = {}
     rows: list[dict[str, Any]] = []
     changed: list[tuple[int | None, str]] = []
+    rechecked: dict[tuple[int | None, str], dict[str, Any]] = {}
     computed_at = clock()
     for (scope, group), fits in views.items():
         version = set_version(fits)
-        if stored.get((scope, group)) == version:
-            continue
         stale = {f.trial_id for f in fits if versions.get(f.trial_id) != f.data_version}
+        checked = _checked(scope, group, fits, stale, trials, group_of, fitted)
+        if stored.get((scope, group), (None, None))[0] == version:
+            if stored[(scope, group)][1] != checked:
+                rechecked[(scope, group)] = checked
+            continue
         status = FitStatus(
             unblinded=len(fits),
             current=len(fits) - len(stale),
@@ -89,17 +122,52 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
                 "fits_version": version,
                 "trial_versions": [[f.trial_id, f.data_version] for f in fits],
                 "payload": to_payload(cohort),
+                "checked": checked,
             }
         )
     gone = [view for view in stored if view not in views]
-    if not rows and not gone:
+    if not rows and not gone and not rechecked:
         return 0
     with db.transaction() as session:
         for scope, group in [*gone, *changed]:
             session.execute(delete(CohortResultRow).where(*_view(scope, group)))
+        for (scope, group), checked in rechecked.items():
+            session.execute(
+                update(CohortResultRow).where(*_view(scope, group)).values(checked=checked)
+            )
         if rows:
             session.execute(insert(CohortResultRow), rows)
     return len(rows)
+
+
+def _checked(
+    scope: int | None,
+    group: str,
+    fits: list[TrialFitRow],
+    stale: set[int],
+    trials: Sequence[Row[tuple[int, int, int, int]]],
+    group_of: dict[int, str | None],
+    fitted: Sequence[Row[tuple[TrialFitRow, int]]],
+) -> dict[str, Any]:
+    """What a refresh saw of one view's scope (``CohortResultRow.checked``)."""
+    shown = {f.trial_id for f in fits}
+    in_scope = [(t, stamp) for t, stamp, _, site in trials if scope is None or site == scope]
+    scope_fits = [f for f, site in fitted if scope is None or site == scope]
+    return {
+        "stamps": [[t, stamp] for t, stamp in in_scope],
+        "stale": sorted(stale),
+        "missing": [
+            t
+            for t, _ in in_scope
+            if t not in shown and (group == ALL_GROUPS or group_of.get(t) == group)
+        ],
+        "fits": fits_mark(len(scope_fits), max((f.computed_at for f in scope_fits), default=None)),
+    }
+
+
+def fits_mark(count: int, newest: dt.datetime | None) -> list[Any]:
+    """The stored fits of a scope in two values: how many, and when the newest was computed."""
+    return [count, _when(newest)]
 
 
 def _view(scope: int | None, group: str) -> list[Any]:
@@ -109,10 +177,70 @@ def _view(scope: int | None, group: str) -> list[Any]:
 
 
 def stored_view(session: Session, scope: int | None, group: str | None) -> CohortResultRow | None:
-    """The stored row of one view (``scope`` None: every site; ``group`` None: every group)."""
+    """The stored row of one view (``scope`` None: every site; ``group`` None: every group).
+
+    Its payload is loaded only when first read (``view_of`` reads it once per process).
+    """
     return session.execute(
-        select(CohortResultRow).where(*_view(scope, group or ALL_GROUPS))
+        select(CohortResultRow)
+        .options(defer(CohortResultRow.payload))
+        .where(*_view(scope, group or ALL_GROUPS))
     ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A stored view's payload as frames, and when its first and last fit were computed."""
+
+    cohort: CohortAnalysis
+    times: tuple[dt.datetime | None, dt.datetime | None]
+
+
+# Parsed views, by row id, time and fits version: a view is replaced (deleted and inserted),
+# never edited, so these three name one payload. Bounded: a few views per site and group.
+_PARSED: OrderedDict[tuple[int, dt.datetime, str], _Parsed] = OrderedDict()
+_PARSED_MAX = 32
+_PARSED_LOCK = threading.Lock()
+
+
+def view_of(
+    stored: CohortResultRow, stale_labels: set[str], status_of: Callable[..., FitStatus]
+) -> CohortAnalysis:
+    """A stored view as the cohort analysis the pages render, its staleness as of now.
+
+    The payload is parsed (JSON into frames) once per process and view: a request then costs
+    copies of the frames, not a parse that grows with the number of trials.
+    ``status_of(first, last)`` gives the status from when the view's fits were computed.
+    """
+    key = (stored.id, stored.computed_at, stored.fits_version)
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(key)
+        if parsed is not None:
+            _PARSED.move_to_end(key)
+    if parsed is None:
+        payload = stored.payload
+        parsed = _Parsed(from_payload(payload, set(), status_of(None, None)), stored_times(payload))
+        with _PARSED_LOCK:
+            _PARSED[key] = parsed
+            while len(_PARSED) > _PARSED_MAX:
+                _PARSED.popitem(last=False)
+    base = parsed.cohort
+    results = base.results.copy()
+    if len(results):
+        results["fit_stale"] = results["trial_id"].isin(stale_labels)
+    pooled = base.pooled
+    blind = base.blinding
+    return replace(
+        base,
+        results=results,
+        pooled=None if pooled is None else PoolResult(pooled.groups.copy(), pooled.forest.copy()),
+        blinding=None
+        if blind is None
+        else replace(blind, arms=blind.arms.copy(), effect_by_guess=blind.effect_by_guess.copy()),
+        effect_by_guess=base.effect_by_guess.copy(),
+        descriptive=base.descriptive.copy(),
+        fits=status_of(*parsed.times),
+    )
 
 
 def _frame(frame: pd.DataFrame | None) -> Any:
@@ -123,10 +251,39 @@ def _frame(frame: pd.DataFrame | None) -> Any:
 
 
 def _unframe(data: Any) -> pd.DataFrame:
-    """A frame stored by ``_frame`` (an empty frame for None)."""
+    """A frame stored by ``_frame`` (an empty frame for None).
+
+    Rebuilt from the table schema's fields directly: ``pd.read_json`` parses and casts the
+    same JSON several times slower, and a read of a large cohort view rebuilds two frames
+    of a row per trial.
+    """
     if data is None:
         return pd.DataFrame()
-    return pd.read_json(io.StringIO(json.dumps(data)), orient="table")
+    fields = data["schema"]["fields"]
+    if any(f["type"] not in _CASTS for f in fields):  # (no such frame stored today)
+        return pd.read_json(io.StringIO(json.dumps(data)), orient="table")
+    frame = pd.DataFrame.from_records(data["data"], columns=[f["name"] for f in fields])
+    for f in fields:
+        cast = _CASTS[f["type"]]
+        column = frame[f["name"]]
+        if cast == "int64" and column.isna().any():
+            cast = "float64"
+        frame[f["name"]] = column.astype(cast) if cast else column
+    key = data["schema"].get("primaryKey")
+    if key:
+        frame = frame.set_index(key)
+        if key == ["index"]:
+            frame.index.name = None
+    return frame
+
+
+# table schema type -> pandas dtype (None: as parsed)
+_CASTS: dict[str, str | None] = {
+    "integer": "int64",
+    "number": "float64",
+    "boolean": "bool",
+    "string": None,
+}
 
 
 def to_payload(cohort: CohortAnalysis) -> dict[str, Any]:
@@ -135,7 +292,7 @@ def to_payload(cohort: CohortAnalysis) -> dict[str, Any]:
 
     blind = cohort.blinding
     return {
-        "results": json_rows(cohort.results.to_dict("records")),
+        "results": json_rows(frame_rows(cohort.results)),
         "pooled_groups": _frame(cohort.pooled.groups) if cohort.pooled else None,
         "forest": _frame(cohort.pooled.forest) if cohort.pooled else None,
         "blinding": None

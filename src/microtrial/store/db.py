@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from microtrial.errors import ConflictError, ValidationError
 from microtrial.settings import Settings
-from microtrial.store import text_guard  # noqa: F401  (registers the NUL guard on flush)
+from microtrial.store import (
+    data_stamps,  # noqa: F401  (registers the data stamps on flush)
+    text_guard,  # noqa: F401  (registers the NUL guard on flush)
+)
 from microtrial.store.audit import AuditedSession
 from microtrial.store.instruments import FolderInstruments, InstrumentSource
 

@@ -196,6 +196,9 @@ class TrialRow(Base):
     # Adaptive trials: the last pair whose kits the pharmacy must have ready now (kept beside
     # the looks so the pharmacy list can count needed kits in SQL; None: a fixed design, all).
     kits_through_pair: Mapped[int | None] = mapped_column(Integer)  # migration 0016
+    # Raised in the flush of any change to the trial's analysis inputs (store.data_stamps), so
+    # that a reader can tell which trials changed since it looked (migration 0020).
+    data_stamp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class PeriodRow(Base):
@@ -583,3 +586,6 @@ class CohortResultRow(Base):
     fits_version: Mapped[str] = mapped_column(String(64))
     trial_versions: Mapped[list[Any]]  # [[trial_id, data_version], ...] in label order
     payload: Mapped[dict[str, Any]]  # the cohort's tables (services.cohort_store)
+    # What the last refresh saw of the scope's unblinded trials (migration 0020): each trial's
+    # data stamp and which were stale then, so a read checks only the trials changed since.
+    checked: Mapped[dict[str, Any] | None]
