@@ -24,7 +24,7 @@ from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.scoring import score
 from microtrial.domain.trend_rules import DiaryHistory, diary_trend_alerts
 from microtrial.services.demo import DemoPatient
-from microtrial.services.demo_bulk_rows import PatientRows
+from microtrial.services.demo_bulk_rows import PatientRows, stamped
 from microtrial.services.records import score_json
 from microtrial.store.models import (
     AdverseEventRow,
@@ -153,7 +153,7 @@ def _diary(
             "scores": score_json(result),
             "submitted_at": at,
             "note": None,
-            **_stamp(me, at),
+            **stamped(me, at),
         },
     )
     p.audit(
@@ -172,12 +172,6 @@ def _diary(
         p.causes.add(cause.cause)
         trigger = {"diary_entry": row["record_id"], "cause": cause.cause}
         p.raise_alerts(me, [cause.alert], trigger, at, today)
-
-
-def _stamp(actor: Actor, at: dt.datetime) -> dict[str, Any]:
-    from microtrial.services.demo_bulk_rows import stamped
-
-    return stamped(actor, at)
 
 
 def _dose(

@@ -14,8 +14,8 @@ from typing import Any
 
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
-from microtrial.domain.lifecycle import TrialStatus
-from microtrial.services.alerts import DEDUPLICATED, DOSE_BLOCKING
+from microtrial.domain.lifecycle import TrialAction, TrialStatus, next_status
+from microtrial.services.alerts import DEDUPLICATED, DOSE_BLOCKING, PAUSING
 from microtrial.store.bulk import table_of
 from microtrial.store.models import (
     AdverseEventRow,
@@ -154,9 +154,6 @@ class PatientRows:
         today: dt.date,
     ) -> list[dict[str, Any]]:
         """Store alerts and pause a running trial on a pausing one (``services.alerts``)."""
-        from microtrial.services.alerts import PAUSING
-        from microtrial.services.demo_bulk_trial import pause_trial
-
         stored: list[dict[str, Any]] = []
         for alert in alerts:
             if alert.code in DEDUPLICATED and any(c == alert.code for c, _ in self.open_codes):
@@ -187,9 +184,17 @@ class PatientRows:
                 and alert.action in PAUSING
                 and self.trial["status"] == TrialStatus.RUNNING.value
             ):
-                pause_trial(self, f"paused by alert {alert.code}", today)
+                self.pause_trial(f"paused by alert {alert.code}", today)
                 self.audit(actor, "pause", "trial", self.trial["id"], at, alert=row["id"])
         return stored
+
+    def pause_trial(self, reason: str, today: dt.date) -> None:
+        """Pause the running trial from ``today`` (``services.alerts.mark_paused``)."""
+        assert self.trial is not None
+        self.trial["status"] = next_status(str(self.trial["status"]), TrialAction.PAUSE).value
+        self.trial["status_reason"] = reason
+        self.trial["plan"] = self.trial["plan"].paused(today)
+        self.trial["lock_version"] += 1
 
     def active(self) -> bool:
         """Whether the patient's trial is scheduled, running or paused (watched by the rules)."""

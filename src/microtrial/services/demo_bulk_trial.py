@@ -305,15 +305,6 @@ def confirm_screening(
     )
 
 
-def pause_trial(p: PatientRows, reason: str, today: dt.date) -> None:
-    """Pause the running trial from ``today`` (``services.alerts.mark_paused``)."""
-    assert p.trial is not None
-    p.trial["status"] = next_status(str(p.trial["status"]), TrialAction.PAUSE).value
-    p.trial["status_reason"] = reason
-    p.trial["plan"] = p.trial["plan"].paused(today)
-    p.trial["lock_version"] += 1
-
-
 def unblind(p: PatientRows, doc: Actor, at: dt.datetime) -> None:
     """Break the blind of a completed trial (``trial_lifecycle.unblind_trial``)."""
     assert p.trial is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -68,6 +68,11 @@ from microtrial.store.models import (
     TrialRow,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Record = TypeVar("_Record", bound="DataclassInstance")
+
 __all__ = [
     "ExportScope",
     "export_fhir_bundle",
@@ -98,6 +103,14 @@ def _trial_data(session: Session, trial: TrialRow, patient: PatientRow) -> Trial
         periods=tuple(PeriodData(**period.model_dump()) for period in view.periods),
         created_at=trial.created_at,
     )
+
+
+def _record_data(kind: type[_Record], row: Any, **given: Any) -> _Record:
+    """An exported record from its row: each field is the column of that name unless given."""
+    values = {
+        f.name: given[f.name] if f.name in given else getattr(row, f.name) for f in fields(kind)
+    }
+    return kind(**values)
 
 
 def load_patient_export(
@@ -134,48 +147,26 @@ def load_patient_export(
         ),
         trials=trials,
         diary=tuple(
-            DiaryData(
-                r.record_id,
-                r.instrument_id,
-                r.local_date,
-                dict(r.answers),
-                dict(r.scores),
-                r.submitted_at,
-                r.trial_id,
-            )
+            _record_data(DiaryData, r, answers=dict(r.answers), scores=dict(r.scores))
             for r in exported(DiaryEntryRow)
         ),
-        doses=tuple(
-            DoseData(r.record_id, r.trial_id, r.local_date, r.taken_at, r.kit_code, r.status)
-            for r in exported(DoseEventRow)
-        ),
+        doses=tuple(_record_data(DoseData, r) for r in exported(DoseEventRow)),
         adverse_events=tuple(
-            AdverseEventData(
-                r.record_id,
-                r.term,
-                r.grade,
-                r.serious,
-                r.onset_date,
-                r.resolved_date,
-                r.trial_id,
-            )
+            _record_data(AdverseEventData, r)
             for r in current_records(session, AdverseEventRow, patient.id)
             if trial_id is None or any(t.start_date <= r.onset_date <= t.end_date for t in trials)
         ),
         guesses=tuple(
-            GuessData(r.record_id, r.trial_id, periods[r.period_id], r.guess, r.confidence)
+            _record_data(GuessData, r, period_number=periods[r.period_id])
             for r in exported(BlindingGuessRow)
         ),
         # Screening belongs to the patient, not one trial: kept in a one-trial export too, so
         # that an excluded patient's export says why no trial started.
         screenings=tuple(
-            ScreeningData(
-                r.record_id,
-                r.substance,
-                r.decision,
-                tuple((str(f.get("code")), str(f.get("severity"))) for f in r.findings),
-                r.recorded_at,
-                r.signed_off_at,
+            _record_data(
+                ScreeningData,
+                r,
+                findings=tuple((str(f.get("code")), str(f.get("severity"))) for f in r.findings),
             )
             for r in current_records(session, ScreeningResultRow, patient.id)
         ),
