@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from microtrial.cli.main import app
 from microtrial.services.audit import verify_audit_log
+from microtrial.services.demo import build_demo
 from microtrial.settings import Settings
 from microtrial.store.db import Database
 from microtrial.store.models import AdverseEventRow, AlertRow, InterimLookRow, TrialRow
@@ -70,3 +72,20 @@ def test_demo_builds_every_trial_stage(tmp_path: Path) -> None:
         assert events > 1000
     finally:
         db.dispose()
+
+
+@pytest.mark.slow
+def test_demo_completes_its_trials_while_new_york_is_still_on_yesterday(tmp_path: Path) -> None:
+    # 00:38 UTC is 19:38 the day before in New York: a trial whose last period ended
+    # "yesterday" in UTC has not ended there yet (the CI run of 1 December failed this way).
+    at = dt.datetime(2026, 12, 1, 0, 38, tzinfo=dt.UTC)
+    summary = build_demo(tmp_path, n_patients=6, seed=3, clock=lambda: at)
+    db = Database.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}"))
+    try:
+        with db.transaction() as session:
+            statuses = Counter(session.execute(select(TrialRow.status)).scalars())
+    finally:
+        db.dispose()
+    completed = [p.code for p in summary.patients if p.stage == "completed"]
+    assert completed
+    assert statuses["unblinded"] >= len(completed)

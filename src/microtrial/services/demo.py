@@ -163,7 +163,9 @@ def _populate(
     db: Database, path: Path, n_patients: int, rng: np.random.Generator, clock: Clock
 ) -> DemoSummary:
     now = clock()
-    start = _midday(now - dt.timedelta(days=7 * DEMO_WEEKS))
+    # One day more than the trial's length: its last period then ended before "today" in every
+    # demo time zone (New York's date lags UTC's by a day for some hours), so it can be completed.
+    start = _midday(now - dt.timedelta(days=7 * DEMO_WEEKS + 1))
     sim = SimClock(start)
     doc = open_clinic(db, sim)
     summary = DemoSummary(database=path, site=DEMO_SITE, staff=list(STAFF))
