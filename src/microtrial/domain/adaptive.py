@@ -149,7 +149,7 @@ class AdaptiveRule:
     def title(self) -> str:
         """The rule's name for people: the preset's title, or "Custom"."""
         named = PRESETS.get(self.preset_name)
-        return "Custom" if named is None else named.title
+        return N_("Custom") if named is None else named.title
 
     def describe(self, mcid: float = 1.0) -> str:
         """The rule in one sentence, for pages and reports."""
@@ -158,6 +158,11 @@ class AdaptiveRule:
             f"P(effect ≤ −{mcid:g}) ≥ {self.benefit_threshold:g}, for futility when it is "
             f"≤ {self.futility_threshold:g}; at most {self.max_pairs} pairs ({self.outcome})"
         )
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogs (``make messages``); returned unchanged."""
+    return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,11 +188,13 @@ class RulePreset:
 PRESETS: dict[str, RulePreset] = {
     "default": RulePreset(
         "default",
-        "Standard",
-        "First look after 2 pairs; keeps going while the answer is unclear. Trials are on "
-        "average about 14 % shorter than a fixed 3-pair trial; of patients whose true benefit "
-        "is just worthwhile (1 point), more than half are found to benefit and about 3 in 10 "
-        "are stopped early for futility.",
+        N_("Standard"),
+        N_(
+            "First look after 2 pairs; keeps going while the answer is unclear. Trials are on "
+            "average about 14 % shorter than a fixed 3-pair trial; of patients whose true benefit "
+            "is just worthwhile (1 point), more than half are found to benefit and about 3 in 10 "
+            "are stopped early for futility."
+        ),
         {
             "min_pairs": 2,
             "benefit_threshold": DEFAULT_BENEFIT,
@@ -196,12 +203,14 @@ PRESETS: dict[str, RulePreset] = {
     ),
     "short": RulePreset(
         "short",
-        "Short",
-        "First look after the first pair, with a stricter benefit threshold. Trials are on "
-        "average about a third (35 %) shorter than a fixed 3-pair trial, but of patients whose "
-        "true benefit is just worthwhile (1 point) about 2 in 3 are stopped early for futility "
-        "and only about 1 in 6 is found to benefit. After one pair the estimate is still very "
-        "uncertain, so a stop at the first look rests on little evidence.",
+        N_("Short"),
+        N_(
+            "First look after the first pair, with a stricter benefit threshold. Trials are on "
+            "average about a third (35 %) shorter than a fixed 3-pair trial, but of patients whose "
+            "true benefit is just worthwhile (1 point) about 2 in 3 are stopped early for futility "
+            "and only about 1 in 6 is found to benefit. After one pair the estimate is still very "
+            "uncertain, so a stop at the first look rests on little evidence."
+        ),
         {"min_pairs": 1, "benefit_threshold": 0.9, "futility_threshold": 0.4},
     ),
 }
@@ -248,11 +257,6 @@ def kits_needed_through(rule: AdaptiveRule, last_look: int, stopped_after: int |
     if stopped_after is not None:
         return stopped_after
     return min(rule.max_pairs, max(rule.min_pairs + 1, last_look + 2))
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalogs (``make messages``); returned unchanged."""
-    return message
 
 
 # How an adaptive trial ended, for the patient: English msgids, worded in the reader's language
