@@ -19,9 +19,12 @@ import pytest
 
 from helpers import Clinic, FixedClock, after_last_period
 from integration.test_reports import REGIMEN, SPEC, pct, pdf_pages, sections_of
+from microtrial import i18n
 from microtrial.analysis import fit_trials
+from microtrial.analysis.continuous import FLAG_TEXT
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.errors import StatisticalWarning
+from microtrial.reports.endpoint_patient import INTERVAL, PATIENT_ENDPOINT, SUMMARY
 from microtrial.reports.trial_report import render_trial_report
 from microtrial.services import (
     admin,
@@ -315,3 +318,64 @@ def test_the_models_warning_reaches_both_reports(clinic: Clinic, clock: FixedClo
         f"Please note: {warning}, so this part of the result is less certain."
         in (sections_of(plain)["summary"])
     )
+
+
+def english_pieces(message: str) -> list[str]:
+    """The literal words of a message id between its placeholders (longer than one word)."""
+    return [p.strip(" .,:()") for p in re.split(r"%\([a-z_]+\)s", message) if " " in p.strip()]
+
+
+@pytest.mark.parametrize("language", [c for c in i18n.LANGUAGES if c != i18n.DEFAULT])
+def test_the_patients_endpoint_section_speaks_their_language(
+    clinic: Clinic, clock: FixedClock, language: str
+) -> None:
+    rates = {"baseline": 2.0, "active": 0.7, "placebo": 2.2}
+    trial_id, logged = walk_headache_trial(clinic, clock, condition="G44.019", rates=rates, seed=4)
+    result = analysed(clinic, clock, trial_id)
+    e = result.endpoint
+    assert e is not None
+    assert e.result
+    with i18n.speaking(language):
+        plain = render_trial_report(result, audience="patient", fmt="html", entries=[])
+        words = PATIENT_ENDPOINT["cluster_attack_log"]
+        heading = i18n.gettext(words.heading)
+        ratio = i18n.format_number(round(math.exp(e.result["effect_mean"]), 2), digits=2)
+        english = [  # pieces the translation does not share (Dutch says "per week" too)
+            piece
+            for message in (words.ratio, words.p_fewer, words.zero, words.rate, SUMMARY, INTERVAL)
+            for piece in english_pieces(message)
+            if piece in plain and piece not in i18n.gettext(message)
+        ]
+    summary = sections_of(plain)["summary"]
+    assert heading != "Your cluster attacks"
+    assert heading in summary
+    attacks, observed = arm_detail(logged, "active")
+    assert str(attacks) in summary
+    assert str(observed) in summary
+    assert ratio in summary  # in the reader's number format (2,10 in German, 2.10 in English)
+    assert not english, english
+    assert "<b>" in plain[plain.index('id="endpoint"') :]  # the figures still stand out
+
+
+def test_the_models_warning_reaches_the_patient_in_their_language(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    rates = {"baseline": 0.0, "active": 0.05, "placebo": 0.1}
+    trial_id, _ = walk_headache_trial(
+        clinic, clock, condition="G43.909", rates=rates, seed=7, diary_share=0.12
+    )
+    result = analysed(clinic, clock, trial_id)
+    e = result.endpoint
+    assert e is not None
+    assert e.result["warning"]
+    parts = e.result["warning"].split("; ")
+    assert set(parts) <= set(FLAG_TEXT.values())  # every flag the model can raise is worded
+    with i18n.speaking("de"):
+        plain = render_trial_report(result, audience="patient", fmt="html", entries=[])
+        worded = [i18n.gettext(part) for part in parts]
+    text = sections_of(plain)["summary"]
+    assert "Bitte beachten Sie:" in text
+    for english, german in zip(parts, worded, strict=True):
+        assert german != english
+        assert german in text
+        assert english not in text

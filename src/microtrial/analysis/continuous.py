@@ -60,6 +60,13 @@ IntArray = npt.NDArray[np.int64]
 
 ACTIVE, PLACEBO, BASELINE, EXCLUDED = 1, 0, 2, -1
 
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogs (``make messages``): a report worded in another language
+    translates each flag's text (reports/endpoint_patient.py); returned unchanged."""
+    return message
+
+
 # Warning flags (bitmask in ``BatchFit.flags``).
 FLAG_FEW_DAYS = 1
 FLAG_NO_ARM = 2
@@ -71,17 +78,17 @@ FLAG_RHO_UNCERTAIN = 64
 # Binary/count outcomes by period: too few periods on an arm to estimate their extra variation.
 FLAG_FEW_PERIODS = 256
 FLAG_TEXT = {
-    FLAG_FEW_DAYS: "few observed days in an arm",
-    FLAG_NO_ARM: "no observed day in an arm",
-    FLAG_RHO_BOUNDARY: "rho posterior piled at the boundary",
-    FLAG_ZERO_VARIANCE: "zero residual variance",
-    FLAG_FEW_DF: "too few days for a finite posterior sd",
-    FLAG_NOT_IDENTIFIABLE: "effect not identifiable",
-    FLAG_RHO_UNCERTAIN: (
+    FLAG_FEW_DAYS: N_("few observed days in an arm"),
+    FLAG_NO_ARM: N_("no observed day in an arm"),
+    FLAG_RHO_BOUNDARY: N_("rho posterior piled at the boundary"),
+    FLAG_ZERO_VARIANCE: N_("zero residual variance"),
+    FLAG_FEW_DF: N_("too few days for a finite posterior sd"),
+    FLAG_NOT_IDENTIFIABLE: N_("effect not identifiable"),
+    FLAG_RHO_UNCERTAIN: N_(
         "too few days to estimate the day-to-day correlation: the interval rests on its prior "
         "and may be too narrow"
     ),
-    FLAG_FEW_PERIODS: (
+    FLAG_FEW_PERIODS: N_(
         "fewer than 2 periods on an arm: how much headache days or attacks vary from period to "
         "period cannot be estimated, so the interval leans on the prior"
     ),

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from microtrial.reports import formatting as f
+from microtrial.reports.endpoint_patient import patient_endpoint
 from microtrial.services.analysis import RELATIVE_MCID, EndpointAnalysis, TrialAnalysis
 
 __all__ = ["ENDPOINT_WORDS", "EndpointWords", "endpoint_held", "endpoint_result"]
@@ -115,6 +116,7 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
     r = e.result
     if not r or not f.finite(r.get("effect_mean")):
         out["reason"] = e.reason or (r or {}).get("warning") or "no observed day in one arm"
+        out["patient"] = patient_endpoint(out)
         return out
     diff = float(r["difference_mean"]) * words.per_days
     ratio = math.exp(float(r["effect_mean"]))
@@ -139,6 +141,7 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
             "p_reduction": float(r["p_ratio_reduction"]),
         },
     )
+    out["patient"] = patient_endpoint(out)
     out["summary"] = (
         f"{words.title} during microdosing periods compared with placebo periods: "
         f"{words.ratio} {out['ratio']} (95 % credible interval {out['ci']}); "
@@ -169,7 +172,7 @@ def _fewer_more(value: float, words: EndpointWords) -> str:
     return f"about {size} {'fewer' if value < 0 else 'more'} {noun} {words.per}"
 
 
-def _observed(e: EndpointAnalysis, words: EndpointWords) -> dict[str, dict[str, str]]:
+def _observed(e: EndpointAnalysis, words: EndpointWords) -> dict[str, dict[str, Any]]:
     """Observed rate per arm (wash-in and paused days left out), scaled like the difference."""
     days = e.days[(e.days["phase"] != "paused") & ~e.days["wash_in"]]
     out = {}
@@ -178,7 +181,7 @@ def _observed(e: EndpointAnalysis, words: EndpointWords) -> dict[str, dict[str, 
         n = len(values)
         total = float(values.sum())
         if not n:
-            out[arm] = {"rate": "—", "detail": "no observed day", "n": "0"}
+            out[arm] = {"rate": "—", "detail": "no observed day", "n": "0", "days": 0}
             continue
         if e.outcome_type == "binary":
             detail = f"{round(total)} of {n} days"
@@ -188,5 +191,9 @@ def _observed(e: EndpointAnalysis, words: EndpointWords) -> dict[str, dict[str, 
             "rate": f"{f.number(total / n * words.per_days)} {words.per}",
             "detail": detail,
             "n": str(n),
+            # the same figures unformatted, for the patient's words (endpoint_patient)
+            "days": n,
+            "total": round(total),
+            "per_period": total / n * words.per_days,
         }
     return out
