@@ -14,6 +14,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.lifecycle import STARTED
 from microtrial.errors import PermissionDenied
+from microtrial.i18n import N_
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -27,9 +28,12 @@ from microtrial.store.db import Database
 from microtrial.store.models import DiaryEntryRow, DoseEventRow, PatientRow, TrialRow
 
 DIARY = "daily_diary"
-MOOD = (("phq9", "Mood (PHQ-9)", 27), ("gad7", "Anxiety (GAD-7)", 21))
+# Titles and answer words are catalog messages: the history page and the diary PDF show them in
+# the patient's language (reports.diary_export, web.item_language.export_row_text).
+MOOD = (("phq9", N_("Mood (PHQ-9)"), 27), ("gad7", N_("Anxiety (GAD-7)"), 21))
 # Plain words for the stored answers a patient sees in their export.
-CHOICE_WORDS = {"taken": "taken", "missed": "missed", "not-scheduled": "not due today"}
+CHOICE_WORDS = {"taken": N_("taken"), "missed": N_("missed"), "not-scheduled": N_("not due today")}
+CAPSULE, KIT_CODE = N_("Capsule"), N_("Kit code")
 
 
 class DiaryDay(ReadModel):
@@ -80,6 +84,7 @@ class ExportRow(ReadModel):
     questionnaire: str
     question: str
     answer: str
+    instrument_id: str = ""  # "" for a capsule check-in
 
 
 class DiaryHistory(ReadModel):
@@ -134,6 +139,7 @@ def export_rows(entries: list[DiaryEntryRow]) -> list[ExportRow]:
                         questionnaire=title,
                         question=texts.get(item, item),
                         answer=_answer_words(entry.answers[item]),
+                        instrument_id=entry.instrument_id,
                     )
                 )
     return rows
@@ -198,9 +204,7 @@ def history_of(session: Session, patient: PatientRow, now: dt.datetime) -> Diary
     periods, unblinded = _trial_parts(session, patient)
     rows = export_rows(entries)
     rows += [
-        ExportRow(
-            date=d.date, questionnaire="Capsule", question="Kit code", answer=d.kit_code or ""
-        )
+        ExportRow(date=d.date, questionnaire=CAPSULE, question=KIT_CODE, answer=d.kit_code or "")
         for d in doses
     ]
     rows.sort(key=lambda r: r.date)

@@ -14,6 +14,7 @@ from microtrial.http.deps import ContextDep
 from microtrial.reports.diary_export import EMPTY, diary_csv, diary_pdf, history_charts
 from microtrial.services import trial_views
 from microtrial.services.patient_history import diary_history
+from microtrial.web.item_language import export_row_text
 from microtrial.web.rendering import page_language, render
 from microtrial.web.session import PageUserDep
 
@@ -65,9 +66,11 @@ def export_diary(context: ContextDep, request: Request, user: PageUserDep, fmt: 
         raise NotFound(f"export: no {fmt!r} format")
     found = diary_history(context.db, actor, export=fmt, clock=context.clock)
     with i18n.speaking(page_language(request, actor)):  # the PDF in the patient's language
-        content: str | bytes = (
-            diary_csv(found) if fmt == "csv" else diary_pdf(found, generated_at=context.clock())
-        )
+        if fmt == "csv":  # data to open elsewhere: the answers' words as recorded, in English
+            content: str | bytes = diary_csv(found)
+        else:
+            worded = found.model_copy(update={"rows": [export_row_text(r) for r in found.rows]})
+            content = diary_pdf(worded, generated_at=context.clock())
     return Response(
         content,
         media_type=EXPORT_TYPES[fmt],

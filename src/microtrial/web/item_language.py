@@ -19,6 +19,7 @@ from microtrial.domain import lifecycle
 from microtrial.domain.adaptive import stop_in_words
 from microtrial.domain.catalog import load_catalog
 from microtrial.i18n import N_
+from microtrial.services.patient_history import ExportRow
 from microtrial.web.forms import FormItem, form_items
 
 
@@ -200,3 +201,40 @@ def answer_text(instrument_id: str, question: str, answer: str) -> str:
         if answer == option.replace("-", " ").capitalize():
             return option_text(item, option)
     return answer
+
+
+def export_row_text(row: ExportRow) -> ExportRow:
+    """A row of the patient's diary export (English words as recorded) in the language being
+    rendered; numbers and typed text stay as they are."""
+    if i18n.current() == i18n.DEFAULT:
+        return row
+    if not row.instrument_id:  # a capsule check-in: the kit code under catalog words
+        return row.model_copy(
+            update={
+                "questionnaire": i18n.gettext(row.questionnaire),
+                "question": i18n.gettext(row.question),
+            }
+        )
+    answer = row.answer
+    if answer in ("yes", "no"):
+        answer = i18n.gettext(answer.capitalize())
+    else:
+        item = next(
+            (
+                i
+                for i in form_items(row.instrument_id)
+                if row.question in (i.text, i.text.split(" — ")[0])
+            ),
+            None,
+        )
+        if item is not None and answer in item.options:
+            answer = option_text(item, answer)
+        else:
+            answer = i18n.gettext(answer)  # the export's plain choice words (taken, missed, ...)
+    return row.model_copy(
+        update={
+            "questionnaire": title_text(row.questionnaire),
+            "question": question_text(row.instrument_id, row.question),
+            "answer": answer,
+        }
+    )

@@ -123,9 +123,12 @@ KNOWN_ENGLISH: dict[str, str] = {
 }
 # English a page may show because it is catalog or recorded text the catalogs do not carry:
 # route template -> the pieces allowed there (screening findings from catalog/screening.yaml,
-# the medical-history questions, an alert's recorded detail such as symptom names).
+# the medical-history questions, an alert's recorded detail such as symptom names, the
+# timeline's service-made details such as "capsule taken, kit ...", regimen titles such as
+# "Headache pulse (3 doses about 5 days apart)").
 RECORDED: dict[str, set[str]] = {
-    "/clinic/patients/{patient_id}": {"days.", "screening", "patient"},
+    "/clinic/patients/{patient_id}": {"days.", "screening", "patient", "taken"},
+    "/clinic/patients/{patient_id}/trials/new": {"about"},
     "/clinic/patients/{patient_id}/history": {"History", "Substance", "serious"},
     "/clinic/alerts": {"Pain", "serious"},
 }
@@ -396,3 +399,26 @@ def test_a_refusal_the_pages_word_speaks_the_language(demo_server: LiveServer) -
         assert "this page is not for role &#39;unblinded_staff&#39;" in english.text
     finally:
         client.close()
+
+
+def test_the_diary_pdf_speaks_the_patients_language(demo_server: LiveServer) -> None:
+    from integration.test_reports import pdf_pages
+
+    client = sign_in(demo_server.url, "patient03", DEMO_PASSWORD, "de")
+    try:
+        pdf = client.get("/history/diary.pdf")
+        csv = client.get("/history/diary.csv")
+        token = CSRF.search(client.get("/account").text)
+        assert token
+        client.post("/account", data={"language": "en", "csrf_token": token.group(1)})
+    finally:
+        client.close()
+    assert pdf.status_code == 200, pdf.text
+    text = re.sub(r"\s+", " ", " ".join(pdf_pages(pdf.content)))
+    # the questionnaire, its questions and the capsule rows in German, numbers as recorded
+    assert "Tägliches Schmerztagebuch" in text
+    assert "Kapsel" in text
+    for english in ("Daily pain diary", "Capsule", "Kit code", "Average pain in the last 24"):
+        assert english not in text, english
+    # the CSV is data to open elsewhere: its words stay as recorded
+    assert "Capsule,Kit code," in csv.text
