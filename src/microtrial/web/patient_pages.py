@@ -38,7 +38,7 @@ from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUse
 
 router = APIRouter(include_in_schema=False)
 # The Today form's own fields (instrument items are named and labelled by the catalog).
-TODAY = FormSpec({"kit_code": "Kit code on the capsule pack"})
+TODAY = FormSpec({"kit_code": N_("Kit code on the capsule pack")})
 
 SIDE_EFFECTS = "ae_checklist"
 BLOOD_PRESSURE = "home_bp"

@@ -25,6 +25,7 @@ from microtrial.services.languages import user_language
 from microtrial.services.report_data import is_demo_database
 from microtrial.web import item_language, staff_words
 from microtrial.web.forms import FormState, plain_message
+from microtrial.web.refusal_words import form_in_language, refusal_text
 from microtrial.web.session import read_session
 
 
@@ -229,6 +230,12 @@ def render(
     page["ui_strings"] = ui_strings(language)
     token = i18n.set_current(language)
     try:
+        # a refused form's words and the page's error in the reader's language
+        for key, value in page.items():
+            if isinstance(value, FormState):
+                page[key] = form_in_language(value)
+        if isinstance(page.get("error"), str):
+            page["error"] = refusal_text(page["error"])
         response = templates().TemplateResponse(request, name, page, status_code=status)
     finally:
         i18n.reset_current(token)
@@ -278,7 +285,7 @@ def render_error(request: Request, status: int, message: str) -> HTMLResponse:
     """An error page for a status (internal field names replaced by their labels)."""
     heading = tr(request, HEADINGS.get(status, SOMETHING_WRONG))
     with i18n.speaking(page_language(request)):
-        words = staff_words.refusal_text(plain_message(message))
+        words = refusal_text(plain_message(message))
     return render(
         request,
         "error.html",

@@ -3,7 +3,6 @@ for the catalog in their capitalised form and translated on display by the ``wor
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
 from microtrial import i18n
@@ -103,25 +102,3 @@ def alert_text(message: object) -> str:
         if text.startswith(rule_message):
             return i18n.gettext(rule_message) + text[len(rule_message) :]
     return text
-
-
-# Refusals the web layer words itself, as (pattern of the English message, its catalog message);
-# a named role is shown in the reader's words. Other refusal details stay as the service wrote them.
-REFUSALS = (
-    (
-        re.compile(r"^this page is not for role '(?P<role>[a-z_]+)'$"),
-        i18n.N_("this page is not for role “%(role)s”"),
-    ),
-)
-
-
-def refusal_text(message: str) -> str:
-    """A refusal's detail in the page's language where its wording is known (English as is)."""
-    if i18n.current() == i18n.DEFAULT:
-        return message
-    for pattern, words in REFUSALS:
-        found = pattern.match(message)
-        if found:
-            values = {k: word(v.replace("_", " ")) for k, v in found.groupdict().items()}
-            return i18n.gettext(words) % values
-    return message

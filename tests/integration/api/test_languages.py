@@ -15,7 +15,7 @@ import pytest
 from babel.messages.pofile import read_po
 from sqlalchemy import select
 
-from helpers import Clinic
+from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer
 from microtrial import i18n
 from microtrial.domain.actors import system_actor
@@ -293,7 +293,9 @@ def test_a_user_sets_their_language_on_the_account_page(
         bad = client.post("/account", data={"language": "fr", "csrf_token": token.group(1)})
         assert bad.status_code == 422
         assert "Taal: unknown language" in bad.text  # the field's label, in Dutch
-        assert "allowed: en, es, de, nl, pt" in bad.text
+        allowed = i18n.gettext("allowed: %(values)s", "nl") % {"values": "en, es, de, nl, pt"}
+        assert allowed != "allowed: en, es, de, nl, pt"
+        assert allowed in bad.text
         good = client.post("/account", data={"language": "de", "csrf_token": token.group(1)})
         assert good.status_code == 200
         assert '<html lang="de">' in good.text
@@ -422,3 +424,37 @@ def test_the_diary_pdf_speaks_the_patients_language(demo_server: LiveServer) -> 
         assert english not in text, english
     # the CSV is data to open elsewhere: its words stay as recorded
     assert "Capsule,Kit code," in csv.text
+
+
+def test_the_patients_form_refusals_speak_their_language(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    clinic.running_trial(clock, clinic.patients["A-001"].id)
+    client = sign_in(server.url, "p_A-001", PASSWORD, "de")
+    try:
+        today = client.get("/today").text
+        hidden = dict(re.findall(r'name="(csrf_token|trial_id|local_date)" value="([^"]*)"', today))
+        assert set(hidden) == {"csrf_token", "trial_id", "local_date"}, "a running trial's Today"
+        form = {
+            **hidden,
+            "daily_diary.average_pain": "4",
+            "daily_diary.dose_check_in": "taken",
+            "kit_code": "ABC",
+            "submission_id": "lang-refusal-1",
+        }
+        refused = client.post("/today", data=form)
+        ahead = (dt.date.fromisoformat(hidden["local_date"]) + dt.timedelta(days=30)).isoformat()
+        later = client.post(
+            "/today", data={**form, "local_date": ahead, "submission_id": "lang-refusal-2"}
+        )
+    finally:
+        client.close()
+    # the diary is saved, the capsule is not: the patient reads why in German, the label too
+    assert refused.status_code == 422, refused.text
+    text = visible_text(refused.text)
+    assert "Kapsel nicht eingecheckt: Packungscode auf der Kapselpackung: „ABC“ ist kein" in text
+    assert "not a kit code" not in text
+    assert "Capsule check-in not recorded" not in text
+    assert later.status_code == 422, later.text
+    assert f"Datum: {ahead} liegt in der Zukunft" in visible_text(later.text)
+    assert "is in the future" not in later.text
