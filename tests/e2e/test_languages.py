@@ -52,6 +52,20 @@ def test_today_in_german_on_a_phone(
         # the outbox script reads its words from the page: German too
         words = page.evaluate("JSON.parse(document.getElementById('mt-words').textContent)")
         assert words["heading"] == "Auf diesem Telefon gespeichert"
+        # a mistyped kit code: the diary is kept, and why the capsule is not, in German
+        page.get_by_role("group", name=re.compile("^Durchschnittliche Schmerzen")).get_by_text(
+            "5", exact=True
+        ).click()
+        page.get_by_role("group", name=re.compile("^Die heutige Kapsel")).get_by_text(
+            "Eingenommen", exact=True
+        ).click()
+        page.get_by_label(re.compile("^Packungscode")).fill("ABC")
+        page.get_by_role("button", name="Heutiges Tagebuch speichern").click()
+        alert = page.get_by_role("alert").first
+        alert.wait_for()
+        assert "„ABC“ ist kein Packungscode" in alert.inner_text()
+        assert "not a kit code" not in page.content()
+        page.screenshot(path=str(ARTIFACTS / "languages-today-de-kit-refused.png"), full_page=True)
     finally:
         context.close()
     assert errors == [], errors
