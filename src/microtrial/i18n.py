@@ -189,14 +189,18 @@ def extract_catalog_yaml(
 ) -> list[tuple[int, str | None, str, list[str]]]:
     """A pybabel extractor (babel.cfg) for the words people read in catalog YAML files: alert
     ``patient_message`` texts, the staff's alert ``message`` texts and crisis-line ``label``
-    texts (values as YAML reads them, so folded lines are joined as the catalog joins them)."""
-    del keywords, comment_tags, options
+    texts (values as YAML reads them, so folded lines are joined as the catalog joins them).
+    A section's ``keys`` option (babel.cfg) names other keys: the instruments' ``message``
+    texts of their plausibility rules, without their answer labels."""
+    del keywords, comment_tags
+    named = (options or {}).get("keys") if isinstance(options, dict) else None
+    keys = frozenset(str(named).split()) if named else _CATALOG_TEXT_KEYS
     found: list[tuple[int, str | None, str, list[str]]] = []
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in _CATALOG_TEXT_KEYS and isinstance(value, str) and value.strip():
+                if key in keys and isinstance(value, str) and value.strip():
                     found.append((0, None, value.strip(), []))
                 else:
                     walk(value)

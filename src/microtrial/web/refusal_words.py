@@ -108,6 +108,13 @@ WORDED: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 CHECK_IN = re.compile(r"^Capsule check-in not recorded: (?P<why>.*)$", re.S)
 CHECK_IN_WORDS = N_("Capsule check-in not recorded: %(why)s")
+# An instrument's plausibility rule as ``domain.scoring`` words it: "<rule's message> (<item>
+# <value>, <other item> <value>)", and what is allowed in the items' ids.
+CONSTRAINT = re.compile(
+    r"^(?P<rule>.+) \((?P<item>[a-z_0-9]+) (?P<value>\S+), (?P<other>[a-z_0-9]+) "
+    r"(?P<other_value>\S+)\)( \(allowed: [^()]*\([^()]*\)\))?$",
+    re.S,
+)
 ALLOWED = re.compile(r"^(?P<detail>.*) \(allowed: (?P<allowed>[^()]*)\)$", re.S)
 ALLOWED_WORDS = N_("allowed: %(values)s")
 
@@ -148,11 +155,16 @@ def _label(english: str) -> str | None:
 
 def _detail(text: str) -> str:
     """A detail in the current language, its "(allowed: ...)" worded too, when known."""
+    rule = CONSTRAINT.match(text)
+    if rule and rule.group("rule") in _rule_messages():
+        # the rule's sentence names both answers in its order: their values need no item ids
+        answers = f"{rule.group('value')}, {rule.group('other_value')}"
+        return f"{i18n.gettext(rule.group('rule'))} ({answers})"
     allowed = ""
     found = ALLOWED.match(text)
     if found:
-        text, values = found.group("detail"), found.group("allowed")
-        allowed = " (" + i18n.gettext(ALLOWED_WORDS) % {"values": i18n.gettext(values)} + ")"
+        text, given = found.group("detail"), found.group("allowed")
+        allowed = " (" + i18n.gettext(ALLOWED_WORDS) % {"values": i18n.gettext(given)} + ")"
     upper = text[:1].isupper()
     plain = text[:1].lower() + text[1:]
     for pattern, message in WORDED:
@@ -175,3 +187,13 @@ def _items_by_text() -> dict[str, FormItem]:
         for item in form_items(instrument_id):
             found.setdefault(item.text, item)
     return found
+
+
+@cache
+def _rule_messages() -> frozenset[str]:
+    """The messages of every instrument's plausibility rules (catalog messages themselves)."""
+    return frozenset(
+        rule.message
+        for instrument in load_catalog().instruments.values()
+        for rule in instrument.constraints
+    )

@@ -447,6 +447,16 @@ def test_the_patients_form_refusals_speak_their_language(
         later = client.post(
             "/today", data={**form, "local_date": ahead, "submission_id": "lang-refusal-2"}
         )
+        implausible = client.post(
+            "/today",
+            data={
+                **hidden,
+                "daily_diary.average_pain": "4",
+                "home_bp.systolic": "90",
+                "home_bp.diastolic": "150",
+                "submission_id": "lang-refusal-3",
+            },
+        )
     finally:
         client.close()
     # the diary is saved, the capsule is not: the patient reads why in German, the label too
@@ -458,3 +468,8 @@ def test_the_patients_form_refusals_speak_their_language(
     assert later.status_code == 422, later.text
     assert f"Datum: {ahead} liegt in der Zukunft" in visible_text(later.text)
     assert "is in the future" not in later.text
+    # a catalog plausibility rule, in the catalog's words translated, with the two answers
+    assert implausible.status_code == 422, implausible.text
+    text = visible_text(implausible.text)
+    assert "der diastolische Wert muss unter dem systolischen liegen (150, 90)" in text
+    assert "must be below" not in text
