@@ -318,6 +318,18 @@ def test_the_models_warning_reaches_both_reports(clinic: Clinic, clock: FixedClo
         f"Please note: {warning}, so this part of the result is less certain."
         in (sections_of(plain)["summary"])
     )
+    # and in the patient's language, each flag worded from the catalogs
+    parts = e.result["warning"].split("; ")
+    assert set(parts) <= set(FLAG_TEXT.values())  # every flag the model can raise is worded
+    with i18n.speaking("de"):
+        plain = render_trial_report(result, audience="patient", fmt="html", entries=[])
+        worded = [i18n.gettext(part) for part in parts]
+    text = sections_of(plain)["summary"]
+    assert "Bitte beachten Sie:" in text
+    for english, german in zip(parts, worded, strict=True):
+        assert german != english
+        assert german in text
+        assert english not in text
 
 
 def english_pieces(message: str) -> list[str]:
@@ -355,27 +367,3 @@ def test_the_patients_endpoint_section_speaks_their_language(
     assert ratio in summary  # in the reader's number format (2,10 in German, 2.10 in English)
     assert not english, english
     assert "<b>" in plain[plain.index('id="endpoint"') :]  # the figures still stand out
-
-
-def test_the_models_warning_reaches_the_patient_in_their_language(
-    clinic: Clinic, clock: FixedClock
-) -> None:
-    rates = {"baseline": 0.0, "active": 0.05, "placebo": 0.1}
-    trial_id, _ = walk_headache_trial(
-        clinic, clock, condition="G43.909", rates=rates, seed=7, diary_share=0.12
-    )
-    result = analysed(clinic, clock, trial_id)
-    e = result.endpoint
-    assert e is not None
-    assert e.result["warning"]
-    parts = e.result["warning"].split("; ")
-    assert set(parts) <= set(FLAG_TEXT.values())  # every flag the model can raise is worded
-    with i18n.speaking("de"):
-        plain = render_trial_report(result, audience="patient", fmt="html", entries=[])
-        worded = [i18n.gettext(part) for part in parts]
-    text = sections_of(plain)["summary"]
-    assert "Bitte beachten Sie:" in text
-    for english, german in zip(parts, worded, strict=True):
-        assert german != english
-        assert german in text
-        assert english not in text
