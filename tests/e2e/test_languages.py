@@ -115,3 +115,52 @@ def test_staff_pages_in_german_and_spanish_fit_the_screen(
     pages.shot(pharmacy, f"staff-kits-{language}")
     pharmacy.goto(f"/pharmacy/trials/{trial.id}/kits")
     pages.shot(pharmacy, f"staff-kit-sheet-{language}")
+
+
+def test_offline_today_in_german_sends_the_diary_and_says_why_the_capsule_was_not(
+    browser: Any, server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    from e2e.test_offline_diary import controlled
+    from microtrial.services import dosing, records
+
+    trial = running_trial(clinic, clock)
+    doc = clinic.actors["clinician_sitea"]
+    context = browser.new_context(base_url=server.url, locale="de-DE", **PHONE)
+    errors: list[str] = []
+    try:
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/login?next=/today")
+        page.get_by_label("Benutzername").fill("p_A-001")
+        page.get_by_label("Passwort").fill(PASSWORD)
+        page.get_by_role("button", name="Anmelden").click()
+        page.get_by_role("button", name="Heutiges Tagebuch speichern").wait_for()
+        controlled(page)
+        context.set_offline(True)
+        page.get_by_role("group", name=re.compile("^Durchschnittliche Schmerzen")).get_by_text(
+            "5", exact=True
+        ).click()
+        page.get_by_role("group", name=re.compile("^Die heutige Kapsel")).get_by_text(
+            "Eingenommen", exact=True
+        ).click()
+        page.get_by_label(re.compile("^Packungscode")).fill("ABC")
+        page.get_by_role("button", name="Heutiges Tagebuch speichern").click()
+        page.locator("#outbox li.waiting").wait_for()
+        context.set_offline(False)
+        page.locator("#outbox li.sent").wait_for()
+        # the diary counts as sent; why the capsule was not recorded follows, in German
+        sent = page.locator("#outbox li.sent").inner_text()
+        assert "„ABC“ ist kein Packungscode" in sent
+        assert "Bitte prüfen" not in sent
+        assert page.locator("#outbox li.problem").count() == 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(
+            path=str(ARTIFACTS / "languages-offline-de-kit-refused.png"), full_page=True
+        )
+    finally:
+        context.close()
+    assert errors == [], errors
+    stored = records.list_diary_entries(clinic.db, doc, clinic.patients["A-001"].id)
+    assert [e.instrument_id for e in stored] == ["daily_diary"]
+    assert dosing.list_doses(clinic.db, doc, trial.id) == []

@@ -269,10 +269,14 @@
 
   function page(html) { return new DOMParser().parseFromString(html, "text/html"); }
 
+  // The page's refusal without its bold lead ("Please check:" in the page's language).
   function refusal(doc) {
     var error = doc.querySelector(".error");
-    var text = error ? error.textContent.replace(/^\s*Please check:\s*/, "") : "";
-    return text.replace(/\s+/g, " ").trim();
+    if (!error) { return ""; }
+    var copy = error.cloneNode(true);
+    var lead = copy.querySelector("strong");
+    if (lead) { lead.remove(); }
+    return copy.textContent.replace(/\s+/g, " ").trim();
   }
 
   // Send one kept submission; answers "sent", "problem", "sign-in" or "later".
@@ -290,8 +294,10 @@
       return response.text().then(function (html) {
         var doc = page(html);
         item.message = refusal(doc);
-        var flash = doc.querySelector(".notice");
-        return flash && /saved/i.test(flash.textContent) ? "sent" : "problem";
+        // A refused capsule check-in after a saved diary: the diary was sent (the notice's
+        // catalog id says so in every language).
+        var flash = doc.querySelector(".notice[data-flash]");
+        return flash && /saved/i.test(flash.getAttribute("data-flash")) ? "sent" : "problem";
       });
     }, function () { return "later"; });
   }
