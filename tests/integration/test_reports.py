@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import re
 from html.parser import HTMLParser
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from helpers import Clinic, FixedClock, after_last_period
+from microtrial import i18n
 from microtrial.analysis.density import effect_posterior
 from microtrial.cli.main import app
 from microtrial.domain.catalog import load_catalog
@@ -574,3 +576,72 @@ def test_a_trial_without_data_still_gets_a_report(clinic: Clinic, clock: FixedCl
     assert "Unblinded early for safety: allergic reaction on day 1." in html
     plain = trial_report(clinic.db, doc, trial.id, audience="patient", clock=clock)
     assert "We could not work out a result from your diary" in plain
+
+
+REPORT_CONTEXT = "clinician report"
+
+
+def template_messages(template: str) -> list[tuple[str, str]]:
+    """The (context, message id) pairs a report template passes to ``_`` and ``pgettext``."""
+    source = (files("microtrial.reports") / "templates" / template).read_text(encoding="utf-8")
+    return re.findall(r'(?:\b_|pgettext)\((?:"([^"]+)", )?"([^"]+)"', source)
+
+
+def translated(context: str, message: str) -> str:
+    """A message in the current language, read in its context (none: "")."""
+    return i18n.pgettext(context, message) if context else i18n.gettext(message)
+
+
+def english_pieces(message: str) -> list[str]:
+    """The literal words of a message id between its placeholders (longer than one word)."""
+    text = message.replace("%%", "%")
+    return [p.strip(" .,:;()") for p in re.split(r"%\([a-z_]+\)s", text) if " " in p.strip()]
+
+
+def test_the_clinicians_report_speaks_german(clinic: Clinic, clock: FixedClock) -> None:
+    trial_id = walk_trial(clinic, clock, seed=5, questionnaires=True)
+    finish(clinic, clock, trial_id, "all periods done")
+    doc = clinic.actors["clinician_sitea"]
+    result = analysis.analyse_trial(clinic.db, doc, trial_id, clock=clock)
+    entries = records.list_diary_entries(clinic.db, doc, result.trial.patient_id, clock=clock)
+    with i18n.speaking("de"):
+        html = render_trial_report(result, audience="clinician", fmt="html", entries=entries)
+        pdf = render_trial_report(result, audience="clinician", fmt="pdf", entries=entries)
+        headings = tuple(
+            (section, i18n.gettext(heading))
+            if i18n.gettext(heading) != heading
+            else (section, i18n.pgettext(REPORT_CONTEXT, heading))
+            for section, heading in SECTIONS
+        )
+        messages = template_messages("trial_clinician.html")
+        english = [
+            piece
+            for context, message in messages
+            for piece in english_pieces(message)
+            if piece not in translated(context, message).replace("%%", "%")
+        ]
+    assert len(messages) > 100  # the template's wording is all in messages
+    assert '<html lang="de">' in html
+    assert "Bericht zur N-of-1-Studie — Fassung für Ärztinnen und Ärzte" in html
+    found = assert_all_sections(html, headings)  # every section under its German heading
+    assert found["summary"].startswith("Zusammenfassung")
+    assert "In den Mikrodosierungsperioden war der durchschnittliche Schmerz" in found["summary"]
+    assert "95-%-Kredibilitätsintervall" in found["summary"]
+    assert " bis " in found["summary"]  # the interval in words, "−1,6 bis −0,2"
+    assert "Vermutung des Patienten" in found["periods"]
+    assert "Sekundäre Zielgrößen" in found["secondary"]
+    assert "Randomisierte, placebokontrollierte, selbstverblindete" in found["methods"]
+    assert "Dieses Ergebnis beschreibt einen Patienten" in found["caveats"]
+    text = " ".join(found.values())
+    left = sorted({piece for piece in english if piece in text})
+    assert not left, left  # no English sentence of the template
+    for sentence in (
+        "During microdosing periods",
+        "Randomised, placebo-controlled",
+        "This result describes one patient",
+        "named guesses were right",
+        "wash-in days excluded",
+    ):
+        assert sentence not in text, sentence
+    pages = pdf_pages(pdf)
+    assert "Zusammenfassung" in pages[0]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 import yaml
+from babel.numbers import get_decimal_symbol
 
 from microtrial import i18n
 from microtrial.domain.catalog import load_catalog
@@ -109,6 +111,43 @@ def lower_higher(value: float, digits: int = 1) -> str:
     else:
         words = i18n.ngettext("%(size)s point higher", "%(size)s points higher", one)
     return words % {"size": shown}
+
+
+def arm_word(arm: str) -> str:
+    """An arm's name ("active", "placebo") in the current language; others as given."""
+    words = {"active": i18n.pgettext("arm", "active"), "placebo": i18n.pgettext("arm", "placebo")}
+    return words.get(arm, arm)
+
+
+def stored_word(value: str) -> str:
+    """A stored status (``unblinded``) as recorded in English, else in the current language (the
+    staff pages' capitalised catalog words, context "stored value")."""
+    if i18n.current() == i18n.DEFAULT:
+        return value
+    return i18n.pgettext("stored value", value.replace("_", " ").capitalize())
+
+
+def local(text: object) -> str:
+    """Numbers already printed in ``text`` ("−1.5 to 0.3") with the reader's decimal sign
+    (English as is)."""
+    language = i18n.current()
+    if language == i18n.DEFAULT:
+        return str(text)
+    return re.sub(r"(?<=\d)\.(?=\d)", get_decimal_symbol(language), str(text))
+
+
+def between(low: float, high: float, digits: int = 1) -> str:
+    """An interval as ``−1.6 to −0.2`` in the reader's language and number format."""
+    return i18n.gettext("%(low)s to %(high)s") % {
+        "low": local(signed(low, digits)),
+        "high": local(signed(high, digits)),
+    }
+
+
+def model_warning(warning: str) -> str:
+    """A model warning of the analysis service ("; "-separated catalog messages) in the current
+    language."""
+    return "; ".join(i18n.gettext(part) for part in warning.split("; "))
 
 
 PATIENT_TITLE = i18n.N_("Your trial result")

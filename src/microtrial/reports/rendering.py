@@ -30,10 +30,15 @@ def environment() -> jinja2.Environment:
         lambda message: i18n.gettext(message),
         lambda singular, plural, n: i18n.ngettext(singular, plural, n),
         newstyle=True,
+        pgettext=lambda context, message: i18n.pgettext(context, message),
     )
     env.globals["lang"] = lambda: i18n.current()
     env.globals["grade_words"] = formatting.grade_words
     env.globals["symptom_term"] = formatting.symptom_term
+    env.globals["arm_word"] = formatting.arm_word
+    env.globals["stored_word"] = formatting.stored_word
+    env.globals["model_warning"] = formatting.model_warning
+    env.filters["local"] = formatting.local
     return env
 
 

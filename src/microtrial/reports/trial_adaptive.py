@@ -9,17 +9,23 @@ from typing import Any
 
 from microtrial import i18n
 from microtrial.domain.adaptive import CUSTOM, SIMULATION, AdaptiveRule, stop_in_words
-from microtrial.services.adaptive import LookRead, simulate_rule
+from microtrial.reports.formatting import local
+from microtrial.services.adaptive import AdaptiveRead, LookRead, simulate_rule
 from microtrial.services.trial_views import TrialRead
 
 # Per effect; a fixed seed: the same report every time (noise as the plan form assumes it).
 OC_TRIALS, OC_SEED = 1000, 20
-DECISION_WORDS = {
-    "continue": "continue",
-    "stop-benefit": "stop for benefit",
-    "stop-futility": "stop for futility",
-    "maximum-reached": "maximum reached",
-}
+
+
+def _decision(decision: str) -> str:
+    """A look's decision in the current language (unknown ones as stored)."""
+    words = {
+        "continue": i18n.pgettext("clinician report", "continue"),
+        "stop-benefit": i18n.gettext("stop for benefit"),
+        "stop-futility": i18n.gettext("stop for futility"),
+        "maximum-reached": i18n.gettext("maximum reached"),
+    }
+    return words.get(decision, decision)
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -27,6 +33,24 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 
 ADAPTIVE_SECTION = ("adaptive", "Adaptive design: looks and operating characteristics")
+
+
+def _rule_words(rule: AdaptiveRead) -> str:
+    """The rule in one sentence: as the service recorded it in English, else in the reader's
+    language from its numbers (the same sentence as ``AdaptiveRule.describe``)."""
+    if i18n.current() == i18n.DEFAULT:
+        return rule.rule
+    return i18n.gettext(
+        "after each pair from pair %(min_pairs)s on: stop for benefit when P(effect ≤ −1) ≥ "
+        "%(benefit)s, for futility when it is ≤ %(futility)s; at most %(max_pairs)s pairs "
+        "(%(outcome)s)"
+    ) % {
+        "min_pairs": rule.min_pairs,
+        "benefit": local(f"{rule.benefit_threshold:g}"),
+        "futility": local(f"{rule.futility_threshold:g}"),
+        "max_pairs": rule.max_pairs,
+        "outcome": rule.outcome,
+    }
 
 
 def stop_sentence(trial: TrialRead, looks: Sequence[LookRead]) -> str | None:
@@ -87,20 +111,29 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
     )
     return {
         "stop": stop_sentence(trial, looks),
-        "rule": rule.rule,
-        "rule_name": rule.title
-        + ("" if rule.preset == CUSTOM else f" (the named rule “{rule.preset}”)"),
+        "rule": _rule_words(rule),
+        "rule_name": i18n.gettext(rule.title)
+        + (
+            ""
+            if rule.preset == CUSTOM
+            else " (" + i18n.gettext("the named rule “%(name)s”") % {"name": rule.preset} + ")"
+        ),
         "pairs_run": rule.pairs_run,
         "max_pairs": rule.max_pairs,
         "looks": [
             {
                 "pair": look.pair,
                 "through": look.through_date.isoformat(),
-                "days": f"{look.days_active} active, {look.days_placebo} placebo",
+                "days": i18n.pgettext("clinician report", "%(active)s active, %(placebo)s placebo")
+                % {"active": look.days_active, "placebo": look.days_placebo},
                 "p_mcid": _num(look.p_mcid, 3),
-                "estimate": f"{_num(look.effect_mean)} ({_num(look.ci95_low)} to "
-                f"{_num(look.ci95_high)})",
-                "decision": DECISION_WORDS.get(look.decision, look.decision),
+                "estimate": i18n.gettext("%(mean)s (%(low)s to %(high)s)")
+                % {
+                    "mean": _num(look.effect_mean),
+                    "low": _num(look.ci95_low),
+                    "high": _num(look.ci95_high),
+                },
+                "decision": _decision(look.decision),
             }
             for look in looks
         ],
@@ -117,12 +150,22 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
             }
             for row in oc.rows
         ],
-        "oc_note": (
-            f"{OC_TRIALS:,} simulated trials per true effect with this trial's design "
-            f"({trial.run_in_days}-day run-in, {trial.period_days}-day periods, "
-            f"{trial.wash_in_days} wash-in days), residual sd {SIMULATION.sd}, day-to-day "
-            f"autocorrelation {SIMULATION.rho}, {SIMULATION.missing:.0%} missing days; the "
-            "fixed design is 3 pairs judged with the same benefit threshold. An estimate from a "
-            "trial stopped for benefit tends to overstate the effect (the mean error column)."
-        ),
+        "oc_note": i18n.gettext(
+            "%(trials)s simulated trials per true effect with this trial's design (%(run_in)s-day "
+            "run-in, %(period_days)s-day periods, %(wash_in)s wash-in days), residual sd "
+            "%(sd)s, day-to-day autocorrelation %(rho)s, %(missing)s missing days; the fixed "
+            "design is 3 pairs judged with the same benefit threshold. An estimate from a trial "
+            "stopped for benefit tends to overstate the effect (the mean error column)."
+        )
+        % {
+            "trials": f"{OC_TRIALS:,}"
+            if i18n.current() == i18n.DEFAULT
+            else i18n.format_number(OC_TRIALS),
+            "run_in": trial.run_in_days,
+            "period_days": trial.period_days,
+            "wash_in": trial.wash_in_days,
+            "sd": local(str(SIMULATION.sd)),
+            "rho": local(str(SIMULATION.rho)),
+            "missing": f"{SIMULATION.missing:.0%}",
+        },
     }

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from microtrial import i18n
+from microtrial.i18n import N_
 from microtrial.reports import formatting as f
 from microtrial.reports.endpoint_patient import patient_endpoint
 from microtrial.services.analysis import RELATIVE_MCID, EndpointAnalysis, TrialAnalysis
@@ -41,12 +43,12 @@ class EndpointWords:
 ENDPOINT_WORDS = {
     # Monthly migraine days are counted over 4 weeks here (28 days), the engine's trend unit.
     "migraine_diary": EndpointWords(
-        title="Migraine days",
-        noun="migraine days",
-        one="migraine day",
+        title=N_("Migraine days"),
+        noun=N_("migraine days"),
+        one=N_("migraine day"),
         per_days=28,
-        per="per 4 weeks",
-        ratio="odds ratio",
+        per=N_("per 4 weeks"),
+        ratio=N_("odds ratio"),
         ratio_plain=(
             "your odds of a migraine day in the real-microdose periods were",
             "those in the dummy-capsule periods",
@@ -57,17 +59,19 @@ ENDPOINT_WORDS = {
         # An attack logged with severity, duration and acute medication only is a headache day;
         # it meets the operational rule when treated with a migraine-specific medication or
         # when the migraine features are answered on the day's entry (catalog migraine_day).
-        rule_note="A headache day counts as a migraine day only when its entry meets the "
-        "catalog's operational rule (e.g. treated with a migraine-specific medication, or the "
-        "migraine features answered).",
+        rule_note=N_(
+            "A headache day counts as a migraine day only when its entry meets the catalog's "
+            "operational rule (e.g. treated with a migraine-specific medication, or the migraine "
+            "features answered)."
+        ),
     ),
     "cluster_attack_log": EndpointWords(
-        title="Cluster attacks",
-        noun="attacks",
+        title=N_("Cluster attacks"),
+        noun="attacks",  # translated in _words (context: a lone English word)
         one="attack",
         per_days=7,
-        per="per week",
-        ratio="rate ratio",
+        per=N_("per week"),
+        ratio=N_("rate ratio"),
         ratio_plain=(
             "your number of attacks per day in the real-microdose periods was",
             "that in the dummy-capsule periods",
@@ -78,6 +82,43 @@ ENDPOINT_WORDS = {
     ),
 }
 ARMS = ("baseline", "active", "placebo")
+MODELS = {"binary": N_("binary (logistic)"), "count": N_("count (Poisson)")}
+NO_OBSERVED_DAY = N_("no observed day in one arm")
+# The analysis service's reasons for an endpoint it did not fit (services/analysis_fit.py),
+# translated on display (formatting.model_warning).
+SERVICE_REASONS = (
+    N_("no migraine-diary entries during the trial"),
+    N_("no cluster-attack-log entries during the trial"),
+    N_("no observed day in the active periods"),
+    N_("no observed day in the placebo periods"),
+)
+
+
+def _noun(noun: str) -> str:
+    """An endpoint's noun in the current language."""
+    if noun == "attacks":
+        return i18n.pgettext("clinician report", "attacks")
+    if noun == "attack":
+        return i18n.pgettext("clinician report", "attack")
+    return i18n.gettext(noun)
+
+
+def _words(words: EndpointWords) -> EndpointWords:
+    """The clinician's words of an endpoint in the current language (the patient's are
+    ``endpoint_patient``'s)."""
+    _ = i18n.gettext
+    return EndpointWords(
+        title=_(words.title),
+        noun=_noun(words.noun),
+        one=_noun(words.one),
+        per_days=words.per_days,
+        per=_(words.per),
+        ratio=_(words.ratio),
+        ratio_plain=words.ratio_plain,
+        log_plain=words.log_plain,
+        zero_plain=words.zero_plain,
+        rule_note=_(words.rule_note) if words.rule_note else "",
+    )
 
 
 def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
@@ -85,16 +126,18 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
     e = analysis.endpoint
     if e is None:
         return None
-    words = ENDPOINT_WORDS[e.instrument]
+    words = _words(ENDPOINT_WORDS[e.instrument])
     arms = _observed(e, words)
     out: dict[str, Any] = {
         "ok": False,
         "title": words.title,
+        # the title inside a sentence (German keeps its nouns' capitals)
+        "title_lower": words.title if i18n.current() == "de" else words.title.lower(),
         "noun": words.noun,
         "per": words.per,
         "ratio_name": words.ratio,
         "ratio_plain": words.ratio_plain,
-        "model": "binary (logistic)" if e.outcome_type == "binary" else "count (Poisson)",
+        "model": i18n.gettext(MODELS["binary" if e.outcome_type == "binary" else "count"]),
         "instrument": e.instrument,
         "endpoint_id": e.endpoint_id,
         "description": e.description,
@@ -102,7 +145,7 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
         "zero_days": int((e.days["source"] == "diary").sum()),
         "entries": e.entries,
         "rel": f"{round(RELATIVE_MCID * 100)} %",
-        "rel_ratio": f.number(1 - RELATIVE_MCID, 2),
+        "rel_ratio": f.local(f.number(1 - RELATIVE_MCID, 2)),
         "reason": e.reason,
         "reason_plain": (
             f"there were no entries in your {words.log_plain} during your trial"
@@ -115,7 +158,8 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
     }
     r = e.result
     if not r or not f.finite(r.get("effect_mean")):
-        out["reason"] = e.reason or (r or {}).get("warning") or "no observed day in one arm"
+        reason = e.reason or (r or {}).get("warning") or NO_OBSERVED_DAY
+        out["reason"] = f.model_warning(reason)
         out["patient"] = patient_endpoint(out)
         return out
     diff = float(r["difference_mean"]) * words.per_days
@@ -123,12 +167,12 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
     low, high = math.exp(float(r["ci95_low"])), math.exp(float(r["ci95_high"]))
     out.update(
         ok=True,
-        ratio=f.number(ratio, 2),
-        ci=f"{f.number(low, 2)} to {f.number(high, 2)}",
+        ratio=f.local(f.number(ratio, 2)),
+        ci=f.between(low, high, 2),
         ci_low=f.number(low, 2),
         ci_high=f.number(high, 2),
         difference=_fewer_more(diff, words),
-        difference_sd=f.number(float(r["difference_sd"]) * words.per_days),
+        difference_sd=f.local(f.number(float(r["difference_sd"]) * words.per_days)),
         p_fewer=f.percent(r["p_benefit"]),
         p_reduction=f.percent(r["p_ratio_reduction"]),
         warning=str(r.get("warning") or ""),
@@ -142,34 +186,53 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
         },
     )
     out["patient"] = patient_endpoint(out)
-    out["summary"] = (
-        f"{words.title} during microdosing periods compared with placebo periods: "
-        f"{words.ratio} {out['ratio']} (95 % credible interval {out['ci']}); "
-        f"{out['difference']}; probability of fewer {words.noun} {out['p_fewer']}; "
-        f"probability of at least {out['rel']} fewer ({words.ratio} ≤ {out['rel_ratio']}) "
-        f"{out['p_reduction']}."
-    )
+    out["summary"] = i18n.gettext(
+        "%(title)s during microdosing periods compared with placebo periods: %(ratio_name)s "
+        "%(ratio)s (95 %% credible interval %(ci)s); %(difference)s; probability of fewer "
+        "%(noun)s %(p_fewer)s; probability of at least %(rel)s fewer (%(ratio_name)s ≤ "
+        "%(rel_ratio)s) %(p_reduction)s."
+    ) % {
+        "title": words.title,
+        "ratio_name": words.ratio,
+        "noun": words.noun,
+        **{
+            k: out[k]
+            for k in ("ratio", "ci", "difference", "p_fewer", "rel", "rel_ratio", "p_reduction")
+        },
+    }
     return out
 
 
 def endpoint_held(result: dict[str, Any]) -> str:
     """The endpoint table's cell for the analysed primary endpoint."""
     if not result["ok"]:
-        return f"not analysed: {result['reason']}"
-    return (
-        f"analysed ({result['model']} model): {result['ratio_name']} {result['ratio']} "
-        f"(95 % CrI {result['ci']}), {result['difference']}, P(fewer {result['noun']}) "
-        f"{result['p_fewer']}; see the summary"
-    )
+        return i18n.gettext("not analysed: %(reason)s") % {"reason": result["reason"]}
+    return i18n.pgettext(
+        "clinician report",
+        "analysed (%(model)s model): %(ratio_name)s %(ratio)s (95 %% CrI %(ci)s), "
+        "%(difference)s, P(fewer %(noun)s) %(p_fewer)s; see the summary",
+    ) % {
+        k: result[k]
+        for k in ("model", "ratio_name", "ratio", "ci", "difference", "noun", "p_fewer")
+    }
 
 
 def _fewer_more(value: float, words: EndpointWords) -> str:
     """``about 2.1 fewer migraine days per 4 weeks`` (or more, or about the same)."""
     size = f.magnitude(value)
+    values = {
+        "size": f.local(size),
+        "noun": words.one if size == "1.0" else words.noun,
+        "per": words.per,
+    }
     if float(size) == 0:
-        return f"about the same number of {words.noun} {words.per}"
-    noun = words.one if size == "1.0" else words.noun
-    return f"about {size} {'fewer' if value < 0 else 'more'} {noun} {words.per}"
+        return i18n.gettext("about the same number of %(noun)s %(per)s") % {
+            "noun": words.noun,
+            "per": words.per,
+        }
+    if value < 0:
+        return i18n.pgettext("clinician report", "about %(size)s fewer %(noun)s %(per)s") % values
+    return i18n.pgettext("clinician report", "about %(size)s more %(noun)s %(per)s") % values
 
 
 def _observed(e: EndpointAnalysis, words: EndpointWords) -> dict[str, dict[str, Any]]:
@@ -181,14 +244,26 @@ def _observed(e: EndpointAnalysis, words: EndpointWords) -> dict[str, dict[str, 
         n = len(values)
         total = float(values.sum())
         if not n:
-            out[arm] = {"rate": "—", "detail": "no observed day", "n": "0", "days": 0}
+            out[arm] = {
+                "rate": "—",
+                "detail": i18n.gettext("no observed day"),
+                "n": "0",
+                "days": 0,
+            }
             continue
         if e.outcome_type == "binary":
-            detail = f"{round(total)} of {n} days"
+            detail = i18n.pgettext("clinician report", "%(total)s of %(n)s days") % {
+                "total": round(total),
+                "n": n,
+            }
         else:
-            detail = f"{round(total)} {words.noun if round(total) != 1 else words.one} in {n} days"
+            detail = i18n.pgettext("clinician report", "%(total)s %(noun)s in %(n)s days") % {
+                "total": round(total),
+                "noun": words.noun if round(total) != 1 else words.one,
+                "n": n,
+            }
         out[arm] = {
-            "rate": f"{f.number(total / n * words.per_days)} {words.per}",
+            "rate": f"{f.local(f.number(total / n * words.per_days))} {words.per}",
             "detail": detail,
             "n": str(n),
             # the same figures unformatted, for the patient's words (endpoint_patient)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from microtrial import i18n
 from microtrial.analysis.summaries import relative_change
 from microtrial.domain.catalog import Catalog
 from microtrial.reports import formatting as f
@@ -29,7 +30,17 @@ MCID_LARGE_POINTS = 2.0
 RESPONDER_SUBSTANTIAL = 0.5
 # PGIC ratings 1-2 ("very much" / "much improved") = moderately important (IMMPACT, Dworkin 2008).
 PGIC_MUCH_IMPROVED = 2
-PERIODIC = (("phq9", "PHQ-9 (depression, 0–27)"), ("gad7", "GAD-7 (anxiety, 0–21)"))
+PERIODIC = (
+    ("phq9", i18n.N_("PHQ-9 (depression, 0–27)")),
+    ("gad7", i18n.N_("GAD-7 (anxiety, 0–21)")),
+)
+NOT_COLLECTED = i18n.N_("not collected")
+PGIC_LABEL = i18n.N_("PGIC (1 = very much improved … 7 = very much worse)")
+
+
+def _n(mean: str, n: int) -> str:
+    """``1.5 (n = 12)``."""
+    return i18n.gettext("%(mean)s (n = %(n)s)") % {"mean": mean, "n": n}
 
 
 def _engine_row(analysis: TrialAnalysis, outcome: str, label: str, higher: bool) -> dict[str, str]:
@@ -39,25 +50,41 @@ def _engine_row(analysis: TrialAnalysis, outcome: str, label: str, higher: bool)
     rows = analysis.results
     sub = rows[rows["outcome"] == outcome] if not rows.empty else rows
     if sub.empty or not f.finite(sub.iloc[0]["effect_mean"]):
-        result = "not analysed (no observed day in one arm)" if len(act) + len(pla) else ""
+        result = (
+            i18n.gettext("not analysed (no observed day in one arm)")
+            if len(act) + len(pla)
+            else i18n.gettext(NOT_COLLECTED)
+        )
         return {
-            "outcome": label,
-            "active": f"{f.number(act.mean())} (n = {len(act)})" if len(act) else "—",
-            "placebo": f"{f.number(pla.mean())} (n = {len(pla)})" if len(pla) else "—",
-            "result": result or "not collected",
-            "note": "daily diary",
+            "outcome": i18n.gettext(label),
+            "active": _n(f.number(act.mean()), len(act)) if len(act) else "—",
+            "placebo": _n(f.number(pla.mean()), len(pla)) if len(pla) else "—",
+            "result": result,
+            "note": i18n.gettext("daily diary"),
         }
     r = sub.iloc[0]
-    better = "better sleep" if higher else "benefit"
+    values = {
+        "difference": f.signed(r["effect_mean"]),
+        "ci": f.between(r["ci95_low"], r["ci95_high"]),
+        "p": f.percent(r["p_benefit"]),
+    }
+    result = (
+        i18n.pgettext(
+            "clinician report",
+            "difference %(difference)s (95 %% CrI %(ci)s); P(better sleep) %(p)s",
+        )
+        if higher
+        else i18n.pgettext(
+            "clinician report", "difference %(difference)s (95 %% CrI %(ci)s); P(benefit) %(p)s"
+        )
+    ) % values
+    note = i18n.gettext("daily diary; engine")
     return {
-        "outcome": label,
-        "active": f"{f.number(act.mean())} (n = {len(act)})",
-        "placebo": f"{f.number(pla.mean())} (n = {len(pla)})",
-        "result": (
-            f"difference {f.signed(r['effect_mean'])} (95 % CrI "
-            f"{f.interval(r['ci95_low'], r['ci95_high'])}); P({better}) {f.percent(r['p_benefit'])}"
-        ),
-        "note": "daily diary; engine" + (f"; {r['warning']}" if r["warning"] else ""),
+        "outcome": i18n.gettext(label),
+        "active": _n(f.number(act.mean()), len(act)),
+        "placebo": _n(f.number(pla.mean()), len(pla)),
+        "result": result,
+        "note": note + (f"; {f.model_warning(r['warning'])}" if r["warning"] else ""),
     }
 
 
@@ -71,8 +98,10 @@ def secondary_rows(
     ``n`` is the primary outcome's formatted numbers (``trial_report``'s primary block).
     """
     rows = [
-        _engine_row(analysis, "worst_pain", "Worst pain (0–10)", higher=False),
-        _engine_row(analysis, "sleep", "Sleep quality (0–10, higher = better)", higher=True),
+        _engine_row(analysis, "worst_pain", i18n.N_("Worst pain (0–10)"), higher=False),
+        _engine_row(
+            analysis, "sleep", i18n.N_("Sleep quality (0–10, higher = better)"), higher=True
+        ),
     ]
     days = analysis.days[(analysis.days["phase"] != "paused") & ~analysis.days["wash_in"]]
     base = days.loc[days["arm"] == "baseline", "pain"].astype(float).dropna()
@@ -81,49 +110,85 @@ def secondary_rows(
     if n["ok"]:
         rows.append(
             {
-                "outcome": f"Improvement ≥ {MCID_POINTS:g} point (minimal)",
+                "outcome": i18n.gettext("Improvement ≥ %(points)s point (minimal)")
+                % {"points": f"{MCID_POINTS:g}"},
                 "active": "",
                 "placebo": "",
                 "result": f"P = {n['p_mcid']}",
-                "note": "Salaffi 2004; engine",
+                "note": i18n.gettext("Salaffi 2004; engine"),
             }
         )
         rows.append(
             {
-                "outcome": f"Improvement ≥ {MCID_LARGE_POINTS:g} points (much better)",
+                "outcome": i18n.gettext("Improvement ≥ %(points)s points (much better)")
+                % {"points": f"{MCID_LARGE_POINTS:g}"},
                 "active": "",
                 "placebo": "",
                 "result": f"P = {n['p_mcid2']}",
-                "note": "Farrar 2001; exact posterior",
+                "note": i18n.gettext("Farrar 2001; exact posterior"),
             }
         )
     for share, key, label, source in (
-        (RELATIVE_MCID, "p_mcid_rel", "moderately important", "engine"),
-        (RESPONDER_SUBSTANTIAL, "p_rel50", "substantial", "exact posterior"),
+        (
+            RELATIVE_MCID,
+            "p_mcid_rel",
+            "moderately important",
+            i18n.N_("IMMPACT (Dworkin 2008); engine"),
+        ),
+        (
+            RESPONDER_SUBSTANTIAL,
+            "p_rel50",
+            "substantial",
+            i18n.N_("IMMPACT (Dworkin 2008); exact posterior"),
+        ),
     ):
         pct = f"{round(share * 100)} %"
         row = {
-            "outcome": f"Responder ≥ {pct} ({label})",
+            "outcome": (
+                i18n.pgettext("clinician report", "Responder ≥ %(percent)s (substantial)")
+                if label == "substantial"
+                else i18n.gettext("Responder ≥ %(percent)s (moderately important)")
+            )
+            % {"percent": pct},
             "active": "",
             "placebo": "",
             "result": "",
-            "note": f"IMMPACT (Dworkin 2008); {source}",
+            "note": i18n.gettext(source),
         }
         if not len(base):
-            row["result"] = "not assessable: no run-in (baseline) diary days"
+            row["result"] = i18n.gettext("not assessable: no run-in (baseline) diary days")
         elif not n["ok"]:
-            row["result"] = "not assessable: primary outcome not analysed"
+            row["result"] = i18n.gettext("not assessable: primary outcome not analysed")
         else:
             prob = n["raw"]["p_mcid_rel"] if key == "p_mcid_rel" else n["raw"]["p_rel50"]
             observed = relative_change(act.mean(), base.mean())
-            verdict = "responder" if prob > 0.5 else "not a responder"
-            row["active"] = f"{f.number(act.mean())} vs baseline {f.number(base.mean())}"
-            row["placebo"] = f"{f.number(pla.mean())} vs baseline {f.number(base.mean())}"
+            versus = i18n.pgettext("clinician report", "%(mean)s vs baseline %(baseline)s")
+            row["active"] = versus % {
+                "mean": f.number(act.mean()),
+                "baseline": f.number(base.mean()),
+            }
+            row["placebo"] = versus % {
+                "mean": f.number(pla.mean()),
+                "baseline": f.number(base.mean()),
+            }
+            values = {
+                "percent": pct,
+                "baseline": f.number(base.mean()),
+                "p": f.percent(prob),
+                "observed": f.signed(100 * observed, 0),
+            }
             row["result"] = (
-                f"{verdict}: P(active − placebo ≤ −{pct} of run-in mean "
-                f"{f.number(base.mean())}) = {f.percent(prob)}; active periods "
-                f"{f.signed(100 * observed, 0)} % vs run-in (descriptive)"
-            )
+                i18n.gettext(
+                    "responder: P(active − placebo ≤ −%(percent)s of run-in mean %(baseline)s) = "
+                    "%(p)s; active periods %(observed)s %% vs run-in (descriptive)"
+                )
+                if prob > 0.5
+                else i18n.gettext(
+                    "not a responder: P(active − placebo ≤ −%(percent)s of run-in mean "
+                    "%(baseline)s) = %(p)s; active periods %(observed)s %% vs run-in "
+                    "(descriptive)"
+                )
+            ) % values
         rows.append(row)
     window = _window_entries(analysis, entries)
     for instrument, label in PERIODIC:
@@ -175,11 +240,13 @@ def _by_arm(
 
 
 def _mean_n(values: list[float]) -> str:
-    return f"{f.number(float(np.mean(values)))} (n = {len(values)})" if values else "—"
+    return _n(f.number(float(np.mean(values))), len(values)) if values else "—"
 
 
 def _not_there(entries: list[DiaryEntryRead] | None) -> str:
-    return "not collected" if entries is not None else "not available (entries not supplied)"
+    if entries is not None:
+        return i18n.gettext(NOT_COLLECTED)
+    return i18n.gettext("not available (entries not supplied)")
 
 
 def _instrument_row(
@@ -189,18 +256,19 @@ def _instrument_row(
     n = sum(len(v) for v in values.values())
     if not n:
         return {
-            "outcome": label,
+            "outcome": i18n.gettext(label),
             "active": "",
             "placebo": "",
             "result": _not_there(entries),
             "note": "",
         }
     return {
-        "outcome": label,
+        "outcome": i18n.gettext(label),
         "active": _mean_n(values["active"]),
         "placebo": _mean_n(values["placebo"]),
-        "result": f"run-in {_mean_n(values['baseline'])}; descriptive only",
-        "note": f"{n} questionnaire(s)",
+        "result": i18n.pgettext("clinician report", "run-in %(mean)s; descriptive only")
+        % {"mean": _mean_n(values["baseline"])},
+        "note": i18n.pgettext("clinician report", "%(n)s questionnaire(s)") % {"n": n},
     }
 
 
@@ -208,7 +276,7 @@ def _pgic_row(analysis: TrialAnalysis, entries: list[DiaryEntryRead] | None) -> 
     values = _by_arm(analysis, entries or [], "pgic")
     if not any(values.values()):
         return {
-            "outcome": "PGIC (1 = very much improved … 7 = very much worse)",
+            "outcome": i18n.gettext(PGIC_LABEL),
             "active": "",
             "placebo": "",
             "result": _not_there(entries),
@@ -219,13 +287,13 @@ def _pgic_row(analysis: TrialAnalysis, entries: list[DiaryEntryRead] | None) -> 
         if not v:
             return "—"
         k = sum(1 for x in v if x <= PGIC_MUCH_IMPROVED)
-        return f"{k} of {len(v)} much/very much improved"
+        return i18n.gettext("%(k)s of %(n)s much/very much improved") % {"k": k, "n": len(v)}
 
     return {
-        "outcome": "PGIC (1 = very much improved … 7 = very much worse)",
+        "outcome": i18n.gettext(PGIC_LABEL),
         "active": much(values["active"]),
         "placebo": much(values["placebo"]),
-        "result": "much or very much improved = moderately important (IMMPACT)",
+        "result": i18n.gettext("much or very much improved = moderately important (IMMPACT)"),
         "note": "Dworkin 2008; Farrar 2001",
     }
 
@@ -246,22 +314,29 @@ def endpoint_rows(
         if analysed is not None and endpoint.id == analysed["endpoint_id"]:
             held = endpoint_held(analysed)
         elif endpoint.instrument == "daily_diary":
-            held = "from the daily diary: see the summary and secondary outcomes"
+            held = i18n.gettext("from the daily diary: see the summary and secondary outcomes")
         elif endpoint.instrument in {"pgic", "phq9", "gad7"}:
-            held = "see secondary outcomes"
+            held = i18n.gettext("see secondary outcomes")
         else:
             values = _by_arm(analysis, window or [], endpoint.instrument)
             if any(values.values()):
-                held = (
-                    f"{catalog.instrument(endpoint.instrument).title}, primary score: active "
-                    f"{_mean_n(values['active'])}, placebo {_mean_n(values['placebo'])}, "
-                    f"run-in {_mean_n(values['baseline'])} (descriptive)"
-                )
+                held = i18n.pgettext(
+                    "clinician report",
+                    "%(instrument)s, primary score: active %(active)s, placebo %(placebo)s, "
+                    "run-in %(baseline)s (descriptive)",
+                ) % {
+                    "instrument": catalog.instrument(endpoint.instrument).title,
+                    "active": _mean_n(values["active"]),
+                    "placebo": _mean_n(values["placebo"]),
+                    "baseline": _mean_n(values["baseline"]),
+                }
             else:
                 held = _not_there(window)
         rows.append(
             {
-                "kind": kind,
+                "kind": i18n.pgettext("clinician report", "primary")
+                if kind == "primary"
+                else i18n.pgettext("clinician report", "secondary"),
                 "description": endpoint.description,
                 "instrument": endpoint.instrument,
                 "held": held,

@@ -46,7 +46,13 @@ from microtrial.services.report_data import ReportSource, TrialReportData, trial
 
 Audience = Literal["clinician", "patient"]
 AUDIENCES = ("clinician", "patient")
-STRATA = {"correct": "guessed right", "incorrect": "guessed wrong", "dont_know": "don't know"}
+STRATA = {
+    "correct": i18n.N_("guessed right"),
+    "incorrect": i18n.N_("guessed wrong"),
+    "dont_know": i18n.N_("don't know"),
+}
+CLINICIAN_TITLE = i18n.N_("N-of-1 trial report")
+NO_OBSERVED_DAY = i18n.N_("no observed day in one arm")
 PERIODIC = (("phq9", "PHQ-9 (depression, 0–27)"), ("gad7", "GAD-7 (anxiety, 0–21)"))
 SECTIONS = (
     ("summary", "Summary"),
@@ -236,7 +242,7 @@ def trial_report_context(
     when = generated_at or dt.datetime.now(dt.UTC)
     context: dict[str, Any] = {
         "audience": audience,
-        "title": "N-of-1 trial report" if audience == "clinician" else f.patient_title(),
+        "title": i18n.gettext(CLINICIAN_TITLE) if audience == "clinician" else f.patient_title(),
         "trial": trial,
         "conditions": _condition_titles(catalog, analysis.conditions),
         "status": status,
@@ -328,8 +334,8 @@ def _status(analysis: TrialAnalysis) -> dict[str, Any]:
 
 def _primary_numbers(primary: dict[str, Any], post: EffectPosterior | None) -> dict[str, Any]:
     if not primary or not f.finite(primary.get("effect_mean")):
-        reason = (primary or {}).get("warning") or "no observed day in one arm"
-        return {"ok": False, "reason": reason}
+        reason = (primary or {}).get("warning") or NO_OBSERVED_DAY
+        return {"ok": False, "reason": f.model_warning(reason)}
     effect = float(primary["effect_mean"])
     low, high = float(primary["ci95_low"]), float(primary["ci95_high"])
     baseline: Any = primary.get("baseline_mean")
@@ -340,12 +346,17 @@ def _primary_numbers(primary: dict[str, Any], post: EffectPosterior | None) -> d
         else float("nan")
     )
     words = f.lower_higher(effect)
-    summary = (
-        f"During microdosing periods average pain was {words} than during placebo periods; "
-        f"95 % credible interval {f.interval(low, high)}; probability of any improvement "
-        f"{f.percent(primary['p_benefit'])}; probability of at least a "
-        f"{MCID_POINTS:g}-point improvement {f.percent(primary['p_mcid'])}."
-    )
+    summary = i18n.gettext(
+        "During microdosing periods average pain was %(words)s than during placebo periods; "
+        "95 %% credible interval %(ci)s; probability of any improvement %(p_benefit)s; "
+        "probability of at least a %(mcid)s-point improvement %(p_mcid)s."
+    ) % {
+        "words": words,
+        "ci": f.between(low, high),
+        "p_benefit": f.percent(primary["p_benefit"]),
+        "mcid": f"{MCID_POINTS:g}",
+        "p_mcid": f.percent(primary["p_mcid"]),
+    }
     return {
         "ok": True,
         "summary": summary,
@@ -356,7 +367,7 @@ def _primary_numbers(primary: dict[str, Any], post: EffectPosterior | None) -> d
         "sd": f.number(primary["effect_sd"], 2),
         "ci_low": f.signed(low),
         "ci_high": f.signed(high),
-        "ci": f.interval(low, high),
+        "ci": f.between(low, high),
         "ci_low_words": f.lower_higher(low),
         "ci_high_words": f.lower_higher(high),
         "p_benefit": f.percent(primary["p_benefit"]),
@@ -370,7 +381,7 @@ def _primary_numbers(primary: dict[str, Any], post: EffectPosterior | None) -> d
         "n_placebo": int(primary["n_placebo"]),
         "n_baseline": int(primary.get("n_baseline") or 0),
         "mcid": f"{MCID_POINTS:g}",
-        "warning": primary.get("warning") or "",
+        "warning": primary.get("warning") or "",  # translated on display (model_warning)
         "raw": {
             "effect": effect,
             "low": low,
@@ -419,7 +430,10 @@ def _period_rows(analysis: TrialAnalysis, status: dict[str, Any]) -> list[dict[s
                 "observed": int(m["days_observed"]) if m is not None else 0,
                 "analysable": len(span),
                 "reached": p.start_date <= status["data_end"],
-                "guess": _guess_word(str(g["guess"])) if g is not None else "no guess",
+                "guess": _guess_word(str(g["guess"]))
+                if g is not None
+                else i18n.gettext("no guess"),
+                "dont_know": g is not None and str(g["guess"]) == "dont_know",
                 "correct": (bool(g["correct"]) if g is not None else None),
             }
         )
@@ -431,7 +445,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _guess_word(guess: str) -> str:
-    return {"dont_know": "don't know"}.get(guess, guess)
+    """A recorded guess (active, placebo, dont_know) in the current language."""
+    return i18n.gettext(STRATA["dont_know"]) if guess == "dont_know" else f.arm_word(guess)
 
 
 def _arm_means(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, str]:
@@ -469,6 +484,7 @@ def _adverse_event_rows(
     rows = []
     for event in events:
         match = analysis.days[analysis.days["date"] == event.onset_date]
+        when_words = ""
         if match.empty:
             when = i18n.N_("outside the trial calendar")
             study_day = "—"
@@ -483,6 +499,12 @@ def _adverse_event_rows(
                 when = f"period {int(r['period'])}, {r['arm']}" + (
                     " (wash-in)" if r["wash_in"] else ""
                 )
+                # The clinician's words for it (the patient template words ``when`` itself).
+                when_words = (
+                    i18n.pgettext("clinician report", "period %(period)s, %(arm)s (wash-in)")
+                    if r["wash_in"]
+                    else i18n.pgettext("clinician report", "period %(period)s, %(arm)s")
+                ) % {"period": int(r["period"]), "arm": f.arm_word(str(r["arm"]))}
         rows.append(
             {
                 "term": event.term,
@@ -492,6 +514,7 @@ def _adverse_event_rows(
                 "onset": event.onset_date.isoformat(),
                 "study_day": study_day,
                 "when": when,
+                "when_words": when_words or i18n.gettext(when),
             }
         )
     return rows
@@ -521,14 +544,18 @@ def _adherence(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, Any
     observed_flags = active_days["pain"].notna().to_numpy()
     longest = longest_gap(observed_flags)
     deviations = [
-        f"dose missed on {d.isoformat()} (period {int(p)})"
+        i18n.pgettext("clinician report", "dose missed on %(date)s (period %(period)s)")
+        % {"date": d.isoformat(), "period": int(p)}
         for d, p in zip(missed["date"], missed["period"], strict=True)
     ]
-    deviations += [f"dose recorded off the calendar on {d.isoformat()}" for d in extra["date"]]
+    deviations += [
+        i18n.gettext("dose recorded off the calendar on %(date)s") % {"date": d.isoformat()}
+        for d in extra["date"]
+    ]
     for pause in analysis.trial.pauses:
         deviations.append(
-            f"trial paused {pause.get('from', '?')} to {pause.get('to', '?')} "
-            "(days left out of the analysis)"
+            i18n.gettext("trial paused %(start)s to %(end)s (days left out of the analysis)")
+            % {"start": pause.get("from", "?"), "end": pause.get("to", "?")}
         )
     return {
         "planned_all": int(on_protocol["dose_day"].sum()),
@@ -568,7 +595,9 @@ def _blinding(analysis: TrialAnalysis) -> dict[str, Any]:
                 "arm": str(r["arm"]),
                 "guess": _guess_word(str(r["guess"])),
                 "confidence": "—" if pd.isna(r["confidence"]) else f"{int(r['confidence'])} %",
-                "correct": "yes" if r["correct"] else ("—" if r["guess"] == "dont_know" else "no"),
+                "correct": i18n.gettext("yes")
+                if r["correct"]
+                else ("—" if r["guess"] == "dont_know" else i18n.gettext("no")),
             }
             for r in _records(g)
         ],
@@ -583,15 +612,19 @@ def _blinding(analysis: TrialAnalysis) -> dict[str, Any]:
             {
                 "arm": str(arm),
                 "n": int(row["n"]),
-                "correct": f"{int(row['n_correct'])} of {int(row['n'])}",
+                "correct": i18n.gettext("%(taken)s of %(planned)s")
+                % {"taken": int(row["n_correct"]), "planned": int(row["n"])},
                 "bang": f.blinding_index(row["bang_bi"]),
             }
             for arm, row in b.arms.iterrows()
         ]
         result["by_guess"] = [
             {
-                "stratum": STRATA.get(str(row["stratum"]), str(row["stratum"])),
-                "periods": f"{int(row['n_active'])} active, {int(row['n_placebo'])} placebo",
+                "stratum": i18n.gettext(STRATA.get(str(row["stratum"]), str(row["stratum"]))),
+                "periods": i18n.pgettext(
+                    "clinician report", "%(active)s active, %(placebo)s placebo"
+                )
+                % {"active": int(row["n_active"]), "placebo": int(row["n_placebo"])},
                 "effect": f.signed(row["effect"]),
             }
             for _, row in b.effect_by_guess.iterrows()

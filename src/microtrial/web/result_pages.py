@@ -77,10 +77,12 @@ def _report(
 
 
 @router.get("/clinic/trials/{trial_id}/report.{fmt}")
-def clinician_report(context: ContextDep, user: PageUserDep, trial_id: int, fmt: str) -> Response:
-    """The clinician's trial report (HTML or PDF) after unblinding."""
+def clinician_report(
+    context: ContextDep, request: Request, user: PageUserDep, trial_id: int, fmt: str
+) -> Response:
+    """The clinician's trial report (HTML or PDF) after unblinding, in the reader's language."""
     actor = user.require(Action.READ_CLINICIAN_REPORT)
-    return _report(context, actor, trial_id, fmt, "clinician")
+    return _report(context, actor, trial_id, fmt, "clinician", page_language(request, actor))
 
 
 @router.get("/my/trials/{trial_id}/report.{fmt}")
