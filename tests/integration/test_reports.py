@@ -645,3 +645,6 @@ def test_the_clinicians_report_speaks_german(clinic: Clinic, clock: FixedClock) 
         assert sentence not in text, sentence
     pages = pdf_pages(pdf)
     assert "Zusammenfassung" in pages[0]
+    # the page footer is worded too (a CSS margin box)
+    assert f"MicroTrial-Bericht · Seite 1 von {len(pages)}" in pages[0]
+    assert "MicroTrial report · page" not in " ".join(pages)

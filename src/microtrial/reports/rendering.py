@@ -12,6 +12,9 @@ from microtrial.errors import ValidationError
 from microtrial.reports import formatting
 
 FORMATS = ("html", "pdf")
+# The PDF's margin boxes (CSS ``content`` in _base.html), in the reader's language.
+PAGE_FOOTER = i18n.N_("MicroTrial report · page %(page)s of %(pages)s")
+SIMULATED_HEADER = i18n.N_("SIMULATED DEMO DATA — not a real patient")
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,7 +42,18 @@ def environment() -> jinja2.Environment:
     env.globals["stored_word"] = formatting.stored_word
     env.globals["model_warning"] = formatting.model_warning
     env.filters["local"] = formatting.local
+    env.globals["margin_text"] = margin_text
+    env.globals["PAGE_FOOTER"] = PAGE_FOOTER
+    env.globals["SIMULATED_HEADER"] = SIMULATED_HEADER
     return env
+
+
+def margin_text(message: str) -> str:
+    """A CSS ``content`` value for a PDF margin box: ``message`` in the current language, its
+    ``%(page)s`` and ``%(pages)s`` as the page counters (catalog text: trusted, quotes escaped)."""
+    words = i18n.gettext(message).replace("\\", "").replace('"', '\\"')
+    counters = {"page": '" counter(page) "', "pages": '" counter(pages) "'}
+    return f'"{words % counters if "%(" in words else words}"'
 
 
 def render_html(template: str, context: dict[str, Any]) -> str:
