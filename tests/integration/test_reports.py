@@ -645,6 +645,11 @@ def test_the_clinicians_report_speaks_german(clinic: Clinic, clock: FixedClock) 
         assert sentence not in text, sentence
     pages = pdf_pages(pdf)
     assert "Zusammenfassung" in pages[0]
+    # the figures' axes, legends and text alternatives too (SVG text, not paths)
+    for german in ("Studientag (Tag 0", "Perioden mit Wirkstoff", "A-posteriori-Dichte"):
+        assert german in html, german
+    for english in ("Study day (day 0", "active periods", "Posterior density"):
+        assert english not in html, english
     # the page footer is worded too (a CSS margin box)
     assert f"MicroTrial-Bericht · Seite 1 von {len(pages)}" in pages[0]
     assert "MicroTrial report · page" not in " ".join(pages)

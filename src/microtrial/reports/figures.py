@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from microtrial import i18n
 from microtrial.analysis.density import EffectPosterior
 
 ARM_COLOURS = {"active": "#e69f00", "placebo": "#56b4e9", "baseline": "#d9d9d9"}
@@ -75,6 +76,11 @@ def render(name: str, draw: Callable[[], Figure], alt: str, *, large: bool = Fal
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(alt)}" ', 1)
     uri = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
     return Rendered(svg=svg, png_uri=uri, alt=alt)
+
+
+def _(message: str) -> str:
+    """``message`` in the language of the report being drawn (``i18n.speaking``)."""
+    return i18n.gettext(message)
 
 
 def _attr(text: str) -> str:
@@ -136,7 +142,7 @@ def trajectory(
             marker="o",
             markersize=3 if not large else 4,
             linewidth=1.2,
-            label="average pain",
+            label=_("average pain"),
         )
         due = days[days["dose_day"]]
         taken = due[due["dose_taken"]]
@@ -152,23 +158,25 @@ def trajectory(
             ax.text(sday, 9.0, f"G{int(grade)}", color=AE_COLOUR, ha="center", fontsize="small")
         if data_end is not None and data_end < int(days["study_day"].max()):
             ax.axvline(data_end + 0.5, color="#444444", linestyle="--", linewidth=1)
-            ax.text(data_end + 1, 8.2, "trial stopped", fontsize="small", color="#444444")
+            ax.text(data_end + 1, 8.2, _("trial stopped"), fontsize="small", color="#444444")
         ax.set_ylim(-1.2, 11.2)
         ax.set_yticks(range(0, 11, 2))
         ax.set_xlim(float(days["study_day"].min()) - 0.5, float(days["study_day"].max()) + 0.5)
-        ax.set_xlabel("Study day (day 0 = first run-in day)")
-        ax.set_ylabel("Average pain (0–10)")
+        ax.set_xlabel(_("Study day (day 0 = first run-in day)"))
+        ax.set_ylabel(_("Average pain (0–10)"))
         handles = [
-            Line2D([], [], color=PAIN, marker="o", ms=3, label="average pain"),
-            Patch(color=ARM_COLOURS["baseline"], alpha=0.6, label="run-in (no capsules)"),
-            Patch(color=ARM_COLOURS["active"], alpha=0.6, label="active periods"),
-            Patch(color=ARM_COLOURS["placebo"], alpha=0.6, label="placebo periods"),
-            Patch(facecolor="white", edgecolor="#888888", hatch="///", label="wash-in (excluded)"),
-            Line2D([], [], color="#333333", marker="^", ls="", ms=4, label="dose taken"),
-            Line2D(
-                [], [], mfc="white", mec="#333333", marker="^", ls="", ms=4, label="dose missed"
+            Line2D([], [], color=PAIN, marker="o", ms=3, label=_("average pain")),
+            Patch(color=ARM_COLOURS["baseline"], alpha=0.6, label=_("run-in (no capsules)")),
+            Patch(color=ARM_COLOURS["active"], alpha=0.6, label=_("active periods")),
+            Patch(color=ARM_COLOURS["placebo"], alpha=0.6, label=_("placebo periods")),
+            Patch(
+                facecolor="white", edgecolor="#888888", hatch="///", label=_("wash-in (excluded)")
             ),
-            Line2D([], [], color=AE_COLOUR, marker="v", ls="", ms=6, label="adverse event"),
+            Line2D([], [], color="#333333", marker="^", ls="", ms=4, label=_("dose taken")),
+            Line2D(
+                [], [], mfc="white", mec="#333333", marker="^", ls="", ms=4, label=_("dose missed")
+            ),
+            Line2D([], [], color=AE_COLOUR, marker="v", ls="", ms=6, label=_("adverse event")),
         ]
         fig.legend(
             handles=handles,
@@ -181,7 +189,7 @@ def trajectory(
         fig.subplots_adjust(bottom=0.3)
         return fig
 
-    alt = (
+    alt = _(
         "Daily average pain by study day, with periods shaded by arm, dose days and adverse events"
     )
     return render("trajectory", draw, alt, large=large)
@@ -202,24 +210,36 @@ def posterior_density(
         y = post.pdf(x)
         ax.plot(x, y, color=PAIN, linewidth=1.6)
         inside = (x >= low) & (x <= high)
-        ax.fill_between(x, 0, y, where=inside, color=PAIN, alpha=0.18, label="95 % interval")
+        ax.fill_between(
+            x, 0, y, where=inside, color=PAIN, alpha=0.18, label=_("95 %% interval") % {}
+        )
         beyond = x <= -mcid
         ax.fill_between(
-            x, 0, y, where=beyond, color=ARM_COLOURS["active"], alpha=0.45, label="≥ 1-point gain"
+            x,
+            0,
+            y,
+            where=beyond,
+            color=ARM_COLOURS["active"],
+            alpha=0.45,
+            label=_("≥ 1-point gain"),
         )
-        ax.axvline(0.0, color="#555555", linewidth=1, label="no difference")
+        ax.axvline(0.0, color="#555555", linewidth=1, label=_("no difference"))
         ax.axvline(
-            -mcid, color=AE_COLOUR, linestyle="--", linewidth=1.2, label=f"MCID (−{mcid:g} point)"
+            -mcid,
+            color=AE_COLOUR,
+            linestyle="--",
+            linewidth=1.2,
+            label=_("MCID (−%(mcid)s point)") % {"mcid": f"{mcid:g}"},
         )
-        ax.axvline(mean, color=PAIN, linestyle=":", linewidth=1, label="posterior mean")
-        ax.set_xlabel("Active minus placebo, average pain (points; below 0 = less pain)")
-        ax.set_ylabel("Posterior density")
+        ax.axvline(mean, color=PAIN, linestyle=":", linewidth=1, label=_("posterior mean"))
+        ax.set_xlabel(_("Active minus placebo, average pain (points; below 0 = less pain)"))
+        ax.set_ylabel(_("Posterior density"))
         ax.set_ylim(bottom=0)
         ax.legend(frameon=False, fontsize="small", loc="upper right")
         fig.tight_layout()
         return fig
 
-    alt = "Posterior density of the difference in average pain, active minus placebo"
+    alt = _("Posterior density of the difference in average pain, active minus placebo")
     return render("density", draw, alt)
 
 
