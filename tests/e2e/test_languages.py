@@ -18,6 +18,18 @@ from microtrial.services import trial_lifecycle
 PHONE = {**VIEWPORTS["phone"], "viewport": {"width": 390, "height": 844}}
 
 
+def save_with_a_mistyped_kit(page: Any) -> None:
+    """On German Today: pain 5, today's capsule taken, kit code "ABC", then save."""
+    page.get_by_role("group", name=re.compile("^Durchschnittliche Schmerzen")).get_by_text(
+        "5", exact=True
+    ).click()
+    page.get_by_role("group", name=re.compile("^Die heutige Kapsel")).get_by_text(
+        "Eingenommen", exact=True
+    ).click()
+    page.get_by_label(re.compile("^Packungscode")).fill("ABC")
+    page.get_by_role("button", name="Heutiges Tagebuch speichern").click()
+
+
 def test_today_in_german_on_a_phone(
     browser: Any, server: LiveServer, clinic: Clinic, clock: FixedClock
 ) -> None:
@@ -53,14 +65,7 @@ def test_today_in_german_on_a_phone(
         words = page.evaluate("JSON.parse(document.getElementById('mt-words').textContent)")
         assert words["heading"] == "Auf diesem Telefon gespeichert"
         # a mistyped kit code: the diary is kept, and why the capsule is not, in German
-        page.get_by_role("group", name=re.compile("^Durchschnittliche Schmerzen")).get_by_text(
-            "5", exact=True
-        ).click()
-        page.get_by_role("group", name=re.compile("^Die heutige Kapsel")).get_by_text(
-            "Eingenommen", exact=True
-        ).click()
-        page.get_by_label(re.compile("^Packungscode")).fill("ABC")
-        page.get_by_role("button", name="Heutiges Tagebuch speichern").click()
+        save_with_a_mistyped_kit(page)
         alert = page.get_by_role("alert").first
         alert.wait_for()
         assert "„ABC“ ist kein Packungscode" in alert.inner_text()
@@ -138,14 +143,7 @@ def test_offline_today_in_german_sends_the_diary_and_says_why_the_capsule_was_no
         page.get_by_role("button", name="Heutiges Tagebuch speichern").wait_for()
         controlled(page)
         context.set_offline(True)
-        page.get_by_role("group", name=re.compile("^Durchschnittliche Schmerzen")).get_by_text(
-            "5", exact=True
-        ).click()
-        page.get_by_role("group", name=re.compile("^Die heutige Kapsel")).get_by_text(
-            "Eingenommen", exact=True
-        ).click()
-        page.get_by_label(re.compile("^Packungscode")).fill("ABC")
-        page.get_by_role("button", name="Heutiges Tagebuch speichern").click()
+        save_with_a_mistyped_kit(page)
         page.locator("#outbox li.waiting").wait_for()
         context.set_offline(False)
         page.locator("#outbox li.sent").wait_for()
