@@ -176,7 +176,15 @@ def trajectory(
             Line2D(
                 [], [], mfc="white", mec="#333333", marker="^", ls="", ms=4, label=_("dose missed")
             ),
-            Line2D([], [], color=AE_COLOUR, marker="v", ls="", ms=6, label=_("adverse event")),
+            Line2D(
+                [],
+                [],
+                color=AE_COLOUR,
+                marker="v",
+                ls="",
+                ms=6,
+                label=i18n.pgettext("figure", "adverse event"),
+            ),
         ]
         fig.legend(
             handles=handles,
