@@ -179,6 +179,33 @@ def month_names(language: str | None = None, width: str = "abbreviated") -> list
     return [str(names[m]) for m in range(1, 13)]
 
 
+# Languages whose nouns keep their capital inside a sentence.
+CAPITALISED_NOUNS = frozenset({"de"})
+
+
+def in_sentence(title: str, language: str | None = None) -> str:
+    """A capitalised title or word as it reads inside a sentence of ``language`` (lower-cased,
+    except where nouns keep their capital)."""
+    if (language or current()) in CAPITALISED_NOUNS:
+        return title
+    return title[:1].lower() + title[1:]
+
+
+# The catalogs' context of stored values (statuses, phases, roles...): "Open" as a state is not
+# the "Open" of a link. Marked in their capitalised form (web/staff_words.py).
+STORED = "stored value"
+
+
+def stored_word(value: object) -> str:
+    """A stored value in the current language: its capitalised catalog form, lower-cased again
+    where the value was (English: the value itself)."""
+    text = str(value) if value is not None else ""
+    if not text or current() == DEFAULT:
+        return text
+    translated = pgettext(STORED, text[:1].upper() + text[1:])
+    return translated if text[:1].isupper() else in_sentence(translated)
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalog without translating it here (it is translated on use)."""
     return message

@@ -5,6 +5,8 @@ in German and Spanish fit a phone and a desktop (their longer words do not overf
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,6 +18,30 @@ from integration.api.live import PASSWORD, LiveServer
 from microtrial.services import trial_lifecycle
 
 PHONE = {**VIEWPORTS["phone"], "viewport": {"width": 390, "height": 844}}
+
+
+@contextmanager
+def german_phone(browser: Any, server: LiveServer) -> Iterator[Any]:
+    """A page of a phone browser set to German, at p_A-001's sign-in for Today; a script
+    error on it fails the test once it closes."""
+    context = browser.new_context(base_url=server.url, locale="de-DE", **PHONE)
+    errors: list[str] = []
+    try:
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto("/login?next=/today")
+        yield page
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+def sign_in_in_german(page: Any) -> None:
+    """Sign p_A-001 in on the German sign-in form."""
+    page.get_by_label("Benutzername").fill("p_A-001")
+    page.get_by_label("Passwort").fill(PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
 
 
 def save_with_a_mistyped_kit(page: Any) -> None:
@@ -36,17 +62,9 @@ def test_today_in_german_on_a_phone(
     from axe_playwright_python.sync_playwright import Axe
 
     running_trial(clinic, clock)
-    context = browser.new_context(base_url=server.url, locale="de-DE", **PHONE)
-    errors: list[str] = []
-    try:
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto("/login?next=/today")
+    with german_phone(browser, server) as page:
         assert page.locator("html").get_attribute("lang") == "de"
-        page.get_by_label("Benutzername").fill("p_A-001")
-        page.get_by_label("Passwort").fill(PASSWORD)
-        page.get_by_role("button", name="Anmelden").click()
+        sign_in_in_german(page)
         page.get_by_role("heading", name=re.compile("^Heute, Montag, 2. März 2026")).wait_for()
         assert page.locator("html").get_attribute("lang") == "de"
         assert "MicroTrial ersetzt nicht Ihre Ärztin oder Ihren Arzt." in page.inner_text("footer")
@@ -71,9 +89,6 @@ def test_today_in_german_on_a_phone(
         assert "„ABC“ ist kein Packungscode" in alert.inner_text()
         assert "not a kit code" not in page.content()
         page.screenshot(path=str(ARTIFACTS / "languages-today-de-kit-refused.png"), full_page=True)
-    finally:
-        context.close()
-    assert errors == [], errors
 
 
 def speak(page: Any, language: str) -> None:
@@ -130,22 +145,14 @@ def test_offline_today_in_german_sends_the_diary_and_says_why_the_capsule_was_no
 
     trial = running_trial(clinic, clock)
     doc = clinic.actors["clinician_sitea"]
-    context = browser.new_context(base_url=server.url, locale="de-DE", **PHONE)
-    errors: list[str] = []
-    try:
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto("/login?next=/today")
-        page.get_by_label("Benutzername").fill("p_A-001")
-        page.get_by_label("Passwort").fill(PASSWORD)
-        page.get_by_role("button", name="Anmelden").click()
+    with german_phone(browser, server) as page:
+        sign_in_in_german(page)
         page.get_by_role("button", name="Heutiges Tagebuch speichern").wait_for()
         controlled(page)
-        context.set_offline(True)
+        page.context.set_offline(True)
         save_with_a_mistyped_kit(page)
         page.locator("#outbox li.waiting").wait_for()
-        context.set_offline(False)
+        page.context.set_offline(False)
         page.locator("#outbox li.sent").wait_for()
         # the diary counts as sent; why the capsule was not recorded follows, in German
         sent = page.locator("#outbox li.sent").inner_text()
@@ -156,9 +163,6 @@ def test_offline_today_in_german_sends_the_diary_and_says_why_the_capsule_was_no
         page.screenshot(
             path=str(ARTIFACTS / "languages-offline-de-kit-refused.png"), full_page=True
         )
-    finally:
-        context.close()
-    assert errors == [], errors
     stored = records.list_diary_entries(clinic.db, doc, clinic.patients["A-001"].id)
     assert [e.instrument_id for e in stored] == ["daily_diary"]
     assert dosing.list_doses(clinic.db, doc, trial.id) == []

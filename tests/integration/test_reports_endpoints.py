@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ from microtrial.services import (
     trial_planning,
     trial_views,
 )
-from microtrial.services.analysis import TrialAnalysis
+from microtrial.services.analysis import EndpointAnalysis, TrialAnalysis
 from microtrial.services.attacks import AttackInput, log_attack
 from microtrial.services.records import DiaryInput
 
@@ -156,6 +157,17 @@ def analysed(clinic: Clinic, clock: FixedClock, trial_id: int) -> TrialAnalysis:
     )
 
 
+def endpoint_trial(
+    clinic: Clinic, clock: FixedClock, **walk: Any
+) -> tuple[int, pd.DataFrame, TrialAnalysis, EndpointAnalysis]:
+    """A headache trial walked (``walk_headache_trial``'s arguments) and analysed: its id, what
+    was logged, the analysis and its primary endpoint."""
+    trial_id, logged = walk_headache_trial(clinic, clock, **walk)
+    result = analysed(clinic, clock, trial_id)
+    assert result.endpoint is not None
+    return trial_id, logged, result, result.endpoint
+
+
 def arm_detail(logged: pd.DataFrame, arm: str) -> tuple[int, int]:
     """(days with the outcome or attacks in total, observed days) on the arm's analysed days."""
     values = expected_values(logged)[(logged["arm"] == arm) & ~logged["wash_in"]].dropna()
@@ -166,10 +178,9 @@ def test_migraine_trial_reports_migraine_days_through_the_binary_model(
     clinic: Clinic, clock: FixedClock
 ) -> None:
     rates = {"baseline": 0.4, "active": 0.1, "placebo": 0.55}
-    trial_id, logged = walk_headache_trial(clinic, clock, condition="G43.909", rates=rates, seed=3)
-    result = analysed(clinic, clock, trial_id)
-    e = result.endpoint
-    assert e is not None
+    trial_id, logged, result, e = endpoint_trial(
+        clinic, clock, condition="G43.909", rates=rates, seed=3
+    )
     assert (e.endpoint_id, e.instrument, e.score, e.outcome_type) == (
         "monthly-migraine-days",
         "migraine_diary",
@@ -229,10 +240,9 @@ def test_cluster_trial_reports_attacks_through_the_count_model(
     clinic: Clinic, clock: FixedClock
 ) -> None:
     rates = {"baseline": 2.0, "active": 0.7, "placebo": 2.2}
-    trial_id, logged = walk_headache_trial(clinic, clock, condition="G44.019", rates=rates, seed=4)
-    result = analysed(clinic, clock, trial_id)
-    e = result.endpoint
-    assert e is not None
+    trial_id, logged, result, e = endpoint_trial(
+        clinic, clock, condition="G44.019", rates=rates, seed=4
+    )
     assert (e.endpoint_id, e.score, e.outcome_type) == (
         "weekly-attack-frequency",
         "attacks",
@@ -267,12 +277,9 @@ def test_a_migraine_trial_without_migraine_diary_entries_is_not_given_a_result(
     clinic: Clinic, clock: FixedClock
 ) -> None:
     no_attacks = {"baseline": 0.0, "active": 0.0, "placebo": 0.0}
-    trial_id, _ = walk_headache_trial(
+    _, _, result, e = endpoint_trial(
         clinic, clock, condition="G43.909", rates=no_attacks, seed=5, diary_share=1.0
     )
-    result = analysed(clinic, clock, trial_id)
-    e = result.endpoint
-    assert e is not None
     assert (e.entries, e.result) == (0, {})
     assert e.reason == "no migraine-diary entries during the trial"
     assert e.days["value"].isna().all()  # a kept diary is not read as 0 from an unused log
@@ -298,12 +305,9 @@ def test_a_migraine_trial_without_migraine_diary_entries_is_not_given_a_result(
 
 def test_the_models_warning_reaches_both_reports(clinic: Clinic, clock: FixedClock) -> None:
     rates = {"baseline": 0.0, "active": 0.05, "placebo": 0.1}
-    trial_id, logged = walk_headache_trial(
+    trial_id, logged, result, e = endpoint_trial(
         clinic, clock, condition="G43.909", rates=rates, seed=7, diary_share=0.12
     )
-    result = analysed(clinic, clock, trial_id)
-    e = result.endpoint
-    assert e is not None
     observed = [arm_detail(logged, arm)[1] for arm in ("active", "placebo")]
     assert 0 < min(observed) < 5  # fewer observed days in an arm than the engine trusts
     warning = e.result["warning"]
@@ -342,10 +346,7 @@ def test_the_patients_endpoint_section_speaks_their_language(
     clinic: Clinic, clock: FixedClock, language: str
 ) -> None:
     rates = {"baseline": 2.0, "active": 0.7, "placebo": 2.2}
-    trial_id, logged = walk_headache_trial(clinic, clock, condition="G44.019", rates=rates, seed=4)
-    result = analysed(clinic, clock, trial_id)
-    e = result.endpoint
-    assert e is not None
+    _, logged, result, e = endpoint_trial(clinic, clock, condition="G44.019", rates=rates, seed=4)
     assert e.result
     with i18n.speaking(language):
         plain = render_trial_report(result, audience="patient", fmt="html", entries=[])

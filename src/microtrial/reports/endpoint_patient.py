@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from babel.numbers import format_decimal
 from markupsafe import Markup
 
 from microtrial import i18n
@@ -147,11 +146,7 @@ def patient_endpoint(result: dict[str, Any]) -> dict[str, Any]:
         "p": _bold(f.percent(raw["p_reduction"])),
     }
     warning = result["warning"]
-    out["warning"] = (
-        _(CAUTION) % {"warning": "; ".join(_(part) for part in warning.split("; "))}
-        if warning
-        else ""
-    )
+    out["warning"] = _(CAUTION) % {"warning": f.model_warning(warning)} if warning else ""
     return out
 
 
@@ -188,8 +183,5 @@ def _arm(arm: dict[str, Any], words: PatientEndpointWords) -> tuple[str, str]:
 
 
 def _number(value: float, digits: int) -> str:
-    """``value`` to ``digits`` decimals in the reader's language (2.10, or 2,10)."""
-    shown = f.number(value, digits)
-    if i18n.current() == i18n.DEFAULT or not f.finite(value):
-        return shown
-    return str(format_decimal(float(shown), format="#,##0." + "0" * digits, locale=i18n.current()))
+    """``value`` to ``digits`` decimals with the reader's decimal sign (2.10, or 2,10)."""
+    return f.local(f.number(value, digits))

@@ -124,7 +124,7 @@ def stored_word(value: str) -> str:
     staff pages' capitalised catalog words, context "stored value")."""
     if i18n.current() == i18n.DEFAULT:
         return value
-    return i18n.pgettext("stored value", value.replace("_", " ").capitalize())
+    return i18n.stored_word(value.replace("_", " ").capitalize())
 
 
 def local(text: object) -> str:

@@ -132,7 +132,7 @@ def endpoint_result(analysis: TrialAnalysis) -> dict[str, Any] | None:
         "ok": False,
         "title": words.title,
         # the title inside a sentence (German keeps its nouns' capitals)
-        "title_lower": words.title if i18n.current() == "de" else words.title.lower(),
+        "title_lower": i18n.in_sentence(words.title),
         "noun": words.noun,
         "per": words.per,
         "ratio_name": words.ratio,

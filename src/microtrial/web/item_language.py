@@ -121,10 +121,17 @@ def question_text(instrument_id: str, english: str) -> str:
     entry = _entry(instrument_id, i18n.current())
     if entry is None:
         return english
-    for item in form_items(instrument_id):
-        if english in (item.text, item.text.split(" — ")[0]):
-            return item_text(item)
-    return english
+    item = _asked(instrument_id, english)
+    return item_text(item) if item is not None else english
+
+
+def _asked(instrument_id: str, question: str) -> FormItem | None:
+    """The instrument's item a saved answer's English question is (its text, or the text
+    before its " — " hint), if any."""
+    return next(
+        (i for i in form_items(instrument_id) if question in (i.text, i.text.split(" — ")[0])),
+        None,
+    )
 
 
 def title_text(english: str) -> str:
@@ -187,10 +194,7 @@ def answer_text(instrument_id: str, question: str, answer: str) -> str:
         return answer
     if answer in YES_NO:
         return i18n.gettext(answer)
-    item = next(
-        (i for i in form_items(instrument_id) if question in (i.text, i.text.split(" — ")[0])),
-        None,
-    )
+    item = _asked(instrument_id, question)
     if item is None:
         return answer
     scaled = re.fullmatch(r"(\d+) – (.+)", answer)
@@ -219,14 +223,7 @@ def export_row_text(row: ExportRow) -> ExportRow:
     if answer in ("yes", "no"):
         answer = i18n.gettext(answer.capitalize())
     else:
-        item = next(
-            (
-                i
-                for i in form_items(row.instrument_id)
-                if row.question in (i.text, i.text.split(" — ")[0])
-            ),
-            None,
-        )
+        item = _asked(row.instrument_id, row.question)
         if item is not None and answer in item.options:
             answer = option_text(item, answer)
         else:

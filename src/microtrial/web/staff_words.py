@@ -8,9 +8,6 @@ from functools import cache
 from microtrial import i18n
 from microtrial.domain.catalog import load_catalog
 
-# The context of these words in the catalogs ("Open" is a state here, a link elsewhere).
-STORED = "stored value"
-
 
 def pgettext(context: str, message: str) -> str:
     """``message`` read in ``context``, in the page's language (pybabel extracts the calls)."""
@@ -71,20 +68,10 @@ WORDS = (
     pgettext("stored value", "Male"),
     pgettext("stored value", "Other"),
 )
-# Languages whose nouns keep their capital inside a sentence.
-CAPITALISED_NOUNS = frozenset({"de"})
 
 
-def word(value: object) -> str:
-    """A stored value in the page's language: its capitalised catalog form, lower-cased again
-    where the value was (English: the value itself)."""
-    text = str(value) if value is not None else ""
-    if not text or i18n.current() == i18n.DEFAULT:
-        return text
-    translated = pgettext(STORED, text[:1].upper() + text[1:])
-    if text[:1].isupper() or i18n.current() in CAPITALISED_NOUNS:
-        return translated
-    return translated[:1].lower() + translated[1:]
+# The ``word`` filter of the staff pages (the reports call the same function).
+word = i18n.stored_word
 
 
 @cache
