@@ -209,10 +209,7 @@ def table(n: int, seed: int, repeats: int) -> None:
     """
     rule = preset(PRESET[0])
     args = {
-        "min_pairs": rule.min_pairs,
-        "max_pairs": rule.max_pairs,
-        "benefit_threshold": rule.benefit_threshold,
-        "futility_threshold": rule.futility_threshold,
+        **rule.stopping(),
         "n_sim": n,
         **_sim_args(),
     }

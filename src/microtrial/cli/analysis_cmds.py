@@ -373,10 +373,7 @@ def _adaptive_power(
         rule = adaptive.preset(preset, **{k: v for k, v in change.items() if v is not None})
         with _report_warnings():
             oc = operating_characteristics(
-                min_pairs=rule.min_pairs,
-                max_pairs=rule.max_pairs,
-                benefit_threshold=rule.benefit_threshold,
-                futility_threshold=rule.futility_threshold,
+                **rule.stopping(),
                 effects=true,
                 rng=np.random.default_rng(seed),
                 **design,

@@ -123,23 +123,21 @@ class AdaptiveRule:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON stored under a plan's ``adaptive`` key (with the rule's name, ``preset``)."""
+        return {"preset": self.preset_name, **self.stopping(), "outcome": self.outcome}
+
+    def stopping(self) -> dict[str, Any]:
+        """The pairs and thresholds, named as the simulation's keyword arguments take them."""
         return {
-            "preset": self.preset_name,
             "min_pairs": self.min_pairs,
             "max_pairs": self.max_pairs,
             "benefit_threshold": self.benefit_threshold,
             "futility_threshold": self.futility_threshold,
-            "outcome": self.outcome,
         }
 
     @property
     def preset_name(self) -> str:
         """The name of the preset whose numbers this rule has (``PRESETS``), else ``custom``."""
-        mine = {
-            "min_pairs": self.min_pairs,
-            "benefit_threshold": self.benefit_threshold,
-            "futility_threshold": self.futility_threshold,
-        }
+        mine = {k: v for k, v in self.stopping().items() if k != "max_pairs"}
         for name, named in PRESETS.items():
             if dict(named.numbers) == mine:
                 return name

@@ -176,10 +176,7 @@ def simulate_rule(
 ) -> OperatingCharacteristics:
     """The rule's operating characteristics against the fixed 3-pair design, for this design."""
     return operating_characteristics(
-        min_pairs=rule.min_pairs,
-        max_pairs=rule.max_pairs,
-        benefit_threshold=rule.benefit_threshold,
-        futility_threshold=rule.futility_threshold,
+        **rule.stopping(),
         sd=sd,
         rho=rho,
         run_in=run_in_days,

@@ -81,6 +81,32 @@ class AdverseEventReview:
     reason: str | None = None
 
 
+def add_adverse_event(
+    session: Session,
+    actor: Actor,
+    patient: PatientRow,
+    now: dt.datetime,
+    row: AdverseEventRow,
+    **detail: Any,
+) -> AdverseEventRow:
+    """Store a new adverse event of the patient (version 1), audited with its grade, seriousness
+    and ``detail``."""
+    row.patient_id = patient.id
+    stamp(row, actor, now)
+    add_audited(
+        session,
+        actor,
+        row,
+        patient,
+        "adverse_event",
+        at=now,
+        grade=row.grade,
+        serious=row.serious,
+        **detail,
+    )
+    return row
+
+
 def record_checklist_events(
     session: Session, actor: Actor, patient: PatientRow, entry: DiaryEntryRow, now: dt.datetime
 ) -> list[AdverseEventRow]:
@@ -101,9 +127,12 @@ def record_checklist_events(
             episode = Episode(row.grade, row.serious, row.status, row.onset_date, row.resolved_date)
         change = episode_change(episode, entry.local_date, symptom.grade, serious)
         if change == "new":
-            new = stamp(
+            new = add_adverse_event(
+                session,
+                actor,
+                patient,
+                now,
                 AdverseEventRow(
-                    patient_id=patient.id,
                     trial_id=entry.trial_id,
                     term=symptom.label,
                     grade=symptom.grade,
@@ -113,18 +142,6 @@ def record_checklist_events(
                     status=AWAITING_REVIEW,
                     symptom=symptom.item,
                 ),
-                actor,
-                now,
-            )
-            add_audited(
-                session,
-                actor,
-                new,
-                patient,
-                "adverse_event",
-                at=now,
-                grade=symptom.grade,
-                serious=serious,
                 source=PATIENT_REPORT,
                 diary_entry=entry.record_id,
             )

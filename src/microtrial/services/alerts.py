@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar, get_args
+from typing import Any, NamedTuple, TypeVar, get_args
 
 from sqlalchemy import ColumnElement, Select, and_, case, select
 from sqlalchemy.orm import Session
@@ -14,9 +14,9 @@ from microtrial.domain.access import Action, allows, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import Alert
 from microtrial.domain.catalog_files import AlertSeverity
-from microtrial.domain.inputs import require_text
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
 from microtrial.domain.paging import ListRequest, check_choice
+from microtrial.domain.trend_rules import Cause
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, PermissionDenied
 from microtrial.services.common import (
@@ -142,6 +142,45 @@ def raise_alerts(
     return stored
 
 
+class Caused(NamedTuple):
+    """An alert a rule raised for a named cause, with who raised it and what set it off."""
+
+    actor: Actor
+    patient: PatientRow
+    cause: Cause
+    trigger: dict[str, Any]
+
+
+def raise_caused(session: Session, caused: Iterable[Caused], now: dt.datetime) -> list[AlertRow]:
+    """Raise each alert whose cause is not stored yet for its patient (a cause raises once)."""
+    found = list(caused)
+    if not found:
+        return []
+    seen = _stored_causes(session, {c.patient.id for c in found})
+    raised: list[AlertRow] = []
+    for actor, patient, cause, trigger in found:
+        if (patient.id, cause.cause) in seen:
+            continue
+        seen.add((patient.id, cause.cause))
+        with_cause = {**trigger, "cause": cause.cause}
+        raised += raise_alerts(session, actor, patient, [cause.alert], trigger=with_cause, now=now)
+    return raised
+
+
+def _stored_causes(session: Session, patient_ids: Iterable[int]) -> set[tuple[int, str]]:
+    """(patient, cause) of every stored alert that names its cause."""
+    rows = session.execute(
+        select(AlertRow.patient_id, AlertRow.trigger).where(
+            AlertRow.patient_id.in_(set(patient_ids))
+        )
+    )
+    return {
+        (pid, str(trigger["cause"]))
+        for pid, trigger in rows
+        if isinstance(trigger, dict) and "cause" in trigger
+    }
+
+
 def mark_paused(trial: TrialRow, reason: str, today: dt.date) -> None:
     """Set a trial paused from ``today`` (the calendar shifts when it resumes)."""
     trial.status = lifecycle.next_status(trial.status, TrialAction.PAUSE).value
@@ -265,8 +304,7 @@ def acknowledge_alert(
 ) -> AlertRead:
     """A clinician acknowledges an alert with a note (audited)."""
     work = UnitOfWork(db, actor, Action.ACKNOWLEDGE_ALERT, clock=clock)
-    require_text("note", note, "an acknowledgement needs a note")
-    with work as (session, now):
+    with work.needs_text("note", note, "an acknowledgement needs a note") as (session, now):
         row = row_by_id(session, AlertRow, alert_id)
         if row is None:
             raise NotFound(f"alert: no alert {alert_id}")

@@ -26,18 +26,7 @@ from microtrial.domain.trial_plan import new_plan
 from microtrial.services.demo import DEMO_CONDITIONS, REGIMENS, TIME_ZONES, DemoPatient
 from microtrial.services.demo_bulk_rows import PatientRows, Rows, stamped
 from microtrial.services.screening import PREGNANCY_FLAG, history_flag_ids, screening_values
-from microtrial.store.models import (
-    AllocationRow,
-    ConditionRow,
-    HistoryFlagRow,
-    KitRow,
-    MedicationRow,
-    PatientRow,
-    PeriodRow,
-    ScreeningResultRow,
-    TrialRow,
-    UserRow,
-)
+from microtrial.store import models
 
 # About 120 diary days: a week's run-in and four pairs of two-week periods.
 BULK_SPEC = DesignSpec(run_in_days=7, pairs=4, period_days=14, wash_in_days=3)
@@ -97,7 +86,7 @@ def enrol(
     out.stage = BULK_STAGES[index % len(BULK_STAGES)]
     at, doc = clinic.start, clinic.doctor
     patient = rows.add(
-        PatientRow,
+        models.PatientRow,
         {
             "site_id": clinic.site_id,
             "study_code": rules.check_study_code(out.code),
@@ -110,13 +99,13 @@ def enrol(
     p = PatientRows(rows, patient)
     code = rules.check_icd10(icd10)
     rows.add(
-        ConditionRow,
+        models.ConditionRow,
         {"patient_id": p.pid, "icd10_code": code, "status": "active", **stamped(doc, at)},
     )
     p.audit(doc, "create", "patient", p.pid, at, conditions=[code])
     username = rules.check_username(f"patient{index + 1:05d}")
     user = rows.add(
-        UserRow,
+        models.UserRow,
         {
             "username": username,
             "username_key": username.lower(),
@@ -134,7 +123,9 @@ def enrol(
     me = Actor(check_role("patient"), username, user["id"], clinic.site_id, p.pid)
     for flag in history_flag_ids():
         detail = {"flag": flag, "version": 1}
-        p.record(doc, HistoryFlagRow, "history", at, flag=flag, value=False, audit_detail=detail)
+        p.record(
+            doc, models.HistoryFlagRow, "history", at, flag=flag, value=False, audit_detail=detail
+        )
     return p, out, me
 
 
@@ -149,7 +140,9 @@ def medicate_and_screen(
         medication = "Sertraline 50 mg"
     else:
         medication = "Gabapentin 300 mg"
-    p.record(doc, MedicationRow, "medication", at, name_as_entered=medication, status="active")
+    p.record(
+        doc, models.MedicationRow, "medication", at, name_as_entered=medication, status="active"
+    )
     substance = REGIMENS[index % len(REGIMENS)].substance
     catalog = load_catalog()
     flags: dict[str, bool | None] = dict.fromkeys(history_flag_ids(), False)
@@ -167,7 +160,7 @@ def medicate_and_screen(
     values: dict[str, Any] = {"substance": substance, **screening_values(result)}
     row = p.record(
         doc,
-        ScreeningResultRow,
+        models.ScreeningResultRow,
         "screening",
         at,
         **values,
@@ -195,7 +188,7 @@ def _sign_off(p: PatientRows, doc: Actor, old: dict[str, Any], at: dt.datetime) 
         signed_off_at=at,
         sign_off_reason="SSRI: possible blunting discussed; proceed",
     )
-    p.rows.add(ScreeningResultRow, new)
+    p.rows.add(models.ScreeningResultRow, new)
     p.audit(doc, "sign-off", "screening", old["record_id"], at, version=new["version"])
     return new
 
@@ -219,7 +212,7 @@ def plan(
     )
     trial_plan = new_plan(regimen, BULK_SPEC)
     p.trial = p.rows.add(
-        TrialRow,
+        models.TrialRow,
         {
             "patient_id": p.pid,
             "protocol_id": None,
@@ -237,7 +230,7 @@ def plan(
     )
     tid = p.trial["id"]
     p.rows.add(
-        AllocationRow,
+        models.AllocationRow,
         {
             "trial_id": tid,
             "seed": seed,
@@ -249,7 +242,7 @@ def plan(
     period_ids: dict[int, int] = {}
     for period, kit in zip(design.periods, issued.kits, strict=True):
         row = p.rows.add(
-            PeriodRow,
+            models.PeriodRow,
             {
                 "trial_id": tid,
                 "number": period.number,
@@ -259,7 +252,7 @@ def plan(
                 "washin_days": period.wash_in_days,
             },
         )
-        p.rows.add(KitRow, {"trial_id": tid, "period_id": row["id"], "code": kit.code})
+        p.rows.add(models.KitRow, {"trial_id": tid, "period_id": row["id"], "code": kit.code})
         period_ids[period.number] = row["id"]
     p.audit(
         doc,

@@ -26,11 +26,10 @@ from microtrial.domain.trend_rules import (
     diary_trend_alerts,
     persistent_grade2_alerts,
 )
-from microtrial.services.alerts import raise_alerts
+from microtrial.services.alerts import Caused, raise_caused
 from microtrial.services.common import patient_today
 from microtrial.store.models import (
     AdverseEventRow,
-    AlertRow,
     DiaryEntryRow,
     DoseEventRow,
     PatientRow,
@@ -82,13 +81,8 @@ def run_diary_rules(session: Session, written: Sequence[NewEntries], now: dt.dat
             found.extend((w, row, c) for c in diary_trend_alerts(history, row.local_date))
     if not found:
         return
-    seen = stored_causes(session, {w.patient.id for w, _, _ in found})
-    for w, row, c in found:
-        if (w.patient.id, c.cause) in seen:
-            continue
-        seen.add((w.patient.id, c.cause))
-        trigger = {"diary_entry": row.record_id, "cause": c.cause}
-        raise_alerts(session, w.actor, w.patient, [c.alert], trigger=trigger, now=now)
+    caused = [Caused(w.actor, w.patient, c, {"diary_entry": row.record_id}) for w, row, c in found]
+    raise_caused(session, caused, now)
 
 
 def run_adverse_event_rules(
@@ -103,45 +97,8 @@ def run_adverse_event_rules(
     doses = _dose_days(session, [patient.id]).get(patient.id, set())
     today = patient_today(patient, now)
     causes = persistent_grade2_alerts(term, episodes.get(term, []), doses, today)
-    raise_new(session, actor, patient, causes, {"adverse_event": row.record_id}, now)
-
-
-def raise_new(
-    session: Session,
-    actor: Actor,
-    patient: PatientRow,
-    causes: Iterable[Cause],
-    trigger: dict[str, str],
-    now: dt.datetime,
-) -> list[AlertRow]:
-    """Raise the alerts whose cause is not stored yet for this patient."""
-    causes = list(causes)
-    if not causes:
-        return []
-    seen = stored_causes(session, {patient.id})
-    raised: list[AlertRow] = []
-    for c in causes:
-        if (patient.id, c.cause) in seen:
-            continue
-        seen.add((patient.id, c.cause))
-        raised += raise_alerts(
-            session, actor, patient, [c.alert], trigger={**trigger, "cause": c.cause}, now=now
-        )
-    return raised
-
-
-def stored_causes(session: Session, patient_ids: Iterable[int]) -> set[tuple[int, str]]:
-    """(patient, cause) of every stored alert that names its cause."""
-    rows = session.execute(
-        select(AlertRow.patient_id, AlertRow.trigger).where(
-            AlertRow.patient_id.in_(set(patient_ids))
-        )
-    )
-    return {
-        (pid, str(trigger["cause"]))
-        for pid, trigger in rows
-        if isinstance(trigger, dict) and "cause" in trigger
-    }
+    trigger = {"adverse_event": row.record_id}
+    raise_caused(session, [Caused(actor, patient, c, trigger) for c in causes], now)
 
 
 def ongoing_grade2_causes(

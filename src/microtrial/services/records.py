@@ -22,11 +22,14 @@ from microtrial.errors import ConflictError, MicroTrialError, ValidationError
 from microtrial.interop.questionnaire_export import check_typed_answers
 from microtrial.services.adaptive import DAILY_DIARY
 from microtrial.services.adaptive_looks import safe_looks_after_diary
-from microtrial.services.adverse_events import AdverseEventRead, record_checklist_events
+from microtrial.services.adverse_events import (
+    AdverseEventRead,
+    add_adverse_event,
+    record_checklist_events,
+)
 from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
-    add_audited,
     audit_patient,
     check_patient_scope,
     patient_for,
@@ -522,9 +525,12 @@ def record_adverse_event(
         patient = patient_for(session, actor, patient_id)
         if onset_date > patient_today(patient, now):
             raise ValidationError("onset_date", f"{onset_date} is in the future")
-        row = stamp(
+        row = add_adverse_event(
+            session,
+            actor,
+            patient,
+            now,
             AdverseEventRow(
-                patient_id=patient.id,
                 trial_id=_trial_id(session, patient.id),
                 term=term,
                 grade=grade,
@@ -534,11 +540,6 @@ def record_adverse_event(
                 source=CLINICIAN if reviewer else PATIENT_REPORT,
                 status=CONFIRMED if reviewer else AWAITING_REVIEW,
             ),
-            actor,
-            now,
-        )
-        add_audited(
-            session, actor, row, patient, "adverse_event", at=now, grade=grade, serious=serious
         )
         report = AdverseEventReport(
             term=term, grade=grade, serious=serious, symptoms=frozenset(symptoms)

@@ -12,7 +12,6 @@ from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import BP_INSTRUMENTS
 from microtrial.domain.catalog import load_catalog
-from microtrial.domain.inputs import require_text
 from microtrial.domain.screening import (
     DO_NOT_START,
     BloodPressure,
@@ -198,8 +197,7 @@ def sign_off_screening(
     work = UnitOfWork(db, actor, Action.SCREEN, clock=clock, doing="sign off screenings")
     if not allows(actor, Action.SIGN_OFF_SCREENING):
         raise SafetyBlock("only a clinician user can sign off a screening")
-    require_text("reason", reason, "a sign-off needs a reason")
-    with work as (session, now):
+    with work.needs_text("reason", reason, "a sign-off needs a reason") as (session, now):
         row = current_version(session, ScreeningResultRow, record_id)
         missing = f"record: no record {record_id}"
         patient = patient_for(session, actor, row.patient_id, missing=missing)

@@ -25,9 +25,9 @@ from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.trend_rules import Cause
 from microtrial.errors import NotFound
 from microtrial.services.adaptive_looks import looks_for_site
-from microtrial.services.alerts import AlertRead, overdue_query
+from microtrial.services.alerts import AlertRead, Caused, overdue_query, raise_caused
 from microtrial.services.common import Clock, audit_patient, patient_today, system_clock
-from microtrial.services.diary_rules import ongoing_grade2_causes, raise_new
+from microtrial.services.diary_rules import ongoing_grade2_causes
 from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -132,11 +132,9 @@ def sweep_site(session: Session, actor: Actor, site: SiteRow, now: dt.datetime) 
     found = ongoing_grade2_causes(session, patients, now)
     for pid, cause in _missed_diaries(session, [(t, p) for t, p in running], now):
         found.setdefault(pid, []).append(cause)
-    for pid, causes in found.items():
-        rows = raise_new(
-            session, actor, patients[pid], causes, {"sweep": now.date().isoformat()}, now
-        )
-        result.raised += [AlertRead.model_validate(r) for r in rows]
+    trigger = {"sweep": now.date().isoformat()}
+    caused = [Caused(actor, patients[pid], c, trigger) for pid, cs in found.items() for c in cs]
+    result.raised += [AlertRead.model_validate(r) for r in raise_caused(session, caused, now)]
     result.escalated, result.recipients = escalate_site(session, actor, site, now)
     return result
 

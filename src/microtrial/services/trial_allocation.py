@@ -9,7 +9,6 @@ from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.calendar import Phase, TrialCalendar
-from microtrial.domain.inputs import require_text
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock
@@ -122,8 +121,7 @@ def annotate_allocation(
 ) -> int:
     """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
     work = UnitOfWork(db, actor, Action.ANNOTATE_ALLOCATION, clock=clock)
-    require_text("note", note, "an annotation needs text")
-    with work as (session, now):
+    with work.needs_text("note", note, "an annotation needs text") as (session, now):
         trial, patient = load_trial(session, actor, trial_id)
         row = AllocationAnnotationRow(
             trial_id=trial.id, note=note.strip(), created_at=now, created_by=actor.label

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, Scope, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.inputs import require_text
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -37,8 +38,7 @@ class UnitOfWork:
     but before the transaction go between building and entering::
 
         work = UnitOfWork(db, actor, Action.ACKNOWLEDGE_ALERT, clock=clock)
-        check_note(note)
-        with work as (session, now):
+        with work.needs_text("note", note, "an acknowledgement needs a note") as (session, now):
             ...
             audit(session, actor, "acknowledge", "alert", alert.id, at=now)
 
@@ -62,6 +62,12 @@ class UnitOfWork:
         self._clock = clock
         self._now: dt.datetime | None = None
         self._transaction: AbstractContextManager[Session] | None = None
+
+    def needs_text(self, field: str, text: str | None, missing: str) -> UnitOfWork:
+        """This unit of work, once ``text`` is checked not blank (ValidationError naming ``field``
+        with ``missing`` otherwise): after the refusal of a forbidden actor, before any write."""
+        require_text(field, text or "", missing)
+        return self
 
     @property
     def now(self) -> dt.datetime:
