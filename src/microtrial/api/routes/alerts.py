@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from microtrial.api.actions import takes
 from microtrial.api.paging import Page, PageQuery, PageRequest
@@ -22,21 +22,28 @@ SeverityQuery = Annotated[
 router = APIRouter(tags=["alerts"])
 
 
+class AlertFilter:
+    """The alert lists' query filters: open alerts only (the default), one severity."""
+
+    def __init__(self, open_only: bool = True, severity: SeverityQuery = "") -> None:
+        """Keep the filters as the query gave them."""
+        self.state = "open" if open_only else "all"
+        self.severity = severity
+
+
+FilterQuery = Annotated[AlertFilter, Depends()]
+
+
 def _alerts(
-    context: AppContext,
-    actor: Actor,
-    page: PageRequest,
-    patient_id: int | None,
-    open_only: bool,
-    severity: str,
+    context: AppContext, actor: Actor, page: PageRequest, patient_id: int | None, only: AlertFilter
 ) -> Page[ListedAlert]:
     found = alerts.alert_page(
         context.db,
         actor,
         page.listing(),
         patient_id=patient_id,
-        state="open" if open_only else "all",
-        severity=severity,
+        state=only.state,
+        severity=only.severity,
         clock=context.clock,
     )
     return page.page(found)
@@ -44,28 +51,19 @@ def _alerts(
 
 @router.get("/alerts", openapi_extra=takes(Action.LIST_ALERTS))
 def list_alerts(
-    context: ContextDep,
-    actor: ActorDep,
-    page: PageQuery,
-    open_only: bool = True,
-    severity: SeverityQuery = "",
+    context: ContextDep, actor: ActorDep, page: PageQuery, only: FilterQuery
 ) -> Page[ListedAlert]:
     """Alerts of the caller's site, newest first (open ones only by default); sort: id,
     created_at, severity, code, patient."""
-    return _alerts(context, actor, page, None, open_only, severity)
+    return _alerts(context, actor, page, None, only)
 
 
 @router.get("/patients/{patient_id}/alerts", openapi_extra=takes(Action.LIST_ALERTS))
 def list_patient_alerts(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    page: PageQuery,
-    open_only: bool = True,
-    severity: SeverityQuery = "",
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery, only: FilterQuery
 ) -> Page[ListedAlert]:
     """One patient's alerts, newest first (sorts as ``GET /alerts``)."""
-    return _alerts(context, actor, page, patient_id, open_only, severity)
+    return _alerts(context, actor, page, patient_id, only)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", openapi_extra=takes(Action.ACKNOWLEDGE_ALERT))

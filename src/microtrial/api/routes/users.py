@@ -59,19 +59,33 @@ _activity_route(
 _activity_route("reactivate", True, "A deactivated user may sign in again.")
 
 
-@_user_change("PUT", "role")
-def change_role(
-    context: ContextDep, actor: ActorDep, username: str, body: UserRoleChange
-) -> Response:
-    """Give a staff user another role; their sessions and tokens end."""
-    users.set_role(context.db, actor, username, body.role, clock=context.clock)
-    return Response(status_code=204)
+def _put_route(
+    name: str, change: str, body: type[Any], apply: Callable[..., None], description: str
+) -> None:
+    """``PUT /users/{username}/<change>`` with a body, named ``name`` (the OpenAPI operation):
+    ``apply(context, actor, username, body)``."""
+
+    def put(context: ContextDep, actor: ActorDep, username: str, body: Any) -> Response:
+        apply(context, actor, username, body)
+        return Response(status_code=204)
+
+    put.__annotations__["body"] = body  # FastAPI reads the body model from the annotation
+    put.__name__ = name
+    put.__doc__ = description
+    _user_change("PUT", change)(put)
 
 
-@_user_change("PUT", "password")
-def set_password(
-    context: ContextDep, actor: ActorDep, username: str, body: UserPasswordSet
-) -> Response:
-    """Set the user's new password; their sessions, tokens and reset links end."""
-    users.set_user_password(context.db, actor, username, body.password, clock=context.clock)
-    return Response(status_code=204)
+_put_route(
+    "change_role",
+    "role",
+    UserRoleChange,
+    lambda c, a, user, body: users.set_role(c.db, a, user, body.role, clock=c.clock),
+    "Give a staff user another role; their sessions and tokens end.",
+)
+_put_route(
+    "set_password",
+    "password",
+    UserPasswordSet,
+    lambda c, a, user, body: users.set_user_password(c.db, a, user, body.password, clock=c.clock),
+    "Set the user's new password; their sessions, tokens and reset links end.",
+)
