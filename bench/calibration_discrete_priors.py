@@ -1,8 +1,11 @@
 """Priors of the period model's extra variation ``c``, compared on the same trials.
 
 Run: ``PYTHONPATH=src python bench/calibration_discrete_priors.py --trials 300 --seed 11
---priors "1,1;0.5,1;spike0.35"`` (Beta(a, b) on ``c`` on its node scale, or ``spikeP``: mass
-``P`` on the smallest node, the rest uniform).  The trials are those of
+--priors "1,1;0.5,1;spike0.35;eb;eb0.25"`` (Beta(a, b) on ``c`` on its node scale, ``spikeP``: mass
+``P`` on the smallest node, the rest uniform, or ``eb``: a prior estimated from the cohort, i.e.
+node weights fitted by EM to the marginal likelihoods of all the setting's trials, no effect and
+with an effect together, with a Dirichlet(10 x uniform) smoothing; ``ebP``: that prior mixed with
+a share ``P`` of the uniform one).  The trials are those of
 ``bench/calibration_discrete.py`` with the same ``--trials`` and ``--seed`` (same random stream).
 The posterior of beta at each node of ``c`` does not depend on the prior of ``c``, so it is
 computed once per trial with the engine's own functions and reweighted for each prior: the
@@ -50,8 +53,29 @@ def node_posteriors(kind: str, vals: Arr, arms: npt.NDArray[np.int8]) -> dict[st
     }
 
 
-def prior_weights(spec: str) -> Arr:
-    """Node weights of a prior: ``"a,b"`` for Beta(a, b), ``"spikeP"`` for mass P at c ~ 0."""
+def cohort_weights(p: dict[str, Arr], smoothing: float = 10.0, rounds: int = 300) -> Arr:
+    """Node weights estimated from a cohort's per-node marginal likelihoods (EM, MAP under a
+    Dirichlet(``smoothing`` x uniform weights) hyperprior: ``smoothing`` trials' worth of the
+    uniform prior)."""
+    uniform = prior_weights("1,1")
+    ll = p["logev"] + p["within"]
+    ll = np.where(np.isfinite(ll), ll, -np.inf)
+    lik = np.exp(ll - ll.max(axis=1, keepdims=True))
+    w = uniform.copy()
+    for _ in range(rounds):
+        r = w * lik
+        r /= r.sum(axis=1, keepdims=True)
+        w = (r.sum(axis=0) + smoothing * uniform) / (len(lik) + smoothing)
+    return np.asarray(w, np.float64)
+
+
+def prior_weights(spec: str, cohort: dict[str, Arr] | None = None) -> Arr:
+    """Node weights of a prior: ``"a,b"`` for Beta(a, b), ``"spikeP"`` for mass P at c ~ 0,
+    ``"eb"`` / ``"ebP"`` estimated from ``cohort`` (mixed with a share P of the uniform)."""
+    if spec.startswith("eb"):
+        assert cohort is not None, "a cohort prior needs the cohort's node posteriors"
+        share = float(spec[2:] or 0.0)
+        return (1.0 - share) * cohort_weights(cohort) + share * prior_weights("1,1")
     gl_x, gl_w = np.polynomial.legendre.leggauss(D.N_DISPERSION)
     u = 0.5 * (gl_x + 1.0)
     if spec.startswith("spike"):
@@ -71,9 +95,11 @@ def mixture_cdf(p: dict[str, Arr], w: Arr, x: Arr) -> Arr:
     return np.asarray((w * cdf.reshape(n, k)).sum(axis=1), np.float64)
 
 
-def summary(p: dict[str, Arr], truth: Arr, spec: str) -> tuple[float, float]:
+def summary(
+    p: dict[str, Arr], truth: Arr, spec: str, cohort: dict[str, Arr] | None = None
+) -> tuple[float, float]:
     """Coverage of the 95 % interval and the share with P(benefit) > 0.95 under prior ``spec``."""
-    logw = np.log(prior_weights(spec))[None, :] + p["logev"] + p["within"]
+    logw = np.log(prior_weights(spec, cohort))[None, :] + p["logev"] + p["within"]
     logw = np.where(np.isfinite(logw), logw, -np.inf)
     w = np.exp(logw - logw.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
@@ -125,17 +151,22 @@ def main() -> None:
         f"{args.trials} trials per row, seed {args.seed}; coverage / false benefit per prior of c"
     )
     print(f"{'setting':<32}{'effect':>8}" + "".join(f"{s:>18}" for s in specs))
+    setting: list[tuple[str, dict[str, Arr], Arr]] = []
     for label, kind, effect, y, arm, truth in draw_rows(args.trials, args.seed):
         if args.only not in f"{label} {effect}":
             continue  # drawn all the same, so later rows keep their trials
-        p = all_node_posteriors(kind, y, arm)
-        cells = []
-        for spec in specs:
-            cover, false_benefit = summary(p, truth, spec)
-            cells.append(
-                f"{cover:.3f} / " + (f"{false_benefit:.3f}" if effect == "none" else "  -  ")
-            )
-        print(f"{label:<32}{effect:>8}" + "".join(f"{c:>18}" for c in cells), flush=True)
+        setting.append((effect, all_node_posteriors(kind, y, arm), truth))
+        if effect == "none":
+            continue  # the cohort of a setting is both of its rows
+        cohort = {k: np.concatenate([q[k] for _, q, _ in setting]) for k in setting[0][1]}
+        for row_effect, p, row_truth in setting:
+            cells = []
+            for spec in specs:
+                cover, false_benefit = summary(p, row_truth, spec, cohort)
+                benefit = f"{false_benefit:.3f}" if row_effect == "none" else "  -  "
+                cells.append(f"{cover:.3f} / {benefit}")
+            print(f"{label:<32}{row_effect:>8}" + "".join(f"{c:>18}" for c in cells), flush=True)
+        setting = []
 
 
 if __name__ == "__main__":
