@@ -77,3 +77,30 @@ def test_a_withdrawn_patient_is_told_why(pages: Pages, clinic: Clinic, clock: Fi
     assert "your liver tests need checking first" in ended
     assert page.get_by_role("heading", name="Capsule check-in").count() == 0
     pages.shot(page, "today-withdrawn")
+
+
+def test_a_seizure_reported_after_the_diary_reaches_the_clinic_and_says_get_help_now(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock)
+    page = pages.open("p_A-001")
+    fieldset = page.get_by_role("group", name=re.compile("^Average pain"))
+    fieldset.get_by_text("4", exact=True).click()
+    page.get_by_role("button", name="Save today's diary").click()
+    page.wait_for_load_state()
+    # Later the same day: the page offers to add to today, with the side effects open.
+    page.get_by_role("heading", name="Add to today").wait_for()
+    assert page.get_by_role("group", name=re.compile("^Average pain")).count() == 0
+    page.get_by_label("Seizure").check()
+    page.get_by_role("button", name="Add to today").click()
+    page.wait_for_load_state()
+    urgent = page.locator("#urgent-care")
+    urgent.wait_for()
+    assert "get medical help now" in urgent.inner_text()
+    assert urgent.locator('a[href="tel:911"]').count() == 1
+    assert "seizure" in page.locator("#hold-notice").inner_text()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"]
+    pages.shot(page, "today-later-seizure")
+    doc = clinic.actors["clinician_sitea"]
+    assert "seizure" in {a.code for a in alerts.list_alerts(clinic.db, doc)}

@@ -57,6 +57,7 @@ __all__ = [
     "known_symptoms",
     "patient_notice",
     "tel_uri",
+    "urgent_care_codes",
 ]
 
 
@@ -436,6 +437,12 @@ def crisis_codes(catalog: Catalog | None = None) -> frozenset[str]:
     """Codes of the alerts during which the patient sees crisis resources."""
     catalog = catalog or load_catalog()
     return frozenset(rule.code for rule in catalog.alerts.rules() if rule.crisis)
+
+
+def urgent_care_codes(catalog: Catalog | None = None) -> frozenset[str]:
+    """Codes of the alerts during which the patient is told to get emergency care if unwell."""
+    catalog = catalog or load_catalog()
+    return frozenset(rule.code for rule in catalog.alerts.rules() if rule.urgent_care)
 
 
 def default_crisis_contacts(catalog: Catalog | None = None) -> list[tuple[str, str]]:

@@ -338,6 +338,9 @@ class AlertRule(CatalogModel):
     patient_message: str | None = None
     # While it is open the patient sees crisis resources (self-harm, PHQ-9 item 9).
     crisis: bool = False
+    # While it is open the patient is told to get emergency care now if unwell (the rule's
+    # clinician message asks for emergency care or urgent assessment: the patient must hear it too).
+    urgent_care: bool = False
 
 
 class CrisisContact(CatalogModel):

@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 from microtrial.domain import lifecycle
 from microtrial.domain.actors import Actor
 from microtrial.domain.adaptive import stop_in_words
-from microtrial.domain.alerts import crisis_codes, default_crisis_contacts, patient_notice, tel_uri
+from microtrial.domain.alerts import (
+    crisis_codes,
+    default_crisis_contacts,
+    patient_notice,
+    tel_uri,
+    urgent_care_codes,
+)
 from microtrial.i18n import N_
 from microtrial.services.adaptive import stop_facts_for_patient
 from microtrial.services.alerts import DOSE_BLOCKING, open_alerts
@@ -59,6 +65,9 @@ class PatientStatus(ReadModel):
     instruction: str | None
     contact: str | None
     crisis: bool
+    # An open alert whose rule asks for emergency care or urgent assessment: the patient is told
+    # to get help now if unwell, not only that the clinic will call.
+    urgent_care: bool = False
     crisis_lines: list[CrisisLine]
     ended_early: str | None
     # An unblinded adaptive trial: how it ended (pairs run and why), never before unblinding.
@@ -97,6 +106,7 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
     if trial is not None and trial.status == lifecycle.TrialStatus.PAUSED and not holds:
         holds.append(HoldNotice(what=PAUSED, since=zone_today))
     crisis = any(a.code in crisis_codes() for a in alerts)
+    urgent = urgent_care_codes()
     stop_facts = stop_facts_for_patient(session, trial) if trial is not None else None
     return PatientStatus(
         trial_id=trial.id if trial else None,
@@ -106,6 +116,7 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
         instruction=DO_NOT_DOSE if holds else None,
         contact=CONTACT if holds else None,
         crisis=crisis,
+        urgent_care=any(a.code in urgent for a in alerts),
         crisis_lines=crisis_lines(session, patient.site_id),
         ended_early=_ended_early(trial),
         adaptive_stop=None if stop_facts is None else stop_in_words(*stop_facts),

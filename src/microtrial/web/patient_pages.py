@@ -29,7 +29,15 @@ from microtrial.http.creates import create_once
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.errors import status_for
 from microtrial.i18n import N_
-from microtrial.services import attacks, dashboards, dosing, patient_plan, records, trial_views
+from microtrial.services import (
+    attacks,
+    dashboards,
+    diary_additions,
+    dosing,
+    patient_plan,
+    records,
+    trial_views,
+)
 from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
 from microtrial.web.forms import FormSpec, FormState, answers_from_form, form_items
@@ -154,7 +162,9 @@ def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
         (SIDE_EFFECTS, side_effects),
         (BLOOD_PRESSURE, pressure),
     ):
-        if answers or instrument_id == DIARY:
+        # A form sent after the day's diary was saved ("later") adds side effects, blood
+        # pressure or the capsule to the day; it carries no diary answers to record again.
+        if answers or (instrument_id == DIARY and not values.get("later")):
             entries.append(
                 records.DiaryInput(
                     local_date=day,
@@ -258,9 +268,8 @@ def submit_today(
     patient_id = _own_id(user)
     try:
         entries = today_entries(values)
-        records.record_diary_entries(
-            context.db, user.actor, patient_id, entries, clock=context.clock
-        )
+        submission = records.DiarySubmission.scored_now(context.db, user.actor, patient_id, entries)
+        diary_additions.record_or_add(context.db, submission, clock=context.clock)
     except ValidationError as err:
         form = FormState.refused("diary", values, err, TODAY)
         return _today_page(request, context, user.actor, values=values, form=form)

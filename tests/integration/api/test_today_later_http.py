@@ -1,0 +1,132 @@
+"""A side effect or a blood pressure reported after the day's diary is saved reaches the safety
+rules, and a patient with an event that needs emergency care is told to get help now (both found
+by a QA walk-through: the afternoon report was refused with "an entry exists" and nothing was
+stored; the patient saw only "your clinic will contact you")."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from helpers import Clinic, FixedClock
+from integration.api.live import LiveServer
+from integration.api.test_pages import csrf_of, sign_in
+from integration.test_alert_sweep import running_trial
+from microtrial.services import alerts, records
+
+
+def _hidden(page: httpx.Response, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page.text)
+    assert found, name
+    return found.group(1)
+
+
+def _send(patient: httpx.Client, fields: dict[str, str]) -> httpx.Response:
+    """Fill the Today form as shown now (its hidden fields) with ``fields`` and send it."""
+    page = patient.get("/today")
+    form = {
+        "csrf_token": csrf_of(page),
+        "local_date": _hidden(page, "local_date"),
+        "submission_id": _hidden(page, "submission_id"),
+        **fields,
+    }
+    if 'name="later"' in page.text:
+        form["later"] = "1"
+    return patient.post("/today", data=form)
+
+
+MORNING = {
+    "daily_diary.average_pain": "4",
+    "daily_diary.worst_pain": "6",
+    "daily_diary.sleep_quality": "5",
+}
+
+
+def test_an_afternoon_side_effect_and_blood_pressure_are_added_to_the_day(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    pid = running_trial(clinic, clock, "A-001", run_in=0)
+    doc = clinic.actors["clinician_sitea"]
+    patient = sign_in(server.url, "p_A-001")
+    assert _send(patient, MORNING).status_code == 303
+    today = patient.get("/today").text
+    assert "Today&#39;s diary is saved" in today or "Today's diary is saved" in today
+    assert 'name="later" value="1"' in today  # the page offers to add to the day ...
+    assert 'name="daily_diary.average_pain"' not in today  # ... not the diary again
+
+    # Afternoon: palpitations grade 3, something serious, BP 190/125: all stored and acted on.
+    afternoon = {
+        "ae_checklist.palpitations": "3",
+        "ae_checklist.serious": "true",
+        "home_bp.systolic": "190",
+        "home_bp.diastolic": "125",
+    }
+    sent = _send(patient, afternoon)
+    assert sent.status_code == 303, sent.text
+    events = records.list_adverse_events(clinic.db, doc, pid)
+    assert [(e.grade, e.serious, e.source) for e in events] == [(3, True, "patient report")]
+    codes = {a.code for a in alerts.list_alerts(clinic.db, doc, patient_id=pid)}
+    assert {"bp-crisis", "ae-grade-3-or-serious"} <= codes
+    entries = records.list_diary_entries(clinic.db, doc, pid)
+    assert sorted(e.instrument_id for e in entries) == ["ae_checklist", "daily_diary", "home_bp"]
+
+    # The patient is told to get help now, with the numbers, above the hold.
+    today = patient.get("/today").text
+    assert 'id="urgent-care"' in today
+    assert "get medical help now" in today
+    assert 'href="tel:' in today.split('id="urgent-care"')[1].split("</section>")[0]
+
+    # Later still: another side effect, milder, and a lower reading. The day keeps the worse
+    # side effects and the later reading; the earlier versions stay in the history.
+    sent = _send(
+        patient,
+        {
+            "ae_checklist.palpitations": "1",
+            "ae_checklist.nausea_gi": "2",
+            "home_bp.systolic": "150",
+            "home_bp.diastolic": "95",
+        },
+    )
+    assert sent.status_code == 303, sent.text
+    entries = {e.instrument_id: e for e in records.list_diary_entries(clinic.db, doc, pid)}
+    checklist = entries["ae_checklist"].answers
+    assert (checklist["palpitations"], checklist["nausea_gi"], checklist["serious"]) == (3, 2, True)
+    assert entries["ae_checklist"].version == 2
+    assert (entries["home_bp"].answers["systolic"], entries["home_bp"].version) == (150, 2)
+
+    # Sent twice (the phone's outbox after a lost answer): nothing changes.
+    again = _send(patient, {"ae_checklist.nausea_gi": "2"})
+    assert again.status_code == 303
+    entries = {e.instrument_id: e for e in records.list_diary_entries(clinic.db, doc, pid)}
+    assert entries["ae_checklist"].version == 2
+
+
+def test_the_diary_itself_is_still_one_a_day(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock, "A-001", run_in=0)
+    patient = sign_in(server.url, "p_A-001")
+    assert _send(patient, MORNING).status_code == 303
+    page = patient.get("/today")
+    form = {
+        "csrf_token": csrf_of(page),
+        "local_date": _hidden(page, "local_date"),
+        "submission_id": "second-diary",
+        **MORNING,
+    }
+    refused = patient.post("/today", data=form)  # the full diary again, not "later"
+    assert refused.status_code == 409
+    assert "correct it instead" in refused.text
+
+
+def test_a_high_reading_that_only_withholds_a_dose_is_no_emergency(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock, "A-001", run_in=0)
+    patient = sign_in(server.url, "p_A-001")
+    sent = _send(patient, {**MORNING, "home_bp.systolic": "165", "home_bp.diastolic": "95"})
+    assert sent.status_code == 303, sent.text
+    today = patient.get("/today").text
+    assert 'id="hold-notice"' in today
+    assert 'id="urgent-care"' not in today
