@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from helpers import Clinic, FixedClock, audit_count
 from microtrial.domain.actors import system_actor
-from microtrial.errors import NotFound, PermissionDenied, ValidationError
+from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from microtrial.services import patients
 from microtrial.store.db import Database
 from microtrial.store.models import AuditEventRow, MedicationRow
@@ -168,3 +168,11 @@ def test_failed_write_leaves_nothing(clinic: Clinic, clock: FixedClock) -> None:
         "A-001",
         "A-002",
     ]
+
+
+def test_study_codes_may_not_differ_only_in_letter_case(clinic: Clinic, clock: FixedClock) -> None:
+    doc = clinic.actors["clinician_sitea"]
+    enrol = {"site_code": "SITEA", "birth_year": 1980, "sex": "female", "time_zone": "UTC"}
+    with pytest.raises(ConflictError, match="already exists at 'SITEA' as 'A-001'"):
+        patients.enrol_patient(clinic.db, doc, study_code="a-001", clock=clock, **enrol)
+    assert patients.find_patient_by_code(clinic.db, doc, "A-001").study_code == "A-001"

@@ -88,8 +88,15 @@ def enrol_patient(
     codes = [rules.check_icd10(c) for c in conditions]
     with work as (session, now):
         site = site_by_code(session, actor, site_code)
-        if _patient_id_at(session, site, study_code) is not None:
-            raise ConflictError(f"code: patient {study_code!r} already exists at {site_code!r}")
+        existing = _patient_id_at(session, site, study_code)
+        if existing is not None:
+            stored = session.get_one(PatientRow, existing).study_code
+            case = (
+                "" if stored == study_code else f" as {stored!r} (codes differ by more than case)"
+            )
+            raise ConflictError(
+                f"code: patient {study_code!r} already exists at {site_code!r}{case}"
+            )
         patient = PatientRow(
             site_id=site.id,
             study_code=study_code,
@@ -171,12 +178,19 @@ def find_patient(
 
 
 def _patient_id_at(session: Session, site: SiteRow, study_code: str) -> int | None:
-    """The id of the patient with ``study_code`` at ``site``, if there is one."""
-    return session.execute(
-        select(PatientRow.id).where(
-            PatientRow.site_id == site.id, PatientRow.study_code == study_code
+    """The id of the patient with ``study_code`` at ``site``, if there is one.
+
+    Letter case aside: "qa-1" is the patient "QA-1" (two codes that differ only in case would be
+    mixed up on labels and by phone), the exact spelling first where both were stored earlier.
+    """
+    rows = session.execute(
+        select(PatientRow.id, PatientRow.study_code).where(
+            PatientRow.site_id == site.id,
+            func.lower(PatientRow.study_code) == study_code.lower(),
         )
-    ).scalar_one_or_none()
+    ).all()
+    exact = [pid for pid, code in rows if code == study_code]
+    return next(iter(exact or [pid for pid, _ in rows]), None)
 
 
 def find_patient_by_code(
