@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +21,9 @@ from sqlalchemy import delete, event, select
 
 from microtrial.domain.actors import system_actor
 from microtrial.services import analysis_bulk, demo
+from microtrial.services.analysis_fit import fit_loaded
 from microtrial.services.analysis_load import load_inputs
-from microtrial.services.trial_fits import data_versions, refresh_fits, unblinded_ids
+from microtrial.services.trial_fits import data_versions, fit_row, refresh_fits, unblinded_ids
 from microtrial.store.db import Database
 from microtrial.store.models import AllocationRow, PatientRow, TrialFitRow, TrialRow
 
@@ -75,6 +77,7 @@ def test_bulk_inputs_equal_per_trial_inputs_and_a_refresh_costs_fixed_statements
     # one test, so that the demo is built once per backend
     bulk_equals_per_trial(demo_db)
     refresh_statement_counts(demo_db)
+    refreshed_fits_equal_per_trial_fits(demo_db)
 
 
 def bulk_equals_per_trial(demo_db: Database) -> None:
@@ -130,3 +133,33 @@ def refresh_statement_counts(demo_db: Database) -> None:
         assert report.stored == len(stale)
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
+
+
+def refreshed_fits_equal_per_trial_fits(demo_db: Database) -> None:
+    """A full refresh (every trial's days as arrays) stores what the per-trial path computes."""
+    with demo_db.transaction() as session:
+        session.execute(delete(TrialFitRow))
+    report = refresh_fits(demo_db, system_actor("test"), clock=lambda: NOW)
+    with demo_db.read() as session:
+        trials = list(session.execute(unblinded_ids().order_by(TrialRow.id)).scalars())
+        versions = data_versions(session, unblinded_ids())
+        inputs = [
+            load_inputs(session, trial, session.get_one(PatientRow, trial.patient_id), NOW)
+            for trial in (session.get_one(TrialRow, t) for t in trials)
+        ]
+        stored = {r.trial_id: r for r in session.execute(select(TrialFitRow)).scalars()}
+    assert report.stored == len(trials) == len(stored)
+    wanted = [fit_row(one, versions[one.trial.id], NOW) for one in fit_loaded(inputs, cohort=True)]
+    # the demo covers what the rows hold: guesses, adverse events, warnings, unfitted outcomes
+    assert any(w["guesses"] for w in wanted)
+    assert any(w["counts"]["ae_active"] + w["counts"]["ae_placebo"] for w in wanted)
+    assert any(w["warnings"] for w in wanted)
+    for want in wanted:
+        got = stored[want["trial_id"]]
+        for name, value in want.items():
+            if name == "computed_at":
+                continue
+            # as JSON text: an integer stored as 2.0 instead of 2 would differ
+            assert json.dumps(getattr(got, name), sort_keys=True) == json.dumps(
+                value, sort_keys=True
+            ), f"trial {want['trial_id']}: {name}"

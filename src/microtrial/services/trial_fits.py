@@ -32,10 +32,11 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialStatus
-from microtrial.services.analysis_bulk import load_many, version_of
-from microtrial.services.analysis_fit import fit_loaded, trial_counts
+from microtrial.services.analysis_bulk import version_of
+from microtrial.services.analysis_fit import trial_counts
 from microtrial.services.analysis_model import TrialAnalysis, frame_rows, plain
 from microtrial.services.common import Clock, audit, system_clock
+from microtrial.services.fit_arrays import fit_rows, load_days
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -140,9 +141,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             session.execute(select(TrialFitRow.trial_id, TrialFitRow.data_version)).tuples().all()
         )
         stale = sorted(t for t, v in versions.items() if stored.get(t) != v)
-        # one query per input table per chunk of stale trials, the versions from the same rows
-        bulk = load_many(session, stale, clock())
-        inputs = bulk.inputs
+        # one query per input table per chunk of stale trials, the days joined as arrays
+        days = load_days(session, stale, clock())
     if not stale:  # no fit to compute: the cohort views only if they lag behind the fits
         views = _refresh_cohort(db, clock)
         return RefreshReport(
@@ -151,9 +151,7 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
     loaded = time.perf_counter()
     # No transaction is open while the engine runs: writers are never kept waiting by a fit.
     with _no_cyclic_gc():
-        fitted = fit_loaded(inputs, cohort=True) if inputs else []
-        computed_at = clock()
-        rows = [_fit_row(one, bulk.versions[one.trial.id], computed_at) for one in fitted]
+        rows = fit_rows(days, versions, clock())
     fitted_at = time.perf_counter()
     with db.transaction() as session:
         again: dict[int, str] = {}
@@ -217,8 +215,12 @@ def _refresh_cohort(db: Database, clock: Clock) -> int:
     return refresh_cohort_results(db, clock=clock)
 
 
-def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
-    """A trial's fit as a ``trial_fits`` row: JSON-ready, NaN as null."""
+def fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
+    """A trial's fit as a ``trial_fits`` row: JSON-ready, NaN as null.
+
+    The per-trial form of what ``fit_arrays.fit_rows`` computes for a refresh (a test checks
+    that both give the same rows).
+    """
     return {
         "trial_id": one.trial.id,
         "data_version": version,
