@@ -23,16 +23,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 from sqlalchemy.orm import Session
 
 from microtrial.analysis.blinding import DONT_KNOW
 from microtrial.analysis.completeness import ARMS, Completeness, PeriodPlan, assess_counts
-from microtrial.domain.calendar import Phase, summarise_adherence
+from microtrial.domain.calendar import Phase, zone
 from microtrial.services.analysis_bulk import CHUNK, group_of
 from microtrial.services.analysis_fit import JoinedDays, fit_days
 from microtrial.services.analysis_model import OFF_PROTOCOL, OUTCOMES, json_records
-from microtrial.services.dosing import adherence_through, dose_events_of
+from microtrial.services.dosing import adherence_through
 from microtrial.services.trial_loaders import calendar_of
 from microtrial.store.models import (
     AdverseEventRow,
@@ -59,8 +59,7 @@ class _Trial:
     group: str | None
     arms: list[str]
     plans: dict[int, PeriodPlan]
-    doses_planned: int
-    doses_taken: int
+    through: int  # the last day dose adherence counts (ordinal)
     guesses: list[tuple[int, str, Any]]  # (period number, guess, confidence), current
     onsets: list[int]  # adverse events' onset dates (ordinals), current
     serious: int
@@ -77,7 +76,10 @@ class DaysLoad:
     period: list[int] = field(default_factory=list)  # 0: run-in or paused
     wash_in: list[bool] = field(default_factory=list)
     paused: list[bool] = field(default_factory=list)
+    dose_day: list[bool] = field(default_factory=list)
     key: list[int] = field(default_factory=list)  # (patient, date) as one integer
+    # the local dates with a current dose, as (trial position, date) integers
+    dose_keys: list[int] = field(default_factory=list)
     # the daily diary's current values by (patient, date) key, per outcome
     diary_keys: list[int] = field(default_factory=list)
     diary_values: dict[str, list[float | None]] = field(
@@ -94,52 +96,92 @@ def load_days(session: Session, trial_ids: Sequence[int], now: dt.datetime) -> D
     return load
 
 
-def _current(session: Session, columns: Sequence[Any], key: Any, ids: Sequence[int]) -> Any:
+def _current(
+    session: Session, columns: Sequence[Any], key: Any, ids: Sequence[int], *where: Any
+) -> Any:
     """The current rows' ``columns`` whose ``key`` is in ``ids``, in id order."""
     table = key.class_
-    return session.execute(
-        select(*columns).where(key.in_(ids), table.is_current.is_(True)).order_by(table.id)
-    ).tuples()
+    return _rows(
+        session,
+        select(*columns).where(key.in_(ids), _is_current(table), *where).order_by(table.id),
+    )
+
+
+def _is_current(table: Any) -> Any:
+    """``is_current`` as a bare term: SQLite then looks rows up by the key's index (or the
+    diary's partial index of current rows), where ``is_current = 1`` made it read every
+    current row of the table through the ``is_current`` index, once per chunk."""
+    return literal_column(f"{table.__tablename__}.is_current")
+
+
+# The columns the calendar and the adherence read of a trial and its patient
+# (``calendar_of``, ``adherence_through``: the trial's plan, start and unblinding, the
+# patient's time zone), one light row serving as both; and of a period and its kit.
+_TRIAL = (
+    TrialRow.id,
+    TrialRow.plan,
+    TrialRow.start_date,
+    TrialRow.unblinded_at,
+    TrialRow.unblinded_early,
+    TrialRow.patient_id,
+    PatientRow.time_zone,
+)
+_PERIOD = (
+    PeriodRow.id,
+    PeriodRow.trial_id,
+    PeriodRow.number,
+    PeriodRow.block,
+    PeriodRow.start_date,
+    PeriodRow.end_date,
+    PeriodRow.washin_days,
+    KitRow.code,
+    KitRow.returned_at,
+)
+
+
+def _rows(session: Session, query: Any) -> Any:
+    """Plain rows of a column query, not through the ORM (its per-row work cost more than
+    everything done with the rows)."""
+    return session.connection().execute(query)
 
 
 def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: DaysLoad) -> None:
-    trials = session.execute(
-        select(TrialRow, PatientRow)
+    trials = _rows(
+        session,
+        select(*_TRIAL)
         .join(PatientRow, PatientRow.id == TrialRow.patient_id)
         .where(TrialRow.id.in_(ids))
-        .order_by(TrialRow.id)
+        .order_by(TrialRow.id),
     ).all()
-    pairs: dict[int, list[tuple[PeriodRow, KitRow]]] = defaultdict(list)  # kit not returned
+    pairs: dict[int, list[Any]] = defaultdict(list)  # (period, kit), the kit not returned
     numbers: dict[int, int] = {}
-    for period, kit in session.execute(
-        select(PeriodRow, KitRow)
+    for period in _rows(
+        session,
+        select(*_PERIOD)
         .outerjoin(KitRow, KitRow.period_id == PeriodRow.id)
         .where(PeriodRow.trial_id.in_(ids))
-        .order_by(PeriodRow.trial_id, PeriodRow.number)
-    ).tuples():
+        .order_by(PeriodRow.trial_id, PeriodRow.number),
+    ):
         numbers[period.id] = period.number
-        if kit is not None and kit.returned_at is None:
-            pairs[period.trial_id].append((period, kit))
+        if period.code is not None and period.returned_at is None:
+            pairs[period.trial_id].append((period, period))  # the row is the kit's too
     arms: dict[int, list[Any]] = {
         t: list(seq)
-        for t, seq in session.execute(
+        for t, seq in _rows(
+            session,
             select(AllocationRow.trial_id, AllocationRow.sequence).where(
                 AllocationRow.trial_id.in_(ids)
-            )
-        ).tuples()
+            ),
+        )
     }
+    # the times of the current dose rows (a row without a time is no dose event)
     doses = _grouped(
         _current(
             session,
-            (
-                DoseEventRow.trial_id,
-                DoseEventRow.taken_at,
-                DoseEventRow.kit_code,
-                DoseEventRow.record_id,
-                DoseEventRow.deviation,
-            ),
+            (DoseEventRow.trial_id, DoseEventRow.taken_at),
             DoseEventRow.trial_id,
             ids,
+            DoseEventRow.taken_at.is_not(None),
         )
     )
     events = _grouped(
@@ -163,8 +205,7 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
             ids,
         )
     )
-    trial_rows = [(t, p) for t, p in trials]
-    patients = sorted({p.id for _, p in trial_rows})
+    patients = sorted({t.patient_id for t in trials})
     codes = _grouped(
         _current(
             session,
@@ -174,13 +215,10 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
         )
     )
     _read_diary(session, patients, load)
-    for trial, patient in trial_rows:
-        calendar = calendar_of(trial, patient, pairs.get(trial.id, []))
-        through = adherence_through(trial, patient, calendar, now)
-        adherence = summarise_adherence(
-            calendar, dose_events_of(doses.get(trial.id, [])), through=through
-        )
+    for trial in trials:
+        patient = trial  # the row holds the patient's columns too
         position = len(load.trials)
+        calendar = calendar_of(trial, patient, pairs.get(trial.id, []))
         days = calendar.days
         ordinals = [d.date.toordinal() for d in days]
         first = ordinals[0]
@@ -190,14 +228,21 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
         load.period.extend([d.period or 0 for d in days])
         load.wash_in.extend([d.is_wash_in for d in days])
         load.paused.extend([d.phase == Phase.PAUSED for d in days])
-        base = patient.id * _DATE_SPAN
+        load.dose_day.extend([d.is_dose_day for d in days])
+        base = trial.patient_id * _DATE_SPAN
         load.key.extend([base + o for o in ordinals])
+        # doses count on the patient's local date of their time (``summarise_adherence``)
+        tz = zone(patient.time_zone)
+        base = position * _DATE_SPAN
+        load.dose_keys.extend(
+            {base + d.taken_at.astimezone(tz).toordinal() for d in doses.get(trial.id, [])}
+        )
         found = events.get(trial.id, [])
         load.trials.append(
             _Trial(
                 trial_id=trial.id,
                 unblinded_early=trial.unblinded_early,
-                group=group_of([c for _, c in codes.get(patient.id, [])]),
+                group=group_of([c for _, c in codes.get(trial.patient_id, [])]),
                 arms=[str(a) for a in arms[trial.id]],
                 plans={
                     p.number: PeriodPlan(
@@ -205,8 +250,7 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
                     )
                     for p, _ in pairs.get(trial.id, [])
                 },
-                doses_planned=adherence.planned,
-                doses_taken=adherence.taken,
+                through=adherence_through(trial, patient, calendar, now).toordinal(),
                 guesses=[
                     (numbers[g.period_id], str(g.guess), g.confidence)
                     for g in sorted(guesses.get(trial.id, []), key=lambda g: numbers[g.period_id])
@@ -230,17 +274,22 @@ def _read_diary(session: Session, patients: Sequence[int], load: DaysLoad) -> No
     values = [
         DiaryEntryRow.scores[("scores", score, "value")].as_float() for _, score, _ in OUTCOMES
     ]
-    rows = session.execute(
+    rows = _rows(
+        session,
         select(DiaryEntryRow.patient_id, DiaryEntryRow.local_date, *values).where(
             DiaryEntryRow.patient_id.in_(patients),
             DiaryEntryRow.instrument_id == "daily_diary",
-            DiaryEntryRow.is_current.is_(True),
-        )
-    ).tuples()
-    for patient_id, day, *found in rows:
-        load.diary_keys.append(patient_id * _DATE_SPAN + day.toordinal())
-        for (name, _, _), value in zip(OUTCOMES, found, strict=True):
-            load.diary_values[name].append(value)
+            _is_current(DiaryEntryRow),
+        ),
+    ).all()
+    if not rows:
+        return
+    patient_ids, dates, *found = zip(*rows, strict=True)  # columns, not a loop over rows
+    load.diary_keys.extend(
+        [p * _DATE_SPAN + d.toordinal() for p, d in zip(patient_ids, dates, strict=True)]
+    )
+    for (name, _, _), column in zip(OUTCOMES, found, strict=True):
+        load.diary_values[name].extend(column)
 
 
 def fit_rows(load: DaysLoad, versions: dict[int, str], at: dt.datetime) -> list[dict[str, Any]]:
@@ -273,6 +322,7 @@ def fit_rows(load: DaysLoad, versions: dict[int, str], at: dt.datetime) -> list[
     sums = np.bincount(cell[analysed], weights=pain[analysed], minlength=size)
     by_arm = {a: np.bincount(index[analysed & (arm == a)], minlength=n) for a in ARMS}
     paused_days = np.bincount(index[paused], minlength=n)
+    planned, taken = _adherence(load, index)
     on = ~paused
     fitted = fit_days(
         JoinedDays(
@@ -312,7 +362,10 @@ def fit_rows(load: DaysLoad, versions: dict[int, str], at: dt.datetime) -> list[
                 "results": results[i],
                 "guesses": _guess_rows(t, means),
                 "counts": _counts(
-                    t, complete, _onset_arms(t.onsets, arm, ordinal, int(starts[i]), int(ends[i]))
+                    t,
+                    (int(planned[i]), int(taken[i])),
+                    complete,
+                    _onset_arms(t.onsets, arm, ordinal, int(starts[i]), int(ends[i])),
                 ),
                 "warnings": [*complete.warnings, *fitted.problems[i]],
             }
@@ -384,13 +437,28 @@ def _guess_rows(t: _Trial, means: dict[int, float]) -> list[dict[str, Any]]:
     return rows
 
 
-def _counts(t: _Trial, complete: Completeness, onset_arms: list[str | None]) -> dict[str, Any]:
+def _adherence(load: DaysLoad, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each trial's dose days planned up to its ``through`` day and those with a dose."""
+    ordinal = np.asarray(load.ordinal, dtype=np.int64)
+    through = np.asarray([t.through for t in load.trials], dtype=np.int64)
+    planned = np.asarray(load.dose_day, dtype=bool) & (ordinal <= through[index])
+    dosed = np.isin(index * _DATE_SPAN + ordinal, np.asarray(load.dose_keys, dtype=np.int64))
+    n = len(load.trials)
+    return (
+        np.bincount(index[planned], minlength=n),
+        np.bincount(index[planned & dosed], minlength=n),
+    )
+
+
+def _counts(
+    t: _Trial, doses: tuple[int, int], complete: Completeness, onset_arms: list[str | None]
+) -> dict[str, Any]:
     """What the trial adds to the cohort's descriptive table (``analysis_fit.trial_counts``)."""
     named = [g for _, g, _ in t.guesses if g != DONT_KNOW]
     return {
         "condition": t.group or "other",
-        "doses_planned": t.doses_planned,
-        "doses_taken": t.doses_taken,
+        "doses_planned": doses[0],
+        "doses_taken": doses[1],
         "pairs_planned": complete.pairs_planned,
         "pairs_complete": complete.pairs_complete,
         "days_active": complete.analysed_days["active"],
