@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, defer
 from microtrial.analysis import BlindingResult, PoolResult
 from microtrial.analysis.pooling import PoolCache
 from microtrial.services.analysis_load import condition_group_of
-from microtrial.services.analysis_model import CohortAnalysis, FitStatus, frame_rows
+from microtrial.services.analysis_model import CohortAnalysis, FitStatus, json_records
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.trial_fits import data_versions, unblinded_ids
 from microtrial.store.db import Database
@@ -95,10 +95,13 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
     changed: list[tuple[int | None, str]] = []
     rechecked: dict[tuple[int | None, str], dict[str, Any]] = {}
     computed_at = clock()
+    scopes: dict[int | None, Scope] = {}  # each scope's found once: its groups' views share it
     for (scope, group), fits in views.items():
         version = set_version(fits)
         stale = {f.trial_id for f in fits if versions.get(f.trial_id) != f.data_version}
-        checked = _checked(scope, group, fits, stale, trials, group_of, fitted)
+        if scope not in scopes:
+            scopes[scope] = _scope(scope, trials, fitted)
+        checked = _checked(group, fits, stale, scopes[scope], group_of)
         if stored.get((scope, group), (None, None))[0] == version:
             if stored[(scope, group)][1] != checked:
                 rechecked[(scope, group)] = checked
@@ -140,19 +143,32 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
     return len(rows)
 
 
-def _checked(
+# A scope's unblinded trials (id, data stamp) and its stored fits.
+Scope = tuple[list[tuple[int, int]], list[TrialFitRow]]
+
+
+def _scope(
     scope: int | None,
+    trials: Sequence[Row[tuple[int, int, int, int]]],
+    fitted: Sequence[Row[tuple[TrialFitRow, int]]],
+) -> Scope:
+    """The unblinded trials and stored fits of a site (None: of every site)."""
+    return (
+        [(t, stamp) for t, stamp, _, site in trials if scope is None or site == scope],
+        [f for f, site in fitted if scope is None or site == scope],
+    )
+
+
+def _checked(
     group: str,
     fits: list[TrialFitRow],
     stale: set[int],
-    trials: Sequence[Row[tuple[int, int, int, int]]],
+    scope: Scope,
     group_of: dict[int, str | None],
-    fitted: Sequence[Row[tuple[TrialFitRow, int]]],
 ) -> dict[str, Any]:
     """What a refresh saw of one view's scope (``CohortResultRow.checked``)."""
     shown = {f.trial_id for f in fits}
-    in_scope = [(t, stamp) for t, stamp, _, site in trials if scope is None or site == scope]
-    scope_fits = [f for f, site in fitted if scope is None or site == scope]
+    in_scope, scope_fits = scope
     return {
         "stamps": [[t, stamp] for t, stamp in in_scope],
         "stale": sorted(stale),
@@ -288,11 +304,11 @@ _CASTS: dict[str, str | None] = {
 
 def to_payload(cohort: CohortAnalysis) -> dict[str, Any]:
     """What a view stores: every table of the cohort, JSON-ready."""
-    from microtrial.services.trial_fits import json_rows, json_value
+    from microtrial.services.trial_fits import json_value
 
     blind = cohort.blinding
     return {
-        "results": json_rows(frame_rows(cohort.results)),
+        "results": json_records(cohort.results),
         "pooled_groups": _frame(cohort.pooled.groups) if cohort.pooled else None,
         "forest": _frame(cohort.pooled.forest) if cohort.pooled else None,
         "blinding": None

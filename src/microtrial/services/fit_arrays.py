@@ -96,14 +96,16 @@ def load_days(session: Session, trial_ids: Sequence[int], now: dt.datetime) -> D
     return load
 
 
-def _current(
-    session: Session, columns: Sequence[Any], key: Any, ids: Sequence[int], *where: Any
-) -> Any:
-    """The current rows' ``columns`` whose ``key`` is in ``ids``, in id order."""
+def _current(session: Session, columns: Sequence[Any], ids: Sequence[int], *where: Any) -> Any:
+    """The current rows' ``columns`` whose first column (the key) is in ``ids``, grouped by it
+    in id order."""
+    key = columns[0]
     table = key.class_
-    return _rows(
-        session,
-        select(*columns).where(key.in_(ids), _is_current(table), *where).order_by(table.id),
+    return _grouped(
+        _rows(
+            session,
+            select(*columns).where(key.in_(ids), _is_current(table), *where).order_by(table.id),
+        )
     )
 
 
@@ -175,45 +177,19 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
         )
     }
     # the times of the current dose rows (a row without a time is no dose event)
-    doses = _grouped(
-        _current(
-            session,
-            (DoseEventRow.trial_id, DoseEventRow.taken_at),
-            DoseEventRow.trial_id,
-            ids,
-            DoseEventRow.taken_at.is_not(None),
-        )
+    taken = (DoseEventRow.trial_id, DoseEventRow.taken_at)
+    doses = _current(session, taken, ids, DoseEventRow.taken_at.is_not(None))
+    onsets = (AdverseEventRow.trial_id, AdverseEventRow.onset_date, AdverseEventRow.serious)
+    events = _current(session, onsets, ids)
+    guessed = (
+        BlindingGuessRow.trial_id,
+        BlindingGuessRow.period_id,
+        BlindingGuessRow.guess,
+        BlindingGuessRow.confidence,
     )
-    events = _grouped(
-        _current(
-            session,
-            (AdverseEventRow.trial_id, AdverseEventRow.onset_date, AdverseEventRow.serious),
-            AdverseEventRow.trial_id,
-            ids,
-        )
-    )
-    guesses = _grouped(
-        _current(
-            session,
-            (
-                BlindingGuessRow.trial_id,
-                BlindingGuessRow.period_id,
-                BlindingGuessRow.guess,
-                BlindingGuessRow.confidence,
-            ),
-            BlindingGuessRow.trial_id,
-            ids,
-        )
-    )
+    guesses = _current(session, guessed, ids)
     patients = sorted({t.patient_id for t in trials})
-    codes = _grouped(
-        _current(
-            session,
-            (ConditionRow.patient_id, ConditionRow.icd10_code),
-            ConditionRow.patient_id,
-            patients,
-        )
-    )
+    codes = _current(session, (ConditionRow.patient_id, ConditionRow.icd10_code), patients)
     _read_diary(session, patients, load)
     for trial in trials:
         patient = trial  # the row holds the patient's columns too
