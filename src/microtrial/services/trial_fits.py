@@ -153,10 +153,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
     with _no_cyclic_gc():
         rows = fit_rows(days, versions, clock())
     fitted_at = time.perf_counter()
-    with db.transaction() as session:
-        again: dict[int, str] = {}
-        for chunk in _chunks(stale):
-            again |= data_versions(session, unblinded_ids().where(TrialRow.id.in_(chunk)))
+    with _no_cyclic_gc(), db.transaction() as session:
+        again = _versions_of(session, stale)
         keep = [r for r in rows if again.get(r["trial_id"]) == r["data_version"]]
         for chunk in _chunks([r["trial_id"] for r in keep]):
             session.execute(delete(TrialFitRow).where(TrialFitRow.trial_id.in_(chunk)))
@@ -175,7 +173,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             },
         )
     written = time.perf_counter()
-    views = _refresh_cohort(db, clock)
+    with _no_cyclic_gc():  # reads every stored fit back: as many objects as the load
+        views = _refresh_cohort(db, clock)
     done = time.perf_counter()
     return RefreshReport(
         checked=len(versions),
@@ -189,6 +188,21 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
         cohort_views=views,
         cohort_s=done - written,
     )
+
+
+def _versions_of(session: Session, trial_ids: Sequence[int]) -> dict[int, str]:
+    """The current data versions of ``trial_ids`` (unblinded ones only).
+
+    A few trials in chunks of ids; more than a chunk's worth from one pass over every unblinded
+    trial, which costs about what one chunk's aggregates cost (each scans the tables).
+    """
+    if len(trial_ids) > CHUNK:
+        wanted = set(trial_ids)
+        return {t: v for t, v in data_versions(session, unblinded_ids()).items() if t in wanted}
+    again: dict[int, str] = {}
+    for chunk in _chunks(trial_ids):
+        again |= data_versions(session, unblinded_ids().where(TrialRow.id.in_(chunk)))
+    return again
 
 
 @contextmanager
