@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import delete, event, select
 
 from microtrial.domain.actors import system_actor
-from microtrial.services import analysis_bulk, demo
+from microtrial.services import analysis_bulk, demo, trial_fits
 from microtrial.services.analysis_fit import fit_loaded
 from microtrial.services.analysis_load import load_inputs
 from microtrial.services.trial_fits import data_versions, fit_row, refresh_fits, unblinded_ids
@@ -72,11 +72,13 @@ def planned_trials(db: Database) -> list[int]:
 
 
 def test_bulk_inputs_equal_per_trial_inputs_and_a_refresh_costs_fixed_statements(
-    demo_db: Database,
+    demo_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # one test, so that the demo is built once per backend
     bulk_equals_per_trial(demo_db)
     refresh_statement_counts(demo_db)
+    # chunks of two ids: more stale trials than a chunk re-checks their versions in one pass
+    monkeypatch.setattr(trial_fits, "CHUNK", 2)
     refreshed_fits_equal_per_trial_fits(demo_db)
 
 
