@@ -41,25 +41,22 @@ from microtrial.store.models import CohortResultRow, PatientRow, TrialFitRow, Tr
 ALL_GROUPS = ""  # the condition_group of a view of every group
 
 
-def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
+def refresh_cohort_results(
+    db: Database, *, clock: Clock = system_clock, fresh: Sequence[dict[str, Any]] = ()
+) -> int:
     """Recompute and store every cohort view whose stored fits changed; returns how many.
 
     Every view, recomputed or not, also gets what this refresh saw (``checked``): the data
     stamps of its scope's unblinded trials, which of its trials were stale and which were
     missing, and the scope's fit count and newest fit, so that a read checks only the trials
-    whose stamp moved since (``cohort_results.read_cohort``).
+    whose stamp moved since (``cohort_results.read_cohort``). ``fresh``: the fit rows the
+    caller has just stored, used as read (``_stored_fits``).
     """
     # imported here: cohort_results reads this module's rows
     from microtrial.services.cohort_results import cohort_of_fits, set_version
 
     with db.read() as session:
-        fitted = session.execute(
-            select(TrialFitRow, PatientRow.site_id)
-            .join(TrialRow, TrialRow.id == TrialFitRow.trial_id)
-            .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-            .where(TrialRow.id.in_(unblinded_ids().scalar_subquery()))
-            .order_by(TrialFitRow.trial_id)
-        ).all()
+        fitted = _stored_fits(session, fresh)
         versions = data_versions(session, unblinded_ids())
         trials = session.execute(
             select(TrialRow.id, TrialRow.data_stamp, TrialRow.patient_id, PatientRow.site_id)
@@ -150,13 +147,51 @@ Scope = tuple[list[tuple[int, int]], list[TrialFitRow]]
 def _scope(
     scope: int | None,
     trials: Sequence[Row[tuple[int, int, int, int]]],
-    fitted: Sequence[Row[tuple[TrialFitRow, int]]],
+    fitted: Sequence[tuple[TrialFitRow, int]],
 ) -> Scope:
     """The unblinded trials and stored fits of a site (None: of every site)."""
     return (
         [(t, stamp) for t, stamp, _, site in trials if scope is None or site == scope],
         [f for f, site in fitted if scope is None or site == scope],
     )
+
+
+def _stored_fits(
+    session: Session, fresh: Sequence[dict[str, Any]]
+) -> list[tuple[TrialFitRow, int]]:
+    """Every unblinded trial's stored fit with its site, in trial order.
+
+    A fit the caller has just stored (``fresh``: the same trial, version and time) is taken
+    from its row in memory instead of read back: reading and decoding every fit's JSON again
+    was a large part of a full refresh's cohort views.
+    """
+    from microtrial.services.trial_fits import CHUNK
+
+    found = session.execute(
+        select(
+            TrialFitRow.trial_id,
+            TrialFitRow.data_version,
+            TrialFitRow.computed_at,
+            PatientRow.site_id,
+        )
+        .join(TrialRow, TrialRow.id == TrialFitRow.trial_id)
+        .join(PatientRow, PatientRow.id == TrialRow.patient_id)
+        .where(TrialRow.id.in_(unblinded_ids().scalar_subquery()))
+        .order_by(TrialFitRow.trial_id)
+    ).all()
+    known = {r["trial_id"]: r for r in fresh}
+    fits: dict[int, TrialFitRow] = {}
+    for trial_id, version, at, _ in found:
+        row = known.get(trial_id)
+        if row is not None and (row["data_version"], row["computed_at"]) == (version, at):
+            fits[trial_id] = TrialFitRow(**row)  # (never added to the session)
+    unread = [t for t, *_ in found if t not in fits]
+    # (one read even when none is left: a refresh's statement count stays the same)
+    for i in range(0, max(len(unread), 1), CHUNK):
+        chunk = unread[i : i + CHUNK]
+        query = select(TrialFitRow).where(TrialFitRow.trial_id.in_(chunk))
+        fits.update((f.trial_id, f) for f in session.execute(query).scalars())
+    return [(fits[t], site_id) for t, _, _, site_id in found if t in fits]
 
 
 def _checked(

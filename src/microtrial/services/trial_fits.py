@@ -173,8 +173,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             },
         )
     written = time.perf_counter()
-    with _no_cyclic_gc():  # reads every stored fit back: as many objects as the load
-        views = _refresh_cohort(db, clock)
+    with _no_cyclic_gc():  # every stored fit in memory: as many objects as the load
+        views = _refresh_cohort(db, clock, keep)
     done = time.perf_counter()
     return RefreshReport(
         checked=len(versions),
@@ -222,11 +222,11 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _refresh_cohort(db: Database, clock: Clock) -> int:
+def _refresh_cohort(db: Database, clock: Clock, fresh: Sequence[dict[str, Any]] = ()) -> int:
     """Store the cohort views whose fits changed (``cohort_store``, which reads this module)."""
     from microtrial.services.cohort_store import refresh_cohort_results
 
-    return refresh_cohort_results(db, clock=clock)
+    return refresh_cohort_results(db, clock=clock, fresh=fresh)
 
 
 def fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
