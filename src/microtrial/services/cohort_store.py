@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy import Row, delete, insert, select, update
@@ -39,6 +39,27 @@ from microtrial.store.db import Database
 from microtrial.store.models import CohortResultRow, PatientRow, TrialFitRow, TrialRow
 
 ALL_GROUPS = ""  # the condition_group of a view of every group
+
+
+class StoredFit(Protocol):
+    """What the cohort reads of a stored fit: a ``TrialFitRow`` read, or a row just stored."""
+
+    @property
+    def trial_id(self) -> int: ...
+    @property
+    def data_version(self) -> str: ...
+    @property
+    def computed_at(self) -> dt.datetime: ...
+    @property
+    def condition_group(self) -> str | None: ...
+    @property
+    def unblinded_early(self) -> bool: ...
+    @property
+    def results(self) -> list[Any]: ...
+    @property
+    def guesses(self) -> list[Any]: ...
+    @property
+    def counts(self) -> dict[str, Any]: ...
 
 
 def refresh_cohort_results(
@@ -81,7 +102,7 @@ def refresh_cohort_results(
             for t, _, p, _ in trials
         }
         session.expunge_all()
-    views: dict[tuple[int | None, str], list[TrialFitRow]] = {}
+    views: dict[tuple[int | None, str], list[StoredFit]] = {}
     for fit, site_id in fitted:
         for scope in (None, site_id):
             views.setdefault((scope, ALL_GROUPS), []).append(fit)
@@ -141,13 +162,13 @@ def refresh_cohort_results(
 
 
 # A scope's unblinded trials (id, data stamp) and its stored fits.
-Scope = tuple[list[tuple[int, int]], list[TrialFitRow]]
+Scope = tuple[list[tuple[int, int]], list[StoredFit]]
 
 
 def _scope(
     scope: int | None,
     trials: Sequence[Row[tuple[int, int, int, int]]],
-    fitted: Sequence[tuple[TrialFitRow, int]],
+    fitted: Sequence[tuple[StoredFit, int]],
 ) -> Scope:
     """The unblinded trials and stored fits of a site (None: of every site)."""
     return (
@@ -156,9 +177,22 @@ def _scope(
     )
 
 
-def _stored_fits(
-    session: Session, fresh: Sequence[dict[str, Any]]
-) -> list[tuple[TrialFitRow, int]]:
+@dataclass(frozen=True, slots=True)
+class FitRecord:
+    """A fit row as stored (``StoredFit``), from the values just written (no ORM object)."""
+
+    trial_id: int
+    data_version: str
+    computed_at: dt.datetime
+    condition_group: str | None
+    unblinded_early: bool
+    results: list[Any]
+    guesses: list[Any]
+    counts: dict[str, Any]
+    warnings: list[Any]
+
+
+def _stored_fits(session: Session, fresh: Sequence[dict[str, Any]]) -> list[tuple[StoredFit, int]]:
     """Every unblinded trial's stored fit with its site, in trial order.
 
     A fit the caller has just stored (``fresh``: the same trial, version and time) is taken
@@ -180,11 +214,11 @@ def _stored_fits(
         .order_by(TrialFitRow.trial_id)
     ).all()
     known = {r["trial_id"]: r for r in fresh}
-    fits: dict[int, TrialFitRow] = {}
+    fits: dict[int, StoredFit] = {}
     for trial_id, version, at, _ in found:
         row = known.get(trial_id)
         if row is not None and (row["data_version"], row["computed_at"]) == (version, at):
-            fits[trial_id] = TrialFitRow(**row)  # (never added to the session)
+            fits[trial_id] = FitRecord(**row)
     unread = [t for t, *_ in found if t not in fits]
     # (one read even when none is left: a refresh's statement count stays the same)
     for i in range(0, max(len(unread), 1), CHUNK):
@@ -196,7 +230,7 @@ def _stored_fits(
 
 def _checked(
     group: str,
-    fits: list[TrialFitRow],
+    fits: list[StoredFit],
     stale: set[int],
     scope: Scope,
     group_of: dict[int, str | None],
