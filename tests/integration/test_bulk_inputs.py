@@ -149,6 +149,14 @@ def refreshed_fits_equal_per_trial_fits(demo_db: Database) -> None:
     with demo_db.transaction() as session:
         session.execute(delete(TrialFitRow))
         session.execute(delete(CohortResultRow))
+        # paused days too (the demo pauses none): one trial paused and resumed, one left paused
+        ids = session.execute(unblinded_ids().order_by(TrialRow.id).limit(2)).scalars().all()
+        first, second = (session.get_one(TrialRow, t) for t in ids)
+        first.plan = {
+            **first.plan,
+            "pauses": [{"from": on_day(first, 20), "to": on_day(first, 24)}],
+        }
+        second.plan = {**second.plan, "paused_on": on_day(second, 30)}
     report = refresh_fits(demo_db, system_actor("test"), clock=lambda: NOW)
     with demo_db.read() as session:
         trials = list(session.execute(unblinded_ids().order_by(TrialRow.id)).scalars())
@@ -164,6 +172,7 @@ def refreshed_fits_equal_per_trial_fits(demo_db: Database) -> None:
     # some runs only: the demo is built at the current time)
     assert any(w["guesses"] for w in wanted)
     assert any(w["warnings"] for w in wanted)
+    assert sum("paused" in " ".join(w["warnings"]) for w in wanted) == 2
     for want in wanted:
         got = stored[want["trial_id"]]
         for name, value in want.items():
@@ -181,6 +190,12 @@ def refreshed_fits_equal_per_trial_fits(demo_db: Database) -> None:
         session.execute(delete(CohortResultRow))
     assert refresh_cohort_results(demo_db, clock=lambda: NOW) == len(views)
     assert stored_views(demo_db) == views
+
+
+def on_day(trial: TrialRow, day: int) -> str:
+    """The ISO date ``day`` days after the trial's start."""
+    assert trial.start_date is not None
+    return (trial.start_date + dt.timedelta(days=day)).isoformat()
 
 
 def stored_views(db: Database) -> dict[tuple[int | None, str], str]:

@@ -32,8 +32,8 @@ from microtrial.domain.calendar import Phase, zone
 from microtrial.services.analysis_bulk import CHUNK, group_of
 from microtrial.services.analysis_fit import JoinedDays, fit_days
 from microtrial.services.analysis_model import OFF_PROTOCOL, OUTCOMES, json_records
-from microtrial.services.dosing import adherence_through
-from microtrial.services.trial_loaders import calendar_of
+from microtrial.services.dosing import adherence_until
+from microtrial.services.trial_loaders import calendar_days_of
 from microtrial.store.models import (
     AdverseEventRow,
     AllocationRow,
@@ -194,17 +194,17 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
     for trial in trials:
         patient = trial  # the row holds the patient's columns too
         position = len(load.trials)
-        calendar = calendar_of(trial, patient, pairs.get(trial.id, []))
-        days = calendar.days
-        ordinals = [d.date.toordinal() for d in days]
+        days = calendar_days_of(trial, patient, pairs.get(trial.id, []))
+        dates, _, phases, periods, _, wash_in, dose_day, _ = zip(*days, strict=True)
+        ordinals = [d.toordinal() for d in dates]
         first = ordinals[0]
         load.index.extend([position] * len(days))
         load.ordinal.extend(ordinals)
         load.study_day.extend([o - first for o in ordinals])
-        load.period.extend([d.period or 0 for d in days])
-        load.wash_in.extend([d.is_wash_in for d in days])
-        load.paused.extend([d.phase == Phase.PAUSED for d in days])
-        load.dose_day.extend([d.is_dose_day for d in days])
+        load.period.extend([p or 0 for p in periods])
+        load.wash_in.extend(wash_in)
+        load.paused.extend([p == Phase.PAUSED for p in phases])
+        load.dose_day.extend(dose_day)
         base = trial.patient_id * _DATE_SPAN
         load.key.extend([base + o for o in ordinals])
         # doses count on the patient's local date of their time (``summarise_adherence``)
@@ -226,7 +226,7 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
                     )
                     for p, _ in pairs.get(trial.id, [])
                 },
-                through=adherence_through(trial, patient, calendar, now).toordinal(),
+                through=adherence_until(trial, patient, dates[-1], now).toordinal(),
                 guesses=[
                     (numbers[g.period_id], str(g.guess), g.confidence)
                     for g in sorted(guesses.get(trial.id, []), key=lambda g: numbers[g.period_id])
