@@ -141,10 +141,10 @@ _PERIOD = (
 )
 
 
-def _rows(session: Session, query: Any) -> Any:
+def _rows(session: Session, query: Any) -> list[Any]:
     """Plain rows of a column query, not through the ORM (its per-row work cost more than
-    everything done with the rows)."""
-    return session.connection().execute(query)
+    everything done with the rows), fetched all at once (row by row is a call per row)."""
+    return list(session.connection().execute(query).all())
 
 
 def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: DaysLoad) -> None:
@@ -154,7 +154,7 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
         .join(PatientRow, PatientRow.id == TrialRow.patient_id)
         .where(TrialRow.id.in_(ids))
         .order_by(TrialRow.id),
-    ).all()
+    )
     pairs: dict[int, list[Any]] = defaultdict(list)  # (period, kit), the kit not returned
     numbers: dict[int, int] = {}
     for period in _rows(
@@ -257,7 +257,7 @@ def _read_diary(session: Session, patients: Sequence[int], load: DaysLoad) -> No
             DiaryEntryRow.instrument_id == "daily_diary",
             _is_current(DiaryEntryRow),
         ),
-    ).all()
+    )
     if not rows:
         return
     patient_ids, dates, *found = zip(*rows, strict=True)  # columns, not a loop over rows
