@@ -314,20 +314,25 @@ def fit_rows(load: DaysLoad, versions: dict[int, str], at: dt.datetime) -> list[
     starts = np.searchsorted(index, np.arange(n))
     ends = np.searchsorted(index, np.arange(n), side="right")
     ordinal = np.asarray(load.ordinal, dtype=np.int64)
+    # Python numbers for the per-trial loop below (indexing numpy arrays by the number is slow)
+    kept_at, observed_at, sums_at = days_kept.tolist(), observed.tolist(), sums.tolist()
+    arm_days = {a: by_arm[a].tolist() for a in ARMS}
+    doses = list(zip(planned.tolist(), taken.tolist(), strict=True))
+    paused_at = paused_days.tolist()
     rows = []
     for i, t in enumerate(load.trials):
-        row = i * (width + 1)
-        means = {
-            p: (sums[row + p] / observed[row + p] if observed[row + p] else float("nan"))
-            for p in range(1, width + 1)
-            if days_kept[row + p]
-        }
+        cells = range(i * (width + 1) + 1, (i + 1) * (width + 1))
         complete = assess_counts(
-            {p: int(observed[row + p]) for p in range(1, width + 1) if observed[row + p]},
-            {a: int(by_arm[a][i]) for a in ARMS},
-            int(paused_days[i]),
+            {p: observed_at[c] for p, c in enumerate(cells, start=1) if observed_at[c]},
+            {a: arm_days[a][i] for a in ARMS},
+            paused_at[i],
             t.plans,
         )
+        means = {
+            p: (sums_at[c] / observed_at[c] if observed_at[c] else float("nan"))
+            for p, c in enumerate(cells, start=1)
+            if kept_at[c] and t.guesses
+        }
         rows.append(
             {
                 "trial_id": t.trial_id,
@@ -339,7 +344,7 @@ def fit_rows(load: DaysLoad, versions: dict[int, str], at: dt.datetime) -> list[
                 "guesses": _guess_rows(t, means),
                 "counts": _counts(
                     t,
-                    (int(planned[i]), int(taken[i])),
+                    doses[i],
                     complete,
                     _onset_arms(t.onsets, arm, ordinal, int(starts[i]), int(ends[i])),
                 ),
