@@ -74,7 +74,7 @@ def refresh_cohort_results(
     caller has just stored, used as read (``_stored_fits``).
     """
     # imported here: cohort_results reads this module's rows
-    from microtrial.services.cohort_results import cohort_of_fits, set_version
+    from microtrial.services.cohort_results import set_version
 
     with db.read() as session:
         fitted = _stored_fits(session, fresh)
@@ -109,6 +109,7 @@ def refresh_cohort_results(
             if fit.condition_group:
                 views.setdefault((scope, fit.condition_group), []).append(fit)
     cache: PoolCache = {}
+    payloads: dict[tuple[str, frozenset[int]], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     changed: list[tuple[int | None, str]] = []
     rechecked: dict[tuple[int | None, str], dict[str, Any]] = {}
@@ -124,16 +125,6 @@ def refresh_cohort_results(
             if stored[(scope, group)][1] != checked:
                 rechecked[(scope, group)] = checked
             continue
-        status = FitStatus(
-            unblinded=len(fits),
-            current=len(fits) - len(stale),
-            stale=len(stale),
-            missing=0,
-            computed_from=min(f.computed_at for f in fits),
-            computed_to=max(f.computed_at for f in fits),
-            data_version=version,
-        )
-        cohort = cohort_of_fits(fits, stale, status, cache=cache)
         changed.append((scope, group))
         rows.append(
             {
@@ -142,7 +133,7 @@ def refresh_cohort_results(
                 "computed_at": computed_at,
                 "fits_version": version,
                 "trial_versions": [[f.trial_id, f.data_version] for f in fits],
-                "payload": to_payload(cohort),
+                "payload": _payload(fits, stale, version, cache, payloads),
                 "checked": checked,
             }
         )
@@ -159,6 +150,36 @@ def refresh_cohort_results(
         if rows:
             session.execute(insert(CohortResultRow), rows)
     return len(rows)
+
+
+def _payload(
+    fits: list[StoredFit],
+    stale: set[int],
+    version: str,
+    cache: PoolCache,
+    payloads: dict[tuple[str, frozenset[int]], dict[str, Any]],
+) -> dict[str, Any]:
+    """A view's stored payload, computed once per set of fits (and of stale ones among them).
+
+    One site's views hold the same fits as the views of every site when the clinic has one
+    site: the same payload, not computed twice.
+    """
+    # imported here: cohort_results reads this module's rows
+    from microtrial.services.cohort_results import cohort_of_fits
+
+    key = (version, frozenset(stale))
+    if key not in payloads:
+        status = FitStatus(
+            unblinded=len(fits),
+            current=len(fits) - len(stale),
+            stale=len(stale),
+            missing=0,
+            computed_from=min(f.computed_at for f in fits),
+            computed_to=max(f.computed_at for f in fits),
+            data_version=version,
+        )
+        payloads[key] = to_payload(cohort_of_fits(fits, stale, status, cache=cache))
+    return payloads[key]
 
 
 # A scope's unblinded trials (id, data stamp) and its stored fits.
