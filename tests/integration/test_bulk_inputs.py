@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +20,19 @@ import pytest
 from sqlalchemy import delete, event, select
 
 from microtrial.domain.actors import system_actor
-from microtrial.services import analysis_bulk, demo
+from microtrial.services import analysis_bulk, demo, trial_fits
+from microtrial.services.analysis_fit import fit_loaded
 from microtrial.services.analysis_load import load_inputs
-from microtrial.services.trial_fits import data_versions, refresh_fits, unblinded_ids
+from microtrial.services.cohort_store import refresh_cohort_results
+from microtrial.services.trial_fits import data_versions, fit_row, refresh_fits, unblinded_ids
 from microtrial.store.db import Database
-from microtrial.store.models import AllocationRow, PatientRow, TrialFitRow, TrialRow
+from microtrial.store.models import (
+    AllocationRow,
+    CohortResultRow,
+    PatientRow,
+    TrialFitRow,
+    TrialRow,
+)
 
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 
@@ -70,11 +79,14 @@ def planned_trials(db: Database) -> list[int]:
 
 
 def test_bulk_inputs_equal_per_trial_inputs_and_a_refresh_costs_fixed_statements(
-    demo_db: Database,
+    demo_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # one test, so that the demo is built once per backend
     bulk_equals_per_trial(demo_db)
     refresh_statement_counts(demo_db)
+    # chunks of two ids: more stale trials than a chunk re-checks their versions in one pass
+    monkeypatch.setattr(trial_fits, "CHUNK", 2)
+    refreshed_fits_equal_per_trial_fits(demo_db)
 
 
 def bulk_equals_per_trial(demo_db: Database) -> None:
@@ -130,3 +142,66 @@ def refresh_statement_counts(demo_db: Database) -> None:
         assert report.stored == len(stale)
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
+
+
+def refreshed_fits_equal_per_trial_fits(demo_db: Database) -> None:
+    """A full refresh (every trial's days as arrays) stores what the per-trial path computes."""
+    with demo_db.transaction() as session:
+        session.execute(delete(TrialFitRow))
+        session.execute(delete(CohortResultRow))
+        # paused days too (the demo pauses none): one trial paused and resumed, one left paused
+        ids = session.execute(unblinded_ids().order_by(TrialRow.id).limit(2)).scalars().all()
+        first, second = (session.get_one(TrialRow, t) for t in ids)
+        first.plan = {
+            **first.plan,
+            "pauses": [{"from": on_day(first, 20), "to": on_day(first, 24)}],
+        }
+        second.plan = {**second.plan, "paused_on": on_day(second, 30)}
+    report = refresh_fits(demo_db, system_actor("test"), clock=lambda: NOW)
+    with demo_db.read() as session:
+        trials = list(session.execute(unblinded_ids().order_by(TrialRow.id)).scalars())
+        versions = data_versions(session, unblinded_ids())
+        inputs = [
+            load_inputs(session, trial, session.get_one(PatientRow, trial.patient_id), NOW)
+            for trial in (session.get_one(TrialRow, t) for t in trials)
+        ]
+        stored = {r.trial_id: r for r in session.execute(select(TrialFitRow)).scalars()}
+    assert report.stored == len(trials) == len(stored)
+    wanted = [fit_row(one, versions[one.trial.id], NOW) for one in fit_loaded(inputs, cohort=True)]
+    # the demo covers what the rows hold: guesses and warnings (adverse events in an arm on
+    # some runs only: the demo is built at the current time)
+    assert any(w["guesses"] for w in wanted)
+    assert any(w["warnings"] for w in wanted)
+    assert sum("paused" in " ".join(w["warnings"]) for w in wanted) == 2
+    for want in wanted:
+        got = stored[want["trial_id"]]
+        for name, value in want.items():
+            if name == "computed_at":
+                continue
+            # as JSON text: an integer stored as 2.0 instead of 2 would differ
+            assert json.dumps(getattr(got, name), sort_keys=True) == json.dumps(
+                value, sort_keys=True
+            ), f"trial {want['trial_id']}: {name}"
+    # the cohort views, pooled from the fits as computed (not read back), equal views pooled
+    # from the stored fits
+    views = stored_views(demo_db)
+    assert len(views) == report.cohort_views >= 2
+    with demo_db.transaction() as session:
+        session.execute(delete(CohortResultRow))
+    assert refresh_cohort_results(demo_db, clock=lambda: NOW) == len(views)
+    assert stored_views(demo_db) == views
+
+
+def on_day(trial: TrialRow, day: int) -> str:
+    """The ISO date ``day`` days after the trial's start."""
+    assert trial.start_date is not None
+    return (trial.start_date + dt.timedelta(days=day)).isoformat()
+
+
+def stored_views(db: Database) -> dict[tuple[int | None, str], str]:
+    """Each stored cohort view's payload and trial versions, as JSON text."""
+    with db.read() as session:
+        return {
+            (r.site_id, r.condition_group): json.dumps([r.payload, r.trial_versions])
+            for r in session.execute(select(CohortResultRow)).scalars()
+        }

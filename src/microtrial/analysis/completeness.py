@@ -23,6 +23,7 @@ __all__ = [
     "Completeness",
     "PeriodPlan",
     "assess_completeness",
+    "assess_counts",
     "count_completeness",
 ]
 
@@ -63,7 +64,7 @@ def assess_completeness(
     per_period = {int(cast(float, k)): int(v) for k, v in counts.items()}
     by_arm = {arm: int((analysed["arm"] == arm).sum()) for arm in ARMS}
     paused = int((days["phase"] == "paused").sum())
-    return _assess(per_period, by_arm, paused, periods)
+    return assess_counts(per_period, by_arm, paused, periods)
 
 
 def count_completeness(
@@ -87,16 +88,20 @@ def count_completeness(
         per_period[number] = per_period.get(number, 0) + 1
         if day["arm"] in by_arm:
             by_arm[day["arm"]] += 1
-    return _assess(per_period, by_arm, paused, periods)
+    return assess_counts(per_period, by_arm, paused, periods)
 
 
-def _assess(
+def assess_counts(
     per_period: Mapping[int, int],
     by_arm: Mapping[str, int],
     paused: int,
     periods: Mapping[int, PeriodPlan],
 ) -> Completeness:
-    """Completeness from the analysed days per period and per arm and the paused days."""
+    """Completeness from the analysed days per period and per arm and the paused days.
+
+    What the two functions above count, for a caller that counted them itself (the refresh
+    counts every trial's days at once, as arrays).
+    """
     complete_periods = {
         number
         for number, plan in periods.items()

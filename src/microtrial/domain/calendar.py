@@ -22,15 +22,18 @@ from microtrial.errors import ValidationError
 __all__ = [
     "Adherence",
     "CalendarDay",
+    "DayFields",
     "Deviation",
     "DeviationKind",
     "DoseEvent",
     "Phase",
     "TrialCalendar",
     "build_calendar",
+    "day_fields",
     "find_deviations",
     "local_reminder",
     "pause_open",
+    "plan_days",
     "shift_for_pause",
     "summarise_adherence",
     "zone",
@@ -107,6 +110,11 @@ def _view(design: Design | DesignView) -> DesignView:
     return design.blinded() if isinstance(design, Design) else design
 
 
+# A calendar day's fields in ``CalendarDay``'s order: date, trial_day, phase, period,
+# period_day, is_wash_in, is_dose_day, kit_code.
+DayFields = tuple[date, int | None, Phase, int | None, int | None, bool, bool, str | None]
+
+
 def build_calendar(
     design: Design | DesignView,
     regimen: Regimen,
@@ -115,6 +123,19 @@ def build_calendar(
     kit_codes: Mapping[int, str] | None = None,
 ) -> TrialCalendar:
     """Lay out every local date from the first run-in day to the end of the last period."""
+    days = plan_days(design, regimen, start_date, tz, kit_codes)
+    return TrialCalendar(tz=tz, days=tuple(CalendarDay(*d) for d in days))
+
+
+def plan_days(
+    design: Design | DesignView,
+    regimen: Regimen,
+    start_date: date,
+    tz: str,
+    kit_codes: Mapping[int, str] | None = None,
+) -> list[DayFields]:
+    """``build_calendar``'s days as tuples of their fields (no objects: a batch of thousands
+    of trials reads a hundred days of each)."""
     zone(tz)
     view = _view(design)
     pattern_fits_period(regimen.pattern, view.period_days)
@@ -131,27 +152,33 @@ def build_calendar(
         codes = [kit_codes[n] for n in numbers]
         if len(set(codes)) != len(codes):
             raise ValidationError("kit_codes", "kit codes repeat", value=codes)
-    days: list[CalendarDay] = [
-        _day_without_capsule(start_date + timedelta(days=i), Phase.RUN_IN, i)
+    days: list[DayFields] = [
+        (start_date + timedelta(days=i), i, Phase.RUN_IN, None, None, False, False, None)
         for i in range(view.run_in_days)
     ]
     for p in view.periods:
         code = kit_codes[p.number] if kit_codes is not None else None
         for pd in range(p.length):
             day = start_date + timedelta(days=p.start_day + pd)
+            dose = regimen.is_dose_day(pd, day)
             days.append(
-                CalendarDay(
-                    date=day,
-                    trial_day=p.start_day + pd,
-                    phase=Phase.PERIOD,
-                    period=p.number,
-                    period_day=pd,
-                    is_wash_in=pd < p.wash_in_days,
-                    is_dose_day=regimen.is_dose_day(pd, day),
-                    kit_code=code,
-                )
+                (day, p.start_day + pd, Phase.PERIOD, p.number, pd, pd < p.wash_in_days, dose, code)
             )
-    return TrialCalendar(tz=tz, days=tuple(days))
+    return days
+
+
+def day_fields(day: CalendarDay) -> DayFields:
+    """A calendar day as ``plan_days`` gives it."""
+    return (
+        day.date,
+        day.trial_day,
+        day.phase,
+        day.period,
+        day.period_day,
+        day.is_wash_in,
+        day.is_dose_day,
+        day.kit_code,
+    )
 
 
 def shift_for_pause(

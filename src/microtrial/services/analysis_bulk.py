@@ -268,7 +268,7 @@ class _Chunk:
             ],
             guesses=[(n, g, c) for n, _, g, c in guesses],
             conditions=sorted(codes),
-            group=_group(codes),
+            group=group_of(codes),
             endpoint_entries=endpoint_entries,
         )
 
@@ -300,7 +300,7 @@ class _Chunk:
         )
 
 
-def _group(codes: list[str]) -> str | None:
+def group_of(codes: list[str]) -> str | None:
     """The catalog group of the first current catalog condition (``condition_group_of``)."""
     catalog = load_catalog()
     for code in codes:

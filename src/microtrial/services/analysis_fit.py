@@ -5,7 +5,7 @@ No database here: the callers load (``analysis_load``) in a transaction and fit 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -121,50 +121,99 @@ def _fit(trials: list[tuple[int, pd.DataFrame]]) -> list[tuple[pd.DataFrame, lis
     The trials' days are joined into one set of arrays once (no frame per trial and outcome:
     that cost a batch of thousands of trials more than the engine itself).
     """
-    frames: list[list[pd.DataFrame]] = [[] for _ in trials]
-    problems: list[list[str]] = [[] for _ in trials]
     if not trials:
         return []
-    index = np.concatenate([np.full(len(days), i) for i, (_, days) in enumerate(trials)])
-    names = np.array([str(trial_id) for trial_id, _ in trials], dtype=object)
-    arm = np.concatenate([days["arm"].to_numpy(dtype=object) for _, days in trials])
-    columns = {
-        "trial_id": names[index],
-        "day": np.concatenate([days["study_day"].to_numpy() for _, days in trials]),
-        "arm": arm,
-        "exclude": np.concatenate([days["wash_in"].to_numpy(dtype=bool) for _, days in trials]),
-    }
+    fitted = fit_days(
+        JoinedDays(
+            names=np.array([str(trial_id) for trial_id, _ in trials], dtype=object),
+            index=np.concatenate([np.full(len(days), i) for i, (_, days) in enumerate(trials)]),
+            day=np.concatenate([days["study_day"].to_numpy() for _, days in trials]),
+            arm=np.concatenate([days["arm"].to_numpy(dtype=object) for _, days in trials]),
+            exclude=np.concatenate([days["wash_in"].to_numpy(dtype=bool) for _, days in trials]),
+            values={
+                name: np.concatenate([days[name].astype(float).to_numpy() for _, days in trials])
+                for name, _, _ in OUTCOMES
+            },
+        )
+    )
+    frames: list[list[pd.DataFrame]] = [[] for _ in trials]
+    for result in fitted.results.values():
+        for k, trial_id in enumerate(result["trial_id"]):
+            frames[fitted.position[trial_id]].append(result.iloc[[k]])
+    return [
+        (pd.concat(f, ignore_index=True) if f else pd.DataFrame(), p)
+        for f, p in zip(frames, fitted.problems, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class JoinedDays:
+    """The (non-paused) days of many trials joined: one entry per day, ``index`` its trial.
+
+    ``names`` holds each trial's id as the engine's ``trial_id`` (a string); ``values`` each
+    outcome's daily value (NaN: missing); ``exclude`` the wash-in days.
+    """
+
+    names: np.ndarray
+    index: np.ndarray
+    day: np.ndarray
+    arm: np.ndarray
+    exclude: np.ndarray
+    values: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class FittedDays:
+    """Each outcome's engine result (rows of the trials it fitted, in trial order, with an
+    ``outcome`` column), each trial's problems, and each trial's position by engine id."""
+
+    results: dict[str, pd.DataFrame]
+    problems: list[list[str]]
+    position: dict[str, int]
+
+
+def fit_days(joined: JoinedDays) -> FittedDays:
+    """Fit every outcome of the joined days with one engine call each."""
+    n = len(joined.names)
+    index, arm = joined.index, joined.arm
+    problems: list[list[str]] = [[] for _ in range(n)]
+    results: dict[str, pd.DataFrame] = {}
     for name, _, higher in OUTCOMES:
-        value = np.concatenate([days[name].astype(float).to_numpy() for _, days in trials])
+        value = joined.values[name]
         observed = ~np.isnan(value)
-        both = np.ones(len(trials), dtype=bool)
+        both = np.ones(n, dtype=bool)
         for side in ("active", "placebo"):
-            both &= np.bincount(index[observed & (arm == side)], minlength=len(trials)) > 0
+            both &= np.bincount(index[observed & (arm == side)], minlength=n) > 0
         for i in np.flatnonzero(~both):
             problems[i].append(f"{name}: no observed day in one arm; not analysed")
         if not both.any():
             continue
         keep = both[index]
-        long = pd.DataFrame({k: v[keep] for k, v in {**columns, "value": value}.items()})
-        long = long[["trial_id", "day", "arm", "value", "exclude"]]
+        long = pd.DataFrame(
+            {
+                "trial_id": joined.names[index[keep]],
+                "day": joined.day[keep],
+                "arm": arm[keep],
+                "value": value[keep],
+                "exclude": joined.exclude[keep],
+            }
+        )
         # warn=False: flags are reported per trial below, from each trial's own 'warning' column.
         result = fit_trials(
             long, mcid=MCID_POINTS, relative_mcid=RELATIVE_MCID, higher_is_better=higher, warn=False
         ).assign(outcome=name)
-        position = {trial_id: k for k, trial_id in enumerate(result["trial_id"])}
-        for i in np.flatnonzero(both):
-            row = result.iloc[[position[names[i]]]]
-            flagged = str(row["warning"].iloc[0])
+        # in trial order (the engine's own order is not promised)
+        order = {trial_id: k for k, trial_id in enumerate(result["trial_id"])}
+        result = result.iloc[[order[joined.names[i]] for i in np.flatnonzero(both)]]
+        results[name] = result.reset_index(drop=True)
+        for i, flagged in zip(np.flatnonzero(both), result["warning"].astype(str), strict=True):
             if flagged:
                 # The text fit_trials warns with for a single flagged trial.
                 problems[i].append(
                     f"{name}: 1 of 1 trial(s) flagged ({flagged}); see the 'warning' column"
                 )
-            frames[i].append(row)
-    return [
-        (pd.concat(f, ignore_index=True) if f else pd.DataFrame(), p)
-        for f, p in zip(frames, problems, strict=True)
-    ]
+    position = {str(name): i for i, name in enumerate(joined.names)}
+    return FittedDays(results, problems, position)
 
 
 def trial_counts(one: TrialAnalysis) -> dict[str, Any]:

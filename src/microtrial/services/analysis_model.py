@@ -224,3 +224,28 @@ def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
         for column in (frame.iloc[:, i] for i in range(len(names)))
     ]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame_rows`` with JSON-ready values (``plain``; NaN as None), column by column."""
+    names = [str(k) for k in frame.columns]
+    columns = []
+    for column in (frame.iloc[:, i] for i in range(len(names))):
+        kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
+        if kind and kind in "biu":
+            columns.append(column.tolist())
+        elif kind == "f":
+            values = column.to_numpy()
+            boxed = values.astype(object)  # Python floats
+            boxed[np.isnan(values)] = None
+            columns.append(boxed.tolist())
+        elif kind == "O":  # strings as they are; anything else made plain (numpy, dates, NaN)
+            columns.append([v if type(v) is str else _json_value(v) for v in column.tolist()])
+        else:  # an extension type: as ``to_dict`` gives it (its missing value as None)
+            columns.append([_json_value(v) for v in column.to_dict().values()])
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _json_value(value: Any) -> Any:
+    value = plain(value)
+    return None if isinstance(value, float) and value != value else value

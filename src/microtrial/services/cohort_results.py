@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,7 @@ from microtrial.domain.catalog import load_catalog
 from microtrial.errors import ValidationError
 from microtrial.services.analysis_load import condition_group_of
 from microtrial.services.analysis_model import MCID_POINTS, CohortAnalysis, FitStatus
-from microtrial.services.cohort_store import fits_mark, stored_view, view_of
+from microtrial.services.cohort_store import StoredFit, fits_mark, stored_view, view_of
 from microtrial.services.common import Clock, audit, scoped, site_scope, system_clock
 from microtrial.services.trial_fits import CHUNK, data_versions, unblinded_ids
 from microtrial.store.db import Database
@@ -210,7 +211,7 @@ def _missing(
     return sum(1 for p in patients if condition_group_of(session, p) == condition_group)
 
 
-def set_version(fits: list[TrialFitRow]) -> str:
+def set_version(fits: Sequence[StoredFit]) -> str:
     """One name for the set of fits shown: a hash of each trial's id and data version."""
     return set_version_of([(f.trial_id, f.data_version) for f in fits])
 
@@ -222,7 +223,7 @@ def set_version_of(pairs: list[tuple[int, str]]) -> str:
 
 
 def cohort_of_fits(
-    fits: list[TrialFitRow],
+    fits: Sequence[StoredFit],
     stale: set[int],
     status: FitStatus,
     *,

@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy import Row, delete, insert, select, update
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, defer
 from microtrial.analysis import BlindingResult, PoolResult
 from microtrial.analysis.pooling import PoolCache
 from microtrial.services.analysis_load import condition_group_of
-from microtrial.services.analysis_model import CohortAnalysis, FitStatus, frame_rows
+from microtrial.services.analysis_model import CohortAnalysis, FitStatus, json_records
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.trial_fits import data_versions, unblinded_ids
 from microtrial.store.db import Database
@@ -41,25 +41,43 @@ from microtrial.store.models import CohortResultRow, PatientRow, TrialFitRow, Tr
 ALL_GROUPS = ""  # the condition_group of a view of every group
 
 
-def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
+class StoredFit(Protocol):
+    """What the cohort reads of a stored fit: a ``TrialFitRow`` read, or a row just stored."""
+
+    @property
+    def trial_id(self) -> int: ...
+    @property
+    def data_version(self) -> str: ...
+    @property
+    def computed_at(self) -> dt.datetime: ...
+    @property
+    def condition_group(self) -> str | None: ...
+    @property
+    def unblinded_early(self) -> bool: ...
+    @property
+    def results(self) -> list[Any]: ...
+    @property
+    def guesses(self) -> list[Any]: ...
+    @property
+    def counts(self) -> dict[str, Any]: ...
+
+
+def refresh_cohort_results(
+    db: Database, *, clock: Clock = system_clock, fresh: Sequence[dict[str, Any]] = ()
+) -> int:
     """Recompute and store every cohort view whose stored fits changed; returns how many.
 
     Every view, recomputed or not, also gets what this refresh saw (``checked``): the data
     stamps of its scope's unblinded trials, which of its trials were stale and which were
     missing, and the scope's fit count and newest fit, so that a read checks only the trials
-    whose stamp moved since (``cohort_results.read_cohort``).
+    whose stamp moved since (``cohort_results.read_cohort``). ``fresh``: the fit rows the
+    caller has just stored, used as read (``_stored_fits``).
     """
     # imported here: cohort_results reads this module's rows
-    from microtrial.services.cohort_results import cohort_of_fits, set_version
+    from microtrial.services.cohort_results import set_version
 
     with db.read() as session:
-        fitted = session.execute(
-            select(TrialFitRow, PatientRow.site_id)
-            .join(TrialRow, TrialRow.id == TrialFitRow.trial_id)
-            .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-            .where(TrialRow.id.in_(unblinded_ids().scalar_subquery()))
-            .order_by(TrialFitRow.trial_id)
-        ).all()
+        fitted = _stored_fits(session, fresh)
         versions = data_versions(session, unblinded_ids())
         trials = session.execute(
             select(TrialRow.id, TrialRow.data_stamp, TrialRow.patient_id, PatientRow.site_id)
@@ -84,35 +102,29 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
             for t, _, p, _ in trials
         }
         session.expunge_all()
-    views: dict[tuple[int | None, str], list[TrialFitRow]] = {}
+    views: dict[tuple[int | None, str], list[StoredFit]] = {}
     for fit, site_id in fitted:
         for scope in (None, site_id):
             views.setdefault((scope, ALL_GROUPS), []).append(fit)
             if fit.condition_group:
                 views.setdefault((scope, fit.condition_group), []).append(fit)
     cache: PoolCache = {}
+    payloads: dict[tuple[str, frozenset[int]], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     changed: list[tuple[int | None, str]] = []
     rechecked: dict[tuple[int | None, str], dict[str, Any]] = {}
     computed_at = clock()
+    scopes: dict[int | None, Scope] = {}  # each scope's found once: its groups' views share it
     for (scope, group), fits in views.items():
         version = set_version(fits)
         stale = {f.trial_id for f in fits if versions.get(f.trial_id) != f.data_version}
-        checked = _checked(scope, group, fits, stale, trials, group_of, fitted)
+        if scope not in scopes:
+            scopes[scope] = _scope(scope, trials, fitted)
+        checked = _checked(group, fits, stale, scopes[scope], group_of)
         if stored.get((scope, group), (None, None))[0] == version:
             if stored[(scope, group)][1] != checked:
                 rechecked[(scope, group)] = checked
             continue
-        status = FitStatus(
-            unblinded=len(fits),
-            current=len(fits) - len(stale),
-            stale=len(stale),
-            missing=0,
-            computed_from=min(f.computed_at for f in fits),
-            computed_to=max(f.computed_at for f in fits),
-            data_version=version,
-        )
-        cohort = cohort_of_fits(fits, stale, status, cache=cache)
         changed.append((scope, group))
         rows.append(
             {
@@ -121,7 +133,7 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
                 "computed_at": computed_at,
                 "fits_version": version,
                 "trial_versions": [[f.trial_id, f.data_version] for f in fits],
-                "payload": to_payload(cohort),
+                "payload": _payload(fits, stale, version, cache, payloads),
                 "checked": checked,
             }
         )
@@ -140,19 +152,113 @@ def refresh_cohort_results(db: Database, *, clock: Clock = system_clock) -> int:
     return len(rows)
 
 
-def _checked(
-    scope: int | None,
-    group: str,
-    fits: list[TrialFitRow],
+def _payload(
+    fits: list[StoredFit],
     stale: set[int],
+    version: str,
+    cache: PoolCache,
+    payloads: dict[tuple[str, frozenset[int]], dict[str, Any]],
+) -> dict[str, Any]:
+    """A view's stored payload, computed once per set of fits (and of stale ones among them).
+
+    One site's views hold the same fits as the views of every site when the clinic has one
+    site: the same payload, not computed twice.
+    """
+    # imported here: cohort_results reads this module's rows
+    from microtrial.services.cohort_results import cohort_of_fits
+
+    key = (version, frozenset(stale))
+    if key not in payloads:
+        status = FitStatus(
+            unblinded=len(fits),
+            current=len(fits) - len(stale),
+            stale=len(stale),
+            missing=0,
+            computed_from=min(f.computed_at for f in fits),
+            computed_to=max(f.computed_at for f in fits),
+            data_version=version,
+        )
+        payloads[key] = to_payload(cohort_of_fits(fits, stale, status, cache=cache))
+    return payloads[key]
+
+
+# A scope's unblinded trials (id, data stamp) and its stored fits.
+Scope = tuple[list[tuple[int, int]], list[StoredFit]]
+
+
+def _scope(
+    scope: int | None,
     trials: Sequence[Row[tuple[int, int, int, int]]],
+    fitted: Sequence[tuple[StoredFit, int]],
+) -> Scope:
+    """The unblinded trials and stored fits of a site (None: of every site)."""
+    return (
+        [(t, stamp) for t, stamp, _, site in trials if scope is None or site == scope],
+        [f for f, site in fitted if scope is None or site == scope],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FitRecord:
+    """A fit row as stored (``StoredFit``), from the values just written (no ORM object)."""
+
+    trial_id: int
+    data_version: str
+    computed_at: dt.datetime
+    condition_group: str | None
+    unblinded_early: bool
+    results: list[Any]
+    guesses: list[Any]
+    counts: dict[str, Any]
+    warnings: list[Any]
+
+
+def _stored_fits(session: Session, fresh: Sequence[dict[str, Any]]) -> list[tuple[StoredFit, int]]:
+    """Every unblinded trial's stored fit with its site, in trial order.
+
+    A fit the caller has just stored (``fresh``: the same trial, version and time) is taken
+    from its row in memory instead of read back: reading and decoding every fit's JSON again
+    was a large part of a full refresh's cohort views.
+    """
+    from microtrial.services.trial_fits import CHUNK
+
+    found = session.execute(
+        select(
+            TrialFitRow.trial_id,
+            TrialFitRow.data_version,
+            TrialFitRow.computed_at,
+            PatientRow.site_id,
+        )
+        .join(TrialRow, TrialRow.id == TrialFitRow.trial_id)
+        .join(PatientRow, PatientRow.id == TrialRow.patient_id)
+        .where(TrialRow.id.in_(unblinded_ids().scalar_subquery()))
+        .order_by(TrialFitRow.trial_id)
+    ).all()
+    known = {r["trial_id"]: r for r in fresh}
+    fits: dict[int, StoredFit] = {}
+    for trial_id, version, at, _ in found:
+        row = known.get(trial_id)
+        if row is not None and (row["data_version"], row["computed_at"]) == (version, at):
+            fits[trial_id] = FitRecord(**row)
+    unread = [t for t, *_ in found if t not in fits]
+    # (one read even when none is left: a refresh's statement count stays the same)
+    for i in range(0, max(len(unread), 1), CHUNK):
+        chunk = unread[i : i + CHUNK]
+        query = select(TrialFitRow).where(TrialFitRow.trial_id.in_(chunk))
+        fits.update((f.trial_id, f) for f in session.execute(query).scalars())
+    return [(fits[t], site_id) for t, _, _, site_id in found if t in fits]
+
+
+def _checked(
+    group: str,
+    fits: list[StoredFit],
+    stale: set[int],
+    scope: Scope,
     group_of: dict[int, str | None],
-    fitted: Sequence[Row[tuple[TrialFitRow, int]]],
 ) -> dict[str, Any]:
     """What a refresh saw of one view's scope (``CohortResultRow.checked``)."""
     shown = {f.trial_id for f in fits}
-    in_scope = [(t, stamp) for t, stamp, _, site in trials if scope is None or site == scope]
-    scope_fits = [f for f, site in fitted if scope is None or site == scope]
+    in_scope, scope_fits = scope
     return {
         "stamps": [[t, stamp] for t, stamp in in_scope],
         "stale": sorted(stale),
@@ -288,11 +394,11 @@ _CASTS: dict[str, str | None] = {
 
 def to_payload(cohort: CohortAnalysis) -> dict[str, Any]:
     """What a view stores: every table of the cohort, JSON-ready."""
-    from microtrial.services.trial_fits import json_rows, json_value
+    from microtrial.services.trial_fits import json_value
 
     blind = cohort.blinding
     return {
-        "results": json_rows(frame_rows(cohort.results)),
+        "results": json_records(cohort.results),
         "pooled_groups": _frame(cohort.pooled.groups) if cohort.pooled else None,
         "forest": _frame(cohort.pooled.forest) if cohort.pooled else None,
         "blinding": None

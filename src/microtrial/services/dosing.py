@@ -248,7 +248,14 @@ def adherence_through(
     Every page and report counts planned doses up to this day, so that one trial shows one
     adherence figure everywhere (a trial stopped early is not charged for the days after it).
     """
-    through = min(patient_today(patient, now) - dt.timedelta(days=1), calendar.last_date)
+    return adherence_until(trial, patient, calendar.last_date, now)
+
+
+def adherence_until(
+    trial: TrialRow, patient: PatientRow, last_date: dt.date, now: dt.datetime
+) -> dt.date:
+    """``adherence_through`` of a calendar that ends on ``last_date``."""
+    through = min(patient_today(patient, now) - dt.timedelta(days=1), last_date)
     if trial.unblinded_at is not None:
         through = min(through, patient_today(patient, trial.unblinded_at))
     return through

@@ -32,10 +32,11 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.lifecycle import TrialStatus
-from microtrial.services.analysis_bulk import load_many, version_of
-from microtrial.services.analysis_fit import fit_loaded, trial_counts
+from microtrial.services.analysis_bulk import version_of
+from microtrial.services.analysis_fit import trial_counts
 from microtrial.services.analysis_model import TrialAnalysis, frame_rows, plain
 from microtrial.services.common import Clock, audit, system_clock
+from microtrial.services.fit_arrays import fit_rows, load_days
 from microtrial.store.db import Database
 from microtrial.store.models import (
     AdverseEventRow,
@@ -75,9 +76,14 @@ def unblinded_ids() -> Select[tuple[int]]:
 
 
 def data_versions(session: Session, trial_ids: Select[tuple[int]]) -> dict[int, str]:
-    """Each listed trial's current data version, from one aggregate query per input table."""
+    """Each listed trial's current data version, from one aggregate query per input table.
+
+    The queries run on the session's connection, not through the ORM: plain columns either
+    way, and a refresh computes every unblinded trial's versions three times.
+    """
     ids = trial_ids.scalar_subquery()
-    trials = session.execute(
+    run = session.connection().execute
+    trials = run(
         select(
             TrialRow.id,
             TrialRow.patient_id,
@@ -99,7 +105,7 @@ def data_versions(session: Session, trial_ids: Select[tuple[int]]) -> dict[int, 
     }
     periods = {
         row[0]: tuple(str(v) for v in row[1:])
-        for row in session.execute(
+        for row in run(
             select(
                 PeriodRow.trial_id,
                 func.count(PeriodRow.id),
@@ -109,7 +115,7 @@ def data_versions(session: Session, trial_ids: Select[tuple[int]]) -> dict[int, 
             )
             .where(PeriodRow.trial_id.in_(ids))
             .group_by(PeriodRow.trial_id)
-        ).tuples()
+        )
     }
     return {
         trial_id: version_of(
@@ -127,7 +133,7 @@ def _aggregate(session: Session, table: Any, key: Any, among: Any) -> dict[int, 
     query = (
         select(key, func.count(table.id), func.max(table.id)).where(key.in_(among)).group_by(key)
     )
-    return {k: (n, newest) for k, n, newest in session.execute(query).tuples()}
+    return {k: (n, newest) for k, n, newest in session.connection().execute(query)}
 
 
 def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> RefreshReport:
@@ -140,9 +146,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             session.execute(select(TrialFitRow.trial_id, TrialFitRow.data_version)).tuples().all()
         )
         stale = sorted(t for t, v in versions.items() if stored.get(t) != v)
-        # one query per input table per chunk of stale trials, the versions from the same rows
-        bulk = load_many(session, stale, clock())
-        inputs = bulk.inputs
+        # one query per input table per chunk of stale trials, the days joined as arrays
+        days = load_days(session, stale, clock())
     if not stale:  # no fit to compute: the cohort views only if they lag behind the fits
         views = _refresh_cohort(db, clock)
         return RefreshReport(
@@ -151,14 +156,10 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
     loaded = time.perf_counter()
     # No transaction is open while the engine runs: writers are never kept waiting by a fit.
     with _no_cyclic_gc():
-        fitted = fit_loaded(inputs, cohort=True) if inputs else []
-        computed_at = clock()
-        rows = [_fit_row(one, bulk.versions[one.trial.id], computed_at) for one in fitted]
+        rows = fit_rows(days, versions, clock())
     fitted_at = time.perf_counter()
-    with db.transaction() as session:
-        again: dict[int, str] = {}
-        for chunk in _chunks(stale):
-            again |= data_versions(session, unblinded_ids().where(TrialRow.id.in_(chunk)))
+    with _no_cyclic_gc(), db.transaction() as session:
+        again = _versions_of(session, stale)
         keep = [r for r in rows if again.get(r["trial_id"]) == r["data_version"]]
         for chunk in _chunks([r["trial_id"] for r in keep]):
             session.execute(delete(TrialFitRow).where(TrialFitRow.trial_id.in_(chunk)))
@@ -177,7 +178,8 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
             },
         )
     written = time.perf_counter()
-    views = _refresh_cohort(db, clock)
+    with _no_cyclic_gc():  # every stored fit in memory: as many objects as the load
+        views = _refresh_cohort(db, clock, keep)
     done = time.perf_counter()
     return RefreshReport(
         checked=len(versions),
@@ -191,6 +193,21 @@ def refresh_fits(db: Database, actor: Actor, *, clock: Clock = system_clock) -> 
         cohort_views=views,
         cohort_s=done - written,
     )
+
+
+def _versions_of(session: Session, trial_ids: Sequence[int]) -> dict[int, str]:
+    """The current data versions of ``trial_ids`` (unblinded ones only).
+
+    A few trials in chunks of ids; more than a chunk's worth from one pass over every unblinded
+    trial, which costs about what one chunk's aggregates cost (each scans the tables).
+    """
+    if len(trial_ids) > CHUNK:
+        wanted = set(trial_ids)
+        return {t: v for t, v in data_versions(session, unblinded_ids()).items() if t in wanted}
+    again: dict[int, str] = {}
+    for chunk in _chunks(trial_ids):
+        again |= data_versions(session, unblinded_ids().where(TrialRow.id.in_(chunk)))
+    return again
 
 
 @contextmanager
@@ -210,15 +227,19 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _refresh_cohort(db: Database, clock: Clock) -> int:
+def _refresh_cohort(db: Database, clock: Clock, fresh: Sequence[dict[str, Any]] = ()) -> int:
     """Store the cohort views whose fits changed (``cohort_store``, which reads this module)."""
     from microtrial.services.cohort_store import refresh_cohort_results
 
-    return refresh_cohort_results(db, clock=clock)
+    return refresh_cohort_results(db, clock=clock, fresh=fresh)
 
 
-def _fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
-    """A trial's fit as a ``trial_fits`` row: JSON-ready, NaN as null."""
+def fit_row(one: TrialAnalysis, version: str, at: dt.datetime) -> dict[str, Any]:
+    """A trial's fit as a ``trial_fits`` row: JSON-ready, NaN as null.
+
+    The per-trial form of what ``fit_arrays.fit_rows`` computes for a refresh (a test checks
+    that both give the same rows).
+    """
     return {
         "trial_id": one.trial.id,
         "data_version": version,

@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
-from microtrial.domain.calendar import TrialCalendar, build_calendar, pause_open, shift_for_pause
+from microtrial.domain.calendar import (
+    DayFields,
+    TrialCalendar,
+    build_calendar,
+    day_fields,
+    pause_open,
+    plan_days,
+    shift_for_pause,
+)
 from microtrial.domain.design import DesignView, PlannedPeriod
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.domain.regimens import Regimen
@@ -94,8 +102,10 @@ def regimen_of(trial: TrialRow, *, validated: bool = False) -> Regimen:
     return TrialPlan.from_json(trial.plan).regimen.build(enforce_range=validated)
 
 
-def _view(trial: TrialRow, pairs: list[tuple[PeriodRow, KitRow]]) -> DesignView:
-    design = TrialPlan.from_json(trial.plan).design
+def _view(
+    trial: TrialRow, pairs: list[tuple[PeriodRow, KitRow]], plan: TrialPlan | None = None
+) -> DesignView:
+    design = (plan or TrialPlan.from_json(trial.plan)).design
     start = trial.start_date
     assert start is not None  # set when planned
     periods = tuple(
@@ -125,17 +135,35 @@ def calendar_of(
     trial: TrialRow, patient: PatientRow, pairs: list[tuple[PeriodRow, KitRow]]
 ) -> TrialCalendar:
     """The trial's calendar from its periods and kits already read (``periods_and_kits``)."""
-    regimen = regimen_of(trial)
+    plan = TrialPlan.from_json(trial.plan)  # (parsed once: the regimen and the design too)
+    regimen = plan.regimen.build(enforce_range=False)  # as regimen_of reads it
     codes = {p.number: k.code for p, k in pairs}
     assert trial.start_date is not None
-    view = _view(trial, pairs)
+    view = _view(trial, pairs, plan)
     calendar = build_calendar(view, regimen, trial.start_date, patient.time_zone, codes)
-    plan = TrialPlan.from_json(trial.plan)
     for paused, resumed in plan.pauses:
         calendar = shift_for_pause(calendar, paused, resumed, regimen=regimen)
     if plan.paused_on is not None:
         calendar = pause_open(calendar, plan.paused_on)
     return calendar
+
+
+def calendar_days_of(
+    trial: TrialRow, patient: PatientRow, pairs: list[tuple[PeriodRow, KitRow]]
+) -> list[DayFields]:
+    """``calendar_of``'s days as tuples of their fields, without building the days when no
+    pause moved them (what the refresh of thousands of trials reads)."""
+    plan = TrialPlan.from_json(trial.plan)
+    if plan.pauses or plan.paused_on is not None:
+        return [day_fields(d) for d in calendar_of(trial, patient, pairs).days]
+    assert trial.start_date is not None
+    return plan_days(
+        _view(trial, pairs, plan),
+        plan.regimen.build(enforce_range=False),
+        trial.start_date,
+        patient.time_zone,
+        {p.number: k.code for p, k in pairs},
+    )
 
 
 def read_audited(

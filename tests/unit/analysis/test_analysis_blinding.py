@@ -14,7 +14,7 @@ from microtrial.analysis import (
     blinding_from_self_blinding_study,
     guesses_from_self_blinding_study,
 )
-from microtrial.analysis.blinding import bang_bi, james_bi
+from microtrial.analysis.blinding import _cleaned, bang_bi, james_bi
 from microtrial.errors import ValidationError
 
 PACUTES = (
@@ -133,3 +133,15 @@ def test_self_blinding_study_loader() -> None:
     assert 0.0 <= res.james_bi <= 1.0
     with_value = guesses_from_self_blinding_study(raw, test_name="mood")
     assert with_value["value"].notna().any()
+
+
+def test_guess_words_cleaned_once_per_word_as_the_string_methods_clean_them() -> None:
+    column = pd.Series(
+        [" Active", "placebo", None, "PLACEBO ", 1, float("nan"), "dont_know"],
+        index=[5, 4, 3, 2, 1, 0, 9],
+        name="guess",
+    )
+    for case in (column, column.iloc[:0], column.astype("string")):
+        pd.testing.assert_series_equal(
+            _cleaned(case), case.astype("string").str.strip().str.lower()
+        )
