@@ -43,7 +43,9 @@ fmt: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run_all.py
 
+# The demo's research export needs an export key: a fixed one, for the simulated demo data only.
 serve: $(STAMP)
+	MICROTRIAL_EXPORT_SECRET=$${MICROTRIAL_EXPORT_SECRET:-demo-export-key-simulated-data-only} \
 	$(BIN)/microtrial serve --database-url sqlite:///demo-output/demo.db
 
 clean:

@@ -74,7 +74,7 @@ PAGES: dict[str, tuple[Visit, ...]] = {
     "patient_finished": (
         Visit("/today"),
         Visit("/history"),
-        Visit("/my/trials/{finished}/report.html", download=True),
+        Visit("/my/trials/{finished}/report.html"),
     ),
     "clinician": (
         Visit("/clinic/patients"),
@@ -96,7 +96,7 @@ PAGES: dict[str, tuple[Visit, ...]] = {
         Visit("/clinic/trials/{running}", Refusal("Break the blind")),
         Visit("/clinic/trials/{finished}"),
         Visit("/clinic/trials/{finished}/result"),
-        Visit("/clinic/trials/{finished}/report.html", download=True),
+        Visit("/clinic/trials/{finished}/report.html"),
         Visit("/clinic/alerts"),
         Visit("/clinic/alerts", Refusal("Acknowledge")),
         Visit("/clinic/enrol"),

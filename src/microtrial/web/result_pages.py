@@ -16,6 +16,7 @@ from microtrial.http.tables import records
 from microtrial.reports.trial_endpoint import endpoint_result
 from microtrial.reports.trial_report import Audience, trial_report
 from microtrial.services import analysis
+from microtrial.settings import export_secret
 from microtrial.web.charts import arm_chart, forest_chart
 from microtrial.web.rendering import page_language, render
 from microtrial.web.session import PageUserDep
@@ -71,7 +72,9 @@ def _report(
         content,
         media_type=REPORT_TYPES[fmt],
         headers={
-            "Content-Disposition": f'attachment; filename="trial-{trial_id}-{audience}.{fmt}"'
+            # The web page opens in the browser ("as a web page"); the PDF is a file to keep.
+            "Content-Disposition": f"{'inline' if fmt == 'html' else 'attachment'}; "
+            f'filename="trial-{trial_id}-{audience}.{fmt}"'
         },
     )
 
@@ -112,6 +115,8 @@ def research(
             "condition": condition or "",
             "groups": sorted({c.group for c in load_catalog().conditions.values()}),
             "chart": forest_chart(pain, title="Per-trial effect on daily pain"),
+            # Without an export key the download would only be refused: say so instead.
+            "export_ready": export_secret(context.settings) is not None,
         },
     )
 

@@ -100,3 +100,17 @@ def test_research_page_says_when_a_pool_is_too_small(demo_clinic: Database) -> N
         else:
             assert note not in page, name
             assert rows[shown][5] == f"{g['pi95_low']:.2f} to {g['pi95_high']:.2f}", name
+
+
+def test_without_an_export_key_the_page_says_the_export_is_not_set_up(
+    demo_clinic: Database,
+) -> None:
+    url = demo_clinic.engine.url.render_as_string(hide_password=False)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40)  # no export key
+    with LiveServer(create_app(settings)) as server:
+        client = sign_in(server.url, "researcher.demo", DEMO_PASSWORD)
+        page = client.get("/research").text
+        refused = client.get("/research/export.zip")
+    assert "not set up on this server yet" in page
+    assert 'href="/research/export.zip"' not in page
+    assert refused.status_code == 409  # the address itself still answers plainly
