@@ -142,9 +142,32 @@ def today(
 ) -> HTMLResponse:
     """Today's diary form, with the capsule check-in and any period-end guess."""
     actor = user.require(Action.USE_PATIENT_APP)
-    # A saved diary is confirmed by the page itself ("Today's diary is saved"); a guess here.
-    flash = N_("Your guess is saved. Thank you.") if saved == "guess" else None
+    # A saved diary is confirmed by the page itself ("Today's diary is saved"); a guess and a
+    # capsule recorded unlike the plan here.
+    flash = SAVED_WORDS.get(saved) or (OTHER_DEVIATION if saved.startswith("dose-") else None)
     return _today_page(request, context, actor, flash=flash)
+
+
+# What Today says after a save (``?saved=``): a guess, or a capsule that was recorded although it
+# differs from the plan (its deviation code; the clinic has an alert of it).
+SAVED_WORDS = {
+    "guess": N_("Your guess is saved. Thank you."),
+    "dose-off-calendar": N_(
+        "Your capsule is recorded, but today is not a capsule day in your plan. Your clinic has "
+        "been told. Take your next capsule on your next capsule day, as planned."
+    ),
+    "multiple-doses-per-day": N_(
+        "This is the second capsule recorded today. Your clinic has been told. Do not take "
+        "another capsule today."
+    ),
+    "dose-during-hold": N_(
+        "Your capsule is recorded, but your capsules are on hold. Your clinic has been told. "
+        "Do not take another capsule until they tell you to."
+    ),
+}
+OTHER_DEVIATION = N_(
+    "Your capsule is recorded. It differs from your plan, so your clinic has been told."
+)
 
 
 def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
@@ -226,7 +249,7 @@ def saved_ago(values: dict[str, str]) -> dt.timedelta:
     return dt.timedelta(seconds=int(text))
 
 
-def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) -> None:
+def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) -> dosing.DoseRead:
     """Record the capsule as a dose of the running trial (once per form submission)."""
     trial_id = values.get("trial_id", "")
     kit_code = values.get("kit_code", "").strip()
@@ -240,7 +263,7 @@ def _check_in_dose(context: AppContext, actor: Actor, values: dict[str, str]) ->
     )
     if not check.is_due and values.get("kit_confirm") != check.code:
         raise WrongKit(check)
-    create_once(
+    return create_once(
         context,
         Response(),
         key=f"web-{values.get('submission_id') or uuid.uuid4().hex}-dose",
@@ -275,7 +298,7 @@ def submit_today(
         return _today_page(request, context, user.actor, values=values, form=form)
     if values.get("daily_diary.dose_check_in") == "taken" and values.get("trial_id"):
         try:
-            _check_in_dose(context, user.actor, values)
+            dose = _check_in_dose(context, user.actor, values)
         except WrongKit as err:
             words = f"{err.words[0].upper()}{err.words[1:]}"
             message = f"Capsule check-in not recorded: {words}"
@@ -302,6 +325,11 @@ def submit_today(
                 form=form,
                 flash=N_("Your diary is saved."),
             )
+        if (
+            dose.deviation
+        ):  # recorded, but not as planned: the patient hears it, not only the clinic
+            first = dose.deviation.split(",")[0]
+            return RedirectResponse(f"/today?saved={first}", status_code=303)
     return RedirectResponse("/today?saved=1", status_code=303)
 
 

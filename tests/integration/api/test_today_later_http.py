@@ -9,11 +9,12 @@ import re
 
 import httpx
 
+from e2e.setup import running_trial as trial_running
 from helpers import Clinic, FixedClock
 from integration.api.live import LiveServer
 from integration.api.test_pages import csrf_of, sign_in
 from integration.test_alert_sweep import running_trial
-from microtrial.services import alerts, records
+from microtrial.services import alerts, dosing, records, trial_views
 
 
 def _hidden(page: httpx.Response, name: str) -> str:
@@ -130,3 +131,34 @@ def test_a_high_reading_that_only_withholds_a_dose_is_no_emergency(
     today = patient.get("/today").text
     assert 'id="hold-notice"' in today
     assert 'id="urgent-care"' not in today
+
+
+def test_a_capsule_on_a_day_without_one_is_recorded_and_the_patient_is_told(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = trial_running(clinic, clock)
+    doc = clinic.actors["clinician_sitea"]
+    calendar = trial_views.trial_calendar(clinic.db, doc, trial.id)
+    off = next(
+        d for d in calendar.days if d.date >= clock().date() and not d.is_dose_day and d.kit_code
+    )
+    clock.now = clock.now.replace(year=off.date.year, month=off.date.month, day=off.date.day)
+    patient = sign_in(server.url, "p_A-001")
+    page = patient.get("/today")
+    form = {
+        "csrf_token": csrf_of(page),
+        "local_date": _hidden(page, "local_date"),
+        "submission_id": _hidden(page, "submission_id"),
+        "trial_id": _hidden(page, "trial_id"),
+        **MORNING,
+        "daily_diary.dose_check_in": "taken",
+        "kit_code": off.kit_code,
+    }
+    sent = patient.post("/today", data=form)
+    assert sent.status_code == 303, sent.text
+    assert sent.headers["location"] == "/today?saved=dose-off-calendar"
+    told = patient.get(sent.headers["location"]).text
+    assert "today is not a capsule day in your plan" in told
+    assert [d.deviation for d in dosing.list_doses(clinic.db, doc, trial.id)] == [
+        "dose-off-calendar"
+    ]
