@@ -76,7 +76,10 @@ def test_lithium_on_the_record_means_do_not_start_and_blocks_the_trial(
         clinic.db, doc, pid, lsd, DesignSpec(), start_date=clock().date(), clock=clock
     )
     assert trial.status == "draft"
-    with pytest.raises(SafetyBlock, match="do-not-start"):
+    # The refusal names what stops the trial and what the clinician can do.
+    with pytest.raises(
+        SafetyBlock, match=r"do-not-start \(Lithium \(contraindicated\)\); .*withdraw"
+    ):
         trial_lifecycle.transition(clinic.db, doc, trial.id, "confirm-screening", clock=clock)
 
 

@@ -42,6 +42,8 @@ Decision = Literal["do-not-start", "clinician-review", "no-known-issues"]
 # The decision that blocks a trial: no start, no kits, no sign-off clears it.
 DO_NOT_START: Decision = "do-not-start"
 FindingSeverity = Literal["contraindicated", "major", "moderate", "minor"]
+# The severity of a finding that makes the decision do-not-start.
+CONTRAINDICATED: FindingSeverity = "contraindicated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +383,7 @@ def blood_pressure_findings(
 
 def _decide(findings: Sequence[Finding]) -> Decision:
     severities = {f.severity for f in findings}
-    if "contraindicated" in severities:
+    if CONTRAINDICATED in severities:
         return "do-not-start"
     if severities & {"major", "moderate"}:
         return "clinician-review"

@@ -12,7 +12,7 @@ from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.inputs import require_text
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
-from microtrial.domain.screening import DO_NOT_START
+from microtrial.domain.screening import CONTRAINDICATED, DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, SafetyBlock
 from microtrial.services.alerts import blocks_resume, mark_paused, open_alerts
@@ -194,6 +194,16 @@ def _require_cleared_screening(session: Session, trial: TrialRow, patient: Patie
     if screening is None:
         raise SafetyBlock(f"screening: patient has no {substance} screening")
     if screening.decision == DO_NOT_START:
-        raise SafetyBlock("screening: decision is do-not-start")
+        # Name what stops it and what to do: "do-not-start" alone leaves the clinician guessing.
+        why = "; ".join(
+            f"{f.get('title', f.get('code'))} ({f.get('severity')})"
+            for f in screening.findings
+            if isinstance(f, dict) and f.get("severity") == CONTRAINDICATED
+        )
+        raise SafetyBlock(
+            f"screening: decision is do-not-start{f' ({why})' if why else ''}; this trial "
+            f"cannot go ahead: withdraw it, or, if the screening's answers were wrong, correct "
+            f"them (the patient is screened again) and confirm again"
+        )
     if not screening.cleared:
         raise SafetyBlock("screening: clinician-review screening is not signed off")
