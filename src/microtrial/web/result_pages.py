@@ -13,9 +13,10 @@ from microtrial.errors import NotFound
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.http.results import cohort, research_zip
 from microtrial.http.tables import records
+from microtrial.reports.cohort_report import render_cohort_reports
 from microtrial.reports.trial_endpoint import endpoint_result
 from microtrial.reports.trial_report import Audience, trial_report
-from microtrial.services import analysis
+from microtrial.services import analysis, report_data
 from microtrial.settings import export_secret
 from microtrial.web.charts import arm_chart, forest_chart
 from microtrial.web.rendering import page_language, render
@@ -117,6 +118,29 @@ def research(
             "chart": forest_chart(pain, title="Per-trial effect on daily pain"),
             # Without an export key the download would only be refused: say so instead.
             "export_ready": export_secret(context.settings) is not None,
+        },
+    )
+
+
+@router.get("/research/report.{fmt}")
+def research_report(
+    context: ContextDep, request: Request, user: PageUserDep, fmt: str, condition: str = ""
+) -> Response:
+    """The cohort report of the trials the researcher may see (one condition group or all)."""
+    actor = user.require(Action.USE_RESEARCH_PAGES)
+    if fmt not in REPORT_TYPES:
+        raise NotFound(f"report: no {fmt!r} format")
+    data = report_data.cohort_report_data(
+        context.db, actor, condition=condition or None, clock=context.clock
+    )
+    with i18n.speaking(page_language(request, actor)):
+        content = render_cohort_reports(data, (fmt,))[fmt]
+    return Response(
+        content,
+        media_type=REPORT_TYPES[fmt],
+        headers={
+            "Content-Disposition": f"{'inline' if fmt == 'html' else 'attachment'}; "
+            f'filename="cohort-{condition or "all"}.{fmt}"'
         },
     )
 

@@ -118,7 +118,11 @@ SEEDS = ("/password/reset?token=x",)  # besides "/login" and where "/" redirects
 FILES = (".pdf", ".csv", ".zip", ".ics", ".js", ".json", ".webmanifest", ".css", ".svg", ".png")
 # Pages known to still show English, with why; the test fails once one is translated (so the
 # entry goes) and for any English on a page not listed here.
-KNOWN_ENGLISH: dict[str, str] = {}
+KNOWN_ENGLISH: dict[str, str] = {
+    # Offered on /research since a QA walk-through (it was only on the command line before); its
+    # tables and prose are not catalog messages yet.
+    "/research/report.{fmt}": "the cohort report (HTML/PDF), English only for now",
+}
 # English a page may show because it is catalog or recorded text the catalogs do not carry:
 # route template -> the pieces allowed there (screening findings from catalog/screening.yaml,
 # the medical-history questions, an alert's recorded detail such as symptom names, the

@@ -114,3 +114,23 @@ def test_without_an_export_key_the_page_says_the_export_is_not_set_up(
     assert "not set up on this server yet" in page
     assert 'href="/research/export.zip"' not in page
     assert refused.status_code == 409  # the address itself still answers plainly
+
+
+def test_the_research_page_offers_the_cohort_report(demo_clinic: Database) -> None:
+    url = demo_clinic.engine.url.render_as_string(hide_password=False)
+    settings = ServerSettings(database_url=url, secret_key="d" * 40)
+    with LiveServer(create_app(settings)) as server:
+        client = sign_in(server.url, "researcher.demo", DEMO_PASSWORD)
+        page = client.get("/research").text
+        assert 'href="/research/report.pdf"' in page
+        html = client.get("/research/report.html")
+        pdf = client.get("/research/report.pdf")
+        doctor = sign_in(server.url, "dr.demo", DEMO_PASSWORD)
+        refused = doctor.get("/research/report.html")
+    assert html.status_code == 200
+    assert html.headers["content-disposition"].startswith("inline")
+    assert "Pooled effect" in html.text or "pooled" in html.text.lower()
+    assert not re.search(r"\bP\d{3}\b", html.text)  # de-identified: no study codes
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+    assert refused.status_code == 403
