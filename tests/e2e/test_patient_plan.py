@@ -96,7 +96,9 @@ def test_a_scheduled_trial_shows_its_start_date(
     assert "fill in the diary without capsules" in where
     assert "First capsule: Saturday 14 March 2026" in where
     assert "Trial starts" in where
-    assert page.get_by_label("Kit code on the capsule pack").count() == 1  # not running: no dose
+    # Not running: no capsule to check in, so no check-in controls, only why.
+    assert page.get_by_label("Kit code on the capsule pack").count() == 0
+    assert "No capsules are due" in page.inner_text("main")
     assert axe_violations(page) == []
     pages.shot(page, "today-scheduled")
 
@@ -121,7 +123,7 @@ def test_typed_kit_code_is_checked_against_the_kit_due(
     assert dosing.list_doses(clinic.db, doc, trial.id) == []
 
     page.get_by_label("Kit code on the capsule pack").fill(other.lower())
-    page.get_by_role("button", name="Save today's diary").click()
+    page.get_by_role("button", name="Add to today").click()
     alert = page.get_by_role("alert")
     words = alert.inner_text()
     assert f"Kit {other} is your kit for period 2, not the kit due today." in words
@@ -132,7 +134,7 @@ def test_typed_kit_code_is_checked_against_the_kit_due(
     pages.shot(page, "today-wrong-kit")
 
     page.get_by_label("Kit code on the capsule pack").fill(due)
-    page.get_by_role("button", name="Save today's diary").click()
+    page.get_by_role("button", name="Add to today").click()
     page.get_by_text("Today's diary is saved").wait_for()
     assert page.locator("#capsule-due").inner_text().strip() == (
         "Today's capsule is checked in. Thank you."
@@ -153,7 +155,7 @@ def test_a_confirmed_wrong_kit_is_recorded_as_a_deviation(
     page.get_by_label("Kit code on the capsule pack").fill(other)
     page.get_by_role("button", name="Save today's diary").click()
     page.get_by_label(f"I did take today's capsule from kit {other}").check()
-    page.get_by_role("button", name="Save today's diary").click()
+    page.get_by_role("button", name="Add to today").click()
     page.get_by_text("Today's diary is saved").wait_for()
     doc = clinic.actors["clinician_sitea"]
     doses = dosing.list_doses(clinic.db, doc, trial.id)

@@ -49,17 +49,30 @@ def login_form(context: ContextDep, request: Request, next: str | None = None) -
     return response
 
 
+MISSING_LOGIN = N_("Please enter your username and your password.")
+
+
 @router.post("/login")
 def login(
     context: ContextDep,
     request: Request,
-    username: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=1024)],
     csrf_token: Annotated[str, Form(max_length=200)],
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str | None, Form(max_length=500)] = None,
 ) -> Response:
     """Check the password; on success start a new session (new id and CSRF token)."""
     session = check_csrf(read_session(context, request), csrf_token)
+    if not username.strip() or not password:
+        # The form again, saying what is missing (not a bare "Field required" error page).
+        return render(
+            request,
+            "login.html",
+            {"error": MISSING_LOGIN, "username": username, "next": safe_next(next)},
+            status=422,
+            actor=None,
+            csrf_token=session.csrf,
+        )
     client = client_address(request)
     wait = context.throttle.retry_after(username, client)
     if wait is not None:

@@ -175,7 +175,11 @@ def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
     day = parse_date("local_date", values.get("local_date", ""))
     submission = values.get("submission_id") or uuid.uuid4().hex
     entries = []
-    diary = answers_from_form(DIARY, values)
+    # A form sent after the day's diary was saved ("later") adds side effects, blood pressure or
+    # the capsule to the day; it carries no diary answers to record again (its capsule check-in
+    # is recorded as a dose, below the diary).
+    later = bool(values.get("later"))
+    diary = {} if later else answers_from_form(DIARY, values)
     side_effects = {
         k: v for k, v in answers_from_form(SIDE_EFFECTS, values).items() if v not in (0, False)
     }
@@ -185,9 +189,7 @@ def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
         (SIDE_EFFECTS, side_effects),
         (BLOOD_PRESSURE, pressure),
     ):
-        # A form sent after the day's diary was saved ("later") adds side effects, blood
-        # pressure or the capsule to the day; it carries no diary answers to record again.
-        if answers or (instrument_id == DIARY and not values.get("later")):
+        if answers or (instrument_id == DIARY and not later):
             entries.append(
                 records.DiaryInput(
                     local_date=day,

@@ -270,3 +270,20 @@ def test_kit_sheet_records_each_pharmacy_step(
     forged = post_form(staff, sheet, f"{sheet}/{code}/returned", {"capsules": "5"})
     assert forged.status_code == 422
     assert "dispensed, prepared" in forged.text
+
+
+def test_an_empty_sign_in_shows_the_form_again_saying_what_is_missing(
+    server: LiveServer, clinic: Clinic
+) -> None:
+    del clinic
+    with httpx.Client(base_url=server.url) as anyone:
+        page = anyone.get("/login")
+        empty = anyone.post("/login", data={"csrf_token": csrf_of(page)})
+        only_name = anyone.post(
+            "/login", data={"csrf_token": csrf_of(page), "username": "clinician_sitea"}
+        )
+    for answer in (empty, only_name):
+        assert answer.status_code == 422
+        assert "Please enter your username and your password." in answer.text
+        assert 'name="password"' in answer.text  # the form, not a bare error page
+    assert 'value="clinician_sitea"' in only_name.text
