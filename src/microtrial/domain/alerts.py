@@ -438,6 +438,12 @@ def crisis_codes(catalog: Catalog | None = None) -> frozenset[str]:
     return frozenset(rule.code for rule in catalog.alerts.rules() if rule.crisis)
 
 
+def trial_ending_codes(catalog: Catalog | None = None) -> frozenset[str]:
+    """Codes of the alerts that end a trial for good (never started or resumed after them)."""
+    catalog = catalog or load_catalog()
+    return frozenset(rule.code for rule in catalog.alerts.rules() if rule.ends_trial)
+
+
 def default_crisis_contacts(catalog: Catalog | None = None) -> list[tuple[str, str]]:
     """The catalog's crisis lines as (label, number), for sites that set none."""
     catalog = catalog or load_catalog()

@@ -338,6 +338,16 @@ class AlertRule(CatalogModel):
     patient_message: str | None = None
     # While it is open the patient sees crisis resources (self-harm, PHQ-9 item 9).
     crisis: bool = False
+    # A stop for good (e.g. a seizure): once raised during a trial, that trial is never started
+    # or resumed, even after the alert is acknowledged (withdraw it instead).
+    ends_trial: bool = False
+
+    @pydantic.model_validator(mode="after")
+    def _ends_trial_stops(self) -> AlertRule:
+        """Only a rule whose action is ``stop`` may end the trial for good."""
+        if self.ends_trial and self.action != "stop":
+            raise ValueError(f"{self.code}: ends_trial needs action stop, not {self.action}")
+        return self
 
 
 class CrisisContact(CatalogModel):
