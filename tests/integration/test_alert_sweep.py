@@ -23,8 +23,15 @@ cli = typer.Typer()
 alert_cmds.register(cli)
 
 
-def running_trial(clinic: Clinic, clock: FixedClock, code: str, run_in: int = 7) -> int:
-    """Patient ``code``'s trial, started today with a ``run_in``-day baseline; the patient id."""
+def running_trial(
+    clinic: Clinic,
+    clock: FixedClock,
+    code: str,
+    run_in: int = 7,
+    steps: tuple[str, ...] = ("schedule", "start"),
+) -> int:
+    """Patient ``code``'s trial, started today with a ``run_in``-day baseline (or only taken
+    through ``steps``); the patient id."""
     doc = clinic.actors["clinician_sitea" if code.startswith("A") else "clinician_siteb"]
     pid = clinic.patients[code].id
     clear_history(clinic, doc, pid)
@@ -40,7 +47,7 @@ def running_trial(clinic: Clinic, clock: FixedClock, code: str, run_in: int = 7)
         seed=3,
         clock=clock,
     )
-    for action in ("schedule", "start"):
+    for action in steps:
         trial_lifecycle.transition(clinic.db, doc, trial.id, action, clock=clock)
     return pid
 

@@ -57,6 +57,7 @@ __all__ = [
     "known_symptoms",
     "patient_notice",
     "tel_uri",
+    "trial_ending_codes",
     "urgent_care_codes",
 ]
 
@@ -443,6 +444,12 @@ def urgent_care_codes(catalog: Catalog | None = None) -> frozenset[str]:
     """Codes of the alerts during which the patient is told to get emergency care if unwell."""
     catalog = catalog or load_catalog()
     return frozenset(rule.code for rule in catalog.alerts.rules() if rule.urgent_care)
+
+
+def trial_ending_codes(catalog: Catalog | None = None) -> frozenset[str]:
+    """Codes of the alerts that end a trial for good (never started or resumed after them)."""
+    catalog = catalog or load_catalog()
+    return frozenset(rule.code for rule in catalog.alerts.rules() if rule.ends_trial)
 
 
 def default_crisis_contacts(catalog: Catalog | None = None) -> list[tuple[str, str]]:

@@ -341,6 +341,16 @@ class AlertRule(CatalogModel):
     # While it is open the patient is told to get emergency care now if unwell (the rule's
     # clinician message asks for emergency care or urgent assessment: the patient must hear it too).
     urgent_care: bool = False
+    # A stop for good (e.g. a seizure): once raised during a trial, that trial is never started
+    # or resumed, even after the alert is acknowledged (withdraw it instead).
+    ends_trial: bool = False
+
+    @pydantic.model_validator(mode="after")
+    def _ends_trial_stops(self) -> AlertRule:
+        """Only a rule whose action is ``stop`` may end the trial for good."""
+        if self.ends_trial and self.action != "stop":
+            raise ValueError(f"{self.code}: ends_trial needs action stop, not {self.action}")
+        return self
 
 
 class CrisisContact(CatalogModel):

@@ -43,6 +43,9 @@ class Transition:
     target: TrialStatus
     needs_reason: bool
     needs_cleared_screening: bool = False
+    # Refused while an alert stands in the way (an open hold or urgent alert, or one that ends
+    # the trial for good): the trial would have the patient take capsules again.
+    blocked_by_alerts: bool = False
 
 
 def _t(
@@ -52,8 +55,9 @@ def _t(
     *,
     reason: bool = False,
     screening: bool = False,
+    alerts: bool = False,
 ) -> Transition:
-    return Transition(action, frozenset(sources), target, reason, screening)
+    return Transition(action, frozenset(sources), target, reason, screening, alerts)
 
 
 S = TrialStatus
@@ -64,9 +68,9 @@ TRANSITIONS: Mapping[TrialAction, Transition] = {
     for t in (
         _t(A.CONFIRM_SCREENING, (S.DRAFT,), S.SCREENED, screening=True),
         _t(A.SCHEDULE, (S.SCREENED,), S.SCHEDULED),
-        _t(A.START, (S.SCHEDULED,), S.RUNNING, screening=True),
+        _t(A.START, (S.SCHEDULED,), S.RUNNING, screening=True, alerts=True),
         _t(A.PAUSE, (S.RUNNING,), S.PAUSED, reason=True),
-        _t(A.RESUME, (S.PAUSED,), S.RUNNING, reason=True),
+        _t(A.RESUME, (S.PAUSED,), S.RUNNING, reason=True, alerts=True),
         _t(A.COMPLETE, (S.RUNNING, S.PAUSED), S.COMPLETED, reason=True),
         _t(
             A.WITHDRAW,

@@ -119,6 +119,14 @@ FEED_TEXT = {
         i18n.N_("Daily diary"),
         i18n.N_("Please fill in today's diary on MicroTrial."),
     ),
+    # While a dose hold is open or the trial is paused: in place of every capsule day left.
+    "hold": (
+        i18n.N_("Do not take a capsule"),
+        i18n.N_(
+            "Your clinic has put your capsules on hold and will contact you. "
+            "Do not take a capsule until they tell you to."
+        ),
+    ),
 }
 _FEED_PRODID = "-//MicroTrial//private reminder feed//EN"
 
@@ -135,6 +143,16 @@ class ReminderFeed:
     dose_time: time | None = None
     diary_time: time | None = None
     alarms: bool = True  # False while the patient has paused their reminders
+    # A dose hold (an open holding alert, a paused trial) from this local date: no capsule day
+    # from it on, one all-day "do not take a capsule" entry up to ``hold_until`` instead.
+    hold_from: date | None = None
+    hold_until: date | None = None
+
+    def capsule_dates(self) -> tuple[date, ...]:
+        """The capsule days to show: none from the hold on."""
+        if self.hold_from is None:
+            return self.dose_dates
+        return tuple(d for d in self.dose_dates if d < self.hold_from)
 
 
 def _feed_event(
@@ -145,6 +163,7 @@ def _feed_event(
     stamp: datetime,
     uid: str,
     language: str = i18n.DEFAULT,
+    last: date | None = None,
 ) -> icalendar.Event:
     summary, description = (i18n.gettext(text, language) for text in FEED_TEXT[kind])
     event = icalendar.Event()
@@ -152,9 +171,9 @@ def _feed_event(
     event.add("dtstamp", stamp)
     event.add("summary", summary)
     event.add("description", description)
-    if at is None:  # no time chosen: an all-day entry, no alarm
+    if at is None:  # no time chosen: an all-day entry (up to ``last``), no alarm
         event.add("dtstart", day)
-        event.add("dtend", day + timedelta(days=1))
+        event.add("dtend", max(day, last or day) + timedelta(days=1))
         return event
     start = local_reminder(day, at, feed.tz)
     event.add("dtstart", start)
@@ -176,7 +195,8 @@ def reminder_feed_to_ics(
     language: str = i18n.DEFAULT,
 ) -> str:
     """The private reminder feed as ``.ics`` text: capsule days, guess prompts, the diary
-    (texts in ``language``: en, es, de, nl, pt).
+    (texts in ``language``: en, es, de, nl, pt); while a dose hold is open, one all-day "do not
+    take a capsule" entry without an alarm in place of the capsule days left.
 
     Times are wall-clock times in the patient's ``TZID`` (with its ``VTIMEZONE``); each capsule
     and diary entry with a time carries a ``VALARM`` at that time unless ``feed.alarms`` is off.
@@ -192,9 +212,14 @@ def reminder_feed_to_ics(
     # Ask subscribing calendars to fetch it again every few hours.
     cal.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT6H")
-    for day in feed.dose_dates:
+    for day in feed.capsule_dates():
         uid = f"{uid_prefix}-dose-{day:%Y%m%d}"
         cal.add_component(_feed_event("dose", day, feed.dose_time, feed, stamp, uid, language))
+    if feed.hold_from is not None:
+        # All day, no alarm: nothing to remind of, only what not to do.
+        uid, last = f"{uid_prefix}-hold", feed.hold_until
+        hold = _feed_event("hold", feed.hold_from, None, feed, stamp, uid, language, last)
+        cal.add_component(hold)
     for day in feed.guess_dates:
         uid = f"{uid_prefix}-guess-{day:%Y%m%d}"
         cal.add_component(_feed_event("guess", day, None, feed, stamp, uid, language))
@@ -215,7 +240,8 @@ def reminder_feed_to_ics(
         event.add("rrule", rule)
         cal.add_component(event)
     days = [*feed.dose_dates, *feed.guess_dates]
-    days += [d for d in (feed.diary_from, feed.diary_until) if d is not None]
+    wanted = (feed.diary_from, feed.diary_until, feed.hold_from, feed.hold_until)
+    days += [d for d in wanted if d is not None]
     if days:
         cal.add_missing_timezones(
             first_date=min(days) - timedelta(days=366), last_date=max(days) + timedelta(days=366)

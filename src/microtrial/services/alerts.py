@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows, sees_site
 from microtrial.domain.actors import Actor
-from microtrial.domain.alerts import Alert
+from microtrial.domain.alerts import Alert, trial_ending_codes
 from microtrial.domain.catalog_files import AlertSeverity
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
 from microtrial.domain.paging import ListRequest, check_choice
@@ -200,8 +200,29 @@ def open_alerts(session: Session, patient_id: int) -> list[AlertRow]:
 
 
 def blocks_resume(alert: AlertRow) -> bool:
-    """Whether an open alert must be acknowledged before its patient's trial resumes."""
+    """Whether an open alert must be acknowledged before its patient's trial starts or resumes."""
     return alert.action in DOSE_BLOCKING or alert.severity == "urgent"
+
+
+def ends_trial(alert: AlertRow, trial: TrialRow) -> bool:
+    """Whether ``alert`` ends ``trial`` for good: a stop-for-good rule (``ends_trial`` in
+    catalog/alerts.yaml) raised during it (alerts before scheduling carry no trial)."""
+    if alert.code not in trial_ending_codes():
+        return False
+    if alert.trial_id is None:
+        return alert.created_at >= trial.created_at
+    return alert.trial_id == trial.id
+
+
+def start_blockers(session: Session, trial: TrialRow) -> list[AlertRow]:
+    """The alerts that keep ``trial`` from starting or resuming, oldest first: its patient's
+    open holding or urgent alerts, and any alert that ends the trial for good (acknowledged
+    too: a clinician's review does not undo a stop for good)."""
+    return [
+        a
+        for a in patient_rows(session, AlertRow, trial.patient_id)
+        if (a.acknowledged_at is None and blocks_resume(a)) or ends_trial(a, trial)
+    ]
 
 
 def _reach(

@@ -98,6 +98,9 @@ class PatientRows:
     patient: dict[str, Any]
     trial: dict[str, Any] | None = None
     open_codes: list[tuple[str, str]] = field(default_factory=list)  # (code, action)
+    # Codes of the open alerts that keep a trial from starting or resuming (``blocks_resume``;
+    # the bulk demo acknowledges none, so a stop-for-good alert stays among them).
+    blocking: list[str] = field(default_factory=list)
     causes: set[str] = field(default_factory=set)
 
     @property
@@ -178,6 +181,8 @@ class PatientRows:
                 actor, "create", "alert", row["id"], at, code=alert.code, action=alert.action
             )
             self.open_codes.append((alert.code, alert.action))
+            if alert.action in DOSE_BLOCKING or alert.severity == "urgent":
+                self.blocking.append(alert.code)
             stored.append(row)
             if (
                 self.trial

@@ -20,9 +20,10 @@ from microtrial.domain.calendar import TrialCalendar, build_calendar
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.design import DesignSpec, plan_design
 from microtrial.domain.kits import issue_kits, kit_codes_by_period
-from microtrial.domain.lifecycle import TrialAction, TrialStatus, next_status
+from microtrial.domain.lifecycle import TrialAction, TrialStatus, next_status, transition_for
 from microtrial.domain.screening import PatientSnapshot, screen
 from microtrial.domain.trial_plan import new_plan
+from microtrial.errors import SafetyBlock
 from microtrial.services.demo import DEMO_CONDITIONS, REGIMENS, TIME_ZONES, DemoPatient
 from microtrial.services.demo_bulk_rows import PatientRows, Rows, stamped
 from microtrial.services.screening import PREGNANCY_FLAG, history_flag_ids, screening_values
@@ -270,8 +271,11 @@ def plan(
 def move(
     p: PatientRows, actor: Actor, action: TrialAction, at: dt.datetime, reason: str | None = None
 ) -> None:
-    """One lifecycle step with its audit event (``trial_lifecycle.transition``)."""
+    """One lifecycle step with its audit event (``trial_lifecycle.transition``), refused as
+    there while an alert stands in the way of a start or resumption."""
     assert p.trial is not None
+    if transition_for(action).blocked_by_alerts and p.blocking:
+        raise SafetyBlock(f"alert: acknowledge {', '.join(p.blocking)} first")
     target = next_status(str(p.trial["status"]), action)
     p.trial["status"] = target.value
     p.trial["lock_version"] += 1

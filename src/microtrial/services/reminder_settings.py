@@ -27,6 +27,7 @@ from microtrial.domain.regimens import guess_opens_on
 from microtrial.errors import NotFound, ValidationError
 from microtrial.i18n import N_
 from microtrial.interop.ical import ReminderFeed, reminder_feed_to_ics
+from microtrial.services.alerts import dose_holds
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -346,7 +347,8 @@ def _language_of(session: Session, patient_id: int) -> str:
 def _feed(
     session: Session, patient: PatientRow, row: ReminderSettingsRow, now: dt.datetime
 ) -> ReminderFeed:
-    """Dates and times only: never an arm, kit code, period number or study code."""
+    """Dates and times only: never an arm, kit code, period number or study code; no capsule
+    day from today on while the patient must not take one."""
     trial = session.execute(
         select(TrialRow)
         .where(TrialRow.patient_id == patient.id, TrialRow.status.in_(FEED_STATUSES))
@@ -365,6 +367,11 @@ def _feed(
         if day.period is not None:
             period_ends[day.period] = max(day.date, period_ends.get(day.period, day.date))
     guessing = trial.status in {s.value for s in lifecycle.GUESSING | {TrialStatus.SCHEDULED}}
+    today = patient_today(patient, now)
+    # The same holds as Today's notice: an open holding alert, or the trial paused.
+    held = trial.status in {s.value for s in lifecycle.ACTIVE} and (
+        trial.status == TrialStatus.PAUSED or bool(dose_holds(session, patient.id))
+    )
     return ReminderFeed(
         tz=patient.time_zone,
         dose_dates=calendar.dose_dates,
@@ -376,6 +383,8 @@ def _feed(
         dose_time=row.dose_time,
         diary_time=row.diary_time,
         alarms=alarms,
+        hold_from=today if held else None,
+        hold_until=calendar.last_date if held else None,
     )
 
 

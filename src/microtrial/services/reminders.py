@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import system_actor
 from microtrial.domain.lifecycle import TrialStatus
+from microtrial.services.alerts import dose_holds
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.idempotency import claim_idempotency_key
 from microtrial.services.schemas import ReadModel
@@ -41,7 +42,7 @@ def due_reminders(
 ) -> list[Reminder]:
     """E-mail reminders due now: patients with an e-mail whose local time is past their
     reminder time and who have not yet saved today's diary (or, on a dose day of a running
-    trial, a dose).
+    trial without an open dose hold, a dose).
 
     A patient who chose their own reminders (``services.reminder_settings``) gets e-mail only
     when their channel is ``email`` and they have not paused it, each kind after its own local
@@ -90,7 +91,8 @@ def due_reminders(
                     )
                 ).scalar_one_or_none()
             )
-            if trial is not None:
+            # No capsule reminder while a hold is open (Today and the feed say "do not take").
+            if trial is not None and not dose_holds(session, patient.id):
                 plan = calendar_for(session, trial, patient).on(today)
                 dosed = session.execute(
                     select(DoseEventRow.id).where(

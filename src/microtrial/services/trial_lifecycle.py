@@ -15,7 +15,7 @@ from microtrial.domain.lifecycle import TrialAction, TrialStatus
 from microtrial.domain.screening import CONTRAINDICATED, DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, SafetyBlock
-from microtrial.services.alerts import blocks_resume, mark_paused, open_alerts
+from microtrial.services.alerts import ends_trial, mark_paused, start_blockers
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -23,8 +23,9 @@ from microtrial.services.common import (
     patient_today,
     system_clock,
 )
+from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
-from microtrial.services.trial_loaders import calendar_for, load_trial
+from microtrial.services.trial_loaders import calendar_for, load_trial, read_audited
 from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
@@ -52,6 +53,8 @@ def transition(
         target = lifecycle.next_status(trial.status, step.action)
         if step.needs_cleared_screening:
             _require_cleared_screening(session, trial, patient)
+        if step.blocked_by_alerts:
+            _require_no_blocking_alerts(session, trial, step.action)
         if step.action is TrialAction.COMPLETE:
             _require_periods_over(session, trial, patient, now)
         if step.action is TrialAction.RESUME:
@@ -125,18 +128,63 @@ def _audited(
     return read_trial(session, trial, patient)
 
 
+class StartBlock(ReadModel):
+    """An alert that keeps a trial from starting or resuming, and what lifts it."""
+
+    alert_id: int
+    code: str
+    message: str
+    acknowledged: bool
+    ends_trial: bool  # a stop for good: acknowledging it does not lift it (withdraw instead)
+
+
+def start_blocks(
+    db: Database, actor: Actor, trial_id: int, *, clock: Clock = system_clock
+) -> list[StartBlock]:
+    """The alerts that keep the trial from starting or resuming now (none: nothing does)."""
+    return read_audited(
+        db, actor, trial_id, "start-blocks", lambda s, t, _p: _blocks(s, t), clock=clock
+    )
+
+
+def _blocks(session: Session, trial: TrialRow) -> list[StartBlock]:
+    return [
+        StartBlock(
+            alert_id=a.id,
+            code=a.code,
+            message=a.message,
+            acknowledged=a.acknowledged_at is not None,
+            ends_trial=ends_trial(a, trial),
+        )
+        for a in start_blockers(session, trial)
+    ]
+
+
+def _require_no_blocking_alerts(session: Session, trial: TrialRow, action: TrialAction) -> None:
+    """Starting or resuming has the patient take capsules: refused while a hold or urgent alert
+    is open (the step acknowledges nothing by itself) and, for good, after a stop-for-good
+    alert of this trial (a seizure, say), each named in words with what to do."""
+    blocks = _blocks(session, trial)
+    ending = [b for b in blocks if b.ends_trial]
+    if ending:
+        named = "; ".join(f"alert {b.alert_id} ({b.message})" for b in ending)
+        raise SafetyBlock(
+            f"alert: {named} ended this trial for good: it cannot {action.value} even once the "
+            "alert is acknowledged; withdraw the trial (or break the blind early for safety)"
+        )
+    if blocks:
+        named = " and ".join(f"alert {b.alert_id} ({b.message})" for b in blocks)
+        raise SafetyBlock(
+            f"alert: review and acknowledge {named} first; "
+            "starting or resuming a trial never acknowledges an alert"
+        )
+
+
 def _require_resumable(
     session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime
 ) -> None:
-    """Resuming needs every hold and urgent alert acknowledged first (resuming acknowledges
-    nothing by itself) and a period still to run (otherwise the trial is completed instead)."""
-    blocking = [a for a in open_alerts(session, patient.id) if blocks_resume(a)]
-    if blocking:
-        first = blocking[0]
-        raise SafetyBlock(
-            f"alert: acknowledge alert {first.id} ({first.code}) first; "
-            "resuming a trial never acknowledges an alert"
-        )
+    """Resuming needs a period still to run (otherwise the trial is completed instead); its
+    alerts are checked with every step that has the patient dose again."""
     plan = TrialPlan.from_json(trial.plan)
     calendar = calendar_for(session, trial, patient)
     since = plan.paused_on or patient_today(patient, now)

@@ -285,13 +285,25 @@ def _trial_page(
         if trial.status in lifecycle.STARTED
         else None
     )
+    actions = (
+        _next_actions(trial.status, calendar, context.clock())
+        if user.may(Action.MOVE_TRIAL)
+        else ()
+    )
+    # Start and resume are not offered while an alert stands in the way: the page says which.
+    gated = [a for a in actions if lifecycle.transition_for(a).blocked_by_alerts]
+    blocks = (
+        trial_lifecycle.start_blocks(context.db, actor, trial_id, clock=context.clock)
+        if gated
+        else []
+    )
     page = {
         "trial": trial,
         "calendar": calendar,
         "adherence": adherence,
-        "actions": _next_actions(trial.status, calendar, context.clock())
-        if user.may(Action.MOVE_TRIAL)
-        else (),
+        "actions": tuple(a for a in actions if not (blocks and a in gated)),
+        "start_blocks": blocks,
+        "blocked_action": gated[0] if blocks else None,
         "needs_reason": NEEDS_REASON,
         "can_unblind": _may_unblind(user.may, trial.status),
         "early_unblinding": lifecycle.is_early_unblinding(trial.status),

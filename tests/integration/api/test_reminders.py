@@ -24,6 +24,7 @@ from microtrial.services import (
     records,
     trial_views,
 )
+from microtrial.services.records import DiaryInput
 
 
 class Inbox:
@@ -135,12 +136,14 @@ def test_a_diary_reminder_goes_out_once_after_the_local_time(
     assert send_due_reminders(settings, clinic.db, clock) == 0
 
 
-def test_a_dose_day_of_a_running_trial_adds_a_dose_reminder(
+@pytest.mark.parametrize("held", [False, True])
+def test_a_dose_day_of_a_running_trial_adds_a_dose_reminder_unless_dosing_is_held(
     database_url: str,
     clinic: Clinic,
     clock: FixedClock,
     reachable: int,
     inbox: tuple[Inbox, int],
+    held: bool,
 ) -> None:
     handler, port = inbox
     clinician = clinic.actors["clinician_sitea"]
@@ -148,11 +151,14 @@ def test_a_dose_day_of_a_running_trial_adds_a_dose_reminder(
     plan = trial_views.trial_calendar(clinic.db, clinician, trial_id, clock=clock)
     dose_day = plan.dose_dates[0]
     clock.now = dt.datetime.combine(dose_day, dt.time(19, 30), tzinfo=dt.UTC)
-    assert send_due_reminders(settings_for(database_url, port), clinic.db, clock) == 2
-    assert sorted(m["Subject"] for m in handler.messages) == [
-        "MicroTrial: today's capsule check-in",
-        "MicroTrial: today's diary",
-    ]
+    expected = ["MicroTrial: today's capsule check-in", "MicroTrial: today's diary"]
+    if held:  # PHQ-9 item 9 above zero holds dosing until reviewed: no capsule reminder
+        answers = {f"q{i}": 0 for i in range(1, 10)} | {"q9": 1}
+        entry = DiaryInput(dose_day, answers, "phq9")
+        records.record_diary_entry(clinic.db, clinician, reachable, entry, clock=clock)
+        expected = expected[1:]
+    assert send_due_reminders(settings_for(database_url, port), clinic.db, clock) == len(expected)
+    assert sorted(m["Subject"] for m in handler.messages) == expected
 
 
 def test_the_server_sends_due_reminders_in_the_background(

@@ -317,6 +317,13 @@ def test_a_patient_never_receives_an_arm_before_unblinding(
         headers=clinician,
     )
     assert signed.status_code == 200, signed.text
+    # The fixture's PHQ-9 item 9 alert holds dosing: reviewed first, or the start is refused.
+    reviewed = api.post(
+        f"/alerts/{target['alert_id']}/acknowledge",
+        json={"note": "C-SSRS negative"},
+        headers=clinician,
+    )
+    assert reviewed.status_code == 200, reviewed.text
     etag = api.get(url, headers=clinician).headers["etag"]
     for action in ("confirm-screening", "schedule", "start"):
         moved = api.post(
