@@ -100,11 +100,12 @@ def test_patient_fills_in_a_missed_day_from_the_diary_list(
 ) -> None:
     saved_today(clinic, clock)
     page = pages.open("p_A-001", "/today")
-    # Today's diary is saved already: sending it again leads to where it can be corrected.
-    choose(page, "Average pain", "4")
-    page.get_by_role("button", name="Save today's diary").click()
-    page.get_by_role("link", name="See or correct your saved days").click()
-    page.get_by_role("heading", name="My diary days").wait_for()
+    # Today's diary is saved already: Today offers to add to the day (side effects, blood
+    # pressure, the capsule), not the diary's questions again, and links to where it is corrected.
+    page.get_by_role("heading", name="Add to today").wait_for()
+    assert page.get_by_role("group", name=re.compile("^Average pain")).count() == 0
+    page.get_by_role("link", name="See or correct it").click()
+    page.get_by_role("heading", name=re.compile("^My diary for")).wait_for()
     page.goto("/today")
     page.get_by_role("link", name="Fill in or correct a day").click()
     page.get_by_role("heading", name="My diary days").wait_for()
