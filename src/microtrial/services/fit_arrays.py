@@ -34,18 +34,7 @@ from microtrial.services.analysis_fit import JoinedDays, fit_days
 from microtrial.services.analysis_model import OFF_PROTOCOL, OUTCOMES, json_records
 from microtrial.services.dosing import adherence_until
 from microtrial.services.trial_loaders import calendar_days_of
-from microtrial.store.models import (
-    AdverseEventRow,
-    AllocationRow,
-    BlindingGuessRow,
-    ConditionRow,
-    DiaryEntryRow,
-    DoseEventRow,
-    KitRow,
-    PatientRow,
-    PeriodRow,
-    TrialRow,
-)
+from microtrial.store import models
 
 _DATE_SPAN = 4_000_000  # above any date's ordinal: (patient, date) as one integer key
 
@@ -120,24 +109,24 @@ def _is_current(table: Any) -> Any:
 # (``calendar_of``, ``adherence_through``: the trial's plan, start and unblinding, the
 # patient's time zone), one light row serving as both; and of a period and its kit.
 _TRIAL = (
-    TrialRow.id,
-    TrialRow.plan,
-    TrialRow.start_date,
-    TrialRow.unblinded_at,
-    TrialRow.unblinded_early,
-    TrialRow.patient_id,
-    PatientRow.time_zone,
+    models.TrialRow.id,
+    models.TrialRow.plan,
+    models.TrialRow.start_date,
+    models.TrialRow.unblinded_at,
+    models.TrialRow.unblinded_early,
+    models.TrialRow.patient_id,
+    models.PatientRow.time_zone,
 )
 _PERIOD = (
-    PeriodRow.id,
-    PeriodRow.trial_id,
-    PeriodRow.number,
-    PeriodRow.block,
-    PeriodRow.start_date,
-    PeriodRow.end_date,
-    PeriodRow.washin_days,
-    KitRow.code,
-    KitRow.returned_at,
+    models.PeriodRow.id,
+    models.PeriodRow.trial_id,
+    models.PeriodRow.number,
+    models.PeriodRow.block,
+    models.PeriodRow.start_date,
+    models.PeriodRow.end_date,
+    models.PeriodRow.washin_days,
+    models.KitRow.code,
+    models.KitRow.returned_at,
 )
 
 
@@ -151,18 +140,18 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
     trials = _rows(
         session,
         select(*_TRIAL)
-        .join(PatientRow, PatientRow.id == TrialRow.patient_id)
-        .where(TrialRow.id.in_(ids))
-        .order_by(TrialRow.id),
+        .join(models.PatientRow, models.PatientRow.id == models.TrialRow.patient_id)
+        .where(models.TrialRow.id.in_(ids))
+        .order_by(models.TrialRow.id),
     )
     pairs: dict[int, list[Any]] = defaultdict(list)  # (period, kit), the kit not returned
     numbers: dict[int, int] = {}
     for period in _rows(
         session,
         select(*_PERIOD)
-        .outerjoin(KitRow, KitRow.period_id == PeriodRow.id)
-        .where(PeriodRow.trial_id.in_(ids))
-        .order_by(PeriodRow.trial_id, PeriodRow.number),
+        .outerjoin(models.KitRow, models.KitRow.period_id == models.PeriodRow.id)
+        .where(models.PeriodRow.trial_id.in_(ids))
+        .order_by(models.PeriodRow.trial_id, models.PeriodRow.number),
     ):
         numbers[period.id] = period.number
         if period.code is not None and period.returned_at is None:
@@ -171,25 +160,31 @@ def _load_chunk(session: Session, ids: Sequence[int], now: dt.datetime, load: Da
         t: list(seq)
         for t, seq in _rows(
             session,
-            select(AllocationRow.trial_id, AllocationRow.sequence).where(
-                AllocationRow.trial_id.in_(ids)
+            select(models.AllocationRow.trial_id, models.AllocationRow.sequence).where(
+                models.AllocationRow.trial_id.in_(ids)
             ),
         )
     }
     # the times of the current dose rows (a row without a time is no dose event)
-    taken = (DoseEventRow.trial_id, DoseEventRow.taken_at)
-    doses = _current(session, taken, ids, DoseEventRow.taken_at.is_not(None))
-    onsets = (AdverseEventRow.trial_id, AdverseEventRow.onset_date, AdverseEventRow.serious)
+    taken = (models.DoseEventRow.trial_id, models.DoseEventRow.taken_at)
+    doses = _current(session, taken, ids, models.DoseEventRow.taken_at.is_not(None))
+    onsets = (
+        models.AdverseEventRow.trial_id,
+        models.AdverseEventRow.onset_date,
+        models.AdverseEventRow.serious,
+    )
     events = _current(session, onsets, ids)
     guessed = (
-        BlindingGuessRow.trial_id,
-        BlindingGuessRow.period_id,
-        BlindingGuessRow.guess,
-        BlindingGuessRow.confidence,
+        models.BlindingGuessRow.trial_id,
+        models.BlindingGuessRow.period_id,
+        models.BlindingGuessRow.guess,
+        models.BlindingGuessRow.confidence,
     )
     guesses = _current(session, guessed, ids)
     patients = sorted({t.patient_id for t in trials})
-    codes = _current(session, (ConditionRow.patient_id, ConditionRow.icd10_code), patients)
+    codes = _current(
+        session, (models.ConditionRow.patient_id, models.ConditionRow.icd10_code), patients
+    )
     _read_diary(session, patients, load)
     for trial in trials:
         patient = trial  # the row holds the patient's columns too
@@ -248,14 +243,15 @@ def _grouped(rows: Any) -> dict[int, list[Any]]:
 def _read_diary(session: Session, patients: Sequence[int], load: DaysLoad) -> None:
     """The patients' current daily-diary values, taken out of the JSON by the database."""
     values = [
-        DiaryEntryRow.scores[("scores", score, "value")].as_float() for _, score, _ in OUTCOMES
+        models.DiaryEntryRow.scores[("scores", score, "value")].as_float()
+        for _, score, _ in OUTCOMES
     ]
     rows = _rows(
         session,
-        select(DiaryEntryRow.patient_id, DiaryEntryRow.local_date, *values).where(
-            DiaryEntryRow.patient_id.in_(patients),
-            DiaryEntryRow.instrument_id == "daily_diary",
-            _is_current(DiaryEntryRow),
+        select(models.DiaryEntryRow.patient_id, models.DiaryEntryRow.local_date, *values).where(
+            models.DiaryEntryRow.patient_id.in_(patients),
+            models.DiaryEntryRow.instrument_id == "daily_diary",
+            _is_current(models.DiaryEntryRow),
         ),
     )
     if not rows:

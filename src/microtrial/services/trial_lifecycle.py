@@ -55,10 +55,9 @@ def transition(
             _require_cleared_screening(session, trial, patient)
         if step.blocked_by_alerts:
             _require_no_blocking_alerts(session, trial, step.action)
-        if step.action is TrialAction.COMPLETE:
-            _require_periods_over(session, trial, patient, now)
+        if step.action in (TrialAction.COMPLETE, TrialAction.RESUME):
+            _require_period_timing(session, trial, patient, now, step.action)
         if step.action is TrialAction.RESUME:
-            _require_resumable(session, trial, patient, now)
             _record_pause(trial, patient, now)
         if step.action is TrialAction.PAUSE:
             mark_paused(trial, (reason or "").strip(), patient_today(patient, now))
@@ -180,32 +179,26 @@ def _require_no_blocking_alerts(session: Session, trial: TrialRow, action: Trial
         )
 
 
-def _require_resumable(
-    session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime
+def _require_period_timing(
+    session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime, step: TrialAction
 ) -> None:
-    """Resuming needs a period still to run (otherwise the trial is completed instead); its
-    alerts are checked with every step that has the patient dose again."""
-    plan = TrialPlan.from_json(trial.plan)
-    calendar = calendar_for(session, trial, patient)
-    since = plan.paused_on or patient_today(patient, now)
-    if since > calendar.last_date:
-        raise ConflictError(
-            f"status: every period of trial {trial.id} ended on {calendar.last_date.isoformat()};"
-            " complete the trial instead of resuming it"
-        )
-
-
-def _require_periods_over(
-    session: Session, trial: TrialRow, patient: PatientRow, now: dt.datetime
-) -> None:
-    """A trial is completed only once its last period has ended (the patient's local date is
-    after it); ending earlier is a withdrawal or an early unblinding, never a completion."""
+    """Completing needs the last period ended (the patient's local date after it): ending earlier
+    is a withdrawal or an early unblinding, never a completion. Resuming needs a period still to
+    run (otherwise the trial is completed instead); its alerts are checked with every step that
+    has the patient dose again."""
     last = calendar_for(session, trial, patient).last_date
-    if patient_today(patient, now) <= last:
+    today = patient_today(patient, now)
+    if step is TrialAction.COMPLETE and today <= last:
         raise ConflictError(
             f"status: the last period of trial {trial.id} ends on {last.isoformat()}; "
             "complete it after that day (to stop sooner, withdraw the trial, or break the "
             "blind early for safety with a reason)"
+        )
+    since = TrialPlan.from_json(trial.plan).paused_on or today
+    if step is TrialAction.RESUME and since > last:
+        raise ConflictError(
+            f"status: every period of trial {trial.id} ended on {last.isoformat()};"
+            " complete the trial instead of resuming it"
         )
 
 
