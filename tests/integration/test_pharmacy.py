@@ -83,6 +83,9 @@ def test_prepared_and_dispensed_are_recorded_once_with_who_when_and_capsules(
     outsider = admin.user_actor(clinic.db, "unblinded_staff_siteb")
     with pytest.raises(NotFound):
         pharmacy.record_kit_step(clinic.db, outsider, trial.id, "prepared", code, 5, clock=clock)
+    # fewer capsules than the period's dose days (5; the label prints them): refused
+    with pytest.raises(ValidationError, match=r"needs 5 capsules, one for each dose day"):
+        pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", code, 4, clock=clock)
     before = audit_count(clinic.db)
     done = pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", code, 6, clock=clock)
     assert audit_count(clinic.db) == before + 1

@@ -31,7 +31,12 @@ from microtrial.services.common import Clock, audit_list, audit_patient, scoped,
 from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
-from microtrial.services.trial_loaders import kit_record_fields, load_trial, periods_and_kits
+from microtrial.services.trial_loaders import (
+    calendar_for,
+    kit_record_fields,
+    load_trial,
+    periods_and_kits,
+)
 from microtrial.services.unit import UnitOfWork
 from microtrial.store.db import Database
 from microtrial.store.models import KitRow, PatientRow, PeriodRow, ScreeningResultRow, TrialRow
@@ -287,8 +292,8 @@ def _kit_step(
 def _prepare(
     session: Session, trial: TrialRow, kit_code: str, capsules: int
 ) -> tuple[PeriodRow, KitRow, str]:
-    """A kit may be filled once, for a screened trial that is (being) scheduled."""
-    del capsules  # any count from 1 up may be filled
+    """A kit may be filled once, for a screened trial that is (being) scheduled, with at least
+    one capsule for each dose day of its period (the number its label prints)."""
     if trial.status not in lifecycle.KIT_PREPARATION:
         raise ConflictError(
             f"status: kits are prepared for a scheduled trial, not a {trial.status} one"
@@ -299,6 +304,19 @@ def _prepare(
     period, kit = _kit(session, trial, kit_code)
     if kit.prepared_at is not None:
         raise ConflictError(f"kit: {kit.code} was already prepared by {kit.prepared_by}")
+    patient = session.get_one(PatientRow, trial.patient_id)
+    days = calendar_for(session, trial, patient).days
+    needed = sum(1 for d in days if d.period == period.number and d.is_dose_day)
+    if capsules < needed:
+        # A short kit leaves the patient without a capsule on a dose day, while its label says
+        # otherwise: refused, not recorded.
+        raise ValidationError(
+            "capsules",
+            f"kit {kit.code} needs {needed} capsules, one for each dose day of period "
+            f"{period.number} (its label says {needed})",
+            value=capsules,
+            allowed=f"{needed}-{MAX_CAPSULES}",
+        )
     return period, kit, "prepared"
 
 
