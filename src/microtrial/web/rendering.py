@@ -18,6 +18,7 @@ from jinja2.runtime import Context
 from microtrial import i18n
 from microtrial.domain.access import Action, user_may
 from microtrial.domain.actors import Actor
+from microtrial.domain.substances import substance_title
 from microtrial.http.deps import AppContext, get_context
 from microtrial.i18n import N_
 from microtrial.services.alerts import overdue_alerts
@@ -115,6 +116,7 @@ def templates() -> Jinja2Templates:
     env.filters["headline"] = headline
     env.filters["tr"] = item_language.words
     env.filters["word"] = staff_words.word
+    env.filters["substance"] = substance_title
     env.filters["alert_text"] = staff_words.alert_text
     env.filters["ldate"] = lambda when, pattern: i18n.format_when(when, pattern)
     env.filters["lnum"] = lambda value, digits=1: i18n.format_number(value, digits=digits)
