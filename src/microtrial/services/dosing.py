@@ -36,7 +36,7 @@ from microtrial.services.common import (
 )
 from microtrial.services.schemas import ReadModel
 from microtrial.services.trial_loaders import calendar_for, load_trial, patient_zone
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import (
     BlindingGuessRow,
@@ -300,6 +300,28 @@ def list_doses(
 ) -> list[DoseRead]:
     """A trial's recorded doses (current versions), oldest first."""
     return _audited_list(db, actor, trial_id, "dose", _doses, clock=clock)
+
+
+def doses_on_day(
+    db: Database, actor: Actor, patient_id: int, day: dt.date, *, clock: Clock = system_clock
+) -> list[DoseRead]:
+    """The patient's recorded doses (current versions) on one local date, of any trial."""
+    with patient_transaction(db, actor, patient_id) as (session, patient):
+        rows = session.execute(
+            select(DoseEventRow)
+            .where(
+                DoseEventRow.patient_id == patient.id,
+                DoseEventRow.local_date == day,
+                DoseEventRow.is_current.is_(True),
+            )
+            .order_by(DoseEventRow.id)
+        ).scalars()
+        found = [DoseRead.model_validate(r) for r in rows]
+        ids = [d.record_id for d in found]
+        audit_patient(
+            session, actor, "list", "dose", None, patient, at=clock(), day=day.isoformat(), ids=ids
+        )
+        return found
 
 
 def get_dose(

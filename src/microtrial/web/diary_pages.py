@@ -22,7 +22,7 @@ from microtrial.domain.patients import parse_date
 from microtrial.errors import MicroTrialError, NotFound, PermissionDenied, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.i18n import N_
-from microtrial.services import attacks, diary_corrections, patients, records
+from microtrial.services import attacks, diary_corrections, dosing, patients, records
 from microtrial.services.diary_corrections import DiaryVersionRead
 from microtrial.services.patient_status import patient_status
 from microtrial.web.forms import FormItem, answers_from_form, form_items
@@ -207,6 +207,11 @@ def _day_page(
                 "correctable": bool(catalog_items(instrument_id)),
             }
         )
+    # The capsules recorded that day beside the diary's own answer: a check-in refused after
+    # the diary was saved leaves the answer "taken" with no dose, and the page says so.
+    doses = dosing.doses_on_day(context.db, who.actor, who.patient_id, day, clock=context.clock)
+    diary = found.get(DIARY) or []
+    said_taken = bool(diary) and diary[-1].answers.get("dose_check_in") == "taken"
     lines = (
         patient_status(context.db, who.actor, clock=context.clock).crisis_lines if crisis else []
     )
@@ -217,6 +222,8 @@ def _day_page(
             "who": who,
             "day": day,
             "entries": entries,
+            "doses": doses,
+            "taken_not_recorded": said_taken and not doses,
             "may_correct": window.may_correct(who.actor, day),
             "may_fill": who.patient_facing
             and DIARY not in found

@@ -162,3 +162,46 @@ def test_a_capsule_on_a_day_without_one_is_recorded_and_the_patient_is_told(
     assert [d.deviation for d in dosing.list_doses(clinic.db, doc, trial.id)] == [
         "dose-off-calendar"
     ]
+
+
+def test_a_refused_check_in_is_not_shown_as_a_capsule_taken(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = trial_running(clinic, clock)
+    doc = clinic.actors["clinician_sitea"]
+    day = trial_views.trial_calendar(clinic.db, doc, trial.id).on(clock().date())
+    assert day is not None
+    patient = sign_in(server.url, "p_A-001")
+    page = patient.get("/today")
+    form = {
+        "csrf_token": csrf_of(page),
+        "local_date": _hidden(page, "local_date"),
+        "submission_id": _hidden(page, "submission_id"),
+        "trial_id": _hidden(page, "trial_id"),
+        **MORNING,
+        "daily_diary.dose_check_in": "taken",
+        "kit_code": "ZZZZ1234",  # not this patient's kit: the diary is saved, the capsule not
+    }
+    assert patient.post("/today", data=form).status_code == 422
+    shown = patient.get(f"/diary/{clock().date().isoformat()}").text
+    assert "no capsule is recorded for this day" in shown
+    assert "tell your clinic which kit" in shown
+    clinician = sign_in(server.url, "clinician_sitea")
+    pid = clinic.patients["A-001"].id
+    seen = clinician.get(f"/clinic/patients/{pid}/diary/{clock().date().isoformat()}").text
+    assert "no capsule is recorded for this day" in seen
+    # Checked in with the right kit afterwards ("Add to today"): the kit is listed, no notice.
+    page = patient.get("/today")
+    later = {
+        "csrf_token": csrf_of(page),
+        "local_date": _hidden(page, "local_date"),
+        "submission_id": _hidden(page, "submission_id"),
+        "trial_id": _hidden(page, "trial_id"),
+        "later": "1",
+        "daily_diary.dose_check_in": "taken",
+        "kit_code": day.kit_code or "",
+    }
+    assert patient.post("/today", data=later).status_code == 303
+    shown = patient.get(f"/diary/{clock().date().isoformat()}").text
+    assert "no capsule is recorded" not in shown
+    assert f"Kit {day.kit_code}" in shown
