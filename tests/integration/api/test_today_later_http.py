@@ -23,18 +23,22 @@ def _hidden(page: httpx.Response, name: str) -> str:
     return found.group(1)
 
 
-def _send(patient: httpx.Client, fields: dict[str, str]) -> httpx.Response:
-    """Fill the Today form as shown now (its hidden fields) with ``fields`` and send it."""
+def _form(patient: httpx.Client, fields: dict[str, str]) -> dict[str, str]:
+    """The Today form as shown now (its hidden fields, "later" once the diary is saved), with
+    ``fields`` filled in."""
     page = patient.get("/today")
-    form = {
-        "csrf_token": csrf_of(page),
-        "local_date": _hidden(page, "local_date"),
-        "submission_id": _hidden(page, "submission_id"),
-        **fields,
-    }
+    hidden = ["local_date", "submission_id"] + (
+        ["trial_id"] if 'name="trial_id"' in page.text else []
+    )
+    form = {"csrf_token": csrf_of(page), **{name: _hidden(page, name) for name in hidden}}
     if 'name="later"' in page.text:
         form["later"] = "1"
-    return patient.post("/today", data=form)
+    return {**form, **fields}
+
+
+def _send(patient: httpx.Client, fields: dict[str, str]) -> httpx.Response:
+    """Fill the Today form as shown now with ``fields`` and send it."""
+    return patient.post("/today", data=_form(patient, fields))
 
 
 MORNING = {
@@ -144,16 +148,14 @@ def test_a_capsule_on_a_day_without_one_is_recorded_and_the_patient_is_told(
     )
     clock.now = clock.now.replace(year=off.date.year, month=off.date.month, day=off.date.day)
     patient = sign_in(server.url, "p_A-001")
-    page = patient.get("/today")
-    form = {
-        "csrf_token": csrf_of(page),
-        "local_date": _hidden(page, "local_date"),
-        "submission_id": _hidden(page, "submission_id"),
-        "trial_id": _hidden(page, "trial_id"),
-        **MORNING,
-        "daily_diary.dose_check_in": "taken",
-        "kit_code": off.kit_code,
-    }
+    form = _form(
+        patient,
+        {
+            **MORNING,
+            "daily_diary.dose_check_in": "taken",
+            "kit_code": off.kit_code,
+        },
+    )
     sent = patient.post("/today", data=form)
     assert sent.status_code == 303, sent.text
     assert sent.headers["location"] == "/today?saved=dose-off-calendar"
@@ -172,16 +174,14 @@ def test_a_refused_check_in_is_not_shown_as_a_capsule_taken(
     day = trial_views.trial_calendar(clinic.db, doc, trial.id).on(clock().date())
     assert day is not None
     patient = sign_in(server.url, "p_A-001")
-    page = patient.get("/today")
-    form = {
-        "csrf_token": csrf_of(page),
-        "local_date": _hidden(page, "local_date"),
-        "submission_id": _hidden(page, "submission_id"),
-        "trial_id": _hidden(page, "trial_id"),
-        **MORNING,
-        "daily_diary.dose_check_in": "taken",
-        "kit_code": "ZZZZ1234",  # not this patient's kit: the diary is saved, the capsule not
-    }
+    form = _form(
+        patient,
+        {
+            **MORNING,
+            "daily_diary.dose_check_in": "taken",
+            "kit_code": "ZZZZ1234",  # not this patient's kit: the diary is saved, the capsule not
+        },
+    )
     assert patient.post("/today", data=form).status_code == 422
     shown = patient.get(f"/diary/{clock().date().isoformat()}").text
     assert "no capsule is recorded for this day" in shown
@@ -191,16 +191,13 @@ def test_a_refused_check_in_is_not_shown_as_a_capsule_taken(
     seen = clinician.get(f"/clinic/patients/{pid}/diary/{clock().date().isoformat()}").text
     assert "no capsule is recorded for this day" in seen
     # Checked in with the right kit afterwards ("Add to today"): the kit is listed, no notice.
-    page = patient.get("/today")
-    later = {
-        "csrf_token": csrf_of(page),
-        "local_date": _hidden(page, "local_date"),
-        "submission_id": _hidden(page, "submission_id"),
-        "trial_id": _hidden(page, "trial_id"),
-        "later": "1",
-        "daily_diary.dose_check_in": "taken",
-        "kit_code": day.kit_code or "",
-    }
+    later = _form(
+        patient,
+        {
+            "daily_diary.dose_check_in": "taken",
+            "kit_code": day.kit_code or "",
+        },
+    )
     assert patient.post("/today", data=later).status_code == 303
     shown = patient.get(f"/diary/{clock().date().isoformat()}").text
     assert "no capsule is recorded" not in shown
