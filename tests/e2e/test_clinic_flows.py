@@ -33,7 +33,7 @@ def test_clinician_enrols_screens_signs_off_and_plans_a_trial(pages: Pages, clin
     page.wait_for_url(re.compile(r"#screening$"))
     findings = page.get_by_role("table", name="Findings for psilocybin")
     assert findings.locator("tbody tr").count() > 1
-    assert "clinician-review" in page.inner_text("#screening")
+    assert "Decision: clinician review needed" in page.inner_text("#screening")
     pages.shot(page, "screening")
     page.get_by_label("Reason for clearing this screening (psilocybin)").fill(
         "History taken in clinic; no contraindications; BP 124/80"

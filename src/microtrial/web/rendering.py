@@ -117,6 +117,7 @@ def templates() -> Jinja2Templates:
     env.filters["tr"] = item_language.words
     env.filters["word"] = staff_words.word
     env.filters["substance"] = substance_title
+    env.filters["decision"] = staff_words.decision
     env.filters["alert_text"] = staff_words.alert_text
     env.filters["ldate"] = lambda when, pattern: i18n.format_when(when, pattern)
     env.filters["lnum"] = lambda value, digits=1: i18n.format_number(value, digits=digits)

@@ -73,6 +73,26 @@ WORDS = (
 # The ``word`` filter of the staff pages (the reports call the same function).
 word = i18n.stored_word
 
+# A screening decision in words (the stored code stays the page's CSS class and the API's value).
+DECISIONS = {
+    "no-known-issues": "no known issues",
+    "clinician-review": "clinician review needed",
+    "do-not-start": "do not start",
+}
+# Marked for the catalog here (the filter below translates them on display).
+_DECISION_WORDS = (
+    pgettext("screening decision", "no known issues"),
+    pgettext("screening decision", "clinician review needed"),
+    pgettext("screening decision", "do not start"),
+)
+
+
+def decision(value: object) -> str:
+    """A screening decision in words, in the page's language (an unknown code as stored)."""
+    text = str(value)
+    words = DECISIONS.get(text)
+    return i18n.pgettext("screening decision", words) if words else text
+
 
 @cache
 def _rule_messages() -> tuple[str, ...]:

@@ -31,11 +31,11 @@ def test_one_high_clinic_reading_asks_for_a_recheck_and_two_block(
     text = screened()
     assert "Recheck blood pressure: 165/95 mmHg (1 reading) is above 160/90 mmHg" in text
     assert "Recheck: average at least 2 readings on separate occasions" in text
-    assert "Decision: clinician-review" in text  # not do-not-start: a sign-off is possible
+    assert "Decision: clinician review needed" in text  # not do-not-start: a sign-off is possible
 
     record("2026-02-27", 161, 91)
     text = screened()
-    assert "Decision: do-not-start" in text
+    assert "Decision: do not start" in text
     assert (
         "Uncontrolled blood pressure: 163/93 mmHg (mean of 2 readings on 2 days), "
         "above 160/90 mmHg" in text
