@@ -85,7 +85,7 @@ def test_unblinded_staff_open_the_kit_sheet(pages: Pages, clinic: Clinic, clock:
     codes = [rows.nth(i).locator("td").nth(0).inner_text() for i in range(6)]
     assert codes == [p.kit_code for p in trial.periods]
     assert "Trial status: scheduled" in page.inner_text("main")
-    assert "Screening decision: clinician-review" in page.inner_text("main")
+    assert "Screening decision: clinician review needed" in page.inner_text("main")
     pages.shot(page, "kit-sheet")
     pdf = page.request.get(f"/pharmacy/trials/{trial.id}/labels.pdf")
     assert pdf.status == 200

@@ -288,7 +288,7 @@ def test_the_pharmacy_sheet_and_pdf_show_status_and_screening_and_refuse_a_draft
         sheet = web.get(f"/pharmacy/trials/{trial_id}/kits")
         assert sheet.status_code == 200, sheet.text
         assert "Trial status: <strong>running</strong>" in sheet.text
-        assert "Screening decision: <strong>no-known-issues</strong>" in sheet.text
+        assert "Screening decision: <strong>no known issues</strong>" in sheet.text
         pdf = web.get(f"/pharmacy/trials/{trial_id}/preparation.pdf")
         assert pdf.status_code == 200
         text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
