@@ -52,6 +52,14 @@ def login_form(context: ContextDep, request: Request, next: str | None = None) -
 MISSING_LOGIN = N_("Please enter your username and your password.")
 
 
+def _login_again(
+    request: Request, csrf: str, error: str, username: str, next: str | None, status: int
+) -> HTMLResponse:
+    """The sign-in form again with ``error``, the typed username kept (never the password)."""
+    page = {"error": error, "username": username, "next": safe_next(next)}
+    return render(request, "login.html", page, status=status, actor=None, csrf_token=csrf)
+
+
 @router.post("/login")
 def login(
     context: ContextDep,
@@ -65,41 +73,17 @@ def login(
     session = check_csrf(read_session(context, request), csrf_token)
     if not username.strip() or not password:
         # The form again, saying what is missing (not a bare "Field required" error page).
-        return render(
-            request,
-            "login.html",
-            {"error": MISSING_LOGIN, "username": username, "next": safe_next(next)},
-            status=422,
-            actor=None,
-            csrf_token=session.csrf,
-        )
+        return _login_again(request, session.csrf, MISSING_LOGIN, username, next, 422)
     client = client_address(request)
     wait = context.throttle.retry_after(username, client)
     if wait is not None:
-        response = render(
-            request,
-            "login.html",
-            {
-                "error": N_("Too many failed attempts. Please wait and try again."),
-                "username": username,
-            },
-            status=429,
-            actor=None,
-            csrf_token=session.csrf,
-        )
+        response = _login_again(request, session.csrf, TOO_MANY, username, None, 429)
         response.headers["Retry-After"] = str(wait)
         return response
     actor = auth.authenticate(context.db, username, password, client=client, clock=context.clock)
     if actor is None:
         context.throttle.failed(username, client)
-        return render(
-            request,
-            "login.html",
-            {"error": BAD_LOGIN, "username": username, "next": safe_next(next)},
-            status=401,
-            actor=None,
-            csrf_token=session.csrf,
-        )
+        return _login_again(request, session.csrf, BAD_LOGIN, username, next, 401)
     context.throttle.succeeded(username)
     target = safe_next(next) or landing_page(actor) or "/"
     redirect = RedirectResponse(target, status_code=303)
