@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from e2e.conftest import Pages
 from helpers import Clinic, FixedClock
@@ -48,7 +49,7 @@ def test_clinician_confirms_and_closes_a_patient_reported_event(
     # the invalid field is marked, described by its message, and has the focus
     date_field = page.get_by_label("Resolution date")
     assert date_field.get_attribute("aria-invalid") == "true"
-    assert page.evaluate("document.activeElement.name") == "resolved_date"
+    expect(date_field).to_be_focused()  # autofocus runs after parsing: wait for it
     pages.shot(page, "adverse-event-close-refused")
     page.get_by_label("Resolution date").fill(clock().date().isoformat())
     page.get_by_role("button", name="Close adverse event").click()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from e2e.conftest import Pages
 from e2e.test_patient_today import choose
@@ -62,7 +63,9 @@ def test_a_twice_weekly_trial_is_planned_from_the_web(
     assert error.inner_text().startswith("Dose weekdays: 'Twice weekly")
     assert page.get_by_label("Tuesday").is_checked()
     assert page.get_by_label("Amount per dose").input_value() == "10"
-    assert page.evaluate("document.activeElement.id") == "weekday-mon"
+    expect(
+        page.locator("#weekday-mon")
+    ).to_be_focused()  # autofocus runs after parsing: wait for it
     pages.shot(page, "plan-twice-weekly-refused")
     page.get_by_label("Friday").check()
     page.get_by_role("button", name="Plan trial").click()
