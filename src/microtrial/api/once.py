@@ -54,6 +54,14 @@ class CreateOnce:
             ident=ident,
         )
 
+    def bind(
+        self, service: Callable[..., M], actor: Actor, *args: Any, **kwargs: Any
+    ) -> Callable[..., M]:
+        """``service(db, actor, *args, *more, clock=..., **kwargs)`` as a function of ``*more``:
+        a create (no ``more``) or a fetch (the record id)."""
+        context = self.context
+        return lambda *more: service(context.db, actor, *args, *more, clock=context.clock, **kwargs)
+
 
 async def _create_once(
     context: ContextDep, response: Response, idempotency_key: IdempotencyKeyHeader = None

@@ -16,8 +16,10 @@ from typing import Annotated, Generic, Protocol, TypeVar
 from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel
 
+from microtrial.domain.actors import Actor
 from microtrial.domain.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ListRequest, check_offset
 from microtrial.errors import NotFound, ValidationError
+from microtrial.http.deps import ActorDep, AppContext, ContextDep
 from microtrial.http.errors import PreconditionRequired
 from microtrial.services.paging import Paged
 
@@ -158,6 +160,34 @@ async def _page_request(
 
 
 PageQuery = Annotated[PageRequest, Depends(_page_request)]
+
+
+@dataclass(frozen=True)
+class PatientPages:
+    """A request for one page of a patient's database-paged list (diary entries, trials, ...)."""
+
+    context: AppContext
+    actor: Actor
+    patient_id: int
+    request: PageRequest
+
+    def of(self, fetch: Callable[..., Paged[T]], **filters: str) -> Page[T]:
+        """The page that ``fetch`` (a service's ``*_page(db, actor, patient_id, ...)``) finds."""
+        listing = self.request.listing()
+        context = self.context
+        found = fetch(
+            context.db, self.actor, self.patient_id, listing, clock=context.clock, **filters
+        )
+        return self.request.page(found)
+
+
+def _patient_pages(
+    context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
+) -> PatientPages:
+    return PatientPages(context, actor, patient_id, page)
+
+
+PatientPagesQuery = Annotated[PatientPages, Depends(_patient_pages)]
 
 
 def tagged(response: Response, version: int) -> None:

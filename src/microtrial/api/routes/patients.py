@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import APIRouter, Query, Response
 
@@ -107,18 +107,19 @@ def _patient(context: AppContext, actor: Actor, patient_id: int) -> PatientRead:
 class _RecordKind(Generic[C, U, R]):
     """One kind of patient record served as a list, an idempotent add and an If-Match correction.
 
-    ``docs`` are the list, add, read and correct routes' descriptions; a kind without a read
-    route has ``None`` there.
+    ``models`` are the create, update and read models and the read model's page. The routes'
+    descriptions name the kind; the add route's is ``add``'s docstring. A kind that is not
+    ``readable`` has no route for one record.
     """
 
     kind: str
-    create: type[C]
-    update: type[U]
-    read: type[R]
-    page: type[Page[R]]
-    current: Callable[[PatientRead], Sequence[R]]
+    models: tuple[type[C], type[U], type[R], type[Page[R]]]
     add: Callable[[AppContext, Actor, int, C], R]
-    docs: tuple[str, str, str | None, str]
+    readable: bool = True
+
+    def current(self, patient: PatientRead) -> Sequence[R]:
+        """The patient's current records of this kind (``PatientRead.medications``, ...)."""
+        return cast("Sequence[R]", getattr(patient, f"{self.kind}s"))
 
 
 def _concrete(endpoint: E, annotations: dict[str, object]) -> E:
@@ -133,7 +134,7 @@ def _concrete(endpoint: E, annotations: dict[str, object]) -> E:
 def _record_routes(spec: _RecordKind[C, U, R]) -> None:
     """Register the routes of one kind of patient record on ``router``."""
     records = f"/patients/{{patient_id}}/{spec.kind}s"
-    list_doc, add_doc, read_doc, correct_doc = spec.docs
+    create, update, read, page = spec.models
 
     def current(context: AppContext, actor: Actor, patient_id: int) -> Sequence[R]:
         return spec.current(_patient(context, actor, patient_id))
@@ -191,75 +192,57 @@ def _record_routes(spec: _RecordKind[C, U, R]) -> None:
 
     router.add_api_route(
         records,
-        _concrete(list_records, {"return": spec.page}),
+        _concrete(list_records, {"return": page}),
         methods=["GET"],
         name=f"list_{spec.kind}s",
-        description=list_doc,
+        description=f"A patient's current {spec.kind}s.",
         openapi_extra=takes(Action.READ_PATIENT),
     )
     router.add_api_route(
         records,
-        _concrete(add_record, {"body": spec.create, "return": spec.read}),
+        _concrete(add_record, {"body": create, "return": read}),
         methods=["POST"],
         name=f"add_{spec.kind}",
-        description=add_doc,
+        description=spec.add.__doc__,
         openapi_extra=takes(Action.ADD_RECORDS),
         status_code=201,
     )
-    if read_doc is not None:
+    if spec.readable:
         router.add_api_route(
             records + "/{record_id}",
-            _concrete(read_record, {"return": spec.read}),
+            _concrete(read_record, {"return": read}),
             methods=["GET"],
             name=f"read_{spec.kind}",
-            description=read_doc,
+            description=f"One current {spec.kind}, with its ETag.",
             openapi_extra=takes(Action.READ_PATIENT),
         )
     router.add_api_route(
         records + "/{record_id}",
-        _concrete(correct_record, {"body": spec.update}),
+        _concrete(correct_record, {"body": update}),
         methods=["PATCH"],
         name=f"correct_{spec.kind}",
-        description=correct_doc,
+        description=f"Correct a {spec.kind} (If-Match required): a new version, the old one kept.",
         openapi_extra=takes(Action.CORRECT_RECORDS),
     )
 
 
-_record_routes(
-    _RecordKind(
-        kind="medication",
-        create=MedicationCreate,
-        update=MedicationUpdate,
-        read=MedicationRead,
-        page=Page[MedicationRead],
-        current=lambda patient: patient.medications,
-        add=lambda context, actor, patient_id, body: patients.add_medication(
-            context.db, actor, patient_id, body.name, clock=context.clock
-        ),
-        docs=(
-            "A patient's current medications.",
-            "Add a medication as entered (screening normalises it).",
-            "One current medication, with its ETag.",
-            "Correct a medication (If-Match required): a new version, the old one kept.",
-        ),
+def _add_medication(
+    context: AppContext, actor: Actor, patient_id: int, body: MedicationCreate
+) -> MedicationRead:
+    """Add a medication as entered (screening normalises it)."""
+    return patients.add_medication(context.db, actor, patient_id, body.name, clock=context.clock)
+
+
+def _add_condition(
+    context: AppContext, actor: Actor, patient_id: int, body: ConditionCreate
+) -> ConditionRead:
+    """Add a diagnosis (ICD-10-CM)."""
+    return patients.add_condition(
+        context.db, actor, patient_id, body.icd10_code, clock=context.clock
     )
-)
-_record_routes(
-    _RecordKind(
-        kind="condition",
-        create=ConditionCreate,
-        update=ConditionUpdate,
-        read=ConditionRead,
-        page=Page[ConditionRead],
-        current=lambda patient: patient.conditions,
-        add=lambda context, actor, patient_id, body: patients.add_condition(
-            context.db, actor, patient_id, body.icd10_code, clock=context.clock
-        ),
-        docs=(
-            "A patient's current conditions.",
-            "Add a diagnosis (ICD-10-CM).",
-            None,
-            "Correct a condition (If-Match required).",
-        ),
-    )
-)
+
+
+_MEDICATIONS = (MedicationCreate, MedicationUpdate, MedicationRead, Page[MedicationRead])
+_record_routes(_RecordKind("medication", _MEDICATIONS, _add_medication))
+_CONDITIONS = (ConditionCreate, ConditionUpdate, ConditionRead, Page[ConditionRead])
+_record_routes(_RecordKind("condition", _CONDITIONS, _add_condition, readable=False))

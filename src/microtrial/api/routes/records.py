@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query, Response
 
 from microtrial.api.actions import takes
 from microtrial.api.once import OnceDep
-from microtrial.api.paging import IdempotencyKeyHeader, Page, PageQuery, PreconditionDep, tagged
+from microtrial.api.paging import (
+    IdempotencyKeyHeader,
+    Page,
+    PageQuery,
+    PatientPagesQuery,
+    PreconditionDep,
+    tagged,
+)
 from microtrial.api.schemas import (
     AdverseEventCreate,
     AdverseEventUpdate,
@@ -25,21 +32,15 @@ from microtrial.services.adverse_events import AdverseEventRead
 from microtrial.services.records import DiaryEntryRead
 
 router = APIRouter(tags=["records"])
+Instrument = Annotated[str, Query(max_length=80, description="Only this instrument.")]
 
 
 @router.get("/patients/{patient_id}/diary-entries", openapi_extra=takes(Action.READ_PATIENT))
 def list_diary_entries(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    page: PageQuery,
-    instrument: Annotated[str, Query(max_length=80, description="Only this instrument.")] = "",
+    pages: PatientPagesQuery, instrument: Instrument = ""
 ) -> Page[DiaryEntryRead]:
     """A patient's current diary entries, by local date (sort: local_date, instrument)."""
-    found = diary_list.diary_page(
-        context.db, actor, patient_id, page.listing(), instrument=instrument, clock=context.clock
-    )
-    return page.page(found)
+    return pages.of(diary_list.diary_page, instrument=instrument)
 
 
 @router.post(
@@ -142,7 +143,7 @@ def list_attacks(context: ContextDep, actor: ActorDep, patient_id: int) -> list[
     "/patients/{patient_id}/attacks", openapi_extra=takes(Action.LOG_ATTACK), status_code=201
 )
 def log_attack(
-    context: ContextDep, actor: ActorDep, patient_id: int, body: AttackCreate, once: OnceDep
+    actor: ActorDep, patient_id: int, body: AttackCreate, once: OnceDep
 ) -> attacks.AttackRead:
     """Log a migraine or cluster attack; its day's migraine_diary or cluster_attack_log follows.
     A replayed Idempotency-Key lands once."""
@@ -158,12 +159,8 @@ def log_attack(
         actor,
         f"attack:patient:{patient_id}",
         body,
-        create=lambda: attacks.log_attack(
-            context.db, actor, patient_id, attack, clock=context.clock
-        ),
-        fetch=lambda rid: attacks.get_attack(
-            context.db, actor, patient_id, rid, clock=context.clock
-        ),
+        create=once.bind(attacks.log_attack, actor, patient_id, attack),
+        fetch=once.bind(attacks.get_attack, actor, patient_id),
     )
 
 
@@ -182,19 +179,15 @@ def list_adverse_events(
     status_code=201,
 )
 def record_adverse_event(
-    context: ContextDep, actor: ActorDep, patient_id: int, body: AdverseEventCreate, once: OnceDep
+    actor: ActorDep, patient_id: int, body: AdverseEventCreate, once: OnceDep
 ) -> AdverseEventRead:
     """Record an adverse event (CTCAE grade 1-5)."""
     return once(
         actor,
         f"adverse_event:patient:{patient_id}",
         body,
-        create=lambda: records.record_adverse_event(
-            context.db, actor, patient_id, **body.model_dump(), clock=context.clock
-        ),
-        fetch=lambda rid: records.get_adverse_event(
-            context.db, actor, patient_id, rid, clock=context.clock
-        ),
+        create=once.bind(records.record_adverse_event, actor, patient_id, **body.model_dump()),
+        fetch=once.bind(records.get_adverse_event, actor, patient_id),
     )
 
 

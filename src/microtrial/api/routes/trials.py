@@ -12,6 +12,7 @@ from microtrial.api.once import OnceDep
 from microtrial.api.paging import (
     Page,
     PageQuery,
+    PatientPagesQuery,
     PreconditionDep,
     current_record,
     tagged,
@@ -60,19 +61,13 @@ class KitSheet:
     screening: str | None
 
 
+Status = Annotated[str, Query(max_length=12, description="Only trials in this status.")]
+
+
 @router.get("/patients/{patient_id}/trials", openapi_extra=takes(Action.LIST_TRIALS))
-def list_trials(
-    context: ContextDep,
-    actor: ActorDep,
-    patient_id: int,
-    page: PageQuery,
-    status: Annotated[str, Query(max_length=12, description="Only trials in this status.")] = "",
-) -> Page[TrialRead]:
+def list_trials(pages: PatientPagesQuery, status: Status = "") -> Page[TrialRead]:
     """A patient's trials (arms only once unblinded); sort: id, start_date, status."""
-    found = trial_views.trial_page(
-        context.db, actor, patient_id, page.listing(), status=status, clock=context.clock
-    )
-    return page.page(found)
+    return pages.of(trial_views.trial_page, status=status)
 
 
 @router.post(
@@ -202,23 +197,16 @@ def list_doses(
 
 
 @router.post("/trials/{trial_id}/doses", openapi_extra=takes(Action.RECORD_DOSE), status_code=201)
-def record_dose(
-    context: ContextDep, actor: ActorDep, trial_id: int, body: DoseCreate, once: OnceDep
-) -> DoseRead:
+def record_dose(actor: ActorDep, trial_id: int, body: DoseCreate, once: OnceDep) -> DoseRead:
     """A dose check-in with the kit code (stored even while held: marked as a deviation)."""
     return once(
         actor,
         f"dose:trial:{trial_id}",
         body,
-        create=lambda: dosing.record_dose(
-            context.db,
-            actor,
-            trial_id,
-            taken_at=body.taken_at,
-            kit_code=body.kit_code,
-            clock=context.clock,
+        create=once.bind(
+            dosing.record_dose, actor, trial_id, taken_at=body.taken_at, kit_code=body.kit_code
         ),
-        fetch=lambda rid: dosing.get_dose(context.db, actor, trial_id, rid, clock=context.clock),
+        fetch=once.bind(dosing.get_dose, actor, trial_id),
     )
 
 
@@ -242,14 +230,8 @@ def record_guess(
         actor,
         f"guess:trial:{trial_id}",
         body,
-        create=lambda: dosing.record_guess(
-            context.db,
-            actor,
-            trial_id,
-            body.period,
-            body.guess,
-            body.confidence,
-            clock=context.clock,
+        create=once.bind(
+            dosing.record_guess, actor, trial_id, body.period, body.guess, body.confidence
         ),
         fetch=lambda rid: _guess(context, actor, trial_id, rid),
     )
