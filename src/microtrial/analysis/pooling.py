@@ -38,6 +38,9 @@ TAU_SCALE_LOG_RATIO = 0.5
 FEW_TRIALS = 5
 # Grid cells whose posterior weight is below this share of the largest are dropped when refining.
 _NEGLIGIBLE = 1e-14
+# Trials per pass over the shrunken effects (see ``_shrunk``).
+_COLUMNS = 512
+_SHRUNK_CELLS = 1e-10
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,34 @@ def _grid_median(tau: FloatArray, w: FloatArray) -> float:
     return float(np.interp(0.5, cdf, edges))
 
 
+def _shrunk(
+    y: FloatArray,
+    s: FloatArray,
+    tau: FloatArray,
+    w: FloatArray,
+    mu_hat: FloatArray,
+    v_mu: FloatArray,
+    edge: float,
+) -> FloatArray:
+    """Shrunken effects of some trials: mean, sd, 95 % interval and P(effect below ``edge``).
+
+    theta_i | tau, y is normal (BDA eq. 5.17), mixed over the tau grid. ``pool_effects`` calls
+    this for _COLUMNS trials at a time: the (grid x trials) arrays then stay in the processor's
+    cache, several times faster at thousands of trials than one pass over all of them.
+    """
+    prec_i = 1.0 / s[None, :] ** 2 + 1.0 / tau[:, None] ** 2
+    th = (y[None, :] / s[None, :] ** 2 + mu_hat[:, None] / tau[:, None] ** 2) / prec_i
+    shrink = (1.0 / tau[:, None] ** 2) / prec_i
+    var_th = 1.0 / prec_i + shrink**2 * v_mu[:, None]
+    th_mean = (w[:, None] * th).sum(axis=0)
+    th_sd = np.sqrt(np.maximum((w[:, None] * (var_th + th**2)).sum(axis=0) - th_mean**2, 0.0))
+    sd_th = np.sqrt(var_th)
+    below = (w[:, None] * special.ndtr((edge - th) / sd_th)).sum(axis=0)
+    low = _mixture_quantiles(0.025, w, th, sd_th)
+    high = _mixture_quantiles(0.975, w, th, sd_th)
+    return np.stack([th_mean, th_sd, low, high, below])
+
+
 def pool_effects(
     effect: npt.ArrayLike,
     sd: npt.ArrayLike,
@@ -196,19 +227,23 @@ def pool_effects(
     sd_mu = np.sqrt(v_mu)
     sd_new = np.sqrt(v_mu + tau**2)
     below_zero = min(float((w * special.ndtr(-mu_hat / sd_mu)).sum()), 1.0)
-    # Shrunken individual effects: theta_i | tau, y is normal (BDA eq. 5.17), mixed over tau.
-    prec_i = 1.0 / s[None, :] ** 2 + 1.0 / tau[:, None] ** 2
-    th = (y[None, :] / s[None, :] ** 2 + mu_hat[:, None] / tau[:, None] ** 2) / prec_i
-    shrink = (1.0 / tau[:, None] ** 2) / prec_i
-    var_th = 1.0 / prec_i + shrink**2 * v_mu[:, None]
-    th_mean = (w[:, None] * th).sum(axis=0)
-    th_sd = np.sqrt(np.maximum((w[:, None] * (var_th + th**2)).sum(axis=0) - th_mean**2, 0.0))
     edge = mcid if higher_is_better else -mcid
-    z = (edge - th) / np.sqrt(var_th)
-    cdf = (w[:, None] * special.ndtr(z)).sum(axis=0)
-    p_resp = 1.0 - cdf if higher_is_better else cdf
-    lo_i = _mixture_quantiles(0.025, w, th, np.sqrt(var_th))
-    hi_i = _mixture_quantiles(0.975, w, th, np.sqrt(var_th))
+    # cells too light to move a shown digit are left out of the per-trial mixtures
+    cells = w >= _SHRUNK_CELLS * w.max()
+    grid = (tau[cells], w[cells] / w[cells].sum(), mu_hat[cells], v_mu[cells])
+    shrunk = pd.DataFrame(
+        np.concatenate(
+            [
+                _shrunk(y[i : i + _COLUMNS], s[i : i + _COLUMNS], *grid, edge)
+                for i in range(0, k, _COLUMNS)
+            ],
+            axis=1,
+        ).T,
+        columns=["shrunk_mean", "shrunk_sd", "shrunk_low", "shrunk_high", "p_responder_shrunk"],
+    )
+    if higher_is_better:
+        shrunk["p_responder_shrunk"] = 1.0 - shrunk["p_responder_shrunk"]
+    p_resp = shrunk["p_responder_shrunk"].to_numpy()
     summary = {
         "n_trials": float(k),
         "pooled_effect": pooled_mean,
@@ -224,15 +259,6 @@ def pool_effects(
         "p_benefit": 1.0 - below_zero if higher_is_better else below_zero,
         "tau_scale": float(tau_scale),
     }
-    shrunk = pd.DataFrame(
-        {
-            "shrunk_mean": th_mean,
-            "shrunk_sd": th_sd,
-            "shrunk_low": lo_i,
-            "shrunk_high": hi_i,
-            "p_responder_shrunk": p_resp,
-        }
-    )
     return summary, shrunk
 
 
@@ -275,7 +301,7 @@ def pool(
     --------
     >>> res = pd.DataFrame({"trial_id": ["a", "b", "c"], "effect_mean": [-1.0, -2.0, -1.5],
     ...                     "effect_sd": [0.5, 0.5, 0.5], "p_mcid": [0.5, 0.98, 0.84]})
-    >>> round(float(pool(res).summary()["pooled_effect"].iloc[0]), 3)
+    >>> round(float(pool(res, warn=False).summary()["pooled_effect"].iloc[0]), 3)
     -1.5
     """
     results = _one_outcome(results, outcome)

@@ -228,22 +228,33 @@ def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """``frame_rows`` with JSON-ready values (``plain``; NaN as None), column by column."""
-    names = [str(k) for k in frame.columns]
-    columns = []
-    for column in (frame.iloc[:, i] for i in range(len(names))):
+    columns = json_columns(frame)
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def json_columns(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """Each column's JSON-ready values (``plain``; NaN as None), by column name.
+
+    Stored so, a table of thousands of rows is about half the JSON of its rows (no key
+    repeated per row), and ``pd.DataFrame`` reads either form.
+    """
+    columns: dict[str, list[Any]] = {}
+    for i, name in enumerate(frame.columns):
+        column = frame.iloc[:, i]
         kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else ""
         if kind and kind in "biu":
-            columns.append(column.tolist())
+            values = column.tolist()
         elif kind == "f":
-            values = column.to_numpy()
-            boxed = values.astype(object)  # Python floats
-            boxed[np.isnan(values)] = None
-            columns.append(boxed.tolist())
+            floats = column.to_numpy()
+            boxed = floats.astype(object)  # Python floats
+            boxed[np.isnan(floats)] = None
+            values = boxed.tolist()
         elif kind == "O":  # strings as they are; anything else made plain (numpy, dates, NaN)
-            columns.append([v if type(v) is str else _json_value(v) for v in column.tolist()])
+            values = [v if type(v) is str else _json_value(v) for v in column.tolist()]
         else:  # an extension type: as ``to_dict`` gives it (its missing value as None)
-            columns.append([_json_value(v) for v in column.to_dict().values()])
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+            values = [_json_value(v) for v in column.to_dict().values()]
+        columns[str(name)] = values
+    return columns
 
 
 def _json_value(value: Any) -> Any:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, defer
 from microtrial.analysis import BlindingResult, PoolResult
 from microtrial.analysis.pooling import PoolCache
 from microtrial.services.analysis_load import condition_group_of
-from microtrial.services.analysis_model import CohortAnalysis, FitStatus, json_records
+from microtrial.services.analysis_model import CohortAnalysis, FitStatus, json_columns
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.trial_fits import data_versions, unblinded_ids
 from microtrial.store.db import Database
@@ -398,7 +398,7 @@ def to_payload(cohort: CohortAnalysis) -> dict[str, Any]:
 
     blind = cohort.blinding
     return {
-        "results": json_records(cohort.results),
+        "results": json_columns(cohort.results),  # a list of rows in views stored before
         "pooled_groups": _frame(cohort.pooled.groups) if cohort.pooled else None,
         "forest": _frame(cohort.pooled.forest) if cohort.pooled else None,
         "blinding": None

@@ -67,3 +67,25 @@ def test_newton_quantiles_of_awkward_mixtures(p: float) -> None:
     got = pooling._mixture_quantiles(p, w, m, s)
     want = pooling._bisected_quantiles(p, w, m, s)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_shrunken_effects_in_chunks_over_the_weighty_cells_equal_one_pass_over_every_cell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1,300 trials: three chunks of _COLUMNS, the last one short
+    data = three_groups(n=1300, seed=5)
+    fast = pooling.pool(data, warn=False).forest
+    monkeypatch.setattr(pooling, "_COLUMNS", 10**9)
+    monkeypatch.setattr(pooling, "_SHRUNK_CELLS", 0.0)
+    full = pooling.pool(data, warn=False).forest
+    columns = ["shrunk_mean", "shrunk_sd", "shrunk_low", "shrunk_high", "p_responder_shrunk"]
+    assert len(fast) == len(full) == 1301  # every trial and the pooled row
+    # the cells left out weigh under 1e-10 of the heaviest: far below a shown digit
+    np.testing.assert_allclose(
+        fast[columns].to_numpy(float),
+        full[columns].to_numpy(float),
+        rtol=0,
+        atol=1e-8,
+        equal_nan=True,
+    )
+    assert int(fast["shrunk_low"].notna().sum()) == 1300
