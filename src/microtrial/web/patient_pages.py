@@ -32,7 +32,6 @@ from microtrial.i18n import N_
 from microtrial.services import (
     attacks,
     dashboards,
-    diary_additions,
     dosing,
     patient_plan,
     records,
@@ -293,8 +292,10 @@ def submit_today(
     patient_id = _own_id(user)
     try:
         entries = today_entries(values)
-        submission = records.DiarySubmission.scored_now(context.db, user.actor, patient_id, entries)
-        diary_additions.record_or_add(context.db, submission, clock=context.clock)
+        # a side effect or blood pressure the day has already is added to it (records)
+        records.record_diary_entries(
+            context.db, user.actor, patient_id, entries, clock=context.clock
+        )
     except ValidationError as err:
         form = FormState.refused("diary", values, err, TODAY)
         return _today_page(request, context, user.actor, values=values, form=form)
