@@ -246,7 +246,8 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
     # Days before keys: a concurrent first submission that commits between the two queries is
     # then seen as a claimed key (a replay), never as a taken day without its key (a conflict).
     current = _current_rows(session, batch)
-    taken = set(current)
+    # Each taken day's answers as the batch so far leaves them (a later report merged in).
+    taken = {day: row.answers for day, row in current.items()}
     claims = _earlier_claims(session, batch)
     accepted: list[tuple[DiarySubmission, PatientRow, list[_Planned]]] = []
     for submission in batch:
@@ -353,7 +354,7 @@ def _plan(
     patients: dict[int, PatientRow],
     windows: dict[int, int],
     claims: dict[tuple[str, str], tuple[str, int | _Planned]],
-    taken: set[Day],
+    taken: dict[Day, dict[str, Any]],
     now: dt.datetime,
 ) -> tuple[PatientRow, list[_Planned]]:
     """Check one submission against the stored state and this batch; raise what fails."""
@@ -366,7 +367,7 @@ def _plan(
     scope = diary_key_scope(patient.id, actor)
     planned: list[_Planned] = []
     new_claims: dict[tuple[str, str], tuple[str, int | _Planned]] = {}
-    new_days: set[Day] = set()
+    new_days: dict[Day, dict[str, Any]] = {}
     for entry, result in submission.scored:
         payload = {
             "date": entry.local_date.isoformat(),
@@ -389,13 +390,18 @@ def _plan(
         # after the replay check: a queued entry stored in time still lands once, later
         check_diary_date(entry.local_date, today, enrolled, window)
         day = _day_of(patient, entry)
-        if day in taken or day in new_days:
-            if not added_later(entry.instrument_id):
-                raise ConflictError(
-                    f"date: an entry for {entry.local_date} exists; correct it instead"
-                )
-            p.adds = True  # a later side effect or blood pressure: added to the day's entry
-        new_days.add(day)
+        earlier = new_days.get(day, taken.get(day))
+        if earlier is None:
+            new_days[day] = entry.answers
+        elif added_later(entry.instrument_id):
+            # A later side effect or blood pressure: added to the day's entry. Its merged answers
+            # are checked here, so that a refusal fails this submission only, never the batch.
+            instrument = load_catalog().instrument(entry.instrument_id)
+            new_days[day] = merged_answers(instrument.kind, earlier, entry.answers)
+            score(instrument, new_days[day])
+            p.adds = True
+        else:
+            raise ConflictError(f"date: an entry for {entry.local_date} exists; correct it instead")
         if key:
             new_claims[key] = (p.digest, p)
         planned.append(p)
