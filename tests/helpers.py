@@ -1,8 +1,11 @@
-"""Test helpers: a settable clock, a two-site clinic, audit counting, formatted answers."""
+"""Test helpers: a settable clock, a two-site clinic, audit counting, formatted answers, a web
+form as the browser sends it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Mapping
 
 from microtrial.domain.catalog import Item
 from microtrial.domain.text_formats import in_bounds
@@ -234,3 +237,16 @@ class StatementCount:
     def count(self) -> int:
         """How many statements were sent."""
         return len(self.statements)
+
+
+HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def form_on(page: str, action: str, fields: Mapping[str, str]) -> dict[str, str]:
+    """The form of ``page`` (HTML) that posts to ``action`` as a browser sends it: its hidden
+    fields (CSRF token, date, submission id; on Today the trial and "later" when shown) with
+    ``fields`` filled in."""
+    start = page.index(f'action="{action}"')
+    hidden = dict(HIDDEN_FIELD.findall(page[start : page.index("</form>", start)]))
+    assert "csrf_token" in hidden, page[start : start + 300]
+    return {**hidden, **fields}

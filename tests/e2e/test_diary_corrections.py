@@ -129,6 +129,41 @@ def test_patient_fills_in_a_missed_day_from_the_diary_list(
     )
 
 
+@pytest.mark.parametrize("viewport", ["phone"], indirect=True)
+def test_a_severe_side_effect_of_a_missed_day_sends_the_patient_to_get_help(
+    pages: Pages, clinic: Clinic
+) -> None:
+    page = pages.open("p_A-001", "/diary")
+    page.get_by_role("link", name="Fill in 01 March").click()
+    page.get_by_role("heading", name=re.compile("^Diary for Sunday 01 March 2026")).wait_for()
+    choose(page, "Average pain", "3")
+    # The same optional sections as Today, worded for that day.
+    page.locator("summary", has_text="Side effects that day").click()
+    page.get_by_label("Fast or pounding heartbeat").select_option("3")
+    page.locator("summary", has_text="Blood pressure").click()
+    page.get_by_label("Systolic blood pressure (mmHg)").fill("150")
+    page.get_by_label("Diastolic blood pressure (mmHg)").fill("95")
+    no_axe_violations(page)
+    pages.shot(page, "fill-missed-day-side-effect")
+    page.get_by_role("button", name="Save this day's diary").click()
+
+    # Today says what to do now, with the numbers, as it would for a report of today.
+    page.get_by_role("heading", name="If you feel unwell now, get medical help now").wait_for()
+    assert "The day's diary is saved." in page.inner_text("main")
+    assert page.locator("#urgent-care a[href^='tel:']").count() >= 1
+    no_axe_violations(page)
+    pages.shot(page, "fill-missed-day-get-help")
+    doc, pid = clinic.actors["clinician_sitea"], clinic.patients["A-001"].id
+    day = {
+        e.instrument_id: e.answers
+        for e in records.list_diary_entries(clinic.db, doc, pid)
+        if e.local_date == dt.date(2026, 3, 1)
+    }
+    assert day["ae_checklist"] == {"palpitations": 3}
+    assert (day["home_bp"]["systolic"], day["home_bp"]["diastolic"]) == (150, 95)
+    assert [e.grade for e in records.list_adverse_events(clinic.db, doc, pid)] == [3]
+
+
 @pytest.mark.parametrize("viewport", ["desktop"], indirect=True)
 def test_clinician_corrects_a_patients_day_with_a_reason(
     pages: Pages, clinic: Clinic, clock: FixedClock

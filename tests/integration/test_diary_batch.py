@@ -188,3 +188,41 @@ def test_two_writers_racing_for_one_key_store_one_entry(clinic: Clinic, clock: F
             w.stop()
     assert len(set(ids)) == 1
     assert len(records.list_diary_entries(clinic.db, me, pid)) == 1
+
+
+def test_a_later_side_effect_in_the_same_batch_is_added_to_the_new_entry(
+    clinic: Clinic, clock: FixedClock
+) -> None:
+    """Two phones' reports of one day written together: the first makes the entry, the second
+    is added to it (the worse grade kept); the daily diary twice is still a conflict."""
+    db, pid = clinic.db, clinic.patients["A-001"].id
+    me = clinic.actors["p_A-001"]
+    day = clock().date()
+
+    def checklist(key: str, **grades: int) -> DiarySubmission:
+        entry = DiaryInput(day, dict(grades), "ae_checklist", idempotency_key=key)
+        return DiarySubmission.scored_now(db, me, pid, [entry])
+
+    diary = [DiaryInput(day, {"average_pain": 3}), DiaryInput(day, {"average_pain": 4})]
+    batch = [
+        checklist("ae-a", headache=2),
+        checklist("ae-b", headache=1, dizziness=3),
+        checklist("ae-a", headache=2),  # the first again: a replay of its own new entry
+        DiarySubmission.scored_now(db, me, pid, diary),
+    ]
+    with db.transaction() as session:
+        write_diary_batch(session, batch, clock())
+    first, second, replay, two_diaries = batch
+    assert first.result is not None
+    assert second.result is not None
+    assert replay.result is not None
+    assert (first.result[0].version, second.result[0].version) == (1, 2)
+    assert second.result[0].record_id == first.result[0].record_id
+    assert second.result[0].answers == {"headache": 2, "dizziness": 3}
+    assert replay.result[0].version == 1
+    assert isinstance(two_diaries.error, ConflictError)
+    [stored] = records.list_diary_entries(db, clinic.actors["clinician_sitea"], pid)
+    assert (stored.instrument_id, stored.version) == ("ae_checklist", 2)
+    events = records.list_adverse_events(db, clinic.actors["clinician_sitea"], pid)
+    assert max(e.grade for e in events) == 3
+    assert verify_audit_log(db)[0] == []

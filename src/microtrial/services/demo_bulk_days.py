@@ -25,7 +25,7 @@ from microtrial.domain.scoring import score
 from microtrial.domain.trend_rules import DiaryHistory, diary_trend_alerts
 from microtrial.services.demo import DemoPatient
 from microtrial.services.demo_bulk_rows import PatientRows, stamped
-from microtrial.services.records import score_json
+from microtrial.services.diary_versions import score_json
 from microtrial.store.models import (
     AdverseEventRow,
     BlindingGuessRow,

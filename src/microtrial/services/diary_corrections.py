@@ -20,11 +20,7 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
-from microtrial.domain.alerts import alerts_for_score
-from microtrial.domain.scoring import score
-from microtrial.errors import MicroTrialError, NotFound, ValidationError
-from microtrial.services.adverse_events import record_checklist_events
-from microtrial.services.alerts import raise_alerts
+from microtrial.errors import NotFound, ValidationError
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -32,24 +28,21 @@ from microtrial.services.common import (
     of_day,
     patient_for,
     patient_today,
-    supersede,
     system_clock,
 )
-from microtrial.services.diary_rules import NewEntries, run_diary_rules
+from microtrial.services.diary_versions import write_next_version
 from microtrial.services.records import (
     DEFAULT_BACKFILL_DAYS,
     DiaryEntryRead,
     check_diary_date,
     clean_note,
     resolve_instrument,
-    score_json,
 )
 from microtrial.services.schemas import ReadModel
 from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import DiaryEntryRow, PatientRow, SiteRow
 
-CORRECTABLE = ("answers", "scores", "note")
 MAX_REASON_LENGTH = 500
 
 
@@ -260,44 +253,4 @@ def correct_in_session(
 ) -> DiaryEntryRow:
     """Write the next version of ``old`` in the caller's transaction, with its safety checks."""
     instrument = resolve_instrument(db, old.instrument_id, answers)
-    result = score(instrument, answers)
-    try:
-        before = {a.code for a in alerts_for_score(score(instrument, old.answers))}
-    except MicroTrialError:  # the earlier answers no longer score: treat every alert as new
-        before = set()
-    changed = sorted(
-        k for k in set(answers) | set(old.answers) if answers.get(k) != old.answers.get(k)
-    )
-    new = supersede(
-        session,
-        old,
-        {"answers": answers, "scores": score_json(result), "note": note},
-        actor=actor,
-        at=now,
-        reason=reason,
-        editable=CORRECTABLE,
-    )
-    audit_patient(
-        session,
-        actor,
-        "correct",
-        "diary_entry",
-        old.record_id,
-        patient,
-        at=now,
-        version=new.version,
-        date=old.local_date.isoformat(),
-        instrument=old.instrument_id,
-        items=changed,
-        note_changed=note != old.note,
-    )
-    # The same safety path as a new entry, on the corrected values.
-    events = record_checklist_events(session, actor, patient, new, now)
-    alerts = [a for a in alerts_for_score(result) if a.code not in before]
-    if alerts:
-        trigger: dict[str, Any] = {"diary_entry": new.record_id, "version": new.version}
-        if events:
-            trigger["adverse_events"] = [e.record_id for e in events]
-        raise_alerts(session, actor, patient, alerts, trigger=trigger, now=now)
-    run_diary_rules(session, [NewEntries(actor, patient, [new])], now)
-    return new
+    return write_next_version(session, actor, patient, old, instrument, answers, note, reason, now)

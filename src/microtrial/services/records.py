@@ -1,4 +1,10 @@
-"""Daily capture: diary entries and adverse events, versioned and audited."""
+"""Daily capture: diary entries and adverse events, versioned and audited.
+
+A diary entry is one a day per instrument. A later report of a day that already has a
+side-effect checklist or a blood pressure is added to that day's entry as its next version
+(``domain.later_reports``), on every path that records diary entries; the daily diary and the
+questionnaires sent again are refused ("correct it instead").
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from microtrial.domain.adverse_events import AWAITING_REVIEW, CLINICIAN, CONFIRM
 from microtrial.domain.alerts import AdverseEventReport, alerts_for_score, check_adverse_event
 from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog
+from microtrial.domain.later_reports import LATER_REASON, added_later, merged_answers
 from microtrial.domain.scoring import ScoreResult, score
 from microtrial.errors import ConflictError, MicroTrialError, ValidationError
 from microtrial.interop.questionnaire_export import check_typed_answers
@@ -39,6 +46,7 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.diary_rules import NewEntries, run_adverse_event_rules, run_diary_rules
+from microtrial.services.diary_versions import score_json, write_next_version
 from microtrial.services.idempotency import request_hash
 from microtrial.services.schemas import ReadModel
 from microtrial.services.unit import UnitOfWork, read_record, read_records
@@ -98,19 +106,6 @@ class DiaryInput:
     note: str | None = None
 
 
-def score_json(result: ScoreResult) -> dict[str, Any]:
-    """A scored entry as JSON-ready values."""
-    return {
-        "instrument_version": result.instrument_version,
-        "primary": result.primary_score,
-        "scores": {
-            s.id: {"value": s.value, "band": s.band, "prorated": s.prorated}
-            for s in result.scores.values()
-        },
-        "flags": [f.id for f in result.flags],
-    }
-
-
 def resolve_instrument(db: Database, instrument_id: str, answers: dict[str, Any]) -> Instrument:
     """The catalog or user-imported instrument, with hidden branching items made optional."""
     catalog = load_catalog()
@@ -153,7 +148,8 @@ def record_diary_entries(
     *,
     clock: Clock = system_clock,
 ) -> list[DiaryEntryRead]:
-    """Record diary entries in one transaction (one audit event each); replays land once."""
+    """Record diary entries in one transaction (one audit event each); replays land once; a
+    later side effect or blood pressure of a day is added to the day's entry."""
     submission = DiarySubmission.scored_now(db, actor, patient_id, entries)
     now = clock()
     written = write_submission(db, submission, now)
@@ -219,13 +215,15 @@ class DiarySubmission:
 
 @dataclass
 class _Planned:
-    """An entry that passed its checks: a new row to write, or the earlier row of a replay."""
+    """An entry that passed its checks: a new row to write, a later report to add to the day's
+    entry (``adds``), or the earlier row of a replay."""
 
     entry: DiaryInput
     result: ScoreResult
     digest: str
     row: DiaryEntryRow | None = None
     replay_of: int | _Planned | None = None
+    adds: bool = False
 
 
 Day = tuple[int, str, dt.date]
@@ -234,18 +232,22 @@ Day = tuple[int, str, dt.date]
 def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: dt.datetime) -> None:
     """Write submissions in the caller's transaction; each gets its ``result`` or ``error``.
 
-    A submission that fails a check (access, future date, reused key, day already recorded)
-    writes nothing and leaves the others alone. The whole batch costs a fixed number of
-    statements: one query each for patients, trials, keys and days, one lock per patient's
-    audit stream, and one multi-row insert per table. A database error escapes and rolls back
-    the transaction.
+    A submission that fails a check (access, future date, reused key, a daily diary or
+    questionnaire the day already has) writes nothing and leaves the others alone. A side
+    effect or blood pressure the day already has (stored, or earlier in this batch) is added
+    to the day's entry as its next version, checked like a correction. The new entries of the
+    batch cost a fixed number of statements: one query each for patients, trials, keys and
+    days, one lock per patient's audit stream, and one multi-row insert per table; each
+    addition costs its own few. A database error escapes and rolls back the transaction.
     """
     patients = patients_by_id(session, {s.patient_id for s in batch})
     trials = active_trial_ids(session, patients)
     windows = _backfill_windows(session, patients)
     # Days before keys: a concurrent first submission that commits between the two queries is
     # then seen as a claimed key (a replay), never as a taken day without its key (a conflict).
-    taken = _taken_days(session, batch)
+    current = _current_rows(session, batch)
+    # Each taken day's answers as the batch so far leaves them (a later report merged in).
+    taken = {day: row.answers for day, row in current.items()}
     claims = _earlier_claims(session, batch)
     accepted: list[tuple[DiarySubmission, PatientRow, list[_Planned]]] = []
     for submission in batch:
@@ -262,7 +264,7 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
     lock_streams(session, {f"patient:{patient.id}" for _, patient, _ in accepted})
     for submission, patient, plan in accepted:
         for p in plan:
-            if p.replay_of is None:
+            if p.replay_of is None and not p.adds:
                 p.row = stamp(
                     DiaryEntryRow(
                         patient_id=patient.id,
@@ -278,25 +280,33 @@ def write_diary_batch(session: Session, batch: Sequence[DiarySubmission], now: d
                     now,
                 )
                 session.add(p.row)
+                current[_day_of(patient, p.entry)] = p.row  # a later report in the batch adds to it
     session.flush()  # one multi-row INSERT; the keys below need the new ids
     for submission, patient, plan in accepted:
         stored: list[DiaryEntryRead] = []
         for p in plan:
-            if p.row is None:
-                assert p.replay_of is not None
+            if p.replay_of is not None:
                 if isinstance(p.replay_of, int):
                     stored.append(DiaryEntryRead.model_validate(earlier[p.replay_of]))
-                else:  # the same key twice in this batch: the first one's new row
+                else:  # the same key twice in this batch: the first one's row
                     assert p.replay_of.row is not None
                     stored.append(DiaryEntryRead.model_validate(p.replay_of.row))
                 continue
-            _write_follow_ups(session, submission.actor, patient, p, now)
+            if p.adds:
+                p.row = _add_to_day(session, submission.actor, patient, p, current, now)
+            else:
+                _write_follow_ups(session, submission.actor, patient, p, now)
+            _claim_key(session, submission.actor, patient, p, now)
             stored.append(DiaryEntryRead.model_validate(p.row))
         submission.result = stored
-    # Rules over the diary so far (pain flare, worsening, grade-2 persistence): one query.
+    # Rules over the diary so far (pain flare, worsening, grade-2 persistence): one query. An
+    # addition ran them on its new version already.
     run_diary_rules(
         session,
-        [NewEntries(s.actor, pt, [p.row for p in plan if p.row]) for s, pt, plan in accepted],
+        [
+            NewEntries(s.actor, pt, [p.row for p in plan if p.row and not p.adds])
+            for s, pt, plan in accepted
+        ],
         now,
     )
 
@@ -344,7 +354,7 @@ def _plan(
     patients: dict[int, PatientRow],
     windows: dict[int, int],
     claims: dict[tuple[str, str], tuple[str, int | _Planned]],
-    taken: set[Day],
+    taken: dict[Day, dict[str, Any]],
     now: dt.datetime,
 ) -> tuple[PatientRow, list[_Planned]]:
     """Check one submission against the stored state and this batch; raise what fails."""
@@ -357,7 +367,7 @@ def _plan(
     scope = diary_key_scope(patient.id, actor)
     planned: list[_Planned] = []
     new_claims: dict[tuple[str, str], tuple[str, int | _Planned]] = {}
-    new_days: set[Day] = set()
+    new_days: dict[Day, dict[str, Any]] = {}
     for entry, result in submission.scored:
         payload = {
             "date": entry.local_date.isoformat(),
@@ -379,10 +389,19 @@ def _plan(
             continue
         # after the replay check: a queued entry stored in time still lands once, later
         check_diary_date(entry.local_date, today, enrolled, window)
-        day = (patient.id, entry.instrument_id, entry.local_date)
-        if day in taken or day in new_days:
+        day = _day_of(patient, entry)
+        earlier = new_days.get(day, taken.get(day))
+        if earlier is None:
+            new_days[day] = entry.answers
+        elif added_later(entry.instrument_id):
+            # A later side effect or blood pressure: added to the day's entry. Its merged answers
+            # are checked here, so that a refusal fails this submission only, never the batch.
+            instrument = load_catalog().instrument(entry.instrument_id)
+            new_days[day] = merged_answers(instrument.kind, earlier, entry.answers)
+            score(instrument, new_days[day])
+            p.adds = True
+        else:
             raise ConflictError(f"date: an entry for {entry.local_date} exists; correct it instead")
-        new_days.add(day)
         if key:
             new_claims[key] = (p.digest, p)
         planned.append(p)
@@ -392,10 +411,14 @@ def _plan(
     return patient, planned
 
 
-def _write_follow_ups(
+def _day_of(patient: PatientRow, entry: DiaryInput) -> Day:
+    return (patient.id, entry.instrument_id, entry.local_date)
+
+
+def _claim_key(
     session: Session, actor: Actor, patient: PatientRow, p: _Planned, now: dt.datetime
 ) -> None:
-    """The new entry's idempotency key, audit event and alerts."""
+    """The entry's idempotency key, naming the row its request stored (a replay answers it)."""
     assert p.row is not None
     if p.entry.idempotency_key:
         session.add(
@@ -408,6 +431,38 @@ def _write_follow_ups(
                 created_at=now,
             )
         )
+
+
+def _add_to_day(
+    session: Session,
+    actor: Actor,
+    patient: PatientRow,
+    p: _Planned,
+    current: dict[Day, DiaryEntryRow],
+    now: dt.datetime,
+) -> DiaryEntryRow:
+    """A later report added to the day's entry as its next version (alerts, side-effect records,
+    diary rules as for a correction); one that adds nothing (sent twice) changes nothing."""
+    day = _day_of(patient, p.entry)
+    old = current[day]
+    # ``added_later``: a catalog instrument, without branching logic to resolve
+    instrument = load_catalog().instrument(p.entry.instrument_id)
+    answers = merged_answers(instrument.kind, old.answers, p.entry.answers)
+    if answers == old.answers:
+        return old
+    note = p.entry.note or old.note
+    new = write_next_version(
+        session, actor, patient, old, instrument, answers, note, LATER_REASON, now
+    )
+    current[day] = new
+    return new
+
+
+def _write_follow_ups(
+    session: Session, actor: Actor, patient: PatientRow, p: _Planned, now: dt.datetime
+) -> None:
+    """The new entry's audit event and alerts."""
+    assert p.row is not None
     audit_patient(
         session,
         actor,
@@ -450,19 +505,19 @@ def _earlier_claims(
     return {(scope, key): (digest, int(rid)) for scope, key, digest, rid in rows}
 
 
-def _taken_days(session: Session, batch: Sequence[DiarySubmission]) -> set[Day]:
-    """The (patient, instrument, day) of the batch that already have a current entry."""
+def _current_rows(session: Session, batch: Sequence[DiarySubmission]) -> dict[Day, DiaryEntryRow]:
+    """The current entry of each (patient, instrument, day) of the batch that has one."""
     days = {(s.patient_id, e.instrument_id, e.local_date) for s in batch for e, _ in s.scored}
     if not days:
-        return set()
+        return {}
     d = DiaryEntryRow
     rows = session.execute(
-        select(d.patient_id, d.instrument_id, d.local_date).where(
+        select(d).where(
             d.is_current.is_(True),
             tuple_(d.patient_id, d.instrument_id, d.local_date).in_(sorted(days)),
         )
-    )
-    return {(pid, instrument, day) for pid, instrument, day in rows}
+    ).scalars()
+    return {(row.patient_id, row.instrument_id, row.local_date): row for row in rows}
 
 
 def _rows_by_id(session: Session, ids: set[int]) -> dict[int, DiaryEntryRow]:

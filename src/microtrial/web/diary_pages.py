@@ -25,7 +25,8 @@ from microtrial.i18n import N_
 from microtrial.services import attacks, diary_corrections, dosing, patients, records
 from microtrial.services.diary_corrections import DiaryVersionRead
 from microtrial.services.patient_status import patient_status
-from microtrial.web.forms import FormItem, answers_from_form, form_items
+from microtrial.web.day_reports import day_entries, report_sections
+from microtrial.web.forms import FormItem, FormState, answers_from_form, form_items
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
@@ -354,10 +355,11 @@ def _fill_page(
     day: dt.date,
     *,
     values: dict[str, str] | None = None,
-    error: MicroTrialError | None = None,
+    error: ValidationError | None = None,
 ) -> HTMLResponse:
     values = values or {}
-    message, field = plain_error(error) if error is not None else (None, None)
+    # A refusal shows beside the field it names (a diary item, a side effect, the blood pressure).
+    form = FormState.refused("fill", values, error) if error is not None else None
     return render(
         request,
         "diary_fill.html",
@@ -365,11 +367,12 @@ def _fill_page(
             "who": who,
             "day": day,
             "items": [i for i in catalog_items(DIARY) if i.name != f"{DIARY}.dose_check_in"],
+            **report_sections(values),
             "values": values,
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
             "note_max": NOTE_MAX,
-            "error": message,
-            "error_field": field,
+            "form": form,
+            "error": form.message if form else None,
         },
         status=422 if error is not None else 200,
     )
@@ -388,20 +391,19 @@ def fill_form(context: ContextDep, request: Request, user: PageUserDep, day: str
 def fill(
     context: ContextDep, request: Request, user: FormUserDep, values: FormValuesDep, day: str
 ) -> Response:
-    """Save a missed day's diary (same checks as Today, and the site's window)."""
+    """Save a missed day's diary with its side effects and blood pressure when given (the same
+    records path and safety checks as Today, inside the site's window)."""
     who, when = _patient(user), _day(day)
     try:
-        entry = records.DiaryInput(
-            local_date=when,
-            answers=dict(answers_from_form(DIARY, values)),
-            idempotency_key=f"web-{values.get('submission_id') or uuid.uuid4().hex}-{DIARY}",
-            note=values.get("note", ""),
-        )
+        entries = day_entries(when, values, diary=True)
         records.record_diary_entries(
-            context.db, who.actor, who.patient_id, [entry], clock=context.clock
+            context.db, who.actor, who.patient_id, entries, clock=context.clock
         )
     except ValidationError as err:
         return _fill_page(request, who, when, values=values, error=err)
+    if patient_status(context.db, who.actor, clock=context.clock).urgent_care:
+        # What was reported calls for medical help now: Today says so, with the numbers.
+        return RedirectResponse("/today?saved=day", status_code=303)
     return RedirectResponse(f"/diary/{when.isoformat()}?saved=1", status_code=303)
 
 

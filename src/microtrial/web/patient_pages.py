@@ -32,7 +32,6 @@ from microtrial.i18n import N_
 from microtrial.services import (
     attacks,
     dashboards,
-    diary_additions,
     dosing,
     patient_plan,
     records,
@@ -40,6 +39,7 @@ from microtrial.services import (
 )
 from microtrial.services.patient_status import patient_status
 from microtrial.services.trial_views import TrialRead
+from microtrial.web.day_reports import DIARY, day_entries, report_sections
 from microtrial.web.forms import FormSpec, FormState, answers_from_form, form_items
 from microtrial.web.rendering import render
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
@@ -48,9 +48,6 @@ router = APIRouter(include_in_schema=False)
 # The Today form's own fields (instrument items are named and labelled by the catalog).
 TODAY = FormSpec({"kit_code": N_("Kit code on the capsule pack")})
 
-SIDE_EFFECTS = "ae_checklist"
-BLOOD_PRESSURE = "home_bp"
-DIARY = "daily_diary"
 PHQ9 = "phq9"
 # The questionnaires a patient fills in when they choose (each kept for offline use).
 QUESTIONNAIRES = {
@@ -118,14 +115,9 @@ def _today_page(
             "guess_period": state.guess_period,
             "dosing": state.dosing,
             "diary_items": form_items(DIARY),
-            "ae_items": form_items(SIDE_EFFECTS),
-            "bp_items": form_items(BLOOD_PRESSURE),
+            **report_sections(values),
             "attack_logs": attacks.patient_attack_instruments(context.db, actor, home.patient_id),
             "values": values,
-            "ae_open": any(
-                k.startswith(f"{SIDE_EFFECTS}.") and v not in ("", "0") for k, v in values.items()
-            ),
-            "bp_open": any(k.startswith(f"{BLOOD_PRESSURE}.") and v for k, v in values.items()),
             "submission_id": values.get("submission_id") or uuid.uuid4().hex,
             "guess_submission_id": uuid.uuid4().hex,
             "form": form,
@@ -148,10 +140,12 @@ def today(
     return _today_page(request, context, actor, flash=flash)
 
 
-# What Today says after a save (``?saved=``): a guess, or a capsule that was recorded although it
-# differs from the plan (its deviation code; the clinic has an alert of it).
+# What Today says after a save (``?saved=``): a guess, a missed day (sent to Today when it calls
+# for medical help now), or a capsule that was recorded although it differs from the plan (its
+# deviation code; the clinic has an alert of it).
 SAVED_WORDS = {
     "guess": N_("Your guess is saved. Thank you."),
+    "day": N_("The day's diary is saved."),  # a missed day filled in (web/diary_pages.py)
     "dose-off-calendar": N_(
         "Your capsule is recorded, but today is not a capsule day in your plan. Your clinic has "
         "been told. Take your next capsule on your next capsule day, as planned."
@@ -173,33 +167,10 @@ OTHER_DEVIATION = N_(
 def today_entries(values: dict[str, str]) -> list[records.DiaryInput]:
     """The diary inputs in a submitted Today form (one per instrument answered)."""
     day = parse_date("local_date", values.get("local_date", ""))
-    submission = values.get("submission_id") or uuid.uuid4().hex
-    entries = []
     # A form sent after the day's diary was saved ("later") adds side effects, blood pressure or
     # the capsule to the day; it carries no diary answers to record again (its capsule check-in
     # is recorded as a dose, below the diary).
-    later = bool(values.get("later"))
-    diary = {} if later else answers_from_form(DIARY, values)
-    side_effects = {
-        k: v for k, v in answers_from_form(SIDE_EFFECTS, values).items() if v not in (0, False)
-    }
-    pressure = answers_from_form(BLOOD_PRESSURE, values)
-    for instrument_id, answers in (
-        (DIARY, diary),
-        (SIDE_EFFECTS, side_effects),
-        (BLOOD_PRESSURE, pressure),
-    ):
-        if answers or (instrument_id == DIARY and not later):
-            entries.append(
-                records.DiaryInput(
-                    local_date=day,
-                    answers=dict(answers),
-                    instrument_id=instrument_id,
-                    idempotency_key=f"web-{submission}-{instrument_id}",
-                    note=values.get("note") if instrument_id == DIARY else None,
-                )
-            )
-    return entries
+    return day_entries(day, values, diary=not values.get("later"))
 
 
 def _own_id(user: PageUser) -> int:
@@ -293,8 +264,10 @@ def submit_today(
     patient_id = _own_id(user)
     try:
         entries = today_entries(values)
-        submission = records.DiarySubmission.scored_now(context.db, user.actor, patient_id, entries)
-        diary_additions.record_or_add(context.db, submission, clock=context.clock)
+        # a side effect or blood pressure the day has already is added to it (records)
+        records.record_diary_entries(
+            context.db, user.actor, patient_id, entries, clock=context.clock
+        )
     except ValidationError as err:
         form = FormState.refused("diary", values, err, TODAY)
         return _today_page(request, context, user.actor, values=values, form=form)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from e2e.setup import running_trial
-from helpers import Clinic, FixedClock
+from helpers import Clinic, FixedClock, form_on
 from integration.api.live import LiveServer, Login, sqlite_copy
 from integration.api.test_pages import OPEN, csrf_of, sign_in
 from microtrial.domain.regimens import guess_opens_on
@@ -59,24 +59,18 @@ def test_manifest_and_worker_are_served_from_the_root(server: LiveServer) -> Non
 
 def _today_form(page: httpx.Response, kit_code: str) -> dict[str, str]:
     """A filled Today form with a capsule check-in, as the page's outbox would send it."""
-    text = page.text
-
-    def hidden(name: str) -> str:
-        found = re.search(rf'name="{name}" value="([^"]*)"', text)
-        assert found, name
-        return found.group(1)
-
-    return {
-        "csrf_token": csrf_of(page),
-        "local_date": hidden("local_date"),
-        "submission_id": hidden("submission_id"),
-        "trial_id": hidden("trial_id"),
-        "daily_diary.average_pain": "4",
-        "daily_diary.worst_pain": "6",
-        "daily_diary.sleep_quality": "5",
-        "daily_diary.dose_check_in": "taken",
-        "kit_code": kit_code,
-    }
+    assert 'name="trial_id"' in page.text  # a running trial: the capsule can be checked in
+    return form_on(
+        page.text,
+        "/today",
+        {
+            "daily_diary.average_pain": "4",
+            "daily_diary.worst_pain": "6",
+            "daily_diary.sleep_quality": "5",
+            "daily_diary.dose_check_in": "taken",
+            "kit_code": kit_code,
+        },
+    )
 
 
 def test_a_kept_check_in_is_dated_when_saved_and_lands_once(

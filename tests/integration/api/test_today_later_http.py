@@ -5,35 +5,20 @@ stored; the patient saw only "your clinic will contact you")."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
 from e2e.setup import running_trial as trial_running
-from helpers import Clinic, FixedClock
+from helpers import Clinic, FixedClock, form_on
 from integration.api.live import LiveServer
-from integration.api.test_pages import csrf_of, sign_in
+from integration.api.test_pages import sign_in
 from integration.test_alert_sweep import running_trial
 from microtrial.services import alerts, dosing, records, trial_views
-
-
-def _hidden(page: httpx.Response, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', page.text)
-    assert found, name
-    return found.group(1)
 
 
 def _form(patient: httpx.Client, fields: dict[str, str]) -> dict[str, str]:
     """The Today form as shown now (its hidden fields, "later" once the diary is saved), with
     ``fields`` filled in."""
-    page = patient.get("/today")
-    hidden = ["local_date", "submission_id"] + (
-        ["trial_id"] if 'name="trial_id"' in page.text else []
-    )
-    form = {"csrf_token": csrf_of(page), **{name: _hidden(page, name) for name in hidden}}
-    if 'name="later"' in page.text:
-        form["later"] = "1"
-    return {**form, **fields}
+    return form_on(patient.get("/today").text, "/today", fields)
 
 
 def _send(patient: httpx.Client, fields: dict[str, str]) -> httpx.Response:
@@ -113,14 +98,9 @@ def test_the_diary_itself_is_still_one_a_day(
     running_trial(clinic, clock, "A-001", run_in=0)
     patient = sign_in(server.url, "p_A-001")
     assert _send(patient, MORNING).status_code == 303
-    page = patient.get("/today")
-    form = {
-        "csrf_token": csrf_of(page),
-        "local_date": _hidden(page, "local_date"),
-        "submission_id": "second-diary",
-        **MORNING,
-    }
-    refused = patient.post("/today", data=form)  # the full diary again, not "later"
+    form = _form(patient, {"submission_id": "second-diary", **MORNING})
+    del form["later"]  # the full diary again, as a form kept from before the save would send it
+    refused = patient.post("/today", data=form)
     assert refused.status_code == 409
     assert "correct it instead" in refused.text
 

@@ -47,6 +47,7 @@ def list_diary_entries(
     "/patients/{patient_id}/diary-entries",
     openapi_extra=takes(Action.RECORD_DIARY),
     status_code=201,
+    response_description="The day's entry as stored now (a later report: its new version).",
 )
 async def record_diary_entry(
     context: ContextDep,
@@ -55,7 +56,16 @@ async def record_diary_entry(
     body: DiaryEntryCreate,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> DiaryEntryRead:
-    """Record one instrument's answers for a day; a replayed Idempotency-Key lands once."""
+    """Record one instrument's answers for a day; a replayed Idempotency-Key lands once.
+
+    A day has one entry per instrument. A later side-effect checklist (`ae_checklist`) or blood
+    pressure (`home_bp`, `clinic_bp`) for a day that has one is added to it: the answer is that
+    entry's next version (`version` 2, 3 ..., `change_reason` "reported again later the same
+    day"), checked by the safety rules like a new entry. A checklist keeps the worse answer of
+    each symptom (the higher grade, any "yes"); a blood pressure is the later reading. The same
+    report again changes nothing (the entry as it is). A second daily diary or questionnaire for
+    the day answers 409: correct it with `PATCH .../diary-entries/{local_date}/{instrument_id}`.
+    """
     entry = records.DiaryInput(
         local_date=body.local_date,
         answers=body.answers,
