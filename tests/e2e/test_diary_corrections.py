@@ -11,7 +11,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from e2e.conftest import Pages
 from helpers import Clinic, FixedClock
-from microtrial.services import records
+from microtrial.services import adverse_events, records
 from microtrial.services.diary_corrections import diary_day
 from microtrial.services.records import DiaryInput
 
@@ -161,7 +161,7 @@ def test_a_severe_side_effect_of_a_missed_day_sends_the_patient_to_get_help(
     }
     assert day["ae_checklist"] == {"palpitations": 3}
     assert (day["home_bp"]["systolic"], day["home_bp"]["diastolic"]) == (150, 95)
-    assert [e.grade for e in records.list_adverse_events(clinic.db, doc, pid)] == [3]
+    assert [e.grade for e in adverse_events.list_adverse_events(clinic.db, doc, pid)] == [3]
 
 
 @pytest.mark.parametrize("viewport", ["desktop"], indirect=True)

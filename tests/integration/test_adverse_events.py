@@ -11,7 +11,7 @@ from helpers import Clinic, FixedClock
 from integration.test_safety_services import planned_and_running
 from microtrial.domain.adverse_events import AWAITING_REVIEW, CLOSED, CONFIRMED, PATIENT_REPORT
 from microtrial.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
-from microtrial.services import alerts, records, trial_views
+from microtrial.services import adverse_events, alerts, records, trial_views
 from microtrial.services.adverse_events import AdverseEventReview, review_adverse_event
 from microtrial.services.records import DiaryInput
 from microtrial.store.models import AdverseEventRow, AuditEventRow
@@ -30,7 +30,7 @@ def test_grade_3_nausea_makes_one_record_names_it_and_pauses(
     records.record_diary_entry(
         clinic.db, patient, pid, checklist(today, "k1", nausea_gi=3), clock=clock
     )
-    events = records.list_adverse_events(clinic.db, doc, pid, clock=clock)
+    events = adverse_events.list_adverse_events(clinic.db, doc, pid, clock=clock)
     assert len(events) == 1
     event = events[0]
     assert event.term.startswith("Nausea")
@@ -47,7 +47,7 @@ def test_grade_3_nausea_makes_one_record_names_it_and_pauses(
     records.record_diary_entry(
         clinic.db, patient, pid, checklist(today, "k1", nausea_gi=3), clock=clock
     )
-    assert len(records.list_adverse_events(clinic.db, doc, pid, clock=clock)) == 1
+    assert len(adverse_events.list_adverse_events(clinic.db, doc, pid, clock=clock)) == 1
     with clinic.db.transaction() as session:
         created = session.execute(
             select(AuditEventRow).where(
@@ -69,12 +69,12 @@ def test_episode_same_or_lower_grade_is_one_record_higher_grade_a_new_version(
     )
     records.record_diary_entry(clinic.db, patient, pid, checklist(day[1], headache=2), clock=clock)
     records.record_diary_entry(clinic.db, patient, pid, checklist(day[2], headache=1), clock=clock)
-    (event,) = records.list_adverse_events(
+    (event,) = adverse_events.list_adverse_events(
         clinic.db, doc, pid, clock=clock
     )  # grade 1 anxiety: no record
     assert (event.grade, event.version, event.onset_date) == (2, 1, day[0])
     records.record_diary_entry(clinic.db, patient, pid, checklist(day[3], headache=3), clock=clock)
-    (raised,) = records.list_adverse_events(clinic.db, doc, pid, clock=clock)
+    (raised,) = adverse_events.list_adverse_events(clinic.db, doc, pid, clock=clock)
     assert (raised.record_id, raised.version, raised.grade) == (event.record_id, 2, 3)
     assert raised.onset_date == day[0]
     assert raised.status == AWAITING_REVIEW
@@ -92,7 +92,7 @@ def test_clinician_confirms_regrades_and_closes(clinic: Clinic, clock: FixedCloc
     patient = clinic.actors["p_A-001"]
     today = clock().date()
     records.record_diary_entry(clinic.db, patient, pid, checklist(today, dizziness=2), clock=clock)
-    (event,) = records.list_adverse_events(clinic.db, doc, pid, clock=clock)
+    (event,) = adverse_events.list_adverse_events(clinic.db, doc, pid, clock=clock)
     assert trial_views.get_trial(clinic.db, doc, trial_id, clock=clock).status == "running"
     with pytest.raises(PermissionDenied):
         review_adverse_event(
@@ -152,4 +152,4 @@ def test_clinician_confirms_regrades_and_closes(clinic: Clinic, clock: FixedCloc
     records.record_diary_entry(
         clinic.db, patient, pid, checklist(clock().date(), dizziness=2), clock=clock
     )
-    assert len(records.list_adverse_events(clinic.db, doc, pid, clock=clock)) == 2
+    assert len(adverse_events.list_adverse_events(clinic.db, doc, pid, clock=clock)) == 2

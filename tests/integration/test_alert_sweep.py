@@ -14,7 +14,15 @@ from integration.test_safety_services import FADIMAN, clear_history
 from microtrial.cli import alert_cmds
 from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
-from microtrial.services import alerts, records, screening, sweeps, trial_lifecycle, trial_planning
+from microtrial.services import (
+    adverse_events,
+    alerts,
+    records,
+    screening,
+    sweeps,
+    trial_lifecycle,
+    trial_planning,
+)
 from microtrial.services.records import DiaryInput
 from microtrial.store.models import AlertRow, SiteRow
 
@@ -108,7 +116,7 @@ def test_an_ongoing_grade2_adverse_event_is_found_by_the_sweep(
 ) -> None:
     doc = clinic.actors["clinician_sitea"]
     pid = running_trial(clinic, clock, "A-001", run_in=0)
-    records.record_adverse_event(
+    adverse_events.record_adverse_event(
         clinic.db,
         doc,
         pid,

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import Clinic, FixedClock, audit_count
 from microtrial.errors import ConflictError, NotFound, PermissionDenied, ValidationError
-from microtrial.services import records
+from microtrial.services import adverse_events, records
 from microtrial.services.audit import verify_audit_log
 from microtrial.services.diary_writer import DiaryWriter
 from microtrial.services.records import DiaryInput, DiarySubmission, write_diary_batch
@@ -223,6 +223,6 @@ def test_a_later_side_effect_in_the_same_batch_is_added_to_the_new_entry(
     assert isinstance(two_diaries.error, ConflictError)
     [stored] = records.list_diary_entries(db, clinic.actors["clinician_sitea"], pid)
     assert (stored.instrument_id, stored.version) == ("ae_checklist", 2)
-    events = records.list_adverse_events(db, clinic.actors["clinician_sitea"], pid)
+    events = adverse_events.list_adverse_events(db, clinic.actors["clinician_sitea"], pid)
     assert max(e.grade for e in events) == 3
     assert verify_audit_log(db)[0] == []

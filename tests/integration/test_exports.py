@@ -21,6 +21,7 @@ from microtrial.interop.k_anonymity import GENERALISATION_LEVELS
 from microtrial.interop.research import write_research_export
 from microtrial.services import (
     admin,
+    adverse_events,
     dosing,
     exports,
     patients,
@@ -89,7 +90,7 @@ def run_trial(clinic: Clinic, clock: FixedClock, code: str, *, unblind: bool) ->
         [DiaryInput(start, {f"q{i}": 1 for i in range(1, 10)}, instrument_id="phq9")],
         clock=clock,
     )
-    records.record_adverse_event(
+    adverse_events.record_adverse_event(
         clinic.db,
         doc,
         pid,

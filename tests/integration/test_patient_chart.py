@@ -9,7 +9,15 @@ import pytest
 from e2e.setup import running_trial
 from helpers import Clinic, FixedClock, audit_count
 from microtrial.errors import NotFound, PermissionDenied, ValidationError
-from microtrial.services import alerts, dosing, patient_chart, patients, records, screening
+from microtrial.services import (
+    adverse_events,
+    alerts,
+    dosing,
+    patient_chart,
+    patients,
+    records,
+    screening,
+)
 from microtrial.services.records import DiaryInput
 
 
@@ -150,7 +158,7 @@ def test_the_chart_merges_doses_events_side_effects_and_mood_on_one_timeline(
     records.record_diary_entry(
         clinic.db, patient, pid, DiaryInput(day, checklist, "ae_checklist"), clock=clock
     )
-    records.record_adverse_event(
+    adverse_events.record_adverse_event(
         clinic.db,
         doc,
         pid,

@@ -38,6 +38,7 @@ from microtrial.reports.trial_report import (
 )
 from microtrial.services import (
     admin,
+    adverse_events,
     analysis,
     dosing,
     records,
@@ -408,7 +409,7 @@ def test_report_of_a_trial_unblinded_early_for_safety(clinic: Clinic, clock: Fix
     me = clinic.actors["p_A-001"]
     pid = clinic.patients["A-001"].id
     onset = clock().date()
-    records.record_adverse_event(
+    adverse_events.record_adverse_event(
         clinic.db, me, pid, term="vomiting", grade=3, serious=False, onset_date=onset, clock=clock
     )
     reason = "grade 3 vomiting; blind broken to guide treatment"

@@ -11,6 +11,7 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import PermissionDenied, SafetyBlock, ValidationError
 from microtrial.services import (
+    adverse_events,
     alerts,
     dosing,
     patient_chart,
@@ -228,7 +229,7 @@ def test_grade3_adverse_event_pauses_trial_until_clinician_resumes(
 ) -> None:
     doc, pid, trial_id = planned_and_running(clinic, clock)
     me = clinic.actors["p_A-001"]
-    records.record_adverse_event(
+    adverse_events.record_adverse_event(
         clinic.db,
         me,
         pid,
@@ -273,7 +274,7 @@ def test_grade3_adverse_event_pauses_trial_until_clinician_resumes(
 
 def test_seizure_symptom_is_urgent_stop(clinic: Clinic, clock: FixedClock) -> None:
     doc, pid, trial_id = planned_and_running(clinic, clock)
-    records.record_adverse_event(
+    adverse_events.record_adverse_event(
         clinic.db,
         doc,
         pid,
@@ -326,7 +327,7 @@ def test_mid_trial_combination_alerts_when_its_second_drug_is_added(
 
 def test_acknowledgement_is_audited_and_scoped(clinic: Clinic, clock: FixedClock) -> None:
     doc, pid, _ = planned_and_running(clinic, clock)
-    records.record_adverse_event(
+    adverse_events.record_adverse_event(
         clinic.db,
         doc,
         pid,
@@ -352,7 +353,7 @@ def test_acknowledgement_is_audited_and_scoped(clinic: Clinic, clock: FixedClock
 
 def test_adverse_events_during_a_trial_are_linked_to_it(clinic: Clinic, clock: FixedClock) -> None:
     doc, pid, trial_id = planned_and_running(clinic, clock)
-    event = records.record_adverse_event(
+    event = adverse_events.record_adverse_event(
         clinic.db,
         doc,
         pid,

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import Clinic, FixedClock, audit_count
 from microtrial.errors import ValidationError
-from microtrial.services import patients, records
+from microtrial.services import adverse_events, patients
 
 
 def test_a_nul_in_a_medication_or_adverse_event_is_refused_by_the_store(
@@ -24,7 +24,7 @@ def test_a_nul_in_a_medication_or_adverse_event_is_refused_by_the_store(
     with pytest.raises(ValidationError, match="NUL"):
         patients.add_medication(clinic.db, doc, pid, "Ibu\x00profen 400 mg", clock=clock)
     with pytest.raises(ValidationError, match="NUL"):
-        records.record_adverse_event(
+        adverse_events.record_adverse_event(
             clinic.db,
             doc,
             pid,

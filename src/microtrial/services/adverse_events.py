@@ -10,17 +10,19 @@ adverse-event alert through ``services.alerts.raise_alerts``, which pauses a run
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microtrial.domain.access import Action
+from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.adverse_events import (
     AWAITING_REVIEW,
     CHECKLIST,
+    CLINICIAN,
     CLOSED,
     CONFIRMED,
     MIN_RECORDED_GRADE,
@@ -33,18 +35,21 @@ from microtrial.domain.adverse_events import (
 )
 from microtrial.domain.alerts import AdverseEventReport, check_adverse_event
 from microtrial.domain.catalog import load_catalog
-from microtrial.services.alerts import raise_alerts
+from microtrial.errors import ValidationError
+from microtrial.services.alerts import active_trial_ids, raise_alerts
 from microtrial.services.common import (
     Clock,
     add_audited,
     current_version,
     patient_for,
+    patient_today,
     stamp,
     supersede_audited,
     system_clock,
 )
+from microtrial.services.diary_rules import run_adverse_event_rules
 from microtrial.services.schemas import ReadModel
-from microtrial.services.unit import UnitOfWork
+from microtrial.services.unit import UnitOfWork, read_record, read_records
 from microtrial.store.db import Database
 from microtrial.store.models import AdverseEventRow, DiaryEntryRow, PatientRow
 
@@ -255,3 +260,82 @@ def review_adverse_event(
                 now=now,
             )
         return AdverseEventRead.model_validate(new)
+
+
+def record_adverse_event(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    *,
+    term: str,
+    grade: int,
+    serious: bool,
+    onset_date: dt.date,
+    symptoms: Sequence[str] = (),
+    clock: Clock = system_clock,
+) -> AdverseEventRead:
+    """Record an adverse event with its CTCAE grade (1-5) and seriousness."""
+    work = UnitOfWork(db, actor, Action.RECORD_ADVERSE_EVENT, clock=clock)
+    if not 1 <= grade <= 5:
+        raise ValidationError("grade", f"{grade} is out of range", value=grade, allowed="1..5")
+    term = term.strip()
+    if not term:
+        raise ValidationError("term", "empty adverse-event term")
+    reviewer = allows(actor, Action.REVIEW_ADVERSE_EVENT)
+    with work as (session, now):
+        patient = patient_for(session, actor, patient_id)
+        if onset_date > patient_today(patient, now):
+            raise ValidationError("onset_date", f"{onset_date} is in the future")
+        row = add_adverse_event(
+            session,
+            actor,
+            patient,
+            now,
+            AdverseEventRow(
+                trial_id=_trial_id(session, patient.id),
+                term=term,
+                grade=grade,
+                serious=serious,
+                onset_date=onset_date,
+                # A clinician's record needs no review; anyone else's is a patient report.
+                source=CLINICIAN if reviewer else PATIENT_REPORT,
+                status=CONFIRMED if reviewer else AWAITING_REVIEW,
+            ),
+        )
+        report = AdverseEventReport(
+            term=term, grade=grade, serious=serious, symptoms=frozenset(symptoms)
+        )
+        raise_alerts(
+            session,
+            actor,
+            patient,
+            check_adverse_event(report),
+            trigger={"adverse_event": row.record_id},
+            now=now,
+        )
+        run_adverse_event_rules(session, actor, patient, row, now)
+        return AdverseEventRead.model_validate(row)
+
+
+def _trial_id(session: Session, patient_id: int) -> int | None:
+    return active_trial_ids(session, [patient_id]).get(patient_id)
+
+
+def list_adverse_events(
+    db: Database, actor: Actor, patient_id: int, *, clock: Clock = system_clock
+) -> list[AdverseEventRead]:
+    """A patient's current adverse events, oldest first."""
+    rows, _ = read_records(
+        db, actor, patient_id, AdverseEventRow, "adverse_event", AdverseEventRow.id, clock=clock
+    )
+    return [AdverseEventRead.model_validate(r) for r in rows]
+
+
+def get_adverse_event(
+    db: Database, actor: Actor, patient_id: int, record_id: str, *, clock: Clock = system_clock
+) -> AdverseEventRead:
+    """One current adverse event of a patient (NotFound for another patient's)."""
+    row, _ = read_record(
+        db, actor, patient_id, AdverseEventRow, "adverse_event", record_id, clock=clock
+    )
+    return AdverseEventRead.model_validate(row)

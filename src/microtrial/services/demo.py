@@ -25,6 +25,7 @@ from microtrial.domain.design import DesignSpec
 from microtrial.services import (
     adaptive_looks,
     admin,
+    adverse_events,
     dosing,
     patients,
     records,
@@ -450,14 +451,14 @@ def _simulate_trial(
             )
     out.mean_pain = float(np.mean(pains)) if pains else float("nan")
     if out.stage == "paused":
-        records.record_adverse_event(
+        adverse_events.record_adverse_event(
             db, me, pid, term="vomiting", grade=3, serious=False, onset_date=end, clock=_at(end)
         )
         out.adverse_events += 1
         return
     if rng.random() < 0.3:
         onset = days[int(rng.integers(10, len(days)))].date
-        records.record_adverse_event(
+        adverse_events.record_adverse_event(
             db,
             me,
             pid,

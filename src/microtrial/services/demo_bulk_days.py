@@ -243,7 +243,7 @@ def _guess(
 
 
 def adverse_event(p: PatientRows, me: Actor, term: str, grade: int, onset: dt.date) -> None:
-    """A patient-reported adverse event and its alerts (``records.record_adverse_event``)."""
+    """A patient-reported adverse event and its alerts (``adverse_events.record_adverse_event``)."""
     at = dt.datetime.combine(onset, dt.time(22), tzinfo=dt.UTC)
     row = p.record(
         me,

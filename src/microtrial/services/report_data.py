@@ -14,7 +14,7 @@ from sqlalchemy import select
 from microtrial.domain.actors import Actor, system_actor
 from microtrial.domain.lifecycle import TrialStatus
 from microtrial.services.adaptive import LookRead, interim_looks
-from microtrial.services.adverse_events import AdverseEventRead
+from microtrial.services.adverse_events import AdverseEventRead, list_adverse_events
 from microtrial.services.analysis import (
     CohortAnalysis,
     TrialAnalysis,
@@ -23,11 +23,7 @@ from microtrial.services.analysis import (
 )
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.demo import DEMO_SITE, DEMO_SITE_NAME
-from microtrial.services.records import (
-    DiaryEntryRead,
-    list_adverse_events,
-    list_diary_entries,
-)
+from microtrial.services.records import DiaryEntryRead, list_diary_entries
 from microtrial.services.trial_views import list_trials
 from microtrial.store.db import Database
 from microtrial.store.models import PatientRow, SiteRow

@@ -15,7 +15,7 @@ from microtrial.domain.access import Action
 from microtrial.domain.inputs import check_moment
 from microtrial.errors import ValidationError
 from microtrial.http.deps import ContextDep
-from microtrial.services import adverse_events, records
+from microtrial.services import adverse_events
 from microtrial.web.clinic_pages import dashboard_refused
 from microtrial.web.forms import REFUSALS, FormSpec, FormState
 from microtrial.web.session import FormUserDep, FormValuesDep
@@ -75,7 +75,7 @@ def record_adverse_event(
             raise ValidationError("grade", "choose a grade", allowed="1..5")
         if onset is None:
             raise ValidationError("onset_date", "enter the onset date", allowed="YYYY-MM-DD")
-        records.record_adverse_event(
+        adverse_events.record_adverse_event(
             context.db,
             actor,
             patient_id,

@@ -18,6 +18,7 @@ from microtrial.errors import ConflictError, NotFound, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.i18n import N_
 from microtrial.services import (
+    adverse_events,
     alerts,
     patient_chart,
     patients,
@@ -101,7 +102,7 @@ def dashboard_context(context: AppContext, user: PageUser, patient_id: int) -> d
             context.db, actor, patient_id=patient_id, clock=context.clock
         ),
         "alerts": alerts.list_alerts(context.db, actor, patient_id=patient_id, clock=context.clock),
-        "adverse_events": records.list_adverse_events(
+        "adverse_events": adverse_events.list_adverse_events(
             context.db, actor, patient_id, clock=context.clock
         ),
         "reminders": reminder_settings.get_settings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import Clinic
 from integration.api.live import LiveServer
 from integration.api.test_pages import csrf_of, database_url, sign_in
-from microtrial.services import records
+from microtrial.services import adverse_events
 
 __all__ = ["database_url"]  # SQLite only, like the other page tests
 
@@ -26,7 +26,7 @@ def test_recording_an_event_on_the_page(server: LiveServer, clinic: Clinic) -> N
     assert 'aria-invalid="true" aria-describedby="ae-new-grade-error"' in refused.text
     saved = doc.post(f"/clinic/patients/{pid}/adverse-events", data={**form, "grade": "2"})
     assert saved.status_code == 303
-    (event,) = records.list_adverse_events(clinic.db, clinic.actors["clinician_sitea"], pid)
+    (event,) = adverse_events.list_adverse_events(clinic.db, clinic.actors["clinician_sitea"], pid)
     assert (event.term, event.grade, event.source, event.status) == (
         "Dizzy spells",
         2,

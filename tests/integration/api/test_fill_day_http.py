@@ -11,7 +11,7 @@ import httpx
 from helpers import Clinic, FixedClock, form_on
 from integration.api.live import LiveServer
 from integration.api.test_pages import sign_in
-from microtrial.services import alerts, records
+from microtrial.services import adverse_events, alerts, records
 from microtrial.services.records import DiaryInput
 
 DIARY = {
@@ -57,7 +57,7 @@ def test_a_severe_side_effect_of_a_missed_day_raises_the_alert_and_today_says_ge
     assert stored["ae_checklist"].answers == {"palpitations": 3, "headache": 1}
     assert "ae-grade-3-or-serious" in _codes(clinic)
     doc, pid = clinic.actors["clinician_sitea"], clinic.patients["A-001"].id
-    events = records.list_adverse_events(clinic.db, doc, pid)
+    events = adverse_events.list_adverse_events(clinic.db, doc, pid)
     assert [(e.grade, e.onset_date) for e in events if e.grade >= 3] == [(3, yesterday)]
 
     today = patient.get(sent.headers["location"]).text

@@ -11,7 +11,7 @@ import httpx
 from helpers import Clinic, FixedClock
 from integration.api.live import Login
 from integration.test_alert_sweep import running_trial
-from microtrial.services import alerts, records
+from microtrial.services import adverse_events, alerts, records
 
 
 def _post(
@@ -46,7 +46,7 @@ def test_a_later_side_effect_is_added_and_raises_the_alert_and_the_event(
     assert entry["answers"] == {"headache": 1, "palpitations": 3}
     assert entry["change_reason"] == "reported again later the same day"
     assert "ae-grade-3-or-serious" in _codes(clinic, pid)
-    events = records.list_adverse_events(clinic.db, doc, pid)
+    events = adverse_events.list_adverse_events(clinic.db, doc, pid)
     assert [(e.grade, e.source) for e in events if e.grade >= 3] == [(3, "patient report")]
 
     # Milder in the evening: the day keeps the worse answers, and the new symptom.

@@ -15,7 +15,7 @@ import pytest
 from helpers import Clinic, FixedClock
 from integration.api.live import Login
 from microtrial.domain.design import DesignSpec
-from microtrial.services import patients, records, screening, trial_planning
+from microtrial.services import adverse_events, patients, records, screening, trial_planning
 
 SCOPED = ("{patient_id}", "{trial_id}", "{alert_id}")
 MISSING = 999_999
@@ -128,7 +128,7 @@ def target(clinic: Clinic, clock: FixedClock) -> dict[str, Any]:
     clinician = clinic.actors["clinician_sitea"]
     pid = clinic.patients["A-001"].id
     medication = patients.add_medication(clinic.db, clinician, pid, "Sertraline", clock=clock)
-    ae = records.record_adverse_event(
+    ae = adverse_events.record_adverse_event(
         clinic.db,
         clinician,
         pid,

@@ -12,7 +12,7 @@ from helpers import Clinic, FixedClock, form_on
 from integration.api.live import LiveServer
 from integration.api.test_pages import sign_in
 from integration.test_alert_sweep import running_trial
-from microtrial.services import alerts, dosing, records, trial_views
+from microtrial.services import adverse_events, alerts, dosing, records, trial_views
 
 
 def _form(patient: httpx.Client, fields: dict[str, str]) -> dict[str, str]:
@@ -54,7 +54,7 @@ def test_an_afternoon_side_effect_and_blood_pressure_are_added_to_the_day(
     }
     sent = _send(patient, afternoon)
     assert sent.status_code == 303, sent.text
-    events = records.list_adverse_events(clinic.db, doc, pid)
+    events = adverse_events.list_adverse_events(clinic.db, doc, pid)
     assert [(e.grade, e.serious, e.source) for e in events] == [(3, True, "patient report")]
     codes = {a.code for a in alerts.list_alerts(clinic.db, doc, patient_id=pid)}
     assert {"bp-crisis", "ae-grade-3-or-serious"} <= codes

@@ -179,7 +179,7 @@ def list_adverse_events(
     context: ContextDep, actor: ActorDep, patient_id: int, page: PageQuery
 ) -> Page[AdverseEventRead]:
     """A patient's current adverse events."""
-    rows = records.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
+    rows = adverse_events.list_adverse_events(context.db, actor, patient_id, clock=context.clock)
     return page.of(rows, lambda e: (e.id,))
 
 
@@ -196,8 +196,10 @@ def record_adverse_event(
         actor,
         f"adverse_event:patient:{patient_id}",
         body,
-        create=once.bind(records.record_adverse_event, actor, patient_id, **body.model_dump()),
-        fetch=once.bind(records.get_adverse_event, actor, patient_id),
+        create=once.bind(
+            adverse_events.record_adverse_event, actor, patient_id, **body.model_dump()
+        ),
+        fetch=once.bind(adverse_events.get_adverse_event, actor, patient_id),
     )
 
 
@@ -208,7 +210,9 @@ def read_adverse_event(
     context: ContextDep, actor: ActorDep, patient_id: int, record_id: str, response: Response
 ) -> AdverseEventRead:
     """One current adverse event, with its ETag."""
-    event = records.get_adverse_event(context.db, actor, patient_id, record_id, clock=context.clock)
+    event = adverse_events.get_adverse_event(
+        context.db, actor, patient_id, record_id, clock=context.clock
+    )
     tagged(response, event.version)
     return event
 
