@@ -90,7 +90,11 @@ def write_next_version(
     events = record_checklist_events(session, actor, patient, new, now)
     alerts = [a for a in alerts_for_score(result) if a.code not in before]
     if alerts:
-        trigger: dict[str, Any] = {"diary_entry": new.record_id, "version": new.version}
+        trigger: dict[str, Any] = {
+            "diary_entry": new.record_id,
+            "version": new.version,
+            "date": new.local_date.isoformat(),
+        }
         if events:
             trigger["adverse_events"] = [e.record_id for e in events]
         raise_alerts(session, actor, patient, alerts, trigger=trigger, now=now)

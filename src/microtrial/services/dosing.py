@@ -131,7 +131,14 @@ def record_dose(
             now,
         )
         add_audited(session, actor, row, patient, "dose", at=now, date=local.isoformat())
-        raise_alerts(session, actor, patient, alerts, trigger={"dose": row.record_id}, now=now)
+        raise_alerts(
+            session,
+            actor,
+            patient,
+            alerts,
+            trigger={"dose": row.record_id, "date": local.isoformat()},
+            now=now,
+        )
         return DoseRead.model_validate(row)
 
 

@@ -30,7 +30,7 @@ from microtrial.services.common import (
 )
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
-from microtrial.store.models import PatientRow, SiteRow, TrialRow
+from microtrial.store.models import AlertRow, PatientRow, SiteRow, TrialRow
 
 DO_NOT_DOSE = N_("Do not take a capsule.")
 CONTACT = N_(
@@ -95,12 +95,8 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
     alerts = open_alerts(session, patient.id)
     zone_today = patient_today(patient, now)
     holds = [
-        HoldNotice(
-            what=patient_notice(a.code, patient_today(patient, a.created_at)),
-            since=patient_today(patient, a.created_at),
-            code=a.code,
-        )
-        for a in alerts
+        HoldNotice(what=patient_notice(a.code, day), since=day, code=a.code)
+        for a, day in ((a, reported_day(a, patient)) for a in alerts)
         if a.action in DOSE_BLOCKING
     ]
     if trial is not None and trial.status == lifecycle.TrialStatus.PAUSED and not holds:
@@ -123,6 +119,15 @@ def status_of(session: Session, patient: PatientRow, now: dt.datetime) -> Patien
         adaptive_stop_facts=stop_facts,
         ended_early_reason=_early_reason(trial),
     )
+
+
+def reported_day(alert: AlertRow, patient: PatientRow) -> dt.date:
+    """The day an alert is about: the diary or dose day that raised it (a day filled in later
+    is that day, not the day it was sent), else the patient's day when it was raised."""
+    named = (alert.trigger or {}).get("date")
+    if isinstance(named, str):
+        return dt.date.fromisoformat(named)
+    return patient_today(patient, alert.created_at)
 
 
 def crisis_lines(session: Session, site_id: int) -> list[CrisisLine]:

@@ -473,7 +473,11 @@ def _write_follow_ups(
     events = record_checklist_events(session, actor, patient, p.row, now)
     alerts = alerts_for_score(p.result)
     if alerts:
-        trigger: dict[str, Any] = {"diary_entry": p.row.record_id}
+        # the day reported on, which the patient's notice names (it may be an earlier day)
+        trigger: dict[str, Any] = {
+            "diary_entry": p.row.record_id,
+            "date": p.entry.local_date.isoformat(),
+        }
         if events:
             trigger["adverse_events"] = [e.record_id for e in events]
         raise_alerts(session, actor, patient, alerts, trigger=trigger, now=now)

@@ -99,6 +99,13 @@ def test_a_missed_day_adds_to_a_side_effect_and_a_reading_the_day_has(
     assert (stored["home_bp"].answers["systolic"], stored["home_bp"].version) == (190, 2)
     assert stored["daily_diary"].version == 1
     assert "bp-crisis" in _codes(clinic)
+    # Today names the day of the reading, not the day it was sent
+    today = patient.get("/today").text
+    assert (
+        f"Your blood pressure reading on {day.day} {day.strftime('%B %Y')} was very high." in today
+    )
+    now = clock().date()
+    assert f"reading on {now.day} {now.strftime('%B %Y')}" not in today
 
 
 def test_a_refused_reading_keeps_what_was_typed_and_stores_nothing(
