@@ -54,6 +54,7 @@ __all__ = [
     "crisis_item_rules",
     "crisis_rule_fires",
     "default_crisis_contacts",
+    "emergency_numbers",
     "known_symptoms",
     "patient_notice",
     "tel_uri",
@@ -456,6 +457,18 @@ def default_crisis_contacts(catalog: Catalog | None = None) -> list[tuple[str, s
     """The catalog's crisis lines as (label, number), for sites that set none."""
     catalog = catalog or load_catalog()
     return [(c.label, c.number) for c in catalog.alerts.crisis_contacts]
+
+
+def emergency_numbers(catalog: Catalog | None = None) -> str:
+    """The catalog's emergency-services numbers in one short line for a kit label, each with its
+    region ("911 (US, Canada) · 999 (UK) · 112 (EU)"), or "your local emergency number"."""
+    catalog = catalog or load_catalog()
+    found = [
+        f"{c.number} ({c.emergency_region})"
+        for c in catalog.alerts.crisis_contacts
+        if c.emergency_region
+    ]
+    return " \u00b7 ".join(found) or "your local emergency number"
 
 
 def tel_uri(number: str) -> str:

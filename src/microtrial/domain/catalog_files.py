@@ -358,6 +358,9 @@ class CrisisContact(CatalogModel):
 
     label: str
     number: str
+    # The emergency-services number of ``region`` (e.g. "UK"): kit labels print every such line
+    # when a site sets no lines of its own, since its country is not recorded.
+    emergency_region: str | None = None
 
 
 class InstrumentAlertRule(AlertRule):

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
+from microtrial.domain.alerts import emergency_numbers
 from microtrial.domain.calendar import Phase, TrialCalendar
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock
 from microtrial.services.common import Clock, audit_patient, system_clock
-from microtrial.services.patient_status import crisis_lines
+from microtrial.services.patient_status import own_crisis_lines
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import (
     allocation_of,
@@ -56,7 +57,9 @@ class KitPreparation:
     kits: tuple[KitSpec, ...]
     status: str = ""
     screening: str | None = None  # the screening decision for the trial's substance
-    emergency_contact: str | None = None  # the site's first crisis line, for the labels
+    # For the labels: the site's first own crisis line, else every catalog emergency number with
+    # its region (a site's country is not recorded: one country's number alone could be wrong).
+    emergency_contact: str | None = None
 
 
 def dose_days_by_period(calendar: TrialCalendar) -> dict[int, tuple[dt.date, ...]]:
@@ -104,7 +107,7 @@ def kit_preparation(
             )
             for period, kit in periods_and_kits(session, trial)
         )
-        lines = crisis_lines(session, patient.site_id)
+        own = own_crisis_lines(session, patient.site_id)
         audit_patient(session, actor, "read", "allocation", trial.id, patient, at=now)
         return KitPreparation(
             trial_id=trial.id,
@@ -112,7 +115,7 @@ def kit_preparation(
             kits=kits,
             status=trial.status,
             screening=decision,
-            emergency_contact=f"{lines[0].label} {lines[0].number}" if lines else None,
+            emergency_contact=" ".join(own[0]) if own else emergency_numbers(),
         )
 
 
