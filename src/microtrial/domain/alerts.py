@@ -44,6 +44,7 @@ __all__ = [
     "check_blood_pressure",
     "check_dose_on_calendar",
     "check_dose_report",
+    "check_kit_dispensed",
     "check_missed_diary_days",
     "check_new_medications",
     "check_pain_flare",
@@ -423,6 +424,15 @@ def check_dose_report(
         detail = f"expected kit {expected_kit}, recorded {kit}"
         found.append(_rule_alert(rules.wrong_kit, catalog, detail))
     return found
+
+
+def check_kit_dispensed(kit: str, dispensed: bool, catalog: Catalog | None = None) -> Alert | None:
+    """A clinician's check when a capsule is recorded from a kit of the trial that the pharmacy
+    has not marked dispensed (a record gap or a wrong kit; the dose itself stands)."""
+    if dispensed:
+        return None
+    catalog = catalog or load_catalog()
+    return _rule_alert(catalog.alerts.kit_not_dispensed, catalog, f"kit {kit}")
 
 
 def patient_notice(code: str, day: date, catalog: Catalog | None = None) -> str:

@@ -20,6 +20,7 @@ from microtrial.services.trial_loaders import (
     allocation_of,
     calendar_for,
     kit_record_fields,
+    kits_in_use,
     load_trial,
     periods_and_kits,
     regimen_of,
@@ -46,6 +47,9 @@ class KitSpec:
     dispensed_at: dt.datetime | None = None
     dispensed_by: str | None = None
     dispensed_capsules: int | None = None
+    # Capsules are recorded from it: one not marked dispensed was handed out off the record
+    # (or is a wrong kit), and the clinician has an alert about it.
+    in_use: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ def kit_preparation(
         allocation = allocation_of(session, trial)
         regimen = regimen_of(trial, validated=True).describe()  # print only a sourced dose
         dose_days = dose_days_by_period(calendar_for(session, trial, patient))
+        in_use = kits_in_use(session, trial.id)
         kits = tuple(
             KitSpec(
                 code=kit.code,
@@ -103,6 +108,7 @@ def kit_preparation(
                 end_date=period.end_date,
                 regimen_text=regimen,
                 dose_days=dose_days.get(period.number, ()),
+                in_use=kit.code in in_use,
                 **kit_record_fields(kit),
             )
             for period, kit in periods_and_kits(session, trial)
