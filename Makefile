@@ -55,5 +55,5 @@ clean:
 # The .po files are read at run time (microtrial.i18n): nothing to compile.
 LOCALE := src/microtrial/locale
 messages: $(DEV_STAMP)
-	PYTHONPATH=src $(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k N_ -k tr:2 -o $(LOCALE)/messages.pot .
+	PYTHONPATH=src $(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k N_ -k NP_:1c,2 -k tr:2 -o $(LOCALE)/messages.pot .
 	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching --ignore-obsolete -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages

@@ -6,7 +6,14 @@ import datetime as dt
 
 from helpers import Clinic, FixedClock
 from microtrial.domain.design import DesignSpec
-from microtrial.services import screening, trial_lifecycle, trial_planning, trial_views
+from microtrial.services import (
+    pharmacy,
+    screening,
+    trial_allocation,
+    trial_lifecycle,
+    trial_planning,
+    trial_views,
+)
 
 
 def plan_for(clinic: Clinic, clock: FixedClock, code: str = "A-001") -> trial_views.TrialRead:
@@ -40,3 +47,14 @@ def running_trial(clinic: Clinic, clock: FixedClock) -> trial_views.TrialRead:
     finally:
         clock.now = today
     return trial
+
+
+def hand_out(clinic: Clinic, clock: FixedClock, trial_id: int, kit_code: str) -> None:
+    """The pharmacist fills a kit with one capsule per dose day and hands it out (services)."""
+    staff = clinic.actors["unblinded_staff_sitea"]
+    prep = trial_allocation.kit_preparation(clinic.db, staff, trial_id, clock=clock)
+    [kit] = [k for k in prep.kits if k.code == kit_code]
+    for step in ("prepared", "dispensed"):
+        pharmacy.record_kit_step(
+            clinic.db, staff, trial_id, step, kit.code, len(kit.dose_days), clock=clock
+        )

@@ -14,7 +14,7 @@ import segno
 from playwright.sync_api import expect
 
 from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Pages
-from e2e.setup import plan_for, running_trial
+from e2e.setup import hand_out, plan_for, running_trial
 from e2e.test_patient_today import choose
 from helpers import Clinic, FixedClock
 from integration.api.live import LiveServer
@@ -111,6 +111,7 @@ def test_typed_kit_code_is_checked_against_the_kit_due(
     due = calendar.on(clock.now.date()).kit_code
     other = next(d for d in calendar.days if d.period == 2).kit_code
     doc = clinic.actors["clinician_sitea"]
+    hand_out(clinic, clock, trial.id, str(due))  # the pharmacy handed out period 1's kit
     page = pages.open("p_A-001")
 
     choose(page, "Average pain", "5")
@@ -160,7 +161,11 @@ def test_a_confirmed_wrong_kit_is_recorded_as_a_deviation(
     doc = clinic.actors["clinician_sitea"]
     doses = dosing.list_doses(clinic.db, doc, trial.id)
     assert [(d.kit_code, d.deviation) for d in doses] == [(other, "wrong-kit")]
-    assert [a.code for a in alerts.list_alerts(clinic.db, doc)] == ["wrong-kit"]
+    # Period 3's kit was never handed out either: the clinician is asked to check that too.
+    assert sorted(a.code for a in alerts.list_alerts(clinic.db, doc)) == [
+        "kit-not-dispensed",
+        "wrong-kit",
+    ]
 
 
 def qr_y4m(text: str, path: Path, *, width: int = 640, height: int = 480) -> Path:

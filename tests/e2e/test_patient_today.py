@@ -9,7 +9,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from e2e.conftest import Pages
-from e2e.setup import running_trial
+from e2e.setup import hand_out, running_trial
 from helpers import Clinic, FixedClock
 from microtrial.services import alerts, dosing, records, trial_views
 
@@ -28,6 +28,7 @@ def test_patient_submits_todays_diary_and_dose_check_in(
     today = plan.on(clock.now.date())
     assert today is not None
     assert today.is_dose_day
+    hand_out(clinic, clock, trial.id, str(today.kit_code))  # the pharmacy handed it out
     page = pages.open("p_A-001")
     assert page.url.endswith("/today")
     page.get_by_role("heading", name=re.compile("^Today")).wait_for()
@@ -77,7 +78,7 @@ def test_patient_submits_todays_diary_and_dose_check_in(
     assert [(d.local_date, d.kit_code, d.status) for d in doses] == [
         (dt.date(2026, 3, 2), today.kit_code, "taken")
     ]
-    # On the calendar, with the right kit: no protocol-deviation alert.
+    # On the calendar, with the right kit, handed out: no alert.
     raised = alerts.list_alerts(
         clinic.db, clinic.actors["clinician_sitea"], patient_id=clinic.patients["A-001"].id
     )

@@ -10,11 +10,11 @@ import pytest
 from playwright.sync_api import expect
 
 from e2e.conftest import Pages
-from e2e.setup import plan_for
+from e2e.setup import plan_for, running_trial
 from e2e.test_worklist import axe_violations
 from helpers import Clinic, FixedClock
 from microtrial.domain.actors import system_actor
-from microtrial.services import admin, trial_lifecycle
+from microtrial.services import admin, dosing, trial_lifecycle
 
 pytestmark = pytest.mark.parametrize("viewport", ["desktop"])
 
@@ -89,3 +89,27 @@ def test_pharmacist_prepares_and_dispenses_kits_and_prints_labels(
     assert "1 of 6" in row.inner_text()
     clinician = pages.open("clinician_sitea")
     assert clinician.request.get("/pharmacy/kits").status == 403
+
+
+def test_a_kit_in_use_but_not_dispensed_reaches_the_pharmacist_and_the_clinician(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = running_trial(clinic, clock)  # today is period 1's first dose day
+    kit = str(trial.periods[0].kit_code)
+    # The patient takes today's capsule from a kit the pharmacy never recorded handing out.
+    patient = clinic.actors["p_A-001"]
+    dosing.record_dose(clinic.db, patient, trial.id, taken_at=clock(), kit_code=kit, clock=clock)
+    page = pages.open("unblinded_staff_sitea")
+    row = page.locator(f"tr[data-trial='{trial.id}']")
+    expect(row.locator(".in-use-undispensed")).to_have_text("1 in use but not marked dispensed")
+    row.get_by_role("link", name=f"Kit sheet for trial {trial.id}").click()
+    flagged = page.locator(f"tr[data-kit='{kit}'] td.dispensed .in-use-undispensed")
+    expect(flagged).to_contain_text("capsules are recorded from this kit")
+    assert page.locator(".in-use-undispensed").count() == 1
+    assert axe_violations(page) == []
+    pages.shot(page, "kit-in-use-not-dispensed")
+    doc = pages.open("clinician_sitea", "/clinic/alerts")
+    alert = doc.locator("p", has_text="which the pharmacy has not marked dispensed")
+    expect(alert).to_contain_text(f"(kit {kit})")
+    assert re.search(r"\b(active|placebo)\b", doc.inner_text("main").lower()) is None
+    pages.shot(doc, "alert-kit-not-dispensed")

@@ -15,7 +15,16 @@ from microtrial.services.audit import verify_audit_log
 from microtrial.services.demo import build_demo
 from microtrial.settings import Settings
 from microtrial.store.db import Database
-from microtrial.store.models import AdverseEventRow, AlertRow, InterimLookRow, TrialRow
+from microtrial.store.models import (
+    AdverseEventRow,
+    AlertRow,
+    DoseEventRow,
+    InterimLookRow,
+    KitRow,
+    PeriodRow,
+    TrialRow,
+    UserRow,
+)
 
 
 @pytest.mark.slow
@@ -89,3 +98,41 @@ def test_demo_completes_its_trials_while_new_york_is_still_on_yesterday(tmp_path
     completed = [p.code for p in summary.patients if p.stage == "completed"]
     assert completed
     assert statuses["unblinded"] >= len(completed)
+
+
+def assert_kits_handed_out(db: Database) -> None:
+    """Every demo capsule came from a kit the pharmacist recorded prepared and handed out before
+    it was taken, so no demo patient has a kit-not-dispensed alert; kits of periods that have
+    not started are still with the pharmacy."""
+    with db.transaction() as session:
+        kits = {
+            k.code: (k, p) for k, p in session.execute(select(KitRow, PeriodRow).join(PeriodRow))
+        }
+        doses = list(session.execute(select(DoseEventRow)).scalars())
+        pharmacist = session.execute(
+            select(UserRow.id).where(UserRow.username == "pharmacist.demo")
+        ).scalar_one()
+        flagged = session.execute(select(AlertRow.id).where(AlertRow.code == "kit-not-dispensed"))
+        assert flagged.all() == []
+    assert doses
+    for dose in doses:
+        kit, _ = kits[str(dose.kit_code)]
+        assert kit.dispensed_at is not None
+        assert dose.taken_at is not None
+        assert kit.prepared_at is not None
+        assert kit.prepared_at <= kit.dispensed_at
+        assert kit.dispensed_at <= dose.taken_at, kit.code
+        assert kit.dispensed_by_user_id == pharmacist
+        assert kit.dispensed_capsules == kit.prepared_capsules
+    for kit, period in kits.values():
+        if kit.dispensed_at is not None:
+            assert kit.dispensed_at.date() == period.start_date  # handed out on its first day
+
+
+def test_the_demo_pharmacist_hands_out_each_started_period_kit(demo_clinic: Database) -> None:
+    assert_kits_handed_out(demo_clinic)
+    with demo_clinic.transaction() as session:
+        planned = session.execute(
+            select(KitRow.dispensed_at).join(TrialRow).where(TrialRow.status == "scheduled")
+        ).scalars()
+        assert set(planned) == {None}  # a planned trial's kits are not handed out yet

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from integration.test_demo import assert_kits_handed_out
 from microtrial.cli.main import app
 from microtrial.domain.alerts import alerts_for_score
 from microtrial.domain.catalog import load_catalog
@@ -153,6 +154,13 @@ def test_stored_alerts_are_what_the_rules_compute(built: tuple[Database, DemoSum
     assert set(stored) == set(expected)
     for key, count in stored.items():
         assert count == expected[key] or key[1] in dedup
+
+
+def test_the_pharmacist_hands_out_each_started_period_kit(
+    built: tuple[Database, DemoSummary],
+) -> None:
+    db, _ = built
+    assert_kits_handed_out(db)  # the bulk rows as the pharmacy service writes them
 
 
 def test_patients_out_of_range_name_the_option(tmp_path: Path) -> None:

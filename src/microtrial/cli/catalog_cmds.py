@@ -317,6 +317,7 @@ def _listing(catalog: Catalog) -> dict[str, dict[str, str]]:
         alerts.dose_during_hold,
         alerts.multiple_doses_per_day,
         alerts.wrong_kit,
+        alerts.kit_not_dispensed,
         alerts.new_medication,
     ]
     screening_rules: list[Any] = [

@@ -44,6 +44,7 @@ __all__ = [
     "check_blood_pressure",
     "check_dose_on_calendar",
     "check_dose_report",
+    "check_kit_dispensed",
     "check_missed_diary_days",
     "check_new_medications",
     "check_pain_flare",
@@ -54,6 +55,7 @@ __all__ = [
     "crisis_item_rules",
     "crisis_rule_fires",
     "default_crisis_contacts",
+    "emergency_numbers",
     "known_symptoms",
     "patient_notice",
     "tel_uri",
@@ -424,6 +426,15 @@ def check_dose_report(
     return found
 
 
+def check_kit_dispensed(kit: str, dispensed: bool, catalog: Catalog | None = None) -> Alert | None:
+    """A clinician's check when a capsule is recorded from a kit of the trial that the pharmacy
+    has not marked dispensed (a record gap or a wrong kit; the dose itself stands)."""
+    if dispensed:
+        return None
+    catalog = catalog or load_catalog()
+    return _rule_alert(catalog.alerts.kit_not_dispensed, catalog, f"kit {kit}")
+
+
 def patient_notice(code: str, day: date, catalog: Catalog | None = None) -> str:
     """What a patient is told about an alert that holds their dosing, in plain words."""
     catalog = catalog or load_catalog()
@@ -456,6 +467,18 @@ def default_crisis_contacts(catalog: Catalog | None = None) -> list[tuple[str, s
     """The catalog's crisis lines as (label, number), for sites that set none."""
     catalog = catalog or load_catalog()
     return [(c.label, c.number) for c in catalog.alerts.crisis_contacts]
+
+
+def emergency_numbers(catalog: Catalog | None = None) -> str:
+    """The catalog's emergency-services numbers in one short line for a kit label, each with its
+    region ("911 (US, Canada) · 999 (UK) · 112 (EU)"), or "your local emergency number"."""
+    catalog = catalog or load_catalog()
+    found = [
+        f"{c.number} ({c.emergency_region})"
+        for c in catalog.alerts.crisis_contacts
+        if c.emergency_region
+    ]
+    return " \u00b7 ".join(found) or "your local emergency number"
 
 
 def tel_uri(number: str) -> str:

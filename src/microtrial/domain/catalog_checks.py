@@ -291,6 +291,7 @@ def alert_problems(
         alr.dose_during_hold,
         alr.multiple_doses_per_day,
         alr.wrong_kit,
+        alr.kit_not_dispensed,
         alr.new_medication,
         *alr.symptom_rules,
         *alr.blood_pressure_rules,

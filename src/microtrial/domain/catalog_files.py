@@ -358,6 +358,9 @@ class CrisisContact(CatalogModel):
 
     label: str
     number: str
+    # The emergency-services number of ``region`` (e.g. "UK"): kit labels print every such line
+    # when a site sets no lines of its own, since its country is not recorded.
+    emergency_region: str | None = None
 
 
 class InstrumentAlertRule(AlertRule):
@@ -427,6 +430,7 @@ class AlertCatalog(CatalogModel):
     dose_during_hold: AlertRule
     multiple_doses_per_day: AlertRule
     wrong_kit: AlertRule
+    kit_not_dispensed: AlertRule
     new_medication: NewMedicationRule
     crisis_contacts: tuple[CrisisContact, ...] = Field(min_length=1)
 
@@ -447,5 +451,6 @@ class AlertCatalog(CatalogModel):
             self.dose_during_hold,
             self.multiple_doses_per_day,
             self.wrong_kit,
+            self.kit_not_dispensed,
             self.new_medication,
         )

@@ -26,6 +26,8 @@ from microtrial.domain.medications import MedicationMatch, match_medication
 from microtrial.errors import ValidationError
 
 __all__ = [
+    "DECISION_CONTEXT",
+    "DECISION_WORDS",
     "DO_NOT_START",
     "BloodPressure",
     "Decision",
@@ -34,6 +36,7 @@ __all__ = [
     "ScreeningResult",
     "blood_pressure_findings",
     "combination_findings",
+    "decision_words",
     "medication_findings",
     "screen",
 ]
@@ -42,6 +45,31 @@ Decision = Literal["do-not-start", "clinician-review", "no-known-issues"]
 # The decision that blocks a trial: no start, no kits, no sign-off clears it.
 DO_NOT_START: Decision = "do-not-start"
 FindingSeverity = Literal["contraindicated", "major", "moderate", "minor"]
+# The translation context of a decision's words (a page translates them, a PDF prints them).
+DECISION_CONTEXT = "screening decision"
+
+
+def NP_(context: str, message: str) -> str:
+    """Mark ``message`` for the catalog in ``context`` (translated on display, not here)."""
+    del context
+    return message
+
+
+# A screening decision in words, for people (the stored code stays the API's value): the one home
+# of these words for the staff pages and the kit preparation PDF (the context is written out: the
+# catalog extractor reads only literal strings).
+DECISION_WORDS: dict[str, str] = {
+    "no-known-issues": NP_("screening decision", "no known issues"),
+    "clinician-review": NP_("screening decision", "clinician review needed"),
+    "do-not-start": NP_("screening decision", "do not start"),
+}
+
+
+def decision_words(code: str) -> str:
+    """A screening decision in English words (an unknown code as stored)."""
+    return DECISION_WORDS.get(code, code)
+
+
 # The severity of a finding that makes the decision do-not-start.
 CONTRAINDICATED: FindingSeverity = "contraindicated"
 

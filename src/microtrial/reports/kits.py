@@ -9,6 +9,7 @@ from pypdf import PdfReader, PdfWriter
 
 from microtrial.domain.regimen_catalog import KitLabelText
 from microtrial.domain.regimens import load_regimen_catalog
+from microtrial.domain.screening import decision_words
 from microtrial.reports.labels import LabelInfo, LabelKit, label_sheet_pdf, preparation_sheet_pdf
 from microtrial.services.trial_allocation import KitPreparation
 
@@ -50,8 +51,9 @@ def label_info(
 
 
 def gate_line(prep: KitPreparation) -> str:
-    """The trial's status and screening decision, as printed on the preparation sheet."""
-    return f"Trial status: {prep.status} \u00b7 screening decision: {prep.screening or 'none'}"
+    """The trial's status and screening decision (in words), as printed on the preparation sheet."""
+    decision = decision_words(prep.screening) if prep.screening else "none"
+    return f"Trial status: {prep.status} \u00b7 screening decision: {decision}"
 
 
 def kit_pack_pdf(prep: KitPreparation, today: date) -> bytes:

@@ -28,6 +28,7 @@ from microtrial.services import (
     adverse_events,
     dosing,
     patients,
+    pharmacy,
     records,
     screening,
     sweeps,
@@ -39,6 +40,7 @@ from microtrial.services import (
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.records import DiaryInput
 from microtrial.services.security import verify_password
+from microtrial.services.trial_allocation import KitSpec
 from microtrial.services.trial_fits import refresh_fits
 from microtrial.services.trial_planning import RegimenChoice
 from microtrial.settings import Settings
@@ -394,7 +396,8 @@ def _simulate_trial(
     """
     nature = system_actor("simulation")
     me = admin.actor_for_patient(db, pid)
-    arms = {k.period: k.arm for k in trial_allocation.kit_preparation(db, nature, trial_id).kits}
+    kits = {k.period: k for k in trial_allocation.kit_preparation(db, nature, trial_id).kits}
+    arms = {period: kit.arm for period, kit in kits.items()}
     calendar = trial_views.trial_calendar(db, doc, trial_id)
     baseline = rng.uniform(4.5, 7.5)
     out.responder = bool(rng.random() < 0.35)
@@ -432,6 +435,8 @@ def _simulate_trial(
             }
             records.record_diary_entry(db, me, pid, DiaryInput(day.date, answers), clock=sim)
             out.diary_days += 1
+        if day.period is not None and day.period in kits:
+            _hand_out(db, trial_id, kits.pop(day.period), day.date)
         if day.is_dose_day and rng.random() < 0.95:
             dosing.record_dose(
                 db,
@@ -479,6 +484,18 @@ def _simulate_trial(
             db, doc, trial_id, "complete", reason="all periods done", clock=sim
         )
         trial_lifecycle.unblind_trial(db, doc, trial_id, clock=sim)
+
+
+def _hand_out(db: Database, trial_id: int, kit: KitSpec, day: dt.date) -> None:
+    """The pharmacist fills a period's kit (one capsule per dose day) and hands it out early on
+    its first day, through the pharmacy's service, as a clinic records it: a capsule from a kit
+    never marked dispensed would raise an alert for every demo patient."""
+    pharmacist = admin.user_actor(db, "pharmacist.demo")
+    at = dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)
+    for step in ("prepared", "dispensed"):
+        pharmacy.record_kit_step(
+            db, pharmacist, trial_id, step, kit.code, len(kit.dose_days), clock=lambda: at
+        )
 
 
 def _decided(db: Database, trial_id: int) -> str:

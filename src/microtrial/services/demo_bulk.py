@@ -18,6 +18,7 @@ import numpy as np
 from microtrial.domain.actors import system_actor
 from microtrial.domain.lifecycle import TrialAction
 from microtrial.errors import ValidationError
+from microtrial.services import admin
 from microtrial.services.common import Clock, system_clock
 from microtrial.services.demo import (
     ADAPTIVE_CASES,
@@ -125,7 +126,8 @@ def _open_clinic(db: Database, now: dt.datetime) -> Clinic:
         assert user is not None
         password_hash = user.password_hash
     assert doctor.site_id is not None
-    return Clinic(doctor.site_id, doctor, password_hash, start, now)
+    pharmacist = admin.user_actor(db, "pharmacist.demo")
+    return Clinic(doctor.site_id, doctor, pharmacist, password_hash, start, now)
 
 
 def _patient(rows: Rows, clinic: Clinic, index: int, rng: np.random.Generator) -> DemoPatient:
@@ -156,7 +158,7 @@ def _patient(rows: Rows, clinic: Clinic, index: int, rng: np.random.Generator) -
         "paused": first + dt.timedelta(days=PAUSED_AFTER),
         "withdrawn": first + dt.timedelta(days=WITHDRAWN_AFTER),
     }.get(out.stage, now.date())
-    days = simulate_days(p, me, out, calendar, sequence, period_ids, end, rng)
+    days = simulate_days(p, me, clinic.pharmacist, out, calendar, sequence, period_ids, end, rng)
     _finish(p, me, out, clinic, days, end, rng)
     return out
 

@@ -4,7 +4,8 @@ Nature's side follows ``services.demo`` (an AR(1) daily pain around the patient'
 concealed arm's effect); the clinic's side applies the rules the services apply: each entry is
 scored by ``domain.scoring.score``, raises ``alerts_for_score`` and the diary-trend rules
 (``diary_trend_alerts``, once per cause), each dose is checked by ``check_dose_report``, each
-adverse event by ``check_adverse_event``, and a pausing alert pauses the running trial.
+adverse event by ``check_adverse_event``, and a pausing alert pauses the running trial. The
+pharmacist hands out each period's kit on its first day, so no dose is from a kit never dispensed.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from microtrial.domain.trend_rules import DiaryHistory, diary_trend_alerts
 from microtrial.services.demo import DemoPatient
 from microtrial.services.demo_bulk_rows import PatientRows, stamped
 from microtrial.services.diary_versions import score_json
+from microtrial.store.bulk import table_of
 from microtrial.store.models import (
     AdverseEventRow,
     BlindingGuessRow,
     DiaryEntryRow,
     DoseEventRow,
+    KitRow,
 )
 
 DAILY = "daily_diary"
@@ -88,6 +91,7 @@ def local_today(p: PatientRows, at: dt.datetime) -> dt.date:
 def simulate_days(
     p: PatientRows,
     me: Actor,
+    pharmacist: Actor,
     out: DemoPatient,
     calendar: TrialCalendar,
     sequence: tuple[str, ...],
@@ -95,8 +99,14 @@ def simulate_days(
     end: dt.date,
     rng: np.random.Generator,
 ) -> list[CalendarDay]:
-    """Every calendar day before ``end``: diary, dose and period guess; returns those days."""
+    """Every calendar day before ``end``: a period's kit handed out on its first day, diary, dose
+    and period guess; returns those days."""
     assert p.trial is not None
+    kits = {
+        k["period_id"]: k
+        for k in p.rows.tables[table_of(KitRow).name]
+        if k["trial_id"] == p.trial["id"]
+    }
     nature = Nature(rng, out)
     instrument = load_catalog().instrument(DAILY)
     history = DiaryHistory(calendar.first_date, int(p.trial["plan"].design.run_in_days))
@@ -113,6 +123,10 @@ def simulate_days(
             pains.append(int(answers["average_pain"]))
             _diary(p, me, day.date, answers, score(instrument, answers), history, at)
             out.diary_days += 1
+        if day.period is not None and period_ids[day.period] in kits:
+            kit = kits.pop(period_ids[day.period])
+            capsules = sum(1 for d in calendar.days if d.period == day.period and d.is_dose_day)
+            _hand_out(p, pharmacist, kit, capsules, day.date)
         if day.is_dose_day and rng.random() < 0.95:
             _dose(p, me, calendar, day, at)
         if day.period is not None and day.period_day == p.trial["plan"].design.period_days - 1:
@@ -172,6 +186,20 @@ def _diary(
         p.causes.add(cause.cause)
         trigger = {"diary_entry": row["record_id"], "cause": cause.cause}
         p.raise_alerts(me, [cause.alert], trigger, at, today)
+
+
+def _hand_out(
+    p: PatientRows, pharmacist: Actor, kit: dict[str, Any], capsules: int, day: dt.date
+) -> None:
+    """The pharmacist fills a period's kit and hands it out early on its first day
+    (``pharmacy.record_kit_step``, prepared then dispensed, each audited)."""
+    at = dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)
+    for verb, action in (("prepared", "prepare"), ("dispensed", "dispense")):
+        kit[f"{verb}_at"] = at
+        kit[f"{verb}_by"] = pharmacist.label
+        kit[f"{verb}_by_user_id"] = pharmacist.user_id
+        kit[f"{verb}_capsules"] = capsules
+        p.audit(pharmacist, action, "kit", kit["code"], at, capsules=capsules)
 
 
 def _dose(

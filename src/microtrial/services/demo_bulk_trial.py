@@ -60,9 +60,18 @@ class Clinic:
 
     site_id: int
     doctor: Actor
+    pharmacist: Actor  # fills and hands out each period's kit (``pharmacy.record_kit_step``)
     password_hash: str
     start: dt.datetime  # the simulation's first day (noon UTC)
     now: dt.datetime
+
+
+# A kit as issued: not yet prepared, dispensed or returned (the pharmacy's columns).
+UNTOUCHED_KIT: dict[str, Any] = {
+    f"{step}_{column}": None
+    for step in ("prepared", "dispensed")
+    for column in ("at", "by", "by_user_id", "capsules")
+} | {"returned_at": None, "returned_by": None}
 
 
 @functools.cache
@@ -253,7 +262,11 @@ def plan(
                 "washin_days": period.wash_in_days,
             },
         )
-        p.rows.add(models.KitRow, {"trial_id": tid, "period_id": row["id"], "code": kit.code})
+        # Every column named: a multi-row INSERT takes its columns from the first row.
+        p.rows.add(
+            models.KitRow,
+            {"trial_id": tid, "period_id": row["id"], "code": kit.code, **UNTOUCHED_KIT},
+        )
         period_ids[period.number] = row["id"]
     p.audit(
         doc,

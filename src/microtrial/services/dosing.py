@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from microtrial.analysis.blinding import GUESSES
 from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
-from microtrial.domain.alerts import check_dose_report
+from microtrial.domain.alerts import check_dose_report, check_kit_dispensed
 from microtrial.domain.calendar import (
     DeviationKind,
     DoseEvent,
@@ -23,8 +23,9 @@ from microtrial.domain.calendar import (
 from microtrial.domain.kits import is_valid_kit_code, normalise_kit_code
 from microtrial.domain.lifecycle import DOSING, GUESSING, TrialStatus
 from microtrial.domain.regimens import guess_opens_on
+from microtrial.domain.trend_rules import Cause
 from microtrial.errors import ConflictError, ValidationError
-from microtrial.services.alerts import dose_holds, raise_alerts
+from microtrial.services.alerts import Caused, dose_holds, raise_alerts, raise_caused
 from microtrial.services.common import (
     Clock,
     add_audited,
@@ -41,6 +42,7 @@ from microtrial.store.db import Database
 from microtrial.store.models import (
     BlindingGuessRow,
     DoseEventRow,
+    KitRow,
     PatientRow,
     PeriodRow,
     TrialRow,
@@ -85,6 +87,8 @@ def record_dose(
     """Record a reported dose. It is a fact: one taken while dosing is held or the trial is not
     running, a second one on a day, an off-calendar one or one from the wrong kit is stored,
     marked as a protocol deviation, and raises an alert (urgent when held or more than one a day).
+    One from a kit the pharmacy has not marked dispensed is stored too, with one clinician-review
+    alert per kit (no deviation: the patient is told nothing, dosing is not held).
     """
     work = UnitOfWork(db, actor, Action.RECORD_DOSE, clock=clock)
     if taken_at.tzinfo is None:
@@ -139,7 +143,29 @@ def record_dose(
             trigger={"dose": row.record_id, "date": local.isoformat()},
             now=now,
         )
+        _check_kit_dispensed(session, actor, trial, patient, row, now)
         return DoseRead.model_validate(row)
+
+
+def _check_kit_dispensed(
+    session: Session,
+    actor: Actor,
+    trial: TrialRow,
+    patient: PatientRow,
+    dose: DoseEventRow,
+    now: dt.datetime,
+) -> None:
+    """Tell a clinician, once per kit, that a capsule came from one of the trial's kits the
+    pharmacy has not marked dispensed (the dose stands as reported; dosing is not held)."""
+    kit = session.execute(
+        select(KitRow).where(KitRow.trial_id == trial.id, KitRow.code == dose.kit_code)
+    ).scalar_one_or_none()
+    if kit is None:
+        return  # not one of the trial's kits: the calendar's wrong-kit check speaks for it
+    alert = check_kit_dispensed(kit.code, kit.dispensed_at is not None)
+    if alert is not None:
+        cause = Cause(alert, f"kit-not-dispensed:{kit.code}")
+        raise_caused(session, [Caused(actor, patient, cause, {"dose": dose.record_id})], now)
 
 
 def _held_by(session: Session, trial: TrialRow, patient_id: int) -> str | None:

@@ -130,10 +130,15 @@ def reported_day(alert: AlertRow, patient: PatientRow) -> dt.date:
     return patient_today(patient, alert.created_at)
 
 
+def own_crisis_lines(session: Session, site_id: int) -> list[tuple[str, str]]:
+    """The crisis lines (label, number) a site set itself; empty when it uses the catalog's."""
+    site = session.get(SiteRow, site_id)
+    return [(c["label"], c["number"]) for c in (site.crisis_contacts or [])] if site else []
+
+
 def crisis_lines(session: Session, site_id: int) -> list[CrisisLine]:
     """The site's crisis lines, or the catalog's default set when it names none."""
-    site = session.get(SiteRow, site_id)
-    own = [(c["label"], c["number"]) for c in (site.crisis_contacts or [])] if site else []
+    own = own_crisis_lines(session, site_id)
     return [
         CrisisLine(label=label, number=number, tel=tel_uri(number))
         for label, number in (own or default_crisis_contacts())

@@ -33,6 +33,7 @@ from microtrial.services.schemas import ReadModel
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import (
     calendar_for,
+    kit_in_use,
     kit_record_fields,
     load_trial,
     periods_and_kits,
@@ -72,6 +73,8 @@ class PharmacyTrial(ReadModel):
     not_yet_needed: int = 0
     returned: int = 0
     needed_through_pair: int | None = None
+    # Kits capsules are recorded from that are not marked dispensed (handed out off the record?).
+    in_use_undispensed: int = 0
 
 
 class PharmacyWork(ReadModel):
@@ -112,7 +115,8 @@ STAGES = ("prepare", "dispense")
 
 def _kit_counts() -> Any:
     """Per trial: the kits needed now, how many are prepared and dispensed, the next kit's first
-    day, and the kits not needed yet (later pairs of an adaptive trial) or returned unused."""
+    day, the kits not needed yet (later pairs of an adaptive trial) or returned unused, and the
+    kits capsules are recorded from that are not marked dispensed."""
     kept = KitRow.returned_at.is_(None)
     due = or_(TrialRow.kits_through_pair.is_(None), PeriodRow.block <= TrialRow.kits_through_pair)
     needed = and_(kept, due)
@@ -130,6 +134,9 @@ def _kit_counts() -> Any:
             func.min(waiting).label("next_kit"),
             func.count(case((and_(kept, not_(due)), KitRow.id))).label("later"),
             func.count(KitRow.returned_at).label("returned"),
+            func.count(case((and_(KitRow.dispensed_at.is_(None), kit_in_use()), KitRow.id))).label(
+                "in_use"
+            ),
         )
         .join(PeriodRow, PeriodRow.id == KitRow.period_id)
         .join(TrialRow, TrialRow.id == KitRow.trial_id)
@@ -159,7 +166,7 @@ def _stage_page(
         select(
             TrialRow, PatientRow.study_code, counts.c.kits, counts.c.prepared, counts.c.dispensed
         )
-        .add_columns(counts.c.next_kit, counts.c.later, counts.c.returned)
+        .add_columns(counts.c.next_kit, counts.c.later, counts.c.returned, counts.c.in_use)
         .join(PatientRow, PatientRow.id == TrialRow.patient_id)
         .join(counts, counts.c.trial_id == TrialRow.id)
         .where(TrialRow.status.in_(PHARMACY_STATUSES)),
@@ -174,7 +181,7 @@ def _stage_page(
     rows, info = fetch_page(session, query, request, KIT_LISTING, clamp=True)
     decisions = _decisions(session, {row[0].patient_id for row in rows})
     found = []
-    for trial, code, kits, prepared, dispensed, next_kit, later, returned in rows:
+    for trial, code, kits, prepared, dispensed, next_kit, later, returned, in_use in rows:
         substance = TrialPlan.from_json(trial.plan).regimen.substance
         decision = decisions.get((trial.patient_id, substance))
         found.append(
@@ -192,6 +199,7 @@ def _stage_page(
                 not_yet_needed=later,
                 returned=returned,
                 needed_through_pair=trial.kits_through_pair,
+                in_use_undispensed=in_use,
             )
         )
     return Paged(found, info)

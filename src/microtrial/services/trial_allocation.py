@@ -8,17 +8,19 @@ from dataclasses import dataclass
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
+from microtrial.domain.alerts import emergency_numbers
 from microtrial.domain.calendar import Phase, TrialCalendar
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock
 from microtrial.services.common import Clock, audit_patient, system_clock
-from microtrial.services.patient_status import crisis_lines
+from microtrial.services.patient_status import own_crisis_lines
 from microtrial.services.screening import current_screening
 from microtrial.services.trial_loaders import (
     allocation_of,
     calendar_for,
     kit_record_fields,
+    kits_in_use,
     load_trial,
     periods_and_kits,
     regimen_of,
@@ -45,6 +47,9 @@ class KitSpec:
     dispensed_at: dt.datetime | None = None
     dispensed_by: str | None = None
     dispensed_capsules: int | None = None
+    # Capsules are recorded from it: one not marked dispensed was handed out off the record
+    # (or is a wrong kit), and the clinician has an alert about it.
+    in_use: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,9 @@ class KitPreparation:
     kits: tuple[KitSpec, ...]
     status: str = ""
     screening: str | None = None  # the screening decision for the trial's substance
-    emergency_contact: str | None = None  # the site's first crisis line, for the labels
+    # For the labels: the site's first own crisis line, else every catalog emergency number with
+    # its region (a site's country is not recorded: one country's number alone could be wrong).
+    emergency_contact: str | None = None
 
 
 def dose_days_by_period(calendar: TrialCalendar) -> dict[int, tuple[dt.date, ...]]:
@@ -91,6 +98,7 @@ def kit_preparation(
         allocation = allocation_of(session, trial)
         regimen = regimen_of(trial, validated=True).describe()  # print only a sourced dose
         dose_days = dose_days_by_period(calendar_for(session, trial, patient))
+        in_use = kits_in_use(session, trial.id)
         kits = tuple(
             KitSpec(
                 code=kit.code,
@@ -100,11 +108,12 @@ def kit_preparation(
                 end_date=period.end_date,
                 regimen_text=regimen,
                 dose_days=dose_days.get(period.number, ()),
+                in_use=kit.code in in_use,
                 **kit_record_fields(kit),
             )
             for period, kit in periods_and_kits(session, trial)
         )
-        lines = crisis_lines(session, patient.site_id)
+        own = own_crisis_lines(session, patient.site_id)
         audit_patient(session, actor, "read", "allocation", trial.id, patient, at=now)
         return KitPreparation(
             trial_id=trial.id,
@@ -112,7 +121,7 @@ def kit_preparation(
             kits=kits,
             status=trial.status,
             screening=decision,
-            emergency_contact=f"{lines[0].label} {lines[0].number}" if lines else None,
+            emergency_contact=" ".join(own[0]) if own else emergency_numbers(),
         )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from microtrial.domain.access import Action, authorize
@@ -31,7 +31,14 @@ from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound
 from microtrial.services.common import Clock, audit_patient, patient_for, row_by_id
 from microtrial.store.db import Database
-from microtrial.store.models import AllocationRow, KitRow, PatientRow, PeriodRow, TrialRow
+from microtrial.store.models import (
+    AllocationRow,
+    DoseEventRow,
+    KitRow,
+    PatientRow,
+    PeriodRow,
+    TrialRow,
+)
 
 T = TypeVar("T")
 
@@ -191,6 +198,28 @@ KIT_RECORD_FIELDS = (
     "dispensed_by",
     "dispensed_capsules",
 )
+
+
+def kit_in_use() -> ColumnElement[bool]:
+    """SQL: the kit of the row has a current dose recorded from it (correlated on ``KitRow``)."""
+    return (
+        select(DoseEventRow.id)
+        .where(
+            DoseEventRow.trial_id == KitRow.trial_id,
+            DoseEventRow.kit_code == KitRow.code,
+            DoseEventRow.is_current.is_(True),
+        )
+        .exists()
+    )
+
+
+def kits_in_use(session: Session, trial_id: int) -> set[str]:
+    """Codes of the trial's kits that a current dose was recorded from."""
+    return set(
+        session.execute(
+            select(KitRow.code).where(KitRow.trial_id == trial_id, kit_in_use())
+        ).scalars()
+    )
 
 
 def kit_record_fields(kit: KitRow) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from functools import cache
 
 from microtrial import i18n
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.screening import DECISION_CONTEXT, DECISION_WORDS
 
 
 def pgettext(context: str, message: str) -> str:
@@ -73,25 +74,12 @@ WORDS = (
 # The ``word`` filter of the staff pages (the reports call the same function).
 word = i18n.stored_word
 
-# A screening decision in words (the stored code stays the page's CSS class and the API's value).
-DECISIONS = {
-    "no-known-issues": "no known issues",
-    "clinician-review": "clinician review needed",
-    "do-not-start": "do not start",
-}
-# Marked for the catalog here (the filter below translates them on display).
-_DECISION_WORDS = (
-    pgettext("screening decision", "no known issues"),
-    pgettext("screening decision", "clinician review needed"),
-    pgettext("screening decision", "do not start"),
-)
-
 
 def decision(value: object) -> str:
     """A screening decision in words, in the page's language (an unknown code as stored)."""
     text = str(value)
-    words = DECISIONS.get(text)
-    return i18n.pgettext("screening decision", words) if words else text
+    words = DECISION_WORDS.get(text)
+    return i18n.pgettext(DECISION_CONTEXT, words) if words else text
 
 
 @cache

@@ -6,7 +6,7 @@ import datetime as dt
 
 import httpx
 
-from e2e.setup import running_trial
+from e2e.setup import hand_out, running_trial
 from helpers import Clinic, FixedClock
 from integration.api.live import Login
 
@@ -27,6 +27,7 @@ def test_a_dose_while_dosing_is_held_is_stored_as_a_deviation(
 ) -> None:
     trial = running_trial(clinic, clock)
     kit = trial.periods[0].kit_code
+    hand_out(clinic, clock, trial.id, str(kit))  # a kit handed out: only the hold is a finding
     patient = login("p_A-001")
     pid = clinic.patients["A-001"].id
     phq9 = {f"q{i}": 0 for i in range(1, 9)} | {"q9": 2}

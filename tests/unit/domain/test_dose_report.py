@@ -8,9 +8,11 @@ from microtrial.domain.alerts import (
     check_dose_report,
     crisis_codes,
     default_crisis_contacts,
+    emergency_numbers,
     patient_notice,
     tel_uri,
 )
+from microtrial.domain.catalog import load_catalog
 
 DAY = dt.date(2026, 3, 3)
 
@@ -58,3 +60,16 @@ def test_crisis_lines() -> None:
     assert ("988 Suicide & Crisis Lifeline (US), call or text", "988") in default_crisis_contacts()
     assert tel_uri("116 123") == "tel:116123"
     assert tel_uri("+44 20 7946 0000") == "tel:+442079460000"
+
+
+def test_a_label_prints_every_emergency_number_with_its_region() -> None:
+    # A site's country is not recorded: one country's number alone could be wrong on a label.
+    assert emergency_numbers() == "911 (US, Canada) \u00b7 999 (UK) \u00b7 112 (EU)"
+    catalog = load_catalog()
+    lines = tuple(
+        c.model_copy(update={"emergency_region": None}) for c in catalog.alerts.crisis_contacts
+    )
+    bare = catalog.model_copy(
+        update={"alerts": catalog.alerts.model_copy(update={"crisis_contacts": lines})}
+    )
+    assert emergency_numbers(bare) == "your local emergency number"

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import get_args
 
 import pytest
 
+from microtrial import i18n
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.catalog_files import SEVERITY_ORDER, InteractionRule, Match, TimingRule
-from microtrial.domain.screening import BloodPressure, PatientSnapshot, ScreeningResult, screen
+from microtrial.domain.screening import (
+    BloodPressure,
+    Decision,
+    PatientSnapshot,
+    ScreeningResult,
+    decision_words,
+    screen,
+)
 from microtrial.errors import ValidationError
+from microtrial.web.staff_words import decision
 
 CATALOG = load_catalog()
 SUBSTANCES = ["psilocybin", "lsd"]
@@ -280,3 +290,14 @@ def test_result_as_dict_shape() -> None:
     findings = data["findings"]
     assert isinstance(findings, list)
     assert set(findings[0]) == {"severity", "code", "title", "rationale", "sources", "matched"}
+
+
+def test_every_decision_has_words_that_the_pages_translate() -> None:
+    # One home for the words: the preparation PDF prints them, the staff pages translate them.
+    for code in get_args(Decision):
+        assert decision_words(code) != code
+        assert decision(code) == decision_words(code)
+        with i18n.speaking("de"):
+            assert decision(code) not in (code, decision_words(code))
+    assert decision_words("no-known-issues") == "no known issues"
+    assert decision_words("something-new") == "something-new"
