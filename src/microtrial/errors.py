@@ -4,6 +4,7 @@
 
     MicroTrialError
     ├── ValidationError      bad input: names the field, the value and what is allowed
+    │   └── InvalidFields    several fields' ValidationErrors at once (a form's every mistake)
     ├── NotFound             no such object, or one outside the caller's reach (same answer)
     │   └── OutOfScope       it exists but is outside the caller's reach (audited as a refusal)
     ├── PermissionDenied     the caller's role may not do this at all
@@ -43,6 +44,34 @@ class ValidationError(MicroTrialError, ValueError):
         if allowed:
             text += f" (allowed: {allowed})"
         super().__init__(text)
+
+
+class InvalidFields(ValidationError):
+    """Several fields refused at once, so that a form can mark every mistake in one go.
+
+    Reads as its first error (``field``, ``value``, ``allowed``) where one is expected; its
+    text is every error's, joined by "; ".
+    """
+
+    def __init__(self, errors: Iterable[ValidationError]) -> None:
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        self.field, self.value, self.allowed = first.field, first.value, first.allowed
+        MicroTrialError.__init__(self, "; ".join(str(e) for e in self.errors))
+
+
+def refuse_all(errors: Iterable[ValidationError]) -> None:
+    """Raise nothing for no errors, the error itself for one, :class:`InvalidFields` for more
+    (the errors of an ``InvalidFields`` among them listed one by one)."""
+    flat = [
+        e
+        for error in errors
+        for e in (error.errors if isinstance(error, InvalidFields) else (error,))
+    ]
+    if len(flat) == 1:
+        raise flat[0]
+    if flat:
+        raise InvalidFields(flat)
 
 
 class NotFound(MicroTrialError, LookupError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from microtrial.domain.catalog import Catalog, Instrument, Item, ScoreDef, load_catalog
 from microtrial.domain.catalog_instruments import Flag, MigraineDayRule
 from microtrial.domain.text_formats import FORMATS, format_value, in_bounds
-from microtrial.errors import ValidationError
+from microtrial.errors import ValidationError, refuse_all
 
 __all__ = ["Answer", "FlagResult", "ScoreResult", "ScoreValue", "score", "validate_answers"]
 
@@ -115,28 +115,35 @@ def _check_answer(instrument: Instrument, item: Item, value: object) -> Answer:
 
 
 def validate_answers(instrument: Instrument, answers: Mapping[str, object]) -> dict[str, Answer]:
-    """Check every answer against its item; unknown items and missing required ones are errors."""
+    """Check every answer against its item; unknown items and missing required ones are errors.
+
+    Every refused item is reported at once (``InvalidFields`` for more than one); the
+    cross-item rules are checked only when each item passed.
+    """
     known = {item.id: item for item in instrument.items}
-    for key in answers:
-        if key not in known:
-            raise ValidationError(
-                f"{instrument.id}.{key}",
-                f"unknown item {key!r}",
-                value=answers[key],
-                allowed=list(known),
-            )
+    errors = [
+        ValidationError(
+            f"{instrument.id}.{key}", f"unknown item {key!r}", value=value, allowed=list(known)
+        )
+        for key, value in answers.items()
+        if key not in known
+    ]
     checked: dict[str, Answer] = {}
     for item in instrument.items:
         value = answers.get(item.id)
-        if value is None:
-            if item.required:
-                raise ValidationError(
-                    f"{instrument.id}.{item.id}",
-                    f"required item not answered: {item.text}",
-                    allowed=item.allowed(),
-                )
-            continue
-        checked[item.id] = _check_answer(instrument, item, value)
+        try:
+            if value is None:
+                if item.required:
+                    raise ValidationError(
+                        f"{instrument.id}.{item.id}",
+                        f"required item not answered: {item.text}",
+                        allowed=item.allowed(),
+                    )
+                continue
+            checked[item.id] = _check_answer(instrument, item, value)
+        except ValidationError as error:
+            errors.append(error)
+    refuse_all(errors)
     _check_constraints(instrument, checked)
     return checked
 

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from microtrial.errors import (
     ConflictError,
+    InvalidFields,
     MicroTrialError,
     NotFound,
     PermissionDenied,
@@ -51,15 +52,17 @@ def status_for(error: MicroTrialError) -> int:
 def error_body(error: MicroTrialError) -> dict[str, Any]:
     """The JSON body of an error; validation errors list the field like FastAPI does."""
     if isinstance(error, ValidationError):
+        each = error.errors if isinstance(error, InvalidFields) else (error,)
         return {
             "detail": [
                 {
-                    "loc": [error.field],
-                    "field": error.field,
-                    "msg": str(error),
+                    "loc": [e.field],
+                    "field": e.field,
+                    "msg": str(e),
                     "type": "value_error",
-                    "allowed": error.allowed,
+                    "allowed": e.allowed,
                 }
+                for e in each
             ]
         }
     body: dict[str, Any] = {"detail": str(error)}

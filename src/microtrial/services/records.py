@@ -24,7 +24,7 @@ from microtrial.domain.branching import visible_items
 from microtrial.domain.catalog import Instrument, load_catalog
 from microtrial.domain.later_reports import LATER_REASON, added_later, merged_answers
 from microtrial.domain.scoring import ScoreResult, score
-from microtrial.errors import ConflictError, MicroTrialError, ValidationError
+from microtrial.errors import ConflictError, MicroTrialError, ValidationError, refuse_all
 from microtrial.interop.questionnaire_export import check_typed_answers
 from microtrial.services.adaptive import DAILY_DIARY
 from microtrial.services.adaptive_looks import safe_looks_after_diary
@@ -198,13 +198,16 @@ class DiarySubmission:
         authorize(actor, Action.RECORD_DIARY)
         if any(entry.instrument_id == CLINIC_BP for entry in entries):
             authorize(actor, Action.ADD_RECORDS, "record a clinic blood pressure")
-        scored = [
-            (
-                replace(entry, note=clean_note(entry.note)),
-                score(resolve_instrument(db, entry.instrument_id, entry.answers), entry.answers),
-            )
-            for entry in entries
-        ]
+        scored, errors = [], []
+        for entry in entries:  # every entry checked: a form marks all its mistakes at once
+            try:
+                instrument = resolve_instrument(db, entry.instrument_id, entry.answers)
+                result = score(instrument, entry.answers)
+            except ValidationError as error:
+                errors.append(error)
+                continue
+            scored.append((replace(entry, note=clean_note(entry.note)), result))
+        refuse_all(errors)
         return cls(actor, patient_id, scored)
 
 

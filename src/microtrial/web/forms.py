@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from microtrial.domain.catalog import Instrument, Item, load_catalog
 from microtrial.errors import (
     ConflictError,
+    InvalidFields,
     MicroTrialError,
     SafetyBlock,
     StaleVersion,
@@ -101,23 +102,19 @@ class FormState:
     def refused(
         cls, key: str, values: Mapping[str, str], error: Exception, spec: FormSpec | None = None
     ) -> FormState:
-        """The form ``key`` as typed, with ``error`` beside its field (secrets not kept)."""
+        """The form ``key`` as typed, with ``error`` beside its field (secrets not kept); each
+        error of an ``InvalidFields`` beside its own field, and all of them in the message."""
         spec = spec or FormSpec({})
-        name, text = split_message(error)
-        target = spec.field_for(name) if name else None
-        if target is None and name and catalog_item(name) is not None:
-            target = name  # an instrument item: its field is named <instrument>.<item>
-        label = spec.labels.get(target or "") or (field_label(name) if name else "")
-        if target in spec.choices:
-            text = re.sub(r" \(allowed: [^)]*\)$", "", text)
-        message = f"{label}: {text}" if label else text
+        errors: dict[str, str] = {}
+        messages: list[str] = []
+        for one in error.errors if isinstance(error, InvalidFields) else (error,):
+            target, message, beside = _placed(one, spec)
+            if target and target not in errors:
+                errors[target] = beside
+            messages.append(message)
         kept = {k: v for k, v in values.items() if k not in spec.secret and k != "csrf_token"}
-        # Beside its field the message names it too, unless the label is a whole question
-        # printed just above (the summary at the top of the page names it either way).
-        beside = message if len(label) <= LONG_LABEL else text[:1].upper() + text[1:]
-        errors = {target: beside} if target else {}
         status = status_for(error) if isinstance(error, MicroTrialError) else 422
-        return cls(key, kept, errors, message, status)
+        return cls(key, kept, errors, "; ".join(messages), status)
 
     def value(self, name: str, default: object = "") -> str:
         """The typed value of ``name`` (``default`` when it was not sent)."""
@@ -126,6 +123,23 @@ class FormState:
     def error(self, name: str) -> str | None:
         """The message beside field ``name``, if it was refused."""
         return self.errors.get(name)
+
+
+def _placed(error: Exception, spec: FormSpec) -> tuple[str | None, str, str]:
+    """A refusal's field on the form (None: the whole form's), its message for the summary,
+    and its message beside the field."""
+    name, text = split_message(error)
+    target = spec.field_for(name) if name else None
+    if target is None and name and catalog_item(name) is not None:
+        target = name  # an instrument item: its field is named <instrument>.<item>
+    label = spec.labels.get(target or "") or (field_label(name) if name else "")
+    if target in spec.choices:
+        text = re.sub(r" \(allowed: [^)]*\)$", "", text)
+    message = f"{label}: {text}" if label else text
+    # Beside its field the message names it too, unless the label is a whole question
+    # printed just above (the summary at the top of the page names it either way).
+    beside = message if len(label) <= LONG_LABEL else text[:1].upper() + text[1:]
+    return target, message, beside
 
 
 def split_message(error: Exception) -> tuple[str | None, str]:

@@ -140,7 +140,9 @@ def form_in_language(form: FormState) -> FormState:
     if i18n.current() == i18n.DEFAULT:
         return form
     errors = {name: refusal_text(text) for name, text in form.errors.items()}
-    return FormState(form.key, form.values, errors, refusal_text(form.message), form.status)
+    # several refusals at once are joined by "; " (FormState.refused): each worded alone
+    message = "; ".join(refusal_text(part) for part in form.message.split("; "))
+    return FormState(form.key, form.values, errors, message, form.status)
 
 
 def _label(english: str) -> str | None:

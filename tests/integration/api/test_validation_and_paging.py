@@ -50,7 +50,9 @@ def test_out_of_range_diary_values_name_the_field(
         (fields_of(api.post(url, json=body, headers=login("p_A-001"))), field)
         for body, field in OUT_OF_RANGE
     ]
-    assert [got for got, _ in found] == [[field] for _, field in found]
+    # the field is named first; the answers refused beside it too (a form marks all at once)
+    assert [got[0] for got, _ in found] == [field for _, field in found]
+    assert [got[1:] for got, _ in found] == [[], [], ["home_bp.diastolic"]] + [[]] * 4
     assert api.get(url, headers=login("p_A-001")).json()["items"] == []
 
 
