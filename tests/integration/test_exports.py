@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from helpers import Clinic, FixedClock
 from microtrial.domain.actors import Actor, system_actor
+from microtrial.domain.adverse_events import OTHER_TERM
 from microtrial.domain.design import DesignSpec
 from microtrial.errors import ConflictError, NotFound, PermissionDenied
 from microtrial.interop.fhir import bundle_problems
@@ -358,6 +359,8 @@ def test_research_export_is_deidentified(clinic: Clinic, clock: FixedClock, tmp_
     }
     assert frames["scores"]["study_day"].min() == 1
     assert set(frames["adverse_events"]["grade"]) == {2}
+    # the clinician's free-text term is not exported, only that it named no checklist symptom
+    assert set(frames["adverse_events"]["term"]) == {OTHER_TERM}
     outputs: list[bytes] = []
     for fmt in ("csv", "parquet"):
         manifest = write_research_export(tables, tmp_path / fmt, fmt)  # type: ignore[arg-type]

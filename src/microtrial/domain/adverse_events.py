@@ -27,6 +27,7 @@ __all__ = [
     "CLOSED",
     "CONFIRMED",
     "MIN_RECORDED_GRADE",
+    "OTHER_TERM",
     "OUTCOMES",
     "PATIENT_REPORT",
     "REVIEW_ACTIONS",
@@ -35,6 +36,7 @@ __all__ = [
     "check_review",
     "checklist_symptoms",
     "episode_change",
+    "exported_term",
     "pauses",
     "symptom_detail",
 ]
@@ -80,6 +82,19 @@ class Episode:
 def _label(text: str) -> str:
     # "Nausea, GI discomfort or diarrhoea: CTCAE grade (0 = absent)" -> the part before ":".
     return text.split(":", 1)[0].strip()
+
+
+# The research export's term of an event that names no checklist symptom: its words are free
+# text, which may identify the patient, so they are not exported.
+OTHER_TERM = "other (free text not exported)"
+
+
+def exported_term(term: str, checklist: Instrument) -> str:
+    """An event's term as de-identified data may carry it: the checklist symptom it names
+    ("Nausea, GI discomfort or diarrhoea", "Other" without its description), else OTHER_TERM."""
+    symptoms = {_label(item.text) for item in checklist.items if item.type == "integer"}
+    named = _label(term)
+    return named if named in symptoms else OTHER_TERM
 
 
 def checklist_symptoms(

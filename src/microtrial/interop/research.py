@@ -38,6 +38,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from microtrial.domain.adverse_events import CHECKLIST, exported_term
+from microtrial.domain.catalog import load_catalog
 from microtrial.errors import ValidationError
 from microtrial.files import private_file, spreadsheet_safe_frame, write_private
 from microtrial.interop.k_anonymity import (
@@ -256,6 +258,7 @@ def research_rows(
     """
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in ALLOWED_COLUMNS}
     sites = site_key(secret, "*")
+    checklist = load_catalog().instrument(CHECKLIST)
     for patient in patients:
         key = site_key(secret, patient.site_code)
         pid = pseudonym(key, "patient", patient.study_code)
@@ -370,6 +373,7 @@ def research_rows(
                     "resolved_day": resolved,
                     "period": period_no,
                     "arm": arm,
+                    "term": exported_term(event.term, checklist),
                     "grade": event.grade,
                     "serious": event.serious,
                 }

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from microtrial.domain.adverse_events import OTHER_TERM
 from microtrial.domain.lifecycle import TrialStatus
 
 __all__ = [
@@ -206,6 +207,11 @@ DICTIONARY: dict[str, dict[str, ColumnSpec]] = {
         ),
         "period": _PERIOD,
         "arm": _ARM,
+        "term": ColumnSpec(
+            "string",
+            "The side-effect checklist's symptom the event names; anything else (free text, "
+            f"which may identify) as '{OTHER_TERM}'",
+        ),
         "grade": ColumnSpec("integer", "CTCAE grade", value_range=_GRADE_RANGE),
         "serious": ColumnSpec("boolean", "Serious adverse event"),
     },

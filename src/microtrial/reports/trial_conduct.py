@@ -103,6 +103,9 @@ def adherence(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, Any]
         )
     expected = len(active_days)
     observed = int(active_days["pain"].notna().sum())
+    # the days the model uses: wash-in days are left out (the caveat's "analysable days")
+    analysable = active_days[~active_days["wash_in"].astype(bool)]
+    unrecorded = int(analysable["pain"].isna().sum())
     observed_flags = active_days["pain"].notna().to_numpy()
     longest = longest_gap(observed_flags)
     deviations = [
@@ -130,7 +133,7 @@ def adherence(analysis: TrialAnalysis, status: dict[str, Any]) -> dict[str, Any]
         "diary_expected": expected,
         "diary_observed": observed,
         "diary_share": f.share(observed, expected),
-        "diary_missing_share": f.share(expected - observed, expected),
+        "diary_missing_share": f.share(unrecorded, len(analysable)),
         "longest_gap": longest,
         "deviations": deviations,
     }
