@@ -19,6 +19,7 @@ from microtrial.domain.access import Action
 from microtrial.domain.actors import Actor
 from microtrial.domain.attacks import Attack, attack_instruments, check_attack, day_answers
 from microtrial.errors import ValidationError
+from microtrial.i18n import N_
 from microtrial.services.alerts import active_trial_ids
 from microtrial.services.common import (
     Clock,
@@ -125,7 +126,7 @@ def log_attack(
     with work as (session, now):
         patient = patient_for(session, actor, patient_id)
         if attack.instrument_id not in _instruments(session, patient):
-            raise ValidationError("instrument", "this attack log is not part of this diary")
+            raise ValidationError("instrument", N_("this attack log is not part of this diary"))
         facts = Attack(attack.started, attack.ended, attack.severity, attack.medication_items)
         check_attack(attack.instrument_id, facts, _local(patient, now))
         day = attack.started.date()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.errors import NotFound, ValidationError
+from microtrial.i18n import N_
 from microtrial.services.common import (
     Clock,
     audit_patient,
@@ -193,7 +194,7 @@ def _answers(old: dict[str, Any], correction: DiaryCorrection) -> dict[str, Any]
 def _reason(reason: str) -> str:
     text = (reason or "").strip()
     if not text:
-        raise ValidationError("reason", "please say why the day is corrected")
+        raise ValidationError("reason", N_("please say why the day is corrected"))
     if len(text) > MAX_REASON_LENGTH:
         raise ValidationError(
             "reason", "is too long", allowed=f"at most {MAX_REASON_LENGTH} characters"

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain.access import Action, sees_site
 from microtrial.domain.actors import Actor
 from microtrial.errors import NotFound, ValidationError
+from microtrial.i18n import N_
 from microtrial.services.admin import actor_for_user, user_by_name
 from microtrial.services.common import Clock, audit, system_clock
 from microtrial.services.security import hash_password, verify_password
@@ -65,9 +66,11 @@ def change_password(
         if user is None or not user.is_active:
             raise NotFound("user: no such user")
         if not verify_password(user.password_hash, current):
-            raise ValidationError("current_password", "this is not the password you sign in with")
+            raise ValidationError(
+                "current_password", N_("this is not the password you sign in with")
+            )
         if new == current:
-            raise ValidationError("new_password", "is the same as the current one")
+            raise ValidationError("new_password", N_("is the same as the current one"))
         user.password_hash = _new_hash(new, repeat, "new_password")
         _end_resets(session, user.id, now)
         audit(session, actor, "change_password", "user", user.id, at=now, site_id=user.site_id)
@@ -129,7 +132,7 @@ def request_reset(
     """A reset link for the active user with this username or e-mail; None when there is none."""
     wanted = username_or_email.strip()
     if not wanted:
-        raise ValidationError("username", "enter your username or e-mail address")
+        raise ValidationError("username", N_("enter your username or e-mail address"))
     now = clock()
     with db.transaction() as session:
         users = session.execute(
@@ -178,7 +181,7 @@ def reset_password(
             )
         user = session.get(UserRow, row.user_id)
         if user is None or not user.is_active:
-            raise ValidationError("token", "this link has expired or was already used")
+            raise ValidationError("token", N_("this link has expired or was already used"))
         user.password_hash = _new_hash(new, repeat, "new_password")
         _end_resets(session, user.id, now)
         audit(

@@ -121,8 +121,9 @@ ALLOWED_WORDS = N_("allowed: %(values)s")
 
 def refusal_text(message: str) -> str:
     """A refusal ("Label: detail", or a detail alone) in the current language where its
-    wording is known; English, and anything unknown, as it is."""
-    if i18n.current() == i18n.DEFAULT or not message:
+    wording is known, anything unknown as it is; in English too, so that a plausibility rule
+    reads as its sentence and the two answers, not the items' ids."""
+    if not message:
         return message
     found = CHECK_IN.match(message)
     if found:
@@ -137,8 +138,6 @@ def refusal_text(message: str) -> str:
 
 def form_in_language(form: FormState) -> FormState:
     """A refused form with its message and field errors in the current language."""
-    if i18n.current() == i18n.DEFAULT:
-        return form
     errors = {name: refusal_text(text) for name, text in form.errors.items()}
     # several refusals at once are joined by "; " (FormState.refused): each worded alone
     message = "; ".join(refusal_text(part) for part in form.message.split("; "))
@@ -178,6 +177,10 @@ def _detail(text: str) -> str:
             }
             worded = i18n.gettext(message) % values
             return (worded[:1].upper() + worded[1:] if upper else worded) + allowed
+    # a service's own fixed words, marked N_ where it raises them
+    worded = i18n.gettext(plain)
+    if worded != plain:
+        return (worded[:1].upper() + worded[1:] if upper else worded) + allowed
     return text + allowed
 
 

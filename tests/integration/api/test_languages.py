@@ -419,7 +419,7 @@ def test_a_refusal_the_pages_word_speaks_the_language(demo_server: LiveServer) -
         assert token
         client.post("/account", data={"language": "en", "csrf_token": token.group(1)})
         english = client.get("/admin")
-        assert "this page is not for role &#39;unblinded_staff&#39;" in english.text
+        assert "this page is not for role “unblinded staff”" in english.text  # in words
     finally:
         client.close()
 
