@@ -23,8 +23,10 @@ from microtrial.interop.research import write_research_export
 from microtrial.services import (
     admin,
     adverse_events,
+    diary_corrections,
     dosing,
     exports,
+    patient_chart,
     patients,
     records,
     screening,
@@ -33,6 +35,7 @@ from microtrial.services import (
     trial_planning,
     trial_views,
 )
+from microtrial.services.diary_corrections import DiaryCorrection
 from microtrial.services.records import DiaryInput
 from microtrial.services.trial_planning import RegimenChoice
 from microtrial.store.models import AuditEventRow
@@ -188,7 +191,7 @@ def test_blinded_bundle_is_valid_and_carries_no_arm(clinic: Clinic, clock: Fixed
         clinic.db, doc, exports.ExportScope(trial_id=trial_id), clock=clock
     )
     assert bundle_problems(by_trial) == []
-    # the posting export: a conditional create on identifier, or (AdverseEvent, which has no
+    # the posting export: a conditional update on identifier, or (AdverseEvent, which has no
     # identifier search parameter in R4) a PUT of its own stable id
     assert by_trial["type"] == "transaction"
     for entry in by_trial["entry"]:
@@ -197,7 +200,8 @@ def test_blinded_bundle_is_valid_and_carries_no_arm(clinic: Clinic, clock: Fixed
             assert request == {"method": "PUT", "url": f"AdverseEvent/{resource['id']}"}
             assert resource["seriousness"]["coding"][0]["code"] == "Non-serious"
         else:
-            assert request["ifNoneExist"].startswith("identifier=")
+            assert request["method"] == "PUT"
+            assert request["url"].startswith(f"{resource['resourceType']}?identifier=")
     questionnaire = next(
         e["resource"]
         for e in by_trial["entry"]
@@ -274,6 +278,122 @@ def test_an_excluded_patient_bundle_carries_the_screening_decision(
         rules = [c["code"]["coding"][0]["code"] for c in decision["component"]]
         assert rules == [f["code"] for f in screened.findings]
         assert decision["identifier"][0]["value"] == f"urn:uuid:{screened.record_id}"
+
+
+def references_resolve(bundle: dict[str, Any]) -> list[str]:
+    """The references of a bundle, as JSON on the wire, that name no entry's fullUrl."""
+    loaded = json.loads(json.dumps(bundle))
+    full_urls = {e["fullUrl"] for e in loaded["entry"]}
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "reference":
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(loaded)
+    assert found  # the bundle does hold references
+    return [r for r in found if r not in full_urls]
+
+
+def exported_then_corrected(
+    clinic: Clinic, clock: FixedClock
+) -> tuple[dict[str, Any], dict[str, Any], dt.date]:
+    """A-001's transaction before and after a diary correction (average pain 7 -> 4) and a
+    stopped medication; the day of the entry and of a clinic reading of 186/124 in both."""
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    day = clock().date() - dt.timedelta(days=1)
+    scope = exports.ExportScope(patient_code="A-001")
+    records.record_diary_entries(
+        clinic.db, doc, pid, [DiaryInput(day, {"average_pain": 7})], clock=clock
+    )
+    med = patients.add_medication(clinic.db, doc, pid, "Zoloft 50 mg", clock=clock)
+    patient_chart.record_clinic_bp(clinic.db, doc, pid, day, 186, 124, 90, clock=clock)
+    for flag in screening.history_flag_ids():
+        patients.set_history_flag(clinic.db, doc, pid, flag, False, clock=clock)
+    screening.screen_patient(clinic.db, doc, pid, "psilocybin", clock=clock)
+    first = exports.export_fhir_bundle(clinic.db, doc, scope, clock=clock)
+    clock.advance(days=2)
+    diary_corrections.correct_diary_entry(
+        clinic.db,
+        doc,
+        pid,
+        DiaryCorrection(day, "typed 7 for 4", {"average_pain": 4}),
+        clock=clock,
+    )
+    patient_chart.stop_medication(
+        clinic.db, doc, pid, med.record_id, day + dt.timedelta(days=1), "stopped", clock=clock
+    )
+    return first, exports.export_fhir_bundle(clinic.db, doc, scope, clock=clock), day
+
+
+def test_a_resent_export_updates_corrected_records(clinic: Clinic, clock: FixedClock) -> None:
+    """Export, correct, export again: the same PUTs carry the new content, amended."""
+    first, second, day = exported_then_corrected(clinic, clock)
+    doc = clinic.actors["clinician_sitea"]
+    pid = clinic.patients["A-001"].id
+    for bundle in (first, second):
+        assert bundle_problems(bundle) == []
+        assert references_resolve(bundle) == []
+        assert {e["request"]["method"] for e in bundle["entry"]} == {"PUT"}
+    before = {e["fullUrl"]: e for e in first["entry"]}
+    after = {e["fullUrl"]: e for e in second["entry"]}
+    assert before.keys() == after.keys()  # nothing new: the same resources, updated
+    for url, entry in after.items():
+        assert entry["request"] == before[url]["request"]
+
+    def one(entries: dict[str, Any], kind: str, code: str | None = None) -> dict[str, Any]:
+        (found,) = [
+            e["resource"]
+            for e in entries.values()
+            if e["resource"]["resourceType"] == kind
+            and (code is None or e["resource"]["code"]["coding"][0]["code"] == code)
+            and "daily_diary" in e["resource"].get("questionnaire", "daily_diary")
+        ]
+        return found
+
+    response = one(after, "QuestionnaireResponse")
+    assert one(before, "QuestionnaireResponse")["status"] == "completed"
+    assert response["status"] == "amended"
+    assert [i["answer"][0] for i in response["item"]] == [{"valueInteger": 4}]
+    pain = one(after, "Observation", "72514-3")
+    assert (one(before, "Observation", "72514-3")["status"], pain["status"]) == (
+        "final",
+        "amended",
+    )
+    assert pain["valueInteger"] == 4
+    statement = one(after, "MedicationStatement")
+    assert one(before, "MedicationStatement")["status"] == "active"
+    assert statement["status"] == "stopped"
+    assert statement["effectivePeriod"] == {
+        "start": (clock().date() - dt.timedelta(days=2)).isoformat(),
+        "end": (day + dt.timedelta(days=1)).isoformat(),
+    }
+    assert statement["medicationCodeableConcept"]["coding"] == [
+        {"system": "urn:microtrial:medication-ingredient", "code": "sertraline"}
+    ]
+    # stopping a medication re-runs screening: the decision is sent again, amended
+    assert one(after, "Observation", "decision")["status"] == "amended"
+    # the crisis reading is a vital-signs Observation, not only a QuestionnaireResponse
+    panel = one(after, "Observation", "85354-9")
+    assert panel["category"][0]["coding"][0]["code"] == "vital-signs"
+    assert panel["effectiveDateTime"] == day.isoformat()
+    assert [
+        (c["code"]["coding"][0]["code"], c["valueQuantity"]["value"]) for c in panel["component"]
+    ] == [("8480-6", 186), ("8462-4", 124)]
+    assert {c["valueQuantity"]["code"] for c in panel["component"]} == {"mm[Hg]"}
+    # $everything: the same resources, each with its stable logical id
+    everything = exports.fhir_bundle_for_patient(clinic.db, doc, pid, clock=clock)
+    assert references_resolve(everything) == []
+    ids = {e["fullUrl"]: e["resource"]["id"] for e in everything["entry"]}
+    assert ids.keys() == after.keys()
+    assert all(url == f"urn:uuid:{i}" for url, i in ids.items())
 
 
 def test_fhir_export_scope(clinic: Clinic, clock: FixedClock) -> None:

@@ -24,7 +24,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from helpers import Clinic, FixedClock
-from integration.test_exports import run_trial
+from integration.test_exports import exported_then_corrected, run_trial
 from microtrial.interop.fhir import bundle_problems
 from microtrial.services import exports, patients, screening
 
@@ -247,3 +247,59 @@ def test_excluded_patient_bundle_posted_twice(
     assert decision["valueCodeableConcept"]["coding"][0]["code"] == "do-not-start"
     assert decision["identifier"][0]["value"] == f"urn:uuid:{screened.record_id}"
     assert fhir_server.search("AdverseEvent", subject=f"Patient/{patient['id']}") == []
+
+
+def as_conditional_creates(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle as exports before this change sent it: conditional creates (POST ifNoneExist)."""
+    old = json.loads(json.dumps(bundle))
+    for entry in old["entry"]:
+        kind, _, match = entry["request"]["url"].partition("?")
+        if match:
+            entry["request"] = {"method": "POST", "url": kind, "ifNoneExist": match}
+    return old
+
+
+@pytest.mark.parametrize("earlier", ["updates", "creates"])
+def test_a_corrected_export_posted_again_updates_the_server(
+    clinic: Clinic, clock: FixedClock, fhir_server: FhirServer, earlier: str
+) -> None:
+    """The server holds the correction after a re-send, also where an earlier export (conditional
+    creates, server-assigned ids) put version 1 there; nothing is duplicated."""
+    first, second, _ = exported_then_corrected(clinic, clock)
+    if earlier == "updates":
+        post_twice(fhir_server, first)
+    else:
+        status, answer = fhir_server.request("POST", "/", as_conditional_creates(first))
+        assert status == 200, answer
+    kinds = set(fhir_server_kinds(second))
+    expected = Counter(e["resource"]["resourceType"] for e in second["entry"])
+    assert fhir_server.counts(kinds) == expected
+    (response,) = [
+        r
+        for r in fhir_server.search("QuestionnaireResponse")
+        if "daily_diary" in r["questionnaire"]
+    ]
+    assert response["status"] == "completed"
+    assert response["item"][0]["answer"][0]["valueInteger"] == 7
+    status, answer = fhir_server.request("POST", "/", second)
+    assert status == 200, answer
+    assert [e["response"]["status"][:3] for e in answer["entry"]] == ["200"] * len(second["entry"])
+    assert fhir_server.counts(kinds) == expected  # updated in place, nothing added
+    (response,) = [
+        r
+        for r in fhir_server.search("QuestionnaireResponse")
+        if "daily_diary" in r["questionnaire"]
+    ]
+    assert response["status"] == "amended"
+    assert response["item"][0]["answer"][0]["valueInteger"] == 4
+    (pain,) = fhir_server.search("Observation", code="http://loinc.org|72514-3")
+    assert (pain["status"], pain["valueInteger"]) == ("amended", 4)
+    assert pain["derivedFrom"] == [{"reference": f"QuestionnaireResponse/{response['id']}"}]
+    (statement,) = fhir_server.search("MedicationStatement")
+    assert statement["status"] == "stopped"
+    assert "end" in statement["effectivePeriod"]
+    (panel,) = fhir_server.search("Observation", category="vital-signs")
+    assert [c["valueQuantity"]["value"] for c in panel["component"]] == [186, 124]
+    patient = by_kind(second, "Patient")[0]["identifier"][0]
+    (stored,) = fhir_server.search("Patient", identifier=f"{patient['system']}|{patient['value']}")
+    assert panel["subject"] == {"reference": f"Patient/{stored['id']}"}

@@ -63,6 +63,8 @@ class Item(CatalogModel):
     labels: dict[int, str] | None = None
     loinc: str | None = None
     unit: str | None = None
+    # the unit's UCUM code (e.g. mm[Hg] for "mmHg"), for exports that code their quantities
+    ucum: str | None = None
     max_length: int | None = None
     # a text item's format (a REDCap validation type, e.g. date_ymd, number, email) and bounds
     format: str | None = None
@@ -95,6 +97,8 @@ class Item(CatalogModel):
                 raise ValueError(f"item {self.id}: patient answers must be grades in min..max")
         if self.answer_codes is not None and set(self.answer_codes.codes) != set(self.labels or {}):
             raise ValueError(f"item {self.id}: answer codes must cover exactly the labelled grades")
+        if self.ucum is not None and (self.unit is None or self.type != "integer"):
+            raise ValueError(f"item {self.id}: a UCUM code needs an integer item with a unit")
         return self
 
     def _check_format(self) -> None:

@@ -1,30 +1,36 @@
 """FHIR R4 Bundles of patients' trial data (transaction to post, searchset to read), and checks.
 
 Resources: Patient (pseudonymous identifier, no name), Condition (ICD-10-CM),
-MedicationStatement, Observation (daily pain LOINC 72514-3 and instrument totals with their
-LOINC codes, category ``survey``; and each screening decision with its findings' rule ids),
+MedicationStatement (the name as entered, the catalog ingredients it names, when it was added
+and stopped), Observation (daily pain LOINC 72514-3 and instrument totals with their LOINC codes,
+category ``survey``; blood-pressure readings as a ``vital-signs`` panel 85354-9 with systolic
+and diastolic components in mm[Hg]; and each screening decision with its findings' rule ids),
 QuestionnaireResponse (linkIds = item ids; answers carry the catalog's answer codes, e.g. LOINC
 LA codes for PHQ-9/GAD-7), MedicationAdministration (one per dose: a blinded study product until
 unblinding, the arm after), AdverseEvent (seriousness, severity), ResearchStudy (arms) and
 ResearchSubject.
 
-Every entry has a ``urn:uuid`` fullUrl (deterministic: UUIDv5 of its identifier, so re-exports
-produce the same ids). In the transaction Bundle each entry's request makes a second post create
-nothing: a conditional create (``ifNoneExist``) on our own identifier where R4 defines that
-search parameter for the type (``R4_CONDITIONAL_PARAMS``), else a PUT of a logical id derived
-from the same UUID (AdverseEvent). ``searchset_bundle`` gives the same resources as the
-``searchset`` that ``Patient/$everything`` answers with. ``fhir.resources`` (its R4B models,
-identical to R4 for these resources) checks structure and types; ``bundle_problems`` adds what it
-does not check: required value sets, bdl-3 (a request on every transaction entry, none on a
-searchset entry), conditional creates only on defined search parameters, unique fullUrls and
-that every reference resolves inside the bundle. The resources themselves are built in
-``microtrial.interop.fhir_resources``.
+Every entry has a ``urn:uuid`` fullUrl (deterministic: UUIDv5 of its identifier, which names
+the record, not its version, so re-exports produce the same ids) and references name those
+fullUrls. In the transaction Bundle each entry's request makes a re-send update what changed and
+create nothing: a conditional update (``PUT <Type>?identifier=...``) on our own identifier where
+R4 defines that search parameter for the type (``R4_CONDITIONAL_PARAMS``), else a PUT of a
+logical id derived from the same UUID (AdverseEvent). A corrected diary entry or re-screened
+decision is sent as ``amended``. ``searchset_bundle`` gives the same resources, each with that
+UUID as its ``id``, as the ``searchset`` that ``Patient/$everything`` answers with.
+``fhir.resources`` (its R4B models, identical to R4 for these resources) checks structure and
+types; ``bundle_problems`` adds what it does not check: required value sets, bdl-3 (a request on
+every transaction entry, none on a searchset entry), only updates (a create would leave a changed
+resource as the server holds it), conditional updates only on defined search parameters, unique
+fullUrls, a searchset resource's id matching its fullUrl, and that every reference resolves
+inside the bundle. The resources themselves are built in ``microtrial.interop.fhir_resources``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import pydantic
 from fhir.resources.R4B.bundle import Bundle
@@ -155,12 +161,26 @@ def searchset_bundle(
     catalog: Catalog | None = None,
     imported: Mapping[str, ImportedInstrument] | None = None,
 ) -> dict[str, Any]:
-    """The same resources as a ``searchset`` Bundle (what ``Patient/$everything`` returns)."""
+    """The same resources as a ``searchset`` Bundle (what ``Patient/$everything`` returns).
+
+    Each resource carries its logical id: the UUID of its fullUrl, the same on every export.
+    """
     entries = [
-        {"fullUrl": e["fullUrl"], "resource": e["resource"], "search": {"mode": "match"}}
+        {"fullUrl": e["fullUrl"], "resource": _with_id(e), "search": {"mode": "match"}}
         for e in build_bundle(patients, catalog=catalog, imported=imported)["entry"]
     ]
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+
+
+def _with_id(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry's resource with the id its fullUrl names (resourceType, id first)."""
+    resource = entry["resource"]
+    rest = {k: v for k, v in resource.items() if k not in ("resourceType", "id")}
+    return {
+        "resourceType": resource["resourceType"],
+        "id": str(entry["fullUrl"]).removeprefix("urn:uuid:"),
+        **rest,
+    }
 
 
 def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -198,6 +218,8 @@ def _entry_problems(where: str, entry: Mapping[str, Any], bundle_type: Any) -> l
         mode = (entry.get("search") or {}).get("mode")
         if mode not in ("match", "include", "outcome"):
             problems.append(f"{where}: search.mode {mode!r} is not match, include or outcome")
+        if url.startswith("urn:uuid:") and resource.get("id") != url.removeprefix("urn:uuid:"):
+            problems.append(f"{where}: resource id {resource.get('id')!r} is not its fullUrl's")
     elif not isinstance(request, Mapping):
         problems.append(f"bdl-3: {where} ({kind}) has no request")
     else:
@@ -217,37 +239,54 @@ def _entry_problems(where: str, entry: Mapping[str, Any], bundle_type: Any) -> l
     )
     if kind == "Observation" and loinc_coded:
         categories = [c for cat in resource.get("category", []) for c in _codes(cat)]
-        if "survey" not in categories:
-            problems.append(f"{where}: instrument Observation without category survey")
+        if not {"survey", "vital-signs"} & set(categories):
+            problems.append(
+                f"{where}: instrument Observation without category survey or vital-signs"
+            )
     return problems
 
 
 def _request_problems(
     where: str, request: Mapping[str, Any], resource: Mapping[str, Any]
 ) -> list[str]:
-    """A transaction request's problems: only idempotent writes (a second post adds nothing)."""
+    """A transaction request's problems: only updates (a re-send changes, never adds)."""
     kind = resource.get("resourceType")
     method = request.get("method")
-    url = request.get("url")
+    url = str(request.get("url") or "")
     if method == "POST":
-        match = str(request.get("ifNoneExist") or "")
-        if not match:
-            return [f"{where}: POST without ifNoneExist (not a conditional create)"]
-        problems = [] if url == kind else [f"{where}: request.url {url!r} is not {kind}"]
-        defined = R4_CONDITIONAL_PARAMS.get(str(kind), frozenset())
-        for part in match.split("&"):
-            name = part.split("=", 1)[0]
-            if name not in defined:
-                problems.append(
-                    f"{where}: conditional create on {name!r}, not a search parameter we "
-                    f"know R4 defines for {kind} (a second post would duplicate it)"
-                )
-        return problems
-    if method == "PUT":
+        return [
+            f"{where}: POST creates ({kind}); a re-send would leave a changed resource as the "
+            "server holds it (use PUT)"
+        ]
+    if method != "PUT":
+        return [f"{where}: request.method {method!r} is not PUT"]
+    if "?" not in url:
         if not resource.get("id") or url != f"{kind}/{resource.get('id')}":
             return [f"{where}: PUT to {url!r} is not {kind}/<the resource's id>"]
         return []
-    return [f"{where}: request.method {method!r} is not an idempotent POST or PUT"]
+    path, query = url.split("?", 1)
+    problems = [] if path == kind else [f"{where}: request.url {url!r} is not {kind}?..."]
+    if resource.get("id"):
+        # R4 conditional update: an id differing from the matched resource's is refused
+        problems.append(f"{where}: a conditional update's resource carries an id")
+    defined = R4_CONDITIONAL_PARAMS.get(str(kind), frozenset())
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name not in defined:
+            problems.append(
+                f"{where}: conditional update on {name!r}, not a search parameter we know R4 "
+                f"defines for {kind} (a re-send would add a copy)"
+            )
+        elif name == "identifier" and unquote(value) not in _identifiers(resource):
+            problems.append(f"{where}: conditional update on an identifier the resource lacks")
+    return problems
+
+
+def _identifiers(resource: Mapping[str, Any]) -> set[str]:
+    """The resource's identifiers as ``system|value`` (the form a token search names them in)."""
+    found = resource.get("identifier") or []
+    found = [found] if isinstance(found, Mapping) else found
+    return {f"{i.get('system', '')}|{i.get('value', '')}" for i in found if isinstance(i, Mapping)}
 
 
 def bundle_problems(bundle: Mapping[str, Any]) -> list[str]:

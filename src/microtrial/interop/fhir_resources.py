@@ -1,10 +1,13 @@
 """The FHIR R4 resources of one patient's export, one builder per resource type.
 
 ``microtrial.interop.fhir`` composes them into a transaction Bundle and checks it. Every entry
-gets a deterministic ``urn:uuid`` fullUrl (UUIDv5 of its identifier), so re-exports produce the
-same bundle, and a request that makes posting the bundle twice create nothing new: a conditional
-create on our own identifier where R4 defines the ``identifier`` search parameter for the
-resource type, else (AdverseEvent) an update (PUT) of a logical id derived from the same UUID.
+gets a deterministic ``urn:uuid`` fullUrl (UUIDv5 of its identifier, which holds the record id,
+never its version), so re-exports produce the same bundle, and a request that makes posting the
+bundle again update what changed and create nothing new: a conditional update (``PUT
+<Type>?identifier=<system>|<value>``) on our own identifier where R4 defines the ``identifier``
+search parameter for the resource type, else (AdverseEvent) an update (PUT) of a logical id
+derived from the same UUID. A record corrected since it was first saved is sent with status
+``amended`` (QuestionnaireResponse, Observation).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from urllib.parse import quote
 
 from microtrial.domain.catalog import Catalog, Instrument
 from microtrial.domain.lifecycle import TrialStatus, status_of
+from microtrial.domain.medications import match_medication
 from microtrial.interop.imported import ImportedInstrument
 from microtrial.interop.questionnaire_export import (
     authored_response_items,
@@ -48,6 +52,8 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# The catalog's own ingredient ids (medications.yaml); the catalog holds no RxNorm codes.
+INGREDIENT_SYSTEM = "urn:microtrial:medication-ingredient"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
@@ -90,11 +96,11 @@ _SUBJECT_STATUS: Mapping[TrialStatus, str] = {
 _DOSE_STATUS = {"taken": "completed", "missed": "not-done"}
 _MED_STATUS = {"active": "active", "stopped": "stopped", "completed": "completed"}
 _CONDITION_STATUS = {"active": "active", "resolved": "resolved", "inactive": "inactive"}
-# The R4 (4.0.1) search parameters a conditional create here relies on, per resource type, as
+# The R4 (4.0.1) search parameters a conditional update here relies on, per resource type, as
 # each resource's "Search Parameters" table in the R4 specification lists them. AdverseEvent is
 # absent on purpose: R4 defines no ``identifier`` search parameter for it (its parameters are
 # actuality, category, date, event, location, recorder, resultingcondition, seriousness,
-# severity, study, subject, substance), so a server would ignore or refuse ``ifNoneExist`` and
+# severity, study, subject, substance), so a server could not match a conditional update and
 # every post would add a copy; AdverseEvents are written with PUT on a derived logical id.
 R4_CONDITIONAL_PARAMS: Mapping[str, frozenset[str]] = {
     kind: frozenset({"identifier"})
@@ -109,6 +115,7 @@ R4_CONDITIONAL_PARAMS: Mapping[str, frozenset[str]] = {
         "ResearchSubject",
     )
 }
+_CATEGORY_TEXT = {"survey": "Survey", "vital-signs": "Vital Signs"}
 _DECISION_TEXT = {
     "do-not-start": "Do not start (excluded by screening)",
     "clinician-review": "Clinician review needed",
@@ -117,7 +124,7 @@ _DECISION_TEXT = {
 
 
 class BundleBuilder:
-    """Collects entries, each with a deterministic urn:uuid and an idempotent request."""
+    """Collects entries, each with a deterministic urn:uuid and a request that updates."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
@@ -135,8 +142,12 @@ class BundleBuilder:
         self.seen.add(full_url)
         request: dict[str, str]
         if "identifier" in R4_CONDITIONAL_PARAMS.get(kind, frozenset()):
+            # A conditional update, not a conditional create: a create leaves a resource the
+            # server already holds as it was, so a corrected record would never reach it. The
+            # match is on our identifier, so it also updates resources that earlier exports
+            # created with a server-assigned id; for that the resource carries no id of its own.
             match = f"identifier={quote(system, safe=':')}|{quote(value, safe=':')}"
-            request = {"method": "POST", "url": kind, "ifNoneExist": match}
+            request = {"method": "PUT", "url": f"{kind}?{match}"}
         else:
             # No identifier search parameter: a conditional create would never match and
             # every post would add a copy. The same id on every export makes the PUT an update.
@@ -144,6 +155,11 @@ class BundleBuilder:
             request = {"method": "PUT", "url": f"{kind}/{key}"}
         self.entries.append({"fullUrl": full_url, "resource": resource, "request": request})
         return full_url
+
+
+def _amended(version: int, first: str) -> str:
+    """The status of a record: ``first`` as saved, ``amended`` once a later version replaced it."""
+    return first if version <= 1 else "amended"
 
 
 def _identifier(system: str, value: str) -> dict[str, str]:
@@ -199,7 +215,7 @@ def patient_entries(
     for condition in data.conditions:
         _add_condition(builder, condition, catalog, subject)
     for med in data.medications:
-        _add_medication_statement(builder, med, subject)
+        _add_medication_statement(builder, med, catalog, subject)
     for screening in data.screenings:
         _add_screening(builder, screening, subject)
     study_urls: dict[int, str] = {}
@@ -262,19 +278,44 @@ def _add_condition(
 
 
 def _add_medication_statement(
-    builder: BundleBuilder, med: MedicationData, subject: dict[str, str]
+    builder: BundleBuilder, med: MedicationData, catalog: Catalog | None, subject: dict[str, str]
 ) -> str:
-    """MedicationStatement: a medication as the patient named it."""
-    return builder.add(
-        {
-            "resourceType": "MedicationStatement",
-            "identifier": [_identifier(*_record(med.record_id))],
-            "status": _MED_STATUS.get(med.status, "unknown"),
-            "medicationCodeableConcept": {"text": fhir_text(med.name)},
-            "subject": subject,
-        },
-        *_record(med.record_id),
-    )
+    """MedicationStatement: a medication as named, coded where the catalog recognises it."""
+    concept: dict[str, Any] = {"text": fhir_text(med.name)}
+    codes = _ingredient_codes(med.name, catalog)
+    if codes:
+        concept = {"coding": codes, **concept}
+    statement: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "identifier": [_identifier(*_record(med.record_id))],
+        "status": _MED_STATUS.get(med.status, "unknown"),
+        "medicationCodeableConcept": concept,
+        "subject": subject,
+    }
+    period: dict[str, str] = {}
+    # per-1: a period's start is not after its end (an end dated before the day it was added
+    # keeps the end, which is what was asserted about it)
+    if med.added_on is not None and (med.end_date is None or med.added_on <= med.end_date):
+        period["start"] = med.added_on.isoformat()
+    if med.end_date is not None:
+        period["end"] = med.end_date.isoformat()
+    if period:
+        statement["effectivePeriod"] = period
+    return builder.add(statement, *_record(med.record_id))
+
+
+def _ingredient_codes(name: str, catalog: Catalog | None) -> list[dict[str, str]]:
+    """The catalog ingredients a medication name matches exactly (not by a close spelling)."""
+    if catalog is None:
+        return []
+    match = match_medication(name, catalog)
+    # a misspelling screening reads as a drug is its guess, not what was named: not coded
+    guessed = {i for s in match.suggestions for i in s.ingredients}
+    return [
+        {"system": INGREDIENT_SYSTEM, "code": ingredient}
+        for ingredient in match.ingredients
+        if ingredient not in guessed
+    ]
 
 
 def _add_screening(
@@ -290,7 +331,7 @@ def _add_screening(
     observation: dict[str, Any] = {
         "resourceType": "Observation",
         "identifier": [_identifier(*_record(screening.record_id))],
-        "status": "final",
+        "status": _amended(screening.version, "final"),
         "code": {
             "coding": [{"system": SCREENING_SYSTEM, "code": "decision"}],
             "text": f"Screening decision ({screening.substance})",
@@ -395,7 +436,7 @@ def _add_questionnaire_response(
             "resourceType": "QuestionnaireResponse",
             "identifier": _identifier(*_record(entry.record_id)),
             "questionnaire": canonical,
-            "status": "completed",
+            "status": _amended(entry.version, "completed"),
             "subject": subject,
             "authored": _instant(entry.submitted_at),
             "item": items,
@@ -411,7 +452,7 @@ def _add_observations(
     subject: dict[str, str],
     qr_url: str,
 ) -> None:
-    """Observation: each numeric score of an entry that has a LOINC code."""
+    """Observation: each numeric score of an entry that has a LOINC code; a vital-signs panel."""
     for score_id, detail in sorted(entry.scores.get("scores", {}).items()):
         loinc = _score_loinc(instrument, score_id)
         value = detail.get("value") if isinstance(detail, Mapping) else None
@@ -419,17 +460,8 @@ def _add_observations(
             continue
         title = instrument.score_def(score_id).title if instrument else score_id
         obs_value = f"{entry.record_id}:{score_id}"
-        observation: dict[str, Any] = {
-            "resourceType": "Observation",
-            "identifier": [_identifier(OBSERVATION_SYSTEM, obs_value)],
-            "status": "final",
-            "category": [_concept(OBS_CATEGORY, "survey", "Survey")],
-            "code": {"coding": [{"system": LOINC, "code": loinc}], "text": title},
-            "subject": subject,
-            "effectiveDateTime": entry.local_date.isoformat(),
-            "issued": _instant(entry.submitted_at),
-            "derivedFrom": [_ref(qr_url)],
-        }
+        observation = _derived_observation(entry, subject, qr_url, obs_value, "survey", loinc)
+        observation["code"]["text"] = title
         if isinstance(value, int) or float(value).is_integer():
             observation["valueInteger"] = int(value)
         else:
@@ -440,6 +472,71 @@ def _add_observations(
                 "code": "{score}",
             }
         builder.add(observation, OBSERVATION_SYSTEM, obs_value)
+    if instrument is not None:
+        _add_vital_signs(builder, entry, instrument, subject, qr_url)
+
+
+def _derived_observation(
+    entry: DiaryData,
+    subject: dict[str, str],
+    qr_url: str,
+    obs_value: str,
+    category: str,
+    loinc: str,
+) -> dict[str, Any]:
+    """The parts every Observation derived from an entry shares (its code without a text)."""
+    return {
+        "resourceType": "Observation",
+        "identifier": [_identifier(OBSERVATION_SYSTEM, obs_value)],
+        "status": _amended(entry.version, "final"),
+        "category": [_concept(OBS_CATEGORY, category, _CATEGORY_TEXT[category])],
+        "code": {"coding": [{"system": LOINC, "code": loinc}]},
+        "subject": subject,
+        "effectiveDateTime": entry.local_date.isoformat(),
+        "issued": _instant(entry.submitted_at),
+        "derivedFrom": [_ref(qr_url)],
+    }
+
+
+def _add_vital_signs(
+    builder: BundleBuilder,
+    entry: DiaryData,
+    instrument: Instrument,
+    subject: dict[str, str],
+    qr_url: str,
+) -> None:
+    """Observation (vital-signs): a measurement panel, one component per coded item answered.
+
+    For an instrument of kind ``measurement`` whose catalog entry gives the panel's LOINC code
+    and, for its items, a LOINC code and a UCUM unit (blood pressure: 85354-9 with systolic
+    8480-6 and diastolic 8462-4 in mm[Hg], the R4 blood-pressure profile).
+    """
+    if instrument.kind != "measurement" or instrument.loinc is None:
+        return
+    components = [
+        {
+            "code": {"coding": [{"system": LOINC, "code": item.loinc}], "text": item.text},
+            "valueQuantity": {
+                "value": entry.answers[item.id],
+                "unit": item.unit,
+                "system": UCUM,
+                "code": item.ucum,
+            },
+        }
+        for item in instrument.items
+        if item.loinc and item.ucum and _is_number(entry.answers.get(item.id))
+    ]
+    if not components:
+        return
+    obs_value = f"{entry.record_id}:{instrument.loinc}"
+    panel = _derived_observation(entry, subject, qr_url, obs_value, "vital-signs", instrument.loinc)
+    panel["code"]["text"] = instrument.title
+    panel["component"] = components
+    builder.add(panel, OBSERVATION_SYSTEM, obs_value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _add_medication_administration(

@@ -36,11 +36,13 @@ class ConditionData:
 
 @dataclass(frozen=True)
 class MedicationData:
-    """A current medication as entered."""
+    """A current medication as entered: added on ``added_on``, stopped on ``end_date``."""
 
     record_id: str
     name: str
     status: str
+    added_on: dt.date | None = None
+    end_date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class DiaryData:
     scores: dict[str, Any]
     submitted_at: dt.datetime
     trial_id: int | None
+    version: int = 1  # above 1: corrected since it was first saved
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class ScreeningData:
     findings: tuple[tuple[str, str], ...]  # (rule id, severity), most severe first
     recorded_at: dt.datetime
     signed_off_at: dt.datetime | None
+    version: int = 1  # above 1: re-screened or signed off since it was first stored
 
 
 @dataclass(frozen=True)

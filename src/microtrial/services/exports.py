@@ -44,6 +44,7 @@ from microtrial.services.common import (
     audit_patient,
     current_records,
     patient_for,
+    patient_rows,
     row_by_id,
     scoped,
     site_by_code,
@@ -62,6 +63,7 @@ from microtrial.store.models import (
     BlindingGuessRow,
     DiaryEntryRow,
     DoseEventRow,
+    MedicationRow,
     PatientRow,
     PeriodRow,
     ScreeningResultRow,
@@ -130,6 +132,12 @@ def load_patient_export(
         return [r for r in rows if trial_id is None or r.trial_id in keep]
 
     enrolled = patient.created_at
+    zone = ZoneInfo(patient.time_zone)
+    # the day each medication was first recorded (its version 1), in the patient's time zone
+    added = {
+        m.record_id: m.recorded_at.astimezone(zone).date()
+        for m in patient_rows(session, MedicationRow, patient.id, MedicationRow.version == 1)
+    }
     periods = {
         p.id: p.number
         for p in session.execute(
@@ -138,12 +146,19 @@ def load_patient_export(
     }
     return PatientExport(
         **view.model_dump(include=_PATIENT_FIELDS),
-        enrolled_on=enrolled.astimezone(ZoneInfo(patient.time_zone)).date(),
+        enrolled_on=enrolled.astimezone(zone).date(),
         conditions=tuple(
             ConditionData(c.record_id, c.icd10_code, c.status) for c in view.conditions
         ),
         medications=tuple(
-            MedicationData(m.record_id, m.name_as_entered, m.status) for m in view.medications
+            MedicationData(
+                m.record_id,
+                m.name_as_entered,
+                m.status,
+                added_on=added.get(m.record_id),
+                end_date=m.end_date,
+            )
+            for m in view.medications
         ),
         trials=trials,
         diary=tuple(

@@ -88,6 +88,15 @@ def test_licensed_instruments_are_listed_not_shipped() -> None:
         ("gad7", "panel", "69737-5"),
         ("gad7", "score:total", "70274-6"),
         ("gad7", "item:q7", "69736-7"),
+        *(
+            (bp, where, code)
+            for bp in ("home_bp", "clinic_bp")
+            for where, code in (
+                ("panel", "85354-9"),
+                ("item:systolic", "8480-6"),
+                ("item:diastolic", "8462-4"),
+            )
+        ),
     ],
 )
 def test_loinc_codes_match_reference(instrument: str, where: str, code: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+from typing import Any
 
 from microtrial.domain.catalog import load_catalog
 from microtrial.interop.fhir import build_bundle, bundle_problems, searchset_bundle
@@ -158,14 +159,16 @@ def test_our_checks_catch_what_the_library_does_not() -> None:
     broken["entry"][2]["resource"]["subject"]["reference"] = (
         "urn:uuid:00000000-0000-4000-8000-000000000000"
     )
-    broken["entry"][3]["request"]["ifNoneExist"] = ""
+    # the old conditional create: a re-send would leave a corrected resource as the server has it
+    kind, match = broken["entry"][3]["request"]["url"].split("?")
+    broken["entry"][3]["request"] = {"method": "POST", "url": kind, "ifNoneExist": match}
     broken["entry"][4]["fullUrl"] = broken["entry"][5]["fullUrl"]
     problems = bundle_problems(broken)
     assert any(p.startswith("bdl-3: entry[1] (Condition)") for p in problems)
     assert any("MedicationStatement.status code 'current'" in p for p in problems)
     assert any("Patient.gender code 'woman'" in p for p in problems)
     assert any("does not resolve in the bundle" in p for p in problems)
-    assert any(p.startswith("entry[3]: POST without ifNoneExist") for p in problems)
+    assert any(p.startswith("entry[3]: POST creates") for p in problems)
     assert any(p.startswith("bdl-7") for p in problems)
     structural = copy.deepcopy(good)
     structural["entry"][0]["resource"]["birthDate"] = "not a date"
@@ -263,47 +266,57 @@ def full_patient() -> PatientExport:
     )
 
 
-def test_every_write_is_idempotent_on_defined_search_parameters() -> None:
-    """Posting the bundle twice creates nothing: conditional creates use R4 parameters, or PUT."""
+def test_every_write_is_an_update_on_defined_search_parameters() -> None:
+    """Posting the bundle again updates and creates nothing: conditional updates on R4
+    parameters (our identifier), or a PUT of a derived id where R4 has no identifier parameter."""
     bundle = build_bundle([full_patient()], catalog=load_catalog())
     assert bundle_problems(bundle) == []
-    methods: dict[str, set[str]] = {}
+    kinds: dict[str, set[str]] = {}
     for entry in bundle["entry"]:
         resource, request = entry["resource"], entry["request"]
         kind = resource["resourceType"]
-        methods.setdefault(kind, set()).add(request["method"])
-        if request["method"] == "POST":
-            names = {part.split("=", 1)[0] for part in request["ifNoneExist"].split("&")}
+        assert request["method"] == "PUT", request
+        path, _, query = request["url"].partition("?")
+        kinds.setdefault(kind, set()).add("conditional" if query else "id")
+        if query:
+            assert path == kind
+            assert "id" not in resource
+            names = {part.split("=", 1)[0] for part in query.split("&")}
             assert names <= R4_SEARCH_PARAMETERS[kind], (kind, names)
+            ident = resource["identifier"]
+            ident = ident[0] if isinstance(ident, list) else ident
+            assert query == f"identifier={ident['system']}|{ident['value']}"
         else:
-            assert request == {"method": "PUT", "url": f"{kind}/{resource['id']}"}
-    assert methods["AdverseEvent"] == {"PUT"}
-    assert methods["Observation"] == {"POST"}
+            assert request["url"] == f"{kind}/{resource['id']}"
+            assert entry["fullUrl"] == f"urn:uuid:{resource['id']}"
+    assert kinds["AdverseEvent"] == {"id"}
+    assert all(how == {"conditional"} for kind, how in kinds.items() if kind != "AdverseEvent")
     # the logical ids are the same on every export, and say nothing about the patient
-    again = build_bundle([full_patient()], catalog=load_catalog())
-    ids = [e["resource"].get("id") for e in bundle["entry"]]
-    assert ids == [e["resource"].get("id") for e in again["entry"]]
-    assert not any("P-1" in str(i) or "S1" in str(i) for i in ids)
+    ids = [e["resource"]["id"] for e in searchset_bundle([full_patient()])["entry"]]
+    assert ids == [e["resource"]["id"] for e in searchset_bundle([full_patient()])["entry"]]
+    assert not any("P-1" in i or "S1" in i for i in ids)
 
 
-def test_a_conditional_create_on_an_undefined_parameter_is_a_problem() -> None:
+def test_a_create_or_a_conditional_update_on_an_undefined_parameter_is_a_problem() -> None:
     bundle = build_bundle([full_patient()], catalog=load_catalog())
     index, entry = next(
         (i, e)
         for i, e in enumerate(bundle["entry"])
         if e["resource"]["resourceType"] == "AdverseEvent"
     )
-    entry["request"] = {
-        "method": "POST",
-        "url": "AdverseEvent",
-        "ifNoneExist": "identifier=urn:ietf:rfc:3986|urn:uuid:x",
-    }
+    entry["request"] = {"method": "PUT", "url": "AdverseEvent?identifier=urn:ietf:rfc:3986|x"}
     problems = bundle_problems(bundle)
     assert any(
-        p.startswith(f"entry[{index}]: conditional create on 'identifier'") for p in problems
+        p.startswith(f"entry[{index}]: conditional update on 'identifier'") for p in problems
     )
+    assert any(p.startswith(f"entry[{index}]: a conditional update's resource") for p in problems)
     entry["request"] = {"method": "PUT", "url": "AdverseEvent/other"}
     assert any(p.startswith(f"entry[{index}]: PUT to") for p in bundle_problems(bundle))
+    qr = next(
+        e for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    )
+    qr["request"]["url"] = "QuestionnaireResponse?identifier=urn:ietf:rfc:3986|urn:uuid:other"
+    assert any("an identifier the resource lacks" in p for p in bundle_problems(bundle))
 
 
 def test_seriousness_and_answers_carry_codes_of_their_code_systems() -> None:
@@ -355,14 +368,150 @@ def test_everything_is_a_searchset_of_the_same_resources() -> None:
     assert searchset["type"] == "searchset"
     assert searchset["total"] == len(searchset["entry"]) == len(transaction["entry"])
     for ours, theirs in zip(searchset["entry"], transaction["entry"], strict=True):
+        logical_id = theirs["fullUrl"].removeprefix("urn:uuid:")
         assert ours == {
             "fullUrl": theirs["fullUrl"],
-            "resource": theirs["resource"],
+            "resource": {**theirs["resource"], "id": logical_id},
             "search": {"mode": "match"},
         }
+        assert list(ours["resource"])[:2] == ["resourceType", "id"]
     broken = copy.deepcopy(searchset)
     broken["entry"][0]["request"] = {"method": "POST", "url": "Patient"}
     del broken["entry"][1]["search"]
+    broken["entry"][2]["resource"]["id"] = "another"
     problems = bundle_problems(broken)
+    assert any(p.startswith("entry[2]: resource id 'another'") for p in problems)
     assert any(p.startswith("bdl-3: entry[0] (Patient) has a request") for p in problems)
     assert any(p.startswith("entry[1]: search.mode None") for p in problems)
+
+
+def _entries(data: PatientExport) -> dict[str, dict[str, Any]]:
+    """The valid transaction's entries of one patient, by fullUrl."""
+    bundle = build_bundle([data], catalog=load_catalog())
+    assert bundle_problems(bundle) == []
+    return {e["fullUrl"]: e for e in bundle["entry"]}
+
+
+def test_a_corrected_entry_is_the_same_update_with_the_new_answers_amended() -> None:
+    """A re-export after a correction updates the same resources: same request, new content."""
+    import dataclasses
+
+    first = patient((None, None))
+    diary, peg = first.diary
+    corrected = dataclasses.replace(
+        diary,
+        answers={**diary.answers, "average_pain": 2},
+        scores={"instrument_version": "1", "scores": {"average_pain": {"value": 2}}},
+        version=2,
+    )
+    before, after = _entries(first), _entries(dataclasses.replace(first, diary=(corrected, peg)))
+    assert before.keys() == after.keys()
+    changed = {after[u]["resource"]["resourceType"]: u for u in before if before[u] != after[u]}
+    assert sorted(changed) == ["Observation", "QuestionnaireResponse"]
+    for url in changed.values():
+        assert after[url]["request"] == before[url]["request"]
+        assert after[url]["request"]["method"] == "PUT"
+        assert before[url]["resource"]["status"] in ("completed", "final")
+        assert after[url]["resource"]["status"] == "amended"
+    qr = after[changed["QuestionnaireResponse"]]["resource"]
+    answers = {i["linkId"]: i["answer"][0] for i in qr["item"]}
+    assert answers["average_pain"] == {"valueInteger": 2}
+    observation = after[changed["Observation"]]["resource"]
+    assert observation["valueInteger"] == 2
+    assert observation["derivedFrom"] == [{"reference": changed["QuestionnaireResponse"]}]
+
+
+def test_blood_pressure_is_a_vital_signs_panel_observation() -> None:
+    """A home or clinic reading: LOINC 85354-9 with systolic and diastolic in mm[Hg]."""
+    import dataclasses
+
+    base = patient((None, None))
+    readings = tuple(
+        DiaryData(
+            f"b0000000-0000-4000-8000-00000000000{n}",
+            instrument,
+            START + dt.timedelta(days=n),
+            answers,
+            {"instrument_version": "1", "scores": {}},
+            dt.datetime(2026, 3, 3 + n, 7, tzinfo=dt.UTC),
+            4,
+        )
+        for n, (instrument, answers) in enumerate(
+            [
+                ("home_bp", {"systolic": 182, "diastolic": 121, "pulse": 88}),  # a crisis
+                ("clinic_bp", {"systolic": 128, "diastolic": 79}),
+            ]
+        )
+    )
+    entries = _entries(dataclasses.replace(base, diary=base.diary + readings))
+    subject = next(u for u, e in entries.items() if e["resource"]["resourceType"] == "Patient")
+    panels = [
+        e["resource"]
+        for e in entries.values()
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["category"][0]["coding"][0]["code"] == "vital-signs"
+    ]
+    assert len(panels) == 2
+    for panel, reading in zip(panels, readings, strict=True):
+        assert panel["code"]["coding"] == [{"system": "http://loinc.org", "code": "85354-9"}]
+        assert panel["category"][0]["coding"][0]["system"] == (
+            "http://terminology.hl7.org/CodeSystem/observation-category"
+        )
+        assert panel["status"] == "final"
+        assert panel["subject"] == {"reference": subject}
+        assert panel["effectiveDateTime"] == reading.local_date.isoformat()
+        values = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in panel["component"]}
+        assert values == {
+            code: {
+                "value": reading.answers[item],
+                "unit": "mmHg",
+                "system": "http://unitsofmeasure.org",
+                "code": "mm[Hg]",
+            }
+            for code, item in (("8480-6", "systolic"), ("8462-4", "diastolic"))
+        }
+        (qr_url,) = [
+            u
+            for u, e in entries.items()
+            if e["resource"].get("identifier")
+            == {
+                "system": "urn:ietf:rfc:3986",
+                "value": f"urn:uuid:{reading.record_id}",
+            }
+        ]
+        assert panel["derivedFrom"] == [{"reference": qr_url}]
+
+
+def test_a_medication_is_coded_where_recognised_with_its_period() -> None:
+    """Stopped: status stopped, the period from the day it was added to the day it was stopped."""
+    import dataclasses
+
+    base = patient((None, None))
+    meds = (
+        MedicationData(
+            "m0000000-0000-4000-8000-000000000001",
+            "Zoloft 50 mg",
+            "stopped",
+            added_on=START,
+            end_date=START + dt.timedelta(days=9),
+        ),
+        MedicationData("m0000000-0000-4000-8000-000000000002", "Quixotril 20 mg", "active", START),
+        MedicationData("m0000000-0000-4000-8000-000000000003", "sertralin", "active", START),
+    )
+    entries = _entries(dataclasses.replace(base, medications=meds))
+    stopped, unknown, misspelt = (
+        e["resource"]
+        for e in entries.values()
+        if e["resource"]["resourceType"] == "MedicationStatement"
+    )
+    assert stopped["status"] == "stopped"
+    assert stopped["effectivePeriod"] == {"start": "2026-03-02", "end": "2026-03-11"}
+    assert stopped["medicationCodeableConcept"] == {
+        "coding": [{"system": "urn:microtrial:medication-ingredient", "code": "sertraline"}],
+        "text": "Zoloft 50 mg",
+    }
+    assert unknown["status"] == "active"
+    assert unknown["effectivePeriod"] == {"start": "2026-03-02"}
+    assert unknown["medicationCodeableConcept"] == {"text": "Quixotril 20 mg"}
+    # screening reads a close misspelling as the drug, but the export does not code a guess
+    assert misspelt["medicationCodeableConcept"] == {"text": "sertralin"}
