@@ -18,8 +18,42 @@ from typing import Any
 from urllib.parse import quote
 
 from microtrial.domain.catalog import Catalog, Instrument
-from microtrial.domain.lifecycle import TrialStatus, status_of
+from microtrial.domain.lifecycle import status_of
 from microtrial.domain.medications import match_medication
+from microtrial.interop.fhir_codes import (
+    AE_NON_SERIOUS,
+    AE_OUTCOME,
+    AE_SERIOUS,
+    AE_SERIOUSNESS,
+    AE_SERIOUSNESS_VERSION,
+    AE_SEVERITY,
+    ARM_SYSTEM,
+    CATEGORY_TEXT,
+    CONDITION_CLINICAL,
+    CONDITION_STATUS,
+    CONDITION_VERIFICATION,
+    DECISION_TEXT,
+    DOSE_STATUS,
+    ICD10CM,
+    INGREDIENT_SYSTEM,
+    LOINC,
+    MED_STATUS,
+    NAMESPACE,
+    OBS_CATEGORY,
+    OBSERVATION_SYSTEM,
+    PRODUCT_SYSTEM,
+    R4_CONDITIONAL_PARAMS,
+    RECORD_SYSTEM,
+    SCREENING_DECISION_SYSTEM,
+    SCREENING_RULE_SYSTEM,
+    SCREENING_SYSTEM,
+    STUDY_CODE_SYSTEM,
+    STUDY_STATUS,
+    SUBJECT_STATUS,
+    SUBJECT_SYSTEM,
+    TRIAL_SYSTEM,
+    UCUM,
+)
 from microtrial.interop.imported import ImportedInstrument
 from microtrial.interop.questionnaire_export import (
     authored_response_items,
@@ -41,87 +75,6 @@ from microtrial.interop.records import (
 
 __all__ = ["R4_CONDITIONAL_PARAMS", "STUDY_CODE_SYSTEM", "BundleBuilder", "patient_entries"]
 
-STUDY_CODE_SYSTEM = "urn:microtrial:study-code"
-TRIAL_SYSTEM = "urn:microtrial:trial"
-SUBJECT_SYSTEM = "urn:microtrial:research-subject"
-OBSERVATION_SYSTEM = "urn:microtrial:observation"
-RECORD_SYSTEM = "urn:ietf:rfc:3986"
-ARM_SYSTEM = "urn:microtrial:arm"
-PRODUCT_SYSTEM = "urn:microtrial:study-product"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-# The catalog's own ingredient ids (medications.yaml); the catalog holds no RxNorm codes.
-INGREDIENT_SYSTEM = "urn:microtrial:medication-ingredient"
-CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
-# The code system as FHIR R4 4.0.1 publishes it (hl7.org/fhir/R4/codesystem-adverse-event-
-# seriousness.json.html, version 4.0.1, caseSensitive): codes "Serious" and "Non-serious". Later
-# editions (R4B's THO-based page, R5, THO 0.1.0+) lowercased them to "serious"/"non-serious", so
-# the coding names the version it follows.
-AE_SERIOUSNESS_VERSION = "4.0.1"
-AE_SERIOUS = "Serious"
-AE_NON_SERIOUS = "Non-serious"
-SCREENING_SYSTEM = "urn:microtrial:screening"
-SCREENING_DECISION_SYSTEM = "urn:microtrial:screening-decision"
-SCREENING_RULE_SYSTEM = "urn:microtrial:screening-rule"
-AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
-AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
-_NAMESPACE = uuid.UUID("5b0c6f2e-8a53-4c36-9d55-6f1d0e7f1a21")
-
-S = TrialStatus
-# FHIR ResearchStudy.status and ResearchSubject.status for each trial status.
-_STUDY_STATUS: Mapping[TrialStatus, str] = {
-    S.DRAFT: "in-review",
-    S.SCREENED: "approved",
-    S.SCHEDULED: "approved",
-    S.RUNNING: "active",
-    S.PAUSED: "temporarily-closed-to-accrual-and-intervention",
-    S.COMPLETED: "completed",
-    S.UNBLINDED: "completed",
-    S.WITHDRAWN: "withdrawn",
-}
-_SUBJECT_STATUS: Mapping[TrialStatus, str] = {
-    S.DRAFT: "candidate",
-    S.SCREENED: "eligible",
-    S.SCHEDULED: "pending-on-study",
-    S.RUNNING: "on-study-intervention",
-    S.PAUSED: "on-study",
-    S.COMPLETED: "off-study",
-    S.UNBLINDED: "off-study",
-    S.WITHDRAWN: "withdrawn",
-}
-_DOSE_STATUS = {"taken": "completed", "missed": "not-done"}
-_MED_STATUS = {"active": "active", "stopped": "stopped", "completed": "completed"}
-_CONDITION_STATUS = {"active": "active", "resolved": "resolved", "inactive": "inactive"}
-# The R4 (4.0.1) search parameters a conditional update here relies on, per resource type, as
-# each resource's "Search Parameters" table in the R4 specification lists them. AdverseEvent is
-# absent on purpose: R4 defines no ``identifier`` search parameter for it (its parameters are
-# actuality, category, date, event, location, recorder, resultingcondition, seriousness,
-# severity, study, subject, substance), so a server could not match a conditional update and
-# every post would add a copy; AdverseEvents are written with PUT on a derived logical id.
-R4_CONDITIONAL_PARAMS: Mapping[str, frozenset[str]] = {
-    kind: frozenset({"identifier"})
-    for kind in (
-        "Patient",
-        "Condition",
-        "MedicationStatement",
-        "MedicationAdministration",
-        "Observation",
-        "QuestionnaireResponse",
-        "ResearchStudy",
-        "ResearchSubject",
-    )
-}
-_CATEGORY_TEXT = {"survey": "Survey", "vital-signs": "Vital Signs"}
-_DECISION_TEXT = {
-    "do-not-start": "Do not start (excluded by screening)",
-    "clinician-review": "Clinician review needed",
-    "no-known-issues": "No known issues",
-}
-
 
 class BundleBuilder:
     """Collects entries, each with a deterministic urn:uuid and a request that updates."""
@@ -135,7 +88,7 @@ class BundleBuilder:
         kind = resource["resourceType"]
         # The UUID hashes our record identifiers (random record UUIDs, trial ids, the site and
         # study code): no name, birth date or other direct identifier goes into it.
-        key = uuid.uuid5(_NAMESPACE, f"{kind}|{system}|{value}")
+        key = uuid.uuid5(NAMESPACE, f"{kind}|{system}|{value}")
         full_url = f"urn:uuid:{key}"
         if full_url in self.seen:
             return full_url
@@ -263,7 +216,7 @@ def _add_condition(
         coding["display"] = next(
             c.title for c in found.codes if c.code == condition.icd10_code.upper()
         )
-    status = _CONDITION_STATUS.get(condition.status, "active")
+    status = CONDITION_STATUS.get(condition.status, "active")
     return builder.add(
         {
             "resourceType": "Condition",
@@ -288,7 +241,7 @@ def _add_medication_statement(
     statement: dict[str, Any] = {
         "resourceType": "MedicationStatement",
         "identifier": [_identifier(*_record(med.record_id))],
-        "status": _MED_STATUS.get(med.status, "unknown"),
+        "status": MED_STATUS.get(med.status, "unknown"),
         "medicationCodeableConcept": concept,
         "subject": subject,
     }
@@ -325,9 +278,9 @@ def _add_screening(
     decision = _concept(
         SCREENING_DECISION_SYSTEM,
         screening.decision,
-        _DECISION_TEXT.get(screening.decision, screening.decision),
+        DECISION_TEXT.get(screening.decision, screening.decision),
     )
-    decision["text"] = _DECISION_TEXT.get(screening.decision, screening.decision)
+    decision["text"] = DECISION_TEXT.get(screening.decision, screening.decision)
     observation: dict[str, Any] = {
         "resourceType": "Observation",
         "identifier": [_identifier(*_record(screening.record_id))],
@@ -370,7 +323,7 @@ def _add_research_study(
             "resourceType": "ResearchStudy",
             "identifier": [_identifier(TRIAL_SYSTEM, str(trial.id))],
             "title": f"MicroTrial n-of-1 trial {trial.id} ({trial.substance})",
-            "status": _STUDY_STATUS[status_of(trial.status)],
+            "status": STUDY_STATUS[status_of(trial.status)],
             "primaryPurposeType": _concept(
                 "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type",
                 "treatment",
@@ -402,7 +355,7 @@ def _add_research_subject(
         {
             "resourceType": "ResearchSubject",
             "identifier": [_identifier(SUBJECT_SYSTEM, subject_value)],
-            "status": _SUBJECT_STATUS[status_of(trial.status)],
+            "status": SUBJECT_STATUS[status_of(trial.status)],
             "period": {
                 "start": trial.start_date.isoformat(),
                 "end": trial.end_date.isoformat(),
@@ -489,7 +442,7 @@ def _derived_observation(
         "resourceType": "Observation",
         "identifier": [_identifier(OBSERVATION_SYSTEM, obs_value)],
         "status": _amended(entry.version, "final"),
-        "category": [_concept(OBS_CATEGORY, category, _CATEGORY_TEXT[category])],
+        "category": [_concept(OBS_CATEGORY, category, CATEGORY_TEXT[category])],
         "code": {"coding": [{"system": LOINC, "code": loinc}]},
         "subject": subject,
         "effectiveDateTime": entry.local_date.isoformat(),
@@ -546,7 +499,7 @@ def _add_medication_administration(
     administration: dict[str, Any] = {
         "resourceType": "MedicationAdministration",
         "identifier": [_identifier(*_record(dose.record_id))],
-        "status": _DOSE_STATUS.get(dose.status, "unknown"),
+        "status": DOSE_STATUS.get(dose.status, "unknown"),
         "medicationCodeableConcept": _product(trial, dose.kit_code, dose.local_date),
         "subject": subject,
         "effectiveDateTime": (
