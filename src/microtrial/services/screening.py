@@ -113,7 +113,7 @@ def snapshot_of(
     ]
     # every current home or clinic reading in the catalog's window up to today: the domain
     # averages them (a newer version of a day's entry replaces it; is_current keeps one per day)
-    since = today - dt.timedelta(days=catalog.blood_pressure_averaging.window_days - 1)
+    since = catalog.blood_pressure_averaging.first_day(today)
     bp_rows = session.execute(
         select(DiaryEntryRow)
         .where(
