@@ -37,7 +37,9 @@ def test_screen_lithium_brand_is_do_not_start_exit_4() -> None:
     assert isinstance(findings, list)
     assert findings[0]["code"] == "ix-lithium"
     assert findings[0]["severity"] == "contraindicated"
-    assert set(findings[0]) == {"severity", "code", "title", "rationale", "sources", "matched"}
+    keys = {"severity", "code", "title", "rationale", "sources", "matched", "until"}
+    assert set(findings[0]) == keys
+    assert findings[0]["until"] is None  # only a stopped medication's wash-out has an end
 
 
 def test_screen_clean_with_gabapentin_exit_0() -> None:

@@ -7,6 +7,7 @@ medications, conditions and alerts (unknown keys are errors).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Literal
 
@@ -153,6 +154,10 @@ class BloodPressureAveraging(CatalogModel):
     recheck_max_severity: Literal["major", "moderate", "minor"]
     rationale: str
     sources: tuple[str, ...] = Field(min_length=1)
+
+    def first_day(self, last: dt.date) -> dt.date:
+        """The first day of the look-back window that ends on ``last`` (both days in it)."""
+        return last - dt.timedelta(days=self.window_days - 1)
 
 
 class Match(CatalogModel):

@@ -83,6 +83,8 @@ TRANSITIONS: Mapping[TrialAction, Transition] = {
 
 # A patient has at most one open trial: planning another is refused while one is open.
 OPEN: frozenset[TrialStatus] = frozenset({S.DRAFT, S.SCREENED, S.SCHEDULED, S.RUNNING, S.PAUSED})
+# Open trials before their first dose: screening judges wash-outs against their first capsule day.
+NOT_STARTED: frozenset[TrialStatus] = frozenset({S.DRAFT, S.SCREENED, S.SCHEDULED})
 # Trials whose diaries, doses and alerts are watched (stop rules may act on them).
 ACTIVE: frozenset[TrialStatus] = frozenset({S.SCHEDULED, S.RUNNING, S.PAUSED})
 # A dose may be recorded only while the trial runs.

@@ -11,17 +11,23 @@ History answers are ``True`` (yes), ``False`` (no) or ``None``/absent (unanswere
 
 Blood pressure is judged on the mean of the recent readings the snapshot carries, as the sources
 did (``blood_pressure_findings``; screening.yaml ``blood_pressure_averaging``).
+
+A stopped medication is still screened, as if taken, while a timing rule's wash-out
+(``separation_days_before`` after the stop day) covers the planned first dose
+(``stopped_findings``): its interactions, its combinations with what is taken now, and the timing
+rule itself, worded with the stop day and the date the wash-out ends (the finding's ``until``).
+Once no window covers the first dose it is no finding.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from microtrial.domain.catalog import Catalog, CatalogError, load_catalog
-from microtrial.domain.catalog_files import SEVERITY_ORDER, BloodPressureRule, Match
+from microtrial.domain.catalog_files import SEVERITY_ORDER, BloodPressureRule, Match, TimingRule
 from microtrial.domain.medications import MedicationMatch, match_medication
 from microtrial.errors import ValidationError
 
@@ -34,11 +40,14 @@ __all__ = [
     "Finding",
     "PatientSnapshot",
     "ScreeningResult",
+    "StoppedMedication",
     "blood_pressure_findings",
     "combination_findings",
     "decision_words",
     "medication_findings",
     "screen",
+    "stopped_findings",
+    "written_date",
 ]
 
 Decision = Literal["do-not-start", "clinician-review", "no-known-issues"]
@@ -114,6 +123,14 @@ class BloodPressure:
 
 
 @dataclass(frozen=True, slots=True)
+class StoppedMedication:
+    """A medication the patient no longer takes, as entered, and the day it was stopped."""
+
+    entered: str
+    stopped_on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
 class PatientSnapshot:
     """What screening needs to know about a patient at one moment."""
 
@@ -124,6 +141,11 @@ class PatientSnapshot:
     # the recent readings (screening.yaml's window), in any order; empty when none
     blood_pressures: Sequence[BloodPressure] = ()
     age: int | None = None
+    # stopped medications: screened while a timing rule's wash-out still covers ``first_dose``
+    stopped_medications: Sequence[StoppedMedication] = ()
+    # the planned first dose (the screening day when no trial is planned); None: each stopped
+    # medication is judged on its stop day, so every wash-out still covers it
+    first_dose: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +160,8 @@ class Finding:
     matched: str | None = None
     evidence: tuple[str, ...] = ()
     unverified: bool = False
+    # a stopped medication's finding: the first dose may be on or after this day (wash-out end)
+    until: dt.date | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The finding as plain JSON-ready values."""
@@ -148,6 +172,7 @@ class Finding:
             "rationale": self.rationale,
             "sources": list(self.sources),
             "matched": self.matched,
+            "until": None if self.until is None else self.until.isoformat(),
         }
 
 
@@ -243,26 +268,115 @@ def medication_findings(
                     unverified=irule.unverified,
                 )
             )
-    for trule in catalog.timing_rules:
-        limited = bool(trule.condition_groups) and bool(condition_groups)
-        if limited and not condition_groups & set(trule.condition_groups):
-            continue
-        if _matches(trule.match, med):
-            found.append(
-                Finding(
-                    severity=trule.severity,
-                    code=trule.id,
-                    title=trule.title,
-                    rationale=(
-                        f"{trule.rationale} Separation: {trule.separation_days_before} day(s) "
-                        f"before and {trule.separation_days_after} day(s) after a dose."
-                    ),
-                    sources=catalog.cite(trule.sources),
-                    matched=f"{entered} ({', '.join(med.ingredients)})",
-                    evidence=trule.evidence,
-                    unverified=trule.unverified,
-                )
+    for trule in _timing_rules(med, catalog, condition_groups):
+        found.append(
+            Finding(
+                severity=trule.severity,
+                code=trule.id,
+                title=trule.title,
+                rationale=f"{trule.rationale} {_separation(trule)}",
+                sources=catalog.cite(trule.sources),
+                matched=f"{entered} ({', '.join(med.ingredients)})",
+                evidence=trule.evidence,
+                unverified=trule.unverified,
             )
+        )
+    return tuple(found)
+
+
+def _timing_rules(
+    med: MedicationMatch, catalog: Catalog, condition_groups: frozenset[str]
+) -> list[TimingRule]:
+    """The timing rules that apply to a medication, given the patient's condition groups."""
+    return [
+        rule
+        for rule in catalog.timing_rules
+        if _matches(rule.match, med)
+        and not (
+            rule.condition_groups
+            and condition_groups
+            and not condition_groups & set(rule.condition_groups)
+        )
+    ]
+
+
+def _separation(rule: TimingRule) -> str:
+    return (
+        f"Separation: {rule.separation_days_before} day(s) before and "
+        f"{rule.separation_days_after} day(s) after a dose."
+    )
+
+
+def written_date(day: dt.date) -> str:
+    """A date in English words, e.g. '1 December 2026' (no leading zero)."""
+    return f"{day.day} {day.strftime('%B %Y')}"
+
+
+def stopped_findings(
+    stopped: StoppedMedication,
+    substance: str,
+    first_dose: dt.date | None,
+    catalog: Catalog | None = None,
+    condition_groups: frozenset[str] = frozenset(),
+    taken: Sequence[MedicationMatch] = (),
+) -> tuple[Finding, ...]:
+    """Findings for a stopped medication while a wash-out still covers the first dose, else none.
+
+    A timing rule that applies to it (as in ``medication_findings``) opens a wash-out of its
+    ``separation_days_before`` days after the stop day; the first dose may fall on the day it
+    ends. While one covers ``first_dose`` (None: the stop day), the medication is screened as if
+    taken: each open wash-out in words with its end, its interactions, and its combinations with
+    the ``taken`` medications, each carrying the latest end as ``until``.
+    """
+    catalog = catalog or load_catalog()
+    med = match_medication(stopped.entered, catalog)
+    on = stopped.stopped_on if first_dose is None else first_dose
+    windows = [
+        (rule, stopped.stopped_on + dt.timedelta(days=rule.separation_days_before))
+        for rule in _timing_rules(med, catalog, condition_groups)
+    ]
+    windows = [(rule, end) for rule, end in windows if on < end]
+    if not windows:
+        return ()
+    until = max(end for _, end in windows)
+    when = f"stopped on {written_date(stopped.stopped_on)}"
+    dose = "" if first_dose is None else f"The first dose, on {written_date(first_dose)}, "
+    matched = f"{stopped.entered} ({', '.join(med.ingredients)}), {when}"
+    found: list[Finding] = []
+    for rule, end in windows:
+        names = [i for i in med.ingredients if _takes(rule.match, i, catalog)]
+        name = " and ".join(n[:1].upper() + n[1:] for n in names)
+        found.append(
+            Finding(
+                severity=rule.severity,
+                code=rule.id,
+                title=(
+                    f"{name} {when}: wait {_plural(rule.separation_days_before, 'day')} after "
+                    f"stopping — until {written_date(end)} — before the first dose"
+                ),
+                rationale=(
+                    f"{rule.title}: {rule.rationale} {_separation(rule)} "
+                    + (f"{dose}falls inside this wash-out." if dose else "")
+                ).strip(),
+                sources=catalog.cite(rule.sources),
+                matched=matched,
+                evidence=rule.evidence,
+                unverified=rule.unverified,
+                until=end,
+            )
+        )
+    timing = {rule.id for rule in catalog.timing_rules}
+    suffix = f" ({stopped.entered}, {when}; wash-out until {written_date(until)})"
+    found.extend(
+        replace(f, title=f.title + suffix, until=until)
+        for f in medication_findings(stopped.entered, substance, catalog, condition_groups)
+        if f.code not in timing
+    )
+    stopped_med = replace(med, entered=f"{stopped.entered} ({when})")
+    found.extend(
+        replace(f, title=f.title + suffix, until=until)
+        for f in combination_findings([*taken, stopped_med], catalog, involving=stopped_med)
+    )
     return tuple(found)
 
 
@@ -534,7 +648,14 @@ def screen(
     entries = [entered for entered in snapshot.medications if entered.strip()]
     for entered in entries:
         findings.extend(medication_findings(entered, substance, catalog, frozenset(groups)))
-    findings.extend(combination_findings([match_medication(e, catalog) for e in entries], catalog))
+    taken = [match_medication(e, catalog) for e in entries]
+    findings.extend(combination_findings(taken, catalog))
+    for stopped in snapshot.stopped_medications:
+        findings.extend(
+            stopped_findings(
+                stopped, substance, snapshot.first_dose, catalog, frozenset(groups), taken
+            )
+        )
 
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], f.code))
     return ScreeningResult(

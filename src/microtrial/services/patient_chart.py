@@ -4,7 +4,8 @@
 record itself: blood-pressure readings (home and clinic), PHQ-9 and GAD-7 totals with their
 change, reported side effects, doses and adverse events, merged into one timeline.
 ``stop_medication`` and ``record_clinic_bp`` are the clinic's forms; a clinic reading is a
-``clinic_bp`` diary entry, so it goes through the same blood-pressure rules as a home one.
+``clinic_bp`` diary entry, so it goes through the same blood-pressure rules as a home one, but it
+may be dated from screening's blood-pressure look-back before enrolment (a referral or GP reading).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from microtrial.services.common import (
     supersede_audited,
     system_clock,
 )
-from microtrial.services.records import CLINIC_BP, DiaryEntryRead, DiaryInput, record_diary_entry
+from microtrial.services.records import (
+    CLINIC_BP,
+    DiaryEntryRead,
+    DiaryInput,
+    clinic_bp_dates,
+    record_diary_entry,
+)
 from microtrial.services.schemas import MedicationRead, ReadModel
 from microtrial.services.screening import rescreen_after_change
 from microtrial.services.unit import UnitOfWork, patient_transaction
@@ -86,6 +93,9 @@ class PatientChart(ReadModel):
     blood_pressure: list[BloodPressure]
     mood: dict[str, list[MoodScore]]
     timeline: list[TimelineItem]
+    # the days a clinic blood pressure may be dated (``records.clinic_bp_dates``)
+    clinic_bp_from: dt.date | None = None
+    clinic_bp_to: dt.date | None = None
 
 
 def condition_choices() -> list[ConditionChoice]:
@@ -197,7 +207,12 @@ def patient_chart(
         audit_patient(
             session, actor, "read", "patient_chart", None, patient, at=now, events=len(timeline)
         )
-        return chart.model_copy(update={"timeline": timeline})
+        earliest, latest = clinic_bp_dates(
+            patient_today(patient, patient.created_at), patient_today(patient, now)
+        )
+        return chart.model_copy(
+            update={"timeline": timeline, "clinic_bp_from": earliest, "clinic_bp_to": latest}
+        )
 
 
 def stop_medication(

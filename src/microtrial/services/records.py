@@ -337,6 +337,30 @@ def check_diary_date(day: dt.date, today: dt.date, enrolled: dt.date, backfill_d
         )
 
 
+def clinic_bp_dates(enrolled: dt.date, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day a clinic blood pressure may be dated: from the start of screening's
+    blood-pressure look-back ending on the enrolment day (a referral or GP reading counts toward
+    the screening average at enrolment) to today."""
+    return load_catalog().blood_pressure_averaging.first_day(enrolled), today
+
+
+def check_clinic_bp_date(day: dt.date, today: dt.date, enrolled: dt.date) -> None:
+    """Refuse a clinic blood pressure in the future or older than ``clinic_bp_dates`` allows
+    (staff record it: the patient diary's enrolment and backfill limits do not apply)."""
+    earliest, latest = clinic_bp_dates(enrolled, today)
+    allowed = f"{earliest} to {latest}"
+    if day > latest:
+        raise ValidationError("date", f"{day} is in the future", value=str(day), allowed=allowed)
+    if day < earliest:
+        raise ValidationError(
+            "date",
+            f"{day} is before {earliest}: a clinic blood pressure may be dated from screening's "
+            f"blood-pressure look-back before enrolment on {enrolled}",
+            value=str(day),
+            allowed=allowed,
+        )
+
+
 def diary_key_scope(patient_id: int, actor: Actor) -> str:
     """Where a diary Idempotency-Key counts: one patient's diary, as sent by one user.
 
@@ -386,7 +410,10 @@ def _plan(
             planned.append(p)
             continue
         # after the replay check: a queued entry stored in time still lands once, later
-        check_diary_date(entry.local_date, today, enrolled, window)
+        if entry.instrument_id == CLINIC_BP:
+            check_clinic_bp_date(entry.local_date, today, enrolled)
+        else:
+            check_diary_date(entry.local_date, today, enrolled, window)
         day = _day_of(patient, entry)
         earlier = new_days.get(day, taken.get(day))
         if earlier is None:

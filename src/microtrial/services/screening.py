@@ -12,13 +12,16 @@ from microtrial.domain.access import Action, allows
 from microtrial.domain.actors import Actor
 from microtrial.domain.alerts import BP_INSTRUMENTS
 from microtrial.domain.catalog import load_catalog
+from microtrial.domain.lifecycle import NOT_STARTED
 from microtrial.domain.screening import (
     DO_NOT_START,
     BloodPressure,
     PatientSnapshot,
     ScreeningResult,
+    StoppedMedication,
     screen,
 )
+from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, SafetyBlock
 from microtrial.services.common import (
     Clock,
@@ -32,6 +35,7 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
+from microtrial.services.trial_loaders import calendar_for
 from microtrial.services.unit import UnitOfWork, patient_transaction
 from microtrial.store.db import Database
 from microtrial.store.models import (
@@ -41,6 +45,7 @@ from microtrial.store.models import (
     MedicationRow,
     PatientRow,
     ScreeningResultRow,
+    TrialRow,
 )
 
 PREGNANCY_FLAG = "pregnant"
@@ -80,8 +85,14 @@ def history_questions() -> dict[str, str]:
     return {**questions, PREGNANCY_FLAG: "Currently pregnant?"}
 
 
-def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> PatientSnapshot:
-    """Build the screening input from what is stored for the patient on their date ``today``."""
+def snapshot_of(
+    session: Session, patient: PatientRow, today: dt.date, first_dose: dt.date | None = None
+) -> PatientSnapshot:
+    """Build the screening input from what is stored for the patient on their date ``today``.
+
+    Stopped medications go in with their stop day; ``first_dose`` (default ``today``) is the day
+    their wash-outs are judged against.
+    """
     catalog = load_catalog()
     flags = {row.flag: row.value for row in current_records(session, HistoryFlagRow, patient.id)}
     pregnant = flags.pop(PREGNANCY_FLAG, None)
@@ -93,14 +104,16 @@ def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> Patien
         for row in current_records(session, ConditionRow, patient.id)
         if row.status == "active" and catalog.condition_by_code(row.icd10_code) is not None
     ]
-    medications = [
-        row.name_as_entered
-        for row in current_records(session, MedicationRow, patient.id)
-        if row.status == "active"
+    rows = current_records(session, MedicationRow, patient.id)
+    medications = [row.name_as_entered for row in rows if row.status == "active"]
+    stopped = [
+        StoppedMedication(row.name_as_entered, _stopped_on(session, row, patient))
+        for row in rows
+        if row.status != "active"
     ]
     # every current home or clinic reading in the catalog's window up to today: the domain
     # averages them (a newer version of a day's entry replaces it; is_current keeps one per day)
-    since = today - dt.timedelta(days=catalog.blood_pressure_averaging.window_days - 1)
+    since = catalog.blood_pressure_averaging.first_day(today)
     bp_rows = session.execute(
         select(DiaryEntryRow)
         .where(
@@ -125,7 +138,47 @@ def snapshot_of(session: Session, patient: PatientRow, today: dt.date) -> Patien
         medications=medications,
         blood_pressures=readings,
         age=today.year - patient.birth_year,
+        stopped_medications=stopped,
+        first_dose=first_dose or today,
     )
+
+
+def _stopped_on(session: Session, row: MedicationRow, patient: PatientRow) -> dt.date:
+    """The day a medication was stopped: its end date, else the patient's date when the version
+    that stopped it was recorded (a stop through a plain status correction carries no date)."""
+    if row.end_date is not None:
+        return row.end_date
+    versions = session.execute(
+        select(MedicationRow.status, MedicationRow.recorded_at)
+        .where(MedicationRow.record_id == row.record_id)
+        .order_by(MedicationRow.version.desc())
+    ).all()
+    stopped_at = row.recorded_at
+    for status, recorded_at in versions:
+        if status == "active":
+            break
+        stopped_at = recorded_at  # an earlier version already stopped it
+    return patient_today(patient, stopped_at)
+
+
+def planned_first_dose(
+    session: Session, patient: PatientRow, substance: str, today: dt.date
+) -> dt.date:
+    """The first capsule day of the patient's not yet started trial of ``substance`` (never
+    before ``today``); ``today`` when none is planned or the trial has started."""
+    trial = session.execute(
+        select(TrialRow)
+        .where(
+            TrialRow.patient_id == patient.id,
+            TrialRow.status.in_(sorted(s.value for s in NOT_STARTED)),
+        )
+        .order_by(TrialRow.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if trial is None or TrialPlan.from_json(trial.plan).regimen.substance != substance:
+        return today
+    doses = calendar_for(session, trial, patient).dose_dates
+    return max(doses[0], today) if doses else today
 
 
 def screening_values(result: ScreeningResult) -> dict[str, Any]:
@@ -145,8 +198,40 @@ def run_screening(
     session: Session, actor: Actor, patient: PatientRow, substance: str, now: dt.datetime
 ) -> ScreeningResultRow:
     """Screen the stored patient, store the result as a new version, audit it."""
+    return _store(session, actor, patient, _screened(session, patient, substance, now), now)
+
+
+def _screened(
+    session: Session, patient: PatientRow, substance: str, now: dt.datetime
+) -> ScreeningResult:
+    """Screen the stored patient now, wash-outs judged against the planned first dose."""
     # the patient's own date: diary readings are dated in the patient's time zone
-    result = screen(snapshot_of(session, patient, patient_today(patient, now)), substance)
+    today = patient_today(patient, now)
+    first_dose = planned_first_dose(session, patient, substance, today)
+    return screen(snapshot_of(session, patient, today, first_dose), substance)
+
+
+def rescreen_for_first_dose(
+    session: Session, actor: Actor, patient: PatientRow, substance: str, now: dt.datetime
+) -> None:
+    """Re-screen a newly planned trial's patient when its first dose changes a stopped
+    medication's wash-out findings (the stored screening was judged against another day);
+    otherwise the stored screening, and its sign-off, stand."""
+    row = _latest(session, patient.id, substance)
+    if row is None:
+        return
+    result = _screened(session, patient, substance, now)
+    fresh = [f.as_dict() for f in result.findings if f.until is not None]
+    stored = [f for f in row.findings if isinstance(f, dict) and f.get("until")]
+    if fresh != stored:
+        _store(session, actor, patient, result, now)
+
+
+def _store(
+    session: Session, actor: Actor, patient: PatientRow, result: ScreeningResult, now: dt.datetime
+) -> ScreeningResultRow:
+    """Store a screening result as the patient's new current version, audited."""
+    substance = result.substance
     values = screening_values(result)
     previous = _latest(session, patient.id, substance)
     if previous is None:

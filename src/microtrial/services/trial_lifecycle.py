@@ -12,7 +12,7 @@ from microtrial.domain.access import Action, authorize
 from microtrial.domain.actors import Actor
 from microtrial.domain.inputs import require_text
 from microtrial.domain.lifecycle import TrialAction, TrialStatus
-from microtrial.domain.screening import CONTRAINDICATED, DO_NOT_START
+from microtrial.domain.screening import CONTRAINDICATED, DO_NOT_START, written_date
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, SafetyBlock
 from microtrial.services.alerts import ends_trial, mark_paused, start_blockers
@@ -24,7 +24,7 @@ from microtrial.services.common import (
     system_clock,
 )
 from microtrial.services.schemas import ReadModel
-from microtrial.services.screening import current_screening
+from microtrial.services.screening import current_screening, rescreen_for_first_dose
 from microtrial.services.trial_loaders import calendar_for, load_trial, read_audited
 from microtrial.services.trial_views import TrialRead, read_trial
 from microtrial.services.unit import UnitOfWork
@@ -210,8 +210,10 @@ def _record_pause(trial: TrialRow, patient: PatientRow, now: dt.datetime) -> Non
 def confirm_screening_if_cleared(
     session: Session, actor: Actor, trial: TrialRow, patient: PatientRow, now: dt.datetime
 ) -> None:
-    """Mark a new trial screened when its patient's current screening is already cleared."""
+    """Mark a new trial screened when its patient's current screening is already cleared (once
+    re-screened if the trial's first dose changes a stopped medication's wash-out findings)."""
     substance = TrialPlan.from_json(trial.plan).regimen.substance
+    rescreen_for_first_dose(session, actor, patient, substance, now)
     screening = current_screening(session, patient.id, substance)
     if screening is not None and screening.cleared:
         trial.status = lifecycle.next_status(trial.status, TrialAction.CONFIRM_SCREENING).value
@@ -236,11 +238,21 @@ def _require_cleared_screening(session: Session, trial: TrialRow, patient: Patie
         raise SafetyBlock(f"screening: patient has no {substance} screening")
     if screening.decision == DO_NOT_START:
         # Name what stops it and what to do: "do-not-start" alone leaves the clinician guessing.
-        why = "; ".join(
-            f"{f.get('title', f.get('code'))} ({f.get('severity')})"
+        blocking = [
+            f
             for f in screening.findings
             if isinstance(f, dict) and f.get("severity") == CONTRAINDICATED
-        )
+        ]
+        why = "; ".join(f"{f.get('title', f.get('code'))} ({f.get('severity')})" for f in blocking)
+        ends = [f.get("until") for f in blocking]
+        if blocking and all(isinstance(end, str) for end in ends):
+            # only stopped medications' wash-outs stop it: say from when a first dose may be
+            possible = written_date(dt.date.fromisoformat(max(str(end) for end in ends)))
+            raise SafetyBlock(
+                f"screening: decision is do-not-start ({why}); the first dose may be on or after "
+                f"{possible}, when the wash-out ends: withdraw this trial and plan one that "
+                f"starts then (the patient is screened again against its first dose)"
+            )
         raise SafetyBlock(
             f"screening: decision is do-not-start{f' ({why})' if why else ''}; this trial "
             f"cannot go ahead: withdraw it, or, if the screening's answers were wrong, correct "

@@ -289,7 +289,16 @@ def test_result_as_dict_shape() -> None:
     assert data["decision"] == "do-not-start"
     findings = data["findings"]
     assert isinstance(findings, list)
-    assert set(findings[0]) == {"severity", "code", "title", "rationale", "sources", "matched"}
+    assert set(findings[0]) == {
+        "severity",
+        "code",
+        "title",
+        "rationale",
+        "sources",
+        "matched",
+        "until",
+    }
+    assert findings[0]["until"] is None  # only a stopped medication's wash-out has an end
 
 
 def test_every_decision_has_words_that_the_pages_translate() -> None:
