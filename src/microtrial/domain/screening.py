@@ -27,8 +27,10 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from microtrial.domain.catalog import Catalog, CatalogError, load_catalog
-from microtrial.domain.catalog_files import SEVERITY_ORDER, BloodPressureRule, Match, TimingRule
+from microtrial.domain.catalog_files import SEVERITY_ORDER, Match, TimingRule
 from microtrial.domain.medications import MedicationMatch, match_medication
+from microtrial.domain.screening_bp import BloodPressure, exceeds, listed, mmhg, plural
+from microtrial.domain.screening_words import DECISION_CONTEXT, DECISION_WORDS, decision_words
 from microtrial.errors import ValidationError
 
 __all__ = [
@@ -54,72 +56,8 @@ Decision = Literal["do-not-start", "clinician-review", "no-known-issues"]
 # The decision that blocks a trial: no start, no kits, no sign-off clears it.
 DO_NOT_START: Decision = "do-not-start"
 FindingSeverity = Literal["contraindicated", "major", "moderate", "minor"]
-# The translation context of a decision's words (a page translates them, a PDF prints them).
-DECISION_CONTEXT = "screening decision"
-
-
-def NP_(context: str, message: str) -> str:
-    """Mark ``message`` for the catalog in ``context`` (translated on display, not here)."""
-    del context
-    return message
-
-
-# A screening decision in words, for people (the stored code stays the API's value): the one home
-# of these words for the staff pages and the kit preparation PDF (the context is written out: the
-# catalog extractor reads only literal strings).
-DECISION_WORDS: dict[str, str] = {
-    "no-known-issues": NP_("screening decision", "no known issues"),
-    "clinician-review": NP_("screening decision", "clinician review needed"),
-    "do-not-start": NP_("screening decision", "do not start"),
-}
-
-
-def decision_words(code: str) -> str:
-    """A screening decision in English words (an unknown code as stored)."""
-    return DECISION_WORDS.get(code, code)
-
-
 # The severity of a finding that makes the decision do-not-start.
 CONTRAINDICATED: FindingSeverity = "contraindicated"
-
-
-@dataclass(frozen=True, slots=True)
-class BloodPressure:
-    """A blood-pressure reading in mmHg, with the day it was taken when known."""
-
-    systolic: int
-    diastolic: int
-    taken_on: dt.date | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> BloodPressure:
-        """Parse 'SYS/DIA', e.g. '128/84'."""
-        parts = text.strip().split("/")
-        try:
-            systolic, diastolic = (int(p) for p in parts)
-        except ValueError as err:
-            raise ValidationError(
-                "bp", "expected SYS/DIA in mmHg", value=text, allowed="e.g. 128/84"
-            ) from err
-        reading = cls(systolic, diastolic)
-        reading.check()
-        return reading
-
-    def check(self) -> None:
-        """Reject implausible readings."""
-        if not (50 <= self.systolic <= 300 and 20 <= self.diastolic <= 200):
-            raise ValidationError(
-                "bp",
-                "implausible blood pressure",
-                value=f"{self.systolic}/{self.diastolic}",
-                allowed="systolic 50–300, diastolic 20–200 mmHg",
-            )
-        if self.diastolic >= self.systolic:
-            raise ValidationError(
-                "bp",
-                "diastolic must be below systolic",
-                value=f"{self.systolic}/{self.diastolic}",
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +289,7 @@ def stopped_findings(
                 severity=rule.severity,
                 code=rule.id,
                 title=(
-                    f"{name} {when}: wait {_plural(rule.separation_days_before, 'day')} after "
+                    f"{name} {when}: wait {plural(rule.separation_days_before, 'day')} after "
                     f"stopping — until {written_date(end)} — before the first dose"
                 ),
                 rationale=(
@@ -428,29 +366,6 @@ def combination_findings(
     return tuple(found)
 
 
-def _exceeds(rule: BloodPressureRule, systolic_sum: int, diastolic_sum: int, n: int) -> bool:
-    """Whether the mean of n readings (given as sums, so exact) meets the rule's comparison."""
-    if rule.comparison == "above":
-        return systolic_sum > rule.systolic * n or diastolic_sum > rule.diastolic * n
-    return systolic_sum >= rule.systolic * n or diastolic_sum >= rule.diastolic * n
-
-
-def _mmhg(total: int, n: int) -> str:
-    """A mean in mmHg: whole when it is whole, else to one decimal."""
-    return f"{total // n}" if total % n == 0 else f"{total / n:.1f}"
-
-
-def _listed(readings: Sequence[BloodPressure]) -> str:
-    return "; ".join(
-        (f"{r.taken_on.isoformat()} " if r.taken_on else "") + f"{r.systolic}/{r.diastolic}"
-        for r in readings
-    )
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def blood_pressure_findings(
     readings: Sequence[BloodPressure], catalog: Catalog | None = None
 ) -> tuple[Finding, ...]:
@@ -479,7 +394,7 @@ def blood_pressure_findings(
     systolic_sum = sum(r.systolic for r in ordered)
     diastolic_sum = sum(r.diastolic for r in ordered)
     rule = next(
-        (r for r in catalog.blood_pressure_rules if _exceeds(r, systolic_sum, diastolic_sum, n)),
+        (r for r in catalog.blood_pressure_rules if exceeds(r, systolic_sum, diastolic_sum, n)),
         None,
     )
     if rule is None:
@@ -487,10 +402,10 @@ def blood_pressure_findings(
     averaging = catalog.blood_pressure_averaging
     dated = {r.taken_on for r in ordered if r.taken_on is not None}
     days = len(dated) + sum(1 for r in ordered if r.taken_on is None)
-    mean = f"{_mmhg(systolic_sum, n)}/{_mmhg(diastolic_sum, n)} mmHg"
+    mean = f"{mmhg(systolic_sum, n)}/{mmhg(diastolic_sum, n)} mmHg"
     word = "above" if rule.comparison == "above" else "at or above"
     threshold = f"{word} {rule.systolic}/{rule.diastolic} mmHg"
-    measured = "1 reading" if n == 1 else f"mean of {n} readings on {_plural(days, 'day')}"
+    measured = "1 reading" if n == 1 else f"mean of {n} readings on {plural(days, 'day')}"
     sources = catalog.cite(tuple(dict.fromkeys((*rule.sources, *averaging.sources))))
     if days >= averaging.min_days:
         return (
@@ -500,7 +415,7 @@ def blood_pressure_findings(
                 f"{rule.title}: {mean} ({measured}), {threshold}",
                 f"{rule.rationale} The {measured} is {mean}, {threshold}.",
                 sources,
-                f"{mean} ({measured}: {_listed(ordered)})",
+                f"{mean} ({measured}: {listed(ordered)})",
                 rule.evidence,
                 rule.unverified,
             ),
@@ -516,7 +431,7 @@ def blood_pressure_findings(
             f"{averaging.rationale} If the mean stays {threshold}: {rule.title.lower()} "
             f"({rule.severity}; {rule.id}). {rule.rationale}",
             sources,
-            f"{mean} ({measured}: {_listed(ordered)})",
+            f"{mean} ({measured}: {listed(ordered)})",
             rule.evidence,
             rule.unverified,
         ),
