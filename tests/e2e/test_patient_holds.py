@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from e2e.conftest import Pages
 from e2e.setup import running_trial
 from helpers import Clinic, FixedClock
@@ -104,3 +106,33 @@ def test_a_seizure_reported_after_the_diary_reaches_the_clinic_and_says_get_help
     pages.shot(page, "today-later-seizure")
     doc = clinic.actors["clinician_sitea"]
     assert "seizure" in {a.code for a in alerts.list_alerts(clinic.db, doc)}
+
+
+@pytest.mark.parametrize("viewport", ["phone"])
+def test_chest_pain_ticked_on_a_phone_holds_the_capsule_and_says_get_help_now(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock)
+    page = pages.open("p_A-001")
+    page.get_by_role("group", name=re.compile("^Average pain")).get_by_text("4", exact=True).click()
+    page.locator("summary", has_text="Side effects today").click()
+    flags = page.get_by_role("group", name="Did any of these happen? Tick each one that did.")
+    for words in (
+        "Chest pain or tightness",
+        "Fainting or passing out",
+        "Thoughts of hurting yourself or of ending your life",
+        "I am pregnant, or a pregnancy test was positive",
+    ):
+        assert flags.get_by_label(words).count() == 1, words
+    flags.get_by_label("Chest pain or tightness").check()
+    pages.shot(page, "side-effects-red-flags")
+    page.get_by_role("button", name="Save today's diary").click()
+    page.wait_for_load_state()
+    urgent = page.locator("#urgent-care")
+    urgent.wait_for()
+    assert "get medical help now" in urgent.inner_text()
+    assert "chest pain, breathlessness or fainting" in page.locator("#hold-notice").inner_text()
+    assert page.get_by_role("heading", name="Capsule check-in").count() == 0
+    pages.shot(page, "today-chest-pain")
+    doc = clinic.actors["clinician_sitea"]
+    assert "cardiac-red-flag" in {a.code for a in alerts.list_alerts(clinic.db, doc)}

@@ -65,7 +65,7 @@ def test_the_worklist_orders_by_urgency_then_study_code(clinic: Clinic, clock: F
     doc = clinic.actors["clinician_sitea"]
     page = worklist.worklist(clinic.db, doc, WorklistQuery(), clock=clock)
     assert codes(page) == ["U-OLD", "U-NEW", "HOLD", "A-001", "A-002"]
-    assert [r.tier for r in page.rows] == [0, 0, 1, 2, 4]
+    assert [r.tier for r in page.rows] == [0, 0, 1, 3, 5]
     assert [r.reason for r in page.rows][:4] == [
         "open urgent alert",
         "open urgent alert",
@@ -107,7 +107,7 @@ def test_acknowledging_moves_a_patient_down_and_an_overdue_guess_counts(
         for r in worklist.worklist(clinic.db, doc, WorklistQuery(), clock=clock).rows
         if r.id == a1
     )
-    assert (row.tier, row.reason) == (3, "blinding guess overdue")
+    assert (row.tier, row.reason) == (4, "blinding guess overdue")
 
 
 @pytest.mark.usefixtures("ward")

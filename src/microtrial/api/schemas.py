@@ -137,6 +137,9 @@ class AdverseEventCreate(_Body):
     grade: int
     serious: bool = False
     onset_date: dt.date
+    # Red-flag symptom codes of the catalog's symptom rules (e.g. chest_pain): each raises its
+    # rule's alert. An unknown code is refused with the codes allowed.
+    symptoms: list[str] = Field(default_factory=list, max_length=20)
 
 
 class AdverseEventUpdate(_Body):

@@ -49,8 +49,10 @@ __all__ = [
     "check_new_medications",
     "check_pain_flare",
     "check_persistent_grade2",
+    "check_symptom_codes",
     "check_symptoms",
     "check_weekly_worsening",
+    "checklist_linked_symptoms",
     "crisis_codes",
     "crisis_item_rules",
     "crisis_rule_fires",
@@ -58,6 +60,7 @@ __all__ = [
     "emergency_numbers",
     "known_symptoms",
     "patient_notice",
+    "symptom_names",
     "tel_uri",
     "trial_ending_codes",
     "urgent_care_codes",
@@ -175,6 +178,7 @@ def crisis_rule_fires(
 def _checklist_alerts(answers: Mapping[str, object], catalog: Catalog) -> list[Alert]:
     """The checklist's alerts, naming each symptom at the pausing grade: "Nausea, grade 3"."""
     symptoms = {k for k, v in answers.items() if v is True and k != "serious"}
+    symptoms |= checklist_linked_symptoms(answers, day_without_capsule=False, catalog=catalog)
     graded = checklist_symptoms(catalog.instrument(CHECKLIST), answers)
     serious = answers.get("serious") is True
     report = AdverseEventReport(
@@ -194,10 +198,56 @@ def _checklist_alerts(answers: Mapping[str, object], catalog: Catalog) -> list[A
     ]
 
 
+def checklist_linked_symptoms(
+    answers: Mapping[str, object], *, day_without_capsule: bool, catalog: Catalog | None = None
+) -> set[str]:
+    """Symptom codes that the checklist's graded items report through a symptom rule's
+    ``checklist_item`` link: the links for a day without a capsule when ``day_without_capsule``
+    (the caller knows the day had none), else the links that need no such day."""
+    catalog = catalog or load_catalog()
+    found: set[str] = set()
+    for rule in catalog.alerts.symptom_rules:
+        link = rule.checklist_item
+        if link is None or link.day_without_capsule != day_without_capsule:
+            continue
+        grade = _item_value(answers, link.item)
+        if grade is not None and grade >= link.min_grade:
+            found.add(rule.symptoms[0])
+    return found
+
+
 def known_symptoms(catalog: Catalog | None = None) -> frozenset[str]:
     """The symptom codes that the symptom rules recognise."""
     catalog = catalog or load_catalog()
     return frozenset(s for rule in catalog.alerts.symptom_rules for s in rule.symptoms)
+
+
+def symptom_names(catalog: Catalog | None = None) -> dict[str, str]:
+    """Every symptom code the rules recognise with its staff name, in the rules' order (the
+    rule's ``names``, else the text of the yes/no checklist item of that code)."""
+    catalog = catalog or load_catalog()
+    items = {i.id: i.text for i in catalog.instrument(CHECKLIST).items if i.type == "boolean"}
+    return {
+        s: rule.names.get(s) or items.get(s, s)
+        for rule in catalog.alerts.symptom_rules
+        for s in rule.symptoms
+    }
+
+
+def check_symptom_codes(symptoms: Iterable[str], catalog: Catalog | None = None) -> frozenset[str]:
+    """The reported symptom codes, refused (naming the field and the codes allowed) when one is
+    not a symptom that a rule recognises: an unknown code would silently raise nothing."""
+    known = known_symptoms(catalog)
+    given = frozenset(symptoms)
+    unknown = sorted(given - known)
+    if unknown:
+        raise ValidationError(
+            "symptoms",
+            f"unknown symptom {', '.join(unknown)}",
+            value=", ".join(unknown),
+            allowed=sorted(known),
+        )
+    return given
 
 
 def check_symptoms(symptoms: Iterable[str], catalog: Catalog | None = None) -> list[Alert]:

@@ -248,6 +248,11 @@ def instrument_source_problems(ins: InstrumentsFile, sources: Mapping[str, Sourc
                 f"instrument {instrument.id} flag {flag.id}", flag.sources, sources
             )
         for item in instrument.items:
+            problems.extend(
+                f"instrument {instrument.id}.{item.id}: unknown source {s}"
+                for s in item.sources
+                if s not in sources
+            )
             if item.patient_answers is not None:
                 problems += _need_sources(
                     f"instrument {instrument.id}.{item.id} patient answers",
@@ -262,6 +267,36 @@ def instrument_source_problems(ins: InstrumentsFile, sources: Mapping[str, Sourc
                 )
     for licensed in ins.licensed_instruments:
         problems += _need_sources(f"licensed instrument {licensed.id}", licensed.sources, sources)
+    return problems
+
+
+def _checklist_symptom_problems(alr: AlertCatalog, checklist: Instrument | None) -> list[str]:
+    """The side-effect checklist reaches the symptom rules: each yes/no item (but 'serious') is a
+    rule's symptom, each linked item is graded, and every urgent or stopping rule can be reported
+    by a patient (a rule no patient can report never fires: the QA finding behind this check)."""
+    if checklist is None:
+        return []
+    items = {i.id: i for i in checklist.items}
+    known = {s for rule in alr.symptom_rules for s in rule.symptoms}
+    problems = [
+        f"ae_checklist.{i.id}: a yes/no item must be a symptom code of a symptom rule"
+        for i in checklist.items
+        if i.type == "boolean" and i.id != "serious" and i.id not in known
+    ]
+    for rule in alr.symptom_rules:
+        link = rule.checklist_item
+        if link is not None and (link.item not in items or items[link.item].type != "integer"):
+            problems.append(f"alert {rule.code}: checklist item {link.item} is not a graded item")
+        reachable = link is not None or any(
+            s in items and items[s].type == "boolean" for s in rule.symptoms
+        )
+        if (rule.severity == "urgent" or rule.action == "stop") and not reachable:
+            problems.append(f"alert {rule.code}: no ae_checklist item reports it")
+        problems.extend(
+            f"alert {rule.code}: symptom {s} has no name (names, or a yes/no checklist item)"
+            for s in rule.symptoms
+            if s not in rule.names and not (s in items and items[s].type == "boolean")
+        )
     return problems
 
 
@@ -298,6 +333,7 @@ def alert_problems(
     ]
     for alert_rule in single_alerts:
         problems += _need_sources(f"alert {alert_rule.code}", alert_rule.sources, sources)
+    problems += _checklist_symptom_problems(alr, instruments.get("ae_checklist"))
     problems += [
         f"duplicate alert code {d}"
         for d in sorted(_duplicates([r.code for r in (*single_alerts, *alr.instrument_rules)]))

@@ -387,8 +387,30 @@ class PersistentGradeRule(AlertRule):
     min_doses_recurring: int
 
 
+class ChecklistLink(CatalogModel):
+    """A graded item of the side-effect checklist that reports a symptom rule's symptom: a grade of
+    ``min_grade`` or more does, only on a day without a capsule when ``day_without_capsule``."""
+
+    item: str
+    min_grade: int = Field(ge=1)
+    day_without_capsule: bool = False
+
+
 class SymptomRule(AlertRule):
     symptoms: tuple[str, ...] = Field(min_length=1)
+    # The checklist's graded item reporting the rule's (first) symptom, if any; yes/no checklist
+    # items report a symptom by having its code as their id.
+    checklist_item: ChecklistLink | None = None
+    # Staff names of symptoms that no yes/no checklist item names (its text does otherwise).
+    names: dict[str, str] = Field(default_factory=dict)
+
+    @pydantic.model_validator(mode="after")
+    def _names_are_symptoms(self) -> SymptomRule:
+        """Only the rule's own symptoms are named."""
+        extra = sorted(set(self.names) - set(self.symptoms))
+        if extra:
+            raise ValueError(f"{self.code}: names for symptoms it lacks: {', '.join(extra)}")
+        return self
 
 
 class BloodPressureAlertRule(AlertRule):

@@ -74,6 +74,9 @@ class Item(CatalogModel):
     patient_answers: PatientAnswers | None = None
     answer_codes: AnswerCodes | None = None
     note: str | None = None
+    # Where the item's question comes from, when it is not the instrument's own source (e.g. a
+    # red-flag symptom of the side-effect checklist: its alert rule's sources).
+    sources: tuple[str, ...] = ()
 
     @pydantic.model_validator(mode="after")
     def _check_type_fields(self) -> Item:

@@ -19,7 +19,9 @@ from microtrial.domain.alerts import (
     Alert,
     check_pain_flare,
     check_persistent_grade2,
+    check_symptoms,
     check_weekly_worsening,
+    checklist_linked_symptoms,
 )
 from microtrial.domain.catalog import Catalog, load_catalog
 
@@ -30,6 +32,7 @@ __all__ = [
     "diary_trend_alerts",
     "grade2_episodes",
     "persistent_grade2_alerts",
+    "without_capsule_alerts",
 ]
 
 ONE_DAY = timedelta(days=1)
@@ -66,7 +69,7 @@ def diary_trend_alerts(
 ) -> list[Cause]:
     """Every diary-driven alert that holds on ``day`` (the date of a new entry)."""
     catalog = catalog or load_catalog()
-    found: list[Cause] = []
+    found = without_capsule_alerts(history, day, catalog)
     if day <= history.run_in_end:
         return found  # the baseline is still being measured
     pain_base = _baseline_mean(history.pain, history)
@@ -90,6 +93,22 @@ def diary_trend_alerts(
             )
             found.extend(persistent_grade2_alerts(term, episodes, history.doses, day, catalog))
     return found
+
+
+def without_capsule_alerts(
+    history: DiaryHistory, day: date, catalog: Catalog | None = None
+) -> list[Cause]:
+    """Symptom rules that a checklist answer sets off only on a day without a capsule (e.g. visual
+    changes that linger: possible HPPD), once the trial has had one; one cause per day."""
+    catalog = catalog or load_catalog()
+    grades = history.ae_grades.get(day)
+    if not grades or day in history.doses or not any(d < day for d in history.doses):
+        return []
+    symptoms = checklist_linked_symptoms(grades, day_without_capsule=True, catalog=catalog)
+    return [
+        Cause(alert, f"{alert.code}:{day.isoformat()}")
+        for alert in check_symptoms(symptoms, catalog=catalog)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,12 @@ from microtrial.domain.adverse_events import (
     episode_change,
     pauses,
 )
-from microtrial.domain.alerts import AdverseEventReport, check_adverse_event
+from microtrial.domain.alerts import (
+    AdverseEventReport,
+    check_adverse_event,
+    check_symptom_codes,
+    symptom_names,
+)
 from microtrial.domain.catalog import load_catalog
 from microtrial.errors import ValidationError
 from microtrial.services.alerts import active_trial_ids, raise_alerts
@@ -274,8 +279,10 @@ def record_adverse_event(
     symptoms: Sequence[str] = (),
     clock: Clock = system_clock,
 ) -> AdverseEventRead:
-    """Record an adverse event with its CTCAE grade (1-5) and seriousness."""
+    """Record an adverse event with its CTCAE grade (1-5), seriousness and red-flag symptoms (the
+    catalog's symptom codes, each raising its rule's alert)."""
     work = UnitOfWork(db, actor, Action.RECORD_ADVERSE_EVENT, clock=clock)
+    reported = check_symptom_codes(symptoms)
     if not 1 <= grade <= 5:
         raise ValidationError("grade", f"{grade} is out of range", value=grade, allowed="1..5")
     term = term.strip()
@@ -301,10 +308,9 @@ def record_adverse_event(
                 source=CLINICIAN if reviewer else PATIENT_REPORT,
                 status=CONFIRMED if reviewer else AWAITING_REVIEW,
             ),
+            symptoms=sorted(reported),
         )
-        report = AdverseEventReport(
-            term=term, grade=grade, serious=serious, symptoms=frozenset(symptoms)
-        )
+        report = AdverseEventReport(term=term, grade=grade, serious=serious, symptoms=reported)
         raise_alerts(
             session,
             actor,
@@ -315,6 +321,11 @@ def record_adverse_event(
         )
         run_adverse_event_rules(session, actor, patient, row, now)
         return AdverseEventRead.model_validate(row)
+
+
+def symptom_choices() -> dict[str, str]:
+    """The red-flag symptoms a record may name (catalog symptom code -> staff name)."""
+    return symptom_names()
 
 
 def _trial_id(session: Session, patient_id: int) -> int | None:

@@ -44,7 +44,7 @@ DOSE_BLOCKING = frozenset({"stop", "pause-trial", "hold-dosing", "withhold-dose"
 PAUSING = frozenset({"stop", "pause-trial"})
 ACTIVE_TRIAL_STATUSES = tuple(sorted(s.value for s in lifecycle.ACTIVE))
 # Rules that would fire again every day while the condition lasts: one open alert is enough.
-DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare"})
+DEDUPLICATED = frozenset({"missed-diary-days", "pain-flare", "persistent-perceptual-disturbance"})
 # Hours an urgent alert may stay unacknowledged before it is escalated, unless the site says.
 DEFAULT_ESCALATE_AFTER_HOURS = 24
 Q = TypeVar("Q", bound=Select[Any])

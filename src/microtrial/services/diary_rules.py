@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from microtrial.domain.actors import Actor
 from microtrial.domain.adverse_events import PATIENT_REPORT
+from microtrial.domain.alerts import checklist_linked_symptoms
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.trend_rules import (
     Cause,
@@ -70,7 +71,7 @@ def run_diary_rules(session: Session, written: Sequence[NewEntries], now: dt.dat
         return
     trial_ids = {r.trial_id for w in relevant for r in w.rows if r.trial_id}
     histories = _histories(session, trial_ids)
-    if any(_grade2_reported(w.rows) for w in relevant):
+    if any(_needs_doses(w.rows) for w in relevant):
         _add_doses(session, histories)
     found: list[tuple[NewEntries, DiaryEntryRow, Cause]] = []
     for w in relevant:
@@ -81,7 +82,11 @@ def run_diary_rules(session: Session, written: Sequence[NewEntries], now: dt.dat
             found.extend((w, row, c) for c in diary_trend_alerts(history, row.local_date))
     if not found:
         return
-    caused = [Caused(w.actor, w.patient, c, {"diary_entry": row.record_id}) for w, row, c in found]
+    # the day reported on, which a patient's hold notice names (it may be an earlier day)
+    caused = [
+        Caused(w.actor, w.patient, c, {"diary_entry": row.record_id, "date": str(row.local_date)})
+        for w, row, c in found
+    ]
     raise_caused(session, caused, now)
 
 
@@ -168,9 +173,18 @@ def _histories(session: Session, trial_ids: set[int]) -> dict[int, DiaryHistory]
     return histories
 
 
-def _grade2_reported(rows: Iterable[DiaryEntryRow]) -> bool:
+def _needs_doses(rows: Iterable[DiaryEntryRow]) -> bool:
+    """Whether a checklist entry asks for the capsules taken: a grade-2 symptom (recurrence after
+    doses), or an answer that counts only on a day without a capsule."""
     grade = load_catalog().alerts.persistent_grade2.grade
-    return any(r.instrument_id == "ae_checklist" and grade in r.answers.values() for r in rows)
+    return any(
+        r.instrument_id == "ae_checklist"
+        and (
+            grade in r.answers.values()
+            or checklist_linked_symptoms(r.answers, day_without_capsule=True)
+        )
+        for r in rows
+    )
 
 
 def _add_doses(session: Session, histories: dict[int, DiaryHistory]) -> None:

@@ -4,10 +4,15 @@ Urgency tiers, most urgent first (computed in SQL, so that paging is done by the
 
 0. an open urgent alert (the oldest first);
 1. a dose hold (an open alert whose action forbids a capsule) or a paused trial;
-2. a missed diary (an open ``missed-diary-days`` alert, or no daily diary for
+2. a side effect awaiting review (an adverse event a patient reported that no clinician has
+   confirmed, regraded or closed yet);
+3. a missed diary (an open ``missed-diary-days`` alert, or no daily diary for
    ``MISSED_DIARY_DAYS`` days while a trial runs);
-3. an overdue blinding guess (a finished period of a running or paused trial without one);
-4. everyone else (by study code).
+4. an overdue blinding guess (a finished period of a running or paused trial without one);
+5. everyone else (by study code).
+
+"Only patients needing action" (``open_alerts``) keeps those with an open alert or a side effect
+awaiting review.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy.orm import Session
 from microtrial.domain import lifecycle
 from microtrial.domain.access import Action, Scope, authorize
 from microtrial.domain.actors import Actor
+from microtrial.domain.adverse_events import AWAITING_REVIEW
 from microtrial.domain.catalog import load_catalog
 from microtrial.domain.paging import ListRequest
 from microtrial.errors import PermissionDenied, ValidationError
@@ -34,6 +40,7 @@ from microtrial.services.reminder_settings import reminder_states
 from microtrial.services.schemas import ReadModel
 from microtrial.store.db import Database
 from microtrial.store.models import (
+    AdverseEventRow,
     AlertRow,
     BlindingGuessRow,
     ConditionRow,
@@ -55,6 +62,7 @@ STATUS_CHOICES = (*(s.value for s in lifecycle.TrialStatus), NO_TRIAL)
 URGENCY_REASONS = (
     "open urgent alert",
     "dose hold",
+    "side effect awaiting review",
     "missed diary",
     "blinding guess overdue",
     "",
@@ -70,7 +78,9 @@ class WorklistQuery(ReadModel):
 
     search: str = ""
     status: str = ""  # a trial status, "none" (no trial) or "" (any)
-    open_alerts: bool = False
+    open_alerts: bool = (
+        False  # only patients needing action: an open alert or a side effect to review
+    )
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
 
@@ -104,6 +114,11 @@ class WorklistRow(ReadModel):
     last_entry: dt.date | None
     pain: PainTrend
     reminders: str = "off"  # the patient's reminders: on, paused or off
+    # Side effects the patient reported that await a clinician's review: how many, the oldest
+    # onset, and since when the longest-waiting one has waited.
+    awaiting_review: int = 0
+    awaiting_oldest_onset: dt.date | None = None
+    awaiting_since: dt.datetime | None = None
 
 
 class WorklistPage(ReadModel):
@@ -173,6 +188,14 @@ def _newest_trial() -> Any:
     )
 
 
+def _awaiting_review() -> ColumnElement[bool]:
+    """Whether the patient has an adverse event awaiting a clinician's review (correlated)."""
+    a = AdverseEventRow
+    return exists().where(
+        a.patient_id == PatientRow.id, a.is_current.is_(True), a.status == AWAITING_REVIEW
+    )
+
+
 def _tier(today: dt.date) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     """The urgency tier of each patient and the age of their oldest open urgent alert (SQL)."""
     open_alert = and_(AlertRow.patient_id == PatientRow.id, AlertRow.acknowledged_at.is_(None))
@@ -220,9 +243,10 @@ def _tier(today: dt.date) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     tier = case(
         (oldest_urgent.is_not(None), 0),
         (held, 1),
-        (missed, 2),
-        (guess_overdue, 3),
-        else_=4,
+        (_awaiting_review(), 2),
+        (missed, 3),
+        (guess_overdue, 4),
+        else_=5,
     )
     return tier, oldest_urgent
 
@@ -253,7 +277,12 @@ def worklist(
         base = base.where(status == query.status)
     if query.open_alerts:
         base = base.where(
-            exists().where(AlertRow.patient_id == PatientRow.id, AlertRow.acknowledged_at.is_(None))
+            or_(
+                exists().where(
+                    AlertRow.patient_id == PatientRow.id, AlertRow.acknowledged_at.is_(None)
+                ),
+                _awaiting_review(),
+            )
         )
     with db.transaction() as session:
         # Urgency first (tier, then the oldest open urgent alert), then by study code.
@@ -346,6 +375,15 @@ def _rows(
     )
     last: dict[int, dt.date] = dict(list(session.execute(newest_entry).tuples()))
     reminders = reminder_states(session, ids)  # one query for the page
+    a = AdverseEventRow
+    awaiting = {
+        pid: (count, onset, since)
+        for pid, count, onset, since in session.execute(
+            select(a.patient_id, func.count(a.id), func.min(a.onset_date), func.min(a.recorded_at))
+            .where(a.patient_id.in_(ids), a.is_current.is_(True), a.status == AWAITING_REVIEW)
+            .group_by(a.patient_id)
+        ).tuples()
+    }
     out = []
     for pid, tier, oldest in found:
         patient = patients[pid]
@@ -356,6 +394,7 @@ def _rows(
         if trial is not None and trial.status not in ACTIVE_TRIAL_STATUSES:
             current = None
         total, urgent = alerts[pid]
+        waiting, onset, since = awaiting.get(pid, (0, None, None))
         out.append(
             WorklistRow(
                 id=pid,
@@ -375,6 +414,9 @@ def _rows(
                 last_entry=last.get(pid),
                 pain=pain_trend(pain[pid], today),
                 reminders=reminders.get(pid, "off"),
+                awaiting_review=waiting,
+                awaiting_oldest_onset=onset,
+                awaiting_since=since,
             )
         )
     return out

@@ -30,9 +30,12 @@ ADVERSE_EVENT = FormSpec(
         "outcome": "Outcome",
         "resolved_date": "Resolution date",
         "reason": "Reason",
+        "symptoms": "Red-flag symptoms",
     },
-    choices=frozenset({"grade", "outcome"}),
+    choices=frozenset({"grade", "outcome", "symptoms"}),
 )
+# A ticked red-flag symptom's checkbox: "symptom.<catalog symptom code>".
+SYMPTOM = "symptom."
 
 
 def _date(values: dict[str, str], field: str) -> dt.date | None:
@@ -83,6 +86,7 @@ def record_adverse_event(
             grade=grade,
             serious=values.get("serious") == "on",
             onset_date=onset,
+            symptoms=[k.removeprefix(SYMPTOM) for k, v in values.items() if k.startswith(SYMPTOM)],
             clock=context.clock,
         )
     except REFUSALS as err:

@@ -121,6 +121,7 @@ def dashboard_context(context: AppContext, user: PageUser, patient_id: int) -> d
         "can_record_ae": user.may(Action.RECORD_ADVERSE_EVENT),
         "can_review_ae": user.may(Action.REVIEW_ADVERSE_EVENT),
         "ae_outcomes": OUTCOMES,
+        "ae_symptoms": adverse_events.symptom_choices(),
         **record_context(context, user, patient),
     }
 

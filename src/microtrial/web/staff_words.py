@@ -52,6 +52,7 @@ WORDS = (
     pgettext("stored value", "Adverse event"),
     pgettext("stored value", "Open urgent alert"),
     pgettext("stored value", "Dose hold"),
+    pgettext("stored value", "Side effect awaiting review"),
     pgettext("stored value", "Missed diary"),
     pgettext("stored value", "Blinding guess overdue"),
     pgettext("stored value", "Open"),

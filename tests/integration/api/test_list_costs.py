@@ -35,7 +35,8 @@ WEB_PAGES = (
 
 
 def grow(clinic: Clinic, clock: FixedClock, upto: int) -> None:
-    """Enrol site A patients G-000.. up to ``upto``: each with an urgent alert, every fourth
+    """Enrol site A patients G-000.. up to ``upto``: each with an urgent alert and a side effect
+    awaiting review, every fourth
     with a scheduled trial (its kits to prepare)."""
     system = system_actor("test")
     doc = clinic.actors["clinician_sitea"]
@@ -55,6 +56,9 @@ def grow(clinic: Clinic, clock: FixedClock, upto: int) -> None:
         clinic.patients[code] = patient
         entry = DiaryInput(clock().date(), PHQ9_URGENT, "phq9")
         records.record_diary_entry(clinic.db, system, patient.id, entry, clock=clock)
+        # and a side effect awaiting review (the worklist counts them per page, not per row)
+        side_effect = DiaryInput(clock().date(), {"nausea_gi": 2}, "ae_checklist")
+        records.record_diary_entry(clinic.db, system, patient.id, side_effect, clock=clock)
         if n % 4 == 0:
             trial = plan_for(clinic, clock, code)
             trial_lifecycle.transition(clinic.db, doc, trial.id, "schedule", clock=clock)

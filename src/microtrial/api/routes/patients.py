@@ -63,7 +63,13 @@ def worklist(
     actor: ActorDep,
     q: Annotated[str, Query(max_length=40, description="Part of a study code.")] = "",
     status: Annotated[str, Query(description="A trial status, or 'none' for no trial.")] = "",
-    alerts: Annotated[bool, Query(description="Only patients with open alerts.")] = False,
+    alerts: Annotated[
+        bool,
+        Query(
+            description="Only patients needing action: an open alert or an adverse event "
+            "awaiting review."
+        ),
+    ] = False,
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     page_size: Annotated[
         int, Query(description="Patients per page: 10, 20, 50 or 100.")
