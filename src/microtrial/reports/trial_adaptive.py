@@ -35,7 +35,7 @@ def _num(value: float | None, digits: int = 2) -> str:
 ADAPTIVE_SECTION = ("adaptive", "Adaptive design: looks and operating characteristics")
 
 
-def _rule_words(rule: AdaptiveRead) -> str:
+def rule_words(rule: AdaptiveRead) -> str:
     """The rule in one sentence: as the service recorded it in English, else in the reader's
     language from its numbers (the same sentence as ``AdaptiveRule.describe``)."""
     if i18n.current() == i18n.DEFAULT:
@@ -111,7 +111,7 @@ def adaptive_context(trial: TrialRead, looks: Sequence[LookRead]) -> dict[str, A
     )
     return {
         "stop": stop_sentence(trial, looks),
-        "rule": _rule_words(rule),
+        "rule": rule_words(rule),
         "rule_name": i18n.gettext(rule.title)
         + (
             ""

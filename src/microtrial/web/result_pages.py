@@ -33,6 +33,8 @@ def result_page(
     actor = user.require(Action.USE_CLINIC_PAGES)
     found = analysis.analyse_trial(context.db, actor, trial_id, clock=context.clock)
     days = records(found.days)
+    with i18n.speaking(page_language(request)):  # the endpoint's words, made here, not in render
+        endpoint = endpoint_result(found)
     return render(
         request,
         "result.html",
@@ -42,7 +44,7 @@ def result_page(
             "periods": records(found.period_means),
             "blinding": found.blinding.as_dict() if found.blinding else None,
             "found": found,
-            "endpoint": endpoint_result(found),
+            "endpoint": endpoint,
             "chart": arm_chart(
                 days,
                 title="Daily pain by arm",
