@@ -11,12 +11,11 @@ from microtrial.domain.access import Action
 from microtrial.errors import ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.i18n import N_
-from microtrial.reports.kits import gate_line, label_info, label_kits
-from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
+from microtrial.reports.kits import labels_pdf, preparation_pdf
 from microtrial.services import pharmacy, trial_allocation
 from microtrial.services.trial_allocation import KitPreparation
 from microtrial.web.listing import list_request, pager
-from microtrial.web.rendering import render
+from microtrial.web.rendering import render, simulated_data
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
@@ -135,8 +134,7 @@ def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """Blinded kit labels with QR codes, dose days, storage, expiry, the trial-use line and the
     site's emergency contact (no arm and no substance anywhere in the PDF)."""
     prep = _preparation(context, user, trial_id)
-    info = label_info(prep, context.clock().date())
-    pdf = label_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep), info)
+    pdf = labels_pdf(prep, context.clock().date(), simulated=simulated_data(context))
     return _pdf(pdf, f"trial-{prep.trial_id}-labels.pdf")
 
 
@@ -144,7 +142,5 @@ def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
 def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """The UNBLINDED preparation sheet as a PDF."""
     prep = _preparation(context, user, trial_id)
-    pdf = preparation_sheet_pdf(
-        str(prep.trial_id), prep.patient_code, label_kits(prep), status_line=gate_line(prep)
-    )
+    pdf = preparation_pdf(prep, simulated=simulated_data(context))
     return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")
