@@ -225,6 +225,26 @@ def start_blockers(session: Session, trial: TrialRow) -> list[AlertRow]:
     ]
 
 
+# Why a trial's patient may take no capsule now (``dosing_hold``), worded for the pharmacy without
+# any clinical detail: unblinded staff see it, and an alert's code or message is an outcome.
+HOLD_ENDED = "ended"  # completed, unblinded or withdrawn
+HOLD_ALERT = "alert"  # an alert that keeps the trial from starting or resuming
+HOLD_PAUSED = "paused"
+
+
+def dosing_hold(session: Session, trial: TrialRow) -> str | None:
+    """Why ``trial``'s patient may not take a capsule now (None: nothing stops them): the trial
+    ended or was withdrawn, an alert that would refuse Start and Resume stands
+    (:func:`start_blockers`, the one test of that), or it is paused."""
+    if trial.status not in lifecycle.OPEN:
+        return HOLD_ENDED
+    if start_blockers(session, trial):
+        return HOLD_ALERT
+    if trial.status == TrialStatus.PAUSED:
+        return HOLD_PAUSED
+    return None
+
+
 def _reach(
     session: Session, actor: Actor, query: Q, patient_id: int | None
 ) -> tuple[Q, int | None]:

@@ -133,15 +133,26 @@ def _view(
     )
 
 
-def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> TrialCalendar:
-    """The trial's calendar inside an open transaction (no audit: callers audit)."""
-    return calendar_of(trial, patient, periods_and_kits(session, trial))
+def calendar_for(
+    session: Session, trial: TrialRow, patient: PatientRow, *, open_pause: bool = True
+) -> TrialCalendar:
+    """The trial's calendar inside an open transaction (no audit: callers audit); see
+    ``calendar_of`` for ``open_pause``."""
+    return calendar_of(trial, patient, periods_and_kits(session, trial), open_pause=open_pause)
 
 
 def calendar_of(
-    trial: TrialRow, patient: PatientRow, pairs: list[tuple[PeriodRow, KitRow]]
+    trial: TrialRow,
+    patient: PatientRow,
+    pairs: list[tuple[PeriodRow, KitRow]],
+    *,
+    open_pause: bool = True,
 ) -> TrialCalendar:
-    """The trial's calendar from its periods and kits already read (``periods_and_kits``)."""
+    """The trial's calendar from its periods and kits already read (``periods_and_kits``).
+
+    ``open_pause=False`` draws a pause not yet resumed as if it had not begun: what a kit holds
+    (every dose day of its period), since a pause moves a kit's days later and cuts none.
+    """
     plan = TrialPlan.from_json(trial.plan)  # (parsed once: the regimen and the design too)
     regimen = plan.regimen.build(enforce_range=False)  # as regimen_of reads it
     codes = {p.number: k.code for p, k in pairs}
@@ -150,7 +161,7 @@ def calendar_of(
     calendar = build_calendar(view, regimen, trial.start_date, patient.time_zone, codes)
     for paused, resumed in plan.pauses:
         calendar = shift_for_pause(calendar, paused, resumed, regimen=regimen)
-    if plan.paused_on is not None:
+    if plan.paused_on is not None and open_pause:
         calendar = pause_open(calendar, plan.paused_on)
     return calendar
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain.access import Action
-from microtrial.errors import ValidationError
+from microtrial.errors import SafetyBlock, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.i18n import N_
 from microtrial.reports.kits import labels_pdf, preparation_pdf
@@ -110,14 +110,17 @@ def record_kit(
         pharmacy.record_kit_step(
             context.db, actor, trial_id, step, kit_code, _capsules(values), clock=context.clock
         )
-    except ValidationError as err:
+    except (ValidationError, SafetyBlock) as err:
+        # Shown beside the kit on the sheet: a refused capsule count (422), or a kit not to be
+        # handed out now (423: the trial is paused, held by an alert, or ended).
         form = {
             "kit": kit_code,
             "step": step,
             "typed": values.get("capsules", ""),
             "error": str(err),
         }
-        return _sheet(context, request, user, trial_id, form, status=422)
+        status = 423 if isinstance(err, SafetyBlock) else 422
+        return _sheet(context, request, user, trial_id, form, status=status)
     return RedirectResponse(f"/pharmacy/trials/{trial_id}/kits#kit-{kit_code}", status_code=303)
 
 
