@@ -29,7 +29,13 @@ from microtrial.domain.paging import ListRequest, PageInfo
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
-from microtrial.services.alerts import HOLD_ALERT, HOLD_ENDED, HOLD_PAUSED, dosing_hold
+from microtrial.services.alerts import (
+    HOLD_ALERT,
+    HOLD_ENDED,
+    HOLD_PAUSED,
+    dosing_hold,
+    dosing_holds,
+)
 from microtrial.services.common import Clock, audit_list, audit_patient, scoped, system_clock
 from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
@@ -38,7 +44,7 @@ from microtrial.services.trial_loaders import (
     calendar_for,
     kit_in_use,
     kit_record_fields,
-    load_trial,
+    load_trial_for_kits,
     periods_and_kits,
 )
 from microtrial.services.unit import UnitOfWork
@@ -187,6 +193,7 @@ def _stage_page(
         query = query.where(counts.c.prepared == counts.c.kits, counts.c.dispensed < counts.c.kits)
     rows, info = fetch_page(session, query, request, KIT_LISTING, clamp=True)
     decisions = _decisions(session, {row[0].patient_id for row in rows})
+    holds = dosing_holds(session, [row[0] for row in rows])
     found = []
     for trial, code, kits, prepared, dispensed, next_kit, later, returned, in_use in rows:
         plan = TrialPlan.from_json(trial.plan)
@@ -207,7 +214,7 @@ def _stage_page(
                 returned=returned,
                 needed_through_pair=trial.kits_through_pair,
                 in_use_undispensed=in_use,
-                hold=dosing_hold(session, trial),
+                hold=holds[trial.id],
             )
         )
     return Paged(found, info)
@@ -294,7 +301,7 @@ def _kit_step(
     work = UnitOfWork(db, actor, Action.PREPARE_KITS, clock=clock)
     capsules = _capsules(capsules)
     with work as (session, now):
-        trial, patient = load_trial(session, actor, trial_id)
+        trial, patient = load_trial_for_kits(session, actor, trial_id)
         period, kit, verb = step(session, trial, kit_code, capsules)
         setattr(kit, f"{verb}_at", now)
         setattr(kit, f"{verb}_by", actor.label)

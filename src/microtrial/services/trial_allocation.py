@@ -22,7 +22,7 @@ from microtrial.services.trial_loaders import (
     calendar_for,
     kit_record_fields,
     kits_in_use,
-    load_trial,
+    load_trial_for_kits,
     periods_and_kits,
     regimen_of,
 )
@@ -96,7 +96,7 @@ def kit_preparation(
         raise PermissionDenied("only unblinded staff see the allocation", actor=actor)
     now = clock()
     with db.transaction() as session:
-        trial, patient = load_trial(session, actor, trial_id)
+        trial, patient = load_trial_for_kits(session, actor, trial_id)
         substance = TrialPlan.from_json(trial.plan).regimen.substance
         screening = current_screening(session, patient.id, substance)
         decision = screening.decision if screening is not None else None
@@ -147,7 +147,7 @@ def annotate_allocation(
     """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
     work = UnitOfWork(db, actor, Action.ANNOTATE_ALLOCATION, clock=clock)
     with work.needs_text("note", note, "an annotation needs text") as (session, now):
-        trial, patient = load_trial(session, actor, trial_id)
+        trial, patient = load_trial_for_kits(session, actor, trial_id)
         row = AllocationAnnotationRow(
             trial_id=trial.id, note=note.strip(), created_at=now, created_by=actor.label
         )

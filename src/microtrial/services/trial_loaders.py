@@ -51,10 +51,26 @@ def patient_zone(patient: PatientRow) -> ZoneInfo:
 def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
     """A trial and its patient if the actor may see them (NotFound otherwise)."""
     authorize(actor, Action.READ_TRIAL)
+    return _trial_and_patient(session, actor, trial_id, Action.READ_PATIENT)
+
+
+def load_trial_for_kits(
+    session: Session, actor: Actor, trial_id: int
+) -> tuple[TrialRow, PatientRow]:
+    """``load_trial`` for the pharmacy's work (READ_PATIENT_FOR_KITS): unblinded staff reach
+    the trial and its patient's study code, never the outcomes READ_TRIAL would open."""
+    return _trial_and_patient(session, actor, trial_id, Action.READ_PATIENT_FOR_KITS)
+
+
+def _trial_and_patient(
+    session: Session, actor: Actor, trial_id: int, action: Action
+) -> tuple[TrialRow, PatientRow]:
+    authorize(actor, action)
     trial = row_by_id(session, TrialRow, trial_id)
     if trial is None:
         raise NotFound(f"trial: no trial {trial_id}")
-    patient = patient_for(session, actor, trial.patient_id, missing=f"trial: no trial {trial_id}")
+    missing = f"trial: no trial {trial_id}"
+    patient = patient_for(session, actor, trial.patient_id, missing=missing, action=action)
     return trial, patient
 
 
