@@ -106,9 +106,6 @@ PAGES: dict[str, tuple[Visit, ...]] = {
     "unblinded_staff": (
         Visit("/pharmacy/kits"),
         Visit("/pharmacy/trials/{running}/kits"),
-        Visit("/clinic/patients"),
-        Visit("/clinic/patients/{patient}"),
-        Visit("/clinic/trials/{running}"),
     ),
     "researcher": (Visit("/research"),),
     "admin": (

@@ -14,7 +14,8 @@ from e2e.setup import plan_for, running_trial
 from e2e.test_worklist import axe_violations
 from helpers import Clinic, FixedClock
 from microtrial.domain.actors import system_actor
-from microtrial.services import admin, dosing, trial_lifecycle
+from microtrial.services import admin, dosing, pharmacy, records, trial_lifecycle
+from microtrial.services.records import DiaryInput
 
 pytestmark = pytest.mark.parametrize("viewport", ["desktop"])
 
@@ -113,3 +114,36 @@ def test_a_kit_in_use_but_not_dispensed_reaches_the_pharmacist_and_the_clinician
     expect(alert).to_contain_text(f"(kit {kit})")
     assert re.search(r"\b(active|placebo)\b", doc.inner_text("main").lower()) is None
     pages.shot(doc, "alert-kit-not-dispensed")
+
+
+def test_a_held_trial_tells_the_pharmacist_not_to_hand_out_kits_but_lets_them_prepare(
+    pages: Pages, clinic: Clinic, clock: FixedClock
+) -> None:
+    trial = running_trial(clinic, clock)  # today is period 1's first dose day
+    first, _, third = (str(p.kit_code) for p in trial.periods[:3])
+    staff = clinic.actors["unblinded_staff_sitea"]
+    pharmacy.record_kit_step(clinic.db, staff, trial.id, "prepared", first, 5, clock=clock)
+    # BP 210/125 from the patient: an urgent stop alert pauses the trial.
+    bp = DiaryInput(clock().date(), {"systolic": 210, "diastolic": 125}, "home_bp")
+    pid = clinic.patients["A-001"].id
+    records.record_diary_entry(clinic.db, clinic.actors["p_A-001"], pid, bp, clock=clock)
+    page = pages.open("unblinded_staff_sitea")
+    row = page.locator(f"tr[data-trial='{trial.id}']")
+    expect(row.locator(".dosing-hold")).to_have_text(
+        "Dosing held: open safety alert — do not hand out kits."
+    )
+    expect(row.locator(".next-kit")).to_have_text("When the trial resumes")
+    assert "210" not in page.inner_text("main")  # no outcome reaches the pharmacist
+    assert axe_violations(page) == []
+    pages.shot(page, "pharmacy-list-dosing-held")
+    row.get_by_role("link", name=f"Kit sheet for trial {trial.id}").click()
+    expect(page.locator("p.dosing-hold")).to_contain_text("Kits may still be prepared.")
+    held = page.locator(f"tr[data-kit='{first}'] td.dispensed")
+    expect(held).to_have_text("Do not hand out now (see above).")
+    assert page.get_by_role("button", name=f"Record kit {first} dispensed").count() == 0
+    page.get_by_role("button", name=f"Record kit {third} prepared").click()
+    prepared = page.locator(f"tr[data-kit='{third}'] td.prepared")
+    prepared.filter(has_text="capsules, by unblinded_staff_sitea").wait_for()
+    assert "210" not in page.inner_text("main")
+    assert axe_violations(page) == []
+    pages.shot(page, "kit-sheet-dosing-held")

@@ -220,11 +220,13 @@ def kits(
     """Write the UNBLINDED preparation sheet and the kit labels (QR codes) as one PDF."""
     from microtrial.reports.kits import kit_pack_pdf
     from microtrial.services import trial_allocation
+    from microtrial.services.report_data import is_demo_database
 
     check_output(pdf, "--pdf")
     with open_db(database_url) as db, handle_errors():
         prep = trial_allocation.kit_preparation(db, system_actor(), trial_id)
-    write_private(pdf, kit_pack_pdf(prep, dt.date.today()))
+        simulated = is_demo_database(db)
+    write_private(pdf, kit_pack_pdf(prep, dt.date.today(), simulated=simulated))
     console.print(f"kit pack for trial {trial_id} written to {pdf} (UNBLINDED: pharmacy only)")
 
 

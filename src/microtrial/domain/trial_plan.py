@@ -158,6 +158,14 @@ class TrialPlan:
             pauses = (*pauses, (self.paused_on, today))
         return replace(self, pauses=pauses, paused_on=None)
 
+    def moved(self, day: dt.date) -> dt.date:
+        """A planned day as the completed pauses moved it (each pause moves the days from its
+        start on by its length, as ``calendar.shift_for_pause`` draws them)."""
+        for paused, resumed in self.pauses:
+            if day >= paused:
+                day += resumed - paused
+        return day
+
     def locked(self, at: dt.datetime) -> TrialPlan:
         """The plan with its analysis data locked at ``at`` (when the blind is broken)."""
         return replace(self, data_locked_at=at)

@@ -56,14 +56,31 @@ def gate_line(prep: KitPreparation) -> str:
     return f"Trial status: {prep.status} \u00b7 screening decision: {decision}"
 
 
-def kit_pack_pdf(prep: KitPreparation, today: date) -> bytes:
-    """One PDF: the UNBLINDED preparation sheet, then the blinded labels with QR codes."""
+def preparation_pdf(prep: KitPreparation, *, simulated: bool = False) -> bytes:
+    """The UNBLINDED preparation sheet of ``prep`` (marked on every page when ``simulated``)."""
+    return preparation_sheet_pdf(
+        str(prep.trial_id),
+        prep.patient_code,
+        label_kits(prep),
+        status_line=gate_line(prep),
+        simulated=simulated,
+    )
+
+
+def labels_pdf(prep: KitPreparation, today: date, *, simulated: bool = False) -> bytes:
+    """The blinded label sheet of ``prep`` (marked on every page when ``simulated``)."""
+    info = label_info(prep, today)
     kits = label_kits(prep)
-    trial = str(prep.trial_id)
+    return label_sheet_pdf(str(prep.trial_id), prep.patient_code, kits, info, simulated=simulated)
+
+
+def kit_pack_pdf(prep: KitPreparation, today: date, *, simulated: bool = False) -> bytes:
+    """One PDF: the UNBLINDED preparation sheet, then the blinded labels with QR codes
+    (every page marked "SIMULATED DEMO DATA" when ``simulated``: the demo's database)."""
     writer = PdfWriter()
     for part in (
-        preparation_sheet_pdf(trial, prep.patient_code, kits, status_line=gate_line(prep)),
-        label_sheet_pdf(trial, prep.patient_code, kits, label_info(prep, today)),
+        preparation_pdf(prep, simulated=simulated),
+        labels_pdf(prep, today, simulated=simulated),
     ):
         writer.append(PdfReader(io.BytesIO(part)))
     out = io.BytesIO()

@@ -33,6 +33,7 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 from microtrial.domain.calendar import Phase, TrialCalendar
 from microtrial.domain.kits import Allocation
 from microtrial.errors import ValidationError
+from microtrial.reports.rendering import SIMULATED_HEADER
 
 __all__ = [
     "BLINDED_NOTE",
@@ -247,10 +248,25 @@ def _draw_label(
             by -= _LINE
 
 
+def _simulated_mark(c: Canvas) -> None:
+    """The demo's "SIMULATED DEMO DATA" line at the top of a page (docs/SAFETY.md)."""
+    c.saveState()
+    c.setFont("Helvetica-Bold", 9)
+    c.setFillColor(colors.red)
+    c.drawCentredString(_PAGE_W / 2, _PAGE_H - 6 * mm, SIMULATED_HEADER)
+    c.restoreState()
+
+
 def label_sheet_pdf(
-    trial_id: str, patient_code: str, kits: Sequence[LabelKit], info: LabelInfo | None = None
+    trial_id: str,
+    patient_code: str,
+    kits: Sequence[LabelKit],
+    info: LabelInfo | None = None,
+    *,
+    simulated: bool = False,
 ) -> bytes:
-    """A4 sheet(s) of kit labels with QR codes; shows no arm and no substance."""
+    """A4 sheet(s) of kit labels with QR codes; shows no arm and no substance. ``simulated``
+    (the demo's database) marks every page "SIMULATED DEMO DATA"."""
     ordered = _check(trial_id, patient_code, kits)
     buf = io.BytesIO()
     c = Canvas(buf, pagesize=A4, invariant=True, pageCompression=1)
@@ -260,6 +276,8 @@ def label_sheet_pdf(
     per_page = _COLS * _ROWS
     pages = (len(ordered) + per_page - 1) // per_page
     for page in range(pages):
+        if simulated:
+            _simulated_mark(c)
         c.setFont("Helvetica", 8)
         c.setFillColor(colors.black)
         c.drawString(
@@ -284,8 +302,10 @@ def preparation_sheet_pdf(
     *,
     prepared_on: date | None = None,
     status_line: str | None = None,
+    simulated: bool = False,
 ) -> bytes:
-    """The pharmacist's UNBLINDED kit -> arm table, with boxes to tick when filled and checked."""
+    """The pharmacist's UNBLINDED kit -> arm table, with boxes to tick when filled and checked;
+    ``simulated`` (the demo's database) marks every page "SIMULATED DEMO DATA"."""
     ordered = _check(trial_id, patient_code, kits)
     styles = getSampleStyleSheet()
     cell = styles["BodyText"].clone("cell", fontSize=8.5, leading=10.5)
@@ -303,6 +323,8 @@ def preparation_sheet_pdf(
     )
 
     def _mark(canvas: Canvas, _doc: object) -> None:
+        if simulated:
+            _simulated_mark(canvas)
         canvas.saveState()
         canvas.setFont("Helvetica-Bold", 9)
         canvas.setFillColor(colors.red)

@@ -218,11 +218,50 @@ def start_blockers(session: Session, trial: TrialRow) -> list[AlertRow]:
     """The alerts that keep ``trial`` from starting or resuming, oldest first: its patient's
     open holding or urgent alerts, and any alert that ends the trial for good (acknowledged
     too: a clinician's review does not undo a stop for good)."""
+    return _blocking(patient_rows(session, AlertRow, trial.patient_id), trial)
+
+
+def _blocking(alerts: Iterable[AlertRow], trial: TrialRow) -> list[AlertRow]:
+    """Of a patient's ``alerts``, those that keep ``trial`` from starting or resuming."""
     return [
         a
-        for a in patient_rows(session, AlertRow, trial.patient_id)
+        for a in alerts
         if (a.acknowledged_at is None and blocks_resume(a)) or ends_trial(a, trial)
     ]
+
+
+# Why a trial's patient may take no capsule now (``dosing_hold``), worded for the pharmacy without
+# any clinical detail: unblinded staff see it, and an alert's code or message is an outcome.
+HOLD_ENDED = "ended"  # completed, unblinded or withdrawn
+HOLD_ALERT = "alert"  # an alert that keeps the trial from starting or resuming
+HOLD_PAUSED = "paused"
+
+
+def dosing_hold(session: Session, trial: TrialRow) -> str | None:
+    """Why ``trial``'s patient may not take a capsule now (None: nothing stops them): the trial
+    ended or was withdrawn, an alert that would refuse Start and Resume stands (the test of
+    :func:`start_blockers`), or it is paused."""
+    return dosing_holds(session, [trial])[trial.id]
+
+
+def dosing_holds(session: Session, trials: Sequence[TrialRow]) -> dict[int, str | None]:
+    """:func:`dosing_hold` of each trial by id, their patients' alerts read in one query."""
+    alerts: dict[int, list[AlertRow]] = {}
+    if trials:
+        query = select(AlertRow).where(AlertRow.patient_id.in_({t.patient_id for t in trials}))
+        for alert in session.execute(query.order_by(AlertRow.id)).scalars():
+            alerts.setdefault(alert.patient_id, []).append(alert)
+    return {t.id: _hold(t, _blocking(alerts.get(t.patient_id, []), t)) for t in trials}
+
+
+def _hold(trial: TrialRow, blockers: list[AlertRow]) -> str | None:
+    if trial.status not in lifecycle.OPEN:
+        return HOLD_ENDED
+    if blockers:
+        return HOLD_ALERT
+    if trial.status == TrialStatus.PAUSED:
+        return HOLD_PAUSED
+    return None
 
 
 def _reach(

@@ -189,16 +189,22 @@ def row_by_id(session: Session, model: type[R], ident: int) -> R | None:
 
 
 def patient_for(
-    session: Session, actor: Actor, patient_id: int, *, missing: str | None = None
+    session: Session,
+    actor: Actor,
+    patient_id: int,
+    *,
+    missing: str | None = None,
+    action: Action = Action.READ_PATIENT,
 ) -> PatientRow:
     """Load a patient the actor may see; NotFound for one outside their site or self.
 
     ``missing`` is the refusal's wording when the patient was reached through another object
-    (an alert, a record): it names only what the caller asked for, never the patient.
+    (an alert, a record): it names only what the caller asked for, never the patient. ``action``
+    is what the read is for: the pharmacy's is READ_PATIENT_FOR_KITS (no outcome data).
     """
-    authorize(actor, Action.READ_PATIENT)
+    authorize(actor, action)
     patient = row_by_id(session, PatientRow, patient_id)
-    return check_patient_scope(actor, patient_id, patient, missing=missing)
+    return check_patient_scope(actor, patient_id, patient, missing=missing, action=action)
 
 
 def own_patient(session: Session, actor: Actor, what: str) -> PatientRow:
@@ -218,7 +224,12 @@ def patients_by_id(session: Session, patient_ids: Iterable[int]) -> dict[int, Pa
 
 
 def check_patient_scope(
-    actor: Actor, patient_id: int, patient: PatientRow | None, *, missing: str | None = None
+    actor: Actor,
+    patient_id: int,
+    patient: PatientRow | None,
+    *,
+    missing: str | None = None,
+    action: Action = Action.READ_PATIENT,
 ) -> PatientRow:
     """The loaded patient if the actor may see it; NotFound (same answer) if missing or not.
 
@@ -228,7 +239,7 @@ def check_patient_scope(
     message = missing or f"patient: no patient {patient_id}"
     if patient is None:
         raise NotFound(message)
-    if not sees_patient(actor, Action.READ_PATIENT, patient.id, patient.site_id):
+    if not sees_patient(actor, action, patient.id, patient.site_id):
         raise OutOfScope(message, actor=actor)
     return patient
 

@@ -7,7 +7,9 @@ kits returned unused after an early stop are counted as returned, never prepared
 
 Kits are prepared only for a trial that is scheduled or later and whose screening is not
 do-not-start (the same gate as the kit sheet, ``trial_allocation.kit_preparation``); they are
-dispensed only after they were prepared, and never more capsules than were put in.
+dispensed only after they were prepared, never more capsules than were put in, and never while
+the patient may not dose (``alerts.dosing_hold``: paused, held by an alert that refuses Start
+and Resume, ended or withdrawn): handing out is refused then (SafetyBlock), preparing ahead not.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from microtrial.domain.paging import ListRequest, PageInfo
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, NotFound, SafetyBlock, ValidationError
+from microtrial.services.alerts import (
+    HOLD_ALERT,
+    HOLD_ENDED,
+    HOLD_PAUSED,
+    dosing_hold,
+    dosing_holds,
+)
 from microtrial.services.common import Clock, audit_list, audit_patient, scoped, system_clock
 from microtrial.services.paging import Listing, Paged, fetch_page
 from microtrial.services.schemas import ReadModel
@@ -35,7 +44,7 @@ from microtrial.services.trial_loaders import (
     calendar_for,
     kit_in_use,
     kit_record_fields,
-    load_trial,
+    load_trial_for_kits,
     periods_and_kits,
 )
 from microtrial.services.unit import UnitOfWork
@@ -66,7 +75,9 @@ class PharmacyTrial(ReadModel):
     kits: int
     prepared: int
     dispensed: int
-    next_kit_date: dt.date | None  # the first day of the earliest kit not yet dispensed
+    # The first day of the earliest kit not yet dispensed, as resumed pauses moved it; None while
+    # paused (its days move later by the pause, unknown until the trial resumes).
+    next_kit_date: dt.date | None
     screening: str | None
     blocked: bool  # screening missing or do-not-start: prepare nothing
     # Adaptive trials: kits of later pairs not asked for yet, and kits returned unused.
@@ -75,6 +86,8 @@ class PharmacyTrial(ReadModel):
     needed_through_pair: int | None = None
     # Kits capsules are recorded from that are not marked dispensed (handed out off the record?).
     in_use_undispensed: int = 0
+    # Why no kit may be handed out now (``alerts.dosing_hold``: paused, alert, ended), else None.
+    hold: str | None = None
 
 
 class PharmacyWork(ReadModel):
@@ -180,10 +193,11 @@ def _stage_page(
         query = query.where(counts.c.prepared == counts.c.kits, counts.c.dispensed < counts.c.kits)
     rows, info = fetch_page(session, query, request, KIT_LISTING, clamp=True)
     decisions = _decisions(session, {row[0].patient_id for row in rows})
+    holds = dosing_holds(session, [row[0] for row in rows])
     found = []
     for trial, code, kits, prepared, dispensed, next_kit, later, returned, in_use in rows:
-        substance = TrialPlan.from_json(trial.plan).regimen.substance
-        decision = decisions.get((trial.patient_id, substance))
+        plan = TrialPlan.from_json(trial.plan)
+        decision = decisions.get((trial.patient_id, plan.regimen.substance))
         found.append(
             PharmacyTrial(
                 trial_id=trial.id,
@@ -193,13 +207,14 @@ def _stage_page(
                 kits=kits,
                 prepared=prepared,
                 dispensed=dispensed,
-                next_kit_date=next_kit,
+                next_kit_date=None if plan.paused_on or next_kit is None else plan.moved(next_kit),
                 screening=decision,
                 blocked=decision is None or decision == DO_NOT_START,
                 not_yet_needed=later,
                 returned=returned,
                 needed_through_pair=trial.kits_through_pair,
                 in_use_undispensed=in_use,
+                hold=holds[trial.id],
             )
         )
     return Paged(found, info)
@@ -286,7 +301,7 @@ def _kit_step(
     work = UnitOfWork(db, actor, Action.PREPARE_KITS, clock=clock)
     capsules = _capsules(capsules)
     with work as (session, now):
-        trial, patient = load_trial(session, actor, trial_id)
+        trial, patient = load_trial_for_kits(session, actor, trial_id)
         period, kit, verb = step(session, trial, kit_code, capsules)
         setattr(kit, f"{verb}_at", now)
         setattr(kit, f"{verb}_by", actor.label)
@@ -313,7 +328,7 @@ def _prepare(
     if kit.prepared_at is not None:
         raise ConflictError(f"kit: {kit.code} was already prepared by {kit.prepared_by}")
     patient = session.get_one(PatientRow, trial.patient_id)
-    days = calendar_for(session, trial, patient).days
+    days = calendar_for(session, trial, patient, open_pause=False).days  # a pause cuts no kit
     needed = sum(1 for d in days if d.period == period.number and d.is_dose_day)
     if capsules < needed:
         # A short kit leaves the patient without a capsule on a dose day, while its label says
@@ -331,7 +346,11 @@ def _prepare(
 def _dispense(
     session: Session, trial: TrialRow, kit_code: str, capsules: int
 ) -> tuple[PeriodRow, KitRow, str]:
-    """A prepared kit may be handed out once, with no more capsules than it holds."""
+    """A prepared kit may be handed out once, with no more capsules than it holds, and only
+    while the patient may dose (a kit handed out is capsules the patient will take)."""
+    hold = dosing_hold(session, trial)
+    if hold is not None:
+        raise SafetyBlock(DISPENSE_REFUSALS[hold].format(trial=trial.id, status=trial.status))
     if trial.status not in PHARMACY_STATUSES:
         raise ConflictError(
             f"status: kits are dispensed for a scheduled or running trial, not a {trial.status} one"
@@ -351,5 +370,18 @@ def _dispense(
     return period, kit, "dispensed"
 
 
+# Why handing out a kit is refused, by ``dosing_hold``'s reason: no clinical detail (the
+# pharmacist is unblinded and sees no outcome), only what to do.
+DISPENSE_REFUSALS = {
+    HOLD_PAUSED: (
+        "dosing: trial {trial} is paused: do not hand out kits until a clinician resumes it "
+        "(kits may still be prepared)"
+    ),
+    HOLD_ALERT: (
+        "dosing: dosing in trial {trial} is held by an open safety alert: do not hand out kits "
+        "until a clinician has reviewed it (kits may still be prepared)"
+    ),
+    HOLD_ENDED: "dosing: trial {trial} has ended ({status}) or was withdrawn: hand out no kits",
+}
 # A pharmacy step by the name it is recorded under (the kit's ``<step>_at`` columns).
 KIT_STEPS: dict[str, KitStep] = {"prepared": _prepare, "dispensed": _dispense}

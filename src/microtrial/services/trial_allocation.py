@@ -13,6 +13,7 @@ from microtrial.domain.calendar import Phase, TrialCalendar
 from microtrial.domain.screening import DO_NOT_START
 from microtrial.domain.trial_plan import TrialPlan
 from microtrial.errors import ConflictError, PermissionDenied, SafetyBlock
+from microtrial.services.alerts import dosing_hold
 from microtrial.services.common import Clock, audit_patient, system_clock
 from microtrial.services.patient_status import own_crisis_lines
 from microtrial.services.screening import current_screening
@@ -21,7 +22,7 @@ from microtrial.services.trial_loaders import (
     calendar_for,
     kit_record_fields,
     kits_in_use,
-    load_trial,
+    load_trial_for_kits,
     periods_and_kits,
     regimen_of,
 )
@@ -64,13 +65,23 @@ class KitPreparation:
     # For the labels: the site's first own crisis line, else every catalog emergency number with
     # its region (a site's country is not recorded: one country's number alone could be wrong).
     emergency_contact: str | None = None
+    # Why no kit may be handed out now (``alerts.dosing_hold``: paused, alert, ended), in no
+    # clinical detail; None when kits may be handed out.
+    hold: str | None = None
 
 
-def dose_days_by_period(calendar: TrialCalendar) -> dict[int, tuple[dt.date, ...]]:
-    """Each period's dose dates from the trial calendar (pauses already shifted)."""
+def dose_days_by_period(
+    calendar: TrialCalendar, *, dose_only: bool = True
+) -> dict[int, tuple[dt.date, ...]]:
+    """Each period's dose dates (every date with ``dose_only=False``) from the trial calendar
+    (pauses already shifted)."""
     out: dict[int, list[dt.date]] = {}
     for day in calendar.days:
-        if day.phase is Phase.PERIOD and day.period is not None and day.is_dose_day:
+        if (
+            day.phase is Phase.PERIOD
+            and day.period is not None
+            and (day.is_dose_day or not dose_only)
+        ):
             out.setdefault(day.period, []).append(day.date)
     return {period: tuple(days) for period, days in out.items()}
 
@@ -85,7 +96,7 @@ def kit_preparation(
         raise PermissionDenied("only unblinded staff see the allocation", actor=actor)
     now = clock()
     with db.transaction() as session:
-        trial, patient = load_trial(session, actor, trial_id)
+        trial, patient = load_trial_for_kits(session, actor, trial_id)
         substance = TrialPlan.from_json(trial.plan).regimen.substance
         screening = current_screening(session, patient.id, substance)
         decision = screening.decision if screening is not None else None
@@ -97,15 +108,19 @@ def kit_preparation(
             raise SafetyBlock(f"screening: decision is {decision or 'missing'}; prepare no kits")
         allocation = allocation_of(session, trial)
         regimen = regimen_of(trial, validated=True).describe()  # print only a sourced dose
-        dose_days = dose_days_by_period(calendar_for(session, trial, patient))
+        # A kit holds every dose day of its period, on the days resumed pauses moved them to: a
+        # pause not yet resumed cuts no kit short (its days move later once it resumes).
+        calendar = calendar_for(session, trial, patient, open_pause=False)
+        dose_days = dose_days_by_period(calendar)
+        spans = dose_days_by_period(calendar, dose_only=False)
         in_use = kits_in_use(session, trial.id)
         kits = tuple(
             KitSpec(
                 code=kit.code,
                 period=period.number,
                 arm=allocation[period.number - 1],
-                start_date=period.start_date,
-                end_date=period.end_date,
+                start_date=spans.get(period.number, (period.start_date,))[0],
+                end_date=spans.get(period.number, (period.end_date,))[-1],
                 regimen_text=regimen,
                 dose_days=dose_days.get(period.number, ()),
                 in_use=kit.code in in_use,
@@ -122,6 +137,7 @@ def kit_preparation(
             status=trial.status,
             screening=decision,
             emergency_contact=" ".join(own[0]) if own else emergency_numbers(),
+            hold=dosing_hold(session, trial),
         )
 
 
@@ -131,7 +147,7 @@ def annotate_allocation(
     """Add a reasoned note to a trial's allocation (the allocation itself never changes)."""
     work = UnitOfWork(db, actor, Action.ANNOTATE_ALLOCATION, clock=clock)
     with work.needs_text("note", note, "an annotation needs text") as (session, now):
-        trial, patient = load_trial(session, actor, trial_id)
+        trial, patient = load_trial_for_kits(session, actor, trial_id)
         row = AllocationAnnotationRow(
             trial_id=trial.id, note=note.strip(), created_at=now, created_by=actor.label
         )

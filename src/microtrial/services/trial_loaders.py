@@ -51,10 +51,26 @@ def patient_zone(patient: PatientRow) -> ZoneInfo:
 def load_trial(session: Session, actor: Actor, trial_id: int) -> tuple[TrialRow, PatientRow]:
     """A trial and its patient if the actor may see them (NotFound otherwise)."""
     authorize(actor, Action.READ_TRIAL)
+    return _trial_and_patient(session, actor, trial_id, Action.READ_PATIENT)
+
+
+def load_trial_for_kits(
+    session: Session, actor: Actor, trial_id: int
+) -> tuple[TrialRow, PatientRow]:
+    """``load_trial`` for the pharmacy's work (READ_PATIENT_FOR_KITS): unblinded staff reach
+    the trial and its patient's study code, never the outcomes READ_TRIAL would open."""
+    return _trial_and_patient(session, actor, trial_id, Action.READ_PATIENT_FOR_KITS)
+
+
+def _trial_and_patient(
+    session: Session, actor: Actor, trial_id: int, action: Action
+) -> tuple[TrialRow, PatientRow]:
+    authorize(actor, action)
     trial = row_by_id(session, TrialRow, trial_id)
     if trial is None:
         raise NotFound(f"trial: no trial {trial_id}")
-    patient = patient_for(session, actor, trial.patient_id, missing=f"trial: no trial {trial_id}")
+    missing = f"trial: no trial {trial_id}"
+    patient = patient_for(session, actor, trial.patient_id, missing=missing, action=action)
     return trial, patient
 
 
@@ -133,15 +149,26 @@ def _view(
     )
 
 
-def calendar_for(session: Session, trial: TrialRow, patient: PatientRow) -> TrialCalendar:
-    """The trial's calendar inside an open transaction (no audit: callers audit)."""
-    return calendar_of(trial, patient, periods_and_kits(session, trial))
+def calendar_for(
+    session: Session, trial: TrialRow, patient: PatientRow, *, open_pause: bool = True
+) -> TrialCalendar:
+    """The trial's calendar inside an open transaction (no audit: callers audit); see
+    ``calendar_of`` for ``open_pause``."""
+    return calendar_of(trial, patient, periods_and_kits(session, trial), open_pause=open_pause)
 
 
 def calendar_of(
-    trial: TrialRow, patient: PatientRow, pairs: list[tuple[PeriodRow, KitRow]]
+    trial: TrialRow,
+    patient: PatientRow,
+    pairs: list[tuple[PeriodRow, KitRow]],
+    *,
+    open_pause: bool = True,
 ) -> TrialCalendar:
-    """The trial's calendar from its periods and kits already read (``periods_and_kits``)."""
+    """The trial's calendar from its periods and kits already read (``periods_and_kits``).
+
+    ``open_pause=False`` draws a pause not yet resumed as if it had not begun: what a kit holds
+    (every dose day of its period), since a pause moves a kit's days later and cuts none.
+    """
     plan = TrialPlan.from_json(trial.plan)  # (parsed once: the regimen and the design too)
     regimen = plan.regimen.build(enforce_range=False)  # as regimen_of reads it
     codes = {p.number: k.code for p, k in pairs}
@@ -150,7 +177,7 @@ def calendar_of(
     calendar = build_calendar(view, regimen, trial.start_date, patient.time_zone, codes)
     for paused, resumed in plan.pauses:
         calendar = shift_for_pause(calendar, paused, resumed, regimen=regimen)
-    if plan.paused_on is not None:
+    if plan.paused_on is not None and open_pause:
         calendar = pause_open(calendar, plan.paused_on)
     return calendar
 

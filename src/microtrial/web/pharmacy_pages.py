@@ -8,15 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microtrial.domain.access import Action
-from microtrial.errors import ValidationError
+from microtrial.errors import SafetyBlock, ValidationError
 from microtrial.http.deps import AppContext, ContextDep
 from microtrial.i18n import N_
-from microtrial.reports.kits import gate_line, label_info, label_kits
-from microtrial.reports.labels import label_sheet_pdf, preparation_sheet_pdf
+from microtrial.reports.kits import labels_pdf, preparation_pdf
 from microtrial.services import pharmacy, trial_allocation
 from microtrial.services.trial_allocation import KitPreparation
 from microtrial.web.listing import list_request, pager
-from microtrial.web.rendering import render
+from microtrial.web.rendering import render, simulated_data
 from microtrial.web.session import FormUserDep, FormValuesDep, PageUser, PageUserDep
 
 router = APIRouter(include_in_schema=False)
@@ -111,14 +110,17 @@ def record_kit(
         pharmacy.record_kit_step(
             context.db, actor, trial_id, step, kit_code, _capsules(values), clock=context.clock
         )
-    except ValidationError as err:
+    except (ValidationError, SafetyBlock) as err:
+        # Shown beside the kit on the sheet: a refused capsule count (422), or a kit not to be
+        # handed out now (423: the trial is paused, held by an alert, or ended).
         form = {
             "kit": kit_code,
             "step": step,
             "typed": values.get("capsules", ""),
             "error": str(err),
         }
-        return _sheet(context, request, user, trial_id, form, status=422)
+        status = 423 if isinstance(err, SafetyBlock) else 422
+        return _sheet(context, request, user, trial_id, form, status=status)
     return RedirectResponse(f"/pharmacy/trials/{trial_id}/kits#kit-{kit_code}", status_code=303)
 
 
@@ -135,8 +137,7 @@ def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """Blinded kit labels with QR codes, dose days, storage, expiry, the trial-use line and the
     site's emergency contact (no arm and no substance anywhere in the PDF)."""
     prep = _preparation(context, user, trial_id)
-    info = label_info(prep, context.clock().date())
-    pdf = label_sheet_pdf(str(prep.trial_id), prep.patient_code, label_kits(prep), info)
+    pdf = labels_pdf(prep, context.clock().date(), simulated=simulated_data(context))
     return _pdf(pdf, f"trial-{prep.trial_id}-labels.pdf")
 
 
@@ -144,7 +145,5 @@ def labels(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
 def preparation(context: ContextDep, user: PageUserDep, trial_id: int) -> Response:
     """The UNBLINDED preparation sheet as a PDF."""
     prep = _preparation(context, user, trial_id)
-    pdf = preparation_sheet_pdf(
-        str(prep.trial_id), prep.patient_code, label_kits(prep), status_line=gate_line(prep)
-    )
+    pdf = preparation_pdf(prep, simulated=simulated_data(context))
     return _pdf(pdf, f"trial-{prep.trial_id}-preparation-UNBLINDED.pdf")

@@ -46,10 +46,12 @@ USERS = (
 # patient herself" is the widest grant; site-wide lists are granted at both sites (their content
 # is the caller's own site: test_scope.test_site_lists_hold_only_the_callers_site).
 EVERYONE = frozenset(USERS)
-CARE = frozenset({CLIN, UNBL, OWN})  # read a patient's record
+# Read a patient's record: the care team and the patient. Never unblinded staff: they know the
+# arms, so they read no outcome (diary, scores, adverse events, alerts, FHIR, results, reports);
+# their reads are the pharmacy's (the kit sheet: study code, status, dates, screening, hold).
+CARE = frozenset({CLIN, OWN})
 CLINICIAN = frozenset({CLIN})  # clinical writes
 CAPTURE = frozenset({CLIN, OWN})  # daily capture: diary, adverse events, doses, guesses
-STAFF = frozenset({CLIN, UNBL})
 PUBLIC = frozenset()  # marker: needs no token (sign-in)
 
 EXPECTED: dict[tuple[str, str], frozenset[str]] = {
@@ -60,10 +62,10 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("patch", "/me"): EVERYONE,  # one's own language
     ("get", "/me/status"): frozenset({OWN, OTHER_PATIENT, OTHER_SITE_PATIENT}),
     # site-wide lists and enrolment (enrolment body names site A)
-    ("get", "/patients"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
-    ("get", "/worklist"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
+    ("get", "/patients"): frozenset({CLIN, CLIN_B}),
+    ("get", "/worklist"): frozenset({CLIN, CLIN_B}),  # outcome flags: not for unblinded staff
     ("post", "/patients"): CLINICIAN,
-    ("get", "/alerts"): frozenset({CLIN, CLIN_B, UNBL, UNBL_B}),
+    ("get", "/alerts"): frozenset({CLIN, CLIN_B}),  # clinical content: not for unblinded staff
     # de-identified cohort: researchers (and clinicians for their site's pooled results)
     ("get", "/cohort"): frozenset({CLIN, CLIN_B, RES, RES_B}),
     ("get", "/cohort/export"): frozenset({ADMIN, ADMIN_B, RES, RES_B}),
@@ -94,7 +96,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("get", "/patients/{patient_id}/adverse-events/{record_id}"): CARE,
     ("post", "/patients/{patient_id}/adverse-events"): CAPTURE,
     ("patch", "/patients/{patient_id}/adverse-events/{record_id}"): CLINICIAN,
-    ("get", "/patients/{patient_id}/alerts"): STAFF,  # alerts are a staff work list
+    ("get", "/patients/{patient_id}/alerts"): CLINICIAN,  # a clinician's work list
     ("post", "/alerts/{alert_id}/acknowledge"): CLINICIAN,
     ("post", "/patients/{patient_id}/screenings"): CLINICIAN,
     ("get", "/patients/{patient_id}/screenings/{substance}"): CARE,

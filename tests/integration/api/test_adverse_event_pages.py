@@ -33,12 +33,17 @@ def test_recording_an_event_on_the_page(server: LiveServer, clinic: Clinic) -> N
         "clinician",
         "confirmed",
     )
-    # Unblinded staff see the list but get no review forms; the patient gets no clinic page.
+    # Unblinded staff know the arms: no adverse event reaches them, and no review; the patient
+    # gets no clinic page.
     pharmacist = sign_in(server.url, "unblinded_staff_sitea")
     listed = pharmacist.get(f"/clinic/patients/{pid}")
-    assert "Dizzy spells" in listed.text
-    assert "Close adverse event" not in listed.text
-    review = {"csrf_token": csrf_of(listed), "action": "confirm", "version": "1"}
+    assert listed.status_code == 403
+    assert "Dizzy spells" not in listed.text
+    review = {
+        "csrf_token": csrf_of(pharmacist.get("/pharmacy/kits")),
+        "action": "confirm",
+        "version": "1",
+    }
     url = f"/clinic/patients/{pid}/adverse-events/{event.record_id}"
     assert pharmacist.post(url, data=review).status_code == 403
     assert sign_in(server.url, "p_A-001").get(f"/clinic/patients/{pid}").status_code == 403

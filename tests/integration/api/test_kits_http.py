@@ -14,8 +14,10 @@ from integration.api.test_holds_http import _trial_id, _web
 from integration.test_alert_sweep import running_trial
 from microtrial.domain.actors import system_actor
 from microtrial.services import admin, trial_views
+from microtrial.services.demo import DEMO_SITE, DEMO_SITE_NAME
 
 NOT_DISPENSED = "kit-not-dispensed"
+SIMULATED = "SIMULATED DEMO DATA \u2014 not a real patient"
 
 
 def pdf_pages(pdf: bytes) -> list[str]:
@@ -49,6 +51,24 @@ def test_labels_print_every_emergency_number_unless_the_site_set_its_own(
         own = " ".join(pdf_pages(web.get(f"/pharmacy/trials/{trial_id}/labels.pdf").content))
         assert own.count("In an emergency: Site A on-call 020 7946 0000") == 6
         assert "911" not in own
+        assert SIMULATED not in own  # a real clinic's kits are not marked as demo data
+
+
+def test_the_demo_clinic_kit_pdfs_say_simulated_demo_data_on_every_page(
+    server: LiveServer, clinic: Clinic, clock: FixedClock
+) -> None:
+    running_trial(clinic, clock, "A-001", run_in=0, steps=("schedule",))
+    trial_id = _trial_id(clinic)
+    # The demo's site (code and name as the demo builds it) makes this the demo's database.
+    admin.add_site(clinic.db, system_actor("t"), DEMO_SITE, DEMO_SITE_NAME)
+    with _web(server, "unblinded_staff_sitea") as web:
+        for pdf in ("labels.pdf", "preparation.pdf"):
+            got = web.get(f"/pharmacy/trials/{trial_id}/{pdf}")
+            assert got.status_code == 200, got.text
+            pages = pdf_pages(got.content)
+            assert pages
+            for number, text in enumerate(pages, 1):
+                assert SIMULATED in text, f"{pdf} page {number} is not marked simulated"
 
 
 def test_a_capsule_from_a_kit_not_marked_dispensed_is_stored_and_tells_a_clinician_once(

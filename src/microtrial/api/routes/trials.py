@@ -59,6 +59,9 @@ class KitSheet:
     kits: list[KitSpec]
     status: str
     screening: str | None
+    # Why no kit may be handed out now: "paused", "alert" (an open safety alert holds dosing)
+    # or "ended" (ended or withdrawn); null when kits may be handed out.
+    hold: str | None = None
 
 
 Status = Annotated[str, Query(max_length=12, description="Only trials in this status.")]
@@ -252,6 +255,7 @@ def kit_sheet(context: ContextDep, actor: ActorDep, trial_id: int) -> KitSheet:
         kits=list(prep.kits),
         status=prep.status,
         screening=prep.screening,
+        hold=prep.hold,
     )
 
 
