@@ -40,6 +40,7 @@ router = APIRouter(include_in_schema=False)
 
 # The forms of these pages: the label of each field, and the service names that mean it.
 MEDICATION = FormSpec({"name": "Medication"}, {"medication": "name"})
+ACKNOWLEDGED = N_("Alert acknowledged: it is kept, with your note, under “Acknowledged”.")
 SIGN_OFF = FormSpec({"reason": "Reason for clearing this screening"})
 ENROL = FormSpec(
     {
@@ -331,6 +332,8 @@ def alerts_context(context: AppContext, request: Request, user: PageUser) -> dic
         "sorts": ALERT_SORTS,
         "can_acknowledge": user.may(Action.ACKNOWLEDGE_ALERT),
         "overdue": overdue,
+        # after an acknowledgement (its redirect says so): what happened to the alert
+        "flash": ACKNOWLEDGED if params.get("acknowledged") else None,
     }
 
 
@@ -352,4 +355,4 @@ def acknowledge(
         form = FormState.refused(f"acknowledge-{alert_id}", values, err, ACKNOWLEDGE)
         page = alerts_context(context, request, user)
         return render_form(request, "clinic_alerts.html", page, form)
-    return RedirectResponse("/clinic/alerts", status_code=303)
+    return RedirectResponse(f"/clinic/alerts?acknowledged={alert_id}", status_code=303)

@@ -101,6 +101,14 @@ def test_alert_acknowledgement_keeps_the_form(server: LiveServer, clinic: Clinic
     assert field_error(refused, f"note-{alert.id}").startswith(
         "What was done: an acknowledgement needs a note"
     )
+    # with a note it is done, and the page says what became of the alert
+    done = post_form(
+        doc, "/clinic/alerts", f"/clinic/alerts/{alert.id}/acknowledge", {"note": "called"}
+    )
+    assert done.status_code == 303, done.text[:300]
+    assert done.headers["location"] == f"/clinic/alerts?acknowledged={alert.id}"
+    shown = doc.get(done.headers["location"])
+    assert "Alert acknowledged: it is kept, with your note, under" in visible(shown.text)
 
 
 def test_trial_forms_and_twice_weekly_planning(server: LiveServer, clinic: Clinic) -> None:
