@@ -7,6 +7,7 @@ from helpers import Clinic
 from integration.api.live import LiveServer
 from integration.api.test_form_refusals import post_form, visible
 from integration.api.test_pages import database_url, sign_in
+from microtrial.services import patients
 
 __all__ = ["database_url"]  # SQLite only, like the other page tests
 
@@ -41,3 +42,20 @@ def test_one_high_clinic_reading_asks_for_a_recheck_and_two_block(
         "above 160/90 mmHg" in text
     )
     assert "MDLSD and LSDDEP1 excluded a resting blood pressure exceeding 160 mmHg" in text
+
+
+def test_each_medication_finding_names_the_entry_it_comes_from(
+    server: LiveServer, clinic: Clinic
+) -> None:
+    """Found by the QA walk-through: two entries giving the same finding showed it twice with
+    nothing to say which entry each came from."""
+    pid = clinic.patients["A-001"].id
+    doctor = clinic.actors["clinician_sitea"]
+    for entry in ("sertralin", "tramadol + sertraline"):
+        patients.add_medication(clinic.db, doctor, pid, entry)
+    doc = sign_in(server.url, "clinician_sitea")
+    page = f"/clinic/patients/{pid}"
+    assert post_form(doc, page, f"{page}/screenings", {"substance": "lsd"}).status_code == 303
+    text = " ".join(visible(doc.get(page).text).split())
+    assert "From: tramadol + sertraline (" in text
+    assert "From: sertralin (sertraline)" in text
