@@ -146,6 +146,7 @@ def today(
 SAVED_WORDS = {
     "guess": N_("Your guess is saved. Thank you."),
     "day": N_("The day's diary is saved."),  # a missed day filled in (web/diary_pages.py)
+    "added": N_("Added to today's diary. Your clinic sees it with the rest of your day."),
     "dose-off-calendar": N_(
         "Your capsule is recorded, but today is not a capsule day in your plan. Your clinic has "
         "been told. Take your next capsule on your next capsule day, as planned."
@@ -305,7 +306,9 @@ def submit_today(
         ):  # recorded, but not as planned: the patient hears it, not only the clinic
             first = dose.deviation.split(",")[0]
             return RedirectResponse(f"/today?saved={first}", status_code=303)
-    return RedirectResponse("/today?saved=1", status_code=303)
+    # "Add to today" (after the diary): say that what was reported was added
+    added = values.get("later") == "1" and bool(entries)
+    return RedirectResponse(f"/today?saved={'added' if added else 1}", status_code=303)
 
 
 @router.post("/guess")

@@ -54,6 +54,8 @@ def test_an_afternoon_side_effect_and_blood_pressure_are_added_to_the_day(
     }
     sent = _send(patient, afternoon)
     assert sent.status_code == 303, sent.text
+    assert sent.headers["location"] == "/today?saved=added"  # told it was added to the day
+    assert "Added to today" in patient.get(sent.headers["location"]).text
     events = adverse_events.list_adverse_events(clinic.db, doc, pid)
     assert [(e.grade, e.serious, e.source) for e in events] == [(3, True, "patient report")]
     codes = {a.code for a in alerts.list_alerts(clinic.db, doc, patient_id=pid)}
