@@ -34,7 +34,7 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
-    total: int | None = None  # rows in the whole filtered list, where the database counts it
+    total: int | None = None  # rows in the whole (filtered) list
 
 
 CursorQuery = Annotated[
@@ -94,7 +94,9 @@ def paginate(
             raise ValidationError("cursor", "cursor does not fit this list") from err
     page = ordered[:limit]
     more = len(ordered) > limit
-    return Page[T](items=page, next_cursor=encode_cursor(key(page[-1])) if more else None)
+    cursor_out = encode_cursor(key(page[-1])) if more else None
+    # the whole list is at hand: its length is the total, as the database-paged lists give it
+    return Page[T](items=page, next_cursor=cursor_out, total=len(items))
 
 
 def etag_for(version: int) -> str:

@@ -94,3 +94,22 @@ def test_pages_show_their_window_and_links_keep_the_filters(
         assert "Showing 1–10 of 14" in web.get("/clinic/patients?size=10").text
     finally:
         web.close()
+
+
+def test_a_short_list_paged_from_memory_says_its_total_too(
+    api: httpx.Client, login: Login, clinic: Clinic, clock: FixedClock
+) -> None:
+    """The QA walk-through found ``"total": null`` on a patient's adverse events."""
+    pid = clinic.patients["A-001"].id
+    doc = login("clinician_sitea")
+    for term in ("nausea", "headache", "rash"):
+        body = {"term": term, "grade": 1, "onset_date": clock().date().isoformat()}
+        assert api.post(f"/patients/{pid}/adverse-events", json=body, headers=doc).is_success
+    first = api.get(f"/patients/{pid}/adverse-events", params={"limit": 2}, headers=doc).json()
+    assert (first["total"], len(first["items"])) == (3, 2)
+    rest = api.get(
+        f"/patients/{pid}/adverse-events",
+        params={"limit": 2, "cursor": first["next_cursor"]},
+        headers=doc,
+    ).json()
+    assert (rest["total"], len(rest["items"]), rest["next_cursor"]) == (3, 1, None)
