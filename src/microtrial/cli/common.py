@@ -254,6 +254,8 @@ class ErrorBoundaryGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors, --help, exits
             raise
+        except BrokenPipeError:  # the reader went away (`... | head`): main() stops quietly
+            raise
         except Exception as error:
             known = _boundary_message(error)
             if known is not None:

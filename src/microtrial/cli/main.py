@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
@@ -76,7 +78,13 @@ for module in (
 
 def main() -> None:
     """Run the CLI."""
-    app()
+    try:
+        app()
+    except BrokenPipeError:
+        # The reader of stdout went away (`microtrial ... | head`): stop without a message, as
+        # other command-line tools do; stdout goes to devnull so that the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # `python -m microtrial.cli.main ...` runs the CLI too
