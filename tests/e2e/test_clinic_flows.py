@@ -31,7 +31,7 @@ def test_clinician_enrols_screens_signs_off_and_plans_a_trial(pages: Pages, clin
 
     page.get_by_role("button", name="Run screening for psilocybin").click()
     page.wait_for_url(re.compile(r"#screening$"))
-    findings = page.get_by_role("table", name="Findings for psilocybin")
+    findings = page.get_by_role("table", name="Findings for Psilocybin")
     assert findings.locator("tbody tr").count() > 1
     assert "Decision: clinician review needed" in page.inner_text("#screening")
     pages.shot(page, "screening")

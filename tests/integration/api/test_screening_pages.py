@@ -59,3 +59,4 @@ def test_each_medication_finding_names_the_entry_it_comes_from(
     text = " ".join(visible(doc.get(page).text).split())
     assert "From: tramadol + sertraline (" in text
     assert "From: sertralin (sertraline)" in text
+    assert "Findings for LSD (lysergide)" in text  # the substance by its catalog name
