@@ -113,7 +113,7 @@ def test_the_worklist_puts_urgent_patients_first_and_searches_filters_and_pages(
     assert row_codes(page) == ["A-001"]
 
     page.get_by_label("Trial status").select_option("")
-    page.get_by_label("Open alerts only").check()
+    page.get_by_label("Only patients needing action").check()
     page.get_by_role("button", name="Show").click()
     page.wait_for_url(re.compile(r"alerts=1"))
     assert row_codes(page) == ["A-002"]
