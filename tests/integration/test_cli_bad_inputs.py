@@ -337,4 +337,3 @@ def test_every_command_that_opens_the_database_takes_database_url() -> None:
     lacking = {name for name, options in commands().items() if "--database-url" not in options}
     assert lacking == set(NO_DATABASE)
     assert len(commands()) > len(NO_DATABASE)  # the walk found the database commands too
-

@@ -234,7 +234,7 @@ def _blocking(alerts: Iterable[AlertRow], trial: TrialRow) -> list[AlertRow]:
 # any clinical detail: unblinded staff see it, and an alert's code or message is an outcome.
 HOLD_ENDED = "ended"  # completed, unblinded or withdrawn
 HOLD_ALERT = "alert"  # an alert that keeps the trial from starting or resuming
-HOLD_PAUSED = "paused"
+HOLD_PAUSED = "trial-paused"  # (a hold code, not the status itself)
 
 
 def dosing_hold(session: Session, trial: TrialRow) -> str | None:

@@ -78,6 +78,8 @@ class PharmacyTrial(ReadModel):
     # The first day of the earliest kit not yet dispensed, as resumed pauses moved it; None while
     # paused (its days move later by the pause, unknown until the trial resumes).
     next_kit_date: dt.date | None
+    # paused: the next kit's day is not known until the trial resumes
+    waits_for_resume: bool = False
     screening: str | None
     blocked: bool  # screening missing or do-not-start: prepare nothing
     # Adaptive trials: kits of later pairs not asked for yet, and kits returned unused.
@@ -208,6 +210,7 @@ def _stage_page(
                 prepared=prepared,
                 dispensed=dispensed,
                 next_kit_date=None if plan.paused_on or next_kit is None else plan.moved(next_kit),
+                waits_for_resume=plan.paused_on is not None and next_kit is not None,
                 screening=decision,
                 blocked=decision is None or decision == DO_NOT_START,
                 not_yet_needed=later,

@@ -19,13 +19,14 @@ from helpers import Clinic, FixedClock
 from integration.api.live import PASSWORD, LiveServer
 from microtrial import i18n
 from microtrial.domain.actors import system_actor
+from microtrial.domain.lifecycle import TrialStatus
 from microtrial.errors import NotFound
 from microtrial.http.app import create_app
 from microtrial.http.config import ServerSettings
 from microtrial.services import admin
 from microtrial.services.demo import DEMO_PASSWORD, DEMO_SITE
 from microtrial.store.db import Database
-from microtrial.store.models import AuditEventRow, UserRow
+from microtrial.store.models import AuditEventRow, TrialRow, UserRow
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)s|%%|\{[a-z_]+\}")
@@ -182,12 +183,14 @@ def route_of(path: str, routes: dict[str, re.Pattern[str]]) -> str | None:
     return min(matches, key=lambda t: t.count("{"), default=None)
 
 
-def crawl(client: httpx.Client, routes: dict[str, re.Pattern[str]]) -> dict[str, dict[str, str]]:
+def crawl(
+    client: httpx.Client, routes: dict[str, re.Pattern[str]], seeds: tuple[str, ...] = ()
+) -> dict[str, dict[str, str]]:
     """Every page a signed-in client reaches by following links from its landing page and the
     seeds: route template -> {url: page}, at most PER_ROUTE pages per route."""
     pages: dict[str, dict[str, str]] = {}
     landing = client.get("/", follow_redirects=True).url.path  # "/" redirects: to where
-    queue = [landing, "/login", *SEEDS]
+    queue = [landing, "/login", *SEEDS, *seeds]
     seen: set[str] = set()
     while queue:
         url = queue.pop(0)
@@ -230,18 +233,32 @@ def page_users(demo_clinic: Database) -> tuple[str, ...]:
 DEMO_PATIENTS = ("patient01", "patient02", "patient03", "patient05", "patient10")
 
 
+def result_seeds(demo_clinic: Database) -> tuple[str, ...]:
+    """A finished trial's result and report pages: the clinician's crawl, capped at PER_ROUTE
+    trial pages, may meet only unfinished trials first (the order follows the worklist's)."""
+    with demo_clinic.read() as session:
+        trial_id = session.execute(
+            select(TrialRow.id)
+            .where(TrialRow.status == TrialStatus.UNBLINDED)
+            .order_by(TrialRow.id)
+        ).scalar()
+    assert trial_id is not None, "the demo has an unblinded trial"
+    return (f"/clinic/trials/{trial_id}/result", f"/clinic/trials/{trial_id}/report.html")
+
+
 @pytest.mark.parametrize("language", OTHERS)
 def test_every_page_of_every_role_is_translated(
-    demo_server: LiveServer, page_users: tuple[str, ...], language: str
+    demo_server: LiveServer, demo_clinic: Database, page_users: tuple[str, ...], language: str
 ) -> None:
     routes = page_routes()
+    seeds = {"dr.demo": result_seeds(demo_clinic)}
     reached: set[str] = set()
     left: dict[str, list[str]] = {}
     still_english: set[str] = set()
     for username in page_users:
         client = sign_in(demo_server.url, username, DEMO_PASSWORD, language)
         try:
-            for template, pages in crawl(client, routes).items():
+            for template, pages in crawl(client, routes, seeds.get(username, ())).items():
                 reached.add(template)
                 for url, page in pages.items():
                     lang_ok = f'<html lang="{language}">' in page
