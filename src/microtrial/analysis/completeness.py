@@ -18,8 +18,11 @@ from typing import Any, cast
 
 import pandas as pd
 
+from microtrial.analysis.continuous import N_
+
 __all__ = [
     "COMPLETE_SHARE",
+    "WARNINGS",
     "Completeness",
     "PeriodPlan",
     "assess_completeness",
@@ -28,6 +31,30 @@ __all__ = [
 ]
 
 COMPLETE_SHARE = 0.5  # a period with diary scores on at least half its analysable days
+
+
+# The warnings as %-templates: a reader in another language gets them translated
+# (reports.trial_prose.analysis_note matches a stored English warning to its template).
+FEW_PAIRS = N_(
+    "Only %(complete)s of %(planned)s pairs of periods are complete (a period needs diary "
+    "scores on at least half of its days after wash-in): the result rests on less evidence "
+    "than planned and may change with more data."
+)
+FEW_DAYS = {
+    "active": N_(
+        "The active periods have only %(count)s analysed diary day(s), fewer than one full "
+        "period (%(period)s): read the probabilities with great care."
+    ),
+    "placebo": N_(
+        "The placebo periods have only %(count)s analysed diary day(s), fewer than one full "
+        "period (%(period)s): read the probabilities with great care."
+    ),
+}
+PAUSED_DAYS = N_(
+    "The trial was paused for %(paused)s day(s); those days are off protocol, left out of the "
+    "analysis and not counted as either arm."
+)
+WARNINGS = (FEW_PAIRS, *FEW_DAYS.values(), PAUSED_DAYS)
 ARMS = ("active", "placebo")
 
 
@@ -116,22 +143,12 @@ def assess_counts(
     one_period = min((p.analysable_days for p in periods.values()), default=0)
     warnings = []
     if complete_pairs < len(blocks):
-        warnings.append(
-            f"Only {complete_pairs} of {len(blocks)} pairs of periods are complete (a period "
-            f"needs diary scores on at least half of its days after wash-in): the result rests "
-            "on less evidence than planned and may change with more data."
-        )
+        warnings.append(FEW_PAIRS % {"complete": complete_pairs, "planned": len(blocks)})
     for arm, count in by_arm.items():
         if count < one_period:
-            warnings.append(
-                f"The {arm} periods have only {count} analysed diary day(s), fewer than one "
-                f"full period ({one_period}): read the probabilities with great care."
-            )
+            warnings.append(FEW_DAYS[arm] % {"count": count, "period": one_period})
     if paused:
-        warnings.append(
-            f"The trial was paused for {paused} day(s); those days are off protocol, left out "
-            "of the analysis and not counted as either arm."
-        )
+        warnings.append(PAUSED_DAYS % {"paused": paused})
     return Completeness(
         pairs_planned=len(blocks),
         pairs_complete=complete_pairs,

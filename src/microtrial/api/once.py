@@ -54,6 +54,28 @@ class CreateOnce:
             ident=ident,
         )
 
+    def record(
+        self,
+        actor: Actor,
+        target: str,
+        body: BaseModel,
+        services: tuple[Callable[..., M], Callable[..., M]],
+        owner: int,
+        *args: Any,
+        **kwargs: Any,
+    ) -> M:
+        """Create a versioned record of ``owner`` (a patient or trial id) once per key: ``services``
+        is the create, called ``(db, actor, owner, *args, **kwargs)``, and the fetch a replay
+        reads the record by, called ``(db, actor, owner, record_id)``."""
+        create, fetch = services
+        return self(
+            actor,
+            target,
+            body,
+            create=self.bind(create, actor, owner, *args, **kwargs),
+            fetch=self.bind(fetch, actor, owner),
+        )
+
     def bind(
         self, service: Callable[..., M], actor: Actor, *args: Any, **kwargs: Any
     ) -> Callable[..., M]:

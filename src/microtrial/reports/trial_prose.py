@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from microtrial import i18n
-from microtrial.analysis import DEFAULT_RHO_PRIOR
+from microtrial.analysis import DEFAULT_RHO_PRIOR, completeness
 from microtrial.domain.catalog import Catalog
 from microtrial.reports import formatting as f
 from microtrial.reports.trial_endpoint import MODELS
@@ -32,6 +32,12 @@ FLAGGED = re.compile(
 )
 NOT_ANALYSED = re.compile(r"^(?P<endpoint>\S+): (?P<reason>.*); not analysed$")
 
+# Each completeness warning's template and the pattern its English wording follows.
+_COMPLETENESS = tuple(
+    (t, re.compile("^" + re.sub(r"%\\\((\w+)\\\)s", r"(?P<\1>\\d+)", re.escape(t)) + "$"))
+    for t in completeness.WARNINGS
+)
+
 
 def analysis_note(note: str) -> str:
     """One of the analysis service's notes: as recorded in English, else in the reader's
@@ -44,6 +50,10 @@ def analysis_note(note: str) -> str:
             "outcome": flagged["outcome"],
             "flags": f.model_warning(flagged["flags"]),
         }
+    for template, pattern in _COMPLETENESS:
+        found = pattern.match(note)
+        if found:
+            return i18n.gettext(template) % found.groupdict()
     unanalysed = NOT_ANALYSED.match(note)
     if unanalysed:
         return i18n.gettext("%(endpoint)s: %(reason)s; not analysed") % {

@@ -225,6 +225,12 @@ class UserSummary(ReadModel):
     linked_to_patient: bool
 
 
+def _summary(user: UserRow, site_code: str | None) -> UserSummary:
+    """What the admin list shows of a stored user."""
+    copied = {name: getattr(user, name) for name in ("id", "username", "role", "is_active")}
+    return UserSummary(**copied, site_code=site_code, linked_to_patient=user.patient_id is not None)
+
+
 def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> list[UserSummary]:
     """The users of the administrator's site (every site for the operator), by username."""
     with UnitOfWork(db, actor, Action.LIST_USERS, clock=clock) as (session, now):
@@ -234,16 +240,6 @@ def list_users(db: Database, actor: Actor, *, clock: Clock = system_clock) -> li
             .order_by(SiteRow.code, UserRow.username)
         )
         rows = session.execute(scoped(query, actor, Action.LIST_USERS, UserRow.site_id)).all()
-        result = [
-            UserSummary(
-                id=user.id,
-                username=user.username,
-                role=user.role,
-                site_code=code,
-                is_active=user.is_active,
-                linked_to_patient=user.patient_id is not None,
-            )
-            for user, code in rows
-        ]
+        result = [_summary(user, code) for user, code in rows]
         audit(session, actor, "list", "user", None, at=now, detail={"count": len(result)})
         return result

@@ -51,16 +51,8 @@ Q = TypeVar("Q", bound=Select[Any])
 # The list filters: which alerts by acknowledgement, and the catalog's severities.
 ALERT_STATES = ("open", "acknowledged", "all")
 SEVERITIES: tuple[str, ...] = get_args(AlertSeverity)
-ALERT_LISTING = Listing(
-    {
-        "id": AlertRow.id,
-        "created_at": AlertRow.created_at,
-        "severity": AlertRow.severity,
-        "code": AlertRow.code,
-        "patient": PatientRow.study_code,
-    },
-    default="-id",
-    tie=AlertRow.id,
+ALERT_LISTING = Listing.of(
+    AlertRow, "id", "created_at", "severity", "code", default="-id", patient=PatientRow.study_code
 )
 
 

@@ -41,21 +41,21 @@ def fit_loaded(stored: list[TrialInputs], *, cohort: bool = False) -> list[Trial
     )
     return [
         TrialAnalysis(
+            results=results,
             trial=s.trial,
             conditions=s.conditions,
+            blinding=blinding(s.guesses) if len(s.guesses) and not cohort else None,
             condition_group=s.condition_group,
             days=s.days,
-            results=results,
+            warnings=[*s.completeness.warnings, *problems, *(e[1] if e else [])],
             period_means=s.period_means,
             guesses=s.guesses,
-            blinding=blinding(s.guesses) if len(s.guesses) and not cohort else None,
+            endpoint=e[0] if e else None,
             adverse_events=s.adverse_events,
             doses_planned=s.adherence.planned,
             doses_taken=s.adherence.taken,
             doses_through=s.doses_through,
             completeness=s.completeness,
-            warnings=[*s.completeness.warnings, *problems, *(e[1] if e else [])],
-            endpoint=e[0] if e else None,
         )
         for s, (results, problems), e in zip(stored, fitted, fitted_endpoints, strict=True)
     ]

@@ -223,12 +223,11 @@ def _dose(
         expected_kit=planned.kit_code if planned is not None else None,
         kit=code,
     )
-    row = p.record(
+    row = p.trial_record(
         me,
         DoseEventRow,
         "dose",
         at,
-        trial_id=p.trial["id"],
         local_date=local,
         taken_at=taken_at,
         kit_code=code,
@@ -257,16 +256,16 @@ def _guess(
         TrialStatus.COMPLETED.value,
     ):
         return
-    p.record(
+    detail = {"period": period}
+    p.trial_record(
         me,
         BlindingGuessRow,
         "guess",
         at,
-        trial_id=p.trial["id"],
         period_id=period_id,
         guess=guess,
         confidence=confidence,
-        audit_detail={"period": period},
+        audit_detail=detail,
     )
 
 

@@ -144,6 +144,13 @@ class PatientRows:
         self.audit(actor, "create", entity, row["record_id"], at, **detail)
         return row
 
+    def trial_record(
+        self, actor: Actor, model: type[Any], entity: str, at: dt.datetime, **values: Any
+    ) -> dict[str, Any]:
+        """A new versioned record of this patient's trial (``record`` with the trial's id)."""
+        assert self.trial is not None
+        return self.record(actor, model, entity, at, trial_id=self.trial["id"], **values)
+
     def held(self) -> bool:
         """Whether an open alert forbids a dose now."""
         return any(action in DOSE_BLOCKING for _, action in self.open_codes)

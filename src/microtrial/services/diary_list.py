@@ -26,8 +26,8 @@ def diary_page(
     patient_id: int,
     request: ListRequest,
     *,
-    instrument: str = "",
     clock: Clock = system_clock,
+    instrument: str = "",
 ) -> Paged[DiaryEntryRead]:
     """One page of a patient's current diary entries (oldest first unless sorted otherwise)."""
     with patient_transaction(db, actor, patient_id) as (session, patient):

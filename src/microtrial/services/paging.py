@@ -30,6 +30,12 @@ class Listing:
     default: str
     tie: Column
 
+    @classmethod
+    def of(cls, row: Any, *names: str, default: str, **columns: Column) -> Listing:
+        """Sortable by ``row``'s columns of these names, then by any others given; ties broken by
+        ``row.id``."""
+        return cls({**{name: getattr(row, name) for name in names}, **columns}, default, row.id)
+
     @property
     def sorts(self) -> tuple[str, ...]:
         """The whitelisted sort names."""

@@ -215,6 +215,27 @@ def patient_chart(
         )
 
 
+def record_clinic_bp(
+    db: Database,
+    actor: Actor,
+    patient_id: int,
+    local_date: dt.date,
+    systolic: int,
+    diastolic: int,
+    pulse: int | None = None,
+    *,
+    clock: Clock = system_clock,
+) -> DiaryEntryRead:
+    """Record a blood pressure measured in the clinic (the blood-pressure rules apply)."""
+    authorize(actor, Action.ADD_RECORDS, "record clinic blood pressure")
+    answers: dict[str, Any] = {"systolic": systolic, "diastolic": diastolic}
+    if pulse is not None:
+        answers["pulse"] = pulse
+    return record_diary_entry(
+        db, actor, patient_id, DiaryInput(local_date, answers, CLINIC_BP), clock=clock
+    )
+
+
 def stop_medication(
     db: Database,
     actor: Actor,
@@ -250,24 +271,3 @@ def stop_medication(
         )
         rescreen_after_change(session, actor, patient, now)
         return MedicationRead.model_validate(new)
-
-
-def record_clinic_bp(
-    db: Database,
-    actor: Actor,
-    patient_id: int,
-    local_date: dt.date,
-    systolic: int,
-    diastolic: int,
-    pulse: int | None = None,
-    *,
-    clock: Clock = system_clock,
-) -> DiaryEntryRead:
-    """Record a blood pressure measured in the clinic (the blood-pressure rules apply)."""
-    authorize(actor, Action.ADD_RECORDS, "record clinic blood pressure")
-    answers: dict[str, Any] = {"systolic": systolic, "diastolic": diastolic}
-    if pulse is not None:
-        answers["pulse"] = pulse
-    return record_diary_entry(
-        db, actor, patient_id, DiaryInput(local_date, answers, CLINIC_BP), clock=clock
-    )

@@ -233,15 +233,8 @@ def list_patients(
         return [PatientSummary.model_validate(p) for p in rows]
 
 
-PATIENT_LISTING = Listing(
-    {
-        "id": PatientRow.id,
-        "study_code": PatientRow.study_code,
-        "birth_year": PatientRow.birth_year,
-        "enrolled_at": PatientRow.created_at,
-    },
-    default="id",
-    tie=PatientRow.id,
+PATIENT_LISTING = Listing.of(
+    PatientRow, "id", "study_code", "birth_year", default="id", enrolled_at=PatientRow.created_at
 )
 SEARCH_CHARS = 40  # a study code is at most 40 characters
 

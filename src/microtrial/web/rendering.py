@@ -21,8 +21,8 @@ from microtrial.domain.actors import Actor
 from microtrial.domain.substances import substance_title
 from microtrial.http.deps import AppContext, get_context
 from microtrial.i18n import N_
-from microtrial.reports.formatting import model_warning
 from microtrial.reports.trial_adaptive import rule_words
+from microtrial.reports.trial_prose import analysis_note
 from microtrial.services.alerts import overdue_alerts
 from microtrial.services.languages import user_language
 from microtrial.services.report_data import is_demo_database
@@ -120,7 +120,7 @@ def templates() -> Jinja2Templates:
     env.globals["adaptive_rule_text"] = (
         rule_words  # an adaptive trial's rule in the page's language
     )
-    env.filters["model_warning"] = model_warning  # an analysis warning's "; "-parts, translated
+    env.filters["analysis_note"] = analysis_note  # an analysis warning, translated
     env.filters["word"] = staff_words.word
     env.filters["substance"] = substance_title
     env.filters["decision"] = staff_words.decision

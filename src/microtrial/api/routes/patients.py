@@ -196,40 +196,34 @@ def _record_routes(spec: _RecordKind[C, U, R]) -> None:
             )
         )
 
-    router.add_api_route(
-        records,
-        _concrete(list_records, {"return": page}),
-        methods=["GET"],
-        name=f"list_{spec.kind}s",
-        description=f"A patient's current {spec.kind}s.",
-        openapi_extra=takes(Action.READ_PATIENT),
-    )
-    router.add_api_route(
-        records,
-        _concrete(add_record, {"body": create, "return": read}),
-        methods=["POST"],
-        name=f"add_{spec.kind}",
-        description=spec.add.__doc__,
-        openapi_extra=takes(Action.ADD_RECORDS),
-        status_code=201,
-    )
-    if spec.readable:
+    about = {
+        "list": f"A patient's current {spec.kind}s.",
+        "add": spec.add.__doc__,
+        "read": f"One current {spec.kind}, with its ETag.",
+        "correct": f"Correct a {spec.kind} (If-Match required): a new version, the old one kept.",
+    }
+
+    def register(
+        method: str, path: str, endpoint: E, models: dict[str, object], action: Action, status: int
+    ) -> None:
+        # list_records -> list_medications: the operation names the kind.
+        name = endpoint.__name__.replace("record", spec.kind)
         router.add_api_route(
-            records + "/{record_id}",
-            _concrete(read_record, {"return": read}),
-            methods=["GET"],
-            name=f"read_{spec.kind}",
-            description=f"One current {spec.kind}, with its ETag.",
-            openapi_extra=takes(Action.READ_PATIENT),
+            path,
+            _concrete(endpoint, models),
+            methods=[method],
+            name=name,
+            description=about[name.split("_")[0]],
+            openapi_extra=takes(action),
+            status_code=status,
         )
-    router.add_api_route(
-        records + "/{record_id}",
-        _concrete(correct_record, {"body": update}),
-        methods=["PATCH"],
-        name=f"correct_{spec.kind}",
-        description=f"Correct a {spec.kind} (If-Match required): a new version, the old one kept.",
-        openapi_extra=takes(Action.CORRECT_RECORDS),
-    )
+
+    one = records + "/{record_id}"
+    register("GET", records, list_records, {"return": page}, Action.READ_PATIENT, 200)
+    register("POST", records, add_record, {"body": create, "return": read}, Action.ADD_RECORDS, 201)
+    if spec.readable:
+        register("GET", one, read_record, {"return": read}, Action.READ_PATIENT, 200)
+    register("PATCH", one, correct_record, {"body": update}, Action.CORRECT_RECORDS, 200)
 
 
 def _add_medication(

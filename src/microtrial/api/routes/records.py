@@ -165,13 +165,8 @@ def log_attack(
         medication_items=frozenset(body.medication_items),
         medication=body.medication,
     )
-    return once(
-        actor,
-        f"attack:patient:{patient_id}",
-        body,
-        create=once.bind(attacks.log_attack, actor, patient_id, attack),
-        fetch=once.bind(attacks.get_attack, actor, patient_id),
-    )
+    services = (attacks.log_attack, attacks.get_attack)
+    return once.record(actor, f"attack:patient:{patient_id}", body, services, patient_id, attack)
 
 
 @router.get("/patients/{patient_id}/adverse-events", openapi_extra=takes(Action.READ_PATIENT))
@@ -192,15 +187,9 @@ def record_adverse_event(
     actor: ActorDep, patient_id: int, body: AdverseEventCreate, once: OnceDep
 ) -> AdverseEventRead:
     """Record an adverse event (CTCAE grade 1-5)."""
-    return once(
-        actor,
-        f"adverse_event:patient:{patient_id}",
-        body,
-        create=once.bind(
-            adverse_events.record_adverse_event, actor, patient_id, **body.model_dump()
-        ),
-        fetch=once.bind(adverse_events.get_adverse_event, actor, patient_id),
-    )
+    services = (adverse_events.record_adverse_event, adverse_events.get_adverse_event)
+    target = f"adverse_event:patient:{patient_id}"
+    return once.record(actor, target, body, services, patient_id, **body.model_dump())
 
 
 @router.get(

@@ -202,15 +202,9 @@ def list_doses(
 @router.post("/trials/{trial_id}/doses", openapi_extra=takes(Action.RECORD_DOSE), status_code=201)
 def record_dose(actor: ActorDep, trial_id: int, body: DoseCreate, once: OnceDep) -> DoseRead:
     """A dose check-in with the kit code (stored even while held: marked as a deviation)."""
-    return once(
-        actor,
-        f"dose:trial:{trial_id}",
-        body,
-        create=once.bind(
-            dosing.record_dose, actor, trial_id, taken_at=body.taken_at, kit_code=body.kit_code
-        ),
-        fetch=once.bind(dosing.get_dose, actor, trial_id),
-    )
+    services = (dosing.record_dose, dosing.get_dose)
+    fields = {"taken_at": body.taken_at, "kit_code": body.kit_code}
+    return once.record(actor, f"dose:trial:{trial_id}", body, services, trial_id, **fields)
 
 
 @router.get("/trials/{trial_id}/guesses", openapi_extra=takes(Action.READ_TRIAL))
