@@ -26,7 +26,7 @@ from microtrial.http.config import ServerSettings
 from microtrial.services import admin
 from microtrial.services.demo import DEMO_PASSWORD, DEMO_SITE
 from microtrial.store.db import Database
-from microtrial.store.models import AuditEventRow, TrialRow, UserRow
+from microtrial.store.models import AuditEventRow, ConditionRow, TrialRow, UserRow
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)s|%%|\{[a-z_]+\}")
@@ -234,16 +234,25 @@ DEMO_PATIENTS = ("patient01", "patient02", "patient03", "patient05", "patient10"
 
 
 def result_seeds(demo_clinic: Database) -> tuple[str, ...]:
-    """A finished trial's result and report pages: the clinician's crawl, capped at PER_ROUTE
-    trial pages, may meet only unfinished trials first (the order follows the worklist's)."""
+    """Finished trials' result and report pages, one trial per condition (their evidence notes
+    and endpoints differ): the clinician's crawl, capped at PER_ROUTE trial pages, may meet only
+    unfinished trials first (the order follows the worklist's)."""
     with demo_clinic.read() as session:
-        trial_id = session.execute(
-            select(TrialRow.id)
-            .where(TrialRow.status == TrialStatus.UNBLINDED)
+        rows = session.execute(
+            select(TrialRow.id, ConditionRow.icd10_code)
+            .join(ConditionRow, ConditionRow.patient_id == TrialRow.patient_id)
+            .where(TrialRow.status == TrialStatus.UNBLINDED, ConditionRow.is_current)
             .order_by(TrialRow.id)
-        ).scalar()
-    assert trial_id is not None, "the demo has an unblinded trial"
-    return (f"/clinic/trials/{trial_id}/result", f"/clinic/trials/{trial_id}/report.html")
+        ).all()
+    first: dict[str, int] = {}
+    for trial_id, condition in rows:
+        first.setdefault(condition, trial_id)
+    assert first, "the demo has an unblinded trial"
+    return tuple(
+        f"/clinic/trials/{trial_id}/{page}"
+        for trial_id in sorted(set(first.values()))
+        for page in ("result", "report.html")
+    )
 
 
 @pytest.mark.parametrize("language", OTHERS)
