@@ -13,15 +13,23 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import argon2
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from helpers import Clinic, FixedClock
+from microtrial.services import security
 from microtrial.settings import Settings
 from microtrial.store import migrate
 from microtrial.store.db import Database, make_engine
 from microtrial.store.models import Base
+
+# Tests hash passwords with argon2id at the library's cheapest parameters (the real hasher and
+# verifier, about 0.1 ms a hash instead of 40 ms: a test clinic makes nine users, and the suite
+# thousands). Production keeps the OWASP parameters: test_password_hashing.py checks both.
+security.HASHER = PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
 
 PG_URL = os.environ.get("MICROTRIAL_TEST_PG_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)]
