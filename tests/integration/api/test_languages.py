@@ -234,9 +234,10 @@ DEMO_PATIENTS = ("patient01", "patient02", "patient03", "patient05", "patient10"
 
 
 def result_seeds(demo_clinic: Database) -> tuple[str, ...]:
-    """Finished trials' result and report pages, one trial per condition (their evidence notes
-    and endpoints differ): the clinician's crawl, capped at PER_ROUTE trial pages, may meet only
-    unfinished trials first (the order follows the worklist's)."""
+    """Finished trials' result and report pages, the first trial of each condition in id order
+    (their evidence notes and endpoints differ). The crawl's PER_ROUTE cap keeps only the first
+    three of them (the demo has up to six conditions); without seeds the clinician's crawl may
+    meet only unfinished trials (the order follows the worklist's)."""
     with demo_clinic.read() as session:
         rows = session.execute(
             select(TrialRow.id, ConditionRow.icd10_code)
